@@ -1,0 +1,44 @@
+/** The Express app: a Temporal client with thin handlers that parse, validate and delegate. */
+import type { Client } from '@temporalio/client';
+import express from 'express';
+import type { Logger } from 'pino';
+import type { Db } from '../db';
+import type { Catalog } from '../domain/catalog';
+import { requireApiKey } from './auth';
+import { errorHandler, notFound } from './errors';
+import { chatRoutes } from './routes/chat';
+import { healthRoutes } from './routes/health';
+import { modelRoutes } from './routes/models';
+import { requestRoutes } from './routes/requests';
+
+export interface ApiDeps {
+  db: Db;
+  client: Client;
+  taskQueue: string;
+  requestTimeoutMs: number;
+  catalog: () => Catalog;
+  logger: Logger;
+}
+
+export function createApp(deps: ApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      deps.logger.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms), tenant: req.auth?.tenantId }, 'request');
+    });
+    next();
+  });
+  app.use(healthRoutes(deps));
+  app.use(express.json({ limit: '4mb' }));
+  app.use('/v1', requireApiKey(deps.db));
+  app.use(chatRoutes(deps));
+  app.use(modelRoutes(deps));
+  app.use(requestRoutes(deps));
+  app.use(notFound);
+  app.use(errorHandler((err) => deps.logger.error({ err }, 'unhandled error')));
+  return app;
+}

@@ -1,0 +1,39 @@
+/** API-key authentication: `Authorization: Bearer <key>` (or `x-api-key`) → the key's tenant. */
+import type { RequestHandler } from 'express';
+import type { Db } from '../db';
+import { findApiKey } from '../db/apiKeys';
+import { HttpError } from './errors';
+
+export interface AuthContext {
+  tenantId: string;
+  keyId: string;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    auth?: AuthContext;
+  }
+}
+
+export function requireApiKey(db: Db): RequestHandler {
+  return (req, _res, next) => {
+    const header = req.header('authorization');
+    const key = header?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? req.header('x-api-key');
+    if (!key) {
+      next(new HttpError(401, 'authentication_error', 'Missing API key: send "Authorization: Bearer <key>".', null, 'missing_api_key'));
+      return;
+    }
+    findApiKey(db, key)
+      .then((owner) => {
+        if (!owner) throw new HttpError(401, 'authentication_error', 'Incorrect API key provided.', null, 'invalid_api_key');
+        req.auth = owner;
+        next();
+      })
+      .catch(next);
+  };
+}
+
+export function authOf(req: { auth?: AuthContext }): AuthContext {
+  if (!req.auth) throw new HttpError(401, 'authentication_error', 'Not authenticated.', null, 'missing_api_key');
+  return req.auth;
+}

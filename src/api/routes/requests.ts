@@ -1,0 +1,36 @@
+/** `GET /v1/requests/:id`: a request's record (status, decision, attempts, usage and answer), for the caller's tenant. */
+import { Router } from 'express';
+import { getRequest } from '../../db/requests';
+import type { Db } from '../../db';
+import { authOf } from '../auth';
+import { HttpError } from '../errors';
+
+export function requestRoutes(deps: { db: Db }): Router {
+  const router = Router();
+  router.get('/v1/requests/:id', async (req, res) => {
+    const { tenantId } = authOf(req);
+    const row = await getRequest(deps.db, req.params.id!);
+    // Another tenant's request is reported as missing, not forbidden: ids must not leak.
+    if (!row || row.tenant_id !== tenantId) throw new HttpError(404, 'not_found_error', `No request with id '${req.params.id}'.`, 'id', 'request_not_found');
+    res.json({
+      request_id: row.request_id,
+      workflow_id: row.workflow_id,
+      status: row.status,
+      operation: row.operation,
+      requested_model: row.requested_model,
+      provider: row.provider,
+      model: row.model,
+      classification: row.classification,
+      decision: row.decision,
+      attempts: row.attempts,
+      response: row.response,
+      usage: row.input_tokens === null ? null : { input_tokens: row.input_tokens, output_tokens: row.output_tokens },
+      cost_usd: row.cost_usd,
+      error: row.error,
+      latency_ms: row.latency_ms,
+      created_at: row.created_at,
+      completed_at: row.completed_at,
+    });
+  });
+  return router;
+}

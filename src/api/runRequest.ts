@@ -1,0 +1,126 @@
+/**
+ * Turns a validated API request into a `routeRequest` workflow and waits for its answer.
+ * The body goes to Postgres first; the workflow gets only the request id. The workflow id is
+ * derived from the request id, and an `Idempotency-Key` derives the request id, so a client's
+ * retry attaches to the same workflow (running or finished) instead of paying twice.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Db } from '../db';
+import { insertRequest } from '../db/requests';
+import type { RouteFailureDetails, RouteRequestInput, RouteResult } from '../domain/request';
+import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
+import { routeRequest } from '../../workflows';
+import { HttpError } from './errors';
+
+export interface RunnerDeps {
+  db: Db;
+  client: Client;
+  taskQueue: string;
+  requestTimeoutMs: number;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+export const workflowIdFor = (requestId: string): string => `req-${requestId}`;
+
+function canonicalHash(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+}
+
+export function requestIdFor(tenantId: string, idempotencyKey: string | undefined): string {
+  if (idempotencyKey === undefined) return randomUUID();
+  if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    throw new HttpError(400, 'invalid_request_error', 'Idempotency-Key must be 1-255 printable ASCII characters without spaces.', 'Idempotency-Key', 'invalid_idempotency_key');
+  }
+  // Scoped by tenant, so two tenants using the same key never share a request.
+  return `idem-${createHash('sha256').update(`${tenantId}\n${idempotencyKey}`).digest('hex').slice(0, 32)}`;
+}
+
+export interface Submission {
+  requestId: string;
+  workflowId: string;
+  handle: WorkflowHandle<typeof routeRequest>;
+}
+
+export async function submitRequest(
+  deps: RunnerDeps,
+  req: { tenantId: string; idempotencyKey?: string; body: unknown; route: Omit<RouteRequestInput, 'requestId' | 'tenantId'> },
+): Promise<Submission> {
+  const requestId = requestIdFor(req.tenantId, req.idempotencyKey);
+  const workflowId = workflowIdFor(requestId);
+  const bodyHash = canonicalHash(req.body);
+  const { row } = await insertRequest(deps.db, {
+    requestId,
+    workflowId,
+    tenantId: req.tenantId,
+    idempotencyKey: req.idempotencyKey,
+    operation: req.route.operation,
+    requestedModel: req.route.requestedModel,
+    body: req.body,
+    bodyHash,
+  });
+  if (row.body_hash !== bodyHash || row.tenant_id !== req.tenantId) {
+    throw new HttpError(409, 'idempotency_error', 'This Idempotency-Key was already used with a different request body.', 'Idempotency-Key', 'idempotency_key_reused');
+  }
+  const input: RouteRequestInput = { requestId, tenantId: req.tenantId, ...req.route };
+  try {
+    const handle = await deps.client.workflow.start(routeRequest, {
+      taskQueue: deps.taskQueue,
+      workflowId,
+      args: [input],
+      // Running: attach to it. Finished: refuse a second run and read the first one's result.
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: SA_TENANT, value: req.tenantId },
+        { key: SA_OPERATION, value: req.route.operation },
+        { key: SA_STATUS, value: 'running' },
+      ],
+      staticSummary: `${req.route.operation} · requested ${req.route.requestedModel} · tenant ${req.tenantId}`,
+    });
+    return { requestId, workflowId, handle };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      return { requestId, workflowId, handle: deps.client.workflow.getHandle<typeof routeRequest>(workflowId) };
+    }
+    throw err;
+  }
+}
+
+/** Waits for the workflow's result up to the request deadline; maps a failed route to its HTTP error. */
+export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<RouteResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HttpError(504, 'timeout_error', `The request did not finish within ${deps.requestTimeoutMs} ms. It keeps running; fetch it with GET /v1/requests/${sub.requestId}.`, null, 'request_timeout', {
+            request_id: sub.requestId,
+          }),
+        ),
+      deps.requestTimeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([sub.handle.result(), deadline]);
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) throw routeFailureToHttp(err, sub.requestId);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function routeFailureToHttp(err: WorkflowFailedError, requestId: string): HttpError {
+  const cause = err.cause;
+  if (cause instanceof ApplicationFailure) {
+    const details = cause.details?.[0] as RouteFailureDetails | undefined;
+    if (cause.type === 'NotFound') return new HttpError(404, 'not_found_error', cause.message, 'model', 'model_not_found', { request_id: requestId });
+    const status = details?.httpStatus ?? 503;
+    const type = status === 400 ? 'invalid_request_error' : status === 429 ? 'rate_limit_error' : status === 504 ? 'timeout_error' : 'provider_error';
+    return new HttpError(status, type, cause.message, null, cause.type ?? null, { request_id: requestId, candidates: details?.candidates ?? [] });
+  }
+  return new HttpError(503, 'provider_error', `The request failed: ${err.message}`, null, 'route_failed', { request_id: requestId });
+}

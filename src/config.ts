@@ -1,0 +1,61 @@
+/**
+ * Environment → typed configuration, validated once at start. A bad value stops the process
+ * with the variable's name and the reason, instead of failing later in a request.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { PROJECT_ROOT } from './temporal/binaries';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v && v.trim() !== '' ? v.trim() : undefined));
+
+export const EnvSchema = z.object({
+  PORT: port.default(8080),
+  HOST: z.string().default('127.0.0.1'),
+  SWITCHYARD_DATA_DIR: z.string().default(path.join(PROJECT_ROOT, '.data')),
+  SWITCHYARD_BOOTSTRAP_KEY: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  SWITCHYARD_BOOTSTRAP_TENANT: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).default('default'),
+  SWITCHYARD_TASK_QUEUE: z.string().default('switchyard-route'),
+  SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
+  SWITCHYARD_PROVIDER_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  SWITCHYARD_SIMULATED_PROVIDER: z.enum(['auto', 'on', 'off']).default('auto'),
+  DATABASE_URL: optionalString,
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_DEV_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_UI: bool.default(true),
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
+  ANTHROPIC_API_KEY: optionalString,
+  ANTHROPIC_BASE_URL: optionalString.pipe(z.url().optional()),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof EnvSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return { ...parsed.data, SWITCHYARD_DATA_DIR: path.resolve(parsed.data.SWITCHYARD_DATA_DIR) };
+}
+
+/** Whether the built-in simulated provider serves: on when forced, or when no real provider key is set. */
+export function simulatedProviderEnabled(config: Config): boolean {
+  if (config.SWITCHYARD_SIMULATED_PROVIDER === 'on') return true;
+  if (config.SWITCHYARD_SIMULATED_PROVIDER === 'off') return false;
+  return !config.OPENAI_API_KEY && !config.ANTHROPIC_API_KEY;
+}

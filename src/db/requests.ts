@@ -1,0 +1,137 @@
+/**
+ * The `requests` table: one row per routed request, written by the API (body) and the workflow's
+ * activities (classification, decision, attempts, response, usage, final status).
+ */
+import type { AttemptRecord } from '../domain/request';
+import type { Queryable } from './index';
+
+export type RequestStatus = 'received' | 'running' | 'succeeded' | 'failed';
+
+export interface NewRequest {
+  requestId: string;
+  workflowId: string;
+  tenantId: string;
+  idempotencyKey?: string;
+  operation: string;
+  requestedModel: string;
+  body: unknown;
+  bodyHash: string;
+}
+
+export interface RequestRow {
+  request_id: string;
+  workflow_id: string;
+  tenant_id: string;
+  idempotency_key: string | null;
+  operation: string;
+  requested_model: string;
+  body: unknown;
+  body_hash: string;
+  status: RequestStatus;
+  provider: string | null;
+  model: string | null;
+  classification: unknown;
+  decision: unknown;
+  attempts: unknown[];
+  response: unknown;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: number | null;
+  error: unknown;
+  latency_ms: number | null;
+  created_at: Date;
+  completed_at: Date | null;
+}
+
+/** Inserts the request unless it exists; returns the stored row either way (idempotent retries). */
+export async function insertRequest(db: Queryable, r: NewRequest): Promise<{ row: RequestRow; created: boolean }> {
+  const ins = await db.query<RequestRow>(
+    `insert into requests (request_id, workflow_id, tenant_id, idempotency_key, operation, requested_model, body, body_hash)
+     values ($1, $2, $3, $4, $5, $6, $7, $8)
+     on conflict (request_id) do nothing returning *`,
+    [r.requestId, r.workflowId, r.tenantId, r.idempotencyKey ?? null, r.operation, r.requestedModel, JSON.stringify(r.body), r.bodyHash],
+  );
+  if (ins.rows[0]) return { row: ins.rows[0], created: true };
+  const row = await getRequest(db, r.requestId);
+  if (!row) throw new Error(`request ${r.requestId} vanished after a conflicting insert`);
+  return { row, created: false };
+}
+
+export async function getRequest(db: Queryable, requestId: string): Promise<RequestRow | undefined> {
+  const res = await db.query<RequestRow>('select * from requests where request_id = $1', [requestId]);
+  return res.rows[0];
+}
+
+export async function saveClassification(db: Queryable, requestId: string, classification: unknown, decision: unknown): Promise<void> {
+  await db.query(`update requests set classification = $2, decision = $3, status = 'running' where request_id = $1`, [
+    requestId,
+    JSON.stringify(classification),
+    JSON.stringify(decision),
+  ]);
+}
+
+export async function saveResponse(db: Queryable, requestId: string, response: unknown): Promise<void> {
+  await db.query('update requests set response = $2 where request_id = $1', [requestId, JSON.stringify(response)]);
+}
+
+export interface RequestOutcome {
+  status: 'succeeded' | 'failed';
+  provider?: string;
+  model?: string;
+  attempts: unknown[];
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
+  error?: unknown;
+  latencyMs: number;
+}
+
+export async function completeRequest(db: Queryable, requestId: string, o: RequestOutcome): Promise<void> {
+  await db.query(
+    `update requests set status = $2, provider = $3, model = $4, attempts = $5, input_tokens = $6, output_tokens = $7,
+       cost_usd = $8, error = $9, latency_ms = $10, completed_at = now()
+     where request_id = $1`,
+    [
+      requestId,
+      o.status,
+      o.provider ?? null,
+      o.model ?? null,
+      JSON.stringify(o.attempts),
+      o.inputTokens ?? null,
+      o.outputTokens ?? null,
+      o.costUsd ?? null,
+      o.error === undefined ? null : JSON.stringify(o.error),
+      o.latencyMs,
+    ],
+  );
+}
+
+export async function recordAttempt(db: Queryable, requestId: string, a: AttemptRecord): Promise<void> {
+  // Upsert: a retried activity task for the same attempt number overwrites, never duplicates.
+  await db.query(
+    `insert into request_attempts (request_id, candidate_index, attempt, provider, model, outcome, error_type, error_message, status, started_at, latency_ms)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     on conflict (request_id, candidate_index, attempt) do update set outcome = excluded.outcome, error_type = excluded.error_type,
+       error_message = excluded.error_message, status = excluded.status, started_at = excluded.started_at, latency_ms = excluded.latency_ms`,
+    [requestId, a.candidateIndex, a.attempt, a.provider, a.model, a.outcome, a.errorType ?? null, a.errorMessage ?? null, a.status ?? null, a.startedAt, a.latencyMs],
+  );
+}
+
+export async function listAttempts(db: Queryable, requestId: string): Promise<AttemptRecord[]> {
+  const res = await db.query<{
+    candidate_index: number; attempt: number; provider: string; model: string; outcome: 'success' | 'error';
+    error_type: string | null; error_message: string | null; status: number | null; started_at: Date | string; latency_ms: number;
+  }>('select * from request_attempts where request_id = $1 order by candidate_index, attempt', [requestId]);
+  return res.rows.map((r) => ({
+    candidateIndex: r.candidate_index,
+    attempt: r.attempt,
+    provider: r.provider,
+    model: r.model,
+    outcome: r.outcome,
+    ...(r.error_type && { errorType: r.error_type }),
+    ...(r.error_message && { errorMessage: r.error_message }),
+    ...(r.status !== null && { status: r.status }),
+    startedAt: new Date(r.started_at).toISOString(),
+    latencyMs: r.latency_ms,
+  }));
+}

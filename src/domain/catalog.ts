@@ -1,0 +1,120 @@
+/**
+ * The model catalog: which providers and models exist, what they cost and what they can do.
+ * Pure data + zod schemas; the routing policy reads it, the worker builds provider clients from it.
+ * Secrets are not part of the catalog: keys stay in the worker's environment.
+ */
+import { z } from 'zod';
+
+export const WireFormatSchema = z.enum(['openai', 'anthropic']);
+export type WireFormat = z.infer<typeof WireFormatSchema>;
+
+export const CapabilitySchema = z.enum(['chat', 'json', 'tools', 'vision', 'embeddings']);
+
+export const ProviderSchema = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes'),
+  wireFormat: WireFormatSchema,
+  /** Overrides the SDK's default base URL (OpenAI-compatible endpoints, proxies, the simulator). */
+  baseUrl: z.url().optional(),
+  simulated: z.boolean().default(false),
+});
+export type Provider = z.infer<typeof ProviderSchema>;
+
+export const ModelSchema = z.object({
+  /** `provider/model`, unique in the catalog. */
+  id: z.string(),
+  provider: z.string(),
+  /** The name the provider's API knows the model by. */
+  model: z.string(),
+  inputPricePerMTok: z.number().nonnegative(),
+  outputPricePerMTok: z.number().nonnegative(),
+  contextWindow: z.number().int().positive(),
+  maxOutputTokens: z.number().int().positive(),
+  capabilities: z.array(CapabilitySchema).min(1),
+  /** 1 (basic) … 5 (frontier). */
+  qualityTier: z.number().int().min(1).max(5),
+  status: z.enum(['active', 'inactive']).default('active'),
+});
+export type Model = z.infer<typeof ModelSchema>;
+
+export const CatalogSchema = z
+  .object({
+    providers: z.array(ProviderSchema).min(1),
+    models: z.array(ModelSchema).min(1),
+    /** Model used when a request asks for `auto` and no rule picks another. */
+    defaultModel: z.string().optional(),
+  })
+  .superRefine((c, ctx) => {
+    const providers = new Set(c.providers.map((p) => p.id));
+    const ids = new Set<string>();
+    c.models.forEach((m, i) => {
+      if (!providers.has(m.provider)) ctx.addIssue({ code: 'custom', path: ['models', i, 'provider'], message: `unknown provider '${m.provider}'` });
+      if (m.id !== `${m.provider}/${m.model}`) ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `must be '${m.provider}/${m.model}'` });
+      if (ids.has(m.id)) ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id '${m.id}'` });
+      ids.add(m.id);
+    });
+    if (c.defaultModel && !ids.has(c.defaultModel)) ctx.addIssue({ code: 'custom', path: ['defaultModel'], message: `unknown model '${c.defaultModel}'` });
+  });
+export type Catalog = z.infer<typeof CatalogSchema>;
+
+type ModelInput = Omit<z.input<typeof ModelSchema>, 'id'>;
+const m = (x: ModelInput): z.input<typeof ModelSchema> => ({ id: `${x.provider}/${x.model}`, ...x });
+
+// List prices per million tokens (USD) as published by the vendors.
+const OPENAI_MODELS = [
+  m({ provider: 'openai', model: 'gpt-4o-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 128_000, maxOutputTokens: 16_384, capabilities: ['chat', 'json', 'tools', 'vision'], qualityTier: 3 }),
+  m({ provider: 'openai', model: 'gpt-4o', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 16_384, capabilities: ['chat', 'json', 'tools', 'vision'], qualityTier: 5 }),
+];
+const ANTHROPIC_MODELS = [
+  m({ provider: 'anthropic', model: 'claude-3-5-haiku-latest', inputPricePerMTok: 0.8, outputPricePerMTok: 4, contextWindow: 200_000, maxOutputTokens: 8_192, capabilities: ['chat', 'tools', 'vision'], qualityTier: 3 }),
+  m({ provider: 'anthropic', model: 'claude-sonnet-4-5', inputPricePerMTok: 3, outputPricePerMTok: 15, contextWindow: 200_000, maxOutputTokens: 64_000, capabilities: ['chat', 'tools', 'vision'], qualityTier: 5 }),
+];
+// The simulator is priced like real small/large models so costs and budgets behave realistically.
+const SIMULATED_MODELS = [
+  m({ provider: 'simulated', model: 'sim-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 16_000, maxOutputTokens: 4_096, capabilities: ['chat', 'json', 'embeddings'], qualityTier: 2 }),
+  m({ provider: 'simulated', model: 'sim-large', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 8_192, capabilities: ['chat', 'json', 'embeddings'], qualityTier: 4 }),
+];
+
+export interface DefaultCatalogOptions {
+  openai?: { baseUrl?: string };
+  anthropic?: { baseUrl?: string };
+  simulated?: { baseUrl?: string };
+}
+
+/** The catalog that ships: one entry per configured provider. */
+export function defaultCatalog(opts: DefaultCatalogOptions): Catalog {
+  const providers: z.input<typeof ProviderSchema>[] = [];
+  const models: z.input<typeof ModelSchema>[] = [];
+  if (opts.openai) {
+    providers.push({ id: 'openai', wireFormat: 'openai', baseUrl: opts.openai.baseUrl });
+    models.push(...OPENAI_MODELS);
+  }
+  if (opts.anthropic) {
+    providers.push({ id: 'anthropic', wireFormat: 'anthropic', baseUrl: opts.anthropic.baseUrl });
+    models.push(...ANTHROPIC_MODELS);
+  }
+  if (opts.simulated) {
+    providers.push({ id: 'simulated', wireFormat: 'openai', baseUrl: opts.simulated.baseUrl, simulated: true });
+    models.push(...SIMULATED_MODELS);
+  }
+  return CatalogSchema.parse({ providers, models });
+}
+
+/** Finds a model by catalog id (`provider/model`) or by its bare name when that is unambiguous. */
+export function findModel(catalog: Catalog, name: string): Model | undefined {
+  const exact = catalog.models.find((x) => x.id === name);
+  if (exact) return exact;
+  const byName = catalog.models.filter((x) => x.model === name);
+  return byName.length === 1 ? byName[0] : undefined;
+}
+
+export function providerOf(catalog: Catalog, model: Model): Provider {
+  const p = catalog.providers.find((x) => x.id === model.provider);
+  if (!p) throw new Error(`catalog has no provider '${model.provider}'`);
+  return p;
+}
+
+/** Cost in USD of a call, from the catalog's per-million-token prices. */
+export function costUsd(model: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok'>, inputTokens: number, outputTokens: number): number {
+  const usd = (inputTokens * model.inputPricePerMTok + outputTokens * model.outputPricePerMTok) / 1_000_000;
+  return Math.round(usd * 1e10) / 1e10; // 1e-10 USD: below any price step, clears float noise
+}

@@ -1,0 +1,82 @@
+/**
+ * The OpenAI chat-completions request body, as zod schemas: the HTTP boundary of
+ * `POST /v1/chat/completions`. Unknown top-level fields are rejected, as OpenAI does, so a typo
+ * (`max_token`) is a clear 400 instead of a silently ignored setting.
+ */
+import { z } from 'zod';
+
+const TextPart = z.object({ type: z.literal('text'), text: z.string() });
+const ImagePart = z.object({
+  type: z.literal('image_url'),
+  image_url: z.object({ url: z.string().min(1), detail: z.enum(['auto', 'low', 'high']).optional() }),
+});
+const TextContent = z.union([z.string(), z.array(TextPart).min(1)]);
+const UserContent = z.union([z.string(), z.array(z.discriminatedUnion('type', [TextPart, ImagePart])).min(1)]);
+
+const ToolCall = z.object({
+  id: z.string(),
+  type: z.literal('function'),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+
+export const ChatMessageSchema = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('system'), content: TextContent, name: z.string().optional() }),
+  z.object({ role: z.literal('developer'), content: TextContent, name: z.string().optional() }),
+  z.object({ role: z.literal('user'), content: UserContent, name: z.string().optional() }),
+  z.object({
+    role: z.literal('assistant'),
+    content: TextContent.nullable().optional(),
+    name: z.string().optional(),
+    tool_calls: z.array(ToolCall).optional(),
+    refusal: z.string().nullable().optional(),
+  }),
+  z.object({ role: z.literal('tool'), content: TextContent, tool_call_id: z.string() }),
+]);
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+
+export const ResponseFormatSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text') }),
+  z.object({ type: z.literal('json_object') }),
+  z.object({
+    type: z.literal('json_schema'),
+    json_schema: z.object({
+      name: z.string().min(1),
+      description: z.string().optional(),
+      schema: z.record(z.string(), z.unknown()).optional(),
+      strict: z.boolean().nullable().optional(),
+    }),
+  }),
+]);
+
+export const ChatCompletionRequestSchema = z
+  .object({
+    model: z.string().min(1, 'model is required (a catalog model id, or "auto")'),
+    messages: z.array(ChatMessageSchema).min(1, 'messages must contain at least one message'),
+    max_tokens: z.number().int().positive().nullable().optional(),
+    max_completion_tokens: z.number().int().positive().nullable().optional(),
+    temperature: z.number().min(0).max(2).nullable().optional(),
+    top_p: z.number().min(0).max(1).nullable().optional(),
+    n: z.literal(1, 'only n=1 is supported').nullable().optional(),
+    stream: z.literal(false, 'streaming is not supported yet; send stream=false').nullable().optional(),
+    stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
+    presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+    frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+    seed: z.number().int().nullable().optional(),
+    user: z.string().max(256).optional(),
+    metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional(),
+    response_format: ResponseFormatSchema.optional(),
+  })
+  .strict();
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
+
+/** The text of a message's content, whatever its shape (string, or parts of which only text counts). */
+export function contentText(content: ChatMessage['content']): string {
+  if (content == null) return '';
+  if (typeof content === 'string') return content;
+  return content.map((p) => (p.type === 'text' ? p.text : '')).join('\n');
+}
+
+/** Requested output cap, whichever of OpenAI's two names the client used. */
+export function maxOutputTokens(req: ChatCompletionRequest): number | undefined {
+  return req.max_completion_tokens ?? req.max_tokens ?? undefined;
+}

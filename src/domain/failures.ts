@@ -1,0 +1,49 @@
+/**
+ * The error taxonomy of provider calls, as data: each failure type, whether Temporal should retry
+ * it on the same candidate, and what the workflow does once a candidate's attempts are spent.
+ * Pure so the workflow can import it; `src/providers/errors.ts` maps SDK errors onto these types.
+ */
+export const FAILURE_TYPES = [
+  'RateLimited',
+  'Overloaded',
+  'Timeout',
+  'Connection',
+  'ContextLengthExceeded',
+  'ContentFiltered',
+  'InvalidRequest',
+  'AuthFailed',
+  'NotFound',
+  'MalformedResponse',
+] as const;
+export type FailureType = (typeof FAILURE_TYPES)[number];
+
+/** After the last attempt on a candidate: try the next one, only a larger-context one, or stop. */
+export type Disposition = 'fallback' | 'fallback-larger-context' | 'stop';
+
+export interface FailureRule {
+  /** Retry on the same candidate (with backoff) before giving up on it. */
+  retryable: boolean;
+  disposition: Disposition;
+  /** HTTP status when this failure ends the request. */
+  httpStatus: number;
+  why: string;
+}
+
+export const FAILURE_RULES: Record<FailureType, FailureRule> = {
+  RateLimited: { retryable: true, disposition: 'fallback', httpStatus: 429, why: 'another provider has its own quota' },
+  Overloaded: { retryable: true, disposition: 'fallback', httpStatus: 503, why: 'a server-side fault is specific to that provider' },
+  Timeout: { retryable: true, disposition: 'fallback', httpStatus: 504, why: 'another provider may answer in time' },
+  Connection: { retryable: true, disposition: 'fallback', httpStatus: 503, why: 'the endpoint is unreachable, others may not be' },
+  MalformedResponse: { retryable: true, disposition: 'fallback', httpStatus: 502, why: 'a broken response is specific to that provider' },
+  ContextLengthExceeded: { retryable: false, disposition: 'fallback-larger-context', httpStatus: 400, why: 'only a model with a larger context window can take the prompt' },
+  ContentFiltered: { retryable: false, disposition: 'fallback', httpStatus: 400, why: 'providers filter differently' },
+  AuthFailed: { retryable: false, disposition: 'fallback', httpStatus: 503, why: "our key for that provider is wrong, not the client's request" },
+  NotFound: { retryable: false, disposition: 'fallback', httpStatus: 503, why: 'that provider does not serve the model' },
+  InvalidRequest: { retryable: false, disposition: 'stop', httpStatus: 400, why: 'the request itself is wrong; every provider would refuse it' },
+};
+
+export const NON_RETRYABLE_TYPES: string[] = FAILURE_TYPES.filter((t) => !FAILURE_RULES[t].retryable);
+
+export function isFailureType(x: unknown): x is FailureType {
+  return typeof x === 'string' && (FAILURE_TYPES as readonly string[]).includes(x);
+}

@@ -1,0 +1,66 @@
+/**
+ * Entry point. `npm start` → all in one (dev server unless TEMPORAL_ADDRESS, worker, API);
+ * `npm run worker` / `npm run api` → one half each, for production.
+ */
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './logger';
+import { startSwitchyard, type Role } from './switchyard';
+
+const ROLES: Role[] = ['all', 'worker', 'api'];
+
+async function main(): Promise<void> {
+  const role = (process.argv[2] ?? 'all') as Role;
+  if (!ROLES.includes(role)) throw new ConfigError(`Unknown role '${role}': use one of ${ROLES.join(', ')}.`);
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const app = await startSwitchyard(config, { role, logger });
+
+  const lines = [
+    '',
+    `Switchyard is running (${role === 'all' ? 'all in one' : role}).`,
+    app.apiUrl && `  API:          ${app.apiUrl}/v1   (OpenAI-compatible)`,
+    `  Temporal:     ${app.temporalAddress}${app.temporalUiUrl ? '   (dev server started by Switchyard)' : ''}`,
+    app.temporalUiUrl && `  Temporal UI:  ${app.temporalUiUrl}`,
+    app.apiKey && `  API key:      ${app.apiKey}${app.apiKeyGenerated ? '   (generated; set SWITCHYARD_BOOTSTRAP_KEY to choose one)' : ''}`,
+    `  Database:     ${app.db.kind === 'pglite' ? `embedded PGlite in ${config.SWITCHYARD_DATA_DIR}/pglite` : 'PostgreSQL (DATABASE_URL)'}`,
+    `  Providers:    ${app.catalog.providers.map((p) => p.id).join(', ')}`,
+    app.simulated && '  Note: no OPENAI_API_KEY or ANTHROPIC_API_KEY is set, so the built-in SIMULATED provider answers (offline, deterministic).',
+    app.apiUrl && `\n  Try: curl ${app.apiUrl}/v1/chat/completions -H "Authorization: Bearer ${app.apiKey}" -H "Content-Type: application/json" -d '{"model":"auto","messages":[{"role":"user","content":"Hello"}]}'`,
+    '',
+    'Press Ctrl-C to stop.',
+    '',
+  ].filter(Boolean);
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      process.stderr.write('Forced exit.\n');
+      process.exit(1);
+    }
+    stopping = true;
+    process.stdout.write(`\n${signal} received: stopping…\n`);
+    app.stop().then(
+      () => {
+        process.stdout.write('Stopped.\n');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        process.stderr.write(`Error while stopping: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  app.workerDone?.catch(async (err: unknown) => {
+    logger.fatal({ err }, 'worker crashed');
+    await app.stop();
+    process.exit(1);
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`\nSwitchyard could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,81 @@
+/**
+ * Anthropic Messages API through the official `@anthropic-ai/sdk`. Maps the OpenAI-shaped request:
+ * system/developer messages become the top-level `system`, consecutive same-role turns are merged
+ * (the API requires alternation), `max_tokens` is always sent (the API requires it).
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import type { MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
+import { contentText, type ChatMessage } from '../domain/chat';
+import type { ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from './types';
+
+export interface AnthropicAdapterOptions {
+  providerId: string;
+  apiKey: string;
+  baseURL?: string;
+  timeoutMs: number;
+  /** Used when the client sets no output cap; Anthropic requires one. */
+  defaultMaxTokens?: number;
+}
+
+export class AnthropicAdapter implements ProviderAdapter {
+  readonly providerId: string;
+  private readonly client: Anthropic;
+  private readonly defaultMaxTokens: number;
+
+  constructor(opts: AnthropicAdapterOptions) {
+    this.providerId = opts.providerId;
+    this.client = new Anthropic({ apiKey: opts.apiKey, baseURL: opts.baseURL, maxRetries: 0, timeout: opts.timeoutMs });
+    this.defaultMaxTokens = opts.defaultMaxTokens ?? 1024;
+  }
+
+  async chat(input: ChatCallInput, options: { signal?: AbortSignal } = {}): Promise<ChatCallOutput> {
+    const { system, messages } = toAnthropicMessages(input.messages);
+    const params: MessageCreateParamsNonStreaming = {
+      model: input.model,
+      max_tokens: input.maxOutputTokens ?? this.defaultMaxTokens,
+      messages,
+      ...(system && { system }),
+      ...(input.temperature !== undefined && { temperature: Math.min(1, input.temperature) }),
+      ...(input.topP !== undefined && { top_p: input.topP }),
+      ...(input.stop !== undefined && { stop_sequences: input.stop }),
+      ...(input.user !== undefined && { metadata: { user_id: input.user } }),
+    };
+    const res = await this.client.messages.create(params, { signal: options.signal });
+    if (!Array.isArray(res.content)) throw new SyntaxError('response has no content array');
+    const text = res.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('');
+    return {
+      content: text,
+      finishReason: normalizeStop(res.stop_reason),
+      inputTokens: res.usage?.input_tokens ?? 0,
+      outputTokens: res.usage?.output_tokens ?? 0,
+      providerModel: res.model ?? input.model,
+      providerRequestId: res.id,
+    };
+  }
+}
+
+export function toAnthropicMessages(input: ChatMessage[]): { system?: string; messages: MessageParam[] } {
+  const systemParts: string[] = [];
+  const messages: MessageParam[] = [];
+  for (const m of input) {
+    if (m.role === 'system' || m.role === 'developer') {
+      systemParts.push(contentText(m.content));
+      continue;
+    }
+    const role = m.role === 'assistant' ? 'assistant' : 'user';
+    const text = m.role === 'tool' ? `Tool result (${m.tool_call_id}): ${contentText(m.content)}` : contentText(m.content);
+    const last = messages[messages.length - 1];
+    if (last && last.role === role) last.content = `${last.content as string}\n\n${text}`;
+    else messages.push({ role, content: text });
+  }
+  // The API requires the first turn to be the user's.
+  if (messages[0]?.role === 'assistant') messages.unshift({ role: 'user', content: '(continue)' });
+  return { system: systemParts.length ? systemParts.join('\n\n') : undefined, messages };
+}
+
+function normalizeStop(reason: string | null | undefined): FinishReason {
+  if (reason === 'max_tokens') return 'length';
+  if (reason === 'tool_use') return 'tool_calls';
+  if (reason === 'refusal') return 'content_filter';
+  return 'stop';
+}

@@ -1,0 +1,46 @@
+import type { ChatCompletionRequest, ChatMessage } from '../domain/chat';
+
+export interface ChatCallInput {
+  model: string;
+  messages: ChatMessage[];
+  maxOutputTokens?: number;
+  temperature?: number;
+  topP?: number;
+  stop?: string[];
+  seed?: number;
+  user?: string;
+  responseFormat?: ChatCompletionRequest['response_format'];
+}
+
+export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls';
+
+export interface ChatCallOutput {
+  content: string | null;
+  finishReason: FinishReason;
+  inputTokens: number;
+  outputTokens: number;
+  /** The model name the provider reports (may be a dated snapshot of the requested one). */
+  providerModel: string;
+  providerRequestId?: string;
+}
+
+/** One wire format (OpenAI, Anthropic) behind one interface; errors are thrown as the SDK throws them. */
+export interface ProviderAdapter {
+  readonly providerId: string;
+  chat(input: ChatCallInput, options?: { signal?: AbortSignal }): Promise<ChatCallOutput>;
+}
+
+/** Builds the adapter input from a validated OpenAI-format request body. */
+export function chatCallInput(model: string, req: ChatCompletionRequest): ChatCallInput {
+  return {
+    model,
+    messages: req.messages,
+    maxOutputTokens: req.max_completion_tokens ?? req.max_tokens ?? undefined,
+    temperature: req.temperature ?? undefined,
+    topP: req.top_p ?? undefined,
+    stop: req.stop == null ? undefined : typeof req.stop === 'string' ? [req.stop] : req.stop,
+    seed: req.seed ?? undefined,
+    user: req.user,
+    responseFormat: req.response_format,
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * Assembles a running Switchyard from configuration: database (migrated), Temporal (a dev server
+ * unless TEMPORAL_ADDRESS), the simulated provider when no key is set, the worker and the API.
+ * `npm start` runs every part in one process; `npm run worker` / `npm run api` run one half each.
+ * `stop()` undoes everything in reverse order, so nothing outlives the process.
+ */
+import fs from 'node:fs';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createApp } from './api/app';
+import { simulatedProviderEnabled, type Config } from './config';
+import { openDb, type Db } from './db';
+import { generateApiKey, upsertApiKey } from './db/apiKeys';
+import { migrate } from './db/migrate';
+import { defaultCatalog, type Catalog } from './domain/catalog';
+import type { CallPolicy } from './domain/request';
+import { createProviderAdapters } from './providers/registry';
+import { startSimulatedProvider, type SimulatedProvider } from './providers/simulated';
+import { ensureBinary, TEMPORAL_CLI } from './temporal/binaries';
+import { ensureSearchAttributes } from './temporal/connection';
+import { startDevServer, type DevServer } from './temporal/devServer';
+import { installRuntime, startWorkers, type RunningWorkers } from './worker';
+
+export type Role = 'all' | 'worker' | 'api';
+
+export interface StartOptions {
+  role: Role;
+  logger: Logger;
+  workflowBundle?: WorkflowBundleWithSourceMap;
+}
+
+export interface Switchyard {
+  apiUrl?: string;
+  temporalAddress: string;
+  temporalUiUrl?: string;
+  apiKey?: string;
+  apiKeyGenerated: boolean;
+  db: Db;
+  catalog: Catalog;
+  simulated: boolean;
+  /** Resolves if the worker stops on its own (crash); `npm start` exits then. */
+  workerDone?: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_CALL_POLICY: CallPolicy = {
+  maximumAttempts: 3,
+  initialIntervalMs: 1_000,
+  backoffCoefficient: 2,
+  maximumIntervalMs: 20_000,
+  timeoutMs: 60_000,
+};
+
+/** The bootstrap key: SWITCHYARD_BOOTSTRAP_KEY, or one generated once and kept in the data folder. */
+function bootstrapKey(config: Config): { key: string; generated: boolean } {
+  if (config.SWITCHYARD_BOOTSTRAP_KEY) return { key: config.SWITCHYARD_BOOTSTRAP_KEY, generated: false };
+  const file = path.join(config.SWITCHYARD_DATA_DIR, 'bootstrap-api-key');
+  if (fs.existsSync(file)) return { key: fs.readFileSync(file, 'utf8').trim(), generated: true };
+  const key = generateApiKey();
+  fs.mkdirSync(config.SWITCHYARD_DATA_DIR, { recursive: true });
+  fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return { key, generated: true };
+}
+
+export async function startSwitchyard(config: Config, opts: StartOptions): Promise<Switchyard> {
+  const { logger, role } = opts;
+  const cleanups: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const fn of cleanups.reverse()) {
+      await fn().catch((err: unknown) => logger.warn({ err }, 'error while stopping'));
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    fs.mkdirSync(config.SWITCHYARD_DATA_DIR, { recursive: true });
+    if (!config.DATABASE_URL && role !== 'all') {
+      throw new Error('Running the worker and the API as separate processes needs a shared PostgreSQL: set DATABASE_URL (embedded PGlite serves one process only).');
+    }
+    const db = await openDb({ databaseUrl: config.DATABASE_URL, pgliteDir: path.join(config.SWITCHYARD_DATA_DIR, 'pglite') });
+    cleanups.push(() => db.close());
+    const applied = await migrate(db);
+    if (applied.length) logger.info({ applied }, 'database migrated');
+
+    let devServer: DevServer | undefined;
+    let address = config.TEMPORAL_ADDRESS;
+    if (!address) {
+      if (role !== 'all') throw new Error('Set TEMPORAL_ADDRESS: only the all-in-one `npm start` starts a Temporal dev server.');
+      devServer = await startDevServer({
+        cliPath: ensureBinary(TEMPORAL_CLI),
+        dataDir: config.SWITCHYARD_DATA_DIR,
+        port: config.TEMPORAL_DEV_PORT,
+        uiPort: config.TEMPORAL_UI_PORT,
+        ui: config.TEMPORAL_UI,
+        namespace: config.TEMPORAL_NAMESPACE,
+      });
+      cleanups.push(() => devServer!.stop());
+      address = devServer.address;
+    }
+
+    const simulated = simulatedProviderEnabled(config);
+    let sim: SimulatedProvider | undefined;
+    if (simulated && role !== 'api') {
+      sim = await startSimulatedProvider(['sim-mini', 'sim-large']);
+      cleanups.push(() => sim!.close());
+    }
+    const catalog = defaultCatalog({
+      openai: config.OPENAI_API_KEY ? { baseUrl: config.OPENAI_BASE_URL } : undefined,
+      anthropic: config.ANTHROPIC_API_KEY ? { baseUrl: config.ANTHROPIC_BASE_URL } : undefined,
+      simulated: simulated ? { baseUrl: sim?.url } : undefined,
+    });
+
+    const connection = await Connection.connect({ address });
+    cleanups.push(() => connection.close());
+    await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+
+    let workers: RunningWorkers | undefined;
+    if (role !== 'api') {
+      installRuntime();
+      const native = await NativeConnection.connect({ address });
+      cleanups.push(() => native.close());
+      const adapters = createProviderAdapters(catalog, { openai: config.OPENAI_API_KEY, anthropic: config.ANTHROPIC_API_KEY }, config.SWITCHYARD_PROVIDER_TIMEOUT_MS);
+      workers = await startWorkers({
+        connection: native,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue: config.SWITCHYARD_TASK_QUEUE,
+        workflowBundle: opts.workflowBundle,
+        deps: { db, catalog: () => catalog, adapters, callPolicy: { ...DEFAULT_CALL_POLICY, timeoutMs: config.SWITCHYARD_PROVIDER_TIMEOUT_MS } },
+      });
+      cleanups.push(() => workers!.shutdown());
+    }
+
+    let apiUrl: string | undefined;
+    let key: { key: string; generated: boolean } | undefined;
+    if (role !== 'worker') {
+      key = bootstrapKey(config);
+      await upsertApiKey(db, config.SWITCHYARD_BOOTSTRAP_TENANT, key.key, 'bootstrap');
+      const app = createApp({ db, client, taskQueue: config.SWITCHYARD_TASK_QUEUE, requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS, catalog: () => catalog, logger });
+      const server = await new Promise<http.Server>((resolve, reject) => {
+        const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+        s.once('error', (err: NodeJS.ErrnoException) =>
+          reject(err.code === 'EADDRINUSE' ? new Error(`Port ${config.PORT} is already in use: set PORT to a free port.`) : err),
+        );
+      });
+      cleanups.push(
+        () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      );
+      const { port } = server.address() as AddressInfo;
+      apiUrl = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
+    }
+
+    return {
+      apiUrl,
+      temporalAddress: address,
+      temporalUiUrl: devServer?.uiUrl,
+      apiKey: key?.key,
+      apiKeyGenerated: key?.generated ?? false,
+      db,
+      catalog,
+      simulated,
+      workerDone: workers?.done,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

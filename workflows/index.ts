@@ -1,0 +1,2 @@
+// The worker bundles this folder: export every workflow here.
+export { routeRequest } from './routeRequest';
