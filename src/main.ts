@@ -32,13 +32,16 @@ async function main(): Promise<void> {
   ].filter(Boolean);
   process.stdout.write(`${lines.join('\n')}\n`);
 
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const shutdown = (signal: string) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      // One Ctrl-C reaches us twice (from the terminal's process group and relayed by tsx/npm);
+      // only a second press, later, forces the exit.
+      if (Date.now() - stoppingSince < 2_000) return;
       process.stderr.write('Forced exit.\n');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     process.stdout.write(`\n${signal} received: stopping…\n`);
     app.stop().then(
       () => {

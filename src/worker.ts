@@ -27,12 +27,19 @@ export interface RunningWorkers {
 
 let runtimeInstalled = false;
 
+// Expected on our provider-only workers and on the test server; not worth a newcomer's attention.
+const QUIET = [/No workflows registered/, /activity_failure_include_heartbeat/];
+
 /** Route the Rust core's logs through our level so a newcomer's terminal is not flooded. */
 export function installRuntime(level: 'WARN' | 'ERROR' | 'INFO' = 'WARN'): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger(level), telemetryOptions: { logging: { filter: { core: level, other: level } } } });
+    const logger = new DefaultLogger(level, (entry) => {
+      if (QUIET.some((re) => re.test(entry.message))) return;
+      process.stderr.write(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${entry.meta ? ` ${JSON.stringify(entry.meta)}` : ''}\n`);
+    });
+    Runtime.install({ logger, telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } } });
   } catch {
     // Already installed by someone else in this process (tests); keep theirs.
   }

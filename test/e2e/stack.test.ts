@@ -1,0 +1,197 @@
+/**
+ * End to end, as a newcomer runs it: the real `src/main.ts` (what `npm start` runs) in its own
+ * process group — Temporal dev server, worker, API, database — called with the official `openai`
+ * client. Then Ctrl-C (SIGINT to the group), a check that nothing is left running, and a restart
+ * on the same data folder that still has the earlier workflow and database row.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import OpenAI from 'openai';
+import { SA_MODEL, SA_OPERATION, SA_PROVIDER, SA_STATUS, SA_TENANT } from '../../src/temporal/searchAttributes';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const API_KEY = 'sk-sy-e2e-test-key-0123456789';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+interface Stack {
+  proc: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startStack(env: NodeJS.ProcessEnv): Promise<Stack> {
+  const proc = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/main.ts', 'all'], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
+    detached: true, // own process group, so SIGINT to the group is what Ctrl-C in a terminal does
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`stack did not start in 90 s:\n${out}`)), 90_000);
+    const check = setInterval(() => {
+      if (out.includes('Press Ctrl-C to stop.')) {
+        clearInterval(check);
+        clearTimeout(timer);
+        resolve({ proc, output: () => out, exited });
+      }
+    }, 100);
+    void exited.then((code) => {
+      clearInterval(check);
+      clearTimeout(timer);
+      reject(new Error(`stack exited with ${code} before starting:\n${out}`));
+    });
+  });
+}
+
+async function stopStack(stack: Stack): Promise<number | null> {
+  process.kill(-stack.proc.pid!, 'SIGINT');
+  return stack.exited;
+}
+
+describe('the whole stack, started as `npm start` starts it', () => {
+  let dataDir: string;
+  let ports: { api: number; temporal: number; ui: number };
+  let env: NodeJS.ProcessEnv;
+  let stack: Stack | undefined;
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-e2e-'));
+    ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
+    env = {
+      PORT: String(ports.api),
+      TEMPORAL_DEV_PORT: String(ports.temporal),
+      TEMPORAL_UI_PORT: String(ports.ui),
+      SWITCHYARD_DATA_DIR: dataDir,
+      SWITCHYARD_BOOTSTRAP_KEY: API_KEY,
+      SWITCHYARD_BOOTSTRAP_TENANT: 'e2e',
+      LOG_LEVEL: 'warn',
+      OPENAI_API_KEY: '',
+      ANTHROPIC_API_KEY: '',
+    };
+  });
+
+  afterAll(async () => {
+    if (stack && stack.proc.exitCode === null) {
+      process.kill(-stack.proc.pid!, 'SIGKILL');
+      await stack.exited;
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('serves the openai client, records the request in Temporal and the database, stops cleanly and keeps history across a restart', async () => {
+    stack = await startStack(env);
+    const banner = stack.output();
+    expect(banner).toContain(`http://127.0.0.1:${ports.api}/v1`);
+    expect(banner).toContain(`http://127.0.0.1:${ports.ui}`);
+    expect(banner).toContain(API_KEY);
+    expect(banner).toMatch(/SIMULATED provider/);
+
+    const baseURL = `http://127.0.0.1:${ports.api}/v1`;
+    const openai = new OpenAI({ baseURL, apiKey: API_KEY, maxRetries: 0 });
+
+    // 1. A completion through the official client, unchanged but for baseURL and apiKey.
+    const { data: completion, response } = await openai.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'user', content: 'Say hello to Switchyard' }] })
+      .withResponse();
+    expect(completion.object).toBe('chat.completion');
+    expect(completion.choices[0]!.message.content).toContain('Say hello to Switchyard');
+    expect(completion.usage!.total_tokens).toBeGreaterThan(0);
+    const workflowId = response.headers.get('x-switchyard-workflow-id')!;
+    const requestId = response.headers.get('x-switchyard-request-id')!;
+    expect(workflowId).toBe(`req-${requestId}`);
+    expect(response.headers.get('x-switchyard-provider')).toBe('simulated');
+
+    const models = await openai.models.list();
+    expect(models.data.map((m) => m.id)).toEqual(expect.arrayContaining(['auto', 'simulated/sim-mini']));
+
+    // 2. The request workflow is in Temporal with its search attributes.
+    const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+    const client = new Client({ connection });
+    const desc = await client.workflow.getHandle(workflowId).describe();
+    expect(desc.status.name).toBe('COMPLETED');
+    expect(desc.typedSearchAttributes.get(SA_TENANT)).toBe('e2e');
+    expect(desc.typedSearchAttributes.get(SA_OPERATION)).toBe('chat');
+    expect(desc.typedSearchAttributes.get(SA_PROVIDER)).toBe('simulated');
+    expect(desc.typedSearchAttributes.get(SA_MODEL)).toBe('simulated/sim-mini');
+    expect(desc.typedSearchAttributes.get(SA_STATUS)).toBe('succeeded');
+    const uiPage = await fetch(`http://127.0.0.1:${ports.ui}/namespaces/default/workflows/${workflowId}`);
+    expect(uiPage.status).toBe(200);
+
+    // 3. The same Idempotency-Key is the same request and the same workflow: nothing runs twice.
+    const idem = { headers: { 'Idempotency-Key': 'e2e-order-42' } };
+    const a = await openai.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'once' }] }, idem).withResponse();
+    const b = await openai.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'once' }] }, idem).withResponse();
+    expect(b.data.id).toBe(a.data.id);
+    expect(b.response.headers.get('x-switchyard-workflow-id')).toBe(a.response.headers.get('x-switchyard-workflow-id'));
+    const reused = await openai.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'different' }] }, idem).catch((e: unknown) => e);
+    expect(reused).toBeInstanceOf(OpenAI.ConflictError);
+
+    // 4. Bad input: a clear 400 in OpenAI's shape, and no workflow started.
+    const before = (await client.workflow.count('SwitchyardTenant = "e2e"')).count;
+    const missing = (await openai.chat.completions.create({ model: 'auto' } as never).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(missing).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(missing.param).toBe('messages');
+    const wrongType = (await openai.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'user', content: 'x' }], temperature: 'hot' } as never)
+      .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.param).toBe('temperature');
+    const badJson = await fetch(`${baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: '{"model": "auto", "messages": [',
+    });
+    expect(badJson.status).toBe(400);
+    expect(((await badJson.json()) as { error: { type: string; message: string } }).error).toMatchObject({ type: 'invalid_request_error', message: expect.stringMatching(/Invalid JSON/) });
+    const unauthorized = await new OpenAI({ baseURL, apiKey: 'sk-wrong', maxRetries: 0 }).models.list().catch((e: unknown) => e);
+    expect(unauthorized).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect((await client.workflow.count('SwitchyardTenant = "e2e"')).count).toBe(before);
+    await connection.close();
+
+    // 5. Ctrl-C: everything stops, nothing is left listening or running.
+    const code = await stopStack(stack);
+    expect(stack.output()).toContain('Stopped.');
+    expect(code).toBe(0);
+    for (const port of [ports.api, ports.temporal, ports.ui]) expect(await listening(port)).toBe(false);
+    expect(() => process.kill(-stack!.proc.pid!, 0)).toThrow(); // the process group is empty
+
+    // 6. Restart on the same data folder: the earlier workflow and database row are still there.
+    stack = await startStack(env);
+    const conn2 = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+    const again = await new Client({ connection: conn2 }).workflow.getHandle(workflowId).describe();
+    expect(again.status.name).toBe('COMPLETED');
+    await conn2.close();
+    const record = await fetch(`${baseURL}/requests/${requestId}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(record.status).toBe(200);
+    expect(await record.json()).toMatchObject({ request_id: requestId, status: 'succeeded', provider: 'simulated', response: { content: completion.choices[0]!.message.content } });
+    expect(await stopStack(stack)).toBe(0);
+  });
+});
