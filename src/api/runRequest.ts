@@ -21,6 +21,7 @@ export interface RunnerDeps {
   requestTimeoutMs: number;
 }
 
+const START_DEADLINE_MS = 5_000;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export const workflowIdFor = (requestId: string): string => `req-${requestId}`;
@@ -51,7 +52,7 @@ export async function submitRequest(
   const requestId = requestIdFor(req.tenantId, req.idempotencyKey);
   const workflowId = workflowIdFor(requestId);
   const bodyHash = canonicalHash(req.body);
-  const { row } = await insertRequest(deps.db, {
+  const { row } = await unavailableOnError('database', insertRequest(deps.db, {
     requestId,
     workflowId,
     tenantId: req.tenantId,
@@ -60,13 +61,14 @@ export async function submitRequest(
     requestedModel: req.route.requestedModel,
     body: req.body,
     bodyHash,
-  });
+  }));
   if (row.body_hash !== bodyHash || row.tenant_id !== req.tenantId) {
     throw new HttpError(409, 'idempotency_error', 'This Idempotency-Key was already used with a different request body.', 'Idempotency-Key', 'idempotency_key_reused');
   }
   const input: RouteRequestInput = { requestId, tenantId: req.tenantId, ...req.route };
   try {
-    const handle = await deps.client.workflow.start(routeRequest, {
+    // Bounded: during a Temporal outage the client gets a 503 in seconds, not after every gRPC retry.
+    const handle = await deps.client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => deps.client.workflow.start(routeRequest, {
       taskQueue: deps.taskQueue,
       workflowId,
       args: [input],
@@ -79,13 +81,27 @@ export async function submitRequest(
         { key: SA_STATUS, value: 'running' },
       ],
       staticSummary: `${req.route.operation} · requested ${req.route.requestedModel} · tenant ${req.tenantId}`,
-    });
+    }));
     return { requestId, workflowId, handle };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       return { requestId, workflowId, handle: deps.client.workflow.getHandle<typeof routeRequest>(workflowId) };
     }
-    throw err;
+    throw unavailable('Temporal', err, requestId);
+  }
+}
+
+/** An outage of a dependency is a 503 the client can retry (with the same Idempotency-Key), not a 500. */
+function unavailable(what: string, err: unknown, requestId?: string): HttpError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return new HttpError(503, 'server_error', `${what} is unavailable (${detail}). Retry the request${requestId ? ' with the same Idempotency-Key' : ''}.`, null, 'service_unavailable', requestId ? { request_id: requestId } : {});
+}
+
+async function unavailableOnError<T>(what: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw unavailable(what, err);
   }
 }
 
@@ -107,7 +123,8 @@ export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<Ro
     return await Promise.race([sub.handle.result(), deadline]);
   } catch (err) {
     if (err instanceof WorkflowFailedError) throw routeFailureToHttp(err, sub.requestId);
-    throw err;
+    if (err instanceof HttpError) throw err;
+    throw unavailable('Temporal', err, sub.requestId);
   } finally {
     clearTimeout(timer);
   }
