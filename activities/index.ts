@@ -5,49 +5,124 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { findModel, costUsd, type Catalog } from '../src/domain/catalog';
-import { ChatCompletionRequestSchema } from '../src/domain/chat';
-import { classify, type Classification } from '../src/domain/classify';
-import type { AttemptRecord, CallModelInput, CallModelResult, CallPolicy, PlannedRoute, RouteRequestInput } from '../src/domain/request';
+import { costUsd, findModel, type Catalog, type Model } from '../src/domain/catalog';
+import { ChatCompletionRequestSchema, type ChatMessage } from '../src/domain/chat';
+import { classify, DEFAULT_OUTPUT_TOKENS, type Classification } from '../src/domain/classify';
+import { isStructured, OperationBodySchemas, operationMessages, validateOutput } from '../src/domain/operations';
+import { totalCost, type AttemptRecord, type CallModelInput, type CallModelResult, type Operation, type PlannedRoute, type RouteRequestInput } from '../src/domain/request';
 import { decide, UnknownModelError } from '../src/domain/route';
+import { callPolicyFor, type Settings } from '../src/domain/settings';
 import type { Db } from '../src/db';
 import * as requests from '../src/db/requests';
-import { toProviderFailure, type ProviderFailureDetails } from '../src/providers/errors';
-import { chatCallInput, type ProviderAdapter } from '../src/providers/types';
+import { failure, toProviderFailure, type ProviderFailureDetails } from '../src/providers/errors';
+import { chatCallInput, type CallOptions, type ChatCallInput, type ProviderAdapter } from '../src/providers/types';
 
 export interface ActivityDeps {
   db: Db;
   /** Current catalog (a function: the catalog can be reloaded without restarting the worker). */
   catalog: () => Catalog;
+  settings: () => Settings;
   adapters: Map<string, ProviderAdapter>;
-  callPolicy: CallPolicy;
+}
+
+const HEARTBEAT_EVERY_MS = 2_000;
+
+interface StoredRequest {
+  operation: Operation;
+  body: Record<string, unknown>;
+}
+
+/** The chat messages a request sends (for chat, the client's; for operations, their prompt). */
+function messagesOf(r: StoredRequest): ChatMessage[] {
+  if (r.operation === 'chat') return ChatCompletionRequestSchema.parse(r.body).messages;
+  if (r.operation === 'embed') {
+    const input = OperationBodySchemas.embed.parse(r.body).input;
+    return [{ role: 'user', content: Array.isArray(input) ? input.join('\n') : input }];
+  }
+  return operationMessages(r.operation, r.body);
+}
+
+function maxOutputOf(r: StoredRequest): number | undefined {
+  if (r.operation === 'chat') {
+    const b = ChatCompletionRequestSchema.parse(r.body);
+    return b.max_completion_tokens ?? b.max_tokens ?? undefined;
+  }
+  return r.operation === 'embed' ? 0 : undefined;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  async function loadBody(requestId: string) {
+  async function load(requestId: string): Promise<StoredRequest> {
     const row = await requests.getRequest(deps.db, requestId);
     if (!row) throw ApplicationFailure.nonRetryable(`request ${requestId} is not in the database`, 'RequestNotFound');
-    return ChatCompletionRequestSchema.parse(row.body);
+    return { operation: row.operation as Operation, body: row.body as Record<string, unknown> };
+  }
+
+  /** The provider call itself, for the request's operation; returns what to store and the usage. */
+  async function call(adapter: ProviderAdapter, model: Model, r: StoredRequest, options: CallOptions) {
+    if (r.operation === 'embed') {
+      if (!adapter.embed) throw failure('NotFound', `${model.id} has no embeddings API`, { provider: model.provider, model: model.model });
+      const input = OperationBodySchemas.embed.parse(r.body).input;
+      const out = await adapter.embed(model.model, Array.isArray(input) ? input : [input], options);
+      const dimensions = out.embeddings[0]?.length ?? 0;
+      return {
+        stored: { embeddings: out.embeddings.map((embedding, index) => ({ index, embedding })), dimensions, providerModel: out.providerModel },
+        usage: { inputTokens: out.inputTokens, outputTokens: 0, finishReason: 'stop', providerModel: out.providerModel },
+      };
+    }
+    const callInput: ChatCallInput =
+      r.operation === 'chat'
+        ? chatCallInput(model.model, ChatCompletionRequestSchema.parse(r.body))
+        : {
+            model: model.model,
+            messages: messagesOf(r),
+            maxOutputTokens: DEFAULT_OUTPUT_TOKENS,
+            temperature: 0,
+            // Native JSON mode where the model has it; the output is validated either way.
+            ...(model.capabilities.includes('json') && { responseFormat: { type: 'json_object' as const } }),
+          };
+    const out = await adapter.chat(callInput, options);
+    if (out.finishReason === 'content_filter' && !out.content) {
+      throw failure('ContentFiltered', `${model.id} filtered the output (finish_reason content_filter)`, { provider: model.provider, model: model.model });
+    }
+    const usage = { inputTokens: out.inputTokens, outputTokens: out.outputTokens, finishReason: out.finishReason, providerModel: out.providerModel };
+    const base = { content: out.content, finishReason: out.finishReason, providerModel: out.providerModel, providerRequestId: out.providerRequestId };
+    if (isStructured(r.operation)) {
+      const check = validateOutput(r.operation, r.body, out.content);
+      if (!check.ok) return { usage, invalid: `${model.id} returned invalid ${r.operation} output: ${check.reason}` };
+      return { usage, stored: { ...base, result: check.value } };
+    }
+    const wantsJson = callInput.responseFormat !== undefined && callInput.responseFormat.type !== 'text';
+    if (wantsJson && out.finishReason !== 'length') {
+      try {
+        JSON.parse(out.content ?? '');
+      } catch {
+        return { usage, invalid: `${model.id} returned invalid JSON in JSON mode` };
+      }
+    }
+    return { usage, stored: base };
   }
 
   return {
     /** Local activity: what kind of task this is, how hard and how large. */
     async classifyRequest(input: { requestId: string; operation: string }): Promise<Classification> {
-      const body = await loadBody(input.requestId);
-      return classify({ operation: input.operation, messages: body.messages, maxOutputTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined });
+      const r = await load(input.requestId);
+      return classify({ operation: input.operation, messages: messagesOf(r), maxOutputTokens: maxOutputOf(r) });
     },
 
     /** Local activity: the routing decision, stored with the request so it can be read back later. */
     async decideRoute(input: { route: RouteRequestInput; classification: Classification }): Promise<PlannedRoute> {
       const catalog = deps.catalog();
+      const settings = deps.settings();
       let decision;
       try {
         decision = decide(
           {
             requestedModel: input.route.requestedModel,
+            capability: input.route.operation === 'embed' ? 'embeddings' : 'chat',
             classification: input.classification,
-            maxOutputTokens: input.route.maxOutputTokens ?? 1024,
+            maxOutputTokens: input.route.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS,
             needsJson: input.route.needsJson,
+            maxCandidates: settings.fallback.maxCandidates,
           },
           catalog,
         );
@@ -57,15 +132,21 @@ export function createActivities(deps: ActivityDeps) {
       }
       const planned: PlannedRoute = {
         ...decision,
-        candidates: decision.candidates.map((c) => ({ ...c, contextWindow: findModel(catalog, c.modelId)!.contextWindow, call: deps.callPolicy })),
+        candidates: decision.candidates.map((c) => {
+          const m = findModel(catalog, c.modelId)!;
+          return { ...c, contextWindow: m.contextWindow, qualityTier: m.qualityTier, call: callPolicyFor(settings, c.provider, c.modelId) };
+        }),
+        fallbackOnContentFilter: settings.fallback.onContentFilter,
+        maxEscalations: settings.fallback.maxEscalations,
       };
       await requests.saveClassification(deps.db, input.route.requestId, input.classification, planned);
       return planned;
     },
 
     /**
-     * One provider call (runs on the provider's own task queue). Records its attempt, stores the
-     * completion in Postgres and returns only usage and cost, so history stays small.
+     * One provider call (runs on the provider's own task queue). Heartbeats while it waits, so a
+     * dead worker is noticed quickly; records its own attempt; stores the answer in Postgres and
+     * returns only usage and cost, so history stays small.
      */
     async callModel(input: CallModelInput): Promise<CallModelResult> {
       const ctx = Context.current();
@@ -73,41 +154,45 @@ export function createActivities(deps: ActivityDeps) {
       if (!adapter) throw ApplicationFailure.nonRetryable(`no adapter for provider '${input.provider}' on this worker`, 'NotFound');
       const model = findModel(deps.catalog(), input.modelId);
       if (!model) throw ApplicationFailure.nonRetryable(`model '${input.modelId}' left the catalog`, 'NotFound');
-      const body = await loadBody(input.requestId);
+      const r = await load(input.requestId);
       const startedAt = new Date();
-      const attempt: Omit<AttemptRecord, 'outcome' | 'latencyMs'> = {
-        candidateIndex: input.candidateIndex,
-        attempt: ctx.info.attempt,
-        provider: input.provider,
-        model: input.model,
-        startedAt: startedAt.toISOString(),
-      };
+      const attempt = { candidateIndex: input.candidateIndex, attempt: ctx.info.attempt, provider: input.provider, model: input.model, startedAt: startedAt.toISOString() };
+      const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
       try {
-        const out = await adapter.chat(chatCallInput(input.model, body), { signal: ctx.cancellationSignal });
+        const out = await call(adapter, model, r, { signal: ctx.cancellationSignal, timeoutMs: input.timeoutMs });
         const latencyMs = Date.now() - startedAt.getTime();
-        const cost = costUsd(model, out.inputTokens, out.outputTokens);
-        await requests.saveResponse(deps.db, input.requestId, { content: out.content, finishReason: out.finishReason, providerModel: out.providerModel, providerRequestId: out.providerRequestId });
-        await requests.recordAttempt(deps.db, input.requestId, { ...attempt, outcome: 'success', latencyMs });
-        return { providerModel: out.providerModel, finishReason: out.finishReason, inputTokens: out.inputTokens, outputTokens: out.outputTokens, costUsd: cost, latencyMs };
+        const cost = costUsd(model, out.usage.inputTokens, out.usage.outputTokens);
+        const spent = { inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost };
+        if (out.invalid !== undefined) {
+          await requests.recordAttempt(deps.db, input.requestId, { ...attempt, ...spent, outcome: 'error', errorType: 'InvalidOutput', errorMessage: out.invalid, latencyMs });
+          throw failure('InvalidOutput', out.invalid, { provider: input.provider, model: input.model });
+        }
+        await requests.saveResponse(deps.db, input.requestId, out.stored);
+        await requests.recordAttempt(deps.db, input.requestId, { ...attempt, ...spent, outcome: 'success', latencyMs });
+        return { providerModel: out.usage.providerModel, finishReason: out.usage.finishReason, inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost, latencyMs };
       } catch (err) {
-        const failure = toProviderFailure(err, input.provider, input.model);
-        const details = failure.details?.[0] as ProviderFailureDetails | undefined;
+        if (err instanceof ApplicationFailure && err.type === 'InvalidOutput') throw err;
+        const f = toProviderFailure(err, input.provider, input.model);
+        const details = f.details?.[0] as ProviderFailureDetails | undefined;
         await requests.recordAttempt(deps.db, input.requestId, {
           ...attempt,
           outcome: 'error',
-          errorType: failure.type ?? 'Unknown',
-          errorMessage: failure.message,
+          errorType: f.type ?? 'Unknown',
+          errorMessage: f.message,
           status: details?.status,
           latencyMs: Date.now() - startedAt.getTime(),
         });
-        throw failure;
+        throw f;
+      } finally {
+        clearInterval(heartbeat);
       }
     },
 
-    /** Final record of the request: status, chosen provider, every attempt, usage and cost. */
-    async recordOutcome(input: { requestId: string; outcome: Omit<requests.RequestOutcome, 'attempts'> }): Promise<void> {
+    /** Final record of the request: status, chosen provider, every attempt, usage and cost. Returns the attempts. */
+    async recordOutcome(input: { requestId: string; outcome: Omit<requests.RequestOutcome, 'attempts'> }): Promise<AttemptRecord[]> {
       const attempts = await requests.listAttempts(deps.db, input.requestId);
-      await requests.completeRequest(deps.db, input.requestId, { ...input.outcome, attempts });
+      await requests.completeRequest(deps.db, input.requestId, { ...input.outcome, attempts, costUsd: totalCost(attempts) });
+      return attempts;
     },
   };
 }

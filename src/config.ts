@@ -25,6 +25,10 @@ export const EnvSchema = z.object({
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHYARD_PROVIDER_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   SWITCHYARD_SIMULATED_PROVIDER: z.enum(['auto', 'on', 'off']).default('auto'),
+  /** JSON or YAML file with routing settings (retry policies, fallback options). */
+  SWITCHYARD_CONFIG: optionalString,
+  SWITCHYARD_SIMULATED_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  SWITCHYARD_SIMULATED_SEED: z.coerce.number().int().default(42),
   DATABASE_URL: optionalString,
   TEMPORAL_ADDRESS: optionalString,
   TEMPORAL_NAMESPACE: z.string().default('default'),

@@ -17,7 +17,8 @@ import { openDb, type Db } from './db';
 import { generateApiKey, upsertApiKey } from './db/apiKeys';
 import { migrate } from './db/migrate';
 import { defaultCatalog, type Catalog } from './domain/catalog';
-import type { CallPolicy } from './domain/request';
+import type { Settings } from './domain/settings';
+import { loadSettings } from './configFile';
 import { createProviderAdapters } from './providers/registry';
 import { startSimulatedProvider, type SimulatedProvider } from './providers/simulated';
 import { ensureBinary, TEMPORAL_CLI } from './temporal/binaries';
@@ -47,13 +48,6 @@ export interface Switchyard {
   stop(): Promise<void>;
 }
 
-export const DEFAULT_CALL_POLICY: CallPolicy = {
-  maximumAttempts: 3,
-  initialIntervalMs: 1_000,
-  backoffCoefficient: 2,
-  maximumIntervalMs: 20_000,
-  timeoutMs: 60_000,
-};
 
 /** The bootstrap key: SWITCHYARD_BOOTSTRAP_KEY, or one generated once and kept in the data folder. */
 function bootstrapKey(config: Config): { key: string; generated: boolean } {
@@ -102,10 +96,16 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       address = devServer.address;
     }
 
+    const fileSettings = loadSettings(config.SWITCHYARD_CONFIG);
+    // SWITCHYARD_PROVIDER_TIMEOUT_MS is the default per-attempt timeout unless the file sets one.
+    const settings: Settings = {
+      ...fileSettings,
+      retry: { ...fileSettings.retry, default: { timeoutMs: config.SWITCHYARD_PROVIDER_TIMEOUT_MS, ...fileSettings.retry.default } },
+    };
     const simulated = simulatedProviderEnabled(config);
     let sim: SimulatedProvider | undefined;
     if (simulated && role !== 'api') {
-      sim = await startSimulatedProvider(['sim-mini', 'sim-large']);
+      sim = await startSimulatedProvider({ failureRate: config.SWITCHYARD_SIMULATED_FAILURE_RATE, seed: config.SWITCHYARD_SIMULATED_SEED });
       cleanups.push(() => sim!.close());
     }
     const catalog = defaultCatalog({
@@ -130,7 +130,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         workflowBundle: opts.workflowBundle,
-        deps: { db, catalog: () => catalog, adapters, callPolicy: { ...DEFAULT_CALL_POLICY, timeoutMs: config.SWITCHYARD_PROVIDER_TIMEOUT_MS } },
+        deps: { db, catalog: () => catalog, settings: () => settings, adapters },
       });
       cleanups.push(() => workers!.shutdown());
     }

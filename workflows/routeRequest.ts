@@ -1,13 +1,18 @@
 /**
  * routeRequest: one workflow per request. Reads like the process it runs:
- * classify → decide → call candidate 1 (Temporal retries it per its policy) → on failure, the
- * taxonomy says whether to fall back, skip to a larger context window, or stop → record → return.
+ *   classify → decide → for each candidate: call it (Temporal retries it per its own policy) →
+ *   on failure the taxonomy decides: fall back, skip to a larger context window, escalate to a
+ *   stronger model (invalid structured output), or stop → record every attempt → return.
  * Fallback is workflow code, so every decision is in the history and survives a worker crash.
+ * The rules themselves are pure functions in `src/domain/fallback.ts`.
  */
 import {
-  type ActivityOptions,
+  ActivityCancellationType,
   ActivityFailure,
+  type ActivityOptions,
   ApplicationFailure,
+  CancellationScope,
+  isCancellation,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -15,8 +20,9 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { FAILURE_RULES, isFailureType, NON_RETRYABLE_TYPES } from '../src/domain/failures';
-import type { CandidateOutcome, RouteFailureDetails, RouteRequestInput, RouteResult, RoutedCandidate } from '../src/domain/request';
+import { afterFailure, describeAttempts, initialFallbackState, routeEnding, skipReason, type FallbackState } from '../src/domain/fallback';
+import { ROUTE_ENDINGS } from '../src/domain/failures';
+import { totalCost, type CallModelResult, type CandidateOutcome, type PlannedRoute, type RouteFailureDetails, type RouteRequestInput, type RouteResult, type RoutedCandidate } from '../src/domain/request';
 import { SA_COST_USD, SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_STATUS } from '../src/temporal/searchAttributes';
 import { providerTaskQueue } from '../src/temporal/taskQueues';
 
@@ -32,18 +38,24 @@ const { recordOutcome } = proxyActivities<Activities>({
 
 const { callModel } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute' });
 
+// The call heartbeats while it waits on the provider: a dead worker is noticed in this long.
+const CALL_HEARTBEAT_TIMEOUT_MS = 10_000;
+
 /** Per-candidate call options: its provider's task queue (bulkhead) and its own retry policy. */
 function callOptions(c: RoutedCandidate, summary: string): ActivityOptions {
   return {
     taskQueue: providerTaskQueue(c.provider),
     // Margin over the SDK's own timeout so the SDK reports the timeout (typed), not Temporal.
     startToCloseTimeout: c.call.timeoutMs + 5_000,
+    heartbeatTimeout: CALL_HEARTBEAT_TIMEOUT_MS,
+    // At the request deadline, stop waiting at once; a late answer is simply not used.
+    cancellationType: ActivityCancellationType.TRY_CANCEL,
     retry: {
       maximumAttempts: c.call.maximumAttempts,
       initialInterval: c.call.initialIntervalMs,
       backoffCoefficient: c.call.backoffCoefficient,
       maximumInterval: c.call.maximumIntervalMs,
-      nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
+      nonRetryableErrorTypes: c.call.nonRetryableTypes,
     },
     summary,
   };
@@ -56,92 +68,111 @@ function failureTypeOf(err: ActivityFailure): string {
   return 'Connection';
 }
 
-export async function routeRequest(input: RouteRequestInput): Promise<RouteResult> {
-  const startedAt = Date.now();
-  const classification = await classifyRequest({ requestId: input.requestId, operation: input.operation });
-  const plan = await decideRoute({ route: input, classification });
-  setCurrentDetails(`**Route:** ${plan.summary}\n\n**Task:** ${classification.taskType}, ${classification.complexity}, ${classification.inputTokens} input tokens`);
+interface Answer {
+  candidate: RoutedCandidate;
+  result: CallModelResult;
+}
 
-  const outcomes: CandidateOutcome[] = [];
-  let minContext = 0; // raised by a context-length failure: smaller models cannot take this prompt
-  let stopType: string | undefined;
-
+/** Tries the candidates in order until one answers or the fallback rules say stop. */
+async function tryCandidates(input: RouteRequestInput, plan: PlannedRoute, outcomes: CandidateOutcome[]): Promise<{ answer?: Answer; state: FallbackState }> {
+  let state = initialFallbackState();
   for (const [index, c] of plan.candidates.entries()) {
-    if (stopType) break;
-    if (c.contextWindow <= minContext) {
-      outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'skipped', action: `context window ${c.contextWindow} not larger than ${minContext}` });
+    if (state.stop) break;
+    const skip = skipReason(c, state);
+    if (skip) {
+      outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'skipped', action: `skipped: ${skip}` });
       continue;
     }
     upsertSearchAttributes([
       { key: SA_PROVIDER, value: c.provider },
       { key: SA_MODEL, value: c.modelId },
-      { key: SA_FALLBACKS, value: outcomes.length },
+      { key: SA_FALLBACKS, value: outcomes.filter((o) => o.outcome === 'error').length },
     ]);
     try {
-      const result = await callModel.executeWithOptions(
-        callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`),
-        [{ requestId: input.requestId, candidateIndex: index, provider: c.provider, model: c.model, modelId: c.modelId }],
-      );
-      outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success' });
-      const latencyMs = Date.now() - startedAt;
-      await recordOutcome({
-        requestId: input.requestId,
-        outcome: { status: 'succeeded', provider: c.provider, model: c.modelId, inputTokens: result.inputTokens, outputTokens: result.outputTokens, costUsd: result.costUsd, latencyMs },
-      });
-      upsertSearchAttributes([
-        { key: SA_STATUS, value: 'succeeded' },
-        { key: SA_COST_USD, value: result.costUsd },
+      const result = await callModel.executeWithOptions(callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`), [
+        { requestId: input.requestId, operation: input.operation, candidateIndex: index, provider: c.provider, model: c.model, modelId: c.modelId, timeoutMs: c.call.timeoutMs },
       ]);
-      return {
-        requestId: input.requestId,
-        status: 'succeeded',
-        provider: c.provider,
-        model: c.model,
-        modelId: c.modelId,
-        classification,
-        decisionSummary: plan.summary,
-        candidates: outcomes,
-        inputTokens: result.inputTokens,
-        outputTokens: result.outputTokens,
-        costUsd: result.costUsd,
-        finishReason: result.finishReason,
-        latencyMs,
-      };
+      outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success' });
+      return { answer: { candidate: c, result }, state };
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       const type = failureTypeOf(err);
-      const rule = isFailureType(type) ? FAILURE_RULES[type] : FAILURE_RULES.Connection;
-      const message = err.cause?.message ?? err.message;
-      if (rule.disposition === 'stop') {
-        stopType = type;
-        outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'error', errorType: type, message, action: `stop: ${rule.why}` });
-      } else if (rule.disposition === 'fallback-larger-context') {
-        minContext = Math.max(minContext, c.contextWindow);
-        outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'error', errorType: type, message, action: `fallback to a larger context window: ${rule.why}` });
-      } else {
-        outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'error', errorType: type, message, action: `fallback: ${rule.why}` });
-      }
+      const decision = afterFailure(type, c, state, plan);
+      state = decision.state;
+      outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'error', errorType: type, message: err.cause?.message ?? err.message, action: decision.action });
     }
+  }
+  return { state };
+}
+
+export async function routeRequest(input: RouteRequestInput): Promise<RouteResult> {
+  const startedAt = Date.now();
+  const classification = await classifyRequest({ requestId: input.requestId, operation: input.operation });
+  const plan = await decideRoute({ route: input, classification });
+  const header = `**Route:** ${plan.summary}\n\n**Task:** ${input.operation}, ${classification.taskType}, ${classification.complexity}, ${classification.inputTokens} input tokens`;
+  setCurrentDetails(header);
+
+  const outcomes: CandidateOutcome[] = [];
+  let answer: Answer | undefined;
+  let state = initialFallbackState();
+  try {
+    ({ answer, state } = await CancellationScope.withTimeout(Math.max(0, input.deadlineAt - Date.now()), () => tryCandidates(input, plan, outcomes)));
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    state = { ...state, stop: { type: 'DeadlineExceeded', httpStatus: ROUTE_ENDINGS.DeadlineExceeded.httpStatus } };
+  }
+
+  const latencyMs = Date.now() - startedAt;
+  if (answer) {
+    const { candidate: c, result } = answer;
+    const attempts = await recordOutcome({
+      requestId: input.requestId,
+      outcome: { status: 'succeeded', provider: c.provider, model: c.modelId, inputTokens: result.inputTokens, outputTokens: result.outputTokens, latencyMs },
+    });
+    const cost = totalCost(attempts);
+    setCurrentDetails(`${header}\n\n**Attempts:**\n${describeAttempts(attempts, plan, outcomes).map((l) => `- ${l}`).join('\n')}`);
+    upsertSearchAttributes([
+      { key: SA_STATUS, value: 'succeeded' },
+      { key: SA_COST_USD, value: cost },
+    ]);
+    return {
+      requestId: input.requestId,
+      status: 'succeeded',
+      provider: c.provider,
+      model: c.model,
+      modelId: c.modelId,
+      classification,
+      decisionSummary: plan.summary,
+      candidates: outcomes,
+      attempts,
+      inputTokens: result.inputTokens,
+      outputTokens: result.outputTokens,
+      costUsd: cost,
+      finishReason: result.finishReason,
+      latencyMs,
+    };
   }
 
   // No candidate answered: record why, then fail the workflow so the UI shows it as failed.
+  const { errorType, httpStatus } = routeEnding(plan, outcomes, state);
   const lastError = [...outcomes].reverse().find((o) => o.outcome === 'error');
-  const errorType = stopType ?? (plan.candidates.length === 0 ? 'NoCandidate' : 'AllCandidatesFailed');
-  const httpStatus = stopType && isFailureType(stopType) ? FAILURE_RULES[stopType].httpStatus : 503;
   const message =
-    plan.candidates.length === 0
+    errorType === 'NoCandidate'
       ? `No model can serve this request: ${plan.rejected.map((r) => `${r.modelId}: ${r.reason}`).join('; ')}`
-      : stopType
-        ? (lastError?.message ?? 'request refused')
-        : `Every candidate failed: ${outcomes.map((o) => `${o.modelId} → ${o.errorType ?? o.outcome}`).join(', ')}`;
-  await recordOutcome({
+      : errorType === 'DeadlineExceeded'
+        ? `The request deadline passed after ${latencyMs} ms${lastError ? ` (last error: ${lastError.errorType})` : ''}.`
+        : state.stop && errorType !== 'EscalationsExhausted'
+          ? (lastError?.message ?? 'request refused')
+          : `No candidate produced an answer: ${outcomes.map((o) => `${o.modelId} → ${o.errorType ?? o.outcome}`).join(', ')}`;
+  const attempts = await recordOutcome({
     requestId: input.requestId,
-    outcome: { status: 'failed', error: { type: errorType, message, candidates: outcomes }, latencyMs: Date.now() - startedAt },
+    outcome: { status: 'failed', error: { type: errorType, message, candidates: outcomes }, latencyMs },
   });
+  setCurrentDetails(`${header}\n\n**Failed:** ${errorType}\n\n**Attempts:**\n${describeAttempts(attempts, plan, outcomes).map((l) => `- ${l}`).join('\n')}`);
   upsertSearchAttributes([
     { key: SA_STATUS, value: 'failed' },
-    { key: SA_FALLBACKS, value: Math.max(0, outcomes.length - 1) },
+    { key: SA_FALLBACKS, value: outcomes.filter((o) => o.outcome === 'error').length },
   ]);
-  const details: RouteFailureDetails = { requestId: input.requestId, httpStatus, errorType, candidates: outcomes };
+  const details: RouteFailureDetails = { requestId: input.requestId, httpStatus, errorType, candidates: outcomes, attempts };
   throw ApplicationFailure.create({ type: errorType, message, nonRetryable: true, details: [details] });
 }

@@ -9,6 +9,7 @@ import { errorHandler, notFound } from './errors';
 import { chatRoutes } from './routes/chat';
 import { healthRoutes } from './routes/health';
 import { modelRoutes } from './routes/models';
+import { operationRoutes } from './routes/operations';
 import { requestRoutes } from './routes/requests';
 
 export interface ApiDeps {
@@ -36,6 +37,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(express.json({ limit: '4mb' }));
   app.use('/v1', requireApiKey(deps.db));
   app.use(chatRoutes(deps));
+  app.use(operationRoutes(deps));
   app.use(modelRoutes(deps));
   app.use(requestRoutes(deps));
   app.use(notFound);

@@ -42,13 +42,29 @@ export function requestIdFor(tenantId: string, idempotencyKey: string | undefine
 export interface Submission {
   requestId: string;
   workflowId: string;
+  deadlineAt: number;
   handle: WorkflowHandle<typeof routeRequest>;
+}
+
+// The workflow ends a request at its deadline with a 504 of its own; the API waits a little longer
+// so that answer (with the attempt list) reaches the client, rather than a bare timeout.
+const DEADLINE_GRACE_MS = 10_000;
+
+/** The request's time budget: `X-Switchyard-Timeout-Ms` when given, never above the server's maximum. */
+export function requestTimeoutMs(header: string | undefined, maxMs: number): number {
+  if (header === undefined) return maxMs;
+  const ms = Number(header);
+  if (!Number.isInteger(ms) || ms < 1) {
+    throw new HttpError(400, 'invalid_request_error', 'X-Switchyard-Timeout-Ms must be a positive integer (milliseconds).', 'X-Switchyard-Timeout-Ms', 'invalid_timeout');
+  }
+  return Math.min(ms, maxMs);
 }
 
 export async function submitRequest(
   deps: RunnerDeps,
-  req: { tenantId: string; idempotencyKey?: string; body: unknown; route: Omit<RouteRequestInput, 'requestId' | 'tenantId'> },
+  req: { tenantId: string; idempotencyKey?: string; timeoutMs?: number; body: unknown; route: Omit<RouteRequestInput, 'requestId' | 'tenantId' | 'deadlineAt'> },
 ): Promise<Submission> {
+  const deadlineAt = Date.now() + (req.timeoutMs ?? deps.requestTimeoutMs);
   const requestId = requestIdFor(req.tenantId, req.idempotencyKey);
   const workflowId = workflowIdFor(requestId);
   const bodyHash = canonicalHash(req.body);
@@ -65,7 +81,7 @@ export async function submitRequest(
   if (row.body_hash !== bodyHash || row.tenant_id !== req.tenantId) {
     throw new HttpError(409, 'idempotency_error', 'This Idempotency-Key was already used with a different request body.', 'Idempotency-Key', 'idempotency_key_reused');
   }
-  const input: RouteRequestInput = { requestId, tenantId: req.tenantId, ...req.route };
+  const input: RouteRequestInput = { requestId, tenantId: req.tenantId, ...req.route, deadlineAt };
   try {
     // Bounded: during a Temporal outage the client gets a 503 in seconds, not after every gRPC retry.
     const handle = await deps.client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => deps.client.workflow.start(routeRequest, {
@@ -82,10 +98,10 @@ export async function submitRequest(
       ],
       staticSummary: `${req.route.operation} · requested ${req.route.requestedModel} · tenant ${req.tenantId}`,
     }));
-    return { requestId, workflowId, handle };
+    return { requestId, workflowId, deadlineAt, handle };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      return { requestId, workflowId, handle: deps.client.workflow.getHandle<typeof routeRequest>(workflowId) };
+      return { requestId, workflowId, deadlineAt, handle: deps.client.workflow.getHandle<typeof routeRequest>(workflowId) };
     }
     throw unavailable('Temporal', err, requestId);
   }
@@ -112,11 +128,11 @@ export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<Ro
     timer = setTimeout(
       () =>
         reject(
-          new HttpError(504, 'timeout_error', `The request did not finish within ${deps.requestTimeoutMs} ms. It keeps running; fetch it with GET /v1/requests/${sub.requestId}.`, null, 'request_timeout', {
+          new HttpError(504, 'timeout_error', `The request did not finish in time. Its workflow may still be recording; fetch it with GET /v1/requests/${sub.requestId}.`, null, 'request_timeout', {
             request_id: sub.requestId,
           }),
         ),
-      deps.requestTimeoutMs,
+      Math.max(0, sub.deadlineAt - Date.now()) + DEADLINE_GRACE_MS,
     );
   });
   try {
@@ -137,7 +153,11 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string):
     if (cause.type === 'NotFound') return new HttpError(404, 'not_found_error', cause.message, 'model', 'model_not_found', { request_id: requestId });
     const status = details?.httpStatus ?? 503;
     const type = status === 400 ? 'invalid_request_error' : status === 429 ? 'rate_limit_error' : status === 504 ? 'timeout_error' : 'provider_error';
-    return new HttpError(status, type, cause.message, null, cause.type ?? null, { request_id: requestId, candidates: details?.candidates ?? [] });
+    return new HttpError(status, type, cause.message, null, cause.type ?? null, {
+      request_id: requestId,
+      candidates: details?.candidates ?? [],
+      attempts: details?.attempts ?? [],
+    });
   }
   return new HttpError(503, 'provider_error', `The request failed: ${err.message}`, null, 'route_failed', { request_id: requestId });
 }

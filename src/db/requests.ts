@@ -109,11 +109,14 @@ export async function completeRequest(db: Queryable, requestId: string, o: Reque
 export async function recordAttempt(db: Queryable, requestId: string, a: AttemptRecord): Promise<void> {
   // Upsert: a retried activity task for the same attempt number overwrites, never duplicates.
   await db.query(
-    `insert into request_attempts (request_id, candidate_index, attempt, provider, model, outcome, error_type, error_message, status, started_at, latency_ms)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    `insert into request_attempts (request_id, candidate_index, attempt, provider, model, outcome, error_type, error_message, status, started_at, latency_ms,
+       input_tokens, output_tokens, cost_usd)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
      on conflict (request_id, candidate_index, attempt) do update set outcome = excluded.outcome, error_type = excluded.error_type,
-       error_message = excluded.error_message, status = excluded.status, started_at = excluded.started_at, latency_ms = excluded.latency_ms`,
-    [requestId, a.candidateIndex, a.attempt, a.provider, a.model, a.outcome, a.errorType ?? null, a.errorMessage ?? null, a.status ?? null, a.startedAt, a.latencyMs],
+       error_message = excluded.error_message, status = excluded.status, started_at = excluded.started_at, latency_ms = excluded.latency_ms,
+       input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd`,
+    [requestId, a.candidateIndex, a.attempt, a.provider, a.model, a.outcome, a.errorType ?? null, a.errorMessage ?? null, a.status ?? null, a.startedAt, a.latencyMs,
+      a.inputTokens ?? null, a.outputTokens ?? null, a.costUsd ?? null],
   );
 }
 
@@ -121,6 +124,7 @@ export async function listAttempts(db: Queryable, requestId: string): Promise<At
   const res = await db.query<{
     candidate_index: number; attempt: number; provider: string; model: string; outcome: 'success' | 'error';
     error_type: string | null; error_message: string | null; status: number | null; started_at: Date | string; latency_ms: number;
+    input_tokens: number | null; output_tokens: number | null; cost_usd: number | null;
   }>('select * from request_attempts where request_id = $1 order by candidate_index, attempt', [requestId]);
   return res.rows.map((r) => ({
     candidateIndex: r.candidate_index,
@@ -133,5 +137,8 @@ export async function listAttempts(db: Queryable, requestId: string): Promise<At
     ...(r.status !== null && { status: r.status }),
     startedAt: new Date(r.started_at).toISOString(),
     latencyMs: r.latency_ms,
+    ...(r.input_tokens !== null && { inputTokens: r.input_tokens }),
+    ...(r.output_tokens !== null && { outputTokens: r.output_tokens }),
+    ...(r.cost_usd !== null && { costUsd: r.cost_usd }),
   }));
 }

@@ -63,6 +63,7 @@ const m = (x: ModelInput): z.input<typeof ModelSchema> => ({ id: `${x.provider}/
 const OPENAI_MODELS = [
   m({ provider: 'openai', model: 'gpt-4o-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 128_000, maxOutputTokens: 16_384, capabilities: ['chat', 'json', 'tools', 'vision'], qualityTier: 3 }),
   m({ provider: 'openai', model: 'gpt-4o', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 16_384, capabilities: ['chat', 'json', 'tools', 'vision'], qualityTier: 5 }),
+  m({ provider: 'openai', model: 'text-embedding-3-small', inputPricePerMTok: 0.02, outputPricePerMTok: 0, contextWindow: 8_191, maxOutputTokens: 1, capabilities: ['embeddings'], qualityTier: 3 }),
 ];
 const ANTHROPIC_MODELS = [
   m({ provider: 'anthropic', model: 'claude-3-5-haiku-latest', inputPricePerMTok: 0.8, outputPricePerMTok: 4, contextWindow: 200_000, maxOutputTokens: 8_192, capabilities: ['chat', 'tools', 'vision'], qualityTier: 3 }),
@@ -70,8 +71,9 @@ const ANTHROPIC_MODELS = [
 ];
 // The simulator is priced like real small/large models so costs and budgets behave realistically.
 const SIMULATED_MODELS = [
-  m({ provider: 'simulated', model: 'sim-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 16_000, maxOutputTokens: 4_096, capabilities: ['chat', 'json', 'embeddings'], qualityTier: 2 }),
-  m({ provider: 'simulated', model: 'sim-large', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 8_192, capabilities: ['chat', 'json', 'embeddings'], qualityTier: 4 }),
+  m({ provider: 'simulated', model: 'sim-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 16_000, maxOutputTokens: 4_096, capabilities: ['chat', 'json'], qualityTier: 2 }),
+  m({ provider: 'simulated', model: 'sim-large', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 8_192, capabilities: ['chat', 'json'], qualityTier: 4 }),
+  m({ provider: 'simulated', model: 'sim-embed', inputPricePerMTok: 0.02, outputPricePerMTok: 0, contextWindow: 8_191, maxOutputTokens: 1, capabilities: ['embeddings'], qualityTier: 2 }),
 ];
 
 export interface DefaultCatalogOptions {

@@ -42,13 +42,17 @@ export interface ClassifyInput {
 
 export const DEFAULT_OUTPUT_TOKENS = 1024;
 
+// Structured operations know their task type; only chat is inferred from the text.
+const OPERATION_TASK: Record<string, TaskType> = { summarize: 'summarization', entities: 'extraction', intent: 'analysis', sentiment: 'analysis', embed: 'extraction' };
+
 export function classify(input: ClassifyInput): Classification {
   const signals: string[] = [];
   const lastUser = [...input.messages].reverse().find((m) => m.role === 'user');
   const text = lastUser ? contentText(lastUser.content) : '';
 
-  let taskType: TaskType = 'chat';
-  for (const [type, pattern] of TASK_RULES) {
+  let taskType: TaskType = OPERATION_TASK[input.operation] ?? 'chat';
+  if (OPERATION_TASK[input.operation]) signals.push(`task:${taskType} (operation ${input.operation})`);
+  else for (const [type, pattern] of TASK_RULES) {
     const match = pattern.exec(text);
     if (match) {
       taskType = type;
@@ -71,7 +75,7 @@ export function classify(input: ClassifyInput): Classification {
     score += Math.min(2, hints.length);
     signals.push(`hint:complex wording (${hints.join(', ')})`);
   }
-  if (taskType === 'code' || taskType === 'math' || taskType === 'analysis') score += 1;
+  if (input.operation === 'chat' && (taskType === 'code' || taskType === 'math' || taskType === 'analysis')) score += 1;
   const complexity = score >= 2 ? 'complex' : score === 1 ? 'medium' : 'simple';
 
   return {

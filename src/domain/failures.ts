@@ -14,11 +14,15 @@ export const FAILURE_TYPES = [
   'AuthFailed',
   'NotFound',
   'MalformedResponse',
+  'InvalidOutput',
 ] as const;
 export type FailureType = (typeof FAILURE_TYPES)[number];
 
-/** After the last attempt on a candidate: try the next one, only a larger-context one, or stop. */
-export type Disposition = 'fallback' | 'fallback-larger-context' | 'stop';
+/**
+ * After the last attempt on a candidate: try the next one, only a larger-context one, only a
+ * stronger (higher quality tier) one, or stop.
+ */
+export type Disposition = 'fallback' | 'fallback-larger-context' | 'escalate' | 'stop';
 
 export interface FailureRule {
   /** Retry on the same candidate (with backoff) before giving up on it. */
@@ -40,7 +44,18 @@ export const FAILURE_RULES: Record<FailureType, FailureRule> = {
   AuthFailed: { retryable: false, disposition: 'fallback', httpStatus: 503, why: "our key for that provider is wrong, not the client's request" },
   NotFound: { retryable: false, disposition: 'fallback', httpStatus: 503, why: 'that provider does not serve the model' },
   InvalidRequest: { retryable: false, disposition: 'stop', httpStatus: 400, why: 'the request itself is wrong; every provider would refuse it' },
+  InvalidOutput: { retryable: false, disposition: 'escalate', httpStatus: 502, why: 'the output failed its schema; a stronger model is likelier to get it right' },
 };
+
+/** Why the route ended without an answer, beyond a single failure type. */
+export const ROUTE_ENDINGS = {
+  NoCandidate: { httpStatus: 503, why: 'every model was removed by a filter' },
+  AllCandidatesFailed: { httpStatus: 503, why: 'every candidate failed' },
+  AllRateLimited: { httpStatus: 429, why: 'every candidate was rate limited' },
+  EscalationsExhausted: { httpStatus: 502, why: 'no model produced valid structured output within the escalation limit' },
+  DeadlineExceeded: { httpStatus: 504, why: 'the request deadline passed' },
+} as const;
+export type RouteEnding = keyof typeof ROUTE_ENDINGS;
 
 export const NON_RETRYABLE_TYPES: string[] = FAILURE_TYPES.filter((t) => !FAILURE_RULES[t].retryable);
 

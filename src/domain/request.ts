@@ -3,16 +3,20 @@
  * small on purpose: the prompt and the completion live in Postgres, keyed by `requestId`.
  */
 import type { Classification } from './classify';
-import type { FailureType } from './failures';
 import type { Candidate } from './route';
+
+export const OPERATIONS = ['chat', 'intent', 'sentiment', 'entities', 'summarize', 'embed'] as const;
+export type Operation = (typeof OPERATIONS)[number];
 
 export interface RouteRequestInput {
   requestId: string;
   tenantId: string;
-  operation: 'chat';
+  operation: Operation;
   requestedModel: string;
   maxOutputTokens?: number;
   needsJson: boolean;
+  /** Epoch ms after which no new provider attempt starts; the request ends with 504. */
+  deadlineAt: number;
 }
 
 export interface CallPolicy {
@@ -21,10 +25,12 @@ export interface CallPolicy {
   backoffCoefficient: number;
   maximumIntervalMs: number;
   timeoutMs: number;
+  nonRetryableTypes: string[];
 }
 
 export interface RoutedCandidate extends Candidate {
   contextWindow: number;
+  qualityTier: number;
   call: CallPolicy;
 }
 
@@ -32,14 +38,18 @@ export interface PlannedRoute {
   candidates: RoutedCandidate[];
   rejected: Array<{ modelId: string; reason: string }>;
   summary: string;
+  fallbackOnContentFilter: boolean;
+  maxEscalations: number;
 }
 
 export interface CallModelInput {
   requestId: string;
+  operation: Operation;
   candidateIndex: number;
   provider: string;
   model: string;
   modelId: string;
+  timeoutMs: number;
 }
 
 export interface CallModelResult {
@@ -58,14 +68,23 @@ export interface AttemptRecord {
   provider: string;
   model: string;
   outcome: 'success' | 'error';
-  errorType?: FailureType | string;
+  errorType?: string;
   errorMessage?: string;
   status?: number;
   startedAt: string;
   latencyMs: number;
+  /** Present when the provider answered (a success, or an answer rejected as invalid output). */
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
 }
 
-/** What the workflow concluded about each candidate it tried. */
+/** Total cost of a request: every answered attempt is paid for, valid or not. */
+export function totalCost(attempts: AttemptRecord[]): number {
+  return Math.round(attempts.reduce((sum, a) => sum + (a.costUsd ?? 0), 0) * 1e10) / 1e10;
+}
+
+/** What the workflow concluded about each candidate it considered. */
 export interface CandidateOutcome {
   modelId: string;
   provider: string;
@@ -84,6 +103,7 @@ export interface RouteResult {
   classification: Classification;
   decisionSummary: string;
   candidates: CandidateOutcome[];
+  attempts: AttemptRecord[];
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
@@ -97,4 +117,5 @@ export interface RouteFailureDetails {
   httpStatus: number;
   errorType: string;
   candidates: CandidateOutcome[];
+  attempts: AttemptRecord[];
 }

@@ -26,6 +26,9 @@ export type RouteDecision = z.infer<typeof RouteDecisionSchema>;
 
 export interface DecideInput {
   requestedModel: string;
+  /** What the model must do: chat (every text operation) or embeddings. */
+  capability?: 'chat' | 'embeddings';
+  maxCandidates?: number;
   classification: Classification;
   maxOutputTokens: number;
   needsJson: boolean;
@@ -74,7 +77,7 @@ export function decide(input: DecideInput, catalog: Catalog): RouteDecision {
     .filter((x) => x.id !== lead?.id)
     .sort((a, b) => Number(a.provider === lead?.provider) - Number(b.provider === lead?.provider) || b.qualityTier - a.qualityTier || a.id.localeCompare(b.id));
   for (const x of rest) {
-    if (ordered.length >= MAX_CANDIDATES) break;
+    if (ordered.length >= (input.maxCandidates ?? MAX_CANDIDATES)) break;
     ordered.push(toCandidate(x, x.provider === lead?.provider ? 'fallback: same provider' : 'fallback: other provider', estimate(x)));
   }
 
@@ -86,9 +89,10 @@ export function decide(input: DecideInput, catalog: Catalog): RouteDecision {
 
 function rejection(model: Model, input: DecideInput): string | undefined {
   if (model.status !== 'active') return 'model inactive';
-  if (!model.capabilities.includes('chat')) return 'no chat capability';
+  const capability = input.capability ?? 'chat';
+  if (!model.capabilities.includes(capability)) return `no ${capability} capability`;
   if (input.needsJson && !model.capabilities.includes('json')) return 'no JSON mode';
-  const needed = input.classification.inputTokens + Math.min(input.maxOutputTokens, model.maxOutputTokens);
+  const needed = input.classification.inputTokens + (capability === 'embeddings' ? 0 : Math.min(input.maxOutputTokens, model.maxOutputTokens));
   if (needed > model.contextWindow) return `context window ${model.contextWindow} < ${needed} tokens needed`;
   return undefined;
 }

@@ -6,7 +6,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
 import { contentText, type ChatMessage } from '../domain/chat';
-import type { ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from './types';
+import type { CallOptions, ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from './types';
 
 export interface AnthropicAdapterOptions {
   providerId: string;
@@ -28,7 +28,7 @@ export class AnthropicAdapter implements ProviderAdapter {
     this.defaultMaxTokens = opts.defaultMaxTokens ?? 1024;
   }
 
-  async chat(input: ChatCallInput, options: { signal?: AbortSignal } = {}): Promise<ChatCallOutput> {
+  async chat(input: ChatCallInput, options: CallOptions = {}): Promise<ChatCallOutput> {
     const { system, messages } = toAnthropicMessages(input.messages);
     const params: MessageCreateParamsNonStreaming = {
       model: input.model,
@@ -40,7 +40,7 @@ export class AnthropicAdapter implements ProviderAdapter {
       ...(input.stop !== undefined && { stop_sequences: input.stop }),
       ...(input.user !== undefined && { metadata: { user_id: input.user } }),
     };
-    const res = await this.client.messages.create(params, { signal: options.signal });
+    const res = await this.client.messages.create(params, { signal: options.signal, ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }) });
     if (!Array.isArray(res.content)) throw new SyntaxError('response has no content array');
     const text = res.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('');
     return {

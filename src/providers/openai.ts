@@ -6,7 +6,7 @@
  */
 import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import type { ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from './types';
+import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, FinishReason, ProviderAdapter } from './types';
 
 export interface OpenAIAdapterOptions {
   providerId: string;
@@ -24,7 +24,14 @@ export class OpenAIAdapter implements ProviderAdapter {
     this.client = new OpenAI({ apiKey: opts.apiKey, baseURL: opts.baseURL, maxRetries: 0, timeout: opts.timeoutMs });
   }
 
-  async chat(input: ChatCallInput, options: { signal?: AbortSignal } = {}): Promise<ChatCallOutput> {
+  async embed(model: string, input: string[], options: CallOptions = {}): Promise<EmbedOutput> {
+    const res = await this.client.embeddings.create({ model, input, encoding_format: 'float' }, { signal: options.signal, ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }) });
+    if (!Array.isArray(res.data)) throw new SyntaxError('embeddings response has no data array');
+    const ordered = [...res.data].sort((a, b) => a.index - b.index);
+    return { embeddings: ordered.map((d) => d.embedding), inputTokens: res.usage?.prompt_tokens ?? 0, providerModel: res.model ?? model };
+  }
+
+  async chat(input: ChatCallInput, options: CallOptions = {}): Promise<ChatCallOutput> {
     const params: ChatCompletionCreateParamsNonStreaming = {
       model: input.model,
       messages: input.messages as ChatCompletionMessageParam[],
@@ -36,7 +43,7 @@ export class OpenAIAdapter implements ProviderAdapter {
       ...(input.user !== undefined && { user: input.user }),
       ...(input.responseFormat !== undefined && { response_format: input.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'] }),
     };
-    const res = await this.client.chat.completions.create(params, { signal: options.signal });
+    const res = await this.client.chat.completions.create(params, { signal: options.signal, ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }) });
     const choice = res.choices?.[0];
     if (!choice?.message) throw new SyntaxError('response has no choices[0].message');
     return {

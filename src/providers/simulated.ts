@@ -1,21 +1,33 @@
 /**
  * The built-in simulated provider: a local HTTP server speaking the OpenAI wire format, so that
  * with no API key Switchyard still runs end to end through the real `openai` SDK adapter.
- * Deterministic: the same request always gets the same reply and the same token counts.
+ * Deterministic: the same request gets the same reply and token counts; with a failure rate, the
+ * failures follow a seeded sequence (seed 42 by default), so a run can be reproduced.
+ * It recognises Switchyard's structured operations and answers them with valid JSON computed by
+ * simple heuristics — a stand-in for a model, not a model.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { ChatMessageSchema, contentText } from '../domain/chat';
+import { ChatMessageSchema, contentText, type ChatMessage } from '../domain/chat';
 import { countMessageTokens, countTokens } from '../domain/tokens';
+import { simulatedOperationReply } from './simulatedOperations';
 
-const SimRequest = z.object({
+export const SIMULATED_CHAT_MODELS = ['sim-mini', 'sim-large'];
+export const SIMULATED_EMBEDDING_MODELS = ['sim-embed'];
+export const SIMULATED_EMBEDDING_DIMENSIONS = 64;
+
+const ChatRequest = z.object({
   model: z.string(),
   messages: z.array(ChatMessageSchema).min(1),
   max_completion_tokens: z.number().int().positive().optional(),
   max_tokens: z.number().int().positive().optional(),
   response_format: z.object({ type: z.string() }).optional(),
+});
+const EmbeddingsRequest = z.object({
+  model: z.string(),
+  input: z.union([z.string(), z.array(z.string()).min(1)]),
 });
 
 const PHRASES = [
@@ -25,29 +37,49 @@ const PHRASES = [
   'The simulated provider answered deterministically.',
 ];
 
-/** The deterministic reply the simulator gives for a prompt: also used by tests to check content. */
-export function simulatedReply(model: string, lastUserText: string, json: boolean): string {
-  const digest = createHash('sha256').update(`${model}\n${lastUserText}`).digest();
+/** The deterministic chat reply the simulator gives for a prompt. */
+export function simulatedReply(model: string, messages: ChatMessage[], json: boolean): string {
+  const operation = simulatedOperationReply(messages);
+  if (operation !== undefined) return operation;
+  const lastUser = [...messages].reverse().find((m) => m.role === 'user');
+  const text = lastUser ? contentText(lastUser.content) : '';
+  const digest = createHash('sha256').update(`${model}\n${text}`).digest();
   const phrase = PHRASES[digest[0]! % PHRASES.length]!;
-  const echo = lastUserText.replace(/\s+/g, ' ').trim().slice(0, 120);
-  const text = `[${model}] ${phrase} You asked: "${echo}"`;
-  return json ? JSON.stringify({ model, answer: phrase, echo }) : text;
+  const echo = text.replace(/\s+/g, ' ').trim().slice(0, 120);
+  return json ? JSON.stringify({ model, answer: phrase, echo }) : `[${model}] ${phrase} You asked: "${echo}"`;
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
+/** A unit vector derived from the text's hash: equal texts, equal vectors. */
+export function simulatedEmbedding(text: string, dims = SIMULATED_EMBEDDING_DIMENSIONS): number[] {
+  const v: number[] = [];
+  for (let i = 0; v.length < dims; i++) {
+    const h = createHash('sha256').update(`${i}\n${text}`).digest();
+    for (let j = 0; j + 1 < h.length && v.length < dims; j += 2) v.push(h.readInt16BE(j) / 32768);
+  }
+  const norm = Math.hypot(...v) || 1;
+  return v.map((x) => x / norm);
+}
+
+/** mulberry32: a tiny seeded PRNG, so a failure sequence is reproducible from its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const data = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), 'x-request-id': `sim-${Date.now()}` });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...headers });
   res.end(data);
 }
 
-function openAIError(res: http.ServerResponse, status: number, message: string, type: string, code: string | null, param: string | null = null): void {
-  send(res, status, { error: { message, type, param, code } });
-}
-
-export interface SimulatedProvider {
-  url: string;
-  models: string[];
-  close(): Promise<void>;
+function openAIError(res: http.ServerResponse, status: number, message: string, type: string, code: string | null, param: string | null = null, headers: Record<string, string> = {}): void {
+  send(res, status, { error: { message, type, param, code } }, headers);
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {
@@ -59,14 +91,42 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-export function handleSimulated(models: string[]) {
+export interface SimulatedProviderOptions {
+  /** Share of requests that fail (0–1): 503 overloaded, or 429 with retry-after. */
+  failureRate?: number;
+  seed?: number;
+  port?: number;
+}
+
+export interface SimulatedProvider {
+  url: string;
+  close(): Promise<void>;
+}
+
+export function simulatedHandler(opts: SimulatedProviderOptions = {}) {
+  const failureRate = opts.failureRate ?? 0;
+  const random = seededRandom(opts.seed ?? 42);
+  const models = [...SIMULATED_CHAT_MODELS, ...SIMULATED_EMBEDDING_MODELS];
+
+  /** Draws from the seeded sequence; returns true when it answered with a simulated failure. */
+  function injectFailure(res: http.ServerResponse): boolean {
+    if (failureRate <= 0) return false;
+    const draw = random();
+    if (draw >= failureRate) return false;
+    if (draw < failureRate * 0.6) openAIError(res, 503, 'The engine is currently overloaded, please try again later. (simulated)', 'server_error', null);
+    else openAIError(res, 429, 'Rate limit reached for requests. (simulated)', 'requests', 'rate_limit_exceeded', null, { 'retry-after': '1' });
+    return true;
+  }
+
   return async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://sim');
     if (req.method === 'GET' && url.pathname === '/v1/models') {
       send(res, 200, { object: 'list', data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'switchyard-simulated' })) });
       return;
     }
-    if (req.method !== 'POST' || url.pathname !== '/v1/chat/completions') {
+    const isChat = url.pathname === '/v1/chat/completions';
+    const isEmbed = url.pathname === '/v1/embeddings';
+    if (req.method !== 'POST' || (!isChat && !isEmbed)) {
       openAIError(res, 404, `Unknown endpoint ${req.method} ${url.pathname}`, 'invalid_request_error', 'unknown_url');
       return;
     }
@@ -77,19 +137,35 @@ export function handleSimulated(models: string[]) {
       openAIError(res, 400, 'We could not parse the JSON body of your request.', 'invalid_request_error', null);
       return;
     }
-    const parsed = SimRequest.safeParse(json);
+    const parsed = (isChat ? ChatRequest : EmbeddingsRequest).safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      openAIError(res, 400, `Invalid value for '${issue.path.join('.')}': ${issue.message}`, 'invalid_request_error', null, issue.path.join('.'));
+      openAIError(res, 400, `Invalid value for '${issue.path.join('.')}': ${issue.message}`, 'invalid_request_error', 'invalid_value', issue.path.join('.'));
       return;
     }
-    const body = parsed.data;
-    if (!models.includes(body.model)) {
-      openAIError(res, 404, `The model \`${body.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found');
+    const model = parsed.data.model;
+    const known = isChat ? SIMULATED_CHAT_MODELS : SIMULATED_EMBEDDING_MODELS;
+    if (!known.includes(model)) {
+      openAIError(res, 404, `The model \`${model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found');
       return;
     }
-    const lastUser = [...body.messages].reverse().find((m) => m.role === 'user');
-    let content = simulatedReply(body.model, lastUser ? contentText(lastUser.content) : '', body.response_format?.type === 'json_object');
+    if (injectFailure(res)) return;
+
+    if (isEmbed) {
+      const input = (parsed.data as z.infer<typeof EmbeddingsRequest>).input;
+      const texts = Array.isArray(input) ? input : [input];
+      const tokens = texts.reduce((n, t) => n + countTokens(t), 0);
+      send(res, 200, {
+        object: 'list',
+        model,
+        data: texts.map((t, index) => ({ object: 'embedding', index, embedding: simulatedEmbedding(t) })),
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      });
+      return;
+    }
+
+    const body = parsed.data as z.infer<typeof ChatRequest>;
+    let content = simulatedReply(model, body.messages, body.response_format?.type === 'json_object');
     const cap = body.max_completion_tokens ?? body.max_tokens;
     let finish = 'stop';
     let outputTokens = countTokens(content);
@@ -104,7 +180,7 @@ export function handleSimulated(models: string[]) {
       id: `chatcmpl-sim-${createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16)}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
-      model: body.model,
+      model,
       choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: finish, logprobs: null }],
       usage: { prompt_tokens: promptTokens, completion_tokens: outputTokens, total_tokens: promptTokens + outputTokens },
     });
@@ -112,16 +188,15 @@ export function handleSimulated(models: string[]) {
 }
 
 /** Starts the simulator on 127.0.0.1 (port 0 = any free port). */
-export async function startSimulatedProvider(models: string[], port = 0): Promise<SimulatedProvider> {
-  const handler = handleSimulated(models);
+export async function startSimulatedProvider(opts: SimulatedProviderOptions = {}): Promise<SimulatedProvider> {
+  const handler = simulatedHandler(opts);
   const server = http.createServer((req, res) => {
     handler(req, res).catch((err: unknown) => openAIError(res, 500, String(err), 'server_error', null));
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const { port: actual } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${actual}/v1`,
-    models,
+    url: `http://127.0.0.1:${port}/v1`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

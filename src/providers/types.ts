@@ -24,10 +24,24 @@ export interface ChatCallOutput {
   providerRequestId?: string;
 }
 
+/** Per-call options: cancellation, and the candidate's own timeout (overrides the client default). */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface EmbedOutput {
+  embeddings: number[][];
+  inputTokens: number;
+  providerModel: string;
+}
+
 /** One wire format (OpenAI, Anthropic) behind one interface; errors are thrown as the SDK throws them. */
 export interface ProviderAdapter {
   readonly providerId: string;
-  chat(input: ChatCallInput, options?: { signal?: AbortSignal }): Promise<ChatCallOutput>;
+  chat(input: ChatCallInput, options?: CallOptions): Promise<ChatCallOutput>;
+  /** Only wire formats with an embeddings API implement this. */
+  embed?(model: string, input: string[], options?: CallOptions): Promise<EmbedOutput>;
 }
 
 /** Builds the adapter input from a validated OpenAI-format request body. */

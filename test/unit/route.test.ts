@@ -42,7 +42,7 @@ describe('decide (first-cut policy)', () => {
   it('routes auto by complexity: cheapest for simple, highest tier for complex', () => {
     const cheap = decide({ ...base, requestedModel: 'auto', classification: simple }, catalog);
     const best = decide({ ...base, requestedModel: 'auto', classification: complex }, catalog);
-    const estimates = catalog.models.map((m) => costUsd(m, simple.inputTokens, 256));
+    const estimates = catalog.models.filter((m) => m.capabilities.includes('chat')).map((m) => costUsd(m, simple.inputTokens, 256));
     expect(cheap.candidates[0]!.estimatedCostUsd).toBe(Math.min(...estimates));
     expect(findModel(catalog, best.candidates[0]!.modelId)!.qualityTier).toBe(5);
   });
@@ -58,6 +58,13 @@ describe('decide (first-cut policy)', () => {
     const d = decide({ ...base, requestedModel: 'auto', classification: big }, catalog);
     expect(d.candidates.map((c) => c.modelId)).not.toContain('simulated/sim-mini');
     expect(d.rejected.find((r) => r.modelId === 'simulated/sim-mini')!.reason).toMatch(/context window 16000/);
+  });
+
+  it('routes embeddings only to embedding models, and chat never to them', () => {
+    const embed = decide({ ...base, capability: 'embeddings', requestedModel: 'auto', classification: simple }, catalog);
+    expect(embed.candidates.map((c) => c.modelId).sort()).toEqual(['openai/text-embedding-3-small', 'simulated/sim-embed']);
+    const chat = decide({ ...base, requestedModel: 'auto', classification: simple }, catalog);
+    expect(chat.rejected).toEqual(expect.arrayContaining([{ modelId: 'simulated/sim-embed', reason: 'no chat capability' }]));
   });
 
   it('throws a typed error for an unknown model', () => {

@@ -10,6 +10,7 @@ import type { Db } from '../../src/db';
 import { generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
 import { getRequest, insertRequest } from '../../src/db/requests';
 import { CatalogSchema, type Catalog } from '../../src/domain/catalog';
+import { SettingsSchema } from '../../src/domain/settings';
 import type { RouteFailureDetails, RouteRequestInput } from '../../src/domain/request';
 import { createProviderAdapters } from '../../src/providers/registry';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
@@ -58,7 +59,7 @@ beforeAll(async () => {
       db,
       catalog: () => cat,
       adapters: createProviderAdapters(cat, { alpha: 'k-alpha', beta: 'k-beta' }, 5_000),
-      callPolicy: { maximumAttempts: 3, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50, timeoutMs: 5_000 },
+      settings: () => SettingsSchema.parse({ retry: { default: { maximumAttempts: 3, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50, timeoutMs: 5_000 } } }),
     },
   });
   tenant = uniqueId('tenant');
@@ -80,7 +81,7 @@ async function run(requestedModel: string, content = 'Hello') {
   const requestId = uniqueId('r');
   const body = { model: requestedModel, messages: [{ role: 'user', content }] };
   await insertRequest(db, { requestId, workflowId: `req-${requestId}`, tenantId: tenant, operation: 'chat', requestedModel, body, bodyHash: 'h' });
-  const input: RouteRequestInput = { requestId, tenantId: tenant, operation: 'chat', requestedModel, needsJson: false };
+  const input: RouteRequestInput = { requestId, tenantId: tenant, operation: 'chat', requestedModel, needsJson: false, deadlineAt: Date.now() + 60_000 };
   const handle = await env.client.workflow.start(routeRequest, {
     taskQueue: TASK_QUEUE,
     workflowId: `req-${requestId}`,

@@ -9,7 +9,7 @@ import { AUTO_MODELS } from '../../domain/route';
 import { getRequest } from '../../db/requests';
 import { authOf } from '../auth';
 import { fromZodError, HttpError } from '../errors';
-import { awaitResult, submitRequest, type RunnerDeps } from '../runRequest';
+import { awaitResult, requestTimeoutMs, submitRequest, type RunnerDeps } from '../runRequest';
 
 export function chatRoutes(deps: RunnerDeps & { catalog: () => Catalog }): Router {
   const router = Router();
@@ -30,6 +30,7 @@ export function chatRoutes(deps: RunnerDeps & { catalog: () => Catalog }): Route
     const sub = await submitRequest(deps, {
       tenantId,
       idempotencyKey: req.header('idempotency-key'),
+      timeoutMs: requestTimeoutMs(req.header('x-switchyard-timeout-ms'), deps.requestTimeoutMs),
       body,
       route: {
         operation: 'chat',
@@ -65,6 +66,7 @@ export function chatRoutes(deps: RunnerDeps & { catalog: () => Catalog }): Route
         decision: result.decisionSummary,
         classification: { task_type: result.classification.taskType, complexity: result.classification.complexity },
         candidates: result.candidates,
+        attempts: result.attempts,
       },
     });
   });

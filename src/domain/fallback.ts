@@ -1,0 +1,79 @@
+/**
+ * What the workflow does after a candidate's attempts are spent, as pure functions of the failure
+ * type, the candidate and what earlier failures taught (a minimum context window, a minimum
+ * quality tier). The workflow calls these; the unit tests pin them down.
+ */
+import { FAILURE_RULES, isFailureType, ROUTE_ENDINGS, type Disposition, type RouteEnding } from './failures';
+import type { AttemptRecord, CandidateOutcome, PlannedRoute, RoutedCandidate } from './request';
+
+export interface FallbackState {
+  /** Candidates with a context window ≤ this cannot take the prompt (a context-length failure). */
+  minContextExclusive: number;
+  /** Candidates with a quality tier ≤ this are not stronger (an invalid-output escalation). */
+  minQualityExclusive: number;
+  escalations: number;
+  /** Set when the route must end now. */
+  stop?: { type: string; httpStatus: number };
+}
+
+export const initialFallbackState = (): FallbackState => ({ minContextExclusive: 0, minQualityExclusive: 0, escalations: 0 });
+
+/** Why a candidate is skipped given what earlier failures taught; undefined when it may be tried. */
+export function skipReason(c: RoutedCandidate, s: FallbackState): string | undefined {
+  if (c.contextWindow <= s.minContextExclusive) return `context window ${c.contextWindow} is not larger than the ${s.minContextExclusive} that overflowed`;
+  if (c.qualityTier <= s.minQualityExclusive) return `quality tier ${c.qualityTier} is not stronger than the tier ${s.minQualityExclusive} that produced invalid output`;
+  return undefined;
+}
+
+export interface FailureDecision {
+  disposition: Disposition;
+  action: string;
+  state: FallbackState;
+}
+
+/** The decision after candidate `c` failed with `failureType` once its retries were spent. */
+export function afterFailure(failureType: string, c: RoutedCandidate, s: FallbackState, route: Pick<PlannedRoute, 'fallbackOnContentFilter' | 'maxEscalations'>): FailureDecision {
+  const type = isFailureType(failureType) ? failureType : 'Connection';
+  const rule = FAILURE_RULES[type];
+  let disposition = rule.disposition;
+  if (type === 'ContentFiltered' && !route.fallbackOnContentFilter) disposition = 'stop';
+  switch (disposition) {
+    case 'stop':
+      return { disposition, action: `stop: ${type === 'ContentFiltered' ? 'content-filter fallback is disabled' : rule.why}`, state: { ...s, stop: { type, httpStatus: rule.httpStatus } } };
+    case 'fallback-larger-context':
+      return { disposition, action: `fallback to a larger context window: ${rule.why}`, state: { ...s, minContextExclusive: Math.max(s.minContextExclusive, c.contextWindow) } };
+    case 'escalate': {
+      const escalations = s.escalations + 1;
+      if (escalations > route.maxEscalations) {
+        const ending = ROUTE_ENDINGS.EscalationsExhausted;
+        return { disposition: 'stop', action: `stop: escalation limit ${route.maxEscalations} reached`, state: { ...s, escalations, stop: { type: 'EscalationsExhausted', httpStatus: ending.httpStatus } } };
+      }
+      return { disposition, action: `escalate to a stronger model (${escalations}/${route.maxEscalations}): ${rule.why}`, state: { ...s, escalations, minQualityExclusive: Math.max(s.minQualityExclusive, c.qualityTier) } };
+    }
+    default:
+      return { disposition, action: `fallback: ${rule.why}`, state: s };
+  }
+}
+
+/** How a route that produced no answer ends: its error type and HTTP status. */
+export function routeEnding(plan: Pick<PlannedRoute, 'candidates'>, outcomes: CandidateOutcome[], s: FallbackState): { errorType: string; httpStatus: number } {
+  if (s.stop) return { errorType: s.stop.type, httpStatus: s.stop.httpStatus };
+  let ending: RouteEnding = 'AllCandidatesFailed';
+  const errors = outcomes.filter((o) => o.outcome === 'error');
+  if (plan.candidates.length === 0) ending = 'NoCandidate';
+  else if (errors.length > 0 && errors.every((o) => o.errorType === 'RateLimited')) ending = 'AllRateLimited';
+  return { errorType: ending, httpStatus: ROUTE_ENDINGS[ending].httpStatus };
+}
+
+/** One line per attempt, as an operator reads it: "alpha/a attempt 2: 429 RateLimited → fallback". */
+export function describeAttempts(attempts: AttemptRecord[], plan: Pick<PlannedRoute, 'candidates'>, outcomes: CandidateOutcome[]): string[] {
+  return attempts.map((a, i) => {
+    const c = plan.candidates[a.candidateIndex];
+    const name = c?.modelId ?? `${a.provider}/${a.model}`;
+    if (a.outcome === 'success') return `${name} attempt ${a.attempt}: success in ${a.latencyMs} ms`;
+    const lastOfCandidate = attempts[i + 1]?.candidateIndex !== a.candidateIndex;
+    const outcome = outcomes.find((o) => o.modelId === name && o.outcome === 'error');
+    const next = lastOfCandidate ? (outcome?.action?.split(':')[0] ?? 'give up') : 'retry';
+    return `${name} attempt ${a.attempt}: ${a.status ? `${a.status} ` : ''}${a.errorType ?? 'error'} → ${next}`;
+  });
+}
