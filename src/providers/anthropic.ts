@@ -6,6 +6,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
 import { contentText, type ChatMessage } from '../domain/chat';
+import { sdkOptions, withDeadline } from './deadline';
 import type { CallOptions, ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from './types';
 
 export interface AnthropicAdapterOptions {
@@ -40,7 +41,9 @@ export class AnthropicAdapter implements ProviderAdapter {
       ...(input.stop !== undefined && { stop_sequences: input.stop }),
       ...(input.user !== undefined && { metadata: { user_id: input.user } }),
     };
-    const res = await this.client.messages.create(params, { signal: options.signal, ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }) });
+    const res = await withDeadline(options.timeoutMs, options.signal, (signal) =>
+      this.client.messages.create(params, sdkOptions(signal, options.timeoutMs)),
+    );
     if (!Array.isArray(res.content)) throw new SyntaxError('response has no content array');
     const text = res.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('');
     return {

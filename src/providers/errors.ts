@@ -20,6 +20,7 @@ export interface ProviderFailureDetails {
 
 const CONTEXT_LENGTH = /context[_ ]length|context window|maximum context|too many tokens|prompt is too long|input is too long|reduce the length/i;
 const CONTENT_FILTER = /content[_ ]?(filter|policy|management)|safety system|flagged|responsible ai/i;
+const TIMED_OUT = /timed? ?out|timeout/i;
 const UNKNOWN_MODEL = /model[_ ]not[_ ]found|does not exist|unknown model|no such model/i;
 
 /** Reads `retry-after-ms` (OpenAI) or `retry-after` (seconds or HTTP date) from response headers. */
@@ -73,13 +74,21 @@ export function failure(type: FailureType, message: string, details: ProviderFai
 export function toProviderFailure(err: unknown, provider: string, model: string): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   const base = { provider, model };
-  const isTimeout = err instanceof OpenAI.APIConnectionTimeoutError || err instanceof Anthropic.APIConnectionTimeoutError;
+  // Names and messages, not only instanceof: errors can cross realms (native JSON.parse errors in a
+  // sandbox, an SDK bundled twice), and a misread type would send a timeout down the wrong path.
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { name?: unknown; message?: unknown; cause?: { name?: unknown; message?: unknown } };
+  const name = typeof e.name === 'string' ? e.name : '';
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  const cause = typeof e.cause === 'object' && e.cause !== null ? { name: String(e.cause.name ?? ''), message: String(e.cause.message ?? '') } : undefined;
+  const isTimeout =
+    err instanceof OpenAI.APIConnectionTimeoutError ||
+    err instanceof Anthropic.APIConnectionTimeoutError ||
+    name === 'APIConnectionTimeoutError' ||
+    name === 'ProviderTimeoutError' ||
+    ((err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) && TIMED_OUT.test(`${message} ${cause?.name ?? ''} ${cause?.message ?? ''}`));
   if (isTimeout) return failure('Timeout', `${provider}/${model} did not answer in time`, base);
-  const isConnection = err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError;
-  if (isConnection) {
-    const cause = (err as Error).cause instanceof Error ? `: ${((err as Error).cause as Error).message}` : '';
-    return failure('Connection', `${provider}/${model} connection failed${cause}`, base);
-  }
+  const isConnection = err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError || name === 'APIConnectionError';
+  if (isConnection) return failure('Connection', `${provider}/${model} connection failed${cause ? `: ${cause.message}` : ''}`, base);
   const isApi = err instanceof OpenAI.APIError || err instanceof Anthropic.APIError;
   if (isApi && typeof (err as { status?: unknown }).status === 'number') {
     const apiErr = err as { status: number; headers?: Headers; error?: unknown; message: string };
@@ -89,9 +98,8 @@ export function toProviderFailure(err: unknown, provider: string, model: string)
     const details: ProviderFailureDetails = { ...base, status: apiErr.status, providerCode: body.code ?? body.type, retryAfterMs: retryAfterMs(apiErr.headers) };
     return failure(type, `${provider}/${model} ${apiErr.status}: ${body.message ?? apiErr.message}`, details);
   }
-  if (err instanceof SyntaxError || (err instanceof Error && /JSON|Unexpected token|malformed/i.test(err.message))) {
-    return failure('MalformedResponse', `${provider}/${model} returned a malformed response: ${err.message}`, base);
+  if (name === 'SyntaxError' || /JSON|Unexpected token|malformed/i.test(message)) {
+    return failure('MalformedResponse', `${provider}/${model} returned a malformed response: ${message}`, base);
   }
-  const message = err instanceof Error ? err.message : String(err);
   return failure('Connection', `${provider}/${model} call failed: ${message}`, base);
 }

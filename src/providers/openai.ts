@@ -6,6 +6,7 @@
  */
 import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { sdkOptions, withDeadline } from './deadline';
 import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, FinishReason, ProviderAdapter } from './types';
 
 export interface OpenAIAdapterOptions {
@@ -25,7 +26,9 @@ export class OpenAIAdapter implements ProviderAdapter {
   }
 
   async embed(model: string, input: string[], options: CallOptions = {}): Promise<EmbedOutput> {
-    const res = await this.client.embeddings.create({ model, input, encoding_format: 'float' }, { signal: options.signal, ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }) });
+    const res = await withDeadline(options.timeoutMs, options.signal, (signal) =>
+      this.client.embeddings.create({ model, input, encoding_format: 'float' }, sdkOptions(signal, options.timeoutMs)),
+    );
     if (!Array.isArray(res.data)) throw new SyntaxError('embeddings response has no data array');
     const ordered = [...res.data].sort((a, b) => a.index - b.index);
     return { embeddings: ordered.map((d) => d.embedding), inputTokens: res.usage?.prompt_tokens ?? 0, providerModel: res.model ?? model };
@@ -43,7 +46,9 @@ export class OpenAIAdapter implements ProviderAdapter {
       ...(input.user !== undefined && { user: input.user }),
       ...(input.responseFormat !== undefined && { response_format: input.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'] }),
     };
-    const res = await this.client.chat.completions.create(params, { signal: options.signal, ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }) });
+    const res = await withDeadline(options.timeoutMs, options.signal, (signal) =>
+      this.client.chat.completions.create(params, sdkOptions(signal, options.timeoutMs)),
+    );
     const choice = res.choices?.[0];
     if (!choice?.message) throw new SyntaxError('response has no choices[0].message');
     return {

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 export type WireFormat = 'openai' | 'anthropic';
 
 export type Behaviour =
-  | { kind: 'ok'; content?: string; delayMs?: number }
+  | { kind: 'ok'; content?: string; delayMs?: number; /** 200 whose answer was filtered: OpenAI/Azure finish_reason content_filter, Anthropic stop_reason refusal. */ filtered?: boolean }
   | { kind: 'error'; status: number; errorType?: string; code?: string; message?: string; headers?: Record<string, string> }
   | { kind: 'hang' }
   | { kind: 'reset' }
@@ -49,7 +49,7 @@ export function errorBody(format: WireFormat, b: Extract<Behaviour, { kind: 'err
   return { error: { message: b.message ?? `fake ${b.status}`, type, param: null, code: b.code ?? null } };
 }
 
-function successBody(format: WireFormat, model: string, content: string, body: Record<string, unknown>): unknown {
+function successBody(format: WireFormat, model: string, content: string, body: Record<string, unknown>, filtered = false): unknown {
   const inputTokens = JSON.stringify(body.messages ?? '').length >> 2;
   const outputTokens = Math.max(1, content.length >> 2);
   if (format === 'anthropic') {
@@ -58,8 +58,8 @@ function successBody(format: WireFormat, model: string, content: string, body: R
       type: 'message',
       role: 'assistant',
       model,
-      content: [{ type: 'text', text: content }],
-      stop_reason: 'end_turn',
+      content: filtered ? [] : [{ type: 'text', text: content }],
+      stop_reason: filtered ? 'refusal' : 'end_turn',
       stop_sequence: null,
       usage: { input_tokens: inputTokens, output_tokens: outputTokens },
     };
@@ -69,7 +69,7 @@ function successBody(format: WireFormat, model: string, content: string, body: R
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop', logprobs: null }],
+    choices: [{ index: 0, message: { role: 'assistant', content: filtered ? null : content, refusal: null }, finish_reason: filtered ? 'content_filter' : 'stop', logprobs: null }],
     usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
   };
 }
@@ -95,7 +95,7 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
       const b = queues.get(model)?.shift() ?? defaults.get(model) ?? { kind: 'ok' };
       switch (b.kind) {
         case 'ok': {
-          const send = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(successBody(format, model, b.content ?? `fake answer from ${model}`, body)));
+          const send = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(successBody(format, model, b.content ?? `fake answer from ${model}`, body, b.filtered)));
           if (b.delayMs) setTimeout(send, b.delayMs);
           else send();
           return;

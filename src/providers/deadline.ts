@@ -1,0 +1,40 @@
+/**
+ * Enforces a provider call's timeout ourselves, with our own abort, instead of trusting how an SDK
+ * reports its timeout: when our timer fires we know it was a timeout and say so with a typed error,
+ * whatever error the aborted SDK call surfaces (they differ by SDK, version and runtime).
+ */
+/** The SDK's own timeout is a backstop, set a little past ours. */
+export const SDK_TIMEOUT_MARGIN_MS = 1_000;
+
+export class ProviderTimeoutError extends Error {
+  override name = 'ProviderTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+  }
+}
+
+export async function withDeadline<T>(timeoutMs: number | undefined, outer: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onOuterAbort = () => controller.abort(outer?.reason);
+  if (outer?.aborted) controller.abort(outer.reason);
+  else outer?.addEventListener('abort', onOuterAbort, { once: true });
+  let timedOut = false;
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  try {
+    return await fn(controller.signal);
+  } catch (err) {
+    if (timedOut) throw new ProviderTimeoutError(timeoutMs!);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+/** Request options for an SDK call made under `withDeadline`: our signal, and the SDK's backstop timeout. */
+export function sdkOptions(signal: AbortSignal, timeoutMs: number | undefined): { signal: AbortSignal; timeout?: number } {
+  return timeoutMs === undefined ? { signal } : { signal, timeout: timeoutMs + SDK_TIMEOUT_MARGIN_MS };
+}

@@ -1,0 +1,89 @@
+/**
+ * An in-process Switchyard for integration tests: a Temporal dev server (the provisioned CLI),
+ * the real workers and API, a real database, and fake providers of both wire formats. Requests go
+ * over real HTTP to the API, and from the workers over real HTTP through the official SDKs.
+ */
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import pino from 'pino';
+import { createApp } from '../../src/api/app';
+import type { Db } from '../../src/db';
+import { upsertApiKey } from '../../src/db/apiKeys';
+import type { Catalog } from '../../src/domain/catalog';
+import type { Settings } from '../../src/domain/settings';
+import { createProviderAdapters } from '../../src/providers/registry';
+import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
+import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
+import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/worker';
+import { openTestDb, uniqueId } from './db';
+import { startFakeProvider, type FakeProvider } from './fakeProvider';
+
+export interface TestStack {
+  baseURL: string;
+  apiKey: string;
+  tenantId: string;
+  env: TestWorkflowEnvironment;
+  db: Db;
+  fakes: { openai: FakeProvider; anthropic: FakeProvider };
+  /** POST a JSON body to an API path; returns status and parsed JSON. */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  catalog: (fakes: TestStack['fakes']) => Catalog;
+  settings: Settings;
+  requestTimeoutMs?: number;
+}
+
+export async function startTestStack(opts: StackOptions): Promise<TestStack> {
+  installRuntime('ERROR');
+  const [openai, anthropic, db, bundle] = await Promise.all([startFakeProvider('openai'), startFakeProvider('anthropic'), openTestDb(), buildWorkflowBundle()]);
+  const fakes = { openai, anthropic };
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) }, searchAttributes: SEARCH_ATTRIBUTES },
+  });
+  const catalog = opts.catalog(fakes);
+  const taskQueue = uniqueId('route');
+  const secrets = Object.fromEntries(catalog.providers.map((p) => [p.id, `key-${p.id}`]));
+  const workers: RunningWorkers = await startWorkers({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    workflowBundle: bundle,
+    deps: { db, catalog: () => catalog, settings: () => opts.settings, adapters: createProviderAdapters(catalog, secrets, 30_000) },
+  });
+  const tenantId = uniqueId('tenant');
+  const apiKey = `sk-sy-${uniqueId('key')}`;
+  await upsertApiKey(db, tenantId, apiKey, 'test');
+  const app = createApp({ db, client: env.client, taskQueue, requestTimeoutMs: opts.requestTimeoutMs ?? 60_000, catalog: () => catalog, logger: pino({ level: 'silent' }) });
+  const server = await new Promise<http.Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+
+  return {
+    baseURL,
+    apiKey,
+    tenantId,
+    env,
+    db,
+    fakes,
+    async post(path, body, headers = {}) {
+      const res = await fetch(`${baseURL}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json(), headers: res.headers };
+    },
+    async stop() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await workers.shutdown();
+      await env.teardown();
+      await Promise.all([openai.close(), anthropic.close(), db.close()]);
+    },
+  };
+}
