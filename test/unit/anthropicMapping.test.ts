@@ -1,0 +1,26 @@
+import { toAnthropicMessages } from '../../src/providers/anthropic';
+
+describe('OpenAI messages → Anthropic messages', () => {
+  it('moves system and developer messages to the top-level system prompt', () => {
+    const out = toAnthropicMessages([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'developer', content: 'Answer in English.' },
+      { role: 'user', content: 'Hi' },
+    ]);
+    expect(out.system).toBe('Be brief.\n\nAnswer in English.');
+    expect(out.messages).toEqual([{ role: 'user', content: 'Hi' }]);
+  });
+
+  it('merges consecutive turns of one role so roles alternate, and starts with the user', () => {
+    const out = toAnthropicMessages([
+      { role: 'assistant', content: 'Earlier answer' },
+      { role: 'user', content: 'one' },
+      { role: 'user', content: 'two' },
+      { role: 'assistant', content: 'three' },
+      { role: 'tool', tool_call_id: 'c1', content: '42' },
+    ]);
+    expect(out.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user']);
+    expect(out.messages[2]!.content).toBe('one\n\ntwo');
+    expect(out.messages[4]!.content).toMatch(/Tool result \(c1\): 42/);
+  });
+});

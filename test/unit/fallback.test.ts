@@ -1,0 +1,75 @@
+import { afterFailure, describeAttempts, initialFallbackState, routeEnding, skipReason } from '../../src/domain/fallback';
+import { DEFAULT_SETTINGS, callPolicyFor } from '../../src/domain/settings';
+import type { RoutedCandidate } from '../../src/domain/request';
+
+const cand = (modelId: string, contextWindow: number, qualityTier: number): RoutedCandidate => ({
+  modelId,
+  provider: modelId.split('/')[0]!,
+  model: modelId.split('/')[1]!,
+  reason: 'test',
+  estimatedCostUsd: 0,
+  contextWindow,
+  qualityTier,
+  call: callPolicyFor(DEFAULT_SETTINGS, 'p', modelId),
+});
+const route = { fallbackOnContentFilter: true, maxEscalations: 2 };
+
+describe('fallback rules', () => {
+  it('falls through on transient provider faults', () => {
+    for (const type of ['RateLimited', 'Overloaded', 'Timeout', 'Connection', 'MalformedResponse', 'AuthFailed', 'NotFound']) {
+      expect(afterFailure(type, cand('a/x', 8000, 2), initialFallbackState(), route).disposition).toBe('fallback');
+    }
+  });
+
+  it('stops at once on an invalid request', () => {
+    const d = afterFailure('InvalidRequest', cand('a/x', 8000, 2), initialFallbackState(), route);
+    expect(d.disposition).toBe('stop');
+    expect(d.state.stop).toEqual({ type: 'InvalidRequest', httpStatus: 400 });
+  });
+
+  it('after a context overflow, skips every model whose window is not larger', () => {
+    const d = afterFailure('ContextLengthExceeded', cand('a/x', 8000, 2), initialFallbackState(), route);
+    expect(skipReason(cand('b/same', 8000, 5), d.state)).toMatch(/not larger than the 8000/);
+    expect(skipReason(cand('b/smaller', 4000, 5), d.state)).toBeDefined();
+    expect(skipReason(cand('b/larger', 128000, 1), d.state)).toBeUndefined();
+  });
+
+  it('escalates invalid output only to stronger models, up to the limit', () => {
+    let s = initialFallbackState();
+    const first = afterFailure('InvalidOutput', cand('a/x', 8000, 2), s, route);
+    expect(first.disposition).toBe('escalate');
+    s = first.state;
+    expect(skipReason(cand('b/same-tier', 8000, 2), s)).toMatch(/not stronger/);
+    expect(skipReason(cand('b/stronger', 8000, 3), s)).toBeUndefined();
+    s = afterFailure('InvalidOutput', cand('b/stronger', 8000, 3), s, route).state;
+    const third = afterFailure('InvalidOutput', cand('c/best', 8000, 5), s, route);
+    expect(third.disposition).toBe('stop');
+    expect(third.state.stop).toEqual({ type: 'EscalationsExhausted', httpStatus: 502 });
+  });
+
+  it('stops on a content filter when content-filter fallback is disabled', () => {
+    expect(afterFailure('ContentFiltered', cand('a/x', 8000, 2), initialFallbackState(), route).disposition).toBe('fallback');
+    expect(afterFailure('ContentFiltered', cand('a/x', 8000, 2), initialFallbackState(), { ...route, fallbackOnContentFilter: false }).disposition).toBe('stop');
+  });
+
+  it('ends a route without answer with the right status', () => {
+    const plan = { candidates: [cand('a/x', 1, 1)] };
+    const s = initialFallbackState();
+    expect(routeEnding({ candidates: [] }, [], s)).toEqual({ errorType: 'NoCandidate', httpStatus: 503 });
+    expect(routeEnding(plan, [{ modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'RateLimited' }], s)).toEqual({ errorType: 'AllRateLimited', httpStatus: 429 });
+    expect(routeEnding(plan, [{ modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'Timeout' }], s)).toEqual({ errorType: 'AllCandidatesFailed', httpStatus: 503 });
+  });
+
+  it('describes each attempt as an operator reads it', () => {
+    const plan = { candidates: [cand('a/x', 8000, 2), cand('b/y', 8000, 3)] };
+    const at = (candidateIndex: number, attempt: number, outcome: 'success' | 'error', errorType?: string, status?: number) => ({
+      candidateIndex, attempt, provider: candidateIndex ? 'b' : 'a', model: candidateIndex ? 'y' : 'x', outcome, errorType, status, startedAt: '', latencyMs: 5,
+    });
+    const lines = describeAttempts(
+      [at(0, 1, 'error', 'RateLimited', 429), at(0, 2, 'error', 'RateLimited', 429), at(1, 1, 'success')],
+      plan,
+      [{ modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'RateLimited', action: 'fallback: another provider has its own quota' }, { modelId: 'b/y', provider: 'b', outcome: 'success' }],
+    );
+    expect(lines).toEqual(['a/x attempt 1: 429 RateLimited → retry', 'a/x attempt 2: 429 RateLimited → fallback', 'b/y attempt 1: success in 5 ms']);
+  });
+});

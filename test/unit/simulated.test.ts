@@ -1,0 +1,65 @@
+import { OpenAIAdapter } from '../../src/providers/openai';
+import { SIMULATED_EMBEDDING_DIMENSIONS, startSimulatedProvider, type SimulatedProvider } from '../../src/providers/simulated';
+import { toProviderFailure } from '../../src/providers/errors';
+
+async function outcomes(sim: SimulatedProvider, n: number): Promise<string[]> {
+  const adapter = new OpenAIAdapter({ providerId: 'simulated', apiKey: 'x', baseURL: sim.url, timeoutMs: 5000 });
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    try {
+      await adapter.chat({ model: 'sim-mini', messages: [{ role: 'user', content: `hello ${i}` }] });
+      out.push('ok');
+    } catch (err) {
+      out.push(toProviderFailure(err, 'simulated', 'sim-mini').type!);
+    }
+  }
+  return out;
+}
+
+describe('simulated provider', () => {
+  it('fails at the seeded rate, reproducibly (seed 42, 10%)', async () => {
+    const a = await startSimulatedProvider({ failureRate: 0.1, seed: 42 });
+    const b = await startSimulatedProvider({ failureRate: 0.1, seed: 42 });
+    try {
+      const first = await outcomes(a, 200);
+      const second = await outcomes(b, 200);
+      expect(second).toEqual(first);
+      const failures = first.filter((o) => o !== 'ok');
+      expect(failures.length).toBeGreaterThanOrEqual(10);
+      expect(failures.length).toBeLessThanOrEqual(30);
+      expect(new Set(failures)).toEqual(new Set(['Overloaded', 'RateLimited']));
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('never fails at rate 0 and answers deterministically', async () => {
+    const sim = await startSimulatedProvider();
+    try {
+      expect(new Set(await outcomes(sim, 20))).toEqual(new Set(['ok']));
+      const adapter = new OpenAIAdapter({ providerId: 'simulated', apiKey: 'x', baseURL: sim.url, timeoutMs: 5000 });
+      const one = await adapter.chat({ model: 'sim-large', messages: [{ role: 'user', content: 'same' }] });
+      const two = await adapter.chat({ model: 'sim-large', messages: [{ role: 'user', content: 'same' }] });
+      expect(two.content).toBe(one.content);
+      expect(one.inputTokens).toBeGreaterThan(0);
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('serves embeddings through the OpenAI adapter: unit vectors, equal for equal texts', async () => {
+    const sim = await startSimulatedProvider();
+    try {
+      const adapter = new OpenAIAdapter({ providerId: 'simulated', apiKey: 'x', baseURL: sim.url, timeoutMs: 5000 });
+      const out = await adapter.embed('sim-embed', ['alpha', 'beta', 'alpha']);
+      expect(out.embeddings).toHaveLength(3);
+      expect(out.embeddings[0]).toHaveLength(SIMULATED_EMBEDDING_DIMENSIONS);
+      expect(out.embeddings[2]).toEqual(out.embeddings[0]);
+      expect(out.embeddings[1]).not.toEqual(out.embeddings[0]);
+      expect(Math.hypot(...out.embeddings[0]!)).toBeCloseTo(1, 6);
+      expect(out.inputTokens).toBeGreaterThan(0);
+    } finally {
+      await sim.close();
+    }
+  });
+});
