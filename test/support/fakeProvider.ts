@@ -80,11 +80,20 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
   const calls: RecordedCall[] = [];
   const hung = new Set<http.ServerResponse>();
   const path = format === 'anthropic' ? '/v1/messages' : '/v1/chat/completions';
+  const embeddingsPath = '/v1/embeddings';
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (format === 'openai' && req.method === 'POST' && req.url === embeddingsPath) {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { model: string; input: string | string[] };
+        calls.push({ model: body.model, at: Date.now(), body, headers: req.headers });
+        const inputs = Array.isArray(body.input) ? body.input : [body.input];
+        const data = inputs.map((t, index) => ({ object: 'embedding', index, embedding: [t.length, 1, 0, 0.5] }));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', model: body.model, data, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } }));
+        return;
+      }
       if (req.method !== 'POST' || req.url !== path) {
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify(errorBody(format, { kind: 'error', status: 404, message: `no route ${req.url}` })));
         return;
