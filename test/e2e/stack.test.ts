@@ -4,77 +4,15 @@
  * client. Then Ctrl-C (SIGINT to the group), a check that nothing is left running, and a restart
  * on the same data folder that still has the earlier workflow and database row.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
 import { SA_MODEL, SA_OPERATION, SA_PROVIDER, SA_STATUS, SA_TENANT } from '../../src/temporal/searchAttributes';
+import { freePort, listening, startStack, stopStack, type Stack } from '../support/process';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const API_KEY = 'sk-sy-e2e-test-key-0123456789';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-interface Stack {
-  proc: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function startStack(env: NodeJS.ProcessEnv): Promise<Stack> {
-  const proc = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/main.ts', 'all'], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_OPTIONS: '', ...env },
-    detached: true, // own process group, so SIGINT to the group is what Ctrl-C in a terminal does
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`stack did not start in 90 s:\n${out}`)), 90_000);
-    const check = setInterval(() => {
-      if (out.includes('Press Ctrl-C to stop.')) {
-        clearInterval(check);
-        clearTimeout(timer);
-        resolve({ proc, output: () => out, exited });
-      }
-    }, 100);
-    void exited.then((code) => {
-      clearInterval(check);
-      clearTimeout(timer);
-      reject(new Error(`stack exited with ${code} before starting:\n${out}`));
-    });
-  });
-}
-
-async function stopStack(stack: Stack): Promise<number | null> {
-  process.kill(-stack.proc.pid!, 'SIGINT');
-  return stack.exited;
-}
 
 describe('the whole stack, started as `npm start` starts it', () => {
   let dataDir: string;
