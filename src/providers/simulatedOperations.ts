@@ -74,7 +74,9 @@ function entities(text: string, types: string[] | undefined): object {
 }
 
 function summarize(text: string, maxWords: number): object {
-  const sentences = text.replace(/\s+/g, ' ').match(/[^.!?]+[.!?]?/g)?.map((s) => s.trim()).filter(Boolean) ?? [text];
+  const found = text.replace(/\s+/g, ' ').match(/[^.!?]+[.!?]?/g)?.map((s) => s.trim()).filter(Boolean) ?? [];
+  // Text made only of punctuation has no sentence: then the text itself is the summary.
+  const sentences = found.length ? found : [text.trim()];
   const picked: string[] = [];
   let count = 0;
   for (const s of sentences) {

@@ -67,6 +67,15 @@ describe('the whole stack, started as `npm start` starts it', () => {
     expect(workflowId).toBe(`req-${requestId}`);
     expect(response.headers.get('x-switchyard-provider')).toBe('simulated');
 
+    // The structured operations work offline too, answered by the simulator.
+    const opPost = (op: string, body: unknown) =>
+      fetch(`${baseURL}/operations/${op}`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const sentiment = await opPost('sentiment', { text: 'The delivery was late and the box was broken.' });
+    expect(sentiment.status).toBe(200);
+    expect(((await sentiment.json()) as { result: { label: string } }).result.label).toBe('negative');
+    const embed = await opPost('embed', { input: ['rail', 'yard'] });
+    expect(((await embed.json()) as { model: string; result: { dimensions: number } })).toMatchObject({ model: 'simulated/sim-embed', result: { dimensions: 64 } });
+
     const models = await openai.models.list();
     expect(models.data.map((m) => m.id)).toEqual(expect.arrayContaining(['auto', 'simulated/sim-mini']));
 

@@ -53,3 +53,8 @@ describe('the simulator answers every operation with schema-valid output', () =>
     expect(types).toMatchObject({ 'Ada Lovelace': 'PERSON', 'Acme Corp': 'ORGANIZATION', London: 'LOCATION' });
   });
 });
+
+it('the simulator summarizes text that has no sentence (found by the property above)', () => {
+  const reply = simulatedOperationReply(operationMessages('summarize', { text: '. ', maxWords: 30 }));
+  expect(validateOutput('summarize', { text: '. ', maxWords: 30 }, reply ?? null)).toMatchObject({ ok: true });
+});

@@ -1,7 +1,8 @@
 import { ConfigError } from '../../src/config';
-import { parseSettings } from '../../src/configFile';
 import { NON_RETRYABLE_TYPES } from '../../src/domain/failures';
+import path from 'node:path';
 import { callPolicyFor, DEFAULT_SETTINGS } from '../../src/domain/settings';
+import { loadSettings, parseSettings } from '../../src/configFile';
 
 describe('routing settings', () => {
   it('merges retry policy: defaults ← file default ← provider ← model', () => {
@@ -26,5 +27,14 @@ describe('routing settings', () => {
     expect(() => parseSettings('{"retry": {"default": {"nonRetryable": ["Sometimes"]}}}', 'c.json')).toThrow(/nonRetryable/);
     expect(() => parseSettings('retry: [', 'c.yaml')).toThrow(/not valid YAML/);
     expect(() => parseSettings('{"unknown": 1}', 'c.json')).toThrow(/Unrecognized key/);
+  });
+});
+
+describe('the shipped example configuration', () => {
+  it('parses and means what it says', () => {
+    const s = loadSettings(path.join(__dirname, '..', '..', 'config', 'switchyard.example.yaml'));
+    expect(callPolicyFor(s, 'anthropic', 'anthropic/claude-sonnet-4-5').timeoutMs).toBe(90_000);
+    expect(callPolicyFor(s, 'openai', 'openai/gpt-4o').maximumAttempts).toBe(2);
+    expect(s.fallback).toEqual(DEFAULT_SETTINGS.fallback);
   });
 });
