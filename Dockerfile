@@ -9,4 +9,4 @@ COPY workflows ./workflows
 COPY activities ./activities
 ENV NODE_ENV=production HOST=0.0.0.0
 EXPOSE 8080
-CMD ["npx", "tsx", "src/main.ts", "api"]
+CMD ["node", "--import", "tsx", "src/main.ts", "api"]

@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   let stoppingSince: number | undefined;
   const shutdown = (signal: string) => {
     if (stoppingSince !== undefined) {
-      // One Ctrl-C reaches us twice (from the terminal's process group and relayed by tsx/npm);
+      // One Ctrl-C can reach us twice (from the terminal's process group and relayed by npm);
       // only a second press, later, forces the exit.
       if (Date.now() - stoppingSince < 2_000) return;
       process.stderr.write('Forced exit.\n');

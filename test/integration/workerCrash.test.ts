@@ -90,5 +90,7 @@ it('a request whose worker is killed mid-call completes after a restart, and the
   // And it can be fetched by request id.
   const record = await fetch(`http://127.0.0.1:${port}/v1/requests/${body.switchyard.request_id}`, { headers: { authorization: `Bearer ${KEY}` } });
   expect(await record.json()).toMatchObject({ status: 'succeeded', response: { content: 'answer after the crash' } });
-  expect(await stopStack(stack)).toBe(0);
+  const code = await stopStack(stack);
+  if (code !== 0) console.log('STACK OUTPUT', stack.output());
+  expect(code).toBe(0);
 });

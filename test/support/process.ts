@@ -36,7 +36,9 @@ export interface Stack {
 }
 
 export function startStack(env: NodeJS.ProcessEnv): Promise<Stack> {
-  const proc = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/main.ts', 'all'], {
+  // As `npm start` runs it: one node process with tsx as a loader (no tsx parent process relaying
+  // signals: it SIGKILLs a child that is slow to acknowledge one, which breaks graceful shutdown).
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'all'], {
     cwd: ROOT,
     env: { ...process.env, NODE_OPTIONS: '', ...env },
     detached: true, // own process group, so SIGINT to the group is what Ctrl-C in a terminal does
