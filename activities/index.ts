@@ -5,24 +5,25 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { costUsd, findModel, type Catalog, type Model } from '../src/domain/catalog';
+import { costUsd, findModel, type Model } from '../src/domain/catalog';
 import { ChatCompletionRequestSchema, type ChatMessage } from '../src/domain/chat';
 import { classify, DEFAULT_OUTPUT_TOKENS, type Classification } from '../src/domain/classify';
 import { isStructured, OperationBodySchemas, operationMessages, validateOutput } from '../src/domain/operations';
 import { totalCost, type AttemptRecord, type CallModelInput, type CallModelResult, type Operation, type PlannedRoute, type RouteRequestInput } from '../src/domain/request';
-import { decide, UnknownModelError } from '../src/domain/route';
-import { callPolicyFor, type Settings } from '../src/domain/settings';
+import { decide, UnknownModelError, type PolicyInput } from '../src/domain/policy';
+import { callPolicyFor } from '../src/domain/settings';
+import type { VersionedConfig } from '../src/configStore';
 import type { Db } from '../src/db';
 import * as requests from '../src/db/requests';
 import { failure, toProviderFailure, type ProviderFailureDetails } from '../src/providers/errors';
+import type { AdapterRegistry } from '../src/providers/registry';
 import { chatCallInput, type CallOptions, type ChatCallInput, type ProviderAdapter } from '../src/providers/types';
 
 export interface ActivityDeps {
   db: Db;
-  /** Current catalog (a function: the catalog can be reloaded without restarting the worker). */
-  catalog: () => Catalog;
-  settings: () => Settings;
-  adapters: Map<string, ProviderAdapter>;
+  /** The current configuration version (a function: it changes without a worker restart). */
+  config: () => VersionedConfig;
+  adapters: AdapterRegistry;
 }
 
 const HEARTBEAT_EVERY_MS = 2_000;
@@ -109,23 +110,25 @@ export function createActivities(deps: ActivityDeps) {
       return classify({ operation: input.operation, messages: messagesOf(r), maxOutputTokens: maxOutputOf(r) });
     },
 
-    /** Local activity: the routing decision, stored with the request so it can be read back later. */
+    /**
+     * Local activity: the routing decision — a pure function of its input, the configuration
+     * version, breaker and budget views — stored with that input so it can be read back and replayed.
+     */
     async decideRoute(input: { route: RouteRequestInput; classification: Classification }): Promise<PlannedRoute> {
-      const catalog = deps.catalog();
-      const settings = deps.settings();
+      const { version, config } = deps.config();
+      const policyInput: PolicyInput = {
+        requestId: input.route.requestId,
+        requestedModel: input.route.requestedModel,
+        operation: input.route.operation,
+        capability: input.route.operation === 'embed' ? 'embeddings' : 'chat',
+        maxOutputTokens: input.route.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS,
+        needsJson: input.route.needsJson,
+        context: input.route.context,
+        now: new Date().toISOString(),
+      };
       let decision;
       try {
-        decision = decide(
-          {
-            requestedModel: input.route.requestedModel,
-            capability: input.route.operation === 'embed' ? 'embeddings' : 'chat',
-            classification: input.classification,
-            maxOutputTokens: input.route.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS,
-            needsJson: input.route.needsJson,
-            maxCandidates: settings.fallback.maxCandidates,
-          },
-          catalog,
-        );
+        decision = decide(policyInput, input.classification, config);
       } catch (err) {
         if (err instanceof UnknownModelError) throw ApplicationFailure.nonRetryable(err.message, 'NotFound');
         throw err;
@@ -133,13 +136,14 @@ export function createActivities(deps: ActivityDeps) {
       const planned: PlannedRoute = {
         ...decision,
         candidates: decision.candidates.map((c) => {
-          const m = findModel(catalog, c.modelId)!;
-          return { ...c, contextWindow: m.contextWindow, qualityTier: m.qualityTier, call: callPolicyFor(settings, c.provider, c.modelId) };
+          const m = findModel(config.catalog, c.modelId)!;
+          return { ...c, contextWindow: m.contextWindow, qualityTier: m.qualityTier, call: callPolicyFor(config, c.provider, c.modelId) };
         }),
-        fallbackOnContentFilter: settings.fallback.onContentFilter,
-        maxEscalations: settings.fallback.maxEscalations,
+        configVersion: version,
+        fallbackOnContentFilter: config.fallback.onContentFilter,
+        maxEscalations: config.fallback.maxEscalations,
       };
-      await requests.saveClassification(deps.db, input.route.requestId, input.classification, planned);
+      await requests.saveDecision(deps.db, input.route.requestId, { classification: input.classification, decision: planned, decisionInput: policyInput, configVersion: version });
       return planned;
     },
 
@@ -150,10 +154,11 @@ export function createActivities(deps: ActivityDeps) {
      */
     async callModel(input: CallModelInput): Promise<CallModelResult> {
       const ctx = Context.current();
-      const adapter = deps.adapters.get(input.provider);
-      if (!adapter) throw ApplicationFailure.nonRetryable(`no adapter for provider '${input.provider}' on this worker`, 'NotFound');
-      const model = findModel(deps.catalog(), input.modelId);
-      if (!model) throw ApplicationFailure.nonRetryable(`model '${input.modelId}' left the catalog`, 'NotFound');
+      const catalog = deps.config().config.catalog;
+      const provider = catalog.providers.find((p) => p.id === input.provider);
+      const model = findModel(catalog, input.modelId);
+      if (!provider || !model) throw failure('NotFound', `model '${input.modelId}' left the catalog`, { provider: input.provider, model: input.model });
+      const adapter = deps.adapters.get(provider);
       const r = await load(input.requestId);
       const startedAt = new Date();
       const attempt = { candidateIndex: input.candidateIndex, attempt: ctx.info.attempt, provider: input.provider, model: input.model, startedAt: startedAt.toISOString() };

@@ -1,33 +1,45 @@
 /**
- * Reads the configuration file named by SWITCHYARD_CONFIG (JSON, or YAML by extension) and
- * validates it, reporting each problem with its path in the file.
+ * Reads the configuration file named by SWITCHYARD_CONFIG (JSON, or YAML by extension). A file
+ * without a `catalog` uses the shipped one (the providers whose keys are set, or the simulator).
  */
 import fs from 'node:fs';
 import YAML from 'yaml';
-import { DEFAULT_SETTINGS, SettingsSchema, type Settings } from './domain/settings';
 import { ConfigError } from './config';
+import type { Catalog } from './domain/catalog';
+import type { SwitchyardConfigInput } from './domain/config';
+import { validateConfig, ConfigValidationError, type ConfigSource } from './configStore';
 
-export function parseSettings(text: string, source: string): Settings {
+export function parseConfigText(text: string, source: string, defaultCatalog: () => Catalog): SwitchyardConfigInput {
   let raw: unknown;
   try {
     raw = /\.ya?ml$/i.test(source) ? YAML.parse(text) : JSON.parse(text);
   } catch (err) {
     throw new ConfigError(`${source}: not valid ${/\.ya?ml$/i.test(source) ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
   }
-  const parsed = SettingsSchema.safeParse(raw ?? {});
-  if (!parsed.success) {
-    throw new ConfigError(`${source}:\n${parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')}`);
+  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) throw new ConfigError(`${source}: the top level must be an object`);
+  const withCatalog = { catalog: defaultCatalog(), ...(raw as object | null) } as SwitchyardConfigInput;
+  try {
+    validateConfig(withCatalog);
+  } catch (err) {
+    if (err instanceof ConfigValidationError) throw new ConfigError(`${source}:\n${err.issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n')}`);
+    throw err;
   }
-  return parsed.data;
+  return withCatalog;
 }
 
-export function loadSettings(file: string | undefined): Settings {
-  if (!file) return DEFAULT_SETTINGS;
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`SWITCHYARD_CONFIG=${file}: ${(err as Error).message}`);
-  }
-  return parseSettings(text, file);
+/** The configuration's source: the file when SWITCHYARD_CONFIG is set, else the shipped defaults. */
+export function configSource(file: string | undefined, defaultCatalog: () => Catalog): ConfigSource {
+  if (!file) return { kind: 'default', read: () => ({ catalog: defaultCatalog() }) };
+  return {
+    kind: 'file',
+    read: () => {
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new ConfigError(`SWITCHYARD_CONFIG=${file}: ${(err as Error).message}`);
+      }
+      return parseConfigText(text, file, defaultCatalog);
+    },
+  };
 }

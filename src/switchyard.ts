@@ -17,9 +17,9 @@ import { openDb, type Db } from './db';
 import { generateApiKey, upsertApiKey } from './db/apiKeys';
 import { migrate } from './db/migrate';
 import { defaultCatalog, type Catalog } from './domain/catalog';
-import type { Settings } from './domain/settings';
-import { loadSettings } from './configFile';
-import { createProviderAdapters } from './providers/registry';
+import { configSource } from './configFile';
+import { ConfigStore } from './configStore';
+import { AdapterRegistry } from './providers/registry';
 import { startSimulatedProvider, type SimulatedProvider } from './providers/simulated';
 import { ensureBinary, TEMPORAL_CLI } from './temporal/binaries';
 import { ensureSearchAttributes } from './temporal/connection';
@@ -41,7 +41,7 @@ export interface Switchyard {
   apiKey?: string;
   apiKeyGenerated: boolean;
   db: Db;
-  catalog: Catalog;
+  configStore: ConfigStore;
   simulated: boolean;
   /** Resolves if the worker stops on its own (crash); `npm start` exits then. */
   workerDone?: Promise<void>;
@@ -96,23 +96,22 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       address = devServer.address;
     }
 
-    const fileSettings = loadSettings(config.SWITCHYARD_CONFIG);
-    // SWITCHYARD_PROVIDER_TIMEOUT_MS is the default per-attempt timeout unless the file sets one.
-    const settings: Settings = {
-      ...fileSettings,
-      retry: { ...fileSettings.retry, default: { timeoutMs: config.SWITCHYARD_PROVIDER_TIMEOUT_MS, ...fileSettings.retry.default } },
-    };
     const simulated = simulatedProviderEnabled(config);
     let sim: SimulatedProvider | undefined;
     if (simulated && role !== 'api') {
       sim = await startSimulatedProvider({ failureRate: config.SWITCHYARD_SIMULATED_FAILURE_RATE, seed: config.SWITCHYARD_SIMULATED_SEED });
       cleanups.push(() => sim!.close());
     }
-    const catalog = defaultCatalog({
-      openai: config.OPENAI_API_KEY ? { baseUrl: config.OPENAI_BASE_URL } : undefined,
-      anthropic: config.ANTHROPIC_API_KEY ? { baseUrl: config.ANTHROPIC_BASE_URL } : undefined,
-      simulated: simulated ? { baseUrl: sim?.url } : undefined,
-    });
+    const shippedCatalog = (): Catalog =>
+      defaultCatalog({
+        openai: config.OPENAI_API_KEY ? { baseUrl: config.OPENAI_BASE_URL } : undefined,
+        anthropic: config.ANTHROPIC_API_KEY ? { baseUrl: config.ANTHROPIC_BASE_URL } : undefined,
+        simulated,
+      });
+    const configStore = new ConfigStore(db, configSource(config.SWITCHYARD_CONFIG, shippedCatalog));
+    await configStore.init();
+    configStore.startPolling();
+    cleanups.push(async () => configStore.stop());
 
     const connection = await Connection.connect({ address });
     cleanups.push(() => connection.close());
@@ -124,23 +123,26 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       installRuntime();
       const native = await NativeConnection.connect({ address });
       cleanups.push(() => native.close());
-      const adapters = createProviderAdapters(catalog, { openai: config.OPENAI_API_KEY, anthropic: config.ANTHROPIC_API_KEY }, config.SWITCHYARD_PROVIDER_TIMEOUT_MS);
-      workers = await startWorkers({
+      const adapters = new AdapterRegistry({ openai: config.OPENAI_API_KEY, anthropic: config.ANTHROPIC_API_KEY }, config.SWITCHYARD_PROVIDER_TIMEOUT_MS, sim?.url);
+      const running = await startWorkers({
         connection: native,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         workflowBundle: opts.workflowBundle,
-        deps: { db, catalog: () => catalog, settings: () => settings, adapters },
+        deps: { db, config: () => configStore.current(), adapters },
       });
-      cleanups.push(() => workers!.shutdown());
+      workers = running;
+      // A provider added through the admin API gets its task queue served without a restart.
+      configStore.onChange((v) => v.config.catalog.providers.forEach((p) => void running.ensureProviderWorker(p.id)));
+      cleanups.push(() => running.shutdown());
     }
 
     let apiUrl: string | undefined;
     let key: { key: string; generated: boolean } | undefined;
     if (role !== 'worker') {
       key = bootstrapKey(config);
-      await upsertApiKey(db, config.SWITCHYARD_BOOTSTRAP_TENANT, key.key, 'bootstrap');
-      const app = createApp({ db, client, taskQueue: config.SWITCHYARD_TASK_QUEUE, requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS, catalog: () => catalog, logger });
+      await upsertApiKey(db, config.SWITCHYARD_BOOTSTRAP_TENANT, key.key, 'bootstrap', 'admin');
+      const app = createApp({ db, client, taskQueue: config.SWITCHYARD_TASK_QUEUE, requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS, configStore, logger });
       const server = await new Promise<http.Server>((resolve, reject) => {
         const s = app.listen(config.PORT, config.HOST, () => resolve(s));
         s.once('error', (err: NodeJS.ErrnoException) =>
@@ -165,7 +167,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       apiKey: key?.key,
       apiKeyGenerated: key?.generated ?? false,
       db,
-      catalog,
+      configStore,
       simulated,
       workerDone: workers?.done,
       stop,

@@ -20,6 +20,8 @@ export interface WorkerOptions {
 
 export interface RunningWorkers {
   workers: Worker[];
+  /** Starts a worker for a provider's queue if this process has none yet (a provider added at run time). */
+  ensureProviderWorker(providerId: string): Promise<void>;
   /** Resolves when every worker has stopped; rejects if one of them crashed. */
   done: Promise<void>;
   shutdown(): Promise<void>;
@@ -66,24 +68,39 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     workflowBundle,
     activities,
   });
-  const providerIds = [...new Set(opts.deps.catalog().providers.map((p) => p.id))];
-  const providerWorkers = await Promise.all(
-    providerIds.map((id) =>
-      Worker.create({
-        connection: opts.connection,
-        namespace: opts.namespace,
-        taskQueue: providerTaskQueue(id),
-        activities: { callModel: activities.callModel },
-        maxConcurrentActivityTaskExecutions: opts.maxConcurrentCalls ?? 100,
-      }),
-    ),
-  );
-  const workers = [main, ...providerWorkers];
-  const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  const workers: Worker[] = [main];
+  const runs: Array<Promise<void>> = [main.run()];
+  let stopping = false;
+  const providerQueues = new Set<string>();
+  async function ensureProviderWorker(providerId: string): Promise<void> {
+    if (stopping || providerQueues.has(providerId)) return;
+    providerQueues.add(providerId);
+    const w = await Worker.create({
+      connection: opts.connection,
+      namespace: opts.namespace,
+      taskQueue: providerTaskQueue(providerId),
+      activities: { callModel: activities.callModel },
+      maxConcurrentActivityTaskExecutions: opts.maxConcurrentCalls ?? 100,
+    });
+    workers.push(w);
+    runs.push(w.run());
+  }
+  for (const p of opts.deps.config().config.catalog.providers) await ensureProviderWorker(p.id);
+  const done = (async () => {
+    // Workers can be added while running: wait until every one of them has stopped.
+    let seen = 0;
+    while (seen < runs.length) {
+      const batch = runs.slice(seen);
+      seen = runs.length;
+      await Promise.all(batch);
+    }
+  })();
   return {
     workers,
+    ensureProviderWorker,
     done,
     async shutdown() {
+      stopping = true;
       for (const w of workers) {
         if (w.getState() === 'RUNNING') w.shutdown();
       }

@@ -3,12 +3,14 @@ import type { Client } from '@temporalio/client';
 import express from 'express';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
-import type { Catalog } from '../domain/catalog';
+import type { ConfigStore } from '../configStore';
 import { requireApiKey } from './auth';
 import { errorHandler, notFound } from './errors';
 import { chatRoutes } from './routes/chat';
 import { healthRoutes } from './routes/health';
+import { adminRoutes } from './routes/admin';
 import { modelRoutes } from './routes/models';
+import { policyRoutes } from './routes/policy';
 import { operationRoutes } from './routes/operations';
 import { requestRoutes } from './routes/requests';
 
@@ -17,7 +19,7 @@ export interface ApiDeps {
   client: Client;
   taskQueue: string;
   requestTimeoutMs: number;
-  catalog: () => Catalog;
+  configStore: ConfigStore;
   logger: Logger;
 }
 
@@ -38,6 +40,8 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use('/v1', requireApiKey(deps.db));
   app.use(chatRoutes(deps));
   app.use(operationRoutes(deps));
+  app.use(policyRoutes(deps));
+  app.use(adminRoutes(deps));
   app.use(modelRoutes(deps));
   app.use(requestRoutes(deps));
   app.use(notFound);

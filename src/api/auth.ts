@@ -7,6 +7,7 @@ import { HttpError } from './errors';
 export interface AuthContext {
   tenantId: string;
   keyId: string;
+  role: 'admin' | 'member';
 }
 
 declare module 'express-serve-static-core' {
@@ -37,3 +38,12 @@ export function authOf(req: { auth?: AuthContext }): AuthContext {
   if (!req.auth) throw new HttpError(401, 'authentication_error', 'Not authenticated.', null, 'missing_api_key');
   return req.auth;
 }
+
+/** Admin endpoints (configuration, rules, overrides, replay): an admin key only. */
+export const requireAdmin: import('express').RequestHandler = (req, _res, next) => {
+  if (authOf(req).role !== 'admin') {
+    next(new HttpError(403, 'permission_error', 'This endpoint needs an admin API key.', null, 'admin_required'));
+    return;
+  }
+  next();
+};

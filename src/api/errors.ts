@@ -4,10 +4,13 @@
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { z } from 'zod';
+import { ConfigError } from '../config';
+import { ConfigValidationError } from '../configStore';
 
 export type ErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
+  | 'permission_error'
   | 'not_found_error'
   | 'idempotency_error'
   | 'rate_limit_error'
@@ -66,6 +69,11 @@ export const notFound: RequestHandler = (req, _res, next) => {
 export function errorHandler(log: (err: unknown) => void): ErrorRequestHandler {
   return (err, _req, res, _next) => {
     if (err instanceof HttpError) return sendError(res, err);
+    if (err instanceof ConfigValidationError) {
+      const first = err.issues[0];
+      return sendError(res, new HttpError(400, 'invalid_request_error', err.message, first?.path || null, 'invalid_config', { issues: err.issues }));
+    }
+    if (err instanceof ConfigError) return sendError(res, new HttpError(400, 'invalid_request_error', err.message, null, 'invalid_config'));
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') {
       return sendError(res, new HttpError(400, 'invalid_request_error', `Invalid JSON in request body: ${e.message}`, null, 'invalid_json'));

@@ -10,9 +10,12 @@ export function generateApiKey(): string {
   return `sk-sy-${randomBytes(24).toString('base64url')}`;
 }
 
+export type KeyRole = 'admin' | 'member';
+
 export interface ApiKeyOwner {
   keyId: string;
   tenantId: string;
+  role: KeyRole;
 }
 
 export async function ensureTenant(db: Queryable, tenantId: string, name = tenantId): Promise<void> {
@@ -20,22 +23,22 @@ export async function ensureTenant(db: Queryable, tenantId: string, name = tenan
 }
 
 /** Stores a key for a tenant (idempotent for the same key). */
-export async function upsertApiKey(db: Queryable, tenantId: string, key: string, name: string): Promise<string> {
+export async function upsertApiKey(db: Queryable, tenantId: string, key: string, name: string, role: KeyRole = 'member'): Promise<string> {
   await ensureTenant(db, tenantId);
   const id = `key_${randomUUID()}`;
   const res = await db.query<{ id: string }>(
-    `insert into api_keys (id, tenant_id, key_hash, key_prefix, name) values ($1, $2, $3, $4, $5)
-     on conflict (key_hash) do update set revoked_at = null returning id`,
-    [id, tenantId, hashKey(key), key.slice(0, 10), name],
+    `insert into api_keys (id, tenant_id, key_hash, key_prefix, name, role) values ($1, $2, $3, $4, $5, $6)
+     on conflict (key_hash) do update set revoked_at = null, role = excluded.role returning id`,
+    [id, tenantId, hashKey(key), key.slice(0, 10), name, role],
   );
   return res.rows[0]!.id;
 }
 
 export async function findApiKey(db: Queryable, key: string): Promise<ApiKeyOwner | undefined> {
-  const res = await db.query<{ id: string; tenant_id: string }>(
-    'select id, tenant_id from api_keys where key_hash = $1 and revoked_at is null',
+  const res = await db.query<{ id: string; tenant_id: string; role: KeyRole }>(
+    'select id, tenant_id, role from api_keys where key_hash = $1 and revoked_at is null',
     [hashKey(key)],
   );
   const row = res.rows[0];
-  return row ? { keyId: row.id, tenantId: row.tenant_id } : undefined;
+  return row ? { keyId: row.id, tenantId: row.tenant_id, role: row.role } : undefined;
 }

@@ -32,6 +32,8 @@ export interface RequestRow {
   model: string | null;
   classification: unknown;
   decision: unknown;
+  decision_input: unknown;
+  config_version: number | null;
   attempts: unknown[];
   response: unknown;
   input_tokens: number | null;
@@ -62,12 +64,11 @@ export async function getRequest(db: Queryable, requestId: string): Promise<Requ
   return res.rows[0];
 }
 
-export async function saveClassification(db: Queryable, requestId: string, classification: unknown, decision: unknown): Promise<void> {
-  await db.query(`update requests set classification = $2, decision = $3, status = 'running' where request_id = $1`, [
-    requestId,
-    JSON.stringify(classification),
-    JSON.stringify(decision),
-  ]);
+export async function saveDecision(db: Queryable, requestId: string, d: { classification: unknown; decision: unknown; decisionInput: unknown; configVersion: number }): Promise<void> {
+  await db.query(
+    `update requests set classification = $2, decision = $3, decision_input = $4, config_version = $5, status = 'running' where request_id = $1`,
+    [requestId, JSON.stringify(d.classification), JSON.stringify(d.decision), JSON.stringify(d.decisionInput), d.configVersion],
+  );
 }
 
 export async function saveResponse(db: Queryable, requestId: string, response: unknown): Promise<void> {

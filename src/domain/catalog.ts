@@ -9,12 +9,18 @@ export const WireFormatSchema = z.enum(['openai', 'anthropic']);
 export type WireFormat = z.infer<typeof WireFormatSchema>;
 
 export const CapabilitySchema = z.enum(['chat', 'json', 'tools', 'vision', 'embeddings']);
+export const REGIONS = ['US', 'EU', 'APAC', 'CA'] as const;
+export const COMPLIANCE_TAGS = ['gdpr', 'hipaa', 'zero-retention'] as const;
+export const RegionSchema = z.enum(REGIONS);
+export const ComplianceSchema = z.enum(COMPLIANCE_TAGS);
+export type Region = z.infer<typeof RegionSchema>;
 
 export const ProviderSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes'),
   wireFormat: WireFormatSchema,
-  /** Overrides the SDK's default base URL (OpenAI-compatible endpoints, proxies, the simulator). */
+  /** Overrides the SDK's default base URL (OpenAI-compatible endpoints, proxies). */
   baseUrl: z.url().optional(),
+  /** The built-in simulator: each worker serves it locally, so it has no base URL here. */
   simulated: z.boolean().default(false),
 });
 export type Provider = z.infer<typeof ProviderSchema>;
@@ -33,6 +39,13 @@ export const ModelSchema = z.object({
   /** 1 (basic) … 5 (frontier). */
   qualityTier: z.number().int().min(1).max(5),
   status: z.enum(['active', 'inactive']).default('active'),
+  /** Where the endpoint processes data: a request with a residency region only goes to models listing it. */
+  regions: z.array(RegionSchema).min(1).default(['US']),
+  /** What the contract with this provider covers: a request requiring a tag only goes to models that have it. */
+  compliance: z.array(ComplianceSchema).default([]),
+  typicalLatencyMs: z.number().int().positive().default(1_000),
+  /** Relative share in the round-robin strategy. */
+  weight: z.number().positive().default(1),
 });
 export type Model = z.infer<typeof ModelSchema>;
 
@@ -61,25 +74,26 @@ const m = (x: ModelInput): z.input<typeof ModelSchema> => ({ id: `${x.provider}/
 
 // List prices per million tokens (USD) as published by the vendors.
 const OPENAI_MODELS = [
-  m({ provider: 'openai', model: 'gpt-4o-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 128_000, maxOutputTokens: 16_384, capabilities: ['chat', 'json', 'tools', 'vision'], qualityTier: 3 }),
-  m({ provider: 'openai', model: 'gpt-4o', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 16_384, capabilities: ['chat', 'json', 'tools', 'vision'], qualityTier: 5 }),
-  m({ provider: 'openai', model: 'text-embedding-3-small', inputPricePerMTok: 0.02, outputPricePerMTok: 0, contextWindow: 8_191, maxOutputTokens: 1, capabilities: ['embeddings'], qualityTier: 3 }),
+  m({ provider: 'openai', model: 'gpt-4o-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 128_000, maxOutputTokens: 16_384, capabilities: ['chat', 'json', 'tools', 'vision'], qualityTier: 3, regions: ['US', 'EU'], compliance: ['gdpr', 'zero-retention'], typicalLatencyMs: 700 }),
+  m({ provider: 'openai', model: 'gpt-4o', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 16_384, capabilities: ['chat', 'json', 'tools', 'vision'], qualityTier: 5, regions: ['US', 'EU'], compliance: ['gdpr', 'zero-retention'], typicalLatencyMs: 1_500 }),
+  m({ provider: 'openai', model: 'text-embedding-3-small', inputPricePerMTok: 0.02, outputPricePerMTok: 0, contextWindow: 8_191, maxOutputTokens: 1, capabilities: ['embeddings'], qualityTier: 3, regions: ['US', 'EU'], compliance: ['gdpr'], typicalLatencyMs: 200 }),
 ];
 const ANTHROPIC_MODELS = [
-  m({ provider: 'anthropic', model: 'claude-3-5-haiku-latest', inputPricePerMTok: 0.8, outputPricePerMTok: 4, contextWindow: 200_000, maxOutputTokens: 8_192, capabilities: ['chat', 'tools', 'vision'], qualityTier: 3 }),
-  m({ provider: 'anthropic', model: 'claude-sonnet-4-5', inputPricePerMTok: 3, outputPricePerMTok: 15, contextWindow: 200_000, maxOutputTokens: 64_000, capabilities: ['chat', 'tools', 'vision'], qualityTier: 5 }),
+  m({ provider: 'anthropic', model: 'claude-3-5-haiku-latest', inputPricePerMTok: 0.8, outputPricePerMTok: 4, contextWindow: 200_000, maxOutputTokens: 8_192, capabilities: ['chat', 'tools', 'vision'], qualityTier: 3, regions: ['US'], compliance: ['zero-retention'], typicalLatencyMs: 900 }),
+  m({ provider: 'anthropic', model: 'claude-sonnet-4-5', inputPricePerMTok: 3, outputPricePerMTok: 15, contextWindow: 200_000, maxOutputTokens: 64_000, capabilities: ['chat', 'tools', 'vision'], qualityTier: 5, regions: ['US', 'EU'], compliance: ['gdpr', 'hipaa', 'zero-retention'], typicalLatencyMs: 1_800 }),
 ];
-// The simulator is priced like real small/large models so costs and budgets behave realistically.
+// The simulator is priced like real small/large models so costs and budgets behave realistically;
+// its regions and tags are varied on purpose, so residency and compliance routing can be tried offline.
 const SIMULATED_MODELS = [
-  m({ provider: 'simulated', model: 'sim-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 16_000, maxOutputTokens: 4_096, capabilities: ['chat', 'json'], qualityTier: 2 }),
-  m({ provider: 'simulated', model: 'sim-large', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 8_192, capabilities: ['chat', 'json'], qualityTier: 4 }),
-  m({ provider: 'simulated', model: 'sim-embed', inputPricePerMTok: 0.02, outputPricePerMTok: 0, contextWindow: 8_191, maxOutputTokens: 1, capabilities: ['embeddings'], qualityTier: 2 }),
+  m({ provider: 'simulated', model: 'sim-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 16_000, maxOutputTokens: 4_096, capabilities: ['chat', 'json'], qualityTier: 2, regions: ['US', 'EU', 'APAC', 'CA'], compliance: ['gdpr', 'zero-retention'], typicalLatencyMs: 300 }),
+  m({ provider: 'simulated', model: 'sim-large', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 8_192, capabilities: ['chat', 'json'], qualityTier: 4, regions: ['US', 'CA'], compliance: ['hipaa'], typicalLatencyMs: 900 }),
+  m({ provider: 'simulated', model: 'sim-embed', inputPricePerMTok: 0.02, outputPricePerMTok: 0, contextWindow: 8_191, maxOutputTokens: 1, capabilities: ['embeddings'], qualityTier: 2, regions: ['US', 'EU', 'APAC', 'CA'], compliance: ['gdpr', 'zero-retention'], typicalLatencyMs: 50 }),
 ];
 
 export interface DefaultCatalogOptions {
   openai?: { baseUrl?: string };
   anthropic?: { baseUrl?: string };
-  simulated?: { baseUrl?: string };
+  simulated?: boolean;
 }
 
 /** The catalog that ships: one entry per configured provider. */
@@ -95,7 +109,7 @@ export function defaultCatalog(opts: DefaultCatalogOptions): Catalog {
     models.push(...ANTHROPIC_MODELS);
   }
   if (opts.simulated) {
-    providers.push({ id: 'simulated', wireFormat: 'openai', baseUrl: opts.simulated.baseUrl, simulated: true });
+    providers.push({ id: 'simulated', wireFormat: 'openai', simulated: true });
     models.push(...SIMULATED_MODELS);
   }
   return CatalogSchema.parse({ providers, models });

@@ -8,13 +8,15 @@ import type { ChatMessage } from './chat';
 
 const text = z.string().min(1, 'text must not be empty').max(400_000, 'text is longer than 400,000 characters');
 const model = z.string().min(1).default('auto');
+// Routing attributes, as on chat completions: who asks, and free-form metadata rules can test.
+const attribution = { user: z.string().max(256).optional(), metadata: z.record(z.string().max(64), z.string().max(512)).optional() };
 
 export const OperationBodySchemas = {
-  intent: z.object({ text, intents: z.array(z.string().min(1).max(100)).min(2).max(50).optional(), model }).strict(),
-  sentiment: z.object({ text, model }).strict(),
-  entities: z.object({ text, types: z.array(z.string().min(1).max(50)).min(1).max(30).optional(), model }).strict(),
-  summarize: z.object({ text, maxWords: z.number().int().min(10).max(2_000).default(120), model }).strict(),
-  embed: z.object({ input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(256)]), model }).strict(),
+  intent: z.object({ text, intents: z.array(z.string().min(1).max(100)).min(2).max(50).optional(), model, ...attribution }).strict(),
+  sentiment: z.object({ text, model, ...attribution }).strict(),
+  entities: z.object({ text, types: z.array(z.string().min(1).max(50)).min(1).max(30).optional(), model, ...attribution }).strict(),
+  summarize: z.object({ text, maxWords: z.number().int().min(10).max(2_000).default(120), model, ...attribution }).strict(),
+  embed: z.object({ input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(256)]), model, ...attribution }).strict(),
 };
 export type StructuredOperation = 'intent' | 'sentiment' | 'entities' | 'summarize';
 export type OperationName = keyof typeof OperationBodySchemas;

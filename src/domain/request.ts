@@ -3,7 +3,7 @@
  * small on purpose: the prompt and the completion live in Postgres, keyed by `requestId`.
  */
 import type { Classification } from './classify';
-import type { Candidate } from './route';
+import type { Candidate, RouteContext, RouteDecision } from './policy';
 
 export const OPERATIONS = ['chat', 'intent', 'sentiment', 'entities', 'summarize', 'embed'] as const;
 export type Operation = (typeof OPERATIONS)[number];
@@ -15,6 +15,8 @@ export interface RouteRequestInput {
   requestedModel: string;
   maxOutputTokens?: number;
   needsJson: boolean;
+  /** The request attributes routing looks at (tenant, user, workspace, region, metadata…). */
+  context: RouteContext;
   /** Epoch ms after which no new provider attempt starts; the request ends with 504. */
   deadlineAt: number;
 }
@@ -34,10 +36,9 @@ export interface RoutedCandidate extends Candidate {
   call: CallPolicy;
 }
 
-export interface PlannedRoute {
+export interface PlannedRoute extends Omit<RouteDecision, 'candidates'> {
   candidates: RoutedCandidate[];
-  rejected: Array<{ modelId: string; reason: string }>;
-  summary: string;
+  configVersion: number;
   fallbackOnContentFilter: boolean;
   maxEscalations: number;
 }

@@ -1,8 +1,9 @@
 /**
- * Builds one adapter per catalog provider, with its secret from the worker's configuration.
- * Keys never leave the worker: workflows only see provider ids.
+ * One adapter per provider, built on first use from the current catalog entry and the worker's
+ * secrets (keys never leave the worker: workflows only see provider ids). Rebuilt when a
+ * provider's wire format or base URL changes in a new configuration version.
  */
-import type { Catalog } from '../domain/catalog';
+import type { Provider } from '../domain/catalog';
 import { AnthropicAdapter } from './anthropic';
 import { OpenAIAdapter } from './openai';
 import type { ProviderAdapter } from './types';
@@ -12,14 +13,27 @@ export interface ProviderSecrets {
   [providerId: string]: string | undefined;
 }
 
-export function createProviderAdapters(catalog: Catalog, secrets: ProviderSecrets, timeoutMs: number): Map<string, ProviderAdapter> {
-  const adapters = new Map<string, ProviderAdapter>();
-  for (const p of catalog.providers) {
-    // The simulator accepts any key; real providers without a key get a placeholder the
-    // provider rejects with 401, which the taxonomy turns into AuthFailed → fallback.
-    const apiKey = secrets[p.id] ?? (p.simulated ? 'simulated' : 'missing-key');
-    const opts = { providerId: p.id, apiKey, baseURL: p.baseUrl, timeoutMs };
-    adapters.set(p.id, p.wireFormat === 'anthropic' ? new AnthropicAdapter(opts) : new OpenAIAdapter(opts));
+export class AdapterRegistry {
+  private readonly adapters = new Map<string, { key: string; adapter: ProviderAdapter }>();
+
+  constructor(
+    private readonly secrets: ProviderSecrets,
+    private readonly timeoutMs: number,
+    /** This worker's simulator, serving providers marked `simulated`. */
+    private readonly simulatedUrl?: string,
+  ) {}
+
+  get(p: Provider): ProviderAdapter {
+    const baseURL = p.simulated ? this.simulatedUrl : p.baseUrl;
+    if (p.simulated && !baseURL) throw new Error(`provider ${p.id} is simulated but this worker runs no simulator`);
+    const key = `${p.wireFormat}|${baseURL ?? ''}`;
+    const cached = this.adapters.get(p.id);
+    if (cached?.key === key) return cached.adapter;
+    // The simulator accepts any key; a real provider without one answers 401 → AuthFailed → fallback.
+    const apiKey = this.secrets[p.id] ?? (p.simulated ? 'simulated' : 'missing-key');
+    const opts = { providerId: p.id, apiKey, baseURL, timeoutMs: this.timeoutMs };
+    const adapter = p.wireFormat === 'anthropic' ? new AnthropicAdapter(opts) : new OpenAIAdapter(opts);
+    this.adapters.set(p.id, { key, adapter });
+    return adapter;
   }
-  return adapters;
 }

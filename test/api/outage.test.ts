@@ -10,6 +10,7 @@ import { createApp } from '../../src/api/app';
 import type { Db } from '../../src/db';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import { defaultCatalog } from '../../src/domain/catalog';
+import { testConfigStore } from '../support/config';
 import { openTestDb, uniqueId } from '../support/db';
 
 let db: Db;
@@ -28,7 +29,7 @@ beforeAll(async () => {
     client: new Client({ connection }),
     taskQueue: 'none',
     requestTimeoutMs: 5_000,
-    catalog: () => defaultCatalog({ simulated: {} }),
+    configStore: await testConfigStore(db, { catalog: defaultCatalog({ simulated: true }) }),
     logger: pino({ level: 'silent' }),
   });
   server = await new Promise((resolve) => {

@@ -4,7 +4,6 @@
  * retries, fallback target, final HTTP status and attempt list.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { SettingsSchema } from '../../src/domain/settings';
 import type { Behaviour, FakeProvider, WireFormat } from '../support/fakeProvider';
 import { startTestStack, type TestStack } from '../support/stack';
 
@@ -29,9 +28,11 @@ beforeAll(async () => {
           { id: 'an/large', provider: 'an', model: 'large', inputPricePerMTok: 3, outputPricePerMTok: 15, contextWindow: 200_000, maxOutputTokens: 4_000, capabilities: ['chat'], qualityTier: 4 },
         ],
       }),
-    settings: SettingsSchema.parse({
+    config: {
+      // Fallback order by quality: after oa/small comes an/tiny-strong (another provider, tier 5), then oa/large.
+      routing: { defaultStrategy: 'quality' },
       retry: { default: { maximumAttempts: 3, initialIntervalMs: 20, backoffCoefficient: 1, maximumIntervalMs: 20, timeoutMs: 600 } },
-    }),
+    },
   });
 });
 
@@ -52,7 +53,7 @@ interface Row {
 }
 
 const OTHER_PROVIDER = { openai: 'an/tiny-strong', anthropic: 'oa/large' } as const;
-const LARGER_CONTEXT = { openai: 'an/large', anthropic: 'oa/large' } as const;
+const LARGER_CONTEXT = { openai: 'oa/large', anthropic: 'oa/large' } as const;
 
 const ROWS: Row[] = [
   { fault: '429 rate limited', behaviour: () => ({ kind: 'error', status: 429, code: 'rate_limit_exceeded', message: 'Rate limit reached', headers: { 'retry-after-ms': '10' } }), errorType: 'RateLimited', primaryAttempts: 3, status: 200, answeredBy: OTHER_PROVIDER },
@@ -137,7 +138,7 @@ it('a context-length failure never falls back to another model that is too small
   expect(candidates.map((c) => [c.modelId, c.outcome])).toEqual([
     ['oa/small', 'error'],
     ['an/tiny-strong', 'skipped'],
-    ['an/large', 'success'],
+    ['oa/large', 'success'],
   ]);
   expect(candidates[1]!.action).toMatch(/context window 8000/);
   expect(stack.fakes.anthropic.callsFor('tiny-strong')).toHaveLength(0);
@@ -146,7 +147,7 @@ it('a context-length failure never falls back to another model that is too small
 it('every candidate failing is a 503 that lists each attempt and why', async () => {
   stack.fakes.openai.setDefault('small', { kind: 'error', status: 500 });
   stack.fakes.anthropic.setDefault('tiny-strong', { kind: 'error', status: 529, message: 'Overloaded' });
-  stack.fakes.anthropic.setDefault('large', { kind: 'reset' });
+  stack.fakes.openai.setDefault('large', { kind: 'reset' });
   const res = await stack.post('/chat/completions', { model: 'oa/small', messages: [{ role: 'user', content: 'Hello' }] });
   expect(res.status).toBe(503);
   expect(res.body.error).toMatchObject({ type: 'provider_error', code: 'AllCandidatesFailed' });

@@ -3,7 +3,6 @@
  * stronger model when a model's structured output fails its schema.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { SettingsSchema } from '../../src/domain/settings';
 import { startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
@@ -23,7 +22,7 @@ beforeAll(async () => {
           { id: 'oa/embed', provider: 'oa', model: 'embed', inputPricePerMTok: 0.02, outputPricePerMTok: 0, contextWindow: 8_000, maxOutputTokens: 1, capabilities: ['embeddings'], qualityTier: 3 },
         ],
       }),
-    settings: SettingsSchema.parse({ retry: { default: { maximumAttempts: 2, initialIntervalMs: 20, backoffCoefficient: 1, maximumIntervalMs: 20, timeoutMs: 5_000 } }, fallback: { maxEscalations: 1 } }),
+    config: { retry: { default: { maximumAttempts: 2, initialIntervalMs: 20, backoffCoefficient: 1, maximumIntervalMs: 20, timeoutMs: 5_000 } }, fallback: { maxEscalations: 1 } },
   });
 });
 afterAll(async () => stack?.stop());

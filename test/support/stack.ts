@@ -11,8 +11,10 @@ import { createApp } from '../../src/api/app';
 import type { Db } from '../../src/db';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import type { Catalog } from '../../src/domain/catalog';
-import type { Settings } from '../../src/domain/settings';
-import { createProviderAdapters } from '../../src/providers/registry';
+import type { SwitchyardConfigInput } from '../../src/domain/config';
+import { AdapterRegistry } from '../../src/providers/registry';
+import type { ConfigStore } from '../../src/configStore';
+import { testConfigStore } from './config';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/worker';
@@ -26,6 +28,9 @@ export interface TestStack {
   env: TestWorkflowEnvironment;
   db: Db;
   fakes: { openai: FakeProvider; anthropic: FakeProvider };
+  configStore: ConfigStore;
+  /** The bootstrap-like admin key of the test tenant. */
+  adminKey: string;
   /** POST a JSON body to an API path; returns status and parsed JSON. */
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   stop(): Promise<void>;
@@ -33,7 +38,8 @@ export interface TestStack {
 
 export interface StackOptions {
   catalog: (fakes: TestStack['fakes']) => Catalog;
-  settings: Settings;
+  /** The rest of the configuration (retry, fallback, routing, rules…). */
+  config?: Omit<SwitchyardConfigInput, 'catalog'>;
   requestTimeoutMs?: number;
 }
 
@@ -45,6 +51,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) }, searchAttributes: SEARCH_ATTRIBUTES },
   });
   const catalog = opts.catalog(fakes);
+  const configStore = await testConfigStore(db, { ...opts.config, catalog });
   const taskQueue = uniqueId('route');
   const secrets = Object.fromEntries(catalog.providers.map((p) => [p.id, `key-${p.id}`]));
   const workers: RunningWorkers = await startWorkers({
@@ -52,12 +59,14 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     namespace: 'default',
     taskQueue,
     workflowBundle: bundle,
-    deps: { db, catalog: () => catalog, settings: () => opts.settings, adapters: createProviderAdapters(catalog, secrets, 30_000) },
+    deps: { db, config: () => configStore.current(), adapters: new AdapterRegistry(secrets, 30_000) },
   });
   const tenantId = uniqueId('tenant');
   const apiKey = `sk-sy-${uniqueId('key')}`;
+  const adminKey = `sk-sy-${uniqueId('admin')}`;
   await upsertApiKey(db, tenantId, apiKey, 'test');
-  const app = createApp({ db, client: env.client, taskQueue, requestTimeoutMs: opts.requestTimeoutMs ?? 60_000, catalog: () => catalog, logger: pino({ level: 'silent' }) });
+  await upsertApiKey(db, tenantId, adminKey, 'test-admin', 'admin');
+  const app = createApp({ db, client: env.client, taskQueue, requestTimeoutMs: opts.requestTimeoutMs ?? 60_000, configStore, logger: pino({ level: 'silent' }) });
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -70,6 +79,8 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     env,
     db,
     fakes,
+    configStore,
+    adminKey,
     async post(path, body, headers = {}) {
       const res = await fetch(`${baseURL}${path}`, {
         method: 'POST',
@@ -81,6 +92,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     async stop() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      configStore.stop();
       await workers.shutdown();
       await env.teardown();
       await Promise.all([openai.close(), anthropic.close(), db.close()]);

@@ -7,6 +7,7 @@ const cand = (modelId: string, contextWindow: number, qualityTier: number): Rout
   provider: modelId.split('/')[0]!,
   model: modelId.split('/')[1]!,
   reason: 'test',
+  step: 'strategy',
   estimatedCostUsd: 0,
   contextWindow,
   qualityTier,

@@ -2,7 +2,12 @@ import { ConfigError } from '../../src/config';
 import { NON_RETRYABLE_TYPES } from '../../src/domain/failures';
 import path from 'node:path';
 import { callPolicyFor, DEFAULT_SETTINGS } from '../../src/domain/settings';
-import { loadSettings, parseSettings } from '../../src/configFile';
+import { configSource, parseConfigText } from '../../src/configFile';
+import { validateConfig } from '../../src/configStore';
+import { defaultCatalog } from '../../src/domain/catalog';
+
+const shipped = () => defaultCatalog({ simulated: true });
+const parseSettings = (text: string, source: string) => validateConfig(parseConfigText(text, source, shipped));
 
 describe('routing settings', () => {
   it('merges retry policy: defaults ← file default ← provider ← model', () => {
@@ -32,7 +37,7 @@ describe('routing settings', () => {
 
 describe('the shipped example configuration', () => {
   it('parses and means what it says', () => {
-    const s = loadSettings(path.join(__dirname, '..', '..', 'config', 'switchyard.example.yaml'));
+    const s = validateConfig(configSource(path.join(__dirname, '..', '..', 'config', 'switchyard.example.yaml'), shipped).read());
     expect(callPolicyFor(s, 'anthropic', 'anthropic/claude-sonnet-4-5').timeoutMs).toBe(90_000);
     expect(callPolicyFor(s, 'openai', 'openai/gpt-4o').maximumAttempts).toBe(2);
     expect(s.fallback).toEqual(DEFAULT_SETTINGS.fallback);

@@ -8,8 +8,8 @@ import type { Db } from '../../src/db';
 import { generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
 import { getRequest, insertRequest } from '../../src/db/requests';
 import { CatalogSchema } from '../../src/domain/catalog';
-import { SettingsSchema } from '../../src/domain/settings';
-import { createProviderAdapters } from '../../src/providers/registry';
+import { AdapterRegistry } from '../../src/providers/registry';
+import { fixedConfig } from '../support/config';
 import { ensureBinary, TEMPORAL_TEST_SERVER } from '../../src/temporal/binaries';
 import { ensureSearchAttributes } from '../../src/temporal/connection';
 import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/worker';
@@ -39,7 +39,7 @@ beforeAll(async () => {
     namespace: 'default',
     taskQueue: 'ts-test',
     workflowBundle: bundle,
-    deps: { db, catalog: () => cat, adapters: createProviderAdapters(cat, {}, 5000), settings: () => SettingsSchema.parse({ retry: { default: { maximumAttempts: 3, initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 60_000, timeoutMs: 5000 } } }) },
+    deps: { db, config: fixedConfig({ catalog: cat, retry: { default: { maximumAttempts: 3, initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 60_000, timeoutMs: 5000 } } }), adapters: new AdapterRegistry({}, 5000) },
   });
 });
 
@@ -61,7 +61,7 @@ it('waits the provider retry-after before the next attempt, in skipped time', as
   const result = await env.client.workflow.execute(routeRequest, {
     taskQueue: 'ts-test',
     workflowId: `req-${requestId}`,
-    args: [{ requestId, tenantId: tenant, operation: 'chat', requestedModel: 'alpha/a', needsJson: false, deadlineAt: Date.now() + 3_600_000 }],
+    args: [{ requestId, tenantId: tenant, operation: 'chat', requestedModel: 'alpha/a', needsJson: false, deadlineAt: Date.now() + 3_600_000, context: { tenantId: tenant, compliance: [], excludeProviders: [], metadata: {} } }],
   });
   const workflowElapsed = (await env.currentTimeMs()) - workflowStart;
 

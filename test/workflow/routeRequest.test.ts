@@ -10,9 +10,9 @@ import type { Db } from '../../src/db';
 import { generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
 import { getRequest, insertRequest } from '../../src/db/requests';
 import { CatalogSchema, type Catalog } from '../../src/domain/catalog';
-import { SettingsSchema } from '../../src/domain/settings';
 import type { RouteFailureDetails, RouteRequestInput } from '../../src/domain/request';
-import { createProviderAdapters } from '../../src/providers/registry';
+import { AdapterRegistry } from '../../src/providers/registry';
+import { fixedConfig } from '../support/config';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_STATUS, SA_TENANT, SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/worker';
@@ -57,9 +57,8 @@ beforeAll(async () => {
     workflowBundle: bundle,
     deps: {
       db,
-      catalog: () => cat,
-      adapters: createProviderAdapters(cat, { alpha: 'k-alpha', beta: 'k-beta' }, 5_000),
-      settings: () => SettingsSchema.parse({ retry: { default: { maximumAttempts: 3, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50, timeoutMs: 5_000 } } }),
+      config: fixedConfig({ catalog: cat, retry: { default: { maximumAttempts: 3, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50, timeoutMs: 5_000 } } }),
+      adapters: new AdapterRegistry({ alpha: 'k-alpha', beta: 'k-beta' }, 5_000),
     },
   });
   tenant = uniqueId('tenant');
@@ -81,7 +80,7 @@ async function run(requestedModel: string, content = 'Hello') {
   const requestId = uniqueId('r');
   const body = { model: requestedModel, messages: [{ role: 'user', content }] };
   await insertRequest(db, { requestId, workflowId: `req-${requestId}`, tenantId: tenant, operation: 'chat', requestedModel, body, bodyHash: 'h' });
-  const input: RouteRequestInput = { requestId, tenantId: tenant, operation: 'chat', requestedModel, needsJson: false, deadlineAt: Date.now() + 60_000 };
+  const input: RouteRequestInput = { requestId, tenantId: tenant, operation: 'chat', requestedModel, needsJson: false, deadlineAt: Date.now() + 60_000, context: { tenantId: tenant, compliance: [], excludeProviders: [], metadata: {} } };
   const handle = await env.client.workflow.start(routeRequest, {
     taskQueue: TASK_QUEUE,
     workflowId: `req-${requestId}`,

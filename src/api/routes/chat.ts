@@ -3,15 +3,17 @@
  * The handler parses, validates and delegates; routing happens in the workflow.
  */
 import { Router } from 'express';
-import { findModel, type Catalog } from '../../domain/catalog';
+import { findModel } from '../../domain/catalog';
+import type { ConfigStore } from '../../configStore';
+import { routeContext } from '../context';
 import { ChatCompletionRequestSchema, maxOutputTokens } from '../../domain/chat';
-import { AUTO_MODELS } from '../../domain/route';
+import { AUTO_MODELS } from '../../domain/policy';
 import { getRequest } from '../../db/requests';
 import { authOf } from '../auth';
 import { fromZodError, HttpError } from '../errors';
 import { awaitResult, requestTimeoutMs, submitRequest, type RunnerDeps } from '../runRequest';
 
-export function chatRoutes(deps: RunnerDeps & { catalog: () => Catalog }): Router {
+export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
   const router = Router();
 
   router.post('/v1/chat/completions', async (req, res) => {
@@ -22,8 +24,8 @@ export function chatRoutes(deps: RunnerDeps & { catalog: () => Catalog }): Route
     const parsed = ChatCompletionRequestSchema.safeParse(req.body);
     if (!parsed.success) throw fromZodError(parsed.error);
     const body = parsed.data;
-    if (!AUTO_MODELS.has(body.model) && !findModel(deps.catalog(), body.model)) {
-      const known = deps.catalog().models.map((m) => m.id).join(', ');
+    if (!AUTO_MODELS.has(body.model) && !findModel(deps.configStore.current().config.catalog, body.model)) {
+      const known = deps.configStore.current().config.catalog.models.map((m) => m.id).join(', ');
       throw new HttpError(404, 'not_found_error', `The model '${body.model}' does not exist. Use "auto" or one of: ${known}.`, 'model', 'model_not_found');
     }
 
@@ -37,6 +39,7 @@ export function chatRoutes(deps: RunnerDeps & { catalog: () => Catalog }): Route
         requestedModel: body.model,
         maxOutputTokens: maxOutputTokens(body),
         needsJson: body.response_format !== undefined && body.response_format.type !== 'text',
+        context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
       },
     });
     res.setHeader('x-switchyard-request-id', sub.requestId);

@@ -1,11 +1,11 @@
 /** `GET /v1/models`: the catalog in OpenAI's list format, plus the `auto` pseudo-model. */
 import { Router } from 'express';
-import type { Catalog } from '../../domain/catalog';
+import type { ConfigStore } from '../../configStore';
 
-export function modelRoutes(deps: { catalog: () => Catalog }): Router {
+export function modelRoutes(deps: { configStore: ConfigStore }): Router {
   const router = Router();
   router.get('/v1/models', (_req, res) => {
-    const models = deps.catalog().models.filter((m) => m.status === 'active');
+    const models = deps.configStore.current().config.catalog.models.filter((m) => m.status === 'active');
     res.json({
       object: 'list',
       data: [

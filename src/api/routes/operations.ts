@@ -4,9 +4,11 @@
  * escalation on invalid output, the same record in Postgres and Temporal).
  */
 import { Router } from 'express';
-import { findModel, type Catalog } from '../../domain/catalog';
+import { findModel } from '../../domain/catalog';
+import type { ConfigStore } from '../../configStore';
+import { routeContext } from '../context';
 import { OperationBodySchemas, type OperationName } from '../../domain/operations';
-import { AUTO_MODELS } from '../../domain/route';
+import { AUTO_MODELS } from '../../domain/policy';
 import { getRequest } from '../../db/requests';
 import { authOf } from '../auth';
 import { fromZodError, HttpError } from '../errors';
@@ -14,7 +16,7 @@ import { awaitResult, requestTimeoutMs, submitRequest, type RunnerDeps } from '.
 
 const NAMES = Object.keys(OperationBodySchemas) as OperationName[];
 
-export function operationRoutes(deps: RunnerDeps & { catalog: () => Catalog }): Router {
+export function operationRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
   const router = Router();
 
   router.post('/v1/operations/:operation', async (req, res) => {
@@ -29,7 +31,7 @@ export function operationRoutes(deps: RunnerDeps & { catalog: () => Catalog }): 
     const parsed = OperationBodySchemas[operation].safeParse(req.body);
     if (!parsed.success) throw fromZodError(parsed.error);
     const body = parsed.data;
-    if (!AUTO_MODELS.has(body.model) && !findModel(deps.catalog(), body.model)) {
+    if (!AUTO_MODELS.has(body.model) && !findModel(deps.configStore.current().config.catalog, body.model)) {
       throw new HttpError(404, 'not_found_error', `The model '${body.model}' does not exist.`, 'model', 'model_not_found');
     }
 
@@ -38,7 +40,7 @@ export function operationRoutes(deps: RunnerDeps & { catalog: () => Catalog }): 
       idempotencyKey: req.header('idempotency-key'),
       timeoutMs: requestTimeoutMs(req.header('x-switchyard-timeout-ms'), deps.requestTimeoutMs),
       body,
-      route: { operation, requestedModel: body.model, needsJson: false },
+      route: { operation, requestedModel: body.model, needsJson: false, context: routeContext(req, tenantId, body) },
     });
     res.setHeader('x-switchyard-request-id', sub.requestId);
     res.setHeader('x-switchyard-workflow-id', sub.workflowId);

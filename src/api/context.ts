@@ -1,0 +1,52 @@
+/**
+ * The routing context of a request, from `X-Switchyard-*` headers and the body's `user` and
+ * `metadata` (so OpenAI clients can pass attributes without custom headers). Headers win.
+ */
+import type { Request } from 'express';
+import { RouteContextSchema, type RouteContext } from '../domain/policy';
+import { HttpError } from './errors';
+
+const HEADERS: Record<string, string> = {
+  userId: 'X-Switchyard-User',
+  workspaceId: 'X-Switchyard-Workspace',
+  region: 'X-Switchyard-Region',
+  compliance: 'X-Switchyard-Compliance',
+  agentType: 'X-Switchyard-Agent-Type',
+  subject: 'X-Switchyard-Subject',
+  gradeBand: 'X-Switchyard-Grade-Band',
+  strategy: 'X-Switchyard-Strategy',
+  maxCostUsd: 'X-Switchyard-Max-Cost-Usd',
+  excludeProviders: 'X-Switchyard-Exclude-Providers',
+};
+
+// Metadata keys that mean a routing attribute (snake_case, as OpenAI metadata usually is).
+const METADATA_KEYS: Record<string, string> = { workspace: 'workspaceId', agent_type: 'agentType', subject: 'subject', grade_band: 'gradeBand', region: 'region' };
+
+const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter(Boolean));
+
+export function routeContext(req: Request, tenantId: string, body: { user?: string; metadata?: Record<string, string> | null }): RouteContext {
+  const metadata = body.metadata ?? {};
+  const fromMetadata = Object.fromEntries(Object.entries(METADATA_KEYS).flatMap(([k, field]) => (metadata[k] !== undefined ? [[field, field === 'region' ? metadata[k]!.toUpperCase() : metadata[k]]] : [])));
+  const header = (field: string) => req.header(HEADERS[field]!);
+  const raw = {
+    tenantId,
+    ...fromMetadata,
+    ...(body.user && { userId: body.user }),
+    ...Object.fromEntries(
+      ['userId', 'workspaceId', 'agentType', 'subject', 'gradeBand', 'strategy'].flatMap((f) => (header(f) !== undefined ? [[f, header(f)]] : [])),
+    ),
+    ...(header('region') !== undefined && { region: header('region')!.toUpperCase() }),
+    ...(header('compliance') !== undefined && { compliance: list(header('compliance'))!.map((t) => t.toLowerCase()) }),
+    ...(header('excludeProviders') !== undefined && { excludeProviders: list(header('excludeProviders')) }),
+    ...(header('maxCostUsd') !== undefined && { maxCostUsd: Number(header('maxCostUsd')) }),
+    metadata,
+  };
+  const parsed = RouteContextSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = String(issue.path[0] ?? '');
+    const param = HEADERS[field] ?? (field === 'metadata' ? 'metadata' : field);
+    throw new HttpError(400, 'invalid_request_error', `Invalid value for '${param}': ${issue.message}`, param, 'invalid_value');
+  }
+  return parsed.data;
+}

@@ -1,0 +1,106 @@
+/**
+ * Admin endpoints (admin key only): the configuration as a whole (export, import, reload from the
+ * file), the model catalog, rules, overrides and tenant policies. Every change is a new
+ * configuration version, picked up by every worker within a second.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import type { ConfigStore } from '../../configStore';
+import { ModelSchema } from '../../domain/catalog';
+import { OverrideSchema, RuleSchema, TenantPolicySchema, type SwitchyardConfig } from '../../domain/config';
+import { requireAdmin } from '../auth';
+import { fromZodError, HttpError } from '../errors';
+
+const ModelRegistration = ModelSchema.omit({ id: true });
+const ModelUpdate = ModelSchema.omit({ id: true, provider: true, model: true }).partial().strict();
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw fromZodError(parsed.error);
+  return parsed.data;
+}
+
+const versionOf = (v: { version: number }) => ({ config_version: v.version });
+
+/** GET/POST on a collection, GET/PUT/DELETE on one item by id: rules and overrides alike. */
+function collection(router: Router, store: ConfigStore, path: string, key: 'rules' | 'overrides', schema: typeof RuleSchema | typeof OverrideSchema): void {
+  const items = (c: SwitchyardConfig) => c[key] as Array<{ id: string }>;
+  const find = (id: string) => {
+    const item = items(store.current().config).find((x) => x.id === id);
+    if (!item) throw new HttpError(404, 'not_found_error', `No ${key.slice(0, -1)} with id '${id}'.`, 'id', 'not_found');
+    return item;
+  };
+  router.get(path, (_req, res) => {
+    res.json({ object: 'list', data: items(store.current().config), ...versionOf(store.current()) });
+  });
+  router.post(path, async (req, res) => {
+    const item = parse(schema as z.ZodType<{ id: string }>, req.body);
+    if (items(store.current().config).some((x) => x.id === item.id)) throw new HttpError(409, 'invalid_request_error', `A ${key.slice(0, -1)} with id '${item.id}' exists.`, 'id', 'already_exists');
+    const v = await store.update((c) => ({ ...c, [key]: [...items(c), item] }));
+    res.status(201).json({ ...item, ...versionOf(v) });
+  });
+  router.get(`${path}/:id`, (req, res) => {
+    res.json(find(req.params.id!));
+  });
+  router.put(`${path}/:id`, async (req, res) => {
+    find(req.params.id!);
+    const item = parse(schema as z.ZodType<{ id: string }>, { ...req.body, id: req.params.id });
+    const v = await store.update((c) => ({ ...c, [key]: items(c).map((x) => (x.id === item.id ? item : x)) }));
+    res.json({ ...item, ...versionOf(v) });
+  });
+  router.delete(`${path}/:id`, async (req, res) => {
+    find(req.params.id!);
+    const v = await store.update((c) => ({ ...c, [key]: items(c).filter((x) => x.id !== req.params.id) }));
+    res.json({ id: req.params.id, deleted: true, ...versionOf(v) });
+  });
+}
+
+export function adminRoutes(deps: { configStore: ConfigStore }): Router {
+  const store = deps.configStore;
+  const router = Router();
+  router.use('/v1/admin', requireAdmin);
+
+  router.get('/v1/admin/config', async (_req, res) => {
+    const v = await store.refresh();
+    res.json({ config_version: v.version, source: v.source, config: v.config });
+  });
+  router.put('/v1/admin/config', async (req, res) => {
+    const v = await store.save(req.body?.config ?? req.body, 'import');
+    res.json({ config_version: v.version, source: v.source });
+  });
+  router.post('/v1/admin/config/reload', async (_req, res) => {
+    const v = await store.reload();
+    res.json({ config_version: v.version, source: v.source });
+  });
+
+  router.get('/v1/admin/models', (_req, res) => {
+    res.json({ object: 'list', data: store.current().config.catalog.models, ...versionOf(store.current()) });
+  });
+  router.post('/v1/admin/models', async (req, res) => {
+    const reg = parse(ModelRegistration, req.body);
+    const id = `${reg.provider}/${reg.model}`;
+    if (store.current().config.catalog.models.some((m) => m.id === id)) throw new HttpError(409, 'invalid_request_error', `Model '${id}' exists; PATCH it instead.`, 'model', 'already_exists');
+    const v = await store.update((c) => ({ ...c, catalog: { ...c.catalog, models: [...c.catalog.models, { id, ...reg }] } }));
+    res.status(201).json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });
+  });
+  router.patch('/v1/admin/models/:provider/:model', async (req, res) => {
+    const id = `${req.params.provider}/${req.params.model}`;
+    if (!store.current().config.catalog.models.some((m) => m.id === id)) throw new HttpError(404, 'not_found_error', `No model '${id}'.`, 'model', 'model_not_found');
+    const change = parse(ModelUpdate, req.body);
+    const v = await store.update((c) => ({ ...c, catalog: { ...c.catalog, models: c.catalog.models.map((m) => (m.id === id ? { ...m, ...change } : m)) } }));
+    res.json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });
+  });
+
+  collection(router, store, '/v1/admin/rules', 'rules', RuleSchema);
+  collection(router, store, '/v1/admin/overrides', 'overrides', OverrideSchema);
+
+  router.get('/v1/admin/tenants/:id', (req, res) => {
+    res.json({ tenant_id: req.params.id, policy: store.current().config.tenants[req.params.id!] ?? null });
+  });
+  router.put('/v1/admin/tenants/:id', async (req, res) => {
+    const policy = parse(TenantPolicySchema, req.body);
+    const v = await store.update((c) => ({ ...c, tenants: { ...c.tenants, [req.params.id!]: policy } }));
+    res.json({ tenant_id: req.params.id, policy, ...versionOf(v) });
+  });
+  return router;
+}

@@ -1,0 +1,85 @@
+/**
+ * `POST /v1/route`: the routing decision for a chat request, without calling any model.
+ * `POST /v1/policy/replay` (admin): a proposed configuration evaluated against the last N recorded
+ * requests — what would route differently, the cost delta, residency changes.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import type { ConfigStore } from '../../configStore';
+import { validateConfig } from '../../configStore';
+import type { Db } from '../../db';
+import type { Catalog } from '../../domain/catalog';
+import { ChatCompletionRequestSchema, maxOutputTokens } from '../../domain/chat';
+import { classify, DEFAULT_OUTPUT_TOKENS, type Classification } from '../../domain/classify';
+import { decide, UnknownModelError, type PolicyInput } from '../../domain/policy';
+import { replay, type RecordedDecision } from '../../domain/replay';
+import { authOf, requireAdmin } from '../auth';
+import { routeContext } from '../context';
+import { fromZodError, HttpError } from '../errors';
+
+const ReplayRequest = z
+  .object({
+    /** The proposed configuration, whole (as exported by GET /v1/admin/config)… */
+    config: z.unknown().optional(),
+    /** …or changes to the current one, top-level keys replaced (e.g. just `rules`). */
+    changes: z.record(z.string(), z.unknown()).optional(),
+    limit: z.number().int().min(1).max(10_000).default(1_000),
+    tenantId: z.string().optional(),
+  })
+  .strict();
+
+export function policyRoutes(deps: { db: Db; configStore: ConfigStore }): Router {
+  const router = Router();
+
+  router.post('/v1/route', (req, res) => {
+    const { tenantId } = authOf(req);
+    const parsed = ChatCompletionRequestSchema.safeParse(req.body);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const body = parsed.data;
+    const { version, config } = deps.configStore.current();
+    const classification = classify({ operation: 'chat', messages: body.messages, maxOutputTokens: maxOutputTokens(body) });
+    const input: PolicyInput = {
+      requestId: req.header('idempotency-key') ?? 'dry-run',
+      requestedModel: body.model,
+      operation: 'chat',
+      capability: 'chat',
+      maxOutputTokens: maxOutputTokens(body) ?? DEFAULT_OUTPUT_TOKENS,
+      needsJson: body.response_format !== undefined && body.response_format.type !== 'text',
+      context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
+      now: new Date().toISOString(),
+    };
+    try {
+      res.json({ object: 'route.decision', config_version: version, classification, decision: decide(input, classification, config) });
+    } catch (err) {
+      if (err instanceof UnknownModelError) throw new HttpError(404, 'not_found_error', err.message, 'model', 'model_not_found');
+      throw err;
+    }
+  });
+
+  router.post('/v1/policy/replay', requireAdmin, async (req, res) => {
+    const parsed = ReplayRequest.safeParse(req.body ?? {});
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const r = parsed.data;
+    const current = await deps.configStore.refresh();
+    const proposed = validateConfig(r.config ?? { ...current.config, ...(r.changes ?? {}) });
+
+    const started = process.hrtime.bigint();
+    const rows = await deps.db.query<{ request_id: string; decision_input: PolicyInput; classification: Classification; decision: RecordedDecision['decision']; config_version: number }>(
+      `select request_id, decision_input, classification, decision, config_version from requests
+       where decision_input is not null ${r.tenantId ? 'and tenant_id = $2' : ''}
+       order by created_at desc limit $1`,
+      r.tenantId ? [r.limit, r.tenantId] : [r.limit],
+    );
+    const versions = [...new Set(rows.rows.map((x) => x.config_version))];
+    const catalogs = new Map<number, Catalog>();
+    if (versions.length) {
+      const cfgs = await deps.db.query<{ version: number; config: { catalog: Catalog } }>('select version, config from config_versions where version = any($1::int[])', [versions]);
+      for (const c of cfgs.rows) catalogs.set(c.version, c.config.catalog);
+    }
+    const records: RecordedDecision[] = rows.rows.map((x) => ({ requestId: x.request_id, input: x.decision_input, classification: x.classification, decision: x.decision, configVersion: x.config_version }));
+    const report = replay(records, proposed, (v) => catalogs.get(v));
+    res.json({ object: 'policy.replay', current_config_version: current.version, elapsed_ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6), ...report });
+  });
+
+  return router;
+}

@@ -1,0 +1,129 @@
+/**
+ * The routing configuration as one document: catalog, strategy, rules, overrides, tenant policies,
+ * retry and fallback settings. It is versioned in Postgres (every change is a new version, so a
+ * recorded decision names the version it was made with) and exported/imported whole.
+ */
+import { z } from 'zod';
+import { CatalogSchema, ComplianceSchema, RegionSchema } from './catalog';
+import { SettingsSchema } from './settings';
+
+export { COMPLIANCE_TAGS, REGIONS, RegionSchema, type Region } from './catalog';
+export const STRATEGIES = ['auto', 'cost', 'quality', 'balanced', 'latency', 'round-robin'] as const;
+export const StrategySchema = z.enum(STRATEGIES);
+export type Strategy = z.infer<typeof StrategySchema>;
+
+const id = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.:-]{0,63}$/, 'letters, digits and _ . : - (at most 64)');
+
+/** Request attributes a rule can test; `metadata.<key>` reads the request's metadata. */
+export const RULE_FIELDS = ['tenantId', 'workspaceId', 'userId', 'region', 'agentType', 'subject', 'gradeBand', 'operation', 'taskType', 'complexity', 'inputTokens'] as const;
+
+export const ConditionSchema = z
+  .object({
+    field: z.union([z.enum(RULE_FIELDS), z.string().regex(/^metadata\.[A-Za-z0-9_.-]{1,64}$/, 'a rule field or metadata.<key>')]),
+    op: z.enum(['eq', 'ne', 'in', 'nin', 'gt', 'gte', 'lt', 'lte', 'contains', 'matches']),
+    value: z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()])).min(1)]),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if ((c.op === 'in' || c.op === 'nin') !== Array.isArray(c.value)) ctx.addIssue({ code: 'custom', path: ['value'], message: `'${c.op}' ${c.op === 'in' || c.op === 'nin' ? 'needs' : 'does not take'} a list` });
+    if (['gt', 'gte', 'lt', 'lte'].includes(c.op) && typeof c.value !== 'number') ctx.addIssue({ code: 'custom', path: ['value'], message: `'${c.op}' needs a number` });
+    if (c.op === 'matches') {
+      try {
+        new RegExp(String(c.value));
+      } catch {
+        ctx.addIssue({ code: 'custom', path: ['value'], message: 'not a valid regular expression' });
+      }
+    }
+  });
+export type Condition = z.infer<typeof ConditionSchema>;
+
+export const RuleSchema = z
+  .object({
+    id,
+    name: z.string().max(200).optional(),
+    enabled: z.boolean().default(true),
+    /** Lower runs first; the first rule whose conditions all hold (and has an eligible target) decides. */
+    priority: z.number().int().default(100),
+    when: z.array(ConditionSchema).default([]),
+    targets: z.array(z.object({ model: z.string().min(1), weight: z.number().positive().optional() }).strict()).min(1),
+    /** `ordered`: targets in the listed order. `weighted`: one picked by weight (a canary split), the rest follow. */
+    split: z.enum(['ordered', 'weighted']).optional(),
+    /** Weighted pick keyed by user instead of by request, so a user stays on one side of a split. */
+    sticky: z.boolean().default(false),
+  })
+  .strict();
+export type Rule = z.infer<typeof RuleSchema>;
+
+export const OverrideSchema = z
+  .object({
+    id,
+    /** user > workspace > tenant: the most specific unexpired override wins. */
+    scope: z.enum(['user', 'workspace', 'tenant']),
+    /** The user, workspace or tenant id it applies to. */
+    subject: z.string().min(1).max(200),
+    /** For user and workspace overrides: the tenant they belong to (ids are per tenant). */
+    tenantId: z.string().min(1).max(64).optional(),
+    model: z.string().min(1),
+    reason: z.string().max(500).optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+export type Override = z.infer<typeof OverrideSchema>;
+
+const Restrictions = {
+  allowedModels: z.array(z.string()).optional(),
+  allowedProviders: z.array(z.string()).optional(),
+  excludedProviders: z.array(z.string()).default([]),
+};
+
+export const TenantPolicySchema = z
+  .object({
+    /** Data residency for every request of the tenant (a request may only narrow it). */
+    region: RegionSchema.optional(),
+    compliance: z.array(ComplianceSchema).default([]),
+    strategy: StrategySchema.optional(),
+    ...Restrictions,
+    workspaces: z.record(z.string(), z.object(Restrictions).strict()).default({}),
+  })
+  .strict();
+export type TenantPolicy = z.infer<typeof TenantPolicySchema>;
+
+export const RoutingSchema = z
+  .object({
+    defaultStrategy: StrategySchema.default('auto'),
+    /** Weights of the balanced score: quality up, cost and latency down. */
+    balancedWeights: z.object({ quality: z.number().min(0), cost: z.number().min(0), latency: z.number().min(0) }).strict().default({ quality: 0.5, cost: 0.3, latency: 0.2 }),
+  })
+  .strict();
+
+export const SwitchyardConfigSchema = SettingsSchema.extend({
+  catalog: CatalogSchema,
+  routing: RoutingSchema.default({ defaultStrategy: 'auto', balancedWeights: { quality: 0.5, cost: 0.3, latency: 0.2 } }),
+  rules: z.array(RuleSchema).default([]),
+  overrides: z.array(OverrideSchema).default([]),
+  tenants: z.record(z.string(), TenantPolicySchema).default({}),
+})
+  .strict()
+  .superRefine((c, ctx) => {
+    const models = new Set(c.catalog.models.map((m) => m.id));
+    const unique = (items: Array<{ id: string }>, path: string) => {
+      const seen = new Set<string>();
+      items.forEach((x, i) => {
+        if (seen.has(x.id)) ctx.addIssue({ code: 'custom', path: [path, i, 'id'], message: `duplicate id '${x.id}'` });
+        seen.add(x.id);
+      });
+    };
+    unique(c.rules, 'rules');
+    unique(c.overrides, 'overrides');
+    c.rules.forEach((r, i) =>
+      r.targets.forEach((t, j) => {
+        if (!models.has(t.model)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'targets', j, 'model'], message: `unknown model '${t.model}'` });
+      }),
+    );
+    c.overrides.forEach((o, i) => {
+      if (!models.has(o.model)) ctx.addIssue({ code: 'custom', path: ['overrides', i, 'model'], message: `unknown model '${o.model}'` });
+      if (o.scope !== 'tenant' && !o.tenantId) ctx.addIssue({ code: 'custom', path: ['overrides', i, 'tenantId'], message: `a ${o.scope} override needs tenantId` });
+    });
+  });
+export type SwitchyardConfig = z.infer<typeof SwitchyardConfigSchema>;
+export type SwitchyardConfigInput = z.input<typeof SwitchyardConfigSchema>;
