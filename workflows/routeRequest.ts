@@ -22,7 +22,7 @@ import {
 import type { Activities } from '../activities';
 import { afterFailure, describeAttempts, initialFallbackState, routeEnding, skipReason, type FallbackState } from '../src/domain/fallback';
 import { ROUTE_ENDINGS } from '../src/domain/failures';
-import { totalCost, type CallModelResult, type CandidateOutcome, type PlannedRoute, type RouteFailureDetails, type RouteRequestInput, type RouteResult, type RoutedCandidate } from '../src/domain/request';
+import { routeSummaryOf, totalCost, type CallModelResult, type CandidateOutcome, type PlannedRoute, type RouteFailureDetails, type RouteRequestInput, type RouteResult, type RoutedCandidate } from '../src/domain/request';
 import { SA_COST_USD, SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_STATUS } from '../src/temporal/searchAttributes';
 import { providerTaskQueue } from '../src/temporal/taskQueues';
 
@@ -143,6 +143,7 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
       modelId: c.modelId,
       classification,
       decisionSummary: plan.summary,
+      route: routeSummaryOf(plan),
       candidates: outcomes,
       attempts,
       inputTokens: result.inputTokens,

@@ -103,6 +103,8 @@ export interface RouteResult {
   modelId: string;
   classification: Classification;
   decisionSummary: string;
+  /** The routing decision in short: where it sent the request first and why. */
+  route: RouteSummary;
   candidates: CandidateOutcome[];
   attempts: AttemptRecord[];
   inputTokens: number;
@@ -110,6 +112,24 @@ export interface RouteResult {
   costUsd: number;
   finishReason: string;
   latencyMs: number;
+}
+
+export interface RouteSummary {
+  configVersion: number;
+  strategy: string;
+  candidates: string[];
+  rule?: { id: string; name?: string; picked?: string };
+  override?: { id: string; scope: string; subject: string; expiresAt?: string };
+}
+
+export function routeSummaryOf(plan: PlannedRoute): RouteSummary {
+  return {
+    configVersion: plan.configVersion,
+    strategy: plan.strategy,
+    candidates: plan.candidates.map((c) => c.modelId),
+    ...(plan.rule && { rule: plan.rule }),
+    ...(plan.override && { override: plan.override }),
+  };
 }
 
 /** Details carried by the workflow's failure when no candidate produced an answer. */

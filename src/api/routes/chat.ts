@@ -67,6 +67,7 @@ export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Rou
         model: result.modelId,
         cost_usd: result.costUsd,
         decision: result.decisionSummary,
+        route: result.route,
         classification: { task_type: result.classification.taskType, complexity: result.classification.complexity },
         candidates: result.candidates,
         attempts: result.attempts,

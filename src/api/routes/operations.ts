@@ -63,6 +63,7 @@ export function operationRoutes(deps: RunnerDeps & { configStore: ConfigStore })
         provider: result.provider,
         cost_usd: result.costUsd,
         decision: result.decisionSummary,
+        route: result.route,
         candidates: result.candidates,
         attempts: result.attempts,
       },
