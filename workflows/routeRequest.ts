@@ -23,7 +23,7 @@ import type { Activities } from '../activities';
 import { afterFailure, describeAttempts, initialFallbackState, routeEnding, skipReason, type FallbackState } from '../src/domain/fallback';
 import { ROUTE_ENDINGS } from '../src/domain/failures';
 import { routeSummaryOf, totalCost, type CallModelResult, type CandidateOutcome, type PlannedRoute, type RouteFailureDetails, type RouteRequestInput, type RouteResult, type RoutedCandidate } from '../src/domain/request';
-import { SA_COST_USD, SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_STATUS } from '../src/temporal/searchAttributes';
+import { SA_COST_USD, SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_ROUTE, SA_STATUS } from '../src/temporal/searchAttributes';
 import { providerTaskQueue } from '../src/temporal/taskQueues';
 
 const { classifyRequest, decideRoute } = proxyLocalActivities<Activities>({
@@ -59,6 +59,14 @@ function callOptions(c: RoutedCandidate, summary: string): ActivityOptions {
     },
     summary,
   };
+}
+
+/** What decided the route, for the SwitchyardRoute search attribute. */
+function routeLabel(plan: PlannedRoute): string {
+  if (plan.override) return `override:${plan.override.id}`;
+  if (plan.rule) return `rule:${plan.rule.id}`;
+  if (plan.candidates[0]?.step === 'requested') return 'requested';
+  return `strategy:${plan.strategy}`;
 }
 
 /** The failure type behind an activity failure: our taxonomy, or Timeout for Temporal's own timeouts. */
@@ -109,8 +117,15 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
   const startedAt = Date.now();
   const classification = await classifyRequest({ requestId: input.requestId, operation: input.operation });
   const plan = await decideRoute({ route: input, classification });
-  const header = `**Route:** ${plan.summary}\n\n**Task:** ${input.operation}, ${classification.taskType}, ${classification.complexity}, ${classification.inputTokens} input tokens`;
+  const header = [
+    `**Route:** ${plan.summary}`,
+    `**Decided by:** ${routeLabel(plan)} (config version ${plan.configVersion}, strategy ${plan.strategy})`,
+    `**Task:** ${input.operation}, ${classification.taskType}, ${classification.complexity}, ${classification.inputTokens} input tokens`,
+    ...(plan.rejected.length ? [`**Filtered out:** ${plan.rejected.map((r) => `${r.modelId} (${r.filter})`).join(', ')}`] : []),
+    ...(plan.notes.length ? [`**Notes:** ${plan.notes.join('; ')}`] : []),
+  ].join('\n\n');
   setCurrentDetails(header);
+  upsertSearchAttributes([{ key: SA_ROUTE, value: routeLabel(plan) }]);
 
   const outcomes: CandidateOutcome[] = [];
   let answer: Answer | undefined;

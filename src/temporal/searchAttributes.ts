@@ -9,10 +9,12 @@ export const SA_OPERATION = defineSearchAttributeKey('SwitchyardOperation', Sear
 export const SA_PROVIDER = defineSearchAttributeKey('SwitchyardProvider', SearchAttributeType.KEYWORD);
 export const SA_MODEL = defineSearchAttributeKey('SwitchyardModel', SearchAttributeType.KEYWORD);
 export const SA_STATUS = defineSearchAttributeKey('SwitchyardStatus', SearchAttributeType.KEYWORD);
+/** What decided the route: `rule:<id>`, `override:<id>`, `requested` or `strategy:<name>`. */
+export const SA_ROUTE = defineSearchAttributeKey('SwitchyardRoute', SearchAttributeType.KEYWORD);
 export const SA_FALLBACKS = defineSearchAttributeKey('SwitchyardFallbacks', SearchAttributeType.INT);
 export const SA_COST_USD = defineSearchAttributeKey('SwitchyardCostUsd', SearchAttributeType.DOUBLE);
 
-export const SEARCH_ATTRIBUTES = [SA_TENANT, SA_OPERATION, SA_PROVIDER, SA_MODEL, SA_STATUS, SA_FALLBACKS, SA_COST_USD];
+export const SEARCH_ATTRIBUTES = [SA_TENANT, SA_OPERATION, SA_PROVIDER, SA_MODEL, SA_STATUS, SA_ROUTE, SA_FALLBACKS, SA_COST_USD];
 
 const CLI_TYPE: Record<string, string> = {
   [SearchAttributeType.KEYWORD]: 'Keyword',

@@ -9,6 +9,7 @@ import { CatalogSchema } from '../../src/domain/catalog';
 import { classify } from '../../src/domain/classify';
 import { decide, type PolicyInput } from '../../src/domain/policy';
 import { replay } from '../../src/domain/replay';
+import { SA_ROUTE } from '../../src/temporal/searchAttributes';
 import { uniqueId } from '../support/db';
 import { startTestStack, type TestStack } from '../support/stack';
 
@@ -65,6 +66,8 @@ it('the decision reads the same three ways: API response, Postgres row, workflow
   expect(decisions).toHaveLength(1);
   expect(decisions[0]!.candidates!.map((c) => c.modelId)).toEqual(api.candidates);
   expect(decisions[0]!.rule!.id).toBe('mathematics');
+  const sa = (await stack.env.client.workflow.getHandle(res.body.switchyard.workflow_id).describe()).typedSearchAttributes;
+  expect(sa.get(SA_ROUTE)).toBe('rule:mathematics');
 });
 
 it('answers a dry run without calling any model', async () => {
