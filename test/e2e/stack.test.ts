@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
 import { SA_MODEL, SA_OPERATION, SA_PROVIDER, SA_STATUS, SA_TENANT } from '../../src/temporal/searchAttributes';
+import { isolatedDatabaseUrl } from '../support/db';
 import { freePort, listening, startStack, stopStack, type Stack } from '../support/process';
 
 const API_KEY = 'sk-sy-e2e-test-key-0123456789';
@@ -33,6 +34,8 @@ describe('the whole stack, started as `npm start` starts it', () => {
       LOG_LEVEL: 'warn',
       OPENAI_API_KEY: '',
       ANTHROPIC_API_KEY: '',
+      // With PostgreSQL (CI), a schema of its own; else the stack's embedded PGlite in dataDir.
+      ...(process.env.DATABASE_URL && { DATABASE_URL: await isolatedDatabaseUrl() }),
     };
   });
 

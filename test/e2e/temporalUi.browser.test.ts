@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { isolatedDatabaseUrl } from '../support/db';
 import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -38,6 +39,7 @@ const KEY = 'sk-sy-browser-test-key-0123456789';
     stack = await startStack({
       PORT: String(api), TEMPORAL_DEV_PORT: String(temporal), TEMPORAL_UI_PORT: String(ui), SWITCHYARD_DATA_DIR: dataDir,
       SWITCHYARD_BOOTSTRAP_KEY: KEY, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '', LOG_LEVEL: 'warn',
+      ...(process.env.DATABASE_URL && { DATABASE_URL: await isolatedDatabaseUrl() }),
     });
     const call = (p: string, body: unknown, headers: Record<string, string> = {}) =>
       fetch(`http://127.0.0.1:${api}/v1${p}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
+import { isolatedDatabaseUrl } from '../support/db';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
 import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
 
@@ -49,6 +50,7 @@ it('a request whose worker is killed mid-call completes after a restart, and the
     OPENAI_BASE_URL: fake.url,
     ANTHROPIC_API_KEY: '',
     LOG_LEVEL: 'warn',
+    ...(process.env.DATABASE_URL && { DATABASE_URL: await isolatedDatabaseUrl() }),
   };
   fake.script('gpt-4o-mini', { kind: 'hang' });
   fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'answer after the crash' });

@@ -12,9 +12,25 @@ export function dbKinds(): DbKind[] {
   return process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
 }
 
-/** A migrated database: in-memory PGlite, or the PostgreSQL at DATABASE_URL. */
+/**
+ * A connection string to a schema of its own in the PostgreSQL at DATABASE_URL: test files run in
+ * parallel, and state such as the latest configuration version must not leak between them.
+ */
+export async function isolatedDatabaseUrl(): Promise<string> {
+  const base = process.env.DATABASE_URL;
+  if (!base) throw new Error('isolatedDatabaseUrl needs DATABASE_URL');
+  const schema = `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = await openDb({ databaseUrl: base });
+  await admin.exec(`create schema ${schema}`);
+  await admin.close();
+  const url = new URL(base);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return url.toString();
+}
+
+/** A migrated database: in-memory PGlite, or a schema of its own in the PostgreSQL at DATABASE_URL. */
 export async function openTestDb(kind: DbKind = process.env.DATABASE_URL ? 'postgres' : 'pglite'): Promise<Db> {
-  const db = await openDb(kind === 'postgres' ? { databaseUrl: process.env.DATABASE_URL } : { pgliteDir: 'memory' });
+  const db = await openDb(kind === 'postgres' ? { databaseUrl: await isolatedDatabaseUrl() } : { pgliteDir: 'memory' });
   await migrate(db);
   return db;
 }
