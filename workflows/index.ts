@@ -1,2 +1,3 @@
 // The worker bundles this folder: export every workflow here.
 export { routeRequest } from './routeRequest';
+export { providerHealth } from './providerHealth';
