@@ -13,6 +13,7 @@ import { totalCost, type AttemptRecord, type CallModelInput, type CallModelResul
 import { decide, UnknownModelError, type PolicyInput } from '../src/domain/policy';
 import { callPolicyFor } from '../src/domain/settings';
 import type { VersionedConfig } from '../src/configStore';
+import type { HealthClient } from '../src/health';
 import type { Db } from '../src/db';
 import * as requests from '../src/db/requests';
 import { failure, toProviderFailure, type ProviderFailureDetails } from '../src/providers/errors';
@@ -24,6 +25,8 @@ export interface ActivityDeps {
   /** The current configuration version (a function: it changes without a worker restart). */
   config: () => VersionedConfig;
   adapters: AdapterRegistry;
+  /** Breakers: read by the policy, probed and fed by provider calls. Absent: no breakers. */
+  health?: HealthClient;
 }
 
 const HEARTBEAT_EVERY_MS = 2_000;
@@ -126,9 +129,11 @@ export function createActivities(deps: ActivityDeps) {
         context: input.route.context,
         now: new Date().toISOString(),
       };
+      // Breaker states, at most a second old: open endpoints are filtered out by the policy.
+      const health = deps.health ? await deps.health.view(config.catalog.models.filter((m) => m.status === 'active').map((m) => m.id)) : {};
       let decision;
       try {
-        decision = decide(policyInput, input.classification, config);
+        decision = decide(policyInput, input.classification, config, health);
       } catch (err) {
         if (err instanceof UnknownModelError) throw ApplicationFailure.nonRetryable(err.message, 'NotFound');
         throw err;
@@ -143,7 +148,8 @@ export function createActivities(deps: ActivityDeps) {
         fallbackOnContentFilter: config.fallback.onContentFilter,
         maxEscalations: config.fallback.maxEscalations,
       };
-      await requests.saveDecision(deps.db, input.route.requestId, { classification: input.classification, decision: planned, decisionInput: policyInput, configVersion: version });
+      // The full input, breaker view included, so that replay re-runs exactly this decision.
+      await requests.saveDecision(deps.db, input.route.requestId, { classification: input.classification, decision: planned, decisionInput: { ...policyInput, health }, configVersion: version });
       return planned;
     },
 
@@ -159,6 +165,15 @@ export function createActivities(deps: ActivityDeps) {
       const model = findModel(catalog, input.modelId);
       if (!provider || !model) throw failure('NotFound', `model '${input.modelId}' left the catalog`, { provider: input.provider, model: input.model });
       const adapter = deps.adapters.get(provider);
+      // The breaker, checked again at call time (the decision may be a second old): an open one
+      // fails fast without a call; a half-open one admits this call only as its probe.
+      let probe = false;
+      const snap = deps.health ? await deps.health.snapshot(input.modelId) : undefined;
+      if (snap?.status === 'open') throw failure('BreakerOpen', `${input.modelId}: breaker open until ${snap.openUntil}`, { provider: input.provider, model: input.model });
+      if (snap?.status === 'half-open') {
+        probe = await deps.health!.requestProbe(input.modelId);
+        if (!probe) throw failure('BreakerOpen', `${input.modelId}: breaker half-open and its probe is taken`, { provider: input.provider, model: input.model });
+      }
       const r = await load(input.requestId);
       const startedAt = new Date();
       const attempt = { candidateIndex: input.candidateIndex, attempt: ctx.info.attempt, provider: input.provider, model: input.model, startedAt: startedAt.toISOString() };
@@ -166,6 +181,8 @@ export function createActivities(deps: ActivityDeps) {
       try {
         const out = await call(adapter, model, r, { signal: ctx.cancellationSignal, timeoutMs: input.timeoutMs });
         const latencyMs = Date.now() - startedAt.getTime();
+        // The endpoint answered: healthy, even if the answer fails its schema.
+        deps.health?.report(input.modelId, { ok: true, latencyMs, probe });
         const cost = costUsd(model, out.usage.inputTokens, out.usage.outputTokens);
         const spent = { inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost };
         if (out.invalid !== undefined) {
@@ -179,6 +196,7 @@ export function createActivities(deps: ActivityDeps) {
         if (err instanceof ApplicationFailure && err.type === 'InvalidOutput') throw err;
         const f = toProviderFailure(err, input.provider, input.model);
         const details = f.details?.[0] as ProviderFailureDetails | undefined;
+        deps.health?.report(input.modelId, { ok: false, type: f.type ?? 'Unknown', message: f.message, latencyMs: Date.now() - startedAt.getTime(), probe });
         await requests.recordAttempt(deps.db, input.requestId, {
           ...attempt,
           outcome: 'error',

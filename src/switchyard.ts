@@ -19,6 +19,7 @@ import { migrate } from './db/migrate';
 import { defaultCatalog, type Catalog } from './domain/catalog';
 import { configSource } from './configFile';
 import { ConfigStore } from './configStore';
+import { HealthClient } from './health';
 import { AdapterRegistry } from './providers/registry';
 import { startSimulatedProvider, type SimulatedProvider } from './providers/simulated';
 import { ensureBinary, TEMPORAL_CLI } from './temporal/binaries';
@@ -117,6 +118,8 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     cleanups.push(() => connection.close());
     await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    const health = new HealthClient(client, config.SWITCHYARD_TASK_QUEUE, () => configStore.current().config.breakers);
+    cleanups.push(() => health.stop());
 
     let workers: RunningWorkers | undefined;
     if (role !== 'api') {
@@ -129,7 +132,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         workflowBundle: opts.workflowBundle,
-        deps: { db, config: () => configStore.current(), adapters },
+        deps: { db, config: () => configStore.current(), adapters, health },
       });
       workers = running;
       // A provider added through the admin API gets its task queue served without a restart.
@@ -142,7 +145,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     if (role !== 'worker') {
       key = bootstrapKey(config);
       await upsertApiKey(db, config.SWITCHYARD_BOOTSTRAP_TENANT, key.key, 'bootstrap', 'admin');
-      const app = createApp({ db, client, taskQueue: config.SWITCHYARD_TASK_QUEUE, requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS, configStore, logger });
+      const app = createApp({ db, client, taskQueue: config.SWITCHYARD_TASK_QUEUE, requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS, configStore, health, logger });
       const server = await new Promise<http.Server>((resolve, reject) => {
         const s = app.listen(config.PORT, config.HOST, () => resolve(s));
         s.once('error', (err: NodeJS.ErrnoException) =>

@@ -16,6 +16,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
+  sleep,
   TimeoutFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -116,7 +117,13 @@ async function tryCandidates(input: RouteRequestInput, plan: PlannedRoute, outco
 export async function routeRequest(input: RouteRequestInput): Promise<RouteResult> {
   const startedAt = Date.now();
   const classification = await classifyRequest({ requestId: input.requestId, operation: input.operation });
-  const plan = await decideRoute({ route: input, classification });
+  let plan = await decideRoute({ route: input, classification });
+  // Batch callers may wait out an outage: sleep (a durable timer) until the first breaker reopens.
+  while (input.waitForRecovery && plan.candidates.length === 0 && plan.retryAt && Date.parse(plan.retryAt) < input.deadlineAt) {
+    setCurrentDetails(`**Waiting:** every candidate's breaker is open; the first reopens at ${plan.retryAt}`);
+    await sleep(Math.max(1_000, Date.parse(plan.retryAt) - Date.now() + 500));
+    plan = await decideRoute({ route: input, classification });
+  }
   const header = [
     `**Route:** ${plan.summary}`,
     `**Decided by:** ${routeLabel(plan)} (config version ${plan.configVersion}, strategy ${plan.strategy})`,

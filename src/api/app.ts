@@ -4,6 +4,7 @@ import express from 'express';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
 import type { ConfigStore } from '../configStore';
+import type { HealthClient } from '../health';
 import { requireApiKey } from './auth';
 import { errorHandler, notFound } from './errors';
 import { chatRoutes } from './routes/chat';
@@ -11,6 +12,7 @@ import { healthRoutes } from './routes/health';
 import { adminRoutes } from './routes/admin';
 import { modelRoutes } from './routes/models';
 import { policyRoutes } from './routes/policy';
+import { providerRoutes } from './routes/providers';
 import { operationRoutes } from './routes/operations';
 import { requestRoutes } from './routes/requests';
 
@@ -20,6 +22,7 @@ export interface ApiDeps {
   taskQueue: string;
   requestTimeoutMs: number;
   configStore: ConfigStore;
+  health?: HealthClient;
   logger: Logger;
 }
 
@@ -42,6 +45,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(operationRoutes(deps));
   app.use(policyRoutes(deps));
   app.use(adminRoutes(deps));
+  app.use(providerRoutes(deps));
   app.use(modelRoutes(deps));
   app.use(requestRoutes(deps));
   app.use(notFound);

@@ -50,3 +50,11 @@ export function routeContext(req: Request, tenantId: string, body: { user?: stri
   }
   return parsed.data;
 }
+
+/** `X-Switchyard-Wait-For-Recovery: true`: when every candidate's breaker is open, wait for one to reopen (batch callers). */
+export function waitForRecovery(req: Request): boolean {
+  const v = req.header('x-switchyard-wait-for-recovery');
+  if (v === undefined) return false;
+  if (!/^(true|false)$/i.test(v)) throw new HttpError(400, 'invalid_request_error', "X-Switchyard-Wait-For-Recovery must be 'true' or 'false'.", 'X-Switchyard-Wait-For-Recovery', 'invalid_value');
+  return v.toLowerCase() === 'true';
+}

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { CatalogSchema, ComplianceSchema, RegionSchema } from './catalog';
+import { BreakerSettingsSchema } from './breaker';
 import { SettingsSchema } from './settings';
 
 export { COMPLIANCE_TAGS, REGIONS, RegionSchema, type Region } from './catalog';
@@ -102,6 +103,8 @@ export const SwitchyardConfigSchema = SettingsSchema.extend({
   rules: z.array(RuleSchema).default([]),
   overrides: z.array(OverrideSchema).default([]),
   tenants: z.record(z.string(), TenantPolicySchema).default({}),
+  /** Circuit breakers, one per model endpoint (providerHealth workflows). */
+  breakers: BreakerSettingsSchema.default(BreakerSettingsSchema.parse({})),
 })
   .strict()
   .superRefine((c, ctx) => {

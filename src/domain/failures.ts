@@ -15,6 +15,7 @@ export const FAILURE_TYPES = [
   'NotFound',
   'MalformedResponse',
   'InvalidOutput',
+  'BreakerOpen',
 ] as const;
 export type FailureType = (typeof FAILURE_TYPES)[number];
 
@@ -44,6 +45,7 @@ export const FAILURE_RULES: Record<FailureType, FailureRule> = {
   AuthFailed: { retryable: false, disposition: 'fallback', httpStatus: 503, why: "our key for that provider is wrong, not the client's request" },
   NotFound: { retryable: false, disposition: 'fallback', httpStatus: 503, why: 'that provider does not serve the model' },
   InvalidRequest: { retryable: false, disposition: 'stop', httpStatus: 400, why: 'the request itself is wrong; every provider would refuse it' },
+  BreakerOpen: { retryable: false, disposition: 'fallback', httpStatus: 503, why: 'the endpoint is cooling down after failures; no call was made' },
   InvalidOutput: { retryable: false, disposition: 'escalate', httpStatus: 502, why: 'the output failed its schema; a stronger model is likelier to get it right' },
 };
 

@@ -48,9 +48,9 @@ export interface PolicyInput {
   now: string;
 }
 
-/** Breaker snapshots: model id → open until (ISO). Filled once breakers exist. */
+/** Breakers that block an endpoint: model id → until when (ISO) and why. Half-open endpoints are not blocked (they take probes). */
 export interface HealthView {
-  openUntil?: Record<string, string>;
+  blocked?: Record<string, { until: string; why: string }>;
 }
 
 /** The tenant's remaining budget in USD, when budgets apply. */
@@ -80,6 +80,8 @@ export interface RouteDecision {
   rule?: { id: string; name?: string; picked?: string };
   notes: string[];
   summary: string;
+  /** With no candidate left but models only cooling down: when the first of them reopens for probes. */
+  retryAt?: string;
 }
 
 export class UnknownModelError extends Error {
@@ -146,8 +148,8 @@ function hardFilter(m: Model, input: PolicyInput, c: Classification, e: Effectiv
   if (e.excluded.has(m.provider)) return { filter: 'excluded-provider', reason: `provider ${m.provider} is excluded` };
   if (input.context.maxCostUsd !== undefined && estimate > input.context.maxCostUsd) return { filter: 'cost-cap', reason: `estimated $${estimate.toFixed(6)} > cap $${input.context.maxCostUsd}` };
   if (budget.remainingUsd !== undefined && estimate > budget.remainingUsd) return { filter: 'budget', reason: `estimated $${estimate.toFixed(6)} > remaining budget $${budget.remainingUsd.toFixed(6)}` };
-  const openUntil = health.openUntil?.[m.id];
-  if (openUntil && openUntil > input.now) return { filter: 'breaker-open', reason: `breaker open until ${openUntil}` };
+  const blocked = health.blocked?.[m.id];
+  if (blocked && blocked.until > input.now) return { filter: 'breaker-open', reason: blocked.why };
   return undefined;
 }
 
@@ -343,7 +345,8 @@ export function decide(input: PolicyInput, c: Classification, config: Switchyard
   const summary = chain.length
     ? `${chain[0]!.modelId} (${chain[0]!.reason})${chain.length > 1 ? `; fallbacks ${chain.slice(1).map((x) => x.modelId).join(', ')}` : ''}`
     : `no candidate left: ${summarizeRejections(rejected)}`;
-  return { candidates: chain, rejected, strategy, ...(override && { override }), ...(ruleInfo && { rule: ruleInfo }), notes, summary };
+  const cooling = chain.length === 0 ? rejected.filter((r) => r.filter === 'breaker-open').map((r) => health.blocked![r.modelId]!.until).sort() : [];
+  return { candidates: chain, rejected, strategy, ...(override && { override }), ...(ruleInfo && { rule: ruleInfo }), notes, summary, ...(cooling[0] && { retryAt: cooling[0] }) };
 }
 
 /** "residency removed a, b; compliance removed c": each filter and what it removed. */

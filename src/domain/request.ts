@@ -19,6 +19,8 @@ export interface RouteRequestInput {
   context: RouteContext;
   /** Epoch ms after which no new provider attempt starts; the request ends with 504. */
   deadlineAt: number;
+  /** When every candidate's breaker is open, wait (durably) for the first to reopen instead of failing. */
+  waitForRecovery?: boolean;
 }
 
 export interface CallPolicy {

@@ -14,9 +14,11 @@ import type { Catalog } from '../../src/domain/catalog';
 import type { SwitchyardConfigInput } from '../../src/domain/config';
 import { AdapterRegistry } from '../../src/providers/registry';
 import type { ConfigStore } from '../../src/configStore';
+import { HealthClient } from '../../src/health';
 import { testConfigStore } from './config';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
+import { NativeConnection } from '@temporalio/worker';
 import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/worker';
 import { openTestDb, uniqueId } from './db';
 import { startFakeProvider, type FakeProvider } from './fakeProvider';
@@ -29,6 +31,9 @@ export interface TestStack {
   db: Db;
   fakes: { openai: FakeProvider; anthropic: FakeProvider };
   configStore: ConfigStore;
+  health?: HealthClient;
+  /** Starts another set of workers with its own health client: a second worker process, in effect. */
+  addWorkers(): Promise<{ health: HealthClient; stop(): Promise<void> }>;
   /** The bootstrap-like admin key of the test tenant. */
   adminKey: string;
   /** POST a JSON body to an API path; returns status and parsed JSON. */
@@ -41,6 +46,8 @@ export interface StackOptions {
   /** The rest of the configuration (retry, fallback, routing, rules…). */
   config?: Omit<SwitchyardConfigInput, 'catalog'>;
   requestTimeoutMs?: number;
+  /** Run circuit breakers (providerHealth entities fed by the workers). */
+  breakers?: boolean;
 }
 
 export async function startTestStack(opts: StackOptions): Promise<TestStack> {
@@ -54,19 +61,24 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const configStore = await testConfigStore(db, { ...opts.config, catalog });
   const taskQueue = uniqueId('route');
   const secrets = Object.fromEntries(catalog.providers.map((p) => [p.id, `key-${p.id}`]));
-  const workers: RunningWorkers = await startWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    workflowBundle: bundle,
-    deps: { db, config: () => configStore.current(), adapters: new AdapterRegistry(secrets, 30_000) },
-  });
+  const newHealth = () => (opts.breakers ? new HealthClient(env.client, taskQueue, () => configStore.current().config.breakers) : undefined);
+  const health = newHealth();
+  const start = (h: HealthClient | undefined, connection = env.nativeConnection) =>
+    startWorkers({
+      connection,
+      namespace: 'default',
+      taskQueue,
+      workflowBundle: bundle,
+      deps: { db, config: () => configStore.current(), adapters: new AdapterRegistry(secrets, 30_000), health: h },
+    });
+  const workers: RunningWorkers = await start(health);
+  const extra: Array<{ stop(): Promise<void> }> = [];
   const tenantId = uniqueId('tenant');
   const apiKey = `sk-sy-${uniqueId('key')}`;
   const adminKey = `sk-sy-${uniqueId('admin')}`;
   await upsertApiKey(db, tenantId, apiKey, 'test');
   await upsertApiKey(db, tenantId, adminKey, 'test-admin', 'admin');
-  const app = createApp({ db, client: env.client, taskQueue, requestTimeoutMs: opts.requestTimeoutMs ?? 60_000, configStore, logger: pino({ level: 'silent' }) });
+  const app = createApp({ db, client: env.client, taskQueue, requestTimeoutMs: opts.requestTimeoutMs ?? 60_000, configStore, health, logger: pino({ level: 'silent' }) });
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -80,7 +92,26 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     db,
     fakes,
     configStore,
+    health,
     adminKey,
+    async addWorkers() {
+      const h = newHealth()!;
+      // Its own connection, as a second worker process would have.
+      const connection = await NativeConnection.connect({ address: env.address });
+      const w = await start(h, connection);
+      let stopped: Promise<void> | undefined;
+      const handle = {
+        health: h,
+        stop: () =>
+          (stopped ??= (async () => {
+            await w.shutdown();
+            await h.stop();
+            await connection.close();
+          })()),
+      };
+      extra.push(handle);
+      return handle;
+    },
     async post(path, body, headers = {}) {
       const res = await fetch(`${baseURL}${path}`, {
         method: 'POST',
@@ -93,7 +124,9 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       configStore.stop();
+      for (const e of extra) await e.stop();
       await workers.shutdown();
+      await health?.stop();
       await env.teardown();
       await Promise.all([openai.close(), anthropic.close(), db.close()]);
     },

@@ -129,9 +129,15 @@ describe('filters, strategies and the fallback chain', () => {
   });
 
   it('removes models whose breaker is open', () => {
-    const d = decide(input({ strategy: 'cost' }), hello, seed, { openUntil: { 'openai/gpt-4o-mini': '2026-11-22T00:01:00Z' } });
+    const d = decide(input({ strategy: 'cost' }), hello, seed, { blocked: { 'openai/gpt-4o-mini': { until: '2026-11-22T00:01:00Z', why: 'breaker open until 2026-11-22T00:01:00Z' } } });
     expect(chain(d)).not.toContain('openai/gpt-4o-mini');
     expect(d.rejected.find((r) => r.modelId === 'openai/gpt-4o-mini')).toMatchObject({ filter: 'breaker-open', reason: 'breaker open until 2026-11-22T00:01:00Z' });
+    expect(d.retryAt).toBeUndefined();
+    // Every model cooling down: no candidate, and when to try again.
+    const all = Object.fromEntries(seed.catalog.models.map((m, i) => [m.id, { until: `2026-11-22T00:0${i + 1}:00Z`, why: 'breaker open' }]));
+    const none = decide(input(), hello, seed, { blocked: all });
+    expect(none.candidates).toEqual([]);
+    expect(none.retryAt).toBe('2026-11-22T00:01:00Z');
   });
 });
 

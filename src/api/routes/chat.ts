@@ -5,7 +5,7 @@
 import { Router } from 'express';
 import { findModel } from '../../domain/catalog';
 import type { ConfigStore } from '../../configStore';
-import { routeContext } from '../context';
+import { routeContext, waitForRecovery } from '../context';
 import { ChatCompletionRequestSchema, maxOutputTokens } from '../../domain/chat';
 import { AUTO_MODELS } from '../../domain/policy';
 import { getRequest } from '../../db/requests';
@@ -40,6 +40,7 @@ export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Rou
         maxOutputTokens: maxOutputTokens(body),
         needsJson: body.response_format !== undefined && body.response_format.type !== 'text',
         context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
+        waitForRecovery: waitForRecovery(req),
       },
     });
     res.setHeader('x-switchyard-request-id', sub.requestId);

@@ -6,7 +6,7 @@
 import { Router } from 'express';
 import { findModel } from '../../domain/catalog';
 import type { ConfigStore } from '../../configStore';
-import { routeContext } from '../context';
+import { routeContext, waitForRecovery } from '../context';
 import { OperationBodySchemas, type OperationName } from '../../domain/operations';
 import { AUTO_MODELS } from '../../domain/policy';
 import { getRequest } from '../../db/requests';
@@ -40,7 +40,7 @@ export function operationRoutes(deps: RunnerDeps & { configStore: ConfigStore })
       idempotencyKey: req.header('idempotency-key'),
       timeoutMs: requestTimeoutMs(req.header('x-switchyard-timeout-ms'), deps.requestTimeoutMs),
       body,
-      route: { operation, requestedModel: body.model, needsJson: false, context: routeContext(req, tenantId, body) },
+      route: { operation, requestedModel: body.model, needsJson: false, context: routeContext(req, tenantId, body), waitForRecovery: waitForRecovery(req) },
     });
     res.setHeader('x-switchyard-request-id', sub.requestId);
     res.setHeader('x-switchyard-workflow-id', sub.workflowId);

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { ConfigStore } from '../../configStore';
 import { validateConfig } from '../../configStore';
 import type { Db } from '../../db';
+import type { HealthClient } from '../../health';
 import type { Catalog } from '../../domain/catalog';
 import { ChatCompletionRequestSchema, maxOutputTokens } from '../../domain/chat';
 import { classify, DEFAULT_OUTPUT_TOKENS, type Classification } from '../../domain/classify';
@@ -28,10 +29,10 @@ const ReplayRequest = z
   })
   .strict();
 
-export function policyRoutes(deps: { db: Db; configStore: ConfigStore }): Router {
+export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: HealthClient }): Router {
   const router = Router();
 
-  router.post('/v1/route', (req, res) => {
+  router.post('/v1/route', async (req, res) => {
     const { tenantId } = authOf(req);
     const parsed = ChatCompletionRequestSchema.safeParse(req.body);
     if (!parsed.success) throw fromZodError(parsed.error);
@@ -48,8 +49,9 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore }): Router
       context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
       now: new Date().toISOString(),
     };
+    const health = deps.health ? await deps.health.view(config.catalog.models.filter((m) => m.status === 'active').map((m) => m.id)) : {};
     try {
-      res.json({ object: 'route.decision', config_version: version, classification, decision: decide(input, classification, config) });
+      res.json({ object: 'route.decision', config_version: version, classification, decision: decide(input, classification, config, health) });
     } catch (err) {
       if (err instanceof UnknownModelError) throw new HttpError(404, 'not_found_error', err.message, 'model', 'model_not_found');
       throw err;

@@ -1,0 +1,45 @@
+/**
+ * `GET /v1/providers`: every endpoint's breaker — state, open-until, EWMA latency, error rate,
+ * last error. `POST /v1/providers/{provider}/{model}/breaker` (admin): force it open or closed.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import type { ConfigStore } from '../../configStore';
+import type { HealthClient } from '../../health';
+import { requireAdmin } from '../auth';
+import { fromZodError, HttpError } from '../errors';
+
+const ForceBody = z.object({ action: z.enum(['open', 'close']), reason: z.string().trim().min(1, 'a reason is required').max(500) }).strict();
+
+export function providerRoutes(deps: { configStore: ConfigStore; health?: HealthClient }): Router {
+  const router = Router();
+  const health = () => {
+    if (!deps.health) throw new HttpError(503, 'server_error', 'Breakers are not available in this process.', null, 'service_unavailable');
+    return deps.health;
+  };
+
+  router.get('/v1/providers', async (_req, res) => {
+    const { catalog } = deps.configStore.current().config;
+    const snaps = await health().snapshots(catalog.models.map((m) => m.id));
+    res.json({
+      object: 'list',
+      data: catalog.models.map((m) => ({
+        id: m.id,
+        provider: m.provider,
+        model: m.model,
+        status: m.status,
+        breaker: snaps[m.id] ?? { endpoint: m.id, status: 'closed', tripCount: 0, consecutiveTrips: 0, errorRate: 0 },
+      })),
+    });
+  });
+
+  router.post('/v1/providers/:provider/:model/breaker', requireAdmin, async (req, res) => {
+    const id = `${req.params.provider}/${req.params.model}`;
+    if (!deps.configStore.current().config.catalog.models.some((m) => m.id === id)) throw new HttpError(404, 'not_found_error', `No model '${id}'.`, 'model', 'model_not_found');
+    const parsed = ForceBody.safeParse(req.body);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const snap = await health().force(id, parsed.data.action === 'open' ? 'open' : 'closed', parsed.data.reason);
+    res.json({ id, breaker: snap });
+  });
+  return router;
+}

@@ -1,0 +1,154 @@
+/**
+ * A worker's (or the API's) view of the breakers, and how outcomes reach them.
+ *
+ * Reading: breaker snapshots are queried from the providerHealth workflows and cached for at
+ * most `cacheMs` (1 s), so the policy step costs one query per endpoint per second per process,
+ * not one per request.
+ *
+ * Writing: a workflow takes only a few signals per second, so outcomes are batched per endpoint:
+ * failures are flushed within `failureFlushMs` (200 ms) — a breaker hears of trouble promptly —
+ * and successes are counted and flushed every `successFlushMs` (2 s). Probe outcomes go at once.
+ * Per endpoint and per worker process that is at most 5 failure signals and 0.5 success signals
+ * per second, whatever the request rate (see the README's signal-rate table).
+ */
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { BreakerSettings, BreakerSnapshot, Outcomes } from './domain/breaker';
+import type { HealthView } from './domain/policy';
+import { forceUpdate, outcomesSignal, probeUpdate, providerHealth, stateQuery } from '../workflows/providerHealth';
+
+export interface HealthOptions {
+  cacheMs?: number;
+  failureFlushMs?: number;
+  successFlushMs?: number;
+}
+
+export const healthWorkflowId = (endpoint: string): string => `health-${endpoint.replace(/[^A-Za-z0-9._-]/g, '-')}`;
+
+export interface Outcome {
+  ok: boolean;
+  type?: string;
+  message?: string;
+  latencyMs: number;
+  probe?: boolean;
+}
+
+export class HealthClient {
+  private readonly cache = new Map<string, { at: number; snapshot: BreakerSnapshot | undefined }>();
+  private readonly pending = new Map<string, { failures: Outcomes['failures']; successes: { count: number; latencySumMs: number } }>();
+  private failureTimer: NodeJS.Timeout | undefined;
+  private readonly successTimer: NodeJS.Timeout;
+  private readonly opts: Required<HealthOptions>;
+  /** Signals sent, for the signal-rate figures. */
+  signalsSent = 0;
+
+  constructor(
+    private readonly client: Client,
+    private readonly taskQueue: string,
+    private readonly settings: () => BreakerSettings,
+    opts: HealthOptions = {},
+  ) {
+    this.opts = { cacheMs: 1_000, failureFlushMs: 200, successFlushMs: 2_000, ...opts };
+    this.successTimer = setInterval(() => void this.flush().catch(() => undefined), this.opts.successFlushMs);
+    this.successTimer.unref();
+  }
+
+  private startOptions(endpoint: string) {
+    return { taskQueue: this.taskQueue, workflowId: healthWorkflowId(endpoint), args: [{ endpoint, settings: this.settings() }] as [Parameters<typeof providerHealth>[0]] };
+  }
+
+  /** The breaker's state; undefined when no providerHealth workflow exists yet (never failed: closed). */
+  async snapshot(endpoint: string, maxAgeMs = this.opts.cacheMs): Promise<BreakerSnapshot | undefined> {
+    const cached = this.cache.get(endpoint);
+    if (cached && Date.now() - cached.at < maxAgeMs) return cached.snapshot;
+    let snapshot: BreakerSnapshot | undefined;
+    try {
+      snapshot = await this.client.workflow.getHandle(healthWorkflowId(endpoint)).query(stateQuery);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    this.cache.set(endpoint, { at: Date.now(), snapshot });
+    return snapshot;
+  }
+
+  async snapshots(endpoints: string[]): Promise<Record<string, BreakerSnapshot | undefined>> {
+    const all = await Promise.all(endpoints.map(async (e) => [e, await this.snapshot(e)] as const));
+    return Object.fromEntries(all);
+  }
+
+  /** The policy's input: endpoints whose breaker is open. */
+  async view(endpoints: string[]): Promise<HealthView> {
+    const snaps = await this.snapshots(endpoints);
+    const blocked: NonNullable<HealthView['blocked']> = {};
+    for (const [e, s] of Object.entries(snaps)) {
+      if (s?.status === 'open' && s.openUntil) blocked[e] = { until: s.openUntil, why: `breaker open until ${s.openUntil}${s.forced ? ` (forced: ${s.forced.reason})` : ''}` };
+    }
+    return { blocked };
+  }
+
+  /** Asks a half-open breaker for a probe slot. */
+  async requestProbe(endpoint: string): Promise<boolean> {
+    const handle = await this.ensureStarted(endpoint);
+    const r = await handle.executeUpdate(probeUpdate);
+    this.cache.set(endpoint, { at: Date.now(), snapshot: r.snapshot });
+    return r.granted;
+  }
+
+  async force(endpoint: string, status: 'open' | 'closed', reason: string): Promise<BreakerSnapshot> {
+    const handle = await this.ensureStarted(endpoint);
+    const snap = await handle.executeUpdate(forceUpdate, { args: [{ status, reason }] });
+    this.cache.set(endpoint, { at: Date.now(), snapshot: snap });
+    return snap;
+  }
+
+  private async ensureStarted(endpoint: string) {
+    return this.client.workflow.start(providerHealth, { ...this.startOptions(endpoint), workflowIdConflictPolicy: 'USE_EXISTING' });
+  }
+
+  report(endpoint: string, o: Outcome): void {
+    if (o.probe) {
+      const outcomes: Outcomes = o.ok
+        ? { failures: [], successes: { count: 1, latencySumMs: o.latencyMs, at: Date.now() }, probe: true }
+        : { failures: [{ at: Date.now(), type: o.type ?? 'Unknown', message: o.message ?? '', latencyMs: o.latencyMs }], probe: true };
+      this.cache.delete(endpoint);
+      void this.send(endpoint, outcomes).catch(() => undefined);
+      return;
+    }
+    const p = this.pending.get(endpoint) ?? { failures: [], successes: { count: 0, latencySumMs: 0 } };
+    if (o.ok) {
+      p.successes.count++;
+      p.successes.latencySumMs += o.latencyMs;
+    } else {
+      p.failures.push({ at: Date.now(), type: o.type ?? 'Unknown', message: o.message ?? '', latencyMs: o.latencyMs });
+      this.failureTimer ??= setTimeout(() => {
+        this.failureTimer = undefined;
+        void this.flush().catch(() => undefined);
+      }, this.opts.failureFlushMs);
+    }
+    this.pending.set(endpoint, p);
+  }
+
+  /** Sends every pending batch: one signal per endpoint. */
+  async flush(): Promise<void> {
+    const batches = [...this.pending];
+    this.pending.clear();
+    await Promise.all(
+      batches.map(([endpoint, p]) => {
+        if (p.failures.length === 0 && p.successes.count === 0) return undefined;
+        return this.send(endpoint, { failures: p.failures, ...(p.successes.count > 0 && { successes: { ...p.successes, at: Date.now() } }) });
+      }),
+    );
+  }
+
+  private async send(endpoint: string, outcomes: Outcomes): Promise<void> {
+    this.signalsSent++;
+    // Signal-with-start: the first outcome for an endpoint starts its providerHealth entity.
+    await this.client.workflow.signalWithStart(providerHealth, { ...this.startOptions(endpoint), signal: outcomesSignal, signalArgs: [outcomes] });
+    if (outcomes.failures.length) this.cache.delete(endpoint);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.successTimer);
+    clearTimeout(this.failureTimer);
+    await this.flush().catch(() => undefined);
+  }
+}

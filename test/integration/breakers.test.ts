@@ -1,0 +1,111 @@
+/**
+ * Breakers over real HTTP: a provider goes hard down; a few requests attempt it before its
+ * breaker opens; then every request goes straight to the fallback (zero attempts on the open
+ * endpoint, from the attempt lists); when the provider recovers and the cooldown passes, one
+ * probe closes the breaker and traffic returns. Two worker sets share the breaker state.
+ */
+import { CatalogSchema } from '../../src/domain/catalog';
+import { startTestStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+const THRESHOLD = 3;
+const COOLDOWN_MS = 3_000;
+
+beforeAll(async () => {
+  stack = await startTestStack({
+    breakers: true,
+    catalog: (f) =>
+      CatalogSchema.parse({
+        providers: [
+          { id: 'oa', wireFormat: 'openai', baseUrl: f.openai.url },
+          { id: 'an', wireFormat: 'anthropic', baseUrl: f.anthropic.url },
+        ],
+        models: [
+          { id: 'oa/primary', provider: 'oa', model: 'primary', inputPricePerMTok: 0.1, outputPricePerMTok: 0.4, contextWindow: 16_000, maxOutputTokens: 2_000, capabilities: ['chat'], qualityTier: 3 },
+          { id: 'an/backup', provider: 'an', model: 'backup', inputPricePerMTok: 1, outputPricePerMTok: 4, contextWindow: 16_000, maxOutputTokens: 2_000, capabilities: ['chat'], qualityTier: 3 },
+        ],
+      }),
+    config: {
+      routing: { defaultStrategy: 'cost' },
+      retry: { default: { maximumAttempts: 1, timeoutMs: 5_000 } },
+      breakers: { failureThreshold: THRESHOLD, windowMs: 60_000, cooldownMs: COOLDOWN_MS },
+    },
+  });
+});
+afterAll(async () => stack?.stop());
+
+type Attempt = { provider: string; model: string; outcome: string };
+const ask = async () => {
+  const res = await stack.post('/chat/completions', { model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
+  expect(res.status).toBe(200);
+  return { model: res.headers.get('x-switchyard-model'), attempts: res.body.switchyard.attempts as Attempt[] };
+};
+const onPrimary = (attempts: Attempt[]) => attempts.filter((a) => a.model === 'primary').length;
+const breaker = async () => {
+  const res = await fetch(`${stack.baseURL}/providers`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+  return ((await res.json()) as { data: Array<{ id: string; breaker: { status: string; openUntil?: string; lastError?: { type: string }; errorRate: number } }> }).data.find((d) => d.id === 'oa/primary')!.breaker;
+};
+const until = async (check: () => Promise<boolean>, ms = 10_000) => {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+it('opens after the threshold, routes around the open endpoint, and closes after one probe once the provider recovers', async () => {
+  const second = await stack.addWorkers();
+  stack.fakes.openai.setDefault('primary', { kind: 'error', status: 503, message: 'The engine is currently overloaded' });
+
+  // Hard down: requests fall back while failures accumulate, until the breaker opens.
+  let attemptsBeforeOpen = 0;
+  for (let i = 0; i < 20 && (await breaker()).status !== 'open'; i++) {
+    const r = await ask();
+    expect(r.model).toBe('an/backup');
+    attemptsBeforeOpen += onPrimary(r.attempts);
+  }
+  const opened = await breaker();
+  expect(opened).toMatchObject({ status: 'open', lastError: { type: 'Overloaded' } });
+  expect(attemptsBeforeOpen).toBeGreaterThanOrEqual(THRESHOLD);
+  expect(attemptsBeforeOpen).toBeLessThanOrEqual(THRESHOLD + 2); // at most a couple more in flight before the news arrives
+  const callsAtOpen = stack.fakes.openai.callsFor('primary').length;
+
+  // Both worker sets see the same breaker (it lives in Temporal, not in a worker's memory).
+  expect((await stack.health!.snapshot('oa/primary', 0))?.status).toBe('open');
+  expect((await second.health.snapshot('oa/primary', 0))?.status).toBe('open');
+
+  // Open: straight to the fallback, zero attempts on the open endpoint, whichever worker decides.
+  for (let i = 0; i < 8; i++) {
+    const r = await ask();
+    expect(r.model).toBe('an/backup');
+    expect(onPrimary(r.attempts)).toBe(0);
+  }
+  expect(stack.fakes.openai.callsFor('primary')).toHaveLength(callsAtOpen);
+
+  // Dry runs say why.
+  const dry = await stack.post('/route', { model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
+  expect(dry.body.decision.rejected).toEqual([expect.objectContaining({ modelId: 'oa/primary', filter: 'breaker-open', reason: `breaker open until ${opened.openUntil}` })]);
+
+  // The provider recovers; after the cooldown, one probe closes the breaker and traffic returns.
+  stack.fakes.openai.setDefault('primary', { kind: 'ok', content: 'back' });
+  await until(async () => (await breaker()).status === 'half-open', COOLDOWN_MS + 5_000);
+  const probe = await ask();
+  expect(probe.model).toBe('oa/primary');
+  await until(async () => (await breaker()).status === 'closed');
+  for (let i = 0; i < 3; i++) expect((await ask()).model).toBe('oa/primary');
+  await second.stop();
+});
+
+it('lets an operator force a breaker open and closed, with a reason', async () => {
+  stack.fakes.openai.setDefault('primary', { kind: 'ok' });
+  const admin = (body: unknown, key = stack.adminKey) =>
+    fetch(`${stack.baseURL}/providers/oa/primary/breaker`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect((await admin({ action: 'open', reason: 'vendor incident' }, stack.apiKey)).status).toBe(403);
+  expect((await admin({ action: 'open' })).status).toBe(400);
+  const forced = await admin({ action: 'open', reason: 'vendor incident' });
+  expect(forced.status).toBe(200);
+  expect(((await forced.json()) as { breaker: { status: string; forced: { reason: string } } }).breaker).toMatchObject({ status: 'open', forced: { reason: 'vendor incident' } });
+  await until(async () => (await ask()).model === 'an/backup');
+  expect((await admin({ action: 'close', reason: 'incident over' })).status).toBe(200);
+  await until(async () => (await ask()).model === 'oa/primary');
+});
