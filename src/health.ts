@@ -22,6 +22,8 @@ export interface HealthOptions {
   successFlushMs?: number;
 }
 
+const FOREVER = '9999-12-31T23:59:59.999Z';
+
 export const healthWorkflowId = (endpoint: string): string => `health-${endpoint.replace(/[^A-Za-z0-9._-]/g, '-')}`;
 
 export interface Outcome {
@@ -80,7 +82,10 @@ export class HealthClient {
     const snaps = await this.snapshots(endpoints);
     const blocked: NonNullable<HealthView['blocked']> = {};
     for (const [e, s] of Object.entries(snaps)) {
-      if (s?.status === 'open' && s.openUntil) blocked[e] = { until: s.openUntil, why: `breaker open until ${s.openUntil}${s.forced ? ` (forced: ${s.forced.reason})` : ''}` };
+      if (s?.status !== 'open') continue;
+      // Forced open stays open until an operator closes it, whatever its cooldown said.
+      if (s.forced?.status === 'open') blocked[e] = { until: FOREVER, why: `breaker forced open: ${s.forced.reason}` };
+      else if (s.openUntil) blocked[e] = { until: s.openUntil, why: `breaker open until ${s.openUntil}` };
     }
     return { blocked };
   }

@@ -109,7 +109,8 @@ export function applyOutcomes(state: BreakerState, o: Outcomes, now: number, s: 
   const failures = [...st.failures, ...healthFailures.map((f) => f.at)].filter((t) => t > now - s.windowMs);
   st = { ...st, failures, windowCalls: st.windowCalls + calls, windowFailures: st.windowFailures + healthFailures.length };
   const rateTrips = st.windowCalls >= s.minCalls && st.windowFailures / st.windowCalls >= s.failureRateThreshold;
-  if (st.forced?.status !== 'closed' && (failures.length >= s.failureThreshold || rateTrips)) return trip(st, now, s);
+  // An operator's close resets the breaker; it does not disable it: new failures trip it again.
+  if (failures.length >= s.failureThreshold || rateTrips) return trip({ ...st, forced: undefined }, now, s);
   return st;
 }
 

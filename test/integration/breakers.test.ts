@@ -109,3 +109,25 @@ it('lets an operator force a breaker open and closed, with a reason', async () =
   expect((await admin({ action: 'close', reason: 'incident over' })).status).toBe(200);
   await until(async () => (await ask()).model === 'oa/primary');
 });
+
+it('a caller that allows waiting waits durably for the first breaker to reopen instead of failing', async () => {
+  // Both endpoints go down until both breakers are open.
+  stack.fakes.openai.setDefault('primary', { kind: 'error', status: 503 });
+  stack.fakes.anthropic.setDefault('backup', { kind: 'error', status: 529, message: 'Overloaded' });
+  const status = async (id: string) => (await stack.health!.snapshot(id, 0))?.status;
+  await until(async () => {
+    await stack.post('/chat/completions', { model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
+    return (await status('oa/primary')) === 'open' && (await status('an/backup')) === 'open';
+  }, 30_000);
+  stack.fakes.openai.setDefault('primary', { kind: 'ok', content: 'recovered' });
+  stack.fakes.anthropic.setDefault('backup', { kind: 'ok', content: 'recovered' });
+
+  // Without waiting: no candidate, 503 naming the breakers.
+  const refused = await stack.post('/chat/completions', { model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
+  expect(refused.status).toBe(503);
+  expect(refused.body.error.message).toMatch(/breaker open until/);
+  // With waiting: the workflow sleeps until the first cooldown ends, then its probe succeeds.
+  const waited = await stack.post('/chat/completions', { model: 'auto', messages: [{ role: 'user', content: 'hi' }] }, { 'X-Switchyard-Wait-For-Recovery': 'true' });
+  expect(waited.status).toBe(200);
+  expect(waited.body.choices[0].message.content).toBe('recovered');
+});
