@@ -28,7 +28,8 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-function portInUse(port: number): Promise<boolean> {
+/** Whether something listens on 127.0.0.1:port. */
+export function portInUse(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
     socket.once('connect', () => {
@@ -65,7 +66,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (exited) throw new Error(`temporal server start-dev exited early; see ${opts.logFile ?? path.join(opts.dataDir, 'temporal.log')}`);
+    if (exited) {
+      const logFile = opts.logFile ?? path.join(opts.dataDir, 'temporal.log');
+      const tail = fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n');
+      throw new Error(`temporal server start-dev exited early (log: ${logFile}):\n${tail}`);
+    }
     try {
       const conn = await Connection.connect({ address, connectTimeout: 1000 });
       await conn.workflowService.getSystemInfo({});

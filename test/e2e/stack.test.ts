@@ -11,23 +11,24 @@ import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
 import { SA_MODEL, SA_OPERATION, SA_PROVIDER, SA_STATUS, SA_TENANT } from '../../src/temporal/searchAttributes';
 import { isolatedDatabaseUrl } from '../support/db';
-import { freePort, listening, startStack, stopStack, type Stack } from '../support/process';
+import { listening, startStack, startStackOnFreePorts, stopStack, type Stack, type StackPorts } from '../support/process';
 
 const API_KEY = 'sk-sy-e2e-test-key-0123456789';
 
 describe('the whole stack, started as `npm start` starts it', () => {
   let dataDir: string;
   let ports: { api: number; temporal: number; ui: number };
-  let env: NodeJS.ProcessEnv;
+  let databaseUrl: string | undefined;
   let stack: Stack | undefined;
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-e2e-'));
-    ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
-    env = {
-      PORT: String(ports.api),
-      TEMPORAL_DEV_PORT: String(ports.temporal),
-      TEMPORAL_UI_PORT: String(ports.ui),
+    databaseUrl = process.env.DATABASE_URL ? await isolatedDatabaseUrl() : undefined;
+  });
+  const envFor = (p: StackPorts): NodeJS.ProcessEnv => ({
+      PORT: String(p.api),
+      TEMPORAL_DEV_PORT: String(p.temporal),
+      TEMPORAL_UI_PORT: String(p.ui),
       SWITCHYARD_DATA_DIR: dataDir,
       SWITCHYARD_BOOTSTRAP_KEY: API_KEY,
       SWITCHYARD_BOOTSTRAP_TENANT: 'e2e',
@@ -35,8 +36,7 @@ describe('the whole stack, started as `npm start` starts it', () => {
       OPENAI_API_KEY: '',
       ANTHROPIC_API_KEY: '',
       // With PostgreSQL (CI), a schema of its own; else the stack's embedded PGlite in dataDir.
-      ...(process.env.DATABASE_URL && { DATABASE_URL: await isolatedDatabaseUrl() }),
-    };
+      ...(databaseUrl && { DATABASE_URL: databaseUrl }),
   });
 
   afterAll(async () => {
@@ -48,7 +48,7 @@ describe('the whole stack, started as `npm start` starts it', () => {
   });
 
   it('serves the openai client, records the request in Temporal and the database, stops cleanly and keeps history across a restart', async () => {
-    stack = await startStack(env);
+    ({ stack, ports } = await startStackOnFreePorts(envFor));
     const banner = stack.output();
     expect(banner).toContain(`http://127.0.0.1:${ports.api}/v1`);
     expect(banner).toContain(`http://127.0.0.1:${ports.ui}`);
@@ -134,7 +134,7 @@ describe('the whole stack, started as `npm start` starts it', () => {
     expect(() => process.kill(-stack!.proc.pid!, 0)).toThrow(); // the process group is empty
 
     // 6. Restart on the same data folder: the earlier workflow and database row are still there.
-    stack = await startStack(env);
+    stack = await startStack(envFor(ports));
     const conn2 = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
     const again = await new Client({ connection: conn2 }).workflow.getHandle(workflowId).describe();
     expect(again.status.name).toBe('COMPLETED');

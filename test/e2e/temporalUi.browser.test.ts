@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { isolatedDatabaseUrl } from '../support/db';
-import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
+import { killStack, startStackOnFreePorts, stopStack, type Stack } from '../support/process';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = fs.existsSync(CHROMIUM);
@@ -35,12 +35,14 @@ const KEY = 'sk-sy-browser-test-key-0123456789';
   });
 
   it('finds the route summary and the search attributes on the workflow page', async () => {
-    const [api, temporal, ui] = [await freePort(), await freePort(), await freePort()];
-    stack = await startStack({
-      PORT: String(api), TEMPORAL_DEV_PORT: String(temporal), TEMPORAL_UI_PORT: String(ui), SWITCHYARD_DATA_DIR: dataDir,
+    const databaseUrl = process.env.DATABASE_URL ? await isolatedDatabaseUrl() : undefined;
+    const started = await startStackOnFreePorts((p) => ({
+      PORT: String(p.api), TEMPORAL_DEV_PORT: String(p.temporal), TEMPORAL_UI_PORT: String(p.ui), SWITCHYARD_DATA_DIR: dataDir,
       SWITCHYARD_BOOTSTRAP_KEY: KEY, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '', LOG_LEVEL: 'warn',
-      ...(process.env.DATABASE_URL && { DATABASE_URL: await isolatedDatabaseUrl() }),
-    });
+      ...(databaseUrl && { DATABASE_URL: databaseUrl }),
+    }));
+    stack = started.stack;
+    const { api, ui } = started.ports;
     const call = (p: string, body: unknown, headers: Record<string, string> = {}) =>
       fetch(`http://127.0.0.1:${api}/v1${p}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
     // An operator's rule, added through the admin API, decides the route.

@@ -5,7 +5,7 @@
  * probe closes the breaker and traffic returns. Two worker sets share the breaker state.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 const THRESHOLD = 3;
@@ -16,10 +16,7 @@ beforeAll(async () => {
     breakers: true,
     catalog: (f) =>
       CatalogSchema.parse({
-        providers: [
-          { id: 'oa', wireFormat: 'openai', baseUrl: f.openai.url },
-          { id: 'an', wireFormat: 'anthropic', baseUrl: f.anthropic.url },
-        ],
+        providers: fakeCatalogProviders(f),
         models: [
           { id: 'oa/primary', provider: 'oa', model: 'primary', inputPricePerMTok: 0.1, outputPricePerMTok: 0.4, contextWindow: 16_000, maxOutputTokens: 2_000, capabilities: ['chat'], qualityTier: 3 },
           { id: 'an/backup', provider: 'an', model: 'backup', inputPricePerMTok: 1, outputPricePerMTok: 4, contextWindow: 16_000, maxOutputTokens: 2_000, capabilities: ['chat'], qualityTier: 3 },

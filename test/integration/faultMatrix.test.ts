@@ -5,7 +5,7 @@
  */
 import { CatalogSchema } from '../../src/domain/catalog';
 import type { Behaviour, FakeProvider, WireFormat } from '../support/fakeProvider';
-import { startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 
@@ -16,10 +16,7 @@ beforeAll(async () => {
   stack = await startTestStack({
     catalog: (f) =>
       CatalogSchema.parse({
-        providers: [
-          { id: 'oa', wireFormat: 'openai', baseUrl: f.openai.url },
-          { id: 'an', wireFormat: 'anthropic', baseUrl: f.anthropic.url },
-        ],
+        providers: fakeCatalogProviders(f),
         models: [
           { id: 'oa/small', provider: 'oa', model: 'small', inputPricePerMTok: 0.1, outputPricePerMTok: 0.4, contextWindow: 8_000, maxOutputTokens: 1_000, capabilities: ['chat', 'json'], qualityTier: 2 },
           { id: 'oa/large', provider: 'oa', model: 'large', inputPricePerMTok: 2, outputPricePerMTok: 8, contextWindow: 200_000, maxOutputTokens: 4_000, capabilities: ['chat', 'json'], qualityTier: 4 },

@@ -3,7 +3,7 @@
  * stronger model when a model's structured output fails its schema.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 
@@ -11,10 +11,7 @@ beforeAll(async () => {
   stack = await startTestStack({
     catalog: (f) =>
       CatalogSchema.parse({
-        providers: [
-          { id: 'oa', wireFormat: 'openai', baseUrl: f.openai.url },
-          { id: 'an', wireFormat: 'anthropic', baseUrl: f.anthropic.url },
-        ],
+        providers: fakeCatalogProviders(f),
         models: [
           { id: 'oa/cheap', provider: 'oa', model: 'cheap', inputPricePerMTok: 0.1, outputPricePerMTok: 0.4, contextWindow: 16_000, maxOutputTokens: 2_000, capabilities: ['chat', 'json'], qualityTier: 1 },
           { id: 'an/mid', provider: 'an', model: 'mid', inputPricePerMTok: 1, outputPricePerMTok: 4, contextWindow: 200_000, maxOutputTokens: 4_000, capabilities: ['chat'], qualityTier: 3 },

@@ -11,7 +11,7 @@ import { decide, type PolicyInput } from '../../src/domain/policy';
 import { replay } from '../../src/domain/replay';
 import { SA_ROUTE } from '../../src/temporal/searchAttributes';
 import { uniqueId } from '../support/db';
-import { startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 
@@ -19,10 +19,7 @@ beforeAll(async () => {
   stack = await startTestStack({
     catalog: (f) =>
       CatalogSchema.parse({
-        providers: [
-          { id: 'oa', wireFormat: 'openai', baseUrl: f.openai.url },
-          { id: 'an', wireFormat: 'anthropic', baseUrl: f.anthropic.url },
-        ],
+        providers: fakeCatalogProviders(f),
         models: [
           { id: 'oa/gpt', provider: 'oa', model: 'gpt', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 4_000, capabilities: ['chat', 'json'], qualityTier: 5, regions: ['US', 'EU'], compliance: ['gdpr'] },
           { id: 'oa/mini', provider: 'oa', model: 'mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 128_000, maxOutputTokens: 4_000, capabilities: ['chat', 'json'], qualityTier: 3, regions: ['US'] },

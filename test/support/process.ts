@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { portInUse } from '../../src/temporal/devServer';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -18,16 +19,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
+/** Whether something listens on the port (the dev server's own check). */
+export const listening = portInUse;
 
 export interface Stack {
   proc: ChildProcess;
@@ -75,4 +68,25 @@ export async function stopStack(stack: Stack): Promise<number | null> {
 export async function killStack(stack: Stack): Promise<void> {
   process.kill(-stack.proc.pid!, 'SIGKILL');
   await stack.exited;
+}
+
+export interface StackPorts {
+  api: number;
+  temporal: number;
+  ui: number;
+}
+
+/**
+ * Starts a stack on free ports, retrying with new ones when a port was taken between choosing
+ * and binding it (tests run in parallel, and dev servers pick random ports of their own).
+ */
+export async function startStackOnFreePorts(env: (ports: StackPorts) => NodeJS.ProcessEnv, tries = 3): Promise<{ stack: Stack; ports: StackPorts }> {
+  for (let i = 1; ; i++) {
+    const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
+    try {
+      return { stack: await startStack(env(ports)), ports };
+    } catch (err) {
+      if (i >= tries || !/exited early|already in use|EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
 }

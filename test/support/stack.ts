@@ -41,6 +41,14 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
+/** The two fake providers as catalog providers: `oa` (OpenAI wire format) and `an` (Anthropic). */
+export function fakeCatalogProviders(f: TestStack['fakes']) {
+  return [
+    { id: 'oa', wireFormat: 'openai' as const, baseUrl: f.openai.url },
+    { id: 'an', wireFormat: 'anthropic' as const, baseUrl: f.anthropic.url },
+  ];
+}
+
 export interface StackOptions {
   catalog: (fakes: TestStack['fakes']) => Catalog;
   /** The rest of the configuration (retry, fallback, routing, rules…). */
