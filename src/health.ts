@@ -40,8 +40,6 @@ export class HealthClient {
   private failureTimer: NodeJS.Timeout | undefined;
   private readonly successTimer: NodeJS.Timeout;
   private readonly opts: Required<HealthOptions>;
-  /** Signals sent, for the signal-rate figures. */
-  signalsSent = 0;
 
   constructor(
     private readonly client: Client,
@@ -145,7 +143,6 @@ export class HealthClient {
   }
 
   private async send(endpoint: string, outcomes: Outcomes): Promise<void> {
-    this.signalsSent++;
     // Signal-with-start: the first outcome for an endpoint starts its providerHealth entity.
     await this.client.workflow.signalWithStart(providerHealth, { ...this.startOptions(endpoint), signal: outcomesSignal, signalArgs: [outcomes] });
     if (outcomes.failures.length) this.cache.delete(endpoint);
