@@ -9,8 +9,8 @@ import { costUsd, findModel, type Model } from '../src/domain/catalog';
 import { ChatCompletionRequestSchema, type ChatMessage } from '../src/domain/chat';
 import { classify, DEFAULT_OUTPUT_TOKENS, type Classification } from '../src/domain/classify';
 import { isStructured, OperationBodySchemas, operationMessages, validateOutput } from '../src/domain/operations';
-import { totalCost, type AttemptRecord, type CallModelInput, type CallModelResult, type Operation, type PlannedRoute, type RouteRequestInput } from '../src/domain/request';
-import { decide, UnknownModelError, type PolicyInput } from '../src/domain/policy';
+import { policyInputOf, totalCost, type AttemptRecord, type CallModelInput, type CallModelResult, type Operation, type PlannedRoute, type RouteRequestInput } from '../src/domain/request';
+import { decide, UnknownModelError } from '../src/domain/policy';
 import { callPolicyFor } from '../src/domain/settings';
 import type { VersionedConfig } from '../src/configStore';
 import type { HealthClient } from '../src/health';
@@ -119,18 +119,9 @@ export function createActivities(deps: ActivityDeps) {
      */
     async decideRoute(input: { route: RouteRequestInput; classification: Classification }): Promise<PlannedRoute> {
       const { version, config } = deps.config();
-      const policyInput: PolicyInput = {
-        requestId: input.route.requestId,
-        requestedModel: input.route.requestedModel,
-        operation: input.route.operation,
-        capability: input.route.operation === 'embed' ? 'embeddings' : 'chat',
-        maxOutputTokens: input.route.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS,
-        needsJson: input.route.needsJson,
-        context: input.route.context,
-        now: new Date().toISOString(),
-      };
+      const policyInput = policyInputOf(input.route, new Date().toISOString());
       // Breaker states, at most a second old: open endpoints are filtered out by the policy.
-      const health = deps.health ? await deps.health.view(config.catalog.models.filter((m) => m.status === 'active').map((m) => m.id)) : {};
+      const health = deps.health ? await deps.health.viewOf(config.catalog) : {};
       let decision;
       try {
         decision = decide(policyInput, input.classification, config, health);

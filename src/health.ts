@@ -12,6 +12,7 @@
  * per second, whatever the request rate (see the README's signal-rate table).
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Catalog } from './domain/catalog';
 import type { BreakerSettings, BreakerSnapshot, Outcomes } from './domain/breaker';
 import type { HealthView } from './domain/policy';
 import { forceUpdate, outcomesSignal, probeUpdate, providerHealth, stateQuery } from '../workflows/providerHealth';
@@ -73,6 +74,11 @@ export class HealthClient {
   async snapshots(endpoints: string[]): Promise<Record<string, BreakerSnapshot | undefined>> {
     const all = await Promise.all(endpoints.map(async (e) => [e, await this.snapshot(e)] as const));
     return Object.fromEntries(all);
+  }
+
+  /** The policy's input for a catalog: its active endpoints whose breaker is open. */
+  async viewOf(catalog: Catalog): Promise<HealthView> {
+    return this.view(catalog.models.filter((m) => m.status === 'active').map((m) => m.id));
   }
 
   /** The policy's input: endpoints whose breaker is open. */

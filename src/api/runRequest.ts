@@ -6,13 +6,20 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { Request, Response } from 'express';
+import type { z } from 'zod';
+import type { ConfigStore } from '../configStore';
+import { findModel } from '../domain/catalog';
+import { maxOutputTokens, type ChatCompletionRequest } from '../domain/chat';
+import { AUTO_MODELS } from '../domain/policy';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Db } from '../db';
-import { insertRequest } from '../db/requests';
+import { getRequest, insertRequest, type RequestRow } from '../db/requests';
 import type { RouteFailureDetails, RouteRequestInput, RouteResult } from '../domain/request';
 import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
 import { routeRequest } from '../../workflows';
-import { HttpError } from './errors';
+import { routeContext, waitForRecovery } from './context';
+import { fromZodError, HttpError } from './errors';
 
 export interface RunnerDeps {
   db: Db;
@@ -160,4 +167,82 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string):
     });
   }
   return new HttpError(503, 'provider_error', `The request failed: ${err.message}`, null, 'route_failed', { request_id: requestId });
+}
+
+/** A value validated by a zod schema: 400 with the field path on any problem. */
+export function validate<T>(schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw fromZodError(parsed.error);
+  return parsed.data;
+}
+
+/** The JSON body, validated. */
+export function readBody<T>(req: Request, schema: z.ZodType<T>): T {
+  if (req.body === undefined) {
+    throw new HttpError(400, 'invalid_request_error', 'The request body must be JSON, sent with "Content-Type: application/json".', null, 'invalid_json');
+  }
+  return validate(schema, req.body);
+}
+
+export type RouteInput = Omit<RouteRequestInput, 'requestId' | 'tenantId' | 'deadlineAt'>;
+
+/** The route of a chat completion: what the workflow and the dry run both decide on. */
+export function chatRouteInput(req: Request, tenantId: string, body: ChatCompletionRequest): RouteInput {
+  return {
+    operation: 'chat',
+    requestedModel: body.model,
+    maxOutputTokens: maxOutputTokens(body),
+    needsJson: body.response_format !== undefined && body.response_format.type !== 'text',
+    context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
+    waitForRecovery: waitForRecovery(req),
+  };
+}
+
+export interface Routed {
+  sub: Submission;
+  result: RouteResult;
+  row: RequestRow;
+}
+
+/**
+ * The whole request path shared by chat and operations: check the model, store and submit,
+ * wait for the workflow, and load the stored answer; sets the `x-switchyard-*` headers.
+ */
+export async function runRoute(deps: RunnerDeps & { configStore: ConfigStore }, req: Request, res: Response, tenantId: string, body: unknown, route: RouteInput): Promise<Routed> {
+  const catalog = deps.configStore.current().config.catalog;
+  if (!AUTO_MODELS.has(route.requestedModel) && !findModel(catalog, route.requestedModel)) {
+    const known = catalog.models.map((m) => m.id).join(', ');
+    throw new HttpError(404, 'not_found_error', `The model '${route.requestedModel}' does not exist. Use "auto" or one of: ${known}.`, 'model', 'model_not_found');
+  }
+  const sub = await submitRequest(deps, {
+    tenantId,
+    idempotencyKey: req.header('idempotency-key'),
+    timeoutMs: requestTimeoutMs(req.header('x-switchyard-timeout-ms'), deps.requestTimeoutMs),
+    body,
+    route,
+  });
+  res.setHeader('x-switchyard-request-id', sub.requestId);
+  res.setHeader('x-switchyard-workflow-id', sub.workflowId);
+  const result = await awaitResult(deps, sub);
+  const row = await getRequest(deps.db, sub.requestId);
+  if (!row?.response) throw new Error(`request ${sub.requestId} succeeded but its response is not stored`);
+  res.setHeader('x-switchyard-provider', result.provider);
+  res.setHeader('x-switchyard-model', result.modelId);
+  return { sub, result, row };
+}
+
+/** The `switchyard` extension field of a response (ignored by OpenAI clients): where the request went and why. */
+export function switchyardExtension({ sub, result }: Routed) {
+  return {
+    request_id: sub.requestId,
+    workflow_id: sub.workflowId,
+    provider: result.provider,
+    model: result.modelId,
+    cost_usd: result.costUsd,
+    decision: result.decisionSummary,
+    route: result.route,
+    classification: { task_type: result.classification.taskType, complexity: result.classification.complexity },
+    candidates: result.candidates,
+    attempts: result.attempts,
+  };
 }

@@ -2,8 +2,8 @@
  * The contract between the API, the `routeRequest` workflow and its activities. Everything here is
  * small on purpose: the prompt and the completion live in Postgres, keyed by `requestId`.
  */
-import type { Classification } from './classify';
-import type { Candidate, RouteContext, RouteDecision } from './policy';
+import { DEFAULT_OUTPUT_TOKENS, type Classification } from './classify';
+import type { Candidate, PolicyInput, RouteContext, RouteDecision } from './policy';
 
 export const OPERATIONS = ['chat', 'intent', 'sentiment', 'entities', 'summarize', 'embed'] as const;
 export type Operation = (typeof OPERATIONS)[number];
@@ -21,6 +21,20 @@ export interface RouteRequestInput {
   deadlineAt: number;
   /** When every candidate's breaker is open, wait (durably) for the first to reopen instead of failing. */
   waitForRecovery?: boolean;
+}
+
+/** The policy's input for a request: one definition for the workflow's decision and the dry run. */
+export function policyInputOf(route: Pick<RouteRequestInput, 'requestId' | 'requestedModel' | 'operation' | 'maxOutputTokens' | 'needsJson' | 'context'>, now: string): PolicyInput {
+  return {
+    requestId: route.requestId,
+    requestedModel: route.requestedModel,
+    operation: route.operation,
+    capability: route.operation === 'embed' ? 'embeddings' : 'chat',
+    maxOutputTokens: route.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS,
+    needsJson: route.needsJson,
+    context: route.context,
+    now,
+  };
 }
 
 export interface CallPolicy {

@@ -9,16 +9,11 @@ import type { ConfigStore } from '../../configStore';
 import { ModelSchema } from '../../domain/catalog';
 import { OverrideSchema, RuleSchema, TenantPolicySchema, type SwitchyardConfig } from '../../domain/config';
 import { requireAdmin } from '../auth';
-import { fromZodError, HttpError } from '../errors';
+import { HttpError } from '../errors';
+import { validate } from '../runRequest';
 
 const ModelRegistration = ModelSchema.omit({ id: true });
 const ModelUpdate = ModelSchema.omit({ id: true, provider: true, model: true }).partial().strict();
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) throw fromZodError(parsed.error);
-  return parsed.data;
-}
 
 const versionOf = (v: { version: number }) => ({ config_version: v.version });
 
@@ -34,7 +29,7 @@ function collection(router: Router, store: ConfigStore, path: string, key: 'rule
     res.json({ object: 'list', data: items(store.current().config), ...versionOf(store.current()) });
   });
   router.post(path, async (req, res) => {
-    const item = parse(schema as z.ZodType<{ id: string }>, req.body);
+    const item = validate(schema as z.ZodType<{ id: string }>, req.body);
     if (items(store.current().config).some((x) => x.id === item.id)) throw new HttpError(409, 'invalid_request_error', `A ${key.slice(0, -1)} with id '${item.id}' exists.`, 'id', 'already_exists');
     const v = await store.update((c) => ({ ...c, [key]: [...items(c), item] }));
     res.status(201).json({ ...item, ...versionOf(v) });
@@ -44,7 +39,7 @@ function collection(router: Router, store: ConfigStore, path: string, key: 'rule
   });
   router.put(`${path}/:id`, async (req, res) => {
     find(req.params.id!);
-    const item = parse(schema as z.ZodType<{ id: string }>, { ...req.body, id: req.params.id });
+    const item = validate(schema as z.ZodType<{ id: string }>, { ...req.body, id: req.params.id });
     const v = await store.update((c) => ({ ...c, [key]: items(c).map((x) => (x.id === item.id ? item : x)) }));
     res.json({ ...item, ...versionOf(v) });
   });
@@ -77,7 +72,7 @@ export function adminRoutes(deps: { configStore: ConfigStore }): Router {
     res.json({ object: 'list', data: store.current().config.catalog.models, ...versionOf(store.current()) });
   });
   router.post('/v1/admin/models', async (req, res) => {
-    const reg = parse(ModelRegistration, req.body);
+    const reg = validate(ModelRegistration, req.body);
     const id = `${reg.provider}/${reg.model}`;
     if (store.current().config.catalog.models.some((m) => m.id === id)) throw new HttpError(409, 'invalid_request_error', `Model '${id}' exists; PATCH it instead.`, 'model', 'already_exists');
     const v = await store.update((c) => ({ ...c, catalog: { ...c.catalog, models: [...c.catalog.models, { id, ...reg }] } }));
@@ -86,7 +81,7 @@ export function adminRoutes(deps: { configStore: ConfigStore }): Router {
   router.patch('/v1/admin/models/:provider/:model', async (req, res) => {
     const id = `${req.params.provider}/${req.params.model}`;
     if (!store.current().config.catalog.models.some((m) => m.id === id)) throw new HttpError(404, 'not_found_error', `No model '${id}'.`, 'model', 'model_not_found');
-    const change = parse(ModelUpdate, req.body);
+    const change = validate(ModelUpdate, req.body);
     const v = await store.update((c) => ({ ...c, catalog: { ...c.catalog, models: c.catalog.models.map((m) => (m.id === id ? { ...m, ...change } : m)) } }));
     res.json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });
   });
@@ -98,7 +93,7 @@ export function adminRoutes(deps: { configStore: ConfigStore }): Router {
     res.json({ tenant_id: req.params.id, policy: store.current().config.tenants[req.params.id!] ?? null });
   });
   router.put('/v1/admin/tenants/:id', async (req, res) => {
-    const policy = parse(TenantPolicySchema, req.body);
+    const policy = validate(TenantPolicySchema, req.body);
     const v = await store.update((c) => ({ ...c, tenants: { ...c.tenants, [req.params.id!]: policy } }));
     res.json({ tenant_id: req.params.id, policy, ...versionOf(v) });
   });

@@ -10,13 +10,14 @@ import { validateConfig } from '../../configStore';
 import type { Db } from '../../db';
 import type { HealthClient } from '../../health';
 import type { Catalog } from '../../domain/catalog';
-import { ChatCompletionRequestSchema, maxOutputTokens } from '../../domain/chat';
-import { classify, DEFAULT_OUTPUT_TOKENS, type Classification } from '../../domain/classify';
+import { ChatCompletionRequestSchema } from '../../domain/chat';
+import { classify, type Classification } from '../../domain/classify';
 import { decide, UnknownModelError, type PolicyInput } from '../../domain/policy';
+import { policyInputOf } from '../../domain/request';
 import { replay, type RecordedDecision } from '../../domain/replay';
 import { authOf, requireAdmin } from '../auth';
-import { routeContext } from '../context';
-import { fromZodError, HttpError } from '../errors';
+import { HttpError } from '../errors';
+import { chatRouteInput, readBody, validate } from '../runRequest';
 
 const ReplayRequest = z
   .object({
@@ -34,22 +35,13 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
 
   router.post('/v1/route', async (req, res) => {
     const { tenantId } = authOf(req);
-    const parsed = ChatCompletionRequestSchema.safeParse(req.body);
-    if (!parsed.success) throw fromZodError(parsed.error);
-    const body = parsed.data;
+    const body = readBody(req, ChatCompletionRequestSchema);
     const { version, config } = deps.configStore.current();
-    const classification = classify({ operation: 'chat', messages: body.messages, maxOutputTokens: maxOutputTokens(body) });
-    const input: PolicyInput = {
-      requestId: req.header('idempotency-key') ?? 'dry-run',
-      requestedModel: body.model,
-      operation: 'chat',
-      capability: 'chat',
-      maxOutputTokens: maxOutputTokens(body) ?? DEFAULT_OUTPUT_TOKENS,
-      needsJson: body.response_format !== undefined && body.response_format.type !== 'text',
-      context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
-      now: new Date().toISOString(),
-    };
-    const health = deps.health ? await deps.health.view(config.catalog.models.filter((m) => m.status === 'active').map((m) => m.id)) : {};
+    // Exactly what the workflow's decision step does, minus the call.
+    const route = chatRouteInput(req, tenantId, body);
+    const classification = classify({ operation: 'chat', messages: body.messages, maxOutputTokens: route.maxOutputTokens });
+    const input = policyInputOf({ ...route, requestId: req.header('idempotency-key') ?? 'dry-run' }, new Date().toISOString());
+    const health = deps.health ? await deps.health.viewOf(config.catalog) : {};
     try {
       res.json({ object: 'route.decision', config_version: version, classification, decision: decide(input, classification, config, health) });
     } catch (err) {
@@ -59,9 +51,7 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
   });
 
   router.post('/v1/policy/replay', requireAdmin, async (req, res) => {
-    const parsed = ReplayRequest.safeParse(req.body ?? {});
-    if (!parsed.success) throw fromZodError(parsed.error);
-    const r = parsed.data;
+    const r = validate(ReplayRequest, req.body ?? {});
     const current = await deps.configStore.refresh();
     const proposed = validateConfig(r.config ?? { ...current.config, ...(r.changes ?? {}) });
 

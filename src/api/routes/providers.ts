@@ -7,7 +7,8 @@ import { z } from 'zod';
 import type { ConfigStore } from '../../configStore';
 import type { HealthClient } from '../../health';
 import { requireAdmin } from '../auth';
-import { fromZodError, HttpError } from '../errors';
+import { HttpError } from '../errors';
+import { readBody } from '../runRequest';
 
 const ForceBody = z.object({ action: z.enum(['open', 'close']), reason: z.string().trim().min(1, 'a reason is required').max(500) }).strict();
 
@@ -36,9 +37,8 @@ export function providerRoutes(deps: { configStore: ConfigStore; health?: Health
   router.post('/v1/providers/:provider/:model/breaker', requireAdmin, async (req, res) => {
     const id = `${req.params.provider}/${req.params.model}`;
     if (!deps.configStore.current().config.catalog.models.some((m) => m.id === id)) throw new HttpError(404, 'not_found_error', `No model '${id}'.`, 'model', 'model_not_found');
-    const parsed = ForceBody.safeParse(req.body);
-    if (!parsed.success) throw fromZodError(parsed.error);
-    const snap = await health().force(id, parsed.data.action === 'open' ? 'open' : 'closed', parsed.data.reason);
+    const body = readBody(req, ForceBody);
+    const snap = await health().force(id, body.action === 'open' ? 'open' : 'closed', body.reason);
     res.json({ id, breaker: snap });
   });
   return router;
