@@ -1,20 +1,23 @@
 /**
  * The budget ledger: reserve → settle / release, atomically in Postgres.
  *
- * Why it cannot overspend: a reservation is one transaction that locks every applicable window
- * row (`select … for update`, always in the same order, so concurrent reservations queue instead
- * of deadlocking), checks `spent + reserved + amount ≤ limit` in SQL on exact decimals, and only
- * then adds to `reserved`. A concurrent reservation waits for the lock and sees the new total.
- * Settling moves the reservation's amount out of `reserved` and the real cost into `spent`;
- * releasing only frees it. Each step is idempotent by reservation id (one per request attempt),
- * and reservations that are never settled expire.
+ * Why it cannot overspend: a reservation is one call of `budget_reserve` (migration 005), which
+ * locks every applicable window row (`for update`, always in the same order, so concurrent
+ * reservations queue instead of deadlocking), checks `spent + reserved + amount ≤ limit` on exact
+ * decimals, and only then adds to `reserved`. A concurrent reservation waits for the lock and sees
+ * the new total. Settling moves the reservation's amount out of `reserved` and the real cost into
+ * `spent`; releasing only frees it. Each step is idempotent by reservation id (one per provider
+ * call attempt), and reservations that are never settled expire.
+ *
+ * Why it is fast enough: one statement per reservation, so a window's row lock is held for the
+ * function's few microseconds of work and its commit, not for client round trips.
  */
-import type { WindowKey } from '../domain/budget';
+import type { Period, WindowKey } from '../domain/budget';
 import type { Db, Queryable } from './index';
 
 export interface RefusedWindow {
   scope: string;
-  period: string;
+  period: Period;
   limitUsd: number;
   spentUsd: number;
   reservedUsd: number;
@@ -22,118 +25,62 @@ export interface RefusedWindow {
   resetsAt: string;
 }
 
-export type ReserveResult = { ok: true; reservationId: string; amountUsd: number; duplicate: boolean } | { ok: false; refused: RefusedWindow };
+export type ReserveResult = { ok: true; reservationId: string; duplicate: boolean } | { ok: false; refused: RefusedWindow };
 
-const usd = (x: number) => x.toFixed(10);
+/** Exact decimal text for numeric parameters (no float formatting surprises). */
+export const usd = (x: number) => x.toFixed(10);
+const round10 = (x: number) => Math.round(x * 1e10) / 1e10;
 
-interface StoredWindow {
-  scope: string;
-  period: string;
-  start: string;
+export interface ReserveInput {
+  id: string;
+  tenantId?: string;
+  amountUsd: number;
+  windows: WindowKey[];
+  ttlMs: number;
+  now: number;
 }
 
-export async function reserve(db: Db, r: { id: string; amountUsd: number; windows: WindowKey[]; ttlMs: number; now: number }): Promise<ReserveResult> {
-  return db.transaction(async (tx) => {
-    const existing = await tx.query<{ status: string; amount_usd: number }>('select status, amount_usd from budget_reservations where id = $1', [r.id]);
-    if (existing.rows[0]) return { ok: true, reservationId: r.id, amountUsd: existing.rows[0].amount_usd, duplicate: true };
-    if (r.windows.length > 0) {
-      await tx.query(
-        `insert into budget_windows (scope, period, window_start, window_end, limit_usd)
-         select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::numeric[])
-         on conflict (scope, period, window_start) do update set limit_usd = excluded.limit_usd`,
-        [r.windows.map((w) => w.scope), r.windows.map((w) => w.period), r.windows.map((w) => new Date(w.start)), r.windows.map((w) => new Date(w.end)), r.windows.map((w) => usd(w.limitUsd))],
-      );
-      const locked = await lockWindows(tx, r.windows.map((w) => ({ scope: w.scope, period: w.period, start: new Date(w.start).toISOString() })), usd(r.amountUsd));
-      const over = locked.find((w) => !w.fits);
-      if (over) {
-        return {
-          ok: false,
-          refused: {
-            scope: over.scope,
-            period: over.period,
-            limitUsd: over.limit_usd,
-            spentUsd: over.spent_usd,
-            reservedUsd: over.reserved_usd,
-            remainingUsd: Math.max(0, Math.round((over.limit_usd - over.spent_usd - over.reserved_usd) * 1e10) / 1e10),
-            resetsAt: new Date(over.window_end).toISOString(),
-          },
-        };
-      }
-      await adjust(tx, locked, { reserved: usd(r.amountUsd), spent: '0' });
-    }
-    const stored: StoredWindow[] = r.windows.map((w) => ({ scope: w.scope, period: w.period, start: new Date(w.start).toISOString() }));
-    await tx.query(`insert into budget_reservations (id, amount_usd, windows, status, expires_at) values ($1, $2, $3, 'reserved', $4)`, [r.id, usd(r.amountUsd), JSON.stringify(stored), new Date(r.now + r.ttlMs)]);
-    return { ok: true, reservationId: r.id, amountUsd: r.amountUsd, duplicate: false };
-  });
-}
-
-interface LockedWindow {
-  scope: string;
-  period: string;
-  window_start: Date;
-  window_end: Date;
-  limit_usd: number;
-  spent_usd: number;
-  reserved_usd: number;
-  fits: boolean;
-}
-
-/** Locks the windows in a fixed order and says whether `amount` still fits in each. */
-async function lockWindows(tx: Queryable, windows: StoredWindow[], amount: string): Promise<LockedWindow[]> {
-  const res = await tx.query<LockedWindow>(
-    `select scope, period, window_start, window_end, limit_usd, spent_usd, reserved_usd,
-            (spent_usd + reserved_usd + $4::numeric) <= limit_usd as fits
-     from budget_windows
-     where (scope, period, window_start) in (select * from unnest($1::text[], $2::text[], $3::timestamptz[]))
-     order by scope, period, window_start
-     for update`,
-    [windows.map((w) => w.scope), windows.map((w) => w.period), windows.map((w) => w.start), amount],
+export async function reserve(db: Queryable, r: ReserveInput): Promise<ReserveResult> {
+  const w = r.windows;
+  const res = await db.query<{ status: string; scope: string; period: Period; limit_usd: number; spent_usd: number; reserved_usd: number; window_end: Date }>(
+    'select * from budget_reserve($1, $2, $3::numeric, $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::numeric[], $9)',
+    [r.id, r.tenantId ?? null, usd(r.amountUsd), w.map((x) => x.scope), w.map((x) => x.period), w.map((x) => new Date(x.start)), w.map((x) => new Date(x.end)), w.map((x) => usd(x.limitUsd)), new Date(r.now + r.ttlMs)],
   );
-  return res.rows;
+  const row = res.rows[0]!;
+  if (row.status !== 'refused') return { ok: true, reservationId: r.id, duplicate: row.status === 'duplicate' };
+  const limitUsd = Number(row.limit_usd);
+  const spentUsd = Number(row.spent_usd);
+  const reservedUsd = Number(row.reserved_usd);
+  return {
+    ok: false,
+    refused: { scope: row.scope, period: row.period, limitUsd, spentUsd, reservedUsd, remainingUsd: Math.max(0, round10(limitUsd - spentUsd - reservedUsd)), resetsAt: new Date(row.window_end).toISOString() },
+  };
 }
 
-/** Adds exact decimal deltas (USD, as strings) to reserved and spent of the given windows. */
-async function adjust(tx: Queryable, windows: Array<{ scope: string; period: string; window_start: Date | string }>, delta: { reserved: string; spent: string }): Promise<void> {
-  await tx.query(
-    `update budget_windows set reserved_usd = reserved_usd + $4::numeric, spent_usd = spent_usd + $5::numeric
-     where (scope, period, window_start) in (select * from unnest($1::text[], $2::text[], $3::timestamptz[]))`,
-    [windows.map((w) => w.scope), windows.map((w) => w.period), windows.map((w) => new Date(w.window_start)), delta.reserved, delta.spent],
+async function close(db: Queryable, id: string, status: 'settled' | 'released' | 'expired', actualUsd: number | null): Promise<boolean> {
+  const res = await db.query<{ closed: boolean }>('select budget_close($1, $2, $3::numeric) as closed', [id, status, actualUsd === null ? null : usd(actualUsd)]);
+  return res.rows[0]!.closed;
+}
+
+/** Settles to the real cost (spent += actual; the rest of the reservation is freed). Idempotent. */
+export const settle = (db: Queryable, id: string, actualUsd: number) => close(db, id, 'settled', actualUsd);
+/** Frees a reservation without spending (the call failed before costing anything). Idempotent. */
+export const release = (db: Queryable, id: string) => close(db, id, 'released', null);
+
+/** Releases reservations past their expiry (a crashed call must not hold budget forever). */
+export async function expireStale(db: Db, now: number, tenantId?: string): Promise<number> {
+  const stale = await db.query<{ id: string }>(
+    `select id from budget_reservations where status = 'reserved' and expires_at < $1 and ($2::text is null or tenant_id = $2) order by expires_at limit 1000`,
+    [new Date(now), tenantId ?? null],
   );
-}
-
-/** Closes a reservation: settle to the real cost, or release it (failed call, or expired). Idempotent. */
-async function close(db: Db, id: string, outcome: { status: 'settled'; actualUsd: number } | { status: 'released' | 'expired' }): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    const actual = outcome.status === 'settled' ? usd(outcome.actualUsd) : null;
-    const res = await tx.query<{ amount_usd: string; windows: StoredWindow[] }>(
-      `update budget_reservations set status = $2, actual_usd = $3, closed_at = now()
-       where id = $1 and status = 'reserved' returning amount_usd::text, windows`,
-      [id, outcome.status, actual],
-    );
-    const row = res.rows[0];
-    if (!row) return false;
-    if (row.windows.length) {
-      const locked = await lockWindows(tx, row.windows, '0');
-      await adjust(tx, locked, { reserved: `-${row.amount_usd}`, spent: actual ?? '0' });
-    }
-    return true;
-  });
-}
-
-export const settle = (db: Db, id: string, actualUsd: number) => close(db, id, { status: 'settled', actualUsd });
-export const release = (db: Db, id: string) => close(db, id, { status: 'released' });
-
-/** Releases reservations past their expiry (a crashed request must not hold budget forever). */
-export async function expireStale(db: Db, now: number): Promise<number> {
-  const stale = await db.query<{ id: string }>(`select id from budget_reservations where status = 'reserved' and expires_at < $1 order by expires_at limit 1000`, [new Date(now)]);
   let n = 0;
-  for (const { id } of stale.rows) if (await close(db, id, { status: 'expired' })) n++;
+  for (const { id } of stale.rows) if (await close(db, id, 'expired', null)) n++;
   return n;
 }
 
 export interface WindowUsage {
   scope: string;
-  period: string;
+  period: Period;
   windowStart: string;
   windowEnd: string;
   limitUsd: number;
@@ -141,10 +88,131 @@ export interface WindowUsage {
   reservedUsd: number;
 }
 
-export async function windowUsage(db: Queryable, scope: string, at: number): Promise<WindowUsage[]> {
-  const res = await db.query<{ scope: string; period: string; window_start: Date; window_end: Date; limit_usd: number; spent_usd: number; reserved_usd: number }>(
-    `select * from budget_windows where scope = $1 and window_start <= $2 and window_end > $2 order by period`,
-    [scope, new Date(at)],
+interface WindowRow {
+  scope: string;
+  period: Period;
+  window_start: Date;
+  window_end: Date;
+  limit_usd: number;
+  spent_usd: number;
+  reserved_usd: number;
+  closed_at: Date | null;
+}
+
+const toUsage = (w: WindowRow): WindowUsage => ({
+  scope: w.scope,
+  period: w.period,
+  windowStart: new Date(w.window_start).toISOString(),
+  windowEnd: new Date(w.window_end).toISOString(),
+  limitUsd: Number(w.limit_usd),
+  spentUsd: Number(w.spent_usd),
+  reservedUsd: Number(w.reserved_usd),
+});
+
+/** The windows of the given scopes that contain `at`. */
+export async function windowUsage(db: Queryable, scopes: string | string[], at: number): Promise<WindowUsage[]> {
+  const res = await db.query<WindowRow>(`select * from budget_windows where scope = any($1::text[]) and window_start <= $2 and window_end > $2 order by scope, period`, [
+    Array.isArray(scopes) ? scopes : [scopes],
+    new Date(at),
+  ]);
+  return res.rows.map(toUsage);
+}
+
+/** Opens (or updates the limit of) the current windows: the rollover's new windows exist at once. */
+export async function openWindows(db: Queryable, tenantId: string, windows: WindowKey[]): Promise<void> {
+  if (!windows.length) return;
+  await db.query(
+    `insert into budget_windows (scope, period, window_start, window_end, limit_usd, tenant_id)
+     select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::numeric[], $6::text[])
+     on conflict (scope, period, window_start) do update set limit_usd = excluded.limit_usd, tenant_id = excluded.tenant_id
+       where budget_windows.limit_usd is distinct from excluded.limit_usd or budget_windows.tenant_id is distinct from excluded.tenant_id`,
+    [windows.map((w) => w.scope), windows.map((w) => w.period), windows.map((w) => new Date(w.start)), windows.map((w) => new Date(w.end)), windows.map((w) => usd(w.limitUsd)), windows.map(() => tenantId)],
   );
-  return res.rows.map((w) => ({ scope: w.scope, period: w.period, windowStart: new Date(w.window_start).toISOString(), windowEnd: new Date(w.window_end).toISOString(), limitUsd: w.limit_usd, spentUsd: w.spent_usd, reservedUsd: w.reserved_usd }));
+}
+
+export interface ClosedWindow extends WindowUsage {
+  closedAt: string;
+}
+
+/** Marks the tenant's windows that ended by `at` as closed (recorded once); returns them. */
+export async function closeEndedWindows(db: Queryable, tenantId: string, at: number): Promise<ClosedWindow[]> {
+  const res = await db.query<WindowRow>(
+    `update budget_windows set closed_at = $2 where tenant_id = $1 and window_end <= $2 and closed_at is null returning *`,
+    [tenantId, new Date(at)],
+  );
+  return res.rows.map((w) => ({ ...toUsage(w), closedAt: new Date(w.closed_at!).toISOString() })).sort((a, b) => a.windowEnd.localeCompare(b.windowEnd) || a.scope.localeCompare(b.scope) || a.period.localeCompare(b.period));
+}
+
+export interface BudgetAlert {
+  scope: string;
+  period: Period;
+  windowStart: string;
+  tenantId: string;
+  threshold: number;
+  limitUsd: number;
+  spentUsd: number;
+  raisedAt: string;
+  webhookUrl?: string;
+}
+
+/**
+ * Raises the alert of every open window of the tenant whose spend reached `threshold` × limit and
+ * that has none yet. The alert's key is its window's, so it is raised once per window whoever
+ * asks how often; returns only the alerts raised by this call.
+ */
+export async function raiseAlerts(db: Queryable, tenantId: string, threshold: number, at: number, webhookUrl?: string): Promise<BudgetAlert[]> {
+  const res = await db.query<{ scope: string; period: Period; window_start: Date; threshold: number; limit_usd: number; spent_usd: number; raised_at: Date }>(
+    `insert into budget_alerts (scope, period, window_start, tenant_id, threshold, limit_usd, spent_usd, raised_at, webhook_url)
+     select scope, period, window_start, tenant_id, $2::numeric, limit_usd, spent_usd, $3, $4 from budget_windows
+     where tenant_id = $1 and closed_at is null and window_start <= $3 and window_end > $3 and spent_usd >= $2::numeric * limit_usd
+     on conflict do nothing
+     returning *`,
+    [tenantId, threshold.toFixed(4), new Date(at), webhookUrl ?? null],
+  );
+  return res.rows.map((a) => ({
+    scope: a.scope,
+    period: a.period,
+    windowStart: new Date(a.window_start).toISOString(),
+    tenantId,
+    threshold: Number(a.threshold),
+    limitUsd: Number(a.limit_usd),
+    spentUsd: Number(a.spent_usd),
+    raisedAt: new Date(a.raised_at).toISOString(),
+    ...(webhookUrl && { webhookUrl }),
+  }));
+}
+
+export async function markAlertDelivered(db: Queryable, a: Pick<BudgetAlert, 'scope' | 'period' | 'windowStart'>, error?: string): Promise<void> {
+  await db.query(`update budget_alerts set delivered_at = case when $4::text is null then now() else delivered_at end, delivery_error = $4 where scope = $1 and period = $2 and window_start = $3`, [
+    a.scope,
+    a.period,
+    new Date(a.windowStart),
+    error ?? null,
+  ]);
+}
+
+export async function listAlerts(db: Queryable, tenantId: string): Promise<Array<BudgetAlert & { deliveredAt?: string }>> {
+  const res = await db.query<{ scope: string; period: Period; window_start: Date; threshold: number; limit_usd: number; spent_usd: number; raised_at: Date; webhook_url: string | null; delivered_at: Date | null }>(
+    `select * from budget_alerts where tenant_id = $1 order by raised_at, scope, period`,
+    [tenantId],
+  );
+  return res.rows.map((a) => ({
+    scope: a.scope,
+    period: a.period,
+    windowStart: new Date(a.window_start).toISOString(),
+    tenantId,
+    threshold: Number(a.threshold),
+    limitUsd: Number(a.limit_usd),
+    spentUsd: Number(a.spent_usd),
+    raisedAt: new Date(a.raised_at).toISOString(),
+    ...(a.webhook_url && { webhookUrl: a.webhook_url }),
+    ...(a.delivered_at && { deliveredAt: new Date(a.delivered_at).toISOString() }),
+  }));
+}
+
+/** When the tenant's next open reservation expires, if it has one. */
+export async function nextExpiry(db: Queryable, tenantId: string): Promise<number | undefined> {
+  const res = await db.query<{ at: Date | null }>(`select min(expires_at) as at from budget_reservations where status = 'reserved' and tenant_id = $1`, [tenantId]);
+  const at = res.rows[0]?.at;
+  return at ? new Date(at).getTime() : undefined;
 }

@@ -3,6 +3,7 @@
  * starts and ends (UTC boundaries: midnight, Monday, the 1st), and the worst-case cost a
  * reservation holds before the call.
  */
+import { z } from 'zod';
 import { costUsd, type Model } from './catalog';
 
 export const PERIODS = ['daily', 'weekly', 'monthly'] as const;
@@ -76,4 +77,112 @@ export function applicableWindows(scopes: Array<{ scope: string; limits: BudgetL
 /** The most a call can cost: every input token, plus the whole output cap. */
 export function worstCaseCost(model: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok' | 'maxOutputTokens'>, inputTokens: number, maxOutputTokens: number): number {
   return costUsd(model, inputTokens, Math.min(maxOutputTokens, model.maxOutputTokens));
+}
+
+const usdLimit = z.number().positive().max(1e9);
+
+/** Spend limits in USD; each is optional. */
+export const BudgetLimitsSchema = z
+  .object({
+    perRequestUsd: usdLimit.optional(),
+    dailyUsd: usdLimit.optional(),
+    weeklyUsd: usdLimit.optional(),
+    monthlyUsd: usdLimit.optional(),
+  })
+  .strict();
+
+/** A tenant's budget: its own limits, and optionally limits per user within it. */
+export const TenantBudgetSchema = BudgetLimitsSchema.extend({
+  /** Fraction of a window's limit at which its alert is raised (once per window). */
+  alertThreshold: z.number().gt(0).max(1).default(0.8),
+  /** Receives a POST with the alert as JSON (retried); alerts are stored either way. */
+  webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** Limits for every user of the tenant (X-Switchyard-User / `user`), unless `users` names them. */
+  perUser: BudgetLimitsSchema.optional(),
+  /** Limits for named users; replaces `perUser` for them. */
+  users: z.record(z.string().min(1).max(256), BudgetLimitsSchema).default({}),
+}).strict();
+export type TenantBudget = z.infer<typeof TenantBudgetSchema>;
+
+export const tenantScope = (tenantId: string) => `tenant:${tenantId}`;
+export const userScope = (tenantId: string, userId: string) => `user:${tenantId}:${userId}`;
+
+/** The scopes a request of (tenant, user) spends in, each with its limits. */
+export function budgetScopes(budget: TenantBudget | undefined, tenantId: string, userId?: string): Array<{ scope: string; limits: BudgetLimits }> {
+  if (!budget) return [];
+  const out = [{ scope: tenantScope(tenantId), limits: budget as BudgetLimits }];
+  const user = userId ? (budget.users[userId] ?? budget.perUser) : undefined;
+  if (userId && user) out.push({ scope: userScope(tenantId, userId), limits: user });
+  return out;
+}
+
+/** The tightest per-request limit of the scopes, if any. */
+export function perRequestLimit(scopes: Array<{ limits: BudgetLimits }>): number | undefined {
+  const limits = scopes.map((s) => s.limits.perRequestUsd).filter((x): x is number => x !== undefined);
+  return limits.length ? Math.min(...limits) : undefined;
+}
+
+/**
+ * Our tokenizer's count is not the provider's (other tokenizers, per-message framing), so the
+ * reservation covers a margin over it: a reservation must never be smaller than the real cost.
+ */
+export const INPUT_TOKEN_MARGIN = { factor: 1.25, plus: 16 };
+
+/** What a call reserves: worst-case input (with the margin) plus the whole output cap, rounded up to 1e-10 USD. */
+export function reservationUsd(model: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok' | 'maxOutputTokens'>, inputTokens: number, maxOutputTokens: number, capability: 'chat' | 'embeddings' = 'chat'): number {
+  const input = Math.ceil(inputTokens * INPUT_TOKEN_MARGIN.factor) + INPUT_TOKEN_MARGIN.plus;
+  const output = capability === 'embeddings' ? 0 : Math.min(maxOutputTokens, model.maxOutputTokens);
+  return Math.ceil(((input * model.inputPricePerMTok + output * model.outputPricePerMTok) / 1e6) * 1e10) / 1e10;
+}
+
+/** A window's state as the policy and the API see it. */
+export interface WindowState {
+  scope: string;
+  period: Period;
+  windowStart: string;
+  resetsAt: string;
+  limitUsd: number;
+  spentUsd: number;
+  reservedUsd: number;
+  remainingUsd: number;
+}
+
+export const round10 = (x: number) => Math.round(x * 1e10) / 1e10;
+
+/**
+ * The budget as routing sees it: the least remaining across windows, the per-request limit, and
+ * whether any window is past its alert threshold (then cheaper models are preferred).
+ */
+export interface BudgetView {
+  remainingUsd?: number;
+  perRequestUsd?: number;
+  nearLimit?: boolean;
+  /** The window with the least remaining: named in a 429. */
+  tightest?: WindowState;
+}
+
+export function budgetView(windows: WindowState[], perRequestUsd: number | undefined, alertThreshold: number): BudgetView {
+  if (!windows.length) return perRequestUsd === undefined ? {} : { perRequestUsd };
+  const tightest = [...windows].sort((a, b) => a.remainingUsd - b.remainingUsd)[0]!;
+  const nearLimit = windows.some((w) => w.spentUsd + w.reservedUsd >= alertThreshold * w.limitUsd);
+  return { remainingUsd: tightest.remainingUsd, ...(perRequestUsd !== undefined && { perRequestUsd }), nearLimit, tightest };
+}
+
+/** Current windows for scopes, from stored rows where they exist (a window nobody spent in is full). */
+export function currentWindows(scopes: Array<{ scope: string; limits: BudgetLimits }>, stored: Array<{ scope: string; period: string; spentUsd: number; reservedUsd: number }>, at: number): WindowState[] {
+  return applicableWindows(scopes, at).map((w) => {
+    const row = stored.find((s) => s.scope === w.scope && s.period === w.period);
+    const spentUsd = row?.spentUsd ?? 0;
+    const reservedUsd = row?.reservedUsd ?? 0;
+    return {
+      scope: w.scope,
+      period: w.period,
+      windowStart: new Date(w.start).toISOString(),
+      resetsAt: new Date(w.end).toISOString(),
+      limitUsd: w.limitUsd,
+      spentUsd,
+      reservedUsd,
+      remainingUsd: Math.max(0, round10(w.limitUsd - spentUsd - reservedUsd)),
+    };
+  });
 }

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { CatalogSchema, ComplianceSchema, RegionSchema } from './catalog';
 import { BreakerSettingsSchema } from './breaker';
+import { TenantBudgetSchema } from './budget';
 import { SettingsSchema } from './settings';
 
 export { COMPLIANCE_TAGS, REGIONS, RegionSchema, type Region } from './catalog';
@@ -85,6 +86,8 @@ export const TenantPolicySchema = z
     strategy: StrategySchema.optional(),
     ...Restrictions,
     workspaces: z.record(z.string(), z.object(Restrictions).strict()).default({}),
+    /** Spend limits (per request, daily, weekly, monthly), for the tenant and its users. */
+    budget: TenantBudgetSchema.optional(),
   })
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicySchema>;

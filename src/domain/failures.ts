@@ -16,6 +16,7 @@ export const FAILURE_TYPES = [
   'MalformedResponse',
   'InvalidOutput',
   'BreakerOpen',
+  'BudgetExceeded',
 ] as const;
 export type FailureType = (typeof FAILURE_TYPES)[number];
 
@@ -23,7 +24,7 @@ export type FailureType = (typeof FAILURE_TYPES)[number];
  * After the last attempt on a candidate: try the next one, only a larger-context one, only a
  * stronger (higher quality tier) one, or stop.
  */
-export type Disposition = 'fallback' | 'fallback-larger-context' | 'escalate' | 'stop';
+export type Disposition = 'fallback' | 'fallback-larger-context' | 'fallback-cheaper' | 'escalate' | 'stop';
 
 export interface FailureRule {
   /** Retry on the same candidate (with backoff) before giving up on it. */
@@ -46,6 +47,7 @@ export const FAILURE_RULES: Record<FailureType, FailureRule> = {
   NotFound: { retryable: false, disposition: 'fallback', httpStatus: 503, why: 'that provider does not serve the model' },
   InvalidRequest: { retryable: false, disposition: 'stop', httpStatus: 400, why: 'the request itself is wrong; every provider would refuse it' },
   BreakerOpen: { retryable: false, disposition: 'fallback', httpStatus: 503, why: 'the endpoint is cooling down after failures; no call was made' },
+  BudgetExceeded: { retryable: false, disposition: 'fallback-cheaper', httpStatus: 429, why: 'its worst-case cost does not fit the remaining budget; a cheaper model may' },
   InvalidOutput: { retryable: false, disposition: 'escalate', httpStatus: 502, why: 'the output failed its schema; a stronger model is likelier to get it right' },
 };
 
@@ -56,6 +58,7 @@ export const ROUTE_ENDINGS = {
   AllRateLimited: { httpStatus: 429, why: 'every candidate was rate limited' },
   EscalationsExhausted: { httpStatus: 502, why: 'no model produced valid structured output within the escalation limit' },
   DeadlineExceeded: { httpStatus: 504, why: 'the request deadline passed' },
+  BudgetExceeded: { httpStatus: 429, why: 'no candidate fits the remaining budget' },
 } as const;
 export type RouteEnding = keyof typeof ROUTE_ENDINGS;
 

@@ -12,6 +12,8 @@ export interface FallbackState {
   /** Candidates with a quality tier ≤ this are not stronger (an invalid-output escalation). */
   minQualityExclusive: number;
   escalations: number;
+  /** Candidates reserving this much or more cannot fit the budget (a budget refusal). */
+  maxReserveExclusive?: number;
   /** Set when the route must end now. */
   stop?: { type: string; httpStatus: number };
 }
@@ -22,6 +24,9 @@ export const initialFallbackState = (): FallbackState => ({ minContextExclusive:
 export function skipReason(c: RoutedCandidate, s: FallbackState): string | undefined {
   if (c.contextWindow <= s.minContextExclusive) return `context window ${c.contextWindow} is not larger than the ${s.minContextExclusive} that overflowed`;
   if (c.qualityTier <= s.minQualityExclusive) return `quality tier ${c.qualityTier} is not stronger than the tier ${s.minQualityExclusive} that produced invalid output`;
+  if (s.maxReserveExclusive !== undefined && c.reserveUsd !== undefined && c.reserveUsd >= s.maxReserveExclusive) {
+    return `worst case $${c.reserveUsd.toFixed(6)} is not below the $${s.maxReserveExclusive.toFixed(6)} the budget refused`;
+  }
   return undefined;
 }
 
@@ -40,6 +45,12 @@ export function afterFailure(failureType: string, c: RoutedCandidate, s: Fallbac
   switch (disposition) {
     case 'stop':
       return { disposition, action: `stop: ${type === 'ContentFiltered' ? 'content-filter fallback is disabled' : rule.why}`, state: { ...s, stop: { type, httpStatus: rule.httpStatus } } };
+    case 'fallback-cheaper':
+      return {
+        disposition,
+        action: `fallback to a cheaper model: ${rule.why}`,
+        state: c.reserveUsd === undefined ? s : { ...s, maxReserveExclusive: Math.min(s.maxReserveExclusive ?? Infinity, c.reserveUsd) },
+      };
     case 'fallback-larger-context':
       return { disposition, action: `fallback to a larger context window: ${rule.why}`, state: { ...s, minContextExclusive: Math.max(s.minContextExclusive, c.contextWindow) } };
     case 'escalate': {
@@ -56,12 +67,13 @@ export function afterFailure(failureType: string, c: RoutedCandidate, s: Fallbac
 }
 
 /** How a route that produced no answer ends: its error type and HTTP status. */
-export function routeEnding(plan: Pick<PlannedRoute, 'candidates'>, outcomes: CandidateOutcome[], s: FallbackState): { errorType: string; httpStatus: number } {
+export function routeEnding(plan: Pick<PlannedRoute, 'candidates'> & Partial<Pick<PlannedRoute, 'rejected'>>, outcomes: CandidateOutcome[], s: FallbackState): { errorType: string; httpStatus: number } {
   if (s.stop) return { errorType: s.stop.type, httpStatus: s.stop.httpStatus };
   let ending: RouteEnding = 'AllCandidatesFailed';
   const errors = outcomes.filter((o) => o.outcome === 'error');
-  if (plan.candidates.length === 0) ending = 'NoCandidate';
+  if (plan.candidates.length === 0) ending = plan.rejected?.some((r) => r.filter === 'budget') ? 'BudgetExceeded' : 'NoCandidate';
   else if (errors.length > 0 && errors.every((o) => o.errorType === 'RateLimited')) ending = 'AllRateLimited';
+  else if (errors.length > 0 && errors.every((o) => o.errorType === 'BudgetExceeded')) ending = 'BudgetExceeded';
   return { errorType: ending, httpStatus: ROUTE_ENDINGS[ending].httpStatus };
 }
 

@@ -15,6 +15,7 @@ import { costUsd, findModel, type Model } from './catalog';
 import type { Classification } from './classify';
 import { RegionSchema, StrategySchema, type Condition, type Override, type Rule, type Strategy, type SwitchyardConfig, type TenantPolicy } from './config';
 import { ComplianceSchema } from './catalog';
+import { reservationUsd, type BudgetView } from './budget';
 
 export const AUTO_MODELS = new Set(['auto', 'switchyard/auto']);
 
@@ -53,10 +54,7 @@ export interface HealthView {
   blocked?: Record<string, { until: string; why: string }>;
 }
 
-/** The tenant's remaining budget in USD, when budgets apply. */
-export interface BudgetView {
-  remainingUsd?: number;
-}
+export type { BudgetView } from './budget';
 
 export const FILTERS = ['status', 'capability', 'json', 'context-window', 'residency', 'compliance', 'tenant-allowlist', 'workspace-allowlist', 'excluded-provider', 'cost-cap', 'budget', 'breaker-open'] as const;
 export type FilterName = (typeof FILTERS)[number];
@@ -147,7 +145,12 @@ function hardFilter(m: Model, input: PolicyInput, c: Classification, e: Effectiv
   if (workspace?.allowedProviders && !workspace.allowedProviders.includes(m.provider)) return { filter: 'workspace-allowlist', reason: `provider ${m.provider} not allowed in workspace ${input.context.workspaceId}` };
   if (e.excluded.has(m.provider)) return { filter: 'excluded-provider', reason: `provider ${m.provider} is excluded` };
   if (input.context.maxCostUsd !== undefined && estimate > input.context.maxCostUsd) return { filter: 'cost-cap', reason: `estimated $${estimate.toFixed(6)} > cap $${input.context.maxCostUsd}` };
-  if (budget.remainingUsd !== undefined && estimate > budget.remainingUsd) return { filter: 'budget', reason: `estimated $${estimate.toFixed(6)} > remaining budget $${budget.remainingUsd.toFixed(6)}` };
+  if (budget.remainingUsd !== undefined || budget.perRequestUsd !== undefined) {
+    // The amount the call would reserve (worst case, with the tokenizer margin), not the estimate.
+    const reserve = reservationUsd(m, c.inputTokens, input.maxOutputTokens, input.capability);
+    if (budget.perRequestUsd !== undefined && reserve > budget.perRequestUsd) return { filter: 'budget', reason: `worst case $${reserve.toFixed(6)} > per-request limit $${budget.perRequestUsd}` };
+    if (budget.remainingUsd !== undefined && reserve > budget.remainingUsd) return { filter: 'budget', reason: `worst case $${reserve.toFixed(6)} > remaining budget $${budget.remainingUsd.toFixed(6)}` };
+  }
   const blocked = health.blocked?.[m.id];
   if (blocked && blocked.until > input.now) return { filter: 'breaker-open', reason: blocked.why };
   return undefined;
@@ -285,7 +288,12 @@ export function decide(input: PolicyInput, c: Classification, config: Switchyard
   }
 
   const notes: string[] = [];
-  const strategy = resolveStrategy(input.context.strategy ?? e.tenant?.strategy ?? config.routing.defaultStrategy, c);
+  let strategy = resolveStrategy(input.context.strategy ?? e.tenant?.strategy ?? config.routing.defaultStrategy, c);
+  // Near the limit, spend what is left on cheaper models before refusing outright.
+  if (budget.nearLimit && strategy !== 'cost') {
+    notes.push(`budget near its limit ($${budget.remainingUsd?.toFixed(6)} left in ${budget.tightest?.period ?? 'a'} window): cheaper models first instead of ${strategy}`);
+    strategy = 'cost';
+  }
   const preferred: Array<{ m: Model; step: CandidateStep; reason: string }> = [];
   let override: RouteDecision['override'];
   let ruleInfo: RouteDecision['rule'];

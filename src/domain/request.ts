@@ -4,6 +4,7 @@
  */
 import { DEFAULT_OUTPUT_TOKENS, type Classification } from './classify';
 import type { Candidate, PolicyInput, RouteContext, RouteDecision } from './policy';
+import type { WindowState } from './budget';
 
 export const OPERATIONS = ['chat', 'intent', 'sentiment', 'entities', 'summarize', 'embed'] as const;
 export type Operation = (typeof OPERATIONS)[number];
@@ -50,11 +51,15 @@ export interface RoutedCandidate extends Candidate {
   contextWindow: number;
   qualityTier: number;
   call: CallPolicy;
+  /** Under a budget: the worst-case cost the call reserves before it runs. */
+  reserveUsd?: number;
 }
 
 export interface PlannedRoute extends Omit<RouteDecision, 'candidates'> {
   candidates: RoutedCandidate[];
   configVersion: number;
+  /** The budget's tightest window when the decision was made (named in a budget 429). */
+  budget?: WindowState;
   fallbackOnContentFilter: boolean;
   maxEscalations: number;
 }
@@ -67,6 +72,8 @@ export interface CallModelInput {
   model: string;
   modelId: string;
   timeoutMs: number;
+  /** Under a budget: who pays and the worst case to reserve before the call. */
+  budget?: { tenantId: string; userId?: string; reserveUsd: number };
 }
 
 export interface CallModelResult {
@@ -155,4 +162,6 @@ export interface RouteFailureDetails {
   errorType: string;
   candidates: CandidateOutcome[];
   attempts: AttemptRecord[];
+  /** For BudgetExceeded: the window that refused. */
+  budget?: WindowState;
 }
