@@ -24,6 +24,8 @@ export const EnvSchema = z.object({
   SWITCHYARD_TASK_QUEUE: z.string().default('switchyard-route'),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHYARD_PROVIDER_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  /** How often each tenant's budget entity sweeps between window boundaries (expiry, alerts). */
+  SWITCHYARD_BUDGET_SWEEP_SECONDS: z.coerce.number().int().positive().default(60),
   SWITCHYARD_SIMULATED_PROVIDER: z.enum(['auto', 'on', 'off']).default('auto'),
   /** JSON or YAML file with routing settings (retry policies, fallback options). */
   SWITCHYARD_CONFIG: optionalString,

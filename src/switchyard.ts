@@ -20,6 +20,7 @@ import { defaultCatalog, type Catalog } from './domain/catalog';
 import { configSource } from './configFile';
 import { ConfigStore } from './configStore';
 import { HealthClient } from './health';
+import { BudgetSupervisor } from './budgetSupervisor';
 import { AdapterRegistry } from './providers/registry';
 import { startSimulatedProvider, type SimulatedProvider } from './providers/simulated';
 import { ensureBinary, TEMPORAL_CLI } from './temporal/binaries';
@@ -137,6 +138,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       workers = running;
       // A provider added through the admin API gets its task queue served without a restart.
       configStore.onChange((v) => v.config.catalog.providers.forEach((p) => void running.ensureProviderWorker(p.id)));
+      // Every tenant with a budget has its window entity; a budget set through the API gets one too.
+      const budgetSupervisor = new BudgetSupervisor(client, config.SWITCHYARD_TASK_QUEUE, config.SWITCHYARD_BUDGET_SWEEP_SECONDS * 1000, logger);
+      await budgetSupervisor.sync(configStore.current().config);
+      configStore.onChange((v) => void budgetSupervisor.sync(v.config));
       cleanups.push(() => running.shutdown());
     }
 

@@ -1,3 +1,4 @@
 // The worker bundles this folder: export every workflow here.
 export { routeRequest } from './routeRequest';
 export { providerHealth } from './providerHealth';
+export { budgetWindow } from './budgetWindow';

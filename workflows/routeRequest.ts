@@ -23,6 +23,7 @@ import {
 import type { Activities } from '../activities';
 import { afterFailure, describeAttempts, initialFallbackState, routeEnding, skipReason, type FallbackState } from '../src/domain/fallback';
 import { ROUTE_ENDINGS } from '../src/domain/failures';
+import type { WindowState } from '../src/domain/budget';
 import { routeSummaryOf, totalCost, type CallModelResult, type CandidateOutcome, type PlannedRoute, type RouteFailureDetails, type RouteRequestInput, type RouteResult, type RoutedCandidate } from '../src/domain/request';
 import { SA_COST_USD, SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_ROUTE, SA_STATUS } from '../src/temporal/searchAttributes';
 import { providerTaskQueue } from '../src/temporal/taskQueues';
@@ -77,6 +78,13 @@ function failureTypeOf(err: ActivityFailure): string {
   return 'Connection';
 }
 
+/** Why a budget refused the request, for the 429. */
+function budgetMessage(w: WindowState | undefined, plan: PlannedRoute, outcomes: CandidateOutcome[]): string {
+  const why = plan.candidates.length === 0 ? plan.rejected.filter((r) => r.filter === 'budget').map((r) => `${r.modelId}: ${r.reason}`) : outcomes.filter((o) => o.errorType === 'BudgetExceeded').map((o) => o.message ?? o.modelId);
+  const where = w ? `The ${w.period} budget of ${w.scope} has $${w.remainingUsd.toFixed(6)} of $${w.limitUsd} left (resets at ${w.resetsAt}). ` : '';
+  return `${where}No candidate's worst-case cost fits: ${why.join('; ')}`;
+}
+
 interface Answer {
   candidate: RoutedCandidate;
   result: CallModelResult;
@@ -99,13 +107,26 @@ async function tryCandidates(input: RouteRequestInput, plan: PlannedRoute, outco
     ]);
     try {
       const result = await callModel.executeWithOptions(callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`), [
-        { requestId: input.requestId, operation: input.operation, candidateIndex: index, provider: c.provider, model: c.model, modelId: c.modelId, timeoutMs: c.call.timeoutMs },
+        {
+          requestId: input.requestId,
+          operation: input.operation,
+          candidateIndex: index,
+          provider: c.provider,
+          model: c.model,
+          modelId: c.modelId,
+          timeoutMs: c.call.timeoutMs,
+          ...(c.reserveUsd !== undefined && { budget: { tenantId: input.tenantId, userId: input.context.userId, reserveUsd: c.reserveUsd } }),
+        },
       ]);
       outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success' });
       return { answer: { candidate: c, result }, state };
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       const type = failureTypeOf(err);
+      if (type === 'BudgetExceeded' && err.cause instanceof ApplicationFailure) {
+        const refused = (err.cause.details?.[0] as { budget?: WindowState } | undefined)?.budget;
+        if (refused) state = { ...state, refusedWindow: refused };
+      }
       const decision = afterFailure(type, c, state, plan);
       state = decision.state;
       outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'error', errorType: type, message: err.cause?.message ?? err.message, action: decision.action });
@@ -182,6 +203,8 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
   const message =
     errorType === 'NoCandidate'
       ? `No model can serve this request: ${plan.rejected.map((r) => `${r.modelId}: ${r.reason}`).join('; ')}`
+      : errorType === 'BudgetExceeded'
+        ? budgetMessage(state.refusedWindow ?? plan.budget, plan, outcomes)
       : errorType === 'DeadlineExceeded'
         ? `The request deadline passed after ${latencyMs} ms${lastError ? ` (last error: ${lastError.errorType})` : ''}.`
         : state.stop && errorType !== 'EscalationsExhausted'
@@ -196,6 +219,7 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
     { key: SA_STATUS, value: 'failed' },
     { key: SA_FALLBACKS, value: outcomes.filter((o) => o.outcome === 'error').length },
   ]);
-  const details: RouteFailureDetails = { requestId: input.requestId, httpStatus, errorType, candidates: outcomes, attempts };
+  const refused = errorType === 'BudgetExceeded' ? (state.refusedWindow ?? plan.budget) : undefined;
+  const details: RouteFailureDetails = { requestId: input.requestId, httpStatus, errorType, candidates: outcomes, attempts, ...(refused && { budget: refused }) };
   throw ApplicationFailure.create({ type: errorType, message, nonRetryable: true, details: [details] });
 }

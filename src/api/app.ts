@@ -12,6 +12,7 @@ import { healthRoutes } from './routes/health';
 import { adminRoutes } from './routes/admin';
 import { modelRoutes } from './routes/models';
 import { policyRoutes } from './routes/policy';
+import { budgetRoutes } from './routes/budgets';
 import { providerRoutes } from './routes/providers';
 import { operationRoutes } from './routes/operations';
 import { requestRoutes } from './routes/requests';
@@ -46,6 +47,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(policyRoutes(deps));
   app.use(adminRoutes(deps));
   app.use(providerRoutes(deps));
+  app.use(budgetRoutes(deps));
   app.use(modelRoutes(deps));
   app.use(requestRoutes(deps));
   app.use(notFound);

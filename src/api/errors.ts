@@ -14,6 +14,7 @@ export type ErrorType =
   | 'not_found_error'
   | 'idempotency_error'
   | 'rate_limit_error'
+  | 'budget_exceeded'
   | 'provider_error'
   | 'timeout_error'
   | 'server_error';
@@ -26,6 +27,7 @@ export class HttpError extends Error {
     readonly param: string | null = null,
     readonly code: string | null = null,
     readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -58,6 +60,7 @@ export function fromZodError(error: z.ZodError): HttpError {
 }
 
 export function sendError(res: Parameters<RequestHandler>[1], err: HttpError): void {
+  for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
   res.status(err.status).json({ error: { message: err.message, type: err.type, param: err.param, code: err.code, ...err.extra } });
 }
 

@@ -158,6 +158,7 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string):
   if (cause instanceof ApplicationFailure) {
     const details = cause.details?.[0] as RouteFailureDetails | undefined;
     if (cause.type === 'NotFound') return new HttpError(404, 'not_found_error', cause.message, 'model', 'model_not_found', { request_id: requestId });
+    if (cause.type === 'BudgetExceeded') return budgetExceeded(cause.message, requestId, details);
     const status = details?.httpStatus ?? 503;
     const type = status === 400 ? 'invalid_request_error' : status === 429 ? 'rate_limit_error' : status === 504 ? 'timeout_error' : 'provider_error';
     return new HttpError(status, type, cause.message, null, cause.type ?? null, {
@@ -167,6 +168,28 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string):
     });
   }
   return new HttpError(503, 'provider_error', `The request failed: ${err.message}`, null, 'route_failed', { request_id: requestId });
+}
+
+/**
+ * 429 `budget_exceeded`: which window, how much is left and when it resets. `x-should-retry:
+ * false` stops the official SDKs from retrying a 429 that will not clear before the reset.
+ */
+function budgetExceeded(message: string, requestId: string, details: RouteFailureDetails | undefined): HttpError {
+  const w = details?.budget;
+  const retryAfter = w ? Math.max(1, Math.ceil((Date.parse(w.resetsAt) - Date.now()) / 1000)) : undefined;
+  return new HttpError(
+    429,
+    'budget_exceeded',
+    message,
+    null,
+    'budget_exceeded',
+    {
+      request_id: requestId,
+      ...(w && { budget: { scope: w.scope, window: w.period, limit_usd: w.limitUsd, spent_usd: w.spentUsd, reserved_usd: w.reservedUsd, remaining_usd: w.remainingUsd, resets_at: w.resetsAt } }),
+      candidates: details?.candidates ?? [],
+    },
+    { 'x-should-retry': 'false', ...(retryAfter !== undefined && { 'retry-after': String(retryAfter) }) },
+  );
 }
 
 /** A value validated by a zod schema: 400 with the field path on any problem. */

@@ -216,3 +216,9 @@ export async function nextExpiry(db: Queryable, tenantId: string): Promise<numbe
   const at = res.rows[0]?.at;
   return at ? new Date(at).getTime() : undefined;
 }
+
+/** Every window of the tenant (tenant and user scopes) that contains `at`. */
+export async function tenantWindows(db: Queryable, tenantId: string, at: number): Promise<WindowUsage[]> {
+  const res = await db.query<WindowRow>(`select * from budget_windows where tenant_id = $1 and window_start <= $2 and window_end > $2 order by scope, period`, [tenantId, new Date(at)]);
+  return res.rows.map(toUsage);
+}

@@ -4,6 +4,7 @@
  * quality tier). The workflow calls these; the unit tests pin them down.
  */
 import { FAILURE_RULES, isFailureType, ROUTE_ENDINGS, type Disposition, type RouteEnding } from './failures';
+import type { WindowState } from './budget';
 import type { AttemptRecord, CandidateOutcome, PlannedRoute, RoutedCandidate } from './request';
 
 export interface FallbackState {
@@ -14,6 +15,8 @@ export interface FallbackState {
   escalations: number;
   /** Candidates reserving this much or more cannot fit the budget (a budget refusal). */
   maxReserveExclusive?: number;
+  /** The budget window that refused the last reservation (named in the 429). */
+  refusedWindow?: WindowState;
   /** Set when the route must end now. */
   stop?: { type: string; httpStatus: number };
 }

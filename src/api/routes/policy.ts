@@ -9,6 +9,7 @@ import type { ConfigStore } from '../../configStore';
 import { validateConfig } from '../../configStore';
 import type { Db } from '../../db';
 import type { HealthClient } from '../../health';
+import { budgetStateFor } from '../../budgets';
 import type { Catalog } from '../../domain/catalog';
 import { ChatCompletionRequestSchema } from '../../domain/chat';
 import { classify, type Classification } from '../../domain/classify';
@@ -42,8 +43,9 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
     const classification = classify({ operation: 'chat', messages: body.messages, maxOutputTokens: route.maxOutputTokens });
     const input = policyInputOf({ ...route, requestId: req.header('idempotency-key') ?? 'dry-run' }, new Date().toISOString());
     const health = deps.health ? await deps.health.viewOf(config.catalog) : {};
+    const budget = await budgetStateFor(deps.db, config, { tenantId, userId: input.context.userId }, Date.now());
     try {
-      res.json({ object: 'route.decision', config_version: version, classification, decision: decide(input, classification, config, health) });
+      res.json({ object: 'route.decision', config_version: version, classification, decision: decide(input, classification, config, health, budget?.view) });
     } catch (err) {
       if (err instanceof UnknownModelError) throw new HttpError(404, 'not_found_error', err.message, 'model', 'model_not_found');
       throw err;

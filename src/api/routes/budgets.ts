@@ -1,0 +1,82 @@
+/**
+ * Budgets over HTTP. `GET /v1/budgets`: the caller's tenant (and, with `?user=` or
+ * `X-Switchyard-User`, that user): limits, spent, reserved, remaining and reset time per window,
+ * and whether the window's alert was raised. Admin: `GET/PUT/DELETE /v1/admin/tenants/{id}/budget`
+ * set a tenant's limits (a new configuration version, like every admin change).
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { budgetStateFor } from '../../budgets';
+import type { ConfigStore } from '../../configStore';
+import type { Db } from '../../db';
+import { listAlerts } from '../../db/budgets';
+import { TenantBudgetSchema } from '../../domain/budget';
+import { TenantPolicySchema } from '../../domain/config';
+import { authOf, requireAdmin } from '../auth';
+import { HttpError } from '../errors';
+import { validate } from '../runRequest';
+
+const Query = z.object({ user: z.string().min(1).max(256).optional() }).strict();
+
+async function budgetReport(deps: { db: Db; configStore: ConfigStore }, tenantId: string, userId: string | undefined) {
+  const { config, version } = deps.configStore.current();
+  const budget = config.tenants[tenantId]?.budget;
+  const state = await budgetStateFor(deps.db, config, { tenantId, userId }, Date.now());
+  const alerts = state ? await listAlerts(deps.db, tenantId) : [];
+  const limitsOf = (scope: string) => state?.scopes.find((s) => s.scope === scope)?.limits;
+  return {
+    object: 'budget',
+    tenant_id: tenantId,
+    user_id: userId ?? null,
+    config_version: version,
+    alert_threshold: budget?.alertThreshold ?? null,
+    per_request_limit_usd: state?.view.perRequestUsd ?? null,
+    windows: (state?.windows ?? []).map((w) => ({
+      scope: w.scope,
+      window: w.period,
+      limit_usd: w.limitUsd,
+      spent_usd: w.spentUsd,
+      reserved_usd: w.reservedUsd,
+      remaining_usd: w.remainingUsd,
+      window_start: w.windowStart,
+      resets_at: w.resetsAt,
+      alerted: alerts.some((a) => a.scope === w.scope && a.period === w.period && a.windowStart === w.windowStart),
+    })),
+    limits: state ? Object.fromEntries(state.scopes.map((s) => [s.scope, limitsOf(s.scope)])) : null,
+  };
+}
+
+export function budgetRoutes(deps: { db: Db; configStore: ConfigStore }): Router {
+  const router = Router();
+
+  router.get('/v1/budgets', async (req, res) => {
+    const { tenantId } = authOf(req);
+    const q = validate(Query, req.query);
+    res.json(await budgetReport(deps, tenantId, q.user ?? req.header('x-switchyard-user') ?? undefined));
+  });
+
+  router.get('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
+    const q = validate(Query, req.query);
+    const budget = deps.configStore.current().config.tenants[String(req.params.id)]?.budget ?? null;
+    res.json({ budget, usage: await budgetReport(deps, String(req.params.id), q.user) });
+  });
+
+  router.put('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
+    const budget = validate(TenantBudgetSchema, req.body);
+    const id = String(req.params.id);
+    const v = await deps.configStore.update((c) => ({ ...c, tenants: { ...c.tenants, [id]: { ...(c.tenants[id] ?? TenantPolicySchema.parse({})), budget } } }));
+    res.json({ tenant_id: id, budget, config_version: v.version });
+  });
+
+  router.delete('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
+    const id = String(req.params.id);
+    if (!deps.configStore.current().config.tenants[id]?.budget) throw new HttpError(404, 'not_found_error', `Tenant '${id}' has no budget.`, 'id', 'not_found');
+    const v = await deps.configStore.update((c) => {
+      const { budget: _removed, ...rest } = c.tenants[id]!;
+      return { ...c, tenants: { ...c.tenants, [id]: rest as typeof c.tenants[string] } };
+    });
+    res.json({ tenant_id: id, deleted: true, config_version: v.version });
+  });
+
+  return router;
+}
