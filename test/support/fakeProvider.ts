@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 export type WireFormat = 'openai' | 'anthropic';
 
 export type Behaviour =
-  | { kind: 'ok'; content?: string; delayMs?: number; /** 200 whose answer was filtered: OpenAI/Azure finish_reason content_filter, Anthropic stop_reason refusal. */ filtered?: boolean }
+  | { kind: 'ok'; content?: string; delayMs?: number; /** Answer only once this settles (hold calls in flight). */ waitFor?: Promise<unknown>; /** 200 whose answer was filtered: OpenAI/Azure finish_reason content_filter, Anthropic stop_reason refusal. */ filtered?: boolean }
   | { kind: 'error'; status: number; errorType?: string; code?: string; message?: string; headers?: Record<string, string> }
   | { kind: 'hang' }
   | { kind: 'reset' }
@@ -105,7 +105,8 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
       switch (b.kind) {
         case 'ok': {
           const send = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(successBody(format, model, b.content ?? `fake answer from ${model}`, body, b.filtered)));
-          if (b.delayMs) setTimeout(send, b.delayMs);
+          if (b.waitFor) void b.waitFor.then(send);
+          else if (b.delayMs) setTimeout(send, b.delayMs);
           else send();
           return;
         }

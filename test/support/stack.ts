@@ -15,6 +15,7 @@ import type { SwitchyardConfigInput } from '../../src/domain/config';
 import { AdapterRegistry } from '../../src/providers/registry';
 import type { ConfigStore } from '../../src/configStore';
 import { HealthClient } from '../../src/health';
+import { BudgetSupervisor } from '../../src/budgetSupervisor';
 import { testConfigStore } from './config';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
@@ -80,6 +81,10 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       deps: { db, config: () => configStore.current(), adapters: new AdapterRegistry(secrets, 30_000), health: h },
     });
   const workers: RunningWorkers = await start(health);
+  // Budget window entities, as the worker process runs them.
+  const budgetSupervisor = new BudgetSupervisor(env.client, taskQueue, 60_000);
+  await budgetSupervisor.sync(configStore.current().config);
+  configStore.onChange((v) => void budgetSupervisor.sync(v.config));
   const extra: Array<{ stop(): Promise<void> }> = [];
   const tenantId = uniqueId('tenant');
   const apiKey = `sk-sy-${uniqueId('key')}`;
