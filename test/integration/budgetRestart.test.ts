@@ -1,0 +1,121 @@
+/**
+ * Budgets survive a crash exactly: the Switchyard process (workers and API) is SIGKILLed while
+ * requests hold reservations and calls are in flight, then started again; clients retry with their
+ * Idempotency-Keys. Afterwards the window's spent equals the settled ledger and the responses'
+ * costs, and its reserved equals exactly the reservations the killed calls left open — which
+ * expire (releasing all of it, spending nothing).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { openDb } from '../../src/db';
+import { expireStale } from '../../src/db/budgets';
+import { tenantScope } from '../../src/domain/budget';
+import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
+import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
+import { isolatedDatabaseUrl } from '../support/db';
+import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
+
+const KEY = 'sk-sy-budget-restart-key-0123456789';
+const N = 12;
+
+let env: TestWorkflowEnvironment;
+let fake: FakeProvider;
+let dataDir: string;
+let stack: Stack | undefined;
+
+beforeAll(async () => {
+  fake = await startFakeProvider('openai');
+  env = await TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) }, searchAttributes: SEARCH_ATTRIBUTES },
+  });
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-budget-restart-'));
+});
+
+afterAll(async () => {
+  if (stack && stack.proc.exitCode === null) await killStack(stack);
+  await env?.teardown();
+  await fake?.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+it('killing workers and API mid-flight keeps spent and reserved exact; the orphaned reservations expire', async () => {
+  const port = await freePort();
+  const configFile = path.join(dataDir, 'switchyard.yaml');
+  fs.writeFileSync(configFile, 'tenants:\n  default:\n    budget:\n      dailyUsd: 5\n      monthlyUsd: 50\n');
+  const databaseUrl = process.env.DATABASE_URL ? await isolatedDatabaseUrl() : undefined;
+  const stackEnv = {
+    PORT: String(port),
+    TEMPORAL_ADDRESS: env.address,
+    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_CONFIG: configFile,
+    SWITCHYARD_BOOTSTRAP_KEY: KEY,
+    SWITCHYARD_SIMULATED_PROVIDER: 'off',
+    SWITCHYARD_PROVIDER_TIMEOUT_MS: '20000',
+    OPENAI_API_KEY: 'sk-fake',
+    OPENAI_BASE_URL: fake.url,
+    ANTHROPIC_API_KEY: '',
+    LOG_LEVEL: 'warn',
+    ...(databaseUrl && { DATABASE_URL: databaseUrl }),
+  };
+  fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'a durable answer', delayMs: 3_000 });
+
+  stack = await startStack(stackEnv);
+  const send = (i: number) =>
+    fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'idempotency-key': `budget-restart-${i}` },
+      body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `Question number ${i}?` }], max_tokens: 300 }),
+    });
+  const firstTries = Array.from({ length: N }, (_, i) => send(i).then(() => 'answered', () => 'connection lost'));
+
+  // Calls in flight, each holding its reservation: crash.
+  for (let i = 0; i < 400 && fake.callsFor('gpt-4o-mini').length < N / 2; i++) await new Promise((r) => setTimeout(r, 25));
+  const inFlight = fake.callsFor('gpt-4o-mini').length;
+  expect(inFlight).toBeGreaterThan(0);
+  await killStack(stack);
+  expect(new Set(await Promise.all(firstTries))).toEqual(new Set(['connection lost']));
+
+  stack = await startStack(stackEnv);
+  fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'a durable answer', delayMs: 200 });
+  const retries = await Promise.all(Array.from({ length: N }, (_, i) => send(i)));
+  const bodies = (await Promise.all(retries.map((r) => r.json()))) as Array<{ switchyard: { request_id: string; cost_usd: number } }>;
+  expect(retries.map((r) => r.status)).toEqual(Array(N).fill(200));
+  const responsesCost = bodies.reduce((s, b) => s + b.switchyard.cost_usd, 0);
+  expect(await stopStack(stack)).toBe(0);
+
+  const db = await openDb(databaseUrl ? { databaseUrl } : { pgliteDir: path.join(dataDir, 'pglite') });
+  try {
+    const windowsNow = async () =>
+      (
+        await db.query<{ period: string; spent: string; reserved: string }>(`select period, spent_usd::text as spent, reserved_usd::text as reserved from budget_windows where scope = $1 order by period`, [
+          tenantScope('default'),
+        ])
+      ).rows;
+    const ledger = await db.query<{ settled: string | null; open: string | null; open_n: number }>(
+      `select sum(actual_usd) filter (where status = 'settled')::text as settled, sum(amount_usd) filter (where status = 'reserved')::text as open,
+              count(*) filter (where status = 'reserved')::int as open_n
+       from budget_reservations where tenant_id = 'default'`,
+    );
+    const { settled, open, open_n } = ledger.rows[0]!;
+    // The calls the crash cut off left their reservations open; the rest were settled once.
+    expect(open_n).toBeGreaterThan(0);
+    expect(open_n).toBeLessThanOrEqual(inFlight);
+    for (const w of await windowsNow()) {
+      expect(w.spent).toBe(Number(settled).toFixed(10)); // exact decimals, not floats
+      expect(w.reserved).toBe(Number(open).toFixed(10));
+    }
+    expect(Number(settled)).toBeCloseTo(responsesCost, 9);
+
+    // Nobody will settle them: they expire, releasing exactly what they held and spending nothing.
+    expect(await expireStale(db, Date.now() + 3_600_000, 'default')).toBe(open_n);
+    for (const w of await windowsNow()) {
+      expect(Number(w.reserved)).toBe(0);
+      expect(w.spent).toBe(Number(settled).toFixed(10));
+    }
+  } finally {
+    await db.close();
+  }
+}, 180_000);
