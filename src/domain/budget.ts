@@ -4,7 +4,7 @@
  * reservation holds before the call.
  */
 import { z } from 'zod';
-import { costUsd, type Model } from './catalog';
+import type { Model } from './catalog';
 
 export const PERIODS = ['daily', 'weekly', 'monthly'] as const;
 export type Period = (typeof PERIODS)[number];
@@ -74,10 +74,6 @@ export function applicableWindows(scopes: Array<{ scope: string; limits: BudgetL
   return out.sort((a, b) => a.scope.localeCompare(b.scope) || PERIODS.indexOf(a.period) - PERIODS.indexOf(b.period));
 }
 
-/** The most a call can cost: every input token, plus the whole output cap. */
-export function worstCaseCost(model: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok' | 'maxOutputTokens'>, inputTokens: number, maxOutputTokens: number): number {
-  return costUsd(model, inputTokens, Math.min(maxOutputTokens, model.maxOutputTokens));
-}
 
 const usdLimit = z.number().positive().max(1e9);
 
@@ -164,7 +160,8 @@ export interface BudgetView {
 export function budgetView(windows: WindowState[], perRequestUsd: number | undefined, alertThreshold: number): BudgetView {
   if (!windows.length) return perRequestUsd === undefined ? {} : { perRequestUsd };
   const tightest = [...windows].sort((a, b) => a.remainingUsd - b.remainingUsd)[0]!;
-  const nearLimit = windows.some((w) => w.spentUsd + w.reservedUsd >= alertThreshold * w.limitUsd);
+  // Rounded to the ledger's 1e-10: 0.7 + 0.1 is 0.7999999999999999 in floating point.
+  const nearLimit = windows.some((w) => round10(w.spentUsd + w.reservedUsd) >= round10(alertThreshold * w.limitUsd));
   return { remainingUsd: tightest.remainingUsd, ...(perRequestUsd !== undefined && { perRequestUsd }), nearLimit, tightest };
 }
 

@@ -22,6 +22,20 @@ describe('fallback rules', () => {
     }
   });
 
+  it('after a budget refusal, tries only cheaper candidates; all refused ends in 429 BudgetExceeded', () => {
+    const dear = { ...cand('a/dear', 8000, 4), reserveUsd: 0.02 };
+    const same = { ...cand('b/same', 8000, 3), reserveUsd: 0.02 };
+    const cheap = { ...cand('c/cheap', 8000, 2), reserveUsd: 0.005 };
+    const d = afterFailure('BudgetExceeded', dear, initialFallbackState(), route);
+    expect(d.disposition).toBe('fallback-cheaper');
+    expect(skipReason(same, d.state)).toMatch(/not below/);
+    expect(skipReason(cheap, d.state)).toBeUndefined();
+    const refused = [{ modelId: 'a/dear', provider: 'a', outcome: 'error' as const, errorType: 'BudgetExceeded' }];
+    expect(routeEnding({ candidates: [dear, cheap] }, refused, d.state)).toEqual({ errorType: 'BudgetExceeded', httpStatus: 429 });
+    expect(routeEnding({ candidates: [], rejected: [{ modelId: 'a/dear', filter: 'budget', reason: 'x' }] }, [], initialFallbackState())).toEqual({ errorType: 'BudgetExceeded', httpStatus: 429 });
+    expect(routeEnding({ candidates: [], rejected: [{ modelId: 'a/dear', filter: 'residency', reason: 'x' }] }, [], initialFallbackState())).toEqual({ errorType: 'NoCandidate', httpStatus: 503 });
+  });
+
   it('stops at once on an invalid request', () => {
     const d = afterFailure('InvalidRequest', cand('a/x', 8000, 2), initialFallbackState(), route);
     expect(d.disposition).toBe('stop');

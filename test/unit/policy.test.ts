@@ -6,6 +6,7 @@ import { validateConfig } from '../../src/configStore';
 import { CatalogSchema, findModel, type Model } from '../../src/domain/catalog';
 import { classify, type Classification } from '../../src/domain/classify';
 import { COMPLIANCE_TAGS, REGIONS, type SwitchyardConfig, type SwitchyardConfigInput } from '../../src/domain/config';
+import { reservationUsd } from '../../src/domain/budget';
 import { decide, estimateCost, FILTERS, UnknownModelError, type PolicyInput, type RouteContext } from '../../src/domain/policy';
 
 const seed = validateConfig(YAML.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'seed-policy.yaml'), 'utf8')));
@@ -112,6 +113,34 @@ describe('filters, strategies and the fallback chain', () => {
     const complex = classify({ operation: 'chat', messages: [{ role: 'user', content: 'Design a distributed system architecture step by step, in detail' }] });
     expect(decide(input(), hello, seed).strategy).toBe('cost');
     expect(decide(input(), complex, seed).strategy).toBe('quality');
+  });
+
+  it('budget: a model whose worst case does not fit the remaining budget or the per-request limit is filtered; near the limit, cheaper first', () => {
+    const quality = input({ strategy: 'quality' });
+    const free = decide(quality, hello, seed, {}, { remainingUsd: 100, nearLimit: false });
+    const top = findModel(seed.catalog, free.candidates[0]!.modelId)!;
+    const cheapest = findModel(seed.catalog, decide(input({ strategy: 'cost' }), hello, seed).candidates[0]!.modelId)!;
+    const reserveOf = (m: Model) => reservationUsd(m, hello.inputTokens, 512);
+    expect(reserveOf(top)).toBeGreaterThan(reserveOf(cheapest));
+
+    // Just below the strongest model's worst case: it is filtered by 'budget', something cheaper leads.
+    const tight = decide(quality, hello, seed, {}, { remainingUsd: reserveOf(top) * 0.999 });
+    expect(tight.rejected).toContainEqual(expect.objectContaining({ modelId: top.id, filter: 'budget', reason: expect.stringMatching(/remaining budget/) }));
+    expect(tight.candidates.every((c) => reserveOf(findModel(seed.catalog, c.modelId)!) <= reserveOf(top) * 0.999)).toBe(true);
+
+    // Near the limit (past the alert threshold) with room for every model: the cheapest leads anyway.
+    const near = decide(quality, hello, seed, {}, { remainingUsd: 100, nearLimit: true });
+    expect(near.strategy).toBe('cost');
+    expect(near.candidates[0]!.modelId).toBe(cheapest.id);
+    expect(near.notes.join(' ')).toMatch(/budget near its limit/);
+
+    // Nothing fits: every model removed by the budget filter, no candidate.
+    const none = decide(quality, hello, seed, {}, { remainingUsd: reserveOf(cheapest) / 2 });
+    expect(none.candidates).toEqual([]);
+    expect(none.rejected.some((r) => r.filter === 'budget')).toBe(true);
+    const perRequest = decide(quality, hello, seed, {}, { perRequestUsd: reserveOf(cheapest) / 2 });
+    expect(perRequest.candidates).toEqual([]);
+    expect(perRequest.rejected.find((r) => r.filter === 'budget')!.reason).toMatch(/per-request limit/);
   });
 
   it('diversifies the fallback chain across providers, at most maxCandidates long', () => {
