@@ -108,12 +108,16 @@ it('200 concurrent requests against a daily budget that fits exactly 20: at most
 it('the official openai client raises RateLimitError with type budget_exceeded and does not retry it', async () => {
   const client = new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 2 });
   const before = stack.fakes.openai.calls.length;
+  const requestsSoFar = async () => (await stack.db.query<{ n: number }>('select count(*)::int as n from requests where tenant_id = $1', [stack.tenantId])).rows[0]!.n;
+  const requestsBefore = await requestsSoFar();
   // Spend the rest of the window through the admin API: a limit below what is already spent.
   await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, { dailyUsd: 0.000001 });
   const err = await client.chat.completions.create({ model: 'auto', messages, max_tokens: MAX_TOKENS }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(OpenAI.RateLimitError);
   expect((err as InstanceType<typeof OpenAI.RateLimitError>).type).toBe('budget_exceeded');
   expect(stack.fakes.openai.calls.length).toBe(before);
+  // One request reached Switchyard: the client did not retry (it would have, twice, on a plain 429).
+  expect(await requestsSoFar()).toBe(requestsBefore + 1);
 });
 
 it('near the limit prefers a cheaper model that fits; per-user and per-request limits apply', async () => {
@@ -153,6 +157,10 @@ it('near the limit prefers a cheaper model that fits; per-user and per-request l
   expect(again.headers.get('x-switchyard-model')).toBe('oa/small');
   const mine = await budgets('?user=alice');
   expect(mine.windows.map((w: any) => w.scope)).toEqual([tenantScope(stack.tenantId), userScope(stack.tenantId, 'alice')]);
+  expect(mine.limits).toEqual({
+    [tenantScope(stack.tenantId)]: { per_request_usd: null, daily_usd: 100, weekly_usd: null, monthly_usd: null },
+    [userScope(stack.tenantId, 'alice')]: { per_request_usd: null, daily_usd: Number((worstCase(LARGE) * 1.01).toFixed(10)), weekly_usd: null, monthly_usd: null },
+  });
   expect((await ask({ 'x-switchyard-user': 'bob' })).headers.get('x-switchyard-model')).toBe('an/large');
 
   await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, { dailyUsd: 100, perRequestUsd: worstCase(SMALL) / 2 });

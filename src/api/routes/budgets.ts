@@ -42,7 +42,15 @@ async function budgetReport(deps: { db: Db; configStore: ConfigStore }, tenantId
       resets_at: w.resetsAt,
       alerted: alerts.some((a) => a.scope === w.scope && a.period === w.period && a.windowStart === w.windowStart),
     })),
-    limits: state ? Object.fromEntries(state.scopes.map((s) => [s.scope, limitsOf(s.scope)])) : null,
+    // Per scope, only the limits themselves (the tenant's entry also holds its per-user settings).
+    limits: state
+      ? Object.fromEntries(
+          state.scopes.map((s) => {
+            const l = limitsOf(s.scope)!;
+            return [s.scope, { per_request_usd: l.perRequestUsd ?? null, daily_usd: l.dailyUsd ?? null, weekly_usd: l.weeklyUsd ?? null, monthly_usd: l.monthlyUsd ?? null }];
+          }),
+        )
+      : null,
   };
 }
 
