@@ -180,10 +180,6 @@ export function createActivities(deps: ActivityDeps) {
       let probe = false;
       const snap = deps.health ? await deps.health.snapshot(input.modelId) : undefined;
       if (snap?.status === 'open') throw failure('BreakerOpen', `${input.modelId}: breaker open until ${snap.openUntil}`, { provider: input.provider, model: input.model });
-      if (snap?.status === 'half-open') {
-        probe = await deps.health!.requestProbe(input.modelId);
-        if (!probe) throw failure('BreakerOpen', `${input.modelId}: breaker half-open and its probe is taken`, { provider: input.provider, model: input.model });
-      }
       const r = await load(input.requestId);
       // The budget: reserve the worst case before the call, one reservation per call attempt
       // (a retried task of the same attempt finds its own). Refused: no call, a cheaper
@@ -202,6 +198,14 @@ export function createActivities(deps: ActivityDeps) {
           throw ApplicationFailure.create({ type: 'BudgetExceeded', message: `${input.modelId}: ${held.message}`, nonRetryable: true, details: [{ provider: input.provider, model: input.model, budget: held.window }] });
         }
         reservation = held.id;
+      }
+      // The probe slot only once the budget admits the call: a refused call must not take it.
+      if (snap?.status === 'half-open') {
+        probe = await deps.health!.requestProbe(input.modelId);
+        if (!probe) {
+          if (reservation) await budgets.release(deps.db, reservation);
+          throw failure('BreakerOpen', `${input.modelId}: breaker half-open and its probe is taken`, { provider: input.provider, model: input.model });
+        }
       }
       // One transaction: the attempt's recorded cost and the ledger's spend cannot disagree.
       const finish = (a: AttemptRecord) =>
