@@ -160,8 +160,34 @@ export interface BudgetAlert {
  * that has none yet. The alert's key is its window's, so it is raised once per window whoever
  * asks how often; returns only the alerts raised by this call.
  */
+interface AlertRow {
+  scope: string;
+  period: Period;
+  window_start: Date;
+  tenant_id: string;
+  threshold: number;
+  limit_usd: number;
+  spent_usd: number;
+  raised_at: Date;
+  webhook_url: string | null;
+  delivered_at: Date | null;
+}
+
+const toAlert = (a: AlertRow): BudgetAlert & { deliveredAt?: string } => ({
+  scope: a.scope,
+  period: a.period,
+  windowStart: new Date(a.window_start).toISOString(),
+  tenantId: a.tenant_id,
+  threshold: Number(a.threshold),
+  limitUsd: Number(a.limit_usd),
+  spentUsd: Number(a.spent_usd),
+  raisedAt: new Date(a.raised_at).toISOString(),
+  ...(a.webhook_url && { webhookUrl: a.webhook_url }),
+  ...(a.delivered_at && { deliveredAt: new Date(a.delivered_at).toISOString() }),
+});
+
 export async function raiseAlerts(db: Queryable, tenantId: string, threshold: number, at: number, webhookUrl?: string): Promise<BudgetAlert[]> {
-  const res = await db.query<{ scope: string; period: Period; window_start: Date; threshold: number; limit_usd: number; spent_usd: number; raised_at: Date }>(
+  const res = await db.query<AlertRow>(
     `insert into budget_alerts (scope, period, window_start, tenant_id, threshold, limit_usd, spent_usd, raised_at, webhook_url)
      select scope, period, window_start, tenant_id, $2::numeric, limit_usd, spent_usd, $3, $4 from budget_windows
      where tenant_id = $1 and closed_at is null and window_start <= $3 and window_end > $3 and spent_usd >= $2::numeric * limit_usd
@@ -169,17 +195,7 @@ export async function raiseAlerts(db: Queryable, tenantId: string, threshold: nu
      returning *`,
     [tenantId, threshold.toFixed(4), new Date(at), webhookUrl ?? null],
   );
-  return res.rows.map((a) => ({
-    scope: a.scope,
-    period: a.period,
-    windowStart: new Date(a.window_start).toISOString(),
-    tenantId,
-    threshold: Number(a.threshold),
-    limitUsd: Number(a.limit_usd),
-    spentUsd: Number(a.spent_usd),
-    raisedAt: new Date(a.raised_at).toISOString(),
-    ...(webhookUrl && { webhookUrl }),
-  }));
+  return res.rows.map(toAlert);
 }
 
 export async function markAlertDelivered(db: Queryable, a: Pick<BudgetAlert, 'scope' | 'period' | 'windowStart'>, error?: string): Promise<void> {
@@ -192,22 +208,8 @@ export async function markAlertDelivered(db: Queryable, a: Pick<BudgetAlert, 'sc
 }
 
 export async function listAlerts(db: Queryable, tenantId: string): Promise<Array<BudgetAlert & { deliveredAt?: string }>> {
-  const res = await db.query<{ scope: string; period: Period; window_start: Date; threshold: number; limit_usd: number; spent_usd: number; raised_at: Date; webhook_url: string | null; delivered_at: Date | null }>(
-    `select * from budget_alerts where tenant_id = $1 order by raised_at, scope, period`,
-    [tenantId],
-  );
-  return res.rows.map((a) => ({
-    scope: a.scope,
-    period: a.period,
-    windowStart: new Date(a.window_start).toISOString(),
-    tenantId,
-    threshold: Number(a.threshold),
-    limitUsd: Number(a.limit_usd),
-    spentUsd: Number(a.spent_usd),
-    raisedAt: new Date(a.raised_at).toISOString(),
-    ...(a.webhook_url && { webhookUrl: a.webhook_url }),
-    ...(a.delivered_at && { deliveredAt: new Date(a.delivered_at).toISOString() }),
-  }));
+  const res = await db.query<AlertRow>(`select * from budget_alerts where tenant_id = $1 order by raised_at, scope, period`, [tenantId]);
+  return res.rows.map(toAlert);
 }
 
 /** When the tenant's next open reservation expires, if it has one. */
