@@ -6,10 +6,10 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { BreakerSettingsSchema } from '../src/domain/breaker';
-import { HealthClient, healthWorkflowId } from '../src/health';
+import { BreakerSettingsSchema } from '../src/domain/breakerSettings';
+import { HealthClient, healthWorkflowId } from '../src/clients/providerHealth';
 import { ensureBinary, TEMPORAL_CLI } from '../src/temporal/binaries';
-import { buildWorkflowBundle, installRuntime } from '../src/worker';
+import { buildWorkflowBundle, installRuntime } from '../src/start/worker';
 
 const SECONDS = 10;
 const CASES = [

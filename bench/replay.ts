@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { createApp } from '../src/api/app';
-import { ConfigStore } from '../src/configStore';
+import { ConfigStore } from '../src/services/configStore';
 import { openDb } from '../src/db';
 import { upsertApiKey } from '../src/db/apiKeys';
 import { migrate } from '../src/db/migrate';

@@ -4,7 +4,7 @@
  */
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './logger';
-import { startSwitchyard, type Role } from './switchyard';
+import { startSwitchyard, type Role } from './start/switchyard';
 
 const ROLES: Role[] = ['all', 'worker', 'api'];
 

@@ -12,8 +12,7 @@
  */
 import { ActivityFailure, condition, continueAsNew, defineQuery, defineSignal, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { BudgetAlert, ClosedWindow } from '../src/db/budgets';
-import type { WindowState } from '../src/domain/budget';
+import type { BudgetAlert, ClosedWindow, WindowState } from '../src/domain/budget';
 
 export interface BudgetWindowInput {
   tenantId: string;

@@ -21,12 +21,12 @@ export function requireApiKey(db: Db): RequestHandler {
     const header = req.header('authorization');
     const key = header?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? req.header('x-api-key');
     if (!key) {
-      next(new HttpError(401, 'authentication_error', 'Missing API key: send "Authorization: Bearer <key>".', null, 'missing_api_key'));
+      next(HttpError.unauthenticated('Missing API key: send "Authorization: Bearer <key>".', { code: 'missing_api_key' }));
       return;
     }
     findApiKey(db, key)
       .then((owner) => {
-        if (!owner) throw new HttpError(401, 'authentication_error', 'Incorrect API key provided.', null, 'invalid_api_key');
+        if (!owner) throw HttpError.unauthenticated('Incorrect API key provided.', { code: 'invalid_api_key' });
         req.auth = owner;
         next();
       })
@@ -35,14 +35,14 @@ export function requireApiKey(db: Db): RequestHandler {
 }
 
 export function authOf(req: { auth?: AuthContext }): AuthContext {
-  if (!req.auth) throw new HttpError(401, 'authentication_error', 'Not authenticated.', null, 'missing_api_key');
+  if (!req.auth) throw HttpError.unauthenticated('Not authenticated.', { code: 'missing_api_key' });
   return req.auth;
 }
 
 /** Admin endpoints (configuration, rules, overrides, replay): an admin key only. */
 export const requireAdmin: import('express').RequestHandler = (req, _res, next) => {
   if (authOf(req).role !== 'admin') {
-    next(new HttpError(403, 'permission_error', 'This endpoint needs an admin API key.', null, 'admin_required'));
+    next(HttpError.forbidden('This endpoint needs an admin API key.', { code: 'admin_required' }));
     return;
   }
   next();

@@ -46,7 +46,7 @@ export function routeContext(req: Request, tenantId: string, body: { user?: stri
     const issue = parsed.error.issues[0]!;
     const field = String(issue.path[0] ?? '');
     const param = HEADERS[field] ?? (field === 'metadata' ? 'metadata' : field);
-    throw new HttpError(400, 'invalid_request_error', `Invalid value for '${param}': ${issue.message}`, param, 'invalid_value');
+    throw HttpError.invalid(`Invalid value for '${param}': ${issue.message}`, { param, code: 'invalid_value' });
   }
   return parsed.data;
 }
@@ -55,6 +55,6 @@ export function routeContext(req: Request, tenantId: string, body: { user?: stri
 export function waitForRecovery(req: Request): boolean {
   const v = req.header('x-switchyard-wait-for-recovery');
   if (v === undefined) return false;
-  if (!/^(true|false)$/i.test(v)) throw new HttpError(400, 'invalid_request_error', "X-Switchyard-Wait-For-Recovery must be 'true' or 'false'.", 'X-Switchyard-Wait-For-Recovery', 'invalid_value');
+  if (!/^(true|false)$/i.test(v)) throw HttpError.invalid("X-Switchyard-Wait-For-Recovery must be 'true' or 'false'.", { param: 'X-Switchyard-Wait-For-Recovery', code: 'invalid_value' });
   return v.toLowerCase() === 'true';
 }

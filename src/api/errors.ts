@@ -5,7 +5,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { z } from 'zod';
 import { ConfigError } from '../config';
-import { ConfigValidationError } from '../configStore';
+import { ConfigValidationError } from '../services/configStore';
 
 export type ErrorType =
   | 'invalid_request_error'
@@ -19,17 +19,60 @@ export type ErrorType =
   | 'timeout_error'
   | 'server_error';
 
+export interface HttpErrorOptions {
+  /** The request field at fault (a body path such as `messages[0].role`, or a header name). */
+  param?: string | null;
+  /** A stable, machine-readable reason (`model_not_found`, `invalid_value`, …). */
+  code?: string | null;
+  /** More fields for the error object (`request_id`, `attempts`, `budget`, …). */
+  extra?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
 export class HttpError extends Error {
+  readonly param: string | null;
+  readonly code: string | null;
+  readonly extra: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
   constructor(
     readonly status: number,
     readonly type: ErrorType,
     message: string,
-    readonly param: string | null = null,
-    readonly code: string | null = null,
-    readonly extra: Record<string, unknown> = {},
-    readonly headers: Record<string, string> = {},
+    opts: HttpErrorOptions = {},
   ) {
     super(message);
+    this.param = opts.param ?? null;
+    this.code = opts.code ?? null;
+    this.extra = opts.extra ?? {};
+    this.headers = opts.headers ?? {};
+  }
+
+  /** 400: the client's request is wrong; `param` says where. */
+  static invalid(message: string, opts?: HttpErrorOptions): HttpError {
+    return new HttpError(400, 'invalid_request_error', message, opts);
+  }
+
+  static unauthenticated(message: string, opts?: HttpErrorOptions): HttpError {
+    return new HttpError(401, 'authentication_error', message, opts);
+  }
+
+  static forbidden(message: string, opts?: HttpErrorOptions): HttpError {
+    return new HttpError(403, 'permission_error', message, opts);
+  }
+
+  static notFound(message: string, opts?: HttpErrorOptions): HttpError {
+    return new HttpError(404, 'not_found_error', message, opts);
+  }
+
+  /** 409: the request conflicts with what exists (an id taken, an Idempotency-Key reused). */
+  static conflict(message: string, opts?: HttpErrorOptions & { type?: ErrorType }): HttpError {
+    return new HttpError(409, opts?.type ?? 'invalid_request_error', message, opts);
+  }
+
+  /** 503: a dependency is down; the client may retry. */
+  static unavailable(message: string, opts?: HttpErrorOptions): HttpError {
+    return new HttpError(503, 'server_error', message, opts);
   }
 }
 
@@ -44,7 +87,7 @@ export function fromZodError(error: z.ZodError): HttpError {
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
     const param = formatPath([...issue.path, key]);
-    return new HttpError(400, 'invalid_request_error', `Unrecognized request argument supplied: ${param}`, param, 'unknown_parameter');
+    return HttpError.invalid(`Unrecognized request argument supplied: ${param}`, { param, code: 'unknown_parameter' });
   }
   let path = formatPath(issue.path);
   let message = issue.message;
@@ -56,7 +99,7 @@ export function fromZodError(error: z.ZodError): HttpError {
   }
   if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
   const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem${error.issues.length > 2 ? 's' : ''})` : '';
-  return new HttpError(400, 'invalid_request_error', `Invalid value for '${path || 'body'}': ${message}${more}`, path || null, 'invalid_value');
+  return HttpError.invalid(`Invalid value for '${path || 'body'}': ${message}${more}`, { param: path || null, code: 'invalid_value' });
 }
 
 export function sendError(res: Parameters<RequestHandler>[1], err: HttpError): void {
@@ -65,7 +108,7 @@ export function sendError(res: Parameters<RequestHandler>[1], err: HttpError): v
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {
-  next(new HttpError(404, 'not_found_error', `Unknown endpoint: ${req.method} ${req.path}`, null, 'unknown_url'));
+  next(HttpError.notFound(`Unknown endpoint: ${req.method} ${req.path}`, { code: 'unknown_url' }));
 };
 
 /** Last middleware: typed errors keep their status; body-parser errors become 400/413; the rest is a logged 500. */
@@ -74,18 +117,18 @@ export function errorHandler(log: (err: unknown) => void): ErrorRequestHandler {
     if (err instanceof HttpError) return sendError(res, err);
     if (err instanceof ConfigValidationError) {
       const first = err.issues[0];
-      return sendError(res, new HttpError(400, 'invalid_request_error', err.message, first?.path || null, 'invalid_config', { issues: err.issues }));
+      return sendError(res, HttpError.invalid(err.message, { param: first?.path || null, code: 'invalid_config', extra: { issues: err.issues } }));
     }
-    if (err instanceof ConfigError) return sendError(res, new HttpError(400, 'invalid_request_error', err.message, null, 'invalid_config'));
+    if (err instanceof ConfigError) return sendError(res, HttpError.invalid(err.message, { code: 'invalid_config' }));
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') {
-      return sendError(res, new HttpError(400, 'invalid_request_error', `Invalid JSON in request body: ${e.message}`, null, 'invalid_json'));
+      return sendError(res, HttpError.invalid(`Invalid JSON in request body: ${e.message}`, { code: 'invalid_json' }));
     }
     if (e.type === 'entity.too.large') {
-      return sendError(res, new HttpError(413, 'invalid_request_error', 'Request body too large.', null, 'body_too_large'));
+      return sendError(res, new HttpError(413, 'invalid_request_error', 'Request body too large.', { code: 'body_too_large' }));
     }
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
-      return sendError(res, new HttpError(415, 'invalid_request_error', e.message ?? 'Unsupported encoding.', null, 'unsupported_encoding'));
+      return sendError(res, new HttpError(415, 'invalid_request_error', e.message ?? 'Unsupported encoding.', { code: 'unsupported_encoding' }));
     }
     log(err);
     return sendError(res, new HttpError(500, 'server_error', 'Internal error; it has been logged.'));

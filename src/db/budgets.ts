@@ -12,7 +12,9 @@
  * Why it is fast enough: one statement per reservation, so a window's row lock is held for the
  * function's few microseconds of work and its commit, not for client round trips.
  */
-import type { Period, WindowKey } from '../domain/budget';
+import { remainingUsd, type BudgetAlert, type ClosedWindow, type Period, type WindowKey, type WindowUsage } from '../domain/budget';
+
+export type { BudgetAlert, ClosedWindow, WindowUsage } from '../domain/budget';
 import type { Db, Queryable } from './index';
 
 export interface RefusedWindow {
@@ -29,7 +31,6 @@ export type ReserveResult = { ok: true; reservationId: string; duplicate: boolea
 
 /** Exact decimal text for numeric parameters (no float formatting surprises). */
 export const usd = (x: number) => x.toFixed(10);
-const round10 = (x: number) => Math.round(x * 1e10) / 1e10;
 
 export interface ReserveInput {
   id: string;
@@ -53,7 +54,7 @@ export async function reserve(db: Queryable, r: ReserveInput): Promise<ReserveRe
   const reservedUsd = Number(row.reserved_usd);
   return {
     ok: false,
-    refused: { scope: row.scope, period: row.period, limitUsd, spentUsd, reservedUsd, remainingUsd: Math.max(0, round10(limitUsd - spentUsd - reservedUsd)), resetsAt: new Date(row.window_end).toISOString() },
+    refused: { scope: row.scope, period: row.period, limitUsd, spentUsd, reservedUsd, remainingUsd: remainingUsd({ limitUsd, spentUsd, reservedUsd }), resetsAt: new Date(row.window_end).toISOString() },
   };
 }
 
@@ -76,16 +77,6 @@ export async function expireStale(db: Db, now: number, tenantId?: string): Promi
   let n = 0;
   for (const { id } of stale.rows) if (await close(db, id, 'expired', null)) n++;
   return n;
-}
-
-export interface WindowUsage {
-  scope: string;
-  period: Period;
-  windowStart: string;
-  windowEnd: string;
-  limitUsd: number;
-  spentUsd: number;
-  reservedUsd: number;
 }
 
 interface WindowRow {
@@ -130,10 +121,6 @@ export async function openWindows(db: Queryable, tenantId: string, windows: Wind
   );
 }
 
-export interface ClosedWindow extends WindowUsage {
-  closedAt: string;
-}
-
 /** Marks the tenant's windows that ended by `at` as closed (recorded once); returns them. */
 export async function closeEndedWindows(db: Queryable, tenantId: string, at: number): Promise<ClosedWindow[]> {
   const res = await db.query<WindowRow>(
@@ -141,18 +128,6 @@ export async function closeEndedWindows(db: Queryable, tenantId: string, at: num
     [tenantId, new Date(at)],
   );
   return res.rows.map((w) => ({ ...toUsage(w), closedAt: new Date(w.closed_at!).toISOString() })).sort((a, b) => a.windowEnd.localeCompare(b.windowEnd) || a.scope.localeCompare(b.scope) || a.period.localeCompare(b.period));
-}
-
-export interface BudgetAlert {
-  scope: string;
-  period: Period;
-  windowStart: string;
-  tenantId: string;
-  threshold: number;
-  limitUsd: number;
-  spentUsd: number;
-  raisedAt: string;
-  webhookUrl?: string;
 }
 
 /**

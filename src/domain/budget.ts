@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Model } from './catalog';
+import { ceilUsd, roundUsd } from './usd';
 
 export const PERIODS = ['daily', 'weekly', 'monthly'] as const;
 export type Period = (typeof PERIODS)[number];
@@ -128,7 +129,7 @@ export const INPUT_TOKEN_MARGIN = { factor: 1.25, plus: 16 };
 export function reservationUsd(model: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok' | 'maxOutputTokens'>, inputTokens: number, maxOutputTokens: number, capability: 'chat' | 'embeddings' = 'chat'): number {
   const input = Math.ceil(inputTokens * INPUT_TOKEN_MARGIN.factor) + INPUT_TOKEN_MARGIN.plus;
   const output = capability === 'embeddings' ? 0 : Math.min(maxOutputTokens, model.maxOutputTokens);
-  return Math.ceil(((input * model.inputPricePerMTok + output * model.outputPricePerMTok) / 1e6) * 1e10) / 1e10;
+  return ceilUsd((input * model.inputPricePerMTok + output * model.outputPricePerMTok) / 1e6);
 }
 
 /** A window's state as the policy and the API see it. */
@@ -143,7 +144,8 @@ export interface WindowState {
   remainingUsd: number;
 }
 
-export const round10 = (x: number) => Math.round(x * 1e10) / 1e10;
+/** What a window has left: its limit less what is spent and reserved, never below zero. */
+export const remainingUsd = (w: { limitUsd: number; spentUsd: number; reservedUsd: number }): number => Math.max(0, roundUsd(w.limitUsd - w.spentUsd - w.reservedUsd));
 
 /**
  * The budget as routing sees it: the least remaining across windows, the per-request limit, and
@@ -161,7 +163,7 @@ export function budgetView(windows: WindowState[], perRequestUsd: number | undef
   if (!windows.length) return perRequestUsd === undefined ? {} : { perRequestUsd };
   const tightest = [...windows].sort((a, b) => a.remainingUsd - b.remainingUsd)[0]!;
   // Rounded to the ledger's 1e-10: 0.7 + 0.1 is 0.7999999999999999 in floating point.
-  const nearLimit = windows.some((w) => round10(w.spentUsd + w.reservedUsd) >= round10(alertThreshold * w.limitUsd));
+  const nearLimit = windows.some((w) => roundUsd(w.spentUsd + w.reservedUsd) >= roundUsd(alertThreshold * w.limitUsd));
   return { remainingUsd: tightest.remainingUsd, ...(perRequestUsd !== undefined && { perRequestUsd }), nearLimit, tightest };
 }
 
@@ -179,7 +181,36 @@ export function currentWindows(scopes: Array<{ scope: string; limits: BudgetLimi
       limitUsd: w.limitUsd,
       spentUsd,
       reservedUsd,
-      remainingUsd: Math.max(0, round10(w.limitUsd - spentUsd - reservedUsd)),
+      remainingUsd: remainingUsd({ limitUsd: w.limitUsd, spentUsd, reservedUsd }),
     };
   });
+}
+
+/** A window's row in the ledger. */
+export interface WindowUsage {
+  scope: string;
+  period: Period;
+  windowStart: string;
+  windowEnd: string;
+  limitUsd: number;
+  spentUsd: number;
+  reservedUsd: number;
+}
+
+/** A window the budget entity closed at its boundary. */
+export interface ClosedWindow extends WindowUsage {
+  closedAt: string;
+}
+
+/** A window's threshold alert, raised once per window. */
+export interface BudgetAlert {
+  scope: string;
+  period: Period;
+  windowStart: string;
+  tenantId: string;
+  threshold: number;
+  limitUsd: number;
+  spentUsd: number;
+  raisedAt: string;
+  webhookUrl?: string;
 }

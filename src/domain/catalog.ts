@@ -4,6 +4,7 @@
  * Secrets are not part of the catalog: keys stay in the worker's environment.
  */
 import { z } from 'zod';
+import { roundUsd } from './usd';
 
 export const WireFormatSchema = z.enum(['openai', 'anthropic']);
 export type WireFormat = z.infer<typeof WireFormatSchema>;
@@ -132,5 +133,5 @@ export function providerOf(catalog: Catalog, model: Model): Provider {
 /** Cost in USD of a call, from the catalog's per-million-token prices. */
 export function costUsd(model: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok'>, inputTokens: number, outputTokens: number): number {
   const usd = (inputTokens * model.inputPricePerMTok + outputTokens * model.outputPricePerMTok) / 1_000_000;
-  return Math.round(usd * 1e10) / 1e10; // 1e-10 USD: below any price step, clears float noise
+  return roundUsd(usd);
 }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { contentText, type ChatMessage } from './chat';
+import { DEFAULT_OUTPUT_TOKENS } from './limits';
 import { countMessageTokens } from './tokens';
 
 export const TASK_TYPES = ['code', 'math', 'summarization', 'extraction', 'analysis', 'writing', 'chat'] as const;
@@ -40,7 +41,7 @@ export interface ClassifyInput {
   maxOutputTokens?: number;
 }
 
-export const DEFAULT_OUTPUT_TOKENS = 1024;
+export { DEFAULT_OUTPUT_TOKENS } from './limits';
 
 // Structured operations know their task type; only chat is inferred from the text.
 const OPERATION_TASK: Record<string, TaskType> = { summarize: 'summarization', entities: 'extraction', intent: 'analysis', sentiment: 'analysis', embed: 'extraction' };

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { CatalogSchema, ComplianceSchema, RegionSchema } from './catalog';
-import { BreakerSettingsSchema } from './breaker';
+import { BreakerSettingsSchema } from './breakerSettings';
 import { TenantBudgetSchema } from './budget';
 import { SettingsSchema } from './settings';
 

@@ -5,6 +5,7 @@
  * Pure: the caller loads the recorded inputs and the catalogs they were decided with.
  */
 import { findModel, type Catalog } from './catalog';
+import { roundUsd } from './usd';
 import type { Classification } from './classify';
 import type { SwitchyardConfig } from './config';
 import { decide, type BudgetView, type HealthView, type PolicyInput, type RouteDecision } from './policy';
@@ -75,7 +76,7 @@ export function replay(records: RecordedDecision[], proposed: SwitchyardConfig, 
     changed,
     unchanged: records.length - changed,
     unroutable,
-    costDeltaUsd: Math.round(costDelta * 1e10) / 1e10,
+    costDeltaUsd: roundUsd(costDelta),
     residencyChanges,
     examples,
   };

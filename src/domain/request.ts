@@ -2,7 +2,10 @@
  * The contract between the API, the `routeRequest` workflow and its activities. Everything here is
  * small on purpose: the prompt and the completion live in Postgres, keyed by `requestId`.
  */
-import { DEFAULT_OUTPUT_TOKENS, type Classification } from './classify';
+import type { Classification } from './classify';
+import { DEFAULT_OUTPUT_TOKENS } from './limits';
+import type { CallPolicy } from './settings';
+import { roundUsd } from './usd';
 import type { Candidate, PolicyInput, RouteContext, RouteDecision } from './policy';
 import type { WindowState } from './budget';
 
@@ -38,14 +41,7 @@ export function policyInputOf(route: Pick<RouteRequestInput, 'requestId' | 'requ
   };
 }
 
-export interface CallPolicy {
-  maximumAttempts: number;
-  initialIntervalMs: number;
-  backoffCoefficient: number;
-  maximumIntervalMs: number;
-  timeoutMs: number;
-  nonRetryableTypes: string[];
-}
+export type { CallPolicy } from './settings';
 
 export interface RoutedCandidate extends Candidate {
   contextWindow: number;
@@ -105,7 +101,7 @@ export interface AttemptRecord {
 
 /** Total cost of a request: every answered attempt is paid for, valid or not. */
 export function totalCost(attempts: AttemptRecord[]): number {
-  return Math.round(attempts.reduce((sum, a) => sum + (a.costUsd ?? 0), 0) * 1e10) / 1e10;
+  return roundUsd(attempts.reduce((sum, a) => sum + (a.costUsd ?? 0), 0));
 }
 
 /** What the workflow concluded about each candidate it considered. */

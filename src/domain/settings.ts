@@ -5,7 +5,15 @@
  */
 import { z } from 'zod';
 import { FAILURE_TYPES, NON_RETRYABLE_TYPES } from './failures';
-import type { CallPolicy } from './request';
+
+export interface CallPolicy {
+  maximumAttempts: number;
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+  timeoutMs: number;
+  nonRetryableTypes: string[];
+}
 
 export const RetrySchema = z
   .object({

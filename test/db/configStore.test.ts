@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { configSource } from '../../src/configFile';
-import { ConfigStore, ConfigValidationError } from '../../src/configStore';
+import { configSource } from '../../src/services/configFile';
+import { ConfigStore, ConfigValidationError } from '../../src/services/configStore';
 import type { Db } from '../../src/db';
 import { defaultCatalog } from '../../src/domain/catalog';
 import { dbKinds, openTestDb } from '../support/db';

@@ -160,7 +160,7 @@ it('replays a proposed configuration over recorded requests, and its counts matc
   const res = await admin('POST', '/policy/replay', { changes: proposedChanges, limit: 1000, tenantId: tenant });
   expect(res.status).toBe(200);
   expect(res.body.evaluated).toBe(1000);
-  const direct = replay(records, (await import('../../src/configStore')).validateConfig({ ...config, ...proposedChanges }), () => config.catalog);
+  const direct = replay(records, (await import('../../src/services/configStore')).validateConfig({ ...config, ...proposedChanges }), () => config.catalog);
   expect(res.body).toMatchObject({ changed: direct.changed, unchanged: direct.unchanged, residencyChanges: direct.residencyChanges, unroutable: direct.unroutable });
   expect(res.body.costDeltaUsd).toBeCloseTo(direct.costDeltaUsd, 8);
   // Mathematics requests (every fourth) moved from an/claude to oa/gpt.

@@ -1,4 +1,4 @@
-import { ConfigStore, validateConfig, type VersionedConfig } from '../../src/configStore';
+import { ConfigStore, validateConfig, type VersionedConfig } from '../../src/services/configStore';
 import type { Db } from '../../src/db';
 import type { SwitchyardConfigInput } from '../../src/domain/config';
 

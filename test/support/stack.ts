@@ -13,14 +13,14 @@ import { upsertApiKey } from '../../src/db/apiKeys';
 import type { Catalog } from '../../src/domain/catalog';
 import type { SwitchyardConfigInput } from '../../src/domain/config';
 import { AdapterRegistry } from '../../src/providers/registry';
-import type { ConfigStore } from '../../src/configStore';
-import { HealthClient } from '../../src/health';
-import { BudgetSupervisor } from '../../src/budgetSupervisor';
+import type { ConfigStore } from '../../src/services/configStore';
+import { HealthClient } from '../../src/clients/providerHealth';
+import { BudgetSupervisor } from '../../src/clients/budgetWindow';
 import { testConfigStore } from './config';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { NativeConnection } from '@temporalio/worker';
-import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/worker';
+import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
 import { openTestDb, uniqueId } from './db';
 import { startFakeProvider, type FakeProvider } from './fakeProvider';
 

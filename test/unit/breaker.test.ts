@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { applyOutcomes, BreakerSettingsSchema, cooldownFor, force, grantProbe, initialBreaker, type BreakerState } from '../../src/domain/breaker';
+import { applyOutcomes, cooldownFor, force, grantProbe, initialBreaker, type BreakerState } from '../../src/domain/breaker';
+import { BreakerSettingsSchema } from '../../src/domain/breakerSettings';
 
 const s = BreakerSettingsSchema.parse({ failureThreshold: 3, windowMs: 60_000, cooldownMs: 60_000, maxCooldownMs: 600_000, minCalls: 10, failureRateThreshold: 0.5 });
 const fail = (at: number, type = 'Overloaded') => ({ failures: [{ at, type, message: 'x' }] });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import YAML from 'yaml';
-import { validateConfig } from '../../src/configStore';
+import { validateConfig } from '../../src/services/configStore';
 import { CatalogSchema, findModel, type Model } from '../../src/domain/catalog';
 import { classify, type Classification } from '../../src/domain/classify';
 import { COMPLIANCE_TAGS, REGIONS, type SwitchyardConfig, type SwitchyardConfigInput } from '../../src/domain/config';

@@ -2,8 +2,8 @@ import { ConfigError } from '../../src/config';
 import { NON_RETRYABLE_TYPES } from '../../src/domain/failures';
 import path from 'node:path';
 import { callPolicyFor, DEFAULT_SETTINGS } from '../../src/domain/settings';
-import { configSource, parseConfigText } from '../../src/configFile';
-import { validateConfig } from '../../src/configStore';
+import { configSource, parseConfigText } from '../../src/services/configFile';
+import { validateConfig } from '../../src/services/configStore';
 import { defaultCatalog } from '../../src/domain/catalog';
 
 const shipped = () => defaultCatalog({ simulated: true });

@@ -13,7 +13,7 @@ import { applicableWindows, tenantScope, userScope, windowEnd } from '../../src/
 import { CatalogSchema } from '../../src/domain/catalog';
 import { AdapterRegistry } from '../../src/providers/registry';
 import { ensureBinary, TEMPORAL_TEST_SERVER } from '../../src/temporal/binaries';
-import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/worker';
+import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
 import { budgetWindow, refreshSignal, usageQuery } from '../../workflows/budgetWindow';
 import { fixedConfig } from '../support/config';
 import { openTestDb, uniqueId } from '../support/db';

@@ -4,9 +4,10 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { BreakerSettingsSchema, type Outcomes } from '../../src/domain/breaker';
+import type { Outcomes } from '../../src/domain/breaker';
+import { BreakerSettingsSchema } from '../../src/domain/breakerSettings';
 import { ensureBinary, TEMPORAL_TEST_SERVER } from '../../src/temporal/binaries';
-import { buildWorkflowBundle, installRuntime } from '../../src/worker';
+import { buildWorkflowBundle, installRuntime } from '../../src/start/worker';
 import { forceUpdate, outcomesSignal, probeUpdate, providerHealth, stateQuery } from '../../workflows/providerHealth';
 
 const TQ = 'health-test';

@@ -12,7 +12,7 @@ import { AdapterRegistry } from '../../src/providers/registry';
 import { fixedConfig } from '../support/config';
 import { ensureBinary, TEMPORAL_TEST_SERVER } from '../../src/temporal/binaries';
 import { ensureSearchAttributes } from '../../src/temporal/connection';
-import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/worker';
+import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
 import { routeRequest } from '../../workflows';
 import { openTestDb, uniqueId } from '../support/db';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';

@@ -15,7 +15,7 @@ import { AdapterRegistry } from '../../src/providers/registry';
 import { fixedConfig } from '../support/config';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_STATUS, SA_TENANT, SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
-import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/worker';
+import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
 import { routeRequest } from '../../workflows';
 import { openTestDb, uniqueId } from '../support/db';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';

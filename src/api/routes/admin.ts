@@ -5,12 +5,12 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import type { ConfigStore } from '../../configStore';
+import type { ConfigStore } from '../../services/configStore';
 import { ModelSchema } from '../../domain/catalog';
 import { OverrideSchema, RuleSchema, TenantPolicySchema, type SwitchyardConfig } from '../../domain/config';
 import { requireAdmin } from '../auth';
 import { HttpError } from '../errors';
-import { validate } from '../runRequest';
+import { validate } from '../validate';
 
 const ModelRegistration = ModelSchema.omit({ id: true });
 const ModelUpdate = ModelSchema.omit({ id: true, provider: true, model: true }).partial().strict();
@@ -22,7 +22,7 @@ function collection(router: Router, store: ConfigStore, path: string, key: 'rule
   const items = (c: SwitchyardConfig) => c[key] as Array<{ id: string }>;
   const find = (id: string) => {
     const item = items(store.current().config).find((x) => x.id === id);
-    if (!item) throw new HttpError(404, 'not_found_error', `No ${key.slice(0, -1)} with id '${id}'.`, 'id', 'not_found');
+    if (!item) throw HttpError.notFound(`No ${key.slice(0, -1)} with id '${id}'.`, { param: 'id', code: 'not_found' });
     return item;
   };
   router.get(path, (_req, res) => {
@@ -30,7 +30,7 @@ function collection(router: Router, store: ConfigStore, path: string, key: 'rule
   });
   router.post(path, async (req, res) => {
     const item = validate(schema as z.ZodType<{ id: string }>, req.body);
-    if (items(store.current().config).some((x) => x.id === item.id)) throw new HttpError(409, 'invalid_request_error', `A ${key.slice(0, -1)} with id '${item.id}' exists.`, 'id', 'already_exists');
+    if (items(store.current().config).some((x) => x.id === item.id)) throw HttpError.conflict(`A ${key.slice(0, -1)} with id '${item.id}' exists.`, { param: 'id', code: 'already_exists' });
     const v = await store.update((c) => ({ ...c, [key]: [...items(c), item] }));
     res.status(201).json({ ...item, ...versionOf(v) });
   });
@@ -74,13 +74,13 @@ export function adminRoutes(deps: { configStore: ConfigStore }): Router {
   router.post('/v1/admin/models', async (req, res) => {
     const reg = validate(ModelRegistration, req.body);
     const id = `${reg.provider}/${reg.model}`;
-    if (store.current().config.catalog.models.some((m) => m.id === id)) throw new HttpError(409, 'invalid_request_error', `Model '${id}' exists; PATCH it instead.`, 'model', 'already_exists');
+    if (store.current().config.catalog.models.some((m) => m.id === id)) throw HttpError.conflict(`Model '${id}' exists; PATCH it instead.`, { param: 'model', code: 'already_exists' });
     const v = await store.update((c) => ({ ...c, catalog: { ...c.catalog, models: [...c.catalog.models, { id, ...reg }] } }));
     res.status(201).json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });
   });
   router.patch('/v1/admin/models/:provider/:model', async (req, res) => {
     const id = `${req.params.provider}/${req.params.model}`;
-    if (!store.current().config.catalog.models.some((m) => m.id === id)) throw new HttpError(404, 'not_found_error', `No model '${id}'.`, 'model', 'model_not_found');
+    if (!store.current().config.catalog.models.some((m) => m.id === id)) throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
     const change = validate(ModelUpdate, req.body);
     const v = await store.update((c) => ({ ...c, catalog: { ...c.catalog, models: c.catalog.models.map((m) => (m.id === id ? { ...m, ...change } : m)) } }));
     res.json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });

@@ -6,15 +6,15 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import { budgetStateFor } from '../../budgets';
-import type { ConfigStore } from '../../configStore';
+import { budgetStateFor } from '../../services/budget';
+import type { ConfigStore } from '../../services/configStore';
 import type { Db } from '../../db';
 import { listAlerts } from '../../db/budgets';
 import { TenantBudgetSchema } from '../../domain/budget';
 import { TenantPolicySchema } from '../../domain/config';
 import { authOf, requireAdmin } from '../auth';
 import { HttpError } from '../errors';
-import { validate } from '../runRequest';
+import { validate } from '../validate';
 
 const Query = z.object({ user: z.string().min(1).max(256).optional() }).strict();
 
@@ -78,7 +78,7 @@ export function budgetRoutes(deps: { db: Db; configStore: ConfigStore }): Router
 
   router.delete('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
     const id = String(req.params.id);
-    if (!deps.configStore.current().config.tenants[id]?.budget) throw new HttpError(404, 'not_found_error', `Tenant '${id}' has no budget.`, 'id', 'not_found');
+    if (!deps.configStore.current().config.tenants[id]?.budget) throw HttpError.notFound(`Tenant '${id}' has no budget.`, { param: 'id', code: 'not_found' });
     const v = await deps.configStore.update((c) => {
       const { budget: _removed, ...rest } = c.tenants[id]!;
       return { ...c, tenants: { ...c.tenants, [id]: rest as typeof c.tenants[string] } };

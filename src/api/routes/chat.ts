@@ -3,10 +3,11 @@
  * The handler parses, validates and delegates; routing happens in the workflow.
  */
 import { Router } from 'express';
-import type { ConfigStore } from '../../configStore';
+import type { ConfigStore } from '../../services/configStore';
 import { ChatCompletionRequestSchema } from '../../domain/chat';
 import { authOf } from '../auth';
-import { chatRouteInput, readBody, runRoute, switchyardExtension, type RunnerDeps } from '../runRequest';
+import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
+import { readBody } from '../validate';
 
 export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
   const router = Router();

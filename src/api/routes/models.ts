@@ -1,6 +1,6 @@
 /** `GET /v1/models`: the catalog in OpenAI's list format, plus the `auto` pseudo-model. */
 import { Router } from 'express';
-import type { ConfigStore } from '../../configStore';
+import type { ConfigStore } from '../../services/configStore';
 
 export function modelRoutes(deps: { configStore: ConfigStore }): Router {
   const router = Router();

@@ -4,13 +4,14 @@
  * escalation on invalid output, the same record in Postgres and Temporal).
  */
 import { Router } from 'express';
-import type { ConfigStore } from '../../configStore';
+import type { ConfigStore } from '../../services/configStore';
 import type { z } from 'zod';
 import { OperationBodySchemas, type OperationBody, type OperationName } from '../../domain/operations';
 import { authOf } from '../auth';
 import { routeContext, waitForRecovery } from '../context';
 import { HttpError } from '../errors';
-import { readBody, runRoute, switchyardExtension, type RunnerDeps } from '../runRequest';
+import { runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
+import { readBody } from '../validate';
 
 const NAMES = Object.keys(OperationBodySchemas) as OperationName[];
 
@@ -21,7 +22,7 @@ export function operationRoutes(deps: RunnerDeps & { configStore: ConfigStore })
     const { tenantId } = authOf(req);
     const operation = req.params.operation as OperationName;
     if (!NAMES.includes(operation)) {
-      throw new HttpError(404, 'not_found_error', `Unknown operation '${req.params.operation}'. Use one of: ${NAMES.join(', ')}.`, 'operation', 'unknown_operation');
+      throw HttpError.notFound(`Unknown operation '${req.params.operation}'. Use one of: ${NAMES.join(', ')}.`, { param: 'operation', code: 'unknown_operation' });
     }
     // One schema per operation; their union is wider than zod's inference follows.
     const body = readBody(req, OperationBodySchemas[operation] as z.ZodType<OperationBody<OperationName>>);

@@ -5,20 +5,20 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import type { ConfigStore } from '../../configStore';
-import { validateConfig } from '../../configStore';
+import type { ConfigStore } from '../../services/configStore';
+import { validateConfig } from '../../services/configStore';
 import type { Db } from '../../db';
-import type { HealthClient } from '../../health';
-import { budgetStateFor } from '../../budgets';
+import type { HealthPort } from '../../services/healthPort';
+import { planRoute } from '../../services/routePlan';
 import type { Catalog } from '../../domain/catalog';
 import { ChatCompletionRequestSchema } from '../../domain/chat';
 import { classify, type Classification } from '../../domain/classify';
-import { decide, UnknownModelError, type PolicyInput } from '../../domain/policy';
-import { policyInputOf } from '../../domain/request';
+import { UnknownModelError, type PolicyInput } from '../../domain/policy';
 import { replay, type RecordedDecision } from '../../domain/replay';
 import { authOf, requireAdmin } from '../auth';
 import { HttpError } from '../errors';
-import { chatRouteInput, readBody, validate } from '../runRequest';
+import { chatRouteInput } from '../runRoute';
+import { readBody, validate } from '../validate';
 
 const ReplayRequest = z
   .object({
@@ -31,23 +31,22 @@ const ReplayRequest = z
   })
   .strict();
 
-export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: HealthClient }): Router {
+export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: HealthPort }): Router {
   const router = Router();
 
   router.post('/v1/route', async (req, res) => {
     const { tenantId } = authOf(req);
     const body = readBody(req, ChatCompletionRequestSchema);
-    const { version, config } = deps.configStore.current();
-    // Exactly what the workflow's decision step does, minus the call.
+    const config = deps.configStore.current();
+    // The workflow's decision step, minus the call and the record: the same plan function.
     const route = chatRouteInput(req, tenantId, body);
     const classification = classify({ operation: 'chat', messages: body.messages, maxOutputTokens: route.maxOutputTokens });
-    const input = policyInputOf({ ...route, requestId: req.header('idempotency-key') ?? 'dry-run' }, new Date().toISOString());
-    const health = deps.health ? await deps.health.viewOf(config.catalog) : {};
-    const budget = await budgetStateFor(deps.db, config, { tenantId, userId: input.context.userId }, Date.now());
+    const requestId = req.header('idempotency-key') ?? 'dry-run';
     try {
-      res.json({ object: 'route.decision', config_version: version, classification, decision: decide(input, classification, config, health, budget?.view) });
+      const { planned } = await planRoute({ db: deps.db, config, health: deps.health }, { ...route, requestId, tenantId }, classification, new Date());
+      res.json({ object: 'route.decision', config_version: config.version, classification, decision: planned });
     } catch (err) {
-      if (err instanceof UnknownModelError) throw new HttpError(404, 'not_found_error', err.message, 'model', 'model_not_found');
+      if (err instanceof UnknownModelError) throw HttpError.notFound(err.message, { param: 'model', code: 'model_not_found' });
       throw err;
     }
   });

@@ -4,18 +4,18 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import type { ConfigStore } from '../../configStore';
-import type { HealthClient } from '../../health';
+import type { ConfigStore } from '../../services/configStore';
+import type { HealthClient } from '../../clients/providerHealth';
 import { requireAdmin } from '../auth';
 import { HttpError } from '../errors';
-import { readBody } from '../runRequest';
+import { readBody } from '../validate';
 
 const ForceBody = z.object({ action: z.enum(['open', 'close']), reason: z.string().trim().min(1, 'a reason is required').max(500) }).strict();
 
 export function providerRoutes(deps: { configStore: ConfigStore; health?: HealthClient }): Router {
   const router = Router();
   const health = () => {
-    if (!deps.health) throw new HttpError(503, 'server_error', 'Breakers are not available in this process.', null, 'service_unavailable');
+    if (!deps.health) throw HttpError.unavailable('Breakers are not available in this process.', { code: 'service_unavailable' });
     return deps.health;
   };
 
@@ -36,7 +36,7 @@ export function providerRoutes(deps: { configStore: ConfigStore; health?: Health
 
   router.post('/v1/providers/:provider/:model/breaker', requireAdmin, async (req, res) => {
     const id = `${req.params.provider}/${req.params.model}`;
-    if (!deps.configStore.current().config.catalog.models.some((m) => m.id === id)) throw new HttpError(404, 'not_found_error', `No model '${id}'.`, 'model', 'model_not_found');
+    if (!deps.configStore.current().config.catalog.models.some((m) => m.id === id)) throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
     const body = readBody(req, ForceBody);
     const snap = await health().force(id, body.action === 'open' ? 'open' : 'closed', body.reason);
     res.json({ id, breaker: snap });

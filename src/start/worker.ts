@@ -4,8 +4,8 @@
  * own slots). All share one native connection and run until shut down.
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities';
-import { providerTaskQueue } from './temporal/taskQueues';
+import { createActivities, type ActivityDeps } from '../../activities';
+import { providerTaskQueue } from '../temporal/taskQueues';
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -48,7 +48,7 @@ export function installRuntime(level: 'WARN' | 'ERROR' | 'INFO' = 'WARN'): void 
 }
 
 export function workflowsPath(): string {
-  return require.resolve('../workflows');
+  return require.resolve('../../workflows');
 }
 
 export async function buildWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {

@@ -4,9 +4,9 @@
  */
 import fs from 'node:fs';
 import YAML from 'yaml';
-import { ConfigError } from './config';
-import type { Catalog } from './domain/catalog';
-import type { SwitchyardConfigInput } from './domain/config';
+import { ConfigError } from '../config';
+import type { Catalog } from '../domain/catalog';
+import type { SwitchyardConfigInput } from '../domain/config';
 import { validateConfig, ConfigValidationError, type ConfigSource } from './configStore';
 
 export function parseConfigText(text: string, source: string, defaultCatalog: () => Catalog): SwitchyardConfigInput {

@@ -8,9 +8,9 @@
  * becomes a new version, since it is what the operator just changed.
  */
 import { createHash } from 'node:crypto';
-import type { Db } from './db';
-import { insertConfig, latestConfig, latestConfigFrom } from './db/configVersions';
-import { SwitchyardConfigSchema, type SwitchyardConfig, type SwitchyardConfigInput } from './domain/config';
+import type { Db } from '../db';
+import { insertConfig, latestConfig, latestConfigFrom } from '../db/configVersions';
+import { SwitchyardConfigSchema, type SwitchyardConfig, type SwitchyardConfigInput } from '../domain/config';
 
 export interface VersionedConfig {
   version: number;

@@ -12,10 +12,11 @@
  * per second, whatever the request rate (see the README's signal-rate table).
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { Catalog } from './domain/catalog';
-import type { BreakerSettings, BreakerSnapshot, Outcomes } from './domain/breaker';
-import type { HealthView } from './domain/policy';
-import { forceUpdate, outcomesSignal, probeUpdate, providerHealth, stateQuery } from '../workflows/providerHealth';
+import type { Catalog } from '../domain/catalog';
+import type { BreakerSettings, BreakerSnapshot, Outcomes } from '../domain/breaker';
+import type { HealthView } from '../domain/policy';
+import type { HealthPort, Outcome } from '../services/healthPort';
+import { forceUpdate, outcomesSignal, probeUpdate, providerHealth, stateQuery } from '../../workflows/providerHealth';
 
 export interface HealthOptions {
   cacheMs?: number;
@@ -27,15 +28,9 @@ const FOREVER = '9999-12-31T23:59:59.999Z';
 
 export const healthWorkflowId = (endpoint: string): string => `health-${endpoint.replace(/[^A-Za-z0-9._-]/g, '-')}`;
 
-export interface Outcome {
-  ok: boolean;
-  type?: string;
-  message?: string;
-  latencyMs: number;
-  probe?: boolean;
-}
+export type { Outcome } from '../services/healthPort';
 
-export class HealthClient {
+export class HealthClient implements HealthPort {
   private readonly cache = new Map<string, { at: number; snapshot: BreakerSnapshot | undefined }>();
   private readonly pending = new Map<string, { failures: Outcomes['failures']; successes: { count: number; latencySumMs: number } }>();
   private failureTimer: NodeJS.Timeout | undefined;

@@ -6,8 +6,8 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { SwitchyardConfig } from './domain/config';
-import { budgetWorkflowId, refreshSignal, type budgetWindow } from '../workflows/budgetWindow';
+import type { SwitchyardConfig } from '../domain/config';
+import { budgetWorkflowId, refreshSignal, type budgetWindow } from '../../workflows/budgetWindow';
 
 export class BudgetSupervisor {
   private last = new Map<string, string>();

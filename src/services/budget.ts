@@ -3,10 +3,10 @@
  * when limited), their current windows from the ledger, and the view routing decides on. One
  * function for the workflow's decision, the dry run and `GET /v1/budgets`, so they agree.
  */
-import type { Db, Queryable } from './db';
-import { release, reserve, settle, windowUsage } from './db/budgets';
-import { applicableWindows, budgetScopes, budgetView, windowStart, currentWindows, perRequestLimit, type BudgetLimits, type BudgetView, type WindowState } from './domain/budget';
-import type { SwitchyardConfig } from './domain/config';
+import type { Db, Queryable } from '../db';
+import { release, reserve, settle, windowUsage } from '../db/budgets';
+import { applicableWindows, budgetScopes, budgetView, windowStart, currentWindows, perRequestLimit, type BudgetLimits, type BudgetView, type WindowState } from '../domain/budget';
+import type { SwitchyardConfig } from '../domain/config';
 
 export interface BudgetState {
   scopes: Array<{ scope: string; limits: BudgetLimits }>;

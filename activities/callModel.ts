@@ -1,0 +1,111 @@
+/**
+ * `callModel`: one provider call attempt, on the provider's own task queue. Checks the breaker,
+ * reserves the budget's worst case, calls, and records the attempt and settles the reservation
+ * in one transaction; stores the answer in Postgres and returns only usage and cost.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import * as budgets from '../src/db/budgets';
+import * as requests from '../src/db/requests';
+import { costUsd, findModel } from '../src/domain/catalog';
+import type { AttemptRecord, CallModelInput, CallModelResult } from '../src/domain/request';
+import { toProviderFailure, failure, type ProviderFailureDetails } from '../src/providers/errors';
+import { closeCall, reserveCall } from '../src/services/budget';
+import type { ActivityDeps } from './deps';
+import { callProvider } from './providerCall';
+import { loadRequest } from './storedRequest';
+
+const HEARTBEAT_EVERY_MS = 2_000;
+// A reservation outlives its call by this much before the budget workflow expires it.
+const RESERVATION_MARGIN_MS = 60_000;
+
+export function createCallModelActivity(deps: ActivityDeps) {
+  return {
+    /**
+     * One provider call (runs on the provider's own task queue). Heartbeats while it waits, so a
+     * dead worker is noticed quickly; records its own attempt; stores the answer in Postgres and
+     * returns only usage and cost, so history stays small.
+     */
+    async callModel(input: CallModelInput): Promise<CallModelResult> {
+      const ctx = Context.current();
+      const catalog = deps.config().config.catalog;
+      const provider = catalog.providers.find((p) => p.id === input.provider);
+      const model = findModel(catalog, input.modelId);
+      if (!provider || !model) throw failure('NotFound', `model '${input.modelId}' left the catalog`, { provider: input.provider, model: input.model });
+      const adapter = deps.adapters.get(provider);
+      // The breaker, checked again at call time (the decision may be a second old): an open one
+      // fails fast without a call; a half-open one admits this call only as its probe.
+      let probe = false;
+      const snap = deps.health ? await deps.health.snapshot(input.modelId) : undefined;
+      if (snap?.status === 'open') throw failure('BreakerOpen', `${input.modelId}: breaker open until ${snap.openUntil}`, { provider: input.provider, model: input.model });
+      const r = await loadRequest(deps.db, input.requestId);
+      // The budget: reserve the worst case before the call, one reservation per call attempt
+      // (a retried task of the same attempt finds its own). Refused: no call, a cheaper
+      // candidate may still fit. A reservation never closed (a crash) expires after its TTL.
+      let reservation: string | undefined;
+      if (input.budget) {
+        const held = await reserveCall(deps.db, deps.config().config, {
+          id: `${input.requestId}:${input.candidateIndex}:${ctx.info.attempt}`,
+          tenantId: input.budget.tenantId,
+          userId: input.budget.userId,
+          amountUsd: input.budget.reserveUsd,
+          ttlMs: input.timeoutMs + RESERVATION_MARGIN_MS,
+          now: Date.now(),
+        });
+        if (!held.ok) {
+          throw ApplicationFailure.create({ type: 'BudgetExceeded', message: `${input.modelId}: ${held.message}`, nonRetryable: true, details: [{ provider: input.provider, model: input.model, budget: held.window }] });
+        }
+        reservation = held.id;
+      }
+      // The probe slot only once the budget admits the call: a refused call must not take it.
+      if (snap?.status === 'half-open') {
+        probe = await deps.health!.requestProbe(input.modelId);
+        if (!probe) {
+          if (reservation) await budgets.release(deps.db, reservation);
+          throw failure('BreakerOpen', `${input.modelId}: breaker half-open and its probe is taken`, { provider: input.provider, model: input.model });
+        }
+      }
+      // One transaction: the attempt's recorded cost and the ledger's spend cannot disagree.
+      const finish = (a: AttemptRecord) =>
+        deps.db.transaction(async (tx) => {
+          await requests.recordAttempt(tx, input.requestId, a);
+          if (reservation) await closeCall(tx, reservation, a.costUsd ?? 0);
+        });
+      const startedAt = new Date();
+      const attempt = { candidateIndex: input.candidateIndex, attempt: ctx.info.attempt, provider: input.provider, model: input.model, startedAt: startedAt.toISOString() };
+      const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+      try {
+        const out = await callProvider(adapter, model, r, { signal: ctx.cancellationSignal, timeoutMs: input.timeoutMs }, input.budget !== undefined);
+        const latencyMs = Date.now() - startedAt.getTime();
+        // The endpoint answered: healthy, even if the answer fails its schema.
+        deps.health?.report(input.modelId, { ok: true, latencyMs, probe });
+        const cost = costUsd(model, out.usage.inputTokens, out.usage.outputTokens);
+        const spent = { inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost };
+        if (out.invalid !== undefined) {
+          await finish({ ...attempt, ...spent, outcome: 'error', errorType: 'InvalidOutput', errorMessage: out.invalid, latencyMs });
+          throw failure('InvalidOutput', out.invalid, { provider: input.provider, model: input.model });
+        }
+        await requests.saveResponse(deps.db, input.requestId, out.stored);
+        await finish({ ...attempt, ...spent, outcome: 'success', latencyMs });
+        return { providerModel: out.usage.providerModel, finishReason: out.usage.finishReason, inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost, latencyMs };
+      } catch (err) {
+        if (err instanceof ApplicationFailure && err.type === 'InvalidOutput') throw err;
+        const f = toProviderFailure(err, input.provider, input.model);
+        const details = f.details?.[0] as ProviderFailureDetails | undefined;
+        deps.health?.report(input.modelId, { ok: false, type: f.type ?? 'Unknown', message: f.message, latencyMs: Date.now() - startedAt.getTime(), probe });
+        await finish({
+          ...attempt,
+          outcome: 'error',
+          errorType: f.type ?? 'Unknown',
+          errorMessage: f.message,
+          status: details?.status,
+          latencyMs: Date.now() - startedAt.getTime(),
+        });
+        throw f;
+      } finally {
+        clearInterval(heartbeat);
+      }
+    },
+
+  };
+}

@@ -1,0 +1,14 @@
+/** What the activities are built from: the worker passes the real pool and clients, tests pass fakes. */
+import type { Db } from '../src/db';
+import type { AdapterRegistry } from '../src/providers/registry';
+import type { VersionedConfig } from '../src/services/configStore';
+import type { HealthPort } from '../src/services/healthPort';
+
+export interface ActivityDeps {
+  db: Db;
+  /** The current configuration version (a function: it changes without a worker restart). */
+  config: () => VersionedConfig;
+  adapters: AdapterRegistry;
+  /** Breakers: read by the policy, probed and fed by provider calls. Absent: no breakers. */
+  health?: HealthPort;
+}

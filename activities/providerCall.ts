@@ -1,0 +1,68 @@
+/**
+ * The provider call itself, for the request's operation: builds the SDK call from the stored
+ * request, makes it, and checks the answer (structured operations and JSON mode are validated).
+ * Returns what to store and the usage; an answer that fails validation comes back as `invalid`.
+ */
+import { DEFAULT_OUTPUT_TOKENS } from '../src/domain/limits';
+import type { Model } from '../src/domain/catalog';
+import { ChatCompletionRequestSchema } from '../src/domain/chat';
+import { isStructured, OperationBodySchemas, validateOutput } from '../src/domain/operations';
+import { failure } from '../src/providers/errors';
+import { chatCallInput, type CallOptions, type ChatCallInput, type ProviderAdapter } from '../src/providers/types';
+import { messagesOf, type StoredRequest } from './storedRequest';
+
+export interface CallUsage {
+  inputTokens: number;
+  outputTokens: number;
+  finishReason: string;
+  providerModel: string;
+}
+
+export type CallOutput = { usage: CallUsage; stored: unknown; invalid?: undefined } | { usage: CallUsage; invalid: string; stored?: undefined };
+
+const capChat = (c: ChatCallInput, cap: boolean): ChatCallInput => (cap && c.maxOutputTokens === undefined ? { ...c, maxOutputTokens: DEFAULT_OUTPUT_TOKENS } : c);
+
+/** `capOutput`: under a budget, a chat without max_tokens gets the cap its reservation covers. */
+export async function callProvider(adapter: ProviderAdapter, model: Model, r: StoredRequest, options: CallOptions, capOutput = false): Promise<CallOutput> {
+  if (r.operation === 'embed') {
+    if (!adapter.embed) throw failure('NotFound', `${model.id} has no embeddings API`, { provider: model.provider, model: model.model });
+    const input = OperationBodySchemas.embed.parse(r.body).input;
+    const out = await adapter.embed(model.model, Array.isArray(input) ? input : [input], options);
+    const dimensions = out.embeddings[0]?.length ?? 0;
+    return {
+      stored: { embeddings: out.embeddings.map((embedding, index) => ({ index, embedding })), dimensions, providerModel: out.providerModel },
+      usage: { inputTokens: out.inputTokens, outputTokens: 0, finishReason: 'stop', providerModel: out.providerModel },
+    };
+  }
+  const callInput: ChatCallInput =
+    r.operation === 'chat'
+      ? capChat(chatCallInput(model.model, ChatCompletionRequestSchema.parse(r.body)), capOutput)
+      : {
+          model: model.model,
+          messages: messagesOf(r),
+          maxOutputTokens: DEFAULT_OUTPUT_TOKENS,
+          temperature: 0,
+          // Native JSON mode where the model has it; the output is validated either way.
+          ...(model.capabilities.includes('json') && { responseFormat: { type: 'json_object' as const } }),
+        };
+  const out = await adapter.chat(callInput, options);
+  if (out.finishReason === 'content_filter' && !out.content) {
+    throw failure('ContentFiltered', `${model.id} filtered the output (finish_reason content_filter)`, { provider: model.provider, model: model.model });
+  }
+  const usage = { inputTokens: out.inputTokens, outputTokens: out.outputTokens, finishReason: out.finishReason, providerModel: out.providerModel };
+  const base = { content: out.content, finishReason: out.finishReason, providerModel: out.providerModel, providerRequestId: out.providerRequestId };
+  if (isStructured(r.operation)) {
+    const check = validateOutput(r.operation, r.body, out.content);
+    if (!check.ok) return { usage, invalid: `${model.id} returned invalid ${r.operation} output: ${check.reason}` };
+    return { usage, stored: { ...base, result: check.value } };
+  }
+  const wantsJson = callInput.responseFormat !== undefined && callInput.responseFormat.type !== 'text';
+  if (wantsJson && out.finishReason !== 'length') {
+    try {
+      JSON.parse(out.content ?? '');
+    } catch {
+      return { usage, invalid: `${model.id} returned invalid JSON in JSON mode` };
+    }
+  }
+  return { usage, stored: base };
+}

@@ -1,0 +1,36 @@
+/** A request as the API stored it: its operation and body, read back by the activities that need the text. */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Db } from '../src/db';
+import * as requests from '../src/db/requests';
+import { ChatCompletionRequestSchema, type ChatMessage } from '../src/domain/chat';
+import { OperationBodySchemas, operationMessages } from '../src/domain/operations';
+import type { Operation } from '../src/domain/request';
+
+export interface StoredRequest {
+  operation: Operation;
+  body: Record<string, unknown>;
+}
+
+export async function loadRequest(db: Db, requestId: string): Promise<StoredRequest> {
+  const row = await requests.getRequest(db, requestId);
+  if (!row) throw ApplicationFailure.nonRetryable(`request ${requestId} is not in the database`, 'RequestNotFound');
+  return { operation: row.operation as Operation, body: row.body as Record<string, unknown> };
+}
+
+/** The chat messages a request sends (for chat, the client's; for operations, their prompt). */
+export function messagesOf(r: StoredRequest): ChatMessage[] {
+  if (r.operation === 'chat') return ChatCompletionRequestSchema.parse(r.body).messages;
+  if (r.operation === 'embed') {
+    const input = OperationBodySchemas.embed.parse(r.body).input;
+    return [{ role: 'user', content: Array.isArray(input) ? input.join('\n') : input }];
+  }
+  return operationMessages(r.operation, r.body);
+}
+
+export function maxOutputOf(r: StoredRequest): number | undefined {
+  if (r.operation === 'chat') {
+    const b = ChatCompletionRequestSchema.parse(r.body);
+    return b.max_completion_tokens ?? b.max_tokens ?? undefined;
+  }
+  return r.operation === 'embed' ? 0 : undefined;
+}

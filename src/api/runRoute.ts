@@ -1,0 +1,79 @@
+/**
+ * The request path shared by chat and operations: check the model, store and submit the
+ * `routeRequest` workflow, wait for it, and load the stored answer.
+ */
+import type { Request, Response } from 'express';
+import { getRequest, type RequestRow } from '../db/requests';
+import { findModel } from '../domain/catalog';
+import { maxOutputTokens, type ChatCompletionRequest } from '../domain/chat';
+import { AUTO_MODELS } from '../domain/policy';
+import type { RouteRequestInput, RouteResult } from '../domain/request';
+import type { ConfigStore } from '../services/configStore';
+import { routeContext, waitForRecovery } from './context';
+import { HttpError } from './errors';
+import { awaitResult, requestTimeoutMs, submitRequest, type RunnerDeps, type Submission } from './submit';
+
+export type { RunnerDeps } from './submit';
+
+export type RouteInput = Omit<RouteRequestInput, 'requestId' | 'tenantId' | 'deadlineAt'>;
+
+/** The route of a chat completion: what the workflow and the dry run both decide on. */
+export function chatRouteInput(req: Request, tenantId: string, body: ChatCompletionRequest): RouteInput {
+  return {
+    operation: 'chat',
+    requestedModel: body.model,
+    maxOutputTokens: maxOutputTokens(body),
+    needsJson: body.response_format !== undefined && body.response_format.type !== 'text',
+    context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
+    waitForRecovery: waitForRecovery(req),
+  };
+}
+
+export interface Routed {
+  sub: Submission;
+  result: RouteResult;
+  row: RequestRow;
+}
+
+/**
+ * The whole request path shared by chat and operations: check the model, store and submit,
+ * wait for the workflow, and load the stored answer; sets the `x-switchyard-*` headers.
+ */
+export async function runRoute(deps: RunnerDeps & { configStore: ConfigStore }, req: Request, res: Response, tenantId: string, body: unknown, route: RouteInput): Promise<Routed> {
+  const catalog = deps.configStore.current().config.catalog;
+  if (!AUTO_MODELS.has(route.requestedModel) && !findModel(catalog, route.requestedModel)) {
+    const known = catalog.models.map((m) => m.id).join(', ');
+    throw HttpError.notFound(`The model '${route.requestedModel}' does not exist. Use "auto" or one of: ${known}.`, { param: 'model', code: 'model_not_found' });
+  }
+  const sub = await submitRequest(deps, {
+    tenantId,
+    idempotencyKey: req.header('idempotency-key'),
+    timeoutMs: requestTimeoutMs(req.header('x-switchyard-timeout-ms'), deps.requestTimeoutMs),
+    body,
+    route,
+  });
+  res.setHeader('x-switchyard-request-id', sub.requestId);
+  res.setHeader('x-switchyard-workflow-id', sub.workflowId);
+  const result = await awaitResult(deps, sub);
+  const row = await getRequest(deps.db, sub.requestId);
+  if (!row?.response) throw new Error(`request ${sub.requestId} succeeded but its response is not stored`);
+  res.setHeader('x-switchyard-provider', result.provider);
+  res.setHeader('x-switchyard-model', result.modelId);
+  return { sub, result, row };
+}
+
+/** The `switchyard` extension field of a response (ignored by OpenAI clients): where the request went and why. */
+export function switchyardExtension({ sub, result }: Routed) {
+  return {
+    request_id: sub.requestId,
+    workflow_id: sub.workflowId,
+    provider: result.provider,
+    model: result.modelId,
+    cost_usd: result.costUsd,
+    decision: result.decisionSummary,
+    route: result.route,
+    classification: { task_type: result.classification.taskType, complexity: result.classification.complexity },
+    candidates: result.candidates,
+    attempts: result.attempts,
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * Turns a validated API request into a `routeRequest` workflow and waits for its answer.
+ * The body goes to Postgres first; the workflow gets only the request id. The workflow id is
+ * derived from the request id, and an `Idempotency-Key` derives the request id, so a client's
+ * retry attaches to the same workflow (running or finished) instead of paying twice.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { Db } from '../db';
+import { insertRequest } from '../db/requests';
+import type { RouteRequestInput, RouteResult } from '../domain/request';
+import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
+import { routeRequest } from '../../workflows';
+import { HttpError } from './errors';
+import { routeFailureToHttp, unavailable, unavailableOnError } from './routeFailure';
+
+export interface RunnerDeps {
+  db: Db;
+  client: Client;
+  taskQueue: string;
+  requestTimeoutMs: number;
+}
+
+const START_DEADLINE_MS = 5_000;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+export const workflowIdFor = (requestId: string): string => `req-${requestId}`;
+
+function canonicalHash(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+}
+
+export function requestIdFor(tenantId: string, idempotencyKey: string | undefined): string {
+  if (idempotencyKey === undefined) return randomUUID();
+  if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    throw HttpError.invalid('Idempotency-Key must be 1-255 printable ASCII characters without spaces.', { param: 'Idempotency-Key', code: 'invalid_idempotency_key' });
+  }
+  // Scoped by tenant, so two tenants using the same key never share a request.
+  return `idem-${createHash('sha256').update(`${tenantId}\n${idempotencyKey}`).digest('hex').slice(0, 32)}`;
+}
+
+export interface Submission {
+  requestId: string;
+  workflowId: string;
+  deadlineAt: number;
+  handle: WorkflowHandle<typeof routeRequest>;
+}
+
+// The workflow ends a request at its deadline with a 504 of its own; the API waits a little longer
+// so that answer (with the attempt list) reaches the client, rather than a bare timeout.
+const DEADLINE_GRACE_MS = 10_000;
+
+/** The request's time budget: `X-Switchyard-Timeout-Ms` when given, never above the server's maximum. */
+export function requestTimeoutMs(header: string | undefined, maxMs: number): number {
+  if (header === undefined) return maxMs;
+  const ms = Number(header);
+  if (!Number.isInteger(ms) || ms < 1) {
+    throw HttpError.invalid('X-Switchyard-Timeout-Ms must be a positive integer (milliseconds).', { param: 'X-Switchyard-Timeout-Ms', code: 'invalid_timeout' });
+  }
+  return Math.min(ms, maxMs);
+}
+
+export async function submitRequest(
+  deps: RunnerDeps,
+  req: { tenantId: string; idempotencyKey?: string; timeoutMs?: number; body: unknown; route: Omit<RouteRequestInput, 'requestId' | 'tenantId' | 'deadlineAt'> },
+): Promise<Submission> {
+  const deadlineAt = Date.now() + (req.timeoutMs ?? deps.requestTimeoutMs);
+  const requestId = requestIdFor(req.tenantId, req.idempotencyKey);
+  const workflowId = workflowIdFor(requestId);
+  const bodyHash = canonicalHash(req.body);
+  const { row } = await unavailableOnError('database', insertRequest(deps.db, {
+    requestId,
+    workflowId,
+    tenantId: req.tenantId,
+    idempotencyKey: req.idempotencyKey,
+    operation: req.route.operation,
+    requestedModel: req.route.requestedModel,
+    body: req.body,
+    bodyHash,
+  }));
+  if (row.body_hash !== bodyHash || row.tenant_id !== req.tenantId) {
+    throw HttpError.conflict('This Idempotency-Key was already used with a different request body.', { type: 'idempotency_error', param: 'Idempotency-Key', code: 'idempotency_key_reused' });
+  }
+  const input: RouteRequestInput = { requestId, tenantId: req.tenantId, ...req.route, deadlineAt };
+  try {
+    // Bounded: during a Temporal outage the client gets a 503 in seconds, not after every gRPC retry.
+    const handle = await deps.client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => deps.client.workflow.start(routeRequest, {
+      taskQueue: deps.taskQueue,
+      workflowId,
+      args: [input],
+      // Running: attach to it. Finished: refuse a second run and read the first one's result.
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: SA_TENANT, value: req.tenantId },
+        { key: SA_OPERATION, value: req.route.operation },
+        { key: SA_STATUS, value: 'running' },
+      ],
+      staticSummary: `${req.route.operation} · requested ${req.route.requestedModel} · tenant ${req.tenantId}`,
+    }));
+    return { requestId, workflowId, deadlineAt, handle };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      return { requestId, workflowId, deadlineAt, handle: deps.client.workflow.getHandle<typeof routeRequest>(workflowId) };
+    }
+    throw unavailable('Temporal', err, requestId);
+  }
+}
+
+/** Waits for the workflow's result up to the request deadline; maps a failed route to its HTTP error. */
+export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<RouteResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HttpError(504, 'timeout_error', `The request did not finish in time. Its workflow may still be recording; fetch it with GET /v1/requests/${sub.requestId}.`, { code: 'request_timeout', extra: {
+            request_id: sub.requestId,
+          } }),
+        ),
+      Math.max(0, sub.deadlineAt - Date.now()) + DEADLINE_GRACE_MS,
+    );
+  });
+  try {
+    return await Promise.race([sub.handle.result(), deadline]);
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) throw routeFailureToHttp(err, sub.requestId);
+    if (err instanceof HttpError) throw err;
+    throw unavailable('Temporal', err, sub.requestId);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+

@@ -1,0 +1,77 @@
+/** Rules: conditions on the request's attributes, and the order a matching rule prefers its targets in. */
+import type { Model } from '../catalog';
+import type { Classification } from '../classify';
+import type { Condition, Rule } from '../config';
+import { stableFraction } from './hash';
+import type { PolicyInput } from './types';
+
+/** The value a rule condition reads from the request. */
+function attribute(field: string, input: PolicyInput, c: Classification): string | number | undefined {
+  if (field.startsWith('metadata.')) return input.context.metadata[field.slice('metadata.'.length)];
+  switch (field) {
+    case 'operation':
+      return input.operation;
+    case 'taskType':
+      return c.taskType;
+    case 'complexity':
+      return c.complexity;
+    case 'inputTokens':
+      return c.inputTokens;
+    default:
+      return (input.context as Record<string, unknown>)[field] as string | undefined;
+  }
+}
+
+const norm = (v: string | number) => (typeof v === 'string' ? v.toLowerCase() : v);
+
+export function conditionHolds(cond: Condition, input: PolicyInput, c: Classification): boolean {
+  const actual = attribute(cond.field, input, c);
+  if (actual === undefined) return cond.op === 'ne' || cond.op === 'nin';
+  const list = Array.isArray(cond.value) ? cond.value.map(norm) : [];
+  switch (cond.op) {
+    case 'eq':
+      return norm(actual) === norm(cond.value as string | number);
+    case 'ne':
+      return norm(actual) !== norm(cond.value as string | number);
+    case 'in':
+      return list.includes(norm(actual));
+    case 'nin':
+      return !list.includes(norm(actual));
+    case 'gt':
+      return Number(actual) > Number(cond.value);
+    case 'gte':
+      return Number(actual) >= Number(cond.value);
+    case 'lt':
+      return Number(actual) < Number(cond.value);
+    case 'lte':
+      return Number(actual) <= Number(cond.value);
+    case 'contains':
+      return String(actual).toLowerCase().includes(String(cond.value).toLowerCase());
+    case 'matches':
+      return new RegExp(String(cond.value), 'i').test(String(actual));
+  }
+}
+
+/** A rule's targets in the order it prefers them: listed order, or one picked by weight first. */
+export function ruleOrder(rule: Rule, eligible: Model[], input: PolicyInput): { models: Model[]; picked?: string } {
+  const targets = rule.targets.flatMap((t) => {
+    const m = eligible.find((x) => x.id === t.model);
+    return m ? [{ m, weight: t.weight ?? 1 }] : [];
+  });
+  const weighted = (rule.split ?? (rule.targets.some((t) => t.weight !== undefined) ? 'weighted' : 'ordered')) === 'weighted';
+  if (!weighted || targets.length < 2) return { models: targets.map((t) => t.m) };
+  const key = rule.sticky && input.context.userId ? `${rule.id}:user:${input.context.userId}` : `${rule.id}:request:${input.requestId}`;
+  const total = targets.reduce((s, t) => s + t.weight, 0);
+  let point = stableFraction(key) * total;
+  let pick = targets[targets.length - 1]!;
+  for (const t of targets) {
+    if (point < t.weight) {
+      pick = t;
+      break;
+    }
+    point -= t.weight;
+  }
+  const rest = targets.filter((t) => t !== pick).sort((a, b) => b.weight - a.weight);
+  return { models: [pick.m, ...rest.map((t) => t.m)], picked: pick.m.id };
+}
+

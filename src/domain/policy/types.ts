@@ -1,0 +1,77 @@
+/**
+ * The policy's vocabulary: what a decision reads (the request's attributes, breaker and budget
+ * views) and what it returns (candidates, rejections, the reasons).
+ */
+import { z } from 'zod';
+import { ComplianceSchema } from '../catalog';
+import { RegionSchema, StrategySchema, type Override, type Strategy } from '../config';
+
+export const AUTO_MODELS = new Set(['auto', 'switchyard/auto']);
+
+/** The request attributes routing may look at (from headers and the body's metadata). */
+export const RouteContextSchema = z.object({
+  tenantId: z.string(),
+  workspaceId: z.string().max(200).optional(),
+  userId: z.string().max(256).optional(),
+  region: RegionSchema.optional(),
+  compliance: z.array(ComplianceSchema).default([]),
+  agentType: z.string().max(100).optional(),
+  subject: z.string().max(100).optional(),
+  gradeBand: z.string().max(50).optional(),
+  strategy: StrategySchema.optional(),
+  maxCostUsd: z.number().positive().optional(),
+  excludeProviders: z.array(z.string()).default([]),
+  metadata: z.record(z.string(), z.string()).default({}),
+});
+export type RouteContext = z.infer<typeof RouteContextSchema>;
+
+export interface PolicyInput {
+  /** Seeds weighted splits and round-robin: the same request always routes the same way. */
+  requestId: string;
+  requestedModel: string;
+  operation: string;
+  capability: 'chat' | 'embeddings';
+  maxOutputTokens: number;
+  needsJson: boolean;
+  context: RouteContext;
+  /** ISO time the decision is made at (override expiry). */
+  now: string;
+}
+
+/** Breakers that block an endpoint: model id → until when (ISO) and why. Half-open endpoints are not blocked (they take probes). */
+export interface HealthView {
+  blocked?: Record<string, { until: string; why: string }>;
+}
+
+export type { BudgetView } from '../budget';
+
+export const FILTERS = ['status', 'capability', 'json', 'context-window', 'residency', 'compliance', 'tenant-allowlist', 'workspace-allowlist', 'excluded-provider', 'cost-cap', 'budget', 'breaker-open'] as const;
+export type FilterName = (typeof FILTERS)[number];
+
+export type CandidateStep = 'requested' | 'override' | 'rule' | 'strategy' | 'fallback';
+
+export interface Candidate {
+  modelId: string;
+  provider: string;
+  model: string;
+  step: CandidateStep;
+  reason: string;
+  estimatedCostUsd: number;
+}
+
+export interface RouteDecision {
+  candidates: Candidate[];
+  rejected: Array<{ modelId: string; filter: FilterName; reason: string }>;
+  strategy: Exclude<Strategy, 'auto'>;
+  override?: { id: string; scope: Override['scope']; subject: string; expiresAt?: string };
+  rule?: { id: string; name?: string; picked?: string };
+  notes: string[];
+  summary: string;
+  /** With no candidate left but models only cooling down: when the first of them reopens for probes. */
+  retryAt?: string;
+}
+
+export class UnknownModelError extends Error {
+  override name = 'UnknownModelError';
+}
+

@@ -1,0 +1,58 @@
+/**
+ * The route plan: the policy's decision for a request, with what the workflow needs to act on it
+ * (each candidate's call policy and budget reservation, the fallback settings). One function for
+ * the workflow's `decideRoute` step and the `POST /v1/route` dry run, so the two cannot disagree.
+ */
+import type { Db, Queryable } from '../db';
+import { findModel } from '../domain/catalog';
+import { reservationUsd } from '../domain/budget';
+import type { Classification } from '../domain/classify';
+import { decide, type BudgetView, type HealthView, type PolicyInput } from '../domain/policy';
+import { policyInputOf, type PlannedRoute, type RouteRequestInput } from '../domain/request';
+import { callPolicyFor } from '../domain/settings';
+import { budgetStateFor } from './budget';
+import type { VersionedConfig } from './configStore';
+import type { HealthPort } from './healthPort';
+
+export type PlanRequest = Pick<RouteRequestInput, 'requestId' | 'tenantId' | 'requestedModel' | 'operation' | 'maxOutputTokens' | 'needsJson' | 'context'>;
+
+export interface RoutePlan {
+  planned: PlannedRoute;
+  /** Everything the decision read, breaker and budget views included: replay re-runs exactly this. */
+  decisionInput: PolicyInput & { health: HealthView; budget?: BudgetView };
+}
+
+/** Throws the policy's UnknownModelError for a model the catalog does not have. */
+export async function planRoute(
+  deps: { db: Db | Queryable; config: VersionedConfig; health?: HealthPort },
+  route: PlanRequest,
+  classification: Classification,
+  now: Date,
+): Promise<RoutePlan> {
+  const { version, config } = deps.config;
+  const policyInput = policyInputOf(route, now.toISOString());
+  // Breaker states (cached briefly by the port): open endpoints are filtered out by the policy.
+  const health = deps.health ? await deps.health.viewOf(config.catalog) : {};
+  // The budget's windows now: models whose worst case does not fit are filtered out, and near the
+  // limit cheaper models lead.
+  const budget = await budgetStateFor(deps.db, config, { tenantId: route.tenantId, userId: route.context.userId }, now.getTime());
+  const decision = decide(policyInput, classification, config, health, budget?.view);
+  const planned: PlannedRoute = {
+    ...decision,
+    candidates: decision.candidates.map((c) => {
+      const m = findModel(config.catalog, c.modelId)!;
+      return {
+        ...c,
+        contextWindow: m.contextWindow,
+        qualityTier: m.qualityTier,
+        call: callPolicyFor(config, c.provider, c.modelId),
+        ...(budget && { reserveUsd: reservationUsd(m, classification.inputTokens, policyInput.maxOutputTokens, policyInput.capability) }),
+      };
+    }),
+    configVersion: version,
+    ...(budget?.view.tightest && { budget: budget.view.tightest }),
+    fallbackOnContentFilter: config.fallback.onContentFilter,
+    maxEscalations: config.fallback.maxEscalations,
+  };
+  return { planned, decisionInput: { ...policyInput, health, ...(budget && { budget: budget.view }) } };
+}
