@@ -3,6 +3,7 @@
  * writes them), through the real API and database. Reports the median of 5 runs per size.
  *   npm run bench:replay            (PGlite; DATABASE_URL=… for PostgreSQL)
  */
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
@@ -51,9 +52,9 @@ async function main() {
   };
 
   // Replay reads only Postgres: the Temporal client is never called.
-  const connection = await Connection.lazy({ address: '127.0.0.1:1' });
+  const connection = Connection.lazy({ address: '127.0.0.1:1' });
   const app = createApp({ db, client: new Client({ connection }), taskQueue: 'bench', requestTimeoutMs: 1_000, configStore: store, logger: pino({ level: 'silent' }) });
-  const server = await new Promise<import('node:http').Server>((r) => {
+  const server = await new Promise<Server>((r) => {
     const s = app.listen(0, '127.0.0.1', () => r(s));
   });
   // Inserting the next batch can take longer than the default 5 s keep-alive: keep the socket.

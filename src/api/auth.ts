@@ -40,7 +40,7 @@ export function authOf(req: { auth?: AuthContext }): AuthContext {
 }
 
 /** Admin endpoints (configuration, rules, overrides, replay): an admin key only. */
-export const requireAdmin: import('express').RequestHandler = (req, _res, next) => {
+export const requireAdmin: RequestHandler = (req, _res, next) => {
   if (authOf(req).role !== 'admin') {
     next(HttpError.forbidden('This endpoint needs an admin API key.', { code: 'admin_required' }));
     return;

@@ -137,7 +137,7 @@ export class HealthClient implements HealthPort {
     this.pending.clear();
     await Promise.all(
       batches.map(([endpoint, p]) => {
-        if (p.failures.length === 0 && p.successes.count === 0) return undefined;
+        if (p.failures.length === 0 && p.successes.count === 0) return Promise.resolve();
         return this.send(endpoint, { failures: p.failures, ...(p.successes.count > 0 && { successes: { ...p.successes, at: Date.now() } }) });
       }),
     );

@@ -3,7 +3,7 @@
  * queue, plus one per provider on `llm-<provider>` (bulkheads: a hung provider ties up only its
  * own slots). All share one native connection and run until shut down.
  */
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, type NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { providerTaskQueue } from '../temporal/taskQueues';
 

@@ -1,4 +1,4 @@
-import { Connection } from '@temporalio/client';
+import { type Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from './searchAttributes';
 import { SearchAttributeType } from '@temporalio/common';

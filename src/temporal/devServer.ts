@@ -79,7 +79,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     } catch (err) {
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error(`Temporal dev server did not become ready on ${address}: ${String(err)}`);
+        throw new Error(`Temporal dev server did not become ready on ${address}: ${String(err)}`, { cause: err });
       }
       await new Promise((r) => setTimeout(r, 250));
     }

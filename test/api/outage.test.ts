@@ -23,7 +23,7 @@ beforeAll(async () => {
   db = await openTestDb();
   await upsertApiKey(db, uniqueId('tenant'), key, 'test');
   // Nothing listens on port 1: every Temporal call fails.
-  connection = await Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 200 });
+  connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 200 });
   const app = createApp({
     db,
     client: new Client({ connection }),

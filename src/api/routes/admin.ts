@@ -4,7 +4,7 @@
  * configuration version, picked up by every worker within a second.
  */
 import { Router } from 'express';
-import { z } from 'zod';
+import { type z } from 'zod';
 import type { ConfigStore } from '../../services/configStore';
 import { ModelSchema } from '../../domain/catalog';
 import { OverrideSchema, RuleSchema, TenantPolicySchema, type SwitchyardConfig } from '../../domain/config';
