@@ -39,18 +39,41 @@ const LAYERS = {
 };
 const zone = (target, from, why) => ({ target: LAYERS[target], from: from.map((f) => LAYERS[f]), message: why });
 const ZONES = [
-  zone('domain', ['db', 'providers', 'temporal', 'services', 'clients', 'api', 'start', 'activities', 'workflows'], 'src/domain is pure logic: it imports nothing but itself and libraries.'),
-  zone('db', ['providers', 'services', 'clients', 'api', 'start', 'activities', 'workflows'], 'src/db knows tables, not the layers above it.'),
-  zone('providers', ['db', 'services', 'clients', 'api', 'start', 'activities', 'workflows'], 'src/providers adapts SDKs; it knows nothing above it.'),
-  zone('services', ['clients', 'api', 'start', 'activities', 'workflows'], 'src/services is shared by the API and the activities: it must not depend on either, nor on workflow code.'),
-  zone('activities', ['clients', 'api', 'start', 'workflows'], 'activities reach breakers through the HealthPort, never through workflow code or its clients.'),
+  zone(
+    'domain',
+    ['db', 'providers', 'temporal', 'services', 'clients', 'api', 'start', 'activities', 'workflows'],
+    'src/domain is pure logic: it imports nothing but itself and libraries.',
+  ),
+  zone(
+    'db',
+    ['providers', 'services', 'clients', 'api', 'start', 'activities', 'workflows'],
+    'src/db knows tables, not the layers above it.',
+  ),
+  zone(
+    'providers',
+    ['db', 'services', 'clients', 'api', 'start', 'activities', 'workflows'],
+    'src/providers adapts SDKs; it knows nothing above it.',
+  ),
+  zone(
+    'services',
+    ['clients', 'api', 'start', 'activities', 'workflows'],
+    'src/services is shared by the API and the activities: it must not depend on either, nor on workflow code.',
+  ),
+  zone(
+    'activities',
+    ['clients', 'api', 'start', 'workflows'],
+    'activities reach breakers through the HealthPort, never through workflow code or its clients.',
+  ),
   zone('clients', ['api', 'start', 'activities'], 'src/clients wraps our workflows for the processes that call them.'),
   zone('api', ['start', 'activities'], 'the API starts workflows; it never runs activities.'),
 ];
 
 // Workflow code may take types from anywhere, values only from the domain and Temporal's names.
 const WORKFLOW_VALUE_IMPORTS_BANNED = {
-  paths: IO_PACKAGES.filter((p) => !p.includes('*')).map((name) => ({ name, message: 'I/O, clocks and heavy libraries stay out of workflow code: use an activity.' })),
+  paths: IO_PACKAGES.filter((p) => !p.includes('*')).map((name) => ({
+    name,
+    message: 'I/O, clocks and heavy libraries stay out of workflow code: use an activity.',
+  })),
   patterns: [
     { group: ['js-tiktoken/*'], message: 'The tokenizer belongs in an activity.' },
     {
@@ -59,7 +82,17 @@ const WORKFLOW_VALUE_IMPORTS_BANNED = {
       message: 'Workflows import activity types only (`import type`), then proxyActivities<typeof activities>.',
     },
     {
-      group: ['**/src/db', '**/src/db/**', '**/src/services/**', '**/src/clients/**', '**/src/api/**', '**/src/providers/**', '**/src/start/**', '**/src/config', '**/src/logger'],
+      group: [
+        '**/src/db',
+        '**/src/db/**',
+        '**/src/services/**',
+        '**/src/clients/**',
+        '**/src/api/**',
+        '**/src/providers/**',
+        '**/src/start/**',
+        '**/src/config',
+        '**/src/logger',
+      ],
       allowTypeImports: true,
       message: 'Workflow code takes values only from src/domain and src/temporal (pure, deterministic).',
     },
@@ -73,14 +106,20 @@ export default tseslint.config(
   importX.typescript,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.mjs'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     settings: { 'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.json', '.node'] })] },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       'import-x/no-restricted-paths': ['error', { basePath: import.meta.dirname, zones: ZONES }],
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
@@ -111,7 +150,11 @@ export default tseslint.config(
     rules: {
       // Pure: no I/O, no environment (time and seeds are passed in).
       'import-x/no-nodejs-modules': 'error',
-      'no-restricted-globals': ['error', { name: 'process', message: 'src/domain is pure: take it as an argument.' }, { name: 'fetch', message: 'src/domain is pure.' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'src/domain is pure: take it as an argument.' },
+        { name: 'fetch', message: 'src/domain is pure.' },
+      ],
     },
   },
   {

@@ -1,7 +1,16 @@
 /** The budgetWindow entity's steps: a tick at the workflow's time, and webhook delivery of an alert. */
 import { ApplicationFailure } from '@temporalio/common';
 import * as budgets from '../src/db/budgets';
-import { applicableWindows, PERIODS, remainingUsd, tenantScope, userScope, windowEnd, type BudgetLimits, type WindowState } from '../src/domain/budget';
+import {
+  applicableWindows,
+  PERIODS,
+  remainingUsd,
+  tenantScope,
+  userScope,
+  windowEnd,
+  type BudgetLimits,
+  type WindowState,
+} from '../src/domain/budget';
 import type { ActivityDeps } from './deps';
 
 const DAY_MS = 86_400_000;
@@ -17,13 +26,20 @@ export function createBudgetWindowActivities(deps: ActivityDeps) {
       const budget = deps.config().config.tenants[input.tenantId]?.budget;
       const closed = await budgets.closeEndedWindows(deps.db, input.tenantId, input.at);
       const expired = await budgets.expireStale(deps.db, input.at, input.tenantId);
-      if (!budget) return { active: false, closed, expired, alerts: [], windows: [], nextBoundaryAt: input.at + DAY_MS };
+      if (!budget)
+        return { active: false, closed, expired, alerts: [], windows: [], nextBoundaryAt: input.at + DAY_MS };
       const scopes = [
         { scope: tenantScope(input.tenantId), limits: budget as BudgetLimits },
         ...Object.entries(budget.users).map(([user, limits]) => ({ scope: userScope(input.tenantId, user), limits })),
       ];
       await budgets.openWindows(deps.db, input.tenantId, applicableWindows(scopes, input.at));
-      const alerts = await budgets.raiseAlerts(deps.db, input.tenantId, budget.alertThreshold, input.at, budget.webhookUrl);
+      const alerts = await budgets.raiseAlerts(
+        deps.db,
+        input.tenantId,
+        budget.alertThreshold,
+        input.at,
+        budget.webhookUrl,
+      );
       const windows: WindowState[] = (await budgets.tenantWindows(deps.db, input.tenantId, input.at)).map((w) => ({
         scope: w.scope,
         period: w.period,
@@ -34,9 +50,21 @@ export function createBudgetWindowActivities(deps: ActivityDeps) {
         reservedUsd: w.reservedUsd,
         remainingUsd: remainingUsd(w),
       }));
-      const periods = PERIODS.filter((p) => [budget, budget.perUser ?? {}, ...Object.values(budget.users)].some((l) => l[`${p}Usd`] !== undefined));
-      const nextBoundaryAt = periods.length ? Math.min(...periods.map((p) => windowEnd(p, input.at))) : input.at + DAY_MS;
-      return { active: true, closed, expired, alerts, windows, nextBoundaryAt, nextExpiryAt: await budgets.nextExpiry(deps.db, input.tenantId) };
+      const periods = PERIODS.filter((p) =>
+        [budget, budget.perUser ?? {}, ...Object.values(budget.users)].some((l) => l[`${p}Usd`] !== undefined),
+      );
+      const nextBoundaryAt = periods.length
+        ? Math.min(...periods.map((p) => windowEnd(p, input.at)))
+        : input.at + DAY_MS;
+      return {
+        active: true,
+        closed,
+        expired,
+        alerts,
+        windows,
+        nextBoundaryAt,
+        nextExpiryAt: await budgets.nextExpiry(deps.db, input.tenantId),
+      };
     },
 
     /** POSTs an alert to the tenant's webhook; a non-2xx answer fails (and is retried). */
@@ -56,6 +84,5 @@ export function createBudgetWindowActivities(deps: ActivityDeps) {
       }
       await budgets.markAlertDelivered(deps.db, alert);
     },
-
   };
 }

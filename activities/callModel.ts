@@ -31,13 +31,21 @@ export function createCallModelActivity(deps: ActivityDeps) {
       const catalog = deps.config().config.catalog;
       const provider = catalog.providers.find((p) => p.id === input.provider);
       const model = findModel(catalog, input.modelId);
-      if (!provider || !model) throw failure('NotFound', `model '${input.modelId}' left the catalog`, { provider: input.provider, model: input.model });
+      if (!provider || !model)
+        throw failure('NotFound', `model '${input.modelId}' left the catalog`, {
+          provider: input.provider,
+          model: input.model,
+        });
       const adapter = deps.adapters.get(provider);
       // The breaker, checked again at call time (the decision may be a second old): an open one
       // fails fast without a call; a half-open one admits this call only as its probe.
       let probe = false;
       const snap = deps.health ? await deps.health.snapshot(input.modelId) : undefined;
-      if (snap?.status === 'open') throw failure('BreakerOpen', `${input.modelId}: breaker open until ${snap.openUntil}`, { provider: input.provider, model: input.model });
+      if (snap?.status === 'open')
+        throw failure('BreakerOpen', `${input.modelId}: breaker open until ${snap.openUntil}`, {
+          provider: input.provider,
+          model: input.model,
+        });
       const r = await loadRequest(deps.db, input.requestId);
       // The budget: reserve the worst case before the call, one reservation per call attempt
       // (a retried task of the same attempt finds its own). Refused: no call, a cheaper
@@ -53,7 +61,12 @@ export function createCallModelActivity(deps: ActivityDeps) {
           now: Date.now(),
         });
         if (!held.ok) {
-          throw ApplicationFailure.create({ type: 'BudgetExceeded', message: `${input.modelId}: ${held.message}`, nonRetryable: true, details: [{ provider: input.provider, model: input.model, budget: held.window }] });
+          throw ApplicationFailure.create({
+            type: 'BudgetExceeded',
+            message: `${input.modelId}: ${held.message}`,
+            nonRetryable: true,
+            details: [{ provider: input.provider, model: input.model, budget: held.window }],
+          });
         }
         reservation = held.id;
       }
@@ -62,7 +75,10 @@ export function createCallModelActivity(deps: ActivityDeps) {
         probe = await deps.health!.requestProbe(input.modelId);
         if (!probe) {
           if (reservation) await budgets.release(deps.db, reservation);
-          throw failure('BreakerOpen', `${input.modelId}: breaker half-open and its probe is taken`, { provider: input.provider, model: input.model });
+          throw failure('BreakerOpen', `${input.modelId}: breaker half-open and its probe is taken`, {
+            provider: input.provider,
+            model: input.model,
+          });
         }
       }
       // One transaction: the attempt's recorded cost and the ledger's spend cannot disagree.
@@ -72,27 +88,59 @@ export function createCallModelActivity(deps: ActivityDeps) {
           if (reservation) await closeCall(tx, reservation, a.costUsd ?? 0);
         });
       const startedAt = new Date();
-      const attempt = { candidateIndex: input.candidateIndex, attempt: ctx.info.attempt, provider: input.provider, model: input.model, startedAt: startedAt.toISOString() };
+      const attempt = {
+        candidateIndex: input.candidateIndex,
+        attempt: ctx.info.attempt,
+        provider: input.provider,
+        model: input.model,
+        startedAt: startedAt.toISOString(),
+      };
       const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
       try {
-        const out = await callProvider(adapter, model, r, { signal: ctx.cancellationSignal, timeoutMs: input.timeoutMs }, input.budget !== undefined);
+        const out = await callProvider(
+          adapter,
+          model,
+          r,
+          { signal: ctx.cancellationSignal, timeoutMs: input.timeoutMs },
+          input.budget !== undefined,
+        );
         const latencyMs = Date.now() - startedAt.getTime();
         // The endpoint answered: healthy, even if the answer fails its schema.
         deps.health?.report(input.modelId, { ok: true, latencyMs, probe });
         const cost = costUsd(model, out.usage.inputTokens, out.usage.outputTokens);
         const spent = { inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost };
         if (out.invalid !== undefined) {
-          await finish({ ...attempt, ...spent, outcome: 'error', errorType: 'InvalidOutput', errorMessage: out.invalid, latencyMs });
+          await finish({
+            ...attempt,
+            ...spent,
+            outcome: 'error',
+            errorType: 'InvalidOutput',
+            errorMessage: out.invalid,
+            latencyMs,
+          });
           throw failure('InvalidOutput', out.invalid, { provider: input.provider, model: input.model });
         }
         await requests.saveResponse(deps.db, input.requestId, out.stored);
         await finish({ ...attempt, ...spent, outcome: 'success', latencyMs });
-        return { providerModel: out.usage.providerModel, finishReason: out.usage.finishReason, inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost, latencyMs };
+        return {
+          providerModel: out.usage.providerModel,
+          finishReason: out.usage.finishReason,
+          inputTokens: out.usage.inputTokens,
+          outputTokens: out.usage.outputTokens,
+          costUsd: cost,
+          latencyMs,
+        };
       } catch (err) {
         if (err instanceof ApplicationFailure && err.type === 'InvalidOutput') throw err;
         const f = toProviderFailure(err, input.provider, input.model);
         const details = f.details?.[0] as ProviderFailureDetails | undefined;
-        deps.health?.report(input.modelId, { ok: false, type: f.type ?? 'Unknown', message: f.message, latencyMs: Date.now() - startedAt.getTime(), probe });
+        deps.health?.report(input.modelId, {
+          ok: false,
+          type: f.type ?? 'Unknown',
+          message: f.message,
+          latencyMs: Date.now() - startedAt.getTime(),
+          probe,
+        });
         await finish({
           ...attempt,
           outcome: 'error',
@@ -106,6 +154,5 @@ export function createCallModelActivity(deps: ActivityDeps) {
         clearInterval(heartbeat);
       }
     },
-
   };
 }

@@ -6,9 +6,16 @@ import type { ActivityDeps } from './deps';
 export function createOutcomeActivities(deps: ActivityDeps) {
   return {
     /** Final record of the request: status, chosen provider, every attempt, usage and cost. Returns the attempts. */
-    async recordOutcome(input: { requestId: string; outcome: Omit<requests.RequestOutcome, 'attempts'> }): Promise<AttemptRecord[]> {
+    async recordOutcome(input: {
+      requestId: string;
+      outcome: Omit<requests.RequestOutcome, 'attempts'>;
+    }): Promise<AttemptRecord[]> {
       const attempts = await requests.listAttempts(deps.db, input.requestId);
-      await requests.completeRequest(deps.db, input.requestId, { ...input.outcome, attempts, costUsd: totalCost(attempts) });
+      await requests.completeRequest(deps.db, input.requestId, {
+        ...input.outcome,
+        attempts,
+        costUsd: totalCost(attempts),
+      });
       return attempts;
     },
   };

@@ -18,19 +18,33 @@ export interface CallUsage {
   providerModel: string;
 }
 
-export type CallOutput = { usage: CallUsage; stored: unknown; invalid?: undefined } | { usage: CallUsage; invalid: string; stored?: undefined };
+export type CallOutput =
+  | { usage: CallUsage; stored: unknown; invalid?: undefined }
+  | { usage: CallUsage; invalid: string; stored?: undefined };
 
-const capChat = (c: ChatCallInput, cap: boolean): ChatCallInput => (cap && c.maxOutputTokens === undefined ? { ...c, maxOutputTokens: DEFAULT_OUTPUT_TOKENS } : c);
+const capChat = (c: ChatCallInput, cap: boolean): ChatCallInput =>
+  cap && c.maxOutputTokens === undefined ? { ...c, maxOutputTokens: DEFAULT_OUTPUT_TOKENS } : c;
 
 /** `capOutput`: under a budget, a chat without max_tokens gets the cap its reservation covers. */
-export async function callProvider(adapter: ProviderAdapter, model: Model, r: StoredRequest, options: CallOptions, capOutput = false): Promise<CallOutput> {
+export async function callProvider(
+  adapter: ProviderAdapter,
+  model: Model,
+  r: StoredRequest,
+  options: CallOptions,
+  capOutput = false,
+): Promise<CallOutput> {
   if (r.operation === 'embed') {
-    if (!adapter.embed) throw failure('NotFound', `${model.id} has no embeddings API`, { provider: model.provider, model: model.model });
+    if (!adapter.embed)
+      throw failure('NotFound', `${model.id} has no embeddings API`, { provider: model.provider, model: model.model });
     const input = OperationBodySchemas.embed.parse(r.body).input;
     const out = await adapter.embed(model.model, Array.isArray(input) ? input : [input], options);
     const dimensions = out.embeddings[0]?.length ?? 0;
     return {
-      stored: { embeddings: out.embeddings.map((embedding, index) => ({ index, embedding })), dimensions, providerModel: out.providerModel },
+      stored: {
+        embeddings: out.embeddings.map((embedding, index) => ({ index, embedding })),
+        dimensions,
+        providerModel: out.providerModel,
+      },
       usage: { inputTokens: out.inputTokens, outputTokens: 0, finishReason: 'stop', providerModel: out.providerModel },
     };
   }
@@ -47,10 +61,23 @@ export async function callProvider(adapter: ProviderAdapter, model: Model, r: St
         };
   const out = await adapter.chat(callInput, options);
   if (out.finishReason === 'content_filter' && !out.content) {
-    throw failure('ContentFiltered', `${model.id} filtered the output (finish_reason content_filter)`, { provider: model.provider, model: model.model });
+    throw failure('ContentFiltered', `${model.id} filtered the output (finish_reason content_filter)`, {
+      provider: model.provider,
+      model: model.model,
+    });
   }
-  const usage = { inputTokens: out.inputTokens, outputTokens: out.outputTokens, finishReason: out.finishReason, providerModel: out.providerModel };
-  const base = { content: out.content, finishReason: out.finishReason, providerModel: out.providerModel, providerRequestId: out.providerRequestId };
+  const usage = {
+    inputTokens: out.inputTokens,
+    outputTokens: out.outputTokens,
+    finishReason: out.finishReason,
+    providerModel: out.providerModel,
+  };
+  const base = {
+    content: out.content,
+    finishReason: out.finishReason,
+    providerModel: out.providerModel,
+    providerRequestId: out.providerRequestId,
+  };
   if (isStructured(r.operation)) {
     const check = validateOutput(r.operation, r.body, out.content);
     if (!check.ok) return { usage, invalid: `${model.id} returned invalid ${r.operation} output: ${check.reason}` };

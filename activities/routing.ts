@@ -24,12 +24,22 @@ export function createRoutingActivities(deps: ActivityDeps) {
       const config = deps.config();
       let plan;
       try {
-        plan = await planRoute({ db: deps.db, config, health: deps.health }, input.route, input.classification, new Date());
+        plan = await planRoute(
+          { db: deps.db, config, health: deps.health },
+          input.route,
+          input.classification,
+          new Date(),
+        );
       } catch (err) {
         if (err instanceof UnknownModelError) throw ApplicationFailure.nonRetryable(err.message, 'NotFound');
         throw err;
       }
-      await requests.saveDecision(deps.db, input.route.requestId, { classification: input.classification, decision: plan.planned, decisionInput: plan.decisionInput, configVersion: config.version });
+      await requests.saveDecision(deps.db, input.route.requestId, {
+        classification: input.classification,
+        decision: plan.planned,
+        decisionInput: plan.decisionInput,
+        configVersion: config.version,
+      });
       return plan.planned;
     },
   };

@@ -19,17 +19,28 @@ const CASES = [
 
 async function main() {
   installRuntime('ERROR');
-  const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) } } });
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'bench-health', workflowBundle: await buildWorkflowBundle() });
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) } },
+  });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: 'bench-health',
+    workflowBundle: await buildWorkflowBundle(),
+  });
   // High threshold: the breaker stays closed so every outcome keeps flowing for the whole run.
   const settings = BreakerSettingsSchema.parse({ failureThreshold: 1_000_000, minCalls: 1_000_000 });
-  console.log(`| requests/s to one endpoint | worker processes | failure share | signals/s received by the breaker | outcomes/s reported |`);
+  console.log(
+    `| requests/s to one endpoint | worker processes | failure share | signals/s received by the breaker | outcomes/s reported |`,
+  );
   console.log(`| ---: | ---: | ---: | ---: | ---: |`);
   await worker.runUntil(async () => {
     for (const { rate, workers } of CASES) {
       for (const failureShare of [0, 0.1]) {
         const endpoint = `bench/m-${rate}-${workers}-${failureShare}`;
-        const clients = Array.from({ length: workers }, () => new HealthClient(env.client, 'bench-health', () => settings));
+        const clients = Array.from(
+          { length: workers },
+          () => new HealthClient(env.client, 'bench-health', () => settings),
+        );
         let reported = 0;
         const started = Date.now();
         while (Date.now() - started < SECONDS * 1000) {
@@ -38,7 +49,10 @@ async function main() {
           for (let i = 0; i < rate / 100; i++) {
             const c = clients[reported % workers]!;
             const failed = (reported * 7919) % 100 < failureShare * 100;
-            c.report(endpoint, failed ? { ok: false, type: 'Overloaded', message: '503', latencyMs: 50 } : { ok: true, latencyMs: 50 });
+            c.report(
+              endpoint,
+              failed ? { ok: false, type: 'Overloaded', message: '503', latencyMs: 50 } : { ok: true, latencyMs: 50 },
+            );
             reported++;
           }
           await new Promise((r) => setTimeout(r, Math.max(0, 10 - (Date.now() - tick))));
@@ -47,7 +61,9 @@ async function main() {
         await Promise.all(clients.map((c) => c.stop()));
         const history = await env.client.workflow.getHandle(healthWorkflowId(endpoint)).fetchHistory();
         const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).length;
-        console.log(`| ${rate.toLocaleString('en')} | ${workers} | ${failureShare * 100}% | ${(signals / elapsed).toFixed(1)} | ${Math.round(reported / elapsed).toLocaleString('en')} |`);
+        console.log(
+          `| ${rate.toLocaleString('en')} | ${workers} | ${failureShare * 100}% | ${(signals / elapsed).toFixed(1)} | ${Math.round(reported / elapsed).toLocaleString('en')} |`,
+        );
       }
     }
   });

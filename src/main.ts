@@ -21,11 +21,19 @@ async function main(): Promise<void> {
     app.apiUrl && `  API:          ${app.apiUrl}/v1   (OpenAI-compatible)`,
     `  Temporal:     ${app.temporalAddress}${app.temporalUiUrl ? '   (dev server started by Switchyard)' : ''}`,
     app.temporalUiUrl && `  Temporal UI:  ${app.temporalUiUrl}`,
-    app.apiKey && `  API key:      ${app.apiKey}${app.apiKeyGenerated ? '   (generated; set SWITCHYARD_BOOTSTRAP_KEY to choose one)' : ''}`,
+    app.apiKey &&
+      `  API key:      ${app.apiKey}${app.apiKeyGenerated ? '   (generated; set SWITCHYARD_BOOTSTRAP_KEY to choose one)' : ''}`,
     `  Database:     ${app.db.kind === 'pglite' ? `embedded PGlite in ${config.SWITCHYARD_DATA_DIR}/pglite` : 'PostgreSQL (DATABASE_URL)'}`,
-    `  Providers:    ${app.configStore.current().config.catalog.providers.map((p) => p.id).join(', ')}   (config version ${app.configStore.current().version}${config.SWITCHYARD_CONFIG ? `, from ${config.SWITCHYARD_CONFIG}` : ''})`,
-    app.simulated && '  Note: no OPENAI_API_KEY or ANTHROPIC_API_KEY is set, so the built-in SIMULATED provider answers (offline, deterministic).',
-    app.apiUrl && `\n  Try: curl ${app.apiUrl}/v1/chat/completions -H "Authorization: Bearer ${app.apiKey}" -H "Content-Type: application/json" -d '{"model":"auto","messages":[{"role":"user","content":"Hello"}]}'`,
+    `  Providers:    ${app.configStore
+      .current()
+      .config.catalog.providers.map((p) => p.id)
+      .join(
+        ', ',
+      )}   (config version ${app.configStore.current().version}${config.SWITCHYARD_CONFIG ? `, from ${config.SWITCHYARD_CONFIG}` : ''})`,
+    app.simulated &&
+      '  Note: no OPENAI_API_KEY or ANTHROPIC_API_KEY is set, so the built-in SIMULATED provider answers (offline, deterministic).',
+    app.apiUrl &&
+      `\n  Try: curl ${app.apiUrl}/v1/chat/completions -H "Authorization: Bearer ${app.apiKey}" -H "Content-Type: application/json" -d '{"model":"auto","messages":[{"role":"user","content":"Hello"}]}'`,
     '',
     'Press Ctrl-C to stop.',
     '',

@@ -10,7 +10,17 @@
  * Every step is an activity given the workflow's own time, so a replay or a test with skipped
  * time sees exactly the boundaries the timers hit.
  */
-import { ActivityFailure, condition, continueAsNew, defineQuery, defineSignal, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { BudgetAlert, ClosedWindow, WindowState } from '../src/domain/budget';
 
@@ -64,7 +74,15 @@ export async function budgetWindow(input: BudgetWindowInput): Promise<BudgetUsag
   let closed = input.carried?.closed ?? [];
   let alerts = input.carried?.alerts ?? [];
   let expired = input.carried?.expired ?? 0;
-  let usage: BudgetUsage = { tenantId: input.tenantId, asOf: new Date().toISOString(), windows: [], closed, alerts, expired, active: true };
+  let usage: BudgetUsage = {
+    tenantId: input.tenantId,
+    asOf: new Date().toISOString(),
+    windows: [],
+    closed,
+    alerts,
+    expired,
+    active: true,
+  };
   let nudged = false;
   setHandler(refreshSignal, () => {
     nudged = true;
@@ -85,16 +103,37 @@ export async function budgetWindow(input: BudgetWindowInput): Promise<BudgetUsag
       } catch (err) {
         // Stored with its delivery error; a webhook that stays down does not stop the windows.
         if (!(err instanceof ActivityFailure)) throw err;
-        log.warn('budget alert not delivered', { tenant: input.tenantId, scope: a.scope, period: a.period, error: err.cause?.message });
+        log.warn('budget alert not delivered', {
+          tenant: input.tenantId,
+          scope: a.scope,
+          period: a.period,
+          error: err.cause?.message,
+        });
       }
     }
     // A second past the next expiry: a reservation expires strictly after its time.
-    const wake = Math.min(t.nextBoundaryAt, t.nextExpiryAt !== undefined ? t.nextExpiryAt + 1_000 : Infinity, at + sweepMs);
-    usage = { tenantId: input.tenantId, asOf: new Date(at).toISOString(), windows: t.windows, closed, alerts, expired, active: t.active, ...(t.active && { nextTickAt: new Date(wake).toISOString() }) };
+    const wake = Math.min(
+      t.nextBoundaryAt,
+      t.nextExpiryAt !== undefined ? t.nextExpiryAt + 1_000 : Infinity,
+      at + sweepMs,
+    );
+    usage = {
+      tenantId: input.tenantId,
+      asOf: new Date(at).toISOString(),
+      windows: t.windows,
+      closed,
+      alerts,
+      expired,
+      active: t.active,
+      ...(t.active && { nextTickAt: new Date(wake).toISOString() }),
+    };
     // The budget was removed: nothing left to own. Setting one again starts a new entity.
     if (!t.active) return usage;
     if (tick + 1 >= (input.maxTicks ?? DEFAULT_MAX_TICKS) || workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof budgetWindow>({ ...input, carried: { closed, alerts: alerts.slice(-KEEP_CLOSED), expired } });
+      await continueAsNew<typeof budgetWindow>({
+        ...input,
+        carried: { closed, alerts: alerts.slice(-KEEP_CLOSED), expired },
+      });
     }
     // A durable timer to the next boundary (or expiry, or sweep); a signal wakes it early.
     await condition(() => nudged, Math.max(1, wake - Date.now()));

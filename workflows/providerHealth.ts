@@ -5,8 +5,28 @@
  * a crash or a deploy reopens for probes on time. The state machine itself is pure
  * (`src/domain/breaker.ts`); this workflow owns its life: timers, probes, operators, continue-as-new.
  */
-import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
-import { advance, applyOutcomes, force, grantProbe, initialBreaker, snapshot, type BreakerSettings, type BreakerSnapshot, type BreakerState, type Outcomes } from '../src/domain/breaker';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  advance,
+  applyOutcomes,
+  force,
+  grantProbe,
+  initialBreaker,
+  snapshot,
+  type BreakerSettings,
+  type BreakerSnapshot,
+  type BreakerState,
+  type Outcomes,
+} from '../src/domain/breaker';
 
 export interface ProviderHealthInput {
   endpoint: string;
@@ -61,7 +81,9 @@ export async function providerHealth(input: ProviderHealthInput): Promise<void> 
   for (;;) {
     // Sleep until something happens, or until the next deadline: the cooldown's end, a probe's expiry.
     const deadlines = [
-      ...(state.status === 'open' && state.openUntil !== undefined && state.forced?.status !== 'open' ? [state.openUntil] : []),
+      ...(state.status === 'open' && state.openUntil !== undefined && state.forced?.status !== 'open'
+        ? [state.openUntil]
+        : []),
       ...state.probes.map((p) => p + s.probeTimeoutMs),
     ];
     const next = deadlines.length ? Math.max(1, Math.min(...deadlines) - Date.now()) : undefined;

@@ -21,11 +21,35 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { afterFailure, describeAttempts, initialFallbackState, routeEnding, skipReason, type FallbackState } from '../src/domain/fallback';
+import {
+  afterFailure,
+  describeAttempts,
+  initialFallbackState,
+  routeEnding,
+  skipReason,
+  type FallbackState,
+} from '../src/domain/fallback';
 import { ROUTE_ENDINGS } from '../src/domain/failures';
 import type { WindowState } from '../src/domain/budget';
-import { routeSummaryOf, totalCost, type CallModelResult, type CandidateOutcome, type PlannedRoute, type RouteFailureDetails, type RouteRequestInput, type RouteResult, type RoutedCandidate } from '../src/domain/request';
-import { SA_COST_USD, SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_ROUTE, SA_STATUS } from '../src/temporal/searchAttributes';
+import {
+  routeSummaryOf,
+  totalCost,
+  type CallModelResult,
+  type CandidateOutcome,
+  type PlannedRoute,
+  type RouteFailureDetails,
+  type RouteRequestInput,
+  type RouteResult,
+  type RoutedCandidate,
+} from '../src/domain/request';
+import {
+  SA_COST_USD,
+  SA_FALLBACKS,
+  SA_MODEL,
+  SA_PROVIDER,
+  SA_ROUTE,
+  SA_STATUS,
+} from '../src/temporal/searchAttributes';
 import { providerTaskQueue } from '../src/temporal/taskQueues';
 
 const { classifyRequest, decideRoute } = proxyLocalActivities<Activities>({
@@ -80,8 +104,13 @@ function failureTypeOf(err: ActivityFailure): string {
 
 /** Why a budget refused the request, for the 429. */
 function budgetMessage(w: WindowState | undefined, plan: PlannedRoute, outcomes: CandidateOutcome[]): string {
-  const why = plan.candidates.length === 0 ? plan.rejected.filter((r) => r.filter === 'budget').map((r) => `${r.modelId}: ${r.reason}`) : outcomes.filter((o) => o.errorType === 'BudgetExceeded').map((o) => o.message ?? o.modelId);
-  const where = w ? `The ${w.period} budget of ${w.scope} has $${w.remainingUsd.toFixed(6)} of $${w.limitUsd} left (resets at ${w.resetsAt}). ` : '';
+  const why =
+    plan.candidates.length === 0
+      ? plan.rejected.filter((r) => r.filter === 'budget').map((r) => `${r.modelId}: ${r.reason}`)
+      : outcomes.filter((o) => o.errorType === 'BudgetExceeded').map((o) => o.message ?? o.modelId);
+  const where = w
+    ? `The ${w.period} budget of ${w.scope} has $${w.remainingUsd.toFixed(6)} of $${w.limitUsd} left (resets at ${w.resetsAt}). `
+    : '';
   return `${where}No candidate's worst-case cost fits: ${why.join('; ')}`;
 }
 
@@ -91,7 +120,11 @@ interface Answer {
 }
 
 /** Tries the candidates in order until one answers or the fallback rules say stop. */
-async function tryCandidates(input: RouteRequestInput, plan: PlannedRoute, outcomes: CandidateOutcome[]): Promise<{ answer?: Answer; state: FallbackState }> {
+async function tryCandidates(
+  input: RouteRequestInput,
+  plan: PlannedRoute,
+  outcomes: CandidateOutcome[],
+): Promise<{ answer?: Answer; state: FallbackState }> {
   let state = initialFallbackState();
   for (const [index, c] of plan.candidates.entries()) {
     if (state.stop) break;
@@ -106,18 +139,23 @@ async function tryCandidates(input: RouteRequestInput, plan: PlannedRoute, outco
       { key: SA_FALLBACKS, value: outcomes.filter((o) => o.outcome === 'error').length },
     ]);
     try {
-      const result = await callModel.executeWithOptions(callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`), [
-        {
-          requestId: input.requestId,
-          operation: input.operation,
-          candidateIndex: index,
-          provider: c.provider,
-          model: c.model,
-          modelId: c.modelId,
-          timeoutMs: c.call.timeoutMs,
-          ...(c.reserveUsd !== undefined && { budget: { tenantId: input.tenantId, userId: input.context.userId, reserveUsd: c.reserveUsd } }),
-        },
-      ]);
+      const result = await callModel.executeWithOptions(
+        callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`),
+        [
+          {
+            requestId: input.requestId,
+            operation: input.operation,
+            candidateIndex: index,
+            provider: c.provider,
+            model: c.model,
+            modelId: c.modelId,
+            timeoutMs: c.call.timeoutMs,
+            ...(c.reserveUsd !== undefined && {
+              budget: { tenantId: input.tenantId, userId: input.context.userId, reserveUsd: c.reserveUsd },
+            }),
+          },
+        ],
+      );
       outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success' });
       return { answer: { candidate: c, result }, state };
     } catch (err) {
@@ -129,7 +167,14 @@ async function tryCandidates(input: RouteRequestInput, plan: PlannedRoute, outco
       }
       const decision = afterFailure(type, c, state, plan);
       state = decision.state;
-      outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'error', errorType: type, message: err.cause?.message ?? err.message, action: decision.action });
+      outcomes.push({
+        modelId: c.modelId,
+        provider: c.provider,
+        outcome: 'error',
+        errorType: type,
+        message: err.cause?.message ?? err.message,
+        action: decision.action,
+      });
     }
   }
   return { state };
@@ -140,7 +185,12 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
   const classification = await classifyRequest({ requestId: input.requestId, operation: input.operation });
   let plan = await decideRoute({ route: input, classification });
   // Batch callers may wait out an outage: sleep (a durable timer) until the first breaker reopens.
-  while (input.waitForRecovery && plan.candidates.length === 0 && plan.retryAt && Date.parse(plan.retryAt) < input.deadlineAt) {
+  while (
+    input.waitForRecovery &&
+    plan.candidates.length === 0 &&
+    plan.retryAt &&
+    Date.parse(plan.retryAt) < input.deadlineAt
+  ) {
     setCurrentDetails(`**Waiting:** every candidate's breaker is open; the first reopens at ${plan.retryAt}`);
     await sleep(Math.max(1_000, Date.parse(plan.retryAt) - Date.now() + 500));
     plan = await decideRoute({ route: input, classification });
@@ -149,7 +199,9 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
     `**Route:** ${plan.summary}`,
     `**Decided by:** ${routeLabel(plan)} (config version ${plan.configVersion}, strategy ${plan.strategy})`,
     `**Task:** ${input.operation}, ${classification.taskType}, ${classification.complexity}, ${classification.inputTokens} input tokens`,
-    ...(plan.rejected.length ? [`**Filtered out:** ${plan.rejected.map((r) => `${r.modelId} (${r.filter})`).join(', ')}`] : []),
+    ...(plan.rejected.length
+      ? [`**Filtered out:** ${plan.rejected.map((r) => `${r.modelId} (${r.filter})`).join(', ')}`]
+      : []),
     ...(plan.notes.length ? [`**Notes:** ${plan.notes.join('; ')}`] : []),
   ].join('\n\n');
   setCurrentDetails(header);
@@ -159,7 +211,9 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
   let answer: Answer | undefined;
   let state = initialFallbackState();
   try {
-    ({ answer, state } = await CancellationScope.withTimeout(Math.max(0, input.deadlineAt - Date.now()), () => tryCandidates(input, plan, outcomes)));
+    ({ answer, state } = await CancellationScope.withTimeout(Math.max(0, input.deadlineAt - Date.now()), () =>
+      tryCandidates(input, plan, outcomes),
+    ));
   } catch (err) {
     if (!isCancellation(err)) throw err;
     state = { ...state, stop: { type: 'DeadlineExceeded', httpStatus: ROUTE_ENDINGS.DeadlineExceeded.httpStatus } };
@@ -170,10 +224,21 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
     const { candidate: c, result } = answer;
     const attempts = await recordOutcome({
       requestId: input.requestId,
-      outcome: { status: 'succeeded', provider: c.provider, model: c.modelId, inputTokens: result.inputTokens, outputTokens: result.outputTokens, latencyMs },
+      outcome: {
+        status: 'succeeded',
+        provider: c.provider,
+        model: c.modelId,
+        inputTokens: result.inputTokens,
+        outputTokens: result.outputTokens,
+        latencyMs,
+      },
     });
     const cost = totalCost(attempts);
-    setCurrentDetails(`${header}\n\n**Attempts:**\n${describeAttempts(attempts, plan, outcomes).map((l) => `- ${l}`).join('\n')}`);
+    setCurrentDetails(
+      `${header}\n\n**Attempts:**\n${describeAttempts(attempts, plan, outcomes)
+        .map((l) => `- ${l}`)
+        .join('\n')}`,
+    );
     upsertSearchAttributes([
       { key: SA_STATUS, value: 'succeeded' },
       { key: SA_COST_USD, value: cost },
@@ -205,21 +270,32 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
       ? `No model can serve this request: ${plan.rejected.map((r) => `${r.modelId}: ${r.reason}`).join('; ')}`
       : errorType === 'BudgetExceeded'
         ? budgetMessage(state.refusedWindow ?? plan.budget, plan, outcomes)
-      : errorType === 'DeadlineExceeded'
-        ? `The request deadline passed after ${latencyMs} ms${lastError ? ` (last error: ${lastError.errorType})` : ''}.`
-        : state.stop && errorType !== 'EscalationsExhausted'
-          ? (lastError?.message ?? 'request refused')
-          : `No candidate produced an answer: ${outcomes.map((o) => `${o.modelId} → ${o.errorType ?? o.outcome}`).join(', ')}`;
+        : errorType === 'DeadlineExceeded'
+          ? `The request deadline passed after ${latencyMs} ms${lastError ? ` (last error: ${lastError.errorType})` : ''}.`
+          : state.stop && errorType !== 'EscalationsExhausted'
+            ? (lastError?.message ?? 'request refused')
+            : `No candidate produced an answer: ${outcomes.map((o) => `${o.modelId} → ${o.errorType ?? o.outcome}`).join(', ')}`;
   const attempts = await recordOutcome({
     requestId: input.requestId,
     outcome: { status: 'failed', error: { type: errorType, message, candidates: outcomes }, latencyMs },
   });
-  setCurrentDetails(`${header}\n\n**Failed:** ${errorType}\n\n**Attempts:**\n${describeAttempts(attempts, plan, outcomes).map((l) => `- ${l}`).join('\n')}`);
+  setCurrentDetails(
+    `${header}\n\n**Failed:** ${errorType}\n\n**Attempts:**\n${describeAttempts(attempts, plan, outcomes)
+      .map((l) => `- ${l}`)
+      .join('\n')}`,
+  );
   upsertSearchAttributes([
     { key: SA_STATUS, value: 'failed' },
     { key: SA_FALLBACKS, value: outcomes.filter((o) => o.outcome === 'error').length },
   ]);
   const refused = errorType === 'BudgetExceeded' ? (state.refusedWindow ?? plan.budget) : undefined;
-  const details: RouteFailureDetails = { requestId: input.requestId, httpStatus, errorType, candidates: outcomes, attempts, ...(refused && { budget: refused }) };
+  const details: RouteFailureDetails = {
+    requestId: input.requestId,
+    httpStatus,
+    errorType,
+    candidates: outcomes,
+    attempts,
+    ...(refused && { budget: refused }),
+  };
   throw ApplicationFailure.create({ type: errorType, message, nonRetryable: true, details: [details] });
 }

@@ -35,7 +35,10 @@ export function createApp(deps: ApiDeps): express.Express {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      deps.logger.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms), tenant: req.auth?.tenantId }, 'request');
+      deps.logger.info(
+        { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms), tenant: req.auth?.tenantId },
+        'request',
+      );
     });
     next();
   });

@@ -21,7 +21,9 @@ export function requireApiKey(db: Db): RequestHandler {
     const header = req.header('authorization');
     const key = header?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? req.header('x-api-key');
     if (!key) {
-      next(HttpError.unauthenticated('Missing API key: send "Authorization: Bearer <key>".', { code: 'missing_api_key' }));
+      next(
+        HttpError.unauthenticated('Missing API key: send "Authorization: Bearer <key>".', { code: 'missing_api_key' }),
+      );
       return;
     }
     findApiKey(db, key)

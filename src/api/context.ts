@@ -20,20 +20,42 @@ const HEADERS: Record<string, string> = {
 };
 
 // Metadata keys that mean a routing attribute (snake_case, as OpenAI metadata usually is).
-const METADATA_KEYS: Record<string, string> = { workspace: 'workspaceId', agent_type: 'agentType', subject: 'subject', grade_band: 'gradeBand', region: 'region' };
+const METADATA_KEYS: Record<string, string> = {
+  workspace: 'workspaceId',
+  agent_type: 'agentType',
+  subject: 'subject',
+  grade_band: 'gradeBand',
+  region: 'region',
+};
 
-const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter(Boolean));
+const list = (v: string | undefined) =>
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
 
-export function routeContext(req: Request, tenantId: string, body: { user?: string; metadata?: Record<string, string> | null }): RouteContext {
+export function routeContext(
+  req: Request,
+  tenantId: string,
+  body: { user?: string; metadata?: Record<string, string> | null },
+): RouteContext {
   const metadata = body.metadata ?? {};
-  const fromMetadata = Object.fromEntries(Object.entries(METADATA_KEYS).flatMap(([k, field]) => (metadata[k] !== undefined ? [[field, field === 'region' ? metadata[k]!.toUpperCase() : metadata[k]]] : [])));
+  const fromMetadata = Object.fromEntries(
+    Object.entries(METADATA_KEYS).flatMap(([k, field]) =>
+      metadata[k] !== undefined ? [[field, field === 'region' ? metadata[k]!.toUpperCase() : metadata[k]]] : [],
+    ),
+  );
   const header = (field: string) => req.header(HEADERS[field]!);
   const raw = {
     tenantId,
     ...fromMetadata,
     ...(body.user && { userId: body.user }),
     ...Object.fromEntries(
-      ['userId', 'workspaceId', 'agentType', 'subject', 'gradeBand', 'strategy'].flatMap((f) => (header(f) !== undefined ? [[f, header(f)]] : [])),
+      ['userId', 'workspaceId', 'agentType', 'subject', 'gradeBand', 'strategy'].flatMap((f) =>
+        header(f) !== undefined ? [[f, header(f)]] : [],
+      ),
     ),
     ...(header('region') !== undefined && { region: header('region')!.toUpperCase() }),
     ...(header('compliance') !== undefined && { compliance: list(header('compliance'))!.map((t) => t.toLowerCase()) }),
@@ -55,6 +77,10 @@ export function routeContext(req: Request, tenantId: string, body: { user?: stri
 export function waitForRecovery(req: Request): boolean {
   const v = req.header('x-switchyard-wait-for-recovery');
   if (v === undefined) return false;
-  if (!/^(true|false)$/i.test(v)) throw HttpError.invalid("X-Switchyard-Wait-For-Recovery must be 'true' or 'false'.", { param: 'X-Switchyard-Wait-For-Recovery', code: 'invalid_value' });
+  if (!/^(true|false)$/i.test(v))
+    throw HttpError.invalid("X-Switchyard-Wait-For-Recovery must be 'true' or 'false'.", {
+      param: 'X-Switchyard-Wait-For-Recovery',
+      code: 'invalid_value',
+    });
   return v.toLowerCase() === 'true';
 }

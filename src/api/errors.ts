@@ -78,7 +78,10 @@ export class HttpError extends Error {
 
 /** `messages[0].role` from zod's path `['messages', 0, 'role']`. */
 export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+  return path.reduce<string>(
+    (acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)),
+    '',
+  );
 }
 
 /** The first validation issue, phrased for a client: which field, and what is wrong with it. */
@@ -98,13 +101,21 @@ export function fromZodError(error: z.ZodError): HttpError {
     message = `unsupported value for '${key}'`;
   }
   if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem${error.issues.length > 2 ? 's' : ''})` : '';
-  return HttpError.invalid(`Invalid value for '${path || 'body'}': ${message}${more}`, { param: path || null, code: 'invalid_value' });
+  const more =
+    error.issues.length > 1
+      ? ` (and ${error.issues.length - 1} more problem${error.issues.length > 2 ? 's' : ''})`
+      : '';
+  return HttpError.invalid(`Invalid value for '${path || 'body'}': ${message}${more}`, {
+    param: path || null,
+    code: 'invalid_value',
+  });
 }
 
 export function sendError(res: Parameters<RequestHandler>[1], err: HttpError): void {
   for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-  res.status(err.status).json({ error: { message: err.message, type: err.type, param: err.param, code: err.code, ...err.extra } });
+  res
+    .status(err.status)
+    .json({ error: { message: err.message, type: err.type, param: err.param, code: err.code, ...err.extra } });
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {
@@ -117,7 +128,14 @@ export function errorHandler(log: (err: unknown) => void): ErrorRequestHandler {
     if (err instanceof HttpError) return sendError(res, err);
     if (err instanceof ConfigValidationError) {
       const first = err.issues[0];
-      return sendError(res, HttpError.invalid(err.message, { param: first?.path || null, code: 'invalid_config', extra: { issues: err.issues } }));
+      return sendError(
+        res,
+        HttpError.invalid(err.message, {
+          param: first?.path || null,
+          code: 'invalid_config',
+          extra: { issues: err.issues },
+        }),
+      );
     }
     if (err instanceof ConfigError) return sendError(res, HttpError.invalid(err.message, { code: 'invalid_config' }));
     const e = err as { type?: string; status?: number; message?: string };
@@ -125,10 +143,18 @@ export function errorHandler(log: (err: unknown) => void): ErrorRequestHandler {
       return sendError(res, HttpError.invalid(`Invalid JSON in request body: ${e.message}`, { code: 'invalid_json' }));
     }
     if (e.type === 'entity.too.large') {
-      return sendError(res, new HttpError(413, 'invalid_request_error', 'Request body too large.', { code: 'body_too_large' }));
+      return sendError(
+        res,
+        new HttpError(413, 'invalid_request_error', 'Request body too large.', { code: 'body_too_large' }),
+      );
     }
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
-      return sendError(res, new HttpError(415, 'invalid_request_error', e.message ?? 'Unsupported encoding.', { code: 'unsupported_encoding' }));
+      return sendError(
+        res,
+        new HttpError(415, 'invalid_request_error', e.message ?? 'Unsupported encoding.', {
+          code: 'unsupported_encoding',
+        }),
+      );
     }
     log(err);
     return sendError(res, new HttpError(500, 'server_error', 'Internal error; it has been logged.'));

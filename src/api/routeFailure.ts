@@ -10,7 +10,10 @@ import { HttpError } from './errors';
 /** An outage of a dependency is a 503 the client can retry (with the same Idempotency-Key), not a 500. */
 export function unavailable(what: string, err: unknown, requestId?: string): HttpError {
   const detail = err instanceof Error ? err.message : String(err);
-  return HttpError.unavailable(`${what} is unavailable (${detail}). Retry the request${requestId ? ' with the same Idempotency-Key' : ''}.`, { code: 'service_unavailable', extra: requestId ? { request_id: requestId } : {} });
+  return HttpError.unavailable(
+    `${what} is unavailable (${detail}). Retry the request${requestId ? ' with the same Idempotency-Key' : ''}.`,
+    { code: 'service_unavailable', extra: requestId ? { request_id: requestId } : {} },
+  );
 }
 
 export async function unavailableOnError<T>(what: string, p: Promise<T>): Promise<T> {
@@ -25,17 +28,35 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string):
   const cause = err.cause;
   if (cause instanceof ApplicationFailure) {
     const details = cause.details?.[0] as RouteFailureDetails | undefined;
-    if (cause.type === 'NotFound') return HttpError.notFound(cause.message, { param: 'model', code: 'model_not_found', extra: { request_id: requestId } });
+    if (cause.type === 'NotFound')
+      return HttpError.notFound(cause.message, {
+        param: 'model',
+        code: 'model_not_found',
+        extra: { request_id: requestId },
+      });
     if (cause.type === 'BudgetExceeded') return budgetExceeded(cause.message, requestId, details);
     const status = details?.httpStatus ?? 503;
-    const type = status === 400 ? 'invalid_request_error' : status === 429 ? 'rate_limit_error' : status === 504 ? 'timeout_error' : 'provider_error';
-    return new HttpError(status, type, cause.message, { code: cause.type ?? null, extra: {
-      request_id: requestId,
-      candidates: details?.candidates ?? [],
-      attempts: details?.attempts ?? [],
-    } });
+    const type =
+      status === 400
+        ? 'invalid_request_error'
+        : status === 429
+          ? 'rate_limit_error'
+          : status === 504
+            ? 'timeout_error'
+            : 'provider_error';
+    return new HttpError(status, type, cause.message, {
+      code: cause.type ?? null,
+      extra: {
+        request_id: requestId,
+        candidates: details?.candidates ?? [],
+        attempts: details?.attempts ?? [],
+      },
+    });
   }
-  return new HttpError(503, 'provider_error', `The request failed: ${err.message}`, { code: 'route_failed', extra: { request_id: requestId } });
+  return new HttpError(503, 'provider_error', `The request failed: ${err.message}`, {
+    code: 'route_failed',
+    extra: { request_id: requestId },
+  });
 }
 
 /**
@@ -45,9 +66,23 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string):
 function budgetExceeded(message: string, requestId: string, details: RouteFailureDetails | undefined): HttpError {
   const w = details?.budget;
   const retryAfter = w ? Math.max(1, Math.ceil((Date.parse(w.resetsAt) - Date.now()) / 1000)) : undefined;
-  return new HttpError(429, 'budget_exceeded', message, { code: 'budget_exceeded', extra: {
+  return new HttpError(429, 'budget_exceeded', message, {
+    code: 'budget_exceeded',
+    extra: {
       request_id: requestId,
-      ...(w && { budget: { scope: w.scope, window: w.period, limit_usd: w.limitUsd, spent_usd: w.spentUsd, reserved_usd: w.reservedUsd, remaining_usd: w.remainingUsd, resets_at: w.resetsAt } }),
+      ...(w && {
+        budget: {
+          scope: w.scope,
+          window: w.period,
+          limit_usd: w.limitUsd,
+          spent_usd: w.spentUsd,
+          reserved_usd: w.reservedUsd,
+          remaining_usd: w.remainingUsd,
+          resets_at: w.resetsAt,
+        },
+      }),
       candidates: details?.candidates ?? [],
-    }, headers: { 'x-should-retry': 'false', ...(retryAfter !== undefined && { 'retry-after': String(retryAfter) }) } });
+    },
+    headers: { 'x-should-retry': 'false', ...(retryAfter !== undefined && { 'retry-after': String(retryAfter) }) },
+  });
 }

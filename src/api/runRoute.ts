@@ -39,11 +39,21 @@ export interface Routed {
  * The whole request path shared by chat and operations: check the model, store and submit,
  * wait for the workflow, and load the stored answer; sets the `x-switchyard-*` headers.
  */
-export async function runRoute(deps: RunnerDeps & { configStore: ConfigStore }, req: Request, res: Response, tenantId: string, body: unknown, route: RouteInput): Promise<Routed> {
+export async function runRoute(
+  deps: RunnerDeps & { configStore: ConfigStore },
+  req: Request,
+  res: Response,
+  tenantId: string,
+  body: unknown,
+  route: RouteInput,
+): Promise<Routed> {
   const catalog = deps.configStore.current().config.catalog;
   if (!AUTO_MODELS.has(route.requestedModel) && !findModel(catalog, route.requestedModel)) {
     const known = catalog.models.map((m) => m.id).join(', ');
-    throw HttpError.notFound(`The model '${route.requestedModel}' does not exist. Use "auto" or one of: ${known}.`, { param: 'model', code: 'model_not_found' });
+    throw HttpError.notFound(`The model '${route.requestedModel}' does not exist. Use "auto" or one of: ${known}.`, {
+      param: 'model',
+      code: 'model_not_found',
+    });
   }
   const sub = await submitRequest(deps, {
     tenantId,

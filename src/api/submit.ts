@@ -34,7 +34,10 @@ function canonicalHash(body: unknown): string {
 export function requestIdFor(tenantId: string, idempotencyKey: string | undefined): string {
   if (idempotencyKey === undefined) return randomUUID();
   if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
-    throw HttpError.invalid('Idempotency-Key must be 1-255 printable ASCII characters without spaces.', { param: 'Idempotency-Key', code: 'invalid_idempotency_key' });
+    throw HttpError.invalid('Idempotency-Key must be 1-255 printable ASCII characters without spaces.', {
+      param: 'Idempotency-Key',
+      code: 'invalid_idempotency_key',
+    });
   }
   // Scoped by tenant, so two tenants using the same key never share a request.
   return `idem-${createHash('sha256').update(`${tenantId}\n${idempotencyKey}`).digest('hex').slice(0, 32)}`;
@@ -56,53 +59,76 @@ export function requestTimeoutMs(header: string | undefined, maxMs: number): num
   if (header === undefined) return maxMs;
   const ms = Number(header);
   if (!Number.isInteger(ms) || ms < 1) {
-    throw HttpError.invalid('X-Switchyard-Timeout-Ms must be a positive integer (milliseconds).', { param: 'X-Switchyard-Timeout-Ms', code: 'invalid_timeout' });
+    throw HttpError.invalid('X-Switchyard-Timeout-Ms must be a positive integer (milliseconds).', {
+      param: 'X-Switchyard-Timeout-Ms',
+      code: 'invalid_timeout',
+    });
   }
   return Math.min(ms, maxMs);
 }
 
 export async function submitRequest(
   deps: RunnerDeps,
-  req: { tenantId: string; idempotencyKey?: string; timeoutMs?: number; body: unknown; route: Omit<RouteRequestInput, 'requestId' | 'tenantId' | 'deadlineAt'> },
+  req: {
+    tenantId: string;
+    idempotencyKey?: string;
+    timeoutMs?: number;
+    body: unknown;
+    route: Omit<RouteRequestInput, 'requestId' | 'tenantId' | 'deadlineAt'>;
+  },
 ): Promise<Submission> {
   const deadlineAt = Date.now() + (req.timeoutMs ?? deps.requestTimeoutMs);
   const requestId = requestIdFor(req.tenantId, req.idempotencyKey);
   const workflowId = workflowIdFor(requestId);
   const bodyHash = canonicalHash(req.body);
-  const { row } = await unavailableOnError('database', insertRequest(deps.db, {
-    requestId,
-    workflowId,
-    tenantId: req.tenantId,
-    idempotencyKey: req.idempotencyKey,
-    operation: req.route.operation,
-    requestedModel: req.route.requestedModel,
-    body: req.body,
-    bodyHash,
-  }));
+  const { row } = await unavailableOnError(
+    'database',
+    insertRequest(deps.db, {
+      requestId,
+      workflowId,
+      tenantId: req.tenantId,
+      idempotencyKey: req.idempotencyKey,
+      operation: req.route.operation,
+      requestedModel: req.route.requestedModel,
+      body: req.body,
+      bodyHash,
+    }),
+  );
   if (row.body_hash !== bodyHash || row.tenant_id !== req.tenantId) {
-    throw HttpError.conflict('This Idempotency-Key was already used with a different request body.', { type: 'idempotency_error', param: 'Idempotency-Key', code: 'idempotency_key_reused' });
+    throw HttpError.conflict('This Idempotency-Key was already used with a different request body.', {
+      type: 'idempotency_error',
+      param: 'Idempotency-Key',
+      code: 'idempotency_key_reused',
+    });
   }
   const input: RouteRequestInput = { requestId, tenantId: req.tenantId, ...req.route, deadlineAt };
   try {
     // Bounded: during a Temporal outage the client gets a 503 in seconds, not after every gRPC retry.
-    const handle = await deps.client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => deps.client.workflow.start(routeRequest, {
-      taskQueue: deps.taskQueue,
-      workflowId,
-      args: [input],
-      // Running: attach to it. Finished: refuse a second run and read the first one's result.
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      typedSearchAttributes: [
-        { key: SA_TENANT, value: req.tenantId },
-        { key: SA_OPERATION, value: req.route.operation },
-        { key: SA_STATUS, value: 'running' },
-      ],
-      staticSummary: `${req.route.operation} · requested ${req.route.requestedModel} · tenant ${req.tenantId}`,
-    }));
+    const handle = await deps.client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () =>
+      deps.client.workflow.start(routeRequest, {
+        taskQueue: deps.taskQueue,
+        workflowId,
+        args: [input],
+        // Running: attach to it. Finished: refuse a second run and read the first one's result.
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: SA_TENANT, value: req.tenantId },
+          { key: SA_OPERATION, value: req.route.operation },
+          { key: SA_STATUS, value: 'running' },
+        ],
+        staticSummary: `${req.route.operation} · requested ${req.route.requestedModel} · tenant ${req.tenantId}`,
+      }),
+    );
     return { requestId, workflowId, deadlineAt, handle };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      return { requestId, workflowId, deadlineAt, handle: deps.client.workflow.getHandle<typeof routeRequest>(workflowId) };
+      return {
+        requestId,
+        workflowId,
+        deadlineAt,
+        handle: deps.client.workflow.getHandle<typeof routeRequest>(workflowId),
+      };
     }
     throw unavailable('Temporal', err, requestId);
   }
@@ -115,9 +141,17 @@ export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<Ro
     timer = setTimeout(
       () =>
         reject(
-          new HttpError(504, 'timeout_error', `The request did not finish in time. Its workflow may still be recording; fetch it with GET /v1/requests/${sub.requestId}.`, { code: 'request_timeout', extra: {
-            request_id: sub.requestId,
-          } }),
+          new HttpError(
+            504,
+            'timeout_error',
+            `The request did not finish in time. Its workflow may still be recording; fetch it with GET /v1/requests/${sub.requestId}.`,
+            {
+              code: 'request_timeout',
+              extra: {
+                request_id: sub.requestId,
+              },
+            },
+          ),
         ),
       Math.max(0, sub.deadlineAt - Date.now()) + DEADLINE_GRACE_MS,
     );
@@ -132,4 +166,3 @@ export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<Ro
     clearTimeout(timer);
   }
 }
-

@@ -13,7 +13,9 @@ export function validate<T>(schema: z.ZodType<T>, value: unknown): T {
 /** The JSON body, validated. */
 export function readBody<T>(req: Request, schema: z.ZodType<T>): T {
   if (req.body === undefined) {
-    throw HttpError.invalid('The request body must be JSON, sent with "Content-Type: application/json".', { code: 'invalid_json' });
+    throw HttpError.invalid('The request body must be JSON, sent with "Content-Type: application/json".', {
+      code: 'invalid_json',
+    });
   }
   return validate(schema, req.body);
 }

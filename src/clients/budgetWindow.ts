@@ -20,8 +20,12 @@ export class BudgetSupervisor {
   ) {}
 
   async sync(config: SwitchyardConfig): Promise<void> {
-    const now = new Map(Object.entries(config.tenants).flatMap(([id, t]) => (t.budget ? [[id, JSON.stringify(t.budget)] as const] : [])));
-    const changed = [...new Set([...now.keys(), ...this.last.keys()])].filter((id) => now.get(id) !== this.last.get(id));
+    const now = new Map(
+      Object.entries(config.tenants).flatMap(([id, t]) => (t.budget ? [[id, JSON.stringify(t.budget)] as const] : [])),
+    );
+    const changed = [...new Set([...now.keys(), ...this.last.keys()])].filter(
+      (id) => now.get(id) !== this.last.get(id),
+    );
     this.last = now;
     const results = await Promise.allSettled(
       changed.map((tenantId) =>
@@ -38,7 +42,10 @@ export class BudgetSupervisor {
     if (failed.length) {
       // Try again on the next sync rather than believe these are running.
       for (const id of changed) this.last.delete(id);
-      this.logger?.warn({ err: (failed[0] as PromiseRejectedResult).reason }, 'could not start budget window workflows');
+      this.logger?.warn(
+        { err: (failed[0] as PromiseRejectedResult).reason },
+        'could not start budget window workflows',
+      );
     }
   }
 }

@@ -32,7 +32,10 @@ export type { Outcome } from '../services/healthPort';
 
 export class HealthClient implements HealthPort {
   private readonly cache = new Map<string, { at: number; snapshot: BreakerSnapshot | undefined }>();
-  private readonly pending = new Map<string, { failures: Outcomes['failures']; successes: { count: number; latencySumMs: number } }>();
+  private readonly pending = new Map<
+    string,
+    { failures: Outcomes['failures']; successes: { count: number; latencySumMs: number } }
+  >();
   private failureTimer: NodeJS.Timeout | undefined;
   private readonly successTimer: NodeJS.Timeout;
   private readonly opts: Required<HealthOptions>;
@@ -49,7 +52,11 @@ export class HealthClient implements HealthPort {
   }
 
   private startOptions(endpoint: string) {
-    return { taskQueue: this.taskQueue, workflowId: healthWorkflowId(endpoint), args: [{ endpoint, settings: this.settings() }] as [Parameters<typeof providerHealth>[0]] };
+    return {
+      taskQueue: this.taskQueue,
+      workflowId: healthWorkflowId(endpoint),
+      args: [{ endpoint, settings: this.settings() }] as [Parameters<typeof providerHealth>[0]],
+    };
   }
 
   /** The breaker's state; undefined when no providerHealth workflow exists yet (never failed: closed). */
@@ -105,14 +112,20 @@ export class HealthClient implements HealthPort {
   }
 
   private async ensureStarted(endpoint: string) {
-    return this.client.workflow.start(providerHealth, { ...this.startOptions(endpoint), workflowIdConflictPolicy: 'USE_EXISTING' });
+    return this.client.workflow.start(providerHealth, {
+      ...this.startOptions(endpoint),
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
   }
 
   report(endpoint: string, o: Outcome): void {
     if (o.probe) {
       const outcomes: Outcomes = o.ok
         ? { failures: [], successes: { count: 1, latencySumMs: o.latencyMs, at: Date.now() }, probe: true }
-        : { failures: [{ at: Date.now(), type: o.type ?? 'Unknown', message: o.message ?? '', latencyMs: o.latencyMs }], probe: true };
+        : {
+            failures: [{ at: Date.now(), type: o.type ?? 'Unknown', message: o.message ?? '', latencyMs: o.latencyMs }],
+            probe: true,
+          };
       this.cache.delete(endpoint);
       void this.send(endpoint, outcomes).catch(() => undefined);
       return;
@@ -138,14 +151,21 @@ export class HealthClient implements HealthPort {
     await Promise.all(
       batches.map(([endpoint, p]) => {
         if (p.failures.length === 0 && p.successes.count === 0) return Promise.resolve();
-        return this.send(endpoint, { failures: p.failures, ...(p.successes.count > 0 && { successes: { ...p.successes, at: Date.now() } }) });
+        return this.send(endpoint, {
+          failures: p.failures,
+          ...(p.successes.count > 0 && { successes: { ...p.successes, at: Date.now() } }),
+        });
       }),
     );
   }
 
   private async send(endpoint: string, outcomes: Outcomes): Promise<void> {
     // Signal-with-start: the first outcome for an endpoint starts its providerHealth entity.
-    await this.client.workflow.signalWithStart(providerHealth, { ...this.startOptions(endpoint), signal: outcomesSignal, signalArgs: [outcomes] });
+    await this.client.workflow.signalWithStart(providerHealth, {
+      ...this.startOptions(endpoint),
+      signal: outcomesSignal,
+      signalArgs: [outcomes],
+    });
     if (outcomes.failures.length) this.cache.delete(endpoint);
   }
 

@@ -23,7 +23,13 @@ export async function ensureTenant(db: Queryable, tenantId: string, name = tenan
 }
 
 /** Stores a key for a tenant (idempotent for the same key). */
-export async function upsertApiKey(db: Queryable, tenantId: string, key: string, name: string, role: KeyRole = 'member'): Promise<string> {
+export async function upsertApiKey(
+  db: Queryable,
+  tenantId: string,
+  key: string,
+  name: string,
+  role: KeyRole = 'member',
+): Promise<string> {
   await ensureTenant(db, tenantId);
   const id = `key_${randomUUID()}`;
   const res = await db.query<{ id: string }>(

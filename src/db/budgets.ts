@@ -12,7 +12,14 @@
  * Why it is fast enough: one statement per reservation, so a window's row lock is held for the
  * function's few microseconds of work and its commit, not for client round trips.
  */
-import { remainingUsd, type BudgetAlert, type ClosedWindow, type Period, type WindowKey, type WindowUsage } from '../domain/budget';
+import {
+  remainingUsd,
+  type BudgetAlert,
+  type ClosedWindow,
+  type Period,
+  type WindowKey,
+  type WindowUsage,
+} from '../domain/budget';
 
 export type { BudgetAlert, ClosedWindow, WindowUsage } from '../domain/budget';
 import type { Db, Queryable } from './index';
@@ -27,7 +34,8 @@ export interface RefusedWindow {
   resetsAt: string;
 }
 
-export type ReserveResult = { ok: true; reservationId: string; duplicate: boolean } | { ok: false; refused: RefusedWindow };
+export type ReserveResult =
+  { ok: true; reservationId: string; duplicate: boolean } | { ok: false; refused: RefusedWindow };
 
 /** Exact decimal text for numeric parameters (no float formatting surprises). */
 export const usd = (x: number) => x.toFixed(10);
@@ -43,9 +51,27 @@ export interface ReserveInput {
 
 export async function reserve(db: Queryable, r: ReserveInput): Promise<ReserveResult> {
   const w = r.windows;
-  const res = await db.query<{ status: string; scope: string; period: Period; limit_usd: number; spent_usd: number; reserved_usd: number; window_end: Date }>(
+  const res = await db.query<{
+    status: string;
+    scope: string;
+    period: Period;
+    limit_usd: number;
+    spent_usd: number;
+    reserved_usd: number;
+    window_end: Date;
+  }>(
     'select * from budget_reserve($1, $2, $3::numeric, $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::numeric[], $9)',
-    [r.id, r.tenantId ?? null, usd(r.amountUsd), w.map((x) => x.scope), w.map((x) => x.period), w.map((x) => new Date(x.start)), w.map((x) => new Date(x.end)), w.map((x) => usd(x.limitUsd)), new Date(r.now + r.ttlMs)],
+    [
+      r.id,
+      r.tenantId ?? null,
+      usd(r.amountUsd),
+      w.map((x) => x.scope),
+      w.map((x) => x.period),
+      w.map((x) => new Date(x.start)),
+      w.map((x) => new Date(x.end)),
+      w.map((x) => usd(x.limitUsd)),
+      new Date(r.now + r.ttlMs),
+    ],
   );
   const row = res.rows[0]!;
   if (row.status !== 'refused') return { ok: true, reservationId: r.id, duplicate: row.status === 'duplicate' };
@@ -54,12 +80,29 @@ export async function reserve(db: Queryable, r: ReserveInput): Promise<ReserveRe
   const reservedUsd = Number(row.reserved_usd);
   return {
     ok: false,
-    refused: { scope: row.scope, period: row.period, limitUsd, spentUsd, reservedUsd, remainingUsd: remainingUsd({ limitUsd, spentUsd, reservedUsd }), resetsAt: new Date(row.window_end).toISOString() },
+    refused: {
+      scope: row.scope,
+      period: row.period,
+      limitUsd,
+      spentUsd,
+      reservedUsd,
+      remainingUsd: remainingUsd({ limitUsd, spentUsd, reservedUsd }),
+      resetsAt: new Date(row.window_end).toISOString(),
+    },
   };
 }
 
-async function close(db: Queryable, id: string, status: 'settled' | 'released' | 'expired', actualUsd: number | null): Promise<boolean> {
-  const res = await db.query<{ closed: boolean }>('select budget_close($1, $2, $3::numeric) as closed', [id, status, actualUsd === null ? null : usd(actualUsd)]);
+async function close(
+  db: Queryable,
+  id: string,
+  status: 'settled' | 'released' | 'expired',
+  actualUsd: number | null,
+): Promise<boolean> {
+  const res = await db.query<{ closed: boolean }>('select budget_close($1, $2, $3::numeric) as closed', [
+    id,
+    status,
+    actualUsd === null ? null : usd(actualUsd),
+  ]);
   return res.rows[0]!.closed;
 }
 
@@ -102,10 +145,10 @@ const toUsage = (w: WindowRow): WindowUsage => ({
 
 /** The windows of the given scopes that contain `at`. */
 export async function windowUsage(db: Queryable, scopes: string | string[], at: number): Promise<WindowUsage[]> {
-  const res = await db.query<WindowRow>(`select * from budget_windows where scope = any($1::text[]) and window_start <= $2 and window_end > $2 order by scope, period`, [
-    Array.isArray(scopes) ? scopes : [scopes],
-    new Date(at),
-  ]);
+  const res = await db.query<WindowRow>(
+    `select * from budget_windows where scope = any($1::text[]) and window_start <= $2 and window_end > $2 order by scope, period`,
+    [Array.isArray(scopes) ? scopes : [scopes], new Date(at)],
+  );
   return res.rows.map(toUsage);
 }
 
@@ -117,7 +160,14 @@ export async function openWindows(db: Queryable, tenantId: string, windows: Wind
      select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::numeric[], $6::text[])
      on conflict (scope, period, window_start) do update set limit_usd = excluded.limit_usd, tenant_id = excluded.tenant_id
        where budget_windows.limit_usd is distinct from excluded.limit_usd or budget_windows.tenant_id is distinct from excluded.tenant_id`,
-    [windows.map((w) => w.scope), windows.map((w) => w.period), windows.map((w) => new Date(w.start)), windows.map((w) => new Date(w.end)), windows.map((w) => usd(w.limitUsd)), windows.map(() => tenantId)],
+    [
+      windows.map((w) => w.scope),
+      windows.map((w) => w.period),
+      windows.map((w) => new Date(w.start)),
+      windows.map((w) => new Date(w.end)),
+      windows.map((w) => usd(w.limitUsd)),
+      windows.map(() => tenantId),
+    ],
   );
 }
 
@@ -127,7 +177,12 @@ export async function closeEndedWindows(db: Queryable, tenantId: string, at: num
     `update budget_windows set closed_at = $2 where tenant_id = $1 and window_end <= $2 and closed_at is null returning *`,
     [tenantId, new Date(at)],
   );
-  return res.rows.map((w) => ({ ...toUsage(w), closedAt: new Date(w.closed_at!).toISOString() })).sort((a, b) => a.windowEnd.localeCompare(b.windowEnd) || a.scope.localeCompare(b.scope) || a.period.localeCompare(b.period));
+  return res.rows
+    .map((w) => ({ ...toUsage(w), closedAt: new Date(w.closed_at!).toISOString() }))
+    .sort(
+      (a, b) =>
+        a.windowEnd.localeCompare(b.windowEnd) || a.scope.localeCompare(b.scope) || a.period.localeCompare(b.period),
+    );
 }
 
 /**
@@ -161,7 +216,13 @@ const toAlert = (a: AlertRow): BudgetAlert & { deliveredAt?: string } => ({
   ...(a.delivered_at && { deliveredAt: new Date(a.delivered_at).toISOString() }),
 });
 
-export async function raiseAlerts(db: Queryable, tenantId: string, threshold: number, at: number, webhookUrl?: string): Promise<BudgetAlert[]> {
+export async function raiseAlerts(
+  db: Queryable,
+  tenantId: string,
+  threshold: number,
+  at: number,
+  webhookUrl?: string,
+): Promise<BudgetAlert[]> {
   const res = await db.query<AlertRow>(
     `insert into budget_alerts (scope, period, window_start, tenant_id, threshold, limit_usd, spent_usd, raised_at, webhook_url)
      select scope, period, window_start, tenant_id, $2::numeric, limit_usd, spent_usd, $3, $4 from budget_windows
@@ -173,29 +234,43 @@ export async function raiseAlerts(db: Queryable, tenantId: string, threshold: nu
   return res.rows.map(toAlert);
 }
 
-export async function markAlertDelivered(db: Queryable, a: Pick<BudgetAlert, 'scope' | 'period' | 'windowStart'>, error?: string): Promise<void> {
-  await db.query(`update budget_alerts set delivered_at = case when $4::text is null then now() else delivered_at end, delivery_error = $4 where scope = $1 and period = $2 and window_start = $3`, [
-    a.scope,
-    a.period,
-    new Date(a.windowStart),
-    error ?? null,
-  ]);
+export async function markAlertDelivered(
+  db: Queryable,
+  a: Pick<BudgetAlert, 'scope' | 'period' | 'windowStart'>,
+  error?: string,
+): Promise<void> {
+  await db.query(
+    `update budget_alerts set delivered_at = case when $4::text is null then now() else delivered_at end, delivery_error = $4 where scope = $1 and period = $2 and window_start = $3`,
+    [a.scope, a.period, new Date(a.windowStart), error ?? null],
+  );
 }
 
-export async function listAlerts(db: Queryable, tenantId: string): Promise<Array<BudgetAlert & { deliveredAt?: string }>> {
-  const res = await db.query<AlertRow>(`select * from budget_alerts where tenant_id = $1 order by raised_at, scope, period`, [tenantId]);
+export async function listAlerts(
+  db: Queryable,
+  tenantId: string,
+): Promise<Array<BudgetAlert & { deliveredAt?: string }>> {
+  const res = await db.query<AlertRow>(
+    `select * from budget_alerts where tenant_id = $1 order by raised_at, scope, period`,
+    [tenantId],
+  );
   return res.rows.map(toAlert);
 }
 
 /** When the tenant's next open reservation expires, if it has one. */
 export async function nextExpiry(db: Queryable, tenantId: string): Promise<number | undefined> {
-  const res = await db.query<{ at: Date | null }>(`select min(expires_at) as at from budget_reservations where status = 'reserved' and tenant_id = $1`, [tenantId]);
+  const res = await db.query<{ at: Date | null }>(
+    `select min(expires_at) as at from budget_reservations where status = 'reserved' and tenant_id = $1`,
+    [tenantId],
+  );
   const at = res.rows[0]?.at;
   return at ? new Date(at).getTime() : undefined;
 }
 
 /** Every window of the tenant (tenant and user scopes) that contains `at`. */
 export async function tenantWindows(db: Queryable, tenantId: string, at: number): Promise<WindowUsage[]> {
-  const res = await db.query<WindowRow>(`select * from budget_windows where tenant_id = $1 and window_start <= $2 and window_end > $2 order by scope, period`, [tenantId, new Date(at)]);
+  const res = await db.query<WindowRow>(
+    `select * from budget_windows where tenant_id = $1 and window_start <= $2 and window_end > $2 order by scope, period`,
+    [tenantId, new Date(at)],
+  );
   return res.rows.map(toUsage);
 }

@@ -51,7 +51,16 @@ export async function insertRequest(db: Queryable, r: NewRequest): Promise<{ row
     `insert into requests (request_id, workflow_id, tenant_id, idempotency_key, operation, requested_model, body, body_hash)
      values ($1, $2, $3, $4, $5, $6, $7, $8)
      on conflict (request_id) do nothing returning *`,
-    [r.requestId, r.workflowId, r.tenantId, r.idempotencyKey ?? null, r.operation, r.requestedModel, JSON.stringify(r.body), r.bodyHash],
+    [
+      r.requestId,
+      r.workflowId,
+      r.tenantId,
+      r.idempotencyKey ?? null,
+      r.operation,
+      r.requestedModel,
+      JSON.stringify(r.body),
+      r.bodyHash,
+    ],
   );
   if (ins.rows[0]) return { row: ins.rows[0], created: true };
   const row = await getRequest(db, r.requestId);
@@ -64,10 +73,20 @@ export async function getRequest(db: Queryable, requestId: string): Promise<Requ
   return res.rows[0];
 }
 
-export async function saveDecision(db: Queryable, requestId: string, d: { classification: unknown; decision: unknown; decisionInput: unknown; configVersion: number }): Promise<void> {
+export async function saveDecision(
+  db: Queryable,
+  requestId: string,
+  d: { classification: unknown; decision: unknown; decisionInput: unknown; configVersion: number },
+): Promise<void> {
   await db.query(
     `update requests set classification = $2, decision = $3, decision_input = $4, config_version = $5, status = 'running' where request_id = $1`,
-    [requestId, JSON.stringify(d.classification), JSON.stringify(d.decision), JSON.stringify(d.decisionInput), d.configVersion],
+    [
+      requestId,
+      JSON.stringify(d.classification),
+      JSON.stringify(d.decision),
+      JSON.stringify(d.decisionInput),
+      d.configVersion,
+    ],
   );
 }
 
@@ -116,16 +135,40 @@ export async function recordAttempt(db: Queryable, requestId: string, a: Attempt
      on conflict (request_id, candidate_index, attempt) do update set outcome = excluded.outcome, error_type = excluded.error_type,
        error_message = excluded.error_message, status = excluded.status, started_at = excluded.started_at, latency_ms = excluded.latency_ms,
        input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd`,
-    [requestId, a.candidateIndex, a.attempt, a.provider, a.model, a.outcome, a.errorType ?? null, a.errorMessage ?? null, a.status ?? null, a.startedAt, a.latencyMs,
-      a.inputTokens ?? null, a.outputTokens ?? null, a.costUsd ?? null],
+    [
+      requestId,
+      a.candidateIndex,
+      a.attempt,
+      a.provider,
+      a.model,
+      a.outcome,
+      a.errorType ?? null,
+      a.errorMessage ?? null,
+      a.status ?? null,
+      a.startedAt,
+      a.latencyMs,
+      a.inputTokens ?? null,
+      a.outputTokens ?? null,
+      a.costUsd ?? null,
+    ],
   );
 }
 
 export async function listAttempts(db: Queryable, requestId: string): Promise<AttemptRecord[]> {
   const res = await db.query<{
-    candidate_index: number; attempt: number; provider: string; model: string; outcome: 'success' | 'error';
-    error_type: string | null; error_message: string | null; status: number | null; started_at: Date | string; latency_ms: number;
-    input_tokens: number | null; output_tokens: number | null; cost_usd: number | null;
+    candidate_index: number;
+    attempt: number;
+    provider: string;
+    model: string;
+    outcome: 'success' | 'error';
+    error_type: string | null;
+    error_message: string | null;
+    status: number | null;
+    started_at: Date | string;
+    latency_ms: number;
+    input_tokens: number | null;
+    output_tokens: number | null;
+    cost_usd: number | null;
   }>('select * from request_attempts where request_id = $1 order by candidate_index, attempt', [requestId]);
   return res.rows.map((r) => ({
     candidateIndex: r.candidate_index,

@@ -43,12 +43,31 @@ export interface Outcomes {
 }
 
 /** Failure types that say something about the endpoint's health (not the request's own faults). */
-export const HEALTH_FAILURES = new Set(['RateLimited', 'Overloaded', 'Timeout', 'Connection', 'MalformedResponse', 'AuthFailed', 'NotFound']);
+export const HEALTH_FAILURES = new Set([
+  'RateLimited',
+  'Overloaded',
+  'Timeout',
+  'Connection',
+  'MalformedResponse',
+  'AuthFailed',
+  'NotFound',
+]);
 
 const EWMA_ALPHA = 0.2;
 
 export function initialBreaker(endpoint: string, now: number): BreakerState {
-  return { endpoint, status: 'closed', failures: [], windowStart: now, windowCalls: 0, windowFailures: 0, consecutiveTrips: 0, tripCount: 0, probes: [], ewmaErrorRate: 0 };
+  return {
+    endpoint,
+    status: 'closed',
+    failures: [],
+    windowStart: now,
+    windowCalls: 0,
+    windowFailures: 0,
+    consecutiveTrips: 0,
+    tripCount: 0,
+    probes: [],
+    ewmaErrorRate: 0,
+  };
 }
 
 export function cooldownFor(consecutiveTrips: number, s: BreakerSettings): number {
@@ -59,7 +78,18 @@ function trip(state: BreakerState, now: number, s: BreakerSettings): BreakerStat
   const consecutiveTrips = state.consecutiveTrips + 1;
   // A re-trip always extends the deadline, never shortens it.
   const openUntil = Math.max(state.openUntil ?? 0, now + cooldownFor(consecutiveTrips, s));
-  return { ...state, status: 'open', openUntil, consecutiveTrips, tripCount: state.tripCount + 1, failures: [], probes: [], windowStart: now, windowCalls: 0, windowFailures: 0 };
+  return {
+    ...state,
+    status: 'open',
+    openUntil,
+    consecutiveTrips,
+    tripCount: state.tripCount + 1,
+    failures: [],
+    probes: [],
+    windowStart: now,
+    windowCalls: 0,
+    windowFailures: 0,
+  };
 }
 
 function ewma(prev: number | undefined, value: number, weight = 1): number {
@@ -76,7 +106,11 @@ export function applyOutcomes(state: BreakerState, o: Outcomes, now: number, s: 
   const calls = healthFailures.length + successCount;
   if (calls > 0) {
     st = { ...st, ewmaErrorRate: ewma(st.ewmaErrorRate, healthFailures.length / calls, calls) };
-    if (o.successes && o.successes.count > 0) st = { ...st, ewmaLatencyMs: ewma(st.ewmaLatencyMs, o.successes.latencySumMs / o.successes.count, o.successes.count) };
+    if (o.successes && o.successes.count > 0)
+      st = {
+        ...st,
+        ewmaLatencyMs: ewma(st.ewmaLatencyMs, o.successes.latencySumMs / o.successes.count, o.successes.count),
+      };
   }
   const last = healthFailures[healthFailures.length - 1];
   if (last) st = { ...st, lastError: { type: last.type, message: last.message.slice(0, 300), at: last.at } };
@@ -84,7 +118,16 @@ export function applyOutcomes(state: BreakerState, o: Outcomes, now: number, s: 
   if (st.status === 'half-open') {
     if (o.probe || st.probes.length > 0) {
       if (healthFailures.length > 0) return trip({ ...st, probes: [] }, now, s);
-      if (successCount > 0) return { ...st, status: 'closed', openUntil: undefined, consecutiveTrips: 0, probes: [], failures: [], forced: undefined };
+      if (successCount > 0)
+        return {
+          ...st,
+          status: 'closed',
+          openUntil: undefined,
+          consecutiveTrips: 0,
+          probes: [],
+          failures: [],
+          forced: undefined,
+        };
     }
     return st;
   }
@@ -92,7 +135,12 @@ export function applyOutcomes(state: BreakerState, o: Outcomes, now: number, s: 
 
   // Closed: count failures in the sliding window, and calls for the rate window.
   const failures = [...st.failures, ...healthFailures.map((f) => f.at)].filter((t) => t > now - s.windowMs);
-  st = { ...st, failures, windowCalls: st.windowCalls + calls, windowFailures: st.windowFailures + healthFailures.length };
+  st = {
+    ...st,
+    failures,
+    windowCalls: st.windowCalls + calls,
+    windowFailures: st.windowFailures + healthFailures.length,
+  };
   const rateTrips = st.windowCalls >= s.minCalls && st.windowFailures / st.windowCalls >= s.failureRateThreshold;
   // An operator's close resets the breaker; it does not disable it: new failures trip it again.
   if (failures.length >= s.failureThreshold || rateTrips) return trip({ ...st, forced: undefined }, now, s);
@@ -105,22 +153,50 @@ export function advance(state: BreakerState, now: number, s: BreakerSettings): B
   if (st.status === 'open' && st.openUntil !== undefined && now >= st.openUntil && st.forced?.status !== 'open') {
     st = { ...st, status: 'half-open', probes: [] };
   }
-  if (st.probes.some((p) => p <= now - s.probeTimeoutMs)) st = { ...st, probes: st.probes.filter((p) => p > now - s.probeTimeoutMs) };
+  if (st.probes.some((p) => p <= now - s.probeTimeoutMs))
+    st = { ...st, probes: st.probes.filter((p) => p > now - s.probeTimeoutMs) };
   if (now - st.windowStart >= s.windowMs) st = { ...st, windowStart: now, windowCalls: 0, windowFailures: 0 };
   return st;
 }
 
 /** A half-open breaker admits a limited number of probes; returns whether this caller got one. */
-export function grantProbe(state: BreakerState, now: number, s: BreakerSettings): { state: BreakerState; granted: boolean } {
+export function grantProbe(
+  state: BreakerState,
+  now: number,
+  s: BreakerSettings,
+): { state: BreakerState; granted: boolean } {
   const st = advance(state, now, s);
   if (st.status === 'closed') return { state: st, granted: true };
   if (st.status === 'open' || st.probes.length >= s.probeSlots) return { state: st, granted: false };
   return { state: { ...st, probes: [...st.probes, now] }, granted: true };
 }
 
-export function force(state: BreakerState, status: 'open' | 'closed', reason: string, now: number, s: BreakerSettings): BreakerState {
-  if (status === 'closed') return { ...state, status: 'closed', openUntil: undefined, consecutiveTrips: 0, probes: [], failures: [], windowStart: now, windowCalls: 0, windowFailures: 0, forced: { status, reason, at: now } };
-  return { ...state, status: 'open', openUntil: Math.max(state.openUntil ?? 0, now + cooldownFor(state.consecutiveTrips + 1, s)), forced: { status, reason, at: now } };
+export function force(
+  state: BreakerState,
+  status: 'open' | 'closed',
+  reason: string,
+  now: number,
+  s: BreakerSettings,
+): BreakerState {
+  if (status === 'closed')
+    return {
+      ...state,
+      status: 'closed',
+      openUntil: undefined,
+      consecutiveTrips: 0,
+      probes: [],
+      failures: [],
+      windowStart: now,
+      windowCalls: 0,
+      windowFailures: 0,
+      forced: { status, reason, at: now },
+    };
+  return {
+    ...state,
+    status: 'open',
+    openUntil: Math.max(state.openUntil ?? 0, now + cooldownFor(state.consecutiveTrips + 1, s)),
+    forced: { status, reason, at: now },
+  };
 }
 
 /** What callers see: the `state` query's answer and the policy's input. */

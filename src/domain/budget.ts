@@ -75,7 +75,6 @@ export function applicableWindows(scopes: Array<{ scope: string; limits: BudgetL
   return out.sort((a, b) => a.scope.localeCompare(b.scope) || PERIODS.indexOf(a.period) - PERIODS.indexOf(b.period));
 }
 
-
 const usdLimit = z.number().positive().max(1e9);
 
 /** Spend limits in USD; each is optional. */
@@ -105,7 +104,11 @@ export const tenantScope = (tenantId: string) => `tenant:${tenantId}`;
 export const userScope = (tenantId: string, userId: string) => `user:${tenantId}:${userId}`;
 
 /** The scopes a request of (tenant, user) spends in, each with its limits. */
-export function budgetScopes(budget: TenantBudget | undefined, tenantId: string, userId?: string): Array<{ scope: string; limits: BudgetLimits }> {
+export function budgetScopes(
+  budget: TenantBudget | undefined,
+  tenantId: string,
+  userId?: string,
+): Array<{ scope: string; limits: BudgetLimits }> {
   if (!budget) return [];
   const out = [{ scope: tenantScope(tenantId), limits: budget as BudgetLimits }];
   const user = userId ? (budget.users[userId] ?? budget.perUser) : undefined;
@@ -126,7 +129,12 @@ export function perRequestLimit(scopes: Array<{ limits: BudgetLimits }>): number
 export const INPUT_TOKEN_MARGIN = { factor: 1.25, plus: 16 };
 
 /** What a call reserves: worst-case input (with the margin) plus the whole output cap, rounded up to 1e-10 USD. */
-export function reservationUsd(model: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok' | 'maxOutputTokens'>, inputTokens: number, maxOutputTokens: number, capability: 'chat' | 'embeddings' = 'chat'): number {
+export function reservationUsd(
+  model: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok' | 'maxOutputTokens'>,
+  inputTokens: number,
+  maxOutputTokens: number,
+  capability: 'chat' | 'embeddings' = 'chat',
+): number {
   const input = Math.ceil(inputTokens * INPUT_TOKEN_MARGIN.factor) + INPUT_TOKEN_MARGIN.plus;
   const output = capability === 'embeddings' ? 0 : Math.min(maxOutputTokens, model.maxOutputTokens);
   return ceilUsd((input * model.inputPricePerMTok + output * model.outputPricePerMTok) / 1e6);
@@ -145,7 +153,8 @@ export interface WindowState {
 }
 
 /** What a window has left: its limit less what is spent and reserved, never below zero. */
-export const remainingUsd = (w: { limitUsd: number; spentUsd: number; reservedUsd: number }): number => Math.max(0, roundUsd(w.limitUsd - w.spentUsd - w.reservedUsd));
+export const remainingUsd = (w: { limitUsd: number; spentUsd: number; reservedUsd: number }): number =>
+  Math.max(0, roundUsd(w.limitUsd - w.spentUsd - w.reservedUsd));
 
 /**
  * The budget as routing sees it: the least remaining across windows, the per-request limit, and
@@ -159,16 +168,29 @@ export interface BudgetView {
   tightest?: WindowState;
 }
 
-export function budgetView(windows: WindowState[], perRequestUsd: number | undefined, alertThreshold: number): BudgetView {
+export function budgetView(
+  windows: WindowState[],
+  perRequestUsd: number | undefined,
+  alertThreshold: number,
+): BudgetView {
   if (!windows.length) return perRequestUsd === undefined ? {} : { perRequestUsd };
   const tightest = [...windows].sort((a, b) => a.remainingUsd - b.remainingUsd)[0]!;
   // Rounded to the ledger's 1e-10: 0.7 + 0.1 is 0.7999999999999999 in floating point.
   const nearLimit = windows.some((w) => roundUsd(w.spentUsd + w.reservedUsd) >= roundUsd(alertThreshold * w.limitUsd));
-  return { remainingUsd: tightest.remainingUsd, ...(perRequestUsd !== undefined && { perRequestUsd }), nearLimit, tightest };
+  return {
+    remainingUsd: tightest.remainingUsd,
+    ...(perRequestUsd !== undefined && { perRequestUsd }),
+    nearLimit,
+    tightest,
+  };
 }
 
 /** Current windows for scopes, from stored rows where they exist (a window nobody spent in is full). */
-export function currentWindows(scopes: Array<{ scope: string; limits: BudgetLimits }>, stored: Array<{ scope: string; period: string; spentUsd: number; reservedUsd: number }>, at: number): WindowState[] {
+export function currentWindows(
+  scopes: Array<{ scope: string; limits: BudgetLimits }>,
+  stored: Array<{ scope: string; period: string; spentUsd: number; reservedUsd: number }>,
+  at: number,
+): WindowState[] {
   return applicableWindows(scopes, at).map((w) => {
     const row = stored.find((s) => s.scope === w.scope && s.period === w.period);
     const spentUsd = row?.spentUsd ?? 0;

@@ -61,12 +61,16 @@ export const CatalogSchema = z
     const providers = new Set(c.providers.map((p) => p.id));
     const ids = new Set<string>();
     c.models.forEach((m, i) => {
-      if (!providers.has(m.provider)) ctx.addIssue({ code: 'custom', path: ['models', i, 'provider'], message: `unknown provider '${m.provider}'` });
-      if (m.id !== `${m.provider}/${m.model}`) ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `must be '${m.provider}/${m.model}'` });
-      if (ids.has(m.id)) ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id '${m.id}'` });
+      if (!providers.has(m.provider))
+        ctx.addIssue({ code: 'custom', path: ['models', i, 'provider'], message: `unknown provider '${m.provider}'` });
+      if (m.id !== `${m.provider}/${m.model}`)
+        ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `must be '${m.provider}/${m.model}'` });
+      if (ids.has(m.id))
+        ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id '${m.id}'` });
       ids.add(m.id);
     });
-    if (c.defaultModel && !ids.has(c.defaultModel)) ctx.addIssue({ code: 'custom', path: ['defaultModel'], message: `unknown model '${c.defaultModel}'` });
+    if (c.defaultModel && !ids.has(c.defaultModel))
+      ctx.addIssue({ code: 'custom', path: ['defaultModel'], message: `unknown model '${c.defaultModel}'` });
   });
 export type Catalog = z.infer<typeof CatalogSchema>;
 
@@ -75,20 +79,116 @@ const m = (x: ModelInput): z.input<typeof ModelSchema> => ({ id: `${x.provider}/
 
 // List prices per million tokens (USD) as published by the vendors.
 const OPENAI_MODELS = [
-  m({ provider: 'openai', model: 'gpt-4o-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 128_000, maxOutputTokens: 16_384, capabilities: ['chat', 'json', 'tools', 'vision'], qualityTier: 3, regions: ['US', 'EU'], compliance: ['gdpr', 'zero-retention'], typicalLatencyMs: 700 }),
-  m({ provider: 'openai', model: 'gpt-4o', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 16_384, capabilities: ['chat', 'json', 'tools', 'vision'], qualityTier: 5, regions: ['US', 'EU'], compliance: ['gdpr', 'zero-retention'], typicalLatencyMs: 1_500 }),
-  m({ provider: 'openai', model: 'text-embedding-3-small', inputPricePerMTok: 0.02, outputPricePerMTok: 0, contextWindow: 8_191, maxOutputTokens: 1, capabilities: ['embeddings'], qualityTier: 3, regions: ['US', 'EU'], compliance: ['gdpr'], typicalLatencyMs: 200 }),
+  m({
+    provider: 'openai',
+    model: 'gpt-4o-mini',
+    inputPricePerMTok: 0.15,
+    outputPricePerMTok: 0.6,
+    contextWindow: 128_000,
+    maxOutputTokens: 16_384,
+    capabilities: ['chat', 'json', 'tools', 'vision'],
+    qualityTier: 3,
+    regions: ['US', 'EU'],
+    compliance: ['gdpr', 'zero-retention'],
+    typicalLatencyMs: 700,
+  }),
+  m({
+    provider: 'openai',
+    model: 'gpt-4o',
+    inputPricePerMTok: 2.5,
+    outputPricePerMTok: 10,
+    contextWindow: 128_000,
+    maxOutputTokens: 16_384,
+    capabilities: ['chat', 'json', 'tools', 'vision'],
+    qualityTier: 5,
+    regions: ['US', 'EU'],
+    compliance: ['gdpr', 'zero-retention'],
+    typicalLatencyMs: 1_500,
+  }),
+  m({
+    provider: 'openai',
+    model: 'text-embedding-3-small',
+    inputPricePerMTok: 0.02,
+    outputPricePerMTok: 0,
+    contextWindow: 8_191,
+    maxOutputTokens: 1,
+    capabilities: ['embeddings'],
+    qualityTier: 3,
+    regions: ['US', 'EU'],
+    compliance: ['gdpr'],
+    typicalLatencyMs: 200,
+  }),
 ];
 const ANTHROPIC_MODELS = [
-  m({ provider: 'anthropic', model: 'claude-3-5-haiku-latest', inputPricePerMTok: 0.8, outputPricePerMTok: 4, contextWindow: 200_000, maxOutputTokens: 8_192, capabilities: ['chat', 'tools', 'vision'], qualityTier: 3, regions: ['US'], compliance: ['zero-retention'], typicalLatencyMs: 900 }),
-  m({ provider: 'anthropic', model: 'claude-sonnet-4-5', inputPricePerMTok: 3, outputPricePerMTok: 15, contextWindow: 200_000, maxOutputTokens: 64_000, capabilities: ['chat', 'tools', 'vision'], qualityTier: 5, regions: ['US', 'EU'], compliance: ['gdpr', 'hipaa', 'zero-retention'], typicalLatencyMs: 1_800 }),
+  m({
+    provider: 'anthropic',
+    model: 'claude-3-5-haiku-latest',
+    inputPricePerMTok: 0.8,
+    outputPricePerMTok: 4,
+    contextWindow: 200_000,
+    maxOutputTokens: 8_192,
+    capabilities: ['chat', 'tools', 'vision'],
+    qualityTier: 3,
+    regions: ['US'],
+    compliance: ['zero-retention'],
+    typicalLatencyMs: 900,
+  }),
+  m({
+    provider: 'anthropic',
+    model: 'claude-sonnet-4-5',
+    inputPricePerMTok: 3,
+    outputPricePerMTok: 15,
+    contextWindow: 200_000,
+    maxOutputTokens: 64_000,
+    capabilities: ['chat', 'tools', 'vision'],
+    qualityTier: 5,
+    regions: ['US', 'EU'],
+    compliance: ['gdpr', 'hipaa', 'zero-retention'],
+    typicalLatencyMs: 1_800,
+  }),
 ];
 // The simulator is priced like real small/large models so costs and budgets behave realistically;
 // its regions and tags are varied on purpose, so residency and compliance routing can be tried offline.
 const SIMULATED_MODELS = [
-  m({ provider: 'simulated', model: 'sim-mini', inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, contextWindow: 16_000, maxOutputTokens: 4_096, capabilities: ['chat', 'json'], qualityTier: 2, regions: ['US', 'EU', 'APAC', 'CA'], compliance: ['gdpr', 'zero-retention'], typicalLatencyMs: 300 }),
-  m({ provider: 'simulated', model: 'sim-large', inputPricePerMTok: 2.5, outputPricePerMTok: 10, contextWindow: 128_000, maxOutputTokens: 8_192, capabilities: ['chat', 'json'], qualityTier: 4, regions: ['US', 'CA'], compliance: ['hipaa'], typicalLatencyMs: 900 }),
-  m({ provider: 'simulated', model: 'sim-embed', inputPricePerMTok: 0.02, outputPricePerMTok: 0, contextWindow: 8_191, maxOutputTokens: 1, capabilities: ['embeddings'], qualityTier: 2, regions: ['US', 'EU', 'APAC', 'CA'], compliance: ['gdpr', 'zero-retention'], typicalLatencyMs: 50 }),
+  m({
+    provider: 'simulated',
+    model: 'sim-mini',
+    inputPricePerMTok: 0.15,
+    outputPricePerMTok: 0.6,
+    contextWindow: 16_000,
+    maxOutputTokens: 4_096,
+    capabilities: ['chat', 'json'],
+    qualityTier: 2,
+    regions: ['US', 'EU', 'APAC', 'CA'],
+    compliance: ['gdpr', 'zero-retention'],
+    typicalLatencyMs: 300,
+  }),
+  m({
+    provider: 'simulated',
+    model: 'sim-large',
+    inputPricePerMTok: 2.5,
+    outputPricePerMTok: 10,
+    contextWindow: 128_000,
+    maxOutputTokens: 8_192,
+    capabilities: ['chat', 'json'],
+    qualityTier: 4,
+    regions: ['US', 'CA'],
+    compliance: ['hipaa'],
+    typicalLatencyMs: 900,
+  }),
+  m({
+    provider: 'simulated',
+    model: 'sim-embed',
+    inputPricePerMTok: 0.02,
+    outputPricePerMTok: 0,
+    contextWindow: 8_191,
+    maxOutputTokens: 1,
+    capabilities: ['embeddings'],
+    qualityTier: 2,
+    regions: ['US', 'EU', 'APAC', 'CA'],
+    compliance: ['gdpr', 'zero-retention'],
+    typicalLatencyMs: 50,
+  }),
 ];
 
 export interface DefaultCatalogOptions {
@@ -131,7 +231,11 @@ export function providerOf(catalog: Catalog, model: Model): Provider {
 }
 
 /** Cost in USD of a call, from the catalog's per-million-token prices. */
-export function costUsd(model: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok'>, inputTokens: number, outputTokens: number): number {
+export function costUsd(
+  model: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok'>,
+  inputTokens: number,
+  outputTokens: number,
+): number {
   const usd = (inputTokens * model.inputPricePerMTok + outputTokens * model.outputPricePerMTok) / 1_000_000;
   return roundUsd(usd);
 }

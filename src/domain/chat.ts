@@ -58,7 +58,10 @@ export const ChatCompletionRequestSchema = z
     top_p: z.number().min(0).max(1).nullable().optional(),
     n: z.literal(1, 'only n=1 is supported').nullable().optional(),
     stream: z.literal(false, 'streaming is not supported yet; send stream=false').nullable().optional(),
-    stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
+    stop: z
+      .union([z.string(), z.array(z.string()).max(4)])
+      .nullable()
+      .optional(),
     presence_penalty: z.number().min(-2).max(2).nullable().optional(),
     frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
     seed: z.number().int().nullable().optional(),

@@ -25,15 +25,22 @@ export type TaskType = (typeof TASK_TYPES)[number];
 
 // Checked in order; the first task type with a match wins.
 const TASK_RULES: Array<[TaskType, RegExp]> = [
-  ['code', /```|\b(function|class|def|compile|refactor|typescript|javascript|python|java|golang|rust|sql|regex|bug|stack trace|unit test|api endpoint)\b/i],
-  ['math', /\b(solve|equation|integral|derivative|calculate|probability|theorem|prove|algebra|matrix|arithmetic)\b|\d+\s*[+\-*/^]\s*\d+/i],
+  [
+    'code',
+    /```|\b(function|class|def|compile|refactor|typescript|javascript|python|java|golang|rust|sql|regex|bug|stack trace|unit test|api endpoint)\b/i,
+  ],
+  [
+    'math',
+    /\b(solve|equation|integral|derivative|calculate|probability|theorem|prove|algebra|matrix|arithmetic)\b|\d+\s*[+\-*/^]\s*\d+/i,
+  ],
   ['summarization', /\b(summari[sz]e|summary|tl;?dr|key points|condense|recap)\b/i],
   ['extraction', /\b(extract|list all|find all|pull out|parse|named entities|fields? from)\b/i],
   ['analysis', /\b(analy[sz]e|compare|evaluate|assess|pros and cons|trade-?offs?|why does|explain why|critique)\b/i],
   ['writing', /\b(write|draft|compose|essay|story|poem|email|letter|blog post|rewrite|translate)\b/i],
 ];
 
-const COMPLEX_HINTS = /\b(step[- ]by[- ]step|in detail|comprehensive|thorough|architecture|design a|prove|multi-step|optimi[sz]e)\b/gi;
+const COMPLEX_HINTS =
+  /\b(step[- ]by[- ]step|in detail|comprehensive|thorough|architecture|design a|prove|multi-step|optimi[sz]e)\b/gi;
 
 export interface ClassifyInput {
   operation: string;
@@ -44,7 +51,13 @@ export interface ClassifyInput {
 export { DEFAULT_OUTPUT_TOKENS } from './limits';
 
 // Structured operations know their task type; only chat is inferred from the text.
-const OPERATION_TASK: Record<string, TaskType> = { summarize: 'summarization', entities: 'extraction', intent: 'analysis', sentiment: 'analysis', embed: 'extraction' };
+const OPERATION_TASK: Record<string, TaskType> = {
+  summarize: 'summarization',
+  entities: 'extraction',
+  intent: 'analysis',
+  sentiment: 'analysis',
+  embed: 'extraction',
+};
 
 export function classify(input: ClassifyInput): Classification {
   const signals: string[] = [];
@@ -53,14 +66,15 @@ export function classify(input: ClassifyInput): Classification {
 
   let taskType: TaskType = OPERATION_TASK[input.operation] ?? 'chat';
   if (OPERATION_TASK[input.operation]) signals.push(`task:${taskType} (operation ${input.operation})`);
-  else for (const [type, pattern] of TASK_RULES) {
-    const match = pattern.exec(text);
-    if (match) {
-      taskType = type;
-      signals.push(`task:${type} (matched "${match[0].trim().slice(0, 24)}")`);
-      break;
+  else
+    for (const [type, pattern] of TASK_RULES) {
+      const match = pattern.exec(text);
+      if (match) {
+        taskType = type;
+        signals.push(`task:${type} (matched "${match[0].trim().slice(0, 24)}")`);
+        break;
+      }
     }
-  }
 
   const inputTokens = countMessageTokens(input.messages);
   let score = 0;

@@ -17,18 +17,39 @@ export type Strategy = z.infer<typeof StrategySchema>;
 const id = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.:-]{0,63}$/, 'letters, digits and _ . : - (at most 64)');
 
 /** Request attributes a rule can test; `metadata.<key>` reads the request's metadata. */
-export const RULE_FIELDS = ['tenantId', 'workspaceId', 'userId', 'region', 'agentType', 'subject', 'gradeBand', 'operation', 'taskType', 'complexity', 'inputTokens'] as const;
+export const RULE_FIELDS = [
+  'tenantId',
+  'workspaceId',
+  'userId',
+  'region',
+  'agentType',
+  'subject',
+  'gradeBand',
+  'operation',
+  'taskType',
+  'complexity',
+  'inputTokens',
+] as const;
 
 export const ConditionSchema = z
   .object({
-    field: z.union([z.enum(RULE_FIELDS), z.string().regex(/^metadata\.[A-Za-z0-9_.-]{1,64}$/, 'a rule field or metadata.<key>')]),
+    field: z.union([
+      z.enum(RULE_FIELDS),
+      z.string().regex(/^metadata\.[A-Za-z0-9_.-]{1,64}$/, 'a rule field or metadata.<key>'),
+    ]),
     op: z.enum(['eq', 'ne', 'in', 'nin', 'gt', 'gte', 'lt', 'lte', 'contains', 'matches']),
     value: z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()])).min(1)]),
   })
   .strict()
   .superRefine((c, ctx) => {
-    if ((c.op === 'in' || c.op === 'nin') !== Array.isArray(c.value)) ctx.addIssue({ code: 'custom', path: ['value'], message: `'${c.op}' ${c.op === 'in' || c.op === 'nin' ? 'needs' : 'does not take'} a list` });
-    if (['gt', 'gte', 'lt', 'lte'].includes(c.op) && typeof c.value !== 'number') ctx.addIssue({ code: 'custom', path: ['value'], message: `'${c.op}' needs a number` });
+    if ((c.op === 'in' || c.op === 'nin') !== Array.isArray(c.value))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['value'],
+        message: `'${c.op}' ${c.op === 'in' || c.op === 'nin' ? 'needs' : 'does not take'} a list`,
+      });
+    if (['gt', 'gte', 'lt', 'lte'].includes(c.op) && typeof c.value !== 'number')
+      ctx.addIssue({ code: 'custom', path: ['value'], message: `'${c.op}' needs a number` });
     if (c.op === 'matches') {
       try {
         new RegExp(String(c.value));
@@ -96,13 +117,19 @@ export const RoutingSchema = z
   .object({
     defaultStrategy: StrategySchema.default('auto'),
     /** Weights of the balanced score: quality up, cost and latency down. */
-    balancedWeights: z.object({ quality: z.number().min(0), cost: z.number().min(0), latency: z.number().min(0) }).strict().default({ quality: 0.5, cost: 0.3, latency: 0.2 }),
+    balancedWeights: z
+      .object({ quality: z.number().min(0), cost: z.number().min(0), latency: z.number().min(0) })
+      .strict()
+      .default({ quality: 0.5, cost: 0.3, latency: 0.2 }),
   })
   .strict();
 
 export const SwitchyardConfigSchema = SettingsSchema.extend({
   catalog: CatalogSchema,
-  routing: RoutingSchema.default({ defaultStrategy: 'auto', balancedWeights: { quality: 0.5, cost: 0.3, latency: 0.2 } }),
+  routing: RoutingSchema.default({
+    defaultStrategy: 'auto',
+    balancedWeights: { quality: 0.5, cost: 0.3, latency: 0.2 },
+  }),
   rules: z.array(RuleSchema).default([]),
   overrides: z.array(OverrideSchema).default([]),
   tenants: z.record(z.string(), TenantPolicySchema).default({}),
@@ -123,12 +150,23 @@ export const SwitchyardConfigSchema = SettingsSchema.extend({
     unique(c.overrides, 'overrides');
     c.rules.forEach((r, i) =>
       r.targets.forEach((t, j) => {
-        if (!models.has(t.model)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'targets', j, 'model'], message: `unknown model '${t.model}'` });
+        if (!models.has(t.model))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', i, 'targets', j, 'model'],
+            message: `unknown model '${t.model}'`,
+          });
       }),
     );
     c.overrides.forEach((o, i) => {
-      if (!models.has(o.model)) ctx.addIssue({ code: 'custom', path: ['overrides', i, 'model'], message: `unknown model '${o.model}'` });
-      if (o.scope !== 'tenant' && !o.tenantId) ctx.addIssue({ code: 'custom', path: ['overrides', i, 'tenantId'], message: `a ${o.scope} override needs tenantId` });
+      if (!models.has(o.model))
+        ctx.addIssue({ code: 'custom', path: ['overrides', i, 'model'], message: `unknown model '${o.model}'` });
+      if (o.scope !== 'tenant' && !o.tenantId)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['overrides', i, 'tenantId'],
+          message: `a ${o.scope} override needs tenantId`,
+        });
     });
   });
 export type SwitchyardConfig = z.infer<typeof SwitchyardConfigSchema>;

@@ -37,18 +37,68 @@ export interface FailureRule {
 
 export const FAILURE_RULES: Record<FailureType, FailureRule> = {
   RateLimited: { retryable: true, disposition: 'fallback', httpStatus: 429, why: 'another provider has its own quota' },
-  Overloaded: { retryable: true, disposition: 'fallback', httpStatus: 503, why: 'a server-side fault is specific to that provider' },
+  Overloaded: {
+    retryable: true,
+    disposition: 'fallback',
+    httpStatus: 503,
+    why: 'a server-side fault is specific to that provider',
+  },
   Timeout: { retryable: true, disposition: 'fallback', httpStatus: 504, why: 'another provider may answer in time' },
-  Connection: { retryable: true, disposition: 'fallback', httpStatus: 503, why: 'the endpoint is unreachable, others may not be' },
-  MalformedResponse: { retryable: true, disposition: 'fallback', httpStatus: 502, why: 'a broken response is specific to that provider' },
-  ContextLengthExceeded: { retryable: false, disposition: 'fallback-larger-context', httpStatus: 400, why: 'only a model with a larger context window can take the prompt' },
+  Connection: {
+    retryable: true,
+    disposition: 'fallback',
+    httpStatus: 503,
+    why: 'the endpoint is unreachable, others may not be',
+  },
+  MalformedResponse: {
+    retryable: true,
+    disposition: 'fallback',
+    httpStatus: 502,
+    why: 'a broken response is specific to that provider',
+  },
+  ContextLengthExceeded: {
+    retryable: false,
+    disposition: 'fallback-larger-context',
+    httpStatus: 400,
+    why: 'only a model with a larger context window can take the prompt',
+  },
   ContentFiltered: { retryable: false, disposition: 'fallback', httpStatus: 400, why: 'providers filter differently' },
-  AuthFailed: { retryable: false, disposition: 'fallback', httpStatus: 503, why: "our key for that provider is wrong, not the client's request" },
-  NotFound: { retryable: false, disposition: 'fallback', httpStatus: 503, why: 'that provider does not serve the model' },
-  InvalidRequest: { retryable: false, disposition: 'stop', httpStatus: 400, why: 'the request itself is wrong; every provider would refuse it' },
-  BreakerOpen: { retryable: false, disposition: 'fallback', httpStatus: 503, why: 'the endpoint is cooling down after failures; no call was made' },
-  BudgetExceeded: { retryable: false, disposition: 'fallback-cheaper', httpStatus: 429, why: 'its worst-case cost does not fit the remaining budget; a cheaper model may' },
-  InvalidOutput: { retryable: false, disposition: 'escalate', httpStatus: 502, why: 'the output failed its schema; a stronger model is likelier to get it right' },
+  AuthFailed: {
+    retryable: false,
+    disposition: 'fallback',
+    httpStatus: 503,
+    why: "our key for that provider is wrong, not the client's request",
+  },
+  NotFound: {
+    retryable: false,
+    disposition: 'fallback',
+    httpStatus: 503,
+    why: 'that provider does not serve the model',
+  },
+  InvalidRequest: {
+    retryable: false,
+    disposition: 'stop',
+    httpStatus: 400,
+    why: 'the request itself is wrong; every provider would refuse it',
+  },
+  BreakerOpen: {
+    retryable: false,
+    disposition: 'fallback',
+    httpStatus: 503,
+    why: 'the endpoint is cooling down after failures; no call was made',
+  },
+  BudgetExceeded: {
+    retryable: false,
+    disposition: 'fallback-cheaper',
+    httpStatus: 429,
+    why: 'its worst-case cost does not fit the remaining budget; a cheaper model may',
+  },
+  InvalidOutput: {
+    retryable: false,
+    disposition: 'escalate',
+    httpStatus: 502,
+    why: 'the output failed its schema; a stronger model is likelier to get it right',
+  },
 };
 
 /** Why the route ended without an answer, beyond a single failure type. */
@@ -56,7 +106,10 @@ export const ROUTE_ENDINGS = {
   NoCandidate: { httpStatus: 503, why: 'every model was removed by a filter' },
   AllCandidatesFailed: { httpStatus: 503, why: 'every candidate failed' },
   AllRateLimited: { httpStatus: 429, why: 'every candidate was rate limited' },
-  EscalationsExhausted: { httpStatus: 502, why: 'no model produced valid structured output within the escalation limit' },
+  EscalationsExhausted: {
+    httpStatus: 502,
+    why: 'no model produced valid structured output within the escalation limit',
+  },
   DeadlineExceeded: { httpStatus: 504, why: 'the request deadline passed' },
   BudgetExceeded: { httpStatus: 429, why: 'no candidate fits the remaining budget' },
 } as const;

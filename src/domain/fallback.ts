@@ -21,12 +21,18 @@ export interface FallbackState {
   stop?: { type: string; httpStatus: number };
 }
 
-export const initialFallbackState = (): FallbackState => ({ minContextExclusive: 0, minQualityExclusive: 0, escalations: 0 });
+export const initialFallbackState = (): FallbackState => ({
+  minContextExclusive: 0,
+  minQualityExclusive: 0,
+  escalations: 0,
+});
 
 /** Why a candidate is skipped given what earlier failures taught; undefined when it may be tried. */
 export function skipReason(c: RoutedCandidate, s: FallbackState): string | undefined {
-  if (c.contextWindow <= s.minContextExclusive) return `context window ${c.contextWindow} is not larger than the ${s.minContextExclusive} that overflowed`;
-  if (c.qualityTier <= s.minQualityExclusive) return `quality tier ${c.qualityTier} is not stronger than the tier ${s.minQualityExclusive} that produced invalid output`;
+  if (c.contextWindow <= s.minContextExclusive)
+    return `context window ${c.contextWindow} is not larger than the ${s.minContextExclusive} that overflowed`;
+  if (c.qualityTier <= s.minQualityExclusive)
+    return `quality tier ${c.qualityTier} is not stronger than the tier ${s.minQualityExclusive} that produced invalid output`;
   if (s.maxReserveExclusive !== undefined && c.reserveUsd !== undefined && c.reserveUsd >= s.maxReserveExclusive) {
     return `worst case $${c.reserveUsd.toFixed(6)} is not below the $${s.maxReserveExclusive.toFixed(6)} the budget refused`;
   }
@@ -40,29 +46,53 @@ export interface FailureDecision {
 }
 
 /** The decision after candidate `c` failed with `failureType` once its retries were spent. */
-export function afterFailure(failureType: string, c: RoutedCandidate, s: FallbackState, route: Pick<PlannedRoute, 'fallbackOnContentFilter' | 'maxEscalations'>): FailureDecision {
+export function afterFailure(
+  failureType: string,
+  c: RoutedCandidate,
+  s: FallbackState,
+  route: Pick<PlannedRoute, 'fallbackOnContentFilter' | 'maxEscalations'>,
+): FailureDecision {
   const type = isFailureType(failureType) ? failureType : 'Connection';
   const rule = FAILURE_RULES[type];
   let disposition = rule.disposition;
   if (type === 'ContentFiltered' && !route.fallbackOnContentFilter) disposition = 'stop';
   switch (disposition) {
     case 'stop':
-      return { disposition, action: `stop: ${type === 'ContentFiltered' ? 'content-filter fallback is disabled' : rule.why}`, state: { ...s, stop: { type, httpStatus: rule.httpStatus } } };
+      return {
+        disposition,
+        action: `stop: ${type === 'ContentFiltered' ? 'content-filter fallback is disabled' : rule.why}`,
+        state: { ...s, stop: { type, httpStatus: rule.httpStatus } },
+      };
     case 'fallback-cheaper':
       return {
         disposition,
         action: `fallback to a cheaper model: ${rule.why}`,
-        state: c.reserveUsd === undefined ? s : { ...s, maxReserveExclusive: Math.min(s.maxReserveExclusive ?? Infinity, c.reserveUsd) },
+        state:
+          c.reserveUsd === undefined
+            ? s
+            : { ...s, maxReserveExclusive: Math.min(s.maxReserveExclusive ?? Infinity, c.reserveUsd) },
       };
     case 'fallback-larger-context':
-      return { disposition, action: `fallback to a larger context window: ${rule.why}`, state: { ...s, minContextExclusive: Math.max(s.minContextExclusive, c.contextWindow) } };
+      return {
+        disposition,
+        action: `fallback to a larger context window: ${rule.why}`,
+        state: { ...s, minContextExclusive: Math.max(s.minContextExclusive, c.contextWindow) },
+      };
     case 'escalate': {
       const escalations = s.escalations + 1;
       if (escalations > route.maxEscalations) {
         const ending = ROUTE_ENDINGS.EscalationsExhausted;
-        return { disposition: 'stop', action: `stop: escalation limit ${route.maxEscalations} reached`, state: { ...s, escalations, stop: { type: 'EscalationsExhausted', httpStatus: ending.httpStatus } } };
+        return {
+          disposition: 'stop',
+          action: `stop: escalation limit ${route.maxEscalations} reached`,
+          state: { ...s, escalations, stop: { type: 'EscalationsExhausted', httpStatus: ending.httpStatus } },
+        };
       }
-      return { disposition, action: `escalate to a stronger model (${escalations}/${route.maxEscalations}): ${rule.why}`, state: { ...s, escalations, minQualityExclusive: Math.max(s.minQualityExclusive, c.qualityTier) } };
+      return {
+        disposition,
+        action: `escalate to a stronger model (${escalations}/${route.maxEscalations}): ${rule.why}`,
+        state: { ...s, escalations, minQualityExclusive: Math.max(s.minQualityExclusive, c.qualityTier) },
+      };
     }
     default:
       return { disposition, action: `fallback: ${rule.why}`, state: s };
@@ -70,18 +100,27 @@ export function afterFailure(failureType: string, c: RoutedCandidate, s: Fallbac
 }
 
 /** How a route that produced no answer ends: its error type and HTTP status. */
-export function routeEnding(plan: Pick<PlannedRoute, 'candidates'> & Partial<Pick<PlannedRoute, 'rejected'>>, outcomes: CandidateOutcome[], s: FallbackState): { errorType: string; httpStatus: number } {
+export function routeEnding(
+  plan: Pick<PlannedRoute, 'candidates'> & Partial<Pick<PlannedRoute, 'rejected'>>,
+  outcomes: CandidateOutcome[],
+  s: FallbackState,
+): { errorType: string; httpStatus: number } {
   if (s.stop) return { errorType: s.stop.type, httpStatus: s.stop.httpStatus };
   let ending: RouteEnding = 'AllCandidatesFailed';
   const errors = outcomes.filter((o) => o.outcome === 'error');
-  if (plan.candidates.length === 0) ending = plan.rejected?.some((r) => r.filter === 'budget') ? 'BudgetExceeded' : 'NoCandidate';
+  if (plan.candidates.length === 0)
+    ending = plan.rejected?.some((r) => r.filter === 'budget') ? 'BudgetExceeded' : 'NoCandidate';
   else if (errors.length > 0 && errors.every((o) => o.errorType === 'RateLimited')) ending = 'AllRateLimited';
   else if (errors.length > 0 && errors.every((o) => o.errorType === 'BudgetExceeded')) ending = 'BudgetExceeded';
   return { errorType: ending, httpStatus: ROUTE_ENDINGS[ending].httpStatus };
 }
 
 /** One line per attempt, as an operator reads it: "alpha/a attempt 2: 429 RateLimited → fallback". */
-export function describeAttempts(attempts: AttemptRecord[], plan: Pick<PlannedRoute, 'candidates'>, outcomes: CandidateOutcome[]): string[] {
+export function describeAttempts(
+  attempts: AttemptRecord[],
+  plan: Pick<PlannedRoute, 'candidates'>,
+  outcomes: CandidateOutcome[],
+): string[] {
   return attempts.map((a, i) => {
     const c = plan.candidates[a.candidateIndex];
     const name = c?.modelId ?? `${a.provider}/${a.model}`;

@@ -9,14 +9,25 @@ import type { ChatMessage } from './chat';
 const text = z.string().min(1, 'text must not be empty').max(400_000, 'text is longer than 400,000 characters');
 const model = z.string().min(1).default('auto');
 // Routing attributes, as on chat completions: who asks, and free-form metadata rules can test.
-const attribution = { user: z.string().max(256).optional(), metadata: z.record(z.string().max(64), z.string().max(512)).optional() };
+const attribution = {
+  user: z.string().max(256).optional(),
+  metadata: z.record(z.string().max(64), z.string().max(512)).optional(),
+};
 
 export const OperationBodySchemas = {
-  intent: z.object({ text, intents: z.array(z.string().min(1).max(100)).min(2).max(50).optional(), model, ...attribution }).strict(),
+  intent: z
+    .object({ text, intents: z.array(z.string().min(1).max(100)).min(2).max(50).optional(), model, ...attribution })
+    .strict(),
   sentiment: z.object({ text, model, ...attribution }).strict(),
-  entities: z.object({ text, types: z.array(z.string().min(1).max(50)).min(1).max(30).optional(), model, ...attribution }).strict(),
-  summarize: z.object({ text, maxWords: z.number().int().min(10).max(2_000).default(120), model, ...attribution }).strict(),
-  embed: z.object({ input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(256)]), model, ...attribution }).strict(),
+  entities: z
+    .object({ text, types: z.array(z.string().min(1).max(50)).min(1).max(30).optional(), model, ...attribution })
+    .strict(),
+  summarize: z
+    .object({ text, maxWords: z.number().int().min(10).max(2_000).default(120), model, ...attribution })
+    .strict(),
+  embed: z
+    .object({ input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(256)]), model, ...attribution })
+    .strict(),
 };
 export type StructuredOperation = 'intent' | 'sentiment' | 'entities' | 'summarize';
 export type OperationName = keyof typeof OperationBodySchemas;
@@ -37,7 +48,14 @@ export const SentimentResultSchema = z.object({
   scores: z.object({ positive: score, negative: score, neutral: score }),
 });
 export const EntitiesResultSchema = z.object({
-  entities: z.array(z.object({ text: z.string().min(1), type: z.string().min(1), start: z.number().int().min(0), end: z.number().int().min(1) })),
+  entities: z.array(
+    z.object({
+      text: z.string().min(1),
+      type: z.string().min(1),
+      start: z.number().int().min(0),
+      end: z.number().int().min(1),
+    }),
+  ),
 });
 export const SummaryResultSchema = z.object({
   summary: z.string().min(1),
@@ -53,7 +71,10 @@ export function resultSchemaFor(op: StructuredOperation, body: Record<string, un
   switch (op) {
     case 'intent': {
       const allowed = body.intents as string[] | undefined;
-      return IntentResultSchema.refine((r) => !allowed || allowed.includes(r.intent), { message: `intent must be one of the given intents`, path: ['intent'] });
+      return IntentResultSchema.refine((r) => !allowed || allowed.includes(r.intent), {
+        message: `intent must be one of the given intents`,
+        path: ['intent'],
+      });
     }
     case 'sentiment':
       return SentimentResultSchema;
@@ -62,7 +83,11 @@ export function resultSchemaFor(op: StructuredOperation, body: Record<string, un
       return EntitiesResultSchema.superRefine((r, ctx) => {
         r.entities.forEach((e, i) => {
           if (e.end <= e.start || source.slice(e.start, e.end) !== e.text) {
-            ctx.addIssue({ code: 'custom', path: ['entities', i], message: `span ${e.start}-${e.end} does not hold "${e.text}"` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['entities', i],
+              message: `span ${e.start}-${e.end} does not hold "${e.text}"`,
+            });
           }
         });
       });
@@ -70,22 +95,30 @@ export function resultSchemaFor(op: StructuredOperation, body: Record<string, un
     case 'summarize': {
       const maxWords = Number(body.maxWords ?? 120);
       // Some slack: models count words loosely; twice the limit is a failure to follow instructions.
-      return SummaryResultSchema.refine((r) => r.summary.split(/\s+/).filter(Boolean).length <= maxWords * 2, { message: `summary is far longer than ${maxWords} words`, path: ['summary'] });
+      return SummaryResultSchema.refine((r) => r.summary.split(/\s+/).filter(Boolean).length <= maxWords * 2, {
+        message: `summary is far longer than ${maxWords} words`,
+        path: ['summary'],
+      });
     }
   }
 }
 
 const SHAPES: Record<StructuredOperation, string> = {
-  intent: '{"intent": string, "confidence": number 0-1, "alternatives": [{"intent": string, "confidence": number 0-1}]}',
-  sentiment: '{"label": "positive"|"negative"|"neutral"|"mixed", "scores": {"positive": number 0-1, "negative": number 0-1, "neutral": number 0-1}}',
-  entities: '{"entities": [{"text": string, "type": string, "start": integer, "end": integer}]} where text equals input.slice(start, end)',
+  intent:
+    '{"intent": string, "confidence": number 0-1, "alternatives": [{"intent": string, "confidence": number 0-1}]}',
+  sentiment:
+    '{"label": "positive"|"negative"|"neutral"|"mixed", "scores": {"positive": number 0-1, "negative": number 0-1, "neutral": number 0-1}}',
+  entities:
+    '{"entities": [{"text": string, "type": string, "start": integer, "end": integer}]} where text equals input.slice(start, end)',
   summarize: '{"summary": string, "keyPoints": [string]}',
 };
 
 const TASKS: Record<StructuredOperation, (b: Record<string, unknown>) => string> = {
-  intent: (b) => `Classify the user's intent.${b.intents ? ` Choose from: ${(b.intents as string[]).join(', ')}.` : ''}`,
+  intent: (b) =>
+    `Classify the user's intent.${b.intents ? ` Choose from: ${(b.intents as string[]).join(', ')}.` : ''}`,
   sentiment: () => 'Classify the sentiment of the text.',
-  entities: (b) => `Extract the named entities${b.types ? ` of types ${(b.types as string[]).join(', ')}` : ' (PERSON, ORGANIZATION, LOCATION, DATE, ...)'} with their character offsets in the text.`,
+  entities: (b) =>
+    `Extract the named entities${b.types ? ` of types ${(b.types as string[]).join(', ')}` : ' (PERSON, ORGANIZATION, LOCATION, DATE, ...)'} with their character offsets in the text.`,
   summarize: (b) => `Summarize the text in at most ${Number(b.maxWords ?? 120)} words and list its key points.`,
 };
 
@@ -113,7 +146,11 @@ export function extractJson(reply: string): unknown {
 export type ValidationResult = { ok: true; value: unknown } | { ok: false; reason: string };
 
 /** Parses and validates a model's reply for a structured operation. */
-export function validateOutput(op: StructuredOperation, body: Record<string, unknown>, reply: string | null): ValidationResult {
+export function validateOutput(
+  op: StructuredOperation,
+  body: Record<string, unknown>,
+  reply: string | null,
+): ValidationResult {
   if (!reply) return { ok: false, reason: 'empty reply' };
   let json: unknown;
   try {

@@ -43,7 +43,11 @@ export interface ReplayReport {
 
 const MAX_EXAMPLES = 20;
 
-export function replay(records: RecordedDecision[], proposed: SwitchyardConfig, catalogOf: (version: number) => Catalog | undefined): ReplayReport {
+export function replay(
+  records: RecordedDecision[],
+  proposed: SwitchyardConfig,
+  catalogOf: (version: number) => Catalog | undefined,
+): ReplayReport {
   let changed = 0;
   let unroutable = 0;
   let residencyChanges = 0;
@@ -63,12 +67,22 @@ export function replay(records: RecordedDecision[], proposed: SwitchyardConfig, 
     costDelta += costAfter - costBefore;
     if ((before?.modelId ?? null) === (after?.modelId ?? null)) continue;
     changed++;
-    const regionsBefore = before ? [...(findModel(catalogOf(r.configVersion) ?? proposed.catalog, before.modelId)?.regions ?? [])].sort() : [];
+    const regionsBefore = before
+      ? [...(findModel(catalogOf(r.configVersion) ?? proposed.catalog, before.modelId)?.regions ?? [])].sort()
+      : [];
     const regionsAfter = after ? [...(findModel(proposed.catalog, after.modelId)?.regions ?? [])].sort() : [];
     const residencyChanged = regionsBefore.join() !== regionsAfter.join();
     if (residencyChanged) residencyChanges++;
     if (examples.length < MAX_EXAMPLES) {
-      examples.push({ requestId: r.requestId, before: before?.modelId ?? null, after: after?.modelId ?? null, costBeforeUsd: costBefore, costAfterUsd: costAfter, regionsBefore, regionsAfter });
+      examples.push({
+        requestId: r.requestId,
+        before: before?.modelId ?? null,
+        after: after?.modelId ?? null,
+        costBeforeUsd: costBefore,
+        costAfterUsd: costAfter,
+        regionsBefore,
+        regionsAfter,
+      });
     }
   }
   return {

@@ -28,7 +28,13 @@ export interface RouteRequestInput {
 }
 
 /** The policy's input for a request: one definition for the workflow's decision and the dry run. */
-export function policyInputOf(route: Pick<RouteRequestInput, 'requestId' | 'requestedModel' | 'operation' | 'maxOutputTokens' | 'needsJson' | 'context'>, now: string): PolicyInput {
+export function policyInputOf(
+  route: Pick<
+    RouteRequestInput,
+    'requestId' | 'requestedModel' | 'operation' | 'maxOutputTokens' | 'needsJson' | 'context'
+  >,
+  now: string,
+): PolicyInput {
   return {
     requestId: route.requestId,
     requestedModel: route.requestedModel,

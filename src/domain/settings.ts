@@ -66,7 +66,12 @@ export type Settings = z.infer<typeof SettingsSchema>;
 export const DEFAULT_SETTINGS: Settings = SettingsSchema.parse({});
 
 /** The call policy of one candidate: defaults ← settings default ← provider ← model. */
-export function callPolicyFor(settings: Settings, provider: string, modelId: string, base: RetrySettings = DEFAULT_RETRY): CallPolicy {
+export function callPolicyFor(
+  settings: Settings,
+  provider: string,
+  modelId: string,
+  base: RetrySettings = DEFAULT_RETRY,
+): CallPolicy {
   const merged: RetrySettings = {
     ...base,
     ...settings.retry.default,

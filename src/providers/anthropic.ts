@@ -66,7 +66,8 @@ export function toAnthropicMessages(input: ChatMessage[]): { system?: string; me
       continue;
     }
     const role = m.role === 'assistant' ? 'assistant' : 'user';
-    const text = m.role === 'tool' ? `Tool result (${m.tool_call_id}): ${contentText(m.content)}` : contentText(m.content);
+    const text =
+      m.role === 'tool' ? `Tool result (${m.tool_call_id}): ${contentText(m.content)}` : contentText(m.content);
     const last = messages[messages.length - 1];
     if (last && last.role === role) last.content = `${last.content as string}\n\n${text}`;
     else messages.push({ role, content: text });

@@ -13,16 +13,23 @@ export class ProviderTimeoutError extends Error {
   }
 }
 
-export async function withDeadline<T>(timeoutMs: number | undefined, outer: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withDeadline<T>(
+  timeoutMs: number | undefined,
+  outer: AbortSignal | undefined,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const controller = new AbortController();
   const onOuterAbort = () => controller.abort(outer?.reason);
   if (outer?.aborted) controller.abort(outer.reason);
   else outer?.addEventListener('abort', onOuterAbort, { once: true });
   let timedOut = false;
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, timeoutMs);
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          controller.abort();
+        }, timeoutMs);
   try {
     return await fn(controller.signal);
   } catch (err) {
@@ -35,6 +42,9 @@ export async function withDeadline<T>(timeoutMs: number | undefined, outer: Abor
 }
 
 /** Request options for an SDK call made under `withDeadline`: our signal, and the SDK's backstop timeout. */
-export function sdkOptions(signal: AbortSignal, timeoutMs: number | undefined): { signal: AbortSignal; timeout?: number } {
+export function sdkOptions(
+  signal: AbortSignal,
+  timeoutMs: number | undefined,
+): { signal: AbortSignal; timeout?: number } {
   return timeoutMs === undefined ? { signal } : { signal, timeout: timeoutMs + SDK_TIMEOUT_MARGIN_MS };
 }

@@ -18,15 +18,20 @@ export interface ProviderFailureDetails {
   retryAfterMs?: number;
 }
 
-const CONTEXT_LENGTH = /context[_ ]length|context window|maximum context|too many tokens|prompt is too long|input is too long|reduce the length/i;
+const CONTEXT_LENGTH =
+  /context[_ ]length|context window|maximum context|too many tokens|prompt is too long|input is too long|reduce the length/i;
 const CONTENT_FILTER = /content[_ ]?(filter|policy|management)|safety system|flagged|responsible ai/i;
 const TIMED_OUT = /timed? ?out|timeout/i;
 const UNKNOWN_MODEL = /model[_ ]not[_ ]found|does not exist|unknown model|no such model/i;
 
 /** Reads `retry-after-ms` (OpenAI) or `retry-after` (seconds or HTTP date) from response headers. */
-export function retryAfterMs(headers: Headers | Record<string, string> | undefined, now = Date.now()): number | undefined {
+export function retryAfterMs(
+  headers: Headers | Record<string, string> | undefined,
+  now = Date.now(),
+): number | undefined {
   if (!headers) return undefined;
-  const get = (k: string) => (headers instanceof Headers ? headers.get(k) : (headers[k] ?? headers[k.toLowerCase()])) ?? undefined;
+  const get = (k: string) =>
+    (headers instanceof Headers ? headers.get(k) : (headers[k] ?? headers[k.toLowerCase()])) ?? undefined;
   const ms = get('retry-after-ms');
   if (ms && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms);
   const ra = get('retry-after');
@@ -76,26 +81,43 @@ export function toProviderFailure(err: unknown, provider: string, model: string)
   const base = { provider, model };
   // Names and messages, not only instanceof: errors can cross realms (native JSON.parse errors in a
   // sandbox, an SDK bundled twice), and a misread type would send a timeout down the wrong path.
-  const e = (typeof err === 'object' && err !== null ? err : {}) as { name?: unknown; message?: unknown; cause?: { name?: unknown; message?: unknown } };
+  const e = (typeof err === 'object' && err !== null ? err : {}) as {
+    name?: unknown;
+    message?: unknown;
+    cause?: { name?: unknown; message?: unknown };
+  };
   const name = typeof e.name === 'string' ? e.name : '';
   const message = typeof e.message === 'string' ? e.message : String(err);
-  const cause = typeof e.cause === 'object' && e.cause !== null ? { name: String(e.cause.name ?? ''), message: String(e.cause.message ?? '') } : undefined;
+  const cause =
+    typeof e.cause === 'object' && e.cause !== null
+      ? { name: String(e.cause.name ?? ''), message: String(e.cause.message ?? '') }
+      : undefined;
   const isTimeout =
     err instanceof OpenAI.APIConnectionTimeoutError ||
     err instanceof Anthropic.APIConnectionTimeoutError ||
     name === 'APIConnectionTimeoutError' ||
     name === 'ProviderTimeoutError' ||
-    ((err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) && TIMED_OUT.test(`${message} ${cause?.name ?? ''} ${cause?.message ?? ''}`));
+    ((err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) &&
+      TIMED_OUT.test(`${message} ${cause?.name ?? ''} ${cause?.message ?? ''}`));
   if (isTimeout) return failure('Timeout', `${provider}/${model} did not answer in time`, base);
-  const isConnection = err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError || name === 'APIConnectionError';
-  if (isConnection) return failure('Connection', `${provider}/${model} connection failed${cause ? `: ${cause.message}` : ''}`, base);
+  const isConnection =
+    err instanceof OpenAI.APIConnectionError ||
+    err instanceof Anthropic.APIConnectionError ||
+    name === 'APIConnectionError';
+  if (isConnection)
+    return failure('Connection', `${provider}/${model} connection failed${cause ? `: ${cause.message}` : ''}`, base);
   const isApi = err instanceof OpenAI.APIError || err instanceof Anthropic.APIError;
   if (isApi && typeof (err as { status?: unknown }).status === 'number') {
     const apiErr = err as { status: number; headers?: Headers; error?: unknown; message: string };
     const body = bodyOf(apiErr);
     const text = `${body.message ?? ''} ${body.code ?? ''} ${body.type ?? ''} ${apiErr.message}`;
     const type = classifyStatus(apiErr.status, text, body.code);
-    const details: ProviderFailureDetails = { ...base, status: apiErr.status, providerCode: body.code ?? body.type, retryAfterMs: retryAfterMs(apiErr.headers) };
+    const details: ProviderFailureDetails = {
+      ...base,
+      status: apiErr.status,
+      providerCode: body.code ?? body.type,
+      retryAfterMs: retryAfterMs(apiErr.headers),
+    };
     return failure(type, `${provider}/${model} ${apiErr.status}: ${body.message ?? apiErr.message}`, details);
   }
   if (name === 'SyntaxError' || /JSON|Unexpected token|malformed/i.test(message)) {

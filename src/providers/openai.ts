@@ -5,7 +5,10 @@
  * and hide them from the workflow history.
  */
 import OpenAI from 'openai';
-import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type {
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionMessageParam,
+} from 'openai/resources/chat/completions';
 import { sdkOptions, withDeadline } from './deadline';
 import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, FinishReason, ProviderAdapter } from './types';
 
@@ -31,7 +34,11 @@ export class OpenAIAdapter implements ProviderAdapter {
     );
     if (!Array.isArray(res.data)) throw new SyntaxError('embeddings response has no data array');
     const ordered = [...res.data].sort((a, b) => a.index - b.index);
-    return { embeddings: ordered.map((d) => d.embedding), inputTokens: res.usage?.prompt_tokens ?? 0, providerModel: res.model ?? model };
+    return {
+      embeddings: ordered.map((d) => d.embedding),
+      inputTokens: res.usage?.prompt_tokens ?? 0,
+      providerModel: res.model ?? model,
+    };
   }
 
   async chat(input: ChatCallInput, options: CallOptions = {}): Promise<ChatCallOutput> {
@@ -44,7 +51,9 @@ export class OpenAIAdapter implements ProviderAdapter {
       ...(input.stop !== undefined && { stop: input.stop }),
       ...(input.seed !== undefined && { seed: input.seed }),
       ...(input.user !== undefined && { user: input.user }),
-      ...(input.responseFormat !== undefined && { response_format: input.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'] }),
+      ...(input.responseFormat !== undefined && {
+        response_format: input.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'],
+      }),
     };
     const res = await withDeadline(options.timeoutMs, options.signal, (signal) =>
       this.client.chat.completions.create(params, sdkOptions(signal, options.timeoutMs)),

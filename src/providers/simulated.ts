@@ -78,7 +78,15 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   res.end(data);
 }
 
-function openAIError(res: http.ServerResponse, status: number, message: string, type: string, code: string | null, param: string | null = null, headers: Record<string, string> = {}): void {
+function openAIError(
+  res: http.ServerResponse,
+  status: number,
+  message: string,
+  type: string,
+  code: string | null,
+  param: string | null = null,
+  headers: Record<string, string> = {},
+): void {
   send(res, status, { error: { message, type, param, code } }, headers);
 }
 
@@ -113,15 +121,28 @@ export function simulatedHandler(opts: SimulatedProviderOptions = {}) {
     if (failureRate <= 0) return false;
     const draw = random();
     if (draw >= failureRate) return false;
-    if (draw < failureRate * 0.6) openAIError(res, 503, 'The engine is currently overloaded, please try again later. (simulated)', 'server_error', null);
-    else openAIError(res, 429, 'Rate limit reached for requests. (simulated)', 'requests', 'rate_limit_exceeded', null, { 'retry-after': '1' });
+    if (draw < failureRate * 0.6)
+      openAIError(
+        res,
+        503,
+        'The engine is currently overloaded, please try again later. (simulated)',
+        'server_error',
+        null,
+      );
+    else
+      openAIError(res, 429, 'Rate limit reached for requests. (simulated)', 'requests', 'rate_limit_exceeded', null, {
+        'retry-after': '1',
+      });
     return true;
   }
 
   return async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://sim');
     if (req.method === 'GET' && url.pathname === '/v1/models') {
-      send(res, 200, { object: 'list', data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'switchyard-simulated' })) });
+      send(res, 200, {
+        object: 'list',
+        data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'switchyard-simulated' })),
+      });
       return;
     }
     const isChat = url.pathname === '/v1/chat/completions';
@@ -140,13 +161,26 @@ export function simulatedHandler(opts: SimulatedProviderOptions = {}) {
     const parsed = (isChat ? ChatRequest : EmbeddingsRequest).safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      openAIError(res, 400, `Invalid value for '${issue.path.join('.')}': ${issue.message}`, 'invalid_request_error', 'invalid_value', issue.path.join('.'));
+      openAIError(
+        res,
+        400,
+        `Invalid value for '${issue.path.join('.')}': ${issue.message}`,
+        'invalid_request_error',
+        'invalid_value',
+        issue.path.join('.'),
+      );
       return;
     }
     const model = parsed.data.model;
     const known = isChat ? SIMULATED_CHAT_MODELS : SIMULATED_EMBEDDING_MODELS;
     if (!known.includes(model)) {
-      openAIError(res, 404, `The model \`${model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found');
+      openAIError(
+        res,
+        404,
+        `The model \`${model}\` does not exist or you do not have access to it.`,
+        'invalid_request_error',
+        'model_not_found',
+      );
       return;
     }
     if (injectFailure(res)) return;
@@ -181,8 +215,14 @@ export function simulatedHandler(opts: SimulatedProviderOptions = {}) {
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model,
-      choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: finish, logprobs: null }],
-      usage: { prompt_tokens: promptTokens, completion_tokens: outputTokens, total_tokens: promptTokens + outputTokens },
+      choices: [
+        { index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: finish, logprobs: null },
+      ],
+      usage: {
+        prompt_tokens: promptTokens,
+        completion_tokens: outputTokens,
+        total_tokens: promptTokens + outputTokens,
+      },
     });
   };
 }

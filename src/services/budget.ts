@@ -5,7 +5,17 @@
  */
 import type { Db, Queryable } from '../db';
 import { release, reserve, settle, windowUsage } from '../db/budgets';
-import { applicableWindows, budgetScopes, budgetView, windowStart, currentWindows, perRequestLimit, type BudgetLimits, type BudgetView, type WindowState } from '../domain/budget';
+import {
+  applicableWindows,
+  budgetScopes,
+  budgetView,
+  windowStart,
+  currentWindows,
+  perRequestLimit,
+  type BudgetLimits,
+  type BudgetView,
+  type WindowState,
+} from '../domain/budget';
 import type { SwitchyardConfig } from '../domain/config';
 
 export interface BudgetState {
@@ -15,13 +25,27 @@ export interface BudgetState {
   alertThreshold: number;
 }
 
-export async function budgetStateFor(db: Db | Queryable, config: SwitchyardConfig, who: { tenantId: string; userId?: string }, at: number): Promise<BudgetState | undefined> {
+export async function budgetStateFor(
+  db: Db | Queryable,
+  config: SwitchyardConfig,
+  who: { tenantId: string; userId?: string },
+  at: number,
+): Promise<BudgetState | undefined> {
   const budget = config.tenants[who.tenantId]?.budget;
   const scopes = budgetScopes(budget, who.tenantId, who.userId);
   if (!budget || !scopes.length) return undefined;
-  const stored = await windowUsage(db, scopes.map((s) => s.scope), at);
+  const stored = await windowUsage(
+    db,
+    scopes.map((s) => s.scope),
+    at,
+  );
   const windows = currentWindows(scopes, stored, at);
-  return { scopes, windows, view: budgetView(windows, perRequestLimit(scopes), budget.alertThreshold), alertThreshold: budget.alertThreshold };
+  return {
+    scopes,
+    windows,
+    view: budgetView(windows, perRequestLimit(scopes), budget.alertThreshold),
+    alertThreshold: budget.alertThreshold,
+  };
 }
 
 export type CallReservation = { ok: true; id?: string } | { ok: false; message: string; window?: WindowState };
@@ -30,19 +54,43 @@ export type CallReservation = { ok: true; id?: string } | { ok: false; message: 
  * Reserves a call's worst case in every window of the request's scopes, with the limits in force
  * now (they may have changed since the decision). Refused: why, and the window that refused.
  */
-export async function reserveCall(db: Db, config: SwitchyardConfig, r: { id: string; tenantId: string; userId?: string; amountUsd: number; ttlMs: number; now: number }): Promise<CallReservation> {
+export async function reserveCall(
+  db: Db,
+  config: SwitchyardConfig,
+  r: { id: string; tenantId: string; userId?: string; amountUsd: number; ttlMs: number; now: number },
+): Promise<CallReservation> {
   const budget = config.tenants[r.tenantId]?.budget;
   const scopes = budgetScopes(budget, r.tenantId, r.userId);
   if (!scopes.length) return { ok: true };
   const perRequest = perRequestLimit(scopes);
-  if (perRequest !== undefined && r.amountUsd > perRequest) return { ok: false, message: `worst case $${r.amountUsd.toFixed(6)} exceeds the per-request limit of $${perRequest}` };
-  const res = await reserve(db, { id: r.id, tenantId: r.tenantId, amountUsd: r.amountUsd, windows: applicableWindows(scopes, r.now), ttlMs: r.ttlMs, now: r.now });
+  if (perRequest !== undefined && r.amountUsd > perRequest)
+    return {
+      ok: false,
+      message: `worst case $${r.amountUsd.toFixed(6)} exceeds the per-request limit of $${perRequest}`,
+    };
+  const res = await reserve(db, {
+    id: r.id,
+    tenantId: r.tenantId,
+    amountUsd: r.amountUsd,
+    windows: applicableWindows(scopes, r.now),
+    ttlMs: r.ttlMs,
+    now: r.now,
+  });
   if (res.ok) return { ok: true, id: r.id };
   const w = res.refused;
   return {
     ok: false,
     message: `worst case $${r.amountUsd.toFixed(6)} does not fit the ${w.period} budget of ${w.scope}: $${w.remainingUsd.toFixed(6)} of $${w.limitUsd} left, resets at ${w.resetsAt}`,
-    window: { scope: w.scope, period: w.period, windowStart: new Date(windowStart(w.period, r.now)).toISOString(), resetsAt: w.resetsAt, limitUsd: w.limitUsd, spentUsd: w.spentUsd, reservedUsd: w.reservedUsd, remainingUsd: w.remainingUsd },
+    window: {
+      scope: w.scope,
+      period: w.period,
+      windowStart: new Date(windowStart(w.period, r.now)).toISOString(),
+      resetsAt: w.resetsAt,
+      limitUsd: w.limitUsd,
+      spentUsd: w.spentUsd,
+      reservedUsd: w.reservedUsd,
+      remainingUsd: w.remainingUsd,
+    },
   };
 }
 

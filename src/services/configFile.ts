@@ -14,14 +14,18 @@ export function parseConfigText(text: string, source: string, defaultCatalog: ()
   try {
     raw = /\.ya?ml$/i.test(source) ? YAML.parse(text) : JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${source}: not valid ${/\.ya?ml$/i.test(source) ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
+    throw new ConfigError(
+      `${source}: not valid ${/\.ya?ml$/i.test(source) ? 'YAML' : 'JSON'}: ${(err as Error).message}`,
+    );
   }
-  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) throw new ConfigError(`${source}: the top level must be an object`);
+  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw)))
+    throw new ConfigError(`${source}: the top level must be an object`);
   const withCatalog = { catalog: defaultCatalog(), ...(raw as object | null) } as SwitchyardConfigInput;
   try {
     validateConfig(withCatalog);
   } catch (err) {
-    if (err instanceof ConfigValidationError) throw new ConfigError(`${source}:\n${err.issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n')}`);
+    if (err instanceof ConfigValidationError)
+      throw new ConfigError(`${source}:\n${err.issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n')}`);
     throw err;
   }
   return withCatalog;

@@ -27,7 +27,8 @@ export class ConfigValidationError extends Error {
 
 export function validateConfig(raw: unknown): SwitchyardConfig {
   const parsed = SwitchyardConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigValidationError(parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  if (!parsed.success)
+    throw new ConfigValidationError(parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
   return parsed.data;
 }
 

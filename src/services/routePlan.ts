@@ -14,7 +14,10 @@ import { budgetStateFor } from './budget';
 import type { VersionedConfig } from './configStore';
 import type { HealthPort } from './healthPort';
 
-export type PlanRequest = Pick<RouteRequestInput, 'requestId' | 'tenantId' | 'requestedModel' | 'operation' | 'maxOutputTokens' | 'needsJson' | 'context'>;
+export type PlanRequest = Pick<
+  RouteRequestInput,
+  'requestId' | 'tenantId' | 'requestedModel' | 'operation' | 'maxOutputTokens' | 'needsJson' | 'context'
+>;
 
 export interface RoutePlan {
   planned: PlannedRoute;
@@ -35,7 +38,12 @@ export async function planRoute(
   const health = deps.health ? await deps.health.viewOf(config.catalog) : {};
   // The budget's windows now: models whose worst case does not fit are filtered out, and near the
   // limit cheaper models lead.
-  const budget = await budgetStateFor(deps.db, config, { tenantId: route.tenantId, userId: route.context.userId }, now.getTime());
+  const budget = await budgetStateFor(
+    deps.db,
+    config,
+    { tenantId: route.tenantId, userId: route.context.userId },
+    now.getTime(),
+  );
   const decision = decide(policyInput, classification, config, health, budget?.view);
   const planned: PlannedRoute = {
     ...decision,
@@ -46,7 +54,14 @@ export async function planRoute(
         contextWindow: m.contextWindow,
         qualityTier: m.qualityTier,
         call: callPolicyFor(config, c.provider, c.modelId),
-        ...(budget && { reserveUsd: reservationUsd(m, classification.inputTokens, policyInput.maxOutputTokens, policyInput.capability) }),
+        ...(budget && {
+          reserveUsd: reservationUsd(
+            m,
+            classification.inputTokens,
+            policyInput.maxOutputTokens,
+            policyInput.capability,
+          ),
+        }),
       };
     }),
     configVersion: version,

@@ -50,7 +50,6 @@ export interface Switchyard {
   stop(): Promise<void>;
 }
 
-
 /** The bootstrap key: SWITCHYARD_BOOTSTRAP_KEY, or one generated once and kept in the data folder. */
 function bootstrapKey(config: Config): { key: string; generated: boolean } {
   if (config.SWITCHYARD_BOOTSTRAP_KEY) return { key: config.SWITCHYARD_BOOTSTRAP_KEY, generated: false };
@@ -75,9 +74,14 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
   try {
     fs.mkdirSync(config.SWITCHYARD_DATA_DIR, { recursive: true });
     if (!config.DATABASE_URL && role !== 'all') {
-      throw new Error('Running the worker and the API as separate processes needs a shared PostgreSQL: set DATABASE_URL (embedded PGlite serves one process only).');
+      throw new Error(
+        'Running the worker and the API as separate processes needs a shared PostgreSQL: set DATABASE_URL (embedded PGlite serves one process only).',
+      );
     }
-    const db = await openDb({ databaseUrl: config.DATABASE_URL, pgliteDir: path.join(config.SWITCHYARD_DATA_DIR, 'pglite') });
+    const db = await openDb({
+      databaseUrl: config.DATABASE_URL,
+      pgliteDir: path.join(config.SWITCHYARD_DATA_DIR, 'pglite'),
+    });
     cleanups.push(() => db.close());
     const applied = await migrate(db);
     if (applied.length) logger.info({ applied }, 'database migrated');
@@ -85,7 +89,8 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     let devServer: DevServer | undefined;
     let address = config.TEMPORAL_ADDRESS;
     if (!address) {
-      if (role !== 'all') throw new Error('Set TEMPORAL_ADDRESS: only the all-in-one `npm start` starts a Temporal dev server.');
+      if (role !== 'all')
+        throw new Error('Set TEMPORAL_ADDRESS: only the all-in-one `npm start` starts a Temporal dev server.');
       devServer = await startDevServer({
         cliPath: ensureBinary(TEMPORAL_CLI),
         dataDir: config.SWITCHYARD_DATA_DIR,
@@ -101,7 +106,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     const simulated = simulatedProviderEnabled(config);
     let sim: SimulatedProvider | undefined;
     if (simulated && role !== 'api') {
-      sim = await startSimulatedProvider({ failureRate: config.SWITCHYARD_SIMULATED_FAILURE_RATE, seed: config.SWITCHYARD_SIMULATED_SEED });
+      sim = await startSimulatedProvider({
+        failureRate: config.SWITCHYARD_SIMULATED_FAILURE_RATE,
+        seed: config.SWITCHYARD_SIMULATED_SEED,
+      });
       cleanups.push(() => sim!.close());
     }
     const shippedCatalog = (): Catalog =>
@@ -127,7 +135,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       installRuntime();
       const native = await NativeConnection.connect({ address });
       cleanups.push(() => native.close());
-      const adapters = new AdapterRegistry({ openai: config.OPENAI_API_KEY, anthropic: config.ANTHROPIC_API_KEY }, config.SWITCHYARD_PROVIDER_TIMEOUT_MS, sim?.url);
+      const adapters = new AdapterRegistry(
+        { openai: config.OPENAI_API_KEY, anthropic: config.ANTHROPIC_API_KEY },
+        config.SWITCHYARD_PROVIDER_TIMEOUT_MS,
+        sim?.url,
+      );
       const running = await startWorkers({
         connection: native,
         namespace: config.TEMPORAL_NAMESPACE,
@@ -139,7 +151,12 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       // A provider added through the admin API gets its task queue served without a restart.
       configStore.onChange((v) => v.config.catalog.providers.forEach((p) => void running.ensureProviderWorker(p.id)));
       // Every tenant with a budget has its window entity; a budget set through the API gets one too.
-      const budgetSupervisor = new BudgetSupervisor(client, config.SWITCHYARD_TASK_QUEUE, config.SWITCHYARD_BUDGET_SWEEP_SECONDS * 1000, logger);
+      const budgetSupervisor = new BudgetSupervisor(
+        client,
+        config.SWITCHYARD_TASK_QUEUE,
+        config.SWITCHYARD_BUDGET_SWEEP_SECONDS * 1000,
+        logger,
+      );
       await budgetSupervisor.sync(configStore.current().config);
       configStore.onChange((v) => void budgetSupervisor.sync(v.config));
       cleanups.push(() => running.shutdown());
@@ -150,11 +167,23 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     if (role !== 'worker') {
       key = bootstrapKey(config);
       await upsertApiKey(db, config.SWITCHYARD_BOOTSTRAP_TENANT, key.key, 'bootstrap', 'admin');
-      const app = createApp({ db, client, taskQueue: config.SWITCHYARD_TASK_QUEUE, requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS, configStore, health, logger });
+      const app = createApp({
+        db,
+        client,
+        taskQueue: config.SWITCHYARD_TASK_QUEUE,
+        requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS,
+        configStore,
+        health,
+        logger,
+      });
       const server = await new Promise<http.Server>((resolve, reject) => {
         const s = app.listen(config.PORT, config.HOST, () => resolve(s));
         s.once('error', (err: NodeJS.ErrnoException) =>
-          reject(err.code === 'EADDRINUSE' ? new Error(`Port ${config.PORT} is already in use: set PORT to a free port.`) : err),
+          reject(
+            err.code === 'EADDRINUSE'
+              ? new Error(`Port ${config.PORT} is already in use: set PORT to a free port.`)
+              : err,
+          ),
         );
       });
       cleanups.push(

@@ -3,7 +3,14 @@
  * queue, plus one per provider on `llm-<provider>` (bulkheads: a hung provider ties up only its
  * own slots). All share one native connection and run until shut down.
  */
-import { DefaultLogger, type NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  type NativeConnection,
+  Runtime,
+  Worker,
+  bundleWorkflowCode,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { providerTaskQueue } from '../temporal/taskQueues';
 
@@ -39,7 +46,9 @@ export function installRuntime(level: 'WARN' | 'ERROR' | 'INFO' = 'WARN'): void 
   try {
     const logger = new DefaultLogger(level, (entry) => {
       if (QUIET.some((re) => re.test(entry.message))) return;
-      process.stderr.write(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${entry.meta ? ` ${JSON.stringify(entry.meta)}` : ''}\n`);
+      process.stderr.write(
+        `${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${entry.meta ? ` ${JSON.stringify(entry.meta)}` : ''}\n`,
+      );
     });
     Runtime.install({ logger, telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } } });
   } catch {

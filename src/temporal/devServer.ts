@@ -42,18 +42,29 @@ export function portInUse(port: number): Promise<boolean> {
 
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   fs.mkdirSync(opts.dataDir, { recursive: true });
-  for (const [name, port] of [['TEMPORAL_DEV_PORT', opts.port], ...(opts.ui ? [['TEMPORAL_UI_PORT', opts.uiPort]] : [])] as const) {
+  for (const [name, port] of [
+    ['TEMPORAL_DEV_PORT', opts.port],
+    ...(opts.ui ? [['TEMPORAL_UI_PORT', opts.uiPort]] : []),
+  ] as const) {
     if (await portInUse(port as number)) {
-      throw new Error(`Port ${port} is already in use (${name}). Stop the other process or set ${name} to a free port.`);
+      throw new Error(
+        `Port ${port} is already in use (${name}). Stop the other process or set ${name} to a free port.`,
+      );
     }
   }
   const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(opts.port),
-    '--db-filename', path.join(opts.dataDir, 'temporal.sqlite'),
-    '--namespace', opts.namespace,
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(opts.port),
+    '--db-filename',
+    path.join(opts.dataDir, 'temporal.sqlite'),
+    '--namespace',
+    opts.namespace,
+    '--log-level',
+    'warn',
     ...devServerSearchAttributeArgs(),
     ...(opts.ui ? ['--ui-port', String(opts.uiPort), '--ui-disable-news-fetch'] : ['--headless']),
   ];
@@ -61,7 +72,12 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const child = spawn(opts.cliPath, args, { stdio: ['ignore', log, log] });
   fs.closeSync(log);
   let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   const address = `127.0.0.1:${opts.port}`;
 
   const deadline = Date.now() + 60_000;

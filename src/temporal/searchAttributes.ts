@@ -14,7 +14,16 @@ export const SA_ROUTE = defineSearchAttributeKey('SwitchyardRoute', SearchAttrib
 export const SA_FALLBACKS = defineSearchAttributeKey('SwitchyardFallbacks', SearchAttributeType.INT);
 export const SA_COST_USD = defineSearchAttributeKey('SwitchyardCostUsd', SearchAttributeType.DOUBLE);
 
-export const SEARCH_ATTRIBUTES = [SA_TENANT, SA_OPERATION, SA_PROVIDER, SA_MODEL, SA_STATUS, SA_ROUTE, SA_FALLBACKS, SA_COST_USD];
+export const SEARCH_ATTRIBUTES = [
+  SA_TENANT,
+  SA_OPERATION,
+  SA_PROVIDER,
+  SA_MODEL,
+  SA_STATUS,
+  SA_ROUTE,
+  SA_FALLBACKS,
+  SA_COST_USD,
+];
 
 const CLI_TYPE: Record<string, string> = {
   [SearchAttributeType.KEYWORD]: 'Keyword',

@@ -45,7 +45,11 @@ afterAll(async () => {
 });
 
 const post = (body: string, headers: Record<string, string> = {}) =>
-  fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers }, body });
+  fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
+    body,
+  });
 
 it('validates without Temporal: bad input is a 400 naming the field', async () => {
   const res = await post(JSON.stringify({ model: 'auto', messages: [{ role: 'user' }] }));
@@ -54,13 +58,19 @@ it('validates without Temporal: bad input is a 400 naming the field', async () =
 });
 
 it('answers 400 when the body is not JSON', async () => {
-  const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'text/plain' }, body: 'hello' });
+  const res = await fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'text/plain' },
+    body: 'hello',
+  });
   expect(res.status).toBe(400);
   expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/application\/json/);
 });
 
 it('turns a Temporal outage into a retryable 503', async () => {
-  const res = await post(JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }), { 'Idempotency-Key': 'outage-1' });
+  const res = await post(JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }), {
+    'Idempotency-Key': 'outage-1',
+  });
   expect(res.status).toBe(503);
   const body = (await res.json()) as { error: { code: string; message: string; request_id: string } };
   expect(body.error.code).toBe('service_unavailable');

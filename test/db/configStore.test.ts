@@ -39,7 +39,9 @@ describe('configuration versions', () => {
     await store.init();
     const edited = await store.update((c) => ({ ...c, routing: { ...c.routing, defaultStrategy: 'quality' } }));
     expect(edited).toMatchObject({ version: 2, source: 'admin' });
-    expect((await new ConfigStore(db, configSource(file, shipped)).init()).config.routing.defaultStrategy).toBe('quality');
+    expect((await new ConfigStore(db, configSource(file, shipped)).init()).config.routing.defaultStrategy).toBe(
+      'quality',
+    );
     fs.writeFileSync(file, 'routing:\n  defaultStrategy: latency\n');
     const restarted = await new ConfigStore(db, configSource(file, shipped)).init();
     expect(restarted).toMatchObject({ version: 3, source: 'file' });
@@ -60,9 +62,13 @@ describe('configuration versions', () => {
   it('refuses an invalid configuration with every problem and its path, keeping the current version', async () => {
     const store = new ConfigStore(db, configSource(file, shipped));
     await store.init();
-    const err = await store.save({ catalog: shipped(), rules: [{ id: 'r', targets: [{ model: 'nope/x' }] }] }, 'import').catch((e: unknown) => e);
+    const err = await store
+      .save({ catalog: shipped(), rules: [{ id: 'r', targets: [{ model: 'nope/x' }] }] }, 'import')
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigValidationError);
-    expect((err as ConfigValidationError).issues).toEqual([{ path: 'rules.0.targets.0.model', message: "unknown model 'nope/x'" }]);
+    expect((err as ConfigValidationError).issues).toEqual([
+      { path: 'rules.0.targets.0.model', message: "unknown model 'nope/x'" },
+    ]);
     expect((await store.refresh()).version).toBe(1);
   });
 });
@@ -70,7 +76,10 @@ describe('configuration versions', () => {
 it.each(dbKinds())('config versions table works on %s', async (kind) => {
   const db = await openTestDb(kind);
   try {
-    const store = new ConfigStore(db, { kind: 'default', read: () => ({ catalog: defaultCatalog({ simulated: true }) }) });
+    const store = new ConfigStore(db, {
+      kind: 'default',
+      read: () => ({ catalog: defaultCatalog({ simulated: true }) }),
+    });
     const v = await store.init();
     expect(v.config.catalog.models.length).toBeGreaterThan(0);
   } finally {

@@ -37,7 +37,15 @@ describe.each(dbKinds())('database on %s', (kind) => {
     const tenant = uniqueId('t');
     await upsertApiKey(db, tenant, generateApiKey(), 'k');
     const requestId = uniqueId('r');
-    const r = { requestId, workflowId: `req-${requestId}`, tenantId: tenant, operation: 'chat', requestedModel: 'auto', body: { a: 1 }, bodyHash: 'h1' };
+    const r = {
+      requestId,
+      workflowId: `req-${requestId}`,
+      tenantId: tenant,
+      operation: 'chat',
+      requestedModel: 'auto',
+      body: { a: 1 },
+      bodyHash: 'h1',
+    };
     expect((await insertRequest(db, r)).created).toBe(true);
     const again = await insertRequest(db, { ...r, bodyHash: 'h2' });
     expect(again.created).toBe(false);
@@ -49,14 +57,50 @@ describe.each(dbKinds())('database on %s', (kind) => {
     const tenant = uniqueId('t');
     await upsertApiKey(db, tenant, generateApiKey(), 'k');
     const requestId = uniqueId('r');
-    await insertRequest(db, { requestId, workflowId: `req-${requestId}`, tenantId: tenant, operation: 'chat', requestedModel: 'auto', body: {}, bodyHash: 'h' });
-    const a = { candidateIndex: 0, attempt: 1, provider: 'p', model: 'm', outcome: 'error' as const, errorType: 'Overloaded', status: 503, startedAt: new Date().toISOString(), latencyMs: 5 };
+    await insertRequest(db, {
+      requestId,
+      workflowId: `req-${requestId}`,
+      tenantId: tenant,
+      operation: 'chat',
+      requestedModel: 'auto',
+      body: {},
+      bodyHash: 'h',
+    });
+    const a = {
+      candidateIndex: 0,
+      attempt: 1,
+      provider: 'p',
+      model: 'm',
+      outcome: 'error' as const,
+      errorType: 'Overloaded',
+      status: 503,
+      startedAt: new Date().toISOString(),
+      latencyMs: 5,
+    };
     await recordAttempt(db, requestId, a);
     await recordAttempt(db, requestId, { ...a, latencyMs: 7 });
-    await recordAttempt(db, requestId, { ...a, attempt: 2, outcome: 'success', errorType: undefined, status: undefined });
+    await recordAttempt(db, requestId, {
+      ...a,
+      attempt: 2,
+      outcome: 'success',
+      errorType: undefined,
+      status: undefined,
+    });
     const attempts = await listAttempts(db, requestId);
-    expect(attempts.map((x) => [x.attempt, x.outcome, x.latencyMs])).toEqual([[1, 'error', 7], [2, 'success', 5]]);
-    await completeRequest(db, requestId, { status: 'succeeded', provider: 'p', model: 'p/m', attempts, inputTokens: 3, outputTokens: 4, costUsd: 0.00001245, latencyMs: 12 });
+    expect(attempts.map((x) => [x.attempt, x.outcome, x.latencyMs])).toEqual([
+      [1, 'error', 7],
+      [2, 'success', 5],
+    ]);
+    await completeRequest(db, requestId, {
+      status: 'succeeded',
+      provider: 'p',
+      model: 'p/m',
+      attempts,
+      inputTokens: 3,
+      outputTokens: 4,
+      costUsd: 0.00001245,
+      latencyMs: 12,
+    });
     const row = await getRequest(db, requestId);
     expect(row).toMatchObject({ status: 'succeeded', input_tokens: 3, output_tokens: 4, cost_usd: 0.00001245 });
     expect(row!.attempts).toHaveLength(2);

@@ -11,7 +11,14 @@ import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
 import { SA_MODEL, SA_OPERATION, SA_PROVIDER, SA_STATUS, SA_TENANT } from '../../src/temporal/searchAttributes';
 import { isolatedDatabaseUrl } from '../support/db';
-import { listening, startStack, startStackOnFreePorts, stopStack, type Stack, type StackPorts } from '../support/process';
+import {
+  listening,
+  startStack,
+  startStackOnFreePorts,
+  stopStack,
+  type Stack,
+  type StackPorts,
+} from '../support/process';
 
 const API_KEY = 'sk-sy-e2e-test-key-0123456789';
 
@@ -26,17 +33,17 @@ describe('the whole stack, started as `npm start` starts it', () => {
     databaseUrl = process.env.DATABASE_URL ? await isolatedDatabaseUrl() : undefined;
   });
   const envFor = (p: StackPorts): NodeJS.ProcessEnv => ({
-      PORT: String(p.api),
-      TEMPORAL_DEV_PORT: String(p.temporal),
-      TEMPORAL_UI_PORT: String(p.ui),
-      SWITCHYARD_DATA_DIR: dataDir,
-      SWITCHYARD_BOOTSTRAP_KEY: API_KEY,
-      SWITCHYARD_BOOTSTRAP_TENANT: 'e2e',
-      LOG_LEVEL: 'warn',
-      OPENAI_API_KEY: '',
-      ANTHROPIC_API_KEY: '',
-      // With PostgreSQL (CI), a schema of its own; else the stack's embedded PGlite in dataDir.
-      ...(databaseUrl && { DATABASE_URL: databaseUrl }),
+    PORT: String(p.api),
+    TEMPORAL_DEV_PORT: String(p.temporal),
+    TEMPORAL_UI_PORT: String(p.ui),
+    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_BOOTSTRAP_KEY: API_KEY,
+    SWITCHYARD_BOOTSTRAP_TENANT: 'e2e',
+    LOG_LEVEL: 'warn',
+    OPENAI_API_KEY: '',
+    ANTHROPIC_API_KEY: '',
+    // With PostgreSQL (CI), a schema of its own; else the stack's embedded PGlite in dataDir.
+    ...(databaseUrl && { DATABASE_URL: databaseUrl }),
   });
 
   afterAll(async () => {
@@ -72,12 +79,19 @@ describe('the whole stack, started as `npm start` starts it', () => {
 
     // The structured operations work offline too, answered by the simulator.
     const opPost = (op: string, body: unknown) =>
-      fetch(`${baseURL}/operations/${op}`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(`${baseURL}/operations/${op}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const sentiment = await opPost('sentiment', { text: 'The delivery was late and the box was broken.' });
     expect(sentiment.status).toBe(200);
     expect(((await sentiment.json()) as { result: { label: string } }).result.label).toBe('negative');
     const embed = await opPost('embed', { input: ['rail', 'yard'] });
-    expect(((await embed.json()) as { model: string; result: { dimensions: number } })).toMatchObject({ model: 'simulated/sim-embed', result: { dimensions: 64 } });
+    expect((await embed.json()) as { model: string; result: { dimensions: number } }).toMatchObject({
+      model: 'simulated/sim-embed',
+      result: { dimensions: 64 },
+    });
 
     const models = await openai.models.list();
     expect(models.data.map((m) => m.id)).toEqual(expect.arrayContaining(['auto', 'simulated/sim-mini']));
@@ -97,16 +111,24 @@ describe('the whole stack, started as `npm start` starts it', () => {
 
     // 3. The same Idempotency-Key is the same request and the same workflow: nothing runs twice.
     const idem = { headers: { 'Idempotency-Key': 'e2e-order-42' } };
-    const a = await openai.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'once' }] }, idem).withResponse();
-    const b = await openai.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'once' }] }, idem).withResponse();
+    const a = await openai.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'user', content: 'once' }] }, idem)
+      .withResponse();
+    const b = await openai.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'user', content: 'once' }] }, idem)
+      .withResponse();
     expect(b.data.id).toBe(a.data.id);
     expect(b.response.headers.get('x-switchyard-workflow-id')).toBe(a.response.headers.get('x-switchyard-workflow-id'));
-    const reused = await openai.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'different' }] }, idem).catch((e: unknown) => e);
+    const reused = await openai.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'user', content: 'different' }] }, idem)
+      .catch((e: unknown) => e);
     expect(reused).toBeInstanceOf(OpenAI.ConflictError);
 
     // 4. Bad input: a clear 400 in OpenAI's shape, and no workflow started.
     const before = (await client.workflow.count('SwitchyardTenant = "e2e"')).count;
-    const missing = (await openai.chat.completions.create({ model: 'auto' } as never).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
+    const missing = (await openai.chat.completions
+      .create({ model: 'auto' } as never)
+      .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
     expect(missing).toBeInstanceOf(OpenAI.BadRequestError);
     expect(missing.param).toBe('messages');
     const wrongType = (await openai.chat.completions
@@ -120,8 +142,13 @@ describe('the whole stack, started as `npm start` starts it', () => {
       body: '{"model": "auto", "messages": [',
     });
     expect(badJson.status).toBe(400);
-    expect(((await badJson.json()) as { error: { type: string; message: string } }).error).toMatchObject({ type: 'invalid_request_error', message: expect.stringMatching(/Invalid JSON/) });
-    const unauthorized = await new OpenAI({ baseURL, apiKey: 'sk-wrong', maxRetries: 0 }).models.list().catch((e: unknown) => e);
+    expect(((await badJson.json()) as { error: { type: string; message: string } }).error).toMatchObject({
+      type: 'invalid_request_error',
+      message: expect.stringMatching(/Invalid JSON/),
+    });
+    const unauthorized = await new OpenAI({ baseURL, apiKey: 'sk-wrong', maxRetries: 0 }).models
+      .list()
+      .catch((e: unknown) => e);
     expect(unauthorized).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((await client.workflow.count('SwitchyardTenant = "e2e"')).count).toBe(before);
     await connection.close();
@@ -141,7 +168,12 @@ describe('the whole stack, started as `npm start` starts it', () => {
     await conn2.close();
     const record = await fetch(`${baseURL}/requests/${requestId}`, { headers: { authorization: `Bearer ${API_KEY}` } });
     expect(record.status).toBe(200);
-    expect(await record.json()).toMatchObject({ request_id: requestId, status: 'succeeded', provider: 'simulated', response: { content: completion.choices[0]!.message.content } });
+    expect(await record.json()).toMatchObject({
+      request_id: requestId,
+      status: 'succeeded',
+      provider: 'simulated',
+      response: { content: completion.choices[0]!.message.content },
+    });
     expect(await stopStack(stack)).toBe(0);
   });
 });

@@ -15,8 +15,12 @@ import { killStack, startStackOnFreePorts, stopStack, type Stack } from '../supp
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = fs.existsSync(CHROMIUM);
-if (!available && process.env.CI === 'true') throw new Error(`CI needs Chromium at ${CHROMIUM} (.ci/run installs Debian's chromium)`);
-if (!available) process.stdout.write(`temporalUi.browser.test: no Chromium at ${CHROMIUM}; install Debian's chromium or set CHROMIUM_PATH to run it\n`);
+if (!available && process.env.CI === 'true')
+  throw new Error(`CI needs Chromium at ${CHROMIUM} (.ci/run installs Debian's chromium)`);
+if (!available)
+  process.stdout.write(
+    `temporalUi.browser.test: no Chromium at ${CHROMIUM}; install Debian's chromium or set CHROMIUM_PATH to run it\n`,
+  );
 
 const KEY = 'sk-sy-browser-test-key-0123456789';
 
@@ -37,24 +41,51 @@ const KEY = 'sk-sy-browser-test-key-0123456789';
   it('finds the route summary and the search attributes on the workflow page', async () => {
     const databaseUrl = process.env.DATABASE_URL ? await isolatedDatabaseUrl() : undefined;
     const started = await startStackOnFreePorts((p) => ({
-      PORT: String(p.api), TEMPORAL_DEV_PORT: String(p.temporal), TEMPORAL_UI_PORT: String(p.ui), SWITCHYARD_DATA_DIR: dataDir,
-      SWITCHYARD_BOOTSTRAP_KEY: KEY, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '', LOG_LEVEL: 'warn',
+      PORT: String(p.api),
+      TEMPORAL_DEV_PORT: String(p.temporal),
+      TEMPORAL_UI_PORT: String(p.ui),
+      SWITCHYARD_DATA_DIR: dataDir,
+      SWITCHYARD_BOOTSTRAP_KEY: KEY,
+      OPENAI_API_KEY: '',
+      ANTHROPIC_API_KEY: '',
+      LOG_LEVEL: 'warn',
       ...(databaseUrl && { DATABASE_URL: databaseUrl }),
     }));
     stack = started.stack;
     const { api, ui } = started.ports;
     const call = (p: string, body: unknown, headers: Record<string, string> = {}) =>
-      fetch(`http://127.0.0.1:${api}/v1${p}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+      fetch(`http://127.0.0.1:${api}/v1${p}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
     // An operator's rule, added through the admin API, decides the route.
-    const rule = await call('/admin/rules', { id: 'mathematics', name: 'Mathematics to the large model', when: [{ field: 'subject', op: 'eq', value: 'mathematics' }], targets: [{ model: 'simulated/sim-large' }] });
+    const rule = await call('/admin/rules', {
+      id: 'mathematics',
+      name: 'Mathematics to the large model',
+      when: [{ field: 'subject', op: 'eq', value: 'mathematics' }],
+      targets: [{ model: 'simulated/sim-large' }],
+    });
     expect(rule.status).toBe(201);
-    const res = await call('/chat/completions', { model: 'auto', messages: [{ role: 'user', content: 'What is 7 * 6?' }] }, { 'X-Switchyard-Subject': 'mathematics' });
+    const res = await call(
+      '/chat/completions',
+      { model: 'auto', messages: [{ role: 'user', content: 'What is 7 * 6?' }] },
+      { 'X-Switchyard-Subject': 'mathematics' },
+    );
     expect(res.status).toBe(200);
     const workflowId = res.headers.get('x-switchyard-workflow-id')!;
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1600 } });
     await page.goto(`http://127.0.0.1:${ui}/namespaces/default/workflows/${workflowId}`);
@@ -65,7 +96,14 @@ const KEY = 'sk-sy-browser-test-key-0123456789';
     let metadata = '';
     for (let i = 0; i < 60 && !metadata.includes('Decided by:'); i++) {
       await page.waitForTimeout(250);
-      const texts = await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')));
+      const texts = await Promise.all(
+        page.frames().map((f) =>
+          f
+            .locator('body')
+            .innerText()
+            .catch(() => ''),
+        ),
+      );
       metadata = texts.join('\n');
     }
     expect(metadata).toContain('simulated/sim-large (rule Mathematics to the large model)');

@@ -18,8 +18,28 @@ beforeAll(async () => {
       CatalogSchema.parse({
         providers: fakeCatalogProviders(f),
         models: [
-          { id: 'oa/primary', provider: 'oa', model: 'primary', inputPricePerMTok: 0.1, outputPricePerMTok: 0.4, contextWindow: 16_000, maxOutputTokens: 2_000, capabilities: ['chat'], qualityTier: 3 },
-          { id: 'an/backup', provider: 'an', model: 'backup', inputPricePerMTok: 1, outputPricePerMTok: 4, contextWindow: 16_000, maxOutputTokens: 2_000, capabilities: ['chat'], qualityTier: 3 },
+          {
+            id: 'oa/primary',
+            provider: 'oa',
+            model: 'primary',
+            inputPricePerMTok: 0.1,
+            outputPricePerMTok: 0.4,
+            contextWindow: 16_000,
+            maxOutputTokens: 2_000,
+            capabilities: ['chat'],
+            qualityTier: 3,
+          },
+          {
+            id: 'an/backup',
+            provider: 'an',
+            model: 'backup',
+            inputPricePerMTok: 1,
+            outputPricePerMTok: 4,
+            contextWindow: 16_000,
+            maxOutputTokens: 2_000,
+            capabilities: ['chat'],
+            qualityTier: 3,
+          },
         ],
       }),
     config: {
@@ -40,7 +60,14 @@ const ask = async () => {
 const onPrimary = (attempts: Attempt[]) => attempts.filter((a) => a.model === 'primary').length;
 const breaker = async () => {
   const res = await fetch(`${stack.baseURL}/providers`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
-  return ((await res.json()) as { data: Array<{ id: string; breaker: { status: string; openUntil?: string; lastError?: { type: string }; errorRate: number } }> }).data.find((d) => d.id === 'oa/primary')!.breaker;
+  return (
+    (await res.json()) as {
+      data: Array<{
+        id: string;
+        breaker: { status: string; openUntil?: string; lastError?: { type: string }; errorRate: number };
+      }>;
+    }
+  ).data.find((d) => d.id === 'oa/primary')!.breaker;
 };
 const until = async (check: () => Promise<boolean>, ms = 10_000) => {
   const end = Date.now() + ms;
@@ -52,7 +79,11 @@ const until = async (check: () => Promise<boolean>, ms = 10_000) => {
 
 it('opens after the threshold, routes around the open endpoint, and closes after one probe once the provider recovers', async () => {
   const second = await stack.addWorkers();
-  stack.fakes.openai.setDefault('primary', { kind: 'error', status: 503, message: 'The engine is currently overloaded' });
+  stack.fakes.openai.setDefault('primary', {
+    kind: 'error',
+    status: 503,
+    message: 'The engine is currently overloaded',
+  });
 
   // Hard down: requests fall back while failures accumulate, until the breaker opens.
   let attemptsBeforeOpen = 0;
@@ -81,7 +112,13 @@ it('opens after the threshold, routes around the open endpoint, and closes after
 
   // Dry runs say why.
   const dry = await stack.post('/route', { model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
-  expect(dry.body.decision.rejected).toEqual([expect.objectContaining({ modelId: 'oa/primary', filter: 'breaker-open', reason: `breaker open until ${opened.openUntil}` })]);
+  expect(dry.body.decision.rejected).toEqual([
+    expect.objectContaining({
+      modelId: 'oa/primary',
+      filter: 'breaker-open',
+      reason: `breaker open until ${opened.openUntil}`,
+    }),
+  ]);
 
   // The provider recovers; after the cooldown, one probe closes the breaker and traffic returns.
   stack.fakes.openai.setDefault('primary', { kind: 'ok', content: 'back' });
@@ -96,12 +133,19 @@ it('opens after the threshold, routes around the open endpoint, and closes after
 it('lets an operator force a breaker open and closed, with a reason', async () => {
   stack.fakes.openai.setDefault('primary', { kind: 'ok' });
   const admin = (body: unknown, key = stack.adminKey) =>
-    fetch(`${stack.baseURL}/providers/oa/primary/breaker`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${stack.baseURL}/providers/oa/primary/breaker`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   expect((await admin({ action: 'open', reason: 'vendor incident' }, stack.apiKey)).status).toBe(403);
   expect((await admin({ action: 'open' })).status).toBe(400);
   const forced = await admin({ action: 'open', reason: 'vendor incident' });
   expect(forced.status).toBe(200);
-  expect(((await forced.json()) as { breaker: { status: string; forced: { reason: string } } }).breaker).toMatchObject({ status: 'open', forced: { reason: 'vendor incident' } });
+  expect(((await forced.json()) as { breaker: { status: string; forced: { reason: string } } }).breaker).toMatchObject({
+    status: 'open',
+    forced: { reason: 'vendor incident' },
+  });
   await until(async () => (await ask()).model === 'an/backup');
   expect((await admin({ action: 'close', reason: 'incident over' })).status).toBe(200);
   await until(async () => (await ask()).model === 'oa/primary');
@@ -124,7 +168,11 @@ it('a caller that allows waiting waits durably for the first breaker to reopen i
   expect(refused.status).toBe(503);
   expect(refused.body.error.message).toMatch(/breaker open until/);
   // With waiting: the workflow sleeps until the first cooldown ends, then its probe succeeds.
-  const waited = await stack.post('/chat/completions', { model: 'auto', messages: [{ role: 'user', content: 'hi' }] }, { 'X-Switchyard-Wait-For-Recovery': 'true' });
+  const waited = await stack.post(
+    '/chat/completions',
+    { model: 'auto', messages: [{ role: 'user', content: 'hi' }] },
+    { 'X-Switchyard-Wait-For-Recovery': 'true' },
+  );
   expect(waited.status).toBe(200);
   expect(waited.body.choices[0].message.content).toBe('recovered');
 });

@@ -29,7 +29,10 @@ let stack: Stack | undefined;
 beforeAll(async () => {
   fake = await startFakeProvider('openai');
   env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) }, searchAttributes: SEARCH_ATTRIBUTES },
+    server: {
+      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
+      searchAttributes: SEARCH_ATTRIBUTES,
+    },
   });
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-budget-restart-'));
 });
@@ -66,13 +69,27 @@ it('killing workers and API mid-flight keeps spent and reserved exact; the orpha
   const send = (i: number) =>
     fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'idempotency-key': `budget-restart-${i}` },
-      body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `Question number ${i}?` }], max_tokens: 300 }),
+      headers: {
+        authorization: `Bearer ${KEY}`,
+        'content-type': 'application/json',
+        'idempotency-key': `budget-restart-${i}`,
+      },
+      body: JSON.stringify({
+        model: 'openai/gpt-4o-mini',
+        messages: [{ role: 'user', content: `Question number ${i}?` }],
+        max_tokens: 300,
+      }),
     });
-  const firstTries = Array.from({ length: N }, (_, i) => send(i).then(() => 'answered', () => 'connection lost'));
+  const firstTries = Array.from({ length: N }, (_, i) =>
+    send(i).then(
+      () => 'answered',
+      () => 'connection lost',
+    ),
+  );
 
   // Calls in flight, each holding its reservation: crash.
-  for (let i = 0; i < 400 && fake.callsFor('gpt-4o-mini').length < N / 2; i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 400 && fake.callsFor('gpt-4o-mini').length < N / 2; i++)
+    await new Promise((r) => setTimeout(r, 25));
   const inFlight = fake.callsFor('gpt-4o-mini').length;
   expect(inFlight).toBeGreaterThan(0);
   await killStack(stack);
@@ -81,7 +98,9 @@ it('killing workers and API mid-flight keeps spent and reserved exact; the orpha
   stack = await startStack(stackEnv);
   fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'a durable answer', delayMs: 200 });
   const retries = await Promise.all(Array.from({ length: N }, (_, i) => send(i)));
-  const bodies = (await Promise.all(retries.map((r) => r.json()))) as Array<{ switchyard: { request_id: string; cost_usd: number } }>;
+  const bodies = (await Promise.all(retries.map((r) => r.json()))) as Array<{
+    switchyard: { request_id: string; cost_usd: number };
+  }>;
   expect(retries.map((r) => r.status)).toEqual(Array(N).fill(200));
   const responsesCost = bodies.reduce((s, b) => s + b.switchyard.cost_usd, 0);
   expect(await stopStack(stack)).toBe(0);
@@ -90,11 +109,16 @@ it('killing workers and API mid-flight keeps spent and reserved exact; the orpha
   try {
     const windowsNow = async () =>
       (
-        await db.query<{ period: string; spent: string; reserved: string }>(`select period, spent_usd::text as spent, reserved_usd::text as reserved from budget_windows where scope = $1 order by period`, [
-          tenantScope('default'),
-        ])
+        await db.query<{ period: string; spent: string; reserved: string }>(
+          `select period, spent_usd::text as spent, reserved_usd::text as reserved from budget_windows where scope = $1 order by period`,
+          [tenantScope('default')],
+        )
       ).rows;
-    const openIds = (await db.query<{ id: string }>(`select id from budget_reservations where tenant_id = 'default' and status = 'reserved'`)).rows.map((r) => r.id);
+    const openIds = (
+      await db.query<{ id: string }>(
+        `select id from budget_reservations where tenant_id = 'default' and status = 'reserved'`,
+      )
+    ).rows.map((r) => r.id);
     const ledger = await db.query<{ settled: string | null; open: string | null; open_n: number }>(
       `select sum(actual_usd) filter (where status = 'settled')::text as settled, sum(amount_usd) filter (where status = 'reserved')::text as open,
               count(*) filter (where status = 'reserved')::int as open_n

@@ -13,8 +13,28 @@ import { CatalogSchema, type Model } from '../../src/domain/catalog';
 import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
-const SMALL = { id: 'oa/small', provider: 'oa', model: 'small', inputPricePerMTok: 0.5, outputPricePerMTok: 1.5, contextWindow: 16_000, maxOutputTokens: 4_000, capabilities: ['chat'], qualityTier: 2 };
-const LARGE = { id: 'an/large', provider: 'an', model: 'large', inputPricePerMTok: 3, outputPricePerMTok: 15, contextWindow: 16_000, maxOutputTokens: 4_000, capabilities: ['chat'], qualityTier: 4 };
+const SMALL = {
+  id: 'oa/small',
+  provider: 'oa',
+  model: 'small',
+  inputPricePerMTok: 0.5,
+  outputPricePerMTok: 1.5,
+  contextWindow: 16_000,
+  maxOutputTokens: 4_000,
+  capabilities: ['chat'],
+  qualityTier: 2,
+};
+const LARGE = {
+  id: 'an/large',
+  provider: 'an',
+  model: 'large',
+  inputPricePerMTok: 3,
+  outputPricePerMTok: 15,
+  contextWindow: 16_000,
+  maxOutputTokens: 4_000,
+  capabilities: ['chat'],
+  qualityTier: 4,
+};
 const messages = [{ role: 'user' as const, content: 'Say hi to the budget test.' }];
 const MAX_TOKENS = 200;
 const worstCase = (m: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok' | 'maxOutputTokens'>) =>
@@ -29,13 +49,31 @@ beforeAll(async () => {
 afterAll(async () => stack?.stop());
 
 const admin = (method: string, path: string, body?: unknown) =>
-  fetch(`${stack.baseURL}${path}`, { method, headers: { authorization: `Bearer ${stack.adminKey}`, 'content-type': 'application/json' }, ...(body !== undefined && { body: JSON.stringify(body) }) });
-const budgets = async (query = '') => (await fetch(`${stack.baseURL}/budgets${query}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })).json() as Promise<any>;
+  fetch(`${stack.baseURL}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${stack.adminKey}`, 'content-type': 'application/json' },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+const budgets = async (query = '') =>
+  (
+    await fetch(`${stack.baseURL}/budgets${query}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
+  ).json() as Promise<any>;
 /** Spends `usd` in the tenant's current daily window through the ledger itself (reserve, settle). */
 async function spendDirectly(usd: number, dailyUsd: number) {
   const id = `direct-${Date.now()}-${Math.random()}`;
   const windows = applicableWindows([{ scope: tenantScope(stack.tenantId), limits: { dailyUsd } }], Date.now());
-  expect((await reserve(stack.db, { id, tenantId: stack.tenantId, amountUsd: Number(usd.toFixed(10)), windows, ttlMs: 60_000, now: Date.now() })).ok).toBe(true);
+  expect(
+    (
+      await reserve(stack.db, {
+        id,
+        tenantId: stack.tenantId,
+        amountUsd: Number(usd.toFixed(10)),
+        windows,
+        ttlMs: 60_000,
+        now: Date.now(),
+      })
+    ).ok,
+  ).toBe(true);
   await settle(stack.db, id, Number(usd.toFixed(10)));
 }
 const until = async (check: () => boolean | Promise<boolean>, ms = 60_000) => {
@@ -52,7 +90,10 @@ it('200 concurrent requests against a daily budget that fits exactly 20: at most
   const set = await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, { dailyUsd: limit });
   expect(set.status).toBe(200);
   // Only the small model is allowed, so every request wants the same worst case.
-  await stack.configStore.update((c) => ({ ...c, tenants: { ...c.tenants, [stack.tenantId]: { ...c.tenants[stack.tenantId]!, allowedModels: ['oa/small'] } } }));
+  await stack.configStore.update((c) => ({
+    ...c,
+    tenants: { ...c.tenants, [stack.tenantId]: { ...c.tenants[stack.tenantId]!, allowedModels: ['oa/small'] } },
+  }));
 
   // The provider holds every call until released: nothing settles while the 200 race.
   let release!: () => void;
@@ -60,10 +101,16 @@ it('200 concurrent requests against a daily budget that fits exactly 20: at most
   stack.fakes.openai.setDefault('small', { kind: 'ok', content: 'hi', waitFor: gate });
   const done: Array<{ status: number; body: any; headers: Headers }> = [];
   const all = Array.from({ length: 200 }, (_, i) =>
-    stack.post('/chat/completions', { model: 'auto', messages, max_tokens: MAX_TOKENS }, { 'idempotency-key': `budget-200-${i}` }).then((r) => {
-      done.push(r);
-      return r;
-    }),
+    stack
+      .post(
+        '/chat/completions',
+        { model: 'auto', messages, max_tokens: MAX_TOKENS },
+        { 'idempotency-key': `budget-200-${i}` },
+      )
+      .then((r) => {
+        done.push(r);
+        return r;
+      }),
   );
   await until(() => done.length >= 180);
   expect(stack.fakes.openai.callsFor('small').length).toBeLessThanOrEqual(20);
@@ -77,9 +124,15 @@ it('200 concurrent requests against a daily budget that fits exactly 20: at most
   expect(stack.fakes.openai.callsFor('small')).toHaveLength(20);
   // Every refusal names the window, what is left and when it resets; SDKs are told not to retry.
   for (const r of refused) {
-    expect(r.body.error).toMatchObject({ type: 'budget_exceeded', code: 'budget_exceeded', budget: { scope: tenantScope(stack.tenantId), window: 'daily', limit_usd: limit } });
+    expect(r.body.error).toMatchObject({
+      type: 'budget_exceeded',
+      code: 'budget_exceeded',
+      budget: { scope: tenantScope(stack.tenantId), window: 'daily', limit_usd: limit },
+    });
     expect(r.body.error.budget.remaining_usd).toBeLessThan(amount);
-    expect(Date.parse(r.body.error.budget.resets_at)).toBe(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1));
+    expect(Date.parse(r.body.error.budget.resets_at)).toBe(
+      Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1),
+    );
     expect(r.headers.get('x-should-retry')).toBe('false');
   }
 
@@ -93,14 +146,22 @@ it('200 concurrent requests against a daily budget that fits exactly 20: at most
   expect(Number(w.spent_usd)).toBeLessThanOrEqual(Number(w.limit_usd));
   expect(Math.round(Number(w.spent_usd) * 100)).toBe(Math.round(responsesCost * 100));
   expect(Number(w.spent_usd)).toBeCloseTo(responsesCost, 9);
-  const ledger = await stack.db.query<{ total: string; n: number }>(`select sum(actual_usd)::text as total, count(*)::int as n from budget_reservations where tenant_id = $1 and status = 'settled'`, [stack.tenantId]);
+  const ledger = await stack.db.query<{ total: string; n: number }>(
+    `select sum(actual_usd)::text as total, count(*)::int as n from budget_reservations where tenant_id = $1 and status = 'settled'`,
+    [stack.tenantId],
+  );
   expect(ledger.rows[0]!.n).toBe(20);
   expect(Number(ledger.rows[0]!.total)).toBeCloseTo(responsesCost, 9);
 
   // The same numbers through the API.
   const b = await budgets();
   expect(b.windows).toHaveLength(1);
-  expect(b.windows[0]).toMatchObject({ scope: tenantScope(stack.tenantId), window: 'daily', limit_usd: limit, reserved_usd: 0 });
+  expect(b.windows[0]).toMatchObject({
+    scope: tenantScope(stack.tenantId),
+    window: 'daily',
+    limit_usd: limit,
+    reserved_usd: 0,
+  });
   expect(b.windows[0].spent_usd).toBeCloseTo(responsesCost, 9);
   expect(b.windows[0].remaining_usd).toBeCloseTo(limit - responsesCost, 9);
 }, 180_000);
@@ -108,11 +169,18 @@ it('200 concurrent requests against a daily budget that fits exactly 20: at most
 it('the official openai client raises RateLimitError with type budget_exceeded and does not retry it', async () => {
   const client = new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 2 });
   const before = stack.fakes.openai.calls.length;
-  const requestsSoFar = async () => (await stack.db.query<{ n: number }>('select count(*)::int as n from requests where tenant_id = $1', [stack.tenantId])).rows[0]!.n;
+  const requestsSoFar = async () =>
+    (
+      await stack.db.query<{ n: number }>('select count(*)::int as n from requests where tenant_id = $1', [
+        stack.tenantId,
+      ])
+    ).rows[0]!.n;
   const requestsBefore = await requestsSoFar();
   // Spend the rest of the window through the admin API: a limit below what is already spent.
   await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, { dailyUsd: 0.000001 });
-  const err = await client.chat.completions.create({ model: 'auto', messages, max_tokens: MAX_TOKENS }).catch((e: unknown) => e);
+  const err = await client.chat.completions
+    .create({ model: 'auto', messages, max_tokens: MAX_TOKENS })
+    .catch((e: unknown) => e);
   expect(err).toBeInstanceOf(OpenAI.RateLimitError);
   expect((err as InstanceType<typeof OpenAI.RateLimitError>).type).toBe('budget_exceeded');
   expect(stack.fakes.openai.calls.length).toBe(before);
@@ -121,15 +189,21 @@ it('the official openai client raises RateLimitError with type budget_exceeded a
 });
 
 it('near the limit prefers a cheaper model that fits; per-user and per-request limits apply', async () => {
-  await stack.configStore.update((c) => ({ ...c, tenants: { ...c.tenants, [stack.tenantId]: { ...c.tenants[stack.tenantId]!, allowedModels: undefined } } }));
+  await stack.configStore.update((c) => ({
+    ...c,
+    tenants: { ...c.tenants, [stack.tenantId]: { ...c.tenants[stack.tenantId]!, allowedModels: undefined } },
+  }));
   stack.fakes.openai.setDefault('small', { kind: 'ok', content: 'hi' });
   stack.fakes.anthropic.setDefault('large', { kind: 'ok', content: 'hi' });
-  const ask = (headers: Record<string, string> = {}) => stack.post('/chat/completions', { model: 'auto', messages, max_tokens: MAX_TOKENS }, headers);
+  const ask = (headers: Record<string, string> = {}) =>
+    stack.post('/chat/completions', { model: 'auto', messages, max_tokens: MAX_TOKENS }, headers);
 
   // Plenty of budget: the quality strategy picks the large model.
   await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, { dailyUsd: 1 });
   const spent = (await budgets()).windows[0].spent_usd as number;
-  await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, { dailyUsd: Number((spent + 100 * worstCase(LARGE)).toFixed(10)) });
+  await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, {
+    dailyUsd: Number((spent + 100 * worstCase(LARGE)).toFixed(10)),
+  });
   expect((await ask()).headers.get('x-switchyard-model')).toBe('an/large');
 
   // Past the alert threshold (80 %) with the large one still fitting: cheaper first.
@@ -144,22 +218,35 @@ it('near the limit prefers a cheaper model that fits; per-user and per-request l
 
   // Room for the small worst case only: the large one is filtered by the budget, the small one answers.
   const spent3 = (await budgets()).windows[0].spent_usd as number;
-  await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, { dailyUsd: Number((spent3 + worstCase(SMALL) * 1.5).toFixed(10)) });
+  await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, {
+    dailyUsd: Number((spent3 + worstCase(SMALL) * 1.5).toFixed(10)),
+  });
   const tight = await ask();
   expect(tight.status).toBe(200);
   expect(tight.headers.get('x-switchyard-model')).toBe('oa/small');
 
   // A user's own cap, under a roomy tenant budget; and a per-request cap below any worst case.
-  await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, { dailyUsd: 100, perUser: { dailyUsd: Number((worstCase(LARGE) * 1.01).toFixed(10)) } });
+  await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, {
+    dailyUsd: 100,
+    perUser: { dailyUsd: Number((worstCase(LARGE) * 1.01).toFixed(10)) },
+  });
   const alice = await ask({ 'x-switchyard-user': 'alice' });
   expect(alice.headers.get('x-switchyard-model')).toBe('an/large');
   const again = await ask({ 'x-switchyard-user': 'alice' });
   expect(again.headers.get('x-switchyard-model')).toBe('oa/small');
   const mine = await budgets('?user=alice');
-  expect(mine.windows.map((w: any) => w.scope)).toEqual([tenantScope(stack.tenantId), userScope(stack.tenantId, 'alice')]);
+  expect(mine.windows.map((w: any) => w.scope)).toEqual([
+    tenantScope(stack.tenantId),
+    userScope(stack.tenantId, 'alice'),
+  ]);
   expect(mine.limits).toEqual({
     [tenantScope(stack.tenantId)]: { per_request_usd: null, daily_usd: 100, weekly_usd: null, monthly_usd: null },
-    [userScope(stack.tenantId, 'alice')]: { per_request_usd: null, daily_usd: Number((worstCase(LARGE) * 1.01).toFixed(10)), weekly_usd: null, monthly_usd: null },
+    [userScope(stack.tenantId, 'alice')]: {
+      per_request_usd: null,
+      daily_usd: Number((worstCase(LARGE) * 1.01).toFixed(10)),
+      weekly_usd: null,
+      monthly_usd: null,
+    },
   });
   expect((await ask({ 'x-switchyard-user': 'bob' })).headers.get('x-switchyard-model')).toBe('an/large');
 
@@ -174,7 +261,11 @@ it('rejects bad budgets with the field path, and DELETE removes the budget', asy
   const bad = await admin('PUT', `/admin/tenants/${stack.tenantId}/budget`, { dailyUsd: -1, alertThreshold: 2 });
   expect(bad.status).toBe(400);
   expect(((await bad.json()) as any).error.param).toBe('dailyUsd');
-  const member = await fetch(`${stack.baseURL}/admin/tenants/${stack.tenantId}/budget`, { method: 'PUT', headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' }, body: '{}' });
+  const member = await fetch(`${stack.baseURL}/admin/tenants/${stack.tenantId}/budget`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
   expect(member.status).toBe(403);
   expect((await admin('DELETE', `/admin/tenants/${stack.tenantId}/budget`)).status).toBe(200);
   expect((await budgets()).windows).toEqual([]);

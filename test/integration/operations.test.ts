@@ -13,13 +13,64 @@ beforeAll(async () => {
       CatalogSchema.parse({
         providers: fakeCatalogProviders(f),
         models: [
-          { id: 'oa/cheap', provider: 'oa', model: 'cheap', inputPricePerMTok: 0.1, outputPricePerMTok: 0.4, contextWindow: 16_000, maxOutputTokens: 2_000, capabilities: ['chat', 'json'], qualityTier: 1 },
-          { id: 'an/mid', provider: 'an', model: 'mid', inputPricePerMTok: 1, outputPricePerMTok: 4, contextWindow: 200_000, maxOutputTokens: 4_000, capabilities: ['chat'], qualityTier: 3 },
-          { id: 'oa/best', provider: 'oa', model: 'best', inputPricePerMTok: 3, outputPricePerMTok: 12, contextWindow: 200_000, maxOutputTokens: 4_000, capabilities: ['chat', 'json'], qualityTier: 5 },
-          { id: 'oa/embed', provider: 'oa', model: 'embed', inputPricePerMTok: 0.02, outputPricePerMTok: 0, contextWindow: 8_000, maxOutputTokens: 1, capabilities: ['embeddings'], qualityTier: 3 },
+          {
+            id: 'oa/cheap',
+            provider: 'oa',
+            model: 'cheap',
+            inputPricePerMTok: 0.1,
+            outputPricePerMTok: 0.4,
+            contextWindow: 16_000,
+            maxOutputTokens: 2_000,
+            capabilities: ['chat', 'json'],
+            qualityTier: 1,
+          },
+          {
+            id: 'an/mid',
+            provider: 'an',
+            model: 'mid',
+            inputPricePerMTok: 1,
+            outputPricePerMTok: 4,
+            contextWindow: 200_000,
+            maxOutputTokens: 4_000,
+            capabilities: ['chat'],
+            qualityTier: 3,
+          },
+          {
+            id: 'oa/best',
+            provider: 'oa',
+            model: 'best',
+            inputPricePerMTok: 3,
+            outputPricePerMTok: 12,
+            contextWindow: 200_000,
+            maxOutputTokens: 4_000,
+            capabilities: ['chat', 'json'],
+            qualityTier: 5,
+          },
+          {
+            id: 'oa/embed',
+            provider: 'oa',
+            model: 'embed',
+            inputPricePerMTok: 0.02,
+            outputPricePerMTok: 0,
+            contextWindow: 8_000,
+            maxOutputTokens: 1,
+            capabilities: ['embeddings'],
+            qualityTier: 3,
+          },
         ],
       }),
-    config: { retry: { default: { maximumAttempts: 2, initialIntervalMs: 20, backoffCoefficient: 1, maximumIntervalMs: 20, timeoutMs: 5_000 } }, fallback: { maxEscalations: 1 } },
+    config: {
+      retry: {
+        default: {
+          maximumAttempts: 2,
+          initialIntervalMs: 20,
+          backoffCoefficient: 1,
+          maximumIntervalMs: 20,
+          timeoutMs: 5_000,
+        },
+      },
+      fallback: { maxEscalations: 1 },
+    },
   });
 });
 afterAll(async () => stack?.stop());
@@ -34,18 +85,34 @@ it('returns a typed, validated sentiment', async () => {
   stack.fakes.openai.setDefault('cheap', { kind: 'ok', content: SENTIMENT });
   const res = await stack.post('/operations/sentiment', { text: 'The delivery was late and the box was broken.' });
   expect(res.status).toBe(200);
-  expect(res.body).toMatchObject({ object: 'operation.sentiment', model: 'oa/cheap', result: { label: 'negative', scores: { negative: 0.9 } } });
+  expect(res.body).toMatchObject({
+    object: 'operation.sentiment',
+    model: 'oa/cheap',
+    result: { label: 'negative', scores: { negative: 0.9 } },
+  });
   // The structured prompt asked for JSON mode where the model has it.
   expect(stack.fakes.openai.calls[0]!.body.response_format).toEqual({ type: 'json_object' });
 });
 
 it('escalates invalid output to a stronger model, and the attempt list says why', async () => {
-  stack.fakes.openai.setDefault('cheap', { kind: 'ok', content: '{"label": "furious", "scores": {"positive": 0, "negative": 1, "neutral": 0}}' });
-  stack.fakes.anthropic.setDefault('mid', { kind: 'ok', content: `Sure! Here it is:\n\`\`\`json\n${SENTIMENT}\n\`\`\`` });
+  stack.fakes.openai.setDefault('cheap', {
+    kind: 'ok',
+    content: '{"label": "furious", "scores": {"positive": 0, "negative": 1, "neutral": 0}}',
+  });
+  stack.fakes.anthropic.setDefault('mid', {
+    kind: 'ok',
+    content: `Sure! Here it is:\n\`\`\`json\n${SENTIMENT}\n\`\`\``,
+  });
   const res = await stack.post('/operations/sentiment', { text: 'Terrible.' });
   expect(res.status).toBe(200);
   expect(res.body.model).toBe('an/mid');
-  const attempts = res.body.switchyard.attempts as Array<{ model: string; outcome: string; errorType?: string; errorMessage?: string; costUsd?: number }>;
+  const attempts = res.body.switchyard.attempts as Array<{
+    model: string;
+    outcome: string;
+    errorType?: string;
+    errorMessage?: string;
+    costUsd?: number;
+  }>;
   expect(attempts.map((a) => [a.model, a.outcome, a.errorType])).toEqual([
     ['cheap', 'error', 'InvalidOutput'],
     ['mid', 'success', undefined],
@@ -69,8 +136,19 @@ it('stops with 502 when output stays invalid past the escalation limit', async (
 
 it('validates entity spans against the input', async () => {
   const text = 'Grace Hopper worked at Harvard.';
-  stack.fakes.openai.setDefault('cheap', { kind: 'ok', content: JSON.stringify({ entities: [{ text: 'Harvard', type: 'ORGANIZATION', start: 0, end: 7 }] }) });
-  stack.fakes.anthropic.setDefault('mid', { kind: 'ok', content: JSON.stringify({ entities: [{ text: 'Grace Hopper', type: 'PERSON', start: 0, end: 12 }, { text: 'Harvard', type: 'ORGANIZATION', start: 23, end: 30 }] }) });
+  stack.fakes.openai.setDefault('cheap', {
+    kind: 'ok',
+    content: JSON.stringify({ entities: [{ text: 'Harvard', type: 'ORGANIZATION', start: 0, end: 7 }] }),
+  });
+  stack.fakes.anthropic.setDefault('mid', {
+    kind: 'ok',
+    content: JSON.stringify({
+      entities: [
+        { text: 'Grace Hopper', type: 'PERSON', start: 0, end: 12 },
+        { text: 'Harvard', type: 'ORGANIZATION', start: 23, end: 30 },
+      ],
+    }),
+  });
   const res = await stack.post('/operations/entities', { text });
   expect(res.status).toBe(200);
   expect(res.body.model).toBe('an/mid');
@@ -78,9 +156,20 @@ it('validates entity spans against the input', async () => {
 });
 
 it('returns intent with confidence and alternatives, and a summary with key points', async () => {
-  stack.fakes.openai.script('cheap', { kind: 'ok', content: '{"intent": "cancel_order", "confidence": 0.82, "alternatives": [{"intent": "track_order", "confidence": 0.1}]}' });
-  const intent = await stack.post('/operations/intent', { text: 'Please cancel my order', intents: ['cancel_order', 'track_order'] });
-  expect(intent.body.result).toEqual({ intent: 'cancel_order', confidence: 0.82, alternatives: [{ intent: 'track_order', confidence: 0.1 }] });
+  stack.fakes.openai.script('cheap', {
+    kind: 'ok',
+    content:
+      '{"intent": "cancel_order", "confidence": 0.82, "alternatives": [{"intent": "track_order", "confidence": 0.1}]}',
+  });
+  const intent = await stack.post('/operations/intent', {
+    text: 'Please cancel my order',
+    intents: ['cancel_order', 'track_order'],
+  });
+  expect(intent.body.result).toEqual({
+    intent: 'cancel_order',
+    confidence: 0.82,
+    alternatives: [{ intent: 'track_order', confidence: 0.1 }],
+  });
   stack.fakes.openai.script('cheap', { kind: 'ok', content: '{"summary": "Short.", "keyPoints": ["one", "two"]}' });
   const summary = await stack.post('/operations/summarize', { text: 'A long text.', maxWords: 30 });
   expect(summary.body.result).toEqual({ summary: 'Short.', keyPoints: ['one', 'two'] });

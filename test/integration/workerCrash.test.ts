@@ -26,7 +26,10 @@ beforeAll(async () => {
   fake = await startFakeProvider('openai');
   // Temporal runs outside the process we kill, as a cluster would.
   env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) }, searchAttributes: SEARCH_ATTRIBUTES },
+    server: {
+      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
+      searchAttributes: SEARCH_ATTRIBUTES,
+    },
   });
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-crash-'));
 });
@@ -69,7 +72,8 @@ it('a request whose worker is killed mid-call completes after a restart, and the
   );
 
   // The provider call is in flight (and hanging) — now crash.
-  for (let i = 0; i < 200 && fake.callsFor('gpt-4o-mini').length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 200 && fake.callsFor('gpt-4o-mini').length === 0; i++)
+    await new Promise((r) => setTimeout(r, 50));
   expect(fake.callsFor('gpt-4o-mini')).toHaveLength(1);
   await killStack(stack);
   expect(await firstTry).toBe('connection lost');
@@ -77,7 +81,11 @@ it('a request whose worker is killed mid-call completes after a restart, and the
   stack = await startStack(stackEnv);
   const retry = await send();
   expect(retry.status).toBe(200);
-  const body = (await retry.json()) as { id: string; choices: Array<{ message: { content: string } }>; switchyard: { request_id: string; workflow_id: string; attempts: Array<{ attempt: number; outcome: string }> } };
+  const body = (await retry.json()) as {
+    id: string;
+    choices: Array<{ message: { content: string } }>;
+    switchyard: { request_id: string; workflow_id: string; attempts: Array<{ attempt: number; outcome: string }> };
+  };
   expect(body.choices[0]!.message.content).toBe('answer after the crash');
   // One lost attempt (the hung call) and one that answered: nothing ran twice.
   expect(fake.callsFor('gpt-4o-mini')).toHaveLength(2);
@@ -85,12 +93,15 @@ it('a request whose worker is killed mid-call completes after a restart, and the
 
   // The same workflow, resumed: one execution for this request id.
   const executions = [];
-  for await (const wf of env.client.workflow.list({ query: `WorkflowId = '${body.switchyard.workflow_id}'` })) executions.push(wf);
+  for await (const wf of env.client.workflow.list({ query: `WorkflowId = '${body.switchyard.workflow_id}'` }))
+    executions.push(wf);
   expect(executions).toHaveLength(1);
   expect(executions[0]!.status.name).toBe('COMPLETED');
 
   // And it can be fetched by request id.
-  const record = await fetch(`http://127.0.0.1:${port}/v1/requests/${body.switchyard.request_id}`, { headers: { authorization: `Bearer ${KEY}` } });
+  const record = await fetch(`http://127.0.0.1:${port}/v1/requests/${body.switchyard.request_id}`, {
+    headers: { authorization: `Bearer ${KEY}` },
+  });
   expect(await record.json()).toMatchObject({ status: 'succeeded', response: { content: 'answer after the crash' } });
   const code = await stopStack(stack);
   if (code !== 0) console.log('STACK OUTPUT', stack.output());

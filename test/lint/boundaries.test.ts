@@ -36,31 +36,53 @@ describe('import boundaries', () => {
   });
 
   it('src/domain may not import from src/api, not even a type', async () => {
-    const found = await problems('src/domain/probe.ts', "import type { ApiDeps } from '../api/app';\nexport type D = ApiDeps;\n");
+    const found = await problems(
+      'src/domain/probe.ts',
+      "import type { ApiDeps } from '../api/app';\nexport type D = ApiDeps;\n",
+    );
     expect(found).toEqual([expect.stringMatching(/^import-x\/no-restricted-paths:/)]);
   });
 
   it('workflows may not import a value from activities', async () => {
-    const found = await problems('workflows/probe.ts', "import { createActivities } from '../activities';\nexport const f = createActivities;\n");
+    const found = await problems(
+      'workflows/probe.ts',
+      "import { createActivities } from '../activities';\nexport const f = createActivities;\n",
+    );
     expect(found).toEqual([expect.stringMatching(/^@typescript-eslint\/no-restricted-imports: .*activity types only/)]);
   });
 
   it('workflows may import activity types', async () => {
-    expect(await problems('workflows/probe.ts', "import type { Activities } from '../activities';\nexport type A = Activities;\n")).toEqual([]);
+    expect(
+      await problems(
+        'workflows/probe.ts',
+        "import type { Activities } from '../activities';\nexport type A = Activities;\n",
+      ),
+    ).toEqual([]);
   });
 
   it('workflows may not import Node built-ins or I/O packages', async () => {
-    const found = await problems('workflows/probe.ts', "import fs from 'node:fs';\nimport { Pool } from 'pg';\nexport const f = [fs, Pool];\n");
-    expect(found).toEqual([expect.stringMatching(/^import-x\/no-nodejs-modules:/), expect.stringMatching(/^@typescript-eslint\/no-restricted-imports: .*'pg'/)]);
+    const found = await problems(
+      'workflows/probe.ts',
+      "import fs from 'node:fs';\nimport { Pool } from 'pg';\nexport const f = [fs, Pool];\n",
+    );
+    expect(found).toEqual([
+      expect.stringMatching(/^import-x\/no-nodejs-modules:/),
+      expect.stringMatching(/^@typescript-eslint\/no-restricted-imports: .*'pg'/),
+    ]);
   });
 
   it('activities may not import workflow code or its clients', async () => {
-    const found = await problems('activities/probe.ts', "import { HealthClient } from '../src/clients/providerHealth';\nexport const f = HealthClient;\n");
+    const found = await problems(
+      'activities/probe.ts',
+      "import { HealthClient } from '../src/clients/providerHealth';\nexport const f = HealthClient;\n",
+    );
     expect(found).toEqual([expect.stringMatching(/^import-x\/no-restricted-paths: .*HealthPort/)]);
   });
 
   it('the real tree follows its own rules (the layer it is in decides)', async () => {
     // A domain file importing its own layer is fine: the rule is not simply "no imports".
-    expect(await problems('src/domain/probe.ts', "import { roundUsd } from './usd';\nexport const f = roundUsd;\n")).toEqual([]);
+    expect(
+      await problems('src/domain/probe.ts', "import { roundUsd } from './usd';\nexport const f = roundUsd;\n"),
+    ).toEqual([]);
   });
 });

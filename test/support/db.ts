@@ -8,7 +8,8 @@ export type DbKind = 'pglite' | 'postgres';
  * is set. CI sets it, and a CI run without it is a configuration error, not a reason to skip.
  */
 export function dbKinds(): DbKind[] {
-  if (process.env.CI === 'true' && !process.env.DATABASE_URL) throw new Error('CI must set DATABASE_URL so database tests run against PostgreSQL too');
+  if (process.env.CI === 'true' && !process.env.DATABASE_URL)
+    throw new Error('CI must set DATABASE_URL so database tests run against PostgreSQL too');
   return process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
 }
 
@@ -35,4 +36,5 @@ export async function openTestDb(kind: DbKind = process.env.DATABASE_URL ? 'post
   return db;
 }
 
-export const uniqueId = (prefix: string): string => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+export const uniqueId = (prefix: string): string =>
+  `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;

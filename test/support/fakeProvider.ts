@@ -10,8 +10,21 @@ import type { AddressInfo } from 'node:net';
 export type WireFormat = 'openai' | 'anthropic';
 
 export type Behaviour =
-  | { kind: 'ok'; content?: string; delayMs?: number; /** Answer only once this settles (hold calls in flight). */ waitFor?: Promise<unknown>; /** 200 whose answer was filtered: OpenAI/Azure finish_reason content_filter, Anthropic stop_reason refusal. */ filtered?: boolean }
-  | { kind: 'error'; status: number; errorType?: string; code?: string; message?: string; headers?: Record<string, string> }
+  | {
+      kind: 'ok';
+      content?: string;
+      delayMs?: number;
+      /** Answer only once this settles (hold calls in flight). */ waitFor?: Promise<unknown>;
+      /** 200 whose answer was filtered: OpenAI/Azure finish_reason content_filter, Anthropic stop_reason refusal. */ filtered?: boolean;
+    }
+  | {
+      kind: 'error';
+      status: number;
+      errorType?: string;
+      code?: string;
+      message?: string;
+      headers?: Record<string, string>;
+    }
   | { kind: 'hang' }
   | { kind: 'reset' }
   | { kind: 'malformed' };
@@ -41,15 +54,32 @@ export function errorBody(format: WireFormat, b: Extract<Behaviour, { kind: 'err
   if (format === 'anthropic') {
     const type =
       b.errorType ??
-      ({ 400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error', 529: 'overloaded_error' } as Record<number, string>)[b.status] ??
+      (
+        {
+          400: 'invalid_request_error',
+          401: 'authentication_error',
+          403: 'permission_error',
+          404: 'not_found_error',
+          413: 'request_too_large',
+          429: 'rate_limit_error',
+          529: 'overloaded_error',
+        } as Record<number, string>
+      )[b.status] ??
       'api_error';
     return { type: 'error', error: { type, message: b.message ?? `fake ${b.status}` } };
   }
-  const type = b.errorType ?? (b.status >= 500 ? 'server_error' : b.status === 429 ? 'requests' : 'invalid_request_error');
+  const type =
+    b.errorType ?? (b.status >= 500 ? 'server_error' : b.status === 429 ? 'requests' : 'invalid_request_error');
   return { error: { message: b.message ?? `fake ${b.status}`, type, param: null, code: b.code ?? null } };
 }
 
-function successBody(format: WireFormat, model: string, content: string, body: Record<string, unknown>, filtered = false): unknown {
+function successBody(
+  format: WireFormat,
+  model: string,
+  content: string,
+  body: Record<string, unknown>,
+  filtered = false,
+): unknown {
   const inputTokens = JSON.stringify(body.messages ?? '').length >> 2;
   const outputTokens = Math.max(1, content.length >> 2);
   if (format === 'anthropic') {
@@ -69,7 +99,14 @@ function successBody(format: WireFormat, model: string, content: string, body: R
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content: filtered ? null : content, refusal: null }, finish_reason: filtered ? 'content_filter' : 'stop', logprobs: null }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: filtered ? null : content, refusal: null },
+        finish_reason: filtered ? 'content_filter' : 'stop',
+        logprobs: null,
+      },
+    ],
     usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
   };
 }
@@ -87,15 +124,27 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (format === 'openai' && req.method === 'POST' && req.url === embeddingsPath) {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { model: string; input: string | string[] };
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
+          model: string;
+          input: string | string[];
+        };
         calls.push({ model: body.model, at: Date.now(), body, headers: req.headers });
         const inputs = Array.isArray(body.input) ? body.input : [body.input];
         const data = inputs.map((t, index) => ({ object: 'embedding', index, embedding: [t.length, 1, 0, 0.5] }));
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', model: body.model, data, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } }));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            object: 'list',
+            model: body.model,
+            data,
+            usage: { prompt_tokens: inputs.length, total_tokens: inputs.length },
+          }),
+        );
         return;
       }
       if (req.method !== 'POST' || req.url !== path) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify(errorBody(format, { kind: 'error', status: 404, message: `no route ${req.url}` })));
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify(errorBody(format, { kind: 'error', status: 404, message: `no route ${req.url}` })));
         return;
       }
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
@@ -104,14 +153,21 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
       const b = queues.get(model)?.shift() ?? defaults.get(model) ?? { kind: 'ok' };
       switch (b.kind) {
         case 'ok': {
-          const send = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(successBody(format, model, b.content ?? `fake answer from ${model}`, body, b.filtered)));
+          const send = () =>
+            res
+              .writeHead(200, { 'content-type': 'application/json' })
+              .end(
+                JSON.stringify(successBody(format, model, b.content ?? `fake answer from ${model}`, body, b.filtered)),
+              );
           if (b.waitFor) void b.waitFor.then(send);
           else if (b.delayMs) setTimeout(send, b.delayMs);
           else send();
           return;
         }
         case 'error':
-          res.writeHead(b.status, { 'content-type': 'application/json', ...b.headers }).end(JSON.stringify(errorBody(format, b)));
+          res
+            .writeHead(b.status, { 'content-type': 'application/json', ...b.headers })
+            .end(JSON.stringify(errorBody(format, b)));
           return;
         case 'hang':
           hung.add(res);

@@ -63,7 +63,6 @@ export async function stopStack(stack: Stack): Promise<number | null> {
   return stack.exited;
 }
 
-
 /** A crash: SIGKILL to the whole process group, nothing gets to clean up. */
 export async function killStack(stack: Stack): Promise<void> {
   process.kill(-stack.proc.pid!, 'SIGKILL');
@@ -80,7 +79,10 @@ export interface StackPorts {
  * Starts a stack on free ports, retrying with new ones when a port was taken between choosing
  * and binding it (tests run in parallel, and dev servers pick random ports of their own).
  */
-export async function startStackOnFreePorts(env: (ports: StackPorts) => NodeJS.ProcessEnv, tries = 3): Promise<{ stack: Stack; ports: StackPorts }> {
+export async function startStackOnFreePorts(
+  env: (ports: StackPorts) => NodeJS.ProcessEnv,
+  tries = 3,
+): Promise<{ stack: Stack; ports: StackPorts }> {
   for (let i = 1; ; i++) {
     const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
     try {

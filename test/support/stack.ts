@@ -38,7 +38,11 @@ export interface TestStack {
   /** The bootstrap-like admin key of the test tenant. */
   adminKey: string;
   /** POST a JSON body to an API path; returns status and parsed JSON. */
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  post(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   stop(): Promise<void>;
 }
 
@@ -61,16 +65,25 @@ export interface StackOptions {
 
 export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   installRuntime('ERROR');
-  const [openai, anthropic, db, bundle] = await Promise.all([startFakeProvider('openai'), startFakeProvider('anthropic'), openTestDb(), buildWorkflowBundle()]);
+  const [openai, anthropic, db, bundle] = await Promise.all([
+    startFakeProvider('openai'),
+    startFakeProvider('anthropic'),
+    openTestDb(),
+    buildWorkflowBundle(),
+  ]);
   const fakes = { openai, anthropic };
   const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) }, searchAttributes: SEARCH_ATTRIBUTES },
+    server: {
+      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
+      searchAttributes: SEARCH_ATTRIBUTES,
+    },
   });
   const catalog = opts.catalog(fakes);
   const configStore = await testConfigStore(db, { ...opts.config, catalog });
   const taskQueue = uniqueId('route');
   const secrets = Object.fromEntries(catalog.providers.map((p) => [p.id, `key-${p.id}`]));
-  const newHealth = () => (opts.breakers ? new HealthClient(env.client, taskQueue, () => configStore.current().config.breakers) : undefined);
+  const newHealth = () =>
+    opts.breakers ? new HealthClient(env.client, taskQueue, () => configStore.current().config.breakers) : undefined;
   const health = newHealth();
   const start = (h: HealthClient | undefined, connection = env.nativeConnection) =>
     startWorkers({
@@ -91,7 +104,15 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const adminKey = `sk-sy-${uniqueId('admin')}`;
   await upsertApiKey(db, tenantId, apiKey, 'test');
   await upsertApiKey(db, tenantId, adminKey, 'test-admin', 'admin');
-  const app = createApp({ db, client: env.client, taskQueue, requestTimeoutMs: opts.requestTimeoutMs ?? 60_000, configStore, health, logger: pino({ level: 'silent' }) });
+  const app = createApp({
+    db,
+    client: env.client,
+    taskQueue,
+    requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
+    configStore,
+    health,
+    logger: pino({ level: 'silent' }),
+  });
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -30,7 +30,9 @@ describe('Temporal binary resolution', () => {
   });
 
   it('rejects an override that is not executable', () => {
-    expect(() => findBinary(TEMPORAL_CLI, { TEMPORAL_CLI_PATH: path.join(tmp, 'missing') }, tmp)).toThrow(/TEMPORAL_CLI_PATH/);
+    expect(() => findBinary(TEMPORAL_CLI, { TEMPORAL_CLI_PATH: path.join(tmp, 'missing') }, tmp)).toThrow(
+      /TEMPORAL_CLI_PATH/,
+    );
   });
 
   it('says what to install when nothing works', () => {

@@ -1,8 +1,22 @@
 import fc from 'fast-check';
-import { applyOutcomes, cooldownFor, force, grantProbe, initialBreaker, type BreakerState } from '../../src/domain/breaker';
+import {
+  applyOutcomes,
+  cooldownFor,
+  force,
+  grantProbe,
+  initialBreaker,
+  type BreakerState,
+} from '../../src/domain/breaker';
 import { BreakerSettingsSchema } from '../../src/domain/breakerSettings';
 
-const s = BreakerSettingsSchema.parse({ failureThreshold: 3, windowMs: 60_000, cooldownMs: 60_000, maxCooldownMs: 600_000, minCalls: 10, failureRateThreshold: 0.5 });
+const s = BreakerSettingsSchema.parse({
+  failureThreshold: 3,
+  windowMs: 60_000,
+  cooldownMs: 60_000,
+  maxCooldownMs: 600_000,
+  minCalls: 10,
+  failureRateThreshold: 0.5,
+});
 const fail = (at: number, type = 'Overloaded') => ({ failures: [{ at, type, message: 'x' }] });
 const ok = (at: number, count = 1) => ({ failures: [], successes: { count, latencySumMs: 100 * count, at } });
 
@@ -27,7 +41,17 @@ describe('breaker state machine', () => {
   it('trips on the failure rate over a minimum number of calls', () => {
     let st = initialBreaker('e', 0);
     st = applyOutcomes(st, ok(0, 9), 0, s);
-    st = applyOutcomes(st, { failures: [{ at: 1, type: 'Timeout', message: 'x' }, { at: 1, type: 'Timeout', message: 'x' }] }, 1, { ...s, failureThreshold: 100, failureRateThreshold: 0.15 });
+    st = applyOutcomes(
+      st,
+      {
+        failures: [
+          { at: 1, type: 'Timeout', message: 'x' },
+          { at: 1, type: 'Timeout', message: 'x' },
+        ],
+      },
+      1,
+      { ...s, failureThreshold: 100, failureRateThreshold: 0.15 },
+    );
     expect(st.status).toBe('open');
   });
 
@@ -36,7 +60,12 @@ describe('breaker state machine', () => {
   });
 
   it('an operator close resets the breaker without disabling it', () => {
-    let st = applyOutcomes(applyOutcomes(applyOutcomes(initialBreaker('e', 0), fail(0), 0, s), fail(1), 1, s), fail(2), 2, s);
+    let st = applyOutcomes(
+      applyOutcomes(applyOutcomes(initialBreaker('e', 0), fail(0), 0, s), fail(1), 1, s),
+      fail(2),
+      2,
+      s,
+    );
     st = force(st, 'closed', 'fixed', 10, s);
     expect(st.status).toBe('closed');
     for (const t of [20, 21, 22]) st = applyOutcomes(st, fail(t), t, s);

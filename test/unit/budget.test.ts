@@ -1,4 +1,14 @@
-import { applicableWindows, budgetScopes, budgetView, currentWindows, perRequestLimit, reservationUsd, TenantBudgetSchema, windowEnd, windowStart } from '../../src/domain/budget';
+import {
+  applicableWindows,
+  budgetScopes,
+  budgetView,
+  currentWindows,
+  perRequestLimit,
+  reservationUsd,
+  TenantBudgetSchema,
+  windowEnd,
+  windowStart,
+} from '../../src/domain/budget';
 
 const t = (iso: string) => Date.parse(iso);
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -34,7 +44,11 @@ describe('budget windows (UTC)', () => {
       ],
       t('2026-11-22T10:00:00Z'),
     );
-    expect(w.map((x) => `${x.scope}/${x.period}/${x.limitUsd}`)).toEqual(['tenant:acme/daily/10', 'tenant:acme/monthly/100', 'user:acme:u1/daily/1']);
+    expect(w.map((x) => `${x.scope}/${x.period}/${x.limitUsd}`)).toEqual([
+      'tenant:acme/daily/10',
+      'tenant:acme/monthly/100',
+      'user:acme:u1/daily/1',
+    ]);
   });
 
   it('reserves the worst case: all input with the tokenizer margin, plus the whole output cap', () => {
@@ -44,19 +58,32 @@ describe('budget windows (UTC)', () => {
     expect(reservationUsd(m, 1_000, 100)).toBe(0.004165);
     expect(reservationUsd(m, 1_000, 100, 'embeddings')).toBe(0.003165);
     // Rounded up, never down: a reservation is never smaller than the price.
-    expect(reservationUsd({ inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, maxOutputTokens: 10 }, 1, 1)).toBeGreaterThanOrEqual(((Math.ceil(1.25) + 16) * 0.15 + 0.6) / 1e6);
+    expect(
+      reservationUsd({ inputPricePerMTok: 0.15, outputPricePerMTok: 0.6, maxOutputTokens: 10 }, 1, 1),
+    ).toBeGreaterThanOrEqual(((Math.ceil(1.25) + 16) * 0.15 + 0.6) / 1e6);
   });
 });
 
 describe('budget scopes and the routing view', () => {
-  const budget = TenantBudgetSchema.parse({ dailyUsd: 10, perRequestUsd: 0.5, perUser: { dailyUsd: 1 }, users: { vip: { dailyUsd: 5, perRequestUsd: 2 } } });
+  const budget = TenantBudgetSchema.parse({
+    dailyUsd: 10,
+    perRequestUsd: 0.5,
+    perUser: { dailyUsd: 1 },
+    users: { vip: { dailyUsd: 5, perRequestUsd: 2 } },
+  });
   const at = t('2026-11-22T10:00:00Z');
 
   it('a request spends in its tenant and, when limited, its user; named users replace the per-user default', () => {
     expect(budgetScopes(undefined, 'acme', 'u1')).toEqual([]);
     expect(budgetScopes(budget, 'acme').map((s) => s.scope)).toEqual(['tenant:acme']);
-    expect(budgetScopes(budget, 'acme', 'u1')).toMatchObject([{ scope: 'tenant:acme' }, { scope: 'user:acme:u1', limits: { dailyUsd: 1 } }]);
-    expect(budgetScopes(budget, 'acme', 'vip')[1]).toMatchObject({ scope: 'user:acme:vip', limits: { dailyUsd: 5, perRequestUsd: 2 } });
+    expect(budgetScopes(budget, 'acme', 'u1')).toMatchObject([
+      { scope: 'tenant:acme' },
+      { scope: 'user:acme:u1', limits: { dailyUsd: 1 } },
+    ]);
+    expect(budgetScopes(budget, 'acme', 'vip')[1]).toMatchObject({
+      scope: 'user:acme:vip',
+      limits: { dailyUsd: 5, perRequestUsd: 2 },
+    });
     expect(perRequestLimit(budgetScopes(budget, 'acme', 'vip'))).toBe(0.5); // the tightest wins
     expect(TenantBudgetSchema.parse({}).alertThreshold).toBe(0.8);
     expect(TenantBudgetSchema.safeParse({ dailyUsd: 0 }).success).toBe(false);
@@ -70,8 +97,17 @@ describe('budget scopes and the routing view', () => {
       ['tenant:acme', 'daily', 10, '2026-11-23T00:00:00.000Z'],
       ['user:acme:u1', 'daily', 1, '2026-11-23T00:00:00.000Z'],
     ]);
-    expect(budgetView(fresh, 0.5, 0.8)).toMatchObject({ remainingUsd: 1, perRequestUsd: 0.5, nearLimit: false, tightest: { scope: 'user:acme:u1' } });
-    const used = currentWindows(scopes, [{ scope: 'user:acme:u1', period: 'daily', spentUsd: 0.7, reservedUsd: 0.1 }], at);
+    expect(budgetView(fresh, 0.5, 0.8)).toMatchObject({
+      remainingUsd: 1,
+      perRequestUsd: 0.5,
+      nearLimit: false,
+      tightest: { scope: 'user:acme:u1' },
+    });
+    const used = currentWindows(
+      scopes,
+      [{ scope: 'user:acme:u1', period: 'daily', spentUsd: 0.7, reservedUsd: 0.1 }],
+      at,
+    );
     expect(budgetView(used, undefined, 0.8)).toMatchObject({ remainingUsd: 0.2, nearLimit: true });
     expect(budgetView(used, undefined, 0.9).nearLimit).toBe(false);
   });

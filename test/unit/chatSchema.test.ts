@@ -14,8 +14,18 @@ describe('chat completion request validation', () => {
       messages: [
         { role: 'system', content: 'be brief' },
         { role: 'developer', content: [{ type: 'text', text: 'dev' }] },
-        { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'https://x/y.png' } }] },
-        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'hi' },
+            { type: 'image_url', image_url: { url: 'https://x/y.png' } },
+          ],
+        },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+        },
         { role: 'tool', content: 'result', tool_call_id: 'c1' },
       ],
       max_tokens: 10,
@@ -51,7 +61,9 @@ describe('chat completion request validation', () => {
   });
 
   it('rejects out-of-range numbers and unsupported streaming with the field name', () => {
-    expect(errorFor({ model: 'auto', temperature: 3, messages: [{ role: 'user', content: 'x' }] }).param).toBe('temperature');
+    expect(errorFor({ model: 'auto', temperature: 3, messages: [{ role: 'user', content: 'x' }] }).param).toBe(
+      'temperature',
+    );
     const stream = errorFor({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'x' }] });
     expect(stream.param).toBe('stream');
     expect(stream.message).toMatch(/stream/);

@@ -5,9 +5,13 @@ const user = (content: string) => [{ role: 'user' as const, content }];
 
 describe('classify', () => {
   it('detects task types from the last user message', () => {
-    expect(classify({ operation: 'chat', messages: user('Refactor this TypeScript function to be async') }).taskType).toBe('code');
+    expect(
+      classify({ operation: 'chat', messages: user('Refactor this TypeScript function to be async') }).taskType,
+    ).toBe('code');
     expect(classify({ operation: 'chat', messages: user('Solve the equation 3x + 5 = 20') }).taskType).toBe('math');
-    expect(classify({ operation: 'chat', messages: user('Summarize this article in three key points') }).taskType).toBe('summarization');
+    expect(classify({ operation: 'chat', messages: user('Summarize this article in three key points') }).taskType).toBe(
+      'summarization',
+    );
     expect(classify({ operation: 'chat', messages: user('Write a short poem about rain') }).taskType).toBe('writing');
     expect(classify({ operation: 'chat', messages: user('Hello there, how are you?') }).taskType).toBe('chat');
   });
@@ -16,7 +20,10 @@ describe('classify', () => {
     expect(classify({ operation: 'chat', messages: user('Hi') }).complexity).toBe('simple');
     const long = 'Explain the history of the printing press. '.repeat(300);
     expect(classify({ operation: 'chat', messages: user(long) }).complexity).toBe('complex');
-    expect(classify({ operation: 'chat', messages: user('Design a distributed cache architecture step by step') }).complexity).toBe('complex');
+    expect(
+      classify({ operation: 'chat', messages: user('Design a distributed cache architecture step by step') })
+        .complexity,
+    ).toBe('complex');
   });
 
   it('counts tokens with a real tokenizer and sizes the needed context', () => {

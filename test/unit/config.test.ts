@@ -28,7 +28,9 @@ describe('config', () => {
   it('serves the simulator only when no real key is set, unless forced', () => {
     expect(simulatedProviderEnabled(loadConfig({}))).toBe(true);
     expect(simulatedProviderEnabled(loadConfig({ OPENAI_API_KEY: 'sk-x' }))).toBe(false);
-    expect(simulatedProviderEnabled(loadConfig({ ANTHROPIC_API_KEY: 'k', SWITCHYARD_SIMULATED_PROVIDER: 'on' }))).toBe(true);
+    expect(simulatedProviderEnabled(loadConfig({ ANTHROPIC_API_KEY: 'k', SWITCHYARD_SIMULATED_PROVIDER: 'on' }))).toBe(
+      true,
+    );
     expect(simulatedProviderEnabled(loadConfig({ SWITCHYARD_SIMULATED_PROVIDER: 'off' }))).toBe(false);
   });
 });

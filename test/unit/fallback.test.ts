@@ -1,4 +1,10 @@
-import { afterFailure, describeAttempts, initialFallbackState, routeEnding, skipReason } from '../../src/domain/fallback';
+import {
+  afterFailure,
+  describeAttempts,
+  initialFallbackState,
+  routeEnding,
+  skipReason,
+} from '../../src/domain/fallback';
 import { DEFAULT_SETTINGS, callPolicyFor } from '../../src/domain/settings';
 import type { RoutedCandidate } from '../../src/domain/request';
 
@@ -17,7 +23,15 @@ const route = { fallbackOnContentFilter: true, maxEscalations: 2 };
 
 describe('fallback rules', () => {
   it('falls through on transient provider faults', () => {
-    for (const type of ['RateLimited', 'Overloaded', 'Timeout', 'Connection', 'MalformedResponse', 'AuthFailed', 'NotFound']) {
+    for (const type of [
+      'RateLimited',
+      'Overloaded',
+      'Timeout',
+      'Connection',
+      'MalformedResponse',
+      'AuthFailed',
+      'NotFound',
+    ]) {
       expect(afterFailure(type, cand('a/x', 8000, 2), initialFallbackState(), route).disposition).toBe('fallback');
     }
   });
@@ -31,9 +45,24 @@ describe('fallback rules', () => {
     expect(skipReason(same, d.state)).toMatch(/not below/);
     expect(skipReason(cheap, d.state)).toBeUndefined();
     const refused = [{ modelId: 'a/dear', provider: 'a', outcome: 'error' as const, errorType: 'BudgetExceeded' }];
-    expect(routeEnding({ candidates: [dear, cheap] }, refused, d.state)).toEqual({ errorType: 'BudgetExceeded', httpStatus: 429 });
-    expect(routeEnding({ candidates: [], rejected: [{ modelId: 'a/dear', filter: 'budget', reason: 'x' }] }, [], initialFallbackState())).toEqual({ errorType: 'BudgetExceeded', httpStatus: 429 });
-    expect(routeEnding({ candidates: [], rejected: [{ modelId: 'a/dear', filter: 'residency', reason: 'x' }] }, [], initialFallbackState())).toEqual({ errorType: 'NoCandidate', httpStatus: 503 });
+    expect(routeEnding({ candidates: [dear, cheap] }, refused, d.state)).toEqual({
+      errorType: 'BudgetExceeded',
+      httpStatus: 429,
+    });
+    expect(
+      routeEnding(
+        { candidates: [], rejected: [{ modelId: 'a/dear', filter: 'budget', reason: 'x' }] },
+        [],
+        initialFallbackState(),
+      ),
+    ).toEqual({ errorType: 'BudgetExceeded', httpStatus: 429 });
+    expect(
+      routeEnding(
+        { candidates: [], rejected: [{ modelId: 'a/dear', filter: 'residency', reason: 'x' }] },
+        [],
+        initialFallbackState(),
+      ),
+    ).toEqual({ errorType: 'NoCandidate', httpStatus: 503 });
   });
 
   it('stops at once on an invalid request', () => {
@@ -63,28 +92,67 @@ describe('fallback rules', () => {
   });
 
   it('stops on a content filter when content-filter fallback is disabled', () => {
-    expect(afterFailure('ContentFiltered', cand('a/x', 8000, 2), initialFallbackState(), route).disposition).toBe('fallback');
-    expect(afterFailure('ContentFiltered', cand('a/x', 8000, 2), initialFallbackState(), { ...route, fallbackOnContentFilter: false }).disposition).toBe('stop');
+    expect(afterFailure('ContentFiltered', cand('a/x', 8000, 2), initialFallbackState(), route).disposition).toBe(
+      'fallback',
+    );
+    expect(
+      afterFailure('ContentFiltered', cand('a/x', 8000, 2), initialFallbackState(), {
+        ...route,
+        fallbackOnContentFilter: false,
+      }).disposition,
+    ).toBe('stop');
   });
 
   it('ends a route without answer with the right status', () => {
     const plan = { candidates: [cand('a/x', 1, 1)] };
     const s = initialFallbackState();
     expect(routeEnding({ candidates: [] }, [], s)).toEqual({ errorType: 'NoCandidate', httpStatus: 503 });
-    expect(routeEnding(plan, [{ modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'RateLimited' }], s)).toEqual({ errorType: 'AllRateLimited', httpStatus: 429 });
-    expect(routeEnding(plan, [{ modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'Timeout' }], s)).toEqual({ errorType: 'AllCandidatesFailed', httpStatus: 503 });
+    expect(
+      routeEnding(plan, [{ modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'RateLimited' }], s),
+    ).toEqual({ errorType: 'AllRateLimited', httpStatus: 429 });
+    expect(routeEnding(plan, [{ modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'Timeout' }], s)).toEqual({
+      errorType: 'AllCandidatesFailed',
+      httpStatus: 503,
+    });
   });
 
   it('describes each attempt as an operator reads it', () => {
     const plan = { candidates: [cand('a/x', 8000, 2), cand('b/y', 8000, 3)] };
-    const at = (candidateIndex: number, attempt: number, outcome: 'success' | 'error', errorType?: string, status?: number) => ({
-      candidateIndex, attempt, provider: candidateIndex ? 'b' : 'a', model: candidateIndex ? 'y' : 'x', outcome, errorType, status, startedAt: '', latencyMs: 5,
+    const at = (
+      candidateIndex: number,
+      attempt: number,
+      outcome: 'success' | 'error',
+      errorType?: string,
+      status?: number,
+    ) => ({
+      candidateIndex,
+      attempt,
+      provider: candidateIndex ? 'b' : 'a',
+      model: candidateIndex ? 'y' : 'x',
+      outcome,
+      errorType,
+      status,
+      startedAt: '',
+      latencyMs: 5,
     });
     const lines = describeAttempts(
       [at(0, 1, 'error', 'RateLimited', 429), at(0, 2, 'error', 'RateLimited', 429), at(1, 1, 'success')],
       plan,
-      [{ modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'RateLimited', action: 'fallback: another provider has its own quota' }, { modelId: 'b/y', provider: 'b', outcome: 'success' }],
+      [
+        {
+          modelId: 'a/x',
+          provider: 'a',
+          outcome: 'error',
+          errorType: 'RateLimited',
+          action: 'fallback: another provider has its own quota',
+        },
+        { modelId: 'b/y', provider: 'b', outcome: 'success' },
+      ],
     );
-    expect(lines).toEqual(['a/x attempt 1: 429 RateLimited → retry', 'a/x attempt 2: 429 RateLimited → fallback', 'b/y attempt 1: success in 5 ms']);
+    expect(lines).toEqual([
+      'a/x attempt 1: 429 RateLimited → retry',
+      'a/x attempt 2: 429 RateLimited → fallback',
+      'b/y attempt 1: success in 5 ms',
+    ]);
   });
 });

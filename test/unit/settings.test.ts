@@ -27,9 +27,13 @@ describe('routing settings', () => {
   });
 
   it('reports bad values with their path in the file', () => {
-    expect(() => parseSettings('{"retry": {"default": {"maximumAttempts": 0}}}', 'c.json')).toThrow(/retry\.default\.maximumAttempts/);
+    expect(() => parseSettings('{"retry": {"default": {"maximumAttempts": 0}}}', 'c.json')).toThrow(
+      /retry\.default\.maximumAttempts/,
+    );
     expect(() => parseSettings('{"fallback": {"onContentFilter": "sometimes"}}', 'c.json')).toThrow(ConfigError);
-    expect(() => parseSettings('{"retry": {"default": {"nonRetryable": ["Sometimes"]}}}', 'c.json')).toThrow(/nonRetryable/);
+    expect(() => parseSettings('{"retry": {"default": {"nonRetryable": ["Sometimes"]}}}', 'c.json')).toThrow(
+      /nonRetryable/,
+    );
     expect(() => parseSettings('retry: [', 'c.yaml')).toThrow(/not valid YAML/);
     expect(() => parseSettings('{"unknown": 1}', 'c.json')).toThrow(/Unrecognized key/);
   });
@@ -37,7 +41,9 @@ describe('routing settings', () => {
 
 describe('the shipped example configuration', () => {
   it('parses and means what it says', () => {
-    const s = validateConfig(configSource(path.join(__dirname, '..', '..', 'config', 'switchyard.example.yaml'), shipped).read());
+    const s = validateConfig(
+      configSource(path.join(__dirname, '..', '..', 'config', 'switchyard.example.yaml'), shipped).read(),
+    );
     expect(callPolicyFor(s, 'anthropic', 'anthropic/claude-sonnet-4-5').timeoutMs).toBe(90_000);
     expect(callPolicyFor(s, 'openai', 'openai/gpt-4o').maximumAttempts).toBe(2);
     expect(s.fallback).toEqual(DEFAULT_SETTINGS.fallback);

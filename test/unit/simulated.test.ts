@@ -1,5 +1,9 @@
 import { OpenAIAdapter } from '../../src/providers/openai';
-import { SIMULATED_EMBEDDING_DIMENSIONS, startSimulatedProvider, type SimulatedProvider } from '../../src/providers/simulated';
+import {
+  SIMULATED_EMBEDDING_DIMENSIONS,
+  startSimulatedProvider,
+  type SimulatedProvider,
+} from '../../src/providers/simulated';
 import { toProviderFailure } from '../../src/providers/errors';
 
 async function outcomes(sim: SimulatedProvider, n: number): Promise<string[]> {

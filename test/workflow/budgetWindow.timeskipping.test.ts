@@ -29,7 +29,19 @@ const posted: Array<Record<string, unknown>> = [];
 
 const catalog = CatalogSchema.parse({
   providers: [{ id: 'alpha', wireFormat: 'openai', baseUrl: 'http://127.0.0.1:9' }],
-  models: [{ id: 'alpha/a', provider: 'alpha', model: 'a', inputPricePerMTok: 1, outputPricePerMTok: 1, contextWindow: 8000, maxOutputTokens: 1000, capabilities: ['chat'], qualityTier: 2 }],
+  models: [
+    {
+      id: 'alpha/a',
+      provider: 'alpha',
+      model: 'a',
+      inputPricePerMTok: 1,
+      outputPricePerMTok: 1,
+      contextWindow: 8000,
+      maxOutputTokens: 1000,
+      capabilities: ['chat'],
+      qualityTier: 2,
+    },
+  ],
 });
 const ROLL = uniqueId('roll');
 const EXPIRE = uniqueId('expire');
@@ -49,7 +61,9 @@ beforeAll(async () => {
   const hook = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/alerts`;
   let bundle;
   [bundle, db] = await Promise.all([buildWorkflowBundle(), openTestDb()]);
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_TEST_SERVER) } } });
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_TEST_SERVER) } },
+  });
   const config = fixedConfig({
     catalog,
     tenants: {
@@ -58,7 +72,13 @@ beforeAll(async () => {
       [ALERT]: { budget: { dailyUsd: 1, alertThreshold: 0.5, webhookUrl: hook } },
     },
   });
-  workers = await startWorkers({ connection: env.nativeConnection, namespace: 'default', taskQueue: TQ, workflowBundle: bundle, deps: { db, config, adapters: new AdapterRegistry({}, 5000) } });
+  workers = await startWorkers({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue: TQ,
+    workflowBundle: bundle,
+    deps: { db, config, adapters: new AdapterRegistry({}, 5000) },
+  });
 });
 
 afterAll(async () => {
@@ -69,7 +89,11 @@ afterAll(async () => {
 });
 
 const start = (tenantId: string, opts: { sweepIntervalMs: number; maxTicks?: number }) =>
-  env.client.workflow.start(budgetWindow, { taskQueue: TQ, workflowId: `budget-window:${tenantId}`, args: [{ tenantId, ...opts }] });
+  env.client.workflow.start(budgetWindow, {
+    taskQueue: TQ,
+    workflowId: `budget-window:${tenantId}`,
+    args: [{ tenantId, ...opts }],
+  });
 const now = () => env.currentTimeMs();
 /** Sleeps (skipped time) until just after `at`. */
 async function sleepUntil(at: number, after = 1_000) {
@@ -80,7 +104,12 @@ async function closedRows(tenantId: string, period: string) {
     `select scope, window_start, window_end, closed_at from budget_windows where tenant_id = $1 and period = $2 and closed_at is not null order by window_start, scope`,
     [tenantId, period],
   );
-  return res.rows.map((r) => ({ scope: r.scope, start: new Date(r.window_start).toISOString(), end: new Date(r.window_end).toISOString(), closedAt: new Date(r.closed_at).getTime() }));
+  return res.rows.map((r) => ({
+    scope: r.scope,
+    start: new Date(r.window_start).toISOString(),
+    end: new Date(r.window_end).toISOString(),
+    closedAt: new Date(r.closed_at).getTime(),
+  }));
 }
 
 it('closes the daily window at midnight UTC and the monthly one at the month boundary (30 → 1, 31 → 1, February), across continue-as-new', async () => {
@@ -91,7 +120,9 @@ it('closes the daily window at midnight UTC and the monthly one at the month bou
   await sleepUntil(midnight, -1_000);
   expect(await closedRows(ROLL, 'daily')).toEqual([]);
   const before = await h.query(usageQuery);
-  expect(before.windows.map((w) => `${w.scope} ${w.period}`).sort()).toEqual([`${tenantScope(ROLL)} daily`, `${tenantScope(ROLL)} monthly`, `${userScope(ROLL, 'alice')} daily`].sort());
+  expect(before.windows.map((w) => `${w.scope} ${w.period}`).sort()).toEqual(
+    [`${tenantScope(ROLL)} daily`, `${tenantScope(ROLL)} monthly`, `${userScope(ROLL, 'alice')} daily`].sort(),
+  );
 
   await sleepUntil(midnight, 2_000);
   const daily = await closedRows(ROLL, 'daily');
@@ -100,7 +131,9 @@ it('closes the daily window at midnight UTC and the monthly one at the month bou
   for (const w of daily) expect(w.closedAt - midnight).toBeGreaterThanOrEqual(0);
   for (const w of daily) expect(w.closedAt - midnight).toBeLessThan(5_000);
   const after = await h.query(usageQuery);
-  expect(after.windows.filter((w) => w.period === 'daily').every((w) => w.windowStart === new Date(midnight).toISOString())).toBe(true);
+  expect(
+    after.windows.filter((w) => w.period === 'daily').every((w) => w.windowStart === new Date(midnight).toISOString()),
+  ).toBe(true);
 
   // On to 1 March: the month boundaries after a 30-day month (the start month when it has 30 days),
   // December (31 → 1 January) and February (28 → 1 March).
@@ -127,7 +160,9 @@ it('closes the daily window at midnight UTC and the monthly one at the month bou
 
   const usage = await h.query(usageQuery);
   expect(usage.active).toBe(true);
-  expect(usage.windows.find((w) => w.period === 'monthly')!.windowStart).toBe(new Date(Date.UTC(year, 2, 1)).toISOString());
+  expect(usage.windows.find((w) => w.period === 'monthly')!.windowStart).toBe(
+    new Date(Date.UTC(year, 2, 1)).toISOString(),
+  );
   // More ticks than maxTicks happened: it continued as new and kept running.
   const desc = await h.describe();
   expect(desc.runId).not.toBe(h.firstExecutionRunId);
@@ -138,7 +173,18 @@ it('expires a reservation nobody settled, on time, and releases what it held', a
   const at = await now();
   const windows = applicableWindows([{ scope: tenantScope(EXPIRE), limits: { dailyUsd: 1 } }], at);
   // A call that reserved and then crashed: no settle will ever come.
-  expect((await reserve(db, { id: `${EXPIRE}:crashed`, tenantId: EXPIRE, amountUsd: 0.4, windows, ttlMs: 10 * 60_000, now: at })).ok).toBe(true);
+  expect(
+    (
+      await reserve(db, {
+        id: `${EXPIRE}:crashed`,
+        tenantId: EXPIRE,
+        amountUsd: 0.4,
+        windows,
+        ttlMs: 10 * 60_000,
+        now: at,
+      })
+    ).ok,
+  ).toBe(true);
   const h = await start(EXPIRE, { sweepIntervalMs: 6 * HOUR });
   await env.sleep(5 * 60_000);
   let usage = await h.query(usageQuery);
@@ -149,7 +195,9 @@ it('expires a reservation nobody settled, on time, and releases what it held', a
   usage = await h.query(usageQuery);
   expect(usage.expired).toBe(1);
   expect(usage.windows[0]).toMatchObject({ reservedUsd: 0, spentUsd: 0, remainingUsd: 1 });
-  const row = await db.query<{ status: string }>('select status from budget_reservations where id = $1', [`${EXPIRE}:crashed`]);
+  const row = await db.query<{ status: string }>('select status from budget_reservations where id = $1', [
+    `${EXPIRE}:crashed`,
+  ]);
   expect(row.rows[0]!.status).toBe('expired');
   await h.terminate('test done');
 });
@@ -172,7 +220,13 @@ it('raises the alert once per window when spend crosses the threshold, stored an
   await env.sleep(1_000);
   let usage = await h.query(usageQuery);
   expect(usage.alerts).toHaveLength(1);
-  expect(usage.alerts[0]).toMatchObject({ scope: tenantScope(ALERT), period: 'daily', threshold: 0.5, limitUsd: 1, spentUsd: 0.6 });
+  expect(usage.alerts[0]).toMatchObject({
+    scope: tenantScope(ALERT),
+    period: 'daily',
+    threshold: 0.5,
+    limitUsd: 1,
+    spentUsd: 0.6,
+  });
 
   // More spend, more signals, more sweeps: still one alert for this window.
   await spend(`${ALERT}:c`, 0.2);
@@ -180,11 +234,19 @@ it('raises the alert once per window when spend crosses the threshold, stored an
   await env.sleep(3 * HOUR);
   usage = await h.query(usageQuery);
   expect(usage.alerts).toHaveLength(1);
-  const stored = await db.query<{ n: number; delivered: number }>(`select count(*)::int as n, count(delivered_at)::int as delivered from budget_alerts where tenant_id = $1`, [ALERT]);
+  const stored = await db.query<{ n: number; delivered: number }>(
+    `select count(*)::int as n, count(delivered_at)::int as delivered from budget_alerts where tenant_id = $1`,
+    [ALERT],
+  );
   expect(stored.rows[0]).toEqual({ n: 1, delivered: 1 });
   const mine = () => posted.filter((p) => p.tenantId === ALERT);
   expect(mine()).toHaveLength(1);
-  expect(mine()[0]).toMatchObject({ type: 'budget.threshold_crossed', scope: tenantScope(ALERT), period: 'daily', spentUsd: 0.6 });
+  expect(mine()[0]).toMatchObject({
+    type: 'budget.threshold_crossed',
+    scope: tenantScope(ALERT),
+    period: 'daily',
+    spentUsd: 0.6,
+  });
 
   // The next day's window is a new window: its own alert, once.
   await sleepUntil(windowEnd('daily', await now()), 1_000);

@@ -29,7 +29,14 @@ beforeAll(async () => {
 
 describe('workflow bundle', () => {
   it('contains our workflows and the domain code they use', () => {
-    expect(modules).toEqual(expect.arrayContaining(['./workflows/routeRequest.ts', './workflows/providerHealth.ts', './workflows/budgetWindow.ts', './src/domain/fallback.ts']));
+    expect(modules).toEqual(
+      expect.arrayContaining([
+        './workflows/routeRequest.ts',
+        './workflows/providerHealth.ts',
+        './workflows/budgetWindow.ts',
+        './src/domain/fallback.ts',
+      ]),
+    );
   });
 
   it(`is under ${LIMIT_BYTES / 1024 / 1024} MiB`, () => {

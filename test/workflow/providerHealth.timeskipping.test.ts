@@ -13,13 +13,22 @@ import { forceUpdate, outcomesSignal, probeUpdate, providerHealth, stateQuery } 
 const TQ = 'health-test';
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
-const settings = BreakerSettingsSchema.parse({ failureThreshold: 3, windowMs: 60_000, cooldownMs: 60_000, maxCooldownMs: 30 * 60_000 });
-const failures = (n: number, at: number): Outcomes => ({ failures: Array.from({ length: n }, () => ({ at, type: 'Overloaded', message: '503 Overloaded' })) });
+const settings = BreakerSettingsSchema.parse({
+  failureThreshold: 3,
+  windowMs: 60_000,
+  cooldownMs: 60_000,
+  maxCooldownMs: 30 * 60_000,
+});
+const failures = (n: number, at: number): Outcomes => ({
+  failures: Array.from({ length: n }, () => ({ at, type: 'Overloaded', message: '503 Overloaded' })),
+});
 
 beforeAll(async () => {
   installRuntime('ERROR');
   bundle = await buildWorkflowBundle();
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_TEST_SERVER) } } });
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_TEST_SERVER) } },
+  });
 });
 afterAll(async () => env?.teardown());
 
@@ -29,7 +38,11 @@ async function withBreaker(fn: (h: Awaited<ReturnType<typeof start>>) => Promise
 }
 let n = 0;
 const start = (maxHistoryEvents?: number) =>
-  env.client.workflow.start(providerHealth, { taskQueue: TQ, workflowId: `health-test-${++n}`, args: [{ endpoint: 'p/m', settings, ...(maxHistoryEvents && { maxHistoryEvents }) }] });
+  env.client.workflow.start(providerHealth, {
+    taskQueue: TQ,
+    workflowId: `health-test-${++n}`,
+    args: [{ endpoint: 'p/m', settings, ...(maxHistoryEvents && { maxHistoryEvents }) }],
+  });
 const now = () => env.currentTimeMs();
 const state = (h: Awaited<ReturnType<typeof start>>) => h.query(stateQuery);
 
@@ -50,7 +63,11 @@ it('trips after 3 failures, stays open at 59 s, is half-open after 61 s; a probe
     const probe = await h.executeUpdate(probeUpdate);
     expect(probe.granted).toBe(true);
     expect((await h.executeUpdate(probeUpdate)).granted).toBe(false); // one probe slot
-    await h.signal(outcomesSignal, { failures: [], successes: { count: 1, latencySumMs: 120, at: await now() }, probe: true });
+    await h.signal(outcomesSignal, {
+      failures: [],
+      successes: { count: 1, latencySumMs: 120, at: await now() },
+      probe: true,
+    });
     expect(await state(h)).toMatchObject({ status: 'closed', consecutiveTrips: 0, ewmaLatencyMs: 120 });
   });
 });
@@ -86,9 +103,13 @@ it('a re-trip while open extends the deadline and never shortens it', async () =
     // A forced-open breaker stays open past its cooldown until an operator closes it.
     await env.sleep(10 * 60_000);
     expect((await state(h)).status).toBe('open');
-    expect((await h.executeUpdate(forceUpdate, { args: [{ status: 'closed', reason: 'incident over' }] })).status).toBe('closed');
+    expect((await h.executeUpdate(forceUpdate, { args: [{ status: 'closed', reason: 'incident over' }] })).status).toBe(
+      'closed',
+    );
     // The validator refuses a bad update before it reaches history.
-    const refused = (await h.executeUpdate(forceUpdate, { args: [{ status: 'sideways' as 'open', reason: 'x' }] }).catch((e: unknown) => e)) as Error & { cause?: Error };
+    const refused = (await h
+      .executeUpdate(forceUpdate, { args: [{ status: 'sideways' as 'open', reason: 'x' }] })
+      .catch((e: unknown) => e)) as Error & { cause?: Error };
     expect(refused.cause?.message).toMatch(/status must be/);
   });
 });
@@ -116,7 +137,11 @@ it('a breaker left open for 2 hours of skipped time recovers correctly', async (
     await env.sleep(2 * 60 * 60_000);
     expect((await state(h)).status).toBe('half-open');
     expect((await h.executeUpdate(probeUpdate)).granted).toBe(true);
-    await h.signal(outcomesSignal, { failures: [], successes: { count: 1, latencySumMs: 80, at: await now() }, probe: true });
+    await h.signal(outcomesSignal, {
+      failures: [],
+      successes: { count: 1, latencySumMs: 80, at: await now() },
+      probe: true,
+    });
     expect((await state(h)).status).toBe('closed');
     // Closed again means the next trip starts from the base cooldown.
     await h.signal(outcomesSignal, failures(3, await now()));

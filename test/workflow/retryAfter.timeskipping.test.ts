@@ -32,14 +32,41 @@ beforeAll(async () => {
   await ensureSearchAttributes(env.connection, 'default');
   const cat = CatalogSchema.parse({
     providers: [{ id: 'alpha', wireFormat: 'openai', baseUrl: fake.url }],
-    models: [{ id: 'alpha/a', provider: 'alpha', model: 'a', inputPricePerMTok: 1, outputPricePerMTok: 1, contextWindow: 8000, maxOutputTokens: 1000, capabilities: ['chat'], qualityTier: 2 }],
+    models: [
+      {
+        id: 'alpha/a',
+        provider: 'alpha',
+        model: 'a',
+        inputPricePerMTok: 1,
+        outputPricePerMTok: 1,
+        contextWindow: 8000,
+        maxOutputTokens: 1000,
+        capabilities: ['chat'],
+        qualityTier: 2,
+      },
+    ],
   });
   workers = await startWorkers({
     connection: env.nativeConnection,
     namespace: 'default',
     taskQueue: 'ts-test',
     workflowBundle: bundle,
-    deps: { db, config: fixedConfig({ catalog: cat, retry: { default: { maximumAttempts: 3, initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 60_000, timeoutMs: 5000 } } }), adapters: new AdapterRegistry({}, 5000) },
+    deps: {
+      db,
+      config: fixedConfig({
+        catalog: cat,
+        retry: {
+          default: {
+            maximumAttempts: 3,
+            initialIntervalMs: 1000,
+            backoffCoefficient: 2,
+            maximumIntervalMs: 60_000,
+            timeoutMs: 5000,
+          },
+        },
+      }),
+      adapters: new AdapterRegistry({}, 5000),
+    },
   });
 });
 
@@ -50,18 +77,42 @@ afterAll(async () => {
 });
 
 it('waits the provider retry-after before the next attempt, in skipped time', async () => {
-  fake.script('a', { kind: 'error', status: 429, message: 'Rate limit reached', code: 'rate_limit_exceeded', headers: { 'retry-after': '30' } });
+  fake.script('a', {
+    kind: 'error',
+    status: 429,
+    message: 'Rate limit reached',
+    code: 'rate_limit_exceeded',
+    headers: { 'retry-after': '30' },
+  });
   const tenant = uniqueId('t');
   await upsertApiKey(db, tenant, generateApiKey(), 'k');
   const requestId = uniqueId('r');
-  await insertRequest(db, { requestId, workflowId: `req-${requestId}`, tenantId: tenant, operation: 'chat', requestedModel: 'alpha/a', body: { model: 'alpha/a', messages: [{ role: 'user', content: 'hi' }] }, bodyHash: 'h' });
+  await insertRequest(db, {
+    requestId,
+    workflowId: `req-${requestId}`,
+    tenantId: tenant,
+    operation: 'chat',
+    requestedModel: 'alpha/a',
+    body: { model: 'alpha/a', messages: [{ role: 'user', content: 'hi' }] },
+    bodyHash: 'h',
+  });
 
   const realStart = Date.now();
   const workflowStart = await env.currentTimeMs();
   const result = await env.client.workflow.execute(routeRequest, {
     taskQueue: 'ts-test',
     workflowId: `req-${requestId}`,
-    args: [{ requestId, tenantId: tenant, operation: 'chat', requestedModel: 'alpha/a', needsJson: false, deadlineAt: Date.now() + 3_600_000, context: { tenantId: tenant, compliance: [], excludeProviders: [], metadata: {} } }],
+    args: [
+      {
+        requestId,
+        tenantId: tenant,
+        operation: 'chat',
+        requestedModel: 'alpha/a',
+        needsJson: false,
+        deadlineAt: Date.now() + 3_600_000,
+        context: { tenantId: tenant, compliance: [], excludeProviders: [], metadata: {} },
+      },
+    ],
   });
   const workflowElapsed = (await env.currentTimeMs()) - workflowStart;
 
@@ -70,6 +121,13 @@ it('waits the provider retry-after before the next attempt, in skipped time', as
   expect(workflowElapsed).toBeGreaterThanOrEqual(30_000);
   // Real time stayed well under the 30 s the workflow waited: time was skipped, not slept.
   expect(Date.now() - realStart).toBeLessThan(30_000);
-  const attempts = (await getRequest(db, requestId))!.attempts as Array<{ attempt: number; outcome: string; errorType?: string }>;
-  expect(attempts.map((a) => [a.attempt, a.outcome, a.errorType])).toEqual([[1, 'error', 'RateLimited'], [2, 'success', undefined]]);
+  const attempts = (await getRequest(db, requestId))!.attempts as Array<{
+    attempt: number;
+    outcome: string;
+    errorType?: string;
+  }>;
+  expect(attempts.map((a) => [a.attempt, a.outcome, a.errorType])).toEqual([
+    [1, 'error', 'RateLimited'],
+    [2, 'success', undefined],
+  ]);
 });

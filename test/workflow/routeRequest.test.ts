@@ -14,7 +14,14 @@ import type { RouteFailureDetails, RouteRequestInput } from '../../src/domain/re
 import { AdapterRegistry } from '../../src/providers/registry';
 import { fixedConfig } from '../support/config';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
-import { SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_STATUS, SA_TENANT, SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
+import {
+  SA_FALLBACKS,
+  SA_MODEL,
+  SA_PROVIDER,
+  SA_STATUS,
+  SA_TENANT,
+  SEARCH_ATTRIBUTES,
+} from '../../src/temporal/searchAttributes';
 import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
 import { routeRequest } from '../../workflows';
 import { openTestDb, uniqueId } from '../support/db';
@@ -37,17 +44,45 @@ function catalog(): Catalog {
       { id: 'beta', wireFormat: 'anthropic', baseUrl: beta.url },
     ],
     models: [
-      { id: 'alpha/a-small', provider: 'alpha', model: 'a-small', inputPricePerMTok: 1, outputPricePerMTok: 2, contextWindow: 8_000, maxOutputTokens: 1_000, capabilities: ['chat', 'json'], qualityTier: 2 },
-      { id: 'beta/b-large', provider: 'beta', model: 'b-large', inputPricePerMTok: 3, outputPricePerMTok: 15, contextWindow: 200_000, maxOutputTokens: 4_000, capabilities: ['chat'], qualityTier: 4 },
+      {
+        id: 'alpha/a-small',
+        provider: 'alpha',
+        model: 'a-small',
+        inputPricePerMTok: 1,
+        outputPricePerMTok: 2,
+        contextWindow: 8_000,
+        maxOutputTokens: 1_000,
+        capabilities: ['chat', 'json'],
+        qualityTier: 2,
+      },
+      {
+        id: 'beta/b-large',
+        provider: 'beta',
+        model: 'b-large',
+        inputPricePerMTok: 3,
+        outputPricePerMTok: 15,
+        contextWindow: 200_000,
+        maxOutputTokens: 4_000,
+        capabilities: ['chat'],
+        qualityTier: 4,
+      },
     ],
   });
 }
 
 beforeAll(async () => {
   installRuntime('ERROR');
-  [alpha, beta, db, bundle] = await Promise.all([startFakeProvider('openai'), startFakeProvider('anthropic'), openTestDb(), buildWorkflowBundle()]);
+  [alpha, beta, db, bundle] = await Promise.all([
+    startFakeProvider('openai'),
+    startFakeProvider('anthropic'),
+    openTestDb(),
+    buildWorkflowBundle(),
+  ]);
   env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) }, searchAttributes: SEARCH_ATTRIBUTES },
+    server: {
+      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
+      searchAttributes: SEARCH_ATTRIBUTES,
+    },
   });
   const cat = catalog();
   workers = await startWorkers({
@@ -57,7 +92,18 @@ beforeAll(async () => {
     workflowBundle: bundle,
     deps: {
       db,
-      config: fixedConfig({ catalog: cat, retry: { default: { maximumAttempts: 3, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50, timeoutMs: 5_000 } } }),
+      config: fixedConfig({
+        catalog: cat,
+        retry: {
+          default: {
+            maximumAttempts: 3,
+            initialIntervalMs: 50,
+            backoffCoefficient: 1,
+            maximumIntervalMs: 50,
+            timeoutMs: 5_000,
+          },
+        },
+      }),
       adapters: new AdapterRegistry({ alpha: 'k-alpha', beta: 'k-beta' }, 5_000),
     },
   });
@@ -79,8 +125,24 @@ beforeEach(() => {
 async function run(requestedModel: string, content = 'Hello') {
   const requestId = uniqueId('r');
   const body = { model: requestedModel, messages: [{ role: 'user', content }] };
-  await insertRequest(db, { requestId, workflowId: `req-${requestId}`, tenantId: tenant, operation: 'chat', requestedModel, body, bodyHash: 'h' });
-  const input: RouteRequestInput = { requestId, tenantId: tenant, operation: 'chat', requestedModel, needsJson: false, deadlineAt: Date.now() + 60_000, context: { tenantId: tenant, compliance: [], excludeProviders: [], metadata: {} } };
+  await insertRequest(db, {
+    requestId,
+    workflowId: `req-${requestId}`,
+    tenantId: tenant,
+    operation: 'chat',
+    requestedModel,
+    body,
+    bodyHash: 'h',
+  });
+  const input: RouteRequestInput = {
+    requestId,
+    tenantId: tenant,
+    operation: 'chat',
+    requestedModel,
+    needsJson: false,
+    deadlineAt: Date.now() + 60_000,
+    context: { tenantId: tenant, compliance: [], excludeProviders: [], metadata: {} },
+  };
   const handle = await env.client.workflow.start(routeRequest, {
     taskQueue: TASK_QUEUE,
     workflowId: `req-${requestId}`,
@@ -122,10 +184,18 @@ it('retries a 5xx per the candidate policy, then falls back to the other provide
   expect(alpha.callsFor('a-small')).toHaveLength(3);
   expect(beta.callsFor('b-large')).toHaveLength(1);
   // @anthropic-ai/sdk 1.x sends the key as a bearer token (older versions used x-api-key).
-  expect(`${beta.calls[0]!.headers.authorization ?? ''} ${beta.calls[0]!.headers['x-api-key'] ?? ''}`).toContain('k-beta');
+  expect(`${beta.calls[0]!.headers.authorization ?? ''} ${beta.calls[0]!.headers['x-api-key'] ?? ''}`).toContain(
+    'k-beta',
+  );
 
   const row = await getRequest(db, requestId);
-  expect((row!.attempts as Array<{ outcome: string; errorType?: string; status?: number }>).map((a) => [a.outcome, a.errorType, a.status])).toEqual([
+  expect(
+    (row!.attempts as Array<{ outcome: string; errorType?: string; status?: number }>).map((a) => [
+      a.outcome,
+      a.errorType,
+      a.status,
+    ]),
+  ).toEqual([
     ['error', 'Overloaded', 503],
     ['error', 'Overloaded', 503],
     ['error', 'Overloaded', 503],
@@ -135,7 +205,12 @@ it('retries a 5xx per the candidate policy, then falls back to the other provide
 });
 
 it('stops at once on an invalid request: no retry, no second provider', async () => {
-  alpha.script('a-small', { kind: 'error', status: 400, message: "Invalid value: 'wizard'. Supported values are: 'system', 'user'.", code: 'invalid_value' });
+  alpha.script('a-small', {
+    kind: 'error',
+    status: 400,
+    message: "Invalid value: 'wizard'. Supported values are: 'system', 'user'.",
+    code: 'invalid_value',
+  });
   const { requestId, handle } = await run('alpha/a-small');
   const err = await handle.result().catch((e: unknown) => e);
   expect(err).toBeInstanceOf(WorkflowFailedError);

@@ -18,7 +18,13 @@ const ModelUpdate = ModelSchema.omit({ id: true, provider: true, model: true }).
 const versionOf = (v: { version: number }) => ({ config_version: v.version });
 
 /** GET/POST on a collection, GET/PUT/DELETE on one item by id: rules and overrides alike. */
-function collection(router: Router, store: ConfigStore, path: string, key: 'rules' | 'overrides', schema: typeof RuleSchema | typeof OverrideSchema): void {
+function collection(
+  router: Router,
+  store: ConfigStore,
+  path: string,
+  key: 'rules' | 'overrides',
+  schema: typeof RuleSchema | typeof OverrideSchema,
+): void {
   const items = (c: SwitchyardConfig) => c[key] as Array<{ id: string }>;
   const find = (id: string) => {
     const item = items(store.current().config).find((x) => x.id === id);
@@ -30,7 +36,11 @@ function collection(router: Router, store: ConfigStore, path: string, key: 'rule
   });
   router.post(path, async (req, res) => {
     const item = validate(schema as z.ZodType<{ id: string }>, req.body);
-    if (items(store.current().config).some((x) => x.id === item.id)) throw HttpError.conflict(`A ${key.slice(0, -1)} with id '${item.id}' exists.`, { param: 'id', code: 'already_exists' });
+    if (items(store.current().config).some((x) => x.id === item.id))
+      throw HttpError.conflict(`A ${key.slice(0, -1)} with id '${item.id}' exists.`, {
+        param: 'id',
+        code: 'already_exists',
+      });
     const v = await store.update((c) => ({ ...c, [key]: [...items(c), item] }));
     res.status(201).json({ ...item, ...versionOf(v) });
   });
@@ -74,15 +84,23 @@ export function adminRoutes(deps: { configStore: ConfigStore }): Router {
   router.post('/v1/admin/models', async (req, res) => {
     const reg = validate(ModelRegistration, req.body);
     const id = `${reg.provider}/${reg.model}`;
-    if (store.current().config.catalog.models.some((m) => m.id === id)) throw HttpError.conflict(`Model '${id}' exists; PATCH it instead.`, { param: 'model', code: 'already_exists' });
-    const v = await store.update((c) => ({ ...c, catalog: { ...c.catalog, models: [...c.catalog.models, { id, ...reg }] } }));
+    if (store.current().config.catalog.models.some((m) => m.id === id))
+      throw HttpError.conflict(`Model '${id}' exists; PATCH it instead.`, { param: 'model', code: 'already_exists' });
+    const v = await store.update((c) => ({
+      ...c,
+      catalog: { ...c.catalog, models: [...c.catalog.models, { id, ...reg }] },
+    }));
     res.status(201).json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });
   });
   router.patch('/v1/admin/models/:provider/:model', async (req, res) => {
     const id = `${req.params.provider}/${req.params.model}`;
-    if (!store.current().config.catalog.models.some((m) => m.id === id)) throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
+    if (!store.current().config.catalog.models.some((m) => m.id === id))
+      throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
     const change = validate(ModelUpdate, req.body);
-    const v = await store.update((c) => ({ ...c, catalog: { ...c.catalog, models: c.catalog.models.map((m) => (m.id === id ? { ...m, ...change } : m)) } }));
+    const v = await store.update((c) => ({
+      ...c,
+      catalog: { ...c.catalog, models: c.catalog.models.map((m) => (m.id === id ? { ...m, ...change } : m)) },
+    }));
     res.json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });
   });
 

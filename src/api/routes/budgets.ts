@@ -47,7 +47,15 @@ async function budgetReport(deps: { db: Db; configStore: ConfigStore }, tenantId
       ? Object.fromEntries(
           state.scopes.map((s) => {
             const l = limitsOf(s.scope)!;
-            return [s.scope, { per_request_usd: l.perRequestUsd ?? null, daily_usd: l.dailyUsd ?? null, weekly_usd: l.weeklyUsd ?? null, monthly_usd: l.monthlyUsd ?? null }];
+            return [
+              s.scope,
+              {
+                per_request_usd: l.perRequestUsd ?? null,
+                daily_usd: l.dailyUsd ?? null,
+                weekly_usd: l.weeklyUsd ?? null,
+                monthly_usd: l.monthlyUsd ?? null,
+              },
+            ];
           }),
         )
       : null,
@@ -72,16 +80,20 @@ export function budgetRoutes(deps: { db: Db; configStore: ConfigStore }): Router
   router.put('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
     const budget = validate(TenantBudgetSchema, req.body);
     const id = String(req.params.id);
-    const v = await deps.configStore.update((c) => ({ ...c, tenants: { ...c.tenants, [id]: { ...(c.tenants[id] ?? TenantPolicySchema.parse({})), budget } } }));
+    const v = await deps.configStore.update((c) => ({
+      ...c,
+      tenants: { ...c.tenants, [id]: { ...(c.tenants[id] ?? TenantPolicySchema.parse({})), budget } },
+    }));
     res.json({ tenant_id: id, budget, config_version: v.version });
   });
 
   router.delete('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
     const id = String(req.params.id);
-    if (!deps.configStore.current().config.tenants[id]?.budget) throw HttpError.notFound(`Tenant '${id}' has no budget.`, { param: 'id', code: 'not_found' });
+    if (!deps.configStore.current().config.tenants[id]?.budget)
+      throw HttpError.notFound(`Tenant '${id}' has no budget.`, { param: 'id', code: 'not_found' });
     const v = await deps.configStore.update((c) => {
       const { budget: _removed, ...rest } = c.tenants[id]!;
-      return { ...c, tenants: { ...c.tenants, [id]: rest as typeof c.tenants[string] } };
+      return { ...c, tenants: { ...c.tenants, [id]: rest as (typeof c.tenants)[string] } };
     });
     res.json({ tenant_id: id, deleted: true, config_version: v.version });
   });

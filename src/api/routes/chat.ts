@@ -23,8 +23,19 @@ export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Rou
       object: 'chat.completion',
       created: Math.floor(new Date(row.created_at).getTime() / 1000),
       model: result.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: stored.content, refusal: null }, finish_reason: stored.finishReason, logprobs: null }],
-      usage: { prompt_tokens: result.inputTokens, completion_tokens: result.outputTokens, total_tokens: result.inputTokens + result.outputTokens },
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: stored.content, refusal: null },
+          finish_reason: stored.finishReason,
+          logprobs: null,
+        },
+      ],
+      usage: {
+        prompt_tokens: result.inputTokens,
+        completion_tokens: result.outputTokens,
+        total_tokens: result.inputTokens + result.outputTokens,
+      },
       system_fingerprint: null,
       switchyard: switchyardExtension(routed),
     });

@@ -9,7 +9,11 @@ export function healthRoutes(deps: { db: Db; client: Client }): Router {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
-    const check = async (fn: () => Promise<unknown>) => fn().then(() => 'ok', (e: unknown) => `error: ${e instanceof Error ? e.message : String(e)}`);
+    const check = async (fn: () => Promise<unknown>) =>
+      fn().then(
+        () => 'ok',
+        (e: unknown) => `error: ${e instanceof Error ? e.message : String(e)}`,
+      );
     const [database, temporal] = await Promise.all([
       check(() => deps.db.query('select 1')),
       check(() => deps.client.workflowService.getSystemInfo({})),

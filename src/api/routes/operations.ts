@@ -22,7 +22,10 @@ export function operationRoutes(deps: RunnerDeps & { configStore: ConfigStore })
     const { tenantId } = authOf(req);
     const operation = req.params.operation as OperationName;
     if (!NAMES.includes(operation)) {
-      throw HttpError.notFound(`Unknown operation '${req.params.operation}'. Use one of: ${NAMES.join(', ')}.`, { param: 'operation', code: 'unknown_operation' });
+      throw HttpError.notFound(`Unknown operation '${req.params.operation}'. Use one of: ${NAMES.join(', ')}.`, {
+        param: 'operation',
+        code: 'unknown_operation',
+      });
     }
     // One schema per operation; their union is wider than zod's inference follows.
     const body = readBody(req, OperationBodySchemas[operation] as z.ZodType<OperationBody<OperationName>>);

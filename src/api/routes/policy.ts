@@ -40,13 +40,23 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
     const config = deps.configStore.current();
     // The workflow's decision step, minus the call and the record: the same plan function.
     const route = chatRouteInput(req, tenantId, body);
-    const classification = classify({ operation: 'chat', messages: body.messages, maxOutputTokens: route.maxOutputTokens });
+    const classification = classify({
+      operation: 'chat',
+      messages: body.messages,
+      maxOutputTokens: route.maxOutputTokens,
+    });
     const requestId = req.header('idempotency-key') ?? 'dry-run';
     try {
-      const { planned } = await planRoute({ db: deps.db, config, health: deps.health }, { ...route, requestId, tenantId }, classification, new Date());
+      const { planned } = await planRoute(
+        { db: deps.db, config, health: deps.health },
+        { ...route, requestId, tenantId },
+        classification,
+        new Date(),
+      );
       res.json({ object: 'route.decision', config_version: config.version, classification, decision: planned });
     } catch (err) {
-      if (err instanceof UnknownModelError) throw HttpError.notFound(err.message, { param: 'model', code: 'model_not_found' });
+      if (err instanceof UnknownModelError)
+        throw HttpError.notFound(err.message, { param: 'model', code: 'model_not_found' });
       throw err;
     }
   });
@@ -57,7 +67,13 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
     const proposed = validateConfig(r.config ?? { ...current.config, ...(r.changes ?? {}) });
 
     const started = process.hrtime.bigint();
-    const rows = await deps.db.query<{ request_id: string; decision_input: PolicyInput; classification: Classification; decision: RecordedDecision['decision']; config_version: number }>(
+    const rows = await deps.db.query<{
+      request_id: string;
+      decision_input: PolicyInput;
+      classification: Classification;
+      decision: RecordedDecision['decision'];
+      config_version: number;
+    }>(
       `select request_id, decision_input, classification, decision, config_version from requests
        where decision_input is not null ${r.tenantId ? 'and tenant_id = $2' : ''}
        order by created_at desc limit $1`,
@@ -66,12 +82,26 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
     const versions = [...new Set(rows.rows.map((x) => x.config_version))];
     const catalogs = new Map<number, Catalog>();
     if (versions.length) {
-      const cfgs = await deps.db.query<{ version: number; config: { catalog: Catalog } }>('select version, config from config_versions where version = any($1::int[])', [versions]);
+      const cfgs = await deps.db.query<{ version: number; config: { catalog: Catalog } }>(
+        'select version, config from config_versions where version = any($1::int[])',
+        [versions],
+      );
       for (const c of cfgs.rows) catalogs.set(c.version, c.config.catalog);
     }
-    const records: RecordedDecision[] = rows.rows.map((x) => ({ requestId: x.request_id, input: x.decision_input, classification: x.classification, decision: x.decision, configVersion: x.config_version }));
+    const records: RecordedDecision[] = rows.rows.map((x) => ({
+      requestId: x.request_id,
+      input: x.decision_input,
+      classification: x.classification,
+      decision: x.decision,
+      configVersion: x.config_version,
+    }));
     const report = replay(records, proposed, (v) => catalogs.get(v));
-    res.json({ object: 'policy.replay', current_config_version: current.version, elapsed_ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6), ...report });
+    res.json({
+      object: 'policy.replay',
+      current_config_version: current.version,
+      elapsed_ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
+      ...report,
+    });
   });
 
   return router;

@@ -10,12 +10,15 @@ import { requireAdmin } from '../auth';
 import { HttpError } from '../errors';
 import { readBody } from '../validate';
 
-const ForceBody = z.object({ action: z.enum(['open', 'close']), reason: z.string().trim().min(1, 'a reason is required').max(500) }).strict();
+const ForceBody = z
+  .object({ action: z.enum(['open', 'close']), reason: z.string().trim().min(1, 'a reason is required').max(500) })
+  .strict();
 
 export function providerRoutes(deps: { configStore: ConfigStore; health?: HealthClient }): Router {
   const router = Router();
   const health = () => {
-    if (!deps.health) throw HttpError.unavailable('Breakers are not available in this process.', { code: 'service_unavailable' });
+    if (!deps.health)
+      throw HttpError.unavailable('Breakers are not available in this process.', { code: 'service_unavailable' });
     return deps.health;
   };
 
@@ -36,7 +39,8 @@ export function providerRoutes(deps: { configStore: ConfigStore; health?: Health
 
   router.post('/v1/providers/:provider/:model/breaker', requireAdmin, async (req, res) => {
     const id = `${req.params.provider}/${req.params.model}`;
-    if (!deps.configStore.current().config.catalog.models.some((m) => m.id === id)) throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
+    if (!deps.configStore.current().config.catalog.models.some((m) => m.id === id))
+      throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
     const body = readBody(req, ForceBody);
     const snap = await health().force(id, body.action === 'open' ? 'open' : 'closed', body.reason);
     res.json({ id, breaker: snap });

@@ -11,7 +11,8 @@ export function requestRoutes(deps: { db: Db }): Router {
     const { tenantId } = authOf(req);
     const row = await getRequest(deps.db, req.params.id!);
     // Another tenant's request is reported as missing, not forbidden: ids must not leak.
-    if (!row || row.tenant_id !== tenantId) throw HttpError.notFound(`No request with id '${req.params.id}'.`, { param: 'id', code: 'request_not_found' });
+    if (!row || row.tenant_id !== tenantId)
+      throw HttpError.notFound(`No request with id '${req.params.id}'.`, { param: 'id', code: 'request_not_found' });
     res.json({
       request_id: row.request_id,
       workflow_id: row.workflow_id,

@@ -17,9 +17,24 @@ import { effective, estimateCost, hardFilter, summarizeRejections } from './filt
 import { findOverride } from './overrides';
 import { rank, resolveStrategy } from './ranking';
 import { conditionHolds, ruleOrder } from './rules';
-import { AUTO_MODELS, UnknownModelError, type BudgetView, type Candidate, type CandidateStep, type HealthView, type PolicyInput, type RouteDecision } from './types';
+import {
+  AUTO_MODELS,
+  UnknownModelError,
+  type BudgetView,
+  type Candidate,
+  type CandidateStep,
+  type HealthView,
+  type PolicyInput,
+  type RouteDecision,
+} from './types';
 
-export function decide(input: PolicyInput, c: Classification, config: SwitchyardConfig, health: HealthView = {}, budget: BudgetView = {}): RouteDecision {
+export function decide(
+  input: PolicyInput,
+  c: Classification,
+  config: SwitchyardConfig,
+  health: HealthView = {},
+  budget: BudgetView = {},
+): RouteDecision {
   const catalog = config.catalog;
   const e = effective(input, config);
   const estimate = (m: Model) => estimateCost(m, c.inputTokens, input.maxOutputTokens, input.capability);
@@ -35,7 +50,9 @@ export function decide(input: PolicyInput, c: Classification, config: Switchyard
   let strategy = resolveStrategy(input.context.strategy ?? e.tenant?.strategy ?? config.routing.defaultStrategy, c);
   // Near the limit, spend what is left on cheaper models before refusing outright.
   if (budget.nearLimit && strategy !== 'cost') {
-    notes.push(`budget near its limit ($${budget.remainingUsd?.toFixed(6)} left in ${budget.tightest?.period ?? 'a'} window): cheaper models first instead of ${strategy}`);
+    notes.push(
+      `budget near its limit ($${budget.remainingUsd?.toFixed(6)} left in ${budget.tightest?.period ?? 'a'} window): cheaper models first instead of ${strategy}`,
+    );
     strategy = 'cost';
   }
   const preferred: Array<{ m: Model; step: CandidateStep; reason: string }> = [];
@@ -61,12 +78,20 @@ export function decide(input: PolicyInput, c: Classification, config: Switchyard
     const target = o ? isEligible(o.model) : undefined;
     if (o && target) {
       override = { id: o.id, scope: o.scope, subject: o.subject, ...(o.expiresAt && { expiresAt: o.expiresAt }) };
-      preferred.push({ m: target, step: 'override', reason: `${o.scope} override ${o.id}${o.reason ? ` (${o.reason})` : ''}` });
+      preferred.push({
+        m: target,
+        step: 'override',
+        reason: `${o.scope} override ${o.id}${o.reason ? ` (${o.reason})` : ''}`,
+      });
     } else if (o) {
-      notes.push(`override ${o.id} skipped: ${o.model} removed by ${rejected.find((r) => r.modelId === o.model)?.filter ?? 'a filter'}`);
+      notes.push(
+        `override ${o.id} skipped: ${o.model} removed by ${rejected.find((r) => r.modelId === o.model)?.filter ?? 'a filter'}`,
+      );
     }
     if (!target) {
-      const rules = config.rules.filter((r) => r.enabled).sort((a, b) => a.priority - b.priority || a.id.localeCompare(b.id));
+      const rules = config.rules
+        .filter((r) => r.enabled)
+        .sort((a, b) => a.priority - b.priority || a.id.localeCompare(b.id));
       for (const rule of rules) {
         if (!rule.when.every((cond) => conditionHolds(cond, input, c))) continue;
         const { models, picked } = ruleOrder(rule, eligible, input);
@@ -75,7 +100,13 @@ export function decide(input: PolicyInput, c: Classification, config: Switchyard
           continue;
         }
         ruleInfo = { id: rule.id, ...(rule.name && { name: rule.name }), ...(picked && { picked }) };
-        models.forEach((m, i) => preferred.push({ m, step: 'rule', reason: `rule ${rule.name ?? rule.id}${picked && i === 0 ? ' (weighted pick)' : i > 0 ? ` (target ${i + 1})` : ''}` }));
+        models.forEach((m, i) =>
+          preferred.push({
+            m,
+            step: 'rule',
+            reason: `rule ${rule.name ?? rule.id}${picked && i === 0 ? ' (weighted pick)' : i > 0 ? ` (target ${i + 1})` : ''}`,
+          }),
+        );
         break;
       }
     }
@@ -85,19 +116,47 @@ export function decide(input: PolicyInput, c: Classification, config: Switchyard
   const max = config.fallback.maxCandidates;
   const chain: Candidate[] = [];
   const add = (m: Model, step: CandidateStep, reason: string) => {
-    if (chain.length < max && !chain.some((x) => x.modelId === m.id)) chain.push({ modelId: m.id, provider: m.provider, model: m.model, step, reason, estimatedCostUsd: estimate(m) });
+    if (chain.length < max && !chain.some((x) => x.modelId === m.id))
+      chain.push({ modelId: m.id, provider: m.provider, model: m.model, step, reason, estimatedCostUsd: estimate(m) });
   };
   for (const p of preferred) add(p.m, p.step, p.reason);
   const ranked = rank(eligible, strategy, estimate, config, input.requestId);
-  if (chain.length === 0 && ranked[0]) add(ranked[0], 'strategy', `strategy ${strategy}${input.context.strategy || e.tenant?.strategy ? '' : ` (${c.complexity} task)`}`);
+  if (chain.length === 0 && ranked[0])
+    add(
+      ranked[0],
+      'strategy',
+      `strategy ${strategy}${input.context.strategy || e.tenant?.strategy ? '' : ` (${c.complexity} task)`}`,
+    );
   const used = () => new Set(chain.map((x) => x.provider));
-  for (const m of ranked) if (!used().has(m.provider)) add(m, 'fallback', `fallback: other provider, next by ${strategy}`);
+  for (const m of ranked)
+    if (!used().has(m.provider)) add(m, 'fallback', `fallback: other provider, next by ${strategy}`);
   for (const m of ranked) add(m, 'fallback', `fallback: next by ${strategy}`);
 
   const summary = chain.length
-    ? `${chain[0]!.modelId} (${chain[0]!.reason})${chain.length > 1 ? `; fallbacks ${chain.slice(1).map((x) => x.modelId).join(', ')}` : ''}`
+    ? `${chain[0]!.modelId} (${chain[0]!.reason})${
+        chain.length > 1
+          ? `; fallbacks ${chain
+              .slice(1)
+              .map((x) => x.modelId)
+              .join(', ')}`
+          : ''
+      }`
     : `no candidate left: ${summarizeRejections(rejected)}`;
-  const cooling = chain.length === 0 ? rejected.filter((r) => r.filter === 'breaker-open').map((r) => health.blocked![r.modelId]!.until).sort() : [];
-  return { candidates: chain, rejected, strategy, ...(override && { override }), ...(ruleInfo && { rule: ruleInfo }), notes, summary, ...(cooling[0] && { retryAt: cooling[0] }) };
+  const cooling =
+    chain.length === 0
+      ? rejected
+          .filter((r) => r.filter === 'breaker-open')
+          .map((r) => health.blocked![r.modelId]!.until)
+          .sort()
+      : [];
+  return {
+    candidates: chain,
+    rejected,
+    strategy,
+    ...(override && { override }),
+    ...(ruleInfo && { rule: ruleInfo }),
+    notes,
+    summary,
+    ...(cooling[0] && { retryAt: cooling[0] }),
+  };
 }
-

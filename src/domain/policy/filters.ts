@@ -9,7 +9,12 @@ import { reservationUsd, type BudgetView } from '../budget';
 import type { FilterName, HealthView, PolicyInput, RouteDecision } from './types';
 
 /** The worst-case cost of a call: all input tokens plus the full output cap. */
-export function estimateCost(m: Model, inputTokens: number, maxOutputTokens: number, capability: 'chat' | 'embeddings'): number {
+export function estimateCost(
+  m: Model,
+  inputTokens: number,
+  maxOutputTokens: number,
+  capability: 'chat' | 'embeddings',
+): number {
   return costUsd(m, inputTokens, capability === 'embeddings' ? 0 : Math.min(maxOutputTokens, m.maxOutputTokens));
 }
 
@@ -27,33 +32,67 @@ export function effective(input: PolicyInput, config: SwitchyardConfig): Effecti
     // A tenant's residency cannot be widened by a request; a request may set one where the tenant has none.
     region: tenant?.region ?? input.context.region,
     compliance: [...new Set([...(tenant?.compliance ?? []), ...input.context.compliance])],
-    excluded: new Set([...(tenant?.excludedProviders ?? []), ...(workspace?.excludedProviders ?? []), ...input.context.excludeProviders]),
+    excluded: new Set([
+      ...(tenant?.excludedProviders ?? []),
+      ...(workspace?.excludedProviders ?? []),
+      ...input.context.excludeProviders,
+    ]),
     tenant,
   };
 }
 
-export function hardFilter(m: Model, input: PolicyInput, c: Classification, e: Effective, health: HealthView, budget: BudgetView): { filter: FilterName; reason: string } | undefined {
+export function hardFilter(
+  m: Model,
+  input: PolicyInput,
+  c: Classification,
+  e: Effective,
+  health: HealthView,
+  budget: BudgetView,
+): { filter: FilterName; reason: string } | undefined {
   const workspace = input.context.workspaceId ? e.tenant?.workspaces[input.context.workspaceId] : undefined;
   const estimate = estimateCost(m, c.inputTokens, input.maxOutputTokens, input.capability);
   if (m.status !== 'active') return { filter: 'status', reason: 'model is inactive' };
-  if (!m.capabilities.includes(input.capability)) return { filter: 'capability', reason: `no ${input.capability} capability` };
+  if (!m.capabilities.includes(input.capability))
+    return { filter: 'capability', reason: `no ${input.capability} capability` };
   if (input.needsJson && !m.capabilities.includes('json')) return { filter: 'json', reason: 'no JSON mode' };
-  const needed = c.inputTokens + (input.capability === 'embeddings' ? 0 : Math.min(input.maxOutputTokens, m.maxOutputTokens));
-  if (needed > m.contextWindow) return { filter: 'context-window', reason: `context window ${m.contextWindow} < ${needed} tokens needed` };
-  if (e.region && !m.regions.includes(e.region as Model['regions'][number])) return { filter: 'residency', reason: `serves ${m.regions.join('/')}, request requires ${e.region}` };
+  const needed =
+    c.inputTokens + (input.capability === 'embeddings' ? 0 : Math.min(input.maxOutputTokens, m.maxOutputTokens));
+  if (needed > m.contextWindow)
+    return { filter: 'context-window', reason: `context window ${m.contextWindow} < ${needed} tokens needed` };
+  if (e.region && !m.regions.includes(e.region as Model['regions'][number]))
+    return { filter: 'residency', reason: `serves ${m.regions.join('/')}, request requires ${e.region}` };
   const missing = e.compliance.filter((t) => !m.compliance.includes(t as Model['compliance'][number]));
   if (missing.length) return { filter: 'compliance', reason: `lacks ${missing.join(', ')}` };
-  if (e.tenant?.allowedModels && !e.tenant.allowedModels.includes(m.id)) return { filter: 'tenant-allowlist', reason: `not in tenant ${input.context.tenantId}'s allowed models` };
-  if (e.tenant?.allowedProviders && !e.tenant.allowedProviders.includes(m.provider)) return { filter: 'tenant-allowlist', reason: `provider ${m.provider} not allowed for tenant ${input.context.tenantId}` };
-  if (workspace?.allowedModels && !workspace.allowedModels.includes(m.id)) return { filter: 'workspace-allowlist', reason: `not in workspace ${input.context.workspaceId}'s allowed models` };
-  if (workspace?.allowedProviders && !workspace.allowedProviders.includes(m.provider)) return { filter: 'workspace-allowlist', reason: `provider ${m.provider} not allowed in workspace ${input.context.workspaceId}` };
+  if (e.tenant?.allowedModels && !e.tenant.allowedModels.includes(m.id))
+    return { filter: 'tenant-allowlist', reason: `not in tenant ${input.context.tenantId}'s allowed models` };
+  if (e.tenant?.allowedProviders && !e.tenant.allowedProviders.includes(m.provider))
+    return {
+      filter: 'tenant-allowlist',
+      reason: `provider ${m.provider} not allowed for tenant ${input.context.tenantId}`,
+    };
+  if (workspace?.allowedModels && !workspace.allowedModels.includes(m.id))
+    return { filter: 'workspace-allowlist', reason: `not in workspace ${input.context.workspaceId}'s allowed models` };
+  if (workspace?.allowedProviders && !workspace.allowedProviders.includes(m.provider))
+    return {
+      filter: 'workspace-allowlist',
+      reason: `provider ${m.provider} not allowed in workspace ${input.context.workspaceId}`,
+    };
   if (e.excluded.has(m.provider)) return { filter: 'excluded-provider', reason: `provider ${m.provider} is excluded` };
-  if (input.context.maxCostUsd !== undefined && estimate > input.context.maxCostUsd) return { filter: 'cost-cap', reason: `estimated $${estimate.toFixed(6)} > cap $${input.context.maxCostUsd}` };
+  if (input.context.maxCostUsd !== undefined && estimate > input.context.maxCostUsd)
+    return { filter: 'cost-cap', reason: `estimated $${estimate.toFixed(6)} > cap $${input.context.maxCostUsd}` };
   if (budget.remainingUsd !== undefined || budget.perRequestUsd !== undefined) {
     // The amount the call would reserve (worst case, with the tokenizer margin), not the estimate.
     const reserve = reservationUsd(m, c.inputTokens, input.maxOutputTokens, input.capability);
-    if (budget.perRequestUsd !== undefined && reserve > budget.perRequestUsd) return { filter: 'budget', reason: `worst case $${reserve.toFixed(6)} > per-request limit $${budget.perRequestUsd}` };
-    if (budget.remainingUsd !== undefined && reserve > budget.remainingUsd) return { filter: 'budget', reason: `worst case $${reserve.toFixed(6)} > remaining budget $${budget.remainingUsd.toFixed(6)}` };
+    if (budget.perRequestUsd !== undefined && reserve > budget.perRequestUsd)
+      return {
+        filter: 'budget',
+        reason: `worst case $${reserve.toFixed(6)} > per-request limit $${budget.perRequestUsd}`,
+      };
+    if (budget.remainingUsd !== undefined && reserve > budget.remainingUsd)
+      return {
+        filter: 'budget',
+        reason: `worst case $${reserve.toFixed(6)} > remaining budget $${budget.remainingUsd.toFixed(6)}`,
+      };
   }
   const blocked = health.blocked?.[m.id];
   if (blocked && blocked.until > input.now) return { filter: 'breaker-open', reason: blocked.why };

@@ -7,9 +7,12 @@ export function findOverride(input: PolicyInput, config: SwitchyardConfig): Over
   const live = config.overrides.filter((o) => !o.expiresAt || Date.parse(o.expiresAt) > Date.parse(input.now));
   const ctx = input.context;
   return (
-    (ctx.userId ? live.find((o) => o.scope === 'user' && o.subject === ctx.userId && o.tenantId === ctx.tenantId) : undefined) ??
-    (ctx.workspaceId ? live.find((o) => o.scope === 'workspace' && o.subject === ctx.workspaceId && o.tenantId === ctx.tenantId) : undefined) ??
+    (ctx.userId
+      ? live.find((o) => o.scope === 'user' && o.subject === ctx.userId && o.tenantId === ctx.tenantId)
+      : undefined) ??
+    (ctx.workspaceId
+      ? live.find((o) => o.scope === 'workspace' && o.subject === ctx.workspaceId && o.tenantId === ctx.tenantId)
+      : undefined) ??
     live.find((o) => o.scope === 'tenant' && o.subject === ctx.tenantId)
   );
 }
-

@@ -10,7 +10,13 @@ export function resolveStrategy(s: Strategy, c: Classification): Exclude<Strateg
 }
 
 /** Ranks eligible models by the strategy, best first. */
-export function rank(models: Model[], strategy: Exclude<Strategy, 'auto'>, estimate: (m: Model) => number, config: SwitchyardConfig, seed: string): Model[] {
+export function rank(
+  models: Model[],
+  strategy: Exclude<Strategy, 'auto'>,
+  estimate: (m: Model) => number,
+  config: SwitchyardConfig,
+  seed: string,
+): Model[] {
   const byId = (a: Model, b: Model) => a.id.localeCompare(b.id);
   const list = [...models];
   switch (strategy) {
@@ -24,7 +30,10 @@ export function rank(models: Model[], strategy: Exclude<Strategy, 'auto'>, estim
       const w = config.routing.balancedWeights;
       const maxCost = Math.max(...list.map(estimate), 1e-12);
       const maxLatency = Math.max(...list.map((m) => m.typicalLatencyMs), 1);
-      const score = (m: Model) => (w.quality * (m.qualityTier - 1)) / 4 - (w.cost * estimate(m)) / maxCost - (w.latency * m.typicalLatencyMs) / maxLatency;
+      const score = (m: Model) =>
+        (w.quality * (m.qualityTier - 1)) / 4 -
+        (w.cost * estimate(m)) / maxCost -
+        (w.latency * m.typicalLatencyMs) / maxLatency;
       return list.sort((a, b) => score(b) - score(a) || byId(a, b));
     }
     case 'round-robin': {
@@ -41,4 +50,3 @@ export function rank(models: Model[], strategy: Exclude<Strategy, 'auto'>, estim
     }
   }
 }
-

@@ -58,9 +58,13 @@ export function ruleOrder(rule: Rule, eligible: Model[], input: PolicyInput): { 
     const m = eligible.find((x) => x.id === t.model);
     return m ? [{ m, weight: t.weight ?? 1 }] : [];
   });
-  const weighted = (rule.split ?? (rule.targets.some((t) => t.weight !== undefined) ? 'weighted' : 'ordered')) === 'weighted';
+  const weighted =
+    (rule.split ?? (rule.targets.some((t) => t.weight !== undefined) ? 'weighted' : 'ordered')) === 'weighted';
   if (!weighted || targets.length < 2) return { models: targets.map((t) => t.m) };
-  const key = rule.sticky && input.context.userId ? `${rule.id}:user:${input.context.userId}` : `${rule.id}:request:${input.requestId}`;
+  const key =
+    rule.sticky && input.context.userId
+      ? `${rule.id}:user:${input.context.userId}`
+      : `${rule.id}:request:${input.requestId}`;
   const total = targets.reduce((s, t) => s + t.weight, 0);
   let point = stableFraction(key) * total;
   let pick = targets[targets.length - 1]!;
@@ -74,4 +78,3 @@ export function ruleOrder(rule: Rule, eligible: Model[], input: PolicyInput): { 
   const rest = targets.filter((t) => t !== pick).sort((a, b) => b.weight - a.weight);
   return { models: [pick.m, ...rest.map((t) => t.m)], picked: pick.m.id };
 }
-

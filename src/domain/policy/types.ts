@@ -45,7 +45,20 @@ export interface HealthView {
 
 export type { BudgetView } from '../budget';
 
-export const FILTERS = ['status', 'capability', 'json', 'context-window', 'residency', 'compliance', 'tenant-allowlist', 'workspace-allowlist', 'excluded-provider', 'cost-cap', 'budget', 'breaker-open'] as const;
+export const FILTERS = [
+  'status',
+  'capability',
+  'json',
+  'context-window',
+  'residency',
+  'compliance',
+  'tenant-allowlist',
+  'workspace-allowlist',
+  'excluded-provider',
+  'cost-cap',
+  'budget',
+  'breaker-open',
+] as const;
 export type FilterName = (typeof FILTERS)[number];
 
 export type CandidateStep = 'requested' | 'override' | 'rule' | 'strategy' | 'fallback';
@@ -74,4 +87,3 @@ export interface RouteDecision {
 export class UnknownModelError extends Error {
   override name = 'UnknownModelError';
 }
-
