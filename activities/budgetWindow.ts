@@ -1,6 +1,6 @@
 /** The budgetWindow entity's steps: a tick at the workflow's time, and webhook delivery of an alert. */
 import { ApplicationFailure } from '@temporalio/common';
-import * as budgets from '../src/db/budgets';
+import * as budgets from '../src/db/budgetLedger';
 import {
   applicableWindows,
   PERIODS,

@@ -5,12 +5,12 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import * as budgets from '../src/db/budgets';
+import * as budgets from '../src/db/budgetLedger';
 import * as requests from '../src/db/requests';
 import { costUsd, findModel } from '../src/domain/catalog';
 import type { AttemptRecord, CallModelInput, CallModelResult } from '../src/domain/request';
 import { toProviderFailure, failure, type ProviderFailureDetails } from '../src/providers/errors';
-import { closeCall, reserveCall } from '../src/services/budget';
+import { closeCall, reserveCall } from '../src/services/budgetOperations';
 import type { ActivityDeps } from './deps';
 import { callProvider } from './providerCall';
 import { loadRequest } from './storedRequest';

@@ -4,7 +4,7 @@
  *   DATABASE_URL=postgres://… npm run bench:reservations   (PGlite when unset)
  */
 import { openDb } from '../src/db';
-import { reserve } from '../src/db/budgets';
+import { reserve } from '../src/db/budgetLedger';
 import { migrate } from '../src/db/migrate';
 import { applicableWindows } from '../src/domain/budget';
 

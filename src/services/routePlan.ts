@@ -10,7 +10,7 @@ import type { Classification } from '../domain/classify';
 import { decide, type BudgetView, type HealthView, type PolicyInput } from '../domain/policy';
 import { policyInputOf, type PlannedRoute, type RouteRequestInput } from '../domain/request';
 import { callPolicyFor } from '../domain/settings';
-import { budgetStateFor } from './budget';
+import { budgetStateFor } from './budgetOperations';
 import type { VersionedConfig } from './configStore';
 import type { HealthPort } from './healthPort';
 

@@ -1,5 +1,5 @@
 import type { Db } from '../../src/db';
-import { expireStale, release, reserve, settle, windowUsage } from '../../src/db/budgets';
+import { expireStale, release, reserve, settle, windowUsage } from '../../src/db/budgetLedger';
 import { applicableWindows } from '../../src/domain/budget';
 import { dbKinds, openTestDb, uniqueId } from '../support/db';
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { openDb } from '../../src/db';
-import { expireStale } from '../../src/db/budgets';
+import { expireStale } from '../../src/db/budgetLedger';
 import { tenantScope } from '../../src/domain/budget';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';

@@ -7,7 +7,7 @@
  */
 import OpenAI from 'openai';
 import { classify } from '../../src/domain/classify';
-import { reserve, settle } from '../../src/db/budgets';
+import { reserve, settle } from '../../src/db/budgetLedger';
 import { applicableWindows, reservationUsd, tenantScope, userScope } from '../../src/domain/budget';
 import { CatalogSchema, type Model } from '../../src/domain/catalog';
 import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';

@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Db } from '../../src/db';
-import { reserve, settle } from '../../src/db/budgets';
+import { reserve, settle } from '../../src/db/budgetLedger';
 import { applicableWindows, tenantScope, userScope, windowEnd } from '../../src/domain/budget';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { AdapterRegistry } from '../../src/providers/registry';

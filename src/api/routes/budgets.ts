@@ -6,10 +6,10 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import { budgetStateFor } from '../../services/budget';
+import { budgetStateFor } from '../../services/budgetOperations';
 import type { ConfigStore } from '../../services/configStore';
 import type { Db } from '../../db';
-import { listAlerts } from '../../db/budgets';
+import { listAlerts } from '../../db/budgetLedger';
 import { TenantBudgetSchema } from '../../domain/budget';
 import { TenantPolicySchema } from '../../domain/config';
 import { authOf, requireAdmin } from '../auth';

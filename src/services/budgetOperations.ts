@@ -4,7 +4,7 @@
  * function for the workflow's decision, the dry run and `GET /v1/budgets`, so they agree.
  */
 import type { Db, Queryable } from '../db';
-import { release, reserve, settle, windowUsage } from '../db/budgets';
+import { release, reserve, settle, windowUsage } from '../db/budgetLedger';
 import {
   applicableWindows,
   budgetScopes,
