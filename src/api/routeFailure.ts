@@ -5,6 +5,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowFailedError } from '@temporalio/client';
 import type { RouteFailureDetails } from '../domain/request';
+import { windowJson } from './budgetJson';
 import { HttpError } from './errors';
 
 /** An outage of a dependency is a 503 the client can retry (with the same Idempotency-Key), not a 500. */
@@ -70,17 +71,7 @@ function budgetExceeded(message: string, requestId: string, details: RouteFailur
     code: 'budget_exceeded',
     extra: {
       request_id: requestId,
-      ...(w && {
-        budget: {
-          scope: w.scope,
-          window: w.period,
-          limit_usd: w.limitUsd,
-          spent_usd: w.spentUsd,
-          reserved_usd: w.reservedUsd,
-          remaining_usd: w.remainingUsd,
-          resets_at: w.resetsAt,
-        },
-      }),
+      ...(w && { budget: windowJson(w) }),
       candidates: details?.candidates ?? [],
     },
     headers: { 'x-should-retry': 'false', ...(retryAfter !== undefined && { 'retry-after': String(retryAfter) }) },

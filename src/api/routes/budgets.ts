@@ -13,6 +13,7 @@ import { listAlerts } from '../../db/budgetLedger';
 import { TenantBudgetSchema } from '../../domain/budget';
 import { TenantPolicySchema } from '../../domain/config';
 import { authOf, requireAdmin } from '../auth';
+import { windowJson } from '../budgetJson';
 import { HttpError } from '../errors';
 import { validate } from '../validate';
 
@@ -32,14 +33,7 @@ async function budgetReport(deps: { db: Db; configStore: ConfigStore }, tenantId
     alert_threshold: budget?.alertThreshold ?? null,
     per_request_limit_usd: state?.view.perRequestUsd ?? null,
     windows: (state?.windows ?? []).map((w) => ({
-      scope: w.scope,
-      window: w.period,
-      limit_usd: w.limitUsd,
-      spent_usd: w.spentUsd,
-      reserved_usd: w.reservedUsd,
-      remaining_usd: w.remainingUsd,
-      window_start: w.windowStart,
-      resets_at: w.resetsAt,
+      ...windowJson(w),
       alerted: alerts.some((a) => a.scope === w.scope && a.period === w.period && a.windowStart === w.windowStart),
     })),
     // Per scope, only the limits themselves (the tenant's entry also holds its per-user settings).
