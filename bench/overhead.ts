@@ -1,0 +1,194 @@
+/**
+ * What the request path costs over Temporal's own floor, measured side by side in one run against
+ * one Temporal dev server (file-backed, as `npm start` runs it) and one fake provider:
+ *   direct  the official `openai` client straight to the fake provider
+ *   bare    a workflow whose only step is one activity making that call (Temporal's floor)
+ *   full    Switchyard as `npm start` assembles it: HTTP → API → routeRequest → callModel → provider
+ * Reports p50/p95/p99 at concurrency 1 and 32, throughput at 32, and history events per request.
+ *
+ *   npm run bench:overhead                      (PGlite; DATABASE_URL=… for PostgreSQL)
+ *   N1=100 N32=640 npm run bench:overhead       (requests per measurement)
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import OpenAI from 'openai';
+import pino from 'pino';
+import { loadConfig } from '../src/config';
+import { startSwitchyard } from '../src/start/switchyard';
+import { installRuntime } from '../src/start/worker';
+import { ensureBinary, TEMPORAL_CLI } from '../src/temporal/binaries';
+import { startDevServer } from '../src/temporal/devServer';
+import { startFakeProvider } from '../test/support/fakeProvider';
+
+export interface BareActivities {
+  callProvider(prompt: string): Promise<number>;
+}
+
+const N1 = Number(process.env.N1 ?? 100);
+const N32 = Number(process.env.N32 ?? 640);
+const WARMUP = 40;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+interface Measured {
+  n: number;
+  concurrency: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  rps: number;
+  errors: number;
+}
+
+async function measure(fn: (i: number) => Promise<unknown>, n: number, concurrency: number): Promise<Measured> {
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        const t = performance.now();
+        try {
+          await fn(i);
+          latencies.push(performance.now() - t);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const sorted = latencies.sort((a, b) => a - b);
+  return {
+    n,
+    concurrency,
+    p50: pct(sorted, 50),
+    p95: pct(sorted, 95),
+    p99: pct(sorted, 99),
+    rps: latencies.length / elapsed,
+    errors,
+  };
+}
+
+async function main(): Promise<void> {
+  installRuntime('ERROR');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'));
+  const fake = await startFakeProvider('openai');
+  const dev = await startDevServer({
+    cliPath: ensureBinary(TEMPORAL_CLI),
+    dataDir,
+    port: await freePort(),
+    uiPort: await freePort(),
+    ui: false,
+    namespace: 'default',
+  });
+  const logger = pino({ level: 'warn' });
+
+  // direct: the provider through its official SDK.
+  const direct = new OpenAI({ apiKey: 'sk-bench', baseURL: fake.url, maxRetries: 0 });
+  const ask = (content: string) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content }] });
+
+  // bare: one workflow, one activity, on the same dev server.
+  const native = await NativeConnection.connect({ address: dev.address });
+  const bareWorker = await Worker.create({
+    connection: native,
+    taskQueue: 'bench-bare',
+    workflowsPath: require.resolve('./workflows/bare'),
+    activities: {
+      async callProvider(prompt: string): Promise<number> {
+        const r = await direct.chat.completions.create(ask(prompt));
+        return r.usage?.total_tokens ?? 0;
+      },
+    } satisfies BareActivities,
+  });
+  const bareRun = bareWorker.run();
+  const client = new Client({ connection: await Connection.connect({ address: dev.address }) });
+  let bareIds = 0;
+  const bare = async () => {
+    const id = `bare-${process.pid}-${bareIds++}`;
+    await client.workflow.execute('bareWorkflow', { taskQueue: 'bench-bare', workflowId: id, args: ['Hello'] });
+    return id;
+  };
+
+  // full: Switchyard as `npm start` runs it, pointed at this dev server and the fake provider.
+  const port = await freePort();
+  const key = 'sk-bench-0000000000000000';
+  const app = await startSwitchyard(
+    loadConfig({
+      ...process.env,
+      PORT: String(port),
+      SWITCHYARD_DATA_DIR: dataDir,
+      TEMPORAL_ADDRESS: dev.address,
+      OPENAI_API_KEY: 'sk-bench',
+      OPENAI_BASE_URL: fake.url,
+      SWITCHYARD_BOOTSTRAP_KEY: key,
+      LOG_LEVEL: 'warn',
+    }),
+    { role: 'all', logger },
+  );
+  const viaSwitchyard = new OpenAI({ apiKey: key, baseURL: `${app.apiUrl}/v1`, maxRetries: 0, timeout: 120_000 });
+  const full = async () => {
+    const { response } = await viaSwitchyard.chat.completions.create({ ...ask('Hello'), model: 'auto' }).withResponse();
+    return response.headers.get('x-switchyard-workflow-id')!;
+  };
+  const paths: Array<[string, () => Promise<unknown>]> = [
+    ['direct', () => direct.chat.completions.create(ask('Hello'))],
+    ['bare', bare],
+    ['full', full],
+  ];
+
+  for (const [, fn] of paths) await measure(fn, WARMUP, 4);
+  const results: Record<string, { c1: Measured; c32: Measured; events?: number }> = {};
+  for (const [name, fn] of paths) results[name] = { c1: await measure(fn, N1, 1) } as (typeof results)[string];
+  for (const [name, fn] of paths) results[name]!.c32 = await measure(fn, N32, 32);
+  const eventsOf = async (id: string) => (await client.workflow.getHandle(id).fetchHistory()).events?.length ?? 0;
+  results.bare!.events = await eventsOf(await bare());
+  results.full!.events = await eventsOf(await full());
+
+  const ms = (x: number) => x.toFixed(1);
+  const lines = [
+    `node ${process.version}, ${os.cpus().length} cores, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, ${new Date().toISOString()}`,
+    '',
+    '| path | c=1 p50 | c=1 p95 | c=1 p99 | c=32 p50 | c=32 p95 | c=32 p99 | c=32 req/s | errors | history events |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...Object.entries(results).map(
+      ([name, r]) =>
+        `| ${name} | ${ms(r.c1.p50)} | ${ms(r.c1.p95)} | ${ms(r.c1.p99)} | ${ms(r.c32.p50)} | ${ms(r.c32.p95)} | ${ms(r.c32.p99)} | ${r.c32.rps.toFixed(1)} | ${r.c1.errors + r.c32.errors} | ${r.events ?? '—'} |`,
+    ),
+    '',
+    `full/bare: c=1 p50 ${(results.full!.c1.p50 / results.bare!.c1.p50).toFixed(2)}×, c=32 throughput ${((100 * results.full!.c32.rps) / results.bare!.c32.rps).toFixed(0)} %, history events +${results.full!.events! - results.bare!.events!}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  await app.stop();
+  bareWorker.shutdown();
+  await bareRun;
+  await native.close();
+  await client.connection.close();
+  await dev.stop();
+  await fake.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
