@@ -4,6 +4,7 @@
  * and fake provider servers while the worker passes the real pool, SDK clients and breaker port.
  * Workflows import only the type `Activities`.
  */
+import { createBreakerProjectionActivities } from './breakerProjection';
 import { createBudgetWindowActivities } from './budgetWindow';
 import { createCallModelActivity } from './callModel';
 import type { ActivityDeps } from './deps';
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCallModelActivity(deps),
     ...createBudgetWindowActivities(deps),
     ...createOutcomeActivities(deps),
+    ...createBreakerProjectionActivities(deps),
   };
 }
 

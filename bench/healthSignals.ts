@@ -4,7 +4,14 @@
  * that reach its providerHealth workflow (from its history) and the signals each client sent.
  *   npm run bench:signals
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createBreakerProjectionActivities } from '../activities/breakerProjection';
+import type { ActivityDeps } from '../activities/deps';
+import { openDb } from '../src/db';
+import { migrate } from '../src/db/migrate';
 import { Worker } from '@temporalio/worker';
 import { BreakerSettingsSchema } from '../src/domain/breakerSettings';
 import { HealthClient, healthWorkflowId } from '../src/clients/providerHealth';
@@ -22,10 +29,14 @@ async function main() {
   const env = await TestWorkflowEnvironment.createLocal({
     server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) } },
   });
+  // The entities publish their breaker to Postgres (PGlite here) on each transition.
+  const db = await openDb({ pgliteDir: fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-signals-')) });
+  await migrate(db);
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: 'bench-health',
     workflowBundle: await buildWorkflowBundle(),
+    activities: createBreakerProjectionActivities({ db } as ActivityDeps),
   });
   // High threshold: the breaker stays closed so every outcome keeps flowing for the whole run.
   const settings = BreakerSettingsSchema.parse({ failureThreshold: 1_000_000, minCalls: 1_000_000 });
@@ -39,7 +50,7 @@ async function main() {
         const endpoint = `bench/m-${rate}-${workers}-${failureShare}`;
         const clients = Array.from(
           { length: workers },
-          () => new HealthClient(env.client, 'bench-health', () => settings),
+          () => new HealthClient(env.client, db, 'bench-health', () => settings),
         );
         let reported = 0;
         const started = Date.now();

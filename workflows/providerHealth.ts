@@ -4,6 +4,9 @@
  * successes aggregated per worker); the cooldown is a durable timer, so a breaker opened before
  * a crash or a deploy reopens for probes on time. The state machine itself is pure
  * (`src/domain/breaker.ts`); this workflow owns its life: timers, probes, operators, continue-as-new.
+ * On every routing-relevant transition it publishes its state to a Postgres projection (a local
+ * activity): the request path reads that, never a query per request (a burst would stampede the
+ * entity: "consistent query buffer is full").
  */
 import {
   allHandlersFinished,
@@ -12,15 +15,20 @@ import {
   defineQuery,
   defineSignal,
   defineUpdate,
+  log,
+  patched,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { Activities } from '../activities';
 import {
   advance,
   applyOutcomes,
   force,
   grantProbe,
   initialBreaker,
+  routingKey,
   snapshot,
   type BreakerSettings,
   type BreakerSnapshot,
@@ -43,6 +51,11 @@ export const probeUpdate = defineUpdate<{ granted: boolean; snapshot: BreakerSna
 export const forceUpdate = defineUpdate<BreakerSnapshot, [{ status: 'open' | 'closed'; reason: string }]>('force');
 
 const DEFAULT_MAX_HISTORY = 2_000;
+
+const { publishBreaker } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 5 },
+});
 
 export async function providerHealth(input: ProviderHealthInput): Promise<void> {
   const s = input.settings;
@@ -77,6 +90,7 @@ export async function providerHealth(input: ProviderHealthInput): Promise<void> 
     },
   );
 
+  let published: string | undefined;
   const mustContinue = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > maxHistory;
   for (;;) {
     // Sleep until something happens, or until the next deadline: the cooldown's end, a probe's expiry.
@@ -92,6 +106,17 @@ export async function providerHealth(input: ProviderHealthInput): Promise<void> 
     else await condition(wake, next);
     changed = false;
     state = advance(state, Date.now(), s);
+    // Histories recorded before the projection existed replay without this step.
+    if (patched('breaker-projection') && routingKey(state) !== published) {
+      const key = routingKey(state);
+      try {
+        await publishBreaker({ snapshot: snapshot(state), at: Date.now() });
+        published = key;
+      } catch (err) {
+        // The breaker itself is right; the next transition publishes again.
+        log.warn('breaker projection not written', { endpoint: input.endpoint, error: String(err) });
+      }
+    }
     if (mustContinue()) {
       // Never from a handler, and only once every handler has finished.
       await condition(allHandlersFinished);

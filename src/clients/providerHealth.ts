@@ -1,9 +1,9 @@
 /**
  * A worker's (or the API's) view of the breakers, and how outcomes reach them.
  *
- * Reading: breaker snapshots are queried from the providerHealth workflows and cached for at
- * most `cacheMs` (1 s), so the policy step costs one query per endpoint per second per process,
- * not one per request.
+ * Reading: routing reads the `breaker_states` projection the providerHealth entities publish on
+ * every transition: one read of the table per `cacheMs` (1 s) per process, single-flight, never a
+ * workflow query per request. Queries (`query`, `snapshots`) are for operators and tests.
  *
  * Writing: a workflow takes only a few signals per second, so outcomes are batched per endpoint:
  * failures are flushed within `failureFlushMs` (200 ms) — a breaker hears of trouble promptly —
@@ -12,6 +12,8 @@
  * per second, whatever the request rate (see the README's signal-rate table).
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Queryable } from '../db';
+import { listBreakerStates } from '../db/breakerStates';
 import type { Catalog } from '../domain/catalog';
 import type { BreakerSettings, BreakerSnapshot, Outcomes } from '../domain/breaker';
 import type { HealthView } from '../domain/policy';
@@ -31,7 +33,10 @@ export const healthWorkflowId = (endpoint: string): string => `health-${endpoint
 export type { Outcome } from '../services/healthPort';
 
 export class HealthClient implements HealthPort {
-  private readonly cache = new Map<string, { at: number; snapshot: BreakerSnapshot | undefined }>();
+  /** What this process learned first-hand (a probe grant, a force), ahead of the projection. */
+  private readonly local = new Map<string, { at: number; snapshot: BreakerSnapshot }>();
+  private projection: { at: number; byEndpoint: Map<string, BreakerSnapshot> } | undefined;
+  private loading: Promise<Map<string, BreakerSnapshot>> | undefined;
   private readonly pending = new Map<
     string,
     { failures: Outcomes['failures']; successes: { count: number; latencySumMs: number } }
@@ -42,6 +47,7 @@ export class HealthClient implements HealthPort {
 
   constructor(
     private readonly client: Client,
+    private readonly db: Queryable,
     private readonly taskQueue: string,
     private readonly settings: () => BreakerSettings,
     opts: HealthOptions = {},
@@ -59,22 +65,44 @@ export class HealthClient implements HealthPort {
     };
   }
 
-  /** The breaker's state; undefined when no providerHealth workflow exists yet (never failed: closed). */
+  /**
+   * The routing view of one breaker, from the projection the entities publish (one read of the
+   * whole table per `cacheMs` per process, shared by concurrent callers); undefined: never failed.
+   */
   async snapshot(endpoint: string, maxAgeMs = this.opts.cacheMs): Promise<BreakerSnapshot | undefined> {
-    const cached = this.cache.get(endpoint);
-    if (cached && Date.now() - cached.at < maxAgeMs) return cached.snapshot;
-    let snapshot: BreakerSnapshot | undefined;
-    try {
-      snapshot = await this.client.workflow.getHandle(healthWorkflowId(endpoint)).query(stateQuery);
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-    }
-    this.cache.set(endpoint, { at: Date.now(), snapshot });
-    return snapshot;
+    const local = this.local.get(endpoint);
+    if (local && Date.now() - local.at < maxAgeMs) return local.snapshot;
+    return (await this.projected(maxAgeMs)).get(endpoint);
   }
 
+  private async projected(maxAgeMs: number): Promise<Map<string, BreakerSnapshot>> {
+    if (this.projection && Date.now() - this.projection.at < maxAgeMs) return this.projection.byEndpoint;
+    // Single flight: a burst of requests on a cold cache makes one read, not one each.
+    this.loading ??= listBreakerStates(this.db)
+      .then((rows) => {
+        const byEndpoint = new Map(rows.map((r) => [r.endpoint, r]));
+        this.projection = { at: Date.now(), byEndpoint };
+        return byEndpoint;
+      })
+      .finally(() => {
+        this.loading = undefined;
+      });
+    return this.loading;
+  }
+
+  /** The live state, queried from the entity (operators' view: `GET /v1/providers`); undefined: none yet. */
+  async query(endpoint: string): Promise<BreakerSnapshot | undefined> {
+    try {
+      return await this.client.workflow.getHandle(healthWorkflowId(endpoint)).query(stateQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Live states of several endpoints, queried (operators' view). */
   async snapshots(endpoints: string[]): Promise<Record<string, BreakerSnapshot | undefined>> {
-    const all = await Promise.all(endpoints.map(async (e) => [e, await this.snapshot(e)] as const));
+    const all = await Promise.all(endpoints.map(async (e) => [e, await this.query(e)] as const));
     return Object.fromEntries(all);
   }
 
@@ -85,7 +113,10 @@ export class HealthClient implements HealthPort {
 
   /** The policy's input: endpoints whose breaker is open. */
   async view(endpoints: string[]): Promise<HealthView> {
-    const snaps = await this.snapshots(endpoints);
+    // Per endpoint (what this process learned first-hand wins), all from one projection read.
+    const snaps = Object.fromEntries(
+      await Promise.all(endpoints.map(async (e) => [e, await this.snapshot(e)] as const)),
+    );
     const blocked: NonNullable<HealthView['blocked']> = {};
     for (const [e, s] of Object.entries(snaps)) {
       if (s?.status !== 'open') continue;
@@ -100,14 +131,14 @@ export class HealthClient implements HealthPort {
   async requestProbe(endpoint: string): Promise<boolean> {
     const handle = await this.ensureStarted(endpoint);
     const r = await handle.executeUpdate(probeUpdate);
-    this.cache.set(endpoint, { at: Date.now(), snapshot: r.snapshot });
+    this.local.set(endpoint, { at: Date.now(), snapshot: r.snapshot });
     return r.granted;
   }
 
   async force(endpoint: string, status: 'open' | 'closed', reason: string): Promise<BreakerSnapshot> {
     const handle = await this.ensureStarted(endpoint);
     const snap = await handle.executeUpdate(forceUpdate, { args: [{ status, reason }] });
-    this.cache.set(endpoint, { at: Date.now(), snapshot: snap });
+    this.local.set(endpoint, { at: Date.now(), snapshot: snap });
     return snap;
   }
 
@@ -126,7 +157,7 @@ export class HealthClient implements HealthPort {
             failures: [{ at: Date.now(), type: o.type ?? 'Unknown', message: o.message ?? '', latencyMs: o.latencyMs }],
             probe: true,
           };
-      this.cache.delete(endpoint);
+      this.forget(endpoint);
       void this.send(endpoint, outcomes).catch(() => undefined);
       return;
     }
@@ -166,7 +197,13 @@ export class HealthClient implements HealthPort {
       signal: outcomesSignal,
       signalArgs: [outcomes],
     });
-    if (outcomes.failures.length) this.cache.delete(endpoint);
+    if (outcomes.failures.length) this.forget(endpoint);
+  }
+
+  /** After a failure: read the projection again rather than trust what this process cached. */
+  private forget(endpoint: string): void {
+    this.local.delete(endpoint);
+    this.projection = undefined;
   }
 
   async stop(): Promise<void> {

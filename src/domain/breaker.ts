@@ -212,6 +212,14 @@ export interface BreakerSnapshot {
   forced?: { status: 'open' | 'closed'; reason: string; at: string };
 }
 
+/**
+ * What routing reads of a breaker: its status, cooldown end, operator force and trip count. The
+ * entity publishes its projection whenever this changes (not on every outcome batch).
+ */
+export function routingKey(st: BreakerState): string {
+  return [st.status, st.openUntil ?? '', st.forced?.status ?? '', st.tripCount].join('|');
+}
+
 export function snapshot(st: BreakerState): BreakerSnapshot {
   return {
     endpoint: st.endpoint,

@@ -127,7 +127,12 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     cleanups.push(() => connection.close());
     await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-    const health = new HealthClient(client, config.SWITCHYARD_TASK_QUEUE, () => configStore.current().config.breakers);
+    const health = new HealthClient(
+      client,
+      db,
+      config.SWITCHYARD_TASK_QUEUE,
+      () => configStore.current().config.breakers,
+    );
     cleanups.push(() => health.stop());
 
     let workers: RunningWorkers | undefined;

@@ -5,6 +5,7 @@
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { createApp } from '../../src/api/app';
@@ -35,6 +36,8 @@ export interface TestStack {
   health?: HealthClient;
   /** Starts another set of workers with its own health client: a second worker process, in effect. */
   addWorkers(): Promise<{ health: HealthClient; stop(): Promise<void> }>;
+  /** How many workflow queries the breakers' clients made (operators' views and tests only). */
+  healthQueries(): number;
   /** The bootstrap-like admin key of the test tenant. */
   adminKey: string;
   /** POST a JSON body to an API path; returns status and parsed JSON. */
@@ -82,8 +85,25 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const configStore = await testConfigStore(db, { ...opts.config, catalog });
   const taskQueue = uniqueId('route');
   const secrets = Object.fromEntries(catalog.providers.map((p) => [p.id, `key-${p.id}`]));
+  // The breakers' client counts the workflow queries it makes: the request path should make none.
+  let healthQueries = 0;
+  const healthTemporal = new Client({
+    connection: env.connection,
+    interceptors: {
+      workflow: [
+        {
+          async query(input, next) {
+            healthQueries++;
+            return next(input);
+          },
+        },
+      ],
+    },
+  });
   const newHealth = () =>
-    opts.breakers ? new HealthClient(env.client, taskQueue, () => configStore.current().config.breakers) : undefined;
+    opts.breakers
+      ? new HealthClient(healthTemporal, db, taskQueue, () => configStore.current().config.breakers)
+      : undefined;
   const health = newHealth();
   const start = (h: HealthClient | undefined, connection = env.nativeConnection) =>
     startWorkers({
@@ -128,6 +148,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     configStore,
     health,
     adminKey,
+    healthQueries: () => healthQueries,
     async addWorkers() {
       const h = newHealth()!;
       // Its own connection, as a second worker process would have.

@@ -4,7 +4,8 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { Outcomes } from '../../src/domain/breaker';
+import { Context } from '@temporalio/activity';
+import type { BreakerSnapshot, Outcomes } from '../../src/domain/breaker';
 import { BreakerSettingsSchema } from '../../src/domain/breakerSettings';
 import { ensureBinary, TEMPORAL_TEST_SERVER } from '../../src/temporal/binaries';
 import { buildWorkflowBundle, installRuntime } from '../../src/start/worker';
@@ -32,8 +33,25 @@ beforeAll(async () => {
 });
 afterAll(async () => env?.teardown());
 
+// The projection the entity publishes (its one activity), recorded per workflow run.
+const published: Array<{ workflowId: string; status: string; at: number }> = [];
+const activities = {
+  async publishBreaker(input: { snapshot: BreakerSnapshot; at: number }): Promise<void> {
+    published.push({
+      workflowId: Context.current().info.workflowExecution?.workflowId ?? '',
+      status: input.snapshot.status,
+      at: input.at,
+    });
+  },
+};
+
 async function withBreaker(fn: (h: Awaited<ReturnType<typeof start>>) => Promise<void>, maxHistoryEvents?: number) {
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TQ, workflowBundle: bundle });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TQ,
+    workflowBundle: bundle,
+    activities,
+  });
   await worker.runUntil(async () => fn(await start(maxHistoryEvents)));
 }
 let n = 0;
@@ -147,5 +165,31 @@ it('a breaker left open for 2 hours of skipped time recovers correctly', async (
     await h.signal(outcomesSignal, failures(3, await now()));
     const reopened = await state(h);
     expect(Date.parse(reopened.openUntil!) - (await now())).toBeLessThanOrEqual(60_000);
+  });
+});
+
+it('publishes its routing state on every transition, not on every outcome', async () => {
+  await withBreaker(async (h) => {
+    const mine = () => published.filter((p) => p.workflowId === h.workflowId).map((p) => p.status);
+    await h.signal(outcomesSignal, failures(1, await now()));
+    await h.signal(outcomesSignal, failures(1, await now()));
+    expect((await state(h)).status).toBe('closed');
+    await h.signal(outcomesSignal, failures(1, await now()));
+    expect((await state(h)).status).toBe('open');
+    await env.sleep(61_000);
+    expect((await state(h)).status).toBe('half-open');
+    expect((await h.executeUpdate(probeUpdate)).granted).toBe(true);
+    await h.signal(outcomesSignal, {
+      failures: [],
+      successes: { count: 1, latencySumMs: 50, at: await now() },
+      probe: true,
+    });
+    expect((await state(h)).status).toBe('closed');
+    // The write follows the transition in the same workflow task's local activity: wait for it.
+    for (const deadline = Date.now() + 10_000; mine().length < 4 && Date.now() < deadline;) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Two failures that did not trip changed nothing routing reads: no write for them.
+    expect(mine()).toEqual(['closed', 'open', 'half-open', 'closed']);
   });
 });
