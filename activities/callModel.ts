@@ -134,17 +134,22 @@ export function createCallModelActivity(deps: ActivityDeps) {
         if (err instanceof ApplicationFailure && err.type === 'InvalidOutput') throw err;
         const f = toProviderFailure(err, input.provider, input.model);
         const details = f.details?.[0] as ProviderFailureDetails | undefined;
-        deps.health?.report(input.modelId, {
-          ok: false,
-          type: f.type ?? 'Unknown',
-          message: f.message,
-          latencyMs: Date.now() - startedAt.getTime(),
-          probe,
-        });
+        // Cancelled because the request's own deadline passed: says nothing about the provider, so
+        // the breaker does not hear of it (one tenant's short deadlines must not open a shared breaker).
+        const cancelled = ctx.cancellationSignal.aborted;
+        if (!cancelled) {
+          deps.health?.report(input.modelId, {
+            ok: false,
+            type: f.type ?? 'Unknown',
+            message: f.message,
+            latencyMs: Date.now() - startedAt.getTime(),
+            probe,
+          });
+        }
         await finish({
           ...attempt,
           outcome: 'error',
-          errorType: f.type ?? 'Unknown',
+          errorType: cancelled ? 'Cancelled' : (f.type ?? 'Unknown'),
           errorMessage: f.message,
           status: details?.status,
           latencyMs: Date.now() - startedAt.getTime(),

@@ -121,12 +121,20 @@ async function main(): Promise<void> {
   });
   const bareRun = bareWorker.run();
   const client = new Client({ connection: await Connection.connect({ address: dev.address }) });
+  // The same floor with eager start: a client on the worker's own native connection.
+  const eagerClient = new Client({ connection: native });
   let bareIds = 0;
-  const bare = async () => {
+  const bareWith = (c: Client, eager: boolean) => async () => {
     const id = `bare-${process.pid}-${bareIds++}`;
-    await client.workflow.execute('bareWorkflow', { taskQueue: 'bench-bare', workflowId: id, args: ['Hello'] });
+    await c.workflow.execute('bareWorkflow', {
+      taskQueue: 'bench-bare',
+      workflowId: id,
+      args: ['Hello'],
+      requestEagerStart: eager,
+    });
     return id;
   };
+  const bare = bareWith(client, false);
 
   // full: Switchyard as `npm start` runs it, pointed at this dev server and the fake provider.
   const port = await freePort();
@@ -152,6 +160,7 @@ async function main(): Promise<void> {
   const paths: Array<[string, () => Promise<unknown>]> = [
     ['direct', () => direct.chat.completions.create(ask('Hello'))],
     ['bare', bare],
+    ['bare-eager', bareWith(eagerClient, true)],
     ['full', full],
   ];
 
@@ -161,6 +170,7 @@ async function main(): Promise<void> {
   for (const [name, fn] of paths) results[name]!.c32 = await measure(fn, N32, 32);
   const eventsOf = async (id: string) => (await client.workflow.getHandle(id).fetchHistory()).events?.length ?? 0;
   results.bare!.events = await eventsOf(await bare());
+  results['bare-eager']!.events = await eventsOf(await bareWith(eagerClient, true)());
   results.full!.events = await eventsOf(await full());
 
   const ms = (x: number) => x.toFixed(1);
@@ -174,7 +184,10 @@ async function main(): Promise<void> {
         `| ${name} | ${ms(r.c1.p50)} | ${ms(r.c1.p95)} | ${ms(r.c1.p99)} | ${ms(r.c32.p50)} | ${ms(r.c32.p95)} | ${ms(r.c32.p99)} | ${r.c32.rps.toFixed(1)} | ${r.c1.errors + r.c32.errors} | ${r.events ?? '—'} |`,
     ),
     '',
-    `full/bare: c=1 p50 ${(results.full!.c1.p50 / results.bare!.c1.p50).toFixed(2)}×, c=32 throughput ${((100 * results.full!.c32.rps) / results.bare!.c32.rps).toFixed(0)} %, history events +${results.full!.events! - results.bare!.events!}`,
+    ...(['bare', 'bare-eager'] as const).map(
+      (b) =>
+        `full/${b}: c=1 p50 ${(results.full!.c1.p50 / results[b]!.c1.p50).toFixed(2)}×, c=32 throughput ${((100 * results.full!.c32.rps) / results[b]!.c32.rps).toFixed(0)} %, history events +${results.full!.events! - results[b]!.events!}`,
+    ),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 

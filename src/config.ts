@@ -27,6 +27,10 @@ export const EnvSchema = z.object({
   SWITCHYARD_TASK_QUEUE: z.string().default('switchyard-route'),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHYARD_PROVIDER_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  /** Admission control: requests routed at once by this API process; more wait in line, up to a bound. */
+  SWITCHYARD_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
+  SWITCHYARD_MAX_QUEUED: z.coerce.number().int().nonnegative().default(2_000),
+  SWITCHYARD_MAX_QUEUE_WAIT_MS: z.coerce.number().int().positive().default(60_000),
   /** How often each tenant's budget entity sweeps between window boundaries (expiry, alerts). */
   SWITCHYARD_BUDGET_SWEEP_SECONDS: z.coerce.number().int().positive().default(60),
   SWITCHYARD_SIMULATED_PROVIDER: z.enum(['auto', 'on', 'off']).default('auto'),

@@ -13,6 +13,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -159,6 +160,9 @@ async function tryCandidates(
       outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success' });
       return { answer: { candidate: c, result }, state };
     } catch (err) {
+      // The request's deadline cancelled the call: that ends the request (504), it is not a
+      // provider failure to fall back from. (Histories recorded before this replay as they ran.)
+      if (isCancellation(err) && patched('deadline-cancels-candidates')) throw err;
       if (!(err instanceof ActivityFailure)) throw err;
       const type = failureTypeOf(err);
       if (type === 'BudgetExceeded' && err.cause instanceof ApplicationFailure) {
@@ -210,13 +214,21 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
   const outcomes: CandidateOutcome[] = [];
   let answer: Answer | undefined;
   let state = initialFallbackState();
-  try {
-    ({ answer, state } = await CancellationScope.withTimeout(Math.max(0, input.deadlineAt - Date.now()), () =>
-      tryCandidates(input, plan, outcomes),
-    ));
-  } catch (err) {
-    if (!isCancellation(err)) throw err;
-    state = { ...state, stop: { type: 'DeadlineExceeded', httpStatus: ROUTE_ENDINGS.DeadlineExceeded.httpStatus } };
+  const deadlineExceeded = { type: 'DeadlineExceeded', httpStatus: ROUTE_ENDINGS.DeadlineExceeded.httpStatus };
+  const remainingMs = input.deadlineAt - Date.now();
+  // A zero or past deadline ends the request at once: a timer of 0 ms would never fire.
+  // (Histories recorded before this check replay without it.)
+  if (remainingMs <= 0 && patched('deadline-already-passed')) {
+    state = { ...state, stop: deadlineExceeded };
+  } else {
+    try {
+      ({ answer, state } = await CancellationScope.withTimeout(Math.max(0, remainingMs), () =>
+        tryCandidates(input, plan, outcomes),
+      ));
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+      state = { ...state, stop: deadlineExceeded };
+    }
   }
 
   const latencyMs = Date.now() - startedAt;

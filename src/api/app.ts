@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db';
 import type { ConfigStore } from '../services/configStore';
 import type { HealthClient } from '../clients/providerHealth';
+import { admit, type Admission } from './admission';
 import { requireApiKey } from './auth';
 import { errorHandler, notFound } from './errors';
 import { chatRoutes } from './routes/chat';
@@ -20,11 +21,15 @@ import { requestRoutes } from './routes/requests';
 export interface ApiDeps {
   db: Db;
   client: Client;
+  /** `client` shares the worker's NativeConnection: start workflows eagerly. */
+  eagerStart?: boolean;
   taskQueue: string;
   requestTimeoutMs: number;
   configStore: ConfigStore;
   health?: HealthClient;
   logger: Logger;
+  /** Admission control of the routed endpoints (chat, operations); none: unbounded. */
+  admission?: Admission;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -45,6 +50,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(healthRoutes(deps));
   app.use(express.json({ limit: '4mb' }));
   app.use('/v1', requireApiKey(deps.db));
+  if (deps.admission) app.use(['/v1/chat/completions', '/v1/operations'], admit(deps.admission));
   app.use(chatRoutes(deps));
   app.use(operationRoutes(deps));
   app.use(policyRoutes(deps));

@@ -16,6 +16,8 @@ import { HttpError } from './errors';
 import { routeFailureToHttp, unavailable, unavailableOnError } from './routeFailure';
 
 export interface RunnerDeps {
+  /** The client shares the worker's NativeConnection (all in one): start workflows eagerly. */
+  eagerStart?: boolean;
   db: Db;
   client: Client;
   taskQueue: string;
@@ -58,8 +60,9 @@ const DEADLINE_GRACE_MS = 10_000;
 export function requestTimeoutMs(header: string | undefined, maxMs: number): number {
   if (header === undefined) return maxMs;
   const ms = Number(header);
-  if (!Number.isInteger(ms) || ms < 1) {
-    throw HttpError.invalid('X-Switchyard-Timeout-Ms must be a positive integer (milliseconds).', {
+  // 0 is allowed: the request ends at once with 504 (a client's way to say "only if instant").
+  if (!Number.isInteger(ms) || ms < 0) {
+    throw HttpError.invalid('X-Switchyard-Timeout-Ms must be a non-negative integer (milliseconds).', {
       param: 'X-Switchyard-Timeout-Ms',
       code: 'invalid_timeout',
     });
@@ -112,6 +115,8 @@ export async function submitRequest(
         // Running: attach to it. Finished: refuse a second run and read the first one's result.
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        // The first workflow task runs on this process's worker at once, skipping the server's dispatch.
+        requestEagerStart: deps.eagerStart,
         typedSearchAttributes: [
           { key: SA_TENANT, value: req.tenantId },
           { key: SA_OPERATION, value: req.route.operation },
@@ -130,8 +135,41 @@ export async function submitRequest(
         handle: deps.client.workflow.getHandle<typeof routeRequest>(workflowId),
       };
     }
+    // The deadline passed but the server answers: it is slow, not down. Ask for a retry later
+    // (the same Idempotency-Key attaches to the workflow if this start went through after all).
+    if (isDeadlineExceeded(err) && (await answers(deps.client))) {
+      throw new HttpError(
+        429,
+        'rate_limit_error',
+        'Temporal is slow to accept new work right now; retry shortly with the same Idempotency-Key.',
+        {
+          code: 'temporal_busy',
+          extra: { request_id: requestId },
+          headers: { 'retry-after': '2' },
+        },
+      );
+    }
     throw unavailable('Temporal', err, requestId);
   }
+}
+
+/** Whether the Temporal server answers a trivial call within a second (slow, as opposed to unreachable). */
+async function answers(client: Client): Promise<boolean> {
+  try {
+    await client.connection.withDeadline(Date.now() + 1_000, () => client.workflowService.getSystemInfo({}));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** gRPC DEADLINE_EXCEEDED (code 4) anywhere in the error's cause chain. */
+function isDeadlineExceeded(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.code === 4) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }
 
 /** Waits for the workflow's result up to the request deadline; maps a failed route to its HTTP error. */

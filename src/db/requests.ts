@@ -79,7 +79,9 @@ export async function saveDecision(
   d: { classification: unknown; decision: unknown; decisionInput: unknown; configVersion: number },
 ): Promise<void> {
   await db.query(
-    `update requests set classification = $2, decision = $3, decision_input = $4, config_version = $5, status = 'running' where request_id = $1`,
+    // A late or retried decision (a local activity retried after the request finished) changes nothing.
+    `update requests set classification = $2, decision = $3, decision_input = $4, config_version = $5, status = 'running'
+     where request_id = $1 and status in ('received', 'running')`,
     [
       requestId,
       JSON.stringify(d.classification),

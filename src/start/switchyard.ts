@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import { Admission } from '../api/admission';
 import { createApp } from '../api/app';
 import { simulatedProviderEnabled, type Config } from '../config';
 import { openDb, type Db } from '../db';
@@ -136,10 +137,14 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     cleanups.push(() => health.stop());
 
     let workers: RunningWorkers | undefined;
+    // All in one: the API's client shares the worker's native connection, so a request's workflow
+    // starts eagerly on this process's worker (its first task skips the server's dispatch).
+    let apiClient = client;
     if (role !== 'api') {
       installRuntime();
       const native = await NativeConnection.connect({ address });
       cleanups.push(() => native.close());
+      if (role === 'all') apiClient = new Client({ connection: native, namespace: config.TEMPORAL_NAMESPACE });
       const adapters = new AdapterRegistry(
         { openai: config.OPENAI_API_KEY, anthropic: config.ANTHROPIC_API_KEY },
         config.SWITCHYARD_PROVIDER_TIMEOUT_MS,
@@ -174,12 +179,18 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       await upsertApiKey(db, config.SWITCHYARD_BOOTSTRAP_TENANT, key.key, 'bootstrap', 'admin');
       const app = createApp({
         db,
-        client,
+        client: apiClient,
+        eagerStart: apiClient !== client,
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS,
         configStore,
         health,
         logger,
+        admission: new Admission({
+          maxInFlight: config.SWITCHYARD_MAX_IN_FLIGHT,
+          maxQueued: config.SWITCHYARD_MAX_QUEUED,
+          maxWaitMs: config.SWITCHYARD_MAX_QUEUE_WAIT_MS,
+        }),
       });
       const server = await new Promise<http.Server>((resolve, reject) => {
         const s = app.listen(config.PORT, config.HOST, () => resolve(s));

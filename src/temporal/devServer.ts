@@ -65,6 +65,12 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     opts.namespace,
     '--log-level',
     'warn',
+    // Write-ahead log, fsync at checkpoints: several times the throughput of SQLite's defaults
+    // (BENCHMARKS.md). A process crash loses nothing; a power cut may lose the last transactions.
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
     ...devServerSearchAttributeArgs(),
     ...(opts.ui ? ['--ui-port', String(opts.uiPort), '--ui-disable-news-fetch'] : ['--headless']),
   ];

@@ -4,7 +4,15 @@ import path from 'node:path';
 import { openDb, type Db } from '../../src/db';
 import { findApiKey, generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
 import { loadMigrations, migrate } from '../../src/db/migrate';
-import { completeRequest, getRequest, insertRequest, listAttempts, recordAttempt } from '../../src/db/requests';
+import { publishBreakerState, listBreakerStates } from '../../src/db/breakerStates';
+import {
+  completeRequest,
+  getRequest,
+  insertRequest,
+  listAttempts,
+  recordAttempt,
+  saveDecision,
+} from '../../src/db/requests';
 import { dbKinds, openTestDb, uniqueId } from '../support/db';
 
 describe.each(dbKinds())('database on %s', (kind) => {
@@ -31,6 +39,39 @@ describe.each(dbKinds())('database on %s', (kind) => {
     // Upserting the same key again keeps one row.
     await upsertApiKey(db, tenant, key, 'again');
     expect((await db.query('select 1 from api_keys where tenant_id = $1', [tenant])).rows).toHaveLength(1);
+  });
+
+  it('a late decision (a retried local activity) never reopens a finished request', async () => {
+    const requestId = uniqueId('r');
+    const tenant = uniqueId('t');
+    await upsertApiKey(db, tenant, generateApiKey(), 'k');
+    await insertRequest(db, {
+      requestId,
+      workflowId: `req-${requestId}`,
+      tenantId: tenant,
+      operation: 'chat',
+      requestedModel: 'auto',
+      body: {},
+      bodyHash: 'h',
+    });
+    const decision = { classification: {}, decision: { summary: 'first' }, decisionInput: {}, configVersion: 1 };
+    await saveDecision(db, requestId, decision);
+    expect((await getRequest(db, requestId))?.status).toBe('running');
+    await completeRequest(db, requestId, { status: 'succeeded', attempts: [], latencyMs: 5 });
+    await saveDecision(db, requestId, { ...decision, decision: { summary: 'late' } });
+    const row = await getRequest(db, requestId);
+    expect(row?.status).toBe('succeeded');
+    expect(row?.decision).toEqual({ summary: 'first' });
+  });
+
+  it("keeps the newest breaker state by the workflow's clock, whatever order the writes land in", async () => {
+    const endpoint = uniqueId('p/m');
+    const snap = (status: 'open' | 'closed') => ({ endpoint, status, tripCount: 1, consecutiveTrips: 1, errorRate: 0 });
+    await publishBreakerState(db, snap('open'), 2_000);
+    await publishBreakerState(db, snap('closed'), 1_000); // a retried, older write
+    expect((await listBreakerStates(db)).find((b) => b.endpoint === endpoint)?.status).toBe('open');
+    await publishBreakerState(db, snap('closed'), 3_000);
+    expect((await listBreakerStates(db)).find((b) => b.endpoint === endpoint)?.status).toBe('closed');
   });
 
   it('inserts a request once and returns the stored row on retry', async () => {
