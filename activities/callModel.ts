@@ -8,7 +8,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import * as budgets from '../src/db/budgetLedger';
 import * as requests from '../src/db/requests';
 import { costUsd, findModel } from '../src/domain/catalog';
-import type { AttemptRecord, CallModelInput, CallModelResult } from '../src/domain/request';
+import type { Queryable } from '../src/db';
+import { totalCost, type AttemptRecord, type CallModelInput, type CallModelResult } from '../src/domain/request';
 import { toProviderFailure, failure, type ProviderFailureDetails } from '../src/providers/errors';
 import { closeCall, reserveCall } from '../src/services/budgetOperations';
 import type { ActivityDeps } from './deps';
@@ -82,10 +83,12 @@ export function createCallModelActivity(deps: ActivityDeps) {
         }
       }
       // One transaction: the attempt's recorded cost and the ledger's spend cannot disagree.
-      const finish = (a: AttemptRecord) =>
+      // `then` runs inside it too (a success completes the request in the same commit).
+      const finish = <T>(a: AttemptRecord, then?: (tx: Queryable) => Promise<T>) =>
         deps.db.transaction(async (tx) => {
           await requests.recordAttempt(tx, input.requestId, a);
           if (reservation) await closeCall(tx, reservation, a.costUsd ?? 0);
+          return then?.(tx);
         });
       const startedAt = new Date();
       const attempt = {
@@ -120,8 +123,23 @@ export function createCallModelActivity(deps: ActivityDeps) {
           });
           throw failure('InvalidOutput', out.invalid, { provider: input.provider, model: input.model });
         }
-        await requests.saveResponse(deps.db, input.requestId, out.stored);
-        await finish({ ...attempt, ...spent, outcome: 'success', latencyMs });
+        // The answer is the request's: store it and complete the request in the attempt's own
+        // transaction, so the workflow needs no further activity (and a retried task finds it done).
+        const attempts = (await finish({ ...attempt, ...spent, outcome: 'success', latencyMs }, async (tx) => {
+          await requests.saveResponse(tx, input.requestId, out.stored);
+          const all = await requests.listAttempts(tx, input.requestId);
+          await requests.completeRequest(tx, input.requestId, {
+            status: 'succeeded',
+            provider: input.provider,
+            model: input.modelId,
+            attempts: all,
+            inputTokens: out.usage.inputTokens,
+            outputTokens: out.usage.outputTokens,
+            costUsd: totalCost(all),
+            latencyMs: Date.now() - r.createdAt,
+          });
+          return all;
+        }))!;
         return {
           providerModel: out.usage.providerModel,
           finishReason: out.usage.finishReason,
@@ -129,6 +147,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
           outputTokens: out.usage.outputTokens,
           costUsd: cost,
           latencyMs,
+          attempts,
         };
       } catch (err) {
         if (err instanceof ApplicationFailure && err.type === 'InvalidOutput') throw err;

@@ -9,12 +9,18 @@ import type { Operation } from '../src/domain/request';
 export interface StoredRequest {
   operation: Operation;
   body: Record<string, unknown>;
+  /** When the API accepted it: the request's end-to-end latency runs from here. */
+  createdAt: number;
 }
 
 export async function loadRequest(db: Db, requestId: string): Promise<StoredRequest> {
   const row = await requests.getRequest(db, requestId);
   if (!row) throw ApplicationFailure.nonRetryable(`request ${requestId} is not in the database`, 'RequestNotFound');
-  return { operation: row.operation as Operation, body: row.body as Record<string, unknown> };
+  return {
+    operation: row.operation as Operation,
+    body: row.body as Record<string, unknown>,
+    createdAt: new Date(row.created_at).getTime(),
+  };
 }
 
 /** The chat messages a request sends (for chat, the client's; for operations, their prompt). */

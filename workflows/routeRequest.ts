@@ -21,6 +21,7 @@ import {
   TimeoutFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
   afterFailure,
@@ -125,6 +126,8 @@ async function tryCandidates(
   input: RouteRequestInput,
   plan: PlannedRoute,
   outcomes: CandidateOutcome[],
+  /** Search attributes still to write: sent with the next upsert (each upsert is a history event). */
+  pending: SearchAttributeUpdatePair[],
 ): Promise<{ answer?: Answer; state: FallbackState }> {
   let state = initialFallbackState();
   for (const [index, c] of plan.candidates.entries()) {
@@ -135,6 +138,7 @@ async function tryCandidates(
       continue;
     }
     upsertSearchAttributes([
+      ...pending.splice(0),
       { key: SA_PROVIDER, value: c.provider },
       { key: SA_MODEL, value: c.modelId },
       { key: SA_FALLBACKS, value: outcomes.filter((o) => o.outcome === 'error').length },
@@ -209,7 +213,8 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
     ...(plan.notes.length ? [`**Notes:** ${plan.notes.join('; ')}`] : []),
   ].join('\n\n');
   setCurrentDetails(header);
-  upsertSearchAttributes([{ key: SA_ROUTE, value: routeLabel(plan) }]);
+  // Each upsert is a history event: the route label goes out with the first call's.
+  const pending: SearchAttributeUpdatePair[] = [{ key: SA_ROUTE, value: routeLabel(plan) }];
 
   const outcomes: CandidateOutcome[] = [];
   let answer: Answer | undefined;
@@ -223,7 +228,7 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
   } else {
     try {
       ({ answer, state } = await CancellationScope.withTimeout(Math.max(0, remainingMs), () =>
-        tryCandidates(input, plan, outcomes),
+        tryCandidates(input, plan, outcomes, pending),
       ));
     } catch (err) {
       if (!isCancellation(err)) throw err;
@@ -234,17 +239,22 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
   const latencyMs = Date.now() - startedAt;
   if (answer) {
     const { candidate: c, result } = answer;
-    const attempts = await recordOutcome({
-      requestId: input.requestId,
-      outcome: {
-        status: 'succeeded',
-        provider: c.provider,
-        model: c.modelId,
-        inputTokens: result.inputTokens,
-        outputTokens: result.outputTokens,
-        latencyMs,
-      },
-    });
+    // The call completed the request in its own transaction and returned its attempts: no
+    // separate record step (one workflow task and activity fewer). A worker older than that
+    // returns none: record it here.
+    const attempts = result.attempts
+      ? result.attempts
+      : await recordOutcome({
+          requestId: input.requestId,
+          outcome: {
+            status: 'succeeded',
+            provider: c.provider,
+            model: c.modelId,
+            inputTokens: result.inputTokens,
+            outputTokens: result.outputTokens,
+            latencyMs,
+          },
+        });
     const cost = totalCost(attempts);
     setCurrentDetails(
       `${header}\n\n**Attempts:**\n${describeAttempts(attempts, plan, outcomes)
@@ -252,6 +262,7 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
         .join('\n')}`,
     );
     upsertSearchAttributes([
+      ...pending.splice(0),
       { key: SA_STATUS, value: 'succeeded' },
       { key: SA_COST_USD, value: cost },
     ]);
@@ -297,6 +308,7 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
       .join('\n')}`,
   );
   upsertSearchAttributes([
+    ...pending.splice(0),
     { key: SA_STATUS, value: 'failed' },
     { key: SA_FALLBACKS, value: outcomes.filter((o) => o.outcome === 'error').length },
   ]);

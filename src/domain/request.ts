@@ -85,6 +85,8 @@ export interface CallModelResult {
   outputTokens: number;
   costUsd: number;
   latencyMs: number;
+  /** The request's attempts so far, this one included: the call completed the request. */
+  attempts?: AttemptRecord[];
 }
 
 /** One provider call attempt, as recorded by the activity itself (it alone knows the attempt number). */
