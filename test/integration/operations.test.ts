@@ -2,6 +2,7 @@
  * The operations API over real HTTP: typed results, validated output, and escalation to a
  * stronger model when a model's structured output fails its schema.
  */
+import { recordHistory } from '../support/histories';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
 
@@ -123,6 +124,7 @@ it('escalates invalid output to a stronger model, and the attempt list says why'
   expect(attempts[0]!.costUsd).toBeGreaterThan(0);
   expect(res.body.switchyard.cost_usd).toBeCloseTo(attempts[0]!.costUsd! + attempts[1]!.costUsd!, 10);
   expect(res.body.switchyard.candidates[0].action).toMatch(/escalate/);
+  await recordHistory('route-escalation', stack.env.client.workflow.getHandle(res.body.switchyard.workflow_id));
 });
 
 it('stops with 502 when output stays invalid past the escalation limit', async () => {

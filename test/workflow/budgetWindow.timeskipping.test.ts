@@ -4,6 +4,7 @@
  * after a 30-day, a 31-day and a February month), unsettled reservations expire, and each
  * window's alert fires once (stored and posted to the webhook once). None of it waits in real time.
  */
+import { recordHistory } from '../support/histories';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -167,6 +168,7 @@ it('closes the daily window at midnight UTC and the monthly one at the month bou
   const desc = await h.describe();
   expect(desc.runId).not.toBe(h.firstExecutionRunId);
   await h.terminate('test done');
+  await recordHistory('budget-rollover', h);
 });
 
 it('expires a reservation nobody settled, on time, and releases what it held', async () => {

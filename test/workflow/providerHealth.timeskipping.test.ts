@@ -2,6 +2,7 @@
  * The breaker entity under the time-skipping test server: every timer case of the breaker, with
  * time moved by env.sleep — none of these tests waits in real time.
  */
+import { recordHistory } from '../support/histories';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
@@ -87,6 +88,7 @@ it('trips after 3 failures, stays open at 59 s, is half-open after 61 s; a probe
       probe: true,
     });
     expect(await state(h)).toMatchObject({ status: 'closed', consecutiveTrips: 0, ewmaLatencyMs: 120 });
+    await recordHistory('health-trip-recover', h);
   });
 });
 

@@ -22,6 +22,7 @@ import {
   SA_TENANT,
   SEARCH_ATTRIBUTES,
 } from '../../src/temporal/searchAttributes';
+import { recordHistory } from '../support/histories';
 import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
 import { routeRequest } from '../../workflows';
 import { openTestDb, uniqueId } from '../support/db';
@@ -155,6 +156,7 @@ async function run(requestedModel: string, content = 'Hello') {
 it('routes to the requested model and records the request, attempts and search attributes', async () => {
   const { requestId, handle } = await run('alpha/a-small');
   const result = await handle.result();
+  await recordHistory('route-plain', handle);
   expect(result).toMatchObject({ status: 'succeeded', provider: 'alpha', modelId: 'alpha/a-small' });
   expect(result.costUsd).toBeGreaterThan(0);
   expect(alpha.callsFor('a-small')).toHaveLength(1);
@@ -176,6 +178,7 @@ it('retries a 5xx per the candidate policy, then falls back to the other provide
   alpha.setDefault('a-small', { kind: 'error', status: 503, message: 'The engine is currently overloaded' });
   const { requestId, handle } = await run('alpha/a-small');
   const result = await handle.result();
+  await recordHistory('route-fallback', handle);
   expect(result).toMatchObject({ provider: 'beta', modelId: 'beta/b-large' });
   expect(result.candidates.map((c) => [c.modelId, c.outcome, c.errorType])).toEqual([
     ['alpha/a-small', 'error', 'Overloaded'],
@@ -228,6 +231,7 @@ it('fails with every attempt listed when all candidates fail', async () => {
   beta.setDefault('b-large', { kind: 'error', status: 529, message: 'Overloaded' });
   const { handle } = await run('auto');
   const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
+  await recordHistory('route-all-failed', handle);
   const details = (err.cause as ApplicationFailure).details![0] as RouteFailureDetails;
   expect(details.errorType).toBe('AllCandidatesFailed');
   expect(details.httpStatus).toBe(503);

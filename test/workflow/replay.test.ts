@@ -1,0 +1,45 @@
+/**
+ * Safe evolution of workflow code: histories recorded from each workflow type's typical lives
+ * (`test/replay/*.json`, written by `npm run record:histories`) must replay against the current
+ * code. A change that would break a running workflow (a new command, a reordered step) fails here;
+ * such a change goes behind `patched()` (see the README's "Changing workflow code").
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { buildWorkflowBundle, installRuntime } from '../../src/start/worker';
+import { REPLAY_DIR } from '../support/histories';
+
+const files = fs.existsSync(REPLAY_DIR)
+  ? fs
+      .readdirSync(REPLAY_DIR)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : [];
+let bundle: WorkflowBundleWithSourceMap;
+// protobufjs's JSON form, as `recordHistory` writes it.
+const load = (file: string) =>
+  temporal.api.history.v1.History.fromObject(
+    JSON.parse(fs.readFileSync(path.join(REPLAY_DIR, file), 'utf8')) as object,
+  );
+
+beforeAll(async () => {
+  installRuntime('ERROR');
+  bundle = await buildWorkflowBundle();
+});
+
+it('has recorded histories of every workflow type', () => {
+  const types = new Set(
+    files.map((f) => {
+      const h = load(f);
+      return h.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
+    }),
+  );
+  expect([...types].sort()).toEqual(['budgetWindow', 'providerHealth', 'routeRequest']);
+});
+
+it.each(files)('replays %s against the current workflow code', async (file) => {
+  const history = load(file);
+  await Worker.runReplayHistory({ workflowBundle: bundle, replayName: file }, history, path.basename(file, '.json'));
+});
