@@ -98,6 +98,9 @@ export function createCallModelActivity(deps: ActivityDeps) {
         model: input.model,
         startedAt: startedAt.toISOString(),
       };
+      // Recorded before the call: if this worker dies mid-call, the attempt stays visible (and is
+      // marked abandoned when the request completes) instead of vanishing with the process.
+      await requests.recordAttempt(deps.db, input.requestId, { ...attempt, outcome: 'started', latencyMs: 0 });
       const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
       try {
         const out = await callProvider(
@@ -127,6 +130,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
         // transaction, so the workflow needs no further activity (and a retried task finds it done).
         const attempts = (await finish({ ...attempt, ...spent, outcome: 'success', latencyMs }, async (tx) => {
           await requests.saveResponse(tx, input.requestId, out.stored);
+          await requests.abandonStartedAttempts(tx, input.requestId);
           const all = await requests.listAttempts(tx, input.requestId);
           await requests.completeRequest(tx, input.requestId, {
             status: 'succeeded',

@@ -10,6 +10,7 @@ export function createOutcomeActivities(deps: ActivityDeps) {
       requestId: string;
       outcome: Omit<requests.RequestOutcome, 'attempts'>;
     }): Promise<AttemptRecord[]> {
+      await requests.abandonStartedAttempts(deps.db, input.requestId);
       const attempts = await requests.listAttempts(deps.db, input.requestId);
       await requests.completeRequest(deps.db, input.requestId, {
         ...input.outcome,

@@ -156,13 +156,27 @@ export async function recordAttempt(db: Queryable, requestId: string, a: Attempt
   );
 }
 
+/**
+ * Marks the request's attempts still `started` as `abandoned`: called when the request completes,
+ * by which time no attempt of it is still running (a retry replaced any whose worker died).
+ */
+export async function abandonStartedAttempts(db: Queryable, requestId: string): Promise<number> {
+  const res = await db.query(
+    `update request_attempts set outcome = 'abandoned', error_type = 'Abandoned',
+       error_message = 'the worker making this call stopped before it ended; the provider may have answered, at a cost unknown here'
+     where request_id = $1 and outcome = 'started'`,
+    [requestId],
+  );
+  return res.rowCount ?? 0;
+}
+
 export async function listAttempts(db: Queryable, requestId: string): Promise<AttemptRecord[]> {
   const res = await db.query<{
     candidate_index: number;
     attempt: number;
     provider: string;
     model: string;
-    outcome: 'success' | 'error';
+    outcome: AttemptRecord['outcome'];
     error_type: string | null;
     error_message: string | null;
     status: number | null;

@@ -95,7 +95,11 @@ export interface AttemptRecord {
   attempt: number;
   provider: string;
   model: string;
-  outcome: 'success' | 'error';
+  /**
+   * `started`: recorded before the provider is called; `abandoned`: its worker died before it
+   * ended (the provider may have answered and charged: its cost is unknown).
+   */
+  outcome: 'started' | 'success' | 'error' | 'abandoned';
   errorType?: string;
   errorMessage?: string;
   status?: number;
