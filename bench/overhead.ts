@@ -10,7 +10,6 @@
  *   N1=100 N32=640 npm run bench:overhead       (requests per measurement)
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -23,6 +22,7 @@ import { installRuntime } from '../src/start/worker';
 import { ensureBinary, TEMPORAL_CLI } from '../src/temporal/binaries';
 import { startDevServer } from '../src/temporal/devServer';
 import { startFakeProvider } from '../test/support/fakeProvider';
+import { freePort } from '../test/support/process';
 
 export interface BareActivities {
   callProvider(prompt: string): Promise<number>;
@@ -31,17 +31,6 @@ export interface BareActivities {
 const N1 = Number(process.env.N1 ?? 100);
 const N32 = Number(process.env.N32 ?? 640);
 const WARMUP = 40;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

@@ -5,7 +5,7 @@
  * probe closes the breaker and traffic returns. Two worker sets share the breaker state.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 const THRESHOLD = 3;
@@ -19,28 +19,8 @@ beforeAll(async () => {
       CatalogSchema.parse({
         providers: fakeCatalogProviders(f),
         models: [
-          {
-            id: 'oa/primary',
-            provider: 'oa',
-            model: 'primary',
-            inputPricePerMTok: 0.1,
-            outputPricePerMTok: 0.4,
-            contextWindow: 16_000,
-            maxOutputTokens: 2_000,
-            capabilities: ['chat'],
-            qualityTier: 3,
-          },
-          {
-            id: 'an/backup',
-            provider: 'an',
-            model: 'backup',
-            inputPricePerMTok: 1,
-            outputPricePerMTok: 4,
-            contextWindow: 16_000,
-            maxOutputTokens: 2_000,
-            capabilities: ['chat'],
-            qualityTier: 3,
-          },
+          fakeModel('oa', 'primary'),
+          fakeModel('an', 'backup', { inputPricePerMTok: 1, outputPricePerMTok: 4 }),
         ],
       }),
     config: {

@@ -5,19 +5,7 @@
  * query buffer is full").
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
-
-const model = (provider: string, name: string) => ({
-  id: `${provider}/${name}`,
-  provider,
-  model: name,
-  inputPricePerMTok: 0.1,
-  outputPricePerMTok: 0.4,
-  contextWindow: 16_000,
-  maxOutputTokens: 2_000,
-  capabilities: ['chat'],
-  qualityTier: 3,
-});
+import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -26,7 +14,7 @@ beforeAll(async () => {
     catalog: (f) =>
       CatalogSchema.parse({
         providers: fakeCatalogProviders(f),
-        models: [model('oa', 'primary'), model('an', 'backup')],
+        models: [fakeModel('oa', 'primary'), fakeModel('an', 'backup')],
       }),
   });
 });

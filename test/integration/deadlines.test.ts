@@ -4,7 +4,7 @@
  * client's short deadlines cannot open a breaker everyone shares.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
 
 const THRESHOLD = 2;
 let stack: TestStack;
@@ -14,19 +14,7 @@ beforeAll(async () => {
     catalog: (f) =>
       CatalogSchema.parse({
         providers: fakeCatalogProviders(f),
-        models: [
-          {
-            id: 'oa/slow',
-            provider: 'oa',
-            model: 'slow',
-            inputPricePerMTok: 0.1,
-            outputPricePerMTok: 0.4,
-            contextWindow: 16_000,
-            maxOutputTokens: 2_000,
-            capabilities: ['chat'],
-            qualityTier: 3,
-          },
-        ],
+        models: [fakeModel('oa', 'slow')],
       }),
     config: {
       retry: { default: { maximumAttempts: 1, timeoutMs: 30_000 } },

@@ -57,6 +57,22 @@ export function fakeCatalogProviders(f: TestStack['fakes']) {
   ];
 }
 
+/** A chat model on a fake provider, with plain prices and limits (tests override what they test). */
+export function fakeModel(provider: string, model: string, overrides: Record<string, unknown> = {}) {
+  return {
+    id: `${provider}/${model}`,
+    provider,
+    model,
+    inputPricePerMTok: 0.1,
+    outputPricePerMTok: 0.4,
+    contextWindow: 16_000,
+    maxOutputTokens: 2_000,
+    capabilities: ['chat'],
+    qualityTier: 3,
+    ...overrides,
+  };
+}
+
 export interface StackOptions {
   catalog: (fakes: TestStack['fakes']) => Catalog;
   /** The rest of the configuration (retry, fallback, routing, rules…). */
