@@ -7,10 +7,12 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import * as budgets from '../src/db/budgetLedger';
 import * as requests from '../src/db/requests';
+import { reservationIdOf } from '../src/domain/budget';
 import { costUsd, findModel } from '../src/domain/catalog';
 import type { Queryable } from '../src/db';
 import { totalCost, type AttemptRecord, type CallModelInput, type CallModelResult } from '../src/domain/request';
 import { toProviderFailure, failure, type ProviderFailureDetails } from '../src/providers/errors';
+import { abandonUnfinishedAttempts, reportAbandoned } from '../src/services/attempts';
 import { closeCall, reserveCall } from '../src/services/budgetOperations';
 import type { ActivityDeps } from './deps';
 import { callProvider } from './providerCall';
@@ -54,7 +56,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
       let reservation: string | undefined;
       if (input.budget) {
         const held = await reserveCall(deps.db, deps.config().config, {
-          id: `${input.requestId}:${input.candidateIndex}:${ctx.info.attempt}`,
+          id: reservationIdOf(input.requestId, input.candidateIndex, ctx.info.attempt),
           tenantId: input.budget.tenantId,
           userId: input.budget.userId,
           amountUsd: input.budget.reserveUsd,
@@ -128,9 +130,10 @@ export function createCallModelActivity(deps: ActivityDeps) {
         }
         // The answer is the request's: store it and complete the request in the attempt's own
         // transaction, so the workflow needs no further activity (and a retried task finds it done).
+        let abandoned: string[] = [];
         const attempts = (await finish({ ...attempt, ...spent, outcome: 'success', latencyMs }, async (tx) => {
           await requests.saveResponse(tx, input.requestId, out.stored);
-          await requests.abandonStartedAttempts(tx, input.requestId);
+          abandoned = await abandonUnfinishedAttempts(tx, input.requestId);
           const all = await requests.listAttempts(tx, input.requestId);
           await requests.completeRequest(tx, input.requestId, {
             status: 'succeeded',
@@ -144,6 +147,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
           });
           return all;
         }))!;
+        reportAbandoned(deps.health, abandoned);
         return {
           providerModel: out.usage.providerModel,
           finishReason: out.usage.finishReason,

@@ -1,6 +1,7 @@
-/** The request's final record, written once the workflow has its answer (or gave up). */
+/** The request's final record, when it ends without an answer (a success is recorded by its call). */
 import * as requests from '../src/db/requests';
 import { totalCost, type AttemptRecord } from '../src/domain/request';
+import { abandonUnfinishedAttempts, reportAbandoned } from '../src/services/attempts';
 import type { ActivityDeps } from './deps';
 
 export function createOutcomeActivities(deps: ActivityDeps) {
@@ -10,13 +11,18 @@ export function createOutcomeActivities(deps: ActivityDeps) {
       requestId: string;
       outcome: Omit<requests.RequestOutcome, 'attempts'>;
     }): Promise<AttemptRecord[]> {
-      await requests.abandonStartedAttempts(deps.db, input.requestId);
-      const attempts = await requests.listAttempts(deps.db, input.requestId);
-      await requests.completeRequest(deps.db, input.requestId, {
-        ...input.outcome,
-        attempts,
-        costUsd: totalCost(attempts),
+      let abandoned: string[] = [];
+      const attempts = await deps.db.transaction(async (tx) => {
+        abandoned = await abandonUnfinishedAttempts(tx, input.requestId);
+        const attempts = await requests.listAttempts(tx, input.requestId);
+        await requests.completeRequest(tx, input.requestId, {
+          ...input.outcome,
+          attempts,
+          costUsd: totalCost(attempts),
+        });
+        return attempts;
       });
+      reportAbandoned(deps.health, abandoned);
       return attempts;
     },
   };

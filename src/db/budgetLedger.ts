@@ -106,6 +106,20 @@ async function close(
   return res.rows[0]!.closed;
 }
 
+/**
+ * Settles reservations at their whole reserved amount: for calls whose real cost is unknown (their
+ * worker died mid-call, and the provider may have answered and charged), the worst case is spent.
+ */
+export async function settleAtReserved(db: Queryable, ids: string[]): Promise<number> {
+  if (!ids.length) return 0;
+  const res = await db.query<{ closed: boolean }>(
+    `select budget_close(id, 'settled', amount_usd) as closed from budget_reservations
+     where id = any($1::text[]) and status = 'reserved' order by id`,
+    [ids],
+  );
+  return res.rows.filter((r) => r.closed).length;
+}
+
 /** Settles to the real cost (spent += actual; the rest of the reservation is freed). Idempotent. */
 export const settle = (db: Queryable, id: string, actualUsd: number) => close(db, id, 'settled', actualUsd);
 /** Frees a reservation without spending (the call failed before costing anything). Idempotent. */

@@ -160,14 +160,22 @@ export async function recordAttempt(db: Queryable, requestId: string, a: Attempt
  * Marks the request's attempts still `started` as `abandoned`: called when the request completes,
  * by which time no attempt of it is still running (a retry replaced any whose worker died).
  */
-export async function abandonStartedAttempts(db: Queryable, requestId: string): Promise<number> {
-  const res = await db.query(
+export async function abandonStartedAttempts(
+  db: Queryable,
+  requestId: string,
+): Promise<Array<{ candidateIndex: number; attempt: number; provider: string; model: string }>> {
+  const res = await db.query<{ candidate_index: number; attempt: number; provider: string; model: string }>(
     `update request_attempts set outcome = 'abandoned', error_type = 'Abandoned',
        error_message = 'the worker making this call stopped before it ended; the provider may have answered, at a cost unknown here'
-     where request_id = $1 and outcome = 'started'`,
+     where request_id = $1 and outcome = 'started' returning candidate_index, attempt, provider, model`,
     [requestId],
   );
-  return res.rowCount ?? 0;
+  return res.rows.map((r) => ({
+    candidateIndex: r.candidate_index,
+    attempt: r.attempt,
+    provider: r.provider,
+    model: r.model,
+  }));
 }
 
 export async function listAttempts(db: Queryable, requestId: string): Promise<AttemptRecord[]> {

@@ -31,6 +31,11 @@ export interface BreakerState {
   ewmaLatencyMs?: number;
   ewmaErrorRate: number;
   lastError?: { type: string; message: string; at: number };
+  /**
+   * Calls whose worker died before they ended. Counted, never a failure: a crashed or redeployed
+   * worker says nothing about the provider, and must not open a breaker shared by every tenant.
+   */
+  abandonedCalls?: number;
   /** Set when an operator forced the state. */
   forced?: { status: 'open' | 'closed'; reason: string; at: number };
 }
@@ -52,6 +57,9 @@ export const HEALTH_FAILURES = new Set([
   'AuthFailed',
   'NotFound',
 ]);
+
+/** A call whose worker died mid-call (see `abandonedCalls`). */
+export const ABANDONED = 'Abandoned';
 
 const EWMA_ALPHA = 0.2;
 
@@ -102,6 +110,8 @@ export function applyOutcomes(state: BreakerState, o: Outcomes, now: number, s: 
   let st = advance(state, now, s);
   if (st.forced?.status === 'open') return st; // an operator's open wins until they close it
   const healthFailures = o.failures.filter((f) => HEALTH_FAILURES.has(f.type));
+  const abandoned = o.failures.filter((f) => f.type === ABANDONED).length;
+  if (abandoned > 0) st = { ...st, abandonedCalls: (st.abandonedCalls ?? 0) + abandoned };
   const successCount = o.successes?.count ?? 0;
   const calls = healthFailures.length + successCount;
   if (calls > 0) {
@@ -208,6 +218,7 @@ export interface BreakerSnapshot {
   consecutiveTrips: number;
   ewmaLatencyMs?: number;
   errorRate: number;
+  abandonedCalls?: number;
   lastError?: { type: string; message: string; at: string };
   forced?: { status: 'open' | 'closed'; reason: string; at: string };
 }
@@ -229,6 +240,7 @@ export function snapshot(st: BreakerState): BreakerSnapshot {
     consecutiveTrips: st.consecutiveTrips,
     ...(st.ewmaLatencyMs !== undefined && { ewmaLatencyMs: Math.round(st.ewmaLatencyMs) }),
     errorRate: Math.round(st.ewmaErrorRate * 1000) / 1000,
+    ...(st.abandonedCalls && { abandonedCalls: st.abandonedCalls }),
     ...(st.lastError && { lastError: { ...st.lastError, at: new Date(st.lastError.at).toISOString() } }),
     ...(st.forced && { forced: { ...st.forced, at: new Date(st.forced.at).toISOString() } }),
   };

@@ -100,6 +100,10 @@ export const TenantBudgetSchema = BudgetLimitsSchema.extend({
 }).strict();
 export type TenantBudget = z.infer<typeof TenantBudgetSchema>;
 
+/** A call attempt's reservation: one per attempt, so a retried task of the same attempt finds its own. */
+export const reservationIdOf = (requestId: string, candidateIndex: number, attempt: number) =>
+  `${requestId}:${candidateIndex}:${attempt}`;
+
 export const tenantScope = (tenantId: string) => `tenant:${tenantId}`;
 export const userScope = (tenantId: string, userId: string) => `user:${tenantId}:${userId}`;
 

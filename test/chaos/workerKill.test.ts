@@ -3,7 +3,8 @@
  * while 50 requests have their provider calls in flight, then restarted; the clients, whose
  * connections died, retry with the same Idempotency-Key. Afterwards every request is answered
  * once, every call the provider saw is in some request's attempt list (the killed ones as
- * `abandoned`), and no request is left in a wrong state.
+ * `abandoned`), no request is left in a wrong state, and no budget reservation is left open (the
+ * killed calls' reservations are spent at their worst case: the provider may have charged).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -52,7 +53,10 @@ async function until(check: () => boolean, ms = 60_000): Promise<void> {
 
 it('kill -9 with 50 calls in flight: every request answered once, every provider call accounted for', async () => {
   const port = await freePort();
+  const configFile = path.join(dataDir, 'switchyard.yaml');
+  fs.writeFileSync(configFile, 'tenants:\n  default:\n    budget:\n      dailyUsd: 100\n');
   const stackEnv = {
+    SWITCHYARD_CONFIG: configFile,
     PORT: String(port),
     TEMPORAL_ADDRESS: env.address,
     SWITCHYARD_DATA_DIR: dataDir,
@@ -120,4 +124,26 @@ it('kill -9 with 50 calls in flight: every request answered once, every provider
   const attempts = records.reduce((n, r) => n + r.attempts.length, 0);
   expect(attempts).toBe(fake.callsFor(MODEL).length);
   expect(attempts).toBe(2 * N);
+
+  // The budget: nothing left reserved; spent covers every answer plus the killed calls' worst cases.
+  const budget = (await (await fetch(`${base}/budgets`, { headers: headers(0) })).json()) as {
+    windows: Array<{ window: string; spent_usd: number; reserved_usd: number }>;
+  };
+  const daily = budget.windows.find((w) => w.window === 'daily')!;
+  expect(daily.reserved_usd).toBe(0);
+  const answered = records.reduce((sum, r) => sum + (r as unknown as { cost_usd: number }).cost_usd, 0);
+  expect(daily.spent_usd).toBeGreaterThan(answered);
+
+  // The breaker counted the killed calls (reported after each commit, so wait for them), and
+  // they did not open it.
+  const breaker = async () => {
+    const providers = (await (await fetch(`${base}/providers`, { headers: headers(0) })).json()) as {
+      data: Array<{ id: string; breaker: { status: string; abandonedCalls?: number } }>;
+    };
+    return providers.data.find((p) => p.id === `openai/${MODEL}`)!.breaker;
+  };
+  let seen = await breaker();
+  for (const end = Date.now() + 30_000; seen.abandonedCalls !== N && Date.now() < end; seen = await breaker())
+    await new Promise((r) => setTimeout(r, 200));
+  expect(seen).toMatchObject({ status: 'closed', abandonedCalls: N });
 });

@@ -5,6 +5,7 @@ import {
   force,
   grantProbe,
   initialBreaker,
+  snapshot,
   type BreakerState,
 } from '../../src/domain/breaker';
 import { BreakerSettingsSchema } from '../../src/domain/breakerSettings';
@@ -36,6 +37,15 @@ describe('breaker state machine', () => {
     let st = initialBreaker('e', 0);
     for (let i = 0; i < 5; i++) st = applyOutcomes(st, fail(i, 'InvalidRequest'), i, s);
     expect(st.status).toBe('closed');
+  });
+
+  it('counts abandoned calls (a worker died mid-call) without treating them as failures', () => {
+    let st = initialBreaker('e', 0);
+    for (let i = 0; i < 10; i++) st = applyOutcomes(st, fail(i, 'Abandoned'), i, s);
+    expect(st.status).toBe('closed');
+    expect(st.abandonedCalls).toBe(10);
+    expect(st.ewmaErrorRate).toBe(0);
+    expect(snapshot(st).abandonedCalls).toBe(10);
   });
 
   it('trips on the failure rate over a minimum number of calls', () => {
