@@ -10,15 +10,17 @@ import * as requests from '../src/db/requests';
 import { reservationIdOf } from '../src/domain/budget';
 import { costUsd, findModel } from '../src/domain/catalog';
 import type { Queryable } from '../src/db';
-import { totalCost, type AttemptRecord, type CallModelInput, type CallModelResult } from '../src/domain/request';
+import type { StoredBody } from '../src/db/requests';
+import { type AttemptRecord, type CallModelInput, type CallModelResult } from '../src/domain/request';
 import { toProviderFailure, failure, type ProviderFailureDetails } from '../src/providers/errors';
-import { abandonUnfinishedAttempts, reportAbandoned } from '../src/services/attempts';
+import { finishRequest, reportAbandoned } from '../src/services/attempts';
 import { closeCall, reserveCall } from '../src/services/budgetOperations';
 import type { ActivityDeps } from './deps';
 import { callProvider } from './providerCall';
-import { loadRequest } from './storedRequest';
+import { storedRequestOf } from './storedRequest';
 
 const HEARTBEAT_EVERY_MS = 2_000;
+const FOREIGN_KEY_VIOLATION = '23503';
 // A reservation outlives its call by this much before the budget workflow expires it.
 const RESERVATION_MARGIN_MS = 60_000;
 
@@ -49,35 +51,63 @@ export function createCallModelActivity(deps: ActivityDeps) {
           provider: input.provider,
           model: input.model,
         });
-      const r = await loadRequest(deps.db, input.requestId);
-      // The budget: reserve the worst case before the call, one reservation per call attempt
-      // (a retried task of the same attempt finds its own). Refused: no call, a cheaper
-      // candidate may still fit. A reservation never closed (a crash) expires after its TTL.
+      const startedAt = new Date();
+      const attempt = {
+        candidateIndex: input.candidateIndex,
+        attempt: ctx.info.attempt,
+        provider: input.provider,
+        model: input.model,
+        startedAt: startedAt.toISOString(),
+      };
+      // The attempt goes on record as started before the call: if this worker dies mid-call, it
+      // stays visible (and is marked abandoned when the request completes). The same round trip
+      // reads the prompt and, under a budget, reserves the worst case first, one reservation per
+      // call attempt (a retried task of the same attempt finds its own). Refused: no call and no
+      // attempt; a cheaper candidate may still fit.
       let reservation: string | undefined;
-      if (input.budget) {
-        const held = await reserveCall(deps.db, deps.config().config, {
-          id: reservationIdOf(input.requestId, input.candidateIndex, ctx.info.attempt),
-          tenantId: input.budget.tenantId,
-          userId: input.budget.userId,
-          amountUsd: input.budget.reserveUsd,
-          ttlMs: input.timeoutMs + RESERVATION_MARGIN_MS,
-          now: Date.now(),
-        });
-        if (!held.ok) {
-          throw ApplicationFailure.create({
-            type: 'BudgetExceeded',
-            message: `${input.modelId}: ${held.message}`,
-            nonRetryable: true,
-            details: [{ provider: input.provider, model: input.model, budget: held.window }],
-          });
+      let stored: StoredBody | undefined;
+      try {
+        if (input.budget) {
+          const held = await reserveCall(
+            deps.db,
+            deps.config().config,
+            {
+              id: reservationIdOf(input.requestId, input.candidateIndex, ctx.info.attempt),
+              tenantId: input.budget.tenantId,
+              userId: input.budget.userId,
+              amountUsd: input.budget.reserveUsd,
+              ttlMs: input.timeoutMs + RESERVATION_MARGIN_MS,
+              now: startedAt.getTime(),
+            },
+            { requestId: input.requestId, attempt },
+          );
+          if (!held.ok) {
+            throw ApplicationFailure.create({
+              type: 'BudgetExceeded',
+              message: `${input.modelId}: ${held.message}`,
+              nonRetryable: true,
+              details: [{ provider: input.provider, model: input.model, budget: held.window }],
+            });
+          }
+          reservation = held.id;
+          stored = held.request;
         }
-        reservation = held.id;
+        // No budget applies (or no row came back with the reservation): start it on its own.
+        stored ??= await requests.startAttempt(deps.db, input.requestId, attempt);
+      } catch (err) {
+        // No request row for the attempt to reference: the request is not in the database.
+        if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) storedRequestOf(input.requestId, undefined);
+        throw err;
       }
+      const r = storedRequestOf(input.requestId, stored);
       // The probe slot only once the budget admits the call: a refused call must not take it.
       if (snap?.status === 'half-open') {
         probe = await deps.health!.requestProbe(input.modelId);
         if (!probe) {
-          if (reservation) await budgets.release(deps.db, reservation);
+          await deps.db.transaction(async (tx) => {
+            await requests.forgetAttempt(tx, input.requestId, input.candidateIndex, ctx.info.attempt);
+            if (reservation) await budgets.release(tx, reservation);
+          });
           throw failure('BreakerOpen', `${input.modelId}: breaker half-open and its probe is taken`, {
             provider: input.provider,
             model: input.model,
@@ -92,17 +122,6 @@ export function createCallModelActivity(deps: ActivityDeps) {
           if (reservation) await closeCall(tx, reservation, a.costUsd ?? 0);
           return then?.(tx);
         });
-      const startedAt = new Date();
-      const attempt = {
-        candidateIndex: input.candidateIndex,
-        attempt: ctx.info.attempt,
-        provider: input.provider,
-        model: input.model,
-        startedAt: startedAt.toISOString(),
-      };
-      // Recorded before the call: if this worker dies mid-call, the attempt stays visible (and is
-      // marked abandoned when the request completes) instead of vanishing with the process.
-      await requests.recordAttempt(deps.db, input.requestId, { ...attempt, outcome: 'started', latencyMs: 0 });
       const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
       try {
         const out = await callProvider(
@@ -130,23 +149,17 @@ export function createCallModelActivity(deps: ActivityDeps) {
         }
         // The answer is the request's: store it and complete the request in the attempt's own
         // transaction, so the workflow needs no further activity (and a retried task finds it done).
-        let abandoned: string[] = [];
-        const attempts = (await finish({ ...attempt, ...spent, outcome: 'success', latencyMs }, async (tx) => {
-          await requests.saveResponse(tx, input.requestId, out.stored);
-          abandoned = await abandonUnfinishedAttempts(tx, input.requestId);
-          const all = await requests.listAttempts(tx, input.requestId);
-          await requests.completeRequest(tx, input.requestId, {
+        const { attempts, abandoned } = (await finish({ ...attempt, ...spent, outcome: 'success', latencyMs }, (tx) =>
+          finishRequest(tx, input.requestId, {
             status: 'succeeded',
+            response: out.stored,
             provider: input.provider,
             model: input.modelId,
-            attempts: all,
             inputTokens: out.usage.inputTokens,
             outputTokens: out.usage.outputTokens,
-            costUsd: totalCost(all),
             latencyMs: Date.now() - r.createdAt,
-          });
-          return all;
-        }))!;
+          }),
+        ))!;
         reportAbandoned(deps.health, abandoned);
         return {
           providerModel: out.usage.providerModel,

@@ -4,16 +4,19 @@ import * as requests from '../src/db/requests';
 import { classify, type Classification } from '../src/domain/classify';
 import { UnknownModelError } from '../src/domain/policy';
 import type { PlannedRoute, RouteRequestInput } from '../src/domain/request';
+import { cachedUsage } from '../src/services/budgetOperations';
 import { planRoute } from '../src/services/routePlan';
 import type { ActivityDeps } from './deps';
-import { loadRequest, maxOutputOf, messagesOf } from './storedRequest';
+import { classifyInputOf, loadRequest } from './storedRequest';
 
 export function createRoutingActivities(deps: ActivityDeps) {
+  // Budget usage for routing: one ledger read per tenant (and user) per second, not one per request.
+  const usage = cachedUsage(deps.db);
   return {
     /** Local activity: what kind of task this is, how hard and how large. */
     async classifyRequest(input: { requestId: string; operation: string }): Promise<Classification> {
       const r = await loadRequest(deps.db, input.requestId);
-      return classify({ operation: input.operation, messages: messagesOf(r), maxOutputTokens: maxOutputOf(r) });
+      return classify({ operation: input.operation, ...classifyInputOf(r) });
     },
 
     /**
@@ -25,7 +28,7 @@ export function createRoutingActivities(deps: ActivityDeps) {
       let plan;
       try {
         plan = await planRoute(
-          { db: deps.db, config, health: deps.health },
+          { db: deps.db, config, health: deps.health, usage },
           input.route,
           input.classification,
           new Date(),

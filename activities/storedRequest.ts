@@ -14,13 +14,25 @@ export interface StoredRequest {
 }
 
 export async function loadRequest(db: Db, requestId: string): Promise<StoredRequest> {
-  const row = await requests.getRequest(db, requestId);
+  return storedRequestOf(requestId, await requests.getRequestBody(db, requestId));
+}
+
+export function storedRequestOf(requestId: string, row: requests.StoredBody | undefined): StoredRequest {
   if (!row) throw ApplicationFailure.nonRetryable(`request ${requestId} is not in the database`, 'RequestNotFound');
   return {
     operation: row.operation as Operation,
     body: row.body as Record<string, unknown>,
     createdAt: new Date(row.created_at).getTime(),
   };
+}
+
+/** What classification reads of a request: its messages and output cap (the body parsed once). */
+export function classifyInputOf(r: StoredRequest): { messages: ChatMessage[]; maxOutputTokens?: number } {
+  if (r.operation === 'chat') {
+    const b = ChatCompletionRequestSchema.parse(r.body);
+    return { messages: b.messages, maxOutputTokens: b.max_completion_tokens ?? b.max_tokens ?? undefined };
+  }
+  return { messages: messagesOf(r), maxOutputTokens: r.operation === 'embed' ? 0 : undefined };
 }
 
 /** The chat messages a request sends (for chat, the client's; for operations, their prompt). */
@@ -31,12 +43,4 @@ export function messagesOf(r: StoredRequest): ChatMessage[] {
     return [{ role: 'user', content: Array.isArray(input) ? input.join('\n') : input }];
   }
   return operationMessages(r.operation, r.body);
-}
-
-export function maxOutputOf(r: StoredRequest): number | undefined {
-  if (r.operation === 'chat') {
-    const b = ChatCompletionRequestSchema.parse(r.body);
-    return b.max_completion_tokens ?? b.max_tokens ?? undefined;
-  }
-  return r.operation === 'embed' ? 0 : undefined;
 }

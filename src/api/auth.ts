@@ -2,6 +2,7 @@
 import type { RequestHandler } from 'express';
 import type { Db } from '../db';
 import { findApiKey } from '../db/apiKeys';
+import { FreshCache } from '../services/freshCache';
 import { HttpError } from './errors';
 
 export interface AuthContext {
@@ -16,7 +17,12 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** Keys found are remembered this long per process: the request path makes no key read in steady use. */
+const KEY_CACHE_MS = 1_000;
+
 export function requireApiKey(db: Db): RequestHandler {
+  // Only keys that exist are cached (a miss throws, and FreshCache keeps nothing of a failed load).
+  const keys = new FreshCache<AuthContext>(KEY_CACHE_MS);
   return (req, _res, next) => {
     const header = req.header('authorization');
     const key = header?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? req.header('x-api-key');
@@ -26,9 +32,13 @@ export function requireApiKey(db: Db): RequestHandler {
       );
       return;
     }
-    findApiKey(db, key)
-      .then((owner) => {
+    keys
+      .get(key, async () => {
+        const owner = await findApiKey(db, key);
         if (!owner) throw HttpError.unauthenticated('Incorrect API key provided.', { code: 'invalid_api_key' });
+        return owner;
+      })
+      .then((owner) => {
         req.auth = owner;
         next();
       })

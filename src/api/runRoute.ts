@@ -3,7 +3,7 @@
  * `routeRequest` workflow, wait for it, and load the stored answer.
  */
 import type { Request, Response } from 'express';
-import { getRequest, type RequestRow } from '../db/requests';
+import { getAnswer } from '../db/requests';
 import { findModel } from '../domain/catalog';
 import { maxOutputTokens, type ChatCompletionRequest } from '../domain/chat';
 import { AUTO_MODELS } from '../domain/policy';
@@ -32,7 +32,7 @@ export function chatRouteInput(req: Request, tenantId: string, body: ChatComplet
 export interface Routed {
   sub: Submission;
   result: RouteResult;
-  row: RequestRow;
+  row: NonNullable<Awaited<ReturnType<typeof getAnswer>>>;
 }
 
 /**
@@ -65,7 +65,7 @@ export async function runRoute(
   res.setHeader('x-switchyard-request-id', sub.requestId);
   res.setHeader('x-switchyard-workflow-id', sub.workflowId);
   const result = await awaitResult(deps, sub);
-  const row = await getRequest(deps.db, sub.requestId);
+  const row = await getAnswer(deps.db, sub.requestId);
   if (!row?.response) throw new Error(`request ${sub.requestId} succeeded but its response is not stored`);
   res.setHeader('x-switchyard-provider', result.provider);
   res.setHeader('x-switchyard-model', result.modelId);

@@ -17,6 +17,7 @@ import { listBreakerStates } from '../db/breakerStates';
 import type { Catalog } from '../domain/catalog';
 import type { BreakerSettings, BreakerSnapshot, Outcomes } from '../domain/breaker';
 import type { HealthView } from '../domain/policy';
+import { FreshCache } from '../services/freshCache';
 import type { HealthPort, Outcome } from '../services/healthPort';
 import { forceUpdate, outcomesSignal, probeUpdate, providerHealth, stateQuery } from '../../workflows/providerHealth';
 
@@ -35,8 +36,8 @@ export type { Outcome } from '../services/healthPort';
 export class HealthClient implements HealthPort {
   /** What this process learned first-hand (a probe grant, a force), ahead of the projection. */
   private readonly local = new Map<string, { at: number; snapshot: BreakerSnapshot }>();
-  private projection: { at: number; byEndpoint: Map<string, BreakerSnapshot> } | undefined;
-  private loading: Promise<Map<string, BreakerSnapshot>> | undefined;
+  /** The projection: one read of the whole table per `cacheMs`, shared by concurrent callers. */
+  private readonly projection: FreshCache<Map<string, BreakerSnapshot>>;
   private readonly pending = new Map<
     string,
     { failures: Outcomes['failures']; successes: { count: number; latencySumMs: number } }
@@ -53,6 +54,7 @@ export class HealthClient implements HealthPort {
     opts: HealthOptions = {},
   ) {
     this.opts = { cacheMs: 1_000, failureFlushMs: 200, successFlushMs: 2_000, ...opts };
+    this.projection = new FreshCache(this.opts.cacheMs);
     this.successTimer = setInterval(() => void this.flush().catch(() => undefined), this.opts.successFlushMs);
     this.successTimer.unref();
   }
@@ -75,19 +77,12 @@ export class HealthClient implements HealthPort {
     return (await this.projected(maxAgeMs)).get(endpoint);
   }
 
-  private async projected(maxAgeMs: number): Promise<Map<string, BreakerSnapshot>> {
-    if (this.projection && Date.now() - this.projection.at < maxAgeMs) return this.projection.byEndpoint;
-    // Single flight: a burst of requests on a cold cache makes one read, not one each.
-    this.loading ??= listBreakerStates(this.db)
-      .then((rows) => {
-        const byEndpoint = new Map(rows.map((r) => [r.endpoint, r]));
-        this.projection = { at: Date.now(), byEndpoint };
-        return byEndpoint;
-      })
-      .finally(() => {
-        this.loading = undefined;
-      });
-    return this.loading;
+  private projected(maxAgeMs: number): Promise<Map<string, BreakerSnapshot>> {
+    return this.projection.get(
+      'all',
+      async () => new Map((await listBreakerStates(this.db)).map((r) => [r.endpoint, r])),
+      maxAgeMs,
+    );
   }
 
   /** The live state, queried from the entity (operators' view: `GET /v1/providers`); undefined: none yet. */
@@ -203,7 +198,7 @@ export class HealthClient implements HealthPort {
   /** After a failure: read the projection again rather than trust what this process cached. */
   private forget(endpoint: string): void {
     this.local.delete(endpoint);
-    this.projection = undefined;
+    this.projection.forget();
   }
 
   async stop(): Promise<void> {

@@ -22,7 +22,7 @@ import {
 } from '../domain/budget';
 
 export type { BudgetAlert, ClosedWindow, WindowUsage } from '../domain/budget';
-import type { Db, Queryable } from './index';
+import type { Db, Queryable, SqlParam } from './index';
 
 export interface RefusedWindow {
   scope: string;
@@ -49,19 +49,24 @@ export interface ReserveInput {
   now: number;
 }
 
-export async function reserve(db: Queryable, r: ReserveInput): Promise<ReserveResult> {
+/** The row `budget_reserve` returns: granted, a duplicate of a reservation made before, or refused (with the window). */
+export interface ReserveRow {
+  status: string;
+  scope: string;
+  period: Period;
+  limit_usd: number;
+  spent_usd: number;
+  reserved_usd: number;
+  window_end: Date;
+}
+
+/** The `budget_reserve` call and its parameters, numbered from `$first` (other statements embed it). */
+export function reserveCallSql(r: ReserveInput, first = 1): { sql: string; params: SqlParam[] } {
   const w = r.windows;
-  const res = await db.query<{
-    status: string;
-    scope: string;
-    period: Period;
-    limit_usd: number;
-    spent_usd: number;
-    reserved_usd: number;
-    window_end: Date;
-  }>(
-    'select * from budget_reserve($1, $2, $3::numeric, $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::numeric[], $9)',
-    [
+  const types = ['', '', '::numeric', '::text[]', '::text[]', '::timestamptz[]', '::timestamptz[]', '::numeric[]', ''];
+  return {
+    sql: `budget_reserve(${types.map((t, i) => `$${first + i}${t}`).join(', ')})`,
+    params: [
       r.id,
       r.tenantId ?? null,
       usd(r.amountUsd),
@@ -72,9 +77,11 @@ export async function reserve(db: Queryable, r: ReserveInput): Promise<ReserveRe
       w.map((x) => usd(x.limitUsd)),
       new Date(r.now + r.ttlMs),
     ],
-  );
-  const row = res.rows[0]!;
-  if (row.status !== 'refused') return { ok: true, reservationId: r.id, duplicate: row.status === 'duplicate' };
+  };
+}
+
+export function reserveResultOf(row: ReserveRow, id: string): ReserveResult {
+  if (row.status !== 'refused') return { ok: true, reservationId: id, duplicate: row.status === 'duplicate' };
   const limitUsd = Number(row.limit_usd);
   const spentUsd = Number(row.spent_usd);
   const reservedUsd = Number(row.reserved_usd);
@@ -90,6 +97,12 @@ export async function reserve(db: Queryable, r: ReserveInput): Promise<ReserveRe
       resetsAt: new Date(row.window_end).toISOString(),
     },
   };
+}
+
+export async function reserve(db: Queryable, r: ReserveInput): Promise<ReserveResult> {
+  const call = reserveCallSql(r);
+  const res = await db.query<ReserveRow>(`select * from ${call.sql}`, call.params);
+  return reserveResultOf(res.rows[0]!, r.id);
 }
 
 async function close(

@@ -3,7 +3,7 @@
  * activities (classification, decision, attempts, response, usage, final status).
  */
 import type { AttemptRecord } from '../domain/request';
-import type { Queryable } from './index';
+import type { Queryable, SqlParam } from './index';
 
 export type RequestStatus = 'received' | 'running' | 'succeeded' | 'failed';
 
@@ -73,6 +73,32 @@ export async function getRequest(db: Queryable, requestId: string): Promise<Requ
   return res.rows[0];
 }
 
+/** What a provider call reads of its request: the operation and body as the API stored them. */
+export interface StoredBody {
+  operation: string;
+  body: unknown;
+  created_at: Date;
+}
+
+export async function getRequestBody(db: Queryable, requestId: string): Promise<StoredBody | undefined> {
+  const res = await db.query<StoredBody>('select operation, body, created_at from requests where request_id = $1', [
+    requestId,
+  ]);
+  return res.rows[0];
+}
+
+/** What the API answers with once the workflow succeeded. */
+export async function getAnswer(
+  db: Queryable,
+  requestId: string,
+): Promise<{ response: unknown; created_at: Date } | undefined> {
+  const res = await db.query<{ response: unknown; created_at: Date }>(
+    'select response, created_at from requests where request_id = $1',
+    [requestId],
+  );
+  return res.rows[0];
+}
+
 export async function saveDecision(
   db: Queryable,
   requestId: string,
@@ -92,121 +118,187 @@ export async function saveDecision(
   );
 }
 
-export async function saveResponse(db: Queryable, requestId: string, response: unknown): Promise<void> {
-  await db.query('update requests set response = $2 where request_id = $1', [requestId, JSON.stringify(response)]);
-}
-
 export interface RequestOutcome {
   status: 'succeeded' | 'failed';
+  /** The answer (a success): stored with the outcome, in the same statement. */
+  response?: unknown;
   provider?: string;
   model?: string;
-  attempts: unknown[];
   inputTokens?: number;
   outputTokens?: number;
-  costUsd?: number;
   error?: unknown;
   latencyMs: number;
 }
 
-export async function completeRequest(db: Queryable, requestId: string, o: RequestOutcome): Promise<void> {
-  await db.query(
-    `update requests set status = $2, provider = $3, model = $4, attempts = $5, input_tokens = $6, output_tokens = $7,
-       cost_usd = $8, error = $9, latency_ms = $10, completed_at = now()
-     where request_id = $1`,
+const ABANDONED_MESSAGE =
+  'the worker making this call stopped before it ended; the provider may have answered, at a cost unknown here';
+
+export interface AbandonedAttempt {
+  candidateIndex: number;
+  attempt: number;
+  provider: string;
+  model: string;
+}
+
+/**
+ * Completes the request in one statement: marks its attempts still `started` as `abandoned` (by
+ * now none is running: a retry replaced any whose worker died), stores the outcome and answer
+ * with the attempts' total cost, and returns the attempts (from `request_attempts`, their only
+ * store) and which were abandoned (their reservations are the caller's to settle).
+ */
+export async function completeRequest(
+  db: Queryable,
+  requestId: string,
+  o: RequestOutcome,
+): Promise<{ attempts: AttemptRecord[]; abandoned: AbandonedAttempt[] }> {
+  const res = await db.query<{ attempts: AttemptRow[]; abandoned: AttemptRow[] }>(
+    `with abandoned as (
+       update request_attempts set outcome = 'abandoned', error_type = 'Abandoned', error_message = $10
+       where request_id = $1 and outcome = 'started' returning candidate_index, attempt, provider, model)
+     update requests set status = $2, provider = $3, model = $4, response = coalesce($5, response), input_tokens = $6,
+       output_tokens = $7, error = $8, latency_ms = $9, completed_at = now(),
+       cost_usd = (select coalesce(sum(cost_usd), 0) from request_attempts where request_id = $1)
+     where request_id = $1
+     returning
+       (select coalesce(json_agg(a order by a.candidate_index, a.attempt), '[]') from request_attempts a where a.request_id = $1) as attempts,
+       (select coalesce(json_agg(b), '[]') from abandoned b) as abandoned`,
     [
       requestId,
       o.status,
       o.provider ?? null,
       o.model ?? null,
-      JSON.stringify(o.attempts),
+      o.response === undefined ? null : JSON.stringify(o.response),
       o.inputTokens ?? null,
       o.outputTokens ?? null,
-      o.costUsd ?? null,
       o.error === undefined ? null : JSON.stringify(o.error),
       o.latencyMs,
+      ABANDONED_MESSAGE,
     ],
   );
+  const row = res.rows[0];
+  if (!row) return { attempts: [], abandoned: [] };
+  const abandoned = row.abandoned.map((r) => ({
+    candidateIndex: r.candidate_index,
+    attempt: r.attempt,
+    provider: r.provider,
+    model: r.model,
+  }));
+  // The statement's own snapshot still shows them started.
+  const wasAbandoned = (r: AttemptRow) =>
+    abandoned.some((x) => x.candidateIndex === r.candidate_index && x.attempt === r.attempt);
+  const attempts = row.attempts.map((r) =>
+    toAttempt(
+      wasAbandoned(r) ? { ...r, outcome: 'abandoned', error_type: 'Abandoned', error_message: ABANDONED_MESSAGE } : r,
+    ),
+  );
+  return { attempts, abandoned };
 }
 
+const ATTEMPT_COLUMNS = `request_id, candidate_index, attempt, provider, model, outcome, error_type, error_message, status,
+  started_at, latency_ms, input_tokens, output_tokens, cost_usd`;
+// Typed: they are also used in an INSERT … SELECT, where nothing else says what they are.
+const ATTEMPT_VALUES = `$1::text, $2::int, $3::int, $4::text, $5::text, $6::text, $7::text, $8::text, $9::int,
+  $10::timestamptz, $11::int, $12::int, $13::int, $14::numeric`;
+// Upsert: a retried activity task for the same attempt number overwrites, never duplicates.
+const ON_ATTEMPT_CONFLICT = `on conflict (request_id, candidate_index, attempt) do update set outcome = excluded.outcome,
+  error_type = excluded.error_type, error_message = excluded.error_message, status = excluded.status,
+  started_at = excluded.started_at, latency_ms = excluded.latency_ms, input_tokens = excluded.input_tokens,
+  output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd`;
+const UPSERT_ATTEMPT = `insert into request_attempts (${ATTEMPT_COLUMNS}) values (${ATTEMPT_VALUES}) ${ON_ATTEMPT_CONFLICT}`;
+
+/**
+ * An attempt recorded as `started` when `from` (a FROM and WHERE clause) yields a row: for
+ * statements that start an attempt only if something else succeeded in the same statement.
+ * Its parameters are `startedParams`, $1 to $14.
+ */
+export const startAttemptWhen = (from: string) =>
+  `insert into request_attempts (${ATTEMPT_COLUMNS}) select ${ATTEMPT_VALUES} ${from} ${ON_ATTEMPT_CONFLICT}`;
+
+export const startedParams = (requestId: string, a: Omit<AttemptRecord, 'outcome' | 'latencyMs'>) =>
+  attemptParams(requestId, { ...a, outcome: 'started', latencyMs: 0 });
+
+const attemptParams = (requestId: string, a: AttemptRecord): SqlParam[] => [
+  requestId,
+  a.candidateIndex,
+  a.attempt,
+  a.provider,
+  a.model,
+  a.outcome,
+  a.errorType ?? null,
+  a.errorMessage ?? null,
+  a.status ?? null,
+  a.startedAt,
+  a.latencyMs,
+  a.inputTokens ?? null,
+  a.outputTokens ?? null,
+  a.costUsd ?? null,
+];
+
 export async function recordAttempt(db: Queryable, requestId: string, a: AttemptRecord): Promise<void> {
-  // Upsert: a retried activity task for the same attempt number overwrites, never duplicates.
-  await db.query(
-    `insert into request_attempts (request_id, candidate_index, attempt, provider, model, outcome, error_type, error_message, status, started_at, latency_ms,
-       input_tokens, output_tokens, cost_usd)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-     on conflict (request_id, candidate_index, attempt) do update set outcome = excluded.outcome, error_type = excluded.error_type,
-       error_message = excluded.error_message, status = excluded.status, started_at = excluded.started_at, latency_ms = excluded.latency_ms,
-       input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd`,
-    [
-      requestId,
-      a.candidateIndex,
-      a.attempt,
-      a.provider,
-      a.model,
-      a.outcome,
-      a.errorType ?? null,
-      a.errorMessage ?? null,
-      a.status ?? null,
-      a.startedAt,
-      a.latencyMs,
-      a.inputTokens ?? null,
-      a.outputTokens ?? null,
-      a.costUsd ?? null,
-    ],
-  );
+  await db.query(UPSERT_ATTEMPT, attemptParams(requestId, a));
+}
+
+/** Forgets an attempt that never called (its call was refused after it was put on record). */
+export async function forgetAttempt(db: Queryable, requestId: string, candidateIndex: number, attempt: number) {
+  await db.query('delete from request_attempts where request_id = $1 and candidate_index = $2 and attempt = $3', [
+    requestId,
+    candidateIndex,
+    attempt,
+  ]);
 }
 
 /**
- * Marks the request's attempts still `started` as `abandoned`: called when the request completes,
- * by which time no attempt of it is still running (a retry replaced any whose worker died).
+ * Records an attempt as `started` and reads its request's body, in one round trip: a call needs
+ * both, and the attempt must be on record before the provider is called.
  */
-export async function abandonStartedAttempts(
+export async function startAttempt(
   db: Queryable,
   requestId: string,
-): Promise<Array<{ candidateIndex: number; attempt: number; provider: string; model: string }>> {
-  const res = await db.query<{ candidate_index: number; attempt: number; provider: string; model: string }>(
-    `update request_attempts set outcome = 'abandoned', error_type = 'Abandoned',
-       error_message = 'the worker making this call stopped before it ended; the provider may have answered, at a cost unknown here'
-     where request_id = $1 and outcome = 'started' returning candidate_index, attempt, provider, model`,
-    [requestId],
+  a: Omit<AttemptRecord, 'outcome' | 'latencyMs'>,
+): Promise<StoredBody | undefined> {
+  const res = await db.query<StoredBody>(
+    `with started as (${UPSERT_ATTEMPT}) select operation, body, created_at from requests where request_id = $1`,
+    startedParams(requestId, a),
   );
-  return res.rows.map((r) => ({
-    candidateIndex: r.candidate_index,
-    attempt: r.attempt,
-    provider: r.provider,
-    model: r.model,
-  }));
+  return res.rows[0];
 }
 
+interface AttemptRow {
+  candidate_index: number;
+  attempt: number;
+  provider: string;
+  model: string;
+  outcome: AttemptRecord['outcome'];
+  error_type: string | null;
+  error_message: string | null;
+  status: number | null;
+  started_at: Date | string;
+  latency_ms: number;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: number | string | null;
+}
+
+const toAttempt = (r: AttemptRow): AttemptRecord => ({
+  candidateIndex: r.candidate_index,
+  attempt: r.attempt,
+  provider: r.provider,
+  model: r.model,
+  outcome: r.outcome,
+  ...(r.error_type && { errorType: r.error_type }),
+  ...(r.error_message && { errorMessage: r.error_message }),
+  ...(r.status !== null && { status: r.status }),
+  startedAt: new Date(r.started_at).toISOString(),
+  latencyMs: r.latency_ms,
+  ...(r.input_tokens !== null && { inputTokens: r.input_tokens }),
+  ...(r.output_tokens !== null && { outputTokens: r.output_tokens }),
+  ...(r.cost_usd !== null && { costUsd: Number(r.cost_usd) }),
+});
+
 export async function listAttempts(db: Queryable, requestId: string): Promise<AttemptRecord[]> {
-  const res = await db.query<{
-    candidate_index: number;
-    attempt: number;
-    provider: string;
-    model: string;
-    outcome: AttemptRecord['outcome'];
-    error_type: string | null;
-    error_message: string | null;
-    status: number | null;
-    started_at: Date | string;
-    latency_ms: number;
-    input_tokens: number | null;
-    output_tokens: number | null;
-    cost_usd: number | null;
-  }>('select * from request_attempts where request_id = $1 order by candidate_index, attempt', [requestId]);
-  return res.rows.map((r) => ({
-    candidateIndex: r.candidate_index,
-    attempt: r.attempt,
-    provider: r.provider,
-    model: r.model,
-    outcome: r.outcome,
-    ...(r.error_type && { errorType: r.error_type }),
-    ...(r.error_message && { errorMessage: r.error_message }),
-    ...(r.status !== null && { status: r.status }),
-    startedAt: new Date(r.started_at).toISOString(),
-    latencyMs: r.latency_ms,
-    ...(r.input_tokens !== null && { inputTokens: r.input_tokens }),
-    ...(r.output_tokens !== null && { outputTokens: r.output_tokens }),
-    ...(r.cost_usd !== null && { costUsd: r.cost_usd }),
-  }));
+  const res = await db.query<AttemptRow>(
+    'select * from request_attempts where request_id = $1 order by candidate_index, attempt',
+    [requestId],
+  );
+  return res.rows.map(toAttempt);
 }

@@ -192,11 +192,17 @@ export function budgetView(
 /** Current windows for scopes, from stored rows where they exist (a window nobody spent in is full). */
 export function currentWindows(
   scopes: Array<{ scope: string; limits: BudgetLimits }>,
-  stored: Array<{ scope: string; period: string; spentUsd: number; reservedUsd: number }>,
+  stored: Array<{ scope: string; period: string; windowStart?: string; spentUsd: number; reservedUsd: number }>,
   at: number,
 ): WindowState[] {
   return applicableWindows(scopes, at).map((w) => {
-    const row = stored.find((s) => s.scope === w.scope && s.period === w.period);
+    // The same window (a cached read from before a rollover holds the previous one).
+    const row = stored.find(
+      (s) =>
+        s.scope === w.scope &&
+        s.period === w.period &&
+        (s.windowStart === undefined || new Date(s.windowStart).getTime() === w.start),
+    );
     const spentUsd = row?.spentUsd ?? 0;
     const reservedUsd = row?.reservedUsd ?? 0;
     return {

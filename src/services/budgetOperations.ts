@@ -5,6 +5,8 @@
  */
 import type { Db, Queryable } from '../db';
 import { release, reserve, settle, windowUsage } from '../db/budgetLedger';
+import { reserveAndStart } from '../db/callStart';
+import type { StoredBody } from '../db/requests';
 import {
   applicableWindows,
   budgetScopes,
@@ -15,8 +17,11 @@ import {
   type BudgetLimits,
   type BudgetView,
   type WindowState,
+  type WindowUsage,
 } from '../domain/budget';
 import type { SwitchyardConfig } from '../domain/config';
+import type { AttemptRecord } from '../domain/request';
+import { FreshCache } from './freshCache';
 
 export interface BudgetState {
   scopes: Array<{ scope: string; limits: BudgetLimits }>;
@@ -25,20 +30,32 @@ export interface BudgetState {
   alertThreshold: number;
 }
 
+/** Reads the windows' usage now: straight from the ledger, or through `cachedUsage`. */
+export type UsageReader = (scopes: string[], at: number, configVersion?: number) => Promise<WindowUsage[]>;
+
+/**
+ * Routing's reader: at most one ledger read per scope set per `maxAgeMs` and process, shared by
+ * concurrent requests, and a fresh one when the configuration (its limits) changes. Routing may
+ * see usage a second late; the reservation before each call is what holds the limit, and it
+ * always reads the ledger.
+ */
+export function cachedUsage(db: Db | Queryable, maxAgeMs = 1_000): UsageReader {
+  const cache = new FreshCache<WindowUsage[]>(maxAgeMs);
+  return (scopes, at, version) => cache.get(`${version}\n${scopes.join('\n')}`, () => windowUsage(db, scopes, at));
+}
+
 export async function budgetStateFor(
-  db: Db | Queryable,
+  usage: Db | Queryable | UsageReader,
   config: SwitchyardConfig,
   who: { tenantId: string; userId?: string },
   at: number,
+  configVersion?: number,
 ): Promise<BudgetState | undefined> {
   const budget = config.tenants[who.tenantId]?.budget;
   const scopes = budgetScopes(budget, who.tenantId, who.userId);
   if (!budget || !scopes.length) return undefined;
-  const stored = await windowUsage(
-    db,
-    scopes.map((s) => s.scope),
-    at,
-  );
+  const ids = scopes.map((s) => s.scope);
+  const stored = await (typeof usage === 'function' ? usage(ids, at, configVersion) : windowUsage(usage, ids, at));
   const windows = currentWindows(scopes, stored, at);
   return {
     scopes,
@@ -48,16 +65,20 @@ export async function budgetStateFor(
   };
 }
 
-export type CallReservation = { ok: true; id?: string } | { ok: false; message: string; window?: WindowState };
+export type CallReservation =
+  { ok: true; id?: string; request?: StoredBody } | { ok: false; message: string; window?: WindowState };
 
 /**
  * Reserves a call's worst case in every window of the request's scopes, with the limits in force
  * now (they may have changed since the decision). Refused: why, and the window that refused.
+ * With `start`, a granted reservation also records the attempt as started and returns the
+ * request's body, in the same statement (`request` is then set).
  */
 export async function reserveCall(
   db: Db,
   config: SwitchyardConfig,
   r: { id: string; tenantId: string; userId?: string; amountUsd: number; ttlMs: number; now: number },
+  start?: { requestId: string; attempt: Omit<AttemptRecord, 'outcome' | 'latencyMs'> },
 ): Promise<CallReservation> {
   const budget = config.tenants[r.tenantId]?.budget;
   const scopes = budgetScopes(budget, r.tenantId, r.userId);
@@ -68,15 +89,18 @@ export async function reserveCall(
       ok: false,
       message: `worst case $${r.amountUsd.toFixed(6)} exceeds the per-request limit of $${perRequest}`,
     };
-  const res = await reserve(db, {
+  const input = {
     id: r.id,
     tenantId: r.tenantId,
     amountUsd: r.amountUsd,
     windows: applicableWindows(scopes, r.now),
     ttlMs: r.ttlMs,
     now: r.now,
-  });
-  if (res.ok) return { ok: true, id: r.id };
+  };
+  const { reserved: res, request } = start
+    ? await reserveAndStart(db, input, start.requestId, start.attempt)
+    : { reserved: await reserve(db, input), request: undefined };
+  if (res.ok) return { ok: true, id: r.id, ...(request && { request }) };
   const w = res.refused;
   return {
     ok: false,

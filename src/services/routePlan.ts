@@ -10,7 +10,7 @@ import type { Classification } from '../domain/classify';
 import { decide, type BudgetView, type HealthView, type PolicyInput } from '../domain/policy';
 import { policyInputOf, type PlannedRoute, type RouteRequestInput } from '../domain/request';
 import { callPolicyFor } from '../domain/settings';
-import { budgetStateFor } from './budgetOperations';
+import { budgetStateFor, type UsageReader } from './budgetOperations';
 import type { VersionedConfig } from './configStore';
 import type { HealthPort } from './healthPort';
 
@@ -27,7 +27,8 @@ export interface RoutePlan {
 
 /** Throws the policy's UnknownModelError for a model the catalog does not have. */
 export async function planRoute(
-  deps: { db: Db | Queryable; config: VersionedConfig; health?: HealthPort },
+  /** `usage`: how budget usage is read (the request path reads it through `cachedUsage`). */
+  deps: { db: Db | Queryable; config: VersionedConfig; health?: HealthPort; usage?: UsageReader },
   route: PlanRequest,
   classification: Classification,
   now: Date,
@@ -39,10 +40,11 @@ export async function planRoute(
   // The budget's windows now: models whose worst case does not fit are filtered out, and near the
   // limit cheaper models lead.
   const budget = await budgetStateFor(
-    deps.db,
+    deps.usage ?? deps.db,
     config,
     { tenantId: route.tenantId, userId: route.context.userId },
     now.getTime(),
+    version,
   );
   const decision = decide(policyInput, classification, config, health, budget?.view);
   const planned: PlannedRoute = {

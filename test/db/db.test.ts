@@ -10,6 +10,7 @@ import {
   getRequest,
   insertRequest,
   listAttempts,
+  startAttempt,
   recordAttempt,
   saveDecision,
 } from '../../src/db/requests';
@@ -57,7 +58,7 @@ describe.each(dbKinds())('database on %s', (kind) => {
     const decision = { classification: {}, decision: { summary: 'first' }, decisionInput: {}, configVersion: 1 };
     await saveDecision(db, requestId, decision);
     expect((await getRequest(db, requestId))?.status).toBe('running');
-    await completeRequest(db, requestId, { status: 'succeeded', attempts: [], latencyMs: 5 });
+    await completeRequest(db, requestId, { status: 'succeeded', latencyMs: 5 });
     await saveDecision(db, requestId, { ...decision, decision: { summary: 'late' } });
     const row = await getRequest(db, requestId);
     expect(row?.status).toBe('succeeded');
@@ -132,19 +133,35 @@ describe.each(dbKinds())('database on %s', (kind) => {
       [1, 'error', 7],
       [2, 'success', 5],
     ]);
-    await completeRequest(db, requestId, {
+    // A third, started by a worker that died: its body was read in the same round trip.
+    const started = await startAttempt(db, requestId, { ...a, candidateIndex: 1, attempt: 1 });
+    expect(started).toMatchObject({ operation: 'chat', body: {} });
+    await recordAttempt(db, requestId, { ...a, attempt: 2, outcome: 'success', costUsd: 0.00001245 });
+
+    const done = await completeRequest(db, requestId, {
       status: 'succeeded',
+      response: { content: 'hi' },
       provider: 'p',
       model: 'p/m',
-      attempts,
       inputTokens: 3,
       outputTokens: 4,
-      costUsd: 0.00001245,
       latencyMs: 12,
     });
+    expect(done.abandoned).toEqual([{ candidateIndex: 1, attempt: 1, provider: 'p', model: 'm' }]);
+    expect(done.attempts.map((x) => [x.candidateIndex, x.attempt, x.outcome, x.costUsd])).toEqual([
+      [0, 1, 'error', undefined],
+      [0, 2, 'success', 0.00001245],
+      [1, 1, 'abandoned', undefined],
+    ]);
+    expect(await listAttempts(db, requestId)).toEqual(done.attempts);
     const row = await getRequest(db, requestId);
-    expect(row).toMatchObject({ status: 'succeeded', input_tokens: 3, output_tokens: 4, cost_usd: 0.00001245 });
-    expect(row!.attempts).toHaveLength(2);
+    expect(row).toMatchObject({
+      status: 'succeeded',
+      input_tokens: 3,
+      output_tokens: 4,
+      cost_usd: 0.00001245,
+      response: { content: 'hi' },
+    });
   });
 });
 

@@ -28,10 +28,11 @@ export interface Stack {
   exited: Promise<number | null>;
 }
 
-export function startStack(env: NodeJS.ProcessEnv): Promise<Stack> {
+/** `all` as `npm start` runs it; `worker` and `api` as `npm run worker` / `npm run api` do. */
+export function startStack(env: NodeJS.ProcessEnv, role: 'all' | 'worker' | 'api' = 'all'): Promise<Stack> {
   // As `npm start` runs it: one node process with tsx as a loader (no tsx parent process relaying
   // signals: it SIGKILLs a child that is slow to acknowledge one, which breaks graceful shutdown).
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'all'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', role], {
     cwd: ROOT,
     env: { ...process.env, NODE_OPTIONS: '', ...env },
     detached: true, // own process group, so SIGINT to the group is what Ctrl-C in a terminal does

@@ -9,7 +9,6 @@ import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { createApp } from '../../src/api/app';
-import type { Db } from '../../src/db';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import type { Catalog } from '../../src/domain/catalog';
 import type { SwitchyardConfigInput } from '../../src/domain/config';
@@ -22,6 +21,7 @@ import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { NativeConnection } from '@temporalio/worker';
 import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
+import { countingDb, type CountingDb } from './countingDb';
 import { openTestDb, uniqueId } from './db';
 import { startFakeProvider, type FakeProvider } from './fakeProvider';
 
@@ -30,7 +30,8 @@ export interface TestStack {
   apiKey: string;
   tenantId: string;
   env: TestWorkflowEnvironment;
-  db: Db;
+  /** The stack's database; it records the statements it is sent (`statements()`, `reset()`). */
+  db: CountingDb;
   fakes: { openai: FakeProvider; anthropic: FakeProvider };
   configStore: ConfigStore;
   health?: HealthClient;
@@ -87,7 +88,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const [openai, anthropic, db, bundle] = await Promise.all([
     startFakeProvider('openai'),
     startFakeProvider('anthropic'),
-    openTestDb(),
+    openTestDb().then(countingDb),
     buildWorkflowBundle(),
   ]);
   const fakes = { openai, anthropic };

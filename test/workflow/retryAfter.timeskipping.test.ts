@@ -6,7 +6,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Db } from '../../src/db';
 import { generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
-import { getRequest, insertRequest } from '../../src/db/requests';
+import { insertRequest, listAttempts } from '../../src/db/requests';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { AdapterRegistry } from '../../src/providers/registry';
 import { fixedConfig } from '../support/config';
@@ -121,11 +121,7 @@ it('waits the provider retry-after before the next attempt, in skipped time', as
   expect(workflowElapsed).toBeGreaterThanOrEqual(30_000);
   // Real time stayed well under the 30 s the workflow waited: time was skipped, not slept.
   expect(Date.now() - realStart).toBeLessThan(30_000);
-  const attempts = (await getRequest(db, requestId))!.attempts as Array<{
-    attempt: number;
-    outcome: string;
-    errorType?: string;
-  }>;
+  const attempts = await listAttempts(db, requestId);
   expect(attempts.map((a) => [a.attempt, a.outcome, a.errorType])).toEqual([
     [1, 'error', 'RateLimited'],
     [2, 'success', undefined],

@@ -1,6 +1,6 @@
 /** `GET /v1/requests/:id`: a request's record (status, decision, attempts, usage and answer), for the caller's tenant. */
 import { Router } from 'express';
-import { getRequest } from '../../db/requests';
+import { getRequest, listAttempts } from '../../db/requests';
 import type { Db } from '../../db';
 import { authOf } from '../auth';
 import { HttpError } from '../errors';
@@ -23,7 +23,7 @@ export function requestRoutes(deps: { db: Db }): Router {
       model: row.model,
       classification: row.classification,
       decision: row.decision,
-      attempts: row.attempts,
+      attempts: await listAttempts(deps.db, row.request_id),
       response: row.response,
       usage: row.input_tokens === null ? null : { input_tokens: row.input_tokens, output_tokens: row.output_tokens },
       cost_usd: row.cost_usd,

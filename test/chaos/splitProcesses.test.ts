@@ -1,0 +1,161 @@
+/**
+ * Chaos, split layout (`npm run worker` and `npm run api` as separate processes sharing PostgreSQL
+ * and a Temporal server), 50 requests in flight at the provider each time:
+ *  - the worker is killed with SIGKILL and restarted: the API's clients keep waiting and get their
+ *    answers; the killed calls are retried by Temporal and recorded as `abandoned`;
+ *  - the API is killed with SIGKILL while clients wait, and restarted: the workflows finish on the
+ *    worker regardless, and the clients' retries with the same Idempotency-Key get those answers
+ *    without a second provider call.
+ * After each: every request answered once, attempts = calls the provider saw, no reservation
+ * left open, every request row `succeeded`.
+ *
+ * Two processes need one database server: PGlite serves one process. CI sets DATABASE_URL, and
+ * there this always runs (a CI run without it fails in dbKinds); elsewhere without DATABASE_URL it
+ * is reported as not run.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
+import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
+import { budgetConfig, CHAOS_KEY, chaosClient, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
+import { dbKinds, isolatedDatabaseUrl } from '../support/db';
+import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
+
+const N = 50;
+const shared = dbKinds().includes('postgres');
+if (!shared)
+  console.warn('splitProcesses.test.ts not run: the split layout needs DATABASE_URL (PGlite serves one process).');
+
+let env: TestWorkflowEnvironment;
+let fake: FakeProvider;
+let dataDir: string;
+const running: Stack[] = [];
+
+(shared ? describe : describe.skip)('split processes on PostgreSQL', () => {
+  beforeAll(async () => {
+    fake = await startFakeProvider('openai');
+    env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
+        searchAttributes: SEARCH_ATTRIBUTES,
+      },
+    });
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-chaos-split-'));
+  });
+
+  // Each scenario's processes stop with it: the next one's must not poll the same task queues.
+  afterEach(async () => {
+    for (const s of running.splice(0)) if (s.proc.exitCode === null && s.proc.signalCode === null) await stopStack(s);
+  });
+
+  afterAll(async () => {
+    await env?.teardown();
+    await fake?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  /** One worker and one API process with the same environment (as a deployment gives them). */
+  async function deploy(model: string) {
+    const apiPort = await freePort();
+    const procEnv = {
+      SWITCHYARD_CONFIG: budgetConfig(dataDir),
+      PORT: String(apiPort),
+      TEMPORAL_ADDRESS: env.address,
+      SWITCHYARD_DATA_DIR: dataDir,
+      SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
+      SWITCHYARD_SIMULATED_PROVIDER: 'off',
+      OPENAI_API_KEY: 'sk-fake',
+      OPENAI_BASE_URL: fake.url,
+      ANTHROPIC_API_KEY: '',
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: await isolatedDatabaseUrl(),
+    };
+    const start = async (role: 'worker' | 'api') => {
+      const s = await startStack(procEnv, role);
+      running.push(s);
+      return s;
+    };
+    return { start, client: chaosClient(apiPort, model) };
+  }
+
+  /** Holds the model's calls at the provider until `release`, counting from now. */
+  function hold(model: string) {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    fake.setDefault(model, { kind: 'ok', content: 'held', waitFor: held });
+    return release;
+  }
+
+  async function accountedFor(client: ReturnType<typeof chaosClient>, bodies: ChatBody[], model: string) {
+    const records = await client.records(bodies);
+    expect(new Set(records.map((r) => r.status))).toEqual(new Set(['succeeded']));
+    expect(totalAttempts(records)).toBe(fake.callsFor(model).length);
+    const daily = await client.dailyBudget();
+    expect(daily.reserved_usd).toBe(0);
+    return { records, daily };
+  }
+
+  it('kill -9 the worker with 50 calls in flight: clients get their answers, every call accounted for', async () => {
+    const model = 'gpt-4o-mini';
+    const { start, client } = await deploy(model);
+    const worker = await start('worker');
+    await start('api');
+    const release = hold(model);
+
+    const responses = Array.from({ length: N }, (_, i) => client.send(i, model));
+    await until(() => fake.callsFor(model).length === N);
+    fake.setDefault(model, { kind: 'ok', content: 'after the crash', delayMs: 500 });
+    await killStack(worker);
+    release();
+    await start('worker');
+
+    // The API process lived: the clients' first requests are answered (after the heartbeat timeout).
+    const answered = await Promise.all(responses);
+    expect(answered.map((r) => r.status)).toEqual(Array(N).fill(200));
+    const bodies = (await Promise.all(answered.map((r) => r.json()))) as ChatBody[];
+    expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set(['after the crash']));
+
+    const { records, daily } = await accountedFor(client, bodies, model);
+    for (const r of records)
+      expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
+        [1, 'abandoned'],
+        [2, 'success'],
+      ]);
+    expect(totalAttempts(records)).toBe(2 * N);
+    expect(daily.spent_usd).toBeGreaterThan(totalCost(records)); // the killed calls at their worst case
+  });
+
+  it('kill -9 the API while 50 clients wait: their retries get the answers, no call is made twice', async () => {
+    const model = 'gpt-4o';
+    const { start, client } = await deploy(model);
+    await start('worker');
+    const api = await start('api');
+    const release = hold(model);
+
+    const first = Array.from({ length: N }, (_, i) =>
+      client.send(i, model).then(
+        (r) => r.status,
+        () => 'connection lost',
+      ),
+    );
+    await until(() => fake.callsFor(model).length === N);
+    await killStack(api);
+    expect(await Promise.all(first)).toEqual(Array(N).fill('connection lost'));
+    release(); // the worker's calls finish while no API runs
+    await start('api');
+
+    const retries = await Promise.all(Array.from({ length: N }, (_, i) => client.send(i, model)));
+    expect(retries.map((r) => r.status)).toEqual(Array(N).fill(200));
+    const bodies = (await Promise.all(retries.map((r) => r.json()))) as ChatBody[];
+    expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set(['held']));
+    expect(new Set(bodies.map((b) => b.switchyard.request_id)).size).toBe(N);
+
+    const { records, daily } = await accountedFor(client, bodies, model);
+    for (const r of records) expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'success']]);
+    expect(totalAttempts(records)).toBe(N);
+    expect(daily.spent_usd).toBeCloseTo(totalCost(records), 8);
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * The database round trips of a one-attempt success, with a tenant budget and breakers on:
+ * counted statement by statement (BEGIN and COMMIT included: each is a round trip to a server).
+ * It was 17: the key read each time, the row read whole three times, budget windows read per
+ * request, the answer, abandonment, attempt list and completion as four statements.
+ */
+import { CatalogSchema } from '../../src/domain/catalog';
+import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startTestStack({
+    breakers: true,
+    catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
+  });
+  const set = await fetch(`${stack.baseURL}/admin/tenants/${stack.tenantId}/budget`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${stack.adminKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ dailyUsd: 100 }),
+  });
+  expect(set.status).toBe(200);
+});
+afterAll(async () => stack?.stop());
+
+// Read through per-process caches (at most once a second, single flight), not once per request.
+const CACHED = [
+  'select id, tenant_id, role from api_keys',
+  'select * from budget_windows',
+  'select * from breaker_states',
+];
+const cached = (s: string) => CACHED.some((c) => s.startsWith(c));
+const ask = (i: number) =>
+  stack.post('/chat/completions', { model: 'auto', messages: [{ role: 'user', content: `hello ${i}` }] });
+
+it('a one-attempt success costs ten database round trips besides the cached reads', async () => {
+  expect((await ask(0)).status).toBe(200);
+  stack.db.reset();
+  const res = await ask(1);
+  expect(res.status).toBe(200);
+  expect(res.body.switchyard.attempts).toHaveLength(1);
+  // Each is a round trip; the whole list, so a new one shows in the diff when this fails.
+  expect(
+    stack.db
+      .statements()
+      .filter((s) => !cached(s))
+      .map((s) => s.split(' ').slice(0, 4).join(' ')),
+  ).toEqual([
+    'insert into requests (request_id,', // the API stores the body
+    'select operation, body, created_at', // classify reads it
+    'update requests set classification', // the decision, with its input
+    'with res as (select', // the call reserves its worst case, puts the attempt on record as started, reads the body
+    'BEGIN',
+    'insert into request_attempts (request_id,', // the attempt's outcome
+    'select budget_close($1, $2, $3::numeric)', // its reservation settled at the real cost
+    'with abandoned as (', // the request completed with its answer; attempts returned
+    'COMMIT',
+    'select response, created_at from', // the API reads the answer
+  ]);
+});
+
+it('the API key, budget usage and breaker states are read once a second at most, not per request', async () => {
+  stack.db.reset();
+  const N = 50;
+  const results = await Promise.all(Array.from({ length: N }, (_, i) => ask(100 + i)));
+  expect(results.map((r) => r.status)).toEqual(Array(N).fill(200));
+  const reads = stack.db.statements().filter(cached);
+  const count = (prefix: string) => reads.filter((r) => r.startsWith(prefix)).length;
+  // However slow the machine, far fewer than one per request (single flight, then a second's reuse).
+  for (const c of CACHED) expect(count(c)).toBeLessThan(N / 5);
+  expect(count(CACHED[1]!)).toBeGreaterThan(0); // budget usage is read, just not per request
+});
