@@ -25,178 +25,199 @@ const FOREIGN_KEY_VIOLATION = '23503';
 const RESERVATION_MARGIN_MS = 60_000;
 
 export function createCallModelActivity(deps: ActivityDeps) {
+  // The bulkhead: calls in flight per provider in this process. When provider calls share the
+  // workflow's task queue, this keeps a hung provider from taking every activity slot.
+  const inFlight = new Map<string, number>();
+  const cap = deps.maxConcurrentCalls ?? 100;
+
+  async function attemptCall(input: CallModelInput): Promise<CallModelResult> {
+    const ctx = Context.current();
+    const catalog = deps.config().config.catalog;
+    const provider = catalog.providers.find((p) => p.id === input.provider);
+    const model = findModel(catalog, input.modelId);
+    if (!provider || !model)
+      throw failure('NotFound', `model '${input.modelId}' left the catalog`, {
+        provider: input.provider,
+        model: input.model,
+      });
+    const adapter = deps.adapters.get(provider);
+    // The breaker, checked again at call time (the decision may be a second old): an open one
+    // fails fast without a call; a half-open one admits this call only as its probe.
+    let probe = false;
+    const snap = deps.health ? await deps.health.snapshot(input.modelId) : undefined;
+    if (snap?.status === 'open')
+      throw failure('BreakerOpen', `${input.modelId}: breaker open until ${snap.openUntil}`, {
+        provider: input.provider,
+        model: input.model,
+      });
+    const startedAt = new Date();
+    const attempt = {
+      candidateIndex: input.candidateIndex,
+      attempt: ctx.info.attempt,
+      provider: input.provider,
+      model: input.model,
+      startedAt: startedAt.toISOString(),
+    };
+    // The attempt goes on record as started before the call: if this worker dies mid-call, it
+    // stays visible (and is marked abandoned when the request completes). The same round trip
+    // reads the prompt and, under a budget, reserves the worst case first, one reservation per
+    // call attempt (a retried task of the same attempt finds its own). Refused: no call and no
+    // attempt; a cheaper candidate may still fit.
+    let reservation: string | undefined;
+    let stored: StoredBody | undefined;
+    try {
+      if (input.budget) {
+        const held = await reserveCall(
+          deps.db,
+          deps.config().config,
+          {
+            id: reservationIdOf(input.requestId, input.candidateIndex, ctx.info.attempt),
+            tenantId: input.budget.tenantId,
+            userId: input.budget.userId,
+            amountUsd: input.budget.reserveUsd,
+            ttlMs: input.timeoutMs + RESERVATION_MARGIN_MS,
+            now: startedAt.getTime(),
+          },
+          { requestId: input.requestId, attempt },
+        );
+        if (!held.ok) {
+          throw ApplicationFailure.create({
+            type: 'BudgetExceeded',
+            message: `${input.modelId}: ${held.message}`,
+            nonRetryable: true,
+            details: [{ provider: input.provider, model: input.model, budget: held.window }],
+          });
+        }
+        reservation = held.id;
+        stored = held.request;
+      }
+      // No budget applies (or no row came back with the reservation): start it on its own.
+      stored ??= await requests.startAttempt(deps.db, input.requestId, attempt);
+    } catch (err) {
+      // No request row for the attempt to reference: the request is not in the database.
+      if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) storedRequestOf(input.requestId, undefined);
+      throw err;
+    }
+    const r = storedRequestOf(input.requestId, stored);
+    // The probe slot only once the budget admits the call: a refused call must not take it.
+    if (snap?.status === 'half-open') {
+      probe = await deps.health!.requestProbe(input.modelId);
+      if (!probe) {
+        await deps.db.transaction(async (tx) => {
+          await requests.forgetAttempt(tx, input.requestId, input.candidateIndex, ctx.info.attempt);
+          if (reservation) await budgets.release(tx, reservation);
+        });
+        throw failure('BreakerOpen', `${input.modelId}: breaker half-open and its probe is taken`, {
+          provider: input.provider,
+          model: input.model,
+        });
+      }
+    }
+    // One transaction: the attempt's recorded cost and the ledger's spend cannot disagree.
+    // `then` runs inside it too (a success completes the request in the same commit).
+    const finish = <T>(a: AttemptRecord, then?: (tx: Queryable) => Promise<T>) =>
+      deps.db.transaction(async (tx) => {
+        await requests.recordAttempt(tx, input.requestId, a);
+        if (reservation) await closeCall(tx, reservation, a.costUsd ?? 0);
+        return then?.(tx);
+      });
+    const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+    try {
+      const out = await callProvider(
+        adapter,
+        model,
+        r,
+        { signal: ctx.cancellationSignal, timeoutMs: input.timeoutMs },
+        input.budget !== undefined,
+      );
+      const latencyMs = Date.now() - startedAt.getTime();
+      // The endpoint answered: healthy, even if the answer fails its schema.
+      deps.health?.report(input.modelId, { ok: true, latencyMs, probe });
+      const cost = costUsd(model, out.usage.inputTokens, out.usage.outputTokens);
+      const spent = { inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost };
+      if (out.invalid !== undefined) {
+        await finish({
+          ...attempt,
+          ...spent,
+          outcome: 'error',
+          errorType: 'InvalidOutput',
+          errorMessage: out.invalid,
+          latencyMs,
+        });
+        throw failure('InvalidOutput', out.invalid, { provider: input.provider, model: input.model });
+      }
+      // The answer is the request's: store it and complete the request in the attempt's own
+      // transaction, so the workflow needs no further activity (and a retried task finds it done).
+      const { attempts, abandoned } = (await finish({ ...attempt, ...spent, outcome: 'success', latencyMs }, (tx) =>
+        finishRequest(tx, input.requestId, {
+          status: 'succeeded',
+          response: out.stored,
+          provider: input.provider,
+          model: input.modelId,
+          inputTokens: out.usage.inputTokens,
+          outputTokens: out.usage.outputTokens,
+          latencyMs: Date.now() - r.createdAt,
+        }),
+      ))!;
+      reportAbandoned(deps.health, abandoned);
+      return {
+        providerModel: out.usage.providerModel,
+        finishReason: out.usage.finishReason,
+        inputTokens: out.usage.inputTokens,
+        outputTokens: out.usage.outputTokens,
+        costUsd: cost,
+        latencyMs,
+        attempts,
+      };
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.type === 'InvalidOutput') throw err;
+      const f = toProviderFailure(err, input.provider, input.model);
+      const details = f.details?.[0] as ProviderFailureDetails | undefined;
+      // Cancelled because the request's own deadline passed: says nothing about the provider, so
+      // the breaker does not hear of it (one tenant's short deadlines must not open a shared breaker).
+      const cancelled = ctx.cancellationSignal.aborted;
+      if (!cancelled) {
+        deps.health?.report(input.modelId, {
+          ok: false,
+          type: f.type ?? 'Unknown',
+          message: f.message,
+          latencyMs: Date.now() - startedAt.getTime(),
+          probe,
+        });
+      }
+      await finish({
+        ...attempt,
+        outcome: 'error',
+        errorType: cancelled ? 'Cancelled' : (f.type ?? 'Unknown'),
+        errorMessage: f.message,
+        status: details?.status,
+        latencyMs: Date.now() - startedAt.getTime(),
+      });
+      throw f;
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
   return {
     /**
-     * One provider call (runs on the provider's own task queue). Heartbeats while it waits, so a
+     * One provider call (on the workflow's task queue, or its provider's: see `callQueues`),
+     * within this process's per-provider limit. Heartbeats while it waits, so a
      * dead worker is noticed quickly; records its own attempt; stores the answer in Postgres and
      * returns only usage and cost, so history stays small.
      */
     async callModel(input: CallModelInput): Promise<CallModelResult> {
-      const ctx = Context.current();
-      const catalog = deps.config().config.catalog;
-      const provider = catalog.providers.find((p) => p.id === input.provider);
-      const model = findModel(catalog, input.modelId);
-      if (!provider || !model)
-        throw failure('NotFound', `model '${input.modelId}' left the catalog`, {
-          provider: input.provider,
-          model: input.model,
+      const busy = inFlight.get(input.provider) ?? 0;
+      if (busy >= cap)
+        throw ApplicationFailure.create({
+          type: 'ProviderBusy',
+          message: `${input.provider}: ${busy} calls in flight on this worker, its limit (SWITCHYARD_MAX_CONCURRENT_CALLS)`,
         });
-      const adapter = deps.adapters.get(provider);
-      // The breaker, checked again at call time (the decision may be a second old): an open one
-      // fails fast without a call; a half-open one admits this call only as its probe.
-      let probe = false;
-      const snap = deps.health ? await deps.health.snapshot(input.modelId) : undefined;
-      if (snap?.status === 'open')
-        throw failure('BreakerOpen', `${input.modelId}: breaker open until ${snap.openUntil}`, {
-          provider: input.provider,
-          model: input.model,
-        });
-      const startedAt = new Date();
-      const attempt = {
-        candidateIndex: input.candidateIndex,
-        attempt: ctx.info.attempt,
-        provider: input.provider,
-        model: input.model,
-        startedAt: startedAt.toISOString(),
-      };
-      // The attempt goes on record as started before the call: if this worker dies mid-call, it
-      // stays visible (and is marked abandoned when the request completes). The same round trip
-      // reads the prompt and, under a budget, reserves the worst case first, one reservation per
-      // call attempt (a retried task of the same attempt finds its own). Refused: no call and no
-      // attempt; a cheaper candidate may still fit.
-      let reservation: string | undefined;
-      let stored: StoredBody | undefined;
+      inFlight.set(input.provider, busy + 1);
       try {
-        if (input.budget) {
-          const held = await reserveCall(
-            deps.db,
-            deps.config().config,
-            {
-              id: reservationIdOf(input.requestId, input.candidateIndex, ctx.info.attempt),
-              tenantId: input.budget.tenantId,
-              userId: input.budget.userId,
-              amountUsd: input.budget.reserveUsd,
-              ttlMs: input.timeoutMs + RESERVATION_MARGIN_MS,
-              now: startedAt.getTime(),
-            },
-            { requestId: input.requestId, attempt },
-          );
-          if (!held.ok) {
-            throw ApplicationFailure.create({
-              type: 'BudgetExceeded',
-              message: `${input.modelId}: ${held.message}`,
-              nonRetryable: true,
-              details: [{ provider: input.provider, model: input.model, budget: held.window }],
-            });
-          }
-          reservation = held.id;
-          stored = held.request;
-        }
-        // No budget applies (or no row came back with the reservation): start it on its own.
-        stored ??= await requests.startAttempt(deps.db, input.requestId, attempt);
-      } catch (err) {
-        // No request row for the attempt to reference: the request is not in the database.
-        if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) storedRequestOf(input.requestId, undefined);
-        throw err;
-      }
-      const r = storedRequestOf(input.requestId, stored);
-      // The probe slot only once the budget admits the call: a refused call must not take it.
-      if (snap?.status === 'half-open') {
-        probe = await deps.health!.requestProbe(input.modelId);
-        if (!probe) {
-          await deps.db.transaction(async (tx) => {
-            await requests.forgetAttempt(tx, input.requestId, input.candidateIndex, ctx.info.attempt);
-            if (reservation) await budgets.release(tx, reservation);
-          });
-          throw failure('BreakerOpen', `${input.modelId}: breaker half-open and its probe is taken`, {
-            provider: input.provider,
-            model: input.model,
-          });
-        }
-      }
-      // One transaction: the attempt's recorded cost and the ledger's spend cannot disagree.
-      // `then` runs inside it too (a success completes the request in the same commit).
-      const finish = <T>(a: AttemptRecord, then?: (tx: Queryable) => Promise<T>) =>
-        deps.db.transaction(async (tx) => {
-          await requests.recordAttempt(tx, input.requestId, a);
-          if (reservation) await closeCall(tx, reservation, a.costUsd ?? 0);
-          return then?.(tx);
-        });
-      const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
-      try {
-        const out = await callProvider(
-          adapter,
-          model,
-          r,
-          { signal: ctx.cancellationSignal, timeoutMs: input.timeoutMs },
-          input.budget !== undefined,
-        );
-        const latencyMs = Date.now() - startedAt.getTime();
-        // The endpoint answered: healthy, even if the answer fails its schema.
-        deps.health?.report(input.modelId, { ok: true, latencyMs, probe });
-        const cost = costUsd(model, out.usage.inputTokens, out.usage.outputTokens);
-        const spent = { inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost };
-        if (out.invalid !== undefined) {
-          await finish({
-            ...attempt,
-            ...spent,
-            outcome: 'error',
-            errorType: 'InvalidOutput',
-            errorMessage: out.invalid,
-            latencyMs,
-          });
-          throw failure('InvalidOutput', out.invalid, { provider: input.provider, model: input.model });
-        }
-        // The answer is the request's: store it and complete the request in the attempt's own
-        // transaction, so the workflow needs no further activity (and a retried task finds it done).
-        const { attempts, abandoned } = (await finish({ ...attempt, ...spent, outcome: 'success', latencyMs }, (tx) =>
-          finishRequest(tx, input.requestId, {
-            status: 'succeeded',
-            response: out.stored,
-            provider: input.provider,
-            model: input.modelId,
-            inputTokens: out.usage.inputTokens,
-            outputTokens: out.usage.outputTokens,
-            latencyMs: Date.now() - r.createdAt,
-          }),
-        ))!;
-        reportAbandoned(deps.health, abandoned);
-        return {
-          providerModel: out.usage.providerModel,
-          finishReason: out.usage.finishReason,
-          inputTokens: out.usage.inputTokens,
-          outputTokens: out.usage.outputTokens,
-          costUsd: cost,
-          latencyMs,
-          attempts,
-        };
-      } catch (err) {
-        if (err instanceof ApplicationFailure && err.type === 'InvalidOutput') throw err;
-        const f = toProviderFailure(err, input.provider, input.model);
-        const details = f.details?.[0] as ProviderFailureDetails | undefined;
-        // Cancelled because the request's own deadline passed: says nothing about the provider, so
-        // the breaker does not hear of it (one tenant's short deadlines must not open a shared breaker).
-        const cancelled = ctx.cancellationSignal.aborted;
-        if (!cancelled) {
-          deps.health?.report(input.modelId, {
-            ok: false,
-            type: f.type ?? 'Unknown',
-            message: f.message,
-            latencyMs: Date.now() - startedAt.getTime(),
-            probe,
-          });
-        }
-        await finish({
-          ...attempt,
-          outcome: 'error',
-          errorType: cancelled ? 'Cancelled' : (f.type ?? 'Unknown'),
-          errorMessage: f.message,
-          status: details?.status,
-          latencyMs: Date.now() - startedAt.getTime(),
-        });
-        throw f;
+        return await attemptCall(input);
       } finally {
-        clearInterval(heartbeat);
+        inFlight.set(input.provider, (inFlight.get(input.provider) ?? 1) - 1);
       }
     },
   };

@@ -11,4 +11,11 @@ export interface ActivityDeps {
   adapters: AdapterRegistry;
   /** Breakers: read by the policy, probed and fed by provider calls. Absent: no breakers. */
   health?: HealthPort;
+  /**
+   * Where provider calls run: `shared` (default), the workflow's task queue, or `per-provider`,
+   * each provider's own queue (for fleets whose workers reach different providers).
+   */
+  callQueues?: 'shared' | 'per-provider';
+  /** Concurrent calls per provider in this process (the bulkhead when queues are shared). */
+  maxConcurrentCalls?: number;
 }

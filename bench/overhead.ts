@@ -3,6 +3,9 @@
  * one Temporal dev server (file-backed, as `npm start` runs it) and one fake provider:
  *   direct  the official `openai` client straight to the fake provider
  *   bare    a workflow whose only step is one activity making that call (Temporal's floor)
+ *   bare-eager       the same, started eagerly (client on the worker's connection, as `npm start` does)
+ *   bare-local       the same with the call as a local activity (what making callModel local would give)
+ *   bare-other-queue the activity on another task queue (as Switchyard's per-provider queues put it)
  *   full    Switchyard as `npm start` assembles it: HTTP → API → routeRequest → callModel → provider
  * Reports p50/p95/p99 at concurrency 1 and 32, throughput at 32, and history events per request.
  *
@@ -96,33 +99,41 @@ async function main(): Promise<void> {
   const ask = (content: string) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content }] });
 
   // bare: one workflow, one activity, on the same dev server.
+  const bareActivities: BareActivities = {
+    async callProvider(prompt: string): Promise<number> {
+      const r = await direct.chat.completions.create(ask(prompt));
+      return r.usage?.total_tokens ?? 0;
+    },
+  };
   const native = await NativeConnection.connect({ address: dev.address });
   const bareWorker = await Worker.create({
     connection: native,
     taskQueue: 'bench-bare',
     workflowsPath: require.resolve('./workflows/bare'),
-    activities: {
-      async callProvider(prompt: string): Promise<number> {
-        const r = await direct.chat.completions.create(ask(prompt));
-        return r.usage?.total_tokens ?? 0;
-      },
-    } satisfies BareActivities,
+    activities: bareActivities,
   });
-  const bareRun = bareWorker.run();
+  const callsWorker = await Worker.create({
+    connection: native,
+    taskQueue: 'bench-bare-calls',
+    activities: bareActivities,
+  });
+  const bareRun = Promise.all([bareWorker.run(), callsWorker.run()]);
   const client = new Client({ connection: await Connection.connect({ address: dev.address }) });
   // The same floor with eager start: a client on the worker's own native connection.
   const eagerClient = new Client({ connection: native });
   let bareIds = 0;
-  const bareWith = (c: Client, eager: boolean) => async () => {
-    const id = `bare-${process.pid}-${bareIds++}`;
-    await c.workflow.execute('bareWorkflow', {
-      taskQueue: 'bench-bare',
-      workflowId: id,
-      args: ['Hello'],
-      requestEagerStart: eager,
-    });
-    return id;
-  };
+  const bareWith =
+    (c: Client, eager: boolean, type = 'bareWorkflow') =>
+    async () => {
+      const id = `bare-${process.pid}-${bareIds++}`;
+      await c.workflow.execute(type, {
+        taskQueue: 'bench-bare',
+        workflowId: id,
+        args: ['Hello'],
+        requestEagerStart: eager,
+      });
+      return id;
+    };
   const bare = bareWith(client, false);
 
   // full: Switchyard as `npm start` runs it, pointed at this dev server and the fake provider.
@@ -150,17 +161,26 @@ async function main(): Promise<void> {
     ['direct', () => direct.chat.completions.create(ask('Hello'))],
     ['bare', bare],
     ['bare-eager', bareWith(eagerClient, true)],
+    ['bare-local', bareWith(eagerClient, true, 'bareLocalWorkflow')],
+    ['bare-other-queue', bareWith(eagerClient, true, 'bareOtherQueueWorkflow')],
     ['full', full],
   ];
 
+  // PATHS=full,bare measures only those (e.g. under a profiler); the events count needs all three.
+  const only = process.env.PATHS?.split(',');
+  if (only) paths.splice(0, paths.length, ...paths.filter(([name]) => only.includes(name)));
   for (const [, fn] of paths) await measure(fn, WARMUP, 4);
   const results: Record<string, { c1: Measured; c32: Measured; events?: number }> = {};
   for (const [name, fn] of paths) results[name] = { c1: await measure(fn, N1, 1) } as (typeof results)[string];
   for (const [name, fn] of paths) results[name]!.c32 = await measure(fn, N32, 32);
   const eventsOf = async (id: string) => (await client.workflow.getHandle(id).fetchHistory()).events?.length ?? 0;
-  results.bare!.events = await eventsOf(await bare());
-  results['bare-eager']!.events = await eventsOf(await bareWith(eagerClient, true)());
-  results.full!.events = await eventsOf(await full());
+  if (!only) {
+    results.bare!.events = await eventsOf(await bare());
+    results['bare-eager']!.events = await eventsOf(await bareWith(eagerClient, true)());
+    results['bare-local']!.events = await eventsOf(await bareWith(eagerClient, true, 'bareLocalWorkflow')());
+    results['bare-other-queue']!.events = await eventsOf(await bareWith(eagerClient, true, 'bareOtherQueueWorkflow')());
+    results.full!.events = await eventsOf(await full());
+  }
 
   const ms = (x: number) => x.toFixed(1);
   const lines = [
@@ -173,7 +193,7 @@ async function main(): Promise<void> {
         `| ${name} | ${ms(r.c1.p50)} | ${ms(r.c1.p95)} | ${ms(r.c1.p99)} | ${ms(r.c32.p50)} | ${ms(r.c32.p95)} | ${ms(r.c32.p99)} | ${r.c32.rps.toFixed(1)} | ${r.c1.errors + r.c32.errors} | ${r.events ?? '—'} |`,
     ),
     '',
-    ...(['bare', 'bare-eager'] as const).map(
+    ...(only ? [] : (['bare', 'bare-eager', 'bare-other-queue'] as const)).map(
       (b) =>
         `full/${b}: c=1 p50 ${(results.full!.c1.p50 / results[b]!.c1.p50).toFixed(2)}×, c=32 throughput ${((100 * results.full!.c32.rps) / results[b]!.c32.rps).toFixed(0)} %, history events +${results.full!.events! - results[b]!.events!}`,
     ),
@@ -182,6 +202,7 @@ async function main(): Promise<void> {
 
   await app.stop();
   bareWorker.shutdown();
+  callsWorker.shutdown();
   await bareRun;
   await native.close();
   await client.connection.close();

@@ -33,6 +33,7 @@ import {
 } from '../src/domain/fallback';
 import { ROUTE_ENDINGS } from '../src/domain/failures';
 import type { WindowState } from '../src/domain/budget';
+import type { Classification } from '../src/domain/classify';
 import {
   routeSummaryOf,
   totalCost,
@@ -69,10 +70,13 @@ const { callModel } = proxyActivities<Activities>({ startToCloseTimeout: '1 minu
 // The call heartbeats while it waits on the provider: a dead worker is noticed in this long.
 const CALL_HEARTBEAT_TIMEOUT_MS = 10_000;
 
-/** Per-candidate call options: its provider's task queue (bulkhead) and its own retry policy. */
+/**
+ * Per-candidate call options: its task queue (the workflow's own, or its provider's as a bulkhead;
+ * decided by `decideRoute`, so history says which) and its own retry policy.
+ */
 function callOptions(c: RoutedCandidate, summary: string): ActivityOptions {
   return {
-    taskQueue: providerTaskQueue(c.provider),
+    ...(c.callQueue !== 'shared' && { taskQueue: providerTaskQueue(c.provider) }),
     // Margin over the SDK's own timeout so the SDK reports the timeout (typed), not Temporal.
     startToCloseTimeout: c.call.timeoutMs + 5_000,
     heartbeatTimeout: CALL_HEARTBEAT_TIMEOUT_MS,
@@ -190,8 +194,15 @@ async function tryCandidates(
 
 export async function routeRequest(input: RouteRequestInput): Promise<RouteResult> {
   const startedAt = Date.now();
-  const classification = await classifyRequest({ requestId: input.requestId, operation: input.operation });
-  let plan = await decideRoute({ route: input, classification });
+  let plan: PlannedRoute;
+  let classification: Classification;
+  if (input.classifyInDecide) {
+    plan = await decideRoute({ route: input });
+    classification = plan.classification!;
+  } else {
+    classification = await classifyRequest({ requestId: input.requestId, operation: input.operation });
+    plan = await decideRoute({ route: input, classification });
+  }
   // Batch callers may wait out an outage: sleep (a durable timer) until the first breaker reopens.
   while (
     input.waitForRecovery &&

@@ -104,7 +104,13 @@ export async function submitRequest(
       code: 'idempotency_key_reused',
     });
   }
-  const input: RouteRequestInput = { requestId, tenantId: req.tenantId, ...req.route, deadlineAt };
+  const input: RouteRequestInput = {
+    requestId,
+    tenantId: req.tenantId,
+    ...req.route,
+    deadlineAt,
+    classifyInDecide: true,
+  };
   try {
     // Bounded: during a Temporal outage the client gets a 503 in seconds, not after every gRPC retry.
     const handle = await deps.client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () =>

@@ -17,6 +17,7 @@ export const FAILURE_TYPES = [
   'InvalidOutput',
   'BreakerOpen',
   'BudgetExceeded',
+  'ProviderBusy',
 ] as const;
 export type FailureType = (typeof FAILURE_TYPES)[number];
 
@@ -37,6 +38,12 @@ export interface FailureRule {
 
 export const FAILURE_RULES: Record<FailureType, FailureRule> = {
   RateLimited: { retryable: true, disposition: 'fallback', httpStatus: 429, why: 'another provider has its own quota' },
+  ProviderBusy: {
+    retryable: true,
+    disposition: 'fallback',
+    httpStatus: 429,
+    why: "this worker's calls to that provider are at their limit (the bulkhead); others have their own",
+  },
   Overloaded: {
     retryable: true,
     disposition: 'fallback',

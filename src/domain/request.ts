@@ -25,6 +25,12 @@ export interface RouteRequestInput {
   deadlineAt: number;
   /** When every candidate's breaker is open, wait (durably) for the first to reopen instead of failing. */
   waitForRecovery?: boolean;
+  /**
+   * `decideRoute` classifies the request too: one local activity instead of two (one activation
+   * and one marker fewer per request). Set by the API since it existed; a history without it
+   * replays the two-step path it recorded.
+   */
+  classifyInDecide?: boolean;
 }
 
 /** The policy's input for a request: one definition for the workflow's decision and the dry run. */
@@ -55,10 +61,17 @@ export interface RoutedCandidate extends Candidate {
   call: CallPolicy;
   /** Under a budget: the worst-case cost the call reserves before it runs. */
   reserveUsd?: number;
+  /**
+   * `shared`: the call runs on the workflow's own task queue (the server hands it to the worker
+   * with the workflow task's completion: no separate poll). Absent: on its provider's queue.
+   */
+  callQueue?: 'shared';
 }
 
 export interface PlannedRoute extends Omit<RouteDecision, 'candidates'> {
   candidates: RoutedCandidate[];
+  /** When `decideRoute` classified the request itself (`classifyInDecide`). */
+  classification?: Classification;
   configVersion: number;
   /** The budget's tightest window when the decision was made (named in a budget 429). */
   budget?: WindowState;

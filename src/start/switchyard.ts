@@ -155,7 +155,22 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         workflowBundle: opts.workflowBundle,
-        deps: { db, config: () => configStore.current(), adapters, health },
+        workflowBundlePath: config.SWITCHYARD_WORKFLOW_BUNDLE,
+        maxConcurrentCalls: config.SWITCHYARD_MAX_CONCURRENT_CALLS,
+        tuning: {
+          workflowTaskSlots: config.SWITCHYARD_WORKFLOW_TASK_SLOTS,
+          workflowPollers: config.SWITCHYARD_WORKFLOW_POLLERS,
+          activityPollers: config.SWITCHYARD_ACTIVITY_POLLERS,
+          maxCachedWorkflows: config.SWITCHYARD_MAX_CACHED_WORKFLOWS,
+        },
+        deps: {
+          db,
+          config: () => configStore.current(),
+          adapters,
+          health,
+          callQueues: config.SWITCHYARD_CALL_QUEUES,
+          maxConcurrentCalls: config.SWITCHYARD_MAX_CONCURRENT_CALLS,
+        },
       });
       workers = running;
       // A provider added through the admin API gets its task queue served without a restart.

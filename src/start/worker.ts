@@ -23,6 +23,17 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** Concurrent provider calls per provider queue on this worker. */
   maxConcurrentCalls?: number;
+  /** Tuning of the main queue's worker (unset: the SDK's defaults; see SWITCHYARD_WORKFLOW_* in config). */
+  tuning?: WorkerTuning;
+  /** A bundle built ahead (`npm run build:workflows`), loaded instead of bundling at start. */
+  workflowBundlePath?: string;
+}
+
+export interface WorkerTuning {
+  workflowTaskSlots?: number;
+  workflowPollers?: number;
+  activityPollers?: number;
+  maxCachedWorkflows?: number;
 }
 
 export interface RunningWorkers {
@@ -69,13 +80,23 @@ const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, e
 
 export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers> {
   const activities = createActivities(opts.deps);
-  const workflowBundle = opts.workflowBundle ?? (await buildWorkflowBundle());
+  const workflowBundle = opts.workflowBundlePath
+    ? { codePath: opts.workflowBundlePath }
+    : (opts.workflowBundle ?? (await buildWorkflowBundle()));
+  const t = opts.tuning ?? {};
   const main = await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     workflowBundle,
     activities,
+    // Provider calls on the shared queue run here too: room for every provider's limit and the
+    // bookkeeping activities (each provider's own limit is enforced by callModel).
+    maxConcurrentActivityTaskExecutions: 2 * (opts.maxConcurrentCalls ?? 100),
+    ...(t.workflowTaskSlots !== undefined && { maxConcurrentWorkflowTaskExecutions: t.workflowTaskSlots }),
+    ...(t.workflowPollers !== undefined && { maxConcurrentWorkflowTaskPolls: t.workflowPollers }),
+    ...(t.activityPollers !== undefined && { maxConcurrentActivityTaskPolls: t.activityPollers }),
+    ...(t.maxCachedWorkflows !== undefined && { maxCachedWorkflows: t.maxCachedWorkflows }),
   });
   const workers: Worker[] = [main];
   const runs: Array<Promise<void>> = [main.run()];
@@ -90,6 +111,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
       taskQueue: providerTaskQueue(providerId),
       activities: { callModel: activities.callModel },
       maxConcurrentActivityTaskExecutions: opts.maxConcurrentCalls ?? 100,
+      ...(t.activityPollers !== undefined && { maxConcurrentActivityTaskPolls: t.activityPollers }),
     });
     workers.push(w);
     runs.push(w.run());

@@ -28,6 +28,8 @@ import { startFakeProvider, type FakeProvider } from './fakeProvider';
 export interface TestStack {
   baseURL: string;
   apiKey: string;
+  /** The route workflows' task queue. */
+  taskQueue: string;
   tenantId: string;
   env: TestWorkflowEnvironment;
   /** The stack's database; it records the statements it is sent (`statements()`, `reset()`). */
@@ -81,6 +83,9 @@ export interface StackOptions {
   requestTimeoutMs?: number;
   /** Run circuit breakers (providerHealth entities fed by the workers). */
   breakers?: boolean;
+  /** Where provider calls run (the worker's setting; default shared). */
+  callQueues?: 'shared' | 'per-provider';
+  maxConcurrentCalls?: number;
 }
 
 export async function startTestStack(opts: StackOptions): Promise<TestStack> {
@@ -128,7 +133,15 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       namespace: 'default',
       taskQueue,
       workflowBundle: bundle,
-      deps: { db, config: () => configStore.current(), adapters: new AdapterRegistry(secrets, 30_000), health: h },
+      maxConcurrentCalls: opts.maxConcurrentCalls,
+      deps: {
+        db,
+        config: () => configStore.current(),
+        adapters: new AdapterRegistry(secrets, 30_000),
+        health: h,
+        callQueues: opts.callQueues,
+        maxConcurrentCalls: opts.maxConcurrentCalls,
+      },
     });
   const workers: RunningWorkers = await start(health);
   // Budget window entities, as the worker process runs them.
@@ -158,6 +171,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   return {
     baseURL,
     apiKey,
+    taskQueue,
     tenantId,
     env,
     db,
