@@ -40,6 +40,9 @@ const pct = (sorted: number[], p: number) =>
 
 interface Measured {
   n: number;
+  /** CPU per request: this process (client, API, worker, PGlite) and the Temporal dev server. */
+  cpuMs: number;
+  serverCpuMs: number;
   concurrency: number;
   p50: number;
   p95: number;
@@ -48,8 +51,22 @@ interface Measured {
   errors: number;
 }
 
+/** CPU time (user + system) a process has used so far, from /proc (Linux), in ms. */
+function processCpuMs(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
+  } catch {
+    return NaN;
+  }
+}
+
+let serverPid = 0;
+
 async function measure(fn: (i: number) => Promise<unknown>, n: number, concurrency: number): Promise<Measured> {
   const latencies: number[] = [];
+  const cpu0 = process.cpuUsage();
+  const server0 = processCpuMs(serverPid);
   let next = 0;
   let errors = 0;
   const started = performance.now();
@@ -69,8 +86,11 @@ async function measure(fn: (i: number) => Promise<unknown>, n: number, concurren
   );
   const elapsed = (performance.now() - started) / 1000;
   const sorted = latencies.sort((a, b) => a - b);
+  const cpu = process.cpuUsage(cpu0);
   return {
     n,
+    cpuMs: (cpu.user + cpu.system) / 1000 / n,
+    serverCpuMs: (processCpuMs(serverPid) - server0) / n,
     concurrency,
     p50: pct(sorted, 50),
     p95: pct(sorted, 95),
@@ -92,6 +112,7 @@ async function main(): Promise<void> {
     ui: false,
     namespace: 'default',
   });
+  serverPid = dev.process.pid!;
   const logger = pino({ level: 'warn' });
 
   // direct: the provider through its official SDK.
@@ -186,11 +207,11 @@ async function main(): Promise<void> {
   const lines = [
     `node ${process.version}, ${os.cpus().length} cores, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, ${new Date().toISOString()}`,
     '',
-    '| path | c=1 p50 | c=1 p95 | c=1 p99 | c=32 p50 | c=32 p95 | c=32 p99 | c=32 req/s | errors | history events |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| path | c=1 p50 | c=1 p95 | c=1 p99 | c=32 p50 | c=32 p95 | c=32 p99 | c=32 req/s | errors | history events | CPU ms/req: node, server |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...Object.entries(results).map(
       ([name, r]) =>
-        `| ${name} | ${ms(r.c1.p50)} | ${ms(r.c1.p95)} | ${ms(r.c1.p99)} | ${ms(r.c32.p50)} | ${ms(r.c32.p95)} | ${ms(r.c32.p99)} | ${r.c32.rps.toFixed(1)} | ${r.c1.errors + r.c32.errors} | ${r.events ?? '—'} |`,
+        `| ${name} | ${ms(r.c1.p50)} | ${ms(r.c1.p95)} | ${ms(r.c1.p99)} | ${ms(r.c32.p50)} | ${ms(r.c32.p95)} | ${ms(r.c32.p99)} | ${r.c32.rps.toFixed(1)} | ${r.c1.errors + r.c32.errors} | ${r.events ?? '—'} | ${r.c32.cpuMs.toFixed(1)}, ${r.c32.serverCpuMs.toFixed(1)} |`,
     ),
     '',
     ...(only ? [] : (['bare', 'bare-eager', 'bare-other-queue'] as const)).map(
