@@ -177,10 +177,12 @@ export function createCallModelActivity(deps: ActivityDeps) {
       // the breaker does not hear of it (one tenant's short deadlines must not open a shared breaker).
       const cancelled = ctx.cancellationSignal.aborted;
       if (!cancelled) {
+        // The type and status only: the breaker is shared by every tenant, and a provider's
+        // error text can echo what it was sent.
         deps.health?.report(input.modelId, {
           ok: false,
           type: f.type ?? 'Unknown',
-          message: f.message,
+          message: `${f.type ?? 'Unknown'}${details?.status ? ` (HTTP ${details.status})` : ''}`,
           latencyMs: Date.now() - startedAt.getTime(),
           probe,
         });

@@ -17,6 +17,7 @@ import { budgetRoutes } from './routes/budgets';
 import { providerRoutes } from './routes/providers';
 import { operationRoutes } from './routes/operations';
 import { requestRoutes } from './routes/requests';
+import { tenancyRoutes } from './routes/tenancy';
 
 export interface ApiDeps {
   db: Db;
@@ -48,8 +49,9 @@ export function createApp(deps: ApiDeps): express.Express {
     next();
   });
   app.use(healthRoutes(deps));
-  app.use(express.json({ limit: '4mb' }));
+  // Authentication first: an anonymous caller's body is never parsed.
   app.use('/v1', requireApiKey(deps.db));
+  app.use(express.json({ limit: '4mb' }));
   if (deps.admission) app.use(['/v1/chat/completions', '/v1/operations'], admit(deps.admission));
   app.use(chatRoutes(deps));
   app.use(operationRoutes(deps));
@@ -59,6 +61,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(budgetRoutes(deps));
   app.use(modelRoutes(deps));
   app.use(requestRoutes(deps));
+  app.use(tenancyRoutes(deps));
   app.use(notFound);
   app.use(errorHandler((err) => deps.logger.error({ err }, 'unhandled error')));
   return app;

@@ -1,14 +1,21 @@
-/** API-key authentication: `Authorization: Bearer <key>` (or `x-api-key`) → the key's tenant. */
-import type { RequestHandler } from 'express';
+/**
+ * API-key authentication (`Authorization: Bearer <key>` or `x-api-key`) and the three roles:
+ * `member` uses the API and reads its own tenant's data; `admin` also manages its own tenant (its
+ * keys, policy, budgets, replay of its requests); `operator` manages everything shared (catalog,
+ * providers, breakers, the configuration) and every tenant. Another tenant's object is reported
+ * as missing (404), never as forbidden: ids must not leak.
+ */
+import type { Request, RequestHandler } from 'express';
 import type { Db } from '../db';
-import { findApiKey } from '../db/apiKeys';
+import { findApiKey, touchApiKey, type KeyRole } from '../db/apiKeys';
+import type { Actor } from '../db/audit';
 import { FreshCache } from '../services/freshCache';
 import { HttpError } from './errors';
 
 export interface AuthContext {
   tenantId: string;
   keyId: string;
-  role: 'admin' | 'member';
+  role: KeyRole;
 }
 
 declare module 'express-serve-static-core' {
@@ -20,8 +27,15 @@ declare module 'express-serve-static-core' {
 /** Keys found are remembered this long per process: the request path makes no key read in steady use. */
 const KEY_CACHE_MS = 1_000;
 
+const REFUSED = {
+  unknown: 'Incorrect API key provided.',
+  revoked: 'This API key has been revoked.',
+  expired: 'This API key has expired.',
+} as const;
+
 export function requireApiKey(db: Db): RequestHandler {
-  // Only keys that exist are cached (a miss throws, and FreshCache keeps nothing of a failed load).
+  // Only valid keys are cached (a refusal throws, and FreshCache keeps nothing of a failed load),
+  // so a revoked or expired key stops working within KEY_CACHE_MS.
   const keys = new FreshCache<AuthContext>(KEY_CACHE_MS);
   return (req, _res, next) => {
     const header = req.header('authorization');
@@ -34,9 +48,11 @@ export function requireApiKey(db: Db): RequestHandler {
     }
     keys
       .get(key, async () => {
-        const owner = await findApiKey(db, key);
-        if (!owner) throw HttpError.unauthenticated('Incorrect API key provided.', { code: 'invalid_api_key' });
-        return owner;
+        const found = await findApiKey(db, key);
+        if (!found.ok) throw HttpError.unauthenticated(REFUSED[found.why], { code: `${found.why}_api_key` });
+        // At most once a minute per key (the update checks), and at most once a second (the cache).
+        void touchApiKey(db, found.owner.keyId).catch(() => undefined);
+        return found.owner;
       })
       .then((owner) => {
         req.auth = owner;
@@ -51,11 +67,42 @@ export function authOf(req: { auth?: AuthContext }): AuthContext {
   return req.auth;
 }
 
-/** Admin endpoints (configuration, rules, overrides, replay): an admin key only. */
-export const requireAdmin: RequestHandler = (req, _res, next) => {
-  if (authOf(req).role !== 'admin') {
-    next(HttpError.forbidden('This endpoint needs an admin API key.', { code: 'admin_required' }));
-    return;
-  }
-  next();
-};
+/** Who made a change, for the audit log. */
+export function actorOf(req: Request): Actor {
+  const a = authOf(req);
+  return { keyId: a.keyId, tenantId: a.tenantId, role: a.role };
+}
+
+const RANK: Record<KeyRole, number> = { member: 0, admin: 1, operator: 2 };
+
+export const hasRole = (auth: AuthContext, role: KeyRole) => RANK[auth.role] >= RANK[role];
+
+/** A route for `role` and above (an operator can do what an admin can, an admin what a member can). */
+export function requireRole(role: Exclude<KeyRole, 'member'>): RequestHandler {
+  return (req, _res, next) => {
+    if (!hasRole(authOf(req), role)) {
+      next(HttpError.forbidden(`This endpoint needs an ${role} API key.`, { code: `${role}_required` }));
+      return;
+    }
+    next();
+  };
+}
+
+/** Admin endpoints (a tenant's own policy, budgets, keys, replay): admins and operators. */
+export const requireAdmin = requireRole('admin');
+/** What every tenant shares (catalog, providers, breakers, the configuration): operators only. */
+export const requireOperator = requireRole('operator');
+
+/**
+ * The tenant a request may act on: an operator any, anyone else only its own. A tenant id other
+ * than the caller's is answered as not found (`what` names the object for the message).
+ */
+export function tenantInScope(req: { auth?: AuthContext }, tenantId: string, what = 'tenant'): string {
+  const auth = authOf(req);
+  if (auth.role === 'operator' || auth.tenantId === tenantId) return tenantId;
+  throw HttpError.notFound(`No ${what} '${tenantId}'.`, { param: 'tenant_id', code: 'not_found' });
+}
+
+/** The tenant filter of a listing: undefined (all) for an operator, else the caller's tenant. */
+export const tenantFilterOf = (req: { auth?: AuthContext }): string | undefined =>
+  authOf(req).role === 'operator' ? undefined : authOf(req).tenantId;

@@ -93,6 +93,11 @@ export class ConfigStore {
     return this.save(change(structuredClone(current.config)), 'admin');
   }
 
+  /** Whether there is a configuration file (reloading the shipped defaults would be a reset). */
+  hasFile(): boolean {
+    return this.source.kind === 'file';
+  }
+
   /** Re-reads the source (the configuration file) and stores it as a new version. */
   async reload(): Promise<VersionedConfig> {
     const raw = this.source.read();

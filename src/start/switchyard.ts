@@ -191,7 +191,13 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     let key: { key: string; generated: boolean } | undefined;
     if (role !== 'worker') {
       key = bootstrapKey(config);
-      await upsertApiKey(db, config.SWITCHYARD_BOOTSTRAP_TENANT, key.key, 'bootstrap', 'admin');
+      // The bootstrap key is an operator key. Once revoked it stays revoked, whatever restarts.
+      const stored = await upsertApiKey(db, config.SWITCHYARD_BOOTSTRAP_TENANT, key.key, 'bootstrap', 'operator');
+      if (stored.revoked)
+        logger.warn(
+          { keyId: stored.id },
+          'the bootstrap API key was revoked and stays revoked: use another operator key, or set SWITCHYARD_BOOTSTRAP_KEY to a new one',
+        );
       const app = createApp({
         db,
         client: apiClient,

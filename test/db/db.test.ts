@@ -2,7 +2,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDb, type Db } from '../../src/db';
-import { findApiKey, generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
+import { createHash } from 'node:crypto';
+import {
+  createApiKey,
+  ensureTenant,
+  findApiKey,
+  generateApiKey,
+  revokeApiKey,
+  upsertApiKey,
+} from '../../src/db/apiKeys';
 import { loadMigrations, migrate } from '../../src/db/migrate';
 import { publishBreakerState, listBreakerStates } from '../../src/db/breakerStates';
 import {
@@ -29,17 +37,51 @@ describe.each(dbKinds())('database on %s', (kind) => {
     expect(rows.rows.map((r) => r.version)).toEqual(loadMigrations().map((m) => m.version));
   });
 
-  it('stores API keys hashed and resolves them to their tenant', async () => {
+  it('stores API keys salted and hashed, and resolves them to their tenant', async () => {
     const tenant = uniqueId('t');
     const key = generateApiKey();
     await upsertApiKey(db, tenant, key, 'test');
-    expect(await findApiKey(db, key)).toMatchObject({ tenantId: tenant });
-    expect(await findApiKey(db, `${key}x`)).toBeUndefined();
-    const stored = await db.query<{ key_hash: string }>('select key_hash from api_keys where tenant_id = $1', [tenant]);
+    expect(await findApiKey(db, key)).toMatchObject({ ok: true, owner: { tenantId: tenant, role: 'member' } });
+    expect(await findApiKey(db, `${key}x`)).toEqual({ ok: false, why: 'unknown' });
+    const stored = await db.query<{ key_hash: string; key_salt: string; key_prefix: string }>(
+      'select key_hash, key_salt, key_prefix from api_keys where tenant_id = $1',
+      [tenant],
+    );
     expect(stored.rows[0]!.key_hash).not.toContain(key);
+    expect(stored.rows[0]!.key_hash).not.toBe(createHash('sha256').update(key).digest('hex'));
+    expect(stored.rows[0]!.key_salt).toMatch(/^[0-9a-f]{32}$/);
+    expect(stored.rows[0]!.key_prefix).toBe(key.slice(0, 14));
     // Upserting the same key again keeps one row.
     await upsertApiKey(db, tenant, key, 'again');
     expect((await db.query('select 1 from api_keys where tenant_id = $1', [tenant])).rows).toHaveLength(1);
+  });
+
+  it('a revoked key stays revoked, whatever re-stores it; an expired key is refused', async () => {
+    const tenant = uniqueId('t');
+    const key = generateApiKey();
+    const { id } = await upsertApiKey(db, tenant, key, 'bootstrap', 'operator');
+    expect(await revokeApiKey(db, id, tenant)).toMatchObject({ id, revoked_at: null });
+    expect(await upsertApiKey(db, tenant, key, 'bootstrap', 'operator')).toEqual({ id, revoked: true });
+    expect(await findApiKey(db, key)).toEqual({ ok: false, why: 'revoked' });
+    const soon = await createApiKey(db, {
+      tenantId: tenant,
+      name: 'short',
+      role: 'member',
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    expect((await findApiKey(db, soon.key)).ok).toBe(true);
+    expect(await findApiKey(db, soon.key, new Date(Date.now() + 120_000))).toEqual({ ok: false, why: 'expired' });
+  });
+
+  it('still verifies a key stored before salts (plain SHA-256)', async () => {
+    const tenant = uniqueId('t');
+    await ensureTenant(db, tenant);
+    const key = generateApiKey();
+    await db.query(
+      `insert into api_keys (id, tenant_id, key_hash, key_prefix, name, role) values ($1, $2, $3, $4, 'legacy', 'admin')`,
+      [uniqueId('key'), tenant, createHash('sha256').update(key).digest('hex'), key.slice(0, 10)],
+    );
+    expect(await findApiKey(db, key)).toMatchObject({ ok: true, owner: { tenantId: tenant, role: 'admin' } });
   });
 
   it('a late decision (a retried local activity) never reopens a finished request', async () => {
@@ -175,7 +217,7 @@ describe('PGlite on disk', () => {
       await first.close();
       const second = await openDb({ pgliteDir: path.join(dir, 'db') });
       expect(await migrate(second)).toEqual([]);
-      expect(await findApiKey(second, 'sk-sy-persisted-key-123')).toMatchObject({ tenantId: 'persisted' });
+      expect(await findApiKey(second, 'sk-sy-persisted-key-123')).toMatchObject({ owner: { tenantId: 'persisted' } });
       await second.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

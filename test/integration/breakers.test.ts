@@ -118,22 +118,23 @@ it('opens after the threshold, routes around the open endpoint, and closes after
 
 it('lets an operator force a breaker open and closed, with a reason', async () => {
   stack.fakes.openai.setDefault('primary', { kind: 'ok' });
-  const admin = (body: unknown, key = stack.adminKey) =>
+  const operator = (body: unknown, key = stack.operatorKey) =>
     fetch(`${stack.baseURL}/providers/oa/primary/breaker`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-  expect((await admin({ action: 'open', reason: 'vendor incident' }, stack.apiKey)).status).toBe(403);
-  expect((await admin({ action: 'open' })).status).toBe(400);
-  const forced = await admin({ action: 'open', reason: 'vendor incident' });
+  expect((await operator({ action: 'open', reason: 'vendor incident' }, stack.apiKey)).status).toBe(403);
+  expect((await operator({ action: 'open', reason: 'vendor incident' }, stack.adminKey)).status).toBe(403);
+  expect((await operator({ action: 'open' })).status).toBe(400);
+  const forced = await operator({ action: 'open', reason: 'vendor incident' });
   expect(forced.status).toBe(200);
   expect(((await forced.json()) as { breaker: { status: string; forced: { reason: string } } }).breaker).toMatchObject({
     status: 'open',
     forced: { reason: 'vendor incident' },
   });
   await until(async () => (await ask()).model === 'an/backup');
-  expect((await admin({ action: 'close', reason: 'incident over' })).status).toBe(200);
+  expect((await operator({ action: 'close', reason: 'incident over' })).status).toBe(200);
   await until(async () => (await ask()).model === 'oa/primary');
 });
 

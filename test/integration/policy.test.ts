@@ -75,7 +75,7 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.stop());
 
-const admin = (method: string, path: string, body?: unknown, key = stack.adminKey) =>
+const admin = (method: string, path: string, body?: unknown, key = stack.operatorKey) =>
   fetch(`${stack.baseURL}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },

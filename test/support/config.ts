@@ -8,9 +8,16 @@ export function fixedConfig(input: SwitchyardConfigInput): () => VersionedConfig
   return () => v;
 }
 
-/** A database-backed store initialised with this configuration (API tests: admin edits work). */
-export async function testConfigStore(db: Db, input: SwitchyardConfigInput): Promise<ConfigStore> {
-  const store = new ConfigStore(db, { kind: 'file', read: () => input });
+/**
+ * A database-backed store initialised with this configuration (API tests: admin edits work), as if
+ * read from a configuration file, or (`default`) as the shipped defaults when there is none.
+ */
+export async function testConfigStore(
+  db: Db,
+  input: SwitchyardConfigInput,
+  kind: 'file' | 'default' = 'file',
+): Promise<ConfigStore> {
+  const store = new ConfigStore(db, { kind, read: () => input });
   await store.init();
   return store;
 }

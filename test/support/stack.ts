@@ -41,8 +41,10 @@ export interface TestStack {
   addWorkers(): Promise<{ health: HealthClient; stop(): Promise<void> }>;
   /** How many workflow queries the breakers' clients made (operators' views and tests only). */
   healthQueries(): number;
-  /** The bootstrap-like admin key of the test tenant. */
+  /** An admin key of the test tenant (its own policy, budgets, keys, replay). */
   adminKey: string;
+  /** An operator key (catalog, providers, breakers, the configuration, every tenant). */
+  operatorKey: string;
   /** POST a JSON body to an API path; returns status and parsed JSON. */
   post(
     path: string,
@@ -83,6 +85,8 @@ export interface StackOptions {
   requestTimeoutMs?: number;
   /** Run circuit breakers (providerHealth entities fed by the workers). */
   breakers?: boolean;
+  /** `default`: the configuration comes from the shipped defaults, not a file (default: a file). */
+  configSource?: 'file' | 'default';
   /** Where provider calls run (the worker's setting; default shared). */
   callQueues?: 'shared' | 'per-provider';
   maxConcurrentCalls?: number;
@@ -104,7 +108,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     },
   });
   const catalog = opts.catalog(fakes);
-  const configStore = await testConfigStore(db, { ...opts.config, catalog });
+  const configStore = await testConfigStore(db, { ...opts.config, catalog }, opts.configSource);
   const taskQueue = uniqueId('route');
   const secrets = Object.fromEntries(catalog.providers.map((p) => [p.id, `key-${p.id}`]));
   // The breakers' client counts the workflow queries it makes: the request path should make none.
@@ -154,6 +158,8 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const adminKey = `sk-sy-${uniqueId('admin')}`;
   await upsertApiKey(db, tenantId, apiKey, 'test');
   await upsertApiKey(db, tenantId, adminKey, 'test-admin', 'admin');
+  const operatorKey = `sk-sy-${uniqueId('operator')}`;
+  await upsertApiKey(db, tenantId, operatorKey, 'test-operator', 'operator');
   const app = createApp({
     db,
     client: env.client,
@@ -179,6 +185,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     configStore,
     health,
     adminKey,
+    operatorKey,
     healthQueries: () => healthQueries,
     async addWorkers() {
       const h = newHealth()!;

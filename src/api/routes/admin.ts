@@ -1,14 +1,19 @@
 /**
- * Admin endpoints (admin key only): the configuration as a whole (export, import, reload from the
- * file), the model catalog, rules, overrides and tenant policies. Every change is a new
- * configuration version, picked up by every worker within a second.
+ * Configuration endpoints. Operators: the configuration as a whole (export, import, reload from
+ * the file), the model catalog, rules and overrides. Admins: their own tenant's policy (another
+ * tenant's is not found). Every change is a new configuration version, picked up by every worker
+ * within a second, and one audit row (who, what, before and after).
  */
 import { Router } from 'express';
 import { type z } from 'zod';
 import type { ConfigStore } from '../../services/configStore';
 import { ModelSchema } from '../../domain/catalog';
 import { OverrideSchema, RuleSchema, TenantPolicySchema, type SwitchyardConfig } from '../../domain/config';
-import { requireAdmin } from '../auth';
+import type { Db } from '../../db';
+import { recordAudit } from '../../db/audit';
+import { actorOf, authOf, requireAdmin, requireOperator, tenantInScope } from '../auth';
+import { assertNarrower } from '../tenantPolicy';
+import { TenantIdSchema } from './tenancy';
 import { HttpError } from '../errors';
 import { validate } from '../validate';
 
@@ -21,6 +26,7 @@ const versionOf = (v: { version: number }) => ({ config_version: v.version });
 function collection(
   router: Router,
   store: ConfigStore,
+  db: Db,
   path: string,
   key: 'rules' | 'overrides',
   schema: typeof RuleSchema | typeof OverrideSchema,
@@ -42,39 +48,66 @@ function collection(
         code: 'already_exists',
       });
     const v = await store.update((c) => ({ ...c, [key]: [...items(c), item] }));
+    await recordAudit(db, { actor: actorOf(req), action: `${key}.create`, target: item.id, after: item });
     res.status(201).json({ ...item, ...versionOf(v) });
   });
   router.get(`${path}/:id`, (req, res) => {
     res.json(find(req.params.id!));
   });
   router.put(`${path}/:id`, async (req, res) => {
-    find(req.params.id!);
+    const before = find(req.params.id!);
     const item = validate(schema as z.ZodType<{ id: string }>, { ...req.body, id: req.params.id });
     const v = await store.update((c) => ({ ...c, [key]: items(c).map((x) => (x.id === item.id ? item : x)) }));
+    await recordAudit(db, { actor: actorOf(req), action: `${key}.update`, target: item.id, before, after: item });
     res.json({ ...item, ...versionOf(v) });
   });
   router.delete(`${path}/:id`, async (req, res) => {
-    find(req.params.id!);
+    const before = find(req.params.id!);
     const v = await store.update((c) => ({ ...c, [key]: items(c).filter((x) => x.id !== req.params.id) }));
+    await recordAudit(db, { actor: actorOf(req), action: `${key}.delete`, target: before.id, before });
     res.json({ id: req.params.id, deleted: true, ...versionOf(v) });
   });
 }
 
-export function adminRoutes(deps: { configStore: ConfigStore }): Router {
+export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router {
   const store = deps.configStore;
+  const db = deps.db;
   const router = Router();
   router.use('/v1/admin', requireAdmin);
+  // What every tenant shares: operators only. (Tenant policies and budgets below are per tenant.)
+  router.use(['/v1/admin/config', '/v1/admin/models', '/v1/admin/rules', '/v1/admin/overrides'], requireOperator);
 
   router.get('/v1/admin/config', async (_req, res) => {
     const v = await store.refresh();
     res.json({ config_version: v.version, source: v.source, config: v.config });
   });
   router.put('/v1/admin/config', async (req, res) => {
+    const before = store.current();
     const v = await store.save(req.body?.config ?? req.body, 'import');
+    await recordAudit(db, {
+      actor: actorOf(req),
+      action: 'config.import',
+      target: `version ${v.version}`,
+      before: { config_version: before.version, config: before.config },
+      after: { config_version: v.version, config: v.config },
+    });
     res.json({ config_version: v.version, source: v.source });
   });
-  router.post('/v1/admin/config/reload', async (_req, res) => {
+  router.post('/v1/admin/config/reload', async (req, res) => {
+    if (!store.hasFile())
+      throw HttpError.invalid(
+        'There is no configuration file to reload (SWITCHYARD_CONFIG is not set); nothing was changed. Change the configuration through the admin API, or set SWITCHYARD_CONFIG.',
+        { code: 'no_config_file' },
+      );
+    const before = store.current();
     const v = await store.reload();
+    await recordAudit(db, {
+      actor: actorOf(req),
+      action: 'config.reload',
+      target: `version ${v.version}`,
+      before: { config_version: before.version, config: before.config },
+      after: { config_version: v.version, config: v.config },
+    });
     res.json({ config_version: v.version, source: v.source });
   });
 
@@ -90,6 +123,7 @@ export function adminRoutes(deps: { configStore: ConfigStore }): Router {
       ...c,
       catalog: { ...c.catalog, models: [...c.catalog.models, { id, ...reg }] },
     }));
+    await recordAudit(db, { actor: actorOf(req), action: 'model.create', target: id, after: { id, ...reg } });
     res.status(201).json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });
   });
   router.patch('/v1/admin/models/:provider/:model', async (req, res) => {
@@ -97,23 +131,39 @@ export function adminRoutes(deps: { configStore: ConfigStore }): Router {
     if (!store.current().config.catalog.models.some((m) => m.id === id))
       throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
     const change = validate(ModelUpdate, req.body);
+    const before = store.current().config.catalog.models.find((m) => m.id === id);
     const v = await store.update((c) => ({
       ...c,
       catalog: { ...c.catalog, models: c.catalog.models.map((m) => (m.id === id ? { ...m, ...change } : m)) },
     }));
-    res.json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });
+    const after = v.config.catalog.models.find((m) => m.id === id);
+    await recordAudit(db, { actor: actorOf(req), action: 'model.update', target: id, before, after });
+    res.json({ ...after, ...versionOf(v) });
   });
 
-  collection(router, store, '/v1/admin/rules', 'rules', RuleSchema);
-  collection(router, store, '/v1/admin/overrides', 'overrides', OverrideSchema);
+  collection(router, store, db, '/v1/admin/rules', 'rules', RuleSchema);
+  collection(router, store, db, '/v1/admin/overrides', 'overrides', OverrideSchema);
 
   router.get('/v1/admin/tenants/:id', (req, res) => {
-    res.json({ tenant_id: req.params.id, policy: store.current().config.tenants[req.params.id!] ?? null });
+    const id = tenantInScope(req, validate(TenantIdSchema, req.params.id));
+    res.json({ tenant_id: id, policy: store.current().config.tenants[id] ?? null });
   });
   router.put('/v1/admin/tenants/:id', async (req, res) => {
+    const id = tenantInScope(req, validate(TenantIdSchema, req.params.id));
     const policy = validate(TenantPolicySchema, req.body);
-    const v = await store.update((c) => ({ ...c, tenants: { ...c.tenants, [req.params.id!]: policy } }));
-    res.json({ tenant_id: req.params.id, policy, ...versionOf(v) });
+    const before = store.current().config.tenants[id];
+    // An admin may narrow what its tenant may use, never widen it past what the operator set.
+    if (authOf(req).role !== 'operator') assertNarrower(before, policy);
+    const v = await store.update((c) => ({ ...c, tenants: { ...c.tenants, [id]: policy } }));
+    await recordAudit(db, {
+      actor: actorOf(req),
+      tenantId: id,
+      action: 'tenant.policy',
+      target: id,
+      before,
+      after: v.config.tenants[id],
+    });
+    res.json({ tenant_id: id, policy: v.config.tenants[id], ...versionOf(v) });
   });
   return router;
 }

@@ -12,7 +12,9 @@ import type { Db } from '../../db';
 import { listAlerts } from '../../db/budgetLedger';
 import { TenantBudgetSchema } from '../../domain/budget';
 import { TenantPolicySchema } from '../../domain/config';
-import { authOf, requireAdmin } from '../auth';
+import { recordAudit } from '../../db/audit';
+import { actorOf, authOf, requireAdmin, tenantInScope } from '../auth';
+import { TenantIdSchema } from './tenancy';
 import { windowJson } from '../budgetJson';
 import { HttpError } from '../errors';
 import { validate } from '../validate';
@@ -67,28 +69,39 @@ export function budgetRoutes(deps: { db: Db; configStore: ConfigStore }): Router
 
   router.get('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
     const q = validate(Query, req.query);
-    const budget = deps.configStore.current().config.tenants[String(req.params.id)]?.budget ?? null;
-    res.json({ budget, usage: await budgetReport(deps, String(req.params.id), q.user) });
+    const id = tenantInScope(req, validate(TenantIdSchema, req.params.id));
+    const budget = deps.configStore.current().config.tenants[id]?.budget ?? null;
+    res.json({ budget, usage: await budgetReport(deps, id, q.user) });
   });
 
   router.put('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
     const budget = validate(TenantBudgetSchema, req.body);
-    const id = String(req.params.id);
+    const id = tenantInScope(req, validate(TenantIdSchema, req.params.id));
+    const before = deps.configStore.current().config.tenants[id]?.budget;
     const v = await deps.configStore.update((c) => ({
       ...c,
       tenants: { ...c.tenants, [id]: { ...(c.tenants[id] ?? TenantPolicySchema.parse({})), budget } },
     }));
+    await recordAudit(deps.db, {
+      actor: actorOf(req),
+      tenantId: id,
+      action: 'budget.set',
+      target: id,
+      before,
+      after: budget,
+    });
     res.json({ tenant_id: id, budget, config_version: v.version });
   });
 
   router.delete('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
-    const id = String(req.params.id);
-    if (!deps.configStore.current().config.tenants[id]?.budget)
-      throw HttpError.notFound(`Tenant '${id}' has no budget.`, { param: 'id', code: 'not_found' });
+    const id = tenantInScope(req, validate(TenantIdSchema, req.params.id));
+    const before = deps.configStore.current().config.tenants[id]?.budget;
+    if (!before) throw HttpError.notFound(`Tenant '${id}' has no budget.`, { param: 'id', code: 'not_found' });
     const v = await deps.configStore.update((c) => {
       const { budget: _removed, ...rest } = c.tenants[id]!;
       return { ...c, tenants: { ...c.tenants, [id]: rest as (typeof c.tenants)[string] } };
     });
+    await recordAudit(deps.db, { actor: actorOf(req), tenantId: id, action: 'budget.delete', target: id, before });
     res.json({ tenant_id: id, deleted: true, config_version: v.version });
   });
 

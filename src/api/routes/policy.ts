@@ -15,7 +15,7 @@ import { ChatCompletionRequestSchema } from '../../domain/chat';
 import { classify, type Classification } from '../../domain/classify';
 import { UnknownModelError, type PolicyInput } from '../../domain/policy';
 import { replay, type RecordedDecision } from '../../domain/replay';
-import { authOf, requireAdmin } from '../auth';
+import { authOf, requireAdmin, tenantFilterOf, tenantInScope } from '../auth';
 import { HttpError } from '../errors';
 import { chatRouteInput } from '../runRoute';
 import { readBody, validate } from '../validate';
@@ -63,6 +63,8 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
 
   router.post('/v1/policy/replay', requireAdmin, async (req, res) => {
     const r = validate(ReplayRequest, req.body ?? {});
+    // An admin replays its own tenant's requests; an operator any tenant's, or all.
+    const tenantId = r.tenantId ? tenantInScope(req, r.tenantId) : tenantFilterOf(req);
     const current = await deps.configStore.refresh();
     const proposed = validateConfig(r.config ?? { ...current.config, ...(r.changes ?? {}) });
 
@@ -75,9 +77,9 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
       config_version: number;
     }>(
       `select request_id, decision_input, classification, decision, config_version from requests
-       where decision_input is not null ${r.tenantId ? 'and tenant_id = $2' : ''}
+       where decision_input is not null ${tenantId ? 'and tenant_id = $2' : ''}
        order by created_at desc limit $1`,
-      r.tenantId ? [r.limit, r.tenantId] : [r.limit],
+      tenantId ? [r.limit, tenantId] : [r.limit],
     );
     const versions = [...new Set(rows.rows.map((x) => x.config_version))];
     const catalogs = new Map<number, Catalog>();

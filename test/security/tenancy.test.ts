@@ -1,0 +1,249 @@
+/**
+ * Tenants, keys and roles over real HTTP (PostgreSQL when DATABASE_URL is set, as in CI): keys
+ * missing, malformed, revoked, expired and rotated; a member on admin routes; an admin of tenant
+ * A on tenant B's policy, budget, keys, requests and replay (all 404); an admin on what only an
+ * operator may change (403); the audit log and who may read it.
+ */
+import { CatalogSchema } from '../../src/domain/catalog';
+import { uniqueId } from '../support/db';
+import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+/** Tenant B, created by the operator through the API, with an admin key of its own. */
+let tenantB: string;
+let adminB: string;
+let requestOfB: string;
+
+interface Res {
+  status: number;
+  body: any;
+}
+
+async function call(key: string | undefined, method: string, path: string, body?: unknown): Promise<Res> {
+  const res = await fetch(`${stack.baseURL}${path}`, {
+    method,
+    headers: {
+      ...(key && { authorization: `Bearer ${key}` }),
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function until(check: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  for (const end = Date.now() + ms; !(await check());) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const chat = (key: string) =>
+  call(key, 'POST', '/chat/completions', { model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
+
+beforeAll(async () => {
+  stack = await startTestStack({
+    configSource: 'default', // no configuration file: reload has nothing to read
+    catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
+  });
+  tenantB = uniqueId('b').toLowerCase();
+  expect((await call(stack.operatorKey, 'POST', '/tenants', { id: tenantB, name: 'Tenant B' })).status).toBe(201);
+  const key = await call(stack.operatorKey, 'POST', '/keys', { name: 'b admin', role: 'admin', tenant_id: tenantB });
+  expect(key.status).toBe(201);
+  adminB = key.body.key;
+  const answered = await chat(adminB);
+  expect(answered.status).toBe(200);
+  requestOfB = answered.body.switchyard.request_id;
+});
+afterAll(async () => stack?.stop());
+
+describe('authentication', () => {
+  it('refuses a missing or malformed key with 401, before reading the body', async () => {
+    expect((await call(undefined, 'GET', '/models')).body.error.code).toBe('missing_api_key');
+    const res = await fetch(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{not json',
+    });
+    expect(res.status).toBe(401);
+    for (const bad of ['sk-sy-nope', "' or 1=1 --", 'sk-sy-%00', 'x'.repeat(5_000)])
+      expect((await call(bad, 'GET', '/models')).status).toBe(401);
+    const weird = await fetch(`${stack.baseURL}/models`, { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
+    expect(weird.status).toBe(401);
+  });
+
+  it('a new key is shown once; listings show its prefix, role, creation and last use, never the key', async () => {
+    const created = await call(stack.adminKey, 'POST', '/keys', { name: 'ci' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ role: 'member', tenant_id: stack.tenantId, name: 'ci' });
+    expect(created.body.key).toMatch(/^sk-sy-/);
+    expect(created.body.prefix).toBe(created.body.key.slice(0, 14));
+    expect((await chat(created.body.key)).status).toBe(200);
+    await until(async () => (await call(stack.adminKey, 'GET', `/keys/${created.body.id}`)).body.last_used_at !== null);
+    const listed = await call(stack.adminKey, 'GET', '/keys');
+    const mine = listed.body.data.find((k: { id: string }) => k.id === created.body.id);
+    expect(mine).toMatchObject({ prefix: created.body.prefix, role: 'member', revoked_at: null });
+    expect(JSON.stringify(listed.body)).not.toContain(created.body.key);
+    // Only this tenant's keys.
+    expect(new Set(listed.body.data.map((k: { tenant_id: string }) => k.tenant_id))).toEqual(new Set([stack.tenantId]));
+  });
+
+  it('a revoked key stops working, for good', async () => {
+    const { body: k } = await call(stack.adminKey, 'POST', '/keys', { name: 'to revoke' });
+    expect((await chat(k.key)).status).toBe(200);
+    expect((await call(stack.adminKey, 'DELETE', `/keys/${k.id}`)).status).toBe(200);
+    await until(async () => (await chat(k.key)).status === 401);
+    expect((await chat(k.key)).body.error.code).toBe('revoked_api_key');
+  });
+
+  it('an expired key is refused', async () => {
+    const past = await call(stack.adminKey, 'POST', '/keys', { name: 'x', expires_at: '2020-01-01T00:00:00Z' });
+    expect(past.status).toBe(400);
+    const { body: k } = await call(stack.adminKey, 'POST', '/keys', {
+      name: 'short-lived',
+      expires_at: new Date(Date.now() + 2_000).toISOString(),
+    });
+    expect(k.expires_at).not.toBeNull();
+    await until(async () => (await chat(k.key)).status === 401);
+    expect((await chat(k.key)).body.error.code).toBe('expired_api_key');
+  });
+
+  it('rotating a key gives a new one with the same name and role, and revokes the old', async () => {
+    const { body: k } = await call(stack.adminKey, 'POST', '/keys', { name: 'rotating', role: 'admin' });
+    const rotated = await call(stack.adminKey, 'POST', `/keys/${k.id}/rotate`);
+    expect(rotated.status).toBe(201);
+    expect(rotated.body).toMatchObject({ name: 'rotating', role: 'admin', replaces: k.id });
+    expect(rotated.body.key).not.toBe(k.key);
+    expect((await call(rotated.body.key, 'GET', '/keys')).status).toBe(200);
+    await until(async () => (await chat(k.key)).status === 401);
+    expect((await call(stack.adminKey, 'POST', `/keys/${k.id}/rotate`)).status).toBe(409);
+  });
+});
+
+describe('roles', () => {
+  it('a member gets 403 on admin routes', async () => {
+    for (const [method, path, body] of [
+      ['POST', '/keys', { name: 'x' }],
+      ['GET', '/keys', undefined],
+      ['GET', '/audit', undefined],
+      ['PUT', `/admin/tenants/${stack.tenantId}`, {}],
+      ['PUT', `/admin/tenants/${stack.tenantId}/budget`, { dailyUsd: 1 }],
+      ['POST', '/policy/replay', { limit: 1 }],
+    ] as const)
+      expect([method, path, (await call(stack.apiKey, method, path, body)).status]).toEqual([method, path, 403]);
+  });
+
+  it('an admin cannot give a role above its own, nor touch what every tenant shares', async () => {
+    expect((await call(stack.adminKey, 'POST', '/keys', { name: 'x', role: 'operator' })).status).toBe(403);
+    const exported = await call(stack.operatorKey, 'GET', '/admin/config');
+    const hijack = structuredClone(exported.body.config);
+    hijack.catalog.providers[0].baseUrl = 'http://attacker.example/v1';
+    for (const [method, path, body] of [
+      ['PUT', '/admin/config', hijack],
+      ['GET', '/admin/config', undefined],
+      ['POST', '/admin/config/reload', undefined],
+      ['POST', '/admin/models', { provider: 'oa', model: 'x' }],
+      ['PATCH', '/admin/models/oa/primary', { status: 'inactive' }],
+      ['POST', '/admin/rules', { id: 'r', targets: [{ model: 'oa/primary' }] }],
+      ['GET', '/admin/overrides', undefined],
+      ['POST', '/providers/oa/primary/breaker', { action: 'open', reason: 'x' }],
+      ['POST', '/tenants', { id: 'new-tenant' }],
+      ['GET', '/tenants', undefined],
+    ] as const)
+      expect([method, path, (await call(stack.adminKey, method, path, body)).status]).toEqual([method, path, 403]);
+    expect(
+      (await call(stack.operatorKey, 'GET', '/admin/config')).body.config.catalog.providers[0].baseUrl,
+    ).not.toContain('attacker');
+  });
+
+  it('an admin may narrow its tenant policy, not widen it', async () => {
+    const path = `/admin/tenants/${stack.tenantId}`;
+    expect((await call(stack.operatorKey, 'PUT', path, { region: 'EU', allowedModels: ['oa/primary'] })).status).toBe(
+      200,
+    );
+    const widened = await call(stack.adminKey, 'PUT', path, { region: 'US', allowedModels: ['oa/primary'] });
+    expect(widened.status).toBe(403);
+    expect(widened.body.error).toMatchObject({ param: 'region', code: 'policy_widening' });
+    expect((await call(stack.adminKey, 'PUT', path, { region: 'EU' })).body.error.param).toBe('allowedModels');
+    const narrowed = await call(stack.adminKey, 'PUT', path, {
+      region: 'EU',
+      allowedModels: ['oa/primary'],
+      strategy: 'cost',
+    });
+    expect(narrowed.status).toBe(200);
+    expect((await call(stack.operatorKey, 'PUT', path, {})).status).toBe(200); // the operator lifts it
+  });
+
+  it('reloading without a configuration file is a 400 that changes nothing', async () => {
+    const before = (await call(stack.operatorKey, 'GET', '/admin/config')).body.config_version;
+    const res = await call(stack.operatorKey, 'POST', '/admin/config/reload');
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('no_config_file');
+    expect((await call(stack.operatorKey, 'GET', '/admin/config')).body.config_version).toBe(before);
+  });
+});
+
+describe("an admin of tenant A on tenant B's objects: not found", () => {
+  it('policy, budget, keys, requests and replay', async () => {
+    const keysOfB = await call(adminB, 'GET', '/keys');
+    const keyOfB = keysOfB.body.data[0].id as string;
+    for (const [method, path, body] of [
+      ['GET', `/admin/tenants/${tenantB}`, undefined],
+      ['PUT', `/admin/tenants/${tenantB}`, { strategy: 'cost' }],
+      ['GET', `/admin/tenants/${tenantB}/budget`, undefined],
+      ['PUT', `/admin/tenants/${tenantB}/budget`, { dailyUsd: 1 }],
+      ['DELETE', `/admin/tenants/${tenantB}/budget`, undefined],
+      ['GET', `/keys/${keyOfB}`, undefined],
+      ['DELETE', `/keys/${keyOfB}`, undefined],
+      ['POST', `/keys/${keyOfB}/rotate`, undefined],
+      ['GET', `/keys?tenant_id=${tenantB}`, undefined],
+      ['POST', '/keys', { name: 'x', tenant_id: tenantB }],
+      ['GET', `/requests/${requestOfB}`, undefined],
+      ['POST', '/policy/replay', { limit: 10, tenantId: tenantB }],
+      ['GET', `/audit?tenant_id=${tenantB}`, undefined],
+      ['GET', `/tenants/${tenantB}`, undefined],
+    ] as const)
+      expect([method, path, (await call(stack.adminKey, method, path, body)).status]).toEqual([method, path, 404]);
+    // B's key still works: nothing was revoked or rotated.
+    expect((await chat(adminB)).status).toBe(200);
+    expect((await call(adminB, 'GET', `/requests/${requestOfB}`)).status).toBe(200);
+  });
+
+  it("replay without a tenant covers only the admin's own requests", async () => {
+    const mine = await call(stack.adminKey, 'POST', '/policy/replay', { limit: 1000 });
+    expect(mine.status).toBe(200);
+    const all = await call(stack.operatorKey, 'POST', '/policy/replay', { limit: 1000 });
+    expect(mine.body.evaluated).toBeGreaterThan(0);
+    expect(all.body.evaluated).toBeGreaterThan(mine.body.evaluated);
+  });
+});
+
+describe('audit log', () => {
+  it('records every change with who made it, before and after; an admin reads only its tenant', async () => {
+    const ops = await call(stack.operatorKey, 'GET', '/audit?limit=500');
+    const actions = ops.body.data.map((e: { action: string }) => e.action);
+    for (const a of ['tenant.create', 'key.create', 'key.revoke', 'key.rotate', 'tenant.policy'])
+      expect(actions).toContain(a);
+    const policy = ops.body.data.find(
+      (e: { action: string; actor: { role: string } }) => e.action === 'tenant.policy' && e.actor.role === 'admin',
+    );
+    expect(policy).toMatchObject({ tenant_id: stack.tenantId, after: { region: 'EU', strategy: 'cost' } });
+    expect(policy.before).toMatchObject({ region: 'EU' });
+    const mine = await call(stack.adminKey, 'GET', '/audit?limit=500');
+    expect(mine.body.data.length).toBeGreaterThan(0);
+    expect(new Set(mine.body.data.map((e: { tenant_id: string }) => e.tenant_id))).toEqual(new Set([stack.tenantId]));
+  });
+});
+
+describe('deleting a tenant', () => {
+  it('revokes its keys', async () => {
+    const id = uniqueId('gone').toLowerCase();
+    expect((await call(stack.operatorKey, 'POST', '/tenants', { id })).status).toBe(201);
+    expect((await call(stack.operatorKey, 'POST', '/tenants', { id })).status).toBe(409);
+    const { body: k } = await call(stack.operatorKey, 'POST', '/keys', { name: 'm', tenant_id: id });
+    expect((await call(k.key, 'GET', '/models')).status).toBe(200);
+    expect((await call(stack.operatorKey, 'DELETE', `/tenants/${id}`)).status).toBe(200);
+    await until(async () => (await call(k.key, 'GET', '/models')).status === 401);
+    expect((await call(stack.operatorKey, 'GET', `/tenants/${id}`)).status).toBe(404);
+  });
+});
