@@ -18,4 +18,6 @@ export interface ActivityDeps {
   callQueues?: 'shared' | 'per-provider';
   /** Concurrent calls per provider in this process (the bulkhead when queues are shared). */
   maxConcurrentCalls?: number;
+  /** Whether this process can call a provider (its keys, its simulator). Absent: every one. */
+  canReach?: (provider: { id: string; simulated?: boolean }) => boolean;
 }

@@ -2,9 +2,10 @@
 import { ApplicationFailure } from '@temporalio/common';
 import * as requests from '../src/db/requests';
 import { classify, type Classification } from '../src/domain/classify';
-import { UnknownModelError } from '../src/domain/policy';
+import { UnknownModelError, type HealthView } from '../src/domain/policy';
 import type { PlannedRoute, RouteRequestInput, RoutedCandidate } from '../src/domain/request';
 import { cachedUsage } from '../src/services/budgetOperations';
+import type { VersionedConfig } from '../src/services/configStore';
 import { planRoute } from '../src/services/routePlan';
 import type { ActivityDeps } from './deps';
 import { classifyInputOf, loadRequest, type StoredRequest } from './storedRequest';
@@ -12,7 +13,22 @@ import { classifyInputOf, loadRequest, type StoredRequest } from './storedReques
 const classifyStored = (operation: string, r: StoredRequest): Classification =>
   classify({ operation, ...classifyInputOf(r) });
 
-const onSharedQueue = (c: RoutedCandidate): RoutedCandidate => ({ ...c, callQueue: 'shared' });
+const FOREVER = '9999-12-31T23:59:59.999Z';
+
+/**
+ * The models this worker cannot call (no key for their provider, no simulator here), for the
+ * policy to leave out, as it leaves out an open breaker.
+ */
+function unreachableOf(config: VersionedConfig, canReach: NonNullable<ActivityDeps['canReach']>): HealthView {
+  const blocked: NonNullable<HealthView['blocked']> = {};
+  for (const p of config.config.catalog.providers) {
+    if (canReach(p)) continue;
+    for (const m of config.config.catalog.models)
+      if (m.provider === p.id)
+        blocked[m.id] = { until: FOREVER, why: `this worker has no credentials for provider '${p.id}'` };
+  }
+  return { blocked };
+}
 
 export function createRoutingActivities(deps: ActivityDeps) {
   // Budget usage for routing: one ledger read per tenant (and user) per second, not one per request.
@@ -36,7 +52,13 @@ export function createRoutingActivities(deps: ActivityDeps) {
       let plan;
       try {
         plan = await planRoute(
-          { db: deps.db, config, health: deps.health, usage },
+          {
+            db: deps.db,
+            config,
+            health: deps.health,
+            usage,
+            ...(deps.canReach && { unreachable: unreachableOf(config, deps.canReach) }),
+          },
           input.route,
           classification,
           new Date(),
@@ -45,8 +67,14 @@ export function createRoutingActivities(deps: ActivityDeps) {
         if (err instanceof UnknownModelError) throw ApplicationFailure.nonRetryable(err.message, 'NotFound');
         throw err;
       }
-      if ((deps.callQueues ?? 'shared') === 'shared')
-        plan = { ...plan, planned: { ...plan.planned, candidates: plan.planned.candidates.map(onSharedQueue) } };
+      // On the workflow's own queue when queues are shared, unless the provider is one only this
+      // process's environment adds: its own queue is served by the workers that have its key.
+      if ((deps.callQueues ?? 'shared') === 'shared') {
+        const local = new Set(config.localProviders ?? []);
+        const onShared = (c: RoutedCandidate): RoutedCandidate =>
+          local.has(c.provider) ? c : { ...c, callQueue: 'shared' };
+        plan = { ...plan, planned: { ...plan.planned, candidates: plan.planned.candidates.map(onShared) } };
+      }
       await requests.saveDecision(deps.db, input.route.requestId, {
         classification,
         decision: plan.planned,

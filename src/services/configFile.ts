@@ -2,6 +2,7 @@
  * Reads the configuration file named by SWITCHYARD_CONFIG (JSON, or YAML by extension). A file
  * without a `catalog` uses the shipped one (the providers whose keys are set, or the simulator).
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import YAML from 'yaml';
 import { ConfigError } from '../config';
@@ -31,19 +32,22 @@ export function parseConfigText(text: string, source: string, defaultCatalog: ()
   return withCatalog;
 }
 
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`SWITCHYARD_CONFIG=${file}: ${(err as Error).message}`);
+  }
+}
+
 /** The configuration's source: the file when SWITCHYARD_CONFIG is set, else the shipped defaults. */
 export function configSource(file: string | undefined, defaultCatalog: () => Catalog): ConfigSource {
   if (!file) return { kind: 'default', read: () => ({ catalog: defaultCatalog() }) };
   return {
     kind: 'file',
-    read: () => {
-      let text: string;
-      try {
-        text = fs.readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new ConfigError(`SWITCHYARD_CONFIG=${file}: ${(err as Error).message}`);
-      }
-      return parseConfigText(text, file, defaultCatalog);
-    },
+    read: () => parseConfigText(readText(file), file, defaultCatalog),
+    // The file's own text: a file without a catalog takes the shipped one, which depends on the
+    // process's environment, and that must not make the file look changed.
+    fingerprint: () => createHash('sha256').update(readText(file)).digest('hex'),
   };
 }

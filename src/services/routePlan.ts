@@ -28,7 +28,14 @@ export interface RoutePlan {
 /** Throws the policy's UnknownModelError for a model the catalog does not have. */
 export async function planRoute(
   /** `usage`: how budget usage is read (the request path reads it through `cachedUsage`). */
-  deps: { db: Db | Queryable; config: VersionedConfig; health?: HealthPort; usage?: UsageReader },
+  deps: {
+    db: Db | Queryable;
+    config: VersionedConfig;
+    health?: HealthPort;
+    usage?: UsageReader;
+    /** Models this process cannot call (merged with the open breakers). */
+    unreachable?: HealthView;
+  },
   route: PlanRequest,
   classification: Classification,
   now: Date,
@@ -36,7 +43,10 @@ export async function planRoute(
   const { version, config } = deps.config;
   const policyInput = policyInputOf(route, now.toISOString());
   // Breaker states (cached briefly by the port): open endpoints are filtered out by the policy.
-  const health = deps.health ? await deps.health.viewOf(config.catalog) : {};
+  const breakers = deps.health ? await deps.health.viewOf(config.catalog) : {};
+  const health: HealthView = deps.unreachable
+    ? { blocked: { ...deps.unreachable.blocked, ...breakers.blocked } }
+    : breakers;
   // The budget's windows now: models whose worst case does not fit are filtered out, and near the
   // limit cheaper models lead.
   const budget = await budgetStateFor(

@@ -20,6 +20,7 @@ import { migrate } from '../db/migrate';
 import { defaultCatalog, type Catalog } from '../domain/catalog';
 import { configSource } from '../services/configFile';
 import { ConfigStore } from '../services/configStore';
+import { localProviders } from '../services/localProviders';
 import { HealthClient } from '../clients/providerHealth';
 import { BudgetSupervisor } from '../clients/budgetWindow';
 import { AdapterRegistry } from '../providers/registry';
@@ -119,7 +120,15 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         anthropic: config.ANTHROPIC_API_KEY ? { baseUrl: config.ANTHROPIC_BASE_URL } : undefined,
         simulated,
       });
-    const configStore = new ConfigStore(db, configSource(config.SWITCHYARD_CONFIG, shippedCatalog));
+    // What this process's environment enables stays local to it (an overlay on its own view; the
+    // API process routes nothing, so it shows the stored configuration as it is).
+    const keyed = { openai: config.OPENAI_API_KEY, anthropic: config.ANTHROPIC_API_KEY };
+    const local = localProviders(shippedCatalog(), keyed, sim !== undefined);
+    const configStore = new ConfigStore(
+      db,
+      configSource(config.SWITCHYARD_CONFIG, shippedCatalog),
+      role === 'api' ? undefined : local.overlay,
+    );
     await configStore.init();
     configStore.startPolling();
     cleanups.push(async () => configStore.stop());
@@ -145,11 +154,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       const native = await NativeConnection.connect({ address });
       cleanups.push(() => native.close());
       if (role === 'all') apiClient = new Client({ connection: native, namespace: config.TEMPORAL_NAMESPACE });
-      const adapters = new AdapterRegistry(
-        { openai: config.OPENAI_API_KEY, anthropic: config.ANTHROPIC_API_KEY },
-        config.SWITCHYARD_PROVIDER_TIMEOUT_MS,
-        sim?.url,
-      );
+      const adapters = new AdapterRegistry(keyed, config.SWITCHYARD_PROVIDER_TIMEOUT_MS, sim?.url);
       const running = await startWorkers({
         connection: native,
         namespace: config.TEMPORAL_NAMESPACE,
@@ -169,6 +174,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
           adapters,
           health,
           callQueues: config.SWITCHYARD_CALL_QUEUES,
+          canReach: local.canReach,
           maxConcurrentCalls: config.SWITCHYARD_MAX_CONCURRENT_CALLS,
         },
       });

@@ -103,7 +103,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
   let stopping = false;
   const providerQueues = new Set<string>();
   async function ensureProviderWorker(providerId: string): Promise<void> {
-    if (stopping || providerQueues.has(providerId)) return;
+    if (stopping || providerQueues.has(providerId) || !reachable(providerId)) return;
     providerQueues.add(providerId);
     const w = await Worker.create({
       connection: opts.connection,
@@ -116,7 +116,12 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     workers.push(w);
     runs.push(w.run());
   }
-  for (const p of opts.deps.config().config.catalog.providers) await ensureProviderWorker(p.id);
+  // Only the queues of providers this process can call (the others' calls wait for a worker that can).
+  const reachable = (id: string) => {
+    const p = opts.deps.config().config.catalog.providers.find((x) => x.id === id);
+    return !p || !opts.deps.canReach || opts.deps.canReach(p);
+  };
+  for (const p of opts.deps.config().config.catalog.providers) if (reachable(p.id)) await ensureProviderWorker(p.id);
   const done = (async () => {
     // Workers can be added while running: wait until every one of them has stopped.
     let seen = 0;

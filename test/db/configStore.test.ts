@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { configSource } from '../../src/services/configFile';
 import { ConfigStore, ConfigValidationError } from '../../src/services/configStore';
+import { localProviders } from '../../src/services/localProviders';
 import type { Db } from '../../src/db';
 import { defaultCatalog } from '../../src/domain/catalog';
 import { dbKinds, openTestDb } from '../support/db';
@@ -57,6 +58,44 @@ describe('configuration versions', () => {
     await api.reload();
     expect(worker.current().config.routing.defaultStrategy).toBe('cost');
     expect((await worker.refresh()).config.routing.defaultStrategy).toBe('round-robin');
+  });
+
+  it('a process whose environment differs writes no version: its providers are a local overlay', async () => {
+    const withKey = () => defaultCatalog({ openai: {}, simulated: false });
+    const first = await new ConfigStore(db, { kind: 'default', read: () => ({ catalog: shipped() }) }).init();
+    expect(first.version).toBe(1);
+    // A second process, with an OpenAI key and no simulator: nothing written, OpenAI only in its own view.
+    const local = localProviders(withKey(), { openai: 'sk-x', anthropic: undefined }, false);
+    const other = new ConfigStore(db, { kind: 'default', read: () => ({ catalog: withKey() }) }, local.overlay);
+    const seen = await other.init();
+    expect(seen.version).toBe(1);
+    expect(seen.localProviders).toEqual(['openai']);
+    expect(seen.config.catalog.providers.map((p) => p.id)).toEqual(['simulated', 'openai']);
+    expect(local.canReach({ id: 'simulated', simulated: true })).toBe(false);
+    expect(local.canReach({ id: 'openai' })).toBe(true);
+    expect(local.canReach({ id: 'anthropic' })).toBe(false);
+    expect(local.canReach({ id: 'my-local-llm' })).toBe(true);
+    // Its admin edit is stored without its overlay.
+    const edited = await other.update((c) => ({ ...c, routing: { ...c.routing, defaultStrategy: 'cost' } }));
+    expect(edited.version).toBe(2);
+    expect((await other.storedCurrent()).config.catalog.providers.map((p) => p.id)).toEqual(['simulated']);
+    const rows = await db.query<{ action: string }>('select action from audit_log order by id');
+    expect(rows.rows.map((r) => r.action)).toEqual(['config.init']);
+  });
+
+  it("a file without a catalog is the same file whatever the process's environment", async () => {
+    expect((await new ConfigStore(db, configSource(file, shipped)).init()).version).toBe(1);
+    const withKey = () => defaultCatalog({ openai: {}, simulated: false });
+    expect((await new ConfigStore(db, configSource(file, withKey)).init()).version).toBe(1);
+    fs.writeFileSync(file, 'routing:\n  defaultStrategy: quality\n');
+    expect((await new ConfigStore(db, configSource(file, withKey)).init()).version).toBe(2);
+    const rows = await db.query<{ action: string; actor_role: string }>(
+      'select action, actor_role from audit_log order by id',
+    );
+    expect(rows.rows).toEqual([
+      { action: 'config.init', actor_role: 'system' },
+      { action: 'config.file', actor_role: 'system' },
+    ]);
   });
 
   it('refuses an invalid configuration with every problem and its path, keeping the current version', async () => {

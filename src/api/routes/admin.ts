@@ -78,11 +78,12 @@ export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router 
   router.use(['/v1/admin/config', '/v1/admin/models', '/v1/admin/rules', '/v1/admin/overrides'], requireOperator);
 
   router.get('/v1/admin/config', async (_req, res) => {
-    const v = await store.refresh();
+    // The stored configuration, as every process shares it (not this process's local overlay).
+    const v = await store.storedCurrent();
     res.json({ config_version: v.version, source: v.source, config: v.config });
   });
   router.put('/v1/admin/config', async (req, res) => {
-    const before = store.current();
+    const before = await store.storedCurrent();
     const v = await store.save(req.body?.config ?? req.body, 'import');
     await recordAudit(db, {
       actor: actorOf(req),
@@ -99,7 +100,7 @@ export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router 
         'There is no configuration file to reload (SWITCHYARD_CONFIG is not set); nothing was changed. Change the configuration through the admin API, or set SWITCHYARD_CONFIG.',
         { code: 'no_config_file' },
       );
-    const before = store.current();
+    const before = await store.storedCurrent();
     const v = await store.reload();
     await recordAudit(db, {
       actor: actorOf(req),
