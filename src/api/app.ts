@@ -7,6 +7,7 @@ import type { ConfigStore } from '../services/configStore';
 import type { HealthClient } from '../clients/providerHealth';
 import { admit, type Admission } from './admission';
 import { requireApiKey } from './auth';
+import { guardInput, guardPath } from './inputGuard';
 import { errorHandler, notFound } from './errors';
 import { chatRoutes } from './routes/chat';
 import { healthRoutes } from './routes/health';
@@ -49,9 +50,11 @@ export function createApp(deps: ApiDeps): express.Express {
     next();
   });
   app.use(healthRoutes(deps));
+  app.use(guardPath);
   // Authentication first: an anonymous caller's body is never parsed.
   app.use('/v1', requireApiKey(deps.db));
   app.use(express.json({ limit: '4mb' }));
+  app.use(guardInput);
   if (deps.admission) app.use(['/v1/chat/completions', '/v1/operations'], admit(deps.admission));
   app.use(chatRoutes(deps));
   app.use(operationRoutes(deps));

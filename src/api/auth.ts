@@ -50,8 +50,9 @@ export function requireApiKey(db: Db): RequestHandler {
       .get(key, async () => {
         const found = await findApiKey(db, key);
         if (!found.ok) throw HttpError.unauthenticated(REFUSED[found.why], { code: `${found.why}_api_key` });
-        // At most once a minute per key (the update checks), and at most once a second (the cache).
-        void touchApiKey(db, found.owner.keyId).catch(() => undefined);
+        // Last use is kept to the minute: written only when the stored one is older than that.
+        if (!found.lastUsedAt || Date.now() - found.lastUsedAt.getTime() > 60_000)
+          void touchApiKey(db, found.owner.keyId).catch(() => undefined);
         return found.owner;
       })
       .then((owner) => {

@@ -83,7 +83,9 @@ export async function submitRequest(
   const deadlineAt = Date.now() + (req.timeoutMs ?? deps.requestTimeoutMs);
   const requestId = requestIdFor(req.tenantId, req.idempotencyKey);
   const workflowId = workflowIdFor(requestId);
-  const bodyHash = canonicalHash(req.body);
+  // The body and the routing attributes (headers such as X-Switchyard-Region): the same key with
+  // another region is another request, not a replay of the first.
+  const bodyHash = canonicalHash({ body: req.body, route: req.route });
   const { row } = await unavailableOnError(
     'database',
     insertRequest(deps.db, {

@@ -136,14 +136,20 @@ export async function upsertApiKey(
   return { id: row.id, revoked: false };
 }
 
-export type KeyLookup = { ok: true; owner: ApiKeyOwner } | { ok: false; why: 'unknown' | 'revoked' | 'expired' };
+export type KeyLookup =
+  | { ok: true; owner: ApiKeyOwner; lastUsedAt: Date | null }
+  | { ok: false; why: 'unknown' | 'revoked' | 'expired' };
 
 export async function findApiKey(db: Queryable, key: string, now = new Date()): Promise<KeyLookup> {
   const row = await rowOfKey(db, key);
   if (!row) return { ok: false, why: 'unknown' };
   if (row.revoked_at !== null || row.tenant_deleted) return { ok: false, why: 'revoked' };
   if (row.expires_at !== null && new Date(row.expires_at) <= now) return { ok: false, why: 'expired' };
-  return { ok: true, owner: { keyId: row.id, tenantId: row.tenant_id, role: row.role } };
+  return {
+    ok: true,
+    owner: { keyId: row.id, tenantId: row.tenant_id, role: row.role },
+    lastUsedAt: row.last_used_at === null ? null : new Date(row.last_used_at),
+  };
 }
 
 /** Records a key's use, at most once a minute per key (a write per request would be a hot row). */

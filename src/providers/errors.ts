@@ -4,6 +4,7 @@
  * one vocabulary. Provider error *text* matters: a context-window overflow arrives as a plain 400
  * and must not be mistaken for an invalid request, or the fallback to a larger model never fires.
  */
+import { redact } from './redact';
 import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
@@ -67,7 +68,8 @@ export function classifyStatus(status: number, text: string, code?: string): Fai
 export function failure(type: FailureType, message: string, details: ProviderFailureDetails): ApplicationFailure {
   return ApplicationFailure.create({
     type,
-    message,
+    // Redacted here, so no provider text reaches the attempt row, the client or history unredacted.
+    message: redact(message),
     nonRetryable: !FAILURE_RULES[type].retryable,
     details: [details],
     // Honour the provider's retry-after: Temporal waits exactly this long before the next attempt.

@@ -6,6 +6,7 @@
 import type { Provider } from '../domain/catalog';
 import { AnthropicAdapter } from './anthropic';
 import { OpenAIAdapter } from './openai';
+import { registerSecrets } from './redact';
 import type { ProviderAdapter } from './types';
 
 export interface ProviderSecrets {
@@ -21,7 +22,9 @@ export class AdapterRegistry {
     private readonly timeoutMs: number,
     /** This worker's simulator, serving providers marked `simulated`. */
     private readonly simulatedUrl?: string,
-  ) {}
+  ) {
+    registerSecrets(Object.values(secrets));
+  }
 
   get(p: Provider): ProviderAdapter {
     const baseURL = p.simulated ? this.simulatedUrl : p.baseUrl;

@@ -24,6 +24,8 @@ export type Behaviour =
       code?: string;
       message?: string;
       headers?: Record<string, string>;
+      /** Put the credentials the call came with into the error message (as some providers do). */
+      echoKey?: boolean;
     }
   | { kind: 'hang' }
   | { kind: 'reset' }
@@ -164,11 +166,14 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
           else send();
           return;
         }
-        case 'error':
+        case 'error': {
+          const sent = req.headers.authorization ?? req.headers['x-api-key'];
+          const shown = b.echoKey ? { ...b, message: `Incorrect API key provided: ${String(sent)}` } : b;
           res
             .writeHead(b.status, { 'content-type': 'application/json', ...b.headers })
-            .end(JSON.stringify(errorBody(format, b)));
+            .end(JSON.stringify(errorBody(format, shown)));
           return;
+        }
         case 'hang':
           hung.add(res);
           return;

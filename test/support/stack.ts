@@ -62,6 +62,9 @@ export function fakeCatalogProviders(f: TestStack['fakes']) {
   ];
 }
 
+/** The key the test workers hold for a provider (long enough to be registered for redaction). */
+export const providerSecret = (providerId: string) => `secret-${providerId}-4f9c2a7b1d`;
+
 /** A chat model on a fake provider, with plain prices and limits (tests override what they test). */
 export function fakeModel(provider: string, model: string, overrides: Record<string, unknown> = {}) {
   return {
@@ -110,7 +113,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const catalog = opts.catalog(fakes);
   const configStore = await testConfigStore(db, { ...opts.config, catalog }, opts.configSource);
   const taskQueue = uniqueId('route');
-  const secrets = Object.fromEntries(catalog.providers.map((p) => [p.id, `key-${p.id}`]));
+  const secrets = Object.fromEntries(catalog.providers.map((p) => [p.id, providerSecret(p.id)]));
   // The breakers' client counts the workflow queries it makes: the request path should make none.
   let healthQueries = 0;
   const healthTemporal = new Client({
