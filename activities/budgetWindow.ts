@@ -69,6 +69,12 @@ export function createBudgetWindowActivities(deps: ActivityDeps) {
 
     /** POSTs an alert to the tenant's webhook; a non-2xx answer fails (and is retried). */
     async deliverBudgetAlert(alert: budgets.BudgetAlert): Promise<void> {
+      // Checked on the address the name resolves to now (SSRF: a webhook is a tenant's URL).
+      const blocked = await deps.urlPolicy?.checkResolved(alert.webhookUrl!);
+      if (blocked) {
+        await budgets.markAlertDelivered(deps.db, alert, `not sent: ${blocked}`);
+        throw ApplicationFailure.nonRetryable(`webhook not called: ${blocked}`, 'WebhookBlocked');
+      }
       const res = await fetch(alert.webhookUrl!, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': 'switchyard-budget-alert' },

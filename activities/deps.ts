@@ -1,5 +1,6 @@
 /** What the activities are built from: the worker passes the real pool and clients, tests pass fakes. */
 import type { Db } from '../src/db';
+import type { UrlPolicy } from '../src/services/urlPolicy';
 import type { AdapterRegistry } from '../src/providers/registry';
 import type { VersionedConfig } from '../src/services/configStore';
 import type { HealthPort } from '../src/services/healthPort';
@@ -18,6 +19,8 @@ export interface ActivityDeps {
   callQueues?: 'shared' | 'per-provider';
   /** Concurrent calls per provider in this process (the bulkhead when queues are shared). */
   maxConcurrentCalls?: number;
+  /** Where tenants' webhooks may point (absent: anywhere). */
+  urlPolicy?: UrlPolicy;
   /** Whether this process can call a provider (its keys, its simulator). Absent: every one. */
   canReach?: (provider: { id: string; simulated?: boolean }) => boolean;
 }

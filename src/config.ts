@@ -52,6 +52,14 @@ export const EnvSchema = z.object({
    * bundling the workflow code at start. Production images set it; it must come from the same code.
    */
   SWITCHYARD_WORKFLOW_BUNDLE: optionalString,
+  /**
+   * Hosts (names or IPs, comma-separated) that provider base URLs and webhooks set through the API
+   * may point to although loopback or link-local, e.g. `127.0.0.1,localhost` for a local model.
+   */
+  SWITCHYARD_URL_ALLOWLIST: optionalString,
+  /** Request limits for tenants whose policy sets none (unset: none). Counted per API process. */
+  SWITCHYARD_KEY_REQUESTS_PER_MINUTE: z.coerce.number().int().positive().optional(),
+  SWITCHYARD_TENANT_MAX_CONCURRENT: z.coerce.number().int().positive().optional(),
   /** How often each tenant's budget entity sweeps between window boundaries (expiry, alerts). */
   SWITCHYARD_BUDGET_SWEEP_SECONDS: z.coerce.number().int().positive().default(60),
   SWITCHYARD_SIMULATED_PROVIDER: z.enum(['auto', 'on', 'off']).default('auto'),

@@ -21,8 +21,15 @@ async function main(): Promise<void> {
     app.apiUrl && `  API:          ${app.apiUrl}/v1   (OpenAI-compatible)`,
     `  Temporal:     ${app.temporalAddress}${app.temporalUiUrl ? '   (dev server started by Switchyard)' : ''}`,
     app.temporalUiUrl && `  Temporal UI:  ${app.temporalUiUrl}`,
+    // The key itself only on the start that created it: later banners (and logs) never show it.
     app.apiKey &&
-      `  API key:      ${app.apiKey}${app.apiKeyGenerated ? '   (generated; set SWITCHYARD_BOOTSTRAP_KEY to choose one)' : ''}`,
+      `  API key:      ${
+        app.apiKeySource === 'generated'
+          ? `${app.apiKey}   (an operator key, generated now and kept in ${app.apiKeyFile}; shown this once)`
+          : app.apiKeySource === 'file'
+            ? `${app.apiKey.slice(0, 14)}…   (operator key, generated at the first start: in ${app.apiKeyFile})`
+            : `${app.apiKey.slice(0, 14)}…   (operator key, from SWITCHYARD_BOOTSTRAP_KEY)`
+      }`,
     `  Database:     ${app.db.kind === 'pglite' ? `embedded PGlite in ${config.SWITCHYARD_DATA_DIR}/pglite` : 'PostgreSQL (DATABASE_URL)'}`,
     `  Providers:    ${app.configStore
       .current()
@@ -33,7 +40,7 @@ async function main(): Promise<void> {
     app.simulated &&
       '  Note: no OPENAI_API_KEY or ANTHROPIC_API_KEY is set, so the built-in SIMULATED provider answers (offline, deterministic).',
     app.apiUrl &&
-      `\n  Try: curl ${app.apiUrl}/v1/chat/completions -H "Authorization: Bearer ${app.apiKey}" -H "Content-Type: application/json" -d '{"model":"auto","messages":[{"role":"user","content":"Hello"}]}'`,
+      `\n  Try: curl ${app.apiUrl}/v1/chat/completions -H "Authorization: Bearer ${app.apiKeySource === 'generated' ? app.apiKey : '$SWITCHYARD_KEY'}" -H "Content-Type: application/json" -d '{"model":"auto","messages":[{"role":"user","content":"Hello"}]}'`,
     '',
     'Press Ctrl-C to stop.',
     '',

@@ -8,6 +8,7 @@ import type { HealthClient } from '../clients/providerHealth';
 import { admit, type Admission } from './admission';
 import { requireApiKey } from './auth';
 import { guardInput, guardPath } from './inputGuard';
+import { Limits, type LimitSettings } from './limits';
 import { errorHandler, notFound } from './errors';
 import { chatRoutes } from './routes/chat';
 import { healthRoutes } from './routes/health';
@@ -32,6 +33,8 @@ export interface ApiDeps {
   logger: Logger;
   /** Admission control of the routed endpoints (chat, operations); none: unbounded. */
   admission?: Admission;
+  /** Request limits for tenants whose policy sets none. */
+  defaultLimits?: LimitSettings;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -53,8 +56,14 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(guardPath);
   // Authentication first: an anonymous caller's body is never parsed.
   app.use('/v1', requireApiKey(deps.db));
+  const limits = new Limits((tenantId) => ({
+    ...deps.defaultLimits,
+    ...deps.configStore.current().config.tenants[tenantId]?.limits,
+  }));
+  app.use('/v1', limits.rate);
   app.use(express.json({ limit: '4mb' }));
   app.use(guardInput);
+  app.use(['/v1/chat/completions', '/v1/operations'], limits.concurrency);
   if (deps.admission) app.use(['/v1/chat/completions', '/v1/operations'], admit(deps.admission));
   app.use(chatRoutes(deps));
   app.use(operationRoutes(deps));

@@ -27,6 +27,11 @@ export function assertNarrower(before: TenantPolicy | undefined, after: TenantPo
     throw widened('allowedProviders', 'only providers already allowed may be listed');
   const unexcluded = before.excludedProviders.filter((p) => !after.excludedProviders.includes(p));
   if (unexcluded.length) throw widened('excludedProviders', `${unexcluded.join(', ')} stay excluded`);
+  for (const k of ['requestsPerMinute', 'maxConcurrent'] as const) {
+    const was = before.limits?.[k];
+    const now = after.limits?.[k];
+    if (was !== undefined && (now === undefined || now > was)) throw widened(`limits.${k}`, `at most ${was}`);
+  }
   for (const [name, w] of Object.entries(before.workspaces)) {
     const next = after.workspaces[name];
     if (!next) throw widened(`workspaces.${name}`, `workspace ${name}'s restrictions cannot be removed`);

@@ -137,8 +137,7 @@ export async function upsertApiKey(
 }
 
 export type KeyLookup =
-  | { ok: true; owner: ApiKeyOwner; lastUsedAt: Date | null }
-  | { ok: false; why: 'unknown' | 'revoked' | 'expired' };
+  { ok: true; owner: ApiKeyOwner; lastUsedAt: Date | null } | { ok: false; why: 'unknown' | 'revoked' | 'expired' };
 
 export async function findApiKey(db: Queryable, key: string, now = new Date()): Promise<KeyLookup> {
   const row = await rowOfKey(db, key);

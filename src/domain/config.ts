@@ -109,6 +109,14 @@ export const TenantPolicySchema = z
     workspaces: z.record(z.string(), z.object(Restrictions).strict()).default({}),
     /** Spend limits (per request, daily, weekly, monthly), for the tenant and its users. */
     budget: TenantBudgetSchema.optional(),
+    /** Request limits: per key per minute, and routed requests in flight for the whole tenant. */
+    limits: z
+      .object({
+        requestsPerMinute: z.number().int().positive().optional(),
+        maxConcurrent: z.number().int().positive().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicySchema>;

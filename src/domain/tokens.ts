@@ -14,9 +14,17 @@ function enc(): Tiktoken {
   return encoder;
 }
 
+/**
+ * Beyond this many characters a text is counted on its first part and scaled: a 4 MB prompt
+ * would otherwise hold the event loop for seconds. Routing needs the size, not the last token.
+ */
+export const EXACT_TOKEN_CHARS = 100_000;
+
 export function countTokens(text: string): number {
   if (text.length === 0) return 0;
-  return enc().encode(text, [], []).length;
+  if (text.length <= EXACT_TOKEN_CHARS) return enc().encode(text, [], []).length;
+  const head = enc().encode(text.slice(0, EXACT_TOKEN_CHARS), [], []).length;
+  return Math.ceil((head * text.length) / EXACT_TOKEN_CHARS);
 }
 
 // OpenAI's documented per-message framing overhead for chat models.

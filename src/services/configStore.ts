@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../db';
 import { recordAudit } from '../db/audit';
 import { insertConfig, latestConfig, latestConfigFrom } from '../db/configVersions';
+import { urlsOf, type UrlPolicy } from './urlPolicy';
 import { SwitchyardConfigSchema, type SwitchyardConfig, type SwitchyardConfigInput } from '../domain/config';
 
 export interface VersionedConfig {
@@ -61,6 +62,8 @@ export class ConfigStore {
     private readonly db: Db,
     private readonly source: ConfigSource,
     private readonly local?: LocalOverlay,
+    /** Where URLs set through the API may point (unset: anywhere). */
+    private readonly urlPolicy?: UrlPolicy,
   ) {}
 
   /** Makes sure a version exists and is current with the source; loads it. */
@@ -110,6 +113,19 @@ export class ConfigStore {
   /** Validates and stores a new version; returns it. */
   async save(raw: unknown, source: 'admin' | 'import' | 'file', sourceHash?: string): Promise<VersionedConfig> {
     const config = validateConfig(raw);
+    if (this.urlPolicy && source !== 'file') {
+      // Only URLs this change introduces: one already stored (e.g. set by the operator's own
+      // environment or file) does not block an unrelated edit.
+      const stored = this.stored ? new Set(urlsOf(this.stored.config).map((u) => u.url)) : new Set<string>();
+      const refused = urlsOf(config)
+        .filter((u) => !stored.has(u.url))
+        .map((u) => ({ path: u.path, message: this.urlPolicy!.check(u.url) }))
+        .filter((u): u is { path: string; message: string } => u.message !== undefined);
+      if (refused.length)
+        throw new ConfigValidationError(
+          refused.map((r) => ({ ...r, message: `${r.message}; not allowed (SWITCHYARD_URL_ALLOWLIST)` })),
+        );
+    }
     await insertConfig(this.db, config, source, sourceHash);
     return this.refresh();
   }

@@ -21,6 +21,7 @@ import { defaultCatalog, type Catalog } from '../domain/catalog';
 import { configSource } from '../services/configFile';
 import { ConfigStore } from '../services/configStore';
 import { localProviders } from '../services/localProviders';
+import { UrlPolicy } from '../services/urlPolicy';
 import { HealthClient } from '../clients/providerHealth';
 import { BudgetSupervisor } from '../clients/budgetWindow';
 import { AdapterRegistry } from '../providers/registry';
@@ -43,7 +44,9 @@ export interface Switchyard {
   temporalAddress: string;
   temporalUiUrl?: string;
   apiKey?: string;
-  apiKeyGenerated: boolean;
+  /** The banner prints the key only when it was generated at this start. */
+  apiKeySource?: KeySource;
+  apiKeyFile?: string;
   db: Db;
   configStore: ConfigStore;
   simulated: boolean;
@@ -52,15 +55,18 @@ export interface Switchyard {
   stop(): Promise<void>;
 }
 
+/** Where the bootstrap key came from: generated at this start, kept from an earlier one, or set. */
+export type KeySource = 'generated' | 'file' | 'env';
+
 /** The bootstrap key: SWITCHYARD_BOOTSTRAP_KEY, or one generated once and kept in the data folder. */
-function bootstrapKey(config: Config): { key: string; generated: boolean } {
-  if (config.SWITCHYARD_BOOTSTRAP_KEY) return { key: config.SWITCHYARD_BOOTSTRAP_KEY, generated: false };
+function bootstrapKey(config: Config): { key: string; source: KeySource; file?: string } {
+  if (config.SWITCHYARD_BOOTSTRAP_KEY) return { key: config.SWITCHYARD_BOOTSTRAP_KEY, source: 'env' };
   const file = path.join(config.SWITCHYARD_DATA_DIR, 'bootstrap-api-key');
-  if (fs.existsSync(file)) return { key: fs.readFileSync(file, 'utf8').trim(), generated: true };
+  if (fs.existsSync(file)) return { key: fs.readFileSync(file, 'utf8').trim(), source: 'file', file };
   const key = generateApiKey();
   fs.mkdirSync(config.SWITCHYARD_DATA_DIR, { recursive: true });
   fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
-  return { key, generated: true };
+  return { key, source: 'generated', file };
 }
 
 export async function startSwitchyard(config: Config, opts: StartOptions): Promise<Switchyard> {
@@ -123,11 +129,13 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     // What this process's environment enables stays local to it (an overlay on its own view; the
     // API process routes nothing, so it shows the stored configuration as it is).
     const keyed = { openai: config.OPENAI_API_KEY, anthropic: config.ANTHROPIC_API_KEY };
+    const urlPolicy = UrlPolicy.fromEnv(config.SWITCHYARD_URL_ALLOWLIST);
     const local = localProviders(shippedCatalog(), keyed, sim !== undefined);
     const configStore = new ConfigStore(
       db,
       configSource(config.SWITCHYARD_CONFIG, shippedCatalog),
       role === 'api' ? undefined : local.overlay,
+      urlPolicy,
     );
     await configStore.init();
     configStore.startPolling();
@@ -175,6 +183,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
           health,
           callQueues: config.SWITCHYARD_CALL_QUEUES,
           canReach: local.canReach,
+          urlPolicy,
           maxConcurrentCalls: config.SWITCHYARD_MAX_CONCURRENT_CALLS,
         },
       });
@@ -194,7 +203,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     }
 
     let apiUrl: string | undefined;
-    let key: { key: string; generated: boolean } | undefined;
+    let key: ReturnType<typeof bootstrapKey> | undefined;
     if (role !== 'worker') {
       key = bootstrapKey(config);
       // The bootstrap key is an operator key. Once revoked it stays revoked, whatever restarts.
@@ -213,6 +222,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         configStore,
         health,
         logger,
+        defaultLimits: {
+          requestsPerMinute: config.SWITCHYARD_KEY_REQUESTS_PER_MINUTE,
+          maxConcurrent: config.SWITCHYARD_TENANT_MAX_CONCURRENT,
+        },
         admission: new Admission({
           maxInFlight: config.SWITCHYARD_MAX_IN_FLIGHT,
           maxQueued: config.SWITCHYARD_MAX_QUEUED,
@@ -245,7 +258,8 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       temporalAddress: address,
       temporalUiUrl: devServer?.uiUrl,
       apiKey: key?.key,
-      apiKeyGenerated: key?.generated ?? false,
+      apiKeySource: key?.source,
+      apiKeyFile: key?.file,
       db,
       configStore,
       simulated,

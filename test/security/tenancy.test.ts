@@ -5,6 +5,7 @@
  * operator may change (403); the audit log and who may read it.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
+import { UrlPolicy } from '../../src/services/urlPolicy';
 import { uniqueId } from '../support/db';
 import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
 
@@ -44,6 +45,7 @@ const chat = (key: string) =>
 beforeAll(async () => {
   stack = await startTestStack({
     configSource: 'default', // no configuration file: reload has nothing to read
+    urlPolicy: new UrlPolicy([]), // as npm start without SWITCHYARD_URL_ALLOWLIST
     catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
   });
   tenantB = uniqueId('b').toLowerCase();
@@ -215,6 +217,50 @@ describe("an admin of tenant A on tenant B's objects: not found", () => {
     const all = await call(stack.operatorKey, 'POST', '/policy/replay', { limit: 1000 });
     expect(mine.body.evaluated).toBeGreaterThan(0);
     expect(all.body.evaluated).toBeGreaterThan(mine.body.evaluated);
+  });
+});
+
+describe('URLs Switchyard will call (SSRF)', () => {
+  it('refuses loopback, link-local and metadata addresses as provider base URLs and webhooks', async () => {
+    const { body: exported } = await call(stack.operatorKey, 'GET', '/admin/config');
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data',
+      'http://metadata.google.internal/',
+      'http://[::1]:8080/v1',
+    ]) {
+      const config = structuredClone(exported.config);
+      config.catalog.providers[0].baseUrl = url;
+      const res = await call(stack.operatorKey, 'PUT', '/admin/config', config);
+      expect([url, res.status, res.body.error.param]).toEqual([url, 400, 'catalog.providers.0.baseUrl']);
+    }
+    const path = `/admin/tenants/${stack.tenantId}/budget`;
+    const local = await call(stack.adminKey, 'PUT', path, { dailyUsd: 5, webhookUrl: 'http://127.0.0.1:9/hook' });
+    expect(local.status).toBe(400);
+    expect(local.body.error.message).toContain('loopback');
+    const external = await call(stack.adminKey, 'PUT', path, {
+      dailyUsd: 5,
+      webhookUrl: 'https://hooks.example.com/x',
+    });
+    expect(external.status).toBe(200);
+    expect((await call(stack.adminKey, 'DELETE', path)).status).toBe(200);
+    // The provider URLs already stored (the operator's own, here 127.0.0.1) do not block other edits.
+    expect((await call(stack.operatorKey, 'PUT', '/admin/config', exported.config)).status).toBe(200);
+  });
+
+  it('checks the URL, and what a name resolves to before a webhook is called', async () => {
+    const policy = new UrlPolicy(['localhost']);
+    expect(policy.check('http://localhost:11434/v1')).toBeUndefined();
+    expect(policy.check('http://127.0.0.1/')).toContain('loopback');
+    expect(policy.check('http://[::ffff:127.0.0.1]/')).toContain('loopback');
+    expect(policy.check('http://[fe80::1]/')).toContain('link-local');
+    expect(policy.check('http://10.0.0.5:8000/v1')).toBeUndefined(); // a private network model server
+    expect(policy.check('file:///etc/passwd')).toContain('only http');
+    expect(policy.check('http://LOCALHOST.:9/x')).toBeUndefined(); // the allowlisted name, however written
+    expect(new UrlPolicy().check('http://localhost.:9/x')).toContain('loopback');
+    // A name that resolves to the metadata address (DNS rebinding) is refused when called.
+    const rebinding = new UrlPolicy([], async () => [{ address: '169.254.169.254' }]);
+    expect(rebinding.check('https://hooks.example.com/x')).toBeUndefined();
+    expect(await rebinding.checkResolved('https://hooks.example.com/x')).toContain('169.254.169.254');
   });
 });
 

@@ -1,5 +1,6 @@
 import { ConfigStore, validateConfig, type VersionedConfig } from '../../src/services/configStore';
 import type { Db } from '../../src/db';
+import type { UrlPolicy } from '../../src/services/urlPolicy';
 import type { SwitchyardConfigInput } from '../../src/domain/config';
 
 /** A fixed configuration, as activities see it (`deps.config`). */
@@ -16,8 +17,9 @@ export async function testConfigStore(
   db: Db,
   input: SwitchyardConfigInput,
   kind: 'file' | 'default' = 'file',
+  urlPolicy?: UrlPolicy,
 ): Promise<ConfigStore> {
-  const store = new ConfigStore(db, { kind, read: () => input });
+  const store = new ConfigStore(db, { kind, read: () => input }, undefined, urlPolicy);
   await store.init();
   return store;
 }

@@ -17,6 +17,7 @@ import type { ConfigStore } from '../../src/services/configStore';
 import { HealthClient } from '../../src/clients/providerHealth';
 import { BudgetSupervisor } from '../../src/clients/budgetWindow';
 import { testConfigStore } from './config';
+import type { UrlPolicy } from '../../src/services/urlPolicy';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { NativeConnection } from '@temporalio/worker';
@@ -90,6 +91,8 @@ export interface StackOptions {
   breakers?: boolean;
   /** `default`: the configuration comes from the shipped defaults, not a file (default: a file). */
   configSource?: 'file' | 'default';
+  /** Check URLs set through the API (as `npm start` does; default: unchecked). */
+  urlPolicy?: UrlPolicy;
   /** Where provider calls run (the worker's setting; default shared). */
   callQueues?: 'shared' | 'per-provider';
   maxConcurrentCalls?: number;
@@ -111,7 +114,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     },
   });
   const catalog = opts.catalog(fakes);
-  const configStore = await testConfigStore(db, { ...opts.config, catalog }, opts.configSource);
+  const configStore = await testConfigStore(db, { ...opts.config, catalog }, opts.configSource, opts.urlPolicy);
   const taskQueue = uniqueId('route');
   const secrets = Object.fromEntries(catalog.providers.map((p) => [p.id, providerSecret(p.id)]));
   // The breakers' client counts the workflow queries it makes: the request path should make none.

@@ -28,6 +28,15 @@ describe('classify', () => {
 
   it('counts tokens with a real tokenizer and sizes the needed context', () => {
     expect(countTokens('hello world')).toBe(2);
+  });
+
+  it('counts a huge text on its first part, scaled, so it never holds the event loop for long', () => {
+    const unit = 'The quick brown fox jumps over the lazy dog. ';
+    const exact = countTokens(unit.repeat(2_000)); // 90,000 characters: counted exactly
+    const huge = unit.repeat(90_000); // 4 MB
+    const estimate = countTokens(huge);
+    expect(estimate / (exact * 45)).toBeGreaterThan(0.98);
+    expect(estimate / (exact * 45)).toBeLessThan(1.02);
     const messages = user('hello world');
     const c = classify({ operation: 'chat', messages, maxOutputTokens: 100 });
     expect(c.inputTokens).toBe(countMessageTokens(messages));
