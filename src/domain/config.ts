@@ -73,6 +73,8 @@ export const RuleSchema = z
     split: z.enum(['ordered', 'weighted']).optional(),
     /** Weighted pick keyed by user instead of by request, so a user stays on one side of a split. */
     sticky: z.boolean().default(false),
+    /** A tenant's own rule: it applies to that tenant's requests only (the rules a tenant's admin manages). */
+    tenantId: z.string().min(1).max(64).optional(),
   })
   .strict();
 export type Rule = z.infer<typeof RuleSchema>;

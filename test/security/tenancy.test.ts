@@ -146,8 +146,6 @@ describe('roles', () => {
       ['POST', '/admin/config/reload', undefined],
       ['POST', '/admin/models', { provider: 'oa', model: 'x' }],
       ['PATCH', '/admin/models/oa/primary', { status: 'inactive' }],
-      ['POST', '/admin/rules', { id: 'r', targets: [{ model: 'oa/primary' }] }],
-      ['GET', '/admin/overrides', undefined],
       ['POST', '/providers/oa/primary/breaker', { action: 'open', reason: 'x' }],
       ['POST', '/tenants', { id: 'new-tenant' }],
       ['GET', '/tenants', undefined],
@@ -156,6 +154,53 @@ describe('roles', () => {
     expect(
       (await call(stack.operatorKey, 'GET', '/admin/config')).body.config.catalog.providers[0].baseUrl,
     ).not.toContain('attacker');
+  });
+
+  it("an admin manages its own tenant's rules and overrides, and sees no one else's", async () => {
+    const rule = await call(stack.adminKey, 'POST', '/admin/rules', {
+      id: 'a-rule',
+      targets: [{ model: 'oa/primary' }],
+    });
+    expect(rule.status).toBe(201);
+    expect(rule.body.tenantId).toBe(stack.tenantId); // it applies to this tenant's requests only
+    for (const [body, status] of [
+      [{ id: 'b-rule', tenantId: tenantB, targets: [{ model: 'oa/primary' }] }, 404],
+      [
+        { id: 're', when: [{ field: 'subject', op: 'matches', value: '(a+)+$' }], targets: [{ model: 'oa/primary' }] },
+        403,
+      ],
+    ] as const)
+      expect((await call(stack.adminKey, 'POST', '/admin/rules', body)).status).toBe(status);
+    const override = { id: 'a-ovr', scope: 'tenant', subject: stack.tenantId, model: 'oa/primary' };
+    expect((await call(stack.adminKey, 'POST', '/admin/overrides', override)).status).toBe(201);
+    expect(
+      (await call(stack.adminKey, 'POST', '/admin/overrides', { ...override, id: 'b-ovr', subject: tenantB })).status,
+    ).toBe(404);
+    const user = await call(stack.adminKey, 'POST', '/admin/overrides', {
+      id: 'a-user',
+      scope: 'user',
+      subject: 'teacher-1',
+      model: 'oa/primary',
+    });
+    expect(user.body.tenantId).toBe(stack.tenantId);
+    // The operator's rule for everyone, and B's admin: neither is A's admin's to see or change.
+    expect(
+      (await call(stack.operatorKey, 'POST', '/admin/rules', { id: 'ops-rule', targets: [{ model: 'oa/primary' }] }))
+        .status,
+    ).toBe(201);
+    const listed = await call(stack.adminKey, 'GET', '/admin/rules');
+    expect(listed.body.data.map((r: { id: string }) => r.id)).toEqual(['a-rule']);
+    expect((await call(stack.adminKey, 'GET', '/admin/rules/ops-rule')).status).toBe(404);
+    expect((await call(stack.adminKey, 'DELETE', '/admin/rules/ops-rule')).status).toBe(404);
+    expect((await call(adminB, 'GET', '/admin/rules/a-rule')).status).toBe(404);
+    expect((await call(adminB, 'GET', '/admin/overrides')).body.data).toEqual([]);
+    for (const [path, key] of [
+      ['/admin/rules/a-rule', stack.adminKey],
+      ['/admin/rules/ops-rule', stack.operatorKey],
+      ['/admin/overrides/a-ovr', stack.adminKey],
+      ['/admin/overrides/a-user', stack.adminKey],
+    ] as const)
+      expect((await call(key, 'DELETE', path)).status).toBe(200);
   });
 
   it('an admin may narrow its tenant policy, not widen it', async () => {

@@ -52,6 +52,17 @@ describe('the seeds as policy (fixture test/fixtures/seed-policy.yaml)', () => {
     expect(d.rule).toMatchObject({ id: 'mathematics' });
   });
 
+  it("a tenant's own rule applies to that tenant's requests only", () => {
+    const rules = seed.rules.map((r) => (r.id === 'mathematics' ? { ...r, tenantId: 'school-a' } : r));
+    const scoped = withConfig({ rules });
+    expect(decide(input({ subject: 'MATHEMATICS', tenantId: 'school-a' }), hello, scoped).rule).toMatchObject({
+      id: 'mathematics',
+    });
+    expect(decide(input({ subject: 'MATHEMATICS', tenantId: 'school-b' }), hello, scoped).rule?.id).not.toBe(
+      'mathematics',
+    );
+  });
+
   it('language arts → GPT-4 then Claude', () => {
     expect(chain(decide(input({ subject: 'language arts' }), hello, seed)).slice(0, 2)).toEqual([
       'openai/gpt-4o',

@@ -1,10 +1,10 @@
 /**
  * Configuration endpoints. Operators: the configuration as a whole (export, import, reload from
- * the file), the model catalog, rules and overrides. Admins: their own tenant's policy (another
- * tenant's is not found). Every change is a new configuration version, picked up by every worker
+ * the file), the model catalog, every rule and override. Admins: their own tenant's policy, rules
+ * and overrides (another tenant's are not found). Every change is a new configuration version, picked up by every worker
  * within a second, and one audit row (who, what, before and after).
  */
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { type z } from 'zod';
 import type { ConfigStore } from '../../services/configStore';
 import { ModelSchema } from '../../domain/catalog';
@@ -22,7 +22,17 @@ const ModelUpdate = ModelSchema.omit({ id: true, provider: true, model: true }).
 
 const versionOf = (v: { version: number }) => ({ config_version: v.version });
 
-/** GET/POST on a collection, GET/PUT/DELETE on one item by id: rules and overrides alike. */
+type Item = { id: string; tenantId?: string; scope?: string; subject?: string; when?: Array<{ op: string }> };
+
+/** The tenant a rule or override belongs to (undefined: a rule for every tenant, the operator's). */
+const tenantOfItem = (key: 'rules' | 'overrides', item: Item): string | undefined =>
+  key === 'overrides' && item.scope === 'tenant' ? item.subject : item.tenantId;
+
+/**
+ * GET/POST on a collection, GET/PUT/DELETE on one item by id: rules and overrides alike. An
+ * operator sees and changes all of them; an admin only its own tenant's (a rule it creates applies
+ * to its tenant's requests only), and another tenant's id is not found.
+ */
 function collection(
   router: Router,
   store: ConfigStore,
@@ -31,40 +41,67 @@ function collection(
   key: 'rules' | 'overrides',
   schema: typeof RuleSchema | typeof OverrideSchema,
 ): void {
-  const items = (c: SwitchyardConfig) => c[key] as Array<{ id: string }>;
-  const find = (id: string) => {
+  const items = (c: SwitchyardConfig) => c[key] as Item[];
+  const visible = (req: Request, item: Item) =>
+    authOf(req).role === 'operator' || tenantOfItem(key, item) === authOf(req).tenantId;
+  const find = (req: Request, id: string) => {
     const item = items(store.current().config).find((x) => x.id === id);
-    if (!item) throw HttpError.notFound(`No ${key.slice(0, -1)} with id '${id}'.`, { param: 'id', code: 'not_found' });
+    if (!item || !visible(req, item))
+      throw HttpError.notFound(`No ${key.slice(0, -1)} with id '${id}'.`, { param: 'id', code: 'not_found' });
     return item;
   };
-  router.get(path, (_req, res) => {
-    res.json({ object: 'list', data: items(store.current().config), ...versionOf(store.current()) });
+  /** An admin's item is its tenant's: the tenant is set (or checked) here. */
+  const claimed = (req: Request, item: Item): Item => {
+    const auth = authOf(req);
+    if (auth.role === 'operator') return item;
+    if (item.when?.some((c) => c.op === 'matches'))
+      throw HttpError.forbidden("Only an operator may write rules with 'matches' (a regular expression).", {
+        param: 'when',
+        code: 'operator_required',
+      });
+    if (key === 'rules') return { ...item, tenantId: tenantInScope(req, item.tenantId ?? auth.tenantId) };
+    if (item.scope === 'tenant') return { ...item, subject: tenantInScope(req, item.subject!) };
+    return { ...item, tenantId: tenantInScope(req, item.tenantId ?? auth.tenantId) };
+  };
+  const audit = (req: Request, action: string, item: Item, before?: Item, after?: Item) =>
+    recordAudit(db, {
+      actor: actorOf(req),
+      tenantId: tenantOfItem(key, item),
+      action: `${key}.${action}`,
+      target: item.id,
+      before,
+      after,
+    });
+
+  router.get(path, (req, res) => {
+    const all = items(store.current().config).filter((x) => visible(req, x));
+    res.json({ object: 'list', data: all, ...versionOf(store.current()) });
   });
   router.post(path, async (req, res) => {
-    const item = validate(schema as z.ZodType<{ id: string }>, req.body);
+    const item = claimed(req, validate(schema as z.ZodType<Item>, req.body));
     if (items(store.current().config).some((x) => x.id === item.id))
       throw HttpError.conflict(`A ${key.slice(0, -1)} with id '${item.id}' exists.`, {
         param: 'id',
         code: 'already_exists',
       });
     const v = await store.update((c) => ({ ...c, [key]: [...items(c), item] }));
-    await recordAudit(db, { actor: actorOf(req), action: `${key}.create`, target: item.id, after: item });
+    await audit(req, 'create', item, undefined, item);
     res.status(201).json({ ...item, ...versionOf(v) });
   });
   router.get(`${path}/:id`, (req, res) => {
-    res.json(find(req.params.id!));
+    res.json(find(req, req.params.id!));
   });
   router.put(`${path}/:id`, async (req, res) => {
-    const before = find(req.params.id!);
-    const item = validate(schema as z.ZodType<{ id: string }>, { ...req.body, id: req.params.id });
+    const before = find(req, req.params.id!);
+    const item = claimed(req, validate(schema as z.ZodType<Item>, { ...req.body, id: req.params.id }));
     const v = await store.update((c) => ({ ...c, [key]: items(c).map((x) => (x.id === item.id ? item : x)) }));
-    await recordAudit(db, { actor: actorOf(req), action: `${key}.update`, target: item.id, before, after: item });
+    await audit(req, 'update', item, before, item);
     res.json({ ...item, ...versionOf(v) });
   });
   router.delete(`${path}/:id`, async (req, res) => {
-    const before = find(req.params.id!);
+    const before = find(req, req.params.id!);
     const v = await store.update((c) => ({ ...c, [key]: items(c).filter((x) => x.id !== req.params.id) }));
-    await recordAudit(db, { actor: actorOf(req), action: `${key}.delete`, target: before.id, before });
+    await audit(req, 'delete', before, before);
     res.json({ id: req.params.id, deleted: true, ...versionOf(v) });
   });
 }
@@ -75,7 +112,7 @@ export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router 
   const router = Router();
   router.use('/v1/admin', requireAdmin);
   // What every tenant shares: operators only. (Tenant policies and budgets below are per tenant.)
-  router.use(['/v1/admin/config', '/v1/admin/models', '/v1/admin/rules', '/v1/admin/overrides'], requireOperator);
+  router.use(['/v1/admin/config', '/v1/admin/models'], requireOperator);
 
   router.get('/v1/admin/config', async (_req, res) => {
     // The stored configuration, as every process shares it (not this process's local overlay).

@@ -90,7 +90,8 @@ export function decide(
     }
     if (!target) {
       const rules = config.rules
-        .filter((r) => r.enabled)
+        // A tenant's own rules apply to its requests only.
+        .filter((r) => r.enabled && (r.tenantId === undefined || r.tenantId === input.context.tenantId))
         .sort((a, b) => a.priority - b.priority || a.id.localeCompare(b.id));
       for (const rule of rules) {
         if (!rule.when.every((cond) => conditionHolds(cond, input, c))) continue;

@@ -1,0 +1,62 @@
+/**
+ * A provider that echoes the key it received, against `npm start`'s process with debug logging:
+ * neither the provider key nor the bootstrap key appears anywhere in the process's output (the
+ * banner names the bootstrap key by its prefix; provider text is redacted before it is logged).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { startStackOnFreePorts, stopStack, type Stack } from '../support/process';
+
+const BOOTSTRAP = 'sk-sy-logs-test-key-0123456789';
+const PROVIDER_KEY = 'sk-live-echo-test-0123456789abcdef';
+
+let fake: FakeProvider;
+let dataDir: string;
+let stack: Stack | undefined;
+
+beforeAll(async () => {
+  fake = await startFakeProvider('openai');
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-logs-'));
+});
+afterAll(async () => {
+  if (stack && stack.proc.exitCode === null) await stopStack(stack);
+  await fake?.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+it('the keys appear nowhere in the logs, even when a provider echoes its key in errors', async () => {
+  fake.setDefault('gpt-4o-mini', { kind: 'error', status: 401, echoKey: true });
+  fake.setDefault('gpt-4o', { kind: 'error', status: 401, echoKey: true });
+  let ports;
+  ({ stack, ports } = await startStackOnFreePorts((p) => ({
+    PORT: String(p.api),
+    TEMPORAL_DEV_PORT: String(p.temporal),
+    TEMPORAL_UI: 'false',
+    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_BOOTSTRAP_KEY: BOOTSTRAP,
+    SWITCHYARD_SIMULATED_PROVIDER: 'off',
+    OPENAI_API_KEY: PROVIDER_KEY,
+    OPENAI_BASE_URL: fake.url,
+    ANTHROPIC_API_KEY: '',
+    LOG_LEVEL: 'debug',
+    DATABASE_URL: '',
+  })));
+  const res = await fetch(`http://127.0.0.1:${ports.api}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${BOOTSTRAP}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  const body = await res.text();
+  expect(res.status).toBeGreaterThanOrEqual(400);
+  // The provider saw the key and echoed it; the client sees it redacted.
+  expect(String(fake.calls.at(-1)!.headers.authorization)).toContain(PROVIDER_KEY);
+  expect(body).toContain('[redacted]');
+  expect(await stopStack(stack)).toBe(0);
+  const output = stack.output();
+  expect(output).toContain('"status":'); // debug request logs were written
+  expect(output).not.toContain(PROVIDER_KEY);
+  expect(output).not.toContain(BOOTSTRAP);
+  expect(body).not.toContain(PROVIDER_KEY);
+}, 120_000);
