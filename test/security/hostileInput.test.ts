@@ -170,7 +170,7 @@ describe('fuzz', () => {
     ['POST', '/admin/rules'],
     ['POST', '/tenants'],
   ];
-  const RUNS = 600;
+  const RUNS = 2_000;
 
   it(`${RUNS} random and mutated requests over every route: no 500, no hang, no row for a rejection`, async () => {
     const valid = { model: 'auto', messages: [{ role: 'user', content: 'hi' }] };
