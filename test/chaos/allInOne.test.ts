@@ -7,63 +7,39 @@
  * killed calls' reservations are spent at their worst case: the provider may have charged).
  * The split layout (a worker killed alone, an API killed alone) is in splitProcesses.test.ts.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { budgetConfig, CHAOS_KEY, chaosClient, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
 import { isolatedDatabaseUrl } from '../support/db';
-import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { startOutside, type Outside } from '../support/outside';
 import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
 
 const N = 50;
 const MODEL = 'gpt-4o-mini';
 
-let env: TestWorkflowEnvironment;
-let fake: FakeProvider;
-let dataDir: string;
+let outside: Outside;
 let stack: Stack | undefined;
 
 beforeAll(async () => {
-  fake = await startFakeProvider('openai');
-  // Temporal runs outside the process we kill, as a cluster would.
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
-      searchAttributes: SEARCH_ATTRIBUTES,
-    },
-  });
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-chaos-'));
+  outside = await startOutside('sy-chaos-');
 });
 
 afterAll(async () => {
   if (stack && stack.proc.exitCode === null) await stopStack(stack);
-  await env?.teardown();
-  await fake?.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await outside?.close();
 });
 
 it('kill -9 with 50 calls in flight: every request answered once, every provider call accounted for', async () => {
   const port = await freePort();
   const stackEnv = {
-    SWITCHYARD_CONFIG: budgetConfig(dataDir),
+    SWITCHYARD_CONFIG: budgetConfig(outside.dataDir),
     PORT: String(port),
-    TEMPORAL_ADDRESS: env.address,
-    SWITCHYARD_DATA_DIR: dataDir,
+    ...outside.processEnv(),
     SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
-    SWITCHYARD_SIMULATED_PROVIDER: 'off',
-    OPENAI_API_KEY: 'sk-fake',
-    OPENAI_BASE_URL: fake.url,
-    ANTHROPIC_API_KEY: '',
-    LOG_LEVEL: 'warn',
     ...(process.env.DATABASE_URL && { DATABASE_URL: await isolatedDatabaseUrl() }),
   };
   // First attempts are held at the provider until after the kill; retries answer in 500 ms.
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
-  fake.setDefault(MODEL, { kind: 'ok', content: 'held', waitFor: held });
+  outside.fake.setDefault(MODEL, { kind: 'ok', content: 'held', waitFor: held });
 
   stack = await startStack(stackEnv);
   const client = chaosClient(port, 'chaos');
@@ -73,8 +49,8 @@ it('kill -9 with 50 calls in flight: every request answered once, every provider
       () => 'connection lost',
     ),
   );
-  await until(() => fake.callsFor(MODEL).length === N);
-  fake.setDefault(MODEL, { kind: 'ok', content: 'after the crash', delayMs: 500 });
+  await until(() => outside.fake.callsFor(MODEL).length === N);
+  outside.fake.setDefault(MODEL, { kind: 'ok', content: 'after the crash', delayMs: 500 });
   await killStack(stack);
   release();
   expect(await Promise.all(first)).toEqual(Array(N).fill('connection lost'));
@@ -94,7 +70,7 @@ it('kill -9 with 50 calls in flight: every request answered once, every provider
     ]);
   }
   // Every call the provider saw is an attempt of some request, and nothing more.
-  expect(totalAttempts(records)).toBe(fake.callsFor(MODEL).length);
+  expect(totalAttempts(records)).toBe(outside.fake.callsFor(MODEL).length);
   expect(totalAttempts(records)).toBe(2 * N);
 
   // The budget: nothing left reserved; spent covers every answer plus the killed calls' worst cases.

@@ -13,15 +13,9 @@
  * there this always runs (a CI run without it fails in dbKinds); elsewhere without DATABASE_URL it
  * is reported as not run.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { budgetConfig, CHAOS_KEY, chaosClient, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
 import { dbKinds, isolatedDatabaseUrl } from '../support/db';
-import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { startOutside, type Outside } from '../support/outside';
 import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
 
 const N = 50;
@@ -29,21 +23,12 @@ const shared = dbKinds().includes('postgres');
 if (!shared)
   console.warn('splitProcesses.test.ts not run: the split layout needs DATABASE_URL (PGlite serves one process).');
 
-let env: TestWorkflowEnvironment;
-let fake: FakeProvider;
-let dataDir: string;
+let outside: Outside;
 const running: Stack[] = [];
 
 (shared ? describe : describe.skip)('split processes on PostgreSQL', () => {
   beforeAll(async () => {
-    fake = await startFakeProvider('openai');
-    env = await TestWorkflowEnvironment.createLocal({
-      server: {
-        executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
-        searchAttributes: SEARCH_ATTRIBUTES,
-      },
-    });
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-chaos-split-'));
+    outside = await startOutside('sy-chaos-split-');
   });
 
   // Each scenario's processes stop with it: the next one's must not poll the same task queues.
@@ -52,25 +37,17 @@ const running: Stack[] = [];
   });
 
   afterAll(async () => {
-    await env?.teardown();
-    await fake?.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await outside?.close();
   });
 
   /** One worker and one API process with the same environment (as a deployment gives them). */
   async function deploy(model: string) {
     const apiPort = await freePort();
     const procEnv = {
-      SWITCHYARD_CONFIG: budgetConfig(dataDir),
+      SWITCHYARD_CONFIG: budgetConfig(outside.dataDir),
       PORT: String(apiPort),
-      TEMPORAL_ADDRESS: env.address,
-      SWITCHYARD_DATA_DIR: dataDir,
+      ...outside.processEnv(),
       SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
-      SWITCHYARD_SIMULATED_PROVIDER: 'off',
-      OPENAI_API_KEY: 'sk-fake',
-      OPENAI_BASE_URL: fake.url,
-      ANTHROPIC_API_KEY: '',
-      LOG_LEVEL: 'warn',
       DATABASE_URL: await isolatedDatabaseUrl(),
     };
     const start = async (role: 'worker' | 'api') => {
@@ -85,14 +62,14 @@ const running: Stack[] = [];
   function hold(model: string) {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
-    fake.setDefault(model, { kind: 'ok', content: 'held', waitFor: held });
+    outside.fake.setDefault(model, { kind: 'ok', content: 'held', waitFor: held });
     return release;
   }
 
   async function accountedFor(client: ReturnType<typeof chaosClient>, bodies: ChatBody[], model: string) {
     const records = await client.records(bodies);
     expect(new Set(records.map((r) => r.status))).toEqual(new Set(['succeeded']));
-    expect(totalAttempts(records)).toBe(fake.callsFor(model).length);
+    expect(totalAttempts(records)).toBe(outside.fake.callsFor(model).length);
     const daily = await client.dailyBudget();
     expect(daily.reserved_usd).toBe(0);
     return { records, daily };
@@ -106,8 +83,8 @@ const running: Stack[] = [];
     const release = hold(model);
 
     const responses = Array.from({ length: N }, (_, i) => client.send(i, model));
-    await until(() => fake.callsFor(model).length === N);
-    fake.setDefault(model, { kind: 'ok', content: 'after the crash', delayMs: 500 });
+    await until(() => outside.fake.callsFor(model).length === N);
+    outside.fake.setDefault(model, { kind: 'ok', content: 'after the crash', delayMs: 500 });
     await killStack(worker);
     release();
     await start('worker');
@@ -141,7 +118,7 @@ const running: Stack[] = [];
         () => 'connection lost',
       ),
     );
-    await until(() => fake.callsFor(model).length === N);
+    await until(() => outside.fake.callsFor(model).length === N);
     await killStack(api);
     expect(await Promise.all(first)).toEqual(Array(N).fill('connection lost'));
     release(); // the worker's calls finish while no API runs

@@ -6,64 +6,49 @@
  * and the window's spent equals the settled ledger: the responses' costs plus those worst cases.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { openDb } from '../../src/db';
 import { expireStale } from '../../src/db/budgetLedger';
 import { tenantScope } from '../../src/domain/budget';
-import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { isolatedDatabaseUrl } from '../support/db';
-import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { startOutside, type Outside } from '../support/outside';
 import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
 
 const KEY = 'sk-sy-budget-restart-key-0123456789';
 const N = 12;
 
-let env: TestWorkflowEnvironment;
-let fake: FakeProvider;
-let dataDir: string;
+let outside: Outside;
 let stack: Stack | undefined;
 
 beforeAll(async () => {
-  fake = await startFakeProvider('openai');
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
-      searchAttributes: SEARCH_ATTRIBUTES,
-    },
-  });
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-budget-restart-'));
+  outside = await startOutside('sy-budget-restart-');
 });
 
 afterAll(async () => {
   if (stack && stack.proc.exitCode === null) await killStack(stack);
-  await env?.teardown();
-  await fake?.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await outside?.close();
 });
 
 it('killing workers and API mid-flight keeps spent and reserved exact; the orphaned reservations expire', async () => {
   const port = await freePort();
-  const configFile = path.join(dataDir, 'switchyard.yaml');
+  const configFile = path.join(outside.dataDir, 'switchyard.yaml');
   fs.writeFileSync(configFile, 'tenants:\n  default:\n    budget:\n      dailyUsd: 5\n      monthlyUsd: 50\n');
   const databaseUrl = process.env.DATABASE_URL ? await isolatedDatabaseUrl() : undefined;
   const stackEnv = {
     PORT: String(port),
-    TEMPORAL_ADDRESS: env.address,
-    SWITCHYARD_DATA_DIR: dataDir,
+    TEMPORAL_ADDRESS: outside.env.address,
+    SWITCHYARD_DATA_DIR: outside.dataDir,
     SWITCHYARD_CONFIG: configFile,
     SWITCHYARD_BOOTSTRAP_KEY: KEY,
     SWITCHYARD_SIMULATED_PROVIDER: 'off',
     SWITCHYARD_PROVIDER_TIMEOUT_MS: '20000',
     OPENAI_API_KEY: 'sk-fake',
-    OPENAI_BASE_URL: fake.url,
+    OPENAI_BASE_URL: outside.fake.url,
     ANTHROPIC_API_KEY: '',
     LOG_LEVEL: 'warn',
     ...(databaseUrl && { DATABASE_URL: databaseUrl }),
   };
-  fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'a durable answer', delayMs: 3_000 });
+  outside.fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'a durable answer', delayMs: 3_000 });
 
   stack = await startStack(stackEnv);
   const send = (i: number) =>
@@ -88,15 +73,15 @@ it('killing workers and API mid-flight keeps spent and reserved exact; the orpha
   );
 
   // Calls in flight, each holding its reservation: crash.
-  for (let i = 0; i < 400 && fake.callsFor('gpt-4o-mini').length < N / 2; i++)
+  for (let i = 0; i < 400 && outside.fake.callsFor('gpt-4o-mini').length < N / 2; i++)
     await new Promise((r) => setTimeout(r, 25));
-  const inFlight = fake.callsFor('gpt-4o-mini').length;
+  const inFlight = outside.fake.callsFor('gpt-4o-mini').length;
   expect(inFlight).toBeGreaterThan(0);
   await killStack(stack);
   expect(new Set(await Promise.all(firstTries))).toEqual(new Set(['connection lost']));
 
   stack = await startStack(stackEnv);
-  fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'a durable answer', delayMs: 200 });
+  outside.fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'a durable answer', delayMs: 200 });
   const retries = await Promise.all(Array.from({ length: N }, (_, i) => send(i)));
   const bodies = (await Promise.all(retries.map((r) => r.json()))) as Array<{
     switchyard: { request_id: string; cost_usd: number };
@@ -105,7 +90,7 @@ it('killing workers and API mid-flight keeps spent and reserved exact; the orpha
   const responsesCost = bodies.reduce((s, b) => s + b.switchyard.cost_usd, 0);
   expect(await stopStack(stack)).toBe(0);
 
-  const db = await openDb(databaseUrl ? { databaseUrl } : { pgliteDir: path.join(dataDir, 'pglite') });
+  const db = await openDb(databaseUrl ? { databaseUrl } : { pgliteDir: path.join(outside.dataDir, 'pglite') });
   try {
     const windowsNow = async () =>
       (

@@ -5,58 +5,34 @@
  * completes. The client that lost its connection retries with the same Idempotency-Key and gets
  * the answer from the same workflow; nothing runs twice beyond the one lost attempt.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { isolatedDatabaseUrl } from '../support/db';
-import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { startOutside, type Outside } from '../support/outside';
 import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
 
 const KEY = 'sk-sy-crash-test-key-0123456789';
 
-let env: TestWorkflowEnvironment;
-let fake: FakeProvider;
-let dataDir: string;
+let outside: Outside;
 let stack: Stack | undefined;
 
 beforeAll(async () => {
-  fake = await startFakeProvider('openai');
-  // Temporal runs outside the process we kill, as a cluster would.
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
-      searchAttributes: SEARCH_ATTRIBUTES,
-    },
-  });
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-crash-'));
+  outside = await startOutside('sy-crash-');
 });
 
 afterAll(async () => {
   if (stack && stack.proc.exitCode === null) await killStack(stack);
-  await env?.teardown();
-  await fake?.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await outside?.close();
 });
 
 it('a request whose worker is killed mid-call completes after a restart, and the client gets its answer', async () => {
   const port = await freePort();
   const stackEnv = {
     PORT: String(port),
-    TEMPORAL_ADDRESS: env.address,
-    SWITCHYARD_DATA_DIR: dataDir,
+    ...outside.processEnv(),
     SWITCHYARD_BOOTSTRAP_KEY: KEY,
-    SWITCHYARD_SIMULATED_PROVIDER: 'off',
-    OPENAI_API_KEY: 'sk-fake',
-    OPENAI_BASE_URL: fake.url,
-    ANTHROPIC_API_KEY: '',
-    LOG_LEVEL: 'warn',
     ...(process.env.DATABASE_URL && { DATABASE_URL: await isolatedDatabaseUrl() }),
   };
-  fake.script('gpt-4o-mini', { kind: 'hang' });
-  fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'answer after the crash' });
+  outside.fake.script('gpt-4o-mini', { kind: 'hang' });
+  outside.fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'answer after the crash' });
 
   stack = await startStack(stackEnv);
   const url = `http://127.0.0.1:${port}/v1/chat/completions`;
@@ -72,9 +48,9 @@ it('a request whose worker is killed mid-call completes after a restart, and the
   );
 
   // The provider call is in flight (and hanging) — now crash.
-  for (let i = 0; i < 200 && fake.callsFor('gpt-4o-mini').length === 0; i++)
+  for (let i = 0; i < 200 && outside.fake.callsFor('gpt-4o-mini').length === 0; i++)
     await new Promise((r) => setTimeout(r, 50));
-  expect(fake.callsFor('gpt-4o-mini')).toHaveLength(1);
+  expect(outside.fake.callsFor('gpt-4o-mini')).toHaveLength(1);
   await killStack(stack);
   expect(await firstTry).toBe('connection lost');
 
@@ -88,12 +64,12 @@ it('a request whose worker is killed mid-call completes after a restart, and the
   };
   expect(body.choices[0]!.message.content).toBe('answer after the crash');
   // One lost attempt (the hung call) and one that answered: nothing ran twice.
-  expect(fake.callsFor('gpt-4o-mini')).toHaveLength(2);
+  expect(outside.fake.callsFor('gpt-4o-mini')).toHaveLength(2);
   expect(body.switchyard.attempts.filter((a) => a.outcome === 'success').map((a) => a.attempt)).toEqual([2]);
 
   // The same workflow, resumed: one execution for this request id.
   const executions = [];
-  for await (const wf of env.client.workflow.list({ query: `WorkflowId = '${body.switchyard.workflow_id}'` }))
+  for await (const wf of outside.env.client.workflow.list({ query: `WorkflowId = '${body.switchyard.workflow_id}'` }))
     executions.push(wf);
   expect(executions).toHaveLength(1);
   expect(executions[0]!.status.name).toBe('COMPLETED');

@@ -8,47 +8,31 @@
  * Several processes need one database server: PGlite serves one process. CI sets DATABASE_URL,
  * and there this always runs; elsewhere without it, it is reported as not run.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { dbKinds, isolatedDatabaseUrl } from '../support/db';
-import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { startOutside, type Outside } from '../support/outside';
 import { freePort, startStack, stopStack, type Stack } from '../support/process';
 
 const KEY = 'sk-sy-config-integrity-0123456789';
 const shared = dbKinds().includes('postgres');
 if (!shared) console.warn('configIntegrity.test.ts not run: several processes need DATABASE_URL (PGlite serves one).');
 
-let env: TestWorkflowEnvironment;
-let fake: FakeProvider;
-let dataDir: string;
+let outside: Outside;
 const running: Stack[] = [];
 
 (shared ? describe : describe.skip)('a process with a different environment', () => {
   beforeAll(async () => {
-    fake = await startFakeProvider('openai');
-    env = await TestWorkflowEnvironment.createLocal({
-      server: {
-        executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
-        searchAttributes: SEARCH_ATTRIBUTES,
-      },
-    });
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-config-'));
+    outside = await startOutside('sy-config-');
   });
   afterAll(async () => {
     for (const s of running) if (s.proc.exitCode === null && s.proc.signalCode === null) await stopStack(s);
-    await env?.teardown();
-    await fake?.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await outside?.close();
   });
 
   it('leaves the configuration version and the operator’s edits as they were', async () => {
     const databaseUrl = await isolatedDatabaseUrl();
     const base = {
-      TEMPORAL_ADDRESS: env.address,
+      TEMPORAL_ADDRESS: outside.env.address,
       SWITCHYARD_BOOTSTRAP_KEY: KEY,
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: 'warn',
@@ -57,7 +41,10 @@ const running: Stack[] = [];
     };
     const port = await freePort();
     running.push(
-      await startStack({ ...base, PORT: String(port), SWITCHYARD_DATA_DIR: path.join(dataDir, 'first') }, 'all'),
+      await startStack(
+        { ...base, PORT: String(port), SWITCHYARD_DATA_DIR: path.join(outside.dataDir, 'first') },
+        'all',
+      ),
     );
     const api = (p: number) => `http://127.0.0.1:${p}/v1`;
     const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
@@ -87,12 +74,15 @@ const running: Stack[] = [];
     expect(edited.config_version).toBe(first.config_version + 1);
 
     // Another API process and another worker, with an OpenAI key this time.
-    const other = { ...base, OPENAI_API_KEY: 'sk-other', OPENAI_BASE_URL: fake.url };
+    const other = { ...base, OPENAI_API_KEY: 'sk-other', OPENAI_BASE_URL: outside.fake.url };
     const apiPort = await freePort();
     running.push(
-      await startStack({ ...other, PORT: String(apiPort), SWITCHYARD_DATA_DIR: path.join(dataDir, 'api') }, 'api'),
+      await startStack(
+        { ...other, PORT: String(apiPort), SWITCHYARD_DATA_DIR: path.join(outside.dataDir, 'api') },
+        'api',
+      ),
     );
-    running.push(await startStack({ ...other, SWITCHYARD_DATA_DIR: path.join(dataDir, 'worker') }, 'worker'));
+    running.push(await startStack({ ...other, SWITCHYARD_DATA_DIR: path.join(outside.dataDir, 'worker') }, 'worker'));
 
     for (const p of [port, apiPort]) {
       const now = await config(p);

@@ -6,7 +6,7 @@
  */
 import { Router, type Request } from 'express';
 import { type z } from 'zod';
-import type { ConfigStore } from '../../services/configStore';
+import type { ConfigStore, VersionedConfig } from '../../services/configStore';
 import { ModelSchema } from '../../domain/catalog';
 import { OverrideSchema, RuleSchema, TenantPolicySchema, type SwitchyardConfig } from '../../domain/config';
 import type { Db } from '../../db';
@@ -119,17 +119,22 @@ export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router 
     const v = await store.storedCurrent();
     res.json({ config_version: v.version, source: v.source, config: v.config });
   });
-  router.put('/v1/admin/config', async (req, res) => {
+  /** Replaces the whole stored configuration (an import, or the file reloaded): one audit row. */
+  async function replaceWhole(req: Request, action: string, write: () => Promise<VersionedConfig>) {
     const before = await store.storedCurrent();
-    const v = await store.save(req.body?.config ?? req.body, 'import');
+    await write();
+    const after = await store.storedCurrent();
     await recordAudit(db, {
       actor: actorOf(req),
-      action: 'config.import',
-      target: `version ${v.version}`,
+      action,
+      target: `version ${after.version}`,
       before: { config_version: before.version, config: before.config },
-      after: { config_version: v.version, config: v.config },
+      after: { config_version: after.version, config: after.config },
     });
-    res.json({ config_version: v.version, source: v.source });
+    return { config_version: after.version, source: after.source };
+  }
+  router.put('/v1/admin/config', async (req, res) => {
+    res.json(await replaceWhole(req, 'config.import', () => store.save(req.body?.config ?? req.body, 'import')));
   });
   router.post('/v1/admin/config/reload', async (req, res) => {
     if (!store.hasFile())
@@ -137,16 +142,7 @@ export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router 
         'There is no configuration file to reload (SWITCHYARD_CONFIG is not set); nothing was changed. Change the configuration through the admin API, or set SWITCHYARD_CONFIG.',
         { code: 'no_config_file' },
       );
-    const before = await store.storedCurrent();
-    const v = await store.reload();
-    await recordAudit(db, {
-      actor: actorOf(req),
-      action: 'config.reload',
-      target: `version ${v.version}`,
-      before: { config_version: before.version, config: before.config },
-      after: { config_version: v.version, config: v.config },
-    });
-    res.json({ config_version: v.version, source: v.source });
+    res.json(await replaceWhole(req, 'config.reload', () => store.reload()));
   });
 
   router.get('/v1/admin/models', (_req, res) => {
