@@ -34,15 +34,21 @@ export const ChatMessageSchema = z.discriminatedUnion('role', [
 ]);
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 
+const MAX_SCHEMA_CHARS = 100_000;
+
 export const ResponseFormatSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('text') }),
   z.object({ type: z.literal('json_object') }),
   z.object({
     type: z.literal('json_schema'),
     json_schema: z.object({
-      name: z.string().min(1),
-      description: z.string().optional(),
-      schema: z.record(z.string(), z.unknown()).optional(),
+      name: z.string().min(1).max(64),
+      description: z.string().max(2_000).optional(),
+      // Bounded: a schema is checked against every answer (depth is bounded for every body).
+      schema: z
+        .record(z.string(), z.unknown())
+        .refine((s) => JSON.stringify(s).length <= MAX_SCHEMA_CHARS, `at most ${MAX_SCHEMA_CHARS} characters of JSON`)
+        .optional(),
       strict: z.boolean().nullable().optional(),
     }),
   }),
@@ -66,7 +72,12 @@ export const ChatCompletionRequestSchema = z
     frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
     seed: z.number().int().nullable().optional(),
     user: z.string().max(256).optional(),
-    metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional(),
+    // OpenAI's own bounds: 16 pairs, keys up to 64 characters, values up to 512.
+    metadata: z
+      .record(z.string().max(64), z.string().max(512))
+      .refine((m) => Object.keys(m).length <= 16, 'at most 16 keys')
+      .nullable()
+      .optional(),
     response_format: ResponseFormatSchema.optional(),
   })
   .strict();

@@ -36,6 +36,17 @@ describe('chat completion request validation', () => {
     expect(ChatCompletionRequestSchema.parse(body).messages).toHaveLength(5);
   });
 
+  it('bounds metadata and a json_schema, naming the field', () => {
+    const messages = [{ role: 'user', content: 'x' }];
+    const metadata = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v']));
+    expect(errorFor({ model: 'auto', messages, metadata }).param).toBe('metadata');
+    const schema = { type: 'object', description: 'x'.repeat(100_001) };
+    const big = { type: 'json_schema', json_schema: { name: 'big', schema } };
+    expect(errorFor({ model: 'auto', messages, response_format: big }).param).toBe(
+      'response_format.json_schema.schema',
+    );
+  });
+
   it('names the missing field', () => {
     const err = errorFor({ model: 'auto' });
     expect(err.status).toBe(400);
