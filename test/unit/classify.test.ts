@@ -30,6 +30,11 @@ describe('classify', () => {
     expect(countTokens('hello world')).toBe(2);
   });
 
+  it('counts a run without whitespace in 32-character pieces (BPE is quadratic in a run)', () => {
+    expect(countTokens('x'.repeat(100_000))).toBe(3_125 * countTokens('x'.repeat(32)));
+    expect(countTokens('see https://example.com/a/b?c=d for more')).toBeGreaterThan(5);
+  });
+
   it('counts a huge text on its first part, scaled, so it never holds the event loop for long', () => {
     const unit = 'The quick brown fox jumps over the lazy dog. ';
     const exact = countTokens(unit.repeat(2_000)); // 90,000 characters: counted exactly
