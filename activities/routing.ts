@@ -2,7 +2,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import * as requests from '../src/db/requests';
 import { classify, type Classification } from '../src/domain/classify';
-import { UnknownModelError, type HealthView } from '../src/domain/policy';
+import { BLOCKED_FOREVER, UnknownModelError, type HealthView } from '../src/domain/policy';
 import type { PlannedRoute, RouteRequestInput, RoutedCandidate } from '../src/domain/request';
 import { cachedUsage } from '../src/services/budgetOperations';
 import type { VersionedConfig } from '../src/services/configStore';
@@ -12,8 +12,6 @@ import { classifyInputOf, loadRequest, type StoredRequest } from './storedReques
 
 const classifyStored = (operation: string, r: StoredRequest): Classification =>
   classify({ operation, ...classifyInputOf(r) });
-
-const FOREVER = '9999-12-31T23:59:59.999Z';
 
 /**
  * The models this worker cannot call (no key for their provider, no simulator here), for the
@@ -25,7 +23,7 @@ function unreachableOf(config: VersionedConfig, canReach: NonNullable<ActivityDe
     if (canReach(p)) continue;
     for (const m of config.config.catalog.models)
       if (m.provider === p.id)
-        blocked[m.id] = { until: FOREVER, why: `this worker has no credentials for provider '${p.id}'` };
+        blocked[m.id] = { until: BLOCKED_FOREVER, why: `this worker has no credentials for provider '${p.id}'` };
   }
   return { blocked };
 }

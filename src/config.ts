@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { TenantIdSchema } from './domain/tenant';
 import { PROJECT_ROOT } from './temporal/binaries';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -20,10 +21,7 @@ export const EnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   SWITCHYARD_DATA_DIR: z.string().default(path.join(PROJECT_ROOT, '.data')),
   SWITCHYARD_BOOTSTRAP_KEY: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-  SWITCHYARD_BOOTSTRAP_TENANT: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/)
-    .default('default'),
+  SWITCHYARD_BOOTSTRAP_TENANT: TenantIdSchema.default('default'),
   SWITCHYARD_TASK_QUEUE: z.string().default('switchyard-route'),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHYARD_PROVIDER_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),

@@ -10,7 +10,9 @@ import type { Db } from '../db';
 import { findApiKey, touchApiKey, type KeyRole } from '../db/apiKeys';
 import type { Actor } from '../db/audit';
 import { FreshCache } from '../services/freshCache';
+import { TenantIdSchema } from '../domain/tenant';
 import { HttpError } from './errors';
+import { validate } from './validate';
 
 export interface AuthContext {
   tenantId: string;
@@ -103,6 +105,10 @@ export function tenantInScope(req: { auth?: AuthContext }, tenantId: string, wha
   if (auth.role === 'operator' || auth.tenantId === tenantId) return tenantId;
   throw HttpError.notFound(`No ${what} '${tenantId}'.`, { param: 'tenant_id', code: 'not_found' });
 }
+
+/** The `:id` path parameter as a tenant id the caller may act on (400 if malformed, 404 if another's). */
+export const tenantFromPath = (req: { auth?: AuthContext; params: Record<string, unknown> }): string =>
+  tenantInScope(req, validate(TenantIdSchema, req.params.id));
 
 /** The tenant filter of a listing: undefined (all) for an operator, else the caller's tenant. */
 export const tenantFilterOf = (req: { auth?: AuthContext }): string | undefined =>

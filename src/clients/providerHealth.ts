@@ -16,7 +16,7 @@ import type { Queryable } from '../db';
 import { listBreakerStates } from '../db/breakerStates';
 import type { Catalog } from '../domain/catalog';
 import type { BreakerSettings, BreakerSnapshot, Outcomes } from '../domain/breaker';
-import type { HealthView } from '../domain/policy';
+import { BLOCKED_FOREVER, type HealthView } from '../domain/policy';
 import { FreshCache } from '../services/freshCache';
 import type { HealthPort, Outcome } from '../services/healthPort';
 import { forceUpdate, outcomesSignal, probeUpdate, providerHealth, stateQuery } from '../../workflows/providerHealth';
@@ -26,8 +26,6 @@ export interface HealthOptions {
   failureFlushMs?: number;
   successFlushMs?: number;
 }
-
-const FOREVER = '9999-12-31T23:59:59.999Z';
 
 export const healthWorkflowId = (endpoint: string): string => `health-${endpoint.replace(/[^A-Za-z0-9._-]/g, '-')}`;
 
@@ -116,7 +114,8 @@ export class HealthClient implements HealthPort {
     for (const [e, s] of Object.entries(snaps)) {
       if (s?.status !== 'open') continue;
       // Forced open stays open until an operator closes it, whatever its cooldown said.
-      if (s.forced?.status === 'open') blocked[e] = { until: FOREVER, why: `breaker forced open: ${s.forced.reason}` };
+      if (s.forced?.status === 'open')
+        blocked[e] = { until: BLOCKED_FOREVER, why: `breaker forced open: ${s.forced.reason}` };
       else if (s.openUntil) blocked[e] = { until: s.openUntil, why: `breaker open until ${s.openUntil}` };
     }
     return { blocked };

@@ -11,9 +11,8 @@ import { ModelSchema } from '../../domain/catalog';
 import { OverrideSchema, RuleSchema, TenantPolicySchema, type SwitchyardConfig } from '../../domain/config';
 import type { Db } from '../../db';
 import { recordAudit } from '../../db/audit';
-import { actorOf, authOf, requireAdmin, requireOperator, tenantInScope } from '../auth';
+import { actorOf, authOf, requireAdmin, requireOperator, tenantFromPath, tenantInScope } from '../auth';
 import { assertNarrower } from '../tenantPolicy';
-import { TenantIdSchema } from './tenancy';
 import { HttpError } from '../errors';
 import { validate } from '../validate';
 
@@ -179,11 +178,11 @@ export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router 
   collection(router, store, db, '/v1/admin/overrides', 'overrides', OverrideSchema);
 
   router.get('/v1/admin/tenants/:id', (req, res) => {
-    const id = tenantInScope(req, validate(TenantIdSchema, req.params.id));
+    const id = tenantFromPath(req);
     res.json({ tenant_id: id, policy: store.current().config.tenants[id] ?? null });
   });
   router.put('/v1/admin/tenants/:id', async (req, res) => {
-    const id = tenantInScope(req, validate(TenantIdSchema, req.params.id));
+    const id = tenantFromPath(req);
     const policy = validate(TenantPolicySchema, req.body);
     const before = store.current().config.tenants[id];
     // An admin may narrow what its tenant may use, never widen it past what the operator set.

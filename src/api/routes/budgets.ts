@@ -13,8 +13,7 @@ import { listAlerts } from '../../db/budgetLedger';
 import { TenantBudgetSchema } from '../../domain/budget';
 import { TenantPolicySchema } from '../../domain/config';
 import { recordAudit } from '../../db/audit';
-import { actorOf, authOf, requireAdmin, tenantInScope } from '../auth';
-import { TenantIdSchema } from './tenancy';
+import { actorOf, authOf, requireAdmin, tenantFromPath } from '../auth';
 import { windowJson } from '../budgetJson';
 import { HttpError } from '../errors';
 import { validate } from '../validate';
@@ -69,14 +68,14 @@ export function budgetRoutes(deps: { db: Db; configStore: ConfigStore }): Router
 
   router.get('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
     const q = validate(Query, req.query);
-    const id = tenantInScope(req, validate(TenantIdSchema, req.params.id));
+    const id = tenantFromPath(req);
     const budget = deps.configStore.current().config.tenants[id]?.budget ?? null;
     res.json({ budget, usage: await budgetReport(deps, id, q.user) });
   });
 
   router.put('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
     const budget = validate(TenantBudgetSchema, req.body);
-    const id = tenantInScope(req, validate(TenantIdSchema, req.params.id));
+    const id = tenantFromPath(req);
     const before = deps.configStore.current().config.tenants[id]?.budget;
     const v = await deps.configStore.update((c) => ({
       ...c,
@@ -94,7 +93,7 @@ export function budgetRoutes(deps: { db: Db; configStore: ConfigStore }): Router
   });
 
   router.delete('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
-    const id = tenantInScope(req, validate(TenantIdSchema, req.params.id));
+    const id = tenantFromPath(req);
     const before = deps.configStore.current().config.tenants[id]?.budget;
     if (!before) throw HttpError.notFound(`Tenant '${id}' has no budget.`, { param: 'id', code: 'not_found' });
     const v = await deps.configStore.update((c) => {

@@ -26,18 +26,8 @@ import {
 import { listAudit, recordAudit } from '../../db/audit';
 import { actorOf, authOf, hasRole, requireAdmin, requireOperator, tenantFilterOf, tenantInScope } from '../auth';
 import { HttpError } from '../errors';
+import { TenantIdSchema } from '../../domain/tenant';
 import { readBody, validate } from '../validate';
-
-/** Tenant ids: what the config keys tenants by, and never a key JavaScript objects treat specially. */
-const RESERVED_IDS = new Set(['constructor', 'prototype', 'hasownproperty', 'tostring', 'valueof', 'isprototypeof']);
-
-export const TenantIdSchema = z
-  .string()
-  .regex(
-    /^[a-z0-9][a-z0-9_-]{0,62}$/,
-    'lowercase letters, digits, "-" and "_", at most 63, starting with a letter or digit',
-  )
-  .refine((id) => !RESERVED_IDS.has(id), 'a reserved name');
 
 const NewTenant = z.object({ id: TenantIdSchema, name: z.string().min(1).max(200).optional() }).strict();
 

@@ -38,6 +38,9 @@ export interface PolicyInput {
   now: string;
 }
 
+/** `until` of a block with no end of its own (forced open; no credentials here). */
+export const BLOCKED_FOREVER = '9999-12-31T23:59:59.999Z';
+
 /** Breakers that block an endpoint: model id → until when (ISO) and why. Half-open endpoints are not blocked (they take probes). */
 export interface HealthView {
   blocked?: Record<string, { until: string; why: string }>;
