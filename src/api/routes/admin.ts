@@ -12,7 +12,7 @@ import { OverrideSchema, RuleSchema, TenantPolicySchema, type SwitchyardConfig }
 import type { Db } from '../../db';
 import { recordAudit } from '../../db/audit';
 import { actorOf, authOf, requireAdmin, requireOperator, tenantFromPath, tenantInScope } from '../auth';
-import { assertNarrower } from '../tenantPolicy';
+import { widening } from '../../domain/tenantPolicy';
 import { HttpError } from '../errors';
 import { validate } from '../validate';
 
@@ -186,7 +186,15 @@ export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router 
     const policy = validate(TenantPolicySchema, req.body);
     const before = store.current().config.tenants[id];
     // An admin may narrow what its tenant may use, never widen it past what the operator set.
-    if (authOf(req).role !== 'operator') assertNarrower(before, policy);
+    const widens = authOf(req).role === 'operator' ? undefined : widening(before, policy);
+    if (widens)
+      throw HttpError.forbidden(
+        `An admin may narrow the tenant's policy, not widen it: ${widens.why}. Ask an operator.`,
+        {
+          param: widens.param,
+          code: 'policy_widening',
+        },
+      );
     const v = await store.update((c) => ({ ...c, tenants: { ...c.tenants, [id]: policy } }));
     await recordAudit(db, {
       actor: actorOf(req),
