@@ -16,6 +16,7 @@ import { toProviderFailure, failure, type ProviderFailureDetails } from '../src/
 import { finishRequest, reportAbandoned } from '../src/services/attempts';
 import { closeCall, reserveCall } from '../src/services/budgetOperations';
 import type { ActivityDeps } from './deps';
+import { batchCancelled } from '../src/db/batches';
 import { callProvider } from './providerCall';
 import { storedRequestOf } from './storedRequest';
 
@@ -99,6 +100,19 @@ export function createCallModelActivity(deps: ActivityDeps) {
       throw err;
     }
     const r = storedRequestOf(input.requestId, stored);
+    // A batch's call: checked after the attempt is on record, so a cancel that waits for the
+    // batch's started attempts to end has either seen this one or is seen by it (no call after).
+    if (input.batchId !== undefined && (await batchCancelled(deps.db, input.batchId))) {
+      await deps.db.transaction(async (tx) => {
+        await requests.forgetAttempt(tx, input.requestId, input.candidateIndex, ctx.info.attempt);
+        if (reservation) await budgets.release(tx, reservation);
+      });
+      throw ApplicationFailure.create({
+        type: 'BatchCancelled',
+        message: `batch ${input.batchId} was cancelled`,
+        nonRetryable: true,
+      });
+    }
     // The probe slot only once the budget admits the call: a refused call must not take it.
     if (snap?.status === 'half-open') {
       probe = await deps.health!.requestProbe(input.modelId);

@@ -4,6 +4,7 @@
  * and fake provider servers while the worker passes the real pool, SDK clients and breaker port.
  * Workflows import only the type `Activities`.
  */
+import { createBatchActivities } from './batch';
 import { createBreakerProjectionActivities } from './breakerProjection';
 import { createBudgetWindowActivities } from './budgetWindow';
 import { createCallModelActivity } from './callModel';
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBudgetWindowActivities(deps),
     ...createOutcomeActivities(deps),
     ...createBreakerProjectionActivities(deps),
+    ...createBatchActivities(deps),
   };
 }
 

@@ -37,6 +37,12 @@ export const EnvSchema = z.object({
   SWITCHYARD_WORKFLOW_POLLERS: z.coerce.number().int().min(2).optional(),
   SWITCHYARD_ACTIVITY_POLLERS: z.coerce.number().int().positive().optional(),
   SWITCHYARD_MAX_CACHED_WORKFLOWS: z.coerce.number().int().nonnegative().optional(),
+  /** Batch jobs: the most items one batch runs at once (a batch's `concurrency` is capped by it). */
+  SWITCHYARD_BATCH_MAX_CONCURRENCY: z.coerce.number().int().positive().default(32),
+  /** Batch requests' activity slots per worker, on the batch queue (interactive slots are separate). */
+  SWITCHYARD_BATCH_SLOTS: z.coerce.number().int().positive().default(32),
+  /** A waiting batch checks again whether its route has reopened at least this often. */
+  SWITCHYARD_BATCH_RECHECK_MS: z.coerce.number().int().positive().default(30_000),
   /** Concurrent provider calls per provider on one worker (its bulkhead). */
   SWITCHYARD_MAX_CONCURRENT_CALLS: z.coerce.number().int().positive().default(100),
   /**

@@ -159,6 +159,7 @@ async function tryCandidates(
             model: c.model,
             modelId: c.modelId,
             timeoutMs: c.call.timeoutMs,
+            ...(input.batchId !== undefined && { batchId: input.batchId }),
             ...(c.reserveUsd !== undefined && {
               budget: { tenantId: input.tenantId, userId: input.context.userId, reserveUsd: c.reserveUsd },
             }),
@@ -331,6 +332,7 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
     candidates: outcomes,
     attempts,
     ...(refused && { budget: refused }),
+    ...(plan.retryAt !== undefined && { retryAt: plan.retryAt }),
   };
   throw ApplicationFailure.create({ type: errorType, message, nonRetryable: true, details: [details] });
 }

@@ -5,7 +5,11 @@ import type { Logger } from 'pino';
 import type { Db } from '../db';
 import type { ConfigStore } from '../services/configStore';
 import type { HealthClient } from '../clients/providerHealth';
+import type { UrlPolicy } from '../services/urlPolicy';
 import { admit, type Admission } from './admission';
+import type { BatchSettings } from './batchIntake';
+import { batchRoutes } from './routes/batches';
+import { openaiBatchRoutes } from './routes/openaiBatches';
 import { requireApiKey } from './auth';
 import { guardInput, guardPath } from './inputGuard';
 import { Limits, type LimitSettings } from './limits';
@@ -33,6 +37,8 @@ export interface ApiDeps {
   logger: Logger;
   /** Admission control of the routed endpoints (chat, operations); none: unbounded. */
   admission?: Admission;
+  /** Batch jobs' server settings (absent: the defaults). */
+  batches?: BatchSettings & { urlPolicy?: UrlPolicy };
   /** Request limits for tenants whose policy sets none. */
   defaultLimits?: LimitSettings;
 }
@@ -63,6 +69,11 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use('/v1', limits.rate);
   app.use(express.json({ limit: '4mb' }));
   app.use(guardInput);
+  // Batches take their own uploads (JSONL, multipart) and are not interactive requests: outside
+  // the concurrency limit and admission control of the routed endpoints.
+  const batchDeps = { ...deps, batches: deps.batches ?? { maxConcurrency: 32, recheckMs: 30_000 } };
+  app.use(batchRoutes(batchDeps));
+  app.use(openaiBatchRoutes(batchDeps));
   app.use(['/v1/chat/completions', '/v1/operations'], limits.concurrency);
   if (deps.admission) app.use(['/v1/chat/completions', '/v1/operations'], admit(deps.admission));
   app.use(chatRoutes(deps));

@@ -18,6 +18,7 @@ export const FAILURE_TYPES = [
   'BreakerOpen',
   'BudgetExceeded',
   'ProviderBusy',
+  'BatchCancelled',
 ] as const;
 export type FailureType = (typeof FAILURE_TYPES)[number];
 
@@ -99,6 +100,12 @@ export const FAILURE_RULES: Record<FailureType, FailureRule> = {
     disposition: 'fallback-cheaper',
     httpStatus: 429,
     why: 'its worst-case cost does not fit the remaining budget; a cheaper model may',
+  },
+  BatchCancelled: {
+    retryable: false,
+    disposition: 'stop',
+    httpStatus: 409,
+    why: 'the batch this request belongs to was cancelled; no call was made',
   },
   InvalidOutput: {
     retryable: false,

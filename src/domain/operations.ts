@@ -23,7 +23,13 @@ export const OperationBodySchemas = {
     .object({ text, types: z.array(z.string().min(1).max(50)).min(1).max(30).optional(), model, ...attribution })
     .strict(),
   summarize: z
-    .object({ text, maxWords: z.number().int().min(10).max(2_000).default(120), model, ...attribution })
+    .object({
+      text,
+      maxWords: z.number().int().min(10).max(2_000).default(120),
+      style: z.enum(['abstract', 'key_points']).optional(),
+      model,
+      ...attribution,
+    })
     .strict(),
   embed: z
     .object({ input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(256)]), model, ...attribution })
@@ -119,7 +125,10 @@ const TASKS: Record<StructuredOperation, (b: Record<string, unknown>) => string>
   sentiment: () => 'Classify the sentiment of the text.',
   entities: (b) =>
     `Extract the named entities${b.types ? ` of types ${(b.types as string[]).join(', ')}` : ' (PERSON, ORGANIZATION, LOCATION, DATE, ...)'} with their character offsets in the text.`,
-  summarize: (b) => `Summarize the text in at most ${Number(b.maxWords ?? 120)} words and list its key points.`,
+  summarize: (b) =>
+    b.style === 'key_points'
+      ? `List the key points of the text, at most ${Number(b.maxWords ?? 120)} words in all, with a one-paragraph summary.`
+      : `Summarize the text in at most ${Number(b.maxWords ?? 120)} words and list its key points.`,
 };
 
 /** The chat messages a structured operation sends. The marker line lets the simulator recognise it. */

@@ -31,6 +31,8 @@ export interface RouteRequestInput {
    * replays the two-step path it recorded.
    */
   classifyInDecide?: boolean;
+  /** A batch's request: its calls start only while the batch is not cancelled. */
+  batchId?: string;
 }
 
 /** The policy's input for a request: one definition for the workflow's decision and the dry run. */
@@ -89,6 +91,8 @@ export interface CallModelInput {
   timeoutMs: number;
   /** Under a budget: who pays and the worst case to reserve before the call. */
   budget?: { tenantId: string; userId?: string; reserveUsd: number };
+  /** A batch's request: no call starts once the batch is cancelled. */
+  batchId?: string;
 }
 
 export interface CallModelResult {
@@ -185,4 +189,6 @@ export interface RouteFailureDetails {
   attempts: AttemptRecord[];
   /** For BudgetExceeded: the window that refused. */
   budget?: WindowState;
+  /** When every candidate's breaker was open: when the first reopens. */
+  retryAt?: string;
 }

@@ -170,6 +170,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         workflowBundle: opts.workflowBundle,
         workflowBundlePath: config.SWITCHYARD_WORKFLOW_BUNDLE,
         maxConcurrentCalls: config.SWITCHYARD_MAX_CONCURRENT_CALLS,
+        batchSlots: config.SWITCHYARD_BATCH_SLOTS,
         tuning: {
           workflowTaskSlots: config.SWITCHYARD_WORKFLOW_TASK_SLOTS,
           workflowPollers: config.SWITCHYARD_WORKFLOW_POLLERS,
@@ -222,6 +223,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         configStore,
         health,
         logger,
+        batches: {
+          maxConcurrency: config.SWITCHYARD_BATCH_MAX_CONCURRENCY,
+          recheckMs: config.SWITCHYARD_BATCH_RECHECK_MS,
+          urlPolicy,
+        },
         defaultLimits: {
           requestsPerMinute: config.SWITCHYARD_KEY_REQUESTS_PER_MINUTE,
           maxConcurrent: config.SWITCHYARD_TENANT_MAX_CONCURRENT,

@@ -12,7 +12,9 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
-import { providerTaskQueue } from '../temporal/taskQueues';
+import { batchTaskQueue, providerTaskQueue } from '../temporal/taskQueues';
+
+export const DEFAULT_BATCH_SLOTS = 32;
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -27,6 +29,8 @@ export interface WorkerOptions {
   tuning?: WorkerTuning;
   /** A bundle built ahead (`npm run build:workflows`), loaded instead of bundling at start. */
   workflowBundlePath?: string;
+  /** Batch requests' activity slots on this worker (their own queue: interactive slots stay free). */
+  batchSlots?: number;
 }
 
 export interface WorkerTuning {
@@ -98,8 +102,18 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     ...(t.activityPollers !== undefined && { maxConcurrentActivityTaskPolls: t.activityPollers }),
     ...(t.maxCachedWorkflows !== undefined && { maxCachedWorkflows: t.maxCachedWorkflows }),
   });
-  const workers: Worker[] = [main];
-  const runs: Array<Promise<void>> = [main.run()];
+  // Batch items' requests: the same workflows and activities on their own queue, with fewer slots.
+  const batch = await Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: batchTaskQueue(opts.taskQueue),
+    workflowBundle,
+    activities,
+    maxConcurrentActivityTaskExecutions: opts.batchSlots ?? DEFAULT_BATCH_SLOTS,
+    ...(t.maxCachedWorkflows !== undefined && { maxCachedWorkflows: t.maxCachedWorkflows }),
+  });
+  const workers: Worker[] = [main, batch];
+  const runs: Array<Promise<void>> = [main.run(), batch.run()];
   let stopping = false;
   const providerQueues = new Set<string>();
   async function ensureProviderWorker(providerId: string): Promise<void> {

@@ -6,6 +6,15 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ChatMessage } from '../../src/domain/chat';
+import { simulatedOperationReply } from '../../src/providers/simulatedOperations';
+
+/** The simulator's answer to an operation's messages, in either wire format's request shape. */
+function simulatedReply(format: WireFormat, body: Record<string, unknown>): string | undefined {
+  const messages = (body.messages ?? []) as ChatMessage[];
+  const system = format === 'anthropic' && body.system !== undefined ? [{ role: 'system', content: body.system }] : [];
+  return simulatedOperationReply([...(system as ChatMessage[]), ...messages]);
+}
 
 export type WireFormat = 'openai' | 'anthropic';
 
@@ -16,6 +25,8 @@ export type Behaviour =
       delayMs?: number;
       /** Answer only once this settles (hold calls in flight). */ waitFor?: Promise<unknown>;
       /** 200 whose answer was filtered: OpenAI/Azure finish_reason content_filter, Anthropic stop_reason refusal. */ filtered?: boolean;
+      /** Answer Switchyard's operations as the simulator does (valid JSON: an extractive summary…). */
+      simulate?: boolean;
     }
   | {
       kind: 'error';
@@ -159,7 +170,15 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
             res
               .writeHead(200, { 'content-type': 'application/json' })
               .end(
-                JSON.stringify(successBody(format, model, b.content ?? `fake answer from ${model}`, body, b.filtered)),
+                JSON.stringify(
+                  successBody(
+                    format,
+                    model,
+                    b.content ?? (b.simulate ? simulatedReply(format, body) : undefined) ?? `fake answer from ${model}`,
+                    body,
+                    b.filtered,
+                  ),
+                ),
               );
           if (b.waitFor) void b.waitFor.then(send);
           else if (b.delayMs) setTimeout(send, b.delayMs);

@@ -96,6 +96,8 @@ export interface StackOptions {
   /** Where provider calls run (the worker's setting; default shared). */
   callQueues?: 'shared' | 'per-provider';
   maxConcurrentCalls?: number;
+  /** Batch jobs' server settings (default: a waiting batch checks again every second). */
+  batches?: { maxConcurrency?: number; recheckMs?: number };
 }
 
 export async function startTestStack(opts: StackOptions): Promise<TestStack> {
@@ -174,6 +176,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     configStore,
     health,
     logger: pino({ level: 'silent' }),
+    batches: { maxConcurrency: opts.batches?.maxConcurrency ?? 32, recheckMs: opts.batches?.recheckMs ?? 1_000 },
   });
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

@@ -1,0 +1,181 @@
+/**
+ * Taking a batch in: JSONL read line by line from the request stream (never buffered whole), each
+ * line checked as the JSON API's bodies are (clean strings, depth, schema), errors naming the line
+ * and field; items stored in pages inside one transaction, so a rejected upload stores nothing.
+ * Then the batch workflow starts with ids and counts only.
+ */
+import { randomBytes } from 'node:crypto';
+import readline from 'node:readline';
+import type { Readable } from 'node:stream';
+import type { Client } from '@temporalio/client';
+import type { z } from 'zod';
+import type { Db, Queryable } from '../db';
+import * as batches from '../db/batches';
+import {
+  batchWorkflowId,
+  lineError,
+  MAX_BATCH_ITEMS,
+  type BatchJobInput,
+  type BatchKind,
+  type BatchOptions,
+} from '../domain/batch/spec';
+import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
+import { batchSummarize, openaiBatch } from '../../workflows';
+import { HttpError } from './errors';
+import { jsonProblem } from './inputGuard';
+import { unavailable } from './routeFailure';
+
+export interface BatchSettings {
+  maxConcurrency: number;
+  recheckMs: number;
+}
+
+export const newBatchId = () => `batch_${randomBytes(12).toString('hex')}`;
+
+const PAGE = 500;
+const MAX_LINE_CHARS = 2_000_000;
+
+/** Parses and validates JSONL from a stream; `onItem` stores each (pages are the caller's). */
+export async function readJsonLines<T>(
+  input: Readable,
+  schema: z.ZodType<T>,
+  onItem: (value: T, lineNo: number) => Promise<void> | void,
+): Promise<number> {
+  const lines = readline.createInterface({ input, crlfDelay: Infinity });
+  let lineNo = 0;
+  let count = 0;
+  try {
+    for await (const raw of lines) {
+      lineNo++;
+      if (raw.trim() === '') continue;
+      if (raw.length > MAX_LINE_CHARS)
+        throw HttpError.invalid(lineError(lineNo, [], `longer than ${MAX_LINE_CHARS} characters`), {
+          code: 'invalid_line',
+          extra: { line: lineNo },
+        });
+      let value: unknown;
+      try {
+        value = JSON.parse(raw);
+      } catch (err) {
+        throw HttpError.invalid(lineError(lineNo, [], `not valid JSON (${(err as Error).message})`), {
+          code: 'invalid_json',
+          extra: { line: lineNo },
+        });
+      }
+      const problem = jsonProblem(value);
+      if (problem)
+        throw HttpError.invalid(lineError(lineNo, problem.path, problem.message), {
+          code: problem.code,
+          extra: { line: lineNo },
+        });
+      const parsed = schema.safeParse(value);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        const path =
+          issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : (issue.path as PropertyKey[]);
+        const message =
+          issue.code === 'unrecognized_keys'
+            ? 'unrecognized field'
+            : /received undefined/.test(issue.message)
+              ? 'required'
+              : issue.message;
+        throw HttpError.invalid(lineError(lineNo, path, message), {
+          code: 'invalid_line',
+          param: path.map(String).join('.') || null,
+          extra: { line: lineNo },
+        });
+      }
+      if (++count > MAX_BATCH_ITEMS)
+        throw HttpError.invalid(`line ${lineNo}: a batch holds at most ${MAX_BATCH_ITEMS} items`, {
+          code: 'too_many_items',
+          extra: { line: lineNo },
+        });
+      await onItem(parsed.data, lineNo);
+    }
+  } finally {
+    lines.close();
+  }
+  return count;
+}
+
+/** Collects items into pages and checks ids are unique in the batch (the line of the repeat named). */
+export class ItemPages {
+  private readonly seen = new Map<string, number>();
+  private page: batches.NewItem[] = [];
+  count = 0;
+
+  constructor(
+    private readonly tx: Queryable,
+    private readonly batchId: string,
+  ) {}
+
+  /** 400 naming the line when the id was seen before in this upload. */
+  checkUnique(itemId: string, lineNo: number, field = 'id'): void {
+    const first = this.seen.get(itemId);
+    if (first !== undefined)
+      throw HttpError.invalid(lineError(lineNo, [field], `duplicate id '${itemId}' (first on line ${first})`), {
+        code: 'duplicate_id',
+        param: field,
+        extra: { line: lineNo },
+      });
+    this.seen.set(itemId, lineNo);
+    this.count++;
+  }
+
+  async add(itemId: string, input: unknown, lineNo: number, field = 'id'): Promise<void> {
+    this.checkUnique(itemId, lineNo, field);
+    this.page.push({ seq: lineNo, itemId, input });
+    if (this.page.length >= PAGE) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    await batches.insertItems(this.tx, this.batchId, this.page.splice(0));
+  }
+}
+
+/** Starts the batch's workflow; if Temporal cannot take it, the batch is marked failed and the client gets a 503. */
+export async function startBatchWorkflow(
+  deps: { db: Db; client: Client; taskQueue: string; batches: BatchSettings },
+  b: { id: string; tenantId: string; kind: BatchKind; options: BatchOptions },
+): Promise<void> {
+  const input: BatchJobInput = {
+    batchId: b.id,
+    tenantId: b.tenantId,
+    kind: b.kind,
+    concurrency: b.options.concurrency,
+    recheckMs: deps.batches.recheckMs,
+  };
+  try {
+    await deps.client.workflow.start(b.kind === 'summarize' ? batchSummarize : openaiBatch, {
+      taskQueue: deps.taskQueue,
+      workflowId: batchWorkflowId(b.id),
+      args: [input],
+      typedSearchAttributes: [
+        { key: SA_TENANT, value: b.tenantId },
+        { key: SA_OPERATION, value: b.kind === 'summarize' ? 'summarize-batch' : 'openai-batch' },
+        { key: SA_STATUS, value: 'running' },
+      ],
+      staticSummary: `${b.kind} batch ${b.id} · tenant ${b.tenantId}`,
+    });
+  } catch (err) {
+    await batches.setBatchStatus(deps.db, b.id, 'failed', 'the batch workflow could not be started');
+    throw unavailable('Temporal', err);
+  }
+}
+
+/**
+ * Cancels a batch: marks it in Postgres (from then on no call of the batch starts), asks its
+ * workflow to stop, and waits (bounded) until the calls already started have ended.
+ */
+export async function cancelBatchJob(deps: { db: Db; client: Client }, batchId: string): Promise<void> {
+  await batches.cancelBatch(deps.db, batchId);
+  try {
+    await deps.client.workflow.getHandle(batchWorkflowId(batchId)).cancel();
+  } catch {
+    // Already finished (or never started): nothing runs to stop.
+  }
+  const until = Date.now() + 30_000;
+  while (Date.now() < until && (await batches.callsInFlight(deps.db, batchId)) > 0) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * Summarization batches: `POST /v1/operations/summarize/batches` (documents inline, or JSONL
+ * streamed), list, status, results (JSONL streamed from Postgres) and cancel. Tenant-scoped: another
+ * tenant's batch is not found.
+ */
+import type { Client } from '@temporalio/client';
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Db } from '../../db';
+import * as batches from '../../db/batches';
+import {
+  DocumentSchema,
+  etaSeconds,
+  SummarizeOptionsSchema,
+  type BatchOptions,
+  type SummarizeOptions,
+} from '../../domain/batch/spec';
+import { findModel } from '../../domain/catalog';
+import { AUTO_MODELS, RouteContextSchema, type RouteContext } from '../../domain/policy';
+import type { ConfigStore } from '../../services/configStore';
+import type { UrlPolicy } from '../../services/urlPolicy';
+import { actorOf, authOf } from '../auth';
+import {
+  cancelBatchJob,
+  ItemPages,
+  newBatchId,
+  readJsonLines,
+  startBatchWorkflow,
+  type BatchSettings,
+} from '../batchIntake';
+import { routeContext } from '../context';
+import { HttpError } from '../errors';
+import { validate } from '../validate';
+
+export interface BatchDeps {
+  db: Db;
+  client: Client;
+  taskQueue: string;
+  configStore: ConfigStore;
+  batches: BatchSettings & { urlPolicy?: UrlPolicy };
+}
+
+const BASE = '/v1/operations/summarize/batches';
+const InlineSchema = SummarizeOptionsSchema.extend({
+  documents: z.array(z.unknown()).min(1, 'at least one document').max(10_000, 'at most 10,000 inline; upload JSONL'),
+});
+
+/** The routing context of a batch: headers and body attributes, as for a single request. */
+function batchContext(req: Request, tenantId: string, o: SummarizeOptions): RouteContext {
+  const base = routeContext(req, tenantId, { user: o.user, metadata: o.metadata });
+  const compliance =
+    o.compliance === undefined
+      ? undefined
+      : (Array.isArray(o.compliance) ? o.compliance : o.compliance.split(',')).map((t) => t.trim().toLowerCase());
+  const parsed = RouteContextSchema.safeParse({
+    ...base,
+    ...(o.workspace && { workspaceId: o.workspace }),
+    ...(o.region && { region: o.region.toUpperCase() }),
+    ...(compliance && { compliance }),
+  });
+  if (!parsed.success) {
+    const field = String(parsed.error.issues[0]!.path[0] ?? '');
+    const param = { workspaceId: 'workspace', userId: 'user' }[field] ?? field;
+    throw HttpError.invalid(`Invalid value for '${param}': ${parsed.error.issues[0]!.message}`, {
+      param,
+      code: 'invalid_value',
+    });
+  }
+  return parsed.data;
+}
+
+export async function batchOptionsOf(
+  deps: BatchDeps,
+  req: Request,
+  tenantId: string,
+  o: SummarizeOptions,
+): Promise<BatchOptions> {
+  const catalog = deps.configStore.current().config.catalog;
+  if (!AUTO_MODELS.has(o.model) && !findModel(catalog, o.model))
+    throw HttpError.notFound(`The model '${o.model}' does not exist. Use "auto" or one of the catalog's models.`, {
+      param: 'model',
+      code: 'model_not_found',
+    });
+  if (o.concurrency !== undefined && o.concurrency > deps.batches.maxConcurrency)
+    throw HttpError.invalid(`concurrency must be at most ${deps.batches.maxConcurrency} on this server.`, {
+      param: 'concurrency',
+      code: 'invalid_value',
+    });
+  if (o.webhookUrl) {
+    const blocked = deps.batches.urlPolicy?.check(o.webhookUrl);
+    if (blocked)
+      throw HttpError.invalid(`webhookUrl may not be used: ${blocked}.`, { param: 'webhookUrl', code: 'url_blocked' });
+  }
+  return {
+    model: o.model,
+    maxWords: o.maxWords,
+    style: o.style,
+    overlapTokens: o.overlapTokens,
+    concurrency: o.concurrency ?? Math.min(8, deps.batches.maxConcurrency),
+    context: batchContext(req, tenantId, o),
+  };
+}
+
+/** The batch as the API shows it: status, counts, usage so far, and an ETA from the observed rate. */
+export async function batchView(db: Db, row: batches.BatchRow) {
+  const totals = await batches.batchTotals(db, row.id);
+  const pending = Math.max(0, row.total - totals.done - totals.failed);
+  const eta =
+    row.status === 'running' || row.status === 'waiting'
+      ? etaSeconds({
+          done: totals.done,
+          failed: totals.failed,
+          total: row.total,
+          startedAt: row.started_at?.toISOString(),
+          now: Date.now(),
+        })
+      : undefined;
+  return {
+    id: row.id,
+    object: 'summarize.batch',
+    status: row.status,
+    status_reason: row.status_reason,
+    cancel_requested: row.cancelled_at !== null,
+    counts: { total: row.total, done: totals.done, failed: totals.failed, pending },
+    usage: { input_tokens: totals.input_tokens, output_tokens: totals.output_tokens, requests: totals.requests },
+    cost_usd: totals.cost_usd,
+    eta_seconds: eta ?? null,
+    options: {
+      model: row.options.model,
+      maxWords: row.options.maxWords,
+      style: row.options.style,
+      concurrency: row.options.concurrency,
+    },
+    workflow_id: row.workflow_id,
+    results_url: `${BASE}/${row.id}/results`,
+    created_at: row.created_at,
+    started_at: row.started_at,
+    finished_at: row.finished_at,
+  };
+}
+
+/** The caller's tenant's batch of this kind, or 404 (another tenant's batch is not found either). */
+export async function ownBatch(db: Db, req: Request, kind: batches.BatchRow['kind']): Promise<batches.BatchRow> {
+  const row = await batches.getBatch(db, String(req.params.id));
+  if (!row || row.tenant_id !== authOf(req).tenantId || row.kind !== kind)
+    throw HttpError.notFound(`No batch with id '${req.params.id}'.`, { param: 'id', code: 'batch_not_found' });
+  return row;
+}
+
+const isJsonl = (req: Request) =>
+  /^application\/(x-ndjson|jsonl|x-jsonlines|ndjson)\b/i.test(req.header('content-type') ?? '');
+
+export function batchRoutes(deps: BatchDeps): Router {
+  const router = Router();
+
+  router.post(BASE, async (req: Request, res: Response) => {
+    const { tenantId } = authOf(req);
+    const jsonl = isJsonl(req);
+    if (!jsonl && req.body === undefined)
+      throw HttpError.invalid(
+        'Send {"documents": [...]} as application/json, or one document per line as application/x-ndjson.',
+        { code: 'invalid_content_type' },
+      );
+    const opts = jsonl ? validate(SummarizeOptionsSchema, { ...req.query }) : validate(InlineSchema, req.body);
+    const options = await batchOptionsOf(deps, req, tenantId, opts);
+    const id = newBatchId();
+    const row = await deps.db.transaction(async (tx) => {
+      await batches.insertBatch(tx, {
+        id,
+        tenantId,
+        kind: 'summarize',
+        options,
+        workflowId: `batch-${id}`,
+        webhookUrl: opts.webhookUrl,
+        createdBy: actorOf(req).keyId,
+      });
+      const pages = new ItemPages(tx, id);
+      if (jsonl) {
+        await readJsonLines(req, DocumentSchema, (d, lineNo) =>
+          pages.add(d.id, { text: d.text, metadata: d.metadata ?? null }, lineNo),
+        );
+      } else {
+        const docs = (opts as z.infer<typeof InlineSchema>).documents;
+        for (const [i, raw] of docs.entries()) {
+          const d = DocumentSchema.safeParse(raw);
+          if (!d.success) {
+            const issue = d.error.issues[0]!;
+            const path = ['documents', i, ...(issue.code === 'unrecognized_keys' ? issue.keys : issue.path)];
+            throw HttpError.invalid(
+              `Invalid value for '${path.join('.')}': ${/received undefined/.test(issue.message) ? 'required' : issue.message}`,
+              { param: path.join('.'), code: 'invalid_value' },
+            );
+          }
+          await pages.add(
+            d.data.id,
+            { text: d.data.text, metadata: d.data.metadata ?? null },
+            i + 1,
+            `documents.${i}.id`,
+          );
+        }
+      }
+      await pages.flush();
+      if (pages.count === 0)
+        throw HttpError.invalid('The upload holds no document.', { code: 'empty_batch', param: 'documents' });
+      await batches.setBatchTotal(tx, id, pages.count);
+      return (await batches.getBatch(tx, id))!;
+    });
+    await startBatchWorkflow(deps, { id, tenantId, kind: 'summarize', options });
+    res.status(201).json(await batchView(deps.db, row));
+  });
+
+  router.get(BASE, async (req, res) => {
+    const { tenantId } = authOf(req);
+    const q = validate(
+      z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().max(64).optional() }),
+      req.query,
+    );
+    const rows = await batches.listBatches(deps.db, tenantId, 'summarize', { limit: q.limit + 1, after: q.after });
+    const data = await Promise.all(rows.slice(0, q.limit).map((r) => batchView(deps.db, r)));
+    res.json({ object: 'list', data, has_more: rows.length > q.limit });
+  });
+
+  router.get(`${BASE}/:id`, async (req, res) => {
+    res.json(await batchView(deps.db, await ownBatch(deps.db, req, 'summarize')));
+  });
+
+  router.get(`${BASE}/:id/results`, async (req, res) => {
+    const row = await ownBatch(deps.db, req, 'summarize');
+    res.setHeader('content-type', 'application/x-ndjson; charset=utf-8');
+    await streamPages(
+      res,
+      (after) => batches.resultsPage(deps.db, row.id, after, 500),
+      (r) => ({
+        id: r.item_id,
+        summary: (r.result as { summary?: string } | null)?.summary ?? null,
+        key_points: (r.result as { keyPoints?: string[] } | null)?.keyPoints ?? null,
+        chunks: (r.result as { chunks?: number } | null)?.chunks ?? null,
+        models: r.models,
+        cost_usd: r.cost_usd,
+        usage: { input_tokens: r.input_tokens, output_tokens: r.output_tokens },
+        error: r.error,
+      }),
+    );
+  });
+
+  router.post(`${BASE}/:id/cancel`, async (req, res) => {
+    const row = await ownBatch(deps.db, req, 'summarize');
+    await cancelBatchJob(deps, row.id);
+    res.json(await batchView(deps.db, (await batches.getBatch(deps.db, row.id))!));
+  });
+
+  return router;
+}
+
+/** Streams rows page by page as JSONL (a page in memory at a time), honouring back-pressure. */
+export async function streamPages<R extends { seq: number }>(
+  res: Response,
+  page: (afterSeq: number) => Promise<R[]>,
+  line: (r: R) => unknown,
+): Promise<void> {
+  let after = 0;
+  for (;;) {
+    const rows = await page(after);
+    for (const r of rows) {
+      if (res.destroyed) return;
+      const value = line(r);
+      if (value === undefined) continue;
+      if (!res.write(`${JSON.stringify(value)}\n`))
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.once('drain', done);
+          res.once('close', done);
+        });
+    }
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1]!.seq;
+  }
+  res.end();
+}

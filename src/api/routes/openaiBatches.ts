@@ -1,0 +1,305 @@
+/**
+ * The OpenAI Files and Batch APIs on Switchyard's batch engine: `files.create` (purpose `batch`,
+ * multipart as the SDKs send it), `files.retrieve`, `files.content`, and `batches.create`,
+ * `retrieve`, `cancel`, `list`, in OpenAI's object shapes. Each line runs as a routed, durable
+ * request; the output file is read from the results when asked for.
+ */
+import { randomBytes } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import busboy from 'busboy';
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import * as batches from '../../db/batches';
+import { batchObject, fileObject } from '../../domain/batch/openai';
+import { OpenAIBatchLineSchema, type BatchOptions } from '../../domain/batch/spec';
+import { actorOf, authOf } from '../auth';
+import { cancelBatchJob, ItemPages, newBatchId, readJsonLines, startBatchWorkflow } from '../batchIntake';
+import { routeContext } from '../context';
+import { HttpError } from '../errors';
+import { validate } from '../validate';
+import { ownBatch, streamPages, type BatchDeps } from './batches';
+
+const MAX_FILE_BYTES = 200 * 1024 * 1024;
+const outputFileId = (batchId: string) => `file-${batchId}-output`;
+const errorFileId = (batchId: string) => `file-${batchId}-errors`;
+const lineId = (batchId: string, seq: number) => `batch_req_${batchId.slice(6)}_${seq}`;
+
+const CreateBatchSchema = z
+  .object({
+    input_file_id: z.string().min(1).max(100),
+    endpoint: z.enum(['/v1/chat/completions', '/v1/embeddings']),
+    completion_window: z.literal('24h'),
+    metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional(),
+    output_expires_after: z.unknown().optional(),
+  })
+  .strict();
+
+/**
+ * Reads a multipart upload: `onFile` consumes the `file` part's stream; resolves with the
+ * `purpose` field once the whole body is read (the SDKs may send it before or after the file).
+ */
+function multipartFile(
+  req: Request,
+  onFile: (file: Readable, filename: string) => Promise<void>,
+): Promise<{ purpose?: string; filename: string; truncated: boolean }> {
+  return new Promise((resolve, reject) => {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: req.headers, limits: { files: 1, fileSize: MAX_FILE_BYTES, fields: 10 } });
+    } catch {
+      reject(
+        HttpError.invalid('Upload the file as multipart/form-data with fields "purpose" and "file".', {
+          code: 'invalid_content_type',
+        }),
+      );
+      return;
+    }
+    let purpose: string | undefined;
+    let filename = 'upload.jsonl';
+    let truncated = false;
+    let handled: Promise<void> | undefined;
+    bb.on('field', (name, value) => {
+      if (name === 'purpose') purpose = value;
+    });
+    bb.on('file', (name, stream, info) => {
+      if (name !== 'file' || handled) {
+        stream.resume();
+        return;
+      }
+      filename = info.filename ?? filename;
+      stream.on('limit', () => (truncated = true));
+      handled = onFile(stream, filename);
+      // On a rejected line, read the rest so the request ends and the 400 goes out.
+      handled.catch(() => stream.resume());
+    });
+    bb.on('error', reject);
+    bb.on('close', () => {
+      if (!handled)
+        reject(HttpError.invalid("Missing the multipart field 'file'.", { param: 'file', code: 'missing_file' }));
+      else handled.then(() => resolve({ purpose, filename, truncated }), reject);
+    });
+    req.pipe(bb);
+  });
+}
+
+export function openaiBatchRoutes(deps: BatchDeps): Router {
+  const router = Router();
+
+  router.post('/v1/files', async (req, res) => {
+    const { tenantId } = authOf(req);
+    const id = `file-${randomBytes(12).toString('hex')}`;
+    // One transaction: a rejected upload (a bad line, a wrong purpose) stores nothing.
+    const file = await deps.db.transaction(async (tx) => {
+      await batches.insertFile(tx, {
+        id,
+        tenant_id: tenantId,
+        purpose: 'batch',
+        filename: '',
+        bytes: 0,
+        source: 'upload',
+      });
+      const ids = new ItemPages(tx, '');
+      let bytes = 0;
+      const upload = await multipartFile(req, async (stream) => {
+        const counted = stream.pipe(
+          new Transform({
+            transform(chunk: Buffer, _enc, done) {
+              bytes += chunk.length;
+              done(null, chunk);
+            },
+          }),
+        );
+        const buffer: Array<{ lineNo: number; value: unknown }> = [];
+        const flush = async () => {
+          for (const group of groupConsecutive(buffer.splice(0)))
+            await batches.insertFileLines(tx, id, group.values, group.first);
+        };
+        await readJsonLines(counted, OpenAIBatchLineSchema, async (line, lineNo) => {
+          ids.checkUnique(line.custom_id, lineNo, 'custom_id');
+          buffer.push({ lineNo, value: line });
+          if (buffer.length >= 500) await flush();
+        });
+        await flush();
+      });
+      if (upload.purpose !== 'batch')
+        throw HttpError.invalid(`purpose must be 'batch' (the only purpose this server stores files for).`, {
+          param: 'purpose',
+          code: 'invalid_value',
+        });
+      if (upload.truncated)
+        throw HttpError.invalid(`The file is larger than ${MAX_FILE_BYTES} bytes.`, {
+          param: 'file',
+          code: 'file_too_large',
+        });
+      if (ids.count === 0)
+        throw HttpError.invalid('The file holds no request line.', { param: 'file', code: 'empty_file' });
+      return batches.insertFile(tx, {
+        id,
+        tenant_id: tenantId,
+        purpose: 'batch',
+        filename: upload.filename,
+        bytes,
+        source: 'upload',
+      });
+    });
+    res.json(fileObject(file));
+  });
+
+  const ownFile = async (req: Request) => {
+    const f = await batches.getFile(deps.db, String(req.params.id));
+    if (!f || f.tenant_id !== authOf(req).tenantId)
+      throw HttpError.notFound(`No such File object: ${req.params.id}`, { param: 'id', code: 'file_not_found' });
+    return f;
+  };
+
+  router.get('/v1/files/:id', async (req, res) => {
+    res.json(fileObject(await ownFile(req)));
+  });
+
+  router.get('/v1/files/:id/content', async (req, res) => {
+    const f = await ownFile(req);
+    res.setHeader('content-type', 'application/jsonl; charset=utf-8');
+    if (f.source === 'upload') {
+      return streamPages(
+        res,
+        async (after) =>
+          (await batches.fileLines(deps.db, f.id, after, 500)).map((l) => ({ seq: l.line_no, content: l.content })),
+        (l) => l.content,
+      );
+    }
+    const wantOk = f.source === 'batch_output';
+    const batchId = f.batch_id!;
+    return streamPages(
+      res,
+      async (after) => {
+        // Pages of finished items; lines of the other file are skipped, not counted.
+        const rows = await batches.resultsPage(deps.db, batchId, after, 500);
+        return rows.map((r) => ({ ...r, keep: r.ok === wantOk }));
+      },
+      (r) =>
+        r.keep
+          ? { id: lineId(batchId, r.seq), custom_id: r.item_id, response: wantOk ? r.result : r.error, error: null }
+          : undefined,
+    );
+  });
+
+  router.post('/v1/batches', async (req, res) => {
+    const { tenantId } = authOf(req);
+    const body = validate(CreateBatchSchema, req.body);
+    const file = await batches.getFile(deps.db, body.input_file_id);
+    if (!file || file.tenant_id !== tenantId || file.source !== 'upload')
+      throw HttpError.notFound(`No such File object: ${body.input_file_id}`, {
+        param: 'input_file_id',
+        code: 'file_not_found',
+      });
+    const mismatch = await deps.db.query<{ line_no: number; url: string }>(
+      `select line_no, content->>'url' as url from file_lines where file_id = $1 and content->>'url' <> $2 order by line_no limit 1`,
+      [file.id, body.endpoint],
+    );
+    if (mismatch.rows[0])
+      throw HttpError.invalid(
+        `line ${mismatch.rows[0].line_no}: url: '${mismatch.rows[0].url}' does not match the batch's endpoint '${body.endpoint}'`,
+        { param: 'endpoint', code: 'endpoint_mismatch' },
+      );
+    const options: BatchOptions = {
+      model: 'auto',
+      concurrency: Math.min(16, deps.batches.maxConcurrency),
+      context: routeContext(req, tenantId, {}),
+      endpoint: body.endpoint,
+      completionWindow: body.completion_window,
+      metadata: body.metadata ?? null,
+    };
+    const id = newBatchId();
+    const row = await deps.db.transaction(async (tx) => {
+      await batches.insertBatch(tx, {
+        id,
+        tenantId,
+        kind: 'openai',
+        options,
+        workflowId: `batch-${id}`,
+        inputFileId: file.id,
+        createdBy: actorOf(req).keyId,
+      });
+      const total = await batches.itemsFromFile(tx, id, file.id);
+      await batches.setBatchTotal(tx, id, total);
+      for (const [fid, source] of [
+        [outputFileId(id), 'batch_output'],
+        [errorFileId(id), 'batch_error'],
+      ] as const)
+        await batches.insertFile(tx, {
+          id: fid,
+          tenant_id: tenantId,
+          purpose: 'batch_output',
+          filename: `${id}_${source === 'batch_output' ? 'output' : 'error'}.jsonl`,
+          bytes: 0,
+          source,
+          batch_id: id,
+        });
+      return (await batches.getBatch(tx, id))!;
+    });
+    await startBatchWorkflow(deps, { id, tenantId, kind: 'openai', options });
+    res.json(await openaiView(row));
+  });
+
+  const openaiView = async (row: batches.BatchRow) => {
+    const totals = await batches.batchTotals(deps.db, row.id);
+    const finished = row.status === 'completed' || row.status === 'cancelled' || row.status === 'failed';
+    return batchObject({
+      id: row.id,
+      status: row.status,
+      endpoint: row.options.endpoint ?? '/v1/chat/completions',
+      inputFileId: row.input_file_id!,
+      completionWindow: row.options.completionWindow ?? '24h',
+      createdAt: row.created_at,
+      startedAt: row.started_at,
+      finishedAt: row.finished_at,
+      cancelledAt: row.cancelled_at,
+      total: row.total,
+      done: totals.done,
+      failed: totals.failed,
+      metadata: row.options.metadata ?? null,
+      outputFileId: finished && totals.done > 0 ? outputFileId(row.id) : null,
+      errorFileId: finished && totals.failed > 0 ? errorFileId(row.id) : null,
+    });
+  };
+
+  router.get('/v1/batches', async (req, res) => {
+    const { tenantId } = authOf(req);
+    const q = validate(
+      z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().max(64).optional() }),
+      req.query,
+    );
+    const rows = await batches.listBatches(deps.db, tenantId, 'openai', { limit: q.limit + 1, after: q.after });
+    const data = await Promise.all(rows.slice(0, q.limit).map(openaiView));
+    res.json({
+      object: 'list',
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data[data.length - 1]?.id ?? null,
+      has_more: rows.length > q.limit,
+    });
+  });
+
+  router.get('/v1/batches/:id', async (req, res) => {
+    res.json(await openaiView(await ownBatch(deps.db, req, 'openai')));
+  });
+
+  router.post('/v1/batches/:id/cancel', async (req, res) => {
+    const row = await ownBatch(deps.db, req, 'openai');
+    await cancelBatchJob(deps, row.id);
+    res.json(await openaiView((await batches.getBatch(deps.db, row.id))!));
+  });
+
+  return router;
+}
+
+/** Runs of consecutive line numbers (blank lines leave gaps), each stored with one statement. */
+function groupConsecutive(items: Array<{ lineNo: number; value: unknown }>) {
+  const groups: Array<{ first: number; values: unknown[] }> = [];
+  for (const it of items) {
+    const last = groups[groups.length - 1];
+    if (last && last.first + last.values.length === it.lineNo) last.values.push(it.value);
+    else groups.push({ first: it.lineNo, values: [it.value] });
+  }
+  return groups;
+}

@@ -1,0 +1,125 @@
+/**
+ * OpenAI's object shapes for what a batch returns: a line's response body (a chat completion or
+ * an embeddings list, as the synchronous endpoints return them), the batch and the file objects.
+ */
+import type { BatchStatus } from './spec';
+
+/** What a stored request holds that a response body is built from. */
+export interface AnsweredRequest {
+  request_id: string;
+  model: string | null;
+  response: unknown;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  created_at: Date | string;
+}
+
+const epoch = (t: Date | string | null | undefined) => (t ? Math.floor(new Date(t).getTime() / 1000) : null);
+
+export function chatCompletionObject(r: AnsweredRequest) {
+  const stored = r.response as { content: string | null; finishReason: string };
+  const input = r.input_tokens ?? 0;
+  const output = r.output_tokens ?? 0;
+  return {
+    id: `chatcmpl-${r.request_id}`,
+    object: 'chat.completion',
+    created: epoch(r.created_at),
+    model: r.model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: stored.content, refusal: null },
+        finish_reason: stored.finishReason,
+        logprobs: null,
+      },
+    ],
+    usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
+    system_fingerprint: null,
+  };
+}
+
+export function embeddingsObject(r: AnsweredRequest) {
+  const stored = r.response as { embeddings: Array<{ index: number; embedding: number[] }> };
+  const input = r.input_tokens ?? 0;
+  return {
+    object: 'list',
+    data: stored.embeddings.map((e) => ({ object: 'embedding', index: e.index, embedding: e.embedding })),
+    model: r.model,
+    usage: { prompt_tokens: input, total_tokens: input },
+  };
+}
+
+export type OpenAIBatchStatus =
+  'validating' | 'in_progress' | 'finalizing' | 'completed' | 'cancelling' | 'cancelled' | 'failed';
+
+/** Our status in OpenAI's words: a cancel acknowledged but not yet finished is `cancelling`. */
+export function openaiStatus(status: BatchStatus, cancelRequested: boolean): OpenAIBatchStatus {
+  if (status === 'completed') return 'completed';
+  if (status === 'cancelled') return 'cancelled';
+  if (status === 'failed') return 'failed';
+  if (cancelRequested) return 'cancelling';
+  return status === 'queued' ? 'validating' : 'in_progress';
+}
+
+export interface BatchObjectInput {
+  id: string;
+  status: BatchStatus;
+  endpoint: string;
+  inputFileId: string;
+  completionWindow: string;
+  createdAt: Date | string;
+  startedAt: Date | string | null;
+  finishedAt: Date | string | null;
+  cancelledAt: Date | string | null;
+  total: number;
+  done: number;
+  failed: number;
+  metadata: Record<string, string> | null;
+  outputFileId: string | null;
+  errorFileId: string | null;
+}
+
+export function batchObject(b: BatchObjectInput) {
+  const status = openaiStatus(b.status, b.cancelledAt !== null);
+  return {
+    id: b.id,
+    object: 'batch',
+    endpoint: b.endpoint,
+    errors: null,
+    input_file_id: b.inputFileId,
+    completion_window: b.completionWindow,
+    status,
+    output_file_id: b.outputFileId,
+    error_file_id: b.errorFileId,
+    created_at: epoch(b.createdAt),
+    in_progress_at: epoch(b.startedAt),
+    expires_at: (epoch(b.createdAt) ?? 0) + 24 * 3600,
+    finalizing_at: null,
+    completed_at: status === 'completed' ? epoch(b.finishedAt) : null,
+    failed_at: status === 'failed' ? epoch(b.finishedAt) : null,
+    expired_at: null,
+    cancelling_at: epoch(b.cancelledAt),
+    cancelled_at: status === 'cancelled' ? epoch(b.finishedAt) : null,
+    request_counts: { total: b.total, completed: b.done, failed: b.failed },
+    metadata: b.metadata,
+  };
+}
+
+export function fileObject(f: {
+  id: string;
+  bytes: number;
+  created_at: Date | string;
+  filename: string;
+  purpose: string;
+}) {
+  return {
+    id: f.id,
+    object: 'file',
+    bytes: f.bytes,
+    created_at: epoch(f.created_at),
+    filename: f.filename,
+    purpose: f.purpose,
+    status: 'processed',
+    status_details: null,
+  };
+}

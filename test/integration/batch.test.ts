@@ -1,0 +1,239 @@
+/**
+ * Summarization batches over real HTTP: JSONL and inline submission, a 500-document batch with
+ * exactly one summary per document, a document many times the model's context chunked and
+ * combined, line-numbered rejection that stores nothing, cancel with no call after it returns,
+ * waiting out a forced-open breaker, and tenant scoping.
+ */
+import { upsertApiKey } from '../../src/db/apiKeys';
+import { CatalogSchema } from '../../src/domain/catalog';
+import { sentencesOf } from '../../src/domain/batch/chunk';
+import { until } from '../support/chaos';
+import { uniqueId } from '../support/db';
+import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+const CONTEXT = 2_000;
+
+beforeAll(async () => {
+  stack = await startTestStack({
+    breakers: true,
+    catalog: (f) =>
+      CatalogSchema.parse({
+        providers: fakeCatalogProviders(f),
+        models: [fakeModel('oa', 'sum', { contextWindow: CONTEXT, capabilities: ['chat', 'json'] })],
+      }),
+  });
+  stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const BATCHES = '/operations/summarize/batches';
+
+async function api(path: string, init: RequestInit & { key?: string } = {}) {
+  const res = await fetch(`${stack.baseURL}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${init.key ?? stack.apiKey}`, ...(init.headers as Record<string, string>) },
+  });
+  const text = await res.text();
+  let body: any = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // JSONL or empty
+  }
+  return { status: res.status, body, text };
+}
+
+const jsonl = (rows: unknown[]) => rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n';
+
+const submitJsonl = (rows: unknown[], query = '', key?: string) =>
+  api(`${BATCHES}${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson' },
+    body: jsonl(rows),
+    key,
+  });
+
+const batch = async (id: string) => (await api(`${BATCHES}/${id}`)).body;
+
+async function finished(id: string, ms = 120_000) {
+  let last: any;
+  await until(async () => {
+    last = await batch(id);
+    return ['completed', 'cancelled', 'failed'].includes(last.status);
+  }, ms);
+  return last;
+}
+
+async function results(id: string) {
+  const r = await api(`${BATCHES}/${id}/results`);
+  expect(r.status).toBe(200);
+  return r.text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+/** A document of `n` distinct sentences, single-spaced. */
+const doc = (tag: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `Sentence ${i} of ${tag} says the river crossed plain number ${i}.`).join(' ');
+
+it('summarizes 500 documents from JSONL, each exactly once, and returns 500 result lines', async () => {
+  const docs = Array.from({ length: 500 }, (_, i) => ({ id: `d${i}`, text: doc(`doc ${i}`, 3) }));
+  const sub = await submitJsonl(docs, '?maxWords=40&concurrency=32');
+  expect(sub.status).toBe(201);
+  expect(sub.body).toMatchObject({ object: 'summarize.batch', counts: { total: 500 } });
+  const done = await finished(sub.body.id, 300_000);
+  expect(done).toMatchObject({ status: 'completed', counts: { total: 500, done: 500, failed: 0, pending: 0 } });
+  expect(done.cost_usd).toBeGreaterThan(0);
+
+  const rows = await stack.db.query<{ item_id: string; n: number }>(
+    'select item_id, count(*)::int as n from batch_results where batch_id = $1 group by item_id',
+    [sub.body.id],
+  );
+  expect(rows.rows).toHaveLength(500);
+  expect(rows.rows.every((r) => r.n === 1)).toBe(true);
+  const lines = await results(sub.body.id);
+  expect(lines).toHaveLength(500);
+  expect(lines.map((l) => l.id)).toEqual(docs.map((d) => d.id));
+  // Extractive: the summary is the document's own first sentence(s).
+  expect(docs[7]!.text.startsWith(lines[7].summary)).toBe(true);
+  expect(lines[7]).toMatchObject({ models: ['oa/sum'], error: null, chunks: 1 });
+  // Every call the fake provider saw is one attempt in the ledger.
+  const attempts = await stack.db.query<{ n: number }>(
+    `select count(*)::int as n from request_attempts a join requests r on r.request_id = a.request_id where r.batch_id = $1`,
+    [sub.body.id],
+  );
+  expect(attempts.rows[0]!.n).toBe(500);
+}, 400_000);
+
+it('chunks a document five times the context window and combines the chunk summaries', async () => {
+  const text = doc('the long report', 900);
+  const sub = await api(BATCHES, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ documents: [{ id: 'long', text }], maxWords: 40 }),
+  });
+  expect(sub.status).toBe(201);
+  const { countTokens } = await import('../../src/domain/tokens');
+  expect(countTokens(text)).toBeGreaterThan(5 * CONTEXT);
+  expect((await finished(sub.body.id)).status).toBe('completed');
+  const [line] = await results(sub.body.id);
+  expect(line.chunks).toBeGreaterThanOrEqual(6);
+  // Combined: more requests than chunks (at least one combining round).
+  const reqs = await stack.db.query<{ n: number }>('select count(*)::int as n from requests where batch_id = $1', [
+    sub.body.id,
+  ]);
+  expect(reqs.rows[0]!.n).toBeGreaterThan(line.chunks);
+  const sentences = sentencesOf(line.summary).map((s) => s.trim());
+  expect(sentences.length).toBeGreaterThan(0);
+  for (const s of sentences) expect(text).toContain(s);
+}, 120_000);
+
+it('rejects a bad line 17 naming the line and field, and stores nothing', async () => {
+  const count = async () =>
+    (
+      await stack.db.query<{ b: number; i: number }>(
+        'select (select count(*) from batches)::int as b, (select count(*) from batch_items)::int as i',
+      )
+    ).rows[0]!;
+  const before = await count();
+  const rows: unknown[] = Array.from({ length: 30 }, (_, i) => ({ id: `x${i}`, text: 'Some text.' }));
+  rows[16] = { id: 'x16' };
+  const bad = await submitJsonl(rows);
+  expect(bad.status).toBe(400);
+  expect(bad.body.error.message).toBe('line 17: text: required');
+  expect(bad.body.error).toMatchObject({ type: 'invalid_request_error', line: 17, param: 'text' });
+
+  rows[16] = '{"id": "x16", "text": ';
+  expect((await submitJsonl(rows)).body.error.message).toMatch(/^line 17: not valid JSON/);
+  rows[16] = { id: 'x3', text: 'Again.' };
+  const dup = await submitJsonl(rows);
+  expect(dup.status).toBe(400);
+  expect(dup.body.error.message).toBe("line 17: id: duplicate id 'x3' (first on line 4)");
+  rows[16] = { id: 'x16', text: 'bad \u0000 byte' };
+  expect((await submitJsonl(rows)).body.error.message).toMatch(/^line 17: text: contains a NUL/);
+  expect(await count()).toEqual(before);
+
+  const inline = await api(BATCHES, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ documents: [{ id: 'a', text: 'x' }, { id: 'b' }] }),
+  });
+  expect(inline.status).toBe(400);
+  expect(inline.body.error.param).toBe('documents.1.text');
+  expect((await submitJsonl([{ id: 'a', text: 'x' }], '?concurrency=999')).body.error.param).toBe('concurrency');
+  expect((await submitJsonl([{ id: 'a', text: 'x' }], '?style=poem')).body.error.param).toBe('style');
+  expect(await count()).toEqual(before);
+});
+
+it("keeps batches to their tenant: another tenant's batch id is not found", async () => {
+  const sub = await submitJsonl([{ id: 'only', text: 'One sentence here.' }]);
+  expect(sub.status).toBe(201);
+  const otherTenant = uniqueId('tenant');
+  const otherKey = `sk-sy-${uniqueId('other')}`;
+  await upsertApiKey(stack.db, otherTenant, otherKey, 'other');
+  for (const path of ['', '/results'])
+    expect((await api(`${BATCHES}/${sub.body.id}${path}`, { key: otherKey })).status).toBe(404);
+  expect((await api(`${BATCHES}/${sub.body.id}/cancel`, { method: 'POST', key: otherKey })).status).toBe(404);
+  const mine = (await api(BATCHES)).body.data.map((b: { id: string }) => b.id);
+  expect(mine).toContain(sub.body.id);
+  expect((await api(BATCHES, { key: otherKey })).body.data).toEqual([]);
+  await finished(sub.body.id);
+});
+
+it('cancel: no provider call starts after it returns, and finished summaries are kept', async () => {
+  stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true, delayMs: 300 });
+  try {
+    const docs = Array.from({ length: 200 }, (_, i) => ({ id: `c${i}`, text: doc(`cancel ${i}`, 2) }));
+    const sub = await submitJsonl(docs, '?concurrency=4');
+    const id = sub.body.id;
+    await until(async () => (await batch(id)).counts.done >= 8);
+    const cancelled = await api(`${BATCHES}/${id}/cancel`, { method: 'POST' });
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.cancel_requested).toBe(true);
+    const callsAtCancel = stack.fakes.openai.callsFor('sum').length;
+    const end = await finished(id);
+    expect(end.status).toBe('cancelled');
+    // Wait until the batch's workflows are closed before counting again.
+    const handle = stack.env.client.workflow.getHandle(`batch-${id}`);
+    await until(async () => (await handle.describe()).status.name !== 'RUNNING');
+    expect(stack.fakes.openai.callsFor('sum').length).toBe(callsAtCancel);
+    const kept = await results(id);
+    expect(kept.length).toBe(end.counts.done);
+    expect(kept.length).toBeGreaterThanOrEqual(8);
+    expect(kept.length).toBeLessThan(200);
+    expect(kept.every((l) => l.summary && l.error === null)).toBe(true);
+  } finally {
+    stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true });
+  }
+}, 120_000);
+
+it('waits out a forced-open breaker with status waiting, then completes with no document failed', async () => {
+  const breaker = (action: 'open' | 'close') =>
+    api('/providers/oa/sum/breaker', {
+      method: 'POST',
+      key: stack.operatorKey,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ action, reason: 'batch test' }),
+    });
+  expect((await breaker('open')).status).toBe(200);
+  try {
+    const sub = await submitJsonl(Array.from({ length: 20 }, (_, i) => ({ id: `w${i}`, text: doc(`wait ${i}`, 2) })));
+    const id = sub.body.id;
+    let seen: any;
+    await until(async () => (seen = await batch(id)).status === 'waiting');
+    expect(seen.status_reason).toMatch(/breaker/);
+    expect(seen.counts.failed).toBe(0);
+    const progress = await stack.env.client.workflow.getHandle(`batch-${id}`).query('progress');
+    expect(progress).toMatchObject({ status: 'waiting' });
+  } finally {
+    expect((await breaker('close')).status).toBe(200);
+  }
+  const latest = (await api(BATCHES)).body.data[0];
+  const end = await finished(latest.id);
+  expect(end).toMatchObject({ status: 'completed', counts: { done: 20, failed: 0 } });
+}, 120_000);
