@@ -30,8 +30,24 @@ export type ItemRoute = Pick<
   'operation' | 'requestedModel' | 'maxOutputTokens' | 'needsJson' | 'context'
 >;
 
-export type PreparedItem =
-  { kind: 'done' } | { kind: 'cancelled' } | { kind: 'requests'; run: number; requestIds: string[]; route: ItemRoute };
+/** An item ready to run: the ids of its first requests (chunks, or the one line) and their route. */
+export interface PreparedItem {
+  seq: number;
+  itemId: string;
+  run: number;
+  requestIds: string[];
+  route: ItemRoute;
+}
+
+/** What an item's run ended with, for its result row. */
+export interface ItemEnd {
+  itemId: string;
+  requestIds: string[];
+  /** The request whose answer is the item's (the last combine, or the only request). */
+  finalRequestId?: string;
+  chunks?: number;
+  error?: { type: string; message: string; status?: number };
+}
 
 /** The smallest context window a summary call may land on: the requested model's, or every chat model's. */
 export function summaryWindow(catalog: Catalog, model: string): number {
@@ -60,6 +76,44 @@ function summaryRoute(o: BatchOptions): ItemRoute {
 }
 
 export function createBatchActivities(deps: ActivityDeps) {
+  async function finishOne(
+    batchId: string,
+    kind: BatchKind,
+    end: ItemEnd,
+    cancelled: boolean,
+  ): Promise<'succeeded' | 'failed' | 'cancelled'> {
+    if (end.error) {
+      if (cancelled) return 'cancelled';
+      const status = end.error.status ?? 500;
+      await batches.writeResult(deps.db, batchId, end.itemId, {
+        ok: false,
+        error:
+          kind === 'openai'
+            ? {
+                status_code: status,
+                request_id: end.finalRequestId,
+                body: { error: { message: end.error.message, type: end.error.type, code: end.error.type } },
+              }
+            : end.error,
+        requestIds: end.requestIds,
+      });
+      return 'failed';
+    }
+    const full = await getRequest(deps.db, end.finalRequestId!);
+    if (!full || full.status !== 'succeeded')
+      throw ApplicationFailure.nonRetryable(`request ${end.finalRequestId} did not succeed`, 'NotFound');
+    let result: unknown;
+    if (kind === 'openai') {
+      const body = full.operation === 'embed' ? embeddingsObject(full) : chatCompletionObject(full);
+      result = { status_code: 200, request_id: full.request_id, body };
+    } else {
+      const r = (full.response as { result: { summary: string; keyPoints: string[] } }).result;
+      result = { summary: r.summary, keyPoints: r.keyPoints, chunks: end.chunks ?? 1 };
+    }
+    await batches.writeResult(deps.db, batchId, end.itemId, { ok: true, result, requestIds: end.requestIds });
+    return 'succeeded';
+  }
+
   return {
     /** Marks the batch running (or still waiting) and reads its counts so far. */
     async startBatchRun(input: {
@@ -76,65 +130,76 @@ export function createBatchActivities(deps: ActivityDeps) {
       return { total: row.total, done: totals.done, failed: totals.failed };
     },
 
-    async nextItems(input: { batchId: string; afterSeq: number; limit: number }): Promise<batches.PendingItem[]> {
-      return batches.pendingItems(deps.db, input.batchId, input.afterSeq, input.limit);
-    },
-
     async setBatchState(input: { batchId: string; status: BatchStatus; reason?: string }): Promise<void> {
       await batches.setBatchStatus(deps.db, input.batchId, input.status, input.reason ?? null);
     },
 
     /**
-     * Starts a run of an item: a document is cut into chunks that fit the smallest context window
-     * its route may use, each stored as a summarize request; an OpenAI line is one request.
+     * Starts runs of the next items (or of `seqs`, deferred ones run again): a document is cut into
+     * chunks that fit the smallest context window its route may use, each stored as a summarize
+     * request; an OpenAI line is one request. One activity for a page of items.
      */
-    async prepareItem(input: { batchId: string; kind: BatchKind; seq: number }): Promise<PreparedItem> {
-      const item = await batches.startItemRun(deps.db, input.batchId, input.seq);
-      if (!item) throw ApplicationFailure.nonRetryable(`item ${input.seq} of ${input.batchId} not found`, 'NotFound');
-      if (item.done) return { kind: 'done' };
-      if (item.batch.cancelled_at) return { kind: 'cancelled' };
-      const o = item.batch.options;
-      const id = (round: number, index: number) => batchRequestId(input.batchId, input.seq, item.run, round, index);
-      if (input.kind === 'openai') {
-        const line = item.input as { url: string; body: Record<string, unknown> };
-        const chat = line.url === '/v1/chat/completions';
-        const body = chat ? line.body : { input: line.body.input, model: line.body.model };
-        const requestId = id(0, 0);
-        await batches.insertBatchRequests(deps.db, input.batchId, item.batch.tenant_id, [
-          { requestId, operation: chat ? 'chat' : 'embed', requestedModel: String(line.body.model), body },
-        ]);
-        const req = line.body as ChatCompletionRequest;
-        return {
-          kind: 'requests',
-          run: item.run,
-          requestIds: [requestId],
-          route: {
-            operation: chat ? 'chat' : 'embed',
-            requestedModel: String(line.body.model),
-            maxOutputTokens: chat ? maxOutputTokens(req) : 0,
-            needsJson: chat && req.response_format !== undefined && req.response_format.type !== 'text',
-            context: { ...o.context, ...(typeof req.user === 'string' && { userId: req.user }) },
-          },
-        };
-      }
-      const text = String(item.input.text);
-      const maxTokens = chunkBudget(summaryWindow(deps.config().config.catalog, o.model), o.maxWords ?? 120);
-      const overlap = Math.min(o.overlapTokens ?? 100, Math.floor(maxTokens / 4));
-      const chunks =
-        countTokens(text) <= maxTokens ? [{ text }] : chunkText(text, { maxTokens, overlapTokens: overlap });
-      const requestIds = chunks.map((_, i) => id(0, i));
-      await batches.insertBatchRequests(
+    async prepareItems(input: {
+      batchId: string;
+      kind: BatchKind;
+      afterSeq?: number;
+      seqs?: number[];
+      limit: number;
+    }): Promise<{ items: PreparedItem[]; cancelled: boolean }> {
+      const row = await batches.getBatch(deps.db, input.batchId);
+      if (!row) throw ApplicationFailure.nonRetryable(`batch ${input.batchId} is not in the database`, 'NotFound');
+      if (row.cancelled_at) return { items: [], cancelled: true };
+      const runs = await batches.startRuns(
         deps.db,
         input.batchId,
-        item.batch.tenant_id,
-        chunks.map((c, i) => ({
-          requestId: requestIds[i]!,
-          operation: 'summarize',
-          requestedModel: o.model,
-          body: summaryBody(o, c.text),
-        })),
+        input.seqs ? { seqs: input.seqs } : { afterSeq: input.afterSeq ?? 0, limit: input.limit },
       );
-      return { kind: 'requests', run: item.run, requestIds, route: summaryRoute(o) };
+      const o = row.options;
+      const requests: batches.NewBatchRequest[] = [];
+      const items = runs.map((item): PreparedItem => {
+        const id = (index: number) => batchRequestId(input.batchId, item.seq, item.run, 0, index);
+        if (input.kind === 'openai') {
+          const line = item.input as { url: string; body: Record<string, unknown> };
+          const chat = line.url === '/v1/chat/completions';
+          const req = line.body as ChatCompletionRequest;
+          requests.push({
+            requestId: id(0),
+            operation: chat ? 'chat' : 'embed',
+            requestedModel: String(line.body.model),
+            body: chat ? line.body : { input: line.body.input, model: line.body.model },
+          });
+          return {
+            seq: item.seq,
+            itemId: item.item_id,
+            run: item.run,
+            requestIds: [id(0)],
+            route: {
+              operation: chat ? 'chat' : 'embed',
+              requestedModel: String(line.body.model),
+              maxOutputTokens: chat ? maxOutputTokens(req) : 0,
+              needsJson: chat && req.response_format !== undefined && req.response_format.type !== 'text',
+              context: { ...o.context, ...(typeof req.user === 'string' && { userId: req.user }) },
+            },
+          };
+        }
+        const text = String(item.input.text);
+        const maxTokens = chunkBudget(summaryWindow(deps.config().config.catalog, o.model), o.maxWords ?? 120);
+        const overlap = Math.min(o.overlapTokens ?? 100, Math.floor(maxTokens / 4));
+        const chunks =
+          countTokens(text) <= maxTokens ? [{ text }] : chunkText(text, { maxTokens, overlapTokens: overlap });
+        const requestIds = chunks.map((_, i) => id(i));
+        chunks.forEach((c, i) =>
+          requests.push({
+            requestId: requestIds[i]!,
+            operation: 'summarize',
+            requestedModel: o.model,
+            body: summaryBody(o, c.text),
+          }),
+        );
+        return { seq: item.seq, itemId: item.item_id, run: item.run, requestIds, route: summaryRoute(o) };
+      });
+      await batches.insertBatchRequests(deps.db, input.batchId, row.tenant_id, requests);
+      return { items, cancelled: false };
     },
 
     /**
@@ -186,52 +251,18 @@ export function createBatchActivities(deps: ActivityDeps) {
     },
 
     /**
-     * The item's one result (idempotent). A failure of a cancelled batch is not a result: the item
-     * stays unfinished. Returns what was recorded.
+     * Items' results, each written once (idempotent). A failure of a cancelled batch is not a
+     * result: the item stays unfinished. Returns what each item ended as, in order.
      */
-    async finishItem(input: {
+    async finishItems(input: {
       batchId: string;
       kind: BatchKind;
-      itemId: string;
-      requestIds: string[];
-      finalRequestId?: string;
-      chunks?: number;
-      error?: { type: string; message: string; status?: number };
-    }): Promise<'succeeded' | 'failed' | 'cancelled'> {
-      if (input.error) {
-        if (await batches.batchCancelled(deps.db, input.batchId)) return 'cancelled';
-        const status = input.error.status ?? 500;
-        await batches.writeResult(deps.db, input.batchId, input.itemId, {
-          ok: false,
-          error:
-            input.kind === 'openai'
-              ? {
-                  status_code: status,
-                  request_id: input.finalRequestId,
-                  body: { error: { message: input.error.message, type: input.error.type, code: input.error.type } },
-                }
-              : input.error,
-          requestIds: input.requestIds,
-        });
-        return 'failed';
-      }
-      const full = await getRequest(deps.db, input.finalRequestId!);
-      if (!full || full.status !== 'succeeded')
-        throw ApplicationFailure.nonRetryable(`request ${input.finalRequestId} did not succeed`, 'NotFound');
-      let result: unknown;
-      if (input.kind === 'openai') {
-        const body = full.operation === 'embed' ? embeddingsObject(full) : chatCompletionObject(full);
-        result = { status_code: 200, request_id: full.request_id, body };
-      } else {
-        const r = (full.response as { result: { summary: string; keyPoints: string[] } }).result;
-        result = { summary: r.summary, keyPoints: r.keyPoints, chunks: input.chunks ?? 1 };
-      }
-      await batches.writeResult(deps.db, input.batchId, input.itemId, {
-        ok: true,
-        result,
-        requestIds: input.requestIds,
-      });
-      return 'succeeded';
+      ends: ItemEnd[];
+    }): Promise<Array<'succeeded' | 'failed' | 'cancelled'>> {
+      const cancelled = input.ends.some((e) => e.error) && (await batches.batchCancelled(deps.db, input.batchId));
+      const out: Array<'succeeded' | 'failed' | 'cancelled'> = [];
+      for (const end of input.ends) out.push(await finishOne(input.batchId, input.kind, end, cancelled));
+      return out;
     },
 
     /** Calls the batch's webhook once, when it has one (its host checked again, as budget alerts are). */

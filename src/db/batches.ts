@@ -163,59 +163,36 @@ export async function callsInFlight(db: Queryable, batchId: string): Promise<num
   return res.rows[0]!.n;
 }
 
-export interface PendingItem {
+export interface ItemRun {
   seq: number;
   item_id: string;
+  input: Record<string, unknown>;
+  /** This run's number (1 for the first): a rerun's requests get new ids. */
+  run: number;
 }
 
-/** The next items without a result, after `afterSeq`, in upload order. */
-export async function pendingItems(
+/**
+ * Starts runs of items without a result: the next `limit` after `afterSeq`, or exactly `seqs`
+ * (items run again after an outage). One statement.
+ */
+export async function startRuns(
   db: Queryable,
   batchId: string,
-  afterSeq: number,
-  limit: number,
-): Promise<PendingItem[]> {
-  const res = await db.query<PendingItem>(
-    `select i.seq, i.item_id from batch_items i
-     where i.batch_id = $1 and i.seq > $2
-       and not exists (select 1 from batch_results r where r.batch_id = i.batch_id and r.item_id = i.item_id)
-     order by i.seq limit $3`,
-    [batchId, afterSeq, limit],
+  which: { afterSeq: number; limit: number } | { seqs: number[] },
+): Promise<ItemRun[]> {
+  const bySeqs = 'seqs' in which;
+  const res = await db.query<{ seq: number; item_id: string; input: Record<string, unknown>; runs: number }>(
+    `with picked as (
+       select i.seq from batch_items i
+       where i.batch_id = $1 and ${bySeqs ? 'i.seq = any($2::int[])' : 'i.seq > $2'}
+         and not exists (select 1 from batch_results r where r.batch_id = i.batch_id and r.item_id = i.item_id)
+       order by i.seq limit $3)
+     update batch_items b set runs = runs + 1 from picked
+     where b.batch_id = $1 and b.seq = picked.seq
+     returning b.seq, b.item_id, b.input, b.runs`,
+    [batchId, bySeqs ? which.seqs : which.afterSeq, bySeqs ? which.seqs.length : which.limit],
   );
-  return res.rows;
-}
-
-export interface ItemForRun {
-  input: Record<string, unknown>;
-  run: number;
-  done: boolean;
-  batch: Pick<BatchRow, 'tenant_id' | 'options' | 'cancelled_at'>;
-}
-
-/** Starts a run of an item: its input, a new run number, and whether it already has its result. */
-export async function startItemRun(db: Queryable, batchId: string, seq: number): Promise<ItemForRun | undefined> {
-  const res = await db.query<{
-    input: Record<string, unknown>;
-    runs: number;
-    done: boolean;
-    tenant_id: string;
-    options: BatchOptions;
-    cancelled_at: Date | null;
-  }>(
-    `with bumped as (update batch_items set runs = runs + 1 where batch_id = $1 and seq = $2 returning item_id, input, runs)
-     select b.input, b.runs, exists (select 1 from batch_results r where r.batch_id = $1 and r.item_id = b.item_id) as done,
-       t.tenant_id, t.options, t.cancelled_at
-     from bumped b, batches t where t.id = $1`,
-    [batchId, seq],
-  );
-  const r = res.rows[0];
-  if (!r) return undefined;
-  return {
-    input: r.input,
-    run: r.runs,
-    done: r.done,
-    batch: { tenant_id: r.tenant_id, options: r.options, cancelled_at: r.cancelled_at },
-  };
+  return res.rows.sort((a, b) => a.seq - b.seq).map((r) => ({ ...r, run: r.runs }));
 }
 
 export interface ItemResult {

@@ -55,7 +55,7 @@ export interface FakeProvider {
   calls: RecordedCall[];
   /** Queue behaviours for a model, consumed one per request; then the default applies. */
   script(model: string, ...behaviours: Behaviour[]): void;
-  /** Behaviour once a model's queue is empty (default: ok). */
+  /** Behaviour once a model's queue is empty (default: ok); model `*`: for every model without its own. */
   setDefault(model: string, behaviour: Behaviour): void;
   callsFor(model: string): RecordedCall[];
   reset(): void;
@@ -163,7 +163,7 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
       const model = String(body.model);
       calls.push({ model, at: Date.now(), body, headers: req.headers });
-      const b = queues.get(model)?.shift() ?? defaults.get(model) ?? { kind: 'ok' };
+      const b = queues.get(model)?.shift() ?? defaults.get(model) ?? defaults.get('*') ?? { kind: 'ok' };
       switch (b.kind) {
         case 'ok': {
           const send = () =>
