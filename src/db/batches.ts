@@ -292,7 +292,7 @@ export async function insertFile(
 ): Promise<FileRow> {
   const res = await db.query<FileRow>(
     `insert into files (id, tenant_id, purpose, filename, bytes, source, batch_id) values ($1, $2, $3, $4, $5, $6, $7)
-     on conflict (id) do update set bytes = excluded.bytes returning *`,
+     on conflict (id) do update set bytes = excluded.bytes, filename = excluded.filename returning *`,
     [f.id, f.tenant_id, f.purpose, f.filename, f.bytes, f.source, f.batch_id ?? null],
   );
   return res.rows[0]!;

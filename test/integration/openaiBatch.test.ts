@@ -1,0 +1,202 @@
+/**
+ * The OpenAI Batch API, driven by the official `openai` client unchanged: files.create,
+ * batches.create, retrieve until completed, files.content of the output and error files, cancel
+ * mid-way, and embeddings lines, each line a routed, durable request.
+ */
+import OpenAI, { toFile } from 'openai';
+import { upsertApiKey } from '../../src/db/apiKeys';
+import { CatalogSchema } from '../../src/domain/catalog';
+import { until } from '../support/chaos';
+import { uniqueId } from '../support/db';
+import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let client: OpenAI;
+
+beforeAll(async () => {
+  stack = await startTestStack({
+    catalog: (f) =>
+      CatalogSchema.parse({
+        providers: fakeCatalogProviders(f),
+        models: [
+          fakeModel('oa', 'chat'),
+          fakeModel('oa', 'broken'),
+          fakeModel('oa', 'text-embedding-3-small', { capabilities: ['embeddings'], outputPricePerMTok: 0 }),
+        ],
+      }),
+  });
+  stack.fakes.openai.setDefault('broken', { kind: 'error', status: 400, message: 'unsupported parameter' });
+  client = new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0 });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const chatLine = (customId: string, model = 'oa/chat') => ({
+  custom_id: customId,
+  method: 'POST',
+  url: '/v1/chat/completions',
+  body: { model, messages: [{ role: 'user', content: `Say hello to ${customId}` }], max_tokens: 50 },
+});
+
+const upload = async (lines: unknown[], c = client) =>
+  c.files.create({
+    file: await toFile(Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n') + '\n'), 'batch.jsonl'),
+    purpose: 'batch',
+  });
+
+async function settled(id: string) {
+  let b = await client.batches.retrieve(id);
+  await until(async () => {
+    b = await client.batches.retrieve(id);
+    return ['completed', 'cancelled', 'failed', 'expired'].includes(b.status);
+  }, 120_000);
+  return b;
+}
+
+const contentLines = async (fileId: string) =>
+  (await (await client.files.content(fileId)).text())
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+
+it('runs a 20-line batch file to completion; the output file holds one answer per custom_id', async () => {
+  const lines = Array.from({ length: 19 }, (_, i) => chatLine(`req-${i}`));
+  lines.push(chatLine('req-broken', 'oa/broken'));
+  const file = await upload(lines);
+  expect(file).toMatchObject({ object: 'file', purpose: 'batch', filename: 'batch.jsonl' });
+  expect(file.bytes).toBeGreaterThan(0);
+  expect((await client.files.retrieve(file.id)).id).toBe(file.id);
+
+  const created = await client.batches.create({
+    input_file_id: file.id,
+    endpoint: '/v1/chat/completions',
+    completion_window: '24h',
+    metadata: { job: 'nightly' },
+  });
+  expect(created).toMatchObject({ object: 'batch', input_file_id: file.id, metadata: { job: 'nightly' } });
+  expect(['validating', 'in_progress']).toContain(created.status);
+
+  const done = await settled(created.id);
+  expect(done.status).toBe('completed');
+  expect(done.request_counts).toEqual({ total: 20, completed: 19, failed: 1 });
+  const out = await contentLines(done.output_file_id!);
+  expect(out).toHaveLength(19);
+  expect(out.map((l) => l.custom_id).sort()).toEqual(
+    lines
+      .slice(0, 19)
+      .map((l) => l.custom_id)
+      .sort(),
+  );
+  expect(out[0]).toMatchObject({
+    custom_id: 'req-0',
+    error: null,
+    response: { status_code: 200, body: { object: 'chat.completion', choices: [{ message: { role: 'assistant' } }] } },
+  });
+  expect(out[0].response.body.choices[0].message.content).toBe('fake answer from chat');
+  const errors = await contentLines(done.error_file_id!);
+  expect(errors).toEqual([
+    expect.objectContaining({
+      custom_id: 'req-broken',
+      response: expect.objectContaining({
+        status_code: 400,
+        body: { error: expect.objectContaining({ type: 'InvalidRequest' }) },
+      }),
+    }),
+  ]);
+  // The input file reads back as uploaded; the batch is listed.
+  expect((await contentLines(file.id)).map((l) => l.custom_id)).toEqual(lines.map((l) => l.custom_id));
+  const listed = [];
+  for await (const b of client.batches.list({ limit: 5 })) listed.push(b.id);
+  expect(listed).toContain(created.id);
+  // Each line was one routed request, with its attempt in the ledger.
+  const ledger = await stack.db.query<{ n: number }>(
+    `select count(*)::int as n from request_attempts a join requests r on r.request_id = a.request_id where r.batch_id = $1`,
+    [created.id],
+  );
+  expect(ledger.rows[0]!.n).toBe(20);
+}, 180_000);
+
+it('a batch cancelled mid-way ends cancelled and keeps the lines that finished', async () => {
+  stack.fakes.openai.setDefault('chat', { kind: 'ok', delayMs: 300 });
+  try {
+    const file = await upload(Array.from({ length: 150 }, (_, i) => chatLine(`slow-${i}`)));
+    const created = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    await until(async () => (await client.batches.retrieve(created.id)).request_counts!.completed >= 5);
+    const cancelling = await client.batches.cancel(created.id);
+    expect(['cancelling', 'cancelled']).toContain(cancelling.status);
+    const end = await settled(created.id);
+    expect(end.status).toBe('cancelled');
+    const finished = end.request_counts!.completed;
+    expect(finished).toBeGreaterThanOrEqual(5);
+    expect(finished).toBeLessThan(150);
+    const out = await contentLines(end.output_file_id!);
+    expect(out).toHaveLength(finished);
+    expect(out.every((l) => l.response.status_code === 200)).toBe(true);
+  } finally {
+    stack.fakes.openai.setDefault('chat', { kind: 'ok' });
+  }
+}, 180_000);
+
+it('runs embeddings lines and returns OpenAI embedding lists', async () => {
+  const file = await upload(
+    ['alpha', 'beta gamma'].map((input, i) => ({
+      custom_id: `e${i}`,
+      method: 'POST',
+      url: '/v1/embeddings',
+      body: { model: 'oa/text-embedding-3-small', input },
+    })),
+  );
+  const created = await client.batches.create({
+    input_file_id: file.id,
+    endpoint: '/v1/embeddings',
+    completion_window: '24h',
+  });
+  const done = await settled(created.id);
+  expect(done.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
+  const out = await contentLines(done.output_file_id!);
+  expect(out.find((l) => l.custom_id === 'e1').response.body).toMatchObject({
+    object: 'list',
+    data: [{ object: 'embedding', index: 0, embedding: [10, 1, 0, 0.5] }],
+  });
+}, 120_000);
+
+it('rejects a bad line with its number, a mismatched endpoint, and other tenants', async () => {
+  const lines: unknown[] = Array.from({ length: 5 }, (_, i) => chatLine(`b${i}`));
+  lines[2] = { custom_id: 'b2', method: 'POST', url: '/v1/chat/completions', body: { model: 'oa/chat' } };
+  await expect(upload(lines)).rejects.toMatchObject({
+    status: 400,
+    message: expect.stringMatching(/^400 line 3: body\.messages/),
+  });
+  lines[2] = chatLine('b0');
+  await expect(upload(lines)).rejects.toMatchObject({
+    status: 400,
+    message: expect.stringMatching(/line 3: custom_id: duplicate id 'b0'/),
+  });
+
+  const file = await upload([chatLine('ok')]);
+  await expect(
+    client.batches.create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' }),
+  ).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/line 1: url/) });
+
+  const otherKey = `sk-sy-${uniqueId('other')}`;
+  await upsertApiKey(stack.db, uniqueId('tenant'), otherKey, 'other');
+  const other = new OpenAI({ apiKey: otherKey, baseURL: stack.baseURL, maxRetries: 0 });
+  await expect(other.files.retrieve(file.id)).rejects.toMatchObject({ status: 404 });
+  await expect(
+    other.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+  ).rejects.toMatchObject({ status: 404 });
+  const mine = await client.batches.create({
+    input_file_id: file.id,
+    endpoint: '/v1/chat/completions',
+    completion_window: '24h',
+  });
+  await expect(other.batches.retrieve(mine.id)).rejects.toMatchObject({ status: 404 });
+  await expect(other.batches.cancel(mine.id)).rejects.toMatchObject({ status: 404 });
+  await settled(mine.id);
+}, 120_000);
