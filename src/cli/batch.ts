@@ -1,0 +1,250 @@
+/**
+ * `npm run batch`: submit a summarization batch and follow it with a live progress bar.
+ *
+ *   npm run batch -- docs.jsonl [--out results.jsonl] [--max-words 80] [--style key_points]
+ *   npm run batch -- ./folder          (every .txt/.md file is one document, named by its path)
+ *   npm run batch -- --attach <batchId> [--out results.jsonl]
+ *   npm run batch -- --cancel <batchId>
+ *
+ * Talks to the HTTP API only: SWITCHYARD_URL (default http://127.0.0.1:8080) and SWITCHYARD_KEY
+ * (default: the bootstrap key `npm start` keeps in .data/). Ctrl-C leaves the batch running.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+
+interface BatchView {
+  id: string;
+  status: string;
+  status_reason: string | null;
+  counts: { total: number; done: number; failed: number; pending: number };
+  cost_usd: number;
+  eta_seconds: number | null;
+  started_at: string | null;
+  results_url: string;
+}
+
+const FINISHED = new Set(['completed', 'cancelled', 'failed']);
+const POLL_MS = 1_000;
+
+function usage(): never {
+  console.error(
+    [
+      'usage: npm run batch -- <docs.jsonl | folder> [--out results.jsonl] [--max-words N] [--style abstract|key_points]',
+      '                         [--model auto|<id>] [--concurrency N] [--no-tty]',
+      '       npm run batch -- --attach <batchId> [--out results.jsonl]',
+      '       npm run batch -- --cancel <batchId>',
+      'environment: SWITCHYARD_URL (default http://127.0.0.1:8080), SWITCHYARD_KEY',
+    ].join('\n'),
+  );
+  process.exit(2);
+}
+
+function apiKey(): string {
+  if (process.env.SWITCHYARD_KEY) return process.env.SWITCHYARD_KEY;
+  const dir = process.env.SWITCHYARD_DATA_DIR ?? path.join(__dirname, '..', '..', '.data');
+  const file = path.join(dir, 'bootstrap-api-key');
+  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  console.error('Set SWITCHYARD_KEY to an API key (npm start prints one on its first start).');
+  process.exit(2);
+}
+
+/** A document id from a file's path: printable, no spaces or slashes (ids name workflows). */
+const idOfPath = (rel: string) => rel.replace(/[^\x21-\x2e\x30-\x7e]/g, '_').slice(0, 128);
+
+function* folderDocuments(root: string): Generator<string> {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (/\.(txt|md)$/i.test(e.name)) files.push(full);
+    }
+  };
+  walk(root);
+  const seen = new Set<string>();
+  for (const f of files) {
+    let id = idOfPath(path.relative(root, f));
+    for (let n = 2; seen.has(id); n++) id = `${idOfPath(path.relative(root, f))}-${n}`;
+    seen.add(id);
+    yield `${JSON.stringify({ id, text: fs.readFileSync(f, 'utf8') })}\n`;
+  }
+}
+
+class Api {
+  constructor(
+    readonly base: string,
+    readonly key: string,
+  ) {}
+
+  async call<T>(method: string, p: string, init: { body?: ReadableStream; contentType?: string } = {}): Promise<T> {
+    const res = await fetch(`${this.base}${p}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.key}`,
+        ...(init.contentType && { 'content-type': init.contentType }),
+      },
+      body: init.body,
+      // Stream the upload (Node's fetch needs this for a streamed body).
+      ...(init.body instanceof ReadableStream && { duplex: 'half' }),
+    } as RequestInit);
+    const text = await res.text();
+    if (!res.ok) {
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { error: { message: string } }).error.message;
+      } catch {
+        // not JSON
+      }
+      throw new Error(`${res.status}: ${message}`);
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+}
+
+/** Streams the results (JSONL) into a file; returns how many lines it wrote. */
+async function writeResults(api: Api, view: BatchView, out: string): Promise<number> {
+  const res = await fetch(`${api.base.replace(/\/v1$/, '')}${view.results_url}`, {
+    headers: { authorization: `Bearer ${api.key}` },
+  });
+  if (!res.ok || !res.body) throw new Error(`results: HTTP ${res.status}`);
+  let lines = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      for (const b of chunk) if (b === 10) lines++;
+      done(null, chunk);
+    },
+  });
+  await pipeline(Readable.fromWeb(res.body as WebReadableStream), counter, fs.createWriteStream(out));
+  return lines;
+}
+
+function describe(v: BatchView, withStatus = true): string {
+  const status = withStatus ? `, ${v.status}${v.status_reason ? ` (${v.status_reason})` : ''}` : '';
+  return `${v.counts.done}/${v.counts.total} done, ${v.counts.failed} failed, $${v.cost_usd.toFixed(6)}${status}`;
+}
+
+/** Follows the batch until it finishes; Ctrl-C leaves it running and says how to come back. */
+async function follow(api: Api, id: string, tty: boolean): Promise<BatchView> {
+  let stop = false;
+  let wake: (() => void) | undefined;
+  const onInt = () => {
+    stop = true;
+    wake?.();
+  };
+  process.on('SIGINT', onInt);
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        {
+          format:
+            '{bar} {percentage}% | {value}/{total} done | {failed} failed | {rate}/min | ${cost} | {status} | ETA {eta_s}',
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let view = await api.call<BatchView>('GET', `/operations/summarize/batches/${id}`);
+  bar?.start(view.counts.total, 0, { failed: 0, rate: '0', cost: '0', status: view.status, eta_s: '?' });
+  let last = '';
+  while (!stop) {
+    view = await api.call<BatchView>('GET', `/operations/summarize/batches/${id}`);
+    const finished = view.counts.done + view.counts.failed;
+    const minutes = view.started_at ? (Date.now() - Date.parse(view.started_at)) / 60_000 : 0;
+    const rate = minutes > 0 ? (finished / minutes).toFixed(1) : '0';
+    if (bar) {
+      bar.update(view.counts.done, {
+        failed: view.counts.failed,
+        rate,
+        cost: view.cost_usd.toFixed(6),
+        status: view.status + (view.status_reason ? `: ${view.status_reason}` : ''),
+        eta_s: FINISHED.has(view.status) ? '0s' : view.eta_seconds === null ? '?' : `${view.eta_seconds}s`,
+      });
+    } else {
+      const line = `progress: ${describe(view)}, ${rate} docs/min`;
+      if (line !== last) console.log(line);
+      last = line;
+    }
+    if (FINISHED.has(view.status)) break;
+    await new Promise<void>((r) => {
+      wake = r;
+      setTimeout(r, POLL_MS);
+    });
+  }
+  bar?.stop();
+  process.off('SIGINT', onInt);
+  if (stop && !FINISHED.has(view.status)) {
+    console.log(`\nLeft batch ${id} running (${describe(view)}).`);
+    console.log(`Re-attach:  npm run batch -- --attach ${id}`);
+    console.log(`Cancel:     npm run batch -- --cancel ${id}`);
+    process.exit(130);
+  }
+  return view;
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      attach: { type: 'string' },
+      cancel: { type: 'string' },
+      'max-words': { type: 'string' },
+      style: { type: 'string' },
+      model: { type: 'string' },
+      concurrency: { type: 'string' },
+      'no-tty': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) usage();
+  const base = `${(process.env.SWITCHYARD_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '')}/v1`;
+  const api = new Api(base, apiKey());
+  const tty = !values['no-tty'] && process.stdout.isTTY === true;
+
+  if (values.cancel) {
+    const v = await api.call<BatchView>('POST', `/operations/summarize/batches/${values.cancel}/cancel`);
+    console.log(`Cancelled batch ${v.id}: no new call starts; ${describe(v)}.`);
+    return;
+  }
+
+  let id = values.attach;
+  if (!id) {
+    const source = positionals[0];
+    if (!source || positionals.length > 1) usage();
+    if (!fs.existsSync(source)) throw new Error(`${source}: no such file or folder`);
+    const query = new URLSearchParams();
+    if (values['max-words']) query.set('maxWords', values['max-words']);
+    if (values.style) query.set('style', values.style);
+    if (values.model) query.set('model', values.model);
+    if (values.concurrency) query.set('concurrency', values.concurrency);
+    const body = fs.statSync(source).isDirectory()
+      ? Readable.from(folderDocuments(source))
+      : fs.createReadStream(source);
+    const created = await api.call<BatchView>('POST', `/operations/summarize/batches?${query}`, {
+      body: Readable.toWeb(body) as ReadableStream,
+      contentType: 'application/x-ndjson',
+    });
+    id = created.id;
+    console.log(`Submitted batch ${id}: ${created.counts.total} documents.`);
+  } else {
+    console.log(`Attached to batch ${id}.`);
+  }
+
+  const view = await follow(api, id, tty);
+  console.log(`Batch ${id} ${view.status}: ${describe(view, false)}.`);
+  console.log(`Results: GET ${base.replace(/\/v1$/, '')}${view.results_url}`);
+  if (values.out) {
+    const n = await writeResults(api, view, values.out);
+    console.log(`Wrote ${n} results to ${values.out}`);
+  }
+  if (view.status === 'failed') process.exit(1);
+}
+
+main().catch((err: unknown) => {
+  console.error(`error: ${(err as Error).message}`);
+  process.exit(1);
+});
