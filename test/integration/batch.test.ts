@@ -4,6 +4,8 @@
  * combined, line-numbered rejection that stores nothing, cancel with no call after it returns,
  * waiting out a forced-open breaker, and tenant scoping.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { sentencesOf } from '../../src/domain/batch/chunk';
@@ -128,6 +130,9 @@ it('chunks a document five times the context window and combines the chunk summa
     sub.body.id,
   ]);
   expect(reqs.rows[0]!.n).toBeGreaterThan(line.chunks);
+  // The chunk requests ran on the batch queue, not the interactive one.
+  const chunk = await stack.env.client.workflow.getHandle(`req-bt-${sub.body.id}-1-1-0-0`).describe();
+  expect(chunk.taskQueue).toBe(`${stack.taskQueue}-batch`);
   const sentences = sentencesOf(line.summary).map((s) => s.trim());
   expect(sentences.length).toBeGreaterThan(0);
   for (const s of sentences) expect(text).toContain(s);
@@ -168,6 +173,41 @@ it('rejects a bad line 17 naming the line and field, and stores nothing', async 
   expect((await submitJsonl([{ id: 'a', text: 'x' }], '?concurrency=999')).body.error.param).toBe('concurrency');
   expect((await submitJsonl([{ id: 'a', text: 'x' }], '?style=poem')).body.error.param).toBe('style');
   expect(await count()).toEqual(before);
+});
+
+it('calls the webhook once when the batch completes', async () => {
+  const calls: unknown[] = [];
+  const hook = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      calls.push(JSON.parse(body));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/done`;
+    const sub = await submitJsonl(
+      [1, 2, 3].map((i) => ({ id: `h${i}`, text: `Hook document ${i}.` })),
+      `?webhookUrl=${encodeURIComponent(url)}`,
+    );
+    expect(sub.status).toBe(201);
+    await finished(sub.body.id);
+    const handle = stack.env.client.workflow.getHandle(`batch-${sub.body.id}`);
+    await until(async () => (await handle.describe()).status.name === 'COMPLETED');
+    expect(calls).toEqual([
+      expect.objectContaining({
+        type: 'batch.finished',
+        batch_id: sub.body.id,
+        status: 'completed',
+        done: 3,
+        failed: 0,
+      }),
+    ]);
+  } finally {
+    hook.close();
+  }
 });
 
 it("keeps batches to their tenant: another tenant's batch id is not found", async () => {
