@@ -36,7 +36,7 @@ import {
   type BatchItemRef,
   type BatchJobInput,
   type BatchStatus,
-} from '../src/domain/batch/spec';
+} from '../src/domain/batch/job';
 import type { RouteFailureDetails, RouteRequestInput } from '../src/domain/request';
 import { batchTaskQueue } from '../src/temporal/taskQueues';
 import { routeRequest } from './routeRequest';

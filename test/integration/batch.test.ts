@@ -10,6 +10,7 @@ import { upsertApiKey } from '../../src/db/apiKeys';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { sentencesOf } from '../../src/domain/batch/chunk';
 import { until } from '../support/chaos';
+import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/db';
 import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
 
@@ -133,6 +134,8 @@ it('chunks a document five times the context window and combines the chunk summa
   // The chunk requests ran on the batch queue, not the interactive one.
   const chunk = await stack.env.client.workflow.getHandle(`req-bt-${sub.body.id}-1-1-0-0`).describe();
   expect(chunk.taskQueue).toBe(`${stack.taskQueue}-batch`);
+  await recordHistory('batch-summarize-long-document', stack.env.client.workflow.getHandle(`batch-${sub.body.id}`));
+  await recordHistory('batch-item-chunked', stack.env.client.workflow.getHandle(`batch-${sub.body.id}/long`));
   const sentences = sentencesOf(line.summary).map((s) => s.trim());
   expect(sentences.length).toBeGreaterThan(0);
   for (const s of sentences) expect(text).toContain(s);
@@ -276,4 +279,7 @@ it('waits out a forced-open breaker with status waiting, then completes with no 
   const latest = (await api(BATCHES)).body.data[0];
   const end = await finished(latest.id);
   expect(end).toMatchObject({ status: 'completed', counts: { done: 20, failed: 0 } });
+  const handle = stack.env.client.workflow.getHandle(`batch-${latest.id}`);
+  await until(async () => (await handle.describe()).status.name === 'COMPLETED');
+  await recordHistory('batch-summarize-waiting', handle);
 }, 120_000);

@@ -7,6 +7,7 @@ import OpenAI, { toFile } from 'openai';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { until } from '../support/chaos';
+import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/db';
 import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
 
@@ -80,6 +81,9 @@ it('runs a 20-line batch file to completion; the output file holds one answer pe
 
   const done = await settled(created.id);
   expect(done.status).toBe('completed');
+  const handle = stack.env.client.workflow.getHandle(`batch-${created.id}`);
+  await until(async () => (await handle.describe()).status.name === 'COMPLETED');
+  await recordHistory('openai-batch-completed', handle);
   expect(done.request_counts).toEqual({ total: 20, completed: 19, failed: 1 });
   const out = await contentLines(done.output_file_id!);
   expect(out).toHaveLength(19);

@@ -36,7 +36,14 @@ it('has recorded histories of every workflow type', () => {
       return h.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
     }),
   );
-  expect([...types].sort()).toEqual(['budgetWindow', 'providerHealth', 'routeRequest']);
+  expect([...types].sort()).toEqual([
+    'batchItem',
+    'batchSummarize',
+    'budgetWindow',
+    'openaiBatch',
+    'providerHealth',
+    'routeRequest',
+  ]);
 });
 
 it.each(files)('replays %s against the current workflow code', async (file) => {

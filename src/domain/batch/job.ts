@@ -1,0 +1,103 @@
+/**
+ * A batch job's engine-side definitions, free of schema libraries (the workflows import them):
+ * kinds and statuses, the workflow inputs, the ids the engine derives, and progress arithmetic.
+ */
+import type { RouteContext } from '../policy';
+
+export const BATCH_KINDS = ['summarize', 'openai'] as const;
+export const SUMMARY_STYLES = ['abstract', 'key_points'] as const;
+export type SummaryStyle = (typeof SUMMARY_STYLES)[number];
+
+export type BatchKind = (typeof BATCH_KINDS)[number];
+
+export const BATCH_STATUSES = ['queued', 'running', 'waiting', 'completed', 'cancelled', 'failed'] as const;
+export type BatchStatus = (typeof BATCH_STATUSES)[number];
+export const isFinished = (s: BatchStatus) => s === 'completed' || s === 'cancelled' || s === 'failed';
+
+/** What every item of a batch is routed with (stored on the batch, read by its activities). */
+export interface BatchOptions {
+  model: string;
+  maxWords?: number;
+  style?: SummaryStyle;
+  overlapTokens?: number;
+  concurrency: number;
+  context: RouteContext;
+  /** Endpoint of OpenAI batches (`/v1/chat/completions` or `/v1/embeddings`). */
+  endpoint?: string;
+  completionWindow?: string;
+  metadata?: Record<string, string> | null;
+}
+
+/** The workflow's input: ids and counts only. */
+export interface BatchJobInput {
+  batchId: string;
+  tenantId: string;
+  kind: BatchKind;
+  concurrency: number;
+  /** How long to wait before checking again whether a blocked route has reopened. */
+  recheckMs: number;
+  /** The last item sequence number dispatched by earlier runs (continue-as-new). */
+  cursor?: number;
+  /** Items deferred by an outage, to run again (continue-as-new carries them). */
+  deferred?: BatchItemRef[];
+  /** Items dispatched before this run (continue-as-new), for the progress details. */
+  startedBefore?: number;
+  /** The earlier run was waiting out an outage until `until` (epoch ms). */
+  waiting?: { until: number; reason: string };
+}
+
+export interface BatchItemRef {
+  seq: number;
+  itemId: string;
+}
+
+export interface BatchItemInput {
+  batchId: string;
+  tenantId: string;
+  kind: BatchKind;
+  seq: number;
+  itemId: string;
+}
+
+/** How an item's run ended. `deferred`: blocked by an outage or budget; run it again after `retryAt`. */
+export type BatchItemOutcome =
+  | { status: 'succeeded' | 'failed' }
+  | { status: 'deferred'; reason: string; retryAt?: string }
+  | { status: 'cancelled' };
+
+export const batchWorkflowId = (batchId: string) => `batch-${batchId}`;
+export const itemWorkflowId = (batchId: string, itemId: string) => `batch-${batchId}/${itemId}`;
+/** A request of an item's run: round 0 holds the chunks, later rounds combine their summaries. */
+export const batchRequestId = (batchId: string, seq: number, run: number, round: number, index: number) =>
+  `bt-${batchId}-${seq}-${run}-${round}-${index}`;
+
+/** Ways a route ends that say "not now" rather than "never": the item waits instead of failing. */
+export const DEFERRING_ENDINGS = new Set(['BudgetExceeded', 'NoCandidate', 'AllRateLimited']);
+
+/** Output tokens to allow a summary of `maxWords` words with its key points. */
+export const summaryOutputTokens = (maxWords: number) => Math.ceil(maxWords * 1.6) + 160;
+
+/** Room the summarize prompt takes around the text (instructions and message framing). */
+export const SUMMARY_PROMPT_TOKENS = 120;
+
+/** The most document tokens one chunk may hold for a context window of `contextWindow`. */
+export function chunkBudget(contextWindow: number, maxWords: number): number {
+  return Math.max(64, contextWindow - summaryOutputTokens(maxWords) - SUMMARY_PROMPT_TOKENS);
+}
+
+export interface Progress {
+  done: number;
+  failed: number;
+  total: number;
+  startedAt?: string | null;
+  now: number;
+}
+
+/** Seconds left at the rate observed since the batch started (undefined before the first item ends). */
+export function etaSeconds(p: Progress): number | undefined {
+  const finished = p.done + p.failed;
+  if (!p.startedAt || finished === 0) return undefined;
+  const elapsed = (p.now - Date.parse(p.startedAt)) / 1000;
+  if (elapsed <= 0) return undefined;
+  return Math.max(0, Math.round(((p.total - finished) * elapsed) / finished));
+}
