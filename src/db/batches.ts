@@ -302,7 +302,7 @@ export async function insertFileLines(db: Queryable, fileId: string, lines: unkn
   if (lines.length === 0) return;
   await db.query(
     `insert into file_lines (file_id, line_no, content)
-     select $1, $2 + x.ordinality - 1, x.value from jsonb_array_elements($3::jsonb) with ordinality as x`,
+     select $1, $2 + x.ordinality - 1, x.value from json_array_elements($3::json) with ordinality as x`,
     [fileId, firstLine, JSON.stringify(lines)],
   );
 }
@@ -329,7 +329,7 @@ export async function fileLines(
 export async function itemsFromFile(db: Queryable, batchId: string, fileId: string): Promise<number> {
   const res = await db.query(
     `insert into batch_items (batch_id, seq, item_id, input)
-     select $1, line_no, content->>'custom_id', content from file_lines where file_id = $2`,
+     select $1, line_no, content->>'custom_id', content::jsonb from file_lines where file_id = $2`,
     [batchId, fileId],
   );
   return res.rowCount;

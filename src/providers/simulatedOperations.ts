@@ -134,7 +134,8 @@ function summarize(text: string, maxWords: number): object {
   }
   return {
     summary: picked.join(' '),
-    keyPoints: sentences.slice(0, 3).map((s) => s.split(' ').slice(0, 16).join(' ')),
+    // Whole sentences (extractive, like the summary); a very long one is cut at 30 words.
+    keyPoints: sentences.slice(0, 3).map((s) => s.split(' ').slice(0, 30).join(' ')),
   };
 }
 

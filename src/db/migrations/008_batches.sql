@@ -42,8 +42,9 @@ create table batch_results (
   batch_id      text not null,
   item_id       text not null,
   ok            boolean not null,
-  result        jsonb,
-  error         jsonb,
+  -- json, not jsonb: results read back with their keys in the order they were written.
+  result        json,
+  error         json,
   models        text[] not null default '{}',
   request_ids   text[] not null default '{}',
   input_tokens  integer not null default 0,
@@ -76,6 +77,7 @@ create index files_tenant_created on files (tenant_id, created_at desc);
 create table file_lines (
   file_id  text not null references files(id),
   line_no  integer not null,
-  content  jsonb not null,
+  -- json, not jsonb: the file reads back as uploaded (key order kept).
+  content  json not null,
   primary key (file_id, line_no)
 );
