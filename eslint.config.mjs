@@ -36,6 +36,7 @@ const LAYERS = {
   start: 'src/start',
   activities: 'activities',
   workflows: 'workflows',
+  cli: 'src/cli',
 };
 const zone = (target, from, why) => ({ target: LAYERS[target], from: from.map((f) => LAYERS[f]), message: why });
 const ZONES = [
@@ -66,6 +67,11 @@ const ZONES = [
   ),
   zone('clients', ['api', 'start', 'activities'], 'src/clients wraps our workflows for the processes that call them.'),
   zone('api', ['start', 'activities'], 'the API starts workflows; it never runs activities.'),
+  zone(
+    'cli',
+    ['db', 'providers', 'temporal', 'services', 'clients', 'api', 'start', 'activities', 'workflows'],
+    'src/cli is a client of the HTTP API, as a user script would be: it reaches nothing else.',
+  ),
 ];
 
 // Workflow code may take types from anywhere, values only from the domain and Temporal's names.

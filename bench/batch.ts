@@ -20,6 +20,7 @@ import { installRuntime } from '../src/start/worker';
 import { ensureBinary, TEMPORAL_CLI } from '../src/temporal/binaries';
 import { startDevServer } from '../src/temporal/devServer';
 import { startFakeProvider } from '../test/support/fakeProvider';
+import { isolatedDatabaseUrl } from '../test/support/db';
 import { freePort } from '../test/support/process';
 
 const DOCS = Number(process.env.DOCS ?? 1_000);
@@ -97,6 +98,8 @@ async function main(): Promise<void> {
       ...process.env,
       PORT: String(await freePort()),
       SWITCHYARD_DATA_DIR: dataDir,
+      // A schema of its own: a stored configuration from an earlier run names another fake's port.
+      ...(process.env.DATABASE_URL && { DATABASE_URL: await isolatedDatabaseUrl() }),
       TEMPORAL_ADDRESS: dev.address,
       OPENAI_API_KEY: 'sk-bench',
       OPENAI_BASE_URL: fake.url,

@@ -35,6 +35,11 @@ describe('import boundaries', () => {
     expect(found).toEqual([expect.stringMatching(/^import-x\/no-restricted-paths: .*src\/domain is pure/)]);
   });
 
+  it('src/cli may not import from src/db (it is a client of the HTTP API)', async () => {
+    const found = await problems('src/cli/probe.ts', "import { openDb } from '../db';\nexport const f = openDb;\n");
+    expect(found).toEqual([expect.stringMatching(/^import-x\/no-restricted-paths: .*src\/cli is a client/)]);
+  });
+
   it('src/domain may not import from src/api, not even a type', async () => {
     const found = await problems(
       'src/domain/probe.ts',
