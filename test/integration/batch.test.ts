@@ -283,3 +283,31 @@ it('waits out a forced-open breaker with status waiting, then completes with no 
   await until(async () => (await handle.describe()).status.name === 'COMPLETED');
   await recordHistory('batch-summarize-waiting', handle);
 }, 120_000);
+
+it('waits out an exhausted budget with status waiting, then completes once the budget allows', async () => {
+  const budget = (body: unknown) =>
+    api(`/admin/tenants/${stack.tenantId}/budget`, {
+      method: body === undefined ? 'DELETE' : 'PUT',
+      key: stack.adminKey,
+      headers: { 'content-type': 'application/json' },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+  expect((await budget({ dailyUsd: 0.0005 })).status).toBe(200);
+  try {
+    const sub = await submitJsonl(
+      Array.from({ length: 60 }, (_, i) => ({ id: `b${i}`, text: doc(`budget ${i}`, 2) })),
+      '?maxWords=40&concurrency=4',
+    );
+    const id = sub.body.id;
+    let seen: any;
+    await until(async () => (seen = await batch(id)).status === 'waiting');
+    expect(seen.status_reason).toMatch(/^budget exhausted \(tenant:.* daily, resets at /);
+    expect(seen.counts.failed).toBe(0);
+    expect(seen.counts.done).toBeLessThan(60);
+    expect((await budget({ dailyUsd: 10 })).status).toBe(200);
+    const end = await finished(id);
+    expect(end).toMatchObject({ status: 'completed', counts: { done: 60, failed: 0 } });
+  } finally {
+    await budget(undefined);
+  }
+}, 120_000);
