@@ -106,9 +106,11 @@ export function createBatchActivities(deps: ActivityDeps) {
     if (kind === 'openai') {
       const body = full.operation === 'embed' ? embeddingsObject(full) : chatCompletionObject(full);
       result = { status_code: 200, request_id: full.request_id, body };
-    } else {
+    } else if (kind === 'summarize') {
       const r = (full.response as { result: { summary: string; keyPoints: string[] } }).result;
       result = { summary: r.summary, keyPoints: r.keyPoints, chunks: end.chunks ?? 1 };
+    } else {
+      result = (full.response as { result: unknown }).result;
     }
     await batches.writeResult(deps.db, batchId, end.itemId, { ok: true, result, requestIds: end.requestIds });
     return 'succeeded';
@@ -183,6 +185,27 @@ export function createBatchActivities(deps: ActivityDeps) {
           };
         }
         const text = String(item.input.text);
+        if (input.kind !== 'summarize') {
+          // intent, sentiment, entities: one request per text, the operation's own schema.
+          requests.push({
+            requestId: id(0),
+            operation: input.kind,
+            requestedModel: o.model,
+            body: {
+              text,
+              model: o.model,
+              ...(input.kind === 'intent' && o.intents && { intents: o.intents }),
+              ...(input.kind === 'entities' && o.types && { types: o.types }),
+            },
+          });
+          return {
+            seq: item.seq,
+            itemId: item.item_id,
+            run: item.run,
+            requestIds: [id(0)],
+            route: { operation: input.kind, requestedModel: o.model, needsJson: false, context: o.context },
+          };
+        }
         const maxTokens = chunkBudget(summaryWindow(deps.config().config.catalog, o.model), o.maxWords ?? 120);
         const overlap = Math.min(o.overlapTokens ?? 100, Math.floor(maxTokens / 4));
         const chunks =

@@ -83,6 +83,11 @@ export async function openaiBatch(input: BatchJobInput): Promise<BatchProgress> 
   return batchJob(input);
 }
 
+/** Intent, sentiment and entities batches: the same engine, one request per text. */
+export async function operationBatch(input: BatchJobInput): Promise<BatchProgress> {
+  return batchJob(input);
+}
+
 /** A request of a batch item as a `routeRequest` child on the batch queue. */
 function routeChild(item: BatchItemInput, requestId: string, route: ItemRoute, workflowId = `req-${requestId}`) {
   const args: RouteRequestInput = {

@@ -2,4 +2,4 @@
 export { routeRequest } from './routeRequest';
 export { providerHealth } from './providerHealth';
 export { budgetWindow } from './budgetWindow';
-export { batchSummarize, openaiBatch, batchItem } from './batch';
+export { batchSummarize, openaiBatch, operationBatch, batchItem } from './batch';

@@ -20,7 +20,7 @@ import {
   type BatchOptions,
 } from '../domain/batch/spec';
 import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
-import { batchSummarize, openaiBatch } from '../../workflows';
+import { batchSummarize, openaiBatch, operationBatch } from '../../workflows';
 import { HttpError } from './errors';
 import { jsonProblem } from './inputGuard';
 import { unavailable } from './routeFailure';
@@ -146,13 +146,14 @@ export async function startBatchWorkflow(
     recheckMs: deps.batches.recheckMs,
   };
   try {
-    await deps.client.workflow.start(b.kind === 'summarize' ? batchSummarize : openaiBatch, {
+    const type = b.kind === 'summarize' ? batchSummarize : b.kind === 'openai' ? openaiBatch : operationBatch;
+    await deps.client.workflow.start(type, {
       taskQueue: deps.taskQueue,
       workflowId: batchWorkflowId(b.id),
       args: [input],
       typedSearchAttributes: [
         { key: SA_TENANT, value: b.tenantId },
-        { key: SA_OPERATION, value: b.kind === 'summarize' ? 'summarize-batch' : 'openai-batch' },
+        { key: SA_OPERATION, value: `${b.kind}-batch` },
         { key: SA_STATUS, value: 'running' },
       ],
       staticSummary: `${b.kind} batch ${b.id} · tenant ${b.tenantId}`,

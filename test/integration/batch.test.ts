@@ -311,3 +311,60 @@ it('waits out an exhausted budget with status waiting, then completes once the b
     await budget(undefined);
   }
 }, 120_000);
+
+it('runs sentiment, intent and entities batches on the same engine', async () => {
+  const post = (op: string, body: unknown) =>
+    api(`/operations/${op}/batches`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const texts = [
+    { id: 's1', text: 'I love this product, it is great.' },
+    { id: 's2', text: 'The delivery was late and the box was broken.' },
+  ];
+  const sentiment = await post('sentiment', { documents: texts });
+  expect(sentiment.status).toBe(201);
+  expect(sentiment.body).toMatchObject({ object: 'sentiment.batch', counts: { total: 2 } });
+  const intent = await post('intent', { documents: texts, intents: ['praise', 'complaint'] });
+  expect(intent.status).toBe(201);
+  const entities = await post('entities', {
+    documents: [{ id: 'e1', text: 'Ada Lovelace met Charles Babbage in London.' }],
+  });
+  expect(entities.status).toBe(201);
+
+  for (const [op, b] of [
+    ['sentiment', sentiment.body],
+    ['intent', intent.body],
+    ['entities', entities.body],
+  ] as const) {
+    let end: any;
+    await until(async () => (end = (await api(`/operations/${op}/batches/${b.id}`)).body).status === 'completed');
+    expect(end.counts.failed).toBe(0);
+  }
+  const lines = async (op: string, id: string) =>
+    (await api(`/operations/${op}/batches/${id}/results`)).text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+  const s = await lines('sentiment', sentiment.body.id);
+  expect(s.map((l) => [l.id, l.result.label])).toEqual([
+    ['s1', 'positive'],
+    ['s2', 'negative'],
+  ]);
+  const i = await lines('intent', intent.body.id);
+  expect(i.every((l) => ['praise', 'complaint'].includes(l.result.intent))).toBe(true);
+  const e = await lines('entities', entities.body.id);
+  expect(e[0].result.entities.map((x: { text: string }) => x.text)).toEqual(
+    expect.arrayContaining(['Ada Lovelace', 'Charles Babbage', 'London']),
+  );
+  // Options of another operation are refused; an operation without batches is not found.
+  expect((await post('sentiment', { documents: texts, maxWords: 10 })).body.error.param).toBe('maxWords');
+  expect((await post('intent', { documents: texts, intents: ['only-one'] })).body.error.param).toBe('intents');
+  expect((await post('embed', { documents: texts })).status).toBe(404);
+  // A batch is found only under its own operation.
+  expect((await api(`/operations/summarize/batches/${sentiment.body.id}`)).status).toBe(404);
+  const handle = stack.env.client.workflow.getHandle(`batch-${sentiment.body.id}`);
+  await until(async () => (await handle.describe()).status.name === 'COMPLETED');
+  await recordHistory('operation-batch-sentiment', handle);
+}, 120_000);

@@ -41,6 +41,7 @@ it('has recorded histories of every workflow type', () => {
     'batchSummarize',
     'budgetWindow',
     'openaiBatch',
+    'operationBatch',
     'providerHealth',
     'routeRequest',
   ]);

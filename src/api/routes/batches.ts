@@ -11,9 +11,13 @@ import * as batches from '../../db/batches';
 import {
   DocumentSchema,
   etaSeconds,
+  OperationBatchOptionsSchema,
   SummarizeOptionsSchema,
+  TEXT_OPERATION_KINDS,
   type BatchOptions,
+  type OperationBatchOptions,
   type SummarizeOptions,
+  type TextOperationKind,
 } from '../../domain/batch/spec';
 import { findModel } from '../../domain/catalog';
 import { AUTO_MODELS, RouteContextSchema, type RouteContext } from '../../domain/policy';
@@ -40,13 +44,29 @@ export interface BatchDeps {
   batches: BatchSettings & { urlPolicy?: UrlPolicy };
 }
 
-const BASE = '/v1/operations/summarize/batches';
-const InlineSchema = SummarizeOptionsSchema.extend({
-  documents: z.array(z.unknown()).min(1, 'at least one document').max(10_000, 'at most 10,000 inline; upload JSONL'),
-});
+const BASE = '/v1/operations/:operation/batches';
+const baseOf = (kind: TextOperationKind) => `/v1/operations/${kind}/batches`;
+const documents = z
+  .array(z.unknown())
+  .min(1, 'at least one document')
+  .max(10_000, 'at most 10,000 inline; upload JSONL');
+const optionsSchema = (kind: TextOperationKind) =>
+  kind === 'summarize' ? SummarizeOptionsSchema : OperationBatchOptionsSchema;
+type AnyOptions = SummarizeOptions | OperationBatchOptions;
+
+/** The operation of the path: one of the text operations, or 404. */
+function kindOf(req: Request): TextOperationKind {
+  const op = String(req.params.operation);
+  if (!(TEXT_OPERATION_KINDS as readonly string[]).includes(op))
+    throw HttpError.notFound(`No batches for '${op}'. Use one of: ${TEXT_OPERATION_KINDS.join(', ')}.`, {
+      param: 'operation',
+      code: 'unknown_operation',
+    });
+  return op as TextOperationKind;
+}
 
 /** The routing context of a batch: headers and body attributes, as for a single request. */
-function batchContext(req: Request, tenantId: string, o: SummarizeOptions): RouteContext {
+function batchContext(req: Request, tenantId: string, o: AnyOptions): RouteContext {
   const base = routeContext(req, tenantId, { user: o.user, metadata: o.metadata });
   const compliance =
     o.compliance === undefined
@@ -73,7 +93,7 @@ export async function batchOptionsOf(
   deps: BatchDeps,
   req: Request,
   tenantId: string,
-  o: SummarizeOptions,
+  o: AnyOptions,
 ): Promise<BatchOptions> {
   const catalog = deps.configStore.current().config.catalog;
   if (!AUTO_MODELS.has(o.model) && !findModel(catalog, o.model))
@@ -93,9 +113,9 @@ export async function batchOptionsOf(
   }
   return {
     model: o.model,
-    maxWords: o.maxWords,
-    style: o.style,
-    overlapTokens: o.overlapTokens,
+    ...('maxWords' in o && { maxWords: o.maxWords, style: o.style, overlapTokens: o.overlapTokens }),
+    ...('intents' in o && o.intents && { intents: o.intents }),
+    ...('types' in o && o.types && { types: o.types }),
     concurrency: o.concurrency ?? Math.min(8, deps.batches.maxConcurrency),
     context: batchContext(req, tenantId, o),
   };
@@ -117,7 +137,7 @@ export async function batchView(db: Db, row: batches.BatchRow) {
       : undefined;
   return {
     id: row.id,
-    object: 'summarize.batch',
+    object: `${row.kind}.batch`,
     status: row.status,
     status_reason: row.status_reason,
     cancel_requested: row.cancelled_at !== null,
@@ -127,12 +147,13 @@ export async function batchView(db: Db, row: batches.BatchRow) {
     eta_seconds: eta ?? null,
     options: {
       model: row.options.model,
-      maxWords: row.options.maxWords,
-      style: row.options.style,
+      ...(row.kind === 'summarize' && { maxWords: row.options.maxWords, style: row.options.style }),
+      ...(row.options.intents && { intents: row.options.intents }),
+      ...(row.options.types && { types: row.options.types }),
       concurrency: row.options.concurrency,
     },
     workflow_id: row.workflow_id,
-    results_url: `${BASE}/${row.id}/results`,
+    results_url: `${baseOf(row.kind as TextOperationKind)}/${row.id}/results`,
     created_at: row.created_at,
     started_at: row.started_at,
     finished_at: row.finished_at,
@@ -155,20 +176,24 @@ export function batchRoutes(deps: BatchDeps): Router {
 
   router.post(BASE, async (req: Request, res: Response) => {
     const { tenantId } = authOf(req);
+    const kind = kindOf(req);
     const jsonl = isJsonl(req);
     if (!jsonl && req.body === undefined)
       throw HttpError.invalid(
         'Send {"documents": [...]} as application/json, or one document per line as application/x-ndjson.',
         { code: 'invalid_content_type' },
       );
-    const opts = jsonl ? validate(SummarizeOptionsSchema, { ...req.query }) : validate(InlineSchema, req.body);
+    const schema = optionsSchema(kind);
+    const opts: AnyOptions = jsonl
+      ? validate<AnyOptions>(schema, { ...req.query })
+      : validate<AnyOptions>(schema.extend({ documents }), req.body);
     const options = await batchOptionsOf(deps, req, tenantId, opts);
     const id = newBatchId();
     const row = await deps.db.transaction(async (tx) => {
       await batches.insertBatch(tx, {
         id,
         tenantId,
-        kind: 'summarize',
+        kind,
         options,
         workflowId: `batch-${id}`,
         webhookUrl: opts.webhookUrl,
@@ -180,7 +205,7 @@ export function batchRoutes(deps: BatchDeps): Router {
           pages.add(d.id, { text: d.text, metadata: d.metadata ?? null }, lineNo),
         );
       } else {
-        const docs = (opts as z.infer<typeof InlineSchema>).documents;
+        const docs = (opts as AnyOptions & { documents: unknown[] }).documents;
         for (const [i, raw] of docs.entries()) {
           const d = DocumentSchema.safeParse(raw);
           if (!d.success) {
@@ -205,7 +230,7 @@ export function batchRoutes(deps: BatchDeps): Router {
       await batches.setBatchTotal(tx, id, pages.count);
       return (await batches.getBatch(tx, id))!;
     });
-    await startBatchWorkflow(deps, { id, tenantId, kind: 'summarize', options });
+    await startBatchWorkflow(deps, { id, tenantId, kind, options });
     res.status(201).json(await batchView(deps.db, row));
   });
 
@@ -215,36 +240,47 @@ export function batchRoutes(deps: BatchDeps): Router {
       z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().max(64).optional() }),
       req.query,
     );
-    const rows = await batches.listBatches(deps.db, tenantId, 'summarize', { limit: q.limit + 1, after: q.after });
+    const rows = await batches.listBatches(deps.db, tenantId, kindOf(req), { limit: q.limit + 1, after: q.after });
     const data = await Promise.all(rows.slice(0, q.limit).map((r) => batchView(deps.db, r)));
     res.json({ object: 'list', data, has_more: rows.length > q.limit });
   });
 
   router.get(`${BASE}/:id`, async (req, res) => {
-    res.json(await batchView(deps.db, await ownBatch(deps.db, req, 'summarize')));
+    res.json(await batchView(deps.db, await ownBatch(deps.db, req, kindOf(req))));
   });
 
   router.get(`${BASE}/:id/results`, async (req, res) => {
-    const row = await ownBatch(deps.db, req, 'summarize');
+    const kind = kindOf(req);
+    const row = await ownBatch(deps.db, req, kind);
     res.setHeader('content-type', 'application/x-ndjson; charset=utf-8');
     await streamPages(
       res,
       (after) => batches.resultsPage(deps.db, row.id, after, 500),
-      (r) => ({
-        id: r.item_id,
-        summary: (r.result as { summary?: string } | null)?.summary ?? null,
-        key_points: (r.result as { keyPoints?: string[] } | null)?.keyPoints ?? null,
-        chunks: (r.result as { chunks?: number } | null)?.chunks ?? null,
-        models: r.models,
-        cost_usd: r.cost_usd,
-        usage: { input_tokens: r.input_tokens, output_tokens: r.output_tokens },
-        error: r.error,
-      }),
+      (r) =>
+        kind !== 'summarize'
+          ? {
+              id: r.item_id,
+              result: r.result,
+              models: r.models,
+              cost_usd: r.cost_usd,
+              usage: { input_tokens: r.input_tokens, output_tokens: r.output_tokens },
+              error: r.error,
+            }
+          : {
+              id: r.item_id,
+              summary: (r.result as { summary?: string } | null)?.summary ?? null,
+              key_points: (r.result as { keyPoints?: string[] } | null)?.keyPoints ?? null,
+              chunks: (r.result as { chunks?: number } | null)?.chunks ?? null,
+              models: r.models,
+              cost_usd: r.cost_usd,
+              usage: { input_tokens: r.input_tokens, output_tokens: r.output_tokens },
+              error: r.error,
+            },
     );
   });
 
   router.post(`${BASE}/:id/cancel`, async (req, res) => {
-    const row = await ownBatch(deps.db, req, 'summarize');
+    const row = await ownBatch(deps.db, req, kindOf(req));
     await cancelBatchJob(deps, row.id);
     res.json(await batchView(deps.db, (await batches.getBatch(deps.db, row.id))!));
   });

@@ -4,7 +4,13 @@
  */
 import type { RouteContext } from '../policy';
 
-export const BATCH_KINDS = ['summarize', 'openai'] as const;
+/**
+ * `summarize`: documents → summaries (chunked and combined); `intent`, `sentiment`, `entities`:
+ * texts → that operation's result, one request each; `openai`: OpenAI batch lines → responses.
+ */
+export const BATCH_KINDS = ['summarize', 'intent', 'sentiment', 'entities', 'openai'] as const;
+export const TEXT_OPERATION_KINDS = ['summarize', 'intent', 'sentiment', 'entities'] as const;
+export type TextOperationKind = (typeof TEXT_OPERATION_KINDS)[number];
 export const SUMMARY_STYLES = ['abstract', 'key_points'] as const;
 export type SummaryStyle = (typeof SUMMARY_STYLES)[number];
 
@@ -24,6 +30,9 @@ export interface BatchOptions {
   context: RouteContext;
   /** Endpoint of OpenAI batches (`/v1/chat/completions` or `/v1/embeddings`). */
   endpoint?: string;
+  /** Intent batches: the labels to choose from. Entities batches: the types to find. */
+  intents?: string[];
+  types?: string[];
   completionWindow?: string;
   metadata?: Record<string, string> | null;
 }

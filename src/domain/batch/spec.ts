@@ -44,6 +44,28 @@ export const SummarizeOptionsSchema = z
   .strict();
 export type SummarizeOptions = z.infer<typeof SummarizeOptionsSchema>;
 
+const labels = (max: number, each: number) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v),
+    z.array(z.string().min(1).max(each)).min(1).max(max),
+  );
+
+/**
+ * Options of an intent, sentiment or entities batch: the summarize options that apply to every
+ * operation (model, concurrency, webhook, request attributes), and the operation's own.
+ */
+export const OperationBatchOptionsSchema = SummarizeOptionsSchema.omit({
+  maxWords: true,
+  style: true,
+  overlapTokens: true,
+}).extend({
+  intents: labels(50, 100)
+    .refine((l) => l.length >= 2, 'at least two intents')
+    .optional(),
+  types: labels(30, 50).optional(),
+});
+export type OperationBatchOptions = z.infer<typeof OperationBatchOptionsSchema>;
+
 export const MAX_BATCH_ITEMS = 50_000;
 
 /** One line of an OpenAI batch input file. */
