@@ -10,10 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import OpenAI from 'openai';
 import pino from 'pino';
-import type { BareActivities } from './overhead';
+import { processCpuMs, startBareWorkers } from './floor';
 import { loadConfig } from '../src/config';
 import { startSwitchyard } from '../src/start/switchyard';
 import { installRuntime } from '../src/start/worker';
@@ -27,16 +25,6 @@ const DOCS = Number(process.env.DOCS ?? 1_000);
 const LATENCY_MS = Number(process.env.LATENCY_MS ?? 200);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
 const MODEL = 'openai/gpt-4o-mini';
-
-/** CPU time (user + system) a process has used so far, from /proc (Linux), in ms. */
-function processCpuMs(pid: number): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return NaN;
-  }
-}
 
 async function main(): Promise<void> {
   installRuntime('ERROR');
@@ -53,24 +41,7 @@ async function main(): Promise<void> {
   });
   // Temporal's floor for this shape: a bare workflow per document whose one activity makes the
   // call, `CONCURRENCY` at a time, on the same dev server and fake provider.
-  const direct = new OpenAI({ apiKey: 'sk-bench', baseURL: fake.url, maxRetries: 0 });
-  const bareActivities: BareActivities = {
-    async callProvider(prompt: string) {
-      const r = await direct.chat.completions.create({
-        model: 'gpt-4o-mini',
-        messages: [{ role: 'user', content: prompt }],
-      });
-      return r.usage?.total_tokens ?? 0;
-    },
-  };
-  const native = await NativeConnection.connect({ address: dev.address });
-  const bareWorker = await Worker.create({
-    connection: native,
-    taskQueue: 'bench-bare',
-    workflowsPath: require.resolve('./workflows/bare'),
-    activities: bareActivities,
-  });
-  const bareRun = bareWorker.run();
+  const floor = await startBareWorkers(dev.address, fake.url);
   const client = new Client({ connection: await Connection.connect({ address: dev.address }) });
   const floorStarted = performance.now();
   let next = 0;
@@ -87,9 +58,7 @@ async function main(): Promise<void> {
     }),
   );
   const floorS = (performance.now() - floorStarted) / 1000;
-  bareWorker.shutdown();
-  await bareRun;
-  await native.close();
+  await floor.stop();
   fake.calls.length = 0;
 
   const key = 'sk-bench-0000000000000000';

@@ -16,9 +16,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import OpenAI from 'openai';
 import pino from 'pino';
+import { processCpuMs, startBareWorkers } from './floor';
 import { loadConfig } from '../src/config';
 import { startSwitchyard } from '../src/start/switchyard';
 import { installRuntime } from '../src/start/worker';
@@ -26,10 +26,6 @@ import { ensureBinary, TEMPORAL_CLI } from '../src/temporal/binaries';
 import { startDevServer } from '../src/temporal/devServer';
 import { startFakeProvider } from '../test/support/fakeProvider';
 import { freePort } from '../test/support/process';
-
-export interface BareActivities {
-  callProvider(prompt: string): Promise<number>;
-}
 
 const N1 = Number(process.env.N1 ?? 100);
 const N32 = Number(process.env.N32 ?? 640);
@@ -49,16 +45,6 @@ interface Measured {
   p99: number;
   rps: number;
   errors: number;
-}
-
-/** CPU time (user + system) a process has used so far, from /proc (Linux), in ms. */
-function processCpuMs(pid: number): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
-  } catch {
-    return NaN;
-  }
 }
 
 let serverPid = 0;
@@ -120,25 +106,8 @@ async function main(): Promise<void> {
   const ask = (content: string) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content }] });
 
   // bare: one workflow, one activity, on the same dev server.
-  const bareActivities: BareActivities = {
-    async callProvider(prompt: string): Promise<number> {
-      const r = await direct.chat.completions.create(ask(prompt));
-      return r.usage?.total_tokens ?? 0;
-    },
-  };
-  const native = await NativeConnection.connect({ address: dev.address });
-  const bareWorker = await Worker.create({
-    connection: native,
-    taskQueue: 'bench-bare',
-    workflowsPath: require.resolve('./workflows/bare'),
-    activities: bareActivities,
-  });
-  const callsWorker = await Worker.create({
-    connection: native,
-    taskQueue: 'bench-bare-calls',
-    activities: bareActivities,
-  });
-  const bareRun = Promise.all([bareWorker.run(), callsWorker.run()]);
+  const bareWorkers = await startBareWorkers(dev.address, fake.url);
+  const native = bareWorkers.native;
   const client = new Client({ connection: await Connection.connect({ address: dev.address }) });
   // The same floor with eager start: a client on the worker's own native connection.
   const eagerClient = new Client({ connection: native });
@@ -222,10 +191,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 
   await app.stop();
-  bareWorker.shutdown();
-  callsWorker.shutdown();
-  await bareRun;
-  await native.close();
+  await bareWorkers.stop();
   await client.connection.close();
   await dev.stop();
   await fake.close();

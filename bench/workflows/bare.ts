@@ -1,6 +1,6 @@
 // The floor Temporal itself sets: a workflow whose only step is one activity making the provider call.
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
-import type { BareActivities } from '../overhead';
+import type { BareActivities } from '../floor';
 
 const { callProvider } = proxyActivities<BareActivities>({ startToCloseTimeout: '1 minute' });
 const local = proxyLocalActivities<BareActivities>({ startToCloseTimeout: '1 minute' });
