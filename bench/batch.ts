@@ -11,12 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
-import { processCpuMs, startBareWorkers } from './floor';
+import { benchDevServer, processCpuMs, startBareWorkers } from './floor';
 import { loadConfig } from '../src/config';
 import { startSwitchyard } from '../src/start/switchyard';
 import { installRuntime } from '../src/start/worker';
-import { ensureBinary, TEMPORAL_CLI } from '../src/temporal/binaries';
-import { startDevServer } from '../src/temporal/devServer';
 import { startFakeProvider } from '../test/support/fakeProvider';
 import { isolatedDatabaseUrl } from '../test/support/db';
 import { freePort } from '../test/support/process';
@@ -31,14 +29,7 @@ async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-batch-'));
   const fake = await startFakeProvider('openai');
   fake.setDefault('*', { kind: 'ok', simulate: true, delayMs: LATENCY_MS });
-  const dev = await startDevServer({
-    cliPath: ensureBinary(TEMPORAL_CLI),
-    dataDir,
-    port: await freePort(),
-    uiPort: await freePort(),
-    ui: false,
-    namespace: 'default',
-  });
+  const dev = await benchDevServer(dataDir);
   // Temporal's floor for this shape: a bare workflow per document whose one activity makes the
   // call, `CONCURRENCY` at a time, on the same dev server and fake provider.
   const floor = await startBareWorkers(dev.address, fake.url);

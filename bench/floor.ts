@@ -6,6 +6,21 @@
 import fs from 'node:fs';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import OpenAI from 'openai';
+import { ensureBinary, TEMPORAL_CLI } from '../src/temporal/binaries';
+import { startDevServer } from '../src/temporal/devServer';
+import { freePort } from '../test/support/process';
+
+/** A file-backed dev server (as `npm start` runs it) on free ports, without its UI. */
+export async function benchDevServer(dataDir: string) {
+  return startDevServer({
+    cliPath: ensureBinary(TEMPORAL_CLI),
+    dataDir,
+    port: await freePort(),
+    uiPort: await freePort(),
+    ui: false,
+    namespace: 'default',
+  });
+}
 
 export interface BareActivities {
   callProvider(prompt: string): Promise<number>;

@@ -18,12 +18,10 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
 import pino from 'pino';
-import { processCpuMs, startBareWorkers } from './floor';
+import { benchDevServer, processCpuMs, startBareWorkers } from './floor';
 import { loadConfig } from '../src/config';
 import { startSwitchyard } from '../src/start/switchyard';
 import { installRuntime } from '../src/start/worker';
-import { ensureBinary, TEMPORAL_CLI } from '../src/temporal/binaries';
-import { startDevServer } from '../src/temporal/devServer';
 import { startFakeProvider } from '../test/support/fakeProvider';
 import { freePort } from '../test/support/process';
 
@@ -90,14 +88,7 @@ async function main(): Promise<void> {
   installRuntime('ERROR');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'));
   const fake = await startFakeProvider('openai');
-  const dev = await startDevServer({
-    cliPath: ensureBinary(TEMPORAL_CLI),
-    dataDir,
-    port: await freePort(),
-    uiPort: await freePort(),
-    ui: false,
-    namespace: 'default',
-  });
+  const dev = await benchDevServer(dataDir);
   serverPid = dev.process.pid!;
   const logger = pino({ level: 'warn' });
 
