@@ -231,7 +231,8 @@ async function main(): Promise<void> {
     id = created.id;
     console.log(`Submitted batch ${id}: ${created.counts.total} documents.`);
   } else {
-    console.log(`Attached to batch ${id}.`);
+    const found = await api.call<BatchView>('GET', `/operations/summarize/batches/${id}`);
+    console.log(`Attached to batch ${found.id}: ${describe(found)}.`);
   }
 
   const view = await follow(api, id, tty);

@@ -125,9 +125,12 @@ it('Ctrl-C leaves the batch running and says how to re-attach; --attach follows 
     const attached = path.join(dir, 'attached.jsonl');
     const r = await cli(['--attach', id!, '--no-tty', '--out', attached]);
     expect(r.code).toBe(0);
-    expect(r.out).toContain(`Attached to batch ${id}.`);
+    expect(r.out).toContain(`Attached to batch ${id}: `);
     expect(r.out).toMatch(/completed: 10\/10 done/);
     expect(lines(attached)).toHaveLength(10);
+    const missing = await cli(['--attach', 'batch_nope', '--no-tty']);
+    expect(missing.code).toBe(1);
+    expect(missing.out).toBe("error: 404: No batch with id 'batch_nope'.\n");
 
     const sub = await fetch(`${stack.baseURL}/operations/summarize/batches?concurrency=1`, {
       method: 'POST',
