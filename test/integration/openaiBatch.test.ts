@@ -63,8 +63,7 @@ const contentLines = async (fileId: string) =>
     .map((l) => JSON.parse(l));
 
 it('runs a 20-line batch file to completion; the output file holds one answer per custom_id', async () => {
-  const lines = Array.from({ length: 19 }, (_, i) => chatLine(`req-${i}`));
-  lines.push(chatLine('req-broken', 'oa/broken'));
+  const lines = Array.from({ length: 20 }, (_, i) => chatLine(`req-${i}`));
   const file = await upload(lines);
   expect(file).toMatchObject({ object: 'file', purpose: 'batch', filename: 'batch.jsonl' });
   expect(file.bytes).toBeGreaterThan(0);
@@ -84,31 +83,17 @@ it('runs a 20-line batch file to completion; the output file holds one answer pe
   const handle = stack.env.client.workflow.getHandle(`batch-${created.id}`);
   await until(async () => (await handle.describe()).status.name === 'COMPLETED');
   await recordHistory('openai-batch-completed', handle);
-  expect(done.request_counts).toEqual({ total: 20, completed: 19, failed: 1 });
+  expect(done.request_counts).toEqual({ total: 20, completed: 20, failed: 0 });
+  expect(done.error_file_id).toBeNull();
   const out = await contentLines(done.output_file_id!);
-  expect(out).toHaveLength(19);
-  expect(out.map((l) => l.custom_id).sort()).toEqual(
-    lines
-      .slice(0, 19)
-      .map((l) => l.custom_id)
-      .sort(),
-  );
+  expect(out).toHaveLength(20);
+  expect(out.map((l) => l.custom_id).sort()).toEqual(lines.map((l) => l.custom_id).sort());
   expect(out[0]).toMatchObject({
     custom_id: 'req-0',
     error: null,
     response: { status_code: 200, body: { object: 'chat.completion', choices: [{ message: { role: 'assistant' } }] } },
   });
   expect(out[0].response.body.choices[0].message.content).toBe('fake answer from chat');
-  const errors = await contentLines(done.error_file_id!);
-  expect(errors).toEqual([
-    expect.objectContaining({
-      custom_id: 'req-broken',
-      response: expect.objectContaining({
-        status_code: 400,
-        body: { error: expect.objectContaining({ type: 'InvalidRequest' }) },
-      }),
-    }),
-  ]);
   // The input file reads back as uploaded; the batch is listed.
   expect((await contentLines(file.id)).map((l) => l.custom_id)).toEqual(lines.map((l) => l.custom_id));
   const listed = [];
@@ -121,6 +106,27 @@ it('runs a 20-line batch file to completion; the output file holds one answer pe
   );
   expect(ledger.rows[0]!.n).toBe(20);
 }, 180_000);
+
+it('puts a line that fails after its fallbacks in the error file, with its status and error', async () => {
+  const file = await upload([chatLine('fine'), chatLine('req-broken', 'oa/broken')]);
+  const created = await client.batches.create({
+    input_file_id: file.id,
+    endpoint: '/v1/chat/completions',
+    completion_window: '24h',
+  });
+  const done = await settled(created.id);
+  expect(done).toMatchObject({ status: 'completed', request_counts: { total: 2, completed: 1, failed: 1 } });
+  expect((await contentLines(done.output_file_id!)).map((l) => l.custom_id)).toEqual(['fine']);
+  expect(await contentLines(done.error_file_id!)).toEqual([
+    expect.objectContaining({
+      custom_id: 'req-broken',
+      response: expect.objectContaining({
+        status_code: 400,
+        body: { error: expect.objectContaining({ type: 'InvalidRequest' }) },
+      }),
+    }),
+  ]);
+}, 120_000);
 
 it('a batch cancelled mid-way ends cancelled and keeps the lines that finished', async () => {
   stack.fakes.openai.setDefault('chat', { kind: 'ok', delayMs: 300 });
