@@ -94,3 +94,14 @@ export function contentText(content: ChatMessage['content']): string {
 export function maxOutputTokens(req: ChatCompletionRequest): number | undefined {
   return req.max_completion_tokens ?? req.max_tokens ?? undefined;
 }
+
+/** OpenAI's embeddings body (`POST /v1/embeddings`, and batch lines to it). */
+export const EmbeddingsBodySchema = z
+  .object({
+    model: z.string().min(1),
+    input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(256)]),
+    encoding_format: z.enum(['float', 'base64']).optional(),
+    dimensions: z.number().int().positive().optional(),
+    user: z.string().max(256).optional(),
+  })
+  .strict();

@@ -4,7 +4,7 @@
  * workflow share one definition.
  */
 import { z } from 'zod';
-import { ChatCompletionRequestSchema } from '../chat';
+import { ChatCompletionRequestSchema, EmbeddingsBodySchema } from '../chat';
 import { SUMMARY_STYLES } from './job';
 
 export * from './job';
@@ -88,17 +88,6 @@ export const OpenAIBatchLineSchema = z
     }
   });
 export type OpenAIBatchLine = z.infer<typeof OpenAIBatchLineSchema>;
-
-/** The OpenAI embeddings body as a batch line carries it. */
-export const EmbeddingsBodySchema = z
-  .object({
-    model: z.string().min(1),
-    input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(256)]),
-    encoding_format: z.literal('float').optional(),
-    dimensions: z.number().int().positive().optional(),
-    user: z.string().max(256).optional(),
-  })
-  .strict();
 
 /** The JSONL parse of one line: the value, or the error that names the line and field. */
 export function lineError(lineNo: number, path: readonly PropertyKey[], message: string): string {

@@ -1,0 +1,49 @@
+/**
+ * `POST /v1/embeddings` in OpenAI's format, routed like the `embed` operation (an embeddings-capable
+ * model, fallbacks, the request record), so `client.embeddings.create` works unchanged. The SDKs
+ * ask for base64 by default (little-endian float32, as OpenAI sends it); `float` gives arrays.
+ */
+import { Router } from 'express';
+import { EmbeddingsBodySchema } from '../../domain/chat';
+import type { ConfigStore } from '../../services/configStore';
+import { authOf } from '../auth';
+import { routeContext, waitForRecovery } from '../context';
+import { runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
+import { readBody } from '../validate';
+
+const base64 = (v: number[]) => Buffer.from(new Float32Array(v).buffer).toString('base64');
+
+export function embeddingRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
+  const router = Router();
+  router.post('/v1/embeddings', async (req, res) => {
+    const { tenantId } = authOf(req);
+    const body = readBody(req, EmbeddingsBodySchema);
+    const routed = await runRoute(
+      deps,
+      req,
+      res,
+      tenantId,
+      { input: body.input, model: body.model },
+      {
+        operation: 'embed',
+        requestedModel: body.model,
+        needsJson: false,
+        context: routeContext(req, tenantId, { user: body.user }),
+        waitForRecovery: waitForRecovery(req),
+      },
+    );
+    const stored = routed.row.response as { embeddings: Array<{ index: number; embedding: number[] }> };
+    res.json({
+      object: 'list',
+      data: stored.embeddings.map((e) => ({
+        object: 'embedding',
+        index: e.index,
+        embedding: body.encoding_format === 'base64' ? base64(e.embedding) : e.embedding,
+      })),
+      model: routed.result.modelId,
+      usage: { prompt_tokens: routed.result.inputTokens, total_tokens: routed.result.inputTokens },
+      switchyard: switchyardExtension(routed),
+    });
+  });
+  return router;
+}
