@@ -25,6 +25,7 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
   afterFailure,
+  contextLengthMessage,
   describeAttempts,
   initialFallbackState,
   routeEnding,
@@ -303,13 +304,18 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
   const message =
     errorType === 'NoCandidate'
       ? `No model can serve this request: ${plan.rejected.map((r) => `${r.modelId}: ${r.reason}`).join('; ')}`
-      : errorType === 'BudgetExceeded'
-        ? budgetMessage(state.refusedWindow ?? plan.budget, plan, outcomes)
-        : errorType === 'DeadlineExceeded'
-          ? `The request deadline passed after ${latencyMs} ms${lastError ? ` (last error: ${lastError.errorType})` : ''}.`
-          : state.stop && errorType !== 'EscalationsExhausted'
-            ? (lastError?.message ?? 'request refused')
-            : `No candidate produced an answer: ${outcomes.map((o) => `${o.modelId} → ${o.errorType ?? o.outcome}`).join(', ')}`;
+      : errorType === 'ContextLengthExceeded'
+        ? contextLengthMessage(
+            plan.rejected.filter((r) => r.filter === 'context-window'),
+            classification.inputTokens,
+          )
+        : errorType === 'BudgetExceeded'
+          ? budgetMessage(state.refusedWindow ?? plan.budget, plan, outcomes)
+          : errorType === 'DeadlineExceeded'
+            ? `The request deadline passed after ${latencyMs} ms${lastError ? ` (last error: ${lastError.errorType})` : ''}.`
+            : state.stop && errorType !== 'EscalationsExhausted'
+              ? (lastError?.message ?? 'request refused')
+              : `No candidate produced an answer: ${outcomes.map((o) => `${o.modelId} → ${o.errorType ?? o.outcome}`).join(', ')}`;
   const attempts = await recordOutcome({
     requestId: input.requestId,
     outcome: { status: 'failed', error: { type: errorType, message, candidates: outcomes }, latencyMs },

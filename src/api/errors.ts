@@ -111,7 +111,12 @@ export function fromZodError(error: z.ZodError): HttpError {
   });
 }
 
+/** Statuses the official SDKs would retry but a retry cannot fix (409: a reused Idempotency-Key). */
+const NOT_RETRYABLE = new Set([400, 401, 403, 404, 409, 413, 415, 422]);
+
 export function sendError(res: Parameters<RequestHandler>[1], err: HttpError): void {
+  // The client's own mistake: say so, so the SDKs do not send it again (they retry 409s, for one).
+  if (NOT_RETRYABLE.has(err.status)) res.setHeader('x-should-retry', 'false');
   for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
   res
     .status(err.status)

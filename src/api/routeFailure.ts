@@ -46,12 +46,14 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string):
             ? 'timeout_error'
             : 'provider_error';
     return new HttpError(status, type, cause.message, {
-      code: cause.type ?? null,
+      code: cause.type === 'ContextLengthExceeded' ? 'context_length_exceeded' : (cause.type ?? null),
+      ...(cause.type === 'ContextLengthExceeded' && { param: 'messages' }),
       extra: {
         request_id: requestId,
         candidates: details?.candidates ?? [],
         attempts: details?.attempts ?? [],
       },
+      headers: retryHeaders(cause.type ?? undefined, details),
     });
   }
   return new HttpError(503, 'provider_error', `The request failed: ${err.message}`, {
@@ -76,4 +78,15 @@ function budgetExceeded(message: string, requestId: string, details: RouteFailur
     },
     headers: { 'x-should-retry': 'false', ...(retryAfter !== undefined && { 'retry-after': String(retryAfter) }) },
   });
+}
+
+/**
+ * Whether the SDKs should retry: not a request no model can take (until the configuration
+ * changes), and after a breaker's cooldown when every breaker is open. (4xx get `false` in
+ * `sendError`.)
+ */
+function retryHeaders(type: string | undefined, details: RouteFailureDetails | undefined): Record<string, string> {
+  if (type !== 'NoCandidate') return {};
+  if (!details?.retryAt) return { 'x-should-retry': 'false' };
+  return { 'retry-after': String(Math.max(1, Math.ceil((Date.parse(details.retryAt) - Date.now()) / 1000))) };
 }

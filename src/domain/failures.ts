@@ -118,6 +118,10 @@ export const FAILURE_RULES: Record<FailureType, FailureRule> = {
 /** Why the route ended without an answer, beyond a single failure type. */
 export const ROUTE_ENDINGS = {
   NoCandidate: { httpStatus: 503, why: 'every model was removed by a filter' },
+  ContextLengthExceeded: {
+    httpStatus: 400,
+    why: "the prompt (with its output) fits no model's context window: the client must shorten it",
+  },
   AllCandidatesFailed: { httpStatus: 503, why: 'every candidate failed' },
   AllRateLimited: { httpStatus: 429, why: 'every candidate was rate limited' },
   EscalationsExhausted: {

@@ -109,7 +109,11 @@ export function routeEnding(
   let ending: RouteEnding = 'AllCandidatesFailed';
   const errors = outcomes.filter((o) => o.outcome === 'error');
   if (plan.candidates.length === 0)
-    ending = plan.rejected?.some((r) => r.filter === 'budget') ? 'BudgetExceeded' : 'NoCandidate';
+    ending = plan.rejected?.some((r) => r.filter === 'budget')
+      ? 'BudgetExceeded'
+      : fitsNoWindow(plan.rejected ?? [])
+        ? 'ContextLengthExceeded'
+        : 'NoCandidate';
   else if (errors.length > 0 && errors.every((o) => o.errorType === 'RateLimited')) ending = 'AllRateLimited';
   else if (errors.length > 0 && errors.every((o) => o.errorType === 'BudgetExceeded')) ending = 'BudgetExceeded';
   return { errorType: ending, httpStatus: ROUTE_ENDINGS[ending].httpStatus };
@@ -130,4 +134,28 @@ export function describeAttempts(
     const next = lastOfCandidate ? (outcome?.action?.split(':')[0] ?? 'give up') : 'retry';
     return `${name} attempt ${a.attempt}: ${a.status ? `${a.status} ` : ''}${a.errorType ?? 'error'} → ${next}`;
   });
+}
+
+// Filters applied before the context window's: a model they removed was never a candidate.
+const BEFORE_CONTEXT = new Set(['status', 'capability', 'json']);
+
+/**
+ * The request fits no model: of the models that could serve it at all, every one was removed for
+ * its context window (none fit and was removed later for another reason, such as residency).
+ */
+export function fitsNoWindow(rejected: Array<{ filter: string }>): boolean {
+  return (
+    rejected.some((r) => r.filter === 'context-window') &&
+    rejected.every((r) => r.filter === 'context-window' || BEFORE_CONTEXT.has(r.filter))
+  );
+}
+
+/** Why a request fits no model: the tokens it needs against the largest context window. */
+export function contextLengthMessage(
+  rejected: Array<{ modelId: string; contextWindow?: number; neededTokens?: number }>,
+  promptTokens: number,
+): string {
+  const largest = [...rejected].sort((a, b) => (b.contextWindow ?? 0) - (a.contextWindow ?? 0))[0];
+  const needed = largest?.neededTokens ?? promptTokens;
+  return `The prompt has ${promptTokens} tokens (${needed} with room for the output), more than the largest context window of any model, ${largest?.contextWindow ?? 0} tokens (${largest?.modelId ?? 'none'}). Shorten the prompt or lower max_tokens.`;
 }

@@ -69,3 +69,56 @@ it('models.retrieve works with the official client', async () => {
   });
   expect(await plain.json()).toMatchObject({ id: 'oa/chat' });
 });
+
+it('a prompt that fits no model is a 400 context_length_exceeded the SDKs do not retry', async () => {
+  const long = 'word '.repeat(20_000);
+  const calls = stack.fakes.openai.calls.length;
+  const r = await fetch(`${stack.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: long }] }),
+  });
+  expect(r.status).toBe(400);
+  expect(r.headers.get('x-should-retry')).toBe('false');
+  const body = (await r.json()) as { error: { type: string; code: string; param: string; message: string } };
+  expect(body.error).toMatchObject({
+    type: 'invalid_request_error',
+    code: 'context_length_exceeded',
+    param: 'messages',
+  });
+  expect(body.error.message).toMatch(
+    /^The prompt has \d{5} tokens \(\d{5} with room for the output\), more than the largest context window of any model, 16000 tokens \(oa\/chat\)/,
+  );
+  // The official client with retries on: one attempt, a BadRequestError.
+  const retrying = new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 2 });
+  const { data, response } = await retrying.chat.completions
+    .create({ model: 'auto', messages: [{ role: 'user', content: 'short' }] })
+    .withResponse();
+  expect(data.choices[0]!.message.content).toBe('fake answer from chat');
+  expect(response.status).toBe(200);
+  await expect(
+    retrying.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: long }] }),
+  ).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
+  expect(stack.fakes.openai.calls.length).toBe(calls + 1); // only the short request reached a provider
+});
+
+it('marks the errors a retry cannot fix with x-should-retry: false', async () => {
+  const send = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+  const ask = (content: string) => ({ model: 'oa/chat', messages: [{ role: 'user', content }] });
+  expect((await send(ask('one'), { 'Idempotency-Key': 'surface-1' })).status).toBe(200);
+  const reused = await send(ask('two'), { 'Idempotency-Key': 'surface-1' });
+  expect(reused.status).toBe(409);
+  expect(reused.headers.get('x-should-retry')).toBe('false');
+  // No model serves the region: a 503 no retry will change.
+  const nowhere = await send(ask('three'), { 'X-Switchyard-Region': 'APAC' });
+  expect(nowhere.status).toBe(503);
+  expect(nowhere.headers.get('x-should-retry')).toBe('false');
+  const invalid = await send({ model: 'oa/chat', messages: [] });
+  expect(invalid.status).toBe(400);
+  expect(invalid.headers.get('x-should-retry')).toBe('false');
+});

@@ -1,4 +1,6 @@
 import {
+  contextLengthMessage,
+  fitsNoWindow,
   afterFailure,
   describeAttempts,
   initialFallbackState,
@@ -154,5 +156,32 @@ describe('fallback rules', () => {
       'a/x attempt 2: 429 RateLimited → fallback',
       'b/y attempt 1: success in 5 ms',
     ]);
+  });
+});
+
+describe('fitsNoWindow: a request that fits no model is the client fault context_length_exceeded', () => {
+  it('when every model that could serve it was removed for its window', () => {
+    expect(
+      fitsNoWindow([
+        { filter: 'context-window' },
+        { filter: 'capability' }, // an embeddings model was never a candidate
+      ]),
+    ).toBe(true);
+  });
+  it('not when a model fit and was removed for something else, nor without a window rejection', () => {
+    expect(fitsNoWindow([{ filter: 'context-window' }, { filter: 'residency' }])).toBe(false);
+    expect(fitsNoWindow([{ filter: 'breaker-open' }])).toBe(false);
+    expect(fitsNoWindow([])).toBe(false);
+  });
+  it('names the largest window and the tokens needed', () => {
+    expect(
+      contextLengthMessage(
+        [
+          { modelId: 'a/small', contextWindow: 8_000, neededTokens: 21_000 },
+          { modelId: 'b/large', contextWindow: 16_000, neededTokens: 21_000 },
+        ],
+        20_000,
+      ),
+    ).toMatch(/^The prompt has 20000 tokens \(21000 with room for the output\), .* 16000 tokens \(b\/large\)/);
   });
 });

@@ -48,7 +48,7 @@ export function hardFilter(
   e: Effective,
   health: HealthView,
   budget: BudgetView,
-): { filter: FilterName; reason: string } | undefined {
+): { filter: FilterName; reason: string; contextWindow?: number; neededTokens?: number } | undefined {
   const workspace = input.context.workspaceId ? e.tenant?.workspaces[input.context.workspaceId] : undefined;
   const estimate = estimateCost(m, c.inputTokens, input.maxOutputTokens, input.capability);
   if (m.status !== 'active') return { filter: 'status', reason: 'model is inactive' };
@@ -58,7 +58,12 @@ export function hardFilter(
   const needed =
     c.inputTokens + (input.capability === 'embeddings' ? 0 : Math.min(input.maxOutputTokens, m.maxOutputTokens));
   if (needed > m.contextWindow)
-    return { filter: 'context-window', reason: `context window ${m.contextWindow} < ${needed} tokens needed` };
+    return {
+      filter: 'context-window',
+      reason: `context window ${m.contextWindow} < ${needed} tokens needed`,
+      contextWindow: m.contextWindow,
+      neededTokens: needed,
+    };
   if (e.region && !m.regions.includes(e.region as Model['regions'][number]))
     return { filter: 'residency', reason: `serves ${m.regions.join('/')}, request requires ${e.region}` };
   const missing = e.compliance.filter((t) => !m.compliance.includes(t as Model['compliance'][number]));

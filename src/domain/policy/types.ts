@@ -77,7 +77,14 @@ export interface Candidate {
 
 export interface RouteDecision {
   candidates: Candidate[];
-  rejected: Array<{ modelId: string; filter: FilterName; reason: string }>;
+  rejected: Array<{
+    modelId: string;
+    filter: FilterName;
+    reason: string;
+    /** A `context-window` rejection: the model's window and the tokens the request needs. */
+    contextWindow?: number;
+    neededTokens?: number;
+  }>;
   strategy: Exclude<Strategy, 'auto'>;
   override?: { id: string; scope: Override['scope']; subject: string; expiresAt?: string };
   rule?: { id: string; name?: string; picked?: string };
