@@ -19,6 +19,8 @@ export interface RouteRequestInput {
   requestedModel: string;
   maxOutputTokens?: number;
   needsJson: boolean;
+  /** The messages carry images: only `vision` models may take the request. */
+  needsVision?: boolean;
   /** The request attributes routing looks at (tenant, user, workspace, region, metadata…). */
   context: RouteContext;
   /** Epoch ms after which no new provider attempt starts; the request ends with 504. */
@@ -39,7 +41,7 @@ export interface RouteRequestInput {
 export function policyInputOf(
   route: Pick<
     RouteRequestInput,
-    'requestId' | 'requestedModel' | 'operation' | 'maxOutputTokens' | 'needsJson' | 'context'
+    'requestId' | 'requestedModel' | 'operation' | 'maxOutputTokens' | 'needsJson' | 'needsVision' | 'context'
   >,
   now: string,
 ): PolicyInput {
@@ -50,6 +52,7 @@ export function policyInputOf(
     capability: route.operation === 'embed' ? 'embeddings' : 'chat',
     maxOutputTokens: route.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS,
     needsJson: route.needsJson,
+    ...(route.needsVision && { needsVision: true }),
     context: route.context,
     now,
   };

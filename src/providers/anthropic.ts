@@ -57,6 +57,29 @@ export class AnthropicAdapter implements ProviderAdapter {
   }
 }
 
+type Block = Exclude<MessageParam['content'], string>[number];
+
+/** A message's content as Anthropic blocks when it holds images (undefined: text only). */
+function imageBlocks(content: ChatMessage['content']): Block[] | undefined {
+  if (!Array.isArray(content) || !content.some((p) => p.type === 'image_url')) return undefined;
+  return content.map((p): Block => {
+    if (p.type !== 'image_url') return { type: 'text', text: p.type === 'text' ? p.text : '' };
+    const data = /^data:(image\/(?:png|jpeg|gif|webp));base64,(.+)$/s.exec(p.image_url.url);
+    return data
+      ? {
+          type: 'image',
+          source: {
+            type: 'base64',
+            media_type: data[1] as 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp',
+            data: data[2]!,
+          },
+        }
+      : { type: 'image', source: { type: 'url', url: p.image_url.url } };
+  });
+}
+
+const asBlocks = (c: MessageParam['content']): Block[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c);
+
 export function toAnthropicMessages(input: ChatMessage[]): { system?: string; messages: MessageParam[] } {
   const systemParts: string[] = [];
   const messages: MessageParam[] = [];
@@ -66,11 +89,17 @@ export function toAnthropicMessages(input: ChatMessage[]): { system?: string; me
       continue;
     }
     const role = m.role === 'assistant' ? 'assistant' : 'user';
+    const images = m.role === 'user' ? imageBlocks(m.content) : undefined;
     const text =
       m.role === 'tool' ? `Tool result (${m.tool_call_id}): ${contentText(m.content)}` : contentText(m.content);
     const last = messages[messages.length - 1];
-    if (last && last.role === role) last.content = `${last.content as string}\n\n${text}`;
-    else messages.push({ role, content: text });
+    if (last && last.role === role) {
+      // Same role twice: one turn (the API requires alternation); blocks once images are in it.
+      last.content =
+        images || typeof last.content !== 'string'
+          ? [...asBlocks(last.content), ...(images ?? [{ type: 'text' as const, text }])]
+          : `${last.content}\n\n${text}`;
+    } else messages.push({ role, content: images ?? text });
   }
   // The API requires the first turn to be the user's.
   if (messages[0]?.role === 'assistant') messages.unshift({ role: 'user', content: '(continue)' });

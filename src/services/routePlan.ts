@@ -16,7 +16,14 @@ import type { HealthPort } from './healthPort';
 
 export type PlanRequest = Pick<
   RouteRequestInput,
-  'requestId' | 'tenantId' | 'requestedModel' | 'operation' | 'maxOutputTokens' | 'needsJson' | 'context'
+  | 'requestId'
+  | 'tenantId'
+  | 'requestedModel'
+  | 'operation'
+  | 'maxOutputTokens'
+  | 'needsJson'
+  | 'needsVision'
+  | 'context'
 >;
 
 export interface RoutePlan {

@@ -1,5 +1,6 @@
 /**
- * What OpenAI clients call besides chat: `embeddings.create` (routed like the embed operation, in
+ * What OpenAI clients send besides plain chat: images (routed to vision models only, mapped to
+ * Anthropic image blocks), `embeddings.create` (routed like the embed operation, in
  * the SDK's default base64 encoding and in floats) and `models.retrieve`, with the official client.
  */
 import OpenAI from 'openai';
@@ -16,6 +17,13 @@ beforeAll(async () => {
         providers: fakeCatalogProviders(f),
         models: [
           fakeModel('oa', 'chat'),
+          // Sees images; dearer, so text goes to oa/chat.
+          fakeModel('an', 'eye', {
+            capabilities: ['chat', 'vision'],
+            inputPricePerMTok: 5,
+            outputPricePerMTok: 20,
+            contextWindow: 8_000,
+          }),
           fakeModel('oa', 'text-embedding-3-small', { capabilities: ['embeddings'], outputPricePerMTok: 0 }),
         ],
       }),
@@ -121,4 +129,56 @@ it('marks the errors a retry cannot fix with x-should-retry: false', async () =>
   const invalid = await send({ model: 'oa/chat', messages: [] });
   expect(invalid.status).toBe(400);
   expect(invalid.headers.get('x-should-retry')).toBe('false');
+});
+
+it('routes images only to models that see them, and maps them to Anthropic image blocks', async () => {
+  const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+  const { data, response } = await client.chat.completions
+    .create({
+      model: 'auto',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is in these pictures?' },
+            { type: 'image_url', image_url: { url: 'https://example.com/cat.jpg' } },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+          ],
+        },
+      ],
+    })
+    .withResponse();
+  expect(response.headers.get('x-switchyard-model')).toBe('an/eye');
+  expect(data.choices[0]!.message.content).toBe('fake answer from eye');
+  const sent = stack.fakes.anthropic.callsFor('eye').at(-1)!.body as { messages: unknown[] };
+  expect(sent.messages).toEqual([
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'What is in these pictures?' },
+        { type: 'image', source: { type: 'url', url: 'https://example.com/cat.jpg' } },
+        { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+      ],
+    },
+  ]);
+  // Text alone still goes to the cheaper model without vision.
+  const text = await client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
+  expect(text.model).toBe('chat');
+  // An image where no model sees images: refused by the capability filter, not silently dropped.
+  const refused = await fetch(`${stack.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${stack.apiKey}`,
+      'content-type': 'application/json',
+      'X-Switchyard-Exclude-Providers': 'an',
+    },
+    body: JSON.stringify({
+      model: 'auto',
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }],
+    }),
+  });
+  expect(refused.status).toBe(503);
+  const body = (await refused.json()) as { error: { message: string; code: string } };
+  expect(body.error.code).toBe('NoCandidate');
+  expect(body.error.message).toContain('oa/chat: no vision capability (the request has images)');
 });

@@ -24,3 +24,28 @@ describe('OpenAI messages → Anthropic messages', () => {
     expect(out.messages[4]!.content).toMatch(/Tool result \(c1\): 42/);
   });
 });
+
+it('merges a text turn and an image turn of the same role into one turn of blocks', () => {
+  const { messages } = toAnthropicMessages([
+    { role: 'user', content: 'First look at this.' },
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'Here:' },
+        { type: 'image_url', image_url: { url: 'data:image/jpeg;base64,AAAA' } },
+      ],
+    },
+    { role: 'user', content: 'Thanks.' },
+  ]);
+  expect(messages).toEqual([
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'First look at this.' },
+        { type: 'text', text: 'Here:' },
+        { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: 'AAAA' } },
+        { type: 'text', text: 'Thanks.' },
+      ],
+    },
+  ]);
+});

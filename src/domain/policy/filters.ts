@@ -54,6 +54,8 @@ export function hardFilter(
   if (m.status !== 'active') return { filter: 'status', reason: 'model is inactive' };
   if (!m.capabilities.includes(input.capability))
     return { filter: 'capability', reason: `no ${input.capability} capability` };
+  if (input.needsVision && !m.capabilities.includes('vision'))
+    return { filter: 'capability', reason: 'no vision capability (the request has images)' };
   if (input.needsJson && !m.capabilities.includes('json')) return { filter: 'json', reason: 'no JSON mode' };
   const needed =
     c.inputTokens + (input.capability === 'embeddings' ? 0 : Math.min(input.maxOutputTokens, m.maxOutputTokens));

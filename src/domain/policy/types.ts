@@ -33,6 +33,8 @@ export interface PolicyInput {
   capability: 'chat' | 'embeddings';
   maxOutputTokens: number;
   needsJson: boolean;
+  /** The request has images: only models with the `vision` capability may take it. */
+  needsVision?: boolean;
   context: RouteContext;
   /** ISO time the decision is made at (override expiry). */
   now: string;
