@@ -83,11 +83,11 @@ export const ChatCompletionRequestSchema = z
   .strict();
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 
-/** The text of a message's content, whatever its shape (string, or parts of which only text counts). */
 /** Whether any message carries an image part (routing then needs the `vision` capability). */
 export const hasImages = (messages: ChatMessage[]): boolean =>
   messages.some((m) => Array.isArray(m.content) && m.content.some((p) => p.type === 'image_url'));
 
+/** The text of a message's content, whatever its shape (string, or parts of which only text counts). */
 export function contentText(content: ChatMessage['content']): string {
   if (content == null) return '';
   if (typeof content === 'string') return content;

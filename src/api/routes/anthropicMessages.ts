@@ -1,0 +1,42 @@
+/**
+ * `POST /v1/messages` and `POST /v1/messages/count_tokens` in Anthropic's format, so the official
+ * `@anthropic-ai/sdk` works by changing its base URL. The request is routed like a chat completion
+ * (any provider, either wire format, with fallbacks) and the answer comes back as a Message.
+ */
+import { Router } from 'express';
+import { AnthropicMessagesRequestSchema, toAnthropicMessage, toChatRequest } from '../../domain/anthropicMessages';
+import { countMessageTokens } from '../../domain/tokens';
+import type { ConfigStore } from '../../services/configStore';
+import { authOf } from '../auth';
+import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
+import { readBody } from '../validate';
+
+export function anthropicMessageRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
+  const router = Router();
+
+  router.post('/v1/messages', async (req, res) => {
+    const { tenantId } = authOf(req);
+    const chat = toChatRequest(readBody(req, AnthropicMessagesRequestSchema));
+    const routed = await runRoute(deps, req, res, tenantId, chat, chatRouteInput(req, tenantId, chat));
+    const stored = routed.row.response as { content: string | null; finishReason: string };
+    res.json({
+      ...toAnthropicMessage({
+        id: `msg_${routed.sub.requestId}`,
+        model: routed.result.modelId,
+        content: stored.content,
+        finishReason: stored.finishReason,
+        inputTokens: routed.result.inputTokens,
+        outputTokens: routed.result.outputTokens,
+      }),
+      switchyard: switchyardExtension(routed),
+    });
+  });
+
+  router.post('/v1/messages/count_tokens', (req, res) => {
+    authOf(req);
+    const body = readBody(req, AnthropicMessagesRequestSchema.omit({ max_tokens: true }));
+    res.json({ input_tokens: countMessageTokens(toChatRequest({ ...body, max_tokens: 1 }).messages) });
+  });
+
+  return router;
+}

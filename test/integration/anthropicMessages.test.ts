@@ -1,0 +1,109 @@
+/**
+ * `POST /v1/messages` with the official `@anthropic-ai/sdk` (only its base URL changed), served by
+ * an OpenAI-format provider: the request mapped one way and the answer the other.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { CatalogSchema } from '../../src/domain/catalog';
+import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let client: Anthropic;
+
+beforeAll(async () => {
+  stack = await startTestStack({
+    catalog: (f) =>
+      CatalogSchema.parse({
+        providers: fakeCatalogProviders(f),
+        models: [fakeModel('oa', 'chat', { capabilities: ['chat', 'vision'] })],
+      }),
+  });
+  client = new Anthropic({ apiKey: stack.apiKey, baseURL: stack.baseURL.replace(/\/v1$/, ''), maxRetries: 0 });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+it('answers messages.create from an OpenAI-format provider, mapping both ways', async () => {
+  stack.fakes.openai.script('chat', { kind: 'ok', content: 'Hello from the other format.' });
+  const message = await client.messages.create({
+    model: 'auto',
+    max_tokens: 200,
+    system: 'Be brief.',
+    stop_sequences: ['END'],
+    metadata: { user_id: 'user-7' },
+    messages: [
+      { role: 'user', content: 'Hi there' },
+      { role: 'assistant', content: 'Hello.' },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'And this picture?' },
+          { type: 'image', source: { type: 'url', url: 'https://example.com/p.png' } },
+        ],
+      },
+    ],
+  });
+  expect(message).toMatchObject({
+    type: 'message',
+    role: 'assistant',
+    model: 'oa/chat',
+    content: [{ type: 'text', text: 'Hello from the other format.' }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+  });
+  expect(message.id).toMatch(/^msg_/);
+  expect(message.usage.input_tokens).toBeGreaterThan(0);
+  expect(message.usage.output_tokens).toBeGreaterThan(0);
+  // What the OpenAI-format provider received.
+  const sent = stack.fakes.openai.callsFor('chat').at(-1)!.body;
+  expect(sent).toMatchObject({
+    model: 'chat',
+    max_completion_tokens: 200,
+    stop: ['END'],
+    user: 'user-7',
+    messages: [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi there' },
+      { role: 'assistant', content: 'Hello.' },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'And this picture?' },
+          { type: 'image_url', image_url: { url: 'https://example.com/p.png' } },
+        ],
+      },
+    ],
+  });
+});
+
+it('counts tokens, and refuses what it does not take yet with a 400', async () => {
+  const counted = await client.messages.countTokens({
+    model: 'auto',
+    messages: [{ role: 'user', content: 'How many tokens is this sentence?' }],
+  });
+  expect(counted.input_tokens).toBeGreaterThan(5);
+  await expect(
+    client.messages.create({
+      model: 'auto',
+      max_tokens: 10,
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+    }),
+  ).rejects.toMatchObject({ status: 400 });
+  await expect(
+    client.messages.create({
+      model: 'auto',
+      max_tokens: 10,
+      messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: 'x' }] }],
+    }),
+  ).rejects.toMatchObject({ status: 400 });
+  // max_tokens is required, as in Anthropic's API.
+  const r = await fetch(`${stack.baseURL}/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': stack.apiKey, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  expect(r.status).toBe(400);
+  expect(((await r.json()) as { error: { param: string } }).error.param).toBe('max_tokens');
+});
