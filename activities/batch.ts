@@ -18,7 +18,7 @@ import {
   type BatchStatus,
 } from '../src/domain/batch/spec';
 import type { Catalog } from '../src/domain/catalog';
-import { hasImages, maxOutputTokens, type ChatCompletionRequest } from '../src/domain/chat';
+import { hasImages, maxOutputTokens, offersTools, type ChatCompletionRequest } from '../src/domain/chat';
 import { AUTO_MODELS } from '../src/domain/policy';
 import type { RouteRequestInput } from '../src/domain/request';
 import { countTokens } from '../src/domain/tokens';
@@ -27,7 +27,7 @@ import type { ActivityDeps } from './deps';
 /** The part of a route request every request of an item shares (the workflow adds ids and deadline). */
 export type ItemRoute = Pick<
   RouteRequestInput,
-  'operation' | 'requestedModel' | 'maxOutputTokens' | 'needsJson' | 'needsVision' | 'context'
+  'operation' | 'requestedModel' | 'maxOutputTokens' | 'needsJson' | 'needsVision' | 'needsTools' | 'context'
 >;
 
 /** An item ready to run: the ids of its first requests (chunks, or the one line) and their route. */
@@ -181,6 +181,7 @@ export function createBatchActivities(deps: ActivityDeps) {
               maxOutputTokens: chat ? maxOutputTokens(req) : 0,
               needsJson: chat && req.response_format !== undefined && req.response_format.type !== 'text',
               ...(chat && hasImages(req.messages) && { needsVision: true }),
+              ...(chat && offersTools(req) && { needsTools: true }),
               context: { ...o.context, ...(typeof req.user === 'string' && { userId: req.user }) },
             },
           };

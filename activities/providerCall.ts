@@ -77,6 +77,7 @@ export async function callProvider(
     finishReason: out.finishReason,
     providerModel: out.providerModel,
     providerRequestId: out.providerRequestId,
+    ...(out.toolCalls && { toolCalls: out.toolCalls }),
   };
   if (isStructured(r.operation)) {
     const check = validateOutput(r.operation, r.body, out.content);
@@ -84,7 +85,7 @@ export async function callProvider(
     return { usage, stored: { ...base, result: check.value } };
   }
   const wantsJson = callInput.responseFormat !== undefined && callInput.responseFormat.type !== 'text';
-  if (wantsJson && out.finishReason !== 'length') {
+  if (wantsJson && out.finishReason !== 'length' && !out.toolCalls) {
     try {
       JSON.parse(out.content ?? '');
     } catch {

@@ -5,7 +5,7 @@
 import type { Request, Response } from 'express';
 import { getAnswer } from '../db/requests';
 import { findModel } from '../domain/catalog';
-import { hasImages, maxOutputTokens, type ChatCompletionRequest } from '../domain/chat';
+import { hasImages, maxOutputTokens, offersTools, type ChatCompletionRequest } from '../domain/chat';
 import { AUTO_MODELS } from '../domain/policy';
 import type { RouteRequestInput, RouteResult } from '../domain/request';
 import type { ConfigStore } from '../services/configStore';
@@ -25,6 +25,7 @@ export function chatRouteInput(req: Request, tenantId: string, body: ChatComplet
     maxOutputTokens: maxOutputTokens(body),
     needsJson: body.response_format !== undefined && body.response_format.type !== 'text',
     ...(hasImages(body.messages) && { needsVision: true }),
+    ...(offersTools(body) && { needsTools: true }),
     context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
     waitForRecovery: waitForRecovery(req),
   };

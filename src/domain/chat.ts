@@ -19,6 +19,25 @@ const ToolCall = z.object({
   function: z.object({ name: z.string(), arguments: z.string() }),
 });
 
+/** A function the model may call: OpenAI's `tools` entry. */
+export const ToolSchema = z.object({
+  type: z.literal('function'),
+  function: z.object({
+    name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'letters, digits, _ and -, at most 64'),
+    description: z.string().max(1_024).optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+    strict: z.boolean().nullable().optional(),
+  }),
+});
+export type Tool = z.infer<typeof ToolSchema>;
+export type ToolCall = z.infer<typeof ToolCall>;
+
+export const ToolChoiceSchema = z.union([
+  z.enum(['none', 'auto', 'required']),
+  z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) }),
+]);
+export type ToolChoice = z.infer<typeof ToolChoiceSchema>;
+
 export const ChatMessageSchema = z.discriminatedUnion('role', [
   z.object({ role: z.literal('system'), content: TextContent, name: z.string().optional() }),
   z.object({ role: z.literal('developer'), content: TextContent, name: z.string().optional() }),
@@ -79,9 +98,23 @@ export const ChatCompletionRequestSchema = z
       .nullable()
       .optional(),
     response_format: ResponseFormatSchema.optional(),
+    tools: z.array(ToolSchema).min(1).max(128).optional(),
+    tool_choice: ToolChoiceSchema.optional(),
+    parallel_tool_calls: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    const named = typeof r.tool_choice === 'object' ? r.tool_choice.function.name : undefined;
+    if (named !== undefined && !r.tools?.some((t) => t.function.name === named))
+      ctx.addIssue({ code: 'custom', path: ['tool_choice'], message: `no tool named '${named}' in tools` });
+    if (r.tool_choice !== undefined && r.tool_choice !== 'none' && !r.tools)
+      ctx.addIssue({ code: 'custom', path: ['tool_choice'], message: 'tool_choice needs tools' });
+  });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
+
+/** The request offers tools the model may call (routing then needs the `tools` capability). */
+export const offersTools = (r: Pick<ChatCompletionRequest, 'tools' | 'tool_choice'>): boolean =>
+  r.tools !== undefined && r.tool_choice !== 'none';
 
 /** Whether any message carries an image part (routing then needs the `vision` capability). */
 export const hasImages = (messages: ChatMessage[]): boolean =>

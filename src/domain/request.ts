@@ -21,6 +21,8 @@ export interface RouteRequestInput {
   needsJson: boolean;
   /** The messages carry images: only `vision` models may take the request. */
   needsVision?: boolean;
+  /** The request offers tools: only `tools` models may take it. */
+  needsTools?: boolean;
   /** The request attributes routing looks at (tenant, user, workspace, region, metadata…). */
   context: RouteContext;
   /** Epoch ms after which no new provider attempt starts; the request ends with 504. */
@@ -41,7 +43,14 @@ export interface RouteRequestInput {
 export function policyInputOf(
   route: Pick<
     RouteRequestInput,
-    'requestId' | 'requestedModel' | 'operation' | 'maxOutputTokens' | 'needsJson' | 'needsVision' | 'context'
+    | 'requestId'
+    | 'requestedModel'
+    | 'operation'
+    | 'maxOutputTokens'
+    | 'needsJson'
+    | 'needsVision'
+    | 'needsTools'
+    | 'context'
   >,
   now: string,
 ): PolicyInput {
@@ -53,6 +62,7 @@ export function policyInputOf(
     maxOutputTokens: route.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS,
     needsJson: route.needsJson,
     ...(route.needsVision && { needsVision: true }),
+    ...(route.needsTools && { needsTools: true }),
     context: route.context,
     now,
   };

@@ -40,14 +40,29 @@ export class AnthropicAdapter implements ProviderAdapter {
       ...(input.topP !== undefined && { top_p: input.topP }),
       ...(input.stop !== undefined && { stop_sequences: input.stop }),
       ...(input.user !== undefined && { metadata: { user_id: input.user } }),
+      ...(input.tools && {
+        tools: input.tools.map((t) => ({
+          name: t.function.name,
+          ...(t.function.description !== undefined && { description: t.function.description }),
+          input_schema: (t.function.parameters ?? { type: 'object', properties: {} }) as Anthropic.Tool.InputSchema,
+        })),
+      }),
+      ...(input.tools && toolChoiceOf(input.toolChoice, input.parallelToolCalls)),
     };
     const res = await withDeadline(options.timeoutMs, options.signal, (signal) =>
       this.client.messages.create(params, sdkOptions(signal, options.timeoutMs)),
     );
     if (!Array.isArray(res.content)) throw new SyntaxError('response has no content array');
     const text = res.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('');
+    const toolCalls = res.content.flatMap((b) =>
+      b.type === 'tool_use'
+        ? [{ id: b.id, type: 'function' as const, function: { name: b.name, arguments: JSON.stringify(b.input) } }]
+        : [],
+    );
     return {
-      content: text,
+      // OpenAI's shape: no text beside the tool calls is null, not ''.
+      content: text === '' && toolCalls.length ? null : text,
+      ...(toolCalls.length && { toolCalls }),
       finishReason: normalizeStop(res.stop_reason),
       inputTokens: res.usage?.input_tokens ?? 0,
       outputTokens: res.usage?.output_tokens ?? 0,
@@ -80,6 +95,47 @@ function imageBlocks(content: ChatMessage['content']): Block[] | undefined {
 
 const asBlocks = (c: MessageParam['content']): Block[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c);
 
+/** OpenAI's `tool_choice` and `parallel_tool_calls` as Anthropic's `tool_choice`. */
+function toolChoiceOf(
+  choice: ChatCallInput['toolChoice'],
+  parallel: boolean | undefined,
+): Pick<MessageCreateParamsNonStreaming, 'tool_choice'> {
+  const noParallel = parallel === false ? { disable_parallel_tool_use: true } : {};
+  if (choice === undefined || choice === 'auto')
+    return parallel === false ? { tool_choice: { type: 'auto', ...noParallel } } : {};
+  if (choice === 'none') return { tool_choice: { type: 'none' } };
+  if (choice === 'required') return { tool_choice: { type: 'any', ...noParallel } };
+  return { tool_choice: { type: 'tool', name: choice.function.name, ...noParallel } };
+}
+
+/** An assistant turn's tool calls, or a tool's result, as Anthropic blocks (undefined: neither). */
+function toolBlocks(m: ChatMessage): Block[] | undefined {
+  if (m.role === 'tool') return [{ type: 'tool_result', tool_use_id: m.tool_call_id, content: contentText(m.content) }];
+  if (m.role === 'assistant' && m.tool_calls?.length) {
+    const text = contentText(m.content ?? null);
+    return [
+      ...(text ? [{ type: 'text' as const, text }] : []),
+      ...m.tool_calls.map((c): Block => ({
+        type: 'tool_use',
+        id: c.id,
+        name: c.function.name,
+        input: parseArguments(c.function.arguments),
+      })),
+    ];
+  }
+  return undefined;
+}
+
+/** A tool call's arguments as an object (Anthropic takes `input` as JSON, OpenAI sends a string). */
+function parseArguments(args: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(args);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
+  } catch {
+    return { arguments: args };
+  }
+}
+
 export function toAnthropicMessages(input: ChatMessage[]): { system?: string; messages: MessageParam[] } {
   const systemParts: string[] = [];
   const messages: MessageParam[] = [];
@@ -88,18 +144,18 @@ export function toAnthropicMessages(input: ChatMessage[]): { system?: string; me
       systemParts.push(contentText(m.content));
       continue;
     }
+    // A tool's result is the user's turn in Anthropic's API.
     const role = m.role === 'assistant' ? 'assistant' : 'user';
-    const images = m.role === 'user' ? imageBlocks(m.content) : undefined;
-    const text =
-      m.role === 'tool' ? `Tool result (${m.tool_call_id}): ${contentText(m.content)}` : contentText(m.content);
+    const blocks = (m.role === 'user' ? imageBlocks(m.content) : undefined) ?? toolBlocks(m);
+    const text = contentText(m.content ?? null);
     const last = messages[messages.length - 1];
     if (last && last.role === role) {
-      // Same role twice: one turn (the API requires alternation); blocks once images are in it.
+      // Same role twice: one turn (the API requires alternation); blocks once any are in it.
       last.content =
-        images || typeof last.content !== 'string'
-          ? [...asBlocks(last.content), ...(images ?? [{ type: 'text' as const, text }])]
+        blocks || typeof last.content !== 'string'
+          ? [...asBlocks(last.content), ...(blocks ?? [{ type: 'text' as const, text }])]
           : `${last.content}\n\n${text}`;
-    } else messages.push({ role, content: images ?? text });
+    } else messages.push({ role, content: blocks ?? text });
   }
   // The API requires the first turn to be the user's.
   if (messages[0]?.role === 'assistant') messages.unshift({ role: 'user', content: '(continue)' });

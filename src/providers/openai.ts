@@ -51,6 +51,9 @@ export class OpenAIAdapter implements ProviderAdapter {
       ...(input.stop !== undefined && { stop: input.stop }),
       ...(input.seed !== undefined && { seed: input.seed }),
       ...(input.user !== undefined && { user: input.user }),
+      ...(input.tools && { tools: input.tools as ChatCompletionCreateParamsNonStreaming['tools'] }),
+      ...(input.toolChoice !== undefined && { tool_choice: input.toolChoice }),
+      ...(input.parallelToolCalls !== undefined && { parallel_tool_calls: input.parallelToolCalls }),
       ...(input.responseFormat !== undefined && {
         response_format: input.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'],
       }),
@@ -67,6 +70,19 @@ export class OpenAIAdapter implements ProviderAdapter {
       outputTokens: res.usage?.completion_tokens ?? 0,
       providerModel: res.model ?? input.model,
       providerRequestId: res.id,
+      ...(choice.message.tool_calls?.length && {
+        toolCalls: choice.message.tool_calls.flatMap((c) =>
+          c.type === 'function'
+            ? [
+                {
+                  id: c.id,
+                  type: 'function' as const,
+                  function: { name: c.function.name, arguments: c.function.arguments },
+                },
+              ]
+            : [],
+        ),
+      }),
     };
   }
 }

@@ -10,7 +10,15 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { ChatMessageSchema, contentText, type ChatMessage } from '../domain/chat';
+import {
+  ChatMessageSchema,
+  contentText,
+  ToolChoiceSchema,
+  ToolSchema,
+  type ChatMessage,
+  type Tool,
+  type ToolChoice,
+} from '../domain/chat';
 import { countMessageTokens, countTokens } from '../domain/tokens';
 import { simulatedOperationReply } from './simulatedOperations';
 
@@ -24,6 +32,8 @@ const ChatRequest = z.object({
   max_completion_tokens: z.number().int().positive().optional(),
   max_tokens: z.number().int().positive().optional(),
   response_format: z.object({ type: z.string() }).optional(),
+  tools: z.array(ToolSchema).optional(),
+  tool_choice: ToolChoiceSchema.optional(),
 });
 const EmbeddingsRequest = z.object({
   model: z.string(),
@@ -38,6 +48,55 @@ const PHRASES = [
 ];
 
 /** The deterministic chat reply the simulator gives for a prompt. */
+/** A value of a JSON Schema's type, for simulated tool arguments (required properties filled in). */
+function exampleOf(schema: unknown, depth = 0): unknown {
+  const s = (schema ?? {}) as {
+    type?: unknown;
+    enum?: unknown[];
+    properties?: Record<string, unknown>;
+    required?: string[];
+    items?: unknown;
+  };
+  if (Array.isArray(s.enum) && s.enum.length) return s.enum[0];
+  switch (Array.isArray(s.type) ? s.type[0] : s.type) {
+    case 'string':
+      return 'example';
+    case 'number':
+    case 'integer':
+      return 1;
+    case 'boolean':
+      return true;
+    case 'array':
+      return depth > 4 ? [] : [exampleOf(s.items, depth + 1)];
+    case 'object':
+    default:
+      return Object.fromEntries(
+        (s.required ?? Object.keys(s.properties ?? {})).map((k) => [
+          k,
+          depth > 4 ? null : exampleOf(s.properties?.[k], depth + 1),
+        ]),
+      );
+  }
+}
+
+/**
+ * The simulator calls a tool when tools are offered and the last turn is the user's (after a tool's
+ * result it answers in text, so a tool loop ends): the named tool, or the first.
+ */
+export function simulatedToolCall(tools: Tool[] | undefined, choice: ToolChoice | undefined, messages: ChatMessage[]) {
+  if (!tools?.length || choice === 'none') return undefined;
+  if (messages[messages.length - 1]?.role !== 'user' && typeof choice !== 'object' && choice !== 'required')
+    return undefined;
+  const tool = typeof choice === 'object' ? tools.find((t) => t.function.name === choice.function.name) : tools[0];
+  if (!tool) return undefined;
+  const args = JSON.stringify(exampleOf(tool.function.parameters ?? { type: 'object' }));
+  const id = `call_sim_${createHash('sha256')
+    .update(tool.function.name + args + messages.length)
+    .digest('hex')
+    .slice(0, 12)}`;
+  return { id, type: 'function' as const, function: { name: tool.function.name, arguments: args } };
+}
+
 export function simulatedReply(model: string, messages: ChatMessage[], json: boolean): string {
   const operation = simulatedOperationReply(messages);
   if (operation !== undefined) return operation;
@@ -199,6 +258,31 @@ export function simulatedHandler(opts: SimulatedProviderOptions = {}) {
     }
 
     const body = parsed.data as z.infer<typeof ChatRequest>;
+    const call = simulatedToolCall(body.tools, body.tool_choice, body.messages);
+    if (call) {
+      const promptTokens = countMessageTokens(body.messages);
+      const outputTokens = countTokens(call.function.arguments) + 8;
+      send(res, 200, {
+        id: `chatcmpl-sim-${createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16)}`,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model,
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: null, refusal: null, tool_calls: [call] },
+            finish_reason: 'tool_calls',
+            logprobs: null,
+          },
+        ],
+        usage: {
+          prompt_tokens: promptTokens,
+          completion_tokens: outputTokens,
+          total_tokens: promptTokens + outputTokens,
+        },
+      });
+      return;
+    }
     let content = simulatedReply(model, body.messages, body.response_format?.type === 'json_object');
     const cap = body.max_completion_tokens ?? body.max_tokens;
     let finish = 'stop';

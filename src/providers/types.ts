@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest, ChatMessage } from '../domain/chat';
+import type { ChatCompletionRequest, ChatMessage, Tool, ToolCall, ToolChoice } from '../domain/chat';
 
 export interface ChatCallInput {
   model: string;
@@ -10,6 +10,9 @@ export interface ChatCallInput {
   seed?: number;
   user?: string;
   responseFormat?: ChatCompletionRequest['response_format'];
+  tools?: Tool[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls';
@@ -22,6 +25,8 @@ export interface ChatCallOutput {
   /** The model name the provider reports (may be a dated snapshot of the requested one). */
   providerModel: string;
   providerRequestId?: string;
+  /** The functions the model called (OpenAI's shape, whatever the wire format). */
+  toolCalls?: ToolCall[];
 }
 
 /** Per-call options: cancellation, and the candidate's own timeout (overrides the client default). */
@@ -56,5 +61,8 @@ export function chatCallInput(model: string, req: ChatCompletionRequest): ChatCa
     seed: req.seed ?? undefined,
     user: req.user,
     responseFormat: req.response_format,
+    ...(req.tools && { tools: req.tools }),
+    ...(req.tool_choice !== undefined && { toolChoice: req.tool_choice }),
+    ...(req.parallel_tool_calls !== undefined && { parallelToolCalls: req.parallel_tool_calls }),
   };
 }

@@ -23,6 +23,7 @@ export type PlanRequest = Pick<
   | 'maxOutputTokens'
   | 'needsJson'
   | 'needsVision'
+  | 'needsTools'
   | 'context'
 >;
 

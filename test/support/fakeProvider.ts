@@ -27,6 +27,8 @@ export type Behaviour =
       /** 200 whose answer was filtered: OpenAI/Azure finish_reason content_filter, Anthropic stop_reason refusal. */ filtered?: boolean;
       /** Answer Switchyard's operations as the simulator does (valid JSON: an extractive summary…). */
       simulate?: boolean;
+      /** Call these tools (OpenAI `tool_calls` / Anthropic `tool_use` blocks) instead of answering text. */
+      toolCalls?: Array<{ name: string; arguments: Record<string, unknown> }>;
     }
   | {
       kind: 'error';
@@ -92,6 +94,7 @@ function successBody(
   content: string,
   body: Record<string, unknown>,
   filtered = false,
+  toolCalls: Array<{ name: string; arguments: Record<string, unknown> }> = [],
 ): unknown {
   const inputTokens = JSON.stringify(body.messages ?? '').length >> 2;
   const outputTokens = Math.max(1, content.length >> 2);
@@ -101,8 +104,12 @@ function successBody(
       type: 'message',
       role: 'assistant',
       model,
-      content: filtered ? [] : [{ type: 'text', text: content }],
-      stop_reason: filtered ? 'refusal' : 'end_turn',
+      content: filtered
+        ? []
+        : toolCalls.length
+          ? toolCalls.map((c, i) => ({ type: 'tool_use', id: `toolu_fake_${i}`, name: c.name, input: c.arguments }))
+          : [{ type: 'text', text: content }],
+      stop_reason: filtered ? 'refusal' : toolCalls.length ? 'tool_use' : 'end_turn',
       stop_sequence: null,
       usage: { input_tokens: inputTokens, output_tokens: outputTokens },
     };
@@ -115,8 +122,19 @@ function successBody(
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: filtered ? null : content, refusal: null },
-        finish_reason: filtered ? 'content_filter' : 'stop',
+        message: {
+          role: 'assistant',
+          content: filtered || toolCalls.length ? null : content,
+          refusal: null,
+          ...(toolCalls.length && {
+            tool_calls: toolCalls.map((c, i) => ({
+              id: `call_fake_${i}`,
+              type: 'function',
+              function: { name: c.name, arguments: JSON.stringify(c.arguments) },
+            })),
+          }),
+        },
+        finish_reason: filtered ? 'content_filter' : toolCalls.length ? 'tool_calls' : 'stop',
         logprobs: null,
       },
     ],
@@ -177,6 +195,7 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
                     b.content ?? (b.simulate ? simulatedReply(format, body) : undefined) ?? `fake answer from ${model}`,
                     body,
                     b.filtered,
+                    b.toolCalls,
                   ),
                 ),
               );

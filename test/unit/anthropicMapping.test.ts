@@ -21,7 +21,7 @@ describe('OpenAI messages → Anthropic messages', () => {
     ]);
     expect(out.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user']);
     expect(out.messages[2]!.content).toBe('one\n\ntwo');
-    expect(out.messages[4]!.content).toMatch(/Tool result \(c1\): 42/);
+    expect(out.messages[4]!.content).toEqual([{ type: 'tool_result', tool_use_id: 'c1', content: '42' }]);
   });
 });
 

@@ -3,6 +3,7 @@ import {
   SIMULATED_EMBEDDING_DIMENSIONS,
   startSimulatedProvider,
   type SimulatedProvider,
+  simulatedToolCall,
 } from '../../src/providers/simulated';
 import { toProviderFailure } from '../../src/providers/errors';
 
@@ -65,5 +66,41 @@ describe('simulated provider', () => {
     } finally {
       await sim.close();
     }
+  });
+});
+
+describe('simulated tool calls', () => {
+  const tools = [
+    {
+      type: 'function' as const,
+      function: {
+        name: 'book',
+        parameters: {
+          type: 'object',
+          properties: { city: { type: 'string' }, nights: { type: 'integer' }, view: { enum: ['sea', 'park'] } },
+          required: ['city', 'nights', 'view'],
+        },
+      },
+    },
+    { type: 'function' as const, function: { name: 'other' } },
+  ];
+  const user = [{ role: 'user' as const, content: 'Book it' }];
+
+  it('calls the first (or the named) tool with arguments that fit its schema', () => {
+    const call = simulatedToolCall(tools, undefined, user)!;
+    expect(call.function.name).toBe('book');
+    expect(JSON.parse(call.function.arguments)).toEqual({ city: 'example', nights: 1, view: 'sea' });
+    expect(simulatedToolCall(tools, { type: 'function', function: { name: 'other' } }, user)!.function).toEqual({
+      name: 'other',
+      arguments: '{}',
+    });
+  });
+
+  it('answers in text after a tool result, or when tool_choice is none', () => {
+    expect(simulatedToolCall(tools, 'none', user)).toBeUndefined();
+    expect(
+      simulatedToolCall(tools, 'auto', [...user, { role: 'tool' as const, tool_call_id: 'c', content: 'done' }]),
+    ).toBeUndefined();
+    expect(simulatedToolCall(undefined, undefined, user)).toBeUndefined();
   });
 });

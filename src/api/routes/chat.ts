@@ -4,7 +4,7 @@
  */
 import { Router } from 'express';
 import type { ConfigStore } from '../../services/configStore';
-import { ChatCompletionRequestSchema } from '../../domain/chat';
+import { ChatCompletionRequestSchema, type ToolCall } from '../../domain/chat';
 import { authOf } from '../auth';
 import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
 import { readBody } from '../validate';
@@ -17,7 +17,7 @@ export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Rou
     const body = readBody(req, ChatCompletionRequestSchema);
     const routed = await runRoute(deps, req, res, tenantId, body, chatRouteInput(req, tenantId, body));
     const { sub, result, row } = routed;
-    const stored = row.response as { content: string | null; finishReason: string };
+    const stored = row.response as { content: string | null; finishReason: string; toolCalls?: ToolCall[] };
     res.json({
       id: `chatcmpl-${sub.requestId}`,
       object: 'chat.completion',
@@ -26,7 +26,12 @@ export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Rou
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: stored.content, refusal: null },
+          message: {
+            role: 'assistant',
+            content: stored.content,
+            refusal: null,
+            ...(stored.toolCalls && { tool_calls: stored.toolCalls }),
+          },
           finish_reason: stored.finishReason,
           logprobs: null,
         },

@@ -17,7 +17,11 @@ export interface AnsweredRequest {
 const epoch = (t: Date | string | null | undefined) => (t ? Math.floor(new Date(t).getTime() / 1000) : null);
 
 export function chatCompletionObject(r: AnsweredRequest) {
-  const stored = r.response as { content: string | null; finishReason: string };
+  const stored = r.response as {
+    content: string | null;
+    finishReason: string;
+    toolCalls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+  };
   const input = r.input_tokens ?? 0;
   const output = r.output_tokens ?? 0;
   return {
@@ -28,7 +32,12 @@ export function chatCompletionObject(r: AnsweredRequest) {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: stored.content, refusal: null },
+        message: {
+          role: 'assistant',
+          content: stored.content,
+          refusal: null,
+          ...(stored.toolCalls && { tool_calls: stored.toolCalls }),
+        },
         finish_reason: stored.finishReason,
         logprobs: null,
       },

@@ -54,6 +54,8 @@ export function hardFilter(
   if (m.status !== 'active') return { filter: 'status', reason: 'model is inactive' };
   if (!m.capabilities.includes(input.capability))
     return { filter: 'capability', reason: `no ${input.capability} capability` };
+  if (input.needsTools && !m.capabilities.includes('tools'))
+    return { filter: 'capability', reason: 'no tools capability (the request offers tools)' };
   if (input.needsVision && !m.capabilities.includes('vision'))
     return { filter: 'capability', reason: 'no vision capability (the request has images)' };
   if (input.needsJson && !m.capabilities.includes('json')) return { filter: 'json', reason: 'no JSON mode' };

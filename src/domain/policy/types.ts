@@ -35,6 +35,8 @@ export interface PolicyInput {
   needsJson: boolean;
   /** The request has images: only models with the `vision` capability may take it. */
   needsVision?: boolean;
+  /** The request offers tools: only models with the `tools` capability may take it. */
+  needsTools?: boolean;
   context: RouteContext;
   /** ISO time the decision is made at (override expiry). */
   now: string;
