@@ -9,6 +9,7 @@ import { ChatCompletionRequestSchema } from '../src/domain/chat';
 import { isStructured, OperationBodySchemas, validateOutput } from '../src/domain/operations';
 import { failure } from '../src/providers/errors';
 import { chatCallInput, type CallOptions, type ChatCallInput, type ProviderAdapter } from '../src/providers/types';
+import { checkSchema } from '../src/services/jsonSchema';
 import { messagesOf, type StoredRequest } from './storedRequest';
 
 export interface CallUsage {
@@ -86,10 +87,20 @@ export async function callProvider(
   }
   const wantsJson = callInput.responseFormat !== undefined && callInput.responseFormat.type !== 'text';
   if (wantsJson && out.finishReason !== 'length' && !out.toolCalls) {
+    let value: unknown;
     try {
-      JSON.parse(out.content ?? '');
+      value = JSON.parse(out.content ?? '');
     } catch {
       return { usage, invalid: `${model.id} returned invalid JSON in JSON mode` };
+    }
+    const format = callInput.responseFormat;
+    if (format?.type === 'json_schema' && format.json_schema.schema) {
+      const check = checkSchema(format.json_schema.schema, value);
+      if (!check.ok)
+        return {
+          usage,
+          invalid: `${model.id} returned JSON that fails the schema '${format.json_schema.name}': ${check.reason}`,
+        };
     }
   }
   return { usage, stored: base };

@@ -31,7 +31,12 @@ const ChatRequest = z.object({
   messages: z.array(ChatMessageSchema).min(1),
   max_completion_tokens: z.number().int().positive().optional(),
   max_tokens: z.number().int().positive().optional(),
-  response_format: z.object({ type: z.string() }).optional(),
+  response_format: z
+    .object({
+      type: z.string(),
+      json_schema: z.object({ schema: z.record(z.string(), z.unknown()).optional() }).optional(),
+    })
+    .optional(),
   tools: z.array(ToolSchema).optional(),
   tool_choice: ToolChoiceSchema.optional(),
 });
@@ -283,7 +288,11 @@ export function simulatedHandler(opts: SimulatedProviderOptions = {}) {
       });
       return;
     }
-    let content = simulatedReply(model, body.messages, body.response_format?.type === 'json_object');
+    const schema = body.response_format?.type === 'json_schema' ? body.response_format.json_schema?.schema : undefined;
+    // Structured output: JSON that fits the schema, or a JSON object in JSON mode.
+    let content = schema
+      ? JSON.stringify(exampleOf(schema))
+      : simulatedReply(model, body.messages, body.response_format?.type === 'json_object');
     const cap = body.max_completion_tokens ?? body.max_tokens;
     let finish = 'stop';
     let outputTokens = countTokens(content);

@@ -1,4 +1,5 @@
 import { OpenAIAdapter } from '../../src/providers/openai';
+import { checkSchema } from '../../src/services/jsonSchema';
 import {
   SIMULATED_EMBEDDING_DIMENSIONS,
   startSimulatedProvider,
@@ -103,4 +104,49 @@ describe('simulated tool calls', () => {
     ).toBeUndefined();
     expect(simulatedToolCall(undefined, undefined, user)).toBeUndefined();
   });
+});
+
+it('answers json_schema requests with JSON that fits the schema, and calls offered tools', async () => {
+  const sim = await startSimulatedProvider();
+  try {
+    const adapter = new OpenAIAdapter({ providerId: 'simulated', apiKey: 'x', baseURL: sim.url, timeoutMs: 5000 });
+    const schema = {
+      type: 'object',
+      properties: {
+        label: { enum: ['yes', 'no'] },
+        score: { type: 'number' },
+        tags: { type: 'array', items: { type: 'string' } },
+      },
+      required: ['label', 'score', 'tags'],
+    };
+    const out = await adapter.chat({
+      model: 'sim-mini',
+      messages: [{ role: 'user', content: 'Classify' }],
+      responseFormat: { type: 'json_schema', json_schema: { name: 'c', schema } },
+    });
+    expect(checkSchema(schema, JSON.parse(out.content!))).toEqual({ ok: true });
+    const called = await adapter.chat({
+      model: 'sim-mini',
+      messages: [{ role: 'user', content: 'Weather?' }],
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'weather',
+            parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+          },
+        },
+      ],
+    });
+    expect(called.finishReason).toBe('tool_calls');
+    expect(called.toolCalls).toEqual([
+      {
+        id: expect.stringMatching(/^call_sim_/),
+        type: 'function',
+        function: { name: 'weather', arguments: '{"city":"example"}' },
+      },
+    ]);
+  } finally {
+    await sim.close();
+  }
 });

@@ -5,7 +5,9 @@
 import { Router } from 'express';
 import type { ConfigStore } from '../../services/configStore';
 import { ChatCompletionRequestSchema, type ToolCall } from '../../domain/chat';
+import { compileSchema } from '../../services/jsonSchema';
 import { authOf } from '../auth';
+import { HttpError } from '../errors';
 import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
 import { readBody } from '../validate';
 
@@ -15,6 +17,16 @@ export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Rou
   router.post('/v1/chat/completions', async (req, res) => {
     const { tenantId } = authOf(req);
     const body = readBody(req, ChatCompletionRequestSchema);
+    // A schema that does not compile is the client's mistake: say so before any provider is paid.
+    const format = body.response_format;
+    if (format?.type === 'json_schema' && format.json_schema.schema) {
+      const compiled = compileSchema(format.json_schema.schema);
+      if (typeof compiled === 'string')
+        throw HttpError.invalid(`Invalid JSON Schema: ${compiled}`, {
+          param: 'response_format.json_schema.schema',
+          code: 'invalid_json_schema',
+        });
+    }
     const routed = await runRoute(deps, req, res, tenantId, body, chatRouteInput(req, tenantId, body));
     const { sub, result, row } = routed;
     const stored = row.response as { content: string | null; finishReason: string; toolCalls?: ToolCall[] };
