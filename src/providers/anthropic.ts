@@ -49,11 +49,42 @@ export class AnthropicAdapter implements ProviderAdapter {
       }),
       ...(input.tools && toolChoiceOf(input.toolChoice, input.parallelToolCalls)),
     };
+    // Anthropic has no JSON mode. A schema goes as a tool the model must call (its input is the
+    // answer); plain JSON mode as an instruction. The output is validated after either way.
+    const format = input.responseFormat;
+    const schemaTool =
+      format?.type === 'json_schema' && !input.tools
+        ? {
+            name: format.json_schema.name,
+            input_schema: (format.json_schema.schema ?? { type: 'object' }) as Anthropic.Tool.InputSchema,
+          }
+        : undefined;
+    if (schemaTool) {
+      params.tools = [
+        {
+          ...schemaTool,
+          description: format?.type === 'json_schema' ? (format.json_schema.description ?? 'Give the answer.') : '',
+        },
+      ];
+      params.tool_choice = { type: 'tool', name: schemaTool.name };
+    } else if (format && format.type !== 'text') {
+      params.system = [params.system, 'Reply with one JSON object only, no prose.'].filter(Boolean).join('\n\n');
+    }
     const res = await withDeadline(options.timeoutMs, options.signal, (signal) =>
       this.client.messages.create(params, sdkOptions(signal, options.timeoutMs)),
     );
     if (!Array.isArray(res.content)) throw new SyntaxError('response has no content array');
     const text = res.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('');
+    const forced = schemaTool && res.content.find((b) => b.type === 'tool_use' && b.name === schemaTool.name);
+    if (forced && forced.type === 'tool_use')
+      return {
+        content: JSON.stringify(forced.input),
+        finishReason: 'stop',
+        inputTokens: res.usage?.input_tokens ?? 0,
+        outputTokens: res.usage?.output_tokens ?? 0,
+        providerModel: res.model ?? input.model,
+        providerRequestId: res.id,
+      };
     const toolCalls = res.content.flatMap((b) =>
       b.type === 'tool_use'
         ? [{ id: b.id, type: 'function' as const, function: { name: b.name, arguments: JSON.stringify(b.input) } }]

@@ -18,6 +18,7 @@ beforeAll(async () => {
         models: [
           fakeModel('oa', 'cheap', { capabilities: ['chat', 'json'], qualityTier: 1 }),
           fakeModel('oa', 'best', { capabilities: ['chat', 'json'], qualityTier: 4, inputPricePerMTok: 3 }),
+          fakeModel('an', 'claude', { capabilities: ['chat', 'json'], qualityTier: 4, inputPricePerMTok: 3 }),
         ],
       }),
   });
@@ -46,7 +47,10 @@ it('validates json_schema output and escalates an answer that fails it, naming t
   stack.fakes.openai.script('cheap', { kind: 'ok', content: '{"city": 5, "celsius": 4}' });
   stack.fakes.openai.script('best', { kind: 'ok', content: '{"city": "Oslo", "celsius": 4}' });
   const { data, response } = await client.chat.completions
-    .create({ model: 'oa/cheap', messages: [{ role: 'user', content: 'Weather in Oslo as JSON' }], response_format })
+    .create(
+      { model: 'oa/cheap', messages: [{ role: 'user', content: 'Weather in Oslo as JSON' }], response_format },
+      { headers: { 'X-Switchyard-Exclude-Providers': 'an' } },
+    )
     .withResponse();
   expect(JSON.parse(data.choices[0]!.message.content!)).toEqual({ city: 'Oslo', celsius: 4 });
   expect(response.headers.get('x-switchyard-model')).toBe('oa/best');
@@ -70,4 +74,23 @@ it('a schema that does not compile is a 400 before any provider call', async () 
     }),
   ).rejects.toMatchObject({ status: 400, code: 'invalid_json_schema', param: 'response_format.json_schema.schema' });
   expect(stack.fakes.openai.calls.length).toBe(calls);
+});
+
+it("maps json_schema to Anthropic's mechanism: a tool the model must call, whose input is the answer", async () => {
+  stack.fakes.anthropic.script('claude', {
+    kind: 'ok',
+    toolCalls: [{ name: 'weather', arguments: { city: 'Bergen', celsius: 9 } }],
+  });
+  const r = await client.chat.completions.create({
+    model: 'an/claude',
+    messages: [{ role: 'user', content: 'Weather in Bergen as JSON' }],
+    response_format,
+  });
+  expect(JSON.parse(r.choices[0]!.message.content!)).toEqual({ city: 'Bergen', celsius: 9 });
+  expect(r.choices[0]!.message.tool_calls).toBeUndefined();
+  expect(r.choices[0]!.finish_reason).toBe('stop');
+  expect(stack.fakes.anthropic.callsFor('claude').at(-1)!.body).toMatchObject({
+    tools: [{ name: 'weather', input_schema: response_format.json_schema.schema }],
+    tool_choice: { type: 'tool', name: 'weather' },
+  });
 });
