@@ -8,7 +8,7 @@ import * as batches from '../src/db/batches';
 import { getRequest } from '../src/db/requests';
 import { chunkText } from '../src/domain/batch/chunk';
 import { reductionGroups } from '../src/domain/batch/reduce';
-import { chatCompletionObject, embeddingsObject } from '../src/domain/batch/openai';
+import { embeddingsObject } from '../src/domain/batch/openai';
 import {
   batchRequestId,
   chunkBudget,
@@ -18,7 +18,13 @@ import {
   type BatchStatus,
 } from '../src/domain/batch/spec';
 import type { Catalog } from '../src/domain/catalog';
-import { hasImages, maxOutputTokens, offersTools, type ChatCompletionRequest } from '../src/domain/chat';
+import {
+  chatCompletionObject,
+  hasImages,
+  maxOutputTokens,
+  offersTools,
+  type ChatCompletionRequest,
+} from '../src/domain/chat';
 import { AUTO_MODELS } from '../src/domain/policy';
 import type { RouteRequestInput } from '../src/domain/request';
 import { countTokens } from '../src/domain/tokens';

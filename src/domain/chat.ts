@@ -142,3 +142,41 @@ export const EmbeddingsBodySchema = z
     user: z.string().max(256).optional(),
   })
   .strict();
+
+/** What a stored request holds that a response body is built from. */
+export interface AnsweredRequest {
+  request_id: string;
+  model: string | null;
+  response: unknown;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  created_at: Date | string;
+}
+
+/** A stored answer as OpenAI's `chat.completion` (the chat endpoint's body, and a batch line's). */
+export function chatCompletionObject(r: AnsweredRequest) {
+  const stored = r.response as { content: string | null; finishReason: string; toolCalls?: ToolCall[] };
+  const input = r.input_tokens ?? 0;
+  const output = r.output_tokens ?? 0;
+  return {
+    id: `chatcmpl-${r.request_id}`,
+    object: 'chat.completion',
+    created: Math.floor(new Date(r.created_at).getTime() / 1000),
+    model: r.model,
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: stored.content,
+          refusal: null,
+          ...(stored.toolCalls && { tool_calls: stored.toolCalls }),
+        },
+        finish_reason: stored.finishReason,
+        logprobs: null,
+      },
+    ],
+    usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
+    system_fingerprint: null,
+  };
+}

@@ -39,21 +39,19 @@ export interface RouteRequestInput {
   batchId?: string;
 }
 
+/** The fields of a route request the policy reads. */
+export type PolicyFields =
+  | 'requestId'
+  | 'requestedModel'
+  | 'operation'
+  | 'maxOutputTokens'
+  | 'needsJson'
+  | 'needsVision'
+  | 'needsTools'
+  | 'context';
+
 /** The policy's input for a request: one definition for the workflow's decision and the dry run. */
-export function policyInputOf(
-  route: Pick<
-    RouteRequestInput,
-    | 'requestId'
-    | 'requestedModel'
-    | 'operation'
-    | 'maxOutputTokens'
-    | 'needsJson'
-    | 'needsVision'
-    | 'needsTools'
-    | 'context'
-  >,
-  now: string,
-): PolicyInput {
+export function policyInputOf(route: Pick<RouteRequestInput, PolicyFields>, now: string): PolicyInput {
   return {
     requestId: route.requestId,
     requestedModel: route.requestedModel,

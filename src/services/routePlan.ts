@@ -8,24 +8,13 @@ import { findModel } from '../domain/catalog';
 import { reservationUsd } from '../domain/budget';
 import type { Classification } from '../domain/classify';
 import { decide, type BudgetView, type HealthView, type PolicyInput } from '../domain/policy';
-import { policyInputOf, type PlannedRoute, type RouteRequestInput } from '../domain/request';
+import { policyInputOf, type PlannedRoute, type PolicyFields, type RouteRequestInput } from '../domain/request';
 import { callPolicyFor } from '../domain/settings';
 import { budgetStateFor, type UsageReader } from './budgetOperations';
 import type { VersionedConfig } from './configStore';
 import type { HealthPort } from './healthPort';
 
-export type PlanRequest = Pick<
-  RouteRequestInput,
-  | 'requestId'
-  | 'tenantId'
-  | 'requestedModel'
-  | 'operation'
-  | 'maxOutputTokens'
-  | 'needsJson'
-  | 'needsVision'
-  | 'needsTools'
-  | 'context'
->;
+export type PlanRequest = Pick<RouteRequestInput, 'tenantId' | PolicyFields>;
 
 export interface RoutePlan {
   planned: PlannedRoute;

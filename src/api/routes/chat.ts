@@ -4,7 +4,7 @@
  */
 import { Router } from 'express';
 import type { ConfigStore } from '../../services/configStore';
-import { ChatCompletionRequestSchema, type ToolCall } from '../../domain/chat';
+import { chatCompletionObject, ChatCompletionRequestSchema } from '../../domain/chat';
 import { compileSchema } from '../../services/jsonSchema';
 import { authOf } from '../auth';
 import { HttpError } from '../errors';
@@ -29,31 +29,15 @@ export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Rou
     }
     const routed = await runRoute(deps, req, res, tenantId, body, chatRouteInput(req, tenantId, body));
     const { sub, result, row } = routed;
-    const stored = row.response as { content: string | null; finishReason: string; toolCalls?: ToolCall[] };
     res.json({
-      id: `chatcmpl-${sub.requestId}`,
-      object: 'chat.completion',
-      created: Math.floor(new Date(row.created_at).getTime() / 1000),
-      model: result.model,
-      choices: [
-        {
-          index: 0,
-          message: {
-            role: 'assistant',
-            content: stored.content,
-            refusal: null,
-            ...(stored.toolCalls && { tool_calls: stored.toolCalls }),
-          },
-          finish_reason: stored.finishReason,
-          logprobs: null,
-        },
-      ],
-      usage: {
-        prompt_tokens: result.inputTokens,
-        completion_tokens: result.outputTokens,
-        total_tokens: result.inputTokens + result.outputTokens,
-      },
-      system_fingerprint: null,
+      ...chatCompletionObject({
+        request_id: sub.requestId,
+        model: result.model,
+        response: row.response,
+        input_tokens: result.inputTokens,
+        output_tokens: result.outputTokens,
+        created_at: row.created_at,
+      }),
       switchyard: switchyardExtension(routed),
     });
   });

@@ -2,50 +2,10 @@
  * OpenAI's object shapes for what a batch returns: a line's response body (a chat completion or
  * an embeddings list, as the synchronous endpoints return them), the batch and the file objects.
  */
+import type { AnsweredRequest } from '../chat';
 import type { BatchStatus } from './spec';
 
-/** What a stored request holds that a response body is built from. */
-export interface AnsweredRequest {
-  request_id: string;
-  model: string | null;
-  response: unknown;
-  input_tokens: number | null;
-  output_tokens: number | null;
-  created_at: Date | string;
-}
-
 const epoch = (t: Date | string | null | undefined) => (t ? Math.floor(new Date(t).getTime() / 1000) : null);
-
-export function chatCompletionObject(r: AnsweredRequest) {
-  const stored = r.response as {
-    content: string | null;
-    finishReason: string;
-    toolCalls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
-  };
-  const input = r.input_tokens ?? 0;
-  const output = r.output_tokens ?? 0;
-  return {
-    id: `chatcmpl-${r.request_id}`,
-    object: 'chat.completion',
-    created: epoch(r.created_at),
-    model: r.model,
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: stored.content,
-          refusal: null,
-          ...(stored.toolCalls && { tool_calls: stored.toolCalls }),
-        },
-        finish_reason: stored.finishReason,
-        logprobs: null,
-      },
-    ],
-    usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
-    system_fingerprint: null,
-  };
-}
 
 export function embeddingsObject(r: AnsweredRequest) {
   const stored = r.response as { embeddings: Array<{ index: number; embedding: number[] }> };
