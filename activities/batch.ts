@@ -8,7 +8,6 @@ import * as batches from '../src/db/batches';
 import { getRequest } from '../src/db/requests';
 import { chunkText } from '../src/domain/batch/chunk';
 import { reductionGroups } from '../src/domain/batch/reduce';
-import { embeddingsObject } from '../src/domain/batch/openai';
 import {
   batchRequestId,
   chunkBudget,
@@ -20,6 +19,7 @@ import {
 import type { Catalog } from '../src/domain/catalog';
 import {
   chatCompletionObject,
+  embeddingsObject,
   hasImages,
   maxOutputTokens,
   offersTools,
@@ -82,6 +82,10 @@ function summaryRoute(o: BatchOptions): ItemRoute {
 }
 
 export function createBatchActivities(deps: ActivityDeps) {
+  /** The most document tokens one summary call may take, for the batch's model and summary length. */
+  const chunkTokens = (o: BatchOptions) =>
+    chunkBudget(summaryWindow(deps.config().config.catalog, o.model), o.maxWords ?? 120);
+
   async function finishOne(
     batchId: string,
     kind: BatchKind,
@@ -214,7 +218,7 @@ export function createBatchActivities(deps: ActivityDeps) {
             route: { operation: input.kind, requestedModel: o.model, needsJson: false, context: o.context },
           };
         }
-        const maxTokens = chunkBudget(summaryWindow(deps.config().config.catalog, o.model), o.maxWords ?? 120);
+        const maxTokens = chunkTokens(o);
         const overlap = Math.min(o.overlapTokens ?? 100, Math.floor(maxTokens / 4));
         const chunks =
           countTokens(text) <= maxTokens ? [{ text }] : chunkText(text, { maxTokens, overlapTokens: overlap });
@@ -255,7 +259,7 @@ export function createBatchActivities(deps: ActivityDeps) {
         if (!r?.summary) throw ApplicationFailure.nonRetryable(`request ${rid} has no summary`, 'NotFound');
         return r.summary;
       });
-      const maxTokens = chunkBudget(summaryWindow(deps.config().config.catalog, o.model), o.maxWords ?? 120);
+      const maxTokens = chunkTokens(o);
       let groups = reductionGroups(
         summaries.map((s) => countTokens(s) + 2),
         maxTokens,

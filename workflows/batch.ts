@@ -278,7 +278,6 @@ async function batchJob(input: BatchJobInput): Promise<BatchProgress> {
           ...input,
           cursor,
           deferred,
-          startedBefore: (input.startedBefore ?? 0) + dispatched,
           waiting: p.status === 'waiting' ? { until: waitUntil, reason: p.reason ?? 'waiting' } : undefined,
         });
       }

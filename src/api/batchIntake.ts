@@ -70,15 +70,7 @@ export async function readJsonLines<T>(
         });
       const parsed = schema.safeParse(value);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        const path =
-          issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : (issue.path as PropertyKey[]);
-        const message =
-          issue.code === 'unrecognized_keys'
-            ? 'unrecognized field'
-            : /received undefined/.test(issue.message)
-              ? 'required'
-              : issue.message;
+        const { path, message } = issueOf(parsed.error);
         throw HttpError.invalid(lineError(lineNo, path, message), {
           code: 'invalid_line',
           param: path.map(String).join('.') || null,
@@ -98,32 +90,53 @@ export async function readJsonLines<T>(
   return count;
 }
 
-/** Collects items into pages and checks ids are unique in the batch (the line of the repeat named). */
-export class ItemPages {
+/** The first problem of a zod error, phrased for an upload: the field's path and what is wrong. */
+export function issueOf(error: z.ZodError): { path: PropertyKey[]; message: string } {
+  const issue = error.issues[0]!;
+  if (issue.code === 'unrecognized_keys')
+    return { path: [...issue.path, issue.keys[0]!], message: 'unrecognized field' };
+  return {
+    path: issue.path as PropertyKey[],
+    message: /received undefined/.test(issue.message) ? 'required' : issue.message,
+  };
+}
+
+/** Ids of one upload: a repeated one is a 400 naming its line and the line it first came on. */
+export class UniqueIds {
   private readonly seen = new Map<string, number>();
+
+  get count(): number {
+    return this.seen.size;
+  }
+
+  add(id: string, lineNo: number, field = 'id'): void {
+    const first = this.seen.get(id);
+    if (first !== undefined)
+      throw HttpError.invalid(lineError(lineNo, [field], `duplicate id '${id}' (first on line ${first})`), {
+        code: 'duplicate_id',
+        param: field,
+        extra: { line: lineNo },
+      });
+    this.seen.set(id, lineNo);
+  }
+}
+
+/** Collects a batch's items into pages written one statement each; ids must be unique. */
+export class ItemPages {
+  private readonly ids = new UniqueIds();
   private page: batches.NewItem[] = [];
-  count = 0;
 
   constructor(
     private readonly tx: Queryable,
     private readonly batchId: string,
   ) {}
 
-  /** 400 naming the line when the id was seen before in this upload. */
-  checkUnique(itemId: string, lineNo: number, field = 'id'): void {
-    const first = this.seen.get(itemId);
-    if (first !== undefined)
-      throw HttpError.invalid(lineError(lineNo, [field], `duplicate id '${itemId}' (first on line ${first})`), {
-        code: 'duplicate_id',
-        param: field,
-        extra: { line: lineNo },
-      });
-    this.seen.set(itemId, lineNo);
-    this.count++;
+  get count(): number {
+    return this.ids.count;
   }
 
   async add(itemId: string, input: unknown, lineNo: number, field = 'id'): Promise<void> {
-    this.checkUnique(itemId, lineNo, field);
+    this.ids.add(itemId, lineNo, field);
     this.page.push({ seq: lineNo, itemId, input });
     if (this.page.length >= PAGE) await this.flush();
   }

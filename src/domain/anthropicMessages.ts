@@ -46,7 +46,9 @@ export const AnthropicMessagesRequestSchema = z
 export type AnthropicMessagesRequest = z.infer<typeof AnthropicMessagesRequestSchema>;
 
 /** The request as the OpenAI-shaped chat request the route and the adapters take. */
-export function toChatRequest(m: AnthropicMessagesRequest): ChatCompletionRequest {
+export function toChatRequest(
+  m: Omit<AnthropicMessagesRequest, 'max_tokens'> & { max_tokens?: number },
+): ChatCompletionRequest {
   const system = typeof m.system === 'string' ? m.system : m.system?.map((b) => b.text).join('\n');
   const messages: ChatMessage[] = [
     ...(system ? [{ role: 'system' as const, content: system }] : []),
@@ -72,7 +74,7 @@ export function toChatRequest(m: AnthropicMessagesRequest): ChatCompletionReques
   return {
     model: m.model,
     messages,
-    max_tokens: m.max_tokens,
+    ...(m.max_tokens !== undefined && { max_tokens: m.max_tokens }),
     ...(m.temperature !== undefined && { temperature: m.temperature }),
     ...(m.top_p !== undefined && { top_p: m.top_p }),
     ...(m.stop_sequences && { stop: m.stop_sequences }),

@@ -180,3 +180,18 @@ export function chatCompletionObject(r: AnsweredRequest) {
     system_fingerprint: null,
   };
 }
+
+/**
+ * A stored embeddings answer as OpenAI's list (the endpoint's body, and a batch line's); `encode`
+ * turns a vector into what the client asked for (the endpoint's base64), floats by default.
+ */
+export function embeddingsObject(r: AnsweredRequest, encode: (v: number[]) => number[] | string = (v) => v) {
+  const stored = r.response as { embeddings: Array<{ index: number; embedding: number[] }> };
+  const input = r.input_tokens ?? 0;
+  return {
+    object: 'list',
+    data: stored.embeddings.map((e) => ({ object: 'embedding', index: e.index, embedding: encode(e.embedding) })),
+    model: r.model,
+    usage: { prompt_tokens: input, total_tokens: input },
+  };
+}

@@ -56,16 +56,12 @@ export class AnthropicAdapter implements ProviderAdapter {
       format?.type === 'json_schema' && !input.tools
         ? {
             name: format.json_schema.name,
+            description: format.json_schema.description ?? 'Give the answer.',
             input_schema: (format.json_schema.schema ?? { type: 'object' }) as Anthropic.Tool.InputSchema,
           }
         : undefined;
     if (schemaTool) {
-      params.tools = [
-        {
-          ...schemaTool,
-          description: format?.type === 'json_schema' ? (format.json_schema.description ?? 'Give the answer.') : '',
-        },
-      ];
+      params.tools = [schemaTool];
       params.tool_choice = { type: 'tool', name: schemaTool.name };
     } else if (format && format.type !== 'text') {
       params.system = [params.system, 'Reply with one JSON object only, no prose.'].filter(Boolean).join('\n\n');

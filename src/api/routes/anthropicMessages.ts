@@ -35,7 +35,7 @@ export function anthropicMessageRoutes(deps: RunnerDeps & { configStore: ConfigS
   router.post('/v1/messages/count_tokens', (req, res) => {
     authOf(req);
     const body = readBody(req, AnthropicMessagesRequestSchema.omit({ max_tokens: true }));
-    res.json({ input_tokens: countMessageTokens(toChatRequest({ ...body, max_tokens: 1 }).messages) });
+    res.json({ input_tokens: countMessageTokens(toChatRequest(body).messages) });
   });
 
   return router;

@@ -26,6 +26,7 @@ import type { UrlPolicy } from '../../services/urlPolicy';
 import { actorOf, authOf } from '../auth';
 import {
   cancelBatchJob,
+  issueOf,
   ItemPages,
   newBatchId,
   readJsonLines,
@@ -209,12 +210,12 @@ export function batchRoutes(deps: BatchDeps): Router {
         for (const [i, raw] of docs.entries()) {
           const d = DocumentSchema.safeParse(raw);
           if (!d.success) {
-            const issue = d.error.issues[0]!;
-            const path = ['documents', i, ...(issue.code === 'unrecognized_keys' ? issue.keys : issue.path)];
-            throw HttpError.invalid(
-              `Invalid value for '${path.join('.')}': ${/received undefined/.test(issue.message) ? 'required' : issue.message}`,
-              { param: path.join('.'), code: 'invalid_value' },
-            );
+            const issue = issueOf(d.error);
+            const param = ['documents', i, ...issue.path].map(String).join('.');
+            throw HttpError.invalid(`Invalid value for '${param}': ${issue.message}`, {
+              param,
+              code: 'invalid_value',
+            });
           }
           await pages.add(
             d.data.id,

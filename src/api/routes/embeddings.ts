@@ -4,7 +4,7 @@
  * ask for base64 by default (little-endian float32, as OpenAI sends it); `float` gives arrays.
  */
 import { Router } from 'express';
-import { EmbeddingsBodySchema } from '../../domain/chat';
+import { embeddingsObject, EmbeddingsBodySchema } from '../../domain/chat';
 import type { ConfigStore } from '../../services/configStore';
 import { authOf } from '../auth';
 import { routeContext, waitForRecovery } from '../context';
@@ -32,16 +32,18 @@ export function embeddingRoutes(deps: RunnerDeps & { configStore: ConfigStore })
         waitForRecovery: waitForRecovery(req),
       },
     );
-    const stored = routed.row.response as { embeddings: Array<{ index: number; embedding: number[] }> };
     res.json({
-      object: 'list',
-      data: stored.embeddings.map((e) => ({
-        object: 'embedding',
-        index: e.index,
-        embedding: body.encoding_format === 'base64' ? base64(e.embedding) : e.embedding,
-      })),
-      model: routed.result.modelId,
-      usage: { prompt_tokens: routed.result.inputTokens, total_tokens: routed.result.inputTokens },
+      ...embeddingsObject(
+        {
+          request_id: routed.sub.requestId,
+          model: routed.result.modelId,
+          response: routed.row.response,
+          input_tokens: routed.result.inputTokens,
+          output_tokens: 0,
+          created_at: routed.row.created_at,
+        },
+        body.encoding_format === 'base64' ? base64 : undefined,
+      ),
       switchyard: switchyardExtension(routed),
     });
   });

@@ -13,7 +13,7 @@ import * as batches from '../../db/batches';
 import { batchObject, fileObject } from '../../domain/batch/openai';
 import { OpenAIBatchLineSchema, type BatchOptions } from '../../domain/batch/spec';
 import { actorOf, authOf } from '../auth';
-import { cancelBatchJob, ItemPages, newBatchId, readJsonLines, startBatchWorkflow } from '../batchIntake';
+import { cancelBatchJob, newBatchId, readJsonLines, startBatchWorkflow, UniqueIds } from '../batchIntake';
 import { routeContext } from '../context';
 import { HttpError } from '../errors';
 import { validate } from '../validate';
@@ -98,7 +98,7 @@ export function openaiBatchRoutes(deps: BatchDeps): Router {
         bytes: 0,
         source: 'upload',
       });
-      const ids = new ItemPages(tx, '');
+      const ids = new UniqueIds();
       let bytes = 0;
       const upload = await multipartFile(req, async (stream) => {
         const counted = stream.pipe(
@@ -115,7 +115,7 @@ export function openaiBatchRoutes(deps: BatchDeps): Router {
             await batches.insertFileLines(tx, id, group.values, group.first);
         };
         await readJsonLines(counted, OpenAIBatchLineSchema, async (line, lineNo) => {
-          ids.checkUnique(line.custom_id, lineNo, 'custom_id');
+          ids.add(line.custom_id, lineNo, 'custom_id');
           buffer.push({ lineNo, value: line });
           if (buffer.length >= 500) await flush();
         });

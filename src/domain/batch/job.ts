@@ -49,8 +49,6 @@ export interface BatchJobInput {
   cursor?: number;
   /** Items deferred by an outage, to run again (continue-as-new carries them). */
   deferred?: BatchItemRef[];
-  /** Items dispatched before this run (continue-as-new), for the progress details. */
-  startedBefore?: number;
   /** The earlier run was waiting out an outage until `until` (epoch ms). */
   waiting?: { until: number; reason: string };
 }

@@ -1,22 +1,10 @@
 /**
- * OpenAI's object shapes for what a batch returns: a line's response body (a chat completion or
- * an embeddings list, as the synchronous endpoints return them), the batch and the file objects.
+ * OpenAI's object shapes of the Batch API: the batch and the file objects. (A line's response body
+ * is what the synchronous endpoint returns: `chatCompletionObject`, `embeddingsObject`.)
  */
-import type { AnsweredRequest } from '../chat';
 import type { BatchStatus } from './spec';
 
 const epoch = (t: Date | string | null | undefined) => (t ? Math.floor(new Date(t).getTime() / 1000) : null);
-
-export function embeddingsObject(r: AnsweredRequest) {
-  const stored = r.response as { embeddings: Array<{ index: number; embedding: number[] }> };
-  const input = r.input_tokens ?? 0;
-  return {
-    object: 'list',
-    data: stored.embeddings.map((e) => ({ object: 'embedding', index: e.index, embedding: e.embedding })),
-    model: r.model,
-    usage: { prompt_tokens: input, total_tokens: input },
-  };
-}
 
 export type OpenAIBatchStatus =
   'validating' | 'in_progress' | 'finalizing' | 'completed' | 'cancelling' | 'cancelled' | 'failed';
