@@ -7,9 +7,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CatalogSchema } from '../../src/domain/catalog';
 import { until } from '../support/chaos';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
 
 const ROOT = path.join(__dirname, '..', '..');
 let stack: TestStack;
@@ -17,7 +16,7 @@ let dir: string;
 
 beforeAll(async () => {
   stack = await startTestStack({
-    catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'sum')] }),
+    catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'sum')]),
   });
   stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-cli-'));

@@ -3,19 +3,14 @@
  * an OpenAI-format provider: the request mapped one way and the answer the other.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let client: Anthropic;
 
 beforeAll(async () => {
   stack = await startTestStack({
-    catalog: (f) =>
-      CatalogSchema.parse({
-        providers: fakeCatalogProviders(f),
-        models: [fakeModel('oa', 'chat', { capabilities: ['chat', 'vision'] })],
-      }),
+    catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'chat', { capabilities: ['chat', 'vision'] })]),
   });
   client = new Anthropic({ apiKey: stack.apiKey, baseURL: stack.baseURL.replace(/\/v1$/, ''), maxRetries: 0 });
 }, 120_000);

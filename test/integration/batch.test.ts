@@ -7,12 +7,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { upsertApiKey } from '../../src/db/apiKeys';
-import { CatalogSchema } from '../../src/domain/catalog';
 import { sentencesOf } from '../../src/domain/batch/chunk';
 import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/db';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 const CONTEXT = 2_000;
@@ -21,10 +20,7 @@ beforeAll(async () => {
   stack = await startTestStack({
     breakers: true,
     catalog: (f) =>
-      CatalogSchema.parse({
-        providers: fakeCatalogProviders(f),
-        models: [fakeModel('oa', 'sum', { contextWindow: CONTEXT, capabilities: ['chat', 'json'] })],
-      }),
+      fakeCatalog(f, [fakeModel('oa', 'sum', { contextWindow: CONTEXT, capabilities: ['chat', 'json'] })]),
   });
   stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true });
 }, 120_000);

@@ -4,8 +4,7 @@
  * the SDK's default base64 encoding and in floats) and `models.retrieve`, with the official client.
  */
 import OpenAI from 'openai';
-import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let client: OpenAI;
@@ -13,22 +12,19 @@ let client: OpenAI;
 beforeAll(async () => {
   stack = await startTestStack({
     catalog: (f) =>
-      CatalogSchema.parse({
-        providers: fakeCatalogProviders(f),
-        models: [
-          fakeModel('oa', 'chat'),
-          // Sees images; dearer, so text goes to oa/chat.
-          fakeModel('an', 'eye', {
-            capabilities: ['chat', 'vision'],
-            inputPricePerMTok: 5,
-            outputPricePerMTok: 20,
-            contextWindow: 8_000,
-          }),
-          fakeModel('oa', 'text-embedding-3-small', { capabilities: ['embeddings'], outputPricePerMTok: 0 }),
-        ],
-      }),
+      fakeCatalog(f, [
+        fakeModel('oa', 'chat'),
+        // Sees images; dearer, so text goes to oa/chat.
+        fakeModel('an', 'eye', {
+          capabilities: ['chat', 'vision'],
+          inputPricePerMTok: 5,
+          outputPricePerMTok: 20,
+          contextWindow: 8_000,
+        }),
+        fakeModel('oa', 'text-embedding-3-small', { capabilities: ['embeddings'], outputPricePerMTok: 0 }),
+      ]),
   });
-  client = new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0 });
+  client = openaiClient(stack);
 }, 120_000);
 
 afterAll(async () => {

@@ -5,11 +5,10 @@
  */
 import OpenAI, { toFile } from 'openai';
 import { upsertApiKey } from '../../src/db/apiKeys';
-import { CatalogSchema } from '../../src/domain/catalog';
 import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/db';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let client: OpenAI;
@@ -17,17 +16,14 @@ let client: OpenAI;
 beforeAll(async () => {
   stack = await startTestStack({
     catalog: (f) =>
-      CatalogSchema.parse({
-        providers: fakeCatalogProviders(f),
-        models: [
-          fakeModel('oa', 'chat'),
-          fakeModel('oa', 'broken'),
-          fakeModel('oa', 'text-embedding-3-small', { capabilities: ['embeddings'], outputPricePerMTok: 0 }),
-        ],
-      }),
+      fakeCatalog(f, [
+        fakeModel('oa', 'chat'),
+        fakeModel('oa', 'broken'),
+        fakeModel('oa', 'text-embedding-3-small', { capabilities: ['embeddings'], outputPricePerMTok: 0 }),
+      ]),
   });
   stack.fakes.openai.setDefault('broken', { kind: 'error', status: 400, message: 'unsupported parameter' });
-  client = new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0 });
+  client = openaiClient(stack);
 }, 120_000);
 
 afterAll(async () => {

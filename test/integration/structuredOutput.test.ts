@@ -3,9 +3,8 @@
  * schema (ajv); an answer that fails it escalates to a stronger model, and the record says which
  * path of the schema failed; a schema that does not compile is a 400 before any provider is paid.
  */
-import OpenAI from 'openai';
-import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import type OpenAI from 'openai';
+import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let client: OpenAI;
@@ -13,16 +12,13 @@ let client: OpenAI;
 beforeAll(async () => {
   stack = await startTestStack({
     catalog: (f) =>
-      CatalogSchema.parse({
-        providers: fakeCatalogProviders(f),
-        models: [
-          fakeModel('oa', 'cheap', { capabilities: ['chat', 'json'], qualityTier: 1 }),
-          fakeModel('oa', 'best', { capabilities: ['chat', 'json'], qualityTier: 4, inputPricePerMTok: 3 }),
-          fakeModel('an', 'claude', { capabilities: ['chat', 'json'], qualityTier: 4, inputPricePerMTok: 3 }),
-        ],
-      }),
+      fakeCatalog(f, [
+        fakeModel('oa', 'cheap', { capabilities: ['chat', 'json'], qualityTier: 1 }),
+        fakeModel('oa', 'best', { capabilities: ['chat', 'json'], qualityTier: 4, inputPricePerMTok: 3 }),
+        fakeModel('an', 'claude', { capabilities: ['chat', 'json'], qualityTier: 4, inputPricePerMTok: 3 }),
+      ]),
   });
-  client = new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0 });
+  client = openaiClient(stack);
 }, 120_000);
 
 afterAll(async () => {

@@ -3,10 +3,9 @@
  * Anthropic-format provider: tools and tool_choice go out in each wire format, the model's calls
  * come back as OpenAI `tool_calls`, and the next turn's tool results reach the provider mapped.
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let client: OpenAI;
@@ -14,16 +13,13 @@ let client: OpenAI;
 beforeAll(async () => {
   stack = await startTestStack({
     catalog: (f) =>
-      CatalogSchema.parse({
-        providers: fakeCatalogProviders(f),
-        models: [
-          fakeModel('oa', 'plain'),
-          fakeModel('oa', 'agent', { capabilities: ['chat', 'tools'], inputPricePerMTok: 1 }),
-          fakeModel('an', 'agent', { capabilities: ['chat', 'tools'], inputPricePerMTok: 2 }),
-        ],
-      }),
+      fakeCatalog(f, [
+        fakeModel('oa', 'plain'),
+        fakeModel('oa', 'agent', { capabilities: ['chat', 'tools'], inputPricePerMTok: 1 }),
+        fakeModel('an', 'agent', { capabilities: ['chat', 'tools'], inputPricePerMTok: 2 }),
+      ]),
   });
-  client = new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0 });
+  client = openaiClient(stack);
 }, 120_000);
 
 afterAll(async () => {

@@ -10,7 +10,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { createApp } from '../../src/api/app';
 import { upsertApiKey } from '../../src/db/apiKeys';
-import type { Catalog } from '../../src/domain/catalog';
+import OpenAI from 'openai';
+import { CatalogSchema, type Catalog } from '../../src/domain/catalog';
 import type { SwitchyardConfigInput } from '../../src/domain/config';
 import { AdapterRegistry } from '../../src/providers/registry';
 import type { ConfigStore } from '../../src/services/configStore';
@@ -62,6 +63,14 @@ export function fakeCatalogProviders(f: TestStack['fakes']) {
     { id: 'an', wireFormat: 'anthropic' as const, baseUrl: f.anthropic.url },
   ];
 }
+
+/** A catalog of the two fake providers and these models (as built by `fakeModel`). */
+export const fakeCatalog = (f: TestStack['fakes'], models: Array<Record<string, unknown>>): Catalog =>
+  CatalogSchema.parse({ providers: fakeCatalogProviders(f), models });
+
+/** The official `openai` client against a test stack, with the SDK's retries off (tests count calls). */
+export const openaiClient = (stack: Pick<TestStack, 'baseURL' | 'apiKey'>) =>
+  new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0 });
 
 /** The key the test workers hold for a provider (long enough to be registered for redaction). */
 export const providerSecret = (providerId: string) => `secret-${providerId}-4f9c2a7b1d`;
