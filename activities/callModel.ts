@@ -17,13 +17,27 @@ import { finishRequest, reportAbandoned } from '../src/services/attempts';
 import { closeCall, reserveCall } from '../src/services/budgetOperations';
 import type { ActivityDeps } from './deps';
 import { batchCancelled } from '../src/db/batches';
-import { callProvider } from './providerCall';
-import { storedRequestOf } from './storedRequest';
+import { callProvider, type StreamHooks } from './providerCall';
+import { messagesOf, storedRequestOf } from './storedRequest';
+import { addDelta, emptyAnswer } from '../src/domain/stream';
+import { countMessageTokens, countTokens } from '../src/domain/tokens';
 
 const HEARTBEAT_EVERY_MS = 2_000;
 const FOREIGN_KEY_VIOLATION = '23503';
 // A reservation outlives its call by this much before the budget workflow expires it.
 const RESERVATION_MARGIN_MS = 60_000;
+/** Stream limits when the worker sets none (SWITCHYARD_STREAM_FIRST_TOKEN_MS, SWITCHYARD_STREAM_IDLE_MS). */
+export const DEFAULT_STREAM_LIMITS = { firstTokenMs: 20_000, idleMs: 30_000 };
+
+/** A stream that broke after the client got part of it: no fallback can mend that. */
+function streamInterrupted(chunks: number, why: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'StreamInterrupted',
+    message: `interrupted after ${chunks} chunks: ${why}`,
+    nonRetryable: true,
+    details: [{ chunks }],
+  });
+}
 
 export function createCallModelActivity(deps: ActivityDeps) {
   // The bulkhead: calls in flight per provider in this process. When provider calls share the
@@ -42,6 +56,22 @@ export function createCallModelActivity(deps: ActivityDeps) {
         model: input.model,
       });
     const adapter = deps.adapters.get(provider);
+    const relay = input.stream ? deps.relay : undefined;
+    // A retried streaming call whose stream already began (its worker died mid-stream): the client
+    // has part of an answer, and a second stream would be spliced onto it. End it with an error.
+    if (relay && ctx.info.attempt > 1) {
+      const sent = await relay.count(input.requestId);
+      if (sent > 0) {
+        const f = streamInterrupted(sent, `the worker streaming from ${input.modelId} stopped`);
+        await relay.publish(input.requestId, {
+          type: 'error',
+          errorType: 'StreamInterrupted',
+          message: f.message,
+          chunks: sent,
+        });
+        throw f;
+      }
+    }
     // The breaker, checked again at call time (the decision may be a second old): an open one
     // fails fast without a call; a half-open one admits this call only as its probe.
     let probe = false;
@@ -136,6 +166,45 @@ export function createCallModelActivity(deps: ActivityDeps) {
         return then?.(tx);
       });
     const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+    // Streaming: each piece goes to the relay as it comes (in order; awaited before the end).
+    const answer = emptyAnswer();
+    let published: Promise<unknown> = Promise.resolve();
+    const hooks: StreamHooks | undefined = relay && {
+      limits: deps.streamLimits ?? DEFAULT_STREAM_LIMITS,
+      onDelta: (d) => {
+        addDelta(answer, d);
+        const sent = relay.publish(input.requestId, { type: 'delta', model: input.modelId, ...d });
+        published = Promise.all([published, sent]);
+        published.catch(() => undefined);
+      },
+    };
+    /** What a broken stream used, for its attempt and the budget: the provider reported none. */
+    const streamedSpend = () => {
+      const inputTokens = countMessageTokens(messagesOf(r));
+      const outputTokens = countTokens(answer.content + answer.toolCalls.map((c) => c?.function.arguments).join(''));
+      return { inputTokens, outputTokens, costUsd: costUsd(model, inputTokens, outputTokens) };
+    };
+    /** Ends a stream that broke after its first piece: an error event to the client, on record. */
+    const endInterrupted = async (why: string, errorType: string, spent: object, status?: number) => {
+      const f = streamInterrupted(answer.chunks, why);
+      await published.catch(() => undefined);
+      await relay!.publish(input.requestId, {
+        type: 'error',
+        errorType: 'StreamInterrupted',
+        message: f.message,
+        chunks: answer.chunks,
+      });
+      await finish({
+        ...attempt,
+        ...spent,
+        outcome: 'error',
+        errorType: 'StreamInterrupted',
+        errorMessage: `${f.message} (${errorType})`,
+        status,
+        latencyMs: Date.now() - startedAt.getTime(),
+      });
+      return f;
+    };
     try {
       const out = await callProvider(
         adapter,
@@ -143,13 +212,16 @@ export function createCallModelActivity(deps: ActivityDeps) {
         r,
         { signal: ctx.cancellationSignal, timeoutMs: input.timeoutMs },
         input.budget !== undefined,
+        hooks,
       );
+      await published;
       const latencyMs = Date.now() - startedAt.getTime();
       // The endpoint answered: healthy, even if the answer fails its schema.
       deps.health?.report(input.modelId, { ok: true, latencyMs, probe });
       const cost = costUsd(model, out.usage.inputTokens, out.usage.outputTokens);
       const spent = { inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost };
       if (out.invalid !== undefined) {
+        if (relay && answer.chunks > 0) throw await endInterrupted(out.invalid, 'InvalidOutput', spent);
         await finish({
           ...attempt,
           ...spent,
@@ -174,6 +246,13 @@ export function createCallModelActivity(deps: ActivityDeps) {
         }),
       ))!;
       reportAbandoned(deps.health, abandoned);
+      await relay?.publish(input.requestId, {
+        type: 'end',
+        model: input.modelId,
+        finishReason: out.usage.finishReason,
+        inputTokens: out.usage.inputTokens,
+        outputTokens: out.usage.outputTokens,
+      });
       return {
         providerModel: out.usage.providerModel,
         finishReason: out.usage.finishReason,
@@ -184,7 +263,8 @@ export function createCallModelActivity(deps: ActivityDeps) {
         attempts,
       };
     } catch (err) {
-      if (err instanceof ApplicationFailure && err.type === 'InvalidOutput') throw err;
+      if (err instanceof ApplicationFailure && (err.type === 'InvalidOutput' || err.type === 'StreamInterrupted'))
+        throw err;
       const f = toProviderFailure(err, input.provider, input.model);
       const details = f.details?.[0] as ProviderFailureDetails | undefined;
       // Cancelled because the request's own deadline passed: says nothing about the provider, so
@@ -201,6 +281,13 @@ export function createCallModelActivity(deps: ActivityDeps) {
           probe,
         });
       }
+      if (relay && answer.chunks > 0)
+        throw await endInterrupted(
+          f.message,
+          cancelled ? 'Cancelled' : (f.type ?? 'Unknown'),
+          streamedSpend(),
+          details?.status,
+        );
       await finish({
         ...attempt,
         outcome: 'error',

@@ -4,6 +4,8 @@ import type { UrlPolicy } from '../src/services/urlPolicy';
 import type { AdapterRegistry } from '../src/providers/registry';
 import type { VersionedConfig } from '../src/services/configStore';
 import type { HealthPort } from '../src/services/healthPort';
+import type { StreamRelay } from '../src/services/streamRelay';
+import type { StreamLimits } from '../src/providers/deadline';
 
 export interface ActivityDeps {
   db: Db;
@@ -23,4 +25,8 @@ export interface ActivityDeps {
   urlPolicy?: UrlPolicy;
   /** Whether this process can call a provider (its keys, its simulator). Absent: every one. */
   canReach?: (provider: { id: string; simulated?: boolean }) => boolean;
+  /** Where streamed calls send their pieces (absent: streams are answered whole, when done). */
+  relay?: StreamRelay;
+  /** Time to first token and idle limits of streamed calls. */
+  streamLimits?: StreamLimits;
 }

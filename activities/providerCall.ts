@@ -8,7 +8,9 @@ import type { Model } from '../src/domain/catalog';
 import { ChatCompletionRequestSchema } from '../src/domain/chat';
 import { isStructured, OperationBodySchemas, validateOutput } from '../src/domain/operations';
 import { failure } from '../src/providers/errors';
+import type { StreamLimits } from '../src/providers/deadline';
 import { chatCallInput, type CallOptions, type ChatCallInput, type ProviderAdapter } from '../src/providers/types';
+import type { StreamDelta } from '../src/domain/stream';
 import { checkSchema } from '../src/services/jsonSchema';
 import { messagesOf, type StoredRequest } from './storedRequest';
 
@@ -26,13 +28,23 @@ export type CallOutput =
 const capChat = (c: ChatCallInput, cap: boolean): ChatCallInput =>
   cap && c.maxOutputTokens === undefined ? { ...c, maxOutputTokens: DEFAULT_OUTPUT_TOKENS } : c;
 
-/** `capOutput`: under a budget, a chat without max_tokens gets the cap its reservation covers. */
+/** A streamed chat's limits and where its pieces go. */
+export interface StreamHooks {
+  limits: StreamLimits;
+  onDelta: (d: StreamDelta) => void;
+}
+
+/**
+ * `capOutput`: under a budget, a chat without max_tokens gets the cap its reservation covers.
+ * `stream`: a chat is streamed, each piece handed to `onDelta` as it comes.
+ */
 export async function callProvider(
   adapter: ProviderAdapter,
   model: Model,
   r: StoredRequest,
   options: CallOptions,
   capOutput = false,
+  stream?: StreamHooks,
 ): Promise<CallOutput> {
   if (r.operation === 'embed') {
     if (!adapter.embed)
@@ -60,7 +72,10 @@ export async function callProvider(
           // Native JSON mode where the model has it; the output is validated either way.
           ...(model.capabilities.includes('json') && { responseFormat: { type: 'json_object' as const } }),
         };
-  const out = await adapter.chat(callInput, options);
+  const out =
+    stream && r.operation === 'chat'
+      ? await adapter.chatStream(callInput, { ...options, limits: stream.limits }, stream.onDelta)
+      : await adapter.chat(callInput, options);
   if (out.finishReason === 'content_filter' && !out.content) {
     throw failure('ContentFiltered', `${model.id} filtered the output (finish_reason content_filter)`, {
       provider: model.provider,

@@ -25,6 +25,15 @@ export const EnvSchema = z.object({
   SWITCHYARD_TASK_QUEUE: z.string().default('switchyard-route'),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHYARD_PROVIDER_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  /**
+   * Redis (redis://host:port): the relay that carries streamed answers from the worker to the API
+   * process. Needed when they are separate processes; without it the all-in-one process relays in memory.
+   */
+  REDIS_URL: optionalString,
+  /** A streamed call with no first token in this long fails over to the next candidate. */
+  SWITCHYARD_STREAM_FIRST_TOKEN_MS: z.coerce.number().int().positive().default(20_000),
+  /** A streamed call that sends nothing for this long has failed (before its first token: fallback). */
+  SWITCHYARD_STREAM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
   /** Admission control: requests routed at once by this API process; more wait in line, up to a bound. */
   SWITCHYARD_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
   SWITCHYARD_MAX_QUEUED: z.coerce.number().int().nonnegative().default(2_000),

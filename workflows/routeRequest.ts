@@ -161,6 +161,7 @@ async function tryCandidates(
             modelId: c.modelId,
             timeoutMs: c.call.timeoutMs,
             ...(input.batchId !== undefined && { batchId: input.batchId }),
+            ...(input.stream && { stream: true }),
             ...(c.reserveUsd !== undefined && {
               budget: { tenantId: input.tenantId, userId: input.context.userId, reserveUsd: c.reserveUsd },
             }),

@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import express from 'express';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
+import type { StreamRelay } from '../services/streamRelay';
 import type { ConfigStore } from '../services/configStore';
 import type { HealthClient } from '../clients/providerHealth';
 import type { UrlPolicy } from '../services/urlPolicy';
@@ -34,6 +35,8 @@ export interface ApiDeps {
   eagerStart?: boolean;
   taskQueue: string;
   requestTimeoutMs: number;
+  /** Where streamed answers' pieces arrive from the workers. */
+  relay?: StreamRelay;
   configStore: ConfigStore;
   health?: HealthClient;
   logger: Logger;

@@ -28,6 +28,7 @@ export function chatRouteInput(req: Request, tenantId: string, body: ChatComplet
     ...(offersTools(body) && { needsTools: true }),
     context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
     waitForRecovery: waitForRecovery(req),
+    ...(body.stream && { stream: true }),
   };
 }
 
@@ -37,18 +38,15 @@ export interface Routed {
   row: NonNullable<Awaited<ReturnType<typeof getAnswer>>>;
 }
 
-/**
- * The whole request path shared by chat and operations: check the model, store and submit,
- * wait for the workflow, and load the stored answer; sets the `x-switchyard-*` headers.
- */
-export async function runRoute(
+/** Checks the model, stores the request and starts its workflow; sets the request's id headers. */
+export async function startRoute(
   deps: RunnerDeps & { configStore: ConfigStore },
   req: Request,
   res: Response,
   tenantId: string,
   body: unknown,
   route: RouteInput,
-): Promise<Routed> {
+): Promise<Submission> {
   const catalog = deps.configStore.current().config.catalog;
   if (!AUTO_MODELS.has(route.requestedModel) && !findModel(catalog, route.requestedModel)) {
     const known = catalog.models.map((m) => m.id).join(', ');
@@ -66,6 +64,22 @@ export async function runRoute(
   });
   res.setHeader('x-switchyard-request-id', sub.requestId);
   res.setHeader('x-switchyard-workflow-id', sub.workflowId);
+  return sub;
+}
+
+/**
+ * The whole request path shared by chat and operations: check the model, store and submit,
+ * wait for the workflow, and load the stored answer; sets the `x-switchyard-*` headers.
+ */
+export async function runRoute(
+  deps: RunnerDeps & { configStore: ConfigStore },
+  req: Request,
+  res: Response,
+  tenantId: string,
+  body: unknown,
+  route: RouteInput,
+): Promise<Routed> {
+  const sub = await startRoute(deps, req, res, tenantId, body, route);
   const result = await awaitResult(deps, sub);
   const row = await getAnswer(deps.db, sub.requestId);
   if (!row?.response) throw new Error(`request ${sub.requestId} succeeded but its response is not stored`);

@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Db } from '../db';
+import type { StreamRelay } from '../services/streamRelay';
 import { insertRequest } from '../db/requests';
 import type { RouteRequestInput, RouteResult } from '../domain/request';
 import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
@@ -22,6 +23,8 @@ export interface RunnerDeps {
   client: Client;
   taskQueue: string;
   requestTimeoutMs: number;
+  /** Where streamed answers' pieces arrive from the workers (absent: streams are sent whole, when done). */
+  relay?: StreamRelay;
 }
 
 const START_DEADLINE_MS = 5_000;

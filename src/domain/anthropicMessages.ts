@@ -1,10 +1,12 @@
 /**
  * The Anthropic Messages API as a door onto the same routing: its request (zod), mapped onto the
  * OpenAI-shaped chat request every route works with, and the answer mapped back to a Message.
- * Tools and streaming are not taken through this door yet: a clear 400, not a silent drop.
+ * Streaming goes through the same route (see `./stream`); tools are not taken through this door
+ * yet: a clear 400, not a silent drop.
  */
 import { z } from 'zod';
 import type { ChatCompletionRequest, ChatMessage } from './chat';
+import { anthropicStopReason } from './stream';
 
 const TextBlock = z.object({ type: z.literal('text'), text: z.string() }).passthrough();
 const ImageBlock = z.object({
@@ -40,7 +42,7 @@ export const AnthropicMessagesRequestSchema = z
     top_k: z.number().int().positive().optional(),
     stop_sequences: z.array(z.string()).max(4).optional(),
     metadata: z.object({ user_id: z.string().max(256).nullable().optional() }).optional(),
-    stream: z.literal(false, 'streaming is not supported yet; send stream=false').optional(),
+    stream: z.boolean().optional(),
   })
   .strict();
 export type AnthropicMessagesRequest = z.infer<typeof AnthropicMessagesRequestSchema>;
@@ -79,15 +81,9 @@ export function toChatRequest(
     ...(m.top_p !== undefined && { top_p: m.top_p }),
     ...(m.stop_sequences && { stop: m.stop_sequences }),
     ...(m.metadata?.user_id && { user: m.metadata.user_id }),
+    ...(m.stream && { stream: true }),
   };
 }
-
-const STOP_REASONS: Record<string, string> = {
-  stop: 'end_turn',
-  length: 'max_tokens',
-  content_filter: 'refusal',
-  tool_calls: 'tool_use',
-};
 
 /** The answer as an Anthropic Message. */
 export function toAnthropicMessage(a: {
@@ -104,7 +100,7 @@ export function toAnthropicMessage(a: {
     role: 'assistant',
     model: a.model,
     content: [{ type: 'text', text: a.content ?? '' }],
-    stop_reason: STOP_REASONS[a.finishReason] ?? 'end_turn',
+    stop_reason: anthropicStopReason(a.finishReason),
     stop_sequence: null,
     usage: { input_tokens: a.inputTokens, output_tokens: a.outputTokens },
   };

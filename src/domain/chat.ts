@@ -82,7 +82,12 @@ export const ChatCompletionRequestSchema = z
     temperature: z.number().min(0).max(2).nullable().optional(),
     top_p: z.number().min(0).max(1).nullable().optional(),
     n: z.literal(1, 'only n=1 is supported').nullable().optional(),
-    stream: z.literal(false, 'streaming is not supported yet; send stream=false').nullable().optional(),
+    stream: z.boolean().nullable().optional(),
+    stream_options: z
+      .object({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() })
+      .strict()
+      .nullable()
+      .optional(),
     stop: z
       .union([z.string(), z.array(z.string()).max(4)])
       .nullable()

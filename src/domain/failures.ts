@@ -19,6 +19,7 @@ export const FAILURE_TYPES = [
   'BudgetExceeded',
   'ProviderBusy',
   'BatchCancelled',
+  'StreamInterrupted',
 ] as const;
 export type FailureType = (typeof FAILURE_TYPES)[number];
 
@@ -106,6 +107,12 @@ export const FAILURE_RULES: Record<FailureType, FailureRule> = {
     disposition: 'stop',
     httpStatus: 409,
     why: 'the batch this request belongs to was cancelled; no call was made',
+  },
+  StreamInterrupted: {
+    retryable: false,
+    disposition: 'stop',
+    httpStatus: 502,
+    why: 'the client already holds part of the answer; another model cannot continue it',
   },
   InvalidOutput: {
     retryable: false,

@@ -37,6 +37,8 @@ export interface RouteRequestInput {
   classifyInDecide?: boolean;
   /** A batch's request: its calls start only while the batch is not cancelled. */
   batchId?: string;
+  /** The client streams the answer: calls relay their pieces as they come. */
+  stream?: boolean;
 }
 
 /** The fields of a route request the policy reads. */
@@ -104,6 +106,8 @@ export interface CallModelInput {
   budget?: { tenantId: string; userId?: string; reserveUsd: number };
   /** A batch's request: no call starts once the batch is cancelled. */
   batchId?: string;
+  /** Stream the answer through the relay as it comes (the client asked for `stream: true`). */
+  stream?: boolean;
 }
 
 export interface CallModelResult {

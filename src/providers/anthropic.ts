@@ -6,7 +6,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
 import { contentText, type ChatMessage } from '../domain/chat';
-import { sdkOptions, withDeadline } from './deadline';
+import { addDelta, emptyAnswer, type StreamDelta } from '../domain/stream';
+import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from './deadline';
 import type { CallOptions, ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from './types';
 
 export interface AnthropicAdapterOptions {
@@ -29,7 +30,8 @@ export class AnthropicAdapter implements ProviderAdapter {
     this.defaultMaxTokens = opts.defaultMaxTokens ?? 1024;
   }
 
-  async chat(input: ChatCallInput, options: CallOptions = {}): Promise<ChatCallOutput> {
+  /** The request in Anthropic's shape, and the tool that carries a JSON Schema answer (if any). */
+  private paramsOf(input: ChatCallInput): { params: MessageCreateParamsNonStreaming; schemaTool?: { name: string } } {
     const { system, messages } = toAnthropicMessages(input.messages);
     const params: MessageCreateParamsNonStreaming = {
       model: input.model,
@@ -66,6 +68,11 @@ export class AnthropicAdapter implements ProviderAdapter {
     } else if (format && format.type !== 'text') {
       params.system = [params.system, 'Reply with one JSON object only, no prose.'].filter(Boolean).join('\n\n');
     }
+    return { params, schemaTool };
+  }
+
+  async chat(input: ChatCallInput, options: CallOptions = {}): Promise<ChatCallOutput> {
+    const { params, schemaTool } = this.paramsOf(input);
     const res = await withDeadline(options.timeoutMs, options.signal, (signal) =>
       this.client.messages.create(params, sdkOptions(signal, options.timeoutMs)),
     );
@@ -96,6 +103,87 @@ export class AnthropicAdapter implements ProviderAdapter {
       providerModel: res.model ?? input.model,
       providerRequestId: res.id,
     };
+  }
+  async chatStream(
+    input: ChatCallInput,
+    options: CallOptions & { limits: StreamLimits },
+    onDelta: (d: StreamDelta) => void,
+  ): Promise<ChatCallOutput> {
+    const { params, schemaTool } = this.paramsOf(input);
+    return withStreamDeadlines(options.timeoutMs, options.signal, options.limits, async (signal, tick) => {
+      const stream = await this.client.messages.create(
+        { ...params, stream: true },
+        sdkOptions(signal, options.timeoutMs),
+      );
+      const answer = emptyAnswer();
+      // Each content block by index: text, the schema tool (its JSON is the answer's text), or
+      // the OpenAI tool call index it becomes.
+      const blocks = new Map<number, 'text' | 'schema' | number>();
+      let tools = 0;
+      let inputTokens = 0;
+      let outputTokens = 0;
+      let stop: string | null = null;
+      let model = input.model;
+      let id: string | undefined;
+      let ended = false;
+      const emit = (d: StreamDelta) => {
+        tick();
+        addDelta(answer, d);
+        onDelta(d);
+      };
+      for await (const ev of stream) {
+        switch (ev.type) {
+          case 'message_start':
+            id = ev.message.id;
+            model = ev.message.model || model;
+            inputTokens = ev.message.usage?.input_tokens ?? 0;
+            break;
+          case 'content_block_start': {
+            const b = ev.content_block;
+            if (b.type === 'tool_use' && schemaTool && b.name === schemaTool.name) blocks.set(ev.index, 'schema');
+            else if (b.type === 'tool_use') {
+              const index = tools++;
+              blocks.set(ev.index, index);
+              emit({ toolCalls: [{ index, id: b.id, type: 'function', function: { name: b.name, arguments: '' } }] });
+            } else if (b.type === 'text') {
+              blocks.set(ev.index, 'text');
+              if (b.text) emit({ content: b.text });
+            }
+            break;
+          }
+          case 'content_block_delta': {
+            const kind = blocks.get(ev.index);
+            if (ev.delta.type === 'text_delta') emit({ content: ev.delta.text });
+            else if (ev.delta.type === 'input_json_delta' && ev.delta.partial_json) {
+              if (kind === 'schema') emit({ content: ev.delta.partial_json });
+              else if (typeof kind === 'number')
+                emit({ toolCalls: [{ index: kind, function: { arguments: ev.delta.partial_json } }] });
+            }
+            break;
+          }
+          case 'message_delta':
+            stop = ev.delta.stop_reason ?? stop;
+            outputTokens = ev.usage?.output_tokens ?? outputTokens;
+            tick();
+            break;
+          case 'message_stop':
+            ended = true;
+            break;
+        }
+      }
+      if (!ended) throw new Error(`the stream ended after ${answer.chunks} chunks without message_stop`);
+      const toolCalls = answer.toolCalls.filter(Boolean);
+      const forced = [...blocks.values()].includes('schema');
+      return {
+        content: answer.content === '' && toolCalls.length ? null : answer.content,
+        ...(toolCalls.length && { toolCalls }),
+        finishReason: forced ? 'stop' : normalizeStop(stop),
+        inputTokens,
+        outputTokens,
+        providerModel: model,
+        ...(id !== undefined && { providerRequestId: id }),
+      };
+    });
   }
 }
 

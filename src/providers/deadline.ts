@@ -48,3 +48,62 @@ export function sdkOptions(
 ): { signal: AbortSignal; timeout?: number } {
   return timeoutMs === undefined ? { signal } : { signal, timeout: timeoutMs + SDK_TIMEOUT_MARGIN_MS };
 }
+
+/** A stream that went quiet: no first token in time, or no chunk within the idle timeout. */
+export class StreamStalledError extends Error {
+  override name = 'StreamStalledError';
+  constructor(
+    readonly waitedMs: number,
+    readonly firstToken: boolean,
+  ) {
+    super(firstToken ? `no first token within ${waitedMs} ms` : `no chunk within ${waitedMs} ms (idle timeout)`);
+  }
+}
+
+export interface StreamLimits {
+  /** Longest wait for the first chunk (time to first token). */
+  firstTokenMs: number;
+  /** Longest wait between chunks once the stream has begun. */
+  idleMs: number;
+}
+
+/**
+ * `withDeadline` for a stream: the call's whole timeout, plus a first-token limit and an idle
+ * limit between chunks. `fn` calls `tick` on every chunk; a limit that passes aborts the call and
+ * it fails with a `StreamStalledError`.
+ */
+export function withStreamDeadlines<T>(
+  timeoutMs: number | undefined,
+  outer: AbortSignal | undefined,
+  limits: StreamLimits,
+  fn: (signal: AbortSignal, tick: () => void) => Promise<T>,
+): Promise<T> {
+  return withDeadline(timeoutMs, outer, async (signal) => {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let begun = false;
+    let stalled: StreamStalledError | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      const ms = begun ? limits.idleMs : limits.firstTokenMs;
+      timer = setTimeout(() => {
+        stalled = new StreamStalledError(ms, !begun);
+        controller.abort();
+      }, ms);
+    };
+    arm();
+    try {
+      return await fn(controller.signal, () => {
+        begun = true;
+        arm();
+      });
+    } catch (err) {
+      throw stalled ?? err;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+  });
+}

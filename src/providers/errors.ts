@@ -102,6 +102,7 @@ export function toProviderFailure(err: unknown, provider: string, model: string)
     ((err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) &&
       TIMED_OUT.test(`${message} ${cause?.name ?? ''} ${cause?.message ?? ''}`));
   if (isTimeout) return failure('Timeout', `${provider}/${model} did not answer in time`, base);
+  if (name === 'StreamStalledError') return failure('Timeout', `${provider}/${model}: ${message}`, base);
   const isConnection =
     err instanceof OpenAI.APIConnectionError ||
     err instanceof Anthropic.APIConnectionError ||

@@ -9,7 +9,9 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
-import { sdkOptions, withDeadline } from './deadline';
+import { addDelta, emptyAnswer, type StreamDelta } from '../domain/stream';
+import { countMessageTokens, countTokens } from '../domain/tokens';
+import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from './deadline';
 import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, FinishReason, ProviderAdapter } from './types';
 
 export interface OpenAIAdapterOptions {
@@ -42,22 +44,7 @@ export class OpenAIAdapter implements ProviderAdapter {
   }
 
   async chat(input: ChatCallInput, options: CallOptions = {}): Promise<ChatCallOutput> {
-    const params: ChatCompletionCreateParamsNonStreaming = {
-      model: input.model,
-      messages: input.messages as ChatCompletionMessageParam[],
-      ...(input.maxOutputTokens !== undefined && { max_completion_tokens: input.maxOutputTokens }),
-      ...(input.temperature !== undefined && { temperature: input.temperature }),
-      ...(input.topP !== undefined && { top_p: input.topP }),
-      ...(input.stop !== undefined && { stop: input.stop }),
-      ...(input.seed !== undefined && { seed: input.seed }),
-      ...(input.user !== undefined && { user: input.user }),
-      ...(input.tools && { tools: input.tools as ChatCompletionCreateParamsNonStreaming['tools'] }),
-      ...(input.toolChoice !== undefined && { tool_choice: input.toolChoice }),
-      ...(input.parallelToolCalls !== undefined && { parallel_tool_calls: input.parallelToolCalls }),
-      ...(input.responseFormat !== undefined && {
-        response_format: input.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'],
-      }),
-    };
+    const params = paramsOf(input);
     const res = await withDeadline(options.timeoutMs, options.signal, (signal) =>
       this.client.chat.completions.create(params, sdkOptions(signal, options.timeoutMs)),
     );
@@ -85,6 +72,84 @@ export class OpenAIAdapter implements ProviderAdapter {
       }),
     };
   }
+
+  async chatStream(
+    input: ChatCallInput,
+    options: CallOptions & { limits: StreamLimits },
+    onDelta: (d: StreamDelta) => void,
+  ): Promise<ChatCallOutput> {
+    // Usage in the last chunk: the budget settles on what the provider counted.
+    const params = { ...paramsOf(input), stream: true as const, stream_options: { include_usage: true } };
+    return withStreamDeadlines(options.timeoutMs, options.signal, options.limits, async (signal, tick) => {
+      const stream = await this.client.chat.completions.create(params, sdkOptions(signal, options.timeoutMs));
+      const answer = emptyAnswer();
+      let finish: string | null = null;
+      let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+      let model = input.model;
+      let id: string | undefined;
+      for await (const chunk of stream) {
+        id ??= chunk.id;
+        model = chunk.model || model;
+        if (chunk.usage) usage = chunk.usage;
+        const choice = chunk.choices?.[0];
+        const d: StreamDelta = {
+          ...(choice?.delta?.content && { content: choice.delta.content }),
+          ...(choice?.delta?.tool_calls?.length && {
+            toolCalls: choice.delta.tool_calls.map((t) => ({
+              index: t.index,
+              ...(t.id && { id: t.id, type: 'function' as const }),
+              ...(t.function && {
+                function: {
+                  ...(t.function.name && { name: t.function.name }),
+                  ...(t.function.arguments !== undefined && { arguments: t.function.arguments }),
+                },
+              }),
+            })),
+          }),
+        };
+        if (choice?.finish_reason) finish = choice.finish_reason;
+        // The role-only opening chunk is not a token: the first-token limit still runs.
+        if (d.content === undefined && d.toolCalls === undefined && !choice?.finish_reason && !chunk.usage) continue;
+        tick();
+        if (d.content !== undefined || d.toolCalls !== undefined) {
+          addDelta(answer, d);
+          onDelta(d);
+        }
+      }
+      if (finish === null) throw new Error(`the stream ended after ${answer.chunks} chunks without a finish_reason`);
+      const toolCalls = answer.toolCalls.filter(Boolean);
+      return {
+        content: answer.content === '' && toolCalls.length ? null : answer.content,
+        ...(toolCalls.length && { toolCalls }),
+        finishReason: normalizeFinish(finish),
+        // A provider that ignores include_usage: counted here, so the budget still settles.
+        inputTokens: usage?.prompt_tokens ?? countMessageTokens(input.messages),
+        outputTokens:
+          usage?.completion_tokens ?? countTokens(answer.content + toolCalls.map((c) => c.function.arguments).join('')),
+        providerModel: model,
+        ...(id !== undefined && { providerRequestId: id }),
+      };
+    });
+  }
+}
+
+function paramsOf(input: ChatCallInput): ChatCompletionCreateParamsNonStreaming {
+  return {
+    model: input.model,
+    messages: input.messages as ChatCompletionMessageParam[],
+    ...(input.maxOutputTokens !== undefined && { max_completion_tokens: input.maxOutputTokens }),
+    ...(input.temperature !== undefined && { temperature: input.temperature }),
+    ...(input.topP !== undefined && { top_p: input.topP }),
+    ...(input.stop !== undefined && { stop: input.stop }),
+    ...(input.seed !== undefined && { seed: input.seed }),
+    ...(input.user !== undefined && { user: input.user }),
+    ...(input.tools && { tools: input.tools as ChatCompletionCreateParamsNonStreaming['tools'] }),
+    ...(input.toolChoice !== undefined && { tool_choice: input.toolChoice }),
+    ...(input.parallelToolCalls !== undefined && { parallel_tool_calls: input.parallelToolCalls }),
+    ...(input.responseFormat !== undefined && {
+      response_format: input.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'],
+    }),
+  };
 }
 
 function normalizeFinish(reason: string | null | undefined): FinishReason {

@@ -39,6 +39,8 @@ const ChatRequest = z.object({
     .optional(),
   tools: z.array(ToolSchema).optional(),
   tool_choice: ToolChoiceSchema.optional(),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
 });
 const EmbeddingsRequest = z.object({
   model: z.string(),
@@ -140,6 +142,55 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   const data = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...headers });
   res.end(data);
+}
+
+interface Completion {
+  id: string;
+  object: string;
+  created: number;
+  model: string;
+  choices: Array<{
+    index: number;
+    logprobs: null;
+    message: {
+      role: string;
+      refusal: null;
+      content: string | null;
+      tool_calls?: Array<{ id: string; function: { name: string; arguments: string } }>;
+    };
+    finish_reason: string;
+  }>;
+  usage: unknown;
+}
+
+/** A completion as OpenAI streams it: a chunk per word, tool call arguments in pieces, then [DONE]. */
+function sendStream(res: http.ServerResponse, c: Completion, includeUsage: boolean): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const chunk = (delta: unknown, finish: string | null = null) =>
+    res.write(
+      `data: ${JSON.stringify({
+        id: c.id,
+        object: 'chat.completion.chunk',
+        created: c.created,
+        model: c.model,
+        choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+        ...(includeUsage && { usage: null }),
+      })}\n\n`,
+    );
+  const choice = c.choices[0]!;
+  chunk({ role: 'assistant', content: '' });
+  for (const piece of choice.message.content?.match(/\s*\S+/g) ?? []) chunk({ content: piece });
+  choice.message.tool_calls?.forEach((t, index) => {
+    chunk({ tool_calls: [{ index, id: t.id, type: 'function', function: { name: t.function.name, arguments: '' } }] });
+    for (const piece of t.function.arguments.match(/.{1,16}/gs) ?? [])
+      chunk({ tool_calls: [{ index, function: { arguments: piece } }] });
+  });
+  chunk({}, choice.finish_reason);
+  if (includeUsage)
+    res.write(
+      `data: ${JSON.stringify({ id: c.id, object: 'chat.completion.chunk', created: c.created, model: c.model, choices: [], usage: c.usage })}\n\n`,
+    );
+  res.end('data: [DONE]\n\n');
 }
 
 function openAIError(
@@ -263,11 +314,13 @@ export function simulatedHandler(opts: SimulatedProviderOptions = {}) {
     }
 
     const body = parsed.data as z.infer<typeof ChatRequest>;
+    const answer = (c: Completion) =>
+      body.stream ? sendStream(res, c, body.stream_options?.include_usage === true) : send(res, 200, c);
     const call = simulatedToolCall(body.tools, body.tool_choice, body.messages);
     if (call) {
       const promptTokens = countMessageTokens(body.messages);
       const outputTokens = countTokens(call.function.arguments) + 8;
-      send(res, 200, {
+      answer({
         id: `chatcmpl-sim-${createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16)}`,
         object: 'chat.completion',
         created: Math.floor(Date.now() / 1000),
@@ -303,7 +356,7 @@ export function simulatedHandler(opts: SimulatedProviderOptions = {}) {
       finish = 'length';
     }
     const promptTokens = countMessageTokens(body.messages);
-    send(res, 200, {
+    answer({
       id: `chatcmpl-sim-${createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16)}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),

@@ -1,4 +1,6 @@
 import type { ChatCompletionRequest, ChatMessage, Tool, ToolCall, ToolChoice } from '../domain/chat';
+import type { StreamDelta } from '../domain/stream';
+import type { StreamLimits } from './deadline';
 
 export interface ChatCallInput {
   model: string;
@@ -45,6 +47,15 @@ export interface EmbedOutput {
 export interface ProviderAdapter {
   readonly providerId: string;
   chat(input: ChatCallInput, options?: CallOptions): Promise<ChatCallOutput>;
+  /**
+   * The same call streamed: `onDelta` gets each piece as the provider sends it, and the whole
+   * answer comes back at the end. A stream that ends without its end marker throws.
+   */
+  chatStream(
+    input: ChatCallInput,
+    options: CallOptions & { limits: StreamLimits },
+    onDelta: (d: StreamDelta) => void,
+  ): Promise<ChatCallOutput>;
   /** Only wire formats with an embeddings API implement this. */
   embed?(model: string, input: string[], options?: CallOptions): Promise<EmbedOutput>;
 }

@@ -21,6 +21,7 @@ import { defaultCatalog, type Catalog } from '../domain/catalog';
 import { configSource } from '../services/configFile';
 import { ConfigStore } from '../services/configStore';
 import { localProviders } from '../services/localProviders';
+import { createRelay } from '../services/streamRelay';
 import { UrlPolicy } from '../services/urlPolicy';
 import { HealthClient } from '../clients/providerHealth';
 import { BudgetSupervisor } from '../clients/budgetWindow';
@@ -141,6 +142,14 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     configStore.startPolling();
     cleanups.push(async () => configStore.stop());
 
+    // Streamed answers' pieces, worker → API: Redis across processes, in memory within one.
+    if (!config.REDIS_URL && role !== 'all')
+      logger.warn(
+        'REDIS_URL is not set: with the worker and the API in separate processes, streamed answers arrive whole, when done',
+      );
+    const relay = createRelay(config.REDIS_URL);
+    cleanups.push(() => relay.close());
+
     const connection = await Connection.connect({ address });
     cleanups.push(() => connection.close());
     await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
@@ -186,6 +195,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
           canReach: local.canReach,
           urlPolicy,
           maxConcurrentCalls: config.SWITCHYARD_MAX_CONCURRENT_CALLS,
+          relay,
+          streamLimits: {
+            firstTokenMs: config.SWITCHYARD_STREAM_FIRST_TOKEN_MS,
+            idleMs: config.SWITCHYARD_STREAM_IDLE_MS,
+          },
         },
       });
       workers = running;
@@ -220,6 +234,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         eagerStart: apiClient !== client,
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS,
+        relay,
         configStore,
         health,
         logger,

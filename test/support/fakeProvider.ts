@@ -29,6 +29,14 @@ export type Behaviour =
       simulate?: boolean;
       /** Call these tools (OpenAI `tool_calls` / Anthropic `tool_use` blocks) instead of answering text. */
       toolCalls?: Array<{ name: string; arguments: Record<string, unknown> }>;
+      /** Streamed (the request says `stream: true`): the pieces the content is sent in (default: one per word). */
+      pieces?: number;
+      /** Streamed: wait this long before each piece. */
+      pieceDelayMs?: number;
+      /** Streamed: drop the connection after this many pieces. */
+      cutAfter?: number;
+      /** Streamed: send nothing more after this many pieces (0: only the stream's opening), and hang. */
+      stallAfter?: number;
     }
   | {
       kind: 'error';
@@ -142,6 +150,91 @@ function successBody(
   };
 }
 
+/** The content split into `n` pieces (or one per word). */
+function piecesOf(text: string, n?: number): string[] {
+  if (!n) return text.match(/\s*\S+/g) ?? [];
+  const size = Math.ceil(text.length / n);
+  return Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
+}
+
+/**
+ * A success as the provider streams it: frames, each marked whether it carries a piece of the
+ * answer (what `cutAfter` and `stallAfter` count).
+ */
+function streamFrames(
+  format: WireFormat,
+  model: string,
+  content: string,
+  body: Record<string, unknown>,
+  b: Extract<Behaviour, { kind: 'ok' }>,
+): Array<{ data: string; piece: boolean }> {
+  const full = successBody(format, model, content, body, b.filtered, b.toolCalls) as any;
+  const frames: Array<{ data: string; piece: boolean }> = [];
+  const tools = b.toolCalls ?? [];
+  if (format === 'anthropic') {
+    const ev = (type: string, data: Record<string, unknown>, piece = false) =>
+      frames.push({ data: `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`, piece });
+    ev('message_start', {
+      message: {
+        ...full,
+        content: [],
+        stop_reason: null,
+        usage: { input_tokens: full.usage.input_tokens, output_tokens: 1 },
+      },
+    });
+    ev('ping', {});
+    if (!tools.length && !b.filtered) {
+      ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+      for (const p of piecesOf(content, b.pieces))
+        ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: p } }, true);
+      ev('content_block_stop', { index: 0 });
+    }
+    tools.forEach((t, index) => {
+      ev('content_block_start', {
+        index,
+        content_block: { type: 'tool_use', id: `toolu_fake_${index}`, name: t.name, input: {} },
+      });
+      for (const p of piecesOf(JSON.stringify(t.arguments), b.pieces ?? 3))
+        ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: p } }, true);
+      ev('content_block_stop', { index });
+    });
+    ev('message_delta', {
+      delta: { stop_reason: full.stop_reason, stop_sequence: null },
+      usage: { output_tokens: full.usage.output_tokens },
+    });
+    ev('message_stop', {});
+    return frames;
+  }
+  const chunk = (delta: unknown, finish: string | null = null, piece = false) =>
+    frames.push({
+      data: `data: ${JSON.stringify({
+        id: full.id,
+        object: 'chat.completion.chunk',
+        created: full.created,
+        model,
+        choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      })}\n\n`,
+      piece,
+    });
+  chunk({ role: 'assistant', content: '' });
+  if (!tools.length && !b.filtered) for (const p of piecesOf(content, b.pieces)) chunk({ content: p }, null, true);
+  tools.forEach((t, index) => {
+    chunk({
+      tool_calls: [{ index, id: `call_fake_${index}`, type: 'function', function: { name: t.name, arguments: '' } }],
+    });
+    for (const p of piecesOf(JSON.stringify(t.arguments), b.pieces ?? 3))
+      chunk({ tool_calls: [{ index, function: { arguments: p } }] }, null, true);
+  });
+  chunk({}, full.choices[0].finish_reason);
+  if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage)
+    frames.push({
+      data: `data: ${JSON.stringify({ id: full.id, object: 'chat.completion.chunk', created: full.created, model, choices: [], usage: full.usage })}\n\n`,
+      piece: false,
+    });
+  frames.push({ data: 'data: [DONE]\n\n', piece: false });
+  return frames;
+}
+
 export async function startFakeProvider(format: WireFormat): Promise<FakeProvider> {
   const queues = new Map<string, Behaviour[]>();
   const defaults = new Map<string, Behaviour>();
@@ -184,21 +277,30 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
       const b = queues.get(model)?.shift() ?? defaults.get(model) ?? defaults.get('*') ?? { kind: 'ok' };
       switch (b.kind) {
         case 'ok': {
+          const content =
+            b.content ?? (b.simulate ? simulatedReply(format, body) : undefined) ?? `fake answer from ${model}`;
+          const sendStream = async () => {
+            res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+            let pieces = 0;
+            for (const f of streamFrames(format, model, content, body, b)) {
+              if (f.piece) {
+                if (b.cutAfter !== undefined && pieces >= b.cutAfter) return req.socket.destroy();
+                if (b.stallAfter !== undefined && pieces >= b.stallAfter) return void hung.add(res);
+                if (b.pieceDelayMs) await new Promise((r) => setTimeout(r, b.pieceDelayMs));
+                pieces++;
+              }
+              if (res.destroyed) return;
+              // Flushed before the next step: a cut must not drop pieces already "sent".
+              await new Promise<void>((resolve) => res.write(f.data, () => resolve()));
+            }
+            res.end();
+          };
           const send = () =>
-            res
-              .writeHead(200, { 'content-type': 'application/json' })
-              .end(
-                JSON.stringify(
-                  successBody(
-                    format,
-                    model,
-                    b.content ?? (b.simulate ? simulatedReply(format, body) : undefined) ?? `fake answer from ${model}`,
-                    body,
-                    b.filtered,
-                    b.toolCalls,
-                  ),
-                ),
-              );
+            body.stream
+              ? void sendStream()
+              : res
+                  .writeHead(200, { 'content-type': 'application/json' })
+                  .end(JSON.stringify(successBody(format, model, content, body, b.filtered, b.toolCalls)));
           if (b.waitFor) void b.waitFor.then(send);
           else if (b.delayMs) setTimeout(send, b.delayMs);
           else send();

@@ -26,6 +26,8 @@ import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers 
 import { countingDb, type CountingDb } from './countingDb';
 import { openTestDb, uniqueId } from './db';
 import { startFakeProvider, type FakeProvider } from './fakeProvider';
+import { MemoryRelay, RedisRelay, type StreamRelay } from '../../src/services/streamRelay';
+import type { StreamLimits } from '../../src/providers/deadline';
 
 export interface TestStack {
   baseURL: string;
@@ -107,7 +109,14 @@ export interface StackOptions {
   maxConcurrentCalls?: number;
   /** Batch jobs' server settings (default: a waiting batch checks again every second). */
   batches?: { maxConcurrency?: number; recheckMs?: number };
+  /** The stream relay: in memory (default, as one process), or Redis with separate connections for worker and API. */
+  relay?: 'memory' | 'redis';
+  /** Streamed calls' time-to-first-token and idle limits. */
+  streamLimits?: StreamLimits;
 }
+
+/** Redis for the tests that use it: REDIS_URL, or the machine's own. */
+export const testRedisUrl = () => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   installRuntime('ERROR');
@@ -148,6 +157,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       ? new HealthClient(healthTemporal, db, taskQueue, () => configStore.current().config.breakers)
       : undefined;
   const health = newHealth();
+  const workerRelay: StreamRelay = opts.relay === 'redis' ? new RedisRelay(testRedisUrl()) : new MemoryRelay();
   const start = (h: HealthClient | undefined, connection = env.nativeConnection) =>
     startWorkers({
       connection,
@@ -162,9 +172,12 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
         health: h,
         callQueues: opts.callQueues,
         maxConcurrentCalls: opts.maxConcurrentCalls,
+        relay: workerRelay,
+        ...(opts.streamLimits && { streamLimits: opts.streamLimits }),
       },
     });
   const workers: RunningWorkers = await start(health);
+  const apiRelay = opts.relay === 'redis' ? new RedisRelay(testRedisUrl()) : workerRelay;
   // Budget window entities, as the worker process runs them.
   const budgetSupervisor = new BudgetSupervisor(env.client, taskQueue, 60_000);
   await budgetSupervisor.sync(configStore.current().config);
@@ -182,6 +195,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     client: env.client,
     taskQueue,
     requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
+    relay: apiRelay,
     configStore,
     health,
     logger: pino({ level: 'silent' }),
@@ -239,7 +253,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       await workers.shutdown();
       await health?.stop();
       await env.teardown();
-      await Promise.all([openai.close(), anthropic.close(), db.close()]);
+      await Promise.all([openai.close(), anthropic.close(), db.close(), workerRelay.close(), apiRelay.close()]);
     },
   };
 }

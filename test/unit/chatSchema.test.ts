@@ -71,13 +71,20 @@ describe('chat completion request validation', () => {
     expect(err.code).toBe('unknown_parameter');
   });
 
-  it('rejects out-of-range numbers and unsupported streaming with the field name', () => {
+  it('rejects out-of-range numbers, n > 1 and unknown stream options with the field name', () => {
     expect(errorFor({ model: 'auto', temperature: 3, messages: [{ role: 'user', content: 'x' }] }).param).toBe(
       'temperature',
     );
-    const stream = errorFor({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'x' }] });
-    expect(stream.param).toBe('stream');
-    expect(stream.message).toMatch(/stream/);
+    const n = errorFor({ model: 'auto', n: 2, messages: [{ role: 'user', content: 'x' }] });
+    expect(n.param).toBe('n');
+    expect(n.message).toMatch(/n=1/);
+    const options = errorFor({
+      model: 'auto',
+      stream: true,
+      stream_options: { include_usage: true, chunk_size: 3 },
+      messages: [{ role: 'user', content: 'x' }],
+    });
+    expect(options.param).toBe('stream_options.chunk_size');
   });
 
   it('rejects an empty message list', () => {

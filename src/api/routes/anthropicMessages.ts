@@ -10,6 +10,8 @@ import type { ConfigStore } from '../../services/configStore';
 import { authOf } from '../auth';
 import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
 import { readBody } from '../validate';
+import { streamRoute } from '../streaming';
+import { anthropicStreamWriter } from '../../domain/stream';
 
 export function anthropicMessageRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
   const router = Router();
@@ -17,7 +19,15 @@ export function anthropicMessageRoutes(deps: RunnerDeps & { configStore: ConfigS
   router.post('/v1/messages', async (req, res) => {
     const { tenantId } = authOf(req);
     const chat = toChatRequest(readBody(req, AnthropicMessagesRequestSchema));
-    const routed = await runRoute(deps, req, res, tenantId, chat, chatRouteInput(req, tenantId, chat));
+    const route = chatRouteInput(req, tenantId, chat);
+    if (chat.stream) {
+      const inputTokens = countMessageTokens(chat.messages);
+      await streamRoute(deps, req, res, tenantId, chat, route, (sub) =>
+        anthropicStreamWriter({ id: `msg_${sub.requestId}`, inputTokens }),
+      );
+      return;
+    }
+    const routed = await runRoute(deps, req, res, tenantId, chat, route);
     const stored = routed.row.response as { content: string | null; finishReason: string };
     res.json({
       ...toAnthropicMessage({

@@ -1,6 +1,7 @@
 /**
  * `POST /v1/chat/completions`: the OpenAI wire format, so existing SDKs work by changing the base URL.
- * The handler parses, validates and delegates; routing happens in the workflow.
+ * The handler parses, validates and delegates; routing happens in the workflow. `stream: true`
+ * gets server-sent `chat.completion.chunk`s from the same workflow (see `../streaming`).
  */
 import { Router } from 'express';
 import type { ConfigStore } from '../../services/configStore';
@@ -10,6 +11,8 @@ import { authOf } from '../auth';
 import { HttpError } from '../errors';
 import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
 import { readBody } from '../validate';
+import { streamRoute } from '../streaming';
+import { openaiStreamWriter } from '../../domain/stream';
 
 export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
   const router = Router();
@@ -27,7 +30,18 @@ export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Rou
           code: 'invalid_json_schema',
         });
     }
-    const routed = await runRoute(deps, req, res, tenantId, body, chatRouteInput(req, tenantId, body));
+    const route = chatRouteInput(req, tenantId, body);
+    if (body.stream) {
+      await streamRoute(deps, req, res, tenantId, body, route, (sub) =>
+        openaiStreamWriter({
+          id: `chatcmpl-${sub.requestId}`,
+          created: Math.floor(Date.now() / 1000),
+          includeUsage: body.stream_options?.include_usage === true,
+        }),
+      );
+      return;
+    }
+    const routed = await runRoute(deps, req, res, tenantId, body, route);
     const { sub, result, row } = routed;
     res.json({
       ...chatCompletionObject({
