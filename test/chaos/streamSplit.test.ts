@@ -1,0 +1,195 @@
+/**
+ * Streaming with the worker and the API as separate processes (`npm run worker`, `npm run api`),
+ * the pieces relayed through Redis (REDIS_URL), with the official `openai` client:
+ *  - a normal stream with usage in the last chunk;
+ *  - a 503 before the first token: one clean stream from the fallback;
+ *  - a connection cut after 5 chunks: the iterator throws, the record says interrupted after 5;
+ *  - a stall before the first token falls back; a stall after 3 chunks ends with an error;
+ *  - the worker killed mid-stream: the retried call finds the stream begun and ends it with an
+ *    error (never a second answer spliced onto the first);
+ *  - the budget: nothing left reserved after them all.
+ *
+ * Two processes need one database server: PGlite serves one process. CI sets DATABASE_URL, and
+ * there this always runs (a CI run without it fails in dbKinds); elsewhere without DATABASE_URL it
+ * is reported as not run.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import OpenAI, { APIError } from 'openai';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import { CHAOS_KEY, until } from '../support/chaos';
+import { dbKinds, isolatedDatabaseUrl } from '../support/db';
+import { startOutside, type Outside } from '../support/outside';
+import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
+import { testRedisUrl } from '../support/stack';
+
+const shared = dbKinds().includes('postgres');
+if (!shared)
+  console.warn('streamSplit.test.ts not run: the split layout needs DATABASE_URL (PGlite serves one process).');
+
+const CONTENT = 'one two three four five six seven eight nine ten';
+const PRIMARY = 'gpt-4o-mini';
+
+let outside: Outside;
+let procEnv: NodeJS.ProcessEnv;
+let worker: Stack;
+let api: Stack;
+let client: OpenAI;
+let base: string;
+
+(shared ? describe : describe.skip)('streaming across processes (Redis relay)', () => {
+  beforeAll(async () => {
+    outside = await startOutside('sy-stream-split-');
+    const config = path.join(outside.dataDir, 'switchyard.yaml');
+    fs.writeFileSync(
+      config,
+      [
+        'tenants:',
+        '  default:',
+        '    budget:',
+        '      dailyUsd: 100',
+        'retry:',
+        '  default:',
+        '    maximumAttempts: 2',
+        '    initialIntervalMs: 50',
+        '    backoffCoefficient: 1',
+        // One model's faults in one test must not open its breaker for the next.
+        'breakers:',
+        '  failureThreshold: 1000',
+        '  minCalls: 1000',
+        '',
+      ].join('\n'),
+    );
+    const apiPort = await freePort();
+    procEnv = {
+      ...outside.processEnv(),
+      SWITCHYARD_CONFIG: config,
+      PORT: String(apiPort),
+      SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
+      DATABASE_URL: await isolatedDatabaseUrl(),
+      REDIS_URL: testRedisUrl(),
+      SWITCHYARD_STREAM_FIRST_TOKEN_MS: '1500',
+      SWITCHYARD_STREAM_IDLE_MS: '1500',
+    };
+    worker = await startStack(procEnv, 'worker');
+    api = await startStack(procEnv, 'api');
+    base = `http://127.0.0.1:${apiPort}/v1`;
+    client = new OpenAI({ apiKey: CHAOS_KEY, baseURL: base, maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    for (const s of [api, worker]) if (s && s.proc.exitCode === null && s.proc.signalCode === null) await stopStack(s);
+    await outside?.close();
+  });
+
+  beforeEach(() => outside.fake.reset());
+
+  const get = async (p: string) =>
+    (await (await fetch(`${base}${p}`, { headers: { authorization: `Bearer ${CHAOS_KEY}` } })).json()) as any;
+  const record = async (id: string) => {
+    let r = await get(`/requests/${id}`);
+    await until(async () => !['running', 'received'].includes((r = await get(`/requests/${id}`)).status));
+    return r as {
+      status: string;
+      cost_usd: number;
+      error?: { type: string; message: string };
+      attempts: Array<{ model: string; outcome: string; errorType?: string; errorMessage?: string }>;
+    };
+  };
+
+  async function stream(body: Partial<OpenAI.ChatCompletionCreateParamsStreaming> = {}, onChunk?: (n: number) => void) {
+    const { data, response } = await client.chat.completions
+      .create({ model: `openai/${PRIMARY}`, messages: [{ role: 'user', content: 'Count.' }], ...body, stream: true })
+      .withResponse();
+    const chunks: ChatCompletionChunk[] = [];
+    let error: unknown;
+    try {
+      for await (const c of data) {
+        chunks.push(c);
+        onChunk?.(chunks.length);
+      }
+    } catch (err) {
+      error = err;
+    }
+    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+    return { chunks, error, text, requestId: response.headers.get('x-switchyard-request-id')!, response };
+  }
+
+  it('streams with usage in the last chunk', async () => {
+    outside.fake.script(PRIMARY, { kind: 'ok', content: CONTENT });
+    const s = await stream({ stream_options: { include_usage: true } });
+    expect(s.error).toBeUndefined();
+    expect(s.text).toBe(CONTENT);
+    expect(s.chunks.at(-2)!.choices[0]!.finish_reason).toBe('stop');
+    expect(s.chunks.at(-1)!.usage!.completion_tokens).toBeGreaterThan(0);
+    expect((await record(s.requestId)).status).toBe('succeeded');
+  });
+
+  it('a 503 before the first token: one clean stream from the fallback', async () => {
+    outside.fake.setDefault(PRIMARY, { kind: 'error', status: 503, message: 'Overloaded' });
+    outside.fake.setDefault('*', { kind: 'ok', content: CONTENT });
+    const s = await stream();
+    expect(s.error).toBeUndefined();
+    expect(s.text).toBe(CONTENT);
+    expect(s.chunks.filter((c) => c.choices[0]?.delta.role)).toHaveLength(1);
+    const model = s.response.headers.get('x-switchyard-model');
+    expect(model).not.toBe(`openai/${PRIMARY}`);
+    const r = await record(s.requestId);
+    expect(r.attempts.map((a) => a.outcome)).toEqual(['error', 'error', 'success']);
+  });
+
+  it('a connection cut after 5 chunks: the iterator throws, recorded as interrupted after 5 chunks', async () => {
+    outside.fake.script(PRIMARY, { kind: 'ok', content: CONTENT, cutAfter: 5 });
+    const s = await stream();
+    expect(s.error).toBeInstanceOf(APIError);
+    expect((s.error as Error).message).toMatch(/interrupted after 5 chunks/);
+    expect(s.text).toBe('one two three four five');
+    expect(outside.fake.calls).toHaveLength(1);
+    const r = await record(s.requestId);
+    expect(r.status).toBe('failed');
+    expect(r.error!.type).toBe('StreamInterrupted');
+    expect(r.attempts.map((a) => a.errorMessage)).toEqual([expect.stringMatching(/^interrupted after 5 chunks/)]);
+  });
+
+  it('stalls: before the first token → fallback; after 3 chunks → an error event', async () => {
+    outside.fake.setDefault(PRIMARY, { kind: 'ok', content: CONTENT, stallAfter: 0 });
+    outside.fake.setDefault('*', { kind: 'ok', content: 'from the fallback' });
+    const before = await stream();
+    expect(before.error).toBeUndefined();
+    expect(before.text).toBe('from the fallback');
+    expect((await record(before.requestId)).attempts[0]!.errorMessage).toMatch(/no first token within 1500 ms/);
+
+    outside.fake.reset();
+    outside.fake.script(PRIMARY, { kind: 'ok', content: CONTENT, stallAfter: 3 });
+    const after = await stream();
+    expect(after.text).toBe('one two three');
+    expect((after.error as Error).message).toMatch(/interrupted after 3 chunks: .*no chunk within 1500 ms/);
+  });
+
+  it('the worker killed mid-stream: the client gets an error event, not a second answer', async () => {
+    // Slow pieces: the stream is still running when the worker dies.
+    outside.fake.script(PRIMARY, { kind: 'ok', content: CONTENT, pieceDelayMs: 400 });
+    outside.fake.setDefault('*', { kind: 'ok', content: 'a second answer' });
+    let restarted: Promise<void> | undefined;
+    const s = await stream({}, (n) => {
+      // Killed, and a new worker started: Temporal retries the call there after its heartbeat timeout.
+      if (n === 3)
+        restarted ??= killStack(worker).then(async () => {
+          worker = await startStack(procEnv, 'worker');
+        });
+    });
+    await restarted;
+    expect(s.error).toBeInstanceOf(APIError);
+    expect((s.error as Error).message).toMatch(/interrupted after \d+ chunks: the worker streaming/);
+    expect(s.text.startsWith('one two')).toBe(true);
+    expect(s.text).not.toMatch(/second answer/);
+    const r = await record(s.requestId);
+    expect(r.error!.type).toBe('StreamInterrupted');
+  });
+
+  it('the budget: nothing left reserved after the streams, broken and killed ones included', async () => {
+    const daily = (await get('/budgets')).windows.find((w: { window: string }) => w.window === 'daily');
+    expect(daily.reserved_usd).toBe(0);
+    expect(daily.spent_usd).toBeGreaterThan(0);
+  });
+});
