@@ -38,10 +38,13 @@ export async function streamRoute(
   // A client that hangs up stops the reading; the workflow finishes and stores the answer anyway.
   res.on('close', () => stop.abort());
   const events = deps.relay?.subscribe(sub.requestId, stop.signal);
-  const settled: Promise<Settled> = awaitResult(deps, sub).then(
-    (result) => ({ ok: true, result }),
-    (error: unknown) => ({ ok: false, error }),
-  );
+  // Stop waiting on the workflow once the stream has ended (the relay may end it first).
+  const settled: Promise<Settled> = deps.client.connection
+    .withAbortSignal(stop.signal, () => awaitResult(deps, sub))
+    .then(
+      (result) => ({ ok: true, result }),
+      (error: unknown) => ({ ok: false, error }),
+    );
 
   let started = false;
   const write = (text: string) => {

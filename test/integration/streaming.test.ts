@@ -252,6 +252,24 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
     expect(stack.fakes.openai.callsFor('primary')[0]!.body).toMatchObject({ stream: true });
   });
 
+  it('a stream cut mid-way reaches the Anthropic SDK as an error event, not a normal end', async () => {
+    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 3 });
+    const anthropic = new Anthropic({
+      apiKey: stack.apiKey,
+      baseURL: stack.baseURL.replace(/\/v1$/, ''),
+      maxRetries: 0,
+    });
+    const s = anthropic.messages.stream({
+      model: 'oa/primary',
+      max_tokens: 200,
+      messages: [{ role: 'user', content: 'Count to ten.' }],
+    });
+    const deltas: string[] = [];
+    s.on('text', (t) => deltas.push(t));
+    await expect(s.finalMessage()).rejects.toThrow(/interrupted after 3 chunks/);
+    expect(deltas.join('')).toBe('one two three');
+  });
+
   it('budgets reserve before each stream and settle on what it used, broken streams included', async () => {
     const rows = await stack.db.query<{ status: string; n: number; actual: string }>(
       `select status, count(*)::int as n, coalesce(sum(actual_usd), 0)::text as actual
