@@ -16,6 +16,7 @@ import type OpenAI from 'openai';
 import { APIError } from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { until } from '../support/chaos';
+import { recordHistory } from '../support/histories';
 import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
@@ -151,6 +152,8 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
       ['oa/primary', 'error'],
       ['an/backup', 'success'],
     ]);
+    if (relay === 'memory')
+      await recordHistory('route-stream-fallback', stack.env.client.workflow.getHandle(`req-${s.requestId}`));
   });
 
   it('a connection cut after 5 chunks: the iterator throws, no fallback, recorded as interrupted after 5 chunks', async () => {
@@ -175,6 +178,8 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
         errorMessage: expect.stringMatching(/^interrupted after 5 chunks/),
       }),
     ]);
+    if (relay === 'memory')
+      await recordHistory('route-stream-interrupted', stack.env.client.workflow.getHandle(`req-${s.requestId}`));
   });
 
   it('a provider that stalls before its first token: the idle limit falls back to the next candidate', async () => {
