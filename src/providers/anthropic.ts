@@ -6,6 +6,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
 import { contentText, type ChatMessage } from '../domain/chat';
+import { toolInputOf } from '../domain/anthropicMessages';
 import { addDelta, emptyAnswer, type StreamDelta } from '../domain/stream';
 import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from './deadline';
 import type { CallOptions, ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from './types';
@@ -234,21 +235,11 @@ function toolBlocks(m: ChatMessage): Block[] | undefined {
         type: 'tool_use',
         id: c.id,
         name: c.function.name,
-        input: parseArguments(c.function.arguments),
+        input: toolInputOf(c.function.arguments),
       })),
     ];
   }
   return undefined;
-}
-
-/** A tool call's arguments as an object (Anthropic takes `input` as JSON, OpenAI sends a string). */
-function parseArguments(args: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(args);
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
-  } catch {
-    return { arguments: args };
-  }
 }
 
 export function toAnthropicMessages(input: ChatMessage[]): { system?: string; messages: MessageParam[] } {

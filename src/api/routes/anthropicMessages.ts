@@ -6,6 +6,7 @@
 import { Router } from 'express';
 import { AnthropicMessagesRequestSchema, toAnthropicMessage, toChatRequest } from '../../domain/anthropicMessages';
 import { countMessageTokens } from '../../domain/tokens';
+import type { ToolCall } from '../../domain/chat';
 import type { ConfigStore } from '../../services/configStore';
 import { authOf } from '../auth';
 import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
@@ -28,12 +29,13 @@ export function anthropicMessageRoutes(deps: RunnerDeps & { configStore: ConfigS
       return;
     }
     const routed = await runRoute(deps, req, res, tenantId, chat, route);
-    const stored = routed.row.response as { content: string | null; finishReason: string };
+    const stored = routed.row.response as { content: string | null; finishReason: string; toolCalls?: ToolCall[] };
     res.json({
       ...toAnthropicMessage({
         id: `msg_${routed.sub.requestId}`,
         model: routed.result.modelId,
         content: stored.content,
+        ...(stored.toolCalls && { toolCalls: stored.toolCalls }),
         finishReason: stored.finishReason,
         inputTokens: routed.result.inputTokens,
         outputTokens: routed.result.outputTokens,
