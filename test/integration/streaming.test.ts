@@ -9,7 +9,8 @@
  *  - a stall: before the first token → fallback; after some → an error event;
  *  - tool calls streamed from both wire formats; the Anthropic SDK's stream from `/v1/messages`
  *    served by an OpenAI-format provider;
- *  - the budget reserves before the stream and settles on what it used (broken streams too).
+ *  - the budget reserves before the stream and settles on what it used (broken streams too);
+ *  - the breakers count a broken stream as the endpoint failing, like any other failure.
  */
 import Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
@@ -296,5 +297,57 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
       [`tenant:${stack.tenantId}`],
     );
     expect(Number(window.rows[0]!.reserved)).toBe(0);
+  });
+});
+
+describe('streaming and the breakers', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await startTestStack({
+      breakers: true,
+      catalog: (f) =>
+        fakeCatalog(f, [fakeModel('oa', 'primary', { qualityTier: 3 }), fakeModel('an', 'backup', { qualityTier: 4 })]),
+      config: {
+        routing: { defaultStrategy: 'quality' },
+        retry: { default: { maximumAttempts: 1, timeoutMs: 20_000 } },
+        breakers: { failureThreshold: 3, cooldownMs: 600_000 },
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('streams cut mid-way count as the endpoint failing: three trip its breaker, the next stream goes elsewhere', async () => {
+    const client = openaiClient(stack);
+    const read = async () => {
+      const s = await client.chat.completions.create({
+        model: 'oa/primary',
+        messages: [{ role: 'user', content: 'Count.' }],
+        stream: true,
+      });
+      let text = '';
+      try {
+        for await (const c of s) text += c.choices[0]?.delta.content ?? '';
+      } catch (err) {
+        return { text, error: err as Error };
+      }
+      return { text };
+    };
+    stack.fakes.openai.setDefault('primary', { kind: 'ok', content: CONTENT, cutAfter: 2 });
+    stack.fakes.anthropic.setDefault('backup', { kind: 'ok', content: 'from the backup' });
+    for (let i = 0; i < 3; i++) expect((await read()).error?.message).toMatch(/interrupted after 2 chunks/);
+    const breaker = async () =>
+      (
+        (await (
+          await fetch(`${stack.baseURL}/providers`, { headers: { authorization: `Bearer ${stack.operatorKey}` } })
+        ).json()) as { data: Array<{ id: string; breaker: { status: string } }> }
+      ).data.find((p) => p.id === 'oa/primary')!.breaker.status;
+    await until(async () => (await breaker()) === 'open');
+    const after = await read();
+    expect(after).toEqual({ text: 'from the backup' });
+    expect(stack.fakes.openai.callsFor('primary')).toHaveLength(3);
   });
 });
