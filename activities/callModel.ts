@@ -16,10 +16,13 @@ import { toProviderFailure, failure, type ProviderFailureDetails } from '../src/
 import { finishRequest, reportAbandoned } from '../src/services/attempts';
 import { closeCall, reserveCall } from '../src/services/budgetOperations';
 import type { ActivityDeps } from './deps';
+import type { StreamRelay } from '../src/services/streamRelay';
 import { batchCancelled } from '../src/db/batches';
 import { callProvider, type StreamHooks } from './providerCall';
 import { messagesOf, storedRequestOf } from './storedRequest';
-import { addDelta, emptyAnswer } from '../src/domain/stream';
+import { senderOf, STREAM_CALL_MAX_MS } from '../src/domain/stream';
+import { getAnswer, listAttempts } from '../src/db/requests';
+import { StreamOut } from './streamOut';
 import { countMessageTokens, countTokens } from '../src/domain/tokens';
 
 const HEARTBEAT_EVERY_MS = 2_000;
@@ -45,6 +48,40 @@ export function createCallModelActivity(deps: ActivityDeps) {
   const inFlight = new Map<string, number>();
   const cap = deps.maxConcurrentCalls ?? 100;
 
+  /**
+   * A streamed call finding its request's stream already begun. The answer stored (the earlier
+   * call finished but its end never reached the relay or Temporal): end the stream normally and
+   * return it. Otherwise the stream broke mid-way: an error event, and no fallback.
+   */
+  async function resumeStarted(input: CallModelInput, relay: StreamRelay, sent: number): Promise<CallModelResult> {
+    const [row, attempts] = await Promise.all([
+      getAnswer(deps.db, input.requestId),
+      listAttempts(deps.db, input.requestId),
+    ]);
+    const won = attempts.find((a) => a.outcome === 'success');
+    const stored = row?.response as { finishReason: string; providerModel: string } | undefined;
+    if (stored && won && row?.model) {
+      const ended = {
+        finishReason: stored.finishReason,
+        inputTokens: won.inputTokens ?? 0,
+        outputTokens: won.outputTokens ?? 0,
+      };
+      await new StreamOut(relay, input.requestId, row.model, senderOf(won.candidateIndex, won.attempt)).end(ended);
+      return {
+        ...ended,
+        providerModel: stored.providerModel,
+        costUsd: won.costUsd ?? 0,
+        latencyMs: won.latencyMs ?? 0,
+        attempts,
+      };
+    }
+    const f = streamInterrupted(sent, `the call streaming it stopped (its worker died or its attempt was given up)`);
+    await relay
+      .publish(input.requestId, { type: 'error', errorType: 'StreamInterrupted', message: f.message, chunks: sent })
+      .catch(() => undefined);
+    throw f;
+  }
+
   async function attemptCall(input: CallModelInput): Promise<CallModelResult> {
     const ctx = Context.current();
     const catalog = deps.config().config.catalog;
@@ -57,20 +94,12 @@ export function createCallModelActivity(deps: ActivityDeps) {
       });
     const adapter = deps.adapters.get(provider);
     const relay = input.stream ? deps.relay : undefined;
-    // A retried streaming call whose stream already began (its worker died mid-stream): the client
-    // has part of an answer, and a second stream would be spliced onto it. End it with an error.
-    if (relay && ctx.info.attempt > 1) {
-      const sent = await relay.count(input.requestId);
-      if (sent > 0) {
-        const f = streamInterrupted(sent, `the worker streaming from ${input.modelId} stopped`);
-        await relay.publish(input.requestId, {
-          type: 'error',
-          errorType: 'StreamInterrupted',
-          message: f.message,
-          chunks: sent,
-        });
-        throw f;
-      }
+    // A streamed call whose request's stream already began: an earlier call of it was cut off
+    // (its worker died, or its attempt was given up). Its client holds part of an answer, and a
+    // second stream would be spliced onto it: end the stream (or finish it, if the answer is stored).
+    if (relay) {
+      const sent = await relay.count(input.requestId).catch(() => 0);
+      if (sent > 0) return resumeStarted(input, relay, sent);
     }
     // The breaker, checked again at call time (the decision may be a second old): an open one
     // fails fast without a call; a half-open one admits this call only as its probe.
@@ -106,7 +135,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
             tenantId: input.budget.tenantId,
             userId: input.budget.userId,
             amountUsd: input.budget.reserveUsd,
-            ttlMs: input.timeoutMs + RESERVATION_MARGIN_MS,
+            ttlMs: (input.stream ? STREAM_CALL_MAX_MS : input.timeoutMs) + RESERVATION_MARGIN_MS,
             now: startedAt.getTime(),
           },
           { requestId: input.requestId, attempt },
@@ -166,34 +195,25 @@ export function createCallModelActivity(deps: ActivityDeps) {
         return then?.(tx);
       });
     const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
-    // Streaming: each piece goes to the relay as it comes (in order; awaited before the end).
-    const answer = emptyAnswer();
-    let published: Promise<unknown> = Promise.resolve();
-    const hooks: StreamHooks | undefined = relay && {
+    // Streaming: each piece goes to the relay as it comes.
+    const stream =
+      relay && new StreamOut(relay, input.requestId, input.modelId, senderOf(input.candidateIndex, ctx.info.attempt));
+    const hooks: StreamHooks | undefined = stream && {
       limits: deps.streamLimits ?? DEFAULT_STREAM_LIMITS,
-      onDelta: (d) => {
-        addDelta(answer, d);
-        const sent = relay.publish(input.requestId, { type: 'delta', model: input.modelId, ...d });
-        published = Promise.all([published, sent]);
-        published.catch(() => undefined);
-      },
+      onDelta: (d) => stream.delta(d),
     };
     /** What a broken stream used, for its attempt and the budget: the provider reported none. */
-    const streamedSpend = () => {
+    const streamedSpend = (a: StreamOut['answer']) => {
       const inputTokens = countMessageTokens(messagesOf(r));
-      const outputTokens = countTokens(answer.content + answer.toolCalls.map((c) => c?.function.arguments).join(''));
+      const outputTokens = countTokens(a.content + a.toolCalls.map((c) => c?.function.arguments).join(''));
       return { inputTokens, outputTokens, costUsd: costUsd(model, inputTokens, outputTokens) };
     };
-    /** Ends a stream that broke after its first piece: an error event to the client, on record. */
-    const endInterrupted = async (why: string, errorType: string, spent: object, status?: number) => {
-      const f = streamInterrupted(answer.chunks, why);
-      await published.catch(() => undefined);
-      await relay!.publish(input.requestId, {
-        type: 'error',
-        errorType: 'StreamInterrupted',
-        message: f.message,
-        chunks: answer.chunks,
-      });
+    /**
+     * Ends a stream that broke after its first piece: on record first (the attempt, the budget
+     * settled on what was sent), then the error event to the client.
+     */
+    const endInterrupted = async (s: StreamOut, why: string, errorType: string, spent: object, status?: number) => {
+      const f = streamInterrupted(s.answer.chunks, why);
       await finish({
         ...attempt,
         ...spent,
@@ -203,25 +223,33 @@ export function createCallModelActivity(deps: ActivityDeps) {
         status,
         latencyMs: Date.now() - startedAt.getTime(),
       });
+      await s.error(f.message);
       return f;
     };
+    // Set once the provider has answered: a failure after that is ours (the database), not the provider's.
+    let answered = false;
     try {
       const out = await callProvider(
         adapter,
         model,
         r,
-        { signal: ctx.cancellationSignal, timeoutMs: input.timeoutMs },
+        // A stream is bounded by its first-token and idle limits (the call's timeout caps the first token).
+        { signal: ctx.cancellationSignal, timeoutMs: stream ? STREAM_CALL_MAX_MS : input.timeoutMs },
         input.budget !== undefined,
-        hooks,
+        hooks && {
+          ...hooks,
+          limits: { ...hooks.limits, firstTokenMs: Math.min(hooks.limits.firstTokenMs, input.timeoutMs) },
+        },
       );
-      await published;
+      answered = true;
+      await stream?.flush();
       const latencyMs = Date.now() - startedAt.getTime();
       // The endpoint answered: healthy, even if the answer fails its schema.
       deps.health?.report(input.modelId, { ok: true, latencyMs, probe });
       const cost = costUsd(model, out.usage.inputTokens, out.usage.outputTokens);
       const spent = { inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost };
       if (out.invalid !== undefined) {
-        if (relay && answer.chunks > 0) throw await endInterrupted(out.invalid, 'InvalidOutput', spent);
+        if (stream && stream.answer.chunks > 0) throw await endInterrupted(stream, out.invalid, 'InvalidOutput', spent);
         await finish({
           ...attempt,
           ...spent,
@@ -246,9 +274,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
         }),
       ))!;
       reportAbandoned(deps.health, abandoned);
-      await relay?.publish(input.requestId, {
-        type: 'end',
-        model: input.modelId,
+      await stream?.end({
         finishReason: out.usage.finishReason,
         inputTokens: out.usage.inputTokens,
         outputTokens: out.usage.outputTokens,
@@ -265,6 +291,9 @@ export function createCallModelActivity(deps: ActivityDeps) {
     } catch (err) {
       if (err instanceof ApplicationFailure && (err.type === 'InvalidOutput' || err.type === 'StreamInterrupted'))
         throw err;
+      // The provider answered and our own step failed (the database): Temporal retries the call,
+      // and the breaker hears nothing (the endpoint was fine).
+      if (answered) throw err;
       const f = toProviderFailure(err, input.provider, input.model);
       const details = f.details?.[0] as ProviderFailureDetails | undefined;
       // Cancelled because the request's own deadline passed: says nothing about the provider, so
@@ -281,11 +310,12 @@ export function createCallModelActivity(deps: ActivityDeps) {
           probe,
         });
       }
-      if (relay && answer.chunks > 0)
+      if (stream && stream.answer.chunks > 0)
         throw await endInterrupted(
+          stream,
           f.message,
           cancelled ? 'Cancelled' : (f.type ?? 'Unknown'),
-          streamedSpend(),
+          streamedSpend(stream.answer),
           details?.status,
         );
       await finish({

@@ -55,6 +55,7 @@ import {
   SA_STATUS,
 } from '../src/temporal/searchAttributes';
 import { providerTaskQueue } from '../src/temporal/taskQueues';
+import { STREAM_CALL_MAX_MS } from '../src/domain/stream';
 
 const { classifyRequest, decideRoute } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
@@ -75,11 +76,12 @@ const CALL_HEARTBEAT_TIMEOUT_MS = 10_000;
  * Per-candidate call options: its task queue (the workflow's own, or its provider's as a bulkhead;
  * decided by `decideRoute`, so history says which) and its own retry policy.
  */
-function callOptions(c: RoutedCandidate, summary: string): ActivityOptions {
+function callOptions(c: RoutedCandidate, summary: string, stream: boolean): ActivityOptions {
   return {
     ...(c.callQueue !== 'shared' && { taskQueue: providerTaskQueue(c.provider) }),
-    // Margin over the SDK's own timeout so the SDK reports the timeout (typed), not Temporal.
-    startToCloseTimeout: c.call.timeoutMs + 5_000,
+    // Margin over the SDK's own timeout so the SDK reports the timeout (typed), not Temporal. A
+    // stream runs as long as pieces keep coming (its limits are first token and idle), up to a cap.
+    startToCloseTimeout: (stream ? STREAM_CALL_MAX_MS : c.call.timeoutMs) + 5_000,
     heartbeatTimeout: CALL_HEARTBEAT_TIMEOUT_MS,
     // At the request deadline, stop waiting at once; a late answer is simply not used.
     cancellationType: ActivityCancellationType.TRY_CANCEL,
@@ -150,7 +152,7 @@ async function tryCandidates(
     ]);
     try {
       const result = await callModel.executeWithOptions(
-        callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`),
+        callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`, !!input.stream),
         [
           {
             requestId: input.requestId,

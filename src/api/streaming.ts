@@ -4,8 +4,9 @@
  *
  * Nothing is sent until the first piece: a failure before it (every candidate failed, a budget
  * refused, a filter) is an ordinary HTTP error, and a fallback before it is invisible. After it,
- * the stream ends either normally (the format's terminator) or with an error event and no
- * terminator, never a normal end of a broken answer.
+ * the stream ends either normally (the format's terminator, only on the relay's own `end` with
+ * every piece received) or with an error event and no terminator, never a normal end of a broken
+ * or incomplete answer.
  */
 import type { Request, Response } from 'express';
 import { getAnswer } from '../db/requests';
@@ -15,7 +16,6 @@ import type { ToolCall } from '../domain/chat';
 import type { ConfigStore } from '../services/configStore';
 import { startRoute, type RouteInput } from './runRoute';
 import { awaitResult, type RunnerDeps, type Submission } from './submit';
-import { HttpError } from './errors';
 
 /** After the workflow ends, how long the relay may still be delivering its last events. */
 const DRAIN_MS = 3_000;
@@ -37,7 +37,8 @@ export async function streamRoute(
   const stop = new AbortController();
   // A client that hangs up stops the reading; the workflow finishes and stores the answer anyway.
   res.on('close', () => stop.abort());
-  const events = deps.relay?.subscribe(sub.requestId, stop.signal);
+  const relay = deps.relay;
+  const events = relay?.subscribe(sub.requestId, stop.signal);
   // Stop waiting on the workflow once the stream has ended (the relay may end it first).
   const settled: Promise<Settled> = deps.client.connection
     .withAbortSignal(stop.signal, () => awaitResult(deps, sub))
@@ -47,6 +48,8 @@ export async function streamRoute(
     );
 
   let started = false;
+  let received = 0;
+  let from: string | undefined;
   const write = (text: string) => {
     if (!started) {
       started = true;
@@ -58,12 +61,15 @@ export async function streamRoute(
     }
     if (text) res.write(text);
   };
+  /** The stream cannot be completed from here: an error event (the answer may still be stored). */
+  const broken = (message: string) =>
+    write(writer.error({ type: 'error', errorType: 'StreamInterrupted', message, chunks: received }));
+  const stored = `the whole answer, if the request completed, is stored: GET /v1/requests/${sub.requestId}`;
 
+  let pending = events?.next();
   try {
-    let pending = events?.next();
     let outcome: Settled | undefined;
     let drainUntil = Infinity;
-    let lost = false;
     for (;;) {
       if (outcome && !pending) break;
       const waits: Array<Promise<Step>> = [];
@@ -79,67 +85,60 @@ export async function streamRoute(
       const got = await Promise.race(waits);
       if ('outcome' in got) {
         outcome = got.outcome;
+        // Nothing sent and nothing on the relay: no piece is coming (a failure before the first
+        // token, or an answer that was not streamed): answer at once instead of draining.
+        if (!started && relay && (await relay.count(sub.requestId).catch(() => 0)) === 0) pending = undefined;
         drainUntil = Date.now() + DRAIN_MS;
         continue;
       }
       if ('lost' in got) {
         // The relay failed (Redis went away): what was sent may miss pieces from here on.
-        lost = true;
+        if (started) return broken(`the stream relay failed after ${received} chunks; ${stored}`);
         pending = undefined;
         continue;
       }
       if ('drained' in got || got.event.done) break;
       const ev = got.event.value;
       pending = events!.next();
+      if (ev.type === 'error') return write(writer.error(ev));
+      // One stream, one sender, every piece in order: anything else is a broken stream.
+      from ??= ev.from;
+      if (ev.from !== from) return broken(`a second call began streaming after ${received} chunks; ${stored}`);
       if (ev.type === 'delta') {
+        if (ev.seq !== received) return broken(`the stream relay lost pieces after ${received} chunks; ${stored}`);
         if (!started) res.setHeader('x-switchyard-model', ev.model);
+        received++;
         write(writer.delta(ev));
         continue;
       }
-      write(ev.type === 'end' ? writer.end(ev) : writer.error(ev));
-      return;
+      if (ev.chunks !== received) return broken(`the stream relay lost pieces after ${received} chunks; ${stored}`);
+      return write(writer.end(ev));
     }
-    // The relay had no ending for us (no relay, a relay across processes not configured, events
-    // lost): finish from the workflow's own result.
-    if (!outcome) return; // the client hung up
-    if (!outcome.ok || (started && lost)) {
-      if (!started && !outcome.ok) throw outcome.error; // an ordinary HTTP error: nothing was sent
-      const e = outcome.ok ? undefined : outcome.error;
-      write(
-        writer.error({
-          type: 'error',
-          errorType: 'StreamInterrupted',
-          message:
-            e instanceof HttpError
-              ? e.message
-              : e
-                ? 'the request failed after the stream began'
-                : 'the stream relay failed; the whole answer is stored: fetch it with GET /v1/requests/' +
-                  sub.requestId,
-          chunks: 0,
-        }),
-      );
-      return;
-    }
-    const result = outcome.result;
-    if (!started) {
-      // Answered whole: send the stored answer as the stream it would have been.
-      const row = await getAnswer(deps.db, sub.requestId);
-      const stored = row?.response as { content: string | null; toolCalls?: ToolCall[] } | undefined;
-      res.setHeader('x-switchyard-model', result.modelId);
-      for (const d of stored ? deltasOf(stored) : []) write(writer.delta({ ...d, model: result.modelId }));
-    }
+    // The relay brought no ending.
+    if (!outcome || stop.signal.aborted || res.destroyed) return; // the client hung up
+    if (started) return broken(`the stream ended after ${received} chunks without its end; ${stored}`);
+    if (!outcome.ok) throw outcome.error; // an ordinary HTTP error: nothing was sent
+    // Answered without streaming (no relay between this process and the worker): the stored
+    // answer as the stream it would have been.
+    await sendWhole(outcome.result);
+  } finally {
+    stop.abort();
+    pending?.catch(() => undefined);
+    if (started) res.end();
+  }
+
+  async function sendWhole(result: RouteResult) {
+    const row = await getAnswer(deps.db, sub.requestId);
+    const answer = row?.response as { content: string | null; toolCalls?: ToolCall[] } | undefined;
+    res.setHeader('x-switchyard-model', result.modelId);
+    for (const d of answer ? deltasOf(answer) : []) write(writer.delta({ ...d, model: result.modelId }));
     write(
       writer.end({
-        type: 'end',
         model: result.modelId,
         finishReason: result.finishReason ?? 'stop',
         inputTokens: result.inputTokens ?? 0,
         outputTokens: result.outputTokens ?? 0,
       }),
     );
-  } finally {
-    stop.abort();
-    if (started) res.end();
   }
 }

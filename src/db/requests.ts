@@ -91,9 +91,9 @@ export async function getRequestBody(db: Queryable, requestId: string): Promise<
 export async function getAnswer(
   db: Queryable,
   requestId: string,
-): Promise<{ response: unknown; created_at: Date } | undefined> {
-  const res = await db.query<{ response: unknown; created_at: Date }>(
-    'select response, created_at from requests where request_id = $1',
+): Promise<{ response: unknown; model: string | null; created_at: Date } | undefined> {
+  const res = await db.query<{ response: unknown; model: string | null; created_at: Date }>(
+    'select response, model, created_at from requests where request_id = $1',
     [requestId],
   );
   return res.rows[0];

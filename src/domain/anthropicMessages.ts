@@ -171,6 +171,7 @@ export function toChatRequest(
 
 /** A tool call's arguments as Anthropic's `input` object (OpenAI sends them as a JSON string). */
 export function toolInputOf(args: string): Record<string, unknown> {
+  if (args.trim() === '') return {};
   try {
     const v: unknown = JSON.parse(args);
     return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };

@@ -26,9 +26,27 @@ export interface StreamDelta {
  * an error, never a normal end).
  */
 export type StreamEvent =
-  | ({ type: 'delta'; model: string } & StreamDelta)
-  | { type: 'end'; model: string; finishReason: string; inputTokens: number; outputTokens: number }
+  | ({ type: 'delta'; model: string; from: string; seq: number } & StreamDelta)
+  | {
+      type: 'end';
+      model: string;
+      from: string;
+      /** Deltas the call sent: the reader checks it got them all. */
+      chunks: number;
+      finishReason: string;
+      inputTokens: number;
+      outputTokens: number;
+    }
   | { type: 'error'; errorType: string; message: string; chunks: number };
+
+/** Who sent an event: the call (candidate and attempt). One stream has one sender. */
+export const senderOf = (candidateIndex: number, attempt: number) => `${candidateIndex}.${attempt}`;
+
+/**
+ * The longest a streamed call may run (Temporal's start-to-close for it): a stream is bounded by
+ * its first-token and idle limits, not by the whole-call timeout of a non-streamed call.
+ */
+export const STREAM_CALL_MAX_MS = 10 * 60_000;
 
 /** The answer so far, built from deltas. */
 export interface StreamAnswer {
@@ -70,7 +88,9 @@ export interface StreamWriter {
   /** Server-sent events for a delta. */
   delta(d: StreamDelta & { model: string }): string;
   /** The normal end: the final chunk(s) and the format's terminator. */
-  end(e: Extract<StreamEvent, { type: 'end' }>): string;
+  end(
+    e: Pick<Extract<StreamEvent, { type: 'end' }>, 'model' | 'finishReason' | 'inputTokens' | 'outputTokens'>,
+  ): string;
   /** A broken stream: an error event in the format's error shape, and no terminator. */
   error(e: Extract<StreamEvent, { type: 'error' }>): string;
 }

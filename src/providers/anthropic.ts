@@ -121,6 +121,8 @@ export class AnthropicAdapter implements ProviderAdapter {
       // the OpenAI tool call index it becomes.
       const blocks = new Map<number, 'text' | 'schema' | number>();
       let tools = 0;
+      /** Tool calls whose input JSON has begun. */
+      const withInput = new Set<number>();
       let inputTokens = 0;
       let outputTokens = 0;
       let stop: string | null = null;
@@ -154,12 +156,22 @@ export class AnthropicAdapter implements ProviderAdapter {
           }
           case 'content_block_delta': {
             const kind = blocks.get(ev.index);
+            tick(); // thinking and signature pieces too: the model is at work
+            if (typeof kind === 'number' && ev.delta.type === 'input_json_delta' && ev.delta.partial_json)
+              withInput.add(kind);
             if (ev.delta.type === 'text_delta') emit({ content: ev.delta.text });
             else if (ev.delta.type === 'input_json_delta' && ev.delta.partial_json) {
               if (kind === 'schema') emit({ content: ev.delta.partial_json });
               else if (typeof kind === 'number')
                 emit({ toolCalls: [{ index: kind, function: { arguments: ev.delta.partial_json } }] });
             }
+            break;
+          }
+          case 'content_block_stop': {
+            // A tool called without input streams no JSON: its arguments are `{}`, as unstreamed.
+            const kind = blocks.get(ev.index);
+            if (typeof kind === 'number' && !withInput.has(kind))
+              emit({ toolCalls: [{ index: kind, function: { arguments: '{}' } }] });
             break;
           }
           case 'message_delta':

@@ -69,8 +69,9 @@ export interface StreamLimits {
 
 /**
  * `withDeadline` for a stream: the call's whole timeout, plus a first-token limit and an idle
- * limit between chunks. `fn` calls `tick` on every chunk; a limit that passes aborts the call and
- * it fails with a `StreamStalledError`.
+ * limit between chunks. `fn` calls `tick` on every chunk that shows the model at work (reasoning
+ * included, though it is not relayed); a limit that passes aborts the call and it fails with a
+ * `StreamStalledError`.
  */
 export function withStreamDeadlines<T>(
   timeoutMs: number | undefined,
@@ -81,7 +82,8 @@ export function withStreamDeadlines<T>(
   return withDeadline(timeoutMs, outer, async (signal) => {
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) controller.abort(signal.reason);
+    else signal.addEventListener('abort', onAbort, { once: true });
     let begun = false;
     let stalled: StreamStalledError | undefined;
     let timer: NodeJS.Timeout | undefined;

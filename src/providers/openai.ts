@@ -108,8 +108,10 @@ export class OpenAIAdapter implements ProviderAdapter {
           }),
         };
         if (choice?.finish_reason) finish = choice.finish_reason;
-        // The role-only opening chunk is not a token: the first-token limit still runs.
-        if (d.content === undefined && d.toolCalls === undefined && !choice?.finish_reason && !chunk.usage) continue;
+        // The role-only opening chunk is not a token: the first-token limit still runs. Reasoning
+        // pieces (`reasoning_content` of some OpenAI-compatible servers) show the model at work.
+        const working = Object.entries(choice?.delta ?? {}).some(([k, v]) => k !== 'role' && v !== null && v !== '');
+        if (!working && !choice?.finish_reason && !chunk.usage) continue;
         tick();
         if (d.content !== undefined || d.toolCalls !== undefined) {
           addDelta(answer, d);

@@ -37,7 +37,10 @@ export class RedisRelay implements StreamRelay {
 
   async publish(requestId: string, event: StreamEvent): Promise<void> {
     const key = keyOf(requestId);
-    await this.redis.multi().xadd(key, '*', 'e', JSON.stringify(event)).pexpire(key, KEEP_MS).exec();
+    const replies = await this.redis.multi().xadd(key, '*', 'e', JSON.stringify(event)).pexpire(key, KEEP_MS).exec();
+    // A transaction reports its commands' own errors in its replies, not by rejecting.
+    const failed = replies?.find(([err]) => err)?.[0];
+    if (!replies || failed) throw failed ?? new Error('the Redis transaction was discarded');
   }
 
   count(requestId: string): Promise<number> {

@@ -180,7 +180,7 @@ let base: string;
     });
     await restarted;
     expect(s.error).toBeInstanceOf(APIError);
-    expect((s.error as Error).message).toMatch(/interrupted after \d+ chunks: the worker streaming/);
+    expect((s.error as Error).message).toMatch(/interrupted after \d+ chunks: the call streaming it stopped/);
     expect(s.text.startsWith('one two')).toBe(true);
     expect(s.text).not.toMatch(/second answer/);
     const r = await record(s.requestId);

@@ -56,7 +56,7 @@ it('a one-attempt success costs ten database round trips besides the cached read
     'select budget_close($1, $2, $3::numeric)', // its reservation settled at the real cost
     'with abandoned as (', // the request completed with its answer; attempts returned
     'COMMIT',
-    'select response, created_at from', // the API reads the answer
+    'select response, model, created_at', // the API reads the answer
   ]);
 });
 

@@ -18,6 +18,8 @@ import { APIError } from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
+import type { StreamEvent } from '../../src/domain/stream';
+import type { StreamRelay } from '../../src/services/streamRelay';
 import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
@@ -349,5 +351,60 @@ describe('streaming and the breakers', () => {
     const after = await read();
     expect(after).toEqual({ text: 'from the backup' });
     expect(stack.fakes.openai.callsFor('primary')).toHaveLength(3);
+  });
+});
+
+describe('streaming when the relay loses a piece', () => {
+  let stack: TestStack;
+  let dropNext = false;
+
+  beforeAll(async () => {
+    stack = await startTestStack({
+      catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'primary')]),
+      // The workers' relay drops one publish when told to (Redis failing for a moment).
+      wrapWorkerRelay: (relay) =>
+        Object.assign(Object.create(relay) as StreamRelay, {
+          publish: (id: string, e: StreamEvent) => {
+            if (dropNext && e.type === 'delta' && e.seq === 2) {
+              dropNext = false;
+              return Promise.reject(new Error('redis went away'));
+            }
+            return relay.publish(id, e);
+          },
+        }),
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('the client gets an error event, never a normal end with a hole; the answer is stored whole', async () => {
+    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT });
+    dropNext = true;
+    const { data, response } = await openaiClient(stack)
+      .chat.completions.create({ model: 'oa/primary', messages: [{ role: 'user', content: 'Count.' }], stream: true })
+      .withResponse();
+    let text = '';
+    let error: Error | undefined;
+    try {
+      for await (const c of data) text += c.choices[0]?.delta.content ?? '';
+    } catch (err) {
+      error = err as Error;
+    }
+    expect(text).toBe('one two');
+    expect(error?.message).toMatch(
+      /the stream relay lost pieces after 2 chunks; the whole answer.*GET \/v1\/requests\//,
+    );
+    const id = response.headers.get('x-switchyard-request-id')!;
+    const get = async () =>
+      (await (
+        await fetch(`${stack.baseURL}/requests/${id}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
+      ).json()) as {
+        status: string;
+        response: { content: string };
+      };
+    await until(async () => (await get()).status === 'succeeded');
+    expect((await get()).response.content).toBe(CONTENT);
   });
 });

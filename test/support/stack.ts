@@ -113,6 +113,8 @@ export interface StackOptions {
   relay?: 'memory' | 'redis';
   /** Streamed calls' time-to-first-token and idle limits. */
   streamLimits?: StreamLimits;
+  /** Wraps the relay the workers publish to (a flaky relay, say); the API reads the unwrapped one. */
+  wrapWorkerRelay?: (relay: StreamRelay) => StreamRelay;
 }
 
 /** Redis for the tests that use it: REDIS_URL, or the machine's own. */
@@ -158,6 +160,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       : undefined;
   const health = newHealth();
   const workerRelay: StreamRelay = opts.relay === 'redis' ? new RedisRelay(testRedisUrl()) : new MemoryRelay();
+  const publishTo = opts.wrapWorkerRelay ? opts.wrapWorkerRelay(workerRelay) : workerRelay;
   const start = (h: HealthClient | undefined, connection = env.nativeConnection) =>
     startWorkers({
       connection,
@@ -172,7 +175,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
         health: h,
         callQueues: opts.callQueues,
         maxConcurrentCalls: opts.maxConcurrentCalls,
-        relay: workerRelay,
+        relay: publishTo,
         ...(opts.streamLimits && { streamLimits: opts.streamLimits }),
       },
     });

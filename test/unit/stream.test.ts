@@ -21,6 +21,8 @@ const events = (text: string) =>
 const end: Extract<StreamEvent, { type: 'end' }> = {
   type: 'end',
   model: 'oa/m',
+  from: '0.1',
+  chunks: 3,
   finishReason: 'tool_calls',
   inputTokens: 7,
   outputTokens: 3,
