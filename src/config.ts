@@ -18,6 +18,8 @@ const optionalString = z
 
 export const EnvSchema = z.object({
   PORT: port.default(8080),
+  /** The worker process's own health endpoints (`/health`, `/health/ready`, `/health/detailed`); unset: none. */
+  SWITCHYARD_WORKER_HEALTH_PORT: port.optional(),
   HOST: z.string().default('127.0.0.1'),
   SWITCHYARD_DATA_DIR: z.string().default(path.join(PROJECT_ROOT, '.data')),
   SWITCHYARD_BOOTSTRAP_KEY: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),

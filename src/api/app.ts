@@ -4,6 +4,7 @@ import express from 'express';
 import type { Logger } from 'pino';
 import type { Db } from '../db';
 import type { StreamRelay } from '../services/streamRelay';
+import type { HealthSources } from '../services/dependencyHealth';
 import type { ConfigStore } from '../services/configStore';
 import type { HealthClient } from '../clients/providerHealth';
 import type { UrlPolicy } from '../services/urlPolicy';
@@ -37,6 +38,8 @@ export interface ApiDeps {
   requestTimeoutMs: number;
   /** Where streamed answers' pieces arrive from the workers. */
   relay?: StreamRelay;
+  /** This process's workers (all in one), for readiness. */
+  workers?: HealthSources['workers'];
   configStore: ConfigStore;
   health?: HealthClient;
   logger: Logger;

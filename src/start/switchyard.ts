@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import type http from 'node:http';
+import express from 'express';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -22,6 +23,8 @@ import { configSource } from '../services/configFile';
 import { ConfigStore } from '../services/configStore';
 import { localProviders } from '../services/localProviders';
 import { createRelay } from '../services/streamRelay';
+import type { HealthSources } from '../services/dependencyHealth';
+import { healthRoutes } from '../api/routes/health';
 import { UrlPolicy } from '../services/urlPolicy';
 import { HealthClient } from '../clients/providerHealth';
 import { BudgetSupervisor } from '../clients/budgetWindow';
@@ -69,6 +72,24 @@ function bootstrapKey(config: Config): { key: string; source: KeySource; file?: 
   fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return { key, source: 'generated', file };
 }
+
+/** Listens on a port; a port in use is a clear start-up error naming its variable. */
+function listen(app: express.Express, port: number, host: string, variable: string): Promise<http.Server> {
+  return new Promise<http.Server>((resolve, reject) => {
+    const s = app.listen(port, host, () => resolve(s));
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE' ? new Error(`Port ${port} is already in use: set ${variable} to a free port.`) : err,
+      ),
+    );
+  });
+}
+
+const closeServer = (server: http.Server) =>
+  new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 
 export async function startSwitchyard(config: Config, opts: StartOptions): Promise<Switchyard> {
   const { logger, role } = opts;
@@ -163,6 +184,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     cleanups.push(() => health.stop());
 
     let workers: RunningWorkers | undefined;
+    let workerStates: HealthSources['workers'];
     // All in one: the API's client shares the worker's native connection, so a request's workflow
     // starts eagerly on this process's worker (its first task skips the server's dispatch).
     let apiClient = client;
@@ -203,6 +225,19 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         },
       });
       workers = running;
+      workerStates = () => running.workers.map((w) => ({ taskQueue: w.options.taskQueue, state: w.getState() }));
+      if (role === 'worker' && config.SWITCHYARD_WORKER_HEALTH_PORT !== undefined) {
+        const healthApp = express();
+        healthApp.disable('x-powered-by');
+        healthApp.use(healthRoutes({ db, client, workers: workerStates }));
+        const server = await listen(
+          healthApp,
+          config.SWITCHYARD_WORKER_HEALTH_PORT,
+          config.HOST,
+          'SWITCHYARD_WORKER_HEALTH_PORT',
+        );
+        cleanups.push(() => closeServer(server));
+      }
       // A provider added through the admin API gets its task queue served without a restart.
       configStore.onChange((v) => v.config.catalog.providers.forEach((p) => void running.ensureProviderWorker(p.id)));
       // Every tenant with a budget has its window entity; a budget set through the API gets one too.
@@ -235,6 +270,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS,
         relay,
+        workers: workerStates,
         configStore,
         health,
         logger,
@@ -253,23 +289,8 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
           maxWaitMs: config.SWITCHYARD_MAX_QUEUE_WAIT_MS,
         }),
       });
-      const server = await new Promise<http.Server>((resolve, reject) => {
-        const s = app.listen(config.PORT, config.HOST, () => resolve(s));
-        s.once('error', (err: NodeJS.ErrnoException) =>
-          reject(
-            err.code === 'EADDRINUSE'
-              ? new Error(`Port ${config.PORT} is already in use: set PORT to a free port.`)
-              : err,
-          ),
-        );
-      });
-      cleanups.push(
-        () =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeAllConnections();
-          }),
-      );
+      const server = await listen(app, config.PORT, config.HOST, 'PORT');
+      cleanups.push(() => closeServer(server));
       const { port } = server.address() as AddressInfo;
       apiUrl = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
     }

@@ -1,6 +1,7 @@
 /**
  * Streaming with the worker and the API as separate processes (`npm run worker`, `npm run api`),
- * the pieces relayed through Redis (REDIS_URL), with the official `openai` client:
+ * the pieces relayed through Redis (REDIS_URL), with the official `openai` client (and the worker's
+ * own health endpoints, SWITCHYARD_WORKER_HEALTH_PORT):
  *  - a normal stream with usage in the last chunk;
  *  - a 503 before the first token: one clean stream from the fallback;
  *  - a connection cut after 5 chunks: the iterator throws, the record says interrupted after 5;
@@ -36,6 +37,7 @@ let worker: Stack;
 let api: Stack;
 let client: OpenAI;
 let base: string;
+let workerHealth: string;
 
 (shared ? describe : describe.skip)('streaming across processes (Redis relay)', () => {
   beforeAll(async () => {
@@ -61,6 +63,7 @@ let base: string;
       ].join('\n'),
     );
     const apiPort = await freePort();
+    workerHealth = `http://127.0.0.1:${await freePort()}`;
     procEnv = {
       ...outside.processEnv(),
       SWITCHYARD_CONFIG: config,
@@ -70,6 +73,7 @@ let base: string;
       REDIS_URL: testRedisUrl(),
       SWITCHYARD_STREAM_FIRST_TOKEN_MS: '1500',
       SWITCHYARD_STREAM_IDLE_MS: '1500',
+      SWITCHYARD_WORKER_HEALTH_PORT: new URL(workerHealth).port,
     };
     worker = await startStack(procEnv, 'worker');
     api = await startStack(procEnv, 'api');
@@ -114,6 +118,18 @@ let base: string;
     const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
     return { chunks, error, text, requestId: response.headers.get('x-switchyard-request-id')!, response };
   }
+
+  it('the worker process answers its own health endpoints, its workers included', async () => {
+    expect(await (await fetch(`${workerHealth}/health`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${workerHealth}/health/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({
+      status: 'ready',
+      checks: { database: 'ok', migrations: 'ok', temporal: 'ok', workers: 'ok' },
+    });
+    const detailed = (await (await fetch(`${workerHealth}/health/detailed`)).json()) as any;
+    expect(detailed.checks.workers.running).toBeGreaterThanOrEqual(3); // main, batch, and a provider's queue
+  });
 
   it('streams with usage in the last chunk', async () => {
     outside.fake.script(PRIMARY, { kind: 'ok', content: CONTENT });

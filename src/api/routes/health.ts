@@ -1,25 +1,27 @@
-/** Liveness (`/healthz`: the process answers) and readiness (`/readyz`: database and Temporal reachable). */
-import type { Client } from '@temporalio/client';
-import { Router } from 'express';
-import type { Db } from '../../db';
+/**
+ * Health: `/health` (liveness: the process answers), `/health/ready` (the database, its
+ * migrations, Temporal's namespace and, in a worker, its workers), `/health/detailed` (each
+ * dependency with its latency). `/healthz` and `/readyz` are the older names. No key needed: an
+ * orchestrator's probe has none, and nothing here names a tenant or a secret.
+ */
+import { Router, type Response } from 'express';
+import { dependencyHealth, type HealthSources } from '../../services/dependencyHealth';
 
-export function healthRoutes(deps: { db: Db; client: Client }): Router {
+export function healthRoutes(deps: HealthSources): Router {
   const router = Router();
-  router.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+  const check = dependencyHealth(deps);
+  const live = (_req: unknown, res: Response) => void res.json({ status: 'ok' });
+  router.get(['/health', '/healthz'], live);
+  router.get(['/health/ready', '/readyz'], async (_req, res) => {
+    const { ready, checks } = await check();
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : 'not_ready',
+      checks: Object.fromEntries(Object.entries(checks).map(([k, c]) => [k, c.ok ? 'ok' : `error: ${c.error}`])),
+    });
   });
-  router.get('/readyz', async (_req, res) => {
-    const check = async (fn: () => Promise<unknown>) =>
-      fn().then(
-        () => 'ok',
-        (e: unknown) => `error: ${e instanceof Error ? e.message : String(e)}`,
-      );
-    const [database, temporal] = await Promise.all([
-      check(() => deps.db.query('select 1')),
-      check(() => deps.client.workflowService.getSystemInfo({})),
-    ]);
-    const ready = database === 'ok' && temporal === 'ok';
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: { database, temporal } });
+  router.get('/health/detailed', async (_req, res) => {
+    const { ready, checks } = await check();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   });
   return router;
 }
