@@ -1,14 +1,23 @@
-# One image for both halves: `npm run worker` and `npm run api` (see docker-compose.yml).
-FROM node:20-slim
+# One image for both halves: `node dist/src/main.js worker` and `... api` (see docker-compose.yml).
+# Build stage: the locked dependencies, the compiled code and the workflow bundle (`npm run build`).
+FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
-COPY tsconfig.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
-# Workflows bundled at build time: a worker starts without bundling (npm run build:workflows).
-RUN node --import tsx src/start/buildBundle.ts dist/workflow-bundle.js
-ENV NODE_ENV=production HOST=0.0.0.0 SWITCHYARD_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
-EXPOSE 8080
-CMD ["node", "--import", "tsx", "src/main.ts", "api"]
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+# Run stage: JavaScript only, as the unprivileged `node` user.
+FROM node:20-slim
+WORKDIR /app
+ENV NODE_ENV=production HOST=0.0.0.0 SWITCHYARD_DATA_DIR=/data SWITCHYARD_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+RUN mkdir -p /data && chown node:node /data
+USER node
+EXPOSE 8080 8081
+CMD ["node", "dist/src/main.js", "api"]

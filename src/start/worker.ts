@@ -11,6 +11,8 @@ import {
   bundleWorkflowCode,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
+import fs from 'node:fs';
+import path from 'node:path';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { batchTaskQueue, providerTaskQueue } from '../temporal/taskQueues';
 
@@ -82,11 +84,17 @@ export async function buildWorkflowBundle(): Promise<WorkflowBundleWithSourceMap
 const noop = () => undefined;
 const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
 
+/** Running compiled (`node dist/src/main.js`): the bundle `npm run build` wrote beside the code. */
+function builtBundle(): string | undefined {
+  if (!__filename.endsWith('.js')) return undefined;
+  const file = path.resolve(__dirname, '..', '..', 'workflow-bundle.js');
+  return fs.existsSync(file) ? file : undefined;
+}
+
 export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers> {
   const activities = createActivities(opts.deps);
-  const workflowBundle = opts.workflowBundlePath
-    ? { codePath: opts.workflowBundlePath }
-    : (opts.workflowBundle ?? (await buildWorkflowBundle()));
+  const bundlePath = opts.workflowBundlePath ?? builtBundle();
+  const workflowBundle = bundlePath ? { codePath: bundlePath } : (opts.workflowBundle ?? (await buildWorkflowBundle()));
   const t = opts.tuning ?? {};
   const main = await Worker.create({
     connection: opts.connection,

@@ -35,7 +35,13 @@ export const TEMPORAL_TEST_SERVER: BinarySpec = {
   envOverride: 'TEMPORAL_TEST_SERVER_PATH',
 };
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+/** The folder with package.json: the repository, or the image's /app (compiled code runs from dist/). */
+export const PROJECT_ROOT = (() => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..');
+  }
+})();
 export const TOOLS_DIR = path.join(PROJECT_ROOT, '.tools');
 
 export class TemporalBinaryError extends Error {
