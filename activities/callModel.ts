@@ -106,10 +106,14 @@ export function createCallModelActivity(deps: ActivityDeps) {
     let probe = false;
     const snap = deps.health ? await deps.health.snapshot(input.modelId) : undefined;
     if (snap?.status === 'open')
-      throw failure('BreakerOpen', `${input.modelId}: breaker open until ${snap.openUntil}`, {
-        provider: input.provider,
-        model: input.model,
-      });
+      throw failure(
+        'BreakerOpen',
+        `${input.modelId}: breaker open ${snap.openUntil ? `until ${snap.openUntil}` : 'until an operator closes it'}`,
+        {
+          provider: input.provider,
+          model: input.model,
+        },
+      );
     const startedAt = new Date();
     const attempt = {
       candidateIndex: input.candidateIndex,

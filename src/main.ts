@@ -21,6 +21,8 @@ async function main(): Promise<void> {
     app.apiUrl && `  API:          ${app.apiUrl}/v1   (OpenAI-compatible)`,
     `  Temporal:     ${app.temporalAddress}${app.temporalUiUrl ? '   (dev server started by Switchyard)' : ''}`,
     app.temporalUiUrl && `  Temporal UI:  ${app.temporalUiUrl}`,
+    // The exact command for this server (ports and namespace may not be the defaults).
+    `  Temporal CLI: ${app.temporalCli} workflow list --address ${app.temporalAddress} --namespace ${config.TEMPORAL_NAMESPACE}`,
     // The key itself only on the start that created it: later banners (and logs) never show it.
     app.apiKey &&
       `  API key:      ${

@@ -298,6 +298,7 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
       costUsd: cost,
       finishReason: result.finishReason,
       latencyMs,
+      ...(plan.notes.length > 0 && { notes: plan.notes }),
     };
   }
 

@@ -7,7 +7,7 @@ import { getAnswer } from '../db/requests';
 import { findModel } from '../domain/catalog';
 import { hasImages, maxOutputTokens, offersTools, type ChatCompletionRequest } from '../domain/chat';
 import { AUTO_MODELS } from '../domain/policy';
-import type { RouteRequestInput, RouteResult } from '../domain/request';
+import { substitutionOf, type RouteRequestInput, type RouteResult } from '../domain/request';
 import type { ConfigStore } from '../services/configStore';
 import { routeContext, waitForRecovery } from './context';
 import { HttpError } from './errors';
@@ -85,6 +85,9 @@ export async function runRoute(
   if (!row?.response) throw new Error(`request ${sub.requestId} succeeded but its response is not stored`);
   res.setHeader('x-switchyard-provider', result.provider);
   res.setHeader('x-switchyard-model', result.modelId);
+  const substituted = substitutionOf(route.requestedModel, result.modelId, result);
+  // The header names the model asked for; why it was replaced is in the `switchyard` field.
+  if (substituted) res.setHeader('x-switchyard-model-substituted', substituted.requested);
   return { sub, result, row };
 }
 
@@ -101,5 +104,6 @@ export function switchyardExtension({ sub, result }: Routed) {
     classification: { task_type: result.classification.taskType, complexity: result.classification.complexity },
     candidates: result.candidates,
     attempts: result.attempts,
+    model_substituted: substitutionOf(sub.requestedModel, result.modelId, result) ?? null,
   };
 }

@@ -11,7 +11,7 @@
 import type { Request, Response } from 'express';
 import { getAnswer } from '../db/requests';
 import { deltasOf, type StreamEvent, type StreamWriter } from '../domain/stream';
-import type { RouteResult } from '../domain/request';
+import { substitutionOf, type RouteResult } from '../domain/request';
 import type { ToolCall } from '../domain/chat';
 import type { ConfigStore } from '../services/configStore';
 import { startRoute, type RouteInput } from './runRoute';
@@ -66,6 +66,11 @@ export async function streamRoute(
     write(writer.error({ type: 'error', errorType: 'StreamInterrupted', message, chunks: received }));
   const stored = `the whole answer, if the request completed, is stored: GET /v1/requests/${sub.requestId}`;
 
+  const modelHeaders = (model: string) => {
+    res.setHeader('x-switchyard-model', model);
+    if (substitutionOf(sub.requestedModel, model)) res.setHeader('x-switchyard-model-substituted', sub.requestedModel);
+  };
+
   let pending = events?.next();
   try {
     let outcome: Settled | undefined;
@@ -106,7 +111,7 @@ export async function streamRoute(
       if (ev.from !== from) return broken(`a second call began streaming after ${received} chunks; ${stored}`);
       if (ev.type === 'delta') {
         if (ev.seq !== received) return broken(`the stream relay lost pieces after ${received} chunks; ${stored}`);
-        if (!started) res.setHeader('x-switchyard-model', ev.model);
+        if (!started) modelHeaders(ev.model);
         received++;
         write(writer.delta(ev));
         continue;
@@ -130,7 +135,7 @@ export async function streamRoute(
   async function sendWhole(result: RouteResult) {
     const row = await getAnswer(deps.db, sub.requestId);
     const answer = row?.response as { content: string | null; toolCalls?: ToolCall[] } | undefined;
-    res.setHeader('x-switchyard-model', result.modelId);
+    modelHeaders(result.modelId);
     for (const d of answer ? deltasOf(answer) : []) write(writer.delta({ ...d, model: result.modelId }));
     write(
       writer.end({

@@ -50,6 +50,8 @@ export function requestIdFor(tenantId: string, idempotencyKey: string | undefine
 
 export interface Submission {
   requestId: string;
+  /** The model the client asked for (`auto` or a catalog id). */
+  requestedModel: string;
   workflowId: string;
   deadlineAt: number;
   handle: WorkflowHandle<typeof routeRequest>;
@@ -136,11 +138,12 @@ export async function submitRequest(
         staticSummary: `${req.route.operation} · requested ${req.route.requestedModel} · tenant ${req.tenantId}`,
       }),
     );
-    return { requestId, workflowId, deadlineAt, handle };
+    return { requestId, requestedModel: req.route.requestedModel, workflowId, deadlineAt, handle };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       return {
         requestId,
+        requestedModel: req.route.requestedModel,
         workflowId,
         deadlineAt,
         handle: deps.client.workflow.getHandle<typeof routeRequest>(workflowId),

@@ -235,7 +235,10 @@ export function snapshot(st: BreakerState): BreakerSnapshot {
   return {
     endpoint: st.endpoint,
     status: st.status,
-    ...(st.openUntil !== undefined && st.status !== 'closed' && { openUntil: new Date(st.openUntil).toISOString() }),
+    // A forced-open breaker has no end: it stays open until an operator closes it.
+    ...(st.openUntil !== undefined &&
+      st.status !== 'closed' &&
+      st.forced?.status !== 'open' && { openUntil: new Date(st.openUntil).toISOString() }),
     tripCount: st.tripCount,
     consecutiveTrips: st.consecutiveTrips,
     ...(st.ewmaLatencyMs !== undefined && { ewmaLatencyMs: Math.round(st.ewmaLatencyMs) }),

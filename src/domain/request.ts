@@ -175,6 +175,27 @@ export interface RouteResult {
   costUsd: number;
   finishReason: string;
   latencyMs: number;
+  /** The decision's notes (a requested model removed by a filter and why, a rule without targets…). */
+  notes?: string[];
+}
+
+/**
+ * A model asked for by name that did not answer: which one served instead, and why (its filter's
+ * note, or its own failure). Undefined when `auto` was asked for or the named model answered.
+ */
+export function substitutionOf(
+  requested: string,
+  served: string,
+  result?: Pick<RouteResult, 'candidates' | 'notes'>,
+): { requested: string; served: string; reason: string } | undefined {
+  if (requested === served || requested === 'auto' || !requested.includes('/')) return undefined;
+  const note = result?.notes?.find((n) => n.startsWith(`requested ${requested} `));
+  const failed = result?.candidates.find((c) => c.modelId === requested && c.outcome !== 'success');
+  const reason =
+    note ??
+    (failed ? `${failed.errorType ?? failed.outcome}: ${failed.message ?? failed.action ?? ''}`.trim() : undefined) ??
+    'another candidate answered first';
+  return { requested, served, reason };
 }
 
 export interface RouteSummary {

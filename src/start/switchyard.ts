@@ -47,6 +47,8 @@ export interface Switchyard {
   apiUrl?: string;
   temporalAddress: string;
   temporalUiUrl?: string;
+  /** The `temporal` CLI to use against this server (the provisioned one with a dev server). */
+  temporalCli: string;
   apiKey?: string;
   /** The banner prints the key only when it was generated at this start. */
   apiKeySource?: KeySource;
@@ -118,11 +120,14 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
 
     let devServer: DevServer | undefined;
     let address = config.TEMPORAL_ADDRESS;
+    // The CLI to print in the banner: the provisioned one next to a dev server, else the user's own.
+    let temporalCli = 'temporal';
     if (!address) {
       if (role !== 'all')
         throw new Error('Set TEMPORAL_ADDRESS: only the all-in-one `npm start` starts a Temporal dev server.');
+      temporalCli = ensureBinary(TEMPORAL_CLI);
       devServer = await startDevServer({
-        cliPath: ensureBinary(TEMPORAL_CLI),
+        cliPath: temporalCli,
         dataDir: config.SWITCHYARD_DATA_DIR,
         port: config.TEMPORAL_DEV_PORT,
         uiPort: config.TEMPORAL_UI_PORT,
@@ -299,6 +304,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       apiUrl,
       temporalAddress: address,
       temporalUiUrl: devServer?.uiUrl,
+      temporalCli: path.relative(process.cwd(), temporalCli) || temporalCli,
       apiKey: key?.key,
       apiKeySource: key?.source,
       apiKeyFile: key?.file,

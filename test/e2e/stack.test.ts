@@ -63,6 +63,12 @@ describe('the whole stack, started as `npm start` starts it', () => {
     expect(banner).toContain(`${API_KEY.slice(0, 14)}…`);
     expect(banner).not.toContain(API_KEY);
     expect(banner).toMatch(/SIMULATED provider/);
+    // The exact Temporal CLI command for this server's port and namespace.
+    expect(banner).toMatch(
+      new RegExp(
+        `Temporal CLI: \\S*temporal workflow list --address 127\\.0\\.0\\.1:${ports.temporal} --namespace default`,
+      ),
+    );
 
     const baseURL = `http://127.0.0.1:${ports.api}/v1`;
     const openai = new OpenAI({ baseURL, apiKey: API_KEY, maxRetries: 0 });
@@ -175,6 +181,9 @@ describe('the whole stack, started as `npm start` starts it', () => {
       status: 'succeeded',
       provider: 'simulated',
       response: { content: completion.choices[0]!.message.content },
+      // What the README names for replay: the decision's whole input and its configuration version.
+      decision_input: { requestedModel: 'auto', operation: 'chat' },
+      config_version: 1,
     });
     expect(await stopStack(stack)).toBe(0);
   });

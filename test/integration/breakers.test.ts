@@ -133,9 +133,31 @@ it('lets an operator force a breaker open and closed, with a reason', async () =
     status: 'open',
     forced: { reason: 'vendor incident' },
   });
+  // Forced open has no end: no cooldown time is shown (it would be stale).
+  expect((await breaker()).openUntil).toBeUndefined();
   await until(async () => (await ask()).model === 'an/backup');
-  expect((await operator({ action: 'close', reason: 'incident over' })).status).toBe(200);
+  // Asked for by name, the forced-open model is replaced, and the response says so.
+  const named = await stack.post('/chat/completions', {
+    model: 'oa/primary',
+    messages: [{ role: 'user', content: 'hi' }],
+  });
+  expect(named.status).toBe(200);
+  expect(named.headers.get('x-switchyard-model')).toBe('an/backup');
+  expect(named.headers.get('x-switchyard-model-substituted')).toBe('oa/primary');
+  expect(named.body.switchyard.model_substituted).toEqual({
+    requested: 'oa/primary',
+    served: 'an/backup',
+    reason: expect.stringMatching(/^requested oa\/primary removed by breaker-open \(breaker forced open: vendor incident\)/),
+  });
+  // Closing needs no reason (as the README shows it).
+  expect((await operator({ action: 'close' })).status).toBe(200);
   await until(async () => (await ask()).model === 'oa/primary');
+  const plain = await stack.post('/chat/completions', {
+    model: 'oa/primary',
+    messages: [{ role: 'user', content: 'hi' }],
+  });
+  expect(plain.headers.get('x-switchyard-model-substituted')).toBeNull();
+  expect(plain.body.switchyard.model_substituted).toBeNull();
 });
 
 it('a caller that allows waiting waits durably for the first breaker to reopen instead of failing', async () => {

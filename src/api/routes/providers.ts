@@ -14,9 +14,13 @@ import { actorOf, requireOperator } from '../auth';
 import { HttpError } from '../errors';
 import { readBody } from '../validate';
 
-const ForceBody = z
-  .object({ action: z.enum(['open', 'close']), reason: z.string().trim().min(1, 'a reason is required').max(500) })
-  .strict();
+// Forcing a breaker open needs a reason (it stops traffic for every tenant); closing may give one.
+const ForceBody = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('open'), reason: z.string().trim().min(1, 'a reason is required').max(500) }).strict(),
+  z
+    .object({ action: z.literal('close'), reason: z.string().trim().min(1).max(500).default('closed by an operator') })
+    .strict(),
+]);
 
 /** What every tenant may see of a breaker: no provider prose (it is shared by every tenant). */
 function publicBreaker(s: BreakerSnapshot) {

@@ -23,6 +23,8 @@ export function requestRoutes(deps: { db: Db }): Router {
       model: row.model,
       classification: row.classification,
       decision: row.decision,
+      decision_input: row.decision_input,
+      config_version: row.config_version,
       attempts: await listAttempts(deps.db, row.request_id),
       response: row.response,
       usage: row.input_tokens === null ? null : { input_tokens: row.input_tokens, output_tokens: row.output_tokens },
