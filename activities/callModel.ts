@@ -250,6 +250,10 @@ export function createCallModelActivity(deps: ActivityDeps) {
       const latencyMs = Date.now() - startedAt.getTime();
       // The endpoint answered: healthy, even if the answer fails its schema.
       deps.health?.report(input.modelId, { ok: true, latencyMs, probe });
+      deps.metrics?.providerSeconds.observe(
+        { provider: input.provider, model: input.modelId, outcome: 'success' },
+        latencyMs / 1000,
+      );
       const cost = costUsd(model, out.usage.inputTokens, out.usage.outputTokens);
       const spent = { inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens, costUsd: cost };
       if (out.invalid !== undefined) {
@@ -303,6 +307,10 @@ export function createCallModelActivity(deps: ActivityDeps) {
       // Cancelled because the request's own deadline passed: says nothing about the provider, so
       // the breaker does not hear of it (one tenant's short deadlines must not open a shared breaker).
       const cancelled = ctx.cancellationSignal.aborted;
+      deps.metrics?.providerSeconds.observe(
+        { provider: input.provider, model: input.modelId, outcome: cancelled ? 'Cancelled' : (f.type ?? 'Unknown') },
+        (Date.now() - startedAt.getTime()) / 1000,
+      );
       if (!cancelled) {
         // The type and status only: the breaker is shared by every tenant, and a provider's
         // error text can echo what it was sent.

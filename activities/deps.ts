@@ -6,6 +6,7 @@ import type { VersionedConfig } from '../src/services/configStore';
 import type { HealthPort } from '../src/services/healthPort';
 import type { StreamRelay } from '../src/services/streamRelay';
 import type { StreamLimits } from '../src/providers/deadline';
+import type { Metrics } from '../src/services/metrics';
 
 export interface ActivityDeps {
   db: Db;
@@ -29,4 +30,6 @@ export interface ActivityDeps {
   relay?: StreamRelay;
   /** Time to first token and idle limits of streamed calls. */
   streamLimits?: StreamLimits;
+  /** This process's Prometheus metrics (provider call latency by outcome). */
+  metrics?: Metrics;
 }

@@ -18,6 +18,8 @@ const optionalString = z
 
 export const EnvSchema = z.object({
   PORT: port.default(8080),
+  /** The Temporal SDK's worker metrics in Prometheus format on this port (`/metrics`); unset: off. */
+  SWITCHYARD_TEMPORAL_METRICS_PORT: port.optional(),
   /** The worker process's own health endpoints (`/health`, `/health/ready`, `/health/detailed`); unset: none. */
   SWITCHYARD_WORKER_HEALTH_PORT: port.optional(),
   HOST: z.string().default('127.0.0.1'),

@@ -5,6 +5,7 @@
  * every start times out, and a client always learns it may retry (never a 503 for being many).
  */
 import type { RequestHandler } from 'express';
+import type { Metrics } from '../services/metrics';
 import { HttpError } from './errors';
 
 export interface AdmissionOptions {
@@ -70,10 +71,12 @@ export class Admission {
 }
 
 /** Express middleware: holds a slot for the whole request, released when the response ends. */
-export function admit(admission: Admission): RequestHandler {
+export function admit(admission: Admission, metrics?: Metrics): RequestHandler {
   return (_req, res, next) => {
+    const started = performance.now();
     admission.acquire().then(
       (release) => {
+        metrics?.admissionWaitSeconds.observe((performance.now() - started) / 1000);
         res.once('close', release);
         next();
       },

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db';
 import type { StreamRelay } from '../services/streamRelay';
 import type { HealthSources } from '../services/dependencyHealth';
+import type { Metrics } from '../services/metrics';
 import type { ConfigStore } from '../services/configStore';
 import type { HealthClient } from '../clients/providerHealth';
 import type { UrlPolicy } from '../services/urlPolicy';
@@ -12,7 +13,7 @@ import { admit, type Admission } from './admission';
 import type { BatchSettings } from './batchIntake';
 import { batchRoutes } from './routes/batches';
 import { openaiBatchRoutes } from './routes/openaiBatches';
-import { requireApiKey } from './auth';
+import { requireApiKey, requireOperator } from './auth';
 import { guardInput, guardPath } from './inputGuard';
 import { Limits, type LimitSettings } from './limits';
 import { errorHandler, notFound } from './errors';
@@ -38,6 +39,8 @@ export interface ApiDeps {
   requestTimeoutMs: number;
   /** Where streamed answers' pieces arrive from the workers. */
   relay?: StreamRelay;
+  /** This process's Prometheus metrics, served at /metrics (operator key). */
+  metrics?: Metrics;
   /** This process's workers (all in one), for readiness. */
   workers?: HealthSources['workers'];
   configStore: ConfigStore;
@@ -68,6 +71,12 @@ export function createApp(deps: ApiDeps): express.Express {
   });
   app.use(healthRoutes(deps));
   app.use(guardPath);
+  // Metrics name tenants and their spend: an operator key, as Prometheus's `authorization` sends it.
+  const metrics = deps.metrics;
+  if (metrics)
+    app.get('/metrics', requireApiKey(deps.db), requireOperator, async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
   // Authentication first: an anonymous caller's body is never parsed.
   app.use('/v1', requireApiKey(deps.db));
   const limits = new Limits((tenantId) => ({
@@ -84,7 +93,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(openaiBatchRoutes(batchDeps));
   const routed = ['/v1/chat/completions', '/v1/operations', '/v1/embeddings', '/v1/messages'];
   app.use(routed, limits.concurrency);
-  if (deps.admission) app.use(routed, admit(deps.admission));
+  if (deps.admission) app.use(routed, admit(deps.admission, deps.metrics));
   app.use(chatRoutes(deps));
   app.use(operationRoutes(deps));
   app.use(embeddingRoutes(deps));

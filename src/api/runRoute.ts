@@ -11,7 +11,7 @@ import { substitutionOf, type RouteRequestInput, type RouteResult } from '../dom
 import type { ConfigStore } from '../services/configStore';
 import { routeContext, waitForRecovery } from './context';
 import { HttpError } from './errors';
-import { awaitResult, requestTimeoutMs, submitRequest, type RunnerDeps, type Submission } from './submit';
+import { awaitResult, countRoute, requestTimeoutMs, submitRequest, type RunnerDeps, type Submission } from './submit';
 
 export type { RunnerDeps } from './submit';
 
@@ -79,8 +79,14 @@ export async function runRoute(
   body: unknown,
   route: RouteInput,
 ): Promise<Routed> {
+  const startedAt = Date.now();
   const sub = await startRoute(deps, req, res, tenantId, body, route);
-  const result = await awaitResult(deps, sub);
+  const counted = { tenantId, operation: route.operation, startedAt };
+  const result = await awaitResult(deps, sub).catch((error: unknown) => {
+    countRoute(deps, counted, { error });
+    throw error;
+  });
+  countRoute(deps, counted, { result });
   const row = await getAnswer(deps.db, sub.requestId);
   if (!row?.response) throw new Error(`request ${sub.requestId} succeeded but its response is not stored`);
   res.setHeader('x-switchyard-provider', result.provider);

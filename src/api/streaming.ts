@@ -15,7 +15,8 @@ import { substitutionOf, type RouteResult } from '../domain/request';
 import type { ToolCall } from '../domain/chat';
 import type { ConfigStore } from '../services/configStore';
 import { startRoute, type RouteInput } from './runRoute';
-import { awaitResult, type RunnerDeps, type Submission } from './submit';
+import { awaitResult, countRoute, type RunnerDeps, type Submission } from './submit';
+import { findModel } from '../domain/catalog';
 
 /** After the workflow ends, how long the relay may still be delivering its last events. */
 const DRAIN_MS = 3_000;
@@ -32,7 +33,24 @@ export async function streamRoute(
   route: RouteInput,
   writerFor: (sub: Submission) => StreamWriter,
 ): Promise<void> {
+  const startedAt = Date.now();
   const sub = await startRoute(deps, req, res, tenantId, body, route);
+  const counted = { tenantId, operation: route.operation, startedAt };
+  const metrics = deps.metrics;
+  /** Counts how the stream ended (once), and the request with it. */
+  let ended = false;
+  const count = (
+    outcome: 'completed' | 'interrupted' | 'failed',
+    served?: { modelId: string; result?: RouteResult },
+  ) => {
+    if (ended) return;
+    ended = true;
+    metrics?.streams.inc({ outcome });
+    if (outcome === 'completed' && served) {
+      const provider = findModel(deps.configStore.current().config.catalog, served.modelId)?.provider ?? '';
+      countRoute(deps, counted, { result: served.result ?? { provider, modelId: served.modelId, candidates: [] } });
+    } else if (outcome !== 'failed') countRoute(deps, counted, { error: 'StreamInterrupted' });
+  };
   const writer = writerFor(sub);
   const stop = new AbortController();
   // A client that hangs up stops the reading; the workflow finishes and stores the answer anyway.
@@ -53,6 +71,7 @@ export async function streamRoute(
   const write = (text: string) => {
     if (!started) {
       started = true;
+      metrics?.firstTokenSeconds.observe((Date.now() - startedAt) / 1000);
       res.status(200);
       res.setHeader('content-type', 'text/event-stream; charset=utf-8');
       res.setHeader('cache-control', 'no-cache');
@@ -62,8 +81,10 @@ export async function streamRoute(
     if (text) res.write(text);
   };
   /** The stream cannot be completed from here: an error event (the answer may still be stored). */
-  const broken = (message: string) =>
+  const broken = (message: string) => {
+    count('interrupted');
     write(writer.error({ type: 'error', errorType: 'StreamInterrupted', message, chunks: received }));
+  };
   const stored = `the whole answer, if the request completed, is stored: GET /v1/requests/${sub.requestId}`;
 
   const modelHeaders = (model: string) => {
@@ -105,7 +126,10 @@ export async function streamRoute(
       if ('drained' in got || got.event.done) break;
       const ev = got.event.value;
       pending = events!.next();
-      if (ev.type === 'error') return write(writer.error(ev));
+      if (ev.type === 'error') {
+        count('interrupted');
+        return write(writer.error(ev));
+      }
       // One stream, one sender, every piece in order: anything else is a broken stream.
       from ??= ev.from;
       if (ev.from !== from) return broken(`a second call began streaming after ${received} chunks; ${stored}`);
@@ -117,12 +141,17 @@ export async function streamRoute(
         continue;
       }
       if (ev.chunks !== received) return broken(`the stream relay lost pieces after ${received} chunks; ${stored}`);
+      count('completed', { modelId: ev.model, ...(outcome?.ok && { result: outcome.result }) });
       return write(writer.end(ev));
     }
     // The relay brought no ending.
     if (!outcome || stop.signal.aborted || res.destroyed) return; // the client hung up
     if (started) return broken(`the stream ended after ${received} chunks without its end; ${stored}`);
-    if (!outcome.ok) throw outcome.error; // an ordinary HTTP error: nothing was sent
+    if (!outcome.ok) {
+      count('failed');
+      countRoute(deps, counted, { error: outcome.error });
+      throw outcome.error; // an ordinary HTTP error: nothing was sent
+    }
     // Answered without streaming (no relay between this process and the worker): the stored
     // answer as the stream it would have been.
     await sendWhole(outcome.result);
@@ -133,6 +162,7 @@ export async function streamRoute(
   }
 
   async function sendWhole(result: RouteResult) {
+    count('completed', { modelId: result.modelId, result });
     const row = await getAnswer(deps.db, sub.requestId);
     const answer = row?.response as { content: string | null; toolCalls?: ToolCall[] } | undefined;
     modelHeaders(result.modelId);

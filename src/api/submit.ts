@@ -9,6 +9,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Db } from '../db';
 import type { StreamRelay } from '../services/streamRelay';
+import type { Metrics } from '../services/metrics';
 import { insertRequest } from '../db/requests';
 import type { RouteRequestInput, RouteResult } from '../domain/request';
 import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
@@ -25,6 +26,8 @@ export interface RunnerDeps {
   requestTimeoutMs: number;
   /** Where streamed answers' pieces arrive from the workers (absent: streams are sent whole, when done). */
   relay?: StreamRelay;
+  /** This process's Prometheus metrics (absent: none kept). */
+  metrics?: Metrics;
 }
 
 const START_DEADLINE_MS = 5_000;
@@ -217,4 +220,36 @@ export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<Ro
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Counts a routed request's outcome: its status, latency, and the candidates it fell back from. */
+export function countRoute(
+  deps: Pick<RunnerDeps, 'metrics'>,
+  r: { tenantId: string; operation: string; startedAt: number },
+  outcome: { result: Pick<RouteResult, 'provider' | 'modelId' | 'candidates'> } | { error: unknown },
+): void {
+  const m = deps.metrics;
+  if (!m) return;
+  const seconds = (Date.now() - r.startedAt) / 1000;
+  if ('result' in outcome) {
+    const { result } = outcome;
+    m.requests.inc({
+      tenant: r.tenantId,
+      operation: r.operation,
+      provider: result.provider,
+      model: result.modelId,
+      status: 'succeeded',
+    });
+    m.requestSeconds.observe({ operation: r.operation, status: 'succeeded' }, seconds);
+    for (const c of result.candidates) if (c.outcome === 'error') m.fallbacks.inc({ reason: c.errorType ?? 'Unknown' });
+    return;
+  }
+  const e = outcome.error;
+  // A route's own failure names its type; a stream broken after its first piece passes its own.
+  const status = e instanceof HttpError ? (e.code ?? e.type) : typeof e === 'string' ? e : 'error';
+  m.requests.inc({ tenant: r.tenantId, operation: r.operation, provider: '', model: '', status });
+  m.requestSeconds.observe({ operation: r.operation, status }, seconds);
+  const candidates = (e instanceof HttpError ? e.extra.candidates : undefined) as
+    Array<{ outcome: string; errorType?: string }> | undefined;
+  for (const c of candidates ?? []) if (c.outcome === 'error') m.fallbacks.inc({ reason: c.errorType ?? 'Unknown' });
 }

@@ -23,6 +23,7 @@ import { configSource } from '../services/configFile';
 import { ConfigStore } from '../services/configStore';
 import { localProviders } from '../services/localProviders';
 import { createRelay } from '../services/streamRelay';
+import { Metrics } from '../services/metrics';
 import type { HealthSources } from '../services/dependencyHealth';
 import { healthRoutes } from '../api/routes/health';
 import { UrlPolicy } from '../services/urlPolicy';
@@ -174,6 +175,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         'REDIS_URL is not set: with the worker and the API in separate processes, streamed answers arrive whole, when done',
       );
     const relay = createRelay(config.REDIS_URL);
+    const metrics = new Metrics(db);
     cleanups.push(() => relay.close());
 
     const connection = await Connection.connect({ address });
@@ -194,7 +196,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     // starts eagerly on this process's worker (its first task skips the server's dispatch).
     let apiClient = client;
     if (role !== 'api') {
-      installRuntime();
+      installRuntime('WARN', config.SWITCHYARD_TEMPORAL_METRICS_PORT);
       const native = await NativeConnection.connect({ address });
       cleanups.push(() => native.close());
       if (role === 'all') apiClient = new Client({ connection: native, namespace: config.TEMPORAL_NAMESPACE });
@@ -223,6 +225,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
           urlPolicy,
           maxConcurrentCalls: config.SWITCHYARD_MAX_CONCURRENT_CALLS,
           relay,
+          metrics,
           streamLimits: {
             firstTokenMs: config.SWITCHYARD_STREAM_FIRST_TOKEN_MS,
             idleMs: config.SWITCHYARD_STREAM_IDLE_MS,
@@ -235,6 +238,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         const healthApp = express();
         healthApp.disable('x-powered-by');
         healthApp.use(healthRoutes({ db, client, workers: workerStates }));
+        // The worker's port is internal (health probes, Prometheus): its metrics need no key.
+        healthApp.get('/metrics', async (_req, res) => {
+          res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+        });
         const server = await listen(
           healthApp,
           config.SWITCHYARD_WORKER_HEALTH_PORT,
@@ -275,6 +282,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS,
         relay,
+        metrics,
         workers: workerStates,
         configStore,
         health,

@@ -57,7 +57,7 @@ let runtimeInstalled = false;
 const QUIET = [/No workflows registered/, /activity_failure_include_heartbeat/];
 
 /** Route the Rust core's logs through our level so a newcomer's terminal is not flooded. */
-export function installRuntime(level: 'WARN' | 'ERROR' | 'INFO' = 'WARN'): void {
+export function installRuntime(level: 'WARN' | 'ERROR' | 'INFO' = 'WARN', metricsPort?: number): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
@@ -67,7 +67,14 @@ export function installRuntime(level: 'WARN' | 'ERROR' | 'INFO' = 'WARN'): void 
         `${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${entry.meta ? ` ${JSON.stringify(entry.meta)}` : ''}\n`,
       );
     });
-    Runtime.install({ logger, telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } } });
+    Runtime.install({
+      logger,
+      telemetryOptions: {
+        logging: { filter: { core: level, other: level }, forward: {} },
+        // The SDK's own worker metrics (task slots, poll latencies, schedule-to-start…) for Prometheus.
+        ...(metricsPort !== undefined && { metrics: { prometheus: { bindAddress: `0.0.0.0:${metricsPort}` } } }),
+      },
+    });
   } catch {
     // Already installed by someone else in this process (tests); keep theirs.
   }

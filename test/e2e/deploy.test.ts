@@ -194,8 +194,13 @@ describe('the image commands, run here', () => {
 
   it('`node dist/src/main.js all` starts the API and the worker, and answers', async () => {
     const port = await freePort();
-    const all = await start('all', { PORT: String(port) });
+    const sdkMetrics = await freePort();
+    const all = await start('all', { PORT: String(port), SWITCHYARD_TEMPORAL_METRICS_PORT: String(sdkMetrics) });
     await answers(port);
+    // The Temporal SDK's own worker metrics, from its runtime's Prometheus exporter.
+    const sdk = await (await fetch(`http://127.0.0.1:${sdkMetrics}/metrics`)).text();
+    expect(sdk).toMatch(/^temporal_\w+/m);
+    expect(sdk).toContain('temporal_worker_task_slots_available');
     // Stopped now: its worker must not take the next test's workflows (same task queue).
     await stopStack(all);
   });
@@ -210,5 +215,8 @@ describe('the image commands, run here', () => {
     const ready = await fetch(`http://127.0.0.1:${workerPort}/health/ready`);
     expect({ status: ready.status, body: await ready.json() }).toMatchObject({ status: 200 });
     await answers(apiPort);
+    // The worker's own metrics on its internal port: the provider call it just made.
+    const worker = await (await fetch(`http://127.0.0.1:${workerPort}/metrics`)).text();
+    expect(worker).toMatch(/^switchyard_provider_call_duration_seconds_count\{.*outcome="success"\} 1$/m);
   });
 });

@@ -147,7 +147,9 @@ it('lets an operator force a breaker open and closed, with a reason', async () =
   expect(named.body.switchyard.model_substituted).toEqual({
     requested: 'oa/primary',
     served: 'an/backup',
-    reason: expect.stringMatching(/^requested oa\/primary removed by breaker-open \(breaker forced open: vendor incident\)/),
+    reason: expect.stringMatching(
+      /^requested oa\/primary removed by breaker-open \(breaker forced open: vendor incident\)/,
+    ),
   });
   // Closing needs no reason (as the README shows it).
   expect((await operator({ action: 'close' })).status).toBe(200);

@@ -27,6 +27,7 @@ import { countingDb, type CountingDb } from './countingDb';
 import { openTestDb, uniqueId } from './db';
 import { startFakeProvider, type FakeProvider } from './fakeProvider';
 import { MemoryRelay, RedisRelay, type StreamRelay } from '../../src/services/streamRelay';
+import { Metrics } from '../../src/services/metrics';
 import type { StreamLimits } from '../../src/providers/deadline';
 
 export interface TestStack {
@@ -159,6 +160,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       ? new HealthClient(healthTemporal, db, taskQueue, () => configStore.current().config.breakers)
       : undefined;
   const health = newHealth();
+  const metrics = new Metrics(db);
   const workerRelay: StreamRelay = opts.relay === 'redis' ? new RedisRelay(testRedisUrl()) : new MemoryRelay();
   const publishTo = opts.wrapWorkerRelay ? opts.wrapWorkerRelay(workerRelay) : workerRelay;
   const start = (h: HealthClient | undefined, connection = env.nativeConnection) =>
@@ -176,6 +178,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
         callQueues: opts.callQueues,
         maxConcurrentCalls: opts.maxConcurrentCalls,
         relay: publishTo,
+        metrics,
         ...(opts.streamLimits && { streamLimits: opts.streamLimits }),
       },
     });
@@ -199,6 +202,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     taskQueue,
     requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
     relay: apiRelay,
+    metrics,
     configStore,
     health,
     logger: pino({ level: 'silent' }),

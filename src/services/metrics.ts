@@ -1,0 +1,135 @@
+/**
+ * Prometheus metrics (`prom-client`), one registry per process, served at `/metrics`.
+ * Counted where they happen: requests, their latency, fallbacks and streams in the API process;
+ * provider calls in the worker. Read from the database at scrape time: breaker states, budget
+ * windows and batch progress (shared state, so every process reports the same values).
+ * The Temporal SDK's own worker metrics come from its runtime (SWITCHYARD_TEMPORAL_METRICS_PORT).
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Db } from '../db';
+
+const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const BREAKER_VALUE: Record<string, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'switchyard_requests_total',
+    help: 'Routed requests by tenant, operation, the provider and model that served them, and status',
+    labelNames: ['tenant', 'operation', 'provider', 'model', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestSeconds = new Histogram({
+    name: 'switchyard_request_duration_seconds',
+    help: 'End-to-end latency of routed requests, as the API saw them',
+    labelNames: ['operation', 'status'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly providerSeconds = new Histogram({
+    name: 'switchyard_provider_call_duration_seconds',
+    help: 'Latency of each provider call attempt, by outcome (success or the failure type)',
+    labelNames: ['provider', 'model', 'outcome'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly fallbacks = new Counter({
+    name: 'switchyard_fallbacks_total',
+    help: 'Candidates given up on within a request, by the failure that moved the route on',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly admissionWaitSeconds = new Histogram({
+    name: 'switchyard_admission_wait_seconds',
+    help: 'Time requests waited for an admission slot in this API process',
+    buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 15, 60],
+    registers: [this.registry],
+  });
+
+  readonly streams = new Counter({
+    name: 'switchyard_streams_total',
+    help: 'Streamed answers by how they ended (completed, interrupted, failed before the first piece)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly firstTokenSeconds = new Histogram({
+    name: 'switchyard_stream_first_token_seconds',
+    help: 'Time from the request to the first streamed piece sent to the client',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  constructor(db?: Db) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' });
+    if (!db) return;
+    new Gauge({
+      name: 'switchyard_breaker_state',
+      help: 'Circuit breaker state per endpoint: 0 closed, 1 half-open, 2 open',
+      labelNames: ['endpoint'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const rows = await db.query<{ endpoint: string; status: string }>(
+          'select endpoint, status from breaker_states',
+        );
+        for (const r of rows.rows) this.set({ endpoint: r.endpoint }, BREAKER_VALUE[r.status] ?? 0);
+      },
+    });
+    const windows = () =>
+      db.query<{ scope: string; period: string; limit_usd: string; spent_usd: string; reserved_usd: string }>(
+        `select scope, period, limit_usd::text, spent_usd::text, reserved_usd::text from budget_windows
+          where window_start <= now() and window_end > now()`,
+      );
+    new Gauge({
+      name: 'switchyard_budget_spent_usd',
+      help: 'Spent in the current budget window, per scope (tenant or user) and period',
+      labelNames: ['scope', 'window'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const r of (await windows()).rows) this.set({ scope: r.scope, window: r.period }, Number(r.spent_usd));
+      },
+    });
+    new Gauge({
+      name: 'switchyard_budget_remaining_usd',
+      help: 'Left in the current budget window (limit − spent − reserved), per scope and period',
+      labelNames: ['scope', 'window'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const r of (await windows()).rows)
+          this.set(
+            { scope: r.scope, window: r.period },
+            Number(r.limit_usd) - Number(r.spent_usd) - Number(r.reserved_usd),
+          );
+      },
+    });
+    new Gauge({
+      name: 'switchyard_batch_items',
+      help: 'Items of unfinished batches (queued, running, waiting) by state: done, failed, pending',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        const res = await db.query<{ total: string; done: string; failed: string }>(
+          `with open as (select id, total from batches where status in ('queued', 'running', 'waiting'))
+           select (select coalesce(sum(total), 0) from open)::text as total,
+                  count(*) filter (where r.ok)::text as done,
+                  count(*) filter (where not r.ok)::text as failed
+             from batch_results r join open o on o.id = r.batch_id`,
+        );
+        const row = res.rows[0] ?? { total: '0', done: '0', failed: '0' };
+        const done = Number(row.done);
+        const failed = Number(row.failed);
+        this.set({ state: 'done' }, done);
+        this.set({ state: 'failed' }, failed);
+        this.set({ state: 'pending' }, Math.max(0, Number(row.total) - done - failed));
+      },
+    });
+  }
+}
