@@ -62,10 +62,25 @@ export function createApp(deps: ApiDeps): express.Express {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const requestId = res.getHeader('x-switchyard-request-id');
+      const workflowId = res.getHeader('x-switchyard-workflow-id');
+      // One JSON line per request, with what finds it again (tenant, request, workflow). The body
+      // and the answer only at debug level: prompts and completions are the tenants' data.
       deps.logger.info(
-        { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms), tenant: req.auth?.tenantId },
+        {
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Math.round(ms),
+          tenant: req.auth?.tenantId,
+          ...(requestId !== undefined && { requestId }),
+          ...(workflowId !== undefined && { workflowId }),
+          ...(res.getHeader('x-switchyard-model') !== undefined && { model: res.getHeader('x-switchyard-model') }),
+        },
         'request',
       );
+      if (deps.logger.isLevelEnabled('debug') && req.body !== undefined)
+        deps.logger.debug({ requestId, tenant: req.auth?.tenantId, body: req.body as unknown }, 'request body');
     });
     next();
   });

@@ -56,6 +56,23 @@ it('the keys appear nowhere in the logs, even when a provider echoes its key in 
   expect(await stopStack(stack)).toBe(0);
   const output = stack.output();
   expect(output).toContain('"status":'); // debug request logs were written
+  // Structured: one JSON line per request with its tenant, request and workflow ids; the body
+  // (the prompt) only in the debug line.
+  const lines = output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const requestId = res.headers.get('x-switchyard-request-id');
+  expect(lines).toContainEqual(
+    expect.objectContaining({
+      msg: 'request',
+      path: '/v1/chat/completions',
+      tenant: 'default',
+      requestId,
+      workflowId: `req-${requestId}`,
+    }),
+  );
+  expect(lines).toContainEqual(expect.objectContaining({ level: 20, msg: 'request body', requestId }));
   expect(output).not.toContain(PROVIDER_KEY);
   expect(output).not.toContain(BOOTSTRAP);
   expect(body).not.toContain(PROVIDER_KEY);
