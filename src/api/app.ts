@@ -17,6 +17,7 @@ import { requireApiKey, requireOperator } from './auth';
 import { guardInput, guardPath } from './inputGuard';
 import { Limits, type LimitSettings } from './limits';
 import { errorHandler, notFound } from './errors';
+import { DOCS_HTML, openApiDocument, swaggerUiAssets } from './openapi';
 import { chatRoutes } from './routes/chat';
 import { healthRoutes } from './routes/health';
 import { adminRoutes } from './routes/admin';
@@ -85,6 +86,10 @@ export function createApp(deps: ApiDeps): express.Express {
     next();
   });
   app.use(healthRoutes(deps));
+  // The API's description (generated from the zod schemas) and its docs page: public, like the code.
+  app.get('/openapi.json', (_req, res) => void res.json(openApiDocument()));
+  app.get('/docs', (_req, res) => void res.type('html').send(DOCS_HTML));
+  app.use('/docs/assets', express.static(swaggerUiAssets()));
   app.use(guardPath);
   // Metrics name tenants and their spend: an operator key, as Prometheus's `authorization` sends it.
   const metrics = deps.metrics;

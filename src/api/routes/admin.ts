@@ -16,8 +16,8 @@ import { widening } from '../../domain/tenantPolicy';
 import { HttpError } from '../errors';
 import { validate } from '../validate';
 
-const ModelRegistration = ModelSchema.omit({ id: true });
-const ModelUpdate = ModelSchema.omit({ id: true, provider: true, model: true }).partial().strict();
+export const ModelRegistration = ModelSchema.omit({ id: true });
+export const ModelUpdate = ModelSchema.omit({ id: true, provider: true, model: true }).partial().strict();
 
 const versionOf = (v: { version: number }) => ({ config_version: v.version });
 

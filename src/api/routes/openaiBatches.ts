@@ -24,7 +24,7 @@ const outputFileId = (batchId: string) => `file-${batchId}-output`;
 const errorFileId = (batchId: string) => `file-${batchId}-errors`;
 const lineId = (batchId: string, seq: number) => `batch_req_${batchId.slice(6)}_${seq}`;
 
-const CreateBatchSchema = z
+export const CreateBatchSchema = z
   .object({
     input_file_id: z.string().min(1).max(100),
     endpoint: z.enum(['/v1/chat/completions', '/v1/embeddings']),

@@ -20,7 +20,7 @@ import { HttpError } from '../errors';
 import { chatRouteInput } from '../runRoute';
 import { readBody, validate } from '../validate';
 
-const ReplayRequest = z
+export const ReplayRequest = z
   .object({
     /** The proposed configuration, whole (as exported by GET /v1/admin/config)… */
     config: z.unknown().optional(),

@@ -15,7 +15,7 @@ import { HttpError } from '../errors';
 import { readBody } from '../validate';
 
 // Forcing a breaker open needs a reason (it stops traffic for every tenant); closing may give one.
-const ForceBody = z.discriminatedUnion('action', [
+export const ForceBody = z.discriminatedUnion('action', [
   z.object({ action: z.literal('open'), reason: z.string().trim().min(1, 'a reason is required').max(500) }).strict(),
   z
     .object({ action: z.literal('close'), reason: z.string().trim().min(1).max(500).default('closed by an operator') })

@@ -29,9 +29,9 @@ import { HttpError } from '../errors';
 import { TenantIdSchema } from '../../domain/tenant';
 import { readBody, validate } from '../validate';
 
-const NewTenant = z.object({ id: TenantIdSchema, name: z.string().min(1).max(200).optional() }).strict();
+export const NewTenant = z.object({ id: TenantIdSchema, name: z.string().min(1).max(200).optional() }).strict();
 
-const NewKey = z
+export const NewKey = z
   .object({
     name: z.string().min(1).max(200),
     role: z.enum(KEY_ROLES).default('member'),
@@ -41,7 +41,7 @@ const NewKey = z
   })
   .strict();
 
-const AuditQuery = z
+export const AuditQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(500).default(100),
     before: z.coerce.number().int().positive().optional(),
