@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { TenantIdSchema } from './domain/tenant';
+import { parseCacheTtl } from './services/responseCache';
 import { PROJECT_ROOT } from './temporal/binaries';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -34,6 +35,15 @@ export const EnvSchema = z.object({
    * process. Needed when they are separate processes; without it the all-in-one process relays in memory.
    */
   REDIS_URL: optionalString,
+  /** Response cache: seconds an answer is kept per operation, e.g. `summarize=3600,embed=86400` (unset: off). */
+  SWITCHYARD_CACHE_TTL: optionalString.transform((v, ctx) => {
+    try {
+      return parseCacheTtl(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
   /** A streamed call with no first token in this long fails over to the next candidate. */
   SWITCHYARD_STREAM_FIRST_TOKEN_MS: z.coerce.number().int().positive().default(20_000),
   /** A streamed call that sends nothing for this long has failed (before its first token: fallback). */

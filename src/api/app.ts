@@ -18,6 +18,7 @@ import { guardInput, guardPath } from './inputGuard';
 import { Limits, type LimitSettings } from './limits';
 import { errorHandler, notFound } from './errors';
 import { DOCS_HTML, openApiDocument, swaggerUiAssets } from './openapi';
+import type { CacheSettings } from './cached';
 import { chatRoutes } from './routes/chat';
 import { healthRoutes } from './routes/health';
 import { adminRoutes } from './routes/admin';
@@ -30,6 +31,7 @@ import { embeddingRoutes } from './routes/embeddings';
 import { operationRoutes } from './routes/operations';
 import { requestRoutes } from './routes/requests';
 import { tenancyRoutes } from './routes/tenancy';
+import { cacheRoutes } from './routes/cache';
 
 export interface ApiDeps {
   db: Db;
@@ -40,6 +42,8 @@ export interface ApiDeps {
   requestTimeoutMs: number;
   /** Where streamed answers' pieces arrive from the workers. */
   relay?: StreamRelay;
+  /** The response cache (absent: off). */
+  cache?: CacheSettings;
   /** This process's Prometheus metrics, served at /metrics (operator key). */
   metrics?: Metrics;
   /** This process's workers (all in one), for readiness. */
@@ -125,6 +129,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(modelRoutes(deps));
   app.use(requestRoutes(deps));
   app.use(tenancyRoutes(deps));
+  app.use(cacheRoutes(deps));
   app.use(notFound);
   app.use(errorHandler((err) => deps.logger.error({ err }, 'unhandled error')));
   return app;

@@ -16,6 +16,7 @@ import { ModelRegistration, ModelUpdate } from './routes/admin';
 import { CreateBatchSchema } from './routes/openaiBatches';
 import { ReplayRequest } from './routes/policy';
 import { ForceBody } from './routes/providers';
+import { CacheInvalidation } from './routes/cache';
 import { AuditQuery, NewKey, NewTenant } from './routes/tenancy';
 
 /** OpenAI's error shape, which every error of this API uses. */
@@ -305,6 +306,13 @@ export const ROUTES: Record<string, Route> = {
   'GET /v1/keys/:id': { summary: 'An API key', tag: 'tenancy', role: 'admin', errors: ADMIN },
   'DELETE /v1/keys/:id': { summary: 'Revoke an API key', tag: 'tenancy', role: 'admin', errors: ADMIN },
   'POST /v1/keys/:id/rotate': { summary: 'Rotate an API key', tag: 'tenancy', role: 'admin', errors: ADMIN },
+  'DELETE /v1/admin/cache': {
+    summary: 'Drop cached answers: all, or by tenant, model and operation',
+    tag: 'operations',
+    role: 'operator',
+    query: CacheInvalidation,
+    errors: ADMIN,
+  },
   'GET /v1/audit': { summary: 'The audit log', tag: 'tenancy', role: 'admin', query: AuditQuery, errors: ADMIN },
 };
 

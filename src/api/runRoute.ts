@@ -10,6 +10,7 @@ import { AUTO_MODELS } from '../domain/policy';
 import { substitutionOf, type RouteRequestInput, type RouteResult } from '../domain/request';
 import type { ConfigStore } from '../services/configStore';
 import { routeContext, waitForRecovery } from './context';
+import { lookUp, remember } from './cached';
 import { HttpError } from './errors';
 import { awaitResult, countRoute, requestTimeoutMs, submitRequest, type RunnerDeps, type Submission } from './submit';
 
@@ -35,7 +36,21 @@ export function chatRouteInput(req: Request, tenantId: string, body: ChatComplet
 export interface Routed {
   sub: Submission;
   result: RouteResult;
-  row: NonNullable<Awaited<ReturnType<typeof getAnswer>>>;
+  row: Pick<NonNullable<Awaited<ReturnType<typeof getAnswer>>>, 'response' | 'created_at'>;
+  /** The response cache's part (absent: the cache does not apply to this operation). */
+  cache?: { status: 'hit' | 'miss' | 'bypass'; cachedFrom?: string };
+}
+
+/** A model asked for by name must be in the catalog: a clear 404 naming the ones that are. */
+function checkModel(deps: { configStore: ConfigStore }, route: RouteInput): void {
+  const catalog = deps.configStore.current().config.catalog;
+  if (!AUTO_MODELS.has(route.requestedModel) && !findModel(catalog, route.requestedModel)) {
+    const known = catalog.models.map((m) => m.id).join(', ');
+    throw HttpError.notFound(`The model '${route.requestedModel}' does not exist. Use "auto" or one of: ${known}.`, {
+      param: 'model',
+      code: 'model_not_found',
+    });
+  }
 }
 
 /** Checks the model, stores the request and starts its workflow; sets the request's id headers. */
@@ -47,14 +62,7 @@ export async function startRoute(
   body: unknown,
   route: RouteInput,
 ): Promise<Submission> {
-  const catalog = deps.configStore.current().config.catalog;
-  if (!AUTO_MODELS.has(route.requestedModel) && !findModel(catalog, route.requestedModel)) {
-    const known = catalog.models.map((m) => m.id).join(', ');
-    throw HttpError.notFound(`The model '${route.requestedModel}' does not exist. Use "auto" or one of: ${known}.`, {
-      param: 'model',
-      code: 'model_not_found',
-    });
-  }
+  checkModel(deps, route);
   const sub = await submitRequest(deps, {
     tenantId,
     idempotencyKey: req.header('idempotency-key'),
@@ -80,6 +88,10 @@ export async function runRoute(
   route: RouteInput,
 ): Promise<Routed> {
   const startedAt = Date.now();
+  checkModel(deps, route);
+  // The response cache first: a hit is answered here, with no workflow, provider or budget.
+  const cached = await lookUp(deps, req, res, tenantId, body, route);
+  if (cached && 'hit' in cached) return cached.hit;
   const sub = await startRoute(deps, req, res, tenantId, body, route);
   const counted = { tenantId, operation: route.operation, startedAt };
   const result = await awaitResult(deps, sub).catch((error: unknown) => {
@@ -94,11 +106,13 @@ export async function runRoute(
   const substituted = substitutionOf(route.requestedModel, result.modelId, result);
   // The header names the model asked for; why it was replaced is in the `switchyard` field.
   if (substituted) res.setHeader('x-switchyard-model-substituted', substituted.requested);
-  return { sub, result, row };
+  const routed: Routed = { sub, result, row, ...(cached && { cache: { status: 'miss' as const } }) };
+  if (cached) await remember(deps, cached, tenantId, route, routed);
+  return routed;
 }
 
 /** The `switchyard` extension field of a response (ignored by OpenAI clients): where the request went and why. */
-export function switchyardExtension({ sub, result }: Routed) {
+export function switchyardExtension({ sub, result, cache }: Routed) {
   return {
     request_id: sub.requestId,
     workflow_id: sub.workflowId,
@@ -111,5 +125,6 @@ export function switchyardExtension({ sub, result }: Routed) {
     candidates: result.candidates,
     attempts: result.attempts,
     model_substituted: substitutionOf(sub.requestedModel, result.modelId, result) ?? null,
+    cache: cache ? { status: cache.status, ...(cache.cachedFrom && { cached_from: cache.cachedFrom }) } : null,
   };
 }

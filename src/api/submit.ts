@@ -10,6 +10,7 @@ import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporal
 import type { Db } from '../db';
 import type { StreamRelay } from '../services/streamRelay';
 import type { Metrics } from '../services/metrics';
+import type { CacheSettings } from './cached';
 import { insertRequest } from '../db/requests';
 import type { RouteRequestInput, RouteResult } from '../domain/request';
 import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
@@ -28,6 +29,8 @@ export interface RunnerDeps {
   relay?: StreamRelay;
   /** This process's Prometheus metrics (absent: none kept). */
   metrics?: Metrics;
+  /** The response cache (absent: none). */
+  cache?: CacheSettings;
 }
 
 const START_DEADLINE_MS = 5_000;

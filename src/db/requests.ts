@@ -43,6 +43,8 @@ export interface RequestRow {
   latency_ms: number | null;
   created_at: Date;
   completed_at: Date | null;
+  cache_hit: boolean;
+  cached_from: string | null;
 }
 
 /** Inserts the request unless it exists; returns the stored row either way (idempotent retries). */
@@ -301,4 +303,42 @@ export async function listAttempts(db: Queryable, requestId: string): Promise<At
     [requestId],
   );
   return res.rows.map(toAttempt);
+}
+
+/** A request answered from the response cache: on record as succeeded, at no cost, naming its source. */
+export async function recordCacheHit(
+  db: Queryable,
+  r: Omit<NewRequest, 'workflowId' | 'idempotencyKey'> & {
+    provider: string;
+    model: string;
+    response: unknown;
+    inputTokens: number;
+    outputTokens: number;
+    cachedFrom: string;
+    latencyMs: number;
+  },
+): Promise<Date> {
+  const res = await db.query<{ created_at: Date }>(
+    `insert into requests (request_id, workflow_id, tenant_id, operation, requested_model, body, body_hash, status,
+                           provider, model, response, input_tokens, output_tokens, cost_usd, latency_ms,
+                           completed_at, cache_hit, cached_from)
+     values ($1, '', $2, $3, $4, $5, $6, 'succeeded', $7, $8, $9, $10, $11, 0, $12, now(), true, $13)
+     returning created_at`,
+    [
+      r.requestId,
+      r.tenantId,
+      r.operation,
+      r.requestedModel,
+      JSON.stringify(r.body),
+      r.bodyHash,
+      r.provider,
+      r.model,
+      JSON.stringify(r.response),
+      r.inputTokens,
+      r.outputTokens,
+      r.latencyMs,
+      r.cachedFrom,
+    ],
+  );
+  return res.rows[0]!.created_at;
 }

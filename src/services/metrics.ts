@@ -44,6 +44,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly cacheRequests = new Counter({
+    name: 'switchyard_cache_requests_total',
+    help: 'Response cache lookups by operation and result (hit, miss, bypass)',
+    labelNames: ['operation', 'result'] as const,
+    registers: [this.registry],
+  });
+
   readonly admissionWaitSeconds = new Histogram({
     name: 'switchyard_admission_wait_seconds',
     help: 'Time requests waited for an admission slot in this API process',

@@ -24,6 +24,7 @@ import { ConfigStore } from '../services/configStore';
 import { localProviders } from '../services/localProviders';
 import { createRelay } from '../services/streamRelay';
 import { Metrics } from '../services/metrics';
+import { createCache } from '../services/responseCache';
 import type { HealthSources } from '../services/dependencyHealth';
 import { healthRoutes } from '../api/routes/health';
 import { UrlPolicy } from '../services/urlPolicy';
@@ -176,6 +177,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       );
     const relay = createRelay(config.REDIS_URL);
     const metrics = new Metrics(db);
+    const cacheOn = Object.values(config.SWITCHYARD_CACHE_TTL).some((t) => t > 0);
+    const cache = cacheOn
+      ? { store: createCache(config.REDIS_URL), ttlSeconds: config.SWITCHYARD_CACHE_TTL }
+      : undefined;
+    if (cache) cleanups.push(() => cache.store.close());
     cleanups.push(() => relay.close());
 
     const connection = await Connection.connect({ address });
@@ -283,6 +289,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS,
         relay,
         metrics,
+        cache,
         workers: workerStates,
         configStore,
         health,

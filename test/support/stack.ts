@@ -28,6 +28,7 @@ import { openTestDb, uniqueId } from './db';
 import { startFakeProvider, type FakeProvider } from './fakeProvider';
 import { MemoryRelay, RedisRelay, type StreamRelay } from '../../src/services/streamRelay';
 import { Metrics } from '../../src/services/metrics';
+import { MemoryCache, RedisCache } from '../../src/services/responseCache';
 import type { StreamLimits } from '../../src/providers/deadline';
 
 export interface TestStack {
@@ -114,6 +115,8 @@ export interface StackOptions {
   relay?: 'memory' | 'redis';
   /** Streamed calls' time-to-first-token and idle limits. */
   streamLimits?: StreamLimits;
+  /** The response cache: seconds per operation (absent: off); in Redis when `relay` is redis. */
+  cache?: Record<string, number>;
   /** Wraps the relay the workers publish to (a flaky relay, say); the API reads the unwrapped one. */
   wrapWorkerRelay?: (relay: StreamRelay) => StreamRelay;
 }
@@ -161,6 +164,10 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       : undefined;
   const health = newHealth();
   const metrics = new Metrics(db);
+  const cache = opts.cache && {
+    store: opts.relay === 'redis' ? new RedisCache(testRedisUrl()) : new MemoryCache(),
+    ttlSeconds: opts.cache,
+  };
   const workerRelay: StreamRelay = opts.relay === 'redis' ? new RedisRelay(testRedisUrl()) : new MemoryRelay();
   const publishTo = opts.wrapWorkerRelay ? opts.wrapWorkerRelay(workerRelay) : workerRelay;
   const start = (h: HealthClient | undefined, connection = env.nativeConnection) =>
@@ -203,6 +210,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
     relay: apiRelay,
     metrics,
+    cache,
     configStore,
     health,
     logger: pino({ level: 'silent' }),
@@ -260,7 +268,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       await workers.shutdown();
       await health?.stop();
       await env.teardown();
-      await Promise.all([openai.close(), anthropic.close(), db.close(), workerRelay.close(), apiRelay.close()]);
+      await Promise.all([openai.close(), anthropic.close(), db.close(), workerRelay.close(), apiRelay.close(), cache?.store.close()]);
     },
   };
 }

@@ -31,6 +31,8 @@ export function requestRoutes(deps: { db: Db }): Router {
       cost_usd: row.cost_usd,
       error: row.error,
       latency_ms: row.latency_ms,
+      cache_hit: row.cache_hit,
+      cached_from: row.cached_from,
       created_at: row.created_at,
       completed_at: row.completed_at,
     });
