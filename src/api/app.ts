@@ -32,6 +32,7 @@ import { operationRoutes } from './routes/operations';
 import { requestRoutes } from './routes/requests';
 import { tenancyRoutes } from './routes/tenancy';
 import { cacheRoutes } from './routes/cache';
+import { analyticsRoutes } from './routes/analytics';
 
 export interface ApiDeps {
   db: Db;
@@ -130,6 +131,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(requestRoutes(deps));
   app.use(tenancyRoutes(deps));
   app.use(cacheRoutes(deps));
+  app.use(analyticsRoutes(deps));
   app.use(notFound);
   app.use(errorHandler((err) => deps.logger.error({ err }, 'unhandled error')));
   return app;

@@ -17,6 +17,7 @@ import { CreateBatchSchema } from './routes/openaiBatches';
 import { ReplayRequest } from './routes/policy';
 import { ForceBody } from './routes/providers';
 import { CacheInvalidation } from './routes/cache';
+import { AnalyticsQuery, VariantsQuery } from './routes/analytics';
 import { AuditQuery, NewKey, NewTenant } from './routes/tenancy';
 
 /** OpenAI's error shape, which every error of this API uses. */
@@ -312,6 +313,21 @@ export const ROUTES: Record<string, Route> = {
     role: 'operator',
     query: CacheInvalidation,
     errors: ADMIN,
+  },
+  'GET /v1/analytics': {
+    summary: 'Usage, cost, latency percentiles, fallback and cache-hit rates by day, provider, model, tenant',
+    tag: 'analytics',
+    role: 'member',
+    query: AnalyticsQuery,
+    errors: [400, 401, 404],
+  },
+  'GET /v1/stats': { summary: 'The last 24 hours in short', tag: 'analytics', role: 'member', errors: [401] },
+  'GET /v1/analytics/variants': {
+    summary: "A weighted rule's targets compared, with significance tests",
+    tag: 'analytics',
+    role: 'member',
+    query: VariantsQuery,
+    errors: [400, 401, 404],
   },
   'GET /v1/audit': { summary: 'The audit log', tag: 'tenancy', role: 'admin', query: AuditQuery, errors: ADMIN },
 };

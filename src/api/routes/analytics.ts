@@ -1,0 +1,141 @@
+/**
+ * Analytics (seeds 000, 001, 002): `GET /v1/analytics` (usage, cost, latency percentiles,
+ * fallback and cache-hit rates by day, provider, model and tenant), `GET /v1/stats` (the last 24
+ * hours in short) and `GET /v1/analytics/variants` (a weighted rule's targets compared, with
+ * significance tests). Computed in SQL from the request records; a tenant sees its own, an
+ * operator every tenant's (or one, with `tenant`).
+ */
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import type { Db } from '../../db';
+import { GROUPS, usage, variantRows, type AnalyticsRow, type Group } from '../../db/analytics';
+import { percentile, sampleOf, twoProportions, welch } from '../../domain/stats';
+import { tenantFilterOf, tenantInScope } from '../auth';
+import { validate } from '../validate';
+
+const DAY_MS = 86_400_000;
+const isoTime = z.iso.datetime({ offset: true }).or(z.iso.date());
+
+export const AnalyticsQuery = z
+  .object({
+    from: isoTime.optional(),
+    to: isoTime.optional(),
+    group_by: z
+      .string()
+      .regex(
+        /^(day|provider|model|tenant)(,(day|provider|model|tenant))*$/,
+        `a comma-separated list of ${Object.keys(GROUPS).join(', ')}`,
+      )
+      .optional(),
+    tenant: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const VariantsQuery = AnalyticsQuery.omit({ group_by: true }).extend({ rule: z.string().min(1) });
+
+/** The window and the tenant a query may see. */
+function scopeOf(req: Request, q: { from?: string; to?: string; tenant?: string }) {
+  const to = q.to ? new Date(q.to) : new Date();
+  const from = q.from ? new Date(q.from) : new Date(to.getTime() - 7 * DAY_MS);
+  const tenant = q.tenant !== undefined ? tenantInScope(req, q.tenant) : tenantFilterOf(req);
+  return { from, to, tenant };
+}
+
+const shaped = (r: AnalyticsRow) => {
+  const { p50_ms, p95_ms, p99_ms, ...rest } = r;
+  return { ...rest, latency_ms: { p50: p50_ms, p95: p95_ms, p99: p99_ms } };
+};
+
+export function analyticsRoutes(deps: { db: Db }): Router {
+  const router = Router();
+
+  router.get('/v1/analytics', async (req, res) => {
+    const q = validate(AnalyticsQuery, req.query);
+    const scope = scopeOf(req, q);
+    const groupBy = (q.group_by ?? 'day,provider,model').split(',') as Group[];
+    const rows = await usage(deps.db, { ...scope, groupBy: [...new Set(groupBy)] });
+    res.json({
+      object: 'analytics',
+      from: scope.from.toISOString(),
+      to: scope.to.toISOString(),
+      tenant: scope.tenant ?? null,
+      group_by: groupBy,
+      data: rows.map(shaped),
+    });
+  });
+
+  router.get('/v1/stats', async (req, res) => {
+    const to = new Date();
+    const scope = { from: new Date(to.getTime() - DAY_MS), to, tenant: tenantFilterOf(req) };
+    const [total, byModel] = await Promise.all([
+      usage(deps.db, { ...scope, groupBy: [] }),
+      usage(deps.db, { ...scope, groupBy: ['model'] }),
+    ]);
+    res.json({
+      object: 'stats',
+      window: 'last_24h',
+      tenant: scope.tenant ?? null,
+      ...shaped(total[0]!),
+      top_models: byModel
+        .sort((a, b) => b.requests - a.requests)
+        .slice(0, 5)
+        .map((m) => ({ model: m.model, requests: m.requests, cost_usd: m.cost_usd })),
+    });
+  });
+
+  router.get('/v1/analytics/variants', async (req, res) => {
+    const q = validate(VariantsQuery, req.query);
+    const scope = scopeOf(req, q);
+    const rows = await variantRows(deps.db, { rule: q.rule, ...scope });
+    const byVariant = new Map<string, typeof rows>();
+    for (const r of rows) byVariant.set(r.variant, [...(byVariant.get(r.variant) ?? []), r]);
+    const variants = [...byVariant.entries()]
+      .map(([variant, rs]) => {
+        const latencies = rs.flatMap((r) => (r.latency_ms === null ? [] : [r.latency_ms])).sort((a, b) => a - b);
+        const costs = rs.map((r) => r.cost_usd ?? 0);
+        return {
+          variant,
+          requests: rs.length,
+          errors: rs.filter((r) => r.status === 'failed').length,
+          validation_failures: rs.filter((r) => r.invalid_output).length,
+          latency: sampleOf(latencies),
+          latencies,
+          cost: sampleOf(costs),
+        };
+      })
+      .sort((a, b) => b.requests - a.requests);
+    // Each variant against the one with the most requests (the control of a canary).
+    const control = variants[0];
+    res.json({
+      object: 'analytics.variants',
+      rule: q.rule,
+      from: scope.from.toISOString(),
+      to: scope.to.toISOString(),
+      control: control?.variant ?? null,
+      data: variants.map((v) => ({
+        variant: v.variant,
+        requests: v.requests,
+        error_rate: v.requests ? v.errors / v.requests : 0,
+        validation_failure_rate: v.requests ? v.validation_failures / v.requests : 0,
+        latency_ms: { mean: v.latency.mean, p50: percentile(v.latencies, 50), p95: percentile(v.latencies, 95) },
+        cost_usd: { mean: v.cost.mean, total: v.cost.mean * v.cost.n },
+        ...(control &&
+          v !== control && {
+            versus_control: {
+              error_rate: twoProportions(v.errors, v.requests, control.errors, control.requests),
+              validation_failure_rate: twoProportions(
+                v.validation_failures,
+                v.requests,
+                control.validation_failures,
+                control.requests,
+              ),
+              latency: welch(v.latency, control.latency),
+              cost: welch(v.cost, control.cost),
+            },
+          }),
+      })),
+    });
+  });
+
+  return router;
+}
