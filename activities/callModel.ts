@@ -8,7 +8,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import * as budgets from '../src/db/budgetLedger';
 import * as requests from '../src/db/requests';
 import { reservationIdOf } from '../src/domain/budget';
-import { costUsd, findModel } from '../src/domain/catalog';
+import { costUsd, findModel, rateLimitWaitOf, type Model, type Provider } from '../src/domain/catalog';
+import { ChatCompletionRequestSchema, maxOutputTokens } from '../src/domain/chat';
+import { DEFAULT_OUTPUT_TOKENS } from '../src/domain/limits';
 import type { Queryable } from '../src/db';
 import type { StoredBody } from '../src/db/requests';
 import { type AttemptRecord, type CallModelInput, type CallModelResult } from '../src/domain/request';
@@ -19,7 +21,7 @@ import type { ActivityDeps } from './deps';
 import type { StreamRelay } from '../src/services/streamRelay';
 import { batchCancelled } from '../src/db/batches';
 import { callProvider, type StreamHooks } from './providerCall';
-import { messagesOf, storedRequestOf } from './storedRequest';
+import { messagesOf, storedRequestOf, type StoredRequest } from './storedRequest';
 import { senderOf, STREAM_CALL_MAX_MS } from '../src/domain/stream';
 import { getAnswer, listAttempts } from '../src/db/requests';
 import { StreamOut } from './streamOut';
@@ -47,6 +49,63 @@ export function createCallModelActivity(deps: ActivityDeps) {
   // workflow's task queue, this keeps a hung provider from taking every activity slot.
   const inFlight = new Map<string, number>();
   const cap = deps.maxConcurrentCalls ?? 100;
+
+  /**
+   * Waits for the call's turn under its provider's rate limits, up to the provider's bound. The
+   * rpm wait already happened (in the provider's task queue: the time from scheduled to started);
+   * a `tpm` limit takes this minute's tokens in Postgres, shared by every worker, or waits for
+   * the next minute. Refused past the bound: `refuse` (forget the attempt), then `RateLimited`
+   * (the workflow falls back). The wait goes on the attempt's record.
+   */
+  async function takeTurn(
+    input: CallModelInput,
+    provider: Provider,
+    model: Model,
+    r: StoredRequest,
+    startedAt: Date,
+    refuse: () => Promise<void>,
+  ): Promise<{ settle(actual: number): void } | undefined> {
+    const bound = rateLimitWaitOf(provider);
+    if (bound === undefined) return undefined;
+    const ctx = Context.current();
+    let queuedMs = Math.max(0, startedAt.getTime() - ctx.info.currentAttemptScheduledTimestampMs);
+    let taken: { minute: Date; estimate: number } | undefined;
+    if (provider.tpm !== undefined) {
+      const cap = r.operation === 'chat' ? maxOutputTokens(ChatCompletionRequestSchema.parse(r.body)) : undefined;
+      const estimate =
+        countMessageTokens(messagesOf(r)) + Math.min(model.maxOutputTokens, cap ?? DEFAULT_OUTPUT_TOKENS);
+      const gateStart = Date.now();
+      for (;;) {
+        const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+        if (await requests.takeTokens(deps.db, provider.id, minute, estimate, provider.tpm)) {
+          taken = { minute, estimate };
+          break;
+        }
+        const next = minute.getTime() + 60_000;
+        if (next - gateStart > bound) {
+          await refuse();
+          throw failure(
+            'RateLimited',
+            `${provider.id}: its tpm limit (${provider.tpm}) has no room for ${estimate} more tokens this minute, and the next is past the ${bound} ms wait`,
+            { provider: input.provider, model: input.model },
+          );
+        }
+        ctx.heartbeat();
+        await ctx.sleep(next - Date.now() + 5);
+      }
+      queuedMs += Date.now() - gateStart;
+    }
+    await requests.setQueued(deps.db, input.requestId, input.candidateIndex, ctx.info.attempt, queuedMs);
+    deps.metrics?.rateLimitWaitSeconds.observe({ provider: provider.id }, queuedMs / 1000);
+    return {
+      settle: (actual) => {
+        if (taken)
+          void requests
+            .adjustTokens(deps.db, provider.id, taken.minute, actual - taken.estimate)
+            .catch(() => undefined);
+      },
+    };
+  }
 
   /**
    * A streamed call finding its request's stream already begun. The answer stored (the earlier
@@ -198,6 +257,13 @@ export function createCallModelActivity(deps: ActivityDeps) {
         if (reservation) await closeCall(tx, reservation, a.costUsd ?? 0);
         return then?.(tx);
       });
+    // Rate limits: the wait in the provider's queue (rpm, server-side), then this minute's tokens (tpm).
+    const tokens = await takeTurn(input, provider, model, r, startedAt, async () => {
+      await deps.db.transaction(async (tx) => {
+        await requests.forgetAttempt(tx, input.requestId, input.candidateIndex, ctx.info.attempt);
+        if (reservation) await budgets.release(tx, reservation);
+      });
+    });
     const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
     // Streaming: each piece goes to the relay as it comes.
     const stream =
@@ -246,6 +312,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
         },
       );
       answered = true;
+      tokens?.settle(out.usage.inputTokens + out.usage.outputTokens);
       await stream?.flush();
       const latencyMs = Date.now() - startedAt.getTime();
       // The endpoint answered: healthy, even if the answer fails its schema.
@@ -303,6 +370,8 @@ export function createCallModelActivity(deps: ActivityDeps) {
       // and the breaker hears nothing (the endpoint was fine).
       if (answered) throw err;
       const f = toProviderFailure(err, input.provider, input.model);
+      // A failed call is not counted against the minute (its provider charged nothing we know of).
+      tokens?.settle(0);
       const details = f.details?.[0] as ProviderFailureDetails | undefined;
       // Cancelled because the request's own deadline passed: says nothing about the provider, so
       // the breaker does not hear of it (one tenant's short deadlines must not open a shared breaker).

@@ -1,4 +1,5 @@
 /** The request's first workflow task, as local activities: classify it, then decide its route. */
+import { rateLimitWaitOf } from '../src/domain/catalog';
 import { ApplicationFailure } from '@temporalio/common';
 import * as requests from '../src/db/requests';
 import { classify, type Classification } from '../src/domain/classify';
@@ -67,12 +68,22 @@ export function createRoutingActivities(deps: ActivityDeps) {
       }
       // On the workflow's own queue when queues are shared, unless the provider is one only this
       // process's environment adds: its own queue is served by the workers that have its key.
-      if ((deps.callQueues ?? 'shared') === 'shared') {
-        const local = new Set(config.localProviders ?? []);
-        const onShared = (c: RoutedCandidate): RoutedCandidate =>
-          local.has(c.provider) ? c : { ...c, callQueue: 'shared' };
-        plan = { ...plan, planned: { ...plan.planned, candidates: plan.planned.candidates.map(onShared) } };
-      }
+      // A provider with an `rpm` limit keeps its own queue whatever the mode: the limit is that
+      // queue's (server-side, across workers); the call may wait its turn up to its bound.
+      const shared = (deps.callQueues ?? 'shared') === 'shared';
+      const local = new Set(config.localProviders ?? []);
+      const providers = new Map(config.config.catalog.providers.map((p) => [p.id, p]));
+      const placed = (c: RoutedCandidate): RoutedCandidate => {
+        const p = providers.get(c.provider);
+        const wait = p && rateLimitWaitOf(p);
+        const own = local.has(c.provider) || p?.rpm !== undefined;
+        return {
+          ...c,
+          ...(shared && !own && { callQueue: 'shared' }),
+          ...(wait !== undefined && { rateLimitWaitMs: wait }),
+        };
+      };
+      plan = { ...plan, planned: { ...plan.planned, candidates: plan.planned.candidates.map(placed) } };
       await requests.saveDecision(deps.db, input.route.requestId, {
         classification,
         decision: plan.planned,

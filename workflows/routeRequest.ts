@@ -83,6 +83,8 @@ function callOptions(c: RoutedCandidate, summary: string, stream: boolean): Acti
     // stream runs as long as pieces keep coming (its limits are first token and idle), up to a cap.
     startToCloseTimeout: (stream ? STREAM_CALL_MAX_MS : c.call.timeoutMs) + 5_000,
     heartbeatTimeout: CALL_HEARTBEAT_TIMEOUT_MS,
+    // A rate-limited provider's call waits its turn in the queue, but only so long: then fallback.
+    ...(c.rateLimitWaitMs !== undefined && { scheduleToStartTimeout: c.rateLimitWaitMs }),
     // At the request deadline, stop waiting at once; a late answer is simply not used.
     cancellationType: ActivityCancellationType.TRY_CANCEL,
     retry: {

@@ -279,6 +279,7 @@ interface AttemptRow {
   input_tokens: number | null;
   output_tokens: number | null;
   cost_usd: number | string | null;
+  queued_ms?: number | null;
 }
 
 const toAttempt = (r: AttemptRow): AttemptRecord => ({
@@ -295,7 +296,40 @@ const toAttempt = (r: AttemptRow): AttemptRecord => ({
   ...(r.input_tokens !== null && { inputTokens: r.input_tokens }),
   ...(r.output_tokens !== null && { outputTokens: r.output_tokens }),
   ...(r.cost_usd !== null && { costUsd: Number(r.cost_usd) }),
+  ...(r.queued_ms != null && { queuedMs: r.queued_ms }),
 });
+
+/** How long an attempt waited for its turn under its provider's rate limits. */
+export async function setQueued(db: Queryable, requestId: string, candidateIndex: number, attempt: number, ms: number) {
+  await db.query(
+    'update request_attempts set queued_ms = $4 where request_id = $1 and candidate_index = $2 and attempt = $3',
+    [requestId, candidateIndex, attempt, Math.round(ms)],
+  );
+}
+
+/**
+ * Adds a call's estimated tokens to its provider's count for this minute if the total stays
+ * within `tpm`; false when it would not (the caller waits for the next minute).
+ */
+export async function takeTokens(db: Queryable, provider: string, minute: Date, tokens: number, tpm: number) {
+  const res = await db.query(
+    `insert into provider_tokens (provider, minute, tokens)
+     select $1::text, $2::timestamptz, $3::bigint where $3::bigint <= $4::bigint
+     on conflict (provider, minute) do update set tokens = provider_tokens.tokens + excluded.tokens
+       where provider_tokens.tokens + excluded.tokens <= $4::bigint
+     returning tokens`,
+    [provider, minute, tokens, tpm],
+  );
+  return res.rows.length > 0;
+}
+
+/** Corrects a minute's count once the provider reported what the call used. */
+export async function adjustTokens(db: Queryable, provider: string, minute: Date, delta: number) {
+  await db.query(
+    'update provider_tokens set tokens = greatest(0, tokens + $3::bigint) where provider = $1 and minute = $2',
+    [provider, minute, delta],
+  );
+}
 
 export async function listAttempts(db: Queryable, requestId: string): Promise<AttemptRecord[]> {
   const res = await db.query<AttemptRow>(

@@ -23,8 +23,21 @@ export const ProviderSchema = z.object({
   baseUrl: z.url().optional(),
   /** The built-in simulator: each worker serves it locally, so it has no base URL here. */
   simulated: z.boolean().default(false),
+  /**
+   * Requests per minute across every worker: the server-side rate limit of the provider's task
+   * queue (its calls run there). A call waits its turn, up to `rateLimitWaitMs`, then falls back.
+   */
+  rpm: z.number().int().positive().optional(),
+  /** Tokens (prompt and output cap) per minute across every worker, counted in Postgres. */
+  tpm: z.number().int().positive().optional(),
+  /** The longest a call waits for its turn under `rpm` or `tpm` before it falls back (default 30 s). */
+  rateLimitWaitMs: z.number().int().min(100).max(300_000).optional(),
 });
 export type Provider = z.infer<typeof ProviderSchema>;
+
+/** How long a call to a rate-limited provider may wait for its turn; undefined: not rate limited. */
+export const rateLimitWaitOf = (p: Pick<Provider, 'rpm' | 'tpm' | 'rateLimitWaitMs'>): number | undefined =>
+  p.rpm !== undefined || p.tpm !== undefined ? (p.rateLimitWaitMs ?? 30_000) : undefined;
 
 export const ModelSchema = z.object({
   /** `provider/model`, unique in the catalog. */

@@ -81,6 +81,8 @@ export interface RoutedCandidate extends Candidate {
    * with the workflow task's completion: no separate poll). Absent: on its provider's queue.
    */
   callQueue?: 'shared';
+  /** Its provider is rate limited: the call may wait this long for its turn (schedule-to-start). */
+  rateLimitWaitMs?: number;
 }
 
 export interface PlannedRoute extends Omit<RouteDecision, 'candidates'> {
@@ -141,6 +143,8 @@ export interface AttemptRecord {
   inputTokens?: number;
   outputTokens?: number;
   costUsd?: number;
+  /** How long it waited for its turn under the provider's rate limits. */
+  queuedMs?: number;
 }
 
 /** Total cost of a request: every answered attempt is paid for, valid or not. */

@@ -51,6 +51,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rateLimitWaitSeconds = new Histogram({
+    name: 'switchyard_rate_limit_wait_seconds',
+    help: "Time provider calls waited for their turn under their provider's rpm/tpm limits",
+    labelNames: ['provider'] as const,
+    buckets: [0.01, 0.1, 0.5, 1, 5, 15, 30, 60],
+    registers: [this.registry],
+  });
+
   readonly admissionWaitSeconds = new Histogram({
     name: 'switchyard_admission_wait_seconds',
     help: 'Time requests waited for an admission slot in this API process',

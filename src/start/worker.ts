@@ -140,11 +140,14 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
       taskQueue: providerTaskQueue(providerId),
       activities: { callModel: activities.callModel },
       maxConcurrentActivityTaskExecutions: opts.maxConcurrentCalls ?? 100,
+      // The provider's rpm as its queue's server-side limit: it holds across every worker.
+      ...(rpmOf(providerId) !== undefined && { maxTaskQueueActivitiesPerSecond: rpmOf(providerId)! / 60 }),
       ...(t.activityPollers !== undefined && { maxConcurrentActivityTaskPolls: t.activityPollers }),
     });
     workers.push(w);
     runs.push(w.run());
   }
+  const rpmOf = (id: string) => opts.deps.config().config.catalog.providers.find((x) => x.id === id)?.rpm;
   // Only the queues of providers this process can call (the others' calls wait for a worker that can).
   const reachable = (id: string) => {
     const p = opts.deps.config().config.catalog.providers.find((x) => x.id === id);

@@ -268,7 +268,14 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       await workers.shutdown();
       await health?.stop();
       await env.teardown();
-      await Promise.all([openai.close(), anthropic.close(), db.close(), workerRelay.close(), apiRelay.close(), cache?.store.close()]);
+      await Promise.all([
+        openai.close(),
+        anthropic.close(),
+        db.close(),
+        workerRelay.close(),
+        apiRelay.close(),
+        cache?.store.close(),
+      ]);
     },
   };
 }
