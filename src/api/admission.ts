@@ -76,7 +76,9 @@ export function admit(admission: Admission, metrics?: Metrics): RequestHandler {
     const started = performance.now();
     admission.acquire().then(
       (release) => {
-        metrics?.admissionWaitSeconds.observe((performance.now() - started) / 1000);
+        const waited = performance.now() - started;
+        metrics?.admissionWaitSeconds.observe(waited / 1000);
+        res.locals.admissionMs = Math.round(waited);
         res.once('close', release);
         next();
       },

@@ -11,6 +11,7 @@ import { substitutionOf, type RouteRequestInput, type RouteResult } from '../dom
 import type { ConfigStore } from '../services/configStore';
 import { routeContext, waitForRecovery } from './context';
 import { lookUp, remember } from './cached';
+import { serverTiming, timingJson, timingOf, type Timing } from '../domain/timing';
 import { HttpError } from './errors';
 import { awaitResult, countRoute, requestTimeoutMs, submitRequest, type RunnerDeps, type Submission } from './submit';
 
@@ -39,6 +40,8 @@ export interface Routed {
   row: Pick<NonNullable<Awaited<ReturnType<typeof getAnswer>>>, 'response' | 'created_at'>;
   /** The response cache's part (absent: the cache does not apply to this operation). */
   cache?: { status: 'hit' | 'miss' | 'bypass'; cachedFrom?: string };
+  /** Where the request's time went (also the `Server-Timing` header). */
+  timing?: Timing;
 }
 
 /** A model asked for by name must be in the catalog: a clear 404 naming the ones that are. */
@@ -106,13 +109,20 @@ export async function runRoute(
   const substituted = substitutionOf(route.requestedModel, result.modelId, result);
   // The header names the model asked for; why it was replaced is in the `switchyard` field.
   if (substituted) res.setHeader('x-switchyard-model-substituted', substituted.requested);
-  const routed: Routed = { sub, result, row, ...(cached && { cache: { status: 'miss' as const } }) };
+  const timing = timingOf({
+    startedAt,
+    endedAt: Date.now(),
+    attempts: result.attempts,
+    admissionMs: res.locals.admissionMs as number | undefined,
+  });
+  res.setHeader('server-timing', serverTiming(timing));
+  const routed: Routed = { sub, result, row, timing, ...(cached && { cache: { status: 'miss' as const } }) };
   if (cached) await remember(deps, cached, tenantId, route, routed);
   return routed;
 }
 
 /** The `switchyard` extension field of a response (ignored by OpenAI clients): where the request went and why. */
-export function switchyardExtension({ sub, result, cache }: Routed) {
+export function switchyardExtension({ sub, result, cache, timing }: Routed) {
   return {
     request_id: sub.requestId,
     workflow_id: sub.workflowId,
@@ -126,5 +136,6 @@ export function switchyardExtension({ sub, result, cache }: Routed) {
     attempts: result.attempts,
     model_substituted: substitutionOf(sub.requestedModel, result.modelId, result) ?? null,
     cache: cache ? { status: cache.status, ...(cache.cachedFrom && { cached_from: cache.cachedFrom }) } : null,
+    ...(timing && { timing_ms: timingJson(timing) }),
   };
 }

@@ -2,7 +2,8 @@
  * Provider rate limits over real HTTP: an `rpm` provider's calls wait their turn in its task
  * queue (Temporal's server-side rate limit, shared by every worker) and the wait shows in the
  * attempt list; past its bound a call falls back; a `tpm` provider refuses what does not fit this
- * minute's tokens (counted in Postgres) and the request falls back, named as rate limited.
+ * minute's tokens (counted in Postgres) and the request falls back, named as rate limited. The
+ * wait shows in the timing breakdown (response, Server-Timing header, record).
  */
 import { CatalogSchema } from '../../src/domain/catalog';
 import { until } from '../support/chaos';
@@ -48,6 +49,22 @@ it('an rpm provider serves a burst at its rate: calls wait their turn, and the w
   const waits = res.map((r) => (r.body.switchyard.attempts[0] as { queuedMs?: number }).queuedMs ?? -1);
   expect(Math.min(...waits)).toBeGreaterThanOrEqual(0);
   expect(Math.max(...waits)).toBeGreaterThanOrEqual(1_000);
+  // The timing breakdown (seed 004), in the response, its Server-Timing header and the record.
+  const slowest = res[waits.indexOf(Math.max(...waits))]!;
+  const timing = slowest.body.switchyard.timing_ms as Record<'queued' | 'routing' | 'provider' | 'total', number>;
+  expect(timing.queued).toBeGreaterThanOrEqual(Math.max(...waits));
+  expect(timing.provider).toBeGreaterThan(0);
+  expect(timing.total).toBeGreaterThanOrEqual(timing.queued + timing.provider);
+  expect(slowest.headers.get('server-timing')).toBe(
+    `queued;dur=${timing.queued}, routing;dur=${timing.routing}, provider;dur=${timing.provider}, total;dur=${timing.total}`,
+  );
+  const record = (await (
+    await fetch(`${stack.baseURL}/requests/${slowest.body.switchyard.request_id}`, {
+      headers: { authorization: `Bearer ${stack.apiKey}` },
+    })
+  ).json()) as { timing_ms: Record<string, number> };
+  expect(record.timing_ms.queued).toBe(Math.max(...waits));
+  expect(record.timing_ms.provider).toBe(timing.provider);
 });
 
 it('past its wait bound a call falls back instead of waiting on', async () => {

@@ -4,6 +4,7 @@ import { getRequest, listAttempts } from '../../db/requests';
 import type { Db } from '../../db';
 import { authOf } from '../auth';
 import { HttpError } from '../errors';
+import { timingJson, timingOf } from '../../domain/timing';
 
 export function requestRoutes(deps: { db: Db }): Router {
   const router = Router();
@@ -13,6 +14,7 @@ export function requestRoutes(deps: { db: Db }): Router {
     // Another tenant's request is reported as missing, not forbidden: ids must not leak.
     if (!row || row.tenant_id !== tenantId)
       throw HttpError.notFound(`No request with id '${req.params.id}'.`, { param: 'id', code: 'request_not_found' });
+    const attempts = await listAttempts(deps.db, row.request_id);
     res.json({
       request_id: row.request_id,
       workflow_id: row.workflow_id,
@@ -25,7 +27,17 @@ export function requestRoutes(deps: { db: Db }): Router {
       decision: row.decision,
       decision_input: row.decision_input,
       config_version: row.config_version,
-      attempts: await listAttempts(deps.db, row.request_id),
+      attempts,
+      // Where the time went, from the record itself (finished requests).
+      timing_ms: row.completed_at
+        ? timingJson(
+            timingOf({
+              startedAt: new Date(row.created_at).getTime(),
+              endedAt: new Date(row.completed_at).getTime(),
+              attempts,
+            }),
+          )
+        : null,
       response: row.response,
       usage: row.input_tokens === null ? null : { input_tokens: row.input_tokens, output_tokens: row.output_tokens },
       cost_usd: row.cost_usd,
