@@ -90,13 +90,17 @@ const running: Stack[] = [];
     );
     expect(succeeded.rows).toHaveLength(N);
     expect(succeeded.rows.every((r) => r.n === 1)).toBe(true);
-    // The provider's calls are exactly the ledger's attempts (killed ones recorded as abandoned).
+    // The provider's calls and the ledger's attempts agree (killed ones recorded as abandoned).
     const attempts = await db.query<{ n: number; abandoned: number }>(
       `select count(*)::int as n, count(*) filter (where a.outcome = 'abandoned')::int as abandoned
        from request_attempts a join requests r on r.request_id = a.request_id where r.batch_id = $1`,
       [id],
     );
-    expect(attempts.rows[0]!.n).toBe(outside.fake.callsFor('gpt-4o-mini').length);
+    // Every call has its attempt. An attempt without a call can only be one the kill cut short
+    // between putting it on record and sending it: recorded as abandoned ("may have called").
+    const calls = outside.fake.callsFor('gpt-4o-mini').length;
+    expect(attempts.rows[0]!.n).toBeGreaterThanOrEqual(calls);
+    expect(attempts.rows[0]!.n - calls).toBeLessThanOrEqual(attempts.rows[0]!.abandoned);
     expect(attempts.rows[0]!.n).toBeGreaterThanOrEqual(N);
 
     const lines = (await (await fetch(`${api}/${id}/results`, { headers })).text()).split('\n').filter(Boolean);
