@@ -4,7 +4,7 @@
  * breaker state per endpoint, budget spent and remaining per tenant and window, batch items —
  * each after real traffic through the stack, in Prometheus's text format.
  */
-import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack, setDailyBudget } from '../support/stack';
 import { until } from '../support/chaos';
 
 let stack: TestStack;
@@ -22,12 +22,7 @@ beforeAll(async () => {
     },
   });
   root = stack.baseURL.replace(/\/v1$/, '');
-  const budget = await fetch(`${stack.baseURL}/admin/tenants/${stack.tenantId}/budget`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${stack.adminKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ dailyUsd: 10 }),
-  });
-  expect(budget.status).toBe(200);
+  await setDailyBudget(stack, 10);
 }, 120_000);
 
 afterAll(async () => {

@@ -3,8 +3,8 @@
  * an OpenAI-format provider: the request mapped one way and the answer the other, tool use
  * included (created and streamed).
  */
-import Anthropic from '@anthropic-ai/sdk';
-import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import type Anthropic from '@anthropic-ai/sdk';
+import { fakeCatalog, fakeModel, startTestStack, type TestStack, anthropicClient } from '../support/stack';
 
 let stack: TestStack;
 let client: Anthropic;
@@ -13,7 +13,7 @@ beforeAll(async () => {
   stack = await startTestStack({
     catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'chat', { capabilities: ['chat', 'vision', 'tools'] })]),
   });
-  client = new Anthropic({ apiKey: stack.apiKey, baseURL: stack.baseURL.replace(/\/v1$/, ''), maxRetries: 0 });
+  client = anthropicClient(stack);
 }, 120_000);
 
 afterAll(async () => {

@@ -4,7 +4,7 @@
  * a provider call or budget, marked in the response and its record; `Cache-Control: no-cache`
  * bypasses it; another request misses; an operator drops entries by model, by tenant or all.
  */
-import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack, setDailyBudget } from '../support/stack';
 
 describe.each(['memory', 'redis'] as const)('response cache in %s', (where) => {
   let stack: TestStack;
@@ -15,12 +15,7 @@ describe.each(['memory', 'redis'] as const)('response cache in %s', (where) => {
       cache: { chat: 60, sentiment: 60 },
       catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'm')]),
     });
-    const budget = await fetch(`${stack.baseURL}/admin/tenants/${stack.tenantId}/budget`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${stack.adminKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ dailyUsd: 10 }),
-    });
-    expect(budget.status).toBe(200);
+    await setDailyBudget(stack, 10);
   }, 120_000);
 
   afterAll(async () => {

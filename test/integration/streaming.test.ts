@@ -12,7 +12,6 @@
  *  - the budget reserves before the stream and settles on what it used (broken streams too);
  *  - the breakers count a broken stream as the endpoint failing, like any other failure.
  */
-import Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
 import { APIError } from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
@@ -20,7 +19,15 @@ import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
 import type { StreamEvent } from '../../src/domain/stream';
 import type { StreamRelay } from '../../src/services/streamRelay';
-import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
+import {
+  fakeCatalog,
+  fakeModel,
+  openaiClient,
+  startTestStack,
+  type TestStack,
+  setDailyBudget,
+  anthropicClient,
+} from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 const tools = [
@@ -60,12 +67,7 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
       streamLimits: { firstTokenMs: 1_500, idleMs: 1_500 },
     });
     client = openaiClient(stack);
-    const set = await fetch(`${stack.baseURL}/admin/tenants/${stack.tenantId}/budget`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${stack.adminKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ dailyUsd: 50 }),
-    });
-    expect(set.status).toBe(200);
+    await setDailyBudget(stack, 50);
   }, 120_000);
 
   afterAll(async () => {
@@ -240,11 +242,7 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
 
   it('the Anthropic SDK streams /v1/messages served by an OpenAI-format provider', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT });
-    const anthropic = new Anthropic({
-      apiKey: stack.apiKey,
-      baseURL: stack.baseURL.replace(/\/v1$/, ''),
-      maxRetries: 0,
-    });
+    const anthropic = anthropicClient(stack);
     const s = anthropic.messages.stream({
       model: 'oa/primary',
       max_tokens: 200,
@@ -262,11 +260,7 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
 
   it('a stream cut mid-way reaches the Anthropic SDK as an error event, not a normal end', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 3 });
-    const anthropic = new Anthropic({
-      apiKey: stack.apiKey,
-      baseURL: stack.baseURL.replace(/\/v1$/, ''),
-      maxRetries: 0,
-    });
+    const anthropic = anthropicClient(stack);
     const s = anthropic.messages.stream({
       model: 'oa/primary',
       max_tokens: 200,

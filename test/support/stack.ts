@@ -3,6 +3,7 @@
  * the real workers and API, a real database, and fake providers of both wire formats. Requests go
  * over real HTTP to the API, and from the workers over real HTTP through the official SDKs.
  */
+import Anthropic from '@anthropic-ai/sdk';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
@@ -75,6 +76,20 @@ export const fakeCatalog = (f: TestStack['fakes'], models: Array<Record<string, 
 /** The official `openai` client against a test stack, with the SDK's retries off (tests count calls). */
 export const openaiClient = (stack: Pick<TestStack, 'baseURL' | 'apiKey'>) =>
   new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0 });
+
+/** The official `@anthropic-ai/sdk` client against a test stack (it adds `/v1` itself). */
+export const anthropicClient = (stack: Pick<TestStack, 'baseURL' | 'apiKey'>) =>
+  new Anthropic({ apiKey: stack.apiKey, baseURL: stack.baseURL.replace(/\/v1$/, ''), maxRetries: 0 });
+
+/** Gives the stack's tenant a daily budget through the admin API (as its admin would). */
+export async function setDailyBudget(stack: Pick<TestStack, 'baseURL' | 'adminKey' | 'tenantId'>, usd: number) {
+  const res = await fetch(`${stack.baseURL}/admin/tenants/${stack.tenantId}/budget`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${stack.adminKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ dailyUsd: usd }),
+  });
+  if (res.status !== 200) throw new Error(`setting the budget: ${res.status} ${await res.text()}`);
+}
 
 /** The key the test workers hold for a provider (long enough to be registered for redaction). */
 export const providerSecret = (providerId: string) => `secret-${providerId}-4f9c2a7b1d`;
