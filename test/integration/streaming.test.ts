@@ -240,16 +240,21 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
     expect(s.chunks.at(-1)!.choices[0]!.finish_reason).toBe('tool_calls');
   });
 
-  it('the Anthropic SDK streams /v1/messages served by an OpenAI-format provider', async () => {
-    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT });
-    const anthropic = anthropicClient(stack);
-    const s = anthropic.messages.stream({
+  /** The Anthropic SDK's stream from `/v1/messages`, and the text deltas it emitted. */
+  function anthropicStream() {
+    const s = anthropicClient(stack).messages.stream({
       model: 'oa/primary',
       max_tokens: 200,
       messages: [{ role: 'user', content: 'Count to ten.' }],
     });
     const deltas: string[] = [];
     s.on('text', (t) => deltas.push(t));
+    return { s, deltas };
+  }
+
+  it('the Anthropic SDK streams /v1/messages served by an OpenAI-format provider', async () => {
+    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT });
+    const { s, deltas } = anthropicStream();
     const message = await s.finalMessage();
     expect(deltas.length).toBe(10);
     expect(message.content).toEqual([expect.objectContaining({ type: 'text', text: CONTENT })]);
@@ -260,14 +265,7 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
 
   it('a stream cut mid-way reaches the Anthropic SDK as an error event, not a normal end', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 3 });
-    const anthropic = anthropicClient(stack);
-    const s = anthropic.messages.stream({
-      model: 'oa/primary',
-      max_tokens: 200,
-      messages: [{ role: 'user', content: 'Count to ten.' }],
-    });
-    const deltas: string[] = [];
-    s.on('text', (t) => deltas.push(t));
+    const { s, deltas } = anthropicStream();
     await expect(s.finalMessage()).rejects.toThrow(/interrupted after 3 chunks/);
     expect(deltas.join('')).toBe('one two three');
   });
