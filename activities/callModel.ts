@@ -90,8 +90,11 @@ export function createCallModelActivity(deps: ActivityDeps) {
             { provider: input.provider, model: input.model },
           );
         }
-        ctx.heartbeat();
-        await ctx.sleep(next - Date.now() + 5);
+        // Heartbeats while it waits (the call's heartbeat timeout is shorter than a minute).
+        while (Date.now() < next) {
+          ctx.heartbeat();
+          await ctx.sleep(Math.min(2_000, next - Date.now() + 5));
+        }
       }
       queuedMs += Date.now() - gateStart;
     }

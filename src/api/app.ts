@@ -45,6 +45,8 @@ export interface ApiDeps {
   relay?: StreamRelay;
   /** The response cache (absent: off). */
   cache?: CacheSettings;
+  /** Aborted when the process stops: in-flight requests stop waiting on Temporal. */
+  stopping?: AbortSignal;
   /** This process's Prometheus metrics, served at /metrics (operator key). */
   metrics?: Metrics;
   /** This process's workers (all in one), for readiness. */

@@ -113,7 +113,10 @@ export async function streamRoute(
         outcome = got.outcome;
         // Nothing sent and nothing on the relay: no piece is coming (a failure before the first
         // token, or an answer that was not streamed): answer at once instead of draining.
-        if (!started && relay && (await relay.count(sub.requestId).catch(() => 0)) === 0) pending = undefined;
+        if (!started && relay && (await relay.count(sub.requestId).catch(() => 0)) === 0) {
+          pending?.catch(() => undefined);
+          pending = undefined;
+        }
         drainUntil = Date.now() + DRAIN_MS;
         continue;
       }

@@ -31,6 +31,8 @@ export interface RunnerDeps {
   metrics?: Metrics;
   /** The response cache (absent: none). */
   cache?: CacheSettings;
+  /** Aborted when the process stops: requests stop waiting on their workflows (which run on). */
+  stopping?: AbortSignal;
 }
 
 const START_DEADLINE_MS = 5_000;
@@ -215,7 +217,10 @@ export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<Ro
     );
   });
   try {
-    return await Promise.race([sub.handle.result(), deadline]);
+    const result = deps.stopping
+      ? deps.client.connection.withAbortSignal(deps.stopping, () => sub.handle.result())
+      : sub.handle.result();
+    return await Promise.race([result, deadline]);
   } catch (err) {
     if (err instanceof WorkflowFailedError) throw routeFailureToHttp(err, sub.requestId);
     if (err instanceof HttpError) throw err;

@@ -98,7 +98,10 @@ const closeServer = (server: http.Server) =>
 export async function startSwitchyard(config: Config, opts: StartOptions): Promise<Switchyard> {
   const { logger, role } = opts;
   const cleanups: Array<() => Promise<void>> = [];
+  // Aborted first on stop: requests in flight stop waiting on Temporal before its connection closes.
+  const stopping = new AbortController();
   const stop = async () => {
+    stopping.abort();
     for (const fn of cleanups.reverse()) {
       await fn().catch((err: unknown) => logger.warn({ err }, 'error while stopping'));
     }
@@ -290,6 +293,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         relay,
         metrics,
         cache,
+        stopping: stopping.signal,
         workers: workerStates,
         configStore,
         health,

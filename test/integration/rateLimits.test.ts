@@ -16,7 +16,7 @@ beforeAll(async () => {
     catalog: (f) =>
       CatalogSchema.parse({
         providers: [
-          { id: 'oa', wireFormat: 'openai', baseUrl: f.openai.url, rpm: 120 },
+          { id: 'oa', wireFormat: 'openai', baseUrl: f.openai.url, rpm: 60 },
           { id: 'ob', wireFormat: 'openai', baseUrl: f.openai.url, rpm: 6, rateLimitWaitMs: 300 },
           { id: 'oc', wireFormat: 'openai', baseUrl: f.openai.url, tpm: 90, rateLimitWaitMs: 500 },
           { id: 'an', wireFormat: 'anthropic', baseUrl: f.anthropic.url },
@@ -40,15 +40,15 @@ const ask = (model: string, content: string) =>
   stack.post('/chat/completions', { model, messages: [{ role: 'user', content }] });
 
 it('an rpm provider serves a burst at its rate: calls wait their turn, and the wait is on record', async () => {
-  const res = await Promise.all(Array.from({ length: 6 }, (_, i) => ask('oa/rpm', `burst ${i}`)));
-  expect(res.map((r) => r.status)).toEqual(Array(6).fill(200));
+  const res = await Promise.all(Array.from({ length: 5 }, (_, i) => ask('oa/rpm', `burst ${i}`)));
+  expect(res.map((r) => r.status)).toEqual(Array(5).fill(200));
   expect(new Set(res.map((r) => r.headers.get('x-switchyard-model')))).toEqual(new Set(['oa/rpm']));
-  // 2 per second, server-side: the provider saw them spread out.
+  // 1 per second, server-side (its limiter lets a small burst through): the provider saw them spread out.
   const at = stack.fakes.openai.callsFor('rpm').map((c) => c.at);
-  expect(Math.max(...at) - Math.min(...at)).toBeGreaterThanOrEqual(1_200);
+  expect(Math.max(...at) - Math.min(...at)).toBeGreaterThanOrEqual(2_500);
   const waits = res.map((r) => (r.body.switchyard.attempts[0] as { queuedMs?: number }).queuedMs ?? -1);
   expect(Math.min(...waits)).toBeGreaterThanOrEqual(0);
-  expect(Math.max(...waits)).toBeGreaterThanOrEqual(1_000);
+  expect(Math.max(...waits)).toBeGreaterThanOrEqual(2_000);
   // The timing breakdown (seed 004), in the response, its Server-Timing header and the record.
   const slowest = res[waits.indexOf(Math.max(...waits))]!;
   const timing = slowest.body.switchyard.timing_ms as Record<'queued' | 'routing' | 'provider' | 'total', number>;

@@ -218,6 +218,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   await upsertApiKey(db, tenantId, adminKey, 'test-admin', 'admin');
   const operatorKey = `sk-sy-${uniqueId('operator')}`;
   await upsertApiKey(db, tenantId, operatorKey, 'test-operator', 'operator');
+  const stopping = new AbortController();
   const app = createApp({
     db,
     client: env.client,
@@ -226,6 +227,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     relay: apiRelay,
     metrics,
     cache,
+    stopping: stopping.signal,
     configStore,
     health,
     logger: pino({ level: 'silent' }),
@@ -276,6 +278,8 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       return { status: res.status, body: await res.json(), headers: res.headers };
     },
     async stop() {
+      // Requests still waiting on a workflow stop waiting before the connection closes.
+      stopping.abort();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       configStore.stop();
