@@ -194,6 +194,23 @@ function isDeadlineExceeded(err: unknown): boolean {
   return false;
 }
 
+/**
+ * Runs a Temporal call that the process's stop aborts. Each call gets a signal of its own, tied
+ * to the process's: the SDK leaves a listener on the signal it is given, one per gRPC call, and
+ * on the process-wide signal those would pile up for as long as the process runs.
+ */
+function whileRunning<T>(deps: Pick<RunnerDeps, 'client' | 'stopping'>, fn: () => Promise<T>): Promise<T> {
+  const stopping = deps.stopping;
+  if (!stopping) return fn();
+  const own = new AbortController();
+  const abort = () => own.abort();
+  if (stopping.aborted) own.abort();
+  else stopping.addEventListener('abort', abort, { once: true });
+  return deps.client.connection
+    .withAbortSignal(own.signal, fn)
+    .finally(() => stopping.removeEventListener('abort', abort));
+}
+
 /** Waits for the workflow's result up to the request deadline; maps a failed route to its HTTP error. */
 export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<RouteResult> {
   let timer: NodeJS.Timeout | undefined;
@@ -217,10 +234,7 @@ export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<Ro
     );
   });
   try {
-    const result = deps.stopping
-      ? deps.client.connection.withAbortSignal(deps.stopping, () => sub.handle.result())
-      : sub.handle.result();
-    return await Promise.race([result, deadline]);
+    return await Promise.race([whileRunning(deps, () => sub.handle.result()), deadline]);
   } catch (err) {
     if (err instanceof WorkflowFailedError) throw routeFailureToHttp(err, sub.requestId);
     if (err instanceof HttpError) throw err;

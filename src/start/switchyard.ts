@@ -4,6 +4,7 @@
  * `npm start` runs every part in one process; `npm run worker` / `npm run api` run one half each.
  * `stop()` undoes everything in reverse order, so nothing outlives the process.
  */
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import type http from 'node:http';
 import express from 'express';
@@ -100,6 +101,8 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
   const cleanups: Array<() => Promise<void>> = [];
   // Aborted first on stop: requests in flight stop waiting on Temporal before its connection closes.
   const stopping = new AbortController();
+  // One listener per request in flight (each removed when it ends): many at once is normal.
+  setMaxListeners(0, stopping.signal);
   const stop = async () => {
     stopping.abort();
     for (const fn of cleanups.reverse()) {

@@ -3,6 +3,7 @@
  * the real workers and API, a real database, and fake providers of both wire formats. Requests go
  * over real HTTP to the API, and from the workers over real HTTP through the official SDKs.
  */
+import { setMaxListeners } from 'node:events';
 import Anthropic from '@anthropic-ai/sdk';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -219,6 +220,8 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const operatorKey = `sk-sy-${uniqueId('operator')}`;
   await upsertApiKey(db, tenantId, operatorKey, 'test-operator', 'operator');
   const stopping = new AbortController();
+  // One listener per request in flight (each removed when it ends): many at once is normal.
+  setMaxListeners(0, stopping.signal);
   const app = createApp({
     db,
     client: env.client,
