@@ -58,12 +58,10 @@ export async function streamRoute(
   const relay = deps.relay;
   const events = relay?.subscribe(sub.requestId, stop.signal);
   // Stop waiting on the workflow once the stream has ended (the relay may end it first).
-  const settled: Promise<Settled> = deps.client.connection
-    .withAbortSignal(stop.signal, () => awaitResult(deps, sub))
-    .then(
-      (result) => ({ ok: true, result }),
-      (error: unknown) => ({ ok: false, error }),
-    );
+  const settled: Promise<Settled> = awaitResult(deps, sub, stop.signal).then(
+    (result) => ({ ok: true, result }),
+    (error: unknown) => ({ ok: false, error }),
+  );
 
   let started = false;
   let received = 0;

@@ -199,20 +199,29 @@ function isDeadlineExceeded(err: unknown): boolean {
  * to the process's: the SDK leaves a listener on the signal it is given, one per gRPC call, and
  * on the process-wide signal those would pile up for as long as the process runs.
  */
-function whileRunning<T>(deps: Pick<RunnerDeps, 'client' | 'stopping'>, fn: () => Promise<T>): Promise<T> {
-  const stopping = deps.stopping;
-  if (!stopping) return fn();
+function whileRunning<T>(
+  deps: Pick<RunnerDeps, 'client' | 'stopping'>,
+  fn: () => Promise<T>,
+  also?: AbortSignal,
+): Promise<T> {
+  const signals = [deps.stopping, also].filter((x): x is AbortSignal => x !== undefined);
+  if (signals.length === 0) return fn();
   const own = new AbortController();
   const abort = () => own.abort();
-  if (stopping.aborted) own.abort();
-  else stopping.addEventListener('abort', abort, { once: true });
+  for (const x of signals) {
+    if (x.aborted) own.abort();
+    else x.addEventListener('abort', abort, { once: true });
+  }
   return deps.client.connection
     .withAbortSignal(own.signal, fn)
-    .finally(() => stopping.removeEventListener('abort', abort));
+    .finally(() => signals.forEach((x) => x.removeEventListener('abort', abort)));
 }
 
-/** Waits for the workflow's result up to the request deadline; maps a failed route to its HTTP error. */
-export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<RouteResult> {
+/**
+ * Waits for the workflow's result up to the request deadline (or until `cancel`: a stream that
+ * ended first); maps a failed route to its HTTP error.
+ */
+export async function awaitResult(deps: RunnerDeps, sub: Submission, cancel?: AbortSignal): Promise<RouteResult> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -234,7 +243,7 @@ export async function awaitResult(deps: RunnerDeps, sub: Submission): Promise<Ro
     );
   });
   try {
-    return await Promise.race([whileRunning(deps, () => sub.handle.result()), deadline]);
+    return await Promise.race([whileRunning(deps, () => sub.handle.result(), cancel), deadline]);
   } catch (err) {
     if (err instanceof WorkflowFailedError) throw routeFailureToHttp(err, sub.requestId);
     if (err instanceof HttpError) throw err;
