@@ -314,31 +314,31 @@ export function simulatedHandler(opts: SimulatedProviderOptions = {}) {
     }
 
     const body = parsed.data as z.infer<typeof ChatRequest>;
-    const answer = (c: Completion) =>
-      body.stream ? sendStream(res, c, body.stream_options?.include_usage === true) : send(res, 200, c);
-    const call = simulatedToolCall(body.tools, body.tool_choice, body.messages);
-    if (call) {
-      const promptTokens = countMessageTokens(body.messages);
-      const outputTokens = countTokens(call.function.arguments) + 8;
-      answer({
+    const promptTokens = countMessageTokens(body.messages);
+    /** The completion for a message, as sent whole or streamed. */
+    const answer = (message: Completion['choices'][number]['message'], finish: string, outputTokens: number) => {
+      const c: Completion = {
         id: `chatcmpl-sim-${createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16)}`,
         object: 'chat.completion',
         created: Math.floor(Date.now() / 1000),
         model,
-        choices: [
-          {
-            index: 0,
-            message: { role: 'assistant', content: null, refusal: null, tool_calls: [call] },
-            finish_reason: 'tool_calls',
-            logprobs: null,
-          },
-        ],
+        choices: [{ index: 0, message, finish_reason: finish, logprobs: null }],
         usage: {
           prompt_tokens: promptTokens,
           completion_tokens: outputTokens,
           total_tokens: promptTokens + outputTokens,
         },
-      });
+      };
+      if (body.stream) sendStream(res, c, body.stream_options?.include_usage === true);
+      else send(res, 200, c);
+    };
+    const call = simulatedToolCall(body.tools, body.tool_choice, body.messages);
+    if (call) {
+      answer(
+        { role: 'assistant', content: null, refusal: null, tool_calls: [call] },
+        'tool_calls',
+        countTokens(call.function.arguments) + 8,
+      );
       return;
     }
     const schema = body.response_format?.type === 'json_schema' ? body.response_format.json_schema?.schema : undefined;
@@ -355,21 +355,7 @@ export function simulatedHandler(opts: SimulatedProviderOptions = {}) {
       outputTokens = Math.min(cap, countTokens(content));
       finish = 'length';
     }
-    const promptTokens = countMessageTokens(body.messages);
-    answer({
-      id: `chatcmpl-sim-${createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16)}`,
-      object: 'chat.completion',
-      created: Math.floor(Date.now() / 1000),
-      model,
-      choices: [
-        { index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: finish, logprobs: null },
-      ],
-      usage: {
-        prompt_tokens: promptTokens,
-        completion_tokens: outputTokens,
-        total_tokens: promptTokens + outputTokens,
-      },
-    });
+    answer({ role: 'assistant', content, refusal: null }, finish, outputTokens);
   };
 }
 
