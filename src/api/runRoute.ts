@@ -45,7 +45,7 @@ export interface Routed {
 }
 
 /** A model asked for by name must be in the catalog: a clear 404 naming the ones that are. */
-function checkModel(deps: { configStore: ConfigStore }, route: RouteInput): void {
+export function checkModel(deps: { configStore: ConfigStore }, route: RouteInput): void {
   const catalog = deps.configStore.current().config.catalog;
   if (!AUTO_MODELS.has(route.requestedModel) && !findModel(catalog, route.requestedModel)) {
     const known = catalog.models.map((m) => m.id).join(', ');
@@ -56,7 +56,7 @@ function checkModel(deps: { configStore: ConfigStore }, route: RouteInput): void
   }
 }
 
-/** Checks the model, stores the request and starts its workflow; sets the request's id headers. */
+/** Stores the request and starts its workflow (its model checked first); sets the id headers. */
 export async function startRoute(
   deps: RunnerDeps & { configStore: ConfigStore },
   req: Request,
@@ -65,7 +65,6 @@ export async function startRoute(
   body: unknown,
   route: RouteInput,
 ): Promise<Submission> {
-  checkModel(deps, route);
   const sub = await submitRequest(deps, {
     tenantId,
     idempotencyKey: req.header('idempotency-key'),

@@ -14,7 +14,7 @@ import { deltasOf, type StreamEvent, type StreamWriter } from '../domain/stream'
 import { substitutionOf, type RouteResult } from '../domain/request';
 import type { ToolCall } from '../domain/chat';
 import type { ConfigStore } from '../services/configStore';
-import { startRoute, type RouteInput } from './runRoute';
+import { checkModel, startRoute, type RouteInput } from './runRoute';
 import { awaitResult, countRoute, type RunnerDeps, type Submission } from './submit';
 import { findModel } from '../domain/catalog';
 
@@ -34,6 +34,7 @@ export async function streamRoute(
   writerFor: (sub: Submission) => StreamWriter,
 ): Promise<void> {
   const startedAt = Date.now();
+  checkModel(deps, route);
   const sub = await startRoute(deps, req, res, tenantId, body, route);
   const counted = { tenantId, operation: route.operation, startedAt };
   const metrics = deps.metrics;

@@ -3,6 +3,7 @@
  * settles against): per group of day, provider, model and tenant — requests, outcomes, tokens,
  * cost, latency percentiles, fallback and cache-hit rates — and the rows of a rule's variants.
  */
+import type { VariantRequest } from '../domain/stats';
 import type { Queryable } from './index';
 
 export const GROUPS = {
@@ -65,20 +66,12 @@ export async function usage(
   return res.rows;
 }
 
-export interface VariantRow {
-  variant: string;
-  status: string;
-  latency_ms: number | null;
-  cost_usd: number | null;
-  invalid_output: boolean;
-}
-
 /** The requests a weighted rule routed, each with the target it picked. */
 export async function variantRows(
   db: Queryable,
   q: { rule: string; from: Date; to: Date; tenant?: string },
-): Promise<VariantRow[]> {
-  const res = await db.query<VariantRow>(
+): Promise<VariantRequest[]> {
+  const res = await db.query<VariantRequest>(
     `select coalesce(r.decision->'rule'->>'picked', r.model) as variant, r.status, r.latency_ms,
             r.cost_usd::float8 as cost_usd,
             exists (select 1 from request_attempts a where a.request_id = r.request_id and a.error_type = 'InvalidOutput')

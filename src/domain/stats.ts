@@ -59,3 +59,56 @@ export function percentile(sorted: number[], p: number): number | null {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
+
+/** One request of a split, as its variant comparison reads it. */
+export interface VariantRequest {
+  variant: string;
+  status: string;
+  latency_ms: number | null;
+  cost_usd: number | null;
+  invalid_output: boolean;
+}
+
+/**
+ * A split's variants compared: error rate, validation failures, latency and cost of each, and
+ * each against the variant with the most requests (the control of a canary), with tests.
+ */
+export function compareVariants(rows: VariantRequest[]) {
+  const byVariant = new Map<string, VariantRequest[]>();
+  for (const r of rows) byVariant.set(r.variant, [...(byVariant.get(r.variant) ?? []), r]);
+  const stats = [...byVariant.entries()]
+    .map(([variant, rs]) => {
+      const latencies = rs.flatMap((r) => (r.latency_ms === null ? [] : [r.latency_ms])).sort((a, b) => a - b);
+      return {
+        variant,
+        requests: rs.length,
+        errors: rs.filter((r) => r.status === 'failed').length,
+        invalid: rs.filter((r) => r.invalid_output).length,
+        latencies,
+        latency: sampleOf(latencies),
+        cost: sampleOf(rs.map((r) => r.cost_usd ?? 0)),
+      };
+    })
+    .sort((a, b) => b.requests - a.requests);
+  const control = stats[0];
+  return {
+    control: control?.variant ?? null,
+    variants: stats.map((v) => ({
+      variant: v.variant,
+      requests: v.requests,
+      error_rate: v.errors / v.requests,
+      validation_failure_rate: v.invalid / v.requests,
+      latency_ms: { mean: v.latency.mean, p50: percentile(v.latencies, 50), p95: percentile(v.latencies, 95) },
+      cost_usd: { mean: v.cost.mean, total: v.cost.mean * v.cost.n },
+      ...(control &&
+        v !== control && {
+          versus_control: {
+            error_rate: twoProportions(v.errors, v.requests, control.errors, control.requests),
+            validation_failure_rate: twoProportions(v.invalid, v.requests, control.invalid, control.requests),
+            latency: welch(v.latency, control.latency),
+            cost: welch(v.cost, control.cost),
+          },
+        }),
+    })),
+  };
+}

@@ -1,4 +1,4 @@
-import { normalCdf, percentile, sampleOf, twoProportions, welch } from '../../src/domain/stats';
+import { compareVariants, normalCdf, percentile, sampleOf, twoProportions, welch } from '../../src/domain/stats';
 
 it('normalCdf matches known values', () => {
   expect(normalCdf(0)).toBeCloseTo(0.5, 6);
@@ -28,4 +28,28 @@ it('percentile by nearest rank', () => {
   expect(percentile(xs, 95)).toBe(95);
   expect(percentile(xs, 99)).toBe(99);
   expect(percentile([], 50)).toBeNull();
+});
+
+it('compares variants against the busiest one', () => {
+  const row = (variant: string, latency: number, status = 'succeeded') => ({
+    variant,
+    status,
+    latency_ms: latency,
+    cost_usd: 0.001,
+    invalid_output: false,
+  });
+  const rows = [
+    ...Array.from({ length: 40 }, (_, i) => row('a', 100 + (i % 5))),
+    ...Array.from({ length: 30 }, (_, i) => row('b', 300 + (i % 5), i < 3 ? 'failed' : 'succeeded')),
+  ];
+  const { control, variants } = compareVariants(rows);
+  expect(control).toBe('a');
+  expect(variants.map((v) => [v.variant, v.requests, v.error_rate])).toEqual([
+    ['a', 40, 0],
+    ['b', 30, 0.1],
+  ]);
+  expect(variants[0]).not.toHaveProperty('versus_control');
+  expect(variants[1]!.versus_control!.latency.significant).toBe(true);
+  expect(variants[1]!.latency_ms.p50).toBe(302);
+  expect(compareVariants([])).toEqual({ control: null, variants: [] });
 });

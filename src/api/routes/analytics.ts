@@ -9,7 +9,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Db } from '../../db';
 import { GROUPS, usage, variantRows, type AnalyticsRow, type Group } from '../../db/analytics';
-import { percentile, sampleOf, twoProportions, welch } from '../../domain/stats';
+import { compareVariants } from '../../domain/stats';
 import { tenantFilterOf, tenantInScope } from '../auth';
 import { validate } from '../validate';
 
@@ -87,53 +87,14 @@ export function analyticsRoutes(deps: { db: Db }): Router {
     const q = validate(VariantsQuery, req.query);
     const scope = scopeOf(req, q);
     const rows = await variantRows(deps.db, { rule: q.rule, ...scope });
-    const byVariant = new Map<string, typeof rows>();
-    for (const r of rows) byVariant.set(r.variant, [...(byVariant.get(r.variant) ?? []), r]);
-    const variants = [...byVariant.entries()]
-      .map(([variant, rs]) => {
-        const latencies = rs.flatMap((r) => (r.latency_ms === null ? [] : [r.latency_ms])).sort((a, b) => a - b);
-        const costs = rs.map((r) => r.cost_usd ?? 0);
-        return {
-          variant,
-          requests: rs.length,
-          errors: rs.filter((r) => r.status === 'failed').length,
-          validation_failures: rs.filter((r) => r.invalid_output).length,
-          latency: sampleOf(latencies),
-          latencies,
-          cost: sampleOf(costs),
-        };
-      })
-      .sort((a, b) => b.requests - a.requests);
-    // Each variant against the one with the most requests (the control of a canary).
-    const control = variants[0];
+    const { control, variants } = compareVariants(rows);
     res.json({
       object: 'analytics.variants',
       rule: q.rule,
       from: scope.from.toISOString(),
       to: scope.to.toISOString(),
-      control: control?.variant ?? null,
-      data: variants.map((v) => ({
-        variant: v.variant,
-        requests: v.requests,
-        error_rate: v.requests ? v.errors / v.requests : 0,
-        validation_failure_rate: v.requests ? v.validation_failures / v.requests : 0,
-        latency_ms: { mean: v.latency.mean, p50: percentile(v.latencies, 50), p95: percentile(v.latencies, 95) },
-        cost_usd: { mean: v.cost.mean, total: v.cost.mean * v.cost.n },
-        ...(control &&
-          v !== control && {
-            versus_control: {
-              error_rate: twoProportions(v.errors, v.requests, control.errors, control.requests),
-              validation_failure_rate: twoProportions(
-                v.validation_failures,
-                v.requests,
-                control.validation_failures,
-                control.requests,
-              ),
-              latency: welch(v.latency, control.latency),
-              cost: welch(v.cost, control.cost),
-            },
-          }),
-      })),
+      control,
+      data: variants,
     });
   });
 
