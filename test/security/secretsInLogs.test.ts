@@ -53,7 +53,9 @@ it('the keys appear nowhere in the logs, even when a provider echoes its key in 
   // The provider saw the key and echoed it; the client sees it redacted.
   expect(String(fake.calls.at(-1)!.headers.authorization)).toContain(PROVIDER_KEY);
   expect(body).toContain('[redacted]');
-  expect(await stopStack(stack)).toBe(0);
+  const code = await stopStack(stack);
+  if (code !== 0) console.log(stack.output().slice(-3000));
+  expect(code).toBe(0);
   const output = stack.output();
   expect(output).toContain('"status":'); // debug request logs were written
   // Structured: one JSON line per request with its tenant, request and workflow ids; the body
