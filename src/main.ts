@@ -71,6 +71,14 @@ async function main(): Promise<void> {
       },
     );
   };
+  // A Temporal call still retrying when its connection closed during shutdown throws from a gRPC
+  // timer: nothing is lost then (the process is stopping), so it must not turn a clean stop into
+  // exit code 1. Anything else uncaught ends the process as Node would.
+  process.on('uncaughtException', (err) => {
+    if (stoppingSince !== undefined && err.message === 'Channel has been shut down') return;
+    process.stderr.write(`${err.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   app.workerDone?.catch(async (err: unknown) => {
