@@ -26,7 +26,7 @@ import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { NativeConnection } from '@temporalio/worker';
 import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
 import { countingDb, type CountingDb } from './countingDb';
-import { openTestDb, uniqueId } from './db';
+import { openTestDb, uniqueId, type DbKind } from './db';
 import { startFakeProvider, type FakeProvider } from './fakeProvider';
 import { MemoryRelay, RedisRelay, type StreamRelay } from '../../src/services/streamRelay';
 import { Metrics } from '../../src/services/metrics';
@@ -135,6 +135,8 @@ export interface StackOptions {
   cache?: Record<string, number>;
   /** Wraps the relay the workers publish to (a flaky relay, say); the API reads the unwrapped one. */
   wrapWorkerRelay?: (relay: StreamRelay) => StreamRelay;
+  /** The database: PGlite or PostgreSQL (default: PostgreSQL when DATABASE_URL is set). */
+  db?: DbKind;
 }
 
 /** Redis for the tests that use it: REDIS_URL, or the machine's own. */
@@ -145,7 +147,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const [openai, anthropic, db, bundle] = await Promise.all([
     startFakeProvider('openai'),
     startFakeProvider('anthropic'),
-    openTestDb().then(countingDb),
+    openTestDb(opts.db).then(countingDb),
     buildWorkflowBundle(),
   ]);
   const fakes = { openai, anthropic };
