@@ -4,7 +4,7 @@
  * one vocabulary. Provider error *text* matters: a context-window overflow arrives as a plain 400
  * and must not be mistaken for an invalid request, or the fallback to a larger model never fires.
  */
-import { redact } from './redact';
+import { redact, safeIdentifier } from './redact';
 import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
@@ -14,7 +14,10 @@ export interface ProviderFailureDetails {
   provider: string;
   model: string;
   status?: number;
-  /** Provider's own error code/type, e.g. `context_length_exceeded`, `overloaded_error`. */
+  /**
+   * Provider's own error code/type, e.g. `context_length_exceeded`, `overloaded_error`: only a short
+   * identifier with no secret in it (`safeIdentifier`), else absent.
+   */
   providerCode?: string;
   retryAfterMs?: number;
 }
@@ -42,6 +45,9 @@ export function retryAfterMs(
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/** Longest provider text kept in a failure's message (a provider may answer with a whole HTML page). */
+export const MAX_FAILURE_MESSAGE = 2_000;
+
 function bodyOf(err: { error?: unknown }): { code?: string; type?: string; message?: string } {
   // OpenAI: {error: {message, type, code}} (SDK hands us the inner object);
   // Anthropic: {type: 'error', error: {type, message}} (SDK hands us the whole body).
@@ -65,13 +71,26 @@ export function classifyStatus(status: number, text: string, code?: string): Fai
   return 'MalformedResponse';
 }
 
+const bounded = (text: string) =>
+  text.length <= MAX_FAILURE_MESSAGE ? text : `${text.slice(0, MAX_FAILURE_MESSAGE)}… (${text.length} characters)`;
+
 export function failure(type: FailureType, message: string, details: ProviderFailureDetails): ApplicationFailure {
   return ApplicationFailure.create({
     type,
-    // Redacted here, so no provider text reaches the attempt row, the client or history unredacted.
-    message: redact(message),
+    // Redacted here, so no provider text reaches the attempt row, the client or history unredacted
+    // (and bounded: an attempt row and a history event are no place for a provider's whole page).
+    message: bounded(redact(message)),
     nonRetryable: !FAILURE_RULES[type].retryable,
-    details: [details],
+    // Rebuilt field by field: whatever a caller put in `providerCode`, only an identifier goes on.
+    details: [
+      {
+        provider: details.provider,
+        model: details.model,
+        ...(details.status !== undefined && { status: details.status }),
+        ...(safeIdentifier(details.providerCode) !== undefined && { providerCode: details.providerCode }),
+        ...(details.retryAfterMs !== undefined && { retryAfterMs: details.retryAfterMs }),
+      },
+    ],
     // Honour the provider's retry-after: Temporal waits exactly this long before the next attempt.
     nextRetryDelay: details.retryAfterMs !== undefined ? details.retryAfterMs : undefined,
   });
@@ -118,7 +137,8 @@ export function toProviderFailure(err: unknown, provider: string, model: string)
     const details: ProviderFailureDetails = {
       ...base,
       status: apiErr.status,
-      providerCode: body.code ?? body.type,
+      // The code or type as a short identifier, never free text: a provider may echo the key there.
+      providerCode: safeIdentifier(body.code) ?? safeIdentifier(body.type),
       retryAfterMs: retryAfterMs(apiErr.headers),
     };
     return failure(type, `${provider}/${model} ${apiErr.status}: ${body.message ?? apiErr.message}`, details);
