@@ -95,7 +95,9 @@ export async function listBatches(
 ): Promise<BatchRow[]> {
   const res = await db.query<BatchRow>(
     `select ${BATCH_COLUMNS} from batches where tenant_id = $1 and kind = $2
-       and ($3::text is null or created_at < (select created_at from batches where id = $3))
+       -- The cursor counts only as one of the caller's own batches of this kind: another
+       -- tenant's id must read exactly as an unknown one (an empty page), or it tells it exists.
+       and ($3::text is null or created_at < (select created_at from batches where id = $3 and tenant_id = $1 and kind = $2))
      order by created_at desc, id desc limit $4`,
     [tenantId, kind, opts.after ?? null, opts.limit],
   );
