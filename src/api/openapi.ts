@@ -343,6 +343,8 @@ function operationOf(key: string, r: Route) {
     summary: r.summary,
     tags: [r.tag],
     ...(r.role === 'none' ? { security: [] } : { description: `Needs a ${r.role} API key or above.` }),
+    // The same, for programs (test/security/roles.test.ts checks every route enforces exactly this).
+    'x-switchyard-role': r.role,
     requestParams: {
       ...(params.length && { path: z.object(Object.fromEntries(params.map((p) => [p, z.string()]))) }),
       ...(r.query && { query: r.query }),

@@ -1,9 +1,11 @@
 /**
  * Tenants and API keys.
- *   Tenants (operator): POST/GET /v1/tenants, GET/DELETE /v1/tenants/{id}.
+ *   Tenants (operator): POST/GET /v1/tenants, DELETE /v1/tenants/{id}; GET /v1/tenants/{id}: an
+ *   admin its own tenant, an operator any.
  *   Keys: POST /v1/keys (the key is in this response only), GET /v1/keys, GET/DELETE /v1/keys/{id},
  *   POST /v1/keys/{id}/rotate (a new key with the same name, role and expiry; the old one revoked).
- *   An admin manages its own tenant's keys, up to its own role; an operator any tenant's, any role.
+ *   An admin manages its own tenant's keys up to its own role: it creates, revokes and rotates no
+ *   operator key (it may list them, never their secret); an operator any tenant's, any role.
  * Audit: GET /v1/audit (an operator every entry, an admin its own tenant's).
  */
 import { Router, type Request } from 'express';
@@ -89,7 +91,8 @@ export function tenancyRoutes(deps: { db: Db }): Router {
     res.json({ object: 'list', data: (await listTenants(deps.db)).map(tenantJson) });
   });
 
-  router.get('/v1/tenants/:id', async (req, res) => {
+  // Admin, as documented: a member key reads nothing of the tenant's administration.
+  router.get('/v1/tenants/:id', requireAdmin, async (req, res) => {
     const id = tenantInScope(req, String(req.params.id));
     const row = await getTenant(deps.db, id);
     if (!row) throw HttpError.notFound(`No tenant '${id}'.`, { param: 'id', code: 'not_found' });
@@ -123,6 +126,23 @@ export function tenancyRoutes(deps: { db: Db }): Router {
     return createApiKey(deps.db, { ...k, createdBy: auth.keyId });
   }
 
+  /**
+   * A key the caller may revoke or rotate: in its tenant (else 404, as for a key that does not
+   * exist) and of its own role or below (else 403: an admin sees its tenant's operator keys listed,
+   * so their existence is no secret, but it must not take them, the bootstrap key included, away).
+   */
+  async function keyInReach(req: Request, id: string): Promise<ApiKeyRow> {
+    const auth = authOf(req);
+    const row = await getApiKey(deps.db, id, tenantFilterOf(req));
+    if (!row) throw noKey(id);
+    if (!hasRole(auth, row.role))
+      throw HttpError.forbidden(`An ${auth.role} key cannot change ${row.role} keys.`, {
+        param: 'id',
+        code: 'role_not_allowed',
+      });
+    return row;
+  }
+
   router.post('/v1/keys', requireAdmin, async (req, res) => {
     const body = readBody(req, NewKey);
     const tenantId = tenantInScope(req, body.tenant_id ?? authOf(req).tenantId);
@@ -154,6 +174,7 @@ export function tenancyRoutes(deps: { db: Db }): Router {
 
   router.delete('/v1/keys/:id', requireAdmin, async (req, res) => {
     const id = String(req.params.id);
+    await keyInReach(req, id);
     const before = await revokeApiKey(deps.db, id, tenantFilterOf(req));
     if (!before) throw noKey(id);
     const after = (await getApiKey(deps.db, id, undefined))!;
@@ -170,8 +191,7 @@ export function tenancyRoutes(deps: { db: Db }): Router {
 
   router.post('/v1/keys/:id/rotate', requireAdmin, async (req, res) => {
     const id = String(req.params.id);
-    const old = await getApiKey(deps.db, id, tenantFilterOf(req));
-    if (!old) throw noKey(id);
+    const old = await keyInReach(req, id);
     if (old.revoked_at) throw HttpError.conflict(`API key '${id}' is revoked.`, { param: 'id', code: 'key_revoked' });
     const { row, key } = await issueKey(req, {
       tenantId: old.tenant_id,
