@@ -26,6 +26,7 @@ import {
   type ChatCompletionRequest,
 } from '../src/domain/chat';
 import { AUTO_MODELS } from '../src/domain/policy';
+import { postWebhook } from './webhook';
 import type { RouteRequestInput } from '../src/domain/request';
 import { countTokens } from '../src/domain/tokens';
 import type { ActivityDeps } from './deps';
@@ -300,32 +301,24 @@ export function createBatchActivities(deps: ActivityDeps) {
       return out;
     },
 
-    /** Calls the batch's webhook once, when it has one (its host checked again, as budget alerts are). */
+    /** Calls the batch's webhook once, when it has one (its address checked again and pinned, as budget alerts are). */
     async notifyBatch(input: { batchId: string }): Promise<void> {
       const url = await batches.claimWebhook(deps.db, input.batchId);
       if (!url) return;
       try {
-        const blocked = await deps.urlPolicy?.checkResolved(url);
-        if (blocked) throw ApplicationFailure.nonRetryable(`webhook not called: ${blocked}`, 'WebhookBlocked');
         const [row, totals] = await Promise.all([
           batches.getBatch(deps.db, input.batchId),
           batches.batchTotals(deps.db, input.batchId),
         ]);
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            type: 'batch.finished',
-            batch_id: input.batchId,
-            status: row?.status,
-            total: row?.total,
-            done: totals.done,
-            failed: totals.failed,
-            cost_usd: totals.cost_usd,
-          }),
-          signal: AbortSignal.timeout(10_000),
+        await postWebhook(deps, url, {
+          type: 'batch.finished',
+          batch_id: input.batchId,
+          status: row?.status,
+          total: row?.total,
+          done: totals.done,
+          failed: totals.failed,
+          cost_usd: totals.cost_usd,
         });
-        if (!res.ok) throw ApplicationFailure.retryable(`webhook answered HTTP ${res.status}`, 'WebhookFailed');
       } catch (err) {
         // Not delivered: the next attempt may claim it again.
         if (!(err instanceof ApplicationFailure && err.nonRetryable))

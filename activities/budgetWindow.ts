@@ -1,5 +1,4 @@
 /** The budgetWindow entity's steps: a tick at the workflow's time, and webhook delivery of an alert. */
-import { ApplicationFailure } from '@temporalio/common';
 import * as budgets from '../src/db/budgetLedger';
 import {
   applicableWindows,
@@ -12,6 +11,7 @@ import {
   type WindowState,
 } from '../src/domain/budget';
 import type { ActivityDeps } from './deps';
+import { postWebhook } from './webhook';
 
 const DAY_MS = 86_400_000;
 
@@ -67,26 +67,24 @@ export function createBudgetWindowActivities(deps: ActivityDeps) {
       };
     },
 
-    /** POSTs an alert to the tenant's webhook; a non-2xx answer fails (and is retried). */
+    /**
+     * POSTs an alert to the tenant's webhook, on the address checked now (SSRF: a webhook is a
+     * tenant's URL); a refused address or a redirect fails for good, a non-2xx answer is retried.
+     */
     async deliverBudgetAlert(alert: budgets.BudgetAlert): Promise<void> {
-      // Checked on the address the name resolves to now (SSRF: a webhook is a tenant's URL).
-      const blocked = await deps.urlPolicy?.checkResolved(alert.webhookUrl!);
-      if (blocked) {
-        await budgets.markAlertDelivered(deps.db, alert, `not sent: ${blocked}`);
-        throw ApplicationFailure.nonRetryable(`webhook not called: ${blocked}`, 'WebhookBlocked');
-      }
-      const res = await fetch(alert.webhookUrl!, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'switchyard-budget-alert' },
-        body: JSON.stringify({ type: 'budget.threshold_crossed', ...alert }),
-        signal: AbortSignal.timeout(10_000),
-      }).catch(async (err: unknown) => {
-        await budgets.markAlertDelivered(deps.db, alert, String(err));
+      try {
+        await postWebhook(
+          deps,
+          alert.webhookUrl!,
+          { type: 'budget.threshold_crossed', ...alert },
+          {
+            'user-agent': 'switchyard-budget-alert',
+          },
+        );
+      } catch (err) {
+        // Stored with the alert: why it was not delivered (refused, redirected, HTTP status…).
+        await budgets.markAlertDelivered(deps.db, alert, err instanceof Error ? err.message : String(err));
         throw err;
-      });
-      if (!res.ok) {
-        await budgets.markAlertDelivered(deps.db, alert, `HTTP ${res.status}`);
-        throw ApplicationFailure.retryable(`webhook answered HTTP ${res.status}`, 'WebhookFailed');
       }
       await budgets.markAlertDelivered(deps.db, alert);
     },

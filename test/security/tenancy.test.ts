@@ -45,7 +45,11 @@ const chat = (key: string) =>
 beforeAll(async () => {
   stack = await startTestStack({
     configSource: 'default', // no configuration file: reload has nothing to read
-    urlPolicy: new UrlPolicy([]), // as npm start without SWITCHYARD_URL_ALLOWLIST
+    // As npm start without SWITCHYARD_URL_ALLOWLIST; names resolve here, never through real DNS.
+    urlPolicy: new UrlPolicy([], async (host) => {
+      if (host === 'hooks.example.com') return [{ address: '93.184.216.34', family: 4 }];
+      throw Object.assign(new Error(`no such host ${host}`), { code: 'ENOTFOUND' });
+    }),
     catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
   });
   tenantB = uniqueId('b').toLowerCase();
@@ -298,7 +302,8 @@ describe('URLs Switchyard will call (SSRF)', () => {
     expect(policy.check('http://127.0.0.1/')).toContain('loopback');
     expect(policy.check('http://[::ffff:127.0.0.1]/')).toContain('loopback');
     expect(policy.check('http://[fe80::1]/')).toContain('link-local');
-    expect(policy.check('http://10.0.0.5:8000/v1')).toBeUndefined(); // a private network model server
+    expect(policy.check('http://10.0.0.5:8000/v1')).toContain('private'); // allowed only when allowlisted
+    expect(new UrlPolicy(['10.0.0.0/8']).check('http://10.0.0.5:8000/v1')).toBeUndefined();
     expect(policy.check('file:///etc/passwd')).toContain('only http');
     expect(policy.check('http://LOCALHOST.:9/x')).toBeUndefined(); // the allowlisted name, however written
     expect(new UrlPolicy().check('http://localhost.:9/x')).toContain('loopback');
