@@ -16,11 +16,23 @@ export const RegionSchema = z.enum(REGIONS);
 export const ComplianceSchema = z.enum(COMPLIANCE_TAGS);
 export type Region = z.infer<typeof RegionSchema>;
 
+/** `none`, or `env:NAME` naming a key variable (not any variable: DATABASE_URL is no key to send). */
+export const CREDENTIAL_PATTERN = /^(none|env:[A-Z][A-Z0-9_]*_API_KEY)$/;
+
 export const ProviderSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes'),
   wireFormat: WireFormatSchema,
   /** Overrides the SDK's default base URL (OpenAI-compatible endpoints, proxies). */
   baseUrl: z.url().optional(),
+  /**
+   * The key the worker sends: `env:NAME`, the worker's environment variable NAME (a name ending in
+   * `_API_KEY`), or `none`. Absent: the key the environment has for this provider's id
+   * (OPENAI_API_KEY for `openai`…). A base URL changed through the API must name it (credentials.ts).
+   */
+  credential: z
+    .string()
+    .regex(CREDENTIAL_PATTERN, "'none', or 'env:NAME' with NAME an environment variable ending in _API_KEY")
+    .optional(),
   /** The built-in simulator: each worker serves it locally, so it has no base URL here. */
   simulated: z.boolean().default(false),
   /**

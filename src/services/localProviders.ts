@@ -9,10 +9,11 @@
  */
 import type { Catalog } from '../domain/catalog';
 import type { LocalOverlay } from './configStore';
+import { providerKey, type NamedCredentials } from '../providers/registry';
 
 export interface LocalProviders {
   overlay: LocalOverlay;
-  canReach(provider: { id: string; simulated?: boolean }): boolean;
+  canReach(provider: { id: string; simulated?: boolean; credential?: string }): boolean;
 }
 
 /**
@@ -24,6 +25,8 @@ export function localProviders(
   shipped: Catalog,
   keyed: Record<string, string | undefined>,
   simulatorRunning: boolean,
+  /** Keys a provider's `credential: env:NAME` names (default: this process's environment). */
+  named?: NamedCredentials,
 ): LocalProviders {
   return {
     overlay: (stored) => {
@@ -43,6 +46,11 @@ export function localProviders(
         added: [...added],
       };
     },
-    canReach: (p) => (p.simulated ? simulatorRunning : p.id in keyed ? Boolean(keyed[p.id]) : true),
+    canReach: (p) => {
+      if (p.simulated) return simulatorRunning;
+      // A provider naming its key needs that key here (`none`: nothing); else the id's own key.
+      if (p.credential !== undefined) return providerKey(p, keyed, named) !== undefined;
+      return p.id in keyed ? Boolean(keyed[p.id]) : true;
+    },
   };
 }
