@@ -18,7 +18,8 @@ const ImageBlock = z.object({
       media_type: z.enum(['image/png', 'image/jpeg', 'image/gif', 'image/webp']),
       data: z.string().min(1),
     }),
-    z.object({ type: z.literal('url'), url: z.url() }),
+    // As image_url parts (chat.ts): the provider fetches it, so only http(s), never `file:`.
+    z.object({ type: z.literal('url'), url: z.url({ protocol: /^https?$/, error: 'only https: and http: URLs' }) }),
   ]),
 });
 const ToolUseBlock = z

@@ -6,9 +6,17 @@
 import { z } from 'zod';
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
+/**
+ * An image is fetched by the provider (or inlined): only `https:`, `http:` and `data:` URLs. Any
+ * other scheme (`file:`, `ftp:`, `gopher:`…) is refused here, whatever a provider or SDK would do.
+ */
+const ImageUrl = z
+  .string()
+  .min(1)
+  .refine((u) => /^(https?:\/\/|data:)/i.test(u), { message: 'only https:, http: and data: URLs' });
 const ImagePart = z.object({
   type: z.literal('image_url'),
-  image_url: z.object({ url: z.string().min(1), detail: z.enum(['auto', 'low', 'high']).optional() }),
+  image_url: z.object({ url: ImageUrl, detail: z.enum(['auto', 'low', 'high']).optional() }),
 });
 const TextContent = z.union([z.string(), z.array(TextPart).min(1)]);
 const UserContent = z.union([z.string(), z.array(z.discriminatedUnion('type', [TextPart, ImagePart])).min(1)]);
