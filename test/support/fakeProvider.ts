@@ -47,6 +47,8 @@ export type Behaviour =
       headers?: Record<string, string>;
       /** Put the credentials the call came with into the error message (as some providers do). */
       echoKey?: boolean;
+      /** Fields of the error object, built from the key the call came with (echo it anywhere, encoded or not). */
+      fields?: (key: string) => Record<string, unknown>;
     }
   | { kind: 'hang' }
   | { kind: 'reset' }
@@ -309,9 +311,12 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
         case 'error': {
           const sent = req.headers.authorization ?? req.headers['x-api-key'];
           const shown = b.echoKey ? { ...b, message: `Incorrect API key provided: ${String(sent)}` } : b;
-          res
-            .writeHead(b.status, { 'content-type': 'application/json', ...b.headers })
-            .end(JSON.stringify(errorBody(format, shown)));
+          let out = errorBody(format, shown) as { error: Record<string, unknown> };
+          if (b.fields) {
+            const key = String(sent).replace(/^Bearer\s+/i, '');
+            out = { ...out, error: { ...out.error, ...b.fields(key) } };
+          }
+          res.writeHead(b.status, { 'content-type': 'application/json', ...b.headers }).end(JSON.stringify(out));
           return;
         }
         case 'hang':
