@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const api = `${app.apiUrl}/v1/operations/summarize/batches`;
   const headers = { authorization: `Bearer ${key}` };
   const cpu0 = process.cpuUsage();
-  const server0 = processCpuMs(dev.process.pid!);
+  const server0 = processCpuMs(dev.serverPid);
   const started = performance.now();
   const sub = await fetch(`${api}?model=${encodeURIComponent(MODEL)}&concurrency=${CONCURRENCY}&maxWords=30`, {
     method: 'POST',
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const wallS = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const nodeCpu = (cpu.user + cpu.system) / 1000 / DOCS;
-  const serverCpu = (processCpuMs(dev.process.pid!) - server0) / DOCS;
+  const serverCpu = (processCpuMs(dev.serverPid) - server0) / DOCS;
   const idealS = (DOCS * LATENCY_MS) / 1000 / CONCURRENCY;
   const calls = fake.calls.length;
   console.log(

@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'));
   const fake = await startFakeProvider('openai');
   const dev = await benchDevServer(dataDir);
-  serverPid = dev.process.pid!;
+  serverPid = dev.serverPid;
   const logger = pino({ level: 'warn' });
 
   // direct: the provider through its official SDK.

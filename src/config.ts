@@ -84,9 +84,17 @@ export const EnvSchema = z.object({
    * may point to although loopback or link-local, e.g. `127.0.0.1,localhost` for a local model.
    */
   SWITCHYARD_URL_ALLOWLIST: optionalString,
-  /** Request limits for tenants whose policy sets none (unset: none). Counted per API process. */
+  /**
+   * Request limits for tenants whose policy sets none (unset: none). Counted in Redis across API
+   * processes when REDIS_URL is set, else per API process.
+   */
   SWITCHYARD_KEY_REQUESTS_PER_MINUTE: z.coerce.number().int().positive().optional(),
   SWITCHYARD_TENANT_MAX_CONCURRENT: z.coerce.number().int().positive().optional(),
+  /**
+   * A stop (Ctrl-C, SIGTERM) finishes within this long: what is still stuck then (a client holding
+   * an upload, say) is abandoned and the process exits with code 1, its dev server killed.
+   */
+  SWITCHYARD_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** How often each tenant's budget entity sweeps between window boundaries (expiry, alerts). */
   SWITCHYARD_BUDGET_SWEEP_SECONDS: z.coerce.number().int().positive().default(60),
   SWITCHYARD_SIMULATED_PROVIDER: z.enum(['auto', 'on', 'off']).default('auto'),

@@ -4,6 +4,7 @@
  */
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './logger';
+import { stopWithin } from './start/stopWithin';
 import { startSwitchyard, type Role } from './start/switchyard';
 
 const ROLES: Role[] = ['all', 'worker', 'api'];
@@ -49,27 +50,40 @@ async function main(): Promise<void> {
   ].filter(Boolean);
   process.stdout.write(`${lines.join('\n')}\n`);
 
+  // Every stop is bounded: past SWITCHYARD_SHUTDOWN_TIMEOUT_MS, what is still stuck (a client
+  // holding a transaction, say) is abandoned and we exit 1. Every exit path, this one included,
+  // kills the dev server (devServer.ts), so nothing is left behind.
+  const graceMs = config.SWITCHYARD_SHUTDOWN_TIMEOUT_MS;
   let stoppingSince: number | undefined;
+  const stopThenExit = (code: number) => {
+    stoppingSince ??= Date.now();
+    void stopWithin(
+      () => app.stop(),
+      graceMs,
+      () => app.stopStep(),
+    ).then((outcome) => {
+      if (outcome.stopped) {
+        process.stdout.write('Stopped.\n');
+        process.exit(code);
+      }
+      process.stderr.write(
+        outcome.error !== undefined
+          ? `Error while stopping: ${String(outcome.error)}\n`
+          : `Stopping did not finish within ${graceMs / 1000} s (still ${outcome.stuckAt ?? 'stopping'}): exiting without it.\n`,
+      );
+      process.exit(1);
+    });
+  };
   const shutdown = (signal: string) => {
     if (stoppingSince !== undefined) {
       // One Ctrl-C can reach us twice (from the terminal's process group and relayed by npm);
       // only a second press, later, forces the exit.
       if (Date.now() - stoppingSince < 2_000) return;
-      process.stderr.write('Forced exit.\n');
+      process.stderr.write(`Forced exit (still ${app.stopStep() ?? 'stopping'}).\n`);
       process.exit(1);
     }
-    stoppingSince = Date.now();
-    process.stdout.write(`\n${signal} received: stopping…\n`);
-    app.stop().then(
-      () => {
-        process.stdout.write('Stopped.\n');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        process.stderr.write(`Error while stopping: ${String(err)}\n`);
-        process.exit(1);
-      },
-    );
+    process.stdout.write(`\n${signal} received: stopping (at most ${graceMs / 1000} s)…\n`);
+    stopThenExit(0);
   };
   // A Temporal call still retrying when its connection closed during shutdown throws from a gRPC
   // timer: nothing is lost then (the process is stopping), so it must not turn a clean stop into
@@ -81,10 +95,9 @@ async function main(): Promise<void> {
   });
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
-  app.workerDone?.catch(async (err: unknown) => {
+  app.workerDone?.catch((err: unknown) => {
     logger.fatal({ err }, 'worker crashed');
-    await app.stop();
-    process.exit(1);
+    if (stoppingSince === undefined) stopThenExit(1);
   });
 }
 

@@ -36,9 +36,12 @@ import { startSimulatedProvider, type SimulatedProvider } from '../providers/sim
 import { ensureBinary, TEMPORAL_CLI } from '../temporal/binaries';
 import { ensureSearchAttributes } from '../temporal/connection';
 import { startDevServer, type DevServer } from '../temporal/devServer';
+import { stopWithin } from './stopWithin';
 import { installRuntime, startWorkers, type RunningWorkers } from './worker';
 
 export type Role = 'all' | 'worker' | 'api';
+
+const STARTUP_FAILURE_STOP_MS = 10_000;
 
 export interface StartOptions {
   role: Role;
@@ -61,7 +64,10 @@ export interface Switchyard {
   simulated: boolean;
   /** Resolves if the worker stops on its own (crash); `npm start` exits then. */
   workerDone?: Promise<void>;
+  /** Stops every part, in reverse order of starting; the same promise however often it is called. */
   stop(): Promise<void>;
+  /** What `stop()` is doing now (undefined before and after): named when a stop overruns. */
+  stopStep(): string | undefined;
 }
 
 /** Where the bootstrap key came from: generated at this start, kept from an earlier one, or set. */
@@ -98,18 +104,26 @@ const closeServer = (server: http.Server) =>
 
 export async function startSwitchyard(config: Config, opts: StartOptions): Promise<Switchyard> {
   const { logger, role } = opts;
-  const cleanups: Array<() => Promise<void>> = [];
+  // Each with what it does, so a stop that overruns its deadline can say where it is stuck.
+  const cleanups: Array<[step: string, fn: () => Promise<void>]> = [];
+  let step: string | undefined;
   // Aborted first on stop: requests in flight stop waiting on Temporal before its connection closes.
   const stopping = new AbortController();
   // One listener per request in flight (each removed when it ends): many at once is normal.
   setMaxListeners(0, stopping.signal);
-  const stop = async () => {
-    stopping.abort();
-    for (const fn of cleanups.reverse()) {
-      await fn().catch((err: unknown) => logger.warn({ err }, 'error while stopping'));
-    }
-    cleanups.length = 0;
-  };
+  let stopped: Promise<void> | undefined;
+  // Once, however many callers (a signal and a crashed worker may both ask).
+  const stop = () =>
+    (stopped ??= (async () => {
+      stopping.abort();
+      for (const [name, fn] of cleanups.splice(0).reverse()) {
+        step = name;
+        const started = Date.now();
+        await fn().catch((err: unknown) => logger.warn({ err, step: name }, 'error while stopping'));
+        logger.debug({ step: name, ms: Date.now() - started }, 'stopped');
+      }
+      step = undefined;
+    })());
 
   try {
     fs.mkdirSync(config.SWITCHYARD_DATA_DIR, { recursive: true });
@@ -122,7 +136,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       databaseUrl: config.DATABASE_URL,
       pgliteDir: path.join(config.SWITCHYARD_DATA_DIR, 'pglite'),
     });
-    cleanups.push(() => db.close());
+    cleanups.push(['closing the database', () => db.close()]);
     const applied = await migrate(db);
     if (applied.length) logger.info({ applied }, 'database migrated');
 
@@ -142,7 +156,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         ui: config.TEMPORAL_UI,
         namespace: config.TEMPORAL_NAMESPACE,
       });
-      cleanups.push(() => devServer!.stop());
+      cleanups.push(['stopping the Temporal dev server', () => devServer!.stop()]);
       address = devServer.address;
     }
 
@@ -153,7 +167,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         failureRate: config.SWITCHYARD_SIMULATED_FAILURE_RATE,
         seed: config.SWITCHYARD_SIMULATED_SEED,
       });
-      cleanups.push(() => sim!.close());
+      cleanups.push(['stopping the simulated provider', () => sim!.close()]);
     }
     const shippedCatalog = (): Catalog =>
       defaultCatalog({
@@ -174,7 +188,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     );
     await configStore.init();
     configStore.startPolling();
-    cleanups.push(async () => configStore.stop());
+    cleanups.push(['stopping the configuration poll', async () => configStore.stop()]);
 
     // Streamed answers' pieces, worker → API: Redis across processes, in memory within one.
     if (!config.REDIS_URL && role !== 'all')
@@ -187,11 +201,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     const cache = cacheOn
       ? { store: createCache(config.REDIS_URL), ttlSeconds: config.SWITCHYARD_CACHE_TTL }
       : undefined;
-    if (cache) cleanups.push(() => cache.store.close());
-    cleanups.push(() => relay.close());
+    if (cache) cleanups.push(['closing the response cache', () => cache.store.close()]);
+    cleanups.push(['closing the stream relay', () => relay.close()]);
 
     const connection = await Connection.connect({ address });
-    cleanups.push(() => connection.close());
+    cleanups.push(['closing the Temporal client connection', () => connection.close()]);
     await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     const health = new HealthClient(
@@ -200,7 +214,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       config.SWITCHYARD_TASK_QUEUE,
       () => configStore.current().config.breakers,
     );
-    cleanups.push(() => health.stop());
+    cleanups.push(['stopping the breakers’ client', () => health.stop()]);
 
     let workers: RunningWorkers | undefined;
     let workerStates: HealthSources['workers'];
@@ -210,7 +224,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     if (role !== 'api') {
       installRuntime('WARN', config.SWITCHYARD_TEMPORAL_METRICS_PORT);
       const native = await NativeConnection.connect({ address });
-      cleanups.push(() => native.close());
+      cleanups.push(['closing the workers’ Temporal connection', () => native.close()]);
       if (role === 'all') apiClient = new Client({ connection: native, namespace: config.TEMPORAL_NAMESPACE });
       const adapters = new AdapterRegistry(keyed, config.SWITCHYARD_PROVIDER_TIMEOUT_MS, sim?.url);
       const running = await startWorkers({
@@ -260,7 +274,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
           config.HOST,
           'SWITCHYARD_WORKER_HEALTH_PORT',
         );
-        cleanups.push(() => closeServer(server));
+        cleanups.push(['closing the worker’s health port', () => closeServer(server)]);
       }
       // A provider added through the admin API gets its task queue served without a restart.
       configStore.onChange((v) => v.config.catalog.providers.forEach((p) => void running.ensureProviderWorker(p.id)));
@@ -273,7 +287,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       );
       await budgetSupervisor.sync(configStore.current().config);
       configStore.onChange((v) => void budgetSupervisor.sync(v.config));
-      cleanups.push(() => running.shutdown());
+      cleanups.push(['stopping the workers', () => running.shutdown()]);
     }
 
     let apiUrl: string | undefined;
@@ -317,7 +331,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         }),
       });
       const server = await listen(app, config.PORT, config.HOST, 'PORT');
-      cleanups.push(() => closeServer(server));
+      cleanups.push(['closing the API’s connections', () => closeServer(server)]);
       const { port } = server.address() as AddressInfo;
       apiUrl = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
     }
@@ -335,9 +349,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       simulated,
       workerDone: workers?.done,
       stop,
+      stopStep: () => step,
     };
   } catch (err) {
-    await stop();
+    // Bounded as a signal's stop is (main.ts): a failed start must end, not hang.
+    await stopWithin(stop, STARTUP_FAILURE_STOP_MS, () => step);
     throw err;
   }
 }
