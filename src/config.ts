@@ -48,6 +48,8 @@ export const EnvSchema = z.object({
   SWITCHYARD_STREAM_FIRST_TOKEN_MS: z.coerce.number().int().positive().default(20_000),
   /** A streamed call that sends nothing for this long has failed (before its first token: fallback). */
   SWITCHYARD_STREAM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
+  /** A request body that sends nothing for this long gets 408 and its connection closed (uploads included). */
+  SWITCHYARD_BODY_IDLE_MS: z.coerce.number().int().positive().default(15_000),
   /** Admission control: requests routed at once by this API process; more wait in line, up to a bound. */
   SWITCHYARD_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
   SWITCHYARD_MAX_QUEUED: z.coerce.number().int().nonnegative().default(2_000),

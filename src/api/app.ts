@@ -11,6 +11,7 @@ import type { HealthClient } from '../clients/providerHealth';
 import type { UrlPolicy } from '../services/urlPolicy';
 import { admit, type Admission } from './admission';
 import type { BatchSettings } from './batchIntake';
+import { bodyIdleTimeout, DEFAULT_BODY_IDLE_MS, jsonBody } from './bodyStream';
 import { batchRoutes } from './routes/batches';
 import { openaiBatchRoutes } from './routes/openaiBatches';
 import { requireApiKey, requireOperator } from './auth';
@@ -60,6 +61,8 @@ export interface ApiDeps {
   batches?: BatchSettings & { urlPolicy?: UrlPolicy };
   /** Request limits for tenants whose policy sets none. */
   defaultLimits?: LimitSettings;
+  /** A request body that sends nothing for this long gets 408 and its connection closed (default 15 s). */
+  bodyIdleMs?: number;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -92,6 +95,8 @@ export function createApp(deps: ApiDeps): express.Express {
     });
     next();
   });
+  // A body that stops arriving is answered 408 and let go (uploads, JSONL and JSON bodies alike).
+  app.use(bodyIdleTimeout(deps.bodyIdleMs ?? DEFAULT_BODY_IDLE_MS));
   app.use(healthRoutes(deps));
   // The API's description (generated from the zod schemas) and its docs page: public, like the code.
   app.get('/openapi.json', (_req, res) => void res.json(openApiDocument()));
@@ -111,7 +116,7 @@ export function createApp(deps: ApiDeps): express.Express {
     ...deps.configStore.current().config.tenants[tenantId]?.limits,
   }));
   app.use('/v1', limits.rate);
-  app.use(express.json({ limit: '4mb' }));
+  app.use(jsonBody(4 * 1024 * 1024));
   app.use(guardInput);
   // Batches take their own uploads (JSONL, multipart) and are not interactive requests: outside
   // the concurrency limit and admission control of the routed endpoints.

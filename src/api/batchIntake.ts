@@ -1,15 +1,16 @@
 /**
- * Taking a batch in: JSONL read line by line from the request stream (never buffered whole), each
- * line checked as the JSON API's bodies are (clean strings, depth, schema), errors naming the line
- * and field; items stored in pages inside one transaction, so a rejected upload stores nothing.
- * Then the batch workflow starts with ids and counts only.
+ * Taking a batch in: JSONL read line by line from the request stream with byte limits (never
+ * buffered whole: a line past its limit is refused as it crosses it), each line checked as the JSON
+ * API's bodies are (clean strings, depth, schema), errors naming the line and field. The checked
+ * items wait in a spool; the caller stores them in one transaction once the whole upload parsed, so
+ * a rejected upload stores nothing and a slow client holds no transaction. Then the batch workflow
+ * starts with ids and counts only.
  */
 import { randomBytes } from 'node:crypto';
-import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Client } from '@temporalio/client';
 import type { z } from 'zod';
-import type { Db, Queryable } from '../db';
+import type { Db } from '../db';
 import * as batches from '../db/batches';
 import {
   batchWorkflowId,
@@ -21,6 +22,7 @@ import {
 } from '../domain/batch/spec';
 import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
 import { batchSummarize, openaiBatch, operationBatch } from '../../workflows';
+import { boundedLines, type LineLimits } from './bodyStream';
 import { HttpError } from './errors';
 import { jsonProblem } from './inputGuard';
 import { unavailable } from './routeFailure';
@@ -32,60 +34,54 @@ export interface BatchSettings {
 
 export const newBatchId = () => `batch_${randomBytes(12).toString('hex')}`;
 
-const PAGE = 500;
-const MAX_LINE_CHARS = 2_000_000;
+/** One JSONL line (a request or a document with its text): as large as a JSON request body may be. */
+export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+/** One upload: OpenAI's limit for a batch input file, and the summarization JSONL's too. */
+export const MAX_UPLOAD_BYTES = 200 * 1024 * 1024;
 
-/** Parses and validates JSONL from a stream; `onItem` stores each (pages are the caller's). */
+/** Parses and validates JSONL from a stream within `limits`; `onItem` takes each valid line. */
 export async function readJsonLines<T>(
   input: Readable,
+  limits: LineLimits,
   schema: z.ZodType<T>,
   onItem: (value: T, lineNo: number) => Promise<void> | void,
 ): Promise<number> {
-  const lines = readline.createInterface({ input, crlfDelay: Infinity });
-  let lineNo = 0;
   let count = 0;
-  try {
-    for await (const raw of lines) {
-      lineNo++;
-      if (raw.trim() === '') continue;
-      if (raw.length > MAX_LINE_CHARS)
-        throw HttpError.invalid(lineError(lineNo, [], `longer than ${MAX_LINE_CHARS} characters`), {
-          code: 'invalid_line',
-          extra: { line: lineNo },
-        });
-      let value: unknown;
-      try {
-        value = JSON.parse(raw);
-      } catch (err) {
-        throw HttpError.invalid(lineError(lineNo, [], `not valid JSON (${(err as Error).message})`), {
-          code: 'invalid_json',
-          extra: { line: lineNo },
-        });
-      }
-      const problem = jsonProblem(value);
-      if (problem)
-        throw HttpError.invalid(lineError(lineNo, problem.path, problem.message), {
-          code: problem.code,
-          extra: { line: lineNo },
-        });
-      const parsed = schema.safeParse(value);
-      if (!parsed.success) {
-        const { path, message } = issueOf(parsed.error);
-        throw HttpError.invalid(lineError(lineNo, path, message), {
-          code: 'invalid_line',
-          param: path.map(String).join('.') || null,
-          extra: { line: lineNo },
-        });
-      }
-      if (++count > MAX_BATCH_ITEMS)
-        throw HttpError.invalid(`line ${lineNo}: a batch holds at most ${MAX_BATCH_ITEMS} items`, {
-          code: 'too_many_items',
-          extra: { line: lineNo },
-        });
-      await onItem(parsed.data, lineNo);
+  for await (const { text: raw, lineNo } of boundedLines(input, limits)) {
+    if (raw.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (err) {
+      throw HttpError.invalid(lineError(lineNo, [], `not valid JSON (${(err as Error).message})`), {
+        code: 'invalid_json',
+        param: limits.param,
+        extra: { line: lineNo },
+      });
     }
-  } finally {
-    lines.close();
+    const problem = jsonProblem(value);
+    if (problem)
+      throw HttpError.invalid(lineError(lineNo, problem.path, problem.message), {
+        code: problem.code,
+        param: problem.path.map(String).join('.') || limits.param,
+        extra: { line: lineNo },
+      });
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      const { path, message } = issueOf(parsed.error);
+      throw HttpError.invalid(lineError(lineNo, path, message), {
+        code: 'invalid_line',
+        param: path.map(String).join('.') || limits.param,
+        extra: { line: lineNo },
+      });
+    }
+    if (++count > MAX_BATCH_ITEMS)
+      throw HttpError.invalid(`line ${lineNo}: a batch holds at most ${MAX_BATCH_ITEMS} items`, {
+        code: 'too_many_items',
+        param: limits.param,
+        extra: { line: lineNo },
+      });
+    await onItem(parsed.data, lineNo);
   }
   return count;
 }
@@ -118,31 +114,6 @@ export class UniqueIds {
         extra: { line: lineNo },
       });
     this.seen.set(id, lineNo);
-  }
-}
-
-/** Collects a batch's items into pages written one statement each; ids must be unique. */
-export class ItemPages {
-  private readonly ids = new UniqueIds();
-  private page: batches.NewItem[] = [];
-
-  constructor(
-    private readonly tx: Queryable,
-    private readonly batchId: string,
-  ) {}
-
-  get count(): number {
-    return this.ids.count;
-  }
-
-  async add(itemId: string, input: unknown, lineNo: number, field = 'id'): Promise<void> {
-    this.ids.add(itemId, lineNo, field);
-    this.page.push({ seq: lineNo, itemId, input });
-    if (this.page.length >= PAGE) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    await batches.insertItems(this.tx, this.batchId, this.page.splice(0));
   }
 }
 

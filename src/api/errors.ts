@@ -129,7 +129,15 @@ export const notFound: RequestHandler = (req, _res, next) => {
 
 /** Last middleware: typed errors keep their status; body-parser errors become 400/413; the rest is a logged 500. */
 export function errorHandler(log: (err: unknown) => void): ErrorRequestHandler {
-  return (err, _req, res, _next) => {
+  return (err, req, res, _next) => {
+    // An answer already under way (a 408 for a stalled body, a stream cut short): nothing more to send.
+    if (res.headersSent) {
+      if (!(err instanceof HttpError)) log(err);
+      if (!res.writableEnded) res.destroy();
+      return;
+    }
+    // Answered before the body was read to its end: close the connection rather than read the rest.
+    if (!req.complete) res.setHeader('connection', 'close');
     if (err instanceof HttpError) return sendError(res, err);
     if (err instanceof ConfigValidationError) {
       const first = err.issues[0];

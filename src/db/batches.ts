@@ -59,19 +59,15 @@ export async function insertBatch(db: Queryable, b: NewBatch): Promise<void> {
   );
 }
 
-export interface NewItem {
-  seq: number;
-  itemId: string;
-  input: unknown;
-}
-
-/** One statement per page of items (a JSON array expanded server-side). */
-export async function insertItems(db: Queryable, batchId: string, items: NewItem[]): Promise<void> {
-  if (items.length === 0) return;
+/**
+ * A page of a batch's items, already serialised by the caller: `[{"seq", "item_id", "input"}, …]`.
+ * One statement per page (the array expanded server-side).
+ */
+export async function insertItemsJson(db: Queryable, batchId: string, recordsJson: string): Promise<void> {
   await db.query(
     `insert into batch_items (batch_id, seq, item_id, input)
      select $1, x.seq, x.item_id, x.input from jsonb_to_recordset($2::jsonb) as x(seq int, item_id text, input jsonb)`,
-    [batchId, JSON.stringify(items.map((i) => ({ seq: i.seq, item_id: i.itemId, input: i.input })))],
+    [batchId, recordsJson],
   );
 }
 
@@ -300,12 +296,15 @@ export async function insertFile(
   return res.rows[0]!;
 }
 
-export async function insertFileLines(db: Queryable, fileId: string, lines: unknown[], firstLine: number) {
-  if (lines.length === 0) return;
+/**
+ * A page of an uploaded file's lines, already serialised by the caller: `[{"line_no", "content"}, …]`.
+ * `json`, not `jsonb`, so each line reads back with its keys in the order they came.
+ */
+export async function insertFileLinesJson(db: Queryable, fileId: string, recordsJson: string): Promise<void> {
   await db.query(
     `insert into file_lines (file_id, line_no, content)
-     select $1, $2 + x.ordinality - 1, x.value from json_array_elements($3::json) with ordinality as x`,
-    [fileId, firstLine, JSON.stringify(lines)],
+     select $1, x.line_no, x.content from json_to_recordset($2::json) as x(line_no int, content json)`,
+    [fileId, recordsJson],
   );
 }
 

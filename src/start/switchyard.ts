@@ -307,6 +307,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         eagerStart: apiClient !== client,
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS,
+        bodyIdleMs: config.SWITCHYARD_BODY_IDLE_MS,
         relay,
         metrics,
         cache,

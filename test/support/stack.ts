@@ -137,6 +137,8 @@ export interface StackOptions {
   wrapWorkerRelay?: (relay: StreamRelay) => StreamRelay;
   /** The database: PGlite or PostgreSQL (default: PostgreSQL when DATABASE_URL is set). */
   db?: DbKind;
+  /** A request body that sends nothing for this long gets 408 (default: the API's 15 s). */
+  bodyIdleMs?: number;
 }
 
 /** Redis for the tests that use it: REDIS_URL, or the machine's own. */
@@ -237,6 +239,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     health,
     logger: pino({ level: 'silent' }),
     batches: { maxConcurrency: opts.batches?.maxConcurrency ?? 32, recheckMs: opts.batches?.recheckMs ?? 1_000 },
+    ...(opts.bodyIdleMs !== undefined && { bodyIdleMs: opts.bodyIdleMs }),
   });
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

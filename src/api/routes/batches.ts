@@ -27,14 +27,17 @@ import { actorOf, authOf } from '../auth';
 import {
   cancelBatchJob,
   issueOf,
-  ItemPages,
+  MAX_LINE_BYTES,
+  MAX_UPLOAD_BYTES,
   newBatchId,
   readJsonLines,
   startBatchWorkflow,
+  UniqueIds,
   type BatchSettings,
 } from '../batchIntake';
 import { routeContext } from '../context';
 import { HttpError } from '../errors';
+import { RecordSpool } from '../uploadSpool';
 import { validate } from '../validate';
 
 export interface BatchDeps {
@@ -169,6 +172,8 @@ export async function ownBatch(db: Db, req: Request, kind: batches.BatchRow['kin
   return row;
 }
 
+const JSONL_LIMITS = { maxLineBytes: MAX_LINE_BYTES, maxBytes: MAX_UPLOAD_BYTES, param: 'body' } as const;
+
 const isJsonl = (req: Request) =>
   /^application\/(x-ndjson|jsonl|x-jsonlines|ndjson)\b/i.test(req.header('content-type') ?? '');
 
@@ -189,21 +194,19 @@ export function batchRoutes(deps: BatchDeps): Router {
       ? validate<AnyOptions>(schema, { ...req.query })
       : validate<AnyOptions>(schema.extend({ documents }), req.body);
     const options = await batchOptionsOf(deps, req, tenantId, opts);
+    // The documents parse whole into a spool first; the transaction opens only when they are good.
+    const spool = new RecordSpool();
     const id = newBatchId();
-    const row = await deps.db.transaction(async (tx) => {
-      await batches.insertBatch(tx, {
-        id,
-        tenantId,
-        kind,
-        options,
-        workflowId: `batch-${id}`,
-        webhookUrl: opts.webhookUrl,
-        createdBy: actorOf(req).keyId,
-      });
-      const pages = new ItemPages(tx, id);
+    let row: batches.BatchRow;
+    try {
+      const ids = new UniqueIds();
+      const add = (itemId: string, input: unknown, seq: number, field?: string) => {
+        ids.add(itemId, seq, field);
+        return spool.add(JSON.stringify({ seq, item_id: itemId, input }));
+      };
       if (jsonl) {
-        await readJsonLines(req, DocumentSchema, (d, lineNo) =>
-          pages.add(d.id, { text: d.text, metadata: d.metadata ?? null }, lineNo),
+        await readJsonLines(req, JSONL_LIMITS, DocumentSchema, (d, lineNo) =>
+          add(d.id, { text: d.text, metadata: d.metadata ?? null }, lineNo),
         );
       } else {
         const docs = (opts as AnyOptions & { documents: unknown[] }).documents;
@@ -217,20 +220,28 @@ export function batchRoutes(deps: BatchDeps): Router {
               code: 'invalid_value',
             });
           }
-          await pages.add(
-            d.data.id,
-            { text: d.data.text, metadata: d.data.metadata ?? null },
-            i + 1,
-            `documents.${i}.id`,
-          );
+          await add(d.data.id, { text: d.data.text, metadata: d.data.metadata ?? null }, i + 1, `documents.${i}.id`);
         }
       }
-      await pages.flush();
-      if (pages.count === 0)
+      if (ids.count === 0)
         throw HttpError.invalid('The upload holds no document.', { code: 'empty_batch', param: 'documents' });
-      await batches.setBatchTotal(tx, id, pages.count);
-      return (await batches.getBatch(tx, id))!;
-    });
+      row = await deps.db.transaction(async (tx) => {
+        await batches.insertBatch(tx, {
+          id,
+          tenantId,
+          kind,
+          options,
+          workflowId: `batch-${id}`,
+          webhookUrl: opts.webhookUrl,
+          createdBy: actorOf(req).keyId,
+        });
+        for await (const page of spool.pages()) await batches.insertItemsJson(tx, id, page);
+        await batches.setBatchTotal(tx, id, ids.count);
+        return (await batches.getBatch(tx, id))!;
+      });
+    } finally {
+      await spool.dispose();
+    }
     await startBatchWorkflow(deps, { id, tenantId, kind, options });
     res.status(201).json(await batchView(deps.db, row));
   });

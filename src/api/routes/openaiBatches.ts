@@ -5,7 +5,7 @@
  * request; the output file is read from the results when asked for.
  */
 import { randomBytes } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
@@ -13,13 +13,22 @@ import * as batches from '../../db/batches';
 import { batchObject, fileObject } from '../../domain/batch/openai';
 import { OpenAIBatchLineSchema, type BatchOptions } from '../../domain/batch/spec';
 import { actorOf, authOf } from '../auth';
-import { cancelBatchJob, newBatchId, readJsonLines, startBatchWorkflow, UniqueIds } from '../batchIntake';
+import {
+  cancelBatchJob,
+  MAX_LINE_BYTES,
+  MAX_UPLOAD_BYTES,
+  newBatchId,
+  readJsonLines,
+  startBatchWorkflow,
+  UniqueIds,
+} from '../batchIntake';
+import { clientGone, requestGone, tooLarge } from '../bodyStream';
 import { routeContext } from '../context';
 import { HttpError } from '../errors';
+import { RecordSpool } from '../uploadSpool';
 import { validate } from '../validate';
 import { ownBatch, streamPages, type BatchDeps } from './batches';
 
-const MAX_FILE_BYTES = 200 * 1024 * 1024;
 const outputFileId = (batchId: string) => `file-${batchId}-output`;
 const errorFileId = (batchId: string) => `file-${batchId}-errors`;
 const lineId = (batchId: string, seq: number) => `batch_req_${batchId.slice(6)}_${seq}`;
@@ -34,52 +43,87 @@ export const CreateBatchSchema = z
   })
   .strict();
 
+/** The form around the file (the `purpose` field, boundaries, part headers): a little over the file. */
+const MAX_FORM_BYTES = MAX_UPLOAD_BYTES + 64 * 1024;
+const FILE_LIMITS = { maxLineBytes: MAX_LINE_BYTES, maxBytes: MAX_UPLOAD_BYTES, param: 'file' } as const;
+
+const malformed = (detail: string) =>
+  HttpError.invalid(`The multipart body is malformed: ${detail}.`, {
+    param: 'file',
+    code: 'invalid_multipart',
+    headers: { connection: 'close' },
+  });
+
 /**
- * Reads a multipart upload: `onFile` consumes the `file` part's stream; resolves with the
- * `purpose` field once the whole body is read (the SDKs may send it before or after the file).
+ * Reads a multipart upload to its end: `onFile` consumes the `file` part's stream (with its own
+ * line limits); resolves with the `purpose` field (the SDKs may send it before or after the file)
+ * once the whole body is read and the file consumed. Rejects, without reading further, when the
+ * file is refused, the form is malformed or over its size, or the client leaves; busboy is then
+ * detached and destroyed, and every stream keeps an error listener (no uncaught exception).
  */
-function multipartFile(
+async function multipartFile(
   req: Request,
-  onFile: (file: Readable, filename: string) => Promise<void>,
-): Promise<{ purpose?: string; filename: string; truncated: boolean }> {
-  return new Promise((resolve, reject) => {
-    let bb: busboy.Busboy;
-    try {
-      bb = busboy({ headers: req.headers, limits: { files: 1, fileSize: MAX_FILE_BYTES, fields: 10 } });
-    } catch {
-      reject(
-        HttpError.invalid('Upload the file as multipart/form-data with fields "purpose" and "file".', {
-          code: 'invalid_content_type',
-        }),
-      );
+  onFile: (file: Readable) => Promise<void>,
+): Promise<{ purpose?: string; filename: string }> {
+  let bb: busboy.Busboy;
+  try {
+    bb = busboy({
+      headers: req.headers,
+      limits: { files: 1, fileSize: MAX_UPLOAD_BYTES + 1, fields: 10, fieldSize: 1024, parts: 20 },
+    });
+  } catch {
+    throw HttpError.invalid('Upload the file as multipart/form-data with fields "purpose" and "file".', {
+      code: 'invalid_content_type',
+    });
+  }
+  const ignore = () => undefined;
+  bb.on('error', ignore);
+  let fail: (err: HttpError) => void = ignore;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(ignore);
+  const gone = requestGone(req);
+  let purpose: string | undefined;
+  let filename = 'upload.jsonl';
+  let handled: Promise<void> | undefined;
+  let file: Readable | undefined;
+  let formBytes = 0;
+  const count = (chunk: Buffer) => {
+    formBytes += chunk.length;
+    if (formBytes > MAX_FORM_BYTES)
+      fail(tooLarge(`The upload is larger than ${MAX_FORM_BYTES} bytes.`, 'body_too_large', 'file'));
+  };
+  bb.on('field', (name, value) => {
+    if (name === 'purpose') purpose = value;
+  });
+  bb.on('file', (name, stream, info) => {
+    stream.on('error', ignore);
+    if (name !== 'file' || handled) {
+      stream.resume();
       return;
     }
-    let purpose: string | undefined;
-    let filename = 'upload.jsonl';
-    let truncated = false;
-    let handled: Promise<void> | undefined;
-    bb.on('field', (name, value) => {
-      if (name === 'purpose') purpose = value;
-    });
-    bb.on('file', (name, stream, info) => {
-      if (name !== 'file' || handled) {
-        stream.resume();
-        return;
-      }
-      filename = info.filename ?? filename;
-      stream.on('limit', () => (truncated = true));
-      handled = onFile(stream, filename);
-      // On a rejected line, read the rest so the request ends and the 400 goes out.
-      handled.catch(() => stream.resume());
-    });
-    bb.on('error', reject);
-    bb.on('close', () => {
-      if (!handled)
-        reject(HttpError.invalid("Missing the multipart field 'file'.", { param: 'file', code: 'missing_file' }));
-      else handled.then(() => resolve({ purpose, filename, truncated }), reject);
-    });
-    req.pipe(bb);
+    filename = info.filename ?? filename;
+    file = stream;
+    handled = onFile(stream);
+    handled.catch(fail);
   });
+  bb.on('error', (err: Error) => fail(malformed(err.message)));
+  const closed = new Promise<void>((resolve) => bb.on('close', resolve));
+  req.on('data', count);
+  req.pipe(bb);
+  try {
+    await Promise.race([closed, failed, gone.promise]);
+    if (!handled)
+      throw HttpError.invalid("Missing the multipart field 'file'.", { param: 'file', code: 'missing_file' });
+    await Promise.race([handled, failed, gone.promise]);
+    return { purpose, filename };
+  } finally {
+    gone.dispose();
+    req.off('data', count);
+    req.unpipe(bb);
+    bb.destroy();
+    // A read still waiting on the file part (the request failed first) ends too.
+    file?.destroy();
+  }
 }
 
 export function openaiBatchRoutes(deps: BatchDeps): Router {
@@ -87,62 +131,46 @@ export function openaiBatchRoutes(deps: BatchDeps): Router {
 
   router.post('/v1/files', async (req, res) => {
     const { tenantId } = authOf(req);
-    const id = `file-${randomBytes(12).toString('hex')}`;
-    // One transaction: a rejected upload (a bad line, a wrong purpose) stores nothing.
-    const file = await deps.db.transaction(async (tx) => {
-      await batches.insertFile(tx, {
-        id,
-        tenant_id: tenantId,
-        purpose: 'batch',
-        filename: '',
-        bytes: 0,
-        source: 'upload',
-      });
+    // The upload parses whole into a spool first; the transaction opens only when it is good.
+    const spool = new RecordSpool();
+    try {
       const ids = new UniqueIds();
-      let bytes = 0;
+      const counted = { bytes: 0 };
       const upload = await multipartFile(req, async (stream) => {
-        const counted = stream.pipe(
-          new Transform({
-            transform(chunk: Buffer, _enc, done) {
-              bytes += chunk.length;
-              done(null, chunk);
-            },
-          }),
+        await readJsonLines(
+          stream,
+          { ...FILE_LIMITS, counted, sourceError: malformedOrGone(req) },
+          OpenAIBatchLineSchema,
+          async (line, lineNo) => {
+            ids.add(line.custom_id, lineNo, 'custom_id');
+            await spool.add(JSON.stringify({ line_no: lineNo, content: line }));
+          },
         );
-        const buffer: Array<{ lineNo: number; value: unknown }> = [];
-        const flush = async () => {
-          for (const group of groupConsecutive(buffer.splice(0)))
-            await batches.insertFileLines(tx, id, group.values, group.first);
-        };
-        await readJsonLines(counted, OpenAIBatchLineSchema, async (line, lineNo) => {
-          ids.add(line.custom_id, lineNo, 'custom_id');
-          buffer.push({ lineNo, value: line });
-          if (buffer.length >= 500) await flush();
-        });
-        await flush();
       });
       if (upload.purpose !== 'batch')
         throw HttpError.invalid(`purpose must be 'batch' (the only purpose this server stores files for).`, {
           param: 'purpose',
           code: 'invalid_value',
         });
-      if (upload.truncated)
-        throw HttpError.invalid(`The file is larger than ${MAX_FILE_BYTES} bytes.`, {
-          param: 'file',
-          code: 'file_too_large',
-        });
       if (ids.count === 0)
         throw HttpError.invalid('The file holds no request line.', { param: 'file', code: 'empty_file' });
-      return batches.insertFile(tx, {
-        id,
-        tenant_id: tenantId,
-        purpose: 'batch',
-        filename: upload.filename,
-        bytes,
-        source: 'upload',
+      const id = `file-${randomBytes(12).toString('hex')}`;
+      const file = await deps.db.transaction(async (tx) => {
+        const row = await batches.insertFile(tx, {
+          id,
+          tenant_id: tenantId,
+          purpose: 'batch',
+          filename: upload.filename,
+          bytes: counted.bytes,
+          source: 'upload',
+        });
+        for await (const page of spool.pages()) await batches.insertFileLinesJson(tx, id, page);
+        return row;
       });
-    });
-    res.json(fileObject(file));
+      res.json(fileObject(file));
+    } finally {
+      await spool.dispose();
+    }
   });
 
   const ownFile = async (req: Request) => {
@@ -293,13 +321,6 @@ export function openaiBatchRoutes(deps: BatchDeps): Router {
   return router;
 }
 
-/** Runs of consecutive line numbers (blank lines leave gaps), each stored with one statement. */
-function groupConsecutive(items: Array<{ lineNo: number; value: unknown }>) {
-  const groups: Array<{ first: number; values: unknown[] }> = [];
-  for (const it of items) {
-    const last = groups[groups.length - 1];
-    if (last && last.first + last.values.length === it.lineNo) last.values.push(it.value);
-    else groups.push({ first: it.lineNo, values: [it.value] });
-  }
-  return groups;
-}
+/** A file part that fails: busboy's own error (a truncated or malformed body), or the client gone. */
+const malformedOrGone = (req: Request) => (err: unknown) =>
+  req.destroyed && !req.complete ? clientGone() : malformed((err as Error).message ?? String(err));

@@ -1,0 +1,133 @@
+/**
+ * The bounded line reader and the upload spool, on in-memory streams: lines split from bytes
+ * whatever the chunking, a line or a total past its limit refused as soon as it is crossed (not
+ * at its newline), a failed source mapped to the caller's error, and records spilled to a
+ * temporary file read back in pages and removed.
+ */
+import fs from 'node:fs';
+import { PassThrough, Readable } from 'node:stream';
+import fc from 'fast-check';
+import { boundedLines, type LineLimits } from '../../src/api/bodyStream';
+import { HttpError } from '../../src/api/errors';
+import { RecordSpool } from '../../src/api/uploadSpool';
+
+const limits = (over: Partial<LineLimits> = {}): LineLimits => ({
+  maxLineBytes: 1_000,
+  maxBytes: 100_000,
+  param: 'file',
+  ...over,
+});
+
+async function collect(source: Readable, l = limits()) {
+  const out: Array<{ text: string; lineNo: number }> = [];
+  for await (const x of boundedLines(source, l)) out.push(x);
+  return out;
+}
+
+describe('boundedLines', () => {
+  it('splits UTF-8 lines at any chunking, \\r\\n and a last line without newline included', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.string({ unit: 'grapheme', maxLength: 30 }).filter((s) => !/[\r\n]/.test(s)),
+          {
+            minLength: 1,
+            maxLength: 20,
+          },
+        ),
+        fc.boolean(),
+        fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 10 }),
+        async (lines, crlf, cuts) => {
+          const bytes = Buffer.from(lines.join(crlf ? '\r\n' : '\n'));
+          const chunks: Buffer[] = [];
+          for (let at = 0, i = 0; at < bytes.length; i++) {
+            const n = cuts[i % cuts.length]!;
+            chunks.push(bytes.subarray(at, at + n));
+            at += n;
+          }
+          const got = await collect(Readable.from(chunks));
+          const expected = lines.map((text, i) => ({ text, lineNo: i + 1 }));
+          // A trailing empty line has no bytes: it is not a line.
+          if (lines[lines.length - 1] === '') expected.pop();
+          expect(got).toEqual(expected);
+        },
+      ),
+      { seed: 28, numRuns: 200 },
+    );
+  });
+
+  it('refuses a line past its limit when the limit is crossed, before any newline arrives', async () => {
+    const source = new PassThrough();
+    const lines = collect(source, limits({ maxLineBytes: 100 }));
+    source.write('{"ok":1}\n');
+    source.write('x'.repeat(60));
+    source.write('x'.repeat(60)); // 120 bytes, no newline yet, the stream not ended
+    const err = await lines.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(HttpError);
+    expect(err).toMatchObject({ status: 413, code: 'line_too_long', param: 'file', extra: { line: 2 } });
+    expect((err as HttpError).headers.connection).toBe('close');
+    // The reader left the source alone (a request must still be answered) and stopped reading it.
+    expect(source.destroyed).toBe(false);
+    source.destroy();
+  });
+
+  it('refuses a stream past its total as soon as it is crossed', async () => {
+    const source = new PassThrough();
+    const lines = collect(source, limits({ maxBytes: 1_000, param: 'body' }));
+    for (let i = 0; i < 30; i++) source.write('{"line":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}\n');
+    await expect(lines).rejects.toMatchObject({ status: 413, code: 'body_too_large', param: 'body' });
+    source.destroy();
+  });
+
+  it('counts the bytes it read and strips a UTF-8 byte order mark', async () => {
+    const counted = { bytes: 0 };
+    const got = await collect(Readable.from([Buffer.from('\ufeffa\nb\n')]), limits({ counted }));
+    expect(got.map((l) => l.text)).toEqual(['a', 'b']);
+    expect(counted.bytes).toBe(7);
+  });
+
+  it('a failed source becomes the caller’s error (a client gone by default), never a raw exception', async () => {
+    const gone = new PassThrough();
+    const a = collect(gone);
+    gone.write('partial');
+    gone.destroy(new Error('aborted'));
+    await expect(a).rejects.toMatchObject({ status: 400, code: 'request_aborted' });
+    const broken = new PassThrough();
+    const b = collect(
+      broken,
+      limits({ sourceError: (e) => HttpError.invalid(`bad: ${(e as Error).message}`, { code: 'invalid_multipart' }) }),
+    );
+    broken.destroy(new Error('Unexpected end of form'));
+    await expect(b).rejects.toMatchObject({ status: 400, code: 'invalid_multipart' });
+  });
+});
+
+describe('RecordSpool', () => {
+  it('keeps small uploads in memory and reads them back in pages', async () => {
+    const spool = new RecordSpool();
+    for (let i = 0; i < 2_500; i++) await spool.add(JSON.stringify({ seq: i }));
+    const pages: unknown[][] = [];
+    for await (const p of spool.pages(1_000)) pages.push(JSON.parse(p) as unknown[]);
+    expect(pages.map((p) => p.length)).toEqual([1_000, 1_000, 500]);
+    expect(pages.flat()[2_499]).toEqual({ seq: 2_499 });
+    await spool.dispose();
+  });
+
+  it('spills to a temporary file past its memory limit, pages by size, and removes the file', async () => {
+    const spool = new RecordSpool(1_000);
+    const text = 'é'.repeat(200);
+    for (let i = 0; i < 50; i++) await spool.add(JSON.stringify({ seq: i, text }));
+    const dir = (spool as unknown as { file?: { dir: string } }).file?.dir;
+    expect(dir && fs.existsSync(dir)).toBeTruthy();
+    const pages: unknown[][] = [];
+    for await (const p of spool.pages(1_000, 2_500)) pages.push(JSON.parse(p) as unknown[]);
+    expect(pages.length).toBeGreaterThan(1);
+    expect(pages.flat()).toEqual(Array.from({ length: 50 }, (_, seq) => ({ seq, text })));
+    expect(spool.count).toBe(50);
+    await spool.dispose();
+    expect(fs.existsSync(dir!)).toBe(false);
+  });
+});
