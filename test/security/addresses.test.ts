@@ -1,0 +1,470 @@
+/**
+ * Where Switchyard may send traffic (issue 28, finding 9, and its notes on base URLs and
+ * image_url). The address policy is checked as decisions only: no call goes to any address it
+ * judges, and names resolve through stubs, never real DNS. Every call these tests make goes to a
+ * listener on 127.0.0.0/8: a webhook answering 307 to a second listener (never reached), a name
+ * that resolves to 127.0.0.1 and then to 127.0.0.2 (the connection stays on the first), and the
+ * API refusing a base URL change without a credential and a `file:` image.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApplicationFailure } from '@temporalio/common';
+import { createBudgetWindowActivities } from '../../activities/budgetWindow';
+import type { ActivityDeps } from '../../activities/deps';
+import { ChatCompletionRequestSchema } from '../../src/domain/chat';
+import { safeFetch, SafeFetchError } from '../../src/services/safeFetch';
+import { UrlPolicy, type Resolve } from '../../src/services/urlPolicy';
+import { until } from '../support/chaos';
+import { dbKinds } from '../support/db';
+import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
+
+jest.setTimeout(180_000);
+
+interface Hit {
+  method: string;
+  url: string;
+  host: string | undefined;
+  body: string;
+}
+
+/** An HTTP listener on a loopback address that records every request and answers with `answer`. */
+async function listener(
+  answer: (req: http.IncomingMessage, res: http.ServerResponse) => void = (_q, r) => void r.writeHead(204).end(),
+  host = '127.0.0.1',
+  port = 0,
+) {
+  const hits: Hit[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      hits.push({ method: req.method!, url: req.url!, host: req.headers.host, body });
+      answer(req, res);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return {
+    hits,
+    port: bound,
+    url: (path = '/hook') => `http://${host}:${bound}${path}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** A resolver from a fixed table; any other name fails as getaddrinfo does (ENOTFOUND). */
+const table =
+  (names: Record<string, string[]>): Resolve =>
+  async (host) => {
+    const found = names[host];
+    if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    return found.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+  };
+
+/** Each form an attacker has used to reach a non-public address, and what the refusal names. */
+const BLOCKED: Array<[string, string]> = [
+  ['127.0.0.1', 'loopback'],
+  ['2130706433', 'loopback'], // 127.0.0.1 as one number (URLs normalise it)
+  ['0x7f.1', 'loopback'],
+  ['[::1]', 'loopback'],
+  ['0.0.0.0', 'unspecified'],
+  ['[::]', 'unspecified'],
+  ['169.254.169.254', 'link-local'],
+  ['[fe80::1]', 'link-local'],
+  ['10.0.0.1', 'private'],
+  ['172.16.5.4', 'private'],
+  ['172.31.255.255', 'private'],
+  ['192.168.1.1', 'private'],
+  ['100.64.0.1', 'carrier-grade NAT'],
+  ['100.100.100.200', 'carrier-grade NAT'], // Alibaba's metadata service
+  ['[fc00::1]', 'unique local'],
+  ['[fd00:ec2::254]', 'unique local'], // AWS's IPv6 metadata service
+  ['224.0.0.1', 'multicast'],
+  ['[ff02::1]', 'multicast'],
+  ['255.255.255.255', 'broadcast'],
+  ['240.0.0.1', 'reserved'],
+  ['192.0.0.192', 'reserved'], // Oracle Cloud's metadata service
+  ['[::ffff:127.0.0.1]', 'IPv4-mapped'],
+  ['[::ffff:a9fe:a9fe]', 'IPv4-mapped'], // 169.254.169.254
+  ['[::ffff:0:7f00:1]', 'IPv4-translated'],
+  ['[::7f00:1]', 'IPv4-compatible'],
+  ['[::a00:1]', 'IPv4-compatible'], // 10.0.0.1
+  ['[64:ff9b::7f00:1]', 'NAT64'],
+  ['[64:ff9b::a9fe:a9fe]', 'NAT64'],
+  ['[64:ff9b:1::1]', 'NAT64'], // local-use NAT64, refused whole
+  ['[2002:7f00:1::]', '6to4'],
+  ['[2002:a00:1::1]', '6to4'], // 10.0.0.1
+  ['[2001:0:4136:e378:8000:63bf:80ff:fffe]', 'Teredo'], // client 127.0.0.1
+  ['localhost', 'loopback'],
+  ['api.localhost', 'loopback'],
+  ['metadata.google.internal', 'metadata'],
+];
+
+describe('the address policy (decisions only: nothing is called)', () => {
+  const policy = new UrlPolicy([], table({}));
+
+  it.each(BLOCKED)('refuses %s as written (%s)', (host, why) => {
+    expect(policy.check(`http://${host}/hook`)).toContain(why);
+  });
+
+  it.each(BLOCKED.filter(([h]) => !/[a-z]{3}/.test(h) || h.startsWith('[')))(
+    'refuses a name that resolves to %s (%s)',
+    async (host, why) => {
+      const address = new URL(`http://${host}/`).hostname.replace(/^\[|\]$/g, '');
+      const resolving = new UrlPolicy([], table({ 'hooks.example.com': ['93.184.216.34', address] }));
+      expect(resolving.check('https://hooks.example.com/x')).toBeUndefined();
+      // One bad address among good ones is enough: the connection could go to any of them.
+      expect(await resolving.checkResolved('https://hooks.example.com/x')).toContain(why);
+    },
+  );
+
+  it('allows public addresses, and embedded forms whose IPv4 is public (as a decision)', async () => {
+    for (const host of [
+      '93.184.216.34',
+      '[2606:2800:220:1:248:1893:25c8:1946]',
+      '[::ffff:93.184.216.34]',
+      '[64:ff9b::5db8:d822]',
+      '[2002:5db8:d822::1]',
+    ])
+      expect([host, policy.check(`https://${host}/x`)]).toEqual([host, undefined]);
+    const named = new UrlPolicy([], table({ 'hooks.example.com': ['93.184.216.34', '2606:2800:220:1::1'] }));
+    const t = await named.target('https://hooks.example.com/x');
+    expect(t).toMatchObject({ ok: true, target: { host: 'hooks.example.com' } });
+  });
+
+  it('refuses a name whose lookup fails, and other schemes', async () => {
+    expect(policy.check('https://hooks.invalid/x')).toBeUndefined(); // as written: a name
+    const t = await policy.target('https://hooks.invalid/x');
+    expect(t).toMatchObject({ ok: false, unresolved: true });
+    expect(await policy.checkResolved('https://hooks.invalid/x')).toContain('does not resolve');
+    const empty = new UrlPolicy([], async () => []);
+    expect(await empty.checkResolved('https://hooks.example.com/x')).toContain('does not resolve');
+    for (const url of ['file:///etc/passwd', 'gopher://127.0.0.1:70/', 'ftp://example.com/x', 'not a url'])
+      expect(policy.check(url)).toBeDefined();
+  });
+
+  it("the operator's allowlist still allows listed names, addresses and networks", async () => {
+    const allow = new UrlPolicy(
+      ['127.0.0.1', 'LocalHost', '10.1.0.0/16', '[::1]', 'models.corp'],
+      table({ 'models.corp': ['10.9.9.9'], 'gpu.corp': ['10.1.2.3'], 'other.corp': ['10.2.0.1'] }),
+    );
+    expect(allow.check('http://127.0.0.1:11434/v1')).toBeUndefined();
+    expect(allow.check('http://[::ffff:127.0.0.1]:11434/v1')).toBeUndefined(); // the same address
+    expect(allow.check('http://localhost.:11434/v1')).toBeUndefined();
+    expect(allow.check('http://[::1]:8080/v1')).toBeUndefined();
+    expect(allow.check('http://10.1.200.3/v1')).toBeUndefined();
+    expect(allow.check('http://10.2.0.1/v1')).toContain('private');
+    expect(allow.check('http://127.0.0.2/v1')).toContain('loopback');
+    expect(await allow.checkResolved('http://models.corp/v1')).toBeUndefined(); // a listed name, wherever it resolves
+    expect(await allow.checkResolved('http://gpu.corp/v1')).toBeUndefined(); // resolves into a listed network
+    expect(await allow.checkResolved('http://other.corp/v1')).toContain('10.2.0.1');
+  });
+
+  it('image_url: only https:, http: and data: URLs', () => {
+    const body = (url: string) => ({
+      model: 'auto',
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }] }],
+    });
+    for (const url of ['https://example.com/a.png', 'http://example.com/a.png', 'data:image/png;base64,iVBORw0KGgo='])
+      expect([url, ChatCompletionRequestSchema.safeParse(body(url)).success]).toEqual([url, true]);
+    for (const url of [
+      'file:///etc/passwd',
+      'FILE:///etc/passwd',
+      'ftp://example.com/a.png',
+      ' file:///x',
+      'gopher://x',
+    ])
+      expect([url, ChatCompletionRequestSchema.safeParse(body(url)).error?.issues[0]?.path.join('.')]).toEqual([
+        url,
+        'messages.0.content.0.image_url.url',
+      ]);
+  });
+});
+
+describe('calling a webhook (safeFetch)', () => {
+  it('a 307 from an allowlisted receiver is not followed: the second listener is never reached', async () => {
+    const second = await listener();
+    const first = await listener((_req, res) => void res.writeHead(307, { location: second.url('/stolen') }).end());
+    try {
+      const policy = new UrlPolicy(['127.0.0.1'], table({}));
+      const err = await safeFetch(policy, first.url(), { body: '{"secret":1}' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SafeFetchError);
+      expect(err).toMatchObject({ kind: 'redirect', status: 307 });
+      expect((err as Error).message).toContain('not followed');
+      expect(first.hits).toHaveLength(1);
+      expect(second.hits).toEqual([]);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it('connects to the address checked, even when the name resolves elsewhere on a second lookup (rebinding)', async () => {
+    // Two listeners on one port: 127.0.0.1 (allowlisted) and 127.0.0.2 (not).
+    const checked = await listener();
+    const other = await listener(undefined, '127.0.0.2', checked.port).catch(() => undefined);
+    if (!other) throw new Error('cannot listen on 127.0.0.2 (this test needs the whole 127.0.0.0/8 on loopback)');
+    let lookups = 0;
+    const rebinding: Resolve = async () => [{ address: ++lookups === 1 ? '127.0.0.1' : '127.0.0.2', family: 4 }];
+    const policy = new UrlPolicy(['127.0.0.1'], rebinding);
+    try {
+      const url = `http://hooks.rebind.test:${checked.port}/hook`;
+      for (let i = 0; i < 3; i++) {
+        lookups = 0;
+        const res = await safeFetch(policy, url, { body: '{}' });
+        expect(res).toMatchObject({ status: 204, ok: true, address: '127.0.0.1' });
+        expect(lookups).toBe(1); // resolved once: the connection asked nobody else
+      }
+      expect(checked.hits.map((h) => h.host)).toEqual(Array(3).fill(`hooks.rebind.test:${checked.port}`));
+      expect(other.hits).toEqual([]);
+      // And the other way round: a name that answers a refused address first is never called.
+      lookups = 1;
+      await expect(safeFetch(policy, url, { body: '{}' })).rejects.toMatchObject({ kind: 'blocked' });
+      expect(other.hits).toEqual([]);
+    } finally {
+      await Promise.all([checked.close(), other.close()]);
+    }
+  });
+
+  it('has a deadline, and reads at most maxResponseBytes of an answer', async () => {
+    const stalled = await listener(() => undefined); // never answers
+    const flood = await listener((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = 'x'.repeat(64 * 1024);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    });
+    const policy = new UrlPolicy(['127.0.0.1'], table({}));
+    try {
+      await expect(safeFetch(policy, stalled.url(), { body: '{}', timeoutMs: 300 })).rejects.toMatchObject({
+        kind: 'timeout',
+      });
+      const res = await safeFetch(policy, flood.url(), { body: '{}', maxResponseBytes: 1_000 });
+      expect(res).toMatchObject({ status: 200, truncated: true });
+      expect(res.body).toHaveLength(1_000);
+    } finally {
+      await Promise.all([stalled.close(), flood.close()]);
+    }
+  });
+});
+
+describe.each(dbKinds())('over real HTTP on %s', (kind) => {
+  let stack: TestStack;
+  const names = table({
+    'private-llm.example': ['10.0.0.7'],
+    'rebound.example': ['93.184.216.34', '169.254.169.254'],
+  });
+
+  beforeAll(async () => {
+    stack = await startTestStack({
+      db: kind,
+      // As `npm start` with SWITCHYARD_URL_ALLOWLIST=127.0.0.1,localhost; names resolve through the table.
+      urlPolicy: new UrlPolicy(['127.0.0.1', 'localhost'], names),
+      catalog: (f) =>
+        fakeCatalog(f, [fakeModel('oa', 'primary'), fakeModel('oa', 'sum', { capabilities: ['chat', 'json'] })]),
+    });
+    stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true });
+  });
+  afterAll(async () => stack?.stop());
+
+  async function call(key: string, method: string, path: string, body?: unknown) {
+    const res = await fetch(`${stack.baseURL}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  }
+
+  it("a batch's webhook that answers 307 is called once; the listener it points to is never reached", async () => {
+    const second = await listener();
+    const first = await listener((_req, res) => void res.writeHead(307, { location: second.url('/stolen') }).end());
+    try {
+      const res = await fetch(
+        `${stack.baseURL}/operations/summarize/batches?webhookUrl=${encodeURIComponent(first.url('/done'))}`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/x-ndjson' },
+          body: `${JSON.stringify({ id: 'r1', text: 'A short document. It has two sentences.' })}\n`,
+        },
+      );
+      expect(res.status).toBe(201);
+      const { id } = (await res.json()) as { id: string };
+      await until(async () => first.hits.length > 0, 120_000);
+      // The redirect is final (not retried): the batch's workflow ends after its one attempt.
+      const handle = stack.env.client.workflow.getHandle(`batch-${id}`);
+      await until(async () => (await handle.describe()).status.name !== 'RUNNING', 60_000);
+      expect(first.hits).toHaveLength(1);
+      expect(JSON.parse(first.hits[0]!.body)).toMatchObject({ type: 'batch.finished', batch_id: id });
+      expect(second.hits).toEqual([]);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it('a budget alert: a redirect is not followed, and a refused webhook is not called', async () => {
+    const second = await listener();
+    const first = await listener((_req, res) => void res.writeHead(308, { location: second.url('/stolen') }).end());
+    const alert = {
+      scope: `tenant:${stack.tenantId}`,
+      period: 'daily' as const,
+      windowStart: new Date().toISOString(),
+      tenantId: stack.tenantId,
+      threshold: 0.5,
+      limitUsd: 1,
+      spentUsd: 0.6,
+      raisedAt: new Date().toISOString(),
+    };
+    try {
+      const activities = (policy: UrlPolicy) =>
+        createBudgetWindowActivities({ db: stack.db, urlPolicy: policy } as unknown as ActivityDeps);
+      const redirected = await activities(new UrlPolicy(['127.0.0.1'], names))
+        .deliverBudgetAlert({ ...alert, webhookUrl: first.url() })
+        .catch((e: unknown) => e);
+      expect(redirected).toBeInstanceOf(ApplicationFailure);
+      expect(redirected).toMatchObject({ type: 'WebhookRedirected', nonRetryable: true });
+      expect(first.hits).toHaveLength(1);
+      // Without the allowlist, 127.0.0.1 is refused before anything is sent.
+      const refused = await activities(new UrlPolicy([], names))
+        .deliverBudgetAlert({ ...alert, webhookUrl: first.url() })
+        .catch((e: unknown) => e);
+      expect(refused).toMatchObject({ type: 'WebhookBlocked', nonRetryable: true });
+      expect((refused as Error).message).toContain('loopback');
+      const rebound = await activities(new UrlPolicy(['127.0.0.1'], names))
+        .deliverBudgetAlert({ ...alert, webhookUrl: 'http://rebound.example/hook' })
+        .catch((e: unknown) => e);
+      expect(rebound).toMatchObject({ type: 'WebhookBlocked' });
+      expect(first.hits).toHaveLength(1);
+      expect(second.hits).toEqual([]);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it("a provider's base URL changed through the API must name its credential: the environment's key never follows it", async () => {
+    const exported = (await call(stack.operatorKey, 'GET', '/admin/config')).body;
+    const version = exported.config_version;
+    const withProviders = (change: (providers: any[]) => void) => {
+      const config = structuredClone(exported.config);
+      change(config.catalog.providers);
+      return config;
+    };
+    const refusals: Array<[string, any, string, string]> = [
+      [
+        'an existing provider pointed elsewhere',
+        withProviders((p) => (p[0].baseUrl = 'http://localhost:9/v1')),
+        'catalog.providers.0.credential',
+        'credential',
+      ],
+      [
+        "the environment's `openai` provider added with a base URL",
+        withProviders((p) => p.push({ id: 'openai', wireFormat: 'openai', baseUrl: 'http://127.0.0.1:9/v1' })),
+        'catalog.providers.2.credential',
+        "environment's key",
+      ],
+      [
+        'a credential naming a variable that is not a key',
+        withProviders((p) =>
+          p.push({
+            id: 'extra',
+            wireFormat: 'openai',
+            baseUrl: 'http://127.0.0.1:9/v1',
+            credential: 'env:DATABASE_URL',
+          }),
+        ),
+        'catalog.providers.2.credential',
+        '_API_KEY',
+      ],
+      [
+        'a name that does not resolve',
+        withProviders((p) =>
+          p.push({ id: 'extra', wireFormat: 'openai', baseUrl: 'http://llm.invalid/v1', credential: 'none' }),
+        ),
+        'catalog.providers.2.baseUrl',
+        'does not resolve',
+      ],
+      [
+        'a name that resolves to a private address',
+        withProviders((p) =>
+          p.push({ id: 'extra', wireFormat: 'openai', baseUrl: 'http://private-llm.example/v1', credential: 'none' }),
+        ),
+        'catalog.providers.2.baseUrl',
+        '10.0.0.7',
+      ],
+      [
+        'an IPv4-compatible loopback literal',
+        withProviders((p) =>
+          p.push({ id: 'extra', wireFormat: 'openai', baseUrl: 'http://[::7f00:1]:9/v1', credential: 'none' }),
+        ),
+        'catalog.providers.2.baseUrl',
+        'loopback',
+      ],
+    ];
+    for (const [what, config, param, says] of refusals) {
+      const res = await call(stack.operatorKey, 'PUT', '/admin/config', config);
+      expect([what, res.status, res.body.error?.param]).toEqual([what, 400, param]);
+      expect(res.body.error.message).toContain(says);
+    }
+    expect((await call(stack.operatorKey, 'GET', '/admin/config')).body.config_version).toBe(version);
+
+    // Naming the credential makes the key explicit; the worker sends that one, and only that one.
+    const lastKey = async () => {
+      const chat = await call(stack.apiKey, 'POST', '/chat/completions', {
+        model: 'oa/primary',
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+      expect(chat.status).toBe(200);
+      return stack.fakes.openai.callsFor('primary').at(-1)!.headers.authorization;
+    };
+    process.env.ADDR_TEST_API_KEY = 'sk-addrtest-0123456789abcdef';
+    const named = withProviders((p) => (p[0] = { ...p[0], credential: 'env:ADDR_TEST_API_KEY' }));
+    expect((await call(stack.operatorKey, 'PUT', '/admin/config', named)).status).toBe(200);
+    expect(await lastKey()).toBe('Bearer sk-addrtest-0123456789abcdef');
+    const none = withProviders((p) => (p[0] = { ...p[0], credential: 'none' }));
+    expect((await call(stack.operatorKey, 'PUT', '/admin/config', none)).status).toBe(200);
+    expect(await lastKey()).toBe('Bearer none');
+    // Taking the credential away would imply the environment's key again: refused.
+    const implied = await call(stack.operatorKey, 'PUT', '/admin/config', exported.config);
+    expect([implied.status, implied.body.error?.param]).toEqual([400, 'catalog.providers.0.credential']);
+    // A new base URL with its credential named is an operator's explicit choice.
+    const moved = withProviders((p) => (p[0] = { ...p[0], baseUrl: 'http://localhost:9/v1', credential: 'none' }));
+    expect((await call(stack.operatorKey, 'PUT', '/admin/config', moved)).status).toBe(200);
+    expect((await call(stack.operatorKey, 'PUT', '/admin/config', none)).status).toBe(200);
+  });
+
+  it('image_url with a file: URL is a 400 naming the field, on both wire formats', async () => {
+    const chat = await call(stack.apiKey, 'POST', '/chat/completions', {
+      model: 'auto',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is in this file?' },
+            { type: 'image_url', image_url: { url: 'file:///etc/passwd' } },
+          ],
+        },
+      ],
+    });
+    expect(chat.status).toBe(400);
+    expect(chat.body.error).toMatchObject({
+      type: 'invalid_request_error',
+      param: 'messages[0].content[1].image_url.url',
+    });
+    expect(chat.body.error.message).toContain('https:');
+    const messages = await call(stack.apiKey, 'POST', '/messages', {
+      model: 'auto',
+      max_tokens: 10,
+      messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'file:///etc/passwd' } }] }],
+    });
+    expect(messages.status).toBe(400);
+    expect(messages.body.error.param).toBe('messages[0].content[0].source.url');
+  });
+});
