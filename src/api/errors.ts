@@ -5,7 +5,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { z } from 'zod';
 import { ConfigError } from '../config';
-import { ConfigValidationError } from '../services/configStore';
+import { ConfigConflictError, ConfigValidationError } from '../services/configStore';
 
 export type ErrorType =
   | 'invalid_request_error'
@@ -143,13 +143,22 @@ export function errorHandler(log: (err: unknown) => void): ErrorRequestHandler {
       const first = err.issues[0];
       return sendError(
         res,
-        HttpError.invalid(err.message, {
+        new HttpError(err.status, 'invalid_request_error', err.message, {
           param: first?.path || null,
-          code: 'invalid_config',
+          code: first?.code ?? 'invalid_config',
           extra: { issues: err.issues },
         }),
       );
     }
+    if (err instanceof ConfigConflictError)
+      return sendError(
+        res,
+        HttpError.conflict(err.message, {
+          param: err.expected !== undefined ? 'If-Match' : null,
+          code: err.expected !== undefined ? 'version_conflict' : 'config_busy',
+          extra: { current_version: err.current },
+        }),
+      );
     if (err instanceof ConfigError) return sendError(res, HttpError.invalid(err.message, { code: 'invalid_config' }));
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') {

@@ -1,7 +1,16 @@
 /**
  * The live routing configuration, shared by every worker and API process through Postgres.
  * Each change (file changed at start, reload, admin edit, import) is a new version; processes
- * poll the latest version every second, so an edit reaches every worker without a restart.
+ * poll the latest version number every second and read a version only when it changed, so an
+ * edit reaches every worker without a restart.
+ *
+ * Writes are compare-and-swap on the version: a change is computed from the latest version and
+ * stored only while that is still the latest; otherwise it is computed again from the new latest
+ * (two admins' independent edits both land), or, when the caller named the version it read
+ * (`expectedVersion`, a client's If-Match), refused with a ConfigConflictError. Writes from one
+ * process go one at a time (they would only conflict with one another). The history keeps the
+ * last `keepVersions` versions (and each source's latest), and every version is within the
+ * bounds of src/domain/configBounds.ts.
  *
  * Only an explicit operator action writes a version: the admin API, or the configuration file's
  * own text changing (a new version at the next start, or on reload). Without a file, the shipped
@@ -12,8 +21,16 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../db';
 import { recordAudit } from '../db/audit';
-import { insertConfig, latestConfig, latestConfigFrom } from '../db/configVersions';
-import { urlsOf, type UrlPolicy } from './urlPolicy';
+import {
+  configAt,
+  insertConfigIfLatest,
+  latestConfigFrom,
+  latestConfigVersion,
+  pruneConfigVersions,
+} from '../db/configVersions';
+import { refusedUrls, type UrlPolicy } from './urlPolicy';
+import { implicitKeyIssues } from '../domain/credentials';
+import { boundIssues, CONFIG_BOUNDS, type ConfigBounds } from '../domain/configBounds';
 import { SwitchyardConfigSchema, type SwitchyardConfig, type SwitchyardConfigInput } from '../domain/config';
 
 export interface VersionedConfig {
@@ -28,10 +45,41 @@ export interface VersionedConfig {
 /** A process's own additions to the stored configuration (providers its environment has keys for). */
 export type LocalOverlay = (stored: SwitchyardConfig) => { config: SwitchyardConfig; added: string[] };
 
+export interface ConfigIssue {
+  path: string;
+  message: string;
+  /** A stable reason when it is more specific than an invalid value (`rule_too_large`, …). */
+  code?: string;
+}
+
+/** Codes of a configuration too large (HTTP 413), rather than wrong (400). */
+const TOO_LARGE = new Set(['rule_too_large', 'override_too_large', 'tenant_config_too_large', 'config_too_large']);
+
 export class ConfigValidationError extends Error {
   override name = 'ConfigValidationError';
-  constructor(readonly issues: Array<{ path: string; message: string }>) {
+  constructor(readonly issues: ConfigIssue[]) {
     super(`invalid configuration: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+
+  /** The HTTP status: 413 when the first problem is a size, else 400. */
+  get status(): 400 | 413 {
+    return TOO_LARGE.has(this.issues[0]?.code ?? '') ? 413 : 400;
+  }
+}
+
+/** A write that lost the race: the configuration is no longer at the version the change was computed from. */
+export class ConfigConflictError extends Error {
+  override name = 'ConfigConflictError';
+  constructor(
+    /** The version the caller said it read (undefined: the store retried and gave up). */
+    readonly expected: number | undefined,
+    readonly current: number,
+  ) {
+    super(
+      expected !== undefined
+        ? `The configuration is at version ${current}, not ${expected}: it changed since it was read. Read it again, reapply the change, and retry.`
+        : `The configuration kept changing while this change was applied (now version ${current}); retry.`,
+    );
   }
 }
 
@@ -52,11 +100,38 @@ export interface ConfigSource {
   fingerprint?(): string;
 }
 
+export interface WriteOptions {
+  /**
+   * The version the change was computed from (a client's If-Match). Without it the change is
+   * recomputed on the latest version after a conflict; with it, a conflict is a ConfigConflictError.
+   */
+  expectedVersion?: number;
+}
+
+export interface ConfigStoreOptions {
+  bounds?: ConfigBounds;
+  /** Attempts of one change when other processes keep writing (default 10). */
+  maxAttempts?: number;
+}
+
+/** A version to write, computed from the latest (undefined: nothing to write). */
+interface Planned {
+  raw: unknown;
+  source: string;
+  sourceHash?: string;
+}
+
 export class ConfigStore {
   private cached: VersionedConfig | undefined;
   private stored: VersionedConfig | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(c: VersionedConfig) => void>();
+  /** The poll in flight: callers meanwhile share it rather than each asking again. */
+  private polling: Promise<VersionedConfig | undefined> | undefined;
+  /** This process's writes, one after another. */
+  private writes: Promise<unknown> = Promise.resolve();
+  private readonly bounds: ConfigBounds;
+  private readonly maxAttempts: number;
 
   constructor(
     private readonly db: Db,
@@ -64,29 +139,32 @@ export class ConfigStore {
     private readonly local?: LocalOverlay,
     /** Where URLs set through the API may point (unset: anywhere). */
     private readonly urlPolicy?: UrlPolicy,
-  ) {}
+    options: ConfigStoreOptions = {},
+  ) {
+    this.bounds = options.bounds ?? CONFIG_BOUNDS;
+    this.maxAttempts = options.maxAttempts ?? 10;
+  }
 
   /** Makes sure a version exists and is current with the source; loads it. */
   async init(): Promise<VersionedConfig> {
     const raw = this.source.read();
-    const config = validateConfig(raw);
+    validateConfig(raw);
     const sourceHash = this.source.fingerprint?.() ?? hash(raw);
-    const latest = await latestConfig(this.db);
-    const lastFromSource = await latestConfigFrom(this.db, this.source.kind);
-    // An empty history gets the source. A file whose text changed wins over what is stored (the
-    // operator changed it); the shipped defaults never do (only the environment could change them).
-    const fileChanged = this.source.kind === 'file' && lastFromSource?.source_hash !== sourceHash;
-    if (!latest || fileChanged) {
-      await insertConfig(this.db, config, this.source.kind, sourceHash);
-      const v = await this.refresh();
+    const { base, written } = await this.commit(async (latest) => {
+      // An empty history gets the source. A file whose text changed wins over what is stored (the
+      // operator changed it); the shipped defaults never do (only the environment could change them).
+      const lastFromSource = latest && (await latestConfigFrom(this.db, this.source.kind));
+      const fileChanged = this.source.kind === 'file' && lastFromSource?.source_hash !== sourceHash;
+      return !latest || fileChanged ? { raw, source: this.source.kind, sourceHash } : undefined;
+    });
+    if (written)
       await recordAudit(this.db, {
         actor: { role: 'system' },
-        action: latest ? 'config.file' : 'config.init',
-        target: `version ${v.version}`,
-        before: latest ? { config_version: latest.version, config: latest.config } : undefined,
-        after: { config_version: v.version, config: this.stored!.config },
+        action: base ? 'config.file' : 'config.init',
+        target: `version ${written.version}`,
+        before: base ? { config_version: base.version, config: base.config } : undefined,
+        after: { config_version: written.version, config: written.config },
       });
-    }
     return this.refresh();
   }
 
@@ -96,38 +174,108 @@ export class ConfigStore {
     return this.cached;
   }
 
+  /** Asks for the latest version number; reads that version only if it is newer than this process's. */
   async refresh(): Promise<VersionedConfig> {
-    const row = await latestConfig(this.db);
-    if (!row) throw new Error('no configuration version in the database');
-    if (this.cached?.version !== row.version) {
-      this.stored = { version: row.version, config: validateConfig(row.config), source: row.source };
-      const overlaid = this.local?.(this.stored.config);
-      this.cached = overlaid?.added.length
-        ? { ...this.stored, config: overlaid.config, localProviders: overlaid.added }
-        : this.stored;
-      for (const l of this.listeners) l(this.cached);
-    }
+    await this.poll();
+    if (!this.cached) throw new Error('no configuration version in the database');
     return this.cached;
   }
 
-  /** Validates and stores a new version; returns it. */
+  /** The stored latest (no overlay), or undefined for an empty history; shares a poll in flight. */
+  private poll(): Promise<VersionedConfig | undefined> {
+    this.polling ??= this.load().finally(() => (this.polling = undefined));
+    return this.polling;
+  }
+
+  private async load(): Promise<VersionedConfig | undefined> {
+    const version = await latestConfigVersion(this.db);
+    if (version === undefined) return undefined;
+    if (this.stored && version <= this.stored.version) return this.stored;
+    const row = await configAt(this.db, version);
+    // Pruned between the two reads (hundreds of writes in between): the next poll catches up.
+    if (!row) return this.stored;
+    this.adopt({ version: row.version, config: validateConfig(row.config), source: row.source });
+    return this.stored;
+  }
+
+  /** Makes a version this process's view, unless it already has a newer one. */
+  private adopt(v: VersionedConfig): void {
+    if (this.stored && v.version <= this.stored.version) return;
+    this.stored = v;
+    const overlaid = this.local?.(v.config);
+    this.cached = overlaid?.added.length ? { ...v, config: overlaid.config, localProviders: overlaid.added } : v;
+    for (const l of this.listeners) l(this.cached);
+  }
+
+  /**
+   * Writes one version computed by `plan` from the latest stored version, compare-and-swap: when
+   * another process wrote first, `plan` runs again on the new latest (or, with `expectedVersion`,
+   * the write is refused). Returns the version it was computed from and the one written, if any.
+   */
+  private commit(
+    plan: (base: VersionedConfig | undefined) => Planned | undefined | Promise<Planned | undefined>,
+    opts: WriteOptions = {},
+  ): Promise<{ base?: VersionedConfig; written?: VersionedConfig }> {
+    const run = async () => {
+      const attempts = opts.expectedVersion === undefined ? this.maxAttempts : 1;
+      for (let attempt = 1; ; attempt++) {
+        // Its own read, not a poll in flight: that one may have asked before the caller's version existed.
+        const base = await this.load();
+        const baseVersion = base?.version ?? 0;
+        if (opts.expectedVersion !== undefined && opts.expectedVersion !== baseVersion)
+          throw new ConfigConflictError(opts.expectedVersion, baseVersion);
+        const planned = await plan(base && { ...base, config: structuredClone(base.config) });
+        if (!planned) return { base };
+        const config = validateConfig(planned.raw);
+        if (planned.source !== 'file') await this.checkUrls(config, base);
+        const issues = boundIssues(config, base?.config, this.bounds);
+        if (issues.length) throw new ConfigValidationError(issues);
+        const version = await insertConfigIfLatest(this.db, config, planned.source, planned.sourceHash, baseVersion);
+        if (version !== undefined) {
+          // Best effort: a failed prune leaves a few more versions, which the next write drops.
+          await pruneConfigVersions(this.db, version, this.bounds.keepVersions).catch(() => undefined);
+          const written = { version, config, source: planned.source };
+          this.adopt(written);
+          return { base, written };
+        }
+        if (attempt >= attempts) throw new ConfigConflictError(opts.expectedVersion, (await this.load())?.version ?? 0);
+        // Another process wrote first: wait a moment (jittered, so two writers part) and recompute.
+        await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      }
+    };
+    const result = this.writes.then(run, run);
+    this.writes = result.catch(() => undefined);
+    return result;
+  }
+
+  /** What an API write introduces (not what is already stored): its URLs and provider keys. */
+  private async checkUrls(config: SwitchyardConfig, base: VersionedConfig | undefined): Promise<void> {
+    // An API write may not point at an address the URL policy refuses (names resolved), nor send
+    // the environment's key to a new base URL (src/domain/credentials.ts).
+    const refused = [
+      ...(this.urlPolicy ? await refusedUrls(this.urlPolicy, base?.config, config) : []),
+      ...implicitKeyIssues(base?.config.catalog, config.catalog),
+    ];
+    if (refused.length) throw new ConfigValidationError(refused);
+  }
+
+  /**
+   * Validates and stores a whole configuration (an import, a reload) as a new version; returns
+   * the version it replaced and the new one.
+   */
+  async replace(
+    raw: unknown,
+    source: 'admin' | 'import' | 'file',
+    sourceHash?: string,
+    opts?: WriteOptions,
+  ): Promise<{ before?: VersionedConfig; after: VersionedConfig }> {
+    const { base, written } = await this.commit(() => ({ raw, source, sourceHash }), opts);
+    return { before: base, after: written! };
+  }
+
+  /** Validates and stores a whole configuration as a new version; returns it. */
   async save(raw: unknown, source: 'admin' | 'import' | 'file', sourceHash?: string): Promise<VersionedConfig> {
-    const config = validateConfig(raw);
-    if (this.urlPolicy && source !== 'file') {
-      // Only URLs this change introduces: one already stored (e.g. set by the operator's own
-      // environment or file) does not block an unrelated edit.
-      const stored = this.stored ? new Set(urlsOf(this.stored.config).map((u) => u.url)) : new Set<string>();
-      const refused = urlsOf(config)
-        .filter((u) => !stored.has(u.url))
-        .map((u) => ({ path: u.path, message: this.urlPolicy!.check(u.url) }))
-        .filter((u): u is { path: string; message: string } => u.message !== undefined);
-      if (refused.length)
-        throw new ConfigValidationError(
-          refused.map((r) => ({ ...r, message: `${r.message}; not allowed (SWITCHYARD_URL_ALLOWLIST)` })),
-        );
-    }
-    await insertConfig(this.db, config, source, sourceHash);
-    return this.refresh();
+    return (await this.replace(raw, source, sourceHash)).after;
   }
 
   /** The stored configuration, without this process's overlay: what every process shares. */
@@ -136,10 +284,17 @@ export class ConfigStore {
     return this.stored!;
   }
 
-  /** Applies a change to the stored configuration (never the local overlay) as a new version. */
-  async update(change: (c: SwitchyardConfig) => SwitchyardConfigInput): Promise<VersionedConfig> {
-    const current = await this.storedCurrent();
-    return this.save(change(structuredClone(current.config)), 'admin');
+  /**
+   * Applies a change to the stored configuration (never the local overlay) as a new version and
+   * returns it. `change` gets the latest version and may run more than once (after a conflict, on
+   * the newer version): it checks what it depends on there, and throws to refuse.
+   */
+  async update(change: (c: SwitchyardConfig) => SwitchyardConfigInput, opts?: WriteOptions): Promise<VersionedConfig> {
+    const { written } = await this.commit((base) => {
+      if (!base) throw new Error('ConfigStore used before init()');
+      return { raw: change(base.config), source: 'admin' };
+    }, opts);
+    return written!;
   }
 
   /** Whether there is a configuration file (reloading the shipped defaults would be a reset). */
@@ -148,9 +303,10 @@ export class ConfigStore {
   }
 
   /** Re-reads the source (the configuration file) and stores it as a new version. */
-  async reload(): Promise<VersionedConfig> {
+  async reload(opts?: WriteOptions): Promise<{ before?: VersionedConfig; after: VersionedConfig }> {
     const raw = this.source.read();
-    return this.save(raw, this.source.kind === 'file' ? 'file' : 'admin', this.source.fingerprint?.() ?? hash(raw));
+    const kind = this.source.kind === 'file' ? 'file' : 'admin';
+    return this.replace(raw, kind, this.source.fingerprint?.() ?? hash(raw), opts);
   }
 
   onChange(listener: (c: VersionedConfig) => void): void {
@@ -158,7 +314,7 @@ export class ConfigStore {
   }
 
   startPolling(everyMs = 1_000): void {
-    this.timer ??= setInterval(() => void this.refresh().catch(() => undefined), everyMs);
+    this.timer ??= setInterval(() => void this.poll().catch(() => undefined), everyMs);
     this.timer.unref();
   }
 

@@ -2,10 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { configSource } from '../../src/services/configFile';
-import { ConfigStore, ConfigValidationError } from '../../src/services/configStore';
+import { ConfigConflictError, ConfigStore, ConfigValidationError } from '../../src/services/configStore';
 import { localProviders } from '../../src/services/localProviders';
 import type { Db } from '../../src/db';
+import { insertConfigIfLatest, latestConfigVersion } from '../../src/db/configVersions';
 import { defaultCatalog } from '../../src/domain/catalog';
+import type { SwitchyardConfig } from '../../src/domain/config';
+import { CONFIG_BOUNDS } from '../../src/domain/configBounds';
 import { dbKinds, openTestDb } from '../support/db';
 
 // Each case needs an empty config history: PGlite in memory gives one per case.
@@ -124,4 +127,170 @@ it.each(dbKinds())('config versions table works on %s', async (kind) => {
   } finally {
     await db.close();
   }
+});
+
+describe.each(dbKinds())('configuration writes are compare-and-swap on %s', (kind) => {
+  let db: Db;
+  const source = { kind: 'default' as const, read: () => ({ catalog: defaultCatalog({ simulated: true }) }) };
+  const withTenant = (id: string, budgetUsd: number) => (c: SwitchyardConfig) => ({
+    ...c,
+    tenants: { ...c.tenants, [id]: { ...(c.tenants[id] ?? {}), budget: { dailyUsd: budgetUsd } } },
+  });
+
+  beforeEach(async () => {
+    db = await openTestDb(kind);
+  });
+  afterEach(async () => {
+    await db.close();
+  });
+
+  it('stores a version only while the one it was computed from is the latest', async () => {
+    const config = { catalog: defaultCatalog({ simulated: true }) };
+    expect(await insertConfigIfLatest(db, config, 'admin', undefined, 0)).toBe(1);
+    // Computed from version 0 again (behind), or from version 1 twice at once: one write only.
+    expect(await insertConfigIfLatest(db, config, 'admin', undefined, 0)).toBeUndefined();
+    const both = await Promise.all([
+      insertConfigIfLatest(db, config, 'admin', undefined, 1),
+      insertConfigIfLatest(db, config, 'admin', undefined, 1),
+    ]);
+    expect(both.filter((v) => v === 2)).toHaveLength(1);
+    expect(both.filter((v) => v === undefined)).toHaveLength(1);
+    expect(await latestConfigVersion(db)).toBe(2);
+  });
+
+  it('a change that lost the race is computed again on the newer version: both edits land', async () => {
+    const a = new ConfigStore(db, source);
+    await a.init();
+    // Process B's insert is preceded by process A's write: B computed its change from version 1.
+    let raced = false;
+    const racing: Db = {
+      ...db,
+      query: async (sql, params) => {
+        if (!raced && sql.includes('insert into config_versions')) {
+          raced = true;
+          await a.update(withTenant('from-a', 1));
+        }
+        return db.query(sql, params);
+      },
+    };
+    const b = new ConfigStore(racing, source);
+    await b.refresh();
+    let runs = 0;
+    const written = await b.update((c) => {
+      runs++;
+      return withTenant('from-b', 2)(c);
+    });
+    expect(runs).toBe(2);
+    expect(written.version).toBe(3);
+    expect(written.config.tenants).toMatchObject({
+      'from-a': { budget: { dailyUsd: 1 } },
+      'from-b': { budget: { dailyUsd: 2 } },
+    });
+    expect((await a.refresh()).config.tenants).toEqual(written.config.tenants);
+  });
+
+  it('a write naming a version that is no longer the latest is refused, storing nothing', async () => {
+    const a = new ConfigStore(db, source);
+    const b = new ConfigStore(db, source);
+    const v1 = (await a.init()).version;
+    await b.init();
+    await a.update(withTenant('x', 1));
+    const err = await b.update(withTenant('y', 2), { expectedVersion: v1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigConflictError);
+    expect(err).toMatchObject({ expected: v1, current: v1 + 1 });
+    expect(await latestConfigVersion(db)).toBe(v1 + 1);
+    expect((await b.update(withTenant('y', 2), { expectedVersion: v1 + 1 })).version).toBe(v1 + 2);
+  });
+
+  it('many writes from two processes at once: every one lands, each on the one before', async () => {
+    const a = new ConfigStore(db, source);
+    const b = new ConfigStore(db, source);
+    await a.init();
+    await b.init();
+    const written = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).update(withTenant(`t${i}`, i + 1))),
+    );
+    expect(new Set(written.map((w) => w.version)).size).toBe(20);
+    const final = (await a.refresh()).config.tenants;
+    for (let i = 0; i < 20; i++) expect(final[`t${i}`]?.budget?.dailyUsd).toBe(i + 1);
+  });
+
+  it('keeps the last versions and the latest of each source; a restart with the same file writes nothing', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-cfg-'));
+    const file = path.join(dir, 'switchyard.yaml');
+    fs.writeFileSync(file, 'routing:\n  defaultStrategy: cost\n');
+    try {
+      const bounds = { ...CONFIG_BOUNDS, keepVersions: 3 };
+      const store = new ConfigStore(
+        db,
+        configSource(file, () => defaultCatalog({ simulated: true })),
+        undefined,
+        undefined,
+        {
+          bounds,
+        },
+      );
+      await store.init();
+      for (let i = 0; i < 6; i++) await store.update(withTenant('t', i + 1));
+      const kept = await db.query<{ version: number; source: string }>(
+        'select version, source from config_versions order by version',
+      );
+      expect(kept.rows).toEqual([
+        { version: 1, source: 'file' },
+        { version: 5, source: 'admin' },
+        { version: 6, source: 'admin' },
+        { version: 7, source: 'admin' },
+      ]);
+      const restarted = await new ConfigStore(
+        db,
+        configSource(file, () => defaultCatalog({ simulated: true })),
+      ).init();
+      expect(restarted.version).toBe(7);
+      expect(restarted.config.tenants.t?.budget?.dailyUsd).toBe(6);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a write past a bound with the path and code, and a stored excess does not block other edits', async () => {
+    const bounds = { ...CONFIG_BOUNDS, itemBytes: 2_000, rulesPerTenant: 2 };
+    const store = new ConfigStore(db, source, undefined, undefined, { bounds });
+    const v1 = (await store.init()).version;
+    const model = store.current().config.catalog.models[0]!.id;
+    const rule = (id: string, tenantId: string, pad = 0) => ({
+      id,
+      tenantId,
+      name: 'x'.repeat(Math.min(pad, 200)),
+      when:
+        pad > 200
+          ? [
+              {
+                field: 'userId',
+                op: 'in' as const,
+                value: Array.from({ length: pad / 20 }, (_, i) => `user-${i}-abcdefgh`),
+              },
+            ]
+          : [],
+      targets: [{ model }],
+    });
+    const err = await store
+      .update((c) => ({ ...c, rules: [...c.rules, rule('big', 'a', 4_000)] }))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigValidationError);
+    expect((err as ConfigValidationError).status).toBe(413);
+    expect((err as ConfigValidationError).issues[0]).toMatchObject({ path: 'rules.0', code: 'rule_too_large' });
+    await store.update((c) => ({ ...c, rules: [rule('r1', 'a'), rule('r2', 'a')] }));
+    const tooMany = await store
+      .update((c) => ({ ...c, rules: [...c.rules, rule('r3', 'a')] }))
+      .catch((e: unknown) => e);
+    expect((tooMany as ConfigValidationError).issues).toEqual([
+      { path: 'rules', code: 'too_many_rules', message: "tenant 'a' would have 3 rules; at most 2" },
+    ]);
+    expect((tooMany as ConfigValidationError).status).toBe(400);
+    expect(await latestConfigVersion(db)).toBe(v1 + 1);
+    // A configuration stored before the bounds (three rules, one oversized): unrelated edits still land.
+    const legacy = { ...store.current().config, rules: [rule('r1', 'a'), rule('r2', 'a'), rule('big', 'a', 4_000)] };
+    expect(await insertConfigIfLatest(db, legacy, 'import', undefined, v1 + 1)).toBe(v1 + 2);
+    expect((await store.update(withTenant('b', 1))).version).toBe(v1 + 3);
+  });
 });

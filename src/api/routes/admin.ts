@@ -8,12 +8,20 @@ import { Router, type Request } from 'express';
 import { type z } from 'zod';
 import type { ConfigStore, VersionedConfig } from '../../services/configStore';
 import { ModelSchema } from '../../domain/catalog';
-import { OverrideSchema, RuleSchema, TenantPolicySchema, type SwitchyardConfig } from '../../domain/config';
+import {
+  OverrideSchema,
+  RuleSchema,
+  TenantPolicySchema,
+  type SwitchyardConfig,
+  type TenantPolicy,
+} from '../../domain/config';
 import type { Db } from '../../db';
 import { recordAudit } from '../../db/audit';
 import { actorOf, authOf, requireAdmin, requireOperator, tenantFromPath, tenantInScope } from '../auth';
 import { widening } from '../../domain/tenantPolicy';
+import { CONFIG_BOUNDS, oversizedItem, tenantOfItem } from '../../domain/configBounds';
 import { HttpError } from '../errors';
+import { expectedVersion, tagVersion } from '../ifMatch';
 import { validate } from '../validate';
 
 export const ModelRegistration = ModelSchema.omit({ id: true });
@@ -23,9 +31,17 @@ const versionOf = (v: { version: number }) => ({ config_version: v.version });
 
 type Item = { id: string; tenantId?: string; scope?: string; subject?: string; when?: Array<{ op: string }> };
 
-/** The tenant a rule or override belongs to (undefined: a rule for every tenant, the operator's). */
-const tenantOfItem = (key: 'rules' | 'overrides', item: Item): string | undefined =>
-  key === 'overrides' && item.scope === 'tenant' ? item.subject : item.tenantId;
+/** A rule or override over the size bound: 413 naming its largest field, before anything is stored. */
+function refuseOversized(key: 'rules' | 'overrides', item: Item): void {
+  const over = oversizedItem(item);
+  if (over)
+    throw new HttpError(
+      413,
+      'invalid_request_error',
+      `This ${key.slice(0, -1)} is ${over.bytes} bytes as JSON; at most ${CONFIG_BOUNDS.itemBytes}${over.field ? ` (most of it in '${over.field}')` : ''}.`,
+      { param: over.field ?? null, code: key === 'rules' ? 'rule_too_large' : 'override_too_large' },
+    );
+}
 
 /**
  * GET/POST on a collection, GET/PUT/DELETE on one item by id: rules and overrides alike. An
@@ -43,8 +59,8 @@ function collection(
   const items = (c: SwitchyardConfig) => c[key] as Item[];
   const visible = (req: Request, item: Item) =>
     authOf(req).role === 'operator' || tenantOfItem(key, item) === authOf(req).tenantId;
-  const find = (req: Request, id: string) => {
-    const item = items(store.current().config).find((x) => x.id === id);
+  const find = (req: Request, id: string, config = store.current().config) => {
+    const item = items(config).find((x) => x.id === id);
     if (!item || !visible(req, item))
       throw HttpError.notFound(`No ${key.slice(0, -1)} with id '${id}'.`, { param: 'id', code: 'not_found' });
     return item;
@@ -72,36 +88,55 @@ function collection(
       after,
     });
 
-  router.get(path, (req, res) => {
-    const all = items(store.current().config).filter((x) => visible(req, x));
-    res.json({ object: 'list', data: all, ...versionOf(store.current()) });
+  router.get(path, async (req, res) => {
+    const v = await store.refresh();
+    const all = items(v.config).filter((x) => visible(req, x));
+    tagVersion(res, v.version);
+    res.json({ object: 'list', data: all, ...versionOf(v) });
   });
+  // Writes check what they depend on inside the change: it runs on the latest version (again
+  // after a conflict), so an id taken or removed meanwhile is seen.
   router.post(path, async (req, res) => {
     const item = claimed(req, validate(schema as z.ZodType<Item>, req.body));
-    if (items(store.current().config).some((x) => x.id === item.id))
-      throw HttpError.conflict(`A ${key.slice(0, -1)} with id '${item.id}' exists.`, {
-        param: 'id',
-        code: 'already_exists',
-      });
-    const v = await store.update((c) => ({ ...c, [key]: [...items(c), item] }));
+    refuseOversized(key, item);
+    const v = await store.update((c) => {
+      if (items(c).some((x) => x.id === item.id))
+        throw HttpError.conflict(`A ${key.slice(0, -1)} with id '${item.id}' exists.`, {
+          param: 'id',
+          code: 'already_exists',
+        });
+      return { ...c, [key]: [...items(c), item] };
+    }, expectedVersion(req));
     await audit(req, 'create', item, undefined, item);
     res.status(201).json({ ...item, ...versionOf(v) });
   });
-  router.get(`${path}/:id`, (req, res) => {
-    res.json(find(req, req.params.id!));
+  router.get(`${path}/:id`, async (req, res) => {
+    const v = await store.refresh();
+    tagVersion(res, v.version);
+    res.json(find(req, req.params.id!, v.config));
   });
   router.put(`${path}/:id`, async (req, res) => {
-    const before = find(req, req.params.id!);
+    find(req, req.params.id!, (await store.refresh()).config);
     const item = claimed(req, validate(schema as z.ZodType<Item>, { ...req.body, id: req.params.id }));
-    const v = await store.update((c) => ({ ...c, [key]: items(c).map((x) => (x.id === item.id ? item : x)) }));
-    await audit(req, 'update', item, before, item);
+    refuseOversized(key, item);
+    const seen: { before?: Item } = {};
+    const v = await store.update((c) => {
+      seen.before = find(req, item.id, c);
+      return { ...c, [key]: items(c).map((x) => (x.id === item.id ? item : x)) };
+    }, expectedVersion(req));
+    await audit(req, 'update', item, seen.before, item);
     res.json({ ...item, ...versionOf(v) });
   });
   router.delete(`${path}/:id`, async (req, res) => {
-    const before = find(req, req.params.id!);
-    const v = await store.update((c) => ({ ...c, [key]: items(c).filter((x) => x.id !== req.params.id) }));
-    await audit(req, 'delete', before, before);
-    res.json({ id: req.params.id, deleted: true, ...versionOf(v) });
+    const id = req.params.id!;
+    find(req, id, (await store.refresh()).config);
+    const seen: { before?: Item } = {};
+    const v = await store.update((c) => {
+      seen.before = find(req, id, c);
+      return { ...c, [key]: items(c).filter((x) => x.id !== id) };
+    }, expectedVersion(req));
+    await audit(req, 'delete', seen.before!, seen.before);
+    res.json({ id, deleted: true, ...versionOf(v) });
   });
 }
 
@@ -116,24 +151,32 @@ export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router 
   router.get('/v1/admin/config', async (_req, res) => {
     // The stored configuration, as every process shares it (not this process's local overlay).
     const v = await store.storedCurrent();
+    tagVersion(res, v.version);
     res.json({ config_version: v.version, source: v.source, config: v.config });
   });
   /** Replaces the whole stored configuration (an import, or the file reloaded): one audit row. */
-  async function replaceWhole(req: Request, action: string, write: () => Promise<VersionedConfig>) {
-    const before = await store.storedCurrent();
-    await write();
-    const after = await store.storedCurrent();
+  async function replaceWhole(
+    req: Request,
+    action: string,
+    write: () => Promise<{ before?: VersionedConfig; after: VersionedConfig }>,
+  ) {
+    const { before, after } = await write();
     await recordAudit(db, {
       actor: actorOf(req),
       action,
       target: `version ${after.version}`,
-      before: { config_version: before.version, config: before.config },
+      before: before && { config_version: before.version, config: before.config },
       after: { config_version: after.version, config: after.config },
     });
     return { config_version: after.version, source: after.source };
   }
   router.put('/v1/admin/config', async (req, res) => {
-    res.json(await replaceWhole(req, 'config.import', () => store.save(req.body?.config ?? req.body, 'import')));
+    const opts = expectedVersion(req);
+    res.json(
+      await replaceWhole(req, 'config.import', () =>
+        store.replace(req.body?.config ?? req.body, 'import', undefined, opts),
+      ),
+    );
   });
   router.post('/v1/admin/config/reload', async (req, res) => {
     if (!store.hasFile())
@@ -141,67 +184,78 @@ export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router 
         'There is no configuration file to reload (SWITCHYARD_CONFIG is not set); nothing was changed. Change the configuration through the admin API, or set SWITCHYARD_CONFIG.',
         { code: 'no_config_file' },
       );
-    res.json(await replaceWhole(req, 'config.reload', () => store.reload()));
+    const opts = expectedVersion(req);
+    res.json(await replaceWhole(req, 'config.reload', () => store.reload(opts)));
   });
 
-  router.get('/v1/admin/models', (_req, res) => {
-    res.json({ object: 'list', data: store.current().config.catalog.models, ...versionOf(store.current()) });
+  router.get('/v1/admin/models', async (_req, res) => {
+    const v = await store.refresh();
+    tagVersion(res, v.version);
+    res.json({ object: 'list', data: v.config.catalog.models, ...versionOf(v) });
   });
   router.post('/v1/admin/models', async (req, res) => {
     const reg = validate(ModelRegistration, req.body);
     const id = `${reg.provider}/${reg.model}`;
-    if (store.current().config.catalog.models.some((m) => m.id === id))
-      throw HttpError.conflict(`Model '${id}' exists; PATCH it instead.`, { param: 'model', code: 'already_exists' });
-    const v = await store.update((c) => ({
-      ...c,
-      catalog: { ...c.catalog, models: [...c.catalog.models, { id, ...reg }] },
-    }));
+    const v = await store.update((c) => {
+      if (c.catalog.models.some((m) => m.id === id))
+        throw HttpError.conflict(`Model '${id}' exists; PATCH it instead.`, { param: 'model', code: 'already_exists' });
+      return { ...c, catalog: { ...c.catalog, models: [...c.catalog.models, { id, ...reg }] } };
+    }, expectedVersion(req));
     await recordAudit(db, { actor: actorOf(req), action: 'model.create', target: id, after: { id, ...reg } });
     res.status(201).json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });
   });
   router.patch('/v1/admin/models/:provider/:model', async (req, res) => {
     const id = `${req.params.provider}/${req.params.model}`;
-    if (!store.current().config.catalog.models.some((m) => m.id === id))
-      throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
+    const noModel = () => HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
+    if (!(await store.refresh()).config.catalog.models.some((m) => m.id === id)) throw noModel();
     const change = validate(ModelUpdate, req.body);
-    const before = store.current().config.catalog.models.find((m) => m.id === id);
-    const v = await store.update((c) => ({
-      ...c,
-      catalog: { ...c.catalog, models: c.catalog.models.map((m) => (m.id === id ? { ...m, ...change } : m)) },
-    }));
+    const seen: { before?: SwitchyardConfig['catalog']['models'][number] } = {};
+    const v = await store.update((c) => {
+      seen.before = c.catalog.models.find((m) => m.id === id);
+      if (!seen.before) throw noModel();
+      return {
+        ...c,
+        catalog: { ...c.catalog, models: c.catalog.models.map((m) => (m.id === id ? { ...m, ...change } : m)) },
+      };
+    }, expectedVersion(req));
     const after = v.config.catalog.models.find((m) => m.id === id);
-    await recordAudit(db, { actor: actorOf(req), action: 'model.update', target: id, before, after });
+    await recordAudit(db, { actor: actorOf(req), action: 'model.update', target: id, before: seen.before, after });
     res.json({ ...after, ...versionOf(v) });
   });
 
   collection(router, store, db, '/v1/admin/rules', 'rules', RuleSchema);
   collection(router, store, db, '/v1/admin/overrides', 'overrides', OverrideSchema);
 
-  router.get('/v1/admin/tenants/:id', (req, res) => {
+  router.get('/v1/admin/tenants/:id', async (req, res) => {
     const id = tenantFromPath(req);
-    res.json({ tenant_id: id, policy: store.current().config.tenants[id] ?? null });
+    const v = await store.refresh();
+    tagVersion(res, v.version);
+    res.json({ tenant_id: id, policy: v.config.tenants[id] ?? null });
   });
   router.put('/v1/admin/tenants/:id', async (req, res) => {
     const id = tenantFromPath(req);
     const policy = validate(TenantPolicySchema, req.body);
-    const before = store.current().config.tenants[id];
-    // An admin may narrow what its tenant may use, never widen it past what the operator set.
-    const widens = authOf(req).role === 'operator' ? undefined : widening(before, policy);
-    if (widens)
-      throw HttpError.forbidden(
-        `An admin may narrow the tenant's policy, not widen it: ${widens.why}. Ask an operator.`,
-        {
-          param: widens.param,
-          code: 'policy_widening',
-        },
-      );
-    const v = await store.update((c) => ({ ...c, tenants: { ...c.tenants, [id]: policy } }));
+    const seen: { before?: TenantPolicy } = {};
+    const v = await store.update((c) => {
+      // An admin may narrow what its tenant may use, never widen it past what the operator set.
+      // Checked against the version the write lands on (not this process's view, which may be
+      // a second old): an exclusion stored meanwhile is never replaced.
+      const before = c.tenants[id];
+      const widens = authOf(req).role === 'operator' ? undefined : widening(before, policy);
+      if (widens)
+        throw HttpError.forbidden(
+          `An admin may narrow the tenant's policy, not widen it: ${widens.why}. Ask an operator.`,
+          { param: widens.param, code: 'policy_widening' },
+        );
+      seen.before = before;
+      return { ...c, tenants: { ...c.tenants, [id]: policy } };
+    }, expectedVersion(req));
     await recordAudit(db, {
       actor: actorOf(req),
       tenantId: id,
       action: 'tenant.policy',
       target: id,
-      before,
+      before: seen.before,
       after: v.config.tenants[id],
     });
     res.json({ tenant_id: id, policy: v.config.tenants[id], ...versionOf(v) });

@@ -10,12 +10,13 @@ import { budgetStateFor } from '../../services/budgetOperations';
 import type { ConfigStore } from '../../services/configStore';
 import type { Db } from '../../db';
 import { listAlerts } from '../../db/budgetLedger';
-import { TenantBudgetSchema } from '../../domain/budget';
+import { TenantBudgetSchema, type TenantBudget } from '../../domain/budget';
 import { TenantPolicySchema } from '../../domain/config';
 import { recordAudit } from '../../db/audit';
 import { actorOf, authOf, requireAdmin, tenantFromPath } from '../auth';
 import { windowJson } from '../budgetJson';
 import { HttpError } from '../errors';
+import { expectedVersion, tagVersion } from '../ifMatch';
 import { validate } from '../validate';
 
 const Query = z.object({ user: z.string().min(1).max(256).optional() }).strict();
@@ -69,24 +70,30 @@ export function budgetRoutes(deps: { db: Db; configStore: ConfigStore }): Router
   router.get('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
     const q = validate(Query, req.query);
     const id = tenantFromPath(req);
-    const budget = deps.configStore.current().config.tenants[id]?.budget ?? null;
-    res.json({ budget, usage: await budgetReport(deps, id, q.user) });
+    const v = await deps.configStore.refresh();
+    tagVersion(res, v.version);
+    res.json({ budget: v.config.tenants[id]?.budget ?? null, usage: await budgetReport(deps, id, q.user) });
   });
 
   router.put('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
     const budget = validate(TenantBudgetSchema, req.body);
     const id = tenantFromPath(req);
-    const before = deps.configStore.current().config.tenants[id]?.budget;
-    const v = await deps.configStore.update((c) => ({
-      ...c,
-      tenants: { ...c.tenants, [id]: { ...(c.tenants[id] ?? TenantPolicySchema.parse({})), budget } },
-    }));
+    // The change runs on the latest version (again after a conflict): only this tenant's budget
+    // changes, whatever else was written meanwhile.
+    const seen: { before?: TenantBudget } = {};
+    const v = await deps.configStore.update((c) => {
+      seen.before = c.tenants[id]?.budget;
+      return {
+        ...c,
+        tenants: { ...c.tenants, [id]: { ...(c.tenants[id] ?? TenantPolicySchema.parse({})), budget } },
+      };
+    }, expectedVersion(req));
     await recordAudit(deps.db, {
       actor: actorOf(req),
       tenantId: id,
       action: 'budget.set',
       target: id,
-      before,
+      before: seen.before,
       after: budget,
     });
     res.json({ tenant_id: id, budget, config_version: v.version });
@@ -94,13 +101,20 @@ export function budgetRoutes(deps: { db: Db; configStore: ConfigStore }): Router
 
   router.delete('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
     const id = tenantFromPath(req);
-    const before = deps.configStore.current().config.tenants[id]?.budget;
-    if (!before) throw HttpError.notFound(`Tenant '${id}' has no budget.`, { param: 'id', code: 'not_found' });
+    const seen: { before?: TenantBudget } = {};
     const v = await deps.configStore.update((c) => {
+      seen.before = c.tenants[id]?.budget;
+      if (!seen.before) throw HttpError.notFound(`Tenant '${id}' has no budget.`, { param: 'id', code: 'not_found' });
       const { budget: _removed, ...rest } = c.tenants[id]!;
       return { ...c, tenants: { ...c.tenants, [id]: rest as (typeof c.tenants)[string] } };
+    }, expectedVersion(req));
+    await recordAudit(deps.db, {
+      actor: actorOf(req),
+      tenantId: id,
+      action: 'budget.delete',
+      target: id,
+      before: seen.before,
     });
-    await recordAudit(deps.db, { actor: actorOf(req), tenantId: id, action: 'budget.delete', target: id, before });
     res.json({ tenant_id: id, deleted: true, config_version: v.version });
   });
 

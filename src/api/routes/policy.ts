@@ -84,11 +84,12 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
     const versions = [...new Set(rows.rows.map((x) => x.config_version))];
     const catalogs = new Map<number, Catalog>();
     if (versions.length) {
-      const cfgs = await deps.db.query<{ version: number; config: { catalog: Catalog } }>(
-        'select version, config from config_versions where version = any($1::int[])',
+      // Only each version's catalog: a whole version can be megabytes, and there may be hundreds.
+      const cfgs = await deps.db.query<{ version: number; catalog: Catalog }>(
+        "select version, config->'catalog' as catalog from config_versions where version = any($1::int[])",
         [versions],
       );
-      for (const c of cfgs.rows) catalogs.set(c.version, c.config.catalog);
+      for (const c of cfgs.rows) catalogs.set(c.version, c.catalog);
     }
     const records: RecordedDecision[] = rows.rows.map((x) => ({
       requestId: x.request_id,
