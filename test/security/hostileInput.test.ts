@@ -2,12 +2,17 @@
  * Hostile input over real HTTP: each case is a 4xx naming where the problem is, and writes nothing.
  * Also a provider that echoes the key it received: the key appears nowhere (the response, the
  * request's rows, its workflow history, the breakers' view). And a property-based fuzz run over
- * every route with a fixed seed: no 500, no hang, no row for a rejected request.
+ * every route with a fixed seed: no 500, no hang, no row for a rejected request; and the same
+ * over streamed uploads (truncated, stalled, oversized, disconnected mid-body) to /v1/files and
+ * the summarization batch endpoint, with `/health` answering within 1 s throughout.
  */
 import fc from 'fast-check';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { redact, registerSecrets } from '../../src/providers/redact';
+import { multipartHead, multipartHeaders, multipartTail, RawUpload, within } from '../support/rawUpload';
 import { fakeCatalogProviders, fakeModel, providerSecret, startTestStack, type TestStack } from '../support/stack';
+
+const STREAM_IDLE_MS = 1_000;
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -15,6 +20,8 @@ beforeAll(async () => {
     breakers: true,
     catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
     config: { retry: { default: { maximumAttempts: 1, timeoutMs: 30_000 } } },
+    // Stalled uploads in the fuzz are let go after this long (the default is 15 s).
+    bodyIdleMs: STREAM_IDLE_MS,
   });
 });
 afterAll(async () => stack?.stop());
@@ -217,5 +224,126 @@ describe('fuzz', () => {
     );
     console.log(`fuzz: ${ran} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
     expect(ran).toBe(RUNS);
+  }, 300_000);
+
+  const UPLOAD_RUNS = 60;
+
+  it(`${UPLOAD_RUNS} streamed uploads (truncated, stalled, oversized, disconnected): no 500, no hang, no row for a rejection`, async () => {
+    type Piece = { kind: 'valid' | 'badJson' | 'badField' | 'blank' | 'duplicate' | 'huge' | 'binary'; n: number };
+    const piece: fc.Arbitrary<Piece> = fc.record({
+      kind: fc.constantFrom('valid', 'valid', 'valid', 'badJson', 'badField', 'blank', 'duplicate', 'huge', 'binary'),
+      n: fc.nat(1_000),
+    });
+    const fileLine = (p: Piece, target: 'files' | 'batch'): Buffer[] => {
+      const id = p.kind === 'duplicate' ? 'same' : `id${p.n}`;
+      switch (p.kind) {
+        case 'valid':
+        case 'duplicate':
+          return [
+            Buffer.from(
+              JSON.stringify(
+                target === 'files'
+                  ? {
+                      custom_id: id,
+                      method: 'POST',
+                      url: '/v1/chat/completions',
+                      body: { model: 'auto', messages: [] },
+                    }
+                  : { id, text: `document ${p.n}` },
+              ) + '\n',
+            ),
+          ];
+        case 'badJson':
+          return [Buffer.from(`{"id": ${p.n}, \n`)];
+        case 'badField':
+          return [Buffer.from(JSON.stringify({ id, custom_id: id, unexpected: p.n }) + '\n')];
+        case 'blank':
+          return [Buffer.from('\n')];
+        case 'binary':
+          return [Buffer.from([0xff, 0xfe, 0x00, p.n & 0xff, 0x0a])];
+        case 'huge': // a line past the 4 MiB limit, with no newline
+          return [
+            Buffer.from('{"id":"h","text":"'),
+            ...Array.from({ length: 20 + (p.n % 8) }, () => Buffer.alloc(256 * 1024, 'h')),
+          ];
+      }
+    };
+    const health = async () => {
+      const started = Date.now();
+      const res = await fetch(`${stack.baseURL.replace(/\/v1$/, '')}/health`, { signal: AbortSignal.timeout(1_000) });
+      expect(res.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(1_000);
+    };
+    const rows = async () =>
+      Number(
+        (
+          await stack.db.query<{ n: string }>(
+            `select (select count(*) from files where tenant_id = $1) + (select count(*) from batches where tenant_id = $1) as n`,
+            [stack.tenantId],
+          )
+        ).rows[0]!.n,
+      );
+    const statuses = new Map<string, number>();
+    let ran = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('files' as const, 'batch' as const),
+        // A third of the uploads valid line by line (the mode decides whether they arrive whole).
+        fc.oneof(
+          fc.array(piece, { minLength: 0, maxLength: 6 }),
+          fc.array(piece, { minLength: 0, maxLength: 6 }),
+          fc
+            .array(
+              fc.nat(1_000).map((n): Piece => ({ kind: 'valid', n })),
+              { minLength: 1, maxLength: 6 },
+            )
+            .map((ps) => ps.filter((p, i) => ps.findIndex((q) => q.n === p.n) === i)),
+        ),
+        fc.constantFrom('complete', 'truncated', 'stalled', 'disconnected'),
+        fc.double({ min: 0.05, max: 0.95, noNaN: true }),
+        async (target, pieces, mode, cut) => {
+          ran++;
+          const chunks = [
+            ...(target === 'files' ? [multipartHead()] : []),
+            ...pieces.flatMap((p) => fileLine(p, target)),
+            ...(target === 'files' ? [multipartTail] : []),
+          ];
+          const size = chunks.reduce((n, c) => n + c.length, 0);
+          const before = await rows();
+          const whole = Buffer.concat(chunks);
+          const part = whole.subarray(0, Math.max(1, Math.floor(size * cut)));
+          const headers: Record<string, string | number> =
+            target === 'files' ? { ...multipartHeaders } : { 'content-type': 'application/x-ndjson' };
+          // Stalled: the declared length is the whole body, and only a part of it comes.
+          if (mode === 'stalled') headers['content-length'] = size;
+          if (mode === 'truncated') headers['content-length'] = part.length;
+          const u = new RawUpload(
+            `${stack.baseURL}${target === 'files' ? '/files' : '/operations/summarize/batches'}`,
+            stack.apiKey,
+            headers,
+          );
+          if (mode === 'complete') void u.send(chunks);
+          else if (mode === 'truncated') void u.send([part]);
+          else {
+            await u.send([part], false);
+            if (mode === 'disconnected') u.req.destroy();
+          }
+          const out = await within(STREAM_IDLE_MS + 20_000, `${mode} upload to ${target}`, u.outcome);
+          const label = out.status !== undefined ? String(out.status) : `socket ${out.error}`;
+          statuses.set(`${mode} ${label}`, (statuses.get(`${mode} ${label}`) ?? 0) + 1);
+          if (out.status !== undefined) {
+            expect(out.status).toBeLessThan(500);
+            if (out.status >= 400) expect(out.body.error).toMatchObject({ type: 'invalid_request_error' });
+          }
+          if (mode === 'stalled' && out.status !== undefined) expect([400, 408, 413]).toContain(out.status);
+          await health();
+          const stored = (await rows()) - before;
+          expect(stored).toBe(out.status !== undefined && out.status < 300 ? 1 : 0);
+        },
+      ),
+      { seed: 20261206, numRuns: UPLOAD_RUNS },
+    );
+    console.log(`upload fuzz: ${ran} uploads, outcomes ${JSON.stringify(Object.fromEntries(statuses))}`);
+    expect(ran).toBe(UPLOAD_RUNS);
   }, 300_000);
 });
