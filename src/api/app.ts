@@ -9,6 +9,7 @@ import type { Metrics } from '../services/metrics';
 import type { ConfigStore } from '../services/configStore';
 import type { HealthClient } from '../clients/providerHealth';
 import type { UrlPolicy } from '../services/urlPolicy';
+import type { LimitStore } from '../services/limitStore';
 import { admit, type Admission } from './admission';
 import type { BatchSettings } from './batchIntake';
 import { bodyIdleTimeout, DEFAULT_BODY_IDLE_MS, jsonBody } from './bodyStream';
@@ -61,6 +62,8 @@ export interface ApiDeps {
   batches?: BatchSettings & { urlPolicy?: UrlPolicy };
   /** Request limits for tenants whose policy sets none. */
   defaultLimits?: LimitSettings;
+  /** Where those limits are counted: Redis across API processes, or this process (the default). */
+  limitStore?: LimitStore;
   /** A request body that sends nothing for this long gets 408 and its connection closed (default 15 s). */
   bodyIdleMs?: number;
 }
@@ -111,10 +114,13 @@ export function createApp(deps: ApiDeps): express.Express {
     });
   // Authentication first: an anonymous caller's body is never parsed.
   app.use('/v1', requireApiKey(deps.db));
-  const limits = new Limits((tenantId) => ({
-    ...deps.defaultLimits,
-    ...deps.configStore.current().config.tenants[tenantId]?.limits,
-  }));
+  const limits = new Limits(
+    (tenantId) => ({
+      ...deps.defaultLimits,
+      ...deps.configStore.current().config.tenants[tenantId]?.limits,
+    }),
+    deps.limitStore,
+  );
   app.use('/v1', limits.rate);
   app.use(jsonBody(4 * 1024 * 1024));
   app.use(guardInput);

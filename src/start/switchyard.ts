@@ -26,6 +26,7 @@ import { localProviders } from '../services/localProviders';
 import { createRelay } from '../services/streamRelay';
 import { Metrics } from '../services/metrics';
 import { createCache } from '../services/responseCache';
+import { createLimitStore } from '../services/limitStore';
 import type { HealthSources } from '../services/dependencyHealth';
 import { healthRoutes } from '../api/routes/health';
 import { UrlPolicy } from '../services/urlPolicy';
@@ -301,6 +302,14 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
           { keyId: stored.id },
           'the bootstrap API key was revoked and stays revoked: use another operator key, or set SWITCHYARD_BOOTSTRAP_KEY to a new one',
         );
+      // Request limits: in Redis across API processes when REDIS_URL is set, else per process.
+      const limitStore = await createLimitStore(config.REDIS_URL, { logger });
+      cleanups.push(['closing the request limits’ store', () => limitStore.close()]);
+      if (limitStore.kind === 'redis') logger.info('request limits are counted in Redis, across API processes');
+      else
+        logger[role === 'api' ? 'warn' : 'info'](
+          'REDIS_URL is not set: request limits are counted per API process (N API processes allow N times a limit)',
+        );
       const app = createApp({
         db,
         client: apiClient,
@@ -325,6 +334,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
           requestsPerMinute: config.SWITCHYARD_KEY_REQUESTS_PER_MINUTE,
           maxConcurrent: config.SWITCHYARD_TENANT_MAX_CONCURRENT,
         },
+        limitStore,
         admission: new Admission({
           maxInFlight: config.SWITCHYARD_MAX_IN_FLIGHT,
           maxQueued: config.SWITCHYARD_MAX_QUEUED,
