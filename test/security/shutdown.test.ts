@@ -1,0 +1,232 @@
+/**
+ * Issue 28, finding 15: with a client stuck in a request, Ctrl-C hung at "stopping…", and a forced
+ * exit left the Temporal dev server running. Switchyard runs here as `npm start` runs it (its own
+ * process group, a dev server of its own on free ports, a fresh data folder or database), with
+ * clients that never finish: an upload fed a byte at a time, a chat body half sent, a keep-alive
+ * connection left open after its answer. Then:
+ *  - Ctrl-C (SIGINT to the group): the process exits within the stop's bound (10 s by default,
+ *    SWITCHYARD_SHUTDOWN_TIMEOUT_MS), saying whether it stopped or abandoned a stuck step, and none
+ *    of its descendants (the dev server above all) is left;
+ *  - SIGKILL of the Switchyard process alone (its group is not signalled, so nothing but our own
+ *    design can stop the dev server): the dev server goes within seconds.
+ * Descendants are found by pid in /proc (Linux), before the signal, and checked by pid after it.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { dbKinds, isolatedDatabaseUrl, type DbKind } from '../support/db';
+import { listening, startStackOnFreePorts, type Stack, type StackPorts } from '../support/process';
+
+const KEY = 'sk-sy-shutdown-test-key-0123456789';
+/** The default bound of a stop (config.ts), and what a busy machine may add to it. */
+const BOUND_MS = 10_000;
+const CHAT = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'Hello' }] });
+const MARGIN_MS = 10_000;
+
+interface Proc {
+  pid: number;
+  cmdline: string;
+}
+
+const readProc = (pid: number, file: string): string | undefined => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+/** Every process below `root`, by parent pid in /proc. */
+function descendants(root: number): Proc[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const stat = readProc(pid, 'stat');
+    // "pid (comm) state ppid …": comm may hold spaces, so read after its closing parenthesis.
+    if (stat) parentOf.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+  }
+  const found: Proc[] = [];
+  const queue = [root];
+  while (queue.length) {
+    const parent = queue.shift()!;
+    for (const [pid, ppid] of parentOf)
+      if (ppid === parent) {
+        found.push({ pid, cmdline: (readProc(pid, 'cmdline') ?? '').replaceAll('\0', ' ') });
+        queue.push(pid);
+      }
+  }
+  return found;
+}
+
+/** Still running: present, not a zombie, and the same program (a pid is not reused in seconds, but check). */
+function alive(p: Proc): boolean {
+  const stat = readProc(p.pid, 'stat');
+  if (!stat || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
+  return (readProc(p.pid, 'cmdline') ?? '').replaceAll('\0', ' ') === p.cmdline;
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  for (const end = Date.now() + ms; !(await cond());) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The process's exit code, or a failure if it has not exited by `ms`. */
+function exitWithin(stack: Stack, ms: number): Promise<number | null> {
+  return Promise.race([
+    stack.exited,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`still running ${ms} ms after the signal:\n${stack.output()}`)), ms).unref(),
+    ),
+  ]);
+}
+
+describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
+  let dataDir: string;
+  let stack: Stack | undefined;
+  let below: Proc[] = [];
+  const sockets: net.Socket[] = [];
+  const timers: NodeJS.Timeout[] = [];
+
+  afterEach(() => {
+    timers.splice(0).forEach(clearInterval);
+    sockets.splice(0).forEach((s) => s.destroy());
+    // Whatever a failed test left: the group, then anything of it that escaped.
+    if (stack && stack.proc.exitCode === null && stack.proc.signalCode === null)
+      try {
+        process.kill(-stack.proc.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    for (const p of below.filter(alive)) process.kill(p.pid, 'SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    stack = undefined;
+    below = [];
+  });
+
+  async function start(): Promise<{ stack: Stack; ports: StackPorts; base: string }> {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-shutdown-'));
+    const databaseUrl = kind === 'postgres' ? await isolatedDatabaseUrl() : undefined;
+    const started = await startStackOnFreePorts((p) => ({
+      PORT: String(p.api),
+      TEMPORAL_DEV_PORT: String(p.temporal),
+      TEMPORAL_UI_PORT: String(p.ui),
+      TEMPORAL_UI: 'false',
+      SWITCHYARD_DATA_DIR: dataDir,
+      SWITCHYARD_BOOTSTRAP_KEY: KEY,
+      // The built-in simulated provider answers (no key set).
+      OPENAI_API_KEY: '',
+      ANTHROPIC_API_KEY: '',
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: databaseUrl ?? '',
+    }));
+    stack = started.stack;
+    below = descendants(stack.proc.pid!);
+    // The dev server is among them (else this test would prove nothing about it).
+    expect(
+      below.some((p) => p.cmdline.includes('server start-dev') && p.cmdline.includes(`${started.ports.temporal}`)),
+    ).toBe(true);
+    return { ...started, base: `http://127.0.0.1:${started.ports.api}` };
+  }
+
+  /** A raw HTTP request that sends its head and part of its body, then never finishes. */
+  async function stuck(port: number, head: string, body: string, trickle: boolean): Promise<net.Socket> {
+    const socket = net.connect(port, '127.0.0.1');
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(`${head}\r\n\r\n${body}`);
+    // Fed a byte at a time: a slow client, not an idle one.
+    if (trickle) timers.push(setInterval(() => socket.writable && socket.write('x'), 300));
+    return socket;
+  }
+
+  async function holdClients(ports: StackPorts, base: string) {
+    const boundary = 'sy-shutdown-boundary';
+    await stuck(
+      ports.api,
+      [
+        'POST /v1/files HTTP/1.1',
+        'Host: 127.0.0.1',
+        `Authorization: Bearer ${KEY}`,
+        `Content-Type: multipart/form-data; boundary=${boundary}`,
+        'Content-Length: 50000000',
+      ].join('\r\n'),
+      `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--${boundary}\r\n` +
+        'Content-Disposition: form-data; name="file"; filename="slow.jsonl"\r\nContent-Type: application/jsonl\r\n\r\n' +
+        '{"custom_id":"1","method":"POST","url":"/v1/chat/completions","body":{"model":"auto","messages":[{"role":"user","content":"',
+      true,
+    );
+    await stuck(
+      ports.api,
+      [
+        'POST /v1/chat/completions HTTP/1.1',
+        'Host: 127.0.0.1',
+        `Authorization: Bearer ${KEY}`,
+        'Content-Type: application/json',
+        'Content-Length: 100000',
+      ].join('\r\n'),
+      '{"model":"auto","messages":[{"role":"user","content":"',
+      false,
+    );
+    // A keep-alive connection left open after a routed request's answer (through the worker).
+    const idle = await stuck(
+      ports.api,
+      [
+        'POST /v1/chat/completions HTTP/1.1',
+        'Host: 127.0.0.1',
+        `Authorization: Bearer ${KEY}`,
+        'Content-Type: application/json',
+        'Connection: keep-alive',
+        `Content-Length: ${Buffer.byteLength(CHAT)}`,
+      ].join('\r\n'),
+      CHAT,
+      false,
+    );
+    let answer = '';
+    idle.on('data', (d: Buffer) => (answer += d.toString()));
+    await until('the keep-alive request answered', () => /"chat\.completion"/.test(answer), 60_000);
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    // Meanwhile the service answers (the stuck clients hold nothing others need).
+    expect((await fetch(`${base}/health`, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
+  }
+
+  it('Ctrl-C exits within the bound, and leaves no process behind', async () => {
+    const { stack: s, ports, base } = await start();
+    await holdClients(ports, base);
+
+    const sent = Date.now();
+    process.kill(-s.proc.pid!, 'SIGINT');
+    const code = await exitWithin(s, BOUND_MS + MARGIN_MS);
+    const took = Date.now() - sent;
+
+    // Either it stopped, or it abandoned what was stuck at the bound and said so with code 1.
+    const out = s.output();
+    if (code === 0) expect(out).toContain('Stopped.');
+    else {
+      expect(code).toBe(1);
+      expect(out).toMatch(/Stopping did not finish within 10 s \(still [^)]+\): exiting without it\./);
+      expect(took).toBeGreaterThanOrEqual(BOUND_MS - 500);
+    }
+    // Nothing of it is left: the dev server and its watchdog, by pid, and their ports.
+    await until('no descendant left', () => below.every((p) => !alive(p)), 5_000);
+    for (const port of [ports.api, ports.temporal]) expect(await listening(port)).toBe(false);
+  }, 240_000);
+
+  it('SIGKILL of the process alone: its dev server goes within seconds', async () => {
+    const { stack: s, ports, base } = await start();
+    await holdClients(ports, base);
+
+    process.kill(s.proc.pid!, 'SIGKILL'); // the process only, not its group: a crash, an OOM kill
+    await s.exited;
+    await until(
+      `the dev server gone (${below.map((p) => `${p.pid}: ${p.cmdline.slice(0, 60)}`).join('; ')})`,
+      () => below.every((p) => !alive(p)),
+      15_000,
+    );
+    expect(await listening(ports.temporal)).toBe(false);
+  }, 240_000);
+});
