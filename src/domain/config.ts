@@ -8,6 +8,7 @@ import { CatalogSchema, ComplianceSchema, RegionSchema } from './catalog';
 import { BreakerSettingsSchema } from './breakerSettings';
 import { TenantBudgetSchema } from './budget';
 import { SettingsSchema } from './settings';
+import { patternProblem, RULE_PATTERN } from './pattern';
 
 export { COMPLIANCE_TAGS, REGIONS, RegionSchema, type Region } from './catalog';
 export const STRATEGIES = ['auto', 'cost', 'quality', 'balanced', 'latency', 'round-robin'] as const;
@@ -50,13 +51,9 @@ export const ConditionSchema = z
       });
     if (['gt', 'gte', 'lt', 'lte'].includes(c.op) && typeof c.value !== 'number')
       ctx.addIssue({ code: 'custom', path: ['value'], message: `'${c.op}' needs a number` });
-    if (c.op === 'matches') {
-      try {
-        new RegExp(String(c.value));
-      } catch {
-        ctx.addIssue({ code: 'custom', path: ['value'], message: 'not a valid regular expression' });
-      }
-    }
+    // The one check of a rule's pattern, for storing and for replay alike: RE2, bounded (issue 28).
+    const problem = c.op === 'matches' ? patternProblem(String(c.value), RULE_PATTERN) : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: `'matches' pattern ${problem}` });
   });
 export type Condition = z.infer<typeof ConditionSchema>;
 

@@ -43,17 +43,26 @@ export interface ReplayReport {
 
 const MAX_EXAMPLES = 20;
 
-export function replay(
-  records: RecordedDecision[],
-  proposed: SwitchyardConfig,
-  catalogOf: (version: number) => Catalog | undefined,
-): ReplayReport {
-  let changed = 0;
-  let unroutable = 0;
-  let residencyChanges = 0;
-  let costDelta = 0;
-  const examples: ReplayChange[] = [];
-  for (const r of records) {
+/**
+ * Replays records one at a time, so a caller can yield between them (the API answers `/health`
+ * while a replay of 10,000 requests runs) and stop when its client has gone.
+ */
+export class Replayer {
+  private evaluated = 0;
+  private changed = 0;
+  private unroutable = 0;
+  private residencyChanges = 0;
+  private costDelta = 0;
+  private readonly examples: ReplayChange[] = [];
+
+  constructor(
+    private readonly proposed: SwitchyardConfig,
+    private readonly catalogOf: (version: number) => Catalog | undefined,
+  ) {}
+
+  add(r: RecordedDecision): void {
+    const proposed = this.proposed;
+    this.evaluated++;
     const before = r.decision.candidates[0];
     let after: RouteDecision['candidates'][number] | undefined;
     try {
@@ -61,20 +70,19 @@ export function replay(
     } catch {
       after = undefined; // the requested model left the catalog
     }
-    if (!after) unroutable++;
+    if (!after) this.unroutable++;
     const costBefore = before?.estimatedCostUsd ?? 0;
     const costAfter = after?.estimatedCostUsd ?? 0;
-    costDelta += costAfter - costBefore;
-    if ((before?.modelId ?? null) === (after?.modelId ?? null)) continue;
-    changed++;
+    this.costDelta += costAfter - costBefore;
+    if ((before?.modelId ?? null) === (after?.modelId ?? null)) return;
+    this.changed++;
     const regionsBefore = before
-      ? [...(findModel(catalogOf(r.configVersion) ?? proposed.catalog, before.modelId)?.regions ?? [])].sort()
+      ? [...(findModel(this.catalogOf(r.configVersion) ?? proposed.catalog, before.modelId)?.regions ?? [])].sort()
       : [];
     const regionsAfter = after ? [...(findModel(proposed.catalog, after.modelId)?.regions ?? [])].sort() : [];
-    const residencyChanged = regionsBefore.join() !== regionsAfter.join();
-    if (residencyChanged) residencyChanges++;
-    if (examples.length < MAX_EXAMPLES) {
-      examples.push({
+    if (regionsBefore.join() !== regionsAfter.join()) this.residencyChanges++;
+    if (this.examples.length < MAX_EXAMPLES) {
+      this.examples.push({
         requestId: r.requestId,
         before: before?.modelId ?? null,
         after: after?.modelId ?? null,
@@ -85,13 +93,26 @@ export function replay(
       });
     }
   }
-  return {
-    evaluated: records.length,
-    changed,
-    unchanged: records.length - changed,
-    unroutable,
-    costDeltaUsd: roundUsd(costDelta),
-    residencyChanges,
-    examples,
-  };
+
+  report(): ReplayReport {
+    return {
+      evaluated: this.evaluated,
+      changed: this.changed,
+      unchanged: this.evaluated - this.changed,
+      unroutable: this.unroutable,
+      costDeltaUsd: roundUsd(this.costDelta),
+      residencyChanges: this.residencyChanges,
+      examples: [...this.examples],
+    };
+  }
+}
+
+export function replay(
+  records: RecordedDecision[],
+  proposed: SwitchyardConfig,
+  catalogOf: (version: number) => Catalog | undefined,
+): ReplayReport {
+  const replayer = new Replayer(proposed, catalogOf);
+  for (const r of records) replayer.add(r);
+  return replayer.report();
 }

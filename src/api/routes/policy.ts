@@ -6,15 +6,16 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { ConfigStore } from '../../services/configStore';
-import { validateConfig } from '../../services/configStore';
+import { ConfigValidationError, validateConfig } from '../../services/configStore';
 import type { Db } from '../../db';
 import type { HealthPort } from '../../services/healthPort';
 import { planRoute } from '../../services/routePlan';
 import type { Catalog } from '../../domain/catalog';
+import { boundIssues } from '../../domain/configBounds';
 import { ChatCompletionRequestSchema } from '../../domain/chat';
 import { classify, type Classification } from '../../domain/classify';
-import { UnknownModelError, type PolicyInput } from '../../domain/policy';
-import { replay, type RecordedDecision } from '../../domain/replay';
+import { operatorOnlyRules, UnknownModelError, type PolicyInput } from '../../domain/policy';
+import { Replayer, type RecordedDecision } from '../../domain/replay';
 import { authOf, requireAdmin, tenantFilterOf, tenantInScope } from '../auth';
 import { HttpError } from '../errors';
 import { chatRouteInput } from '../runRoute';
@@ -30,6 +31,9 @@ export const ReplayRequest = z
     tenantId: z.string().optional(),
   })
   .strict();
+
+/** The longest a replay holds the event loop before it lets other work run. */
+const REPLAY_SLICE_MS = 20;
 
 export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: HealthPort }): Router {
   const router = Router();
@@ -67,6 +71,16 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
     const tenantId = r.tenantId ? tenantInScope(req, r.tenantId) : tenantFilterOf(req);
     const current = await deps.configStore.refresh();
     const proposed = validateConfig(r.config ?? { ...current.config, ...(r.changes ?? {}) });
+    // The checks of storing that bear on a replay: the schema's (patterns included) above, the
+    // bounds on rules and size, and the role's. (URLs and keys matter only once calls are made.)
+    const bounds = boundIssues(proposed, current.config);
+    if (bounds.length) throw new ConfigValidationError(bounds);
+    const newRule = operatorOnlyRules(authOf(req).role, proposed.rules, current.config.rules)[0];
+    if (newRule !== undefined)
+      throw HttpError.forbidden("Only an operator may write rules with 'matches' (a regular expression).", {
+        param: `${r.config ? 'config' : 'changes'}.rules[${newRule}].when`,
+        code: 'operator_required',
+      });
 
     const started = process.hrtime.bigint();
     const rows = await deps.db.query<{
@@ -98,7 +112,17 @@ export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: 
       decision: x.decision,
       configVersion: x.config_version,
     }));
-    const report = replay(records, proposed, (v) => catalogs.get(v));
+    // In slices, so the process keeps answering (/health, other tenants) through a long replay.
+    const replayer = new Replayer(proposed, (v) => catalogs.get(v));
+    let slice = performance.now();
+    for (const record of records) {
+      replayer.add(record);
+      if (performance.now() - slice < REPLAY_SLICE_MS) continue;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (req.socket.destroyed) return; // the client has gone
+      slice = performance.now();
+    }
+    const report = replayer.report();
     res.json({
       object: 'policy.replay',
       current_config_version: current.version,

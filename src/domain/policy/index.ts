@@ -2,7 +2,7 @@
 // overrides, ranking strategies, and `decide`, which applies them in order.
 export * from './types';
 export { estimateCost, summarizeRejections } from './filters';
-export { conditionHolds } from './rules';
+export { conditionHolds, operatorOnlyRules } from './rules';
 export { rank } from './ranking';
 export { stableFraction } from './hash';
 export { decide } from './decide';

@@ -2,6 +2,7 @@
 import type { Model } from '../catalog';
 import type { Classification } from '../classify';
 import type { Condition, Rule } from '../config';
+import { compilePattern, RULE_PATTERN } from '../pattern';
 import { stableFraction } from './hash';
 import type { PolicyInput } from './types';
 
@@ -47,8 +48,11 @@ export function conditionHolds(cond: Condition, input: PolicyInput, c: Classific
       return Number(actual) <= Number(cond.value);
     case 'contains':
       return String(actual).toLowerCase().includes(String(cond.value).toLowerCase());
-    case 'matches':
-      return new RegExp(String(cond.value), 'i').test(String(actual));
+    case 'matches': {
+      // RE2, never V8's backtracking RegExp: the pattern is a tenant's (checked when stored or replayed).
+      const re = compilePattern(String(cond.value), RULE_PATTERN);
+      return typeof re !== 'string' && re.test(String(actual));
+    }
   }
 }
 
@@ -77,4 +81,28 @@ export function ruleOrder(rule: Rule, eligible: Model[], input: PolicyInput): { 
   }
   const rest = targets.filter((t) => t !== pick).sort((a, b) => b.weight - a.weight);
   return { models: [pick.m, ...rest.map((t) => t.m)], picked: pick.m.id };
+}
+
+/** A canonical text of a value (object keys sorted), to compare two parsed rules. */
+const canonical = (v: unknown): string =>
+  Array.isArray(v)
+    ? `[${v.map(canonical).join(',')}]`
+    : v !== null && typeof v === 'object'
+      ? `{${Object.keys(v)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+          .join(',')}}`
+      : JSON.stringify(v);
+
+/**
+ * The positions of the proposed rules this role may not write: for anyone but an operator, a rule
+ * with `matches` (a regular expression) that is not one already in force, unchanged. Storing a
+ * rule and replaying a proposal apply this same check.
+ */
+export function operatorOnlyRules(role: string, proposed: Rule[], current: Rule[]): number[] {
+  if (role === 'operator') return [];
+  const inForce = new Set(current.map(canonical));
+  return proposed.flatMap((rule, i) =>
+    rule.when.some((c) => c.op === 'matches') && !inForce.has(canonical(rule)) ? [i] : [],
+  );
 }
