@@ -82,8 +82,9 @@ export const EnvSchema = z.object({
    */
   SWITCHYARD_WORKFLOW_BUNDLE: optionalString,
   /**
-   * Hosts (names or IPs, comma-separated) that provider base URLs and webhooks set through the API
-   * may point to although loopback or link-local, e.g. `127.0.0.1,localhost` for a local model.
+   * Hosts (names, IPs or CIDR networks, comma-separated) that provider base URLs and webhooks set
+   * through the API may point to although not public (loopback, private, link-local…), e.g.
+   * `127.0.0.1,localhost` for a local model or `10.0.0.0/8` for a private network's.
    */
   SWITCHYARD_URL_ALLOWLIST: optionalString,
   /**
