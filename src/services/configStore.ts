@@ -227,7 +227,8 @@ export class ConfigStore {
         const planned = await plan(base && { ...base, config: structuredClone(base.config) });
         if (!planned) return { base };
         const config = validateConfig(planned.raw);
-        if (planned.source !== 'file') await this.checkUrls(config, base);
+        // Writes through the API only: the operator's file and the shipped defaults are the operator's own.
+        if (planned.source === 'admin' || planned.source === 'import') await this.checkUrls(config, base);
         const issues = boundIssues(config, base?.config, this.bounds);
         if (issues.length) throw new ConfigValidationError(issues);
         const version = await insertConfigIfLatest(this.db, config, planned.source, planned.sourceHash, baseVersion);
