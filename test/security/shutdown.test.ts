@@ -7,6 +7,8 @@
  *  - Ctrl-C (SIGINT to the group): the process exits within the stop's bound (10 s by default,
  *    SWITCHYARD_SHUTDOWN_TIMEOUT_MS), saying whether it stopped or abandoned a stuck step, and none
  *    of its descendants (the dev server above all) is left;
+ *  - a bound no stop can meet (1 ms): exit 1 naming the step it abandoned, and still nothing left
+ *    (the exit path itself kills the dev server);
  *  - SIGKILL of the Switchyard process alone (its group is not signalled, so nothing but our own
  *    design can stop the dev server): the dev server goes within seconds.
  * Descendants are found by pid in /proc (Linux), before the signal, and checked by pid after it.
@@ -107,7 +109,7 @@ describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
     below = [];
   });
 
-  async function start(): Promise<{ stack: Stack; ports: StackPorts; base: string }> {
+  async function start(extraEnv: NodeJS.ProcessEnv = {}): Promise<{ stack: Stack; ports: StackPorts; base: string }> {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-shutdown-'));
     const databaseUrl = kind === 'postgres' ? await isolatedDatabaseUrl() : undefined;
     const started = await startStackOnFreePorts((p) => ({
@@ -122,6 +124,7 @@ describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
       ANTHROPIC_API_KEY: '',
       LOG_LEVEL: 'warn',
       DATABASE_URL: databaseUrl ?? '',
+      ...extraEnv,
     }));
     stack = started.stack;
     below = descendants(stack.proc.pid!);
@@ -214,6 +217,19 @@ describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
     // Nothing of it is left: the dev server and its watchdog, by pid, and their ports.
     await until('no descendant left', () => below.every((p) => !alive(p)), 5_000);
     for (const port of [ports.api, ports.temporal]) expect(await listening(port)).toBe(false);
+  }, 240_000);
+
+  it('a stop that overruns its bound is abandoned: exit 1 naming the stuck step, and still no process behind', async () => {
+    // A bound no stop can meet: the deadline's exit path, taken for sure.
+    const { stack: s, ports, base } = await start({ SWITCHYARD_SHUTDOWN_TIMEOUT_MS: '1' });
+    await holdClients(ports, base);
+
+    process.kill(-s.proc.pid!, 'SIGINT');
+    expect(await exitWithin(s, MARGIN_MS)).toBe(1);
+    expect(s.output()).toMatch(/Stopping did not finish within 0\.001 s \(still [^)]+\): exiting without it\./);
+    // The exit itself kills the dev server's group: nothing is left, by pid.
+    await until('no descendant left', () => below.every((p) => !alive(p)), 5_000);
+    expect(await listening(ports.temporal)).toBe(false);
   }, 240_000);
 
   it('SIGKILL of the process alone: its dev server goes within seconds', async () => {
