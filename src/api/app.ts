@@ -23,7 +23,7 @@ import { DOCS_HTML, openApiDocument, swaggerUiAssets } from './openapi';
 import type { CacheSettings } from './cached';
 import { chatRoutes } from './routes/chat';
 import { healthRoutes } from './routes/health';
-import { adminRoutes } from './routes/admin';
+import { adminRoutes, itemBodyGate } from './routes/admin';
 import { modelRoutes } from './routes/models';
 import { policyRoutes } from './routes/policy';
 import { budgetRoutes } from './routes/budgets';
@@ -122,6 +122,7 @@ export function createApp(deps: ApiDeps): express.Express {
     deps.limitStore,
   );
   app.use('/v1', limits.rate);
+  app.use(['/v1/admin/rules', '/v1/admin/overrides'], itemBodyGate);
   app.use(jsonBody(4 * 1024 * 1024));
   app.use(guardInput);
   // Batches take their own uploads (JSONL, multipart) and are not interactive requests: outside

@@ -37,8 +37,8 @@ const ERROR_WHY: Record<number, string> = {
   401: 'Missing, unknown, revoked or expired API key',
   403: "The key's role does not allow this",
   404: 'Not found (another tenant’s objects are not found either)',
-  409: 'Conflict (an Idempotency-Key reused with another body; a state that forbids it)',
-  413: 'Body too large',
+  409: 'Conflict (an Idempotency-Key reused with another body; a state that forbids it; a configuration write whose `If-Match` version is no longer the latest)',
+  413: 'Body too large (or a rule, override or configuration past its size bound)',
   429: 'Rate limited, over budget, or at capacity (`retry-after`)',
   502: 'Providers answered, but not validly (structured output)',
   503: 'No model could answer, or a dependency is unreachable',
@@ -61,6 +61,8 @@ interface Route {
 
 const ROUTED = [400, 401, 404, 409, 429, 502, 503, 504];
 const ADMIN = [400, 401, 403, 404];
+/** A configuration write: `If-Match` may name the version it was computed from (409 if stale); size bounds (413). */
+const CONFIG_WRITE = [...ADMIN, 409, 413];
 const anyObject = z.record(z.string(), z.unknown());
 const health = z.object({ status: z.string(), checks: z.record(z.string(), z.unknown()).optional() });
 const batchList = z.object({ object: z.literal('list'), data: z.array(anyObject), has_more: z.boolean().optional() });
@@ -207,13 +209,13 @@ export const ROUTES: Record<string, Route> = {
     tag: 'policy',
     role: 'operator',
     body: SwitchyardConfigSchema,
-    errors: ADMIN,
+    errors: CONFIG_WRITE,
   },
   'POST /v1/admin/config/reload': {
     summary: 'Re-read the configuration file',
     tag: 'policy',
     role: 'operator',
-    errors: ADMIN,
+    errors: CONFIG_WRITE,
   },
   'GET /v1/admin/models': { summary: 'The catalog', tag: 'policy', role: 'operator', errors: ADMIN },
   'POST /v1/admin/models': {
@@ -221,33 +223,39 @@ export const ROUTES: Record<string, Route> = {
     tag: 'policy',
     role: 'operator',
     body: ModelRegistration,
-    errors: [...ADMIN, 409],
+    errors: CONFIG_WRITE,
   },
   'PATCH /v1/admin/models/:provider/:model': {
     summary: 'Update a model',
     tag: 'policy',
     role: 'operator',
     body: ModelUpdate,
-    errors: ADMIN,
+    errors: CONFIG_WRITE,
   },
   'GET /v1/admin/rules': { summary: 'Routing rules', tag: 'policy', role: 'admin', errors: ADMIN },
-  'POST /v1/admin/rules': { summary: 'Add a rule', tag: 'policy', role: 'admin', body: RuleSchema, errors: ADMIN },
+  'POST /v1/admin/rules': {
+    summary: 'Add a rule',
+    tag: 'policy',
+    role: 'admin',
+    body: RuleSchema,
+    errors: CONFIG_WRITE,
+  },
   'GET /v1/admin/rules/:id': { summary: 'A rule', tag: 'policy', role: 'admin', errors: ADMIN },
   'PUT /v1/admin/rules/:id': {
     summary: 'Replace a rule',
     tag: 'policy',
     role: 'admin',
     body: RuleSchema,
-    errors: ADMIN,
+    errors: CONFIG_WRITE,
   },
-  'DELETE /v1/admin/rules/:id': { summary: 'Delete a rule', tag: 'policy', role: 'admin', errors: ADMIN },
+  'DELETE /v1/admin/rules/:id': { summary: 'Delete a rule', tag: 'policy', role: 'admin', errors: CONFIG_WRITE },
   'GET /v1/admin/overrides': { summary: 'Overrides', tag: 'policy', role: 'admin', errors: ADMIN },
   'POST /v1/admin/overrides': {
     summary: 'Add an override',
     tag: 'policy',
     role: 'admin',
     body: OverrideSchema,
-    errors: ADMIN,
+    errors: CONFIG_WRITE,
   },
   'GET /v1/admin/overrides/:id': { summary: 'An override', tag: 'policy', role: 'admin', errors: ADMIN },
   'PUT /v1/admin/overrides/:id': {
@@ -255,16 +263,21 @@ export const ROUTES: Record<string, Route> = {
     tag: 'policy',
     role: 'admin',
     body: OverrideSchema,
-    errors: ADMIN,
+    errors: CONFIG_WRITE,
   },
-  'DELETE /v1/admin/overrides/:id': { summary: 'Delete an override', tag: 'policy', role: 'admin', errors: ADMIN },
+  'DELETE /v1/admin/overrides/:id': {
+    summary: 'Delete an override',
+    tag: 'policy',
+    role: 'admin',
+    errors: CONFIG_WRITE,
+  },
   'GET /v1/admin/tenants/:id': { summary: "A tenant's policy", tag: 'policy', role: 'admin', errors: ADMIN },
   'PUT /v1/admin/tenants/:id': {
     summary: "Set a tenant's policy",
     tag: 'policy',
     role: 'admin',
     body: TenantPolicySchema,
-    errors: ADMIN,
+    errors: CONFIG_WRITE,
   },
   'GET /v1/providers': { summary: "Every endpoint's breaker", tag: 'breakers', role: 'member', errors: [401, 503] },
   'POST /v1/providers/:provider/:model/breaker': {
@@ -281,13 +294,13 @@ export const ROUTES: Record<string, Route> = {
     tag: 'budgets',
     role: 'admin',
     body: TenantBudgetSchema,
-    errors: ADMIN,
+    errors: CONFIG_WRITE,
   },
   'DELETE /v1/admin/tenants/:id/budget': {
     summary: "Remove a tenant's budget",
     tag: 'budgets',
     role: 'admin',
-    errors: ADMIN,
+    errors: CONFIG_WRITE,
   },
   'GET /v1/models': { summary: 'The catalog (OpenAI list)', tag: 'models', role: 'member', errors: [401] },
   'GET /v1/models/:id': { summary: 'A model', tag: 'models', role: 'member', errors: [401, 404] },

@@ -45,11 +45,27 @@ export interface BoundIssue {
   code: BoundCode;
 }
 
-const encoder = new TextEncoder();
+/**
+ * UTF-8 bytes of a JSON text, counted without encoding it. JSON.stringify escapes lone surrogates,
+ * so a high surrogate here always starts a pair (4 bytes for its 2 code units).
+ */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 2;
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
 
 /** The size of a value as stored: its JSON, in UTF-8 bytes. */
 export function jsonBytes(value: unknown): number {
-  return encoder.encode(JSON.stringify(value) ?? '').byteLength;
+  return utf8Length(JSON.stringify(value) ?? '');
 }
 
 type ItemKind = 'rules' | 'overrides';
@@ -61,15 +77,19 @@ export const tenantOfItem = (kind: ItemKind, item: Item): string | undefined =>
 
 /**
  * An item over the size bound, and its largest field (what to shorten), or undefined. For a
- * handler to refuse one rule before it is merged into the configuration.
+ * handler to refuse one rule before it is validated or merged into the configuration: each field
+ * is serialized once, and the item's size is their sum (compact JSON, as stored).
  */
 export function oversizedItem(
   item: object,
   bounds: ConfigBounds = CONFIG_BOUNDS,
 ): { bytes: number; field: string | undefined } | undefined {
-  const bytes = jsonBytes(item);
+  const fields = Object.entries(item)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => ({ k, n: jsonBytes(v), key: jsonBytes(k) + 1 }));
+  // `{`, `}`, the commas between fields, and each `"key":value`.
+  const bytes = 2 + Math.max(0, fields.length - 1) + fields.reduce((sum, f) => sum + f.key + f.n, 0);
   if (bytes <= bounds.itemBytes) return undefined;
-  const fields = Object.entries(item).map(([k, v]) => ({ k, n: jsonBytes(v) }));
   return { bytes, field: fields.sort((a, b) => b.n - a.n)[0]?.k };
 }
 
@@ -97,7 +117,7 @@ function shapeOf(c: SwitchyardConfig): Shape {
       const t = tenantOfItem(kind, item);
       if (t === undefined) continue;
       of(t)[kind]++;
-      of(t).bytes += encoder.encode(json).byteLength;
+      of(t).bytes += utf8Length(json);
     }
   }
   return { total: jsonBytes(c), tenants, items };
@@ -116,7 +136,7 @@ export function boundIssues(
   for (const kind of ['rules', 'overrides'] as const) {
     const kept = new Set(was?.items[kind]);
     now.items[kind].forEach((json, i) => {
-      const bytes = encoder.encode(json).byteLength;
+      const bytes = utf8Length(json);
       if (bytes > bounds.itemBytes && !kept.has(json))
         issues.push({
           path: `${kind}.${i}`,

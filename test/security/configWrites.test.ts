@@ -6,6 +6,7 @@
  * 12. Nothing bounded a rule or the configuration, every version was kept, and every process
  *    re-read the whole document every second.
  */
+import http from 'node:http';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import { CONFIG_BOUNDS } from '../../src/domain/configBounds';
 import { ConfigStore } from '../../src/services/configStore';
@@ -114,6 +115,9 @@ describe.each(dbKinds())('configuration writes on %s', (kind) => {
         call('PUT', path, stack.adminKey, { strategy: 'cost' }),
         call('PUT', `${path}/budget`, stack.adminKey, { dailyUsd: 5 + i }),
       ]);
+      // The exclusion is there, whoever wrote first.
+      const after = await call('GET', path, stack.adminKey);
+      expect(after.body.policy.excludedProviders).toEqual(['an']);
       expect(op.status).toBe(200);
       expect(budget.status).toBe(200);
       // The admin's policy write either came first (the operator's write then replaced it) or is
@@ -122,8 +126,6 @@ describe.each(dbKinds())('configuration writes on %s', (kind) => {
       if (i % 2 === 0) expect(policy.status).toBe(403);
       if (policy.status === 403)
         expect(policy.body.error).toMatchObject({ param: 'excludedProviders', code: 'policy_widening' });
-      const after = await call('GET', path, stack.adminKey);
-      expect(after.body.policy.excludedProviders).toEqual(['an']);
     }
     // And the router agrees: `an` is filtered out for this tenant.
     const route = await stack.post('/route', { model: 'an/small', messages: [{ role: 'user', content: 'hi' }] });
@@ -176,9 +178,60 @@ describe.each(dbKinds())('configuration writes on %s', (kind) => {
       targets: [{ model: 'oa/small' }],
     };
     expect(JSON.stringify(huge).length).toBeGreaterThan(3_000_000);
-    const big = await call('POST', '/admin/rules', stack.adminKey, huge);
-    expect(big.status).toBe(413);
-    expect(big.body.error).toMatchObject({ type: 'invalid_request_error', code: 'rule_too_large', param: 'when' });
+    // Ten at once (the finding's attack), each sending only its first 64 KB: the answer must come
+    // from the declared length (a server that read the rest would never answer). Meanwhile /health
+    // answers within a second and another tenant's request completes.
+    const hugeBody = Buffer.from(JSON.stringify(huge));
+    const declared = () =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const req = http.request(
+          `${stack.baseURL}/admin/rules`,
+          {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${stack.adminKey}`,
+              'content-type': 'application/json',
+              'content-length': hugeBody.length,
+            },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              req.destroy();
+              resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString()) });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.setTimeout(10_000, () => req.destroy(new Error('no answer from the declared length within 10 s')));
+        req.write(hugeBody.subarray(0, 64 * 1024));
+      });
+    let settled = false;
+    const attack = Promise.all(Array.from({ length: 10 }, declared)).finally(() => (settled = true));
+    const other = call('POST', '/chat/completions', adminB, {
+      model: 'oa/small',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    const healthMs: number[] = [];
+    do {
+      const started = performance.now();
+      const health = await fetch(`${stack.baseURL.replace(/\/v1$/, '')}/health`);
+      expect(health.status).toBe(200);
+      healthMs.push(performance.now() - started);
+    } while (!settled);
+    const refused = await attack;
+    expect(Math.max(...healthMs)).toBeLessThan(1_000);
+    expect((await other).status).toBe(200);
+    for (const big of refused) {
+      expect(big.status).toBe(413);
+      expect(big.body.error).toMatchObject({ type: 'invalid_request_error', code: 'rule_too_large', param: 'body' });
+    }
+    // One small enough to read, still past the bound: the field to shorten is named.
+    const long = { ...huge, id: 'long', when: [{ ...huge.when[0]!, value: huge.when[0]!.value.slice(0, 2_000) }] };
+    const readAndRefused = await call('POST', '/admin/rules', stack.adminKey, long);
+    expect(readAndRefused.status).toBe(413);
+    expect(readAndRefused.body.error).toMatchObject({ code: 'rule_too_large', param: 'when' });
     expect(await latestVersion()).toBe(before);
     const sizeAfter = Number(
       (await rows<{ n: string }>('select coalesce(sum(pg_column_size(config)), 0) as n from config_versions'))[0]!.n,

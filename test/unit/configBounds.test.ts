@@ -86,3 +86,10 @@ describe('configuration bounds', () => {
     ).toContain('rule_too_large');
   });
 });
+
+it("an item's size is its compact JSON's, computed field by field", () => {
+  const item = { id: 'r', name: 'é'.repeat(600), when: [], skipped: undefined, targets: [{ model: 'a/b' }] };
+  const over = oversizedItem(item, { ...CONFIG_BOUNDS, itemBytes: 100 });
+  expect(over).toEqual({ bytes: jsonBytes(item), field: 'name' });
+  expect(oversizedItem(item, { ...CONFIG_BOUNDS, itemBytes: jsonBytes(item) })).toBeUndefined();
+});
