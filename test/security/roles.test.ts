@@ -45,6 +45,7 @@ describe.each(dbKinds())('roles on %s', (db) => {
         ...(body !== undefined && { 'content-type': 'application/json' }),
       },
       ...(body !== undefined && { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000), // a hung route fails its check, not the whole run
     });
     const text = await res.text();
     let parsed: unknown = text;
@@ -79,6 +80,7 @@ describe.each(dbKinds())('roles on %s', (db) => {
       method: 'POST',
       headers: { authorization: `Bearer ${key}` },
       body: form,
+      signal: AbortSignal.timeout(30_000),
     });
     const file = (await res.json()) as { id: string };
     if (res.status !== 200) throw new Error(`upload: ${res.status} ${JSON.stringify(file)}`);
