@@ -13,6 +13,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
+import { isIpLiteral } from '../domain/addresses';
 import { UrlPolicy, type ResolvedAddress } from './urlPolicy';
 
 export type SafeFetchFailure =
@@ -113,7 +114,8 @@ export async function safeFetch(policy: UrlPolicy, url: string, opts: SafeFetchO
         // The checked address, whatever the name resolves to now; no pooled socket from another call.
         lookup: pinnedLookup(pinned),
         agent: false,
-        ...(u.protocol === 'https:' && { servername: host }),
+        // TLS checks the certificate against the URL's name (SNI takes names, not addresses).
+        ...(u.protocol === 'https:' && !isIpLiteral(host) && { servername: host }),
       },
       (res) => {
         const status = res.statusCode ?? 0;
