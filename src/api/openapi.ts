@@ -137,7 +137,8 @@ export const ROUTES: Record<string, Route> = {
     tag: 'policy',
     role: 'admin',
     body: ReplayRequest,
-    errors: ADMIN,
+    // The store's checks: a pattern RE2 cannot run (400), matches by a non-operator (403), size (413).
+    errors: [...ADMIN, 413],
   },
   'GET /v1/requests/:id': { summary: "A request's record", tag: 'routing', role: 'member', errors: [401, 404] },
   'POST /v1/operations/:operation/batches': {
