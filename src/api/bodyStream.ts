@@ -27,6 +27,8 @@ export interface LineLimits {
 }
 
 const CLOSE = { connection: 'close' };
+/** The longest a line reader keeps the event loop before it lets other work run. */
+const SLICE_MS = 10;
 
 /** The client went away mid-body: nobody reads this answer, but the handler ends with it (no 500, no log). */
 export const clientGone = (): HttpError =>
@@ -66,6 +68,14 @@ export async function* boundedLines(
     partBytes = 0;
     return text;
   };
+  // Lines already buffered come one after another with no I/O between them: every few ms of
+  // work on them, let the event loop run, so other requests (and /health) are answered meanwhile.
+  let slice = performance.now();
+  const breathe = async () => {
+    if (performance.now() - slice < SLICE_MS) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    slice = performance.now();
+  };
   const chunks = source.iterator({ destroyOnReturn: false });
   try {
     for await (const raw of chunks) {
@@ -84,6 +94,7 @@ export async function* boundedLines(
         const text = decode(chunk.subarray(start, nl));
         lineNo++;
         start = nl + 1;
+        await breathe();
         yield { text, lineNo };
       }
       if (start < chunk.length) {

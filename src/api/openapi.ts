@@ -37,6 +37,7 @@ const ERROR_WHY: Record<number, string> = {
   401: 'Missing, unknown, revoked or expired API key',
   403: "The key's role does not allow this",
   404: 'Not found (another tenant’s objects are not found either)',
+  408: 'The request body stopped arriving for longer than SWITCHYARD_BODY_IDLE_MS; the connection is closed',
   409: 'Conflict (an Idempotency-Key reused with another body; a state that forbids it; a configuration write whose `If-Match` version is no longer the latest)',
   413: 'Body too large (or a rule, override or configuration past its size bound)',
   429: 'Rate limited, over budget, or at capacity (`retry-after`)',
@@ -146,7 +147,7 @@ export const ROUTES: Record<string, Route> = {
     tag: 'batches',
     role: 'member',
     body: SummarizeOptionsSchema.partial().extend({ documents: z.array(DocumentSchema) }),
-    errors: [400, 401, 413, 415],
+    errors: [400, 401, 408, 413, 415],
   },
   'GET /v1/operations/:operation/batches': {
     summary: "Your tenant's batches",
@@ -179,7 +180,7 @@ export const ROUTES: Record<string, Route> = {
     tag: 'batches',
     role: 'member',
     bodyType: 'multipart/form-data',
-    errors: [400, 401, 413, 415],
+    errors: [400, 401, 408, 413, 415],
   },
   'GET /v1/files/:id': { summary: 'A file', tag: 'batches', role: 'member', errors: [401, 404] },
   'GET /v1/files/:id/content': {
