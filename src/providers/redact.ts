@@ -118,14 +118,6 @@ export function redact(text: string): string {
   return out.replace(CREDENTIAL, `$1 ${REDACTED}`);
 }
 
-/** Any JSON-like value with every string in it redacted (nested objects and arrays included). */
-export function redactDeep(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return redact(value);
-  if (depth > 8 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactDeep(v, depth + 1)]));
-}
-
 const IDENTIFIER = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
