@@ -72,14 +72,15 @@ export function classifyStatus(status: number, text: string, code?: string): Fai
 }
 
 const bounded = (text: string) =>
-  text.length <= MAX_FAILURE_MESSAGE ? text : `${text.slice(0, MAX_FAILURE_MESSAGE)}… (${text.length} characters)`;
+  text.length <= MAX_FAILURE_MESSAGE ? text : `${text.slice(0, MAX_FAILURE_MESSAGE)}… (truncated)`;
 
 export function failure(type: FailureType, message: string, details: ProviderFailureDetails): ApplicationFailure {
   return ApplicationFailure.create({
     type,
     // Redacted here, so no provider text reaches the attempt row, the client or history unredacted
     // (and bounded: an attempt row and a history event are no place for a provider's whole page).
-    message: bounded(redact(message)),
+    // Only the head is read: a key cut at that edge lies far past what is kept.
+    message: bounded(redact(message.slice(0, 64 * MAX_FAILURE_MESSAGE))),
     nonRetryable: !FAILURE_RULES[type].retryable,
     // Rebuilt field by field: whatever a caller put in `providerCode`, only an identifier goes on.
     details: [
