@@ -111,7 +111,7 @@ export async function batchOptionsOf(
       code: 'invalid_value',
     });
   if (o.webhookUrl) {
-    const blocked = deps.batches.urlPolicy?.check(o.webhookUrl);
+    const blocked = await deps.batches.urlPolicy?.checkResolved(o.webhookUrl);
     if (blocked)
       throw HttpError.invalid(`webhookUrl may not be used: ${blocked}.`, { param: 'webhookUrl', code: 'url_blocked' });
   }
