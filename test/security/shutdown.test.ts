@@ -3,7 +3,8 @@
  * exit left the Temporal dev server running. Switchyard runs here as `npm start` runs it (its own
  * process group, a dev server of its own on free ports, a fresh data folder or database), with
  * clients that never finish: an upload fed a byte at a time, a chat body half sent, a keep-alive
- * connection left open after its answer. Then:
+ * connection left open after its answer, a stream whose provider (a fake, on 127.0.0.1) has stalled
+ * with its call in flight on the worker. Then:
  *  - Ctrl-C (SIGINT to the group): the process exits within the stop's bound (10 s by default,
  *    SWITCHYARD_SHUTDOWN_TIMEOUT_MS), saying whether it stopped or abandoned a stuck step, and none
  *    of its descendants (the dev server above all) is left;
@@ -18,12 +19,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { dbKinds, isolatedDatabaseUrl, type DbKind } from '../support/db';
+import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
 import { listening, startStackOnFreePorts, type Stack, type StackPorts } from '../support/process';
 
 const KEY = 'sk-sy-shutdown-test-key-0123456789';
 /** The default bound of a stop (config.ts), and what a busy machine may add to it. */
 const BOUND_MS = 10_000;
-const CHAT = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'Hello' }] });
+const MODEL = 'gpt-4o-mini';
+const CHAT = JSON.stringify({ model: `openai/${MODEL}`, messages: [{ role: 'user', content: 'Hello' }] });
 const MARGIN_MS = 10_000;
 
 interface Proc {
@@ -87,12 +90,19 @@ function exitWithin(stack: Stack, ms: number): Promise<number | null> {
 }
 
 describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
+  let fake: FakeProvider;
   let dataDir: string;
   let stack: Stack | undefined;
   let below: Proc[] = [];
   const sockets: net.Socket[] = [];
   const timers: NodeJS.Timeout[] = [];
 
+  beforeAll(async () => {
+    fake = await startFakeProvider('openai');
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
   afterEach(() => {
     timers.splice(0).forEach(clearInterval);
     sockets.splice(0).forEach((s) => s.destroy());
@@ -119,8 +129,9 @@ describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
       TEMPORAL_UI: 'false',
       SWITCHYARD_DATA_DIR: dataDir,
       SWITCHYARD_BOOTSTRAP_KEY: KEY,
-      // The built-in simulated provider answers (no key set).
-      OPENAI_API_KEY: '',
+      SWITCHYARD_SIMULATED_PROVIDER: 'off',
+      OPENAI_API_KEY: 'sk-fake',
+      OPENAI_BASE_URL: fake.url,
       ANTHROPIC_API_KEY: '',
       LOG_LEVEL: 'warn',
       DATABASE_URL: databaseUrl ?? '',
@@ -193,18 +204,32 @@ describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
     idle.on('data', (d: Buffer) => (answer += d.toString()));
     await until('the keep-alive request answered', () => /"chat\.completion"/.test(answer), 60_000);
     expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    // A stream whose provider sends its opening and then nothing: its call stays in flight.
+    fake.reset();
+    fake.setDefault(MODEL, { kind: 'ok', content: 'never finished', stallAfter: 1 });
+    const res = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: `openai/${MODEL}`, stream: true, messages: [{ role: 'user', content: 'hold' }] }),
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    expect((await reader.read()).done).toBe(false); // the stream is open
+    await until('the provider call in flight', () => fake.callsFor(MODEL).length > 0, 30_000);
     // Meanwhile the service answers (the stuck clients hold nothing others need).
     expect((await fetch(`${base}/health`, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
+    return reader;
   }
 
   it('Ctrl-C exits within the bound, and leaves no process behind', async () => {
     const { stack: s, ports, base } = await start();
-    await holdClients(ports, base);
+    const reader = await holdClients(ports, base);
 
     const sent = Date.now();
     process.kill(-s.proc.pid!, 'SIGINT');
     const code = await exitWithin(s, BOUND_MS + MARGIN_MS);
     const took = Date.now() - sent;
+    void reader.cancel().catch(() => undefined);
 
     // Either it stopped, or it abandoned what was stuck at the bound and said so with code 1.
     const out = s.output();
