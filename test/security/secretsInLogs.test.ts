@@ -1,12 +1,15 @@
 /**
- * A provider that echoes the key it received, against `npm start`'s process with debug logging:
- * neither the provider key nor the bootstrap key appears anywhere in the process's output (the
- * banner names the bootstrap key by its prefix; provider text is redacted before it is logged).
+ * A provider that echoes the key it received in every field of its error (message, code, type,
+ * param, nested details; base64, hex and space-separated), against `npm start`'s process with
+ * debug logging: neither the provider key nor the bootstrap key appears anywhere in the process's
+ * output, in any of those forms (the banner names the bootstrap key by its prefix; provider text
+ * is redacted before it is logged, and the worker logs failed activities with their details).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { b64, echo, leaked, spaced } from '../support/leaks';
 import { startStackOnFreePorts, stopStack, type Stack } from '../support/process';
 
 const BOOTSTRAP = 'sk-sy-logs-test-key-0123456789';
@@ -27,7 +30,20 @@ afterAll(async () => {
 });
 
 it('the keys appear nowhere in the logs, even when a provider echoes its key in errors', async () => {
-  fake.setDefault('gpt-4o-mini', { kind: 'error', status: 401, echoKey: true });
+  // Every field at once. A 401 stops at the first candidate; the second echoes the plain way.
+  fake.setDefault(
+    'gpt-4o-mini',
+    echo(
+      (key) => ({
+        message: `Incorrect API key provided: ${spaced(key)} (${b64(key)})`,
+        type: key,
+        code: key,
+        param: key,
+        details: { hex: Buffer.from(key).toString('hex') },
+      }),
+      401,
+    ),
+  );
   fake.setDefault('gpt-4o', { kind: 'error', status: 401, echoKey: true });
   let ports;
   ({ stack, ports } = await startStackOnFreePorts((p) => ({
@@ -75,7 +91,7 @@ it('the keys appear nowhere in the logs, even when a provider echoes its key in 
     }),
   );
   expect(lines).toContainEqual(expect.objectContaining({ level: 20, msg: 'request body', requestId }));
-  expect(output).not.toContain(PROVIDER_KEY);
+  expect(leaked(output, PROVIDER_KEY)).toBeUndefined();
   expect(output).not.toContain(BOOTSTRAP);
-  expect(body).not.toContain(PROVIDER_KEY);
+  expect(leaked(body, PROVIDER_KEY)).toBeUndefined();
 }, 120_000);
