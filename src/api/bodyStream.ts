@@ -2,9 +2,10 @@
  * Request bodies a client controls, read with bounds. Lines are split from bytes and a line past
  * its limit is refused when the limit is crossed, not when its newline comes (a 600 MB line is
  * never held); a file and a request have a total; a client that leaves ends the read at once; a
- * body that stops arriving is answered 408 by `bodyIdleTimeout`. An early answer closes the
- * connection, so the rest of a refused body is never read.
+ * body that stops arriving is answered 408 by `bodyIdleTimeout`. An answer sent before the body
+ * ended closes the connection (the error handler's rule), so the rest of a refused body is never read.
  */
+import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Request, RequestHandler, Response } from 'express';
@@ -26,20 +27,33 @@ export interface LineLimits {
   counted?: { bytes: number };
 }
 
-const CLOSE = { connection: 'close' };
 /** The longest a line reader keeps the event loop before it lets other work run. */
 const SLICE_MS = 10;
 
 /** The client went away mid-body: nobody reads this answer, but the handler ends with it (no 500, no log). */
 export const clientGone = (): HttpError =>
-  HttpError.invalid('The client closed the request before its body was complete.', {
-    code: 'request_aborted',
-    headers: CLOSE,
-  });
+  HttpError.invalid('The client closed the request before its body was complete.', { code: 'request_aborted' });
 
-/** 413 for a body past a limit; the connection closes after the answer, so the rest is never read. */
+/** 413 for a body past a limit (answered before the body ended, the connection then closes). */
 export const tooLarge = (message: string, code: string, param: string, extra?: Record<string, unknown>): HttpError =>
-  new HttpError(413, 'invalid_request_error', message, { code, param, extra, headers: CLOSE });
+  new HttpError(413, 'invalid_request_error', message, { code, param, extra });
+
+/**
+ * Resolves when a writable that refused more (`write` returned false) can take more ('drain'), or
+ * never will ('close'), or on any of `also` (a client request's 'response', say): a writer waits
+ * on it and cannot wait forever on a stream that went away.
+ */
+export function drained(stream: EventEmitter & { destroyed?: boolean }, also: readonly string[] = []): Promise<void> {
+  if (stream.destroyed) return Promise.resolve();
+  const events = ['drain', 'close', ...also];
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      for (const e of events) stream.off(e, done);
+      resolve();
+    };
+    for (const e of events) stream.on(e, done);
+  });
+}
 
 const mib = (n: number) => (n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n} bytes`);
 
@@ -147,9 +161,11 @@ const DECODERS: Record<string, (() => zlib.Gunzip | zlib.Inflate | zlib.BrotliDe
 
 /**
  * The JSON body parser (`application/json`, UTF-8, optionally gzip, deflate or br): bytes counted
- * as they arrive, after decompression, so a body past `limitBytes` is a 413 at that byte (or at
- * once, from its Content-Length) and the rest is never read. Strict, as express.json: an object
- * or an array; an empty body is `{}`. A client that leaves mid-body is let go with no 500.
+ * as they arrive, both as sent and after decompression, so a body past `limitBytes` either way is
+ * a 413 at that byte (or at once, from its Content-Length) and the rest is never read: a bomb stops
+ * at the limit of what it decompresses to, an endless compressed stream that decompresses to
+ * nothing at the limit of what it sends. Strict, as express.json: an object or an array; an empty
+ * body is `{}`. A client that leaves mid-body is let go with no 500.
  */
 export function jsonBody(limitBytes: number): RequestHandler {
   return (req, _res, next) => {
@@ -167,20 +183,29 @@ async function readJson(req: Request, limitBytes: number): Promise<unknown> {
   if (charset && charset !== 'utf-8' && charset !== 'utf8')
     throw new HttpError(415, 'invalid_request_error', `Unsupported charset "${charset}": send UTF-8.`, {
       code: 'unsupported_charset',
-      headers: CLOSE,
     });
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
   const decoder = encoding === 'identity' ? undefined : DECODERS[encoding];
   if (encoding !== 'identity' && !decoder)
     throw new HttpError(415, 'invalid_request_error', `Unsupported content encoding "${encoding}".`, {
       code: 'unsupported_encoding',
-      headers: CLOSE,
     });
-  if (!decoder && Number(req.headers['content-length'] ?? 0) > limitBytes) throw tooBig();
+  // Compressed or not, the bytes sent are bounded too: no need to read a body declared too large.
+  if (Number(req.headers['content-length'] ?? 0) > limitBytes) throw tooBig();
   const source: Readable = decoder ? req.pipe(decoder()) : req;
   const parts: Buffer[] = [];
   let total = 0;
   const gone = requestGone(req);
+  // The bytes sent, counted as they arrive (a decoder may turn many into none, and be fed forever).
+  let sent = 0;
+  let rawTooBig: (err: HttpError) => void = () => undefined;
+  const overSent = new Promise<never>((_, reject) => (rawTooBig = reject));
+  overSent.catch(() => undefined);
+  const countSent = (chunk: Buffer) => {
+    sent += chunk.length;
+    if (sent > limitBytes) rawTooBig(tooBig());
+  };
+  if (decoder) req.on('data', countSent);
   const read = (async () => {
     try {
       for await (const chunk of source.iterator({ destroyOnReturn: false })) {
@@ -194,17 +219,17 @@ async function readJson(req: Request, limitBytes: number): Promise<unknown> {
         throw HttpError.invalid(`The body is not valid ${encoding}: ${(err as Error).message}`, {
           param: 'body',
           code: 'invalid_body_encoding',
-          headers: CLOSE,
         });
       throw clientGone();
     }
   })();
   try {
     // A decompressor does not end when its request is cut short: the request's end decides.
-    await Promise.race([read, gone.promise]);
+    await Promise.race([read, gone.promise, overSent]);
   } finally {
     gone.dispose();
     if (decoder) {
+      req.off('data', countSent);
       req.unpipe(source as zlib.Gunzip);
       source.on('error', () => undefined);
       source.destroy();
@@ -260,7 +285,7 @@ export function bodyIdleTimeout(idleMs: number): RequestHandler {
       // Unread data on our side: we are the slow one, not the client.
       if (req.readableLength > 0 || res.headersSent) return;
       release();
-      stalled(res, idleMs);
+      stalled(req, res, idleMs);
     }
     req.setTimeout(idleMs);
     req.on('timeout', onIdle);
@@ -272,16 +297,22 @@ export function bodyIdleTimeout(idleMs: number): RequestHandler {
   };
 }
 
-function stalled(res: Response, idleMs: number) {
+function stalled(req: Request, res: Response, idleMs: number) {
   sendError(
     res,
+    // Sent from here, not through the error handler: the connection's close is said here too.
     new HttpError(408, 'invalid_request_error', `No part of the request body arrived for ${idleMs} ms.`, {
       code: 'body_timeout',
-      headers: CLOSE,
+      headers: { connection: 'close' },
     }),
   );
   // Node closes the connection once the answer is written; a client that reads nothing cannot hold it.
   const timer = setTimeout(() => res.socket?.destroy(), 1_000);
   timer.unref();
-  res.once('close', () => clearTimeout(timer));
+  res.once('close', () => {
+    clearTimeout(timer);
+    // Node signals nothing more on a request answered before its body ended (no 'close', no
+    // 'aborted'): destroyed, it ends every read still waiting on it (busboy, a line reader).
+    if (!req.complete) req.destroy();
+  });
 }

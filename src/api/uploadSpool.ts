@@ -1,15 +1,18 @@
 /**
- * The checked records of one upload, kept until the whole upload has parsed: in memory up to a few
- * MiB, then in a temporary file, so a large upload costs disk rather than heap. The transaction
- * that stores them opens only once the input is known good, and reads them back at the server's
- * pace: no client's pace ever holds a transaction or a pool connection.
+ * The checked records of one upload, kept until the whole upload has parsed: in memory up to
+ * 1 MiB, then in a temporary file, so a large upload (several at once, per tenant) costs disk
+ * rather than heap. The transaction that stores them opens only once the input is known good, and
+ * reads them back at the server's pace: no client's pace ever holds a transaction or a pool
+ * connection. Once disposed, a spool takes nothing more (a record still in flight from a refused
+ * upload cannot create a file that nobody removes).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { boundedLines } from './bodyStream';
+import readline from 'node:readline';
+import { drained } from './bodyStream';
 
-const MEMORY_BYTES = 8 * 1024 * 1024;
+export const SPOOL_MEMORY_BYTES = 1024 * 1024;
 
 export class RecordSpool {
   private memory: string[] = [];
@@ -18,7 +21,11 @@ export class RecordSpool {
   private failure?: Error;
   private records = 0;
 
-  constructor(private readonly memoryLimit = MEMORY_BYTES) {}
+  /** `dir`: where its temporary directory goes (default: the system's temporary directory). */
+  constructor(
+    private readonly memoryLimit = SPOOL_MEMORY_BYTES,
+    private readonly dir?: string,
+  ) {}
 
   get count(): number {
     return this.records;
@@ -26,6 +33,8 @@ export class RecordSpool {
 
   /** Adds one record: a JSON text with no raw newline (JSON.stringify's output). */
   async add(json: string): Promise<void> {
+    // First: after `dispose` (or a disk error) nothing is kept, and above all no file is created.
+    this.check();
     this.records++;
     if (!this.file && this.memoryChars + json.length <= this.memoryLimit) {
       this.memory.push(json);
@@ -33,18 +42,8 @@ export class RecordSpool {
       return;
     }
     const out = this.file?.out ?? this.spill();
-    this.check();
     // Back-pressure: wait for the disk, or for `dispose` (a refused upload) to end the wait.
-    if (!out.write(`${json}\n`))
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          out.off('drain', done);
-          out.off('close', done);
-          resolve();
-        };
-        out.on('drain', done);
-        out.on('close', done);
-      });
+    if (!out.write(`${json}\n`)) await drained(out);
     this.check();
   }
 
@@ -67,6 +66,7 @@ export class RecordSpool {
   /** Removes the temporary file, if any. Safe to call more than once. */
   async dispose(): Promise<void> {
     this.memory = [];
+    this.memoryChars = 0;
     this.failure ??= new Error('the upload spool was disposed');
     const file = this.file;
     this.file = undefined;
@@ -83,25 +83,19 @@ export class RecordSpool {
     if (!out.writableFinished)
       await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     this.check();
-    // Our own records: each line is one record, no longer than the largest record written.
+    // Our own records, one a line (JSON.stringify escapes every \n and \r): no client's bytes, no limits.
     const input = fs.createReadStream(file);
+    const lines = readline.createInterface({ input, crlfDelay: Infinity });
     try {
-      for await (const { text } of boundedLines(input, {
-        maxLineBytes: Number.MAX_SAFE_INTEGER,
-        maxBytes: Number.MAX_SAFE_INTEGER,
-        param: 'file',
-        sourceError: (err) => {
-          throw err;
-        },
-      }))
-        if (text !== '') yield text;
+      for await (const text of lines) if (text !== '') yield text;
     } finally {
+      lines.close();
       input.destroy();
     }
   }
 
   private spill(): fs.WriteStream {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-upload-'));
+    const dir = fs.mkdtempSync(path.join(this.dir ?? os.tmpdir(), 'switchyard-upload-'));
     const file = path.join(dir, 'records.jsonl');
     const out = fs.createWriteStream(file, { mode: 0o600 });
     // A write error (disk full) fails the upload at its next step, never as an uncaught exception.

@@ -4,12 +4,14 @@
  * answer came relative to what had been sent. Also the multipart framing the SDKs use.
  */
 import http from 'node:http';
+import { drained } from '../../src/api/bodyStream';
 
 export const BOUNDARY = 'switchyard-test-boundary';
 
-/** What a raw upload got: a response (status, parsed body, how much had been sent by then) or a socket error. */
+/** What a raw upload got: a response (status, headers, parsed body, how much had been sent by then) or a socket error. */
 export interface Outcome {
   status?: number;
+  headers?: http.IncomingHttpHeaders;
   body?: any;
   error?: string;
   sentAtResponse?: number;
@@ -39,7 +41,7 @@ export class RawUpload {
           } catch {
             body = text;
           }
-          resolve({ status: res.statusCode, body, sentAtResponse });
+          resolve({ status: res.statusCode, headers: res.headers, body, sentAtResponse });
         };
         res.on('end', done);
         res.on('error', done);
@@ -58,20 +60,18 @@ export class RawUpload {
     for (const chunk of chunks) {
       if (this.settled || this.responded || this.req.destroyed) return;
       this.sent += chunk.length;
-      if (!this.req.write(chunk))
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            this.req.off('drain', done);
-            this.req.off('close', done);
-            this.req.off('response', done);
-            resolve();
-          };
-          this.req.once('drain', done);
-          this.req.once('close', done);
-          this.req.once('response', done);
-        });
+      // The server answering (a 413 mid-body) ends the wait too: it may never read the rest.
+      if (!this.req.write(chunk)) await drained(this.req, ['response']);
     }
     if (end && !this.settled && !this.req.destroyed) this.req.end();
+  }
+}
+
+/** Polls `check` every 50 ms until it holds; throws naming `what` when it has not within `ms`. */
+export async function until(ms: number, what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  for (const end = Date.now() + ms; !(await check());) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

@@ -1,13 +1,16 @@
 /**
  * The bounded line reader and the upload spool, on in-memory streams: lines split from bytes
  * whatever the chunking, a line or a total past its limit refused as soon as it is crossed (not
- * at its newline), a failed source mapped to the caller's error, and records spilled to a
- * temporary file read back in pages and removed.
+ * at its newline), a failed source mapped to the caller's error, records spilled to a temporary
+ * file read back in pages and removed (and none created once the spool is disposed), and the
+ * wait for a writable to drain.
  */
 import fs from 'node:fs';
-import { PassThrough, Readable } from 'node:stream';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import fc from 'fast-check';
-import { boundedLines, type LineLimits } from '../../src/api/bodyStream';
+import { boundedLines, drained, type LineLimits } from '../../src/api/bodyStream';
 import { HttpError } from '../../src/api/errors';
 import { RecordSpool } from '../../src/api/uploadSpool';
 
@@ -68,7 +71,6 @@ describe('boundedLines', () => {
     );
     expect(err).toBeInstanceOf(HttpError);
     expect(err).toMatchObject({ status: 413, code: 'line_too_long', param: 'file', extra: { line: 2 } });
-    expect((err as HttpError).headers.connection).toBe('close');
     // The reader left the source alone (a request must still be answered) and stopped reading it.
     expect(source.destroyed).toBe(false);
     source.destroy();
@@ -129,5 +131,82 @@ describe('RecordSpool', () => {
     expect(spool.count).toBe(50);
     await spool.dispose();
     expect(fs.existsSync(dir!)).toBe(false);
+  });
+
+  describe('once disposed (a refused upload whose last records are still being read)', () => {
+    let tmp: string;
+    beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'spool-test-'))));
+    afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+    it('takes no record and creates no file, whatever was in memory', async () => {
+      const spool = new RecordSpool(100, tmp);
+      await spool.add(JSON.stringify({ text: 'x'.repeat(60) })); // in memory, near the limit
+      await spool.dispose();
+      // Before the fix: the memory's size was still counted, so this record spilled to a new file.
+      await expect(spool.add(JSON.stringify({ text: 'y'.repeat(60) }))).rejects.toThrow(/disposed/);
+      expect(fs.readdirSync(tmp)).toEqual([]);
+    });
+
+    it('after a spill too: no record taken back into memory, no second file', async () => {
+      const spool = new RecordSpool(100, tmp);
+      for (let i = 0; i < 5; i++) await spool.add(JSON.stringify({ seq: i, text: 'x'.repeat(60) }));
+      expect(fs.readdirSync(tmp)).toHaveLength(1);
+      await spool.dispose();
+      expect(fs.readdirSync(tmp)).toEqual([]);
+      await expect(spool.add(JSON.stringify({ seq: 5, text: 'x'.repeat(60) }))).rejects.toThrow(/disposed/);
+      await expect(spool.add(JSON.stringify({ seq: 6 }))).rejects.toThrow(/disposed/);
+      expect(fs.readdirSync(tmp)).toEqual([]);
+    });
+  });
+});
+
+describe('drained', () => {
+  /** A writable that takes writes only when told to (`flush`), with a tiny buffer. */
+  function slowWritable() {
+    const pending: Array<() => void> = [];
+    const stream = new Writable({
+      highWaterMark: 4,
+      write(_chunk, _enc, callback) {
+        pending.push(callback);
+      },
+    });
+    return { stream, flush: () => pending.splice(0).forEach((cb) => cb()) };
+  }
+  const settledYet = async (p: Promise<void>) => {
+    let done = false;
+    void p.then(() => (done = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    return done;
+  };
+
+  it("resolves on 'drain', and leaves no listener behind", async () => {
+    const { stream, flush } = slowWritable();
+    expect(stream.write('more than four bytes')).toBe(false);
+    const wait = drained(stream);
+    expect(await settledYet(wait)).toBe(false);
+    flush();
+    await wait;
+    expect(stream.listenerCount('drain')).toBe(0);
+    expect(stream.listenerCount('close')).toBe(0);
+  });
+
+  it("resolves on 'close' (the stream went away) or at once if it is gone already", async () => {
+    const { stream } = slowWritable();
+    stream.on('error', () => undefined);
+    stream.write('more than four bytes');
+    const wait = drained(stream);
+    stream.destroy();
+    await wait;
+    await drained(stream); // destroyed: nothing to wait for
+  });
+
+  it('resolves on an extra event given (a response to a request still being written)', async () => {
+    const { stream } = slowWritable();
+    stream.write('more than four bytes');
+    const wait = drained(stream, ['response']);
+    expect(await settledYet(wait)).toBe(false);
+    stream.emit('response');
+    await wait;
+    expect(stream.listenerCount('response')).toBe(0);
   });
 });

@@ -35,6 +35,7 @@ import {
   UniqueIds,
   type BatchSettings,
 } from '../batchIntake';
+import { drained } from '../bodyStream';
 import { routeContext } from '../context';
 import { HttpError } from '../errors';
 import { RecordSpool } from '../uploadSpool';
@@ -46,6 +47,8 @@ export interface BatchDeps {
   taskQueue: string;
   configStore: ConfigStore;
   batches: BatchSettings & { urlPolicy?: UrlPolicy };
+  /** Uploads' settings (absent: the defaults). */
+  uploads?: { spoolMemoryBytes?: number; spoolDir?: string };
 }
 
 const BASE = '/v1/operations/:operation/batches';
@@ -195,7 +198,7 @@ export function batchRoutes(deps: BatchDeps): Router {
       : validate<AnyOptions>(schema.extend({ documents }), req.body);
     const options = await batchOptionsOf(deps, req, tenantId, opts);
     // The documents parse whole into a spool first; the transaction opens only when they are good.
-    const spool = new RecordSpool();
+    const spool = new RecordSpool(deps.uploads?.spoolMemoryBytes, deps.uploads?.spoolDir);
     const id = newBatchId();
     let row: batches.BatchRow;
     try {
@@ -313,16 +316,7 @@ export async function streamPages<R extends { seq: number }>(
       if (res.destroyed) return;
       const value = line(r);
       if (value === undefined) continue;
-      if (!res.write(`${JSON.stringify(value)}\n`))
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            res.off('drain', done);
-            res.off('close', done);
-            resolve();
-          };
-          res.once('drain', done);
-          res.once('close', done);
-        });
+      if (!res.write(`${JSON.stringify(value)}\n`)) await drained(res);
     }
     if (rows.length === 0) break;
     after = rows[rows.length - 1]!.seq;

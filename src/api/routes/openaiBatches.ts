@@ -48,18 +48,15 @@ const MAX_FORM_BYTES = MAX_UPLOAD_BYTES + 64 * 1024;
 const FILE_LIMITS = { maxLineBytes: MAX_LINE_BYTES, maxBytes: MAX_UPLOAD_BYTES, param: 'file' } as const;
 
 const malformed = (detail: string) =>
-  HttpError.invalid(`The multipart body is malformed: ${detail}.`, {
-    param: 'file',
-    code: 'invalid_multipart',
-    headers: { connection: 'close' },
-  });
+  HttpError.invalid(`The multipart body is malformed: ${detail}.`, { param: 'file', code: 'invalid_multipart' });
 
 /**
  * Reads a multipart upload to its end: `onFile` consumes the `file` part's stream (with its own
  * line limits); resolves with the `purpose` field (the SDKs may send it before or after the file)
  * once the whole body is read and the file consumed. Rejects, without reading further, when the
  * file is refused, the form is malformed or over its size, or the client leaves; busboy is then
- * detached and destroyed, and every stream keeps an error listener (no uncaught exception).
+ * detached and destroyed, and every stream keeps an error listener (no uncaught exception). Either
+ * way it returns only once `onFile` has finished, so the caller may release what `onFile` uses.
  */
 async function multipartFile(
   req: Request,
@@ -121,8 +118,10 @@ async function multipartFile(
     req.off('data', count);
     req.unpipe(bb);
     bb.destroy();
-    // A read still waiting on the file part (the request failed first) ends too.
+    // A read still waiting on the file part (the request failed first) ends too, and its last
+    // records are done before the caller disposes of where they go.
     file?.destroy();
+    await handled?.catch(ignore);
   }
 }
 
@@ -132,7 +131,7 @@ export function openaiBatchRoutes(deps: BatchDeps): Router {
   router.post('/v1/files', async (req, res) => {
     const { tenantId } = authOf(req);
     // The upload parses whole into a spool first; the transaction opens only when it is good.
-    const spool = new RecordSpool();
+    const spool = new RecordSpool(deps.uploads?.spoolMemoryBytes, deps.uploads?.spoolDir);
     try {
       const ids = new UniqueIds();
       const counted = { bytes: 0 };
