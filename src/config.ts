@@ -93,6 +93,8 @@ export const EnvSchema = z.object({
    */
   SWITCHYARD_KEY_REQUESTS_PER_MINUTE: z.coerce.number().int().positive().optional(),
   SWITCHYARD_TENANT_MAX_CONCURRENT: z.coerce.number().int().positive().optional(),
+  /** Uploads (`/v1/files`, batch intake) a tenant may have in progress at once, per API process; more get 429. */
+  SWITCHYARD_TENANT_MAX_UPLOADS: z.coerce.number().int().positive().default(4),
   /**
    * A stop (Ctrl-C, SIGTERM) finishes within this long: what is still stuck then (a client holding
    * an upload, say) is abandoned and the process exits with code 1, its dev server killed.

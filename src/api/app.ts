@@ -18,6 +18,7 @@ import { openaiBatchRoutes } from './routes/openaiBatches';
 import { requireApiKey, requireOperator } from './auth';
 import { guardInput, guardPath } from './inputGuard';
 import { Limits, type LimitSettings } from './limits';
+import { UploadSlots } from './uploadSlots';
 import { errorHandler, notFound } from './errors';
 import { DOCS_HTML, openApiDocument, swaggerUiAssets } from './openapi';
 import type { CacheSettings } from './cached';
@@ -66,6 +67,11 @@ export interface ApiDeps {
   limitStore?: LimitStore;
   /** A request body that sends nothing for this long gets 408 and its connection closed (default 15 s). */
   bodyIdleMs?: number;
+  /**
+   * Uploads (files, batch intake): in progress per tenant (default 4); the spool's memory before
+   * disk (1 MiB) and where its temporary files go (the system's temporary directory).
+   */
+  uploads?: { maxPerTenant?: number; spoolMemoryBytes?: number; spoolDir?: string };
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -123,6 +129,8 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   app.use('/v1', limits.rate);
   app.use(['/v1/admin/rules', '/v1/admin/overrides'], itemBodyGate);
+  // A tenant's uploads in progress are capped before their bodies are read (inline JSON batches too).
+  app.post(['/v1/files', '/v1/operations/:operation/batches'], new UploadSlots(deps.uploads?.maxPerTenant).middleware);
   app.use(jsonBody(4 * 1024 * 1024));
   app.use(guardInput);
   // Batches take their own uploads (JSONL, multipart) and are not interactive requests: outside

@@ -147,7 +147,7 @@ export const ROUTES: Record<string, Route> = {
     tag: 'batches',
     role: 'member',
     body: SummarizeOptionsSchema.partial().extend({ documents: z.array(DocumentSchema) }),
-    errors: [400, 401, 408, 413, 415],
+    errors: [400, 401, 408, 413, 415, 429],
   },
   'GET /v1/operations/:operation/batches': {
     summary: "Your tenant's batches",
@@ -180,7 +180,7 @@ export const ROUTES: Record<string, Route> = {
     tag: 'batches',
     role: 'member',
     bodyType: 'multipart/form-data',
-    errors: [400, 401, 408, 413, 415],
+    errors: [400, 401, 408, 413, 415, 429],
   },
   'GET /v1/files/:id': { summary: 'A file', tag: 'batches', role: 'member', errors: [401, 404] },
   'GET /v1/files/:id/content': {

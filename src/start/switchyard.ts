@@ -317,6 +317,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS,
         bodyIdleMs: config.SWITCHYARD_BODY_IDLE_MS,
+        uploads: { maxPerTenant: config.SWITCHYARD_TENANT_MAX_UPLOADS },
         relay,
         metrics,
         cache,

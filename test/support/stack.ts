@@ -139,6 +139,8 @@ export interface StackOptions {
   db?: DbKind;
   /** A request body that sends nothing for this long gets 408 (default: the API's 15 s). */
   bodyIdleMs?: number;
+  /** Uploads in progress per tenant, the upload spool's memory before disk and its directory (default: the API's). */
+  uploads?: { maxPerTenant?: number; spoolMemoryBytes?: number; spoolDir?: string };
 }
 
 /** Redis for the tests that use it: REDIS_URL, or the machine's own. */
@@ -240,6 +242,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     logger: pino({ level: 'silent' }),
     batches: { maxConcurrency: opts.batches?.maxConcurrency ?? 32, recheckMs: opts.batches?.recheckMs ?? 1_000 },
     ...(opts.bodyIdleMs !== undefined && { bodyIdleMs: opts.bodyIdleMs }),
+    ...(opts.uploads && { uploads: opts.uploads }),
   });
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
