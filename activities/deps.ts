@@ -22,7 +22,7 @@ export interface ActivityDeps {
   callQueues?: 'shared' | 'per-provider';
   /** Concurrent calls per provider in this process (the bulkhead when queues are shared). */
   maxConcurrentCalls?: number;
-  /** Where tenants' webhooks may point (absent: anywhere). */
+  /** Where tenants' webhooks may point (absent: public addresses only, no allowlist). */
   urlPolicy?: UrlPolicy;
   /** Whether this process can call a provider (its keys, its simulator). Absent: every one. */
   canReach?: (provider: { id: string; simulated?: boolean }) => boolean;

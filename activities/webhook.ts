@@ -4,8 +4,12 @@
  * them: refused or redirected is final (retrying changes nothing), anything else is retried.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { ANYWHERE, safeFetch, SafeFetchError } from '../src/services/safeFetch';
+import { safeFetch, SafeFetchError } from '../src/services/safeFetch';
+import { UrlPolicy } from '../src/services/urlPolicy';
 import type { ActivityDeps } from './deps';
+
+/** Without a policy from the process: public addresses only (an allowlist must be passed to widen it). */
+const PUBLIC_ONLY = new UrlPolicy();
 
 export async function postWebhook(
   deps: Pick<ActivityDeps, 'urlPolicy'>,
@@ -14,7 +18,7 @@ export async function postWebhook(
   headers: Record<string, string> = {},
 ): Promise<void> {
   try {
-    const res = await safeFetch(deps.urlPolicy ?? ANYWHERE, url, {
+    const res = await safeFetch(deps.urlPolicy ?? PUBLIC_ONLY, url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(payload),

@@ -20,7 +20,7 @@ import type { ConfigStore } from '../../src/services/configStore';
 import { HealthClient } from '../../src/clients/providerHealth';
 import { BudgetSupervisor } from '../../src/clients/budgetWindow';
 import { testConfigStore } from './config';
-import type { UrlPolicy } from '../../src/services/urlPolicy';
+import { UrlPolicy } from '../../src/services/urlPolicy';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { NativeConnection } from '@temporalio/worker';
@@ -120,7 +120,10 @@ export interface StackOptions {
   breakers?: boolean;
   /** `default`: the configuration comes from the shipped defaults, not a file (default: a file). */
   configSource?: 'file' | 'default';
-  /** Check URLs set through the API (as `npm start` does; default: unchecked). */
+  /**
+   * Check URLs set through the API and batch webhook URLs at submission (as `npm start` does;
+   * default: unchecked), and the workers' webhook calls (default: 127.0.0.1 allowed).
+   */
   urlPolicy?: UrlPolicy;
   /** Where provider calls run (the worker's setting; default shared). */
   callQueues?: 'shared' | 'per-provider';
@@ -192,6 +195,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   };
   const workerRelay: StreamRelay = opts.relay === 'redis' ? new RedisRelay(testRedisUrl()) : new MemoryRelay();
   const publishTo = opts.wrapWorkerRelay ? opts.wrapWorkerRelay(workerRelay) : workerRelay;
+  const webhookPolicy = opts.urlPolicy ?? new UrlPolicy(['127.0.0.1']);
   const start = (h: HealthClient | undefined, connection = env.nativeConnection) =>
     startWorkers({
       connection,
@@ -209,6 +213,8 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
         relay: publishTo,
         metrics,
         ...(opts.streamLimits && { streamLimits: opts.streamLimits }),
+        // Webhooks: the stack's policy, or its listeners' loopback address (the workers' own default refuses it).
+        urlPolicy: webhookPolicy,
       },
     });
   const workers: RunningWorkers = await start(health);
@@ -240,7 +246,12 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     configStore,
     health,
     logger: pino({ level: 'silent' }),
-    batches: { maxConcurrency: opts.batches?.maxConcurrency ?? 32, recheckMs: opts.batches?.recheckMs ?? 1_000 },
+    batches: {
+      maxConcurrency: opts.batches?.maxConcurrency ?? 32,
+      recheckMs: opts.batches?.recheckMs ?? 1_000,
+      // A batch's webhook URL is checked at submission, as `npm start` does, when the stack has a policy.
+      ...(opts.urlPolicy && { urlPolicy: opts.urlPolicy }),
+    },
     ...(opts.bodyIdleMs !== undefined && { bodyIdleMs: opts.bodyIdleMs }),
     ...(opts.uploads && { uploads: opts.uploads }),
   });

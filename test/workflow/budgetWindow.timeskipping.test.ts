@@ -13,6 +13,7 @@ import { reserve, settle } from '../../src/db/budgetLedger';
 import { applicableWindows, tenantScope, userScope, windowEnd } from '../../src/domain/budget';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { AdapterRegistry } from '../../src/providers/registry';
+import { UrlPolicy } from '../../src/services/urlPolicy';
 import { ensureBinary, TEMPORAL_TEST_SERVER } from '../../src/temporal/binaries';
 import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
 import { budgetWindow, refreshSignal, usageQuery } from '../../workflows/budgetWindow';
@@ -78,7 +79,8 @@ beforeAll(async () => {
     namespace: 'default',
     taskQueue: TQ,
     workflowBundle: bundle,
-    deps: { db, config, adapters: new AdapterRegistry({}, 5000) },
+    // The alert's webhook listens on 127.0.0.1, which a worker calls only when allowlisted.
+    deps: { db, config, adapters: new AdapterRegistry({}, 5000), urlPolicy: new UrlPolicy(['127.0.0.1']) },
   });
 });
 
