@@ -5,16 +5,18 @@
  * again after any check (a name that answered a public address to the check answers 127.0.0.1 to
  * the connection: DNS rebinding). So:
  *  - the name is resolved once, by the URL policy, and every address it resolved to is checked;
- *  - the connection goes to that checked address only (node:http with a `lookup` that answers
- *    it), keeping the Host header and the TLS server name of the URL;
+ *  - the connection goes to those checked addresses only (node:http with a `lookup` that answers
+ *    them; Node tries them in turn, families alternating, when a connection fails), keeping the
+ *    Host header and the TLS server name of the URL;
  *  - a 3xx answer is a failure, never followed;
- *  - the whole call has a deadline, and at most `maxResponseBytes` of the answer are read.
+ *  - the whole call, name lookup included, has a deadline, and at most `maxResponseBytes` of the
+ *    answer are read.
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
+import type { LookupFunction, TcpNetConnectOpts } from 'node:net';
 import { isIpLiteral } from '../domain/addresses';
-import { UrlPolicy, type ResolvedAddress } from './urlPolicy';
+import type { ResolvedAddress, UrlPolicy } from './urlPolicy';
 
 export type SafeFetchFailure =
   /** The policy refused the URL or an address it resolves to: nothing was sent. */
@@ -41,7 +43,7 @@ export interface SafeFetchOptions {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
-  /** The whole call, connection to last byte read (default 10 s). */
+  /** The whole call, name lookup to last byte read (default 10 s). */
   timeoutMs?: number;
   /** How much of the answer is read; the rest is dropped with the connection (default 64 KiB). */
   maxResponseBytes?: number;
@@ -55,32 +57,48 @@ export interface SafeResponse {
   /** The answer's first `maxResponseBytes` bytes. */
   body: string;
   truncated: boolean;
-  /** The address the connection went to (the one checked). */
+  /** The address the connection went to (one of those checked). */
   address: string;
 }
 
 const familyOf = (a: ResolvedAddress) => a.family ?? (a.address.includes(':') ? 6 : 4);
 
-/** A `lookup` that answers the pinned address whatever it is asked (both callback shapes). */
-function pinnedLookup(pinned: ResolvedAddress): LookupFunction {
-  const family = familyOf(pinned);
+/** A `lookup` that answers the checked addresses whatever it is asked (both callback shapes). */
+function pinnedLookup(checked: ResolvedAddress[]): LookupFunction {
+  const all = checked.map((a) => ({ address: a.address, family: familyOf(a) }));
   return ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
-    if (options?.all) callback(null, [{ address: pinned.address, family }]);
-    else callback(null, pinned.address, family);
+    if (options?.all) callback(null, all);
+    else callback(null, all[0]!.address, all[0]!.family);
   }) as unknown as LookupFunction;
 }
 
+/** A connection error's text (when every address failed, Node's AggregateError has none of its own). */
+const reasonOf = (err: Error & { errors?: Error[] }) =>
+  err.message || err.errors?.map((e) => e.message).join('; ') || String(err);
+
 /** Calls `url` as described above; throws SafeFetchError when nothing usable came back. */
 export async function safeFetch(policy: UrlPolicy, url: string, opts: SafeFetchOptions = {}): Promise<SafeResponse> {
-  const checked = await policy.target(url);
-  if (!checked.ok) throw new SafeFetchError(checked.unresolved ? 'unresolved' : 'blocked', checked.why);
-  const { url: u, host, addresses } = checked.target;
-  // Every address was checked; the first is the one called, and the only one.
-  const pinned = addresses[0]!;
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const started = Date.now();
+  // The lookup counts against the call's deadline (and against the policy's own, when shorter).
+  const checked = await policy.target(url, { timeoutMs, signal: opts.signal });
+  if (!checked.ok) {
+    if (checked.unresolved && opts.signal?.aborted)
+      throw new SafeFetchError('timeout', `call to ${new URL(url).origin} aborted`);
+    throw new SafeFetchError(checked.unresolved ? 'unresolved' : 'blocked', checked.why);
+  }
+  const { url: u, host, addresses } = checked.target;
+  const left = Math.max(0, timeoutMs - (Date.now() - started));
   const maxBytes = opts.maxResponseBytes ?? 64 * 1024;
   const body = opts.body === undefined ? undefined : Buffer.from(opts.body);
   const transport = u.protocol === 'https:' ? https : http;
+  // Every address was checked: one that refuses or does not answer the connection gives way to
+  // the next (never once connected, so a request is sent at most once). Node's types for
+  // http.request lack these socket options, which it passes on to net.connect.
+  const eachAddress: Pick<TcpNetConnectOpts, 'autoSelectFamily' | 'autoSelectFamilyAttemptTimeout'> = {
+    autoSelectFamily: true,
+    autoSelectFamilyAttemptTimeout: Math.max(250, Math.min(2_000, Math.floor(left / addresses.length))),
+  };
 
   return new Promise<SafeResponse>((resolve, reject) => {
     let settled = false;
@@ -97,7 +115,7 @@ export async function safeFetch(policy: UrlPolicy, url: string, opts: SafeFetchO
     const onAbort = () => finish(new SafeFetchError('timeout', `call to ${u.origin} aborted`));
     const timer = setTimeout(
       () => finish(new SafeFetchError('timeout', `no complete answer from ${u.origin} within ${timeoutMs} ms`)),
-      timeoutMs,
+      left,
     );
     const req = transport.request(
       {
@@ -111,14 +129,17 @@ export async function safeFetch(policy: UrlPolicy, url: string, opts: SafeFetchO
           ...(body && { 'content-length': String(body.length) }),
         },
         ...(u.username && { auth: `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` }),
-        // The checked address, whatever the name resolves to now; no pooled socket from another call.
-        lookup: pinnedLookup(pinned),
+        // The checked addresses, whatever the name resolves to now; no pooled socket from another call.
+        lookup: pinnedLookup(addresses),
         agent: false,
+        ...eachAddress,
         // TLS checks the certificate against the URL's name (SNI takes names, not addresses).
         ...(u.protocol === 'https:' && !isIpLiteral(host) && { servername: host }),
       },
       (res) => {
         const status = res.statusCode ?? 0;
+        // Which checked address answered (read now: the socket forgets it once closed).
+        const address = res.socket.remoteAddress ?? addresses[0]!.address;
         if (status >= 300 && status < 400) {
           res.resume();
           const to = res.headers.location ? ` to ${res.headers.location}` : '';
@@ -139,7 +160,7 @@ export async function safeFetch(policy: UrlPolicy, url: string, opts: SafeFetchO
             headers: res.headers,
             body: Buffer.concat(chunks).toString('utf8'),
             truncated,
-            address: pinned.address,
+            address,
           });
         res.on('data', (chunk: Buffer) => {
           if (settled) return;
@@ -156,12 +177,9 @@ export async function safeFetch(policy: UrlPolicy, url: string, opts: SafeFetchO
         res.on('error', (err) => finish(new SafeFetchError('network', `reading ${u.origin}'s answer: ${err.message}`)));
       },
     );
-    req.on('error', (err) => finish(new SafeFetchError('network', `calling ${u.origin}: ${err.message}`)));
+    req.on('error', (err) => finish(new SafeFetchError('network', `calling ${u.origin}: ${reasonOf(err)}`)));
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     req.end(body);
   });
 }
-
-/** For processes built without a policy (tests): any address, still pinned and never redirected. */
-export const ANYWHERE = UrlPolicy.anywhere();
