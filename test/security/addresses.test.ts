@@ -4,8 +4,13 @@
  * judges, and names resolve through stubs, never real DNS. Every call these tests make goes to a
  * listener on 127.0.0.0/8: a webhook answering 307 to a second listener (never reached), a name
  * that resolves to 127.0.0.1 and then to 127.0.0.2 (the connection stays on the first), and the
- * API refusing a base URL change without a credential and a `file:` image.
+ * API refusing a base URL change without a credential and a `file:` image. Name lookups have a
+ * deadline: a resolver that never answers (a stub, or c-ares asking a silent UDP nameserver on
+ * 127.0.0.1) costs a check or a call that long, and no threadpool thread.
  */
+import { pbkdf2 } from 'node:crypto';
+import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
@@ -13,7 +18,7 @@ import { createBudgetWindowActivities } from '../../activities/budgetWindow';
 import type { ActivityDeps } from '../../activities/deps';
 import { ChatCompletionRequestSchema } from '../../src/domain/chat';
 import { safeFetch, SafeFetchError } from '../../src/services/safeFetch';
-import { UrlPolicy, type Resolve } from '../../src/services/urlPolicy';
+import { systemResolver, UrlPolicy, type Resolve } from '../../src/services/urlPolicy';
 import { until } from '../support/chaos';
 import { dbKinds } from '../support/db';
 import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
@@ -66,6 +71,46 @@ const table =
     if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
     return found.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
+
+/** A resolver that never answers (a nameserver that drops every query); `asked` records its calls. */
+function silentResolver() {
+  const asked: Array<{ host: string; signal?: AbortSignal }> = [];
+  const resolve: Resolve = (host, signal) => {
+    asked.push({ host, signal });
+    return new Promise(() => undefined);
+  };
+  return { resolve, asked };
+}
+
+/**
+ * A DNS server on 127.0.0.1 (UDP) that records each query and answers none, or answers every one
+ * NXDOMAIN (a nameserver that does not know the name).
+ */
+async function nameserver(mode: 'silent' | 'nxdomain') {
+  const socket = dgram.createSocket('udp4');
+  const queries: Buffer[] = [];
+  socket.on('message', (msg, from) => {
+    queries.push(msg);
+    if (mode === 'silent' || msg.length < 12) return;
+    const answer = Buffer.from(msg);
+    answer.writeUInt16BE(0x8183, 2); // a response, recursion available, NXDOMAIN; the question echoed
+    socket.send(answer, from.port, from.address);
+  });
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  return {
+    server: `127.0.0.1:${socket.address().port}`,
+    /** Whether a query for `host` arrived (its labels as DNS writes them, in any case). */
+    asked: (host: string) => {
+      const labels = host
+        .toLowerCase()
+        .split('.')
+        .map((l) => `${String.fromCharCode(l.length)}${l}`)
+        .join('');
+      return queries.some((q) => q.toString('latin1').toLowerCase().includes(labels));
+    },
+    close: () => new Promise<void>((r) => socket.close(() => r())),
+  };
+}
 
 /** Each form an attacker has used to reach a non-public address, and what the refusal names. */
 const BLOCKED: Array<[string, string]> = [
@@ -147,6 +192,67 @@ describe('the address policy (decisions only: nothing is called)', () => {
     expect(await empty.checkResolved('https://hooks.example.com/x')).toContain('does not resolve');
     for (const url of ['file:///etc/passwd', 'gopher://127.0.0.1:70/', 'ftp://example.com/x', 'not a url'])
       expect(policy.check(url)).toBeDefined();
+  });
+
+  it('a name whose resolver never answers is refused within the deadline (3 s by default), many at once', async () => {
+    const silent = silentResolver();
+    const policy = new UrlPolicy(['127.0.0.1', 'models.corp'], silent.resolve);
+    const started = performance.now();
+    const refusals = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => policy.checkResolved(`https://hooks-${i}.example.com/x`)),
+    );
+    const elapsed = performance.now() - started;
+    for (const why of refusals) expect(why).toContain('does not resolve (no answer within 3000 ms)');
+    expect(elapsed).toBeLessThan(8_000);
+    // The resolver was told to give up (the system resolver cancels its queries).
+    expect(silent.asked).toHaveLength(8);
+    expect(silent.asked.every((a) => a.signal?.aborted)).toBe(true);
+    // As a target (a webhook about to be called): unresolved, which a webhook retries later.
+    const quick = new UrlPolicy([], silent.resolve, { resolveTimeoutMs: 200 });
+    expect(await quick.target('https://hooks.example.com/x')).toMatchObject({ ok: false, unresolved: true });
+    // Allowlisted names and address literals do not wait on the resolver.
+    expect(await policy.checkResolved('http://models.corp/v1')).toBeUndefined();
+    expect(await policy.target('http://127.0.0.1:9/x')).toMatchObject({ ok: true });
+    expect(silent.asked).toHaveLength(9);
+  });
+
+  it('the system resolver asks DNS off the threadpool with a deadline, and falls back to /etc/hosts', async () => {
+    const silent = await nameserver('silent');
+    const unknown = await nameserver('nxdomain');
+    try {
+      const policy = new UrlPolicy([], systemResolver({ servers: [silent.server] }), { resolveTimeoutMs: 500 });
+      // Eight lookups against a nameserver that never answers, and work that needs the threadpool.
+      let poolDone = 0;
+      const pool = new Promise<void>((resolve, reject) =>
+        pbkdf2('x', 'y', 1, 32, 'sha256', (err) => (err ? reject(err) : resolve(void (poolDone = performance.now())))),
+      );
+      const refusals = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => policy.checkResolved(`https://silent-${i}.example.com/x`)),
+      );
+      const checksDone = performance.now();
+      await pool;
+      for (const why of refusals) expect(why).toContain('no answer within 500 ms');
+      expect(poolDone).toBeLessThan(checksDone); // the threadpool was free while the lookups waited
+      for (let i = 0; i < 8; i++) expect(silent.asked(`silent-${i}.example.com`)).toBe(true);
+      // localhost is never asked of DNS: /etc/hosts answers it, even with the nameserver silent.
+      const local = await systemResolver({ servers: [silent.server] })('localhost');
+      expect(local.map((a) => a.address)).toEqual(expect.arrayContaining([expect.stringMatching(/^(127\.|::1$)/)]));
+      expect(silent.asked('localhost')).toBe(false);
+      // A name DNS does not know but /etc/hosts does (a loopback entry here) resolves through the lookup.
+      const hosts = readFileSync('/etc/hosts', 'utf8')
+        .split('\n')
+        .map((l) => l.replace(/#.*/, '').trim().split(/\s+/))
+        .filter(([ip, ...names]) => /^127\./.test(ip ?? '') && names.length)
+        .flatMap(([, ...names]) => names)
+        .filter((n) => n !== 'localhost' && !n.endsWith('.localhost'));
+      if (hosts[0]) {
+        const found = await systemResolver({ servers: [unknown.server] })(hosts[0]);
+        expect(unknown.asked(hosts[0])).toBe(true);
+        expect(found.map((a) => a.address)).toContainEqual(expect.stringMatching(/^127\./));
+      }
+    } finally {
+      await Promise.all([silent.close(), unknown.close()]);
+    }
   });
 
   it("the operator's allowlist still allows listed names, addresses and networks", async () => {
@@ -231,6 +337,44 @@ describe('calling a webhook (safeFetch)', () => {
     }
   });
 
+  it("the name's lookup counts in the deadline: a resolver that never answers ends the call within timeoutMs", async () => {
+    const silent = silentResolver();
+    const policy = new UrlPolicy(['127.0.0.0/8'], silent.resolve);
+    const started = performance.now();
+    const err = await safeFetch(policy, 'http://hooks.silent.test/hook', { body: '{}', timeoutMs: 500 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ kind: 'unresolved' });
+    expect((err as Error).message).toContain('no answer within 500 ms');
+    expect(performance.now() - started).toBeLessThan(2_500); // well before the policy's own 3 s
+    expect(silent.asked[0]?.signal?.aborted).toBe(true);
+  });
+
+  it('tries each checked address in turn when a connection fails, and sends the request once', async () => {
+    // Nothing listens on 127.0.0.1 at this port: the connection is refused there, then made to 127.0.0.2.
+    const second = await listener(undefined, '127.0.0.2').catch(() => undefined);
+    if (!second) throw new Error('cannot listen on 127.0.0.2 (this test needs the whole 127.0.0.0/8 on loopback)');
+    const policy = new UrlPolicy(
+      ['127.0.0.0/8'],
+      table({ 'two.example': ['127.0.0.1', '127.0.0.2'], 'none.example': ['127.0.0.1', '127.0.0.3'] }),
+    );
+    try {
+      const res = await safeFetch(policy, `http://two.example:${second.port}/hook`, { body: '{"n":1}' });
+      expect(res).toMatchObject({ status: 204, address: '127.0.0.2' });
+      expect(second.hits).toEqual([expect.objectContaining({ host: `two.example:${second.port}`, body: '{"n":1}' })]);
+      // Every address refused: one network failure naming each.
+      const err = await safeFetch(policy, `http://none.example:${second.port}/hook`, { body: '{}' }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ kind: 'network' });
+      expect((err as Error).message).toContain(`127.0.0.1:${second.port}`);
+      expect((err as Error).message).toContain(`127.0.0.3:${second.port}`);
+      expect(second.hits).toHaveLength(1);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('has a deadline, and reads at most maxResponseBytes of an answer', async () => {
     const stalled = await listener(() => undefined); // never answers
     const flood = await listener((_req, res) => {
@@ -258,10 +402,13 @@ describe('calling a webhook (safeFetch)', () => {
 
 describe.each(dbKinds())('over real HTTP on %s', (kind) => {
   let stack: TestStack;
-  const names = table({
+  const known = table({
     'private-llm.example': ['10.0.0.7'],
     'rebound.example': ['93.184.216.34', '169.254.169.254'],
   });
+  // silent.example: a nameserver that never answers.
+  const names: Resolve = (host, signal) =>
+    host === 'silent.example' ? new Promise(() => undefined) : known(host, signal);
 
   beforeAll(async () => {
     stack = await startTestStack({
@@ -310,6 +457,48 @@ describe.each(dbKinds())('over real HTTP on %s', (kind) => {
     }
   });
 
+  it("a batch's webhook URL is checked at submission: a name resolving to a private address, or not answering, is a 400", async () => {
+    const submit = (webhookUrl: string) =>
+      fetch(`${stack.baseURL}/operations/summarize/batches?webhookUrl=${encodeURIComponent(webhookUrl)}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/x-ndjson' },
+        body: `${JSON.stringify({ id: 'r1', text: 'A short document. It has two sentences.' })}\n`,
+      }).then(async (res) => ({ status: res.status, body: (await res.json()) as any }));
+    const ids = async () =>
+      (await call(stack.apiKey, 'GET', '/operations/summarize/batches?limit=100')).body.data.map((b: any) => b.id);
+    const before = await ids();
+    const refused: Array<[string, string]> = [
+      ['http://private-llm.example/done', '10.0.0.7'],
+      ['https://rebound.example/done', '169.254.169.254'],
+      ['http://169.254.169.254/latest', 'link-local'],
+    ];
+    for (const [url, says] of refused) {
+      const res = await submit(url);
+      expect([url, res.status, res.body.error?.code, res.body.error?.param]).toEqual([
+        url,
+        400,
+        'url_blocked',
+        'webhookUrl',
+      ]);
+      expect(res.body.error.message).toContain(says);
+    }
+    // A name whose nameserver never answers: refused within the lookup's deadline, and /health answers meanwhile.
+    const started = performance.now();
+    const pending = submit('http://silent.example/done').then((r) => ({ ...r, ms: performance.now() - started }));
+    const health = await fetch(`${stack.baseURL.replace(/\/v1$/, '')}/health`, { signal: AbortSignal.timeout(10_000) });
+    expect([health.status, performance.now() - started < 1_000]).toEqual([200, true]);
+    const silent = await pending;
+    expect([silent.status, silent.body.error?.code, silent.body.error?.param]).toEqual([
+      400,
+      'url_blocked',
+      'webhookUrl',
+    ]);
+    expect(silent.body.error.message).toContain('does not resolve (no answer within 3000 ms)');
+    expect(silent.ms).toBeLessThan(10_000);
+    // Nothing was stored for the refused submissions.
+    expect(await ids()).toEqual(before);
+  });
+
   it('a budget alert: a redirect is not followed, and a refused webhook is not called', async () => {
     const second = await listener();
     const first = await listener((_req, res) => void res.writeHead(308, { location: second.url('/stolen') }).end());
@@ -338,6 +527,12 @@ describe.each(dbKinds())('over real HTTP on %s', (kind) => {
         .catch((e: unknown) => e);
       expect(refused).toMatchObject({ type: 'WebhookBlocked', nonRetryable: true });
       expect((refused as Error).message).toContain('loopback');
+      // A worker given no policy at all refuses non-public addresses too (no allowlist).
+      const unset = await createBudgetWindowActivities({ db: stack.db } as unknown as ActivityDeps)
+        .deliverBudgetAlert({ ...alert, webhookUrl: first.url() })
+        .catch((e: unknown) => e);
+      expect(unset).toMatchObject({ type: 'WebhookBlocked', nonRetryable: true });
+      expect((unset as Error).message).toContain('loopback');
       const rebound = await activities(new UrlPolicy(['127.0.0.1'], names))
         .deliverBudgetAlert({ ...alert, webhookUrl: 'http://rebound.example/hook' })
         .catch((e: unknown) => e);
