@@ -15,7 +15,15 @@ import OpenAI, { toFile } from 'openai';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { dbKinds, uniqueId } from '../support/db';
-import { multipartHead, multipartHeaders, multipartTail, RawUpload, until, within } from '../support/rawUpload';
+import {
+  BOUNDARY,
+  multipartHead,
+  multipartHeaders,
+  multipartTail,
+  RawUpload,
+  until,
+  within,
+} from '../support/rawUpload';
 import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
 
 const IDLE_MS = 2_000;
@@ -237,42 +245,71 @@ describe.each(dbKinds())('uploads and bodies on %s', (kind) => {
     expect(await count('files')).toBe(before + 1);
   });
 
+  it('an upload refused while its last lines are still being read leaves no temporary file', async () => {
+    const before = await count('files');
+    const spooled = () => {
+      const [dir] = spoolDirs();
+      if (!dir) return 0;
+      try {
+        return fs.statSync(path.join(spoolRoot, dir, 'records.jsonl')).size;
+      } catch {
+        return 0;
+      }
+    };
+    for (let round = 0; round < 5; round++) {
+      const u = upload();
+      await u.send([multipartHead(), ...lines(100)], false);
+      // The server has read, checked and spooled all of it (to disk: past 1 KiB), and waits for more.
+      await until(10_000, 'the first 100 lines spooled', () => spooled() >= 100 * line(1).length);
+      // In one piece: 30 more lines, the file part's end and a malformed part header. The parser
+      // refuses the form in the same step as it hands the line reader those lines, so the request
+      // fails while they are being spooled: the spool must outlive that work, not be re-created by it.
+      u.req.end(Buffer.concat([...lines(30, 101), Buffer.from(`\r\n--${BOUNDARY}\r\nnot a header\r\n\r\n`)]));
+      const out = await within(5_000, 'the refused upload', u.outcome);
+      expect(out.status).toBe(400);
+      expect(out.body.error).toMatchObject({ code: 'invalid_multipart', param: 'file' });
+      await noSpoolLeft();
+    }
+    expect(await count('files')).toBe(before);
+    await nextUploadSucceeds();
+  });
+
   it(`a tenant's uploads in progress are capped (${MAX_UPLOADS}): the next gets 429, another tenant's still works`, async () => {
     // Uploads fed slowly (a line every 250 ms, never idle long enough for the 408): the attack of
     // finding 5, which holds memory, a parser and a spool per upload for as long as it is fed.
-    const held = Array.from({ length: MAX_UPLOADS }, () => upload());
-    const feeding = held.map((u) => u.send([multipartHead()], false));
-    await Promise.all(feeding);
-    let n = 0;
+    const hold = () => {
+      const u = upload();
+      // Past the spool's 1 KiB: an upload the server has taken in has a temporary file.
+      void u.send([multipartHead(), ...lines(10)], false);
+      return u;
+    };
+    const held = Array.from({ length: MAX_UPLOADS }, hold);
+    let n = 1_000;
     const feeder = setInterval(() => {
       for (const u of held) void u.send([Buffer.from(line(++n))], false);
     }, 250);
     try {
-      const form = () => {
-        const f = new FormData();
-        f.append('purpose', 'batch');
-        f.append('file', new Blob([line(1)]), 'one.jsonl');
-        return f;
-      };
-      const seen: { refused?: Response } = {};
-      await until(10_000, 'an upload past the cap refused', async () => {
-        const res = await fetch(`${stack.baseURL}/files`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${stack.apiKey}` },
-          body: form(),
-          signal: AbortSignal.timeout(10_000),
-        });
-        if (res.status !== 429) {
-          // Before the held uploads all reached the server, one more may still pass.
-          expect(res.status).toBe(200);
-          await res.body?.cancel();
-          return false;
-        }
-        seen.refused = res;
-        return true;
+      await until(10_000, `the server holding ${MAX_UPLOADS} uploads`, async () => {
+        // One refused at once (an earlier request's slot given back a moment late) is sent again.
+        for (const [i, u] of held.entries())
+          if (u.settled) {
+            expect((await u.outcome).status).toBe(429);
+            held[i] = hold();
+          }
+        return spoolDirs().length === MAX_UPLOADS;
       });
-      expect(seen.refused!.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
-      expect(await seen.refused!.json()).toMatchObject({
+      const form = new FormData();
+      form.append('purpose', 'batch');
+      form.append('file', new Blob([line(1)]), 'one.jsonl');
+      const refused = await fetch(`${stack.baseURL}/files`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.apiKey}` },
+        body: form,
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+      expect(await refused.json()).toMatchObject({
         error: { type: 'rate_limit_error', code: 'too_many_uploads' },
       });
       // The batch intake is an upload too (JSONL here), refused before its body is read.
