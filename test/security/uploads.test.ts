@@ -58,9 +58,10 @@ describe.each(dbKinds())('uploads and bodies on %s', (kind) => {
   let client: OpenAI;
   let otherClient: OpenAI;
   // The server's temporary upload files go to a directory of this test's own.
-  const spoolRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'uploads-test-'));
+  let spoolRoot: string;
 
   beforeAll(async () => {
+    spoolRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'uploads-test-'));
     stack = await startTestStack({
       db: kind,
       bodyIdleMs: IDLE_MS,
@@ -76,7 +77,7 @@ describe.each(dbKinds())('uploads and bodies on %s', (kind) => {
   });
   afterAll(async () => {
     await stack?.stop();
-    fs.rmSync(spoolRoot, { recursive: true, force: true });
+    if (spoolRoot) fs.rmSync(spoolRoot, { recursive: true, force: true });
   });
 
   const spoolDirs = () => fs.readdirSync(spoolRoot).filter((name) => name.startsWith('switchyard-upload-'));
