@@ -2,7 +2,8 @@
  * HTTP errors in OpenAI's error shape, `{error: {message, type, param, code}}`, so the official
  * SDKs raise their usual typed exceptions (BadRequestError, AuthenticationError, …) against us.
  */
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Socket } from 'node:net';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { z } from 'zod';
 import { ConfigError } from '../config';
 import { ConfigConflictError, ConfigValidationError } from '../services/configStore';
@@ -127,6 +128,25 @@ export const notFound: RequestHandler = (req, _res, next) => {
   next(HttpError.notFound(`Unknown endpoint: ${req.method} ${req.path}`, { code: 'unknown_url' }));
 };
 
+/**
+ * Closes a connection whose request is answered before its body ended, without losing the answer.
+ * Node destroys such a socket as soon as the answer is flushed (`destroySoon`); the client's bytes
+ * still arriving then meet a closed socket and the kernel resets the connection, which can discard
+ * the answer before the client reads it (a 413 seen as ECONNRESET). So: end our side, discard what
+ * still arrives for at most `lingerMs`, then destroy (a lingering close, as web servers do).
+ */
+export function closeWhenAnswered(socket: Socket, res: Response, lingerMs = 2_000): void {
+  res.setHeader('connection', 'close');
+  socket.destroySoon = function lingeringClose(this: Socket) {
+    const timer = setTimeout(() => this.destroy(), lingerMs).unref();
+    this.once('close', () => clearTimeout(timer));
+    this.once('end', () => this.destroy());
+    this.end();
+    this.on('data', () => undefined);
+    this.resume();
+  };
+}
+
 /** Last middleware: typed errors keep their status; body-parser errors become 400/413; the rest is a logged 500. */
 export function errorHandler(log: (err: unknown) => void): ErrorRequestHandler {
   return (err, req, res, _next) => {
@@ -137,7 +157,7 @@ export function errorHandler(log: (err: unknown) => void): ErrorRequestHandler {
       return;
     }
     // Answered before the body was read to its end: close the connection rather than read the rest.
-    if (!req.complete) res.setHeader('connection', 'close');
+    if (!req.complete) closeWhenAnswered(req.socket, res);
     if (err instanceof HttpError) return sendError(res, err);
     if (err instanceof ConfigValidationError) {
       const first = err.issues[0];
