@@ -36,6 +36,14 @@ const ask = (i: number) =>
 
 it('a one-attempt success costs ten database round trips besides the cached reads', async () => {
   expect((await ask(0)).status).toBe(200);
+  // The first request starts the endpoint's breaker entity, which writes its projection row on its
+  // own time: wait for it, so a loaded machine does not count it against the next request.
+  for (const end = Date.now() + 30_000; ;) {
+    const rows = await stack.db.query<{ n: string }>('select count(*) as n from breaker_states');
+    if (Number(rows.rows[0]!.n) > 0) break;
+    if (Date.now() > end) throw new Error('the breaker entity never wrote its projection row');
+    await new Promise((r) => setTimeout(r, 50));
+  }
   stack.db.reset();
   const res = await ask(1);
   expect(res.status).toBe(200);
