@@ -26,7 +26,7 @@ afterAll(async () => stack?.stop());
 const CACHED = [
   'select k.*, t.deleted_at is not null as tenant_deleted', // the API key's lookup
   'select * from budget_windows',
-  'select * from breaker_states',
+  'select snapshot from breaker_states', // the breakers' projection (src/clients/providerHealth.ts)
 ];
 // A key's last use, written at most once a minute per key.
 const TOUCH = 'update api_keys set last_used_at';
