@@ -17,6 +17,7 @@ import { BreakerSettingsSchema } from '../src/domain/breakerSettings';
 import { HealthClient, healthWorkflowId } from '../src/clients/providerHealth';
 import { ensureBinary, TEMPORAL_CLI } from '../src/temporal/binaries';
 import { buildWorkflowBundle, installRuntime } from '../src/start/worker';
+import { NO_VERSION_CHECK } from '../src/temporal/devServer';
 
 const SECONDS = 10;
 const CASES = [
@@ -27,7 +28,10 @@ const CASES = [
 async function main() {
   installRuntime('ERROR');
   const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) } },
+    server: {
+      extraArgs: NO_VERSION_CHECK,
+      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
+    },
   });
   // The entities publish their breaker to Postgres (PGlite here) on each transition.
   const db = await openDb({ pgliteDir: fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-signals-')) });

@@ -16,6 +16,12 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { devServerSearchAttributeArgs } from './searchAttributes';
 
+/**
+ * The dev server asks version-info.temporal.io for updates unless told not to: a call out of the
+ * machine that no test or offline deployment should make (seen as DNS queries in a capture of CI).
+ */
+export const NO_VERSION_CHECK = ['--dynamic-config-value', 'frontend.enableServerVersionCheck=false'];
+
 export interface DevServerOptions {
   cliPath: string;
   dataDir: string;
@@ -93,8 +99,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     }
   }
   const args = [
-    'server',
-    'start-dev',
+    ...['server', 'start-dev', ...NO_VERSION_CHECK],
     '--ip',
     '127.0.0.1',
     '--port',

@@ -17,6 +17,7 @@ import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { dbKinds, isolatedDatabaseUrl } from '../support/db';
 import { freePort, stopStack, type Stack } from '../support/process';
 import { testRedisUrl } from '../support/stack';
+import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -123,6 +124,7 @@ describe('the image commands, run here', () => {
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'pipe' });
     env = await TestWorkflowEnvironment.createLocal({
       server: {
+        extraArgs: NO_VERSION_CHECK,
         executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
         searchAttributes: SEARCH_ATTRIBUTES,
       },

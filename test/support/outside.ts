@@ -10,6 +10,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { startFakeProvider, type FakeProvider } from './fakeProvider';
+import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
 
 export interface Outside {
   env: TestWorkflowEnvironment;
@@ -24,6 +25,7 @@ export async function startOutside(dirPrefix: string): Promise<Outside> {
   const fake = await startFakeProvider('openai');
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
+      extraArgs: NO_VERSION_CHECK,
       executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
       searchAttributes: SEARCH_ATTRIBUTES,
     },

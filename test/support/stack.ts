@@ -32,6 +32,7 @@ import { MemoryRelay, RedisRelay, type StreamRelay } from '../../src/services/st
 import { Metrics } from '../../src/services/metrics';
 import { MemoryCache, RedisCache } from '../../src/services/responseCache';
 import type { StreamLimits } from '../../src/providers/deadline';
+import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
 
 export interface TestStack {
   baseURL: string;
@@ -160,6 +161,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const fakes = { openai, anthropic };
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
+      extraArgs: NO_VERSION_CHECK,
       executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
       searchAttributes: SEARCH_ATTRIBUTES,
     },

@@ -27,6 +27,7 @@ import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers 
 import { routeRequest } from '../../workflows';
 import { openTestDb, uniqueId } from '../support/db';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
 
 const TASK_QUEUE = 'route-test';
 
@@ -81,6 +82,7 @@ beforeAll(async () => {
   ]);
   env = await TestWorkflowEnvironment.createLocal({
     server: {
+      extraArgs: NO_VERSION_CHECK,
       executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
       searchAttributes: SEARCH_ATTRIBUTES,
     },
