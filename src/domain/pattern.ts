@@ -35,7 +35,6 @@ interface Options {
 }
 
 function build(source: string, opts: Options): CompiledPattern | string {
-  if (source.length > MAX_PATTERN_CHARS) return `longer than ${MAX_PATTERN_CHARS} characters`;
   let re: RE2JS;
   try {
     // JavaScript syntax (\u00e9, (?<name>…), /) in RE2's spelling; the meaning is unchanged.
@@ -56,13 +55,15 @@ const MAX_KEPT = 1_000;
 
 /** The compiled pattern, or why it is refused (a sentence for a 400). Cached. */
 export function compilePattern(source: string, opts: Options = {}): CompiledPattern | string {
+  // Refused before the cache: kept keys stay short, so the cache's memory is bounded too.
+  if (source.length > MAX_PATTERN_CHARS) return `longer than ${MAX_PATTERN_CHARS} characters`;
   const key = `${opts.ignoreCase ? 'i' : '-'}${opts.maxInstructions ?? ''}/${source}`;
   let p = compiled.get(key);
   if (p === undefined) {
     p = build(source, opts);
     if (compiled.size >= MAX_KEPT) compiled.delete(compiled.keys().next().value!);
-    compiled.set(key, p);
-  }
+  } else compiled.delete(key); // least recently used first: a rule in use stays
+  compiled.set(key, p);
   return p;
 }
 

@@ -208,6 +208,9 @@ export class RedisLimitStore implements LimitStore {
       got = await this.redis.syAcquire(set, limit, this.leaseMs, id);
       this.available();
     } catch (err) {
+      // A timed-out script may still run on Redis: take its lease back (sent after it on the same
+      // connection, so it runs after it), or it would hold one of the tenant's slots for a lease.
+      this.redis.zrem(set, id).catch(() => undefined);
       this.unavailable(err);
       return this.local.acquire(key, limit);
     }

@@ -53,6 +53,15 @@ describe('compilePattern', () => {
     expect(patternProblem(source)).toContain(why);
   });
 
+  it('keeps a pattern in use however many others pass through (least recently used goes first)', () => {
+    const inUse = compilePattern('^route-[a-z]+$');
+    for (let i = 0; i < 2_000; i++) {
+      compilePattern(`^other-${i}$`);
+      if (i % 100 === 0) expect(compilePattern('^route-[a-z]+$')).toBe(inUse);
+    }
+    expect(compilePattern('^route-[a-z]+$')).toBe(inUse);
+  });
+
   it('bounds a rule pattern more tightly (it runs in every routing decision)', () => {
     expect(patternProblem('^(math|physics|chemistry)$', RULE_PATTERN)).toBeUndefined();
     expect(patternProblem('[a-z]{300}', RULE_PATTERN)).toContain('too complex');
