@@ -154,7 +154,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
         provider: input.provider,
         model: input.model,
       });
-    const adapter = deps.adapters.get(provider);
+    const adapter = await deps.adapters.get(provider);
     const relay = input.stream ? deps.relay : undefined;
     // A streamed call whose request's stream already began: an earlier call of it was cut off
     // (its worker died, or its attempt was given up). Its client holds part of an answer, and a

@@ -19,11 +19,81 @@ export type Region = z.infer<typeof RegionSchema>;
 /** `none`, or `env:NAME` naming a key variable (not any variable: DATABASE_URL is no key to send). */
 export const CREDENTIAL_PATTERN = /^(none|env:[A-Z][A-Z0-9_]*_API_KEY)$/;
 
+/**
+ * An environment variable a provider key may come from: a name ending in `_API_KEY` or `_TOKEN`,
+ * never Switchyard's own settings nor AWS's (the AWS chain is Bedrock's, read by its SDK).
+ */
+export const KEY_ENV_PATTERN = /^(?!SWITCHYARD_|AWS_)[A-Z][A-Z0-9_]*_(API_KEY|TOKEN)$/;
+/** A key stored (encrypted) through `PUT /v1/admin/secrets/{name}`. */
+export const SECRET_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** Where an instance's key comes from: the worker's environment, or the encrypted secret store. */
+export const ApiKeyRefSchema = z.union([
+  z
+    .object({
+      env: z
+        .string()
+        .regex(KEY_ENV_PATTERN, 'an environment variable ending in _API_KEY or _TOKEN (not SWITCHYARD_* or AWS_*)'),
+    })
+    .strict(),
+  z
+    .object({ secret: z.string().regex(SECRET_NAME_PATTERN, 'a stored secret name: lowercase letters, digits, . _ -') })
+    .strict(),
+]);
+export type ApiKeyRef = z.infer<typeof ApiKeyRefSchema>;
+
+/** Headers that carry credentials: a key goes in `apiKey` (kept out of the configuration), never here. */
+const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|api-key|x-api-key|x-goog-api-key|cookie)$/i;
+
+/** Where a cloud region keeps its data, for residency rules: `eu-central-1`, `westeurope`, `europe-west4` → EU. */
+export function residencyOfRegion(region: string | undefined): Region | undefined {
+  if (!region) return undefined;
+  const r = region.toLowerCase();
+  if (/^(eu|europe)|europe|^(uk|france|germany|sweden|switzerland|norway|italy|poland|spain)/.test(r)) return 'EU';
+  if (/^ca-|canada/.test(r)) return 'CA';
+  if (/^(ap|me|il)-|asia|australia|japan|korea|india|^(southeastasia|eastasia)/.test(r)) return 'APAC';
+  if (/^us-|^(east|west|central|northcentral|southcentral|westcentral)us|^us/.test(r)) return 'US';
+  return undefined;
+}
+
 export const ProviderSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes'),
-  wireFormat: WireFormatSchema,
-  /** Overrides the SDK's default base URL (OpenAI-compatible endpoints, proxies). */
+  /**
+   * The provider kind (its wire format and SDK): `openai`, `anthropic`, `google`, `azure-openai`,
+   * `bedrock`, `huggingface`, `openai-compatible` (the registered kinds, `src/providers/kinds.ts`).
+   */
+  kind: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*$/, 'a provider kind')
+    .optional(),
+  /** Before `kind`: `openai` or `anthropic`. Still read when `kind` is absent. */
+  wireFormat: WireFormatSchema.optional(),
+  /** Overrides the SDK's default base URL (OpenAI-compatible endpoints, proxies; Azure's resource endpoint). */
   baseUrl: z.url().optional(),
+  /** Sent with every call (an organisation or project header, a gateway's routing header); never a key. */
+  headers: z
+    .record(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9-]{1,64}$/, 'a header name')
+        .refine((h) => !CREDENTIAL_HEADERS.test(h), 'a key goes in apiKey, not in headers'),
+      z.string().max(1_000),
+    )
+    .optional(),
+  /** The API version an endpoint requires (Azure OpenAI's `api-version`). */
+  apiVersion: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,40}$/)
+    .optional(),
+  /** The cloud region the instance runs in (Bedrock's AWS region, an Azure region): its residency unless `residency` says. */
+  region: z
+    .string()
+    .regex(/^[a-z0-9-]{2,40}$/, 'a cloud region, e.g. eu-central-1')
+    .optional(),
+  /** Where this instance keeps data; its models may list no other region. Default: from `region`. */
+  residency: RegionSchema.optional(),
+  /** The key the instance's calls carry: `{ env: NAME }` or `{ secret: name }` (stored encrypted). */
+  apiKey: ApiKeyRefSchema.optional(),
   /**
    * The key the worker sends: `env:NAME`, the worker's environment variable NAME (a name ending in
    * `_API_KEY`), or `none`. Absent: the key the environment has for this provider's id
@@ -46,6 +116,13 @@ export const ProviderSchema = z.object({
   rateLimitWaitMs: z.number().int().min(100).max(300_000).optional(),
 });
 export type Provider = z.infer<typeof ProviderSchema>;
+
+/** The instance's kind (`wireFormat` before kinds existed; `openai` when neither is set). */
+export const kindOf = (p: Pick<Provider, 'kind' | 'wireFormat'>): string => p.kind ?? p.wireFormat ?? 'openai';
+
+/** Where an instance keeps data, if it says: its `residency`, else its cloud region's. */
+export const residencyOf = (p: Pick<Provider, 'residency' | 'region'>): Region | undefined =>
+  p.residency ?? residencyOfRegion(p.region);
 
 /** How long a call to a rate-limited provider may wait for its turn; undefined: not rate limited. */
 export const rateLimitWaitOf = (p: Pick<Provider, 'rpm' | 'tpm' | 'rateLimitWaitMs'>): number | undefined =>
@@ -83,11 +160,30 @@ export const CatalogSchema = z
     defaultModel: z.string().optional(),
   })
   .superRefine((c, ctx) => {
-    const providers = new Set(c.providers.map((p) => p.id));
+    const providers = new Map(c.providers.map((p) => [p.id, p]));
+    c.providers.forEach((p, i) => {
+      if (c.providers.findIndex((q) => q.id === p.id) !== i)
+        ctx.addIssue({ code: 'custom', path: ['providers', i, 'id'], message: `duplicate provider id '${p.id}'` });
+      if (p.apiKey && p.credential !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['providers', i, 'credential'],
+          message: 'set apiKey or credential, not both',
+        });
+    });
     const ids = new Set<string>();
     c.models.forEach((m, i) => {
-      if (!providers.has(m.provider))
+      const provider = providers.get(m.provider);
+      if (!provider)
         ctx.addIssue({ code: 'custom', path: ['models', i, 'provider'], message: `unknown provider '${m.provider}'` });
+      // An instance in one region cannot serve another: residency rules read the model's regions.
+      const residency = provider && residencyOf(provider);
+      if (residency && m.regions.some((r) => r !== residency))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', i, 'regions'],
+          message: `provider '${m.provider}' keeps data in ${residency}${provider.region ? ` (region ${provider.region})` : ''}: its models may list only ${residency}`,
+        });
       if (m.id !== `${m.provider}/${m.model}`)
         ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `must be '${m.provider}/${m.model}'` });
       if (ids.has(m.id))

@@ -5,13 +5,13 @@
  * (or a stolen one) could send the environment's provider key to any host. So a change that points
  * a provider somewhere new must name the key to send there: `env:NAME` or `none`.
  */
-import type { Catalog, Provider } from './catalog';
+import { kindOf, type Catalog, type Provider } from './catalog';
 
 /** Provider ids the environment has a key for, and the wire format that key belongs to. */
 const ENVIRONMENT_KEYED: Record<string, string> = { openai: 'openai', anthropic: 'anthropic' };
 
 /** Where an implied key would go: the base URL, or the SDK's own host for the wire format. */
-const destination = (p: Pick<Provider, 'wireFormat' | 'baseUrl'>) => `${p.wireFormat} ${p.baseUrl ?? '(default)'}`;
+const destination = (p: Pick<Provider, 'kind' | 'wireFormat' | 'baseUrl'>) => `${kindOf(p)} ${p.baseUrl ?? '(default)'}`;
 
 /**
  * Providers of `next` whose implied environment key would go somewhere it did not go before
@@ -23,19 +23,19 @@ export function implicitKeyIssues(
 ): Array<{ path: string; message: string }> {
   const before = new Map((stored?.providers ?? []).map((p) => [p.id, p]));
   return next.providers.flatMap((p, i) => {
-    if (p.credential !== undefined || p.simulated) return [];
+    if (p.credential !== undefined || p.apiKey !== undefined || p.simulated) return [];
     const was = before.get(p.id);
     if (was && was.credential === undefined && !was.simulated && destination(was) === destination(p)) return [];
     // The SDK's own host for the key's own wire format is where that key is meant to go.
-    if (!p.baseUrl && (ENVIRONMENT_KEYED[p.id] ?? p.wireFormat) === p.wireFormat) return [];
-    const where = p.baseUrl ?? `the ${p.wireFormat} SDK's default host`;
+    if (!p.baseUrl && (ENVIRONMENT_KEYED[p.id] ?? kindOf(p)) === kindOf(p)) return [];
+    const where = p.baseUrl ?? `the ${kindOf(p)} SDK's default host`;
     return [
       {
         path: `catalog.providers.${i}.credential`,
         message:
           `provider '${p.id}' now points to ${where}: name the key to send there, ` +
-          `credential 'env:NAME' (a worker environment variable ending in _API_KEY, e.g. 'env:OPENAI_API_KEY' ` +
-          `to send that key on purpose) or 'none'; the environment's key is not sent to a new host without it`,
+          `apiKey { env: NAME } or { secret: name }, or credential 'none' (e.g. apiKey { env: 'OPENAI_API_KEY' } ` +
+          `to send that key on purpose); the environment's key is not sent to a new host without it`,
       },
     ];
   });

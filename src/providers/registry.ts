@@ -1,12 +1,12 @@
 /**
- * One adapter per provider, built on first use from the current catalog entry and the worker's
- * secrets (keys never leave the worker: workflows only see provider ids). Rebuilt when a
- * provider's wire format, base URL or credential changes in a new configuration version.
+ * One adapter per provider instance, built on first use from the current catalog entry, its kind
+ * and the key its reference names (keys never leave the worker: workflows only see provider ids).
+ * Rebuilt when the instance's kind, endpoint, headers, version, region or key changes.
  */
-import { CREDENTIAL_PATTERN, type Provider } from '../domain/catalog';
-import { AnthropicAdapter } from './anthropic';
-import { OpenAIAdapter } from './openai';
+import { CREDENTIAL_PATTERN, kindOf, type Provider } from '../domain/catalog';
+import { kindNamed } from './kinds';
 import { registerSecrets } from './redact';
+import type { AdapterContext } from './kind';
 import type { ProviderAdapter } from './types';
 
 export interface ProviderSecrets {
@@ -18,15 +18,26 @@ export interface ProviderSecrets {
 export type NamedCredentials = (name: string) => string | undefined;
 const fromEnvironment: NamedCredentials = (name) => process.env[name];
 
+/** Keys stored through the operator API (decrypted by the worker; `src/services/secretStore.ts`). */
+export interface SecretSource {
+  get(name: string): Promise<string | undefined>;
+}
+
+/** A stored-secret reference: resolved asynchronously (`resolveKey`). */
+export const STORED_SECRET = Symbol('stored secret');
+
 /**
- * The key a provider's calls carry in this process: the one its `credential` names (`none`: no
- * key), else the one the environment has for its id. Undefined: this process has none for it.
+ * The key a provider's calls carry in this process, as far as the environment says: the one its
+ * `apiKey.env` or `credential` names (`none`: no key), else the one the environment has for its
+ * id. Undefined: this process has none for it. A stored secret answers `STORED_SECRET`.
  */
 export function providerKey(
-  p: { id: string; credential?: string },
+  p: Pick<Provider, 'id' | 'credential' | 'apiKey'>,
   secrets: ProviderSecrets,
   named: NamedCredentials = fromEnvironment,
-): string | null | undefined {
+): string | null | undefined | typeof STORED_SECRET {
+  if (p.apiKey && 'secret' in p.apiKey) return STORED_SECRET;
+  if (p.apiKey && 'env' in p.apiKey) return named(p.apiKey.env) || undefined;
   if (p.credential === 'none') return null;
   // The schema allows only key variables; checked again so no stored value can name another one.
   if (p.credential !== undefined)
@@ -35,33 +46,52 @@ export function providerKey(
 }
 
 export class AdapterRegistry {
-  private readonly adapters = new Map<string, { key: string; adapter: ProviderAdapter }>();
+  private readonly adapters = new Map<string, { key: string; apiKey: string | null; adapter: ProviderAdapter }>();
 
   constructor(
     private readonly secrets: ProviderSecrets,
     private readonly timeoutMs: number,
     /** This worker's simulator, serving providers marked `simulated`. */
     private readonly simulatedUrl?: string,
-    /** Keys a provider's `credential: env:NAME` names. */
+    /** Keys a provider's `apiKey.env` or `credential: env:NAME` names. */
     private readonly named: NamedCredentials = fromEnvironment,
+    /** Keys a provider's `apiKey.secret` names. */
+    private readonly stored?: SecretSource,
   ) {
     registerSecrets(Object.values(secrets));
   }
 
-  get(p: Provider): ProviderAdapter {
+  /** The key the instance's calls carry: null for none (or the kind's own chain, e.g. AWS's). */
+  private async resolveKey(p: Provider, keyOptional: boolean): Promise<string | null> {
+    const ref = providerKey(p, this.secrets, this.named);
+    const found = ref === STORED_SECRET ? await this.stored?.get((p.apiKey as { secret: string }).secret) : ref;
+    if (found) registerSecrets([found]);
+    if (found !== undefined) return found;
+    // The simulator accepts any key; a real provider without one answers 401 → AuthFailed → fallback.
+    if (p.simulated) return 'simulated';
+    return keyOptional ? null : 'missing-key';
+  }
+
+  async get(p: Provider): Promise<ProviderAdapter> {
+    const kind = kindNamed(p.simulated ? 'openai' : kindOf(p));
+    if (!kind) throw new Error(`provider ${p.id} has kind '${kindOf(p)}', which this worker does not know`);
     const baseURL = p.simulated ? this.simulatedUrl : p.baseUrl;
     if (p.simulated && !baseURL) throw new Error(`provider ${p.id} is simulated but this worker runs no simulator`);
-    const key = `${p.wireFormat}|${baseURL ?? ''}|${p.credential ?? ''}`;
+    const apiKey = await this.resolveKey(p, kind.keyOptional === true);
+    const key = JSON.stringify([kind.name, baseURL, p.headers, p.apiVersion, p.region, p.credential, p.apiKey]);
     const cached = this.adapters.get(p.id);
-    if (cached?.key === key) return cached.adapter;
-    const found = providerKey(p, this.secrets, this.named);
-    if (found) registerSecrets([found]);
-    // The simulator accepts any key; a real provider without one answers 401 → AuthFailed → fallback.
-    // `none`: the SDKs require a string, so a placeholder that is no secret.
-    const apiKey = found ?? (found === null ? 'none' : p.simulated ? 'simulated' : 'missing-key');
-    const opts = { providerId: p.id, apiKey, baseURL, timeoutMs: this.timeoutMs };
-    const adapter = p.wireFormat === 'anthropic' ? new AnthropicAdapter(opts) : new OpenAIAdapter(opts);
-    this.adapters.set(p.id, { key, adapter });
+    if (cached?.key === key && cached.apiKey === apiKey) return cached.adapter;
+    const ctx: AdapterContext = {
+      providerId: p.id,
+      apiKey,
+      timeoutMs: this.timeoutMs,
+      ...(baseURL !== undefined && { baseURL }),
+      ...(p.headers && { headers: p.headers }),
+      ...(p.apiVersion !== undefined && { apiVersion: p.apiVersion }),
+      ...(p.region !== undefined && { region: p.region }),
+    };
+    const adapter = kind.create(ctx);
+    this.adapters.set(p.id, { key, apiKey, adapter });
     return adapter;
   }
 }

@@ -30,6 +30,7 @@ import {
 } from '../db/configVersions';
 import { refusedUrls, type UrlPolicy } from './urlPolicy';
 import { implicitKeyIssues } from '../domain/credentials';
+import { kindIssues } from '../providers/kinds';
 import { boundIssues, CONFIG_BOUNDS, type ConfigBounds } from '../domain/configBounds';
 import { SwitchyardConfigSchema, type SwitchyardConfig, type SwitchyardConfigInput } from '../domain/config';
 
@@ -229,7 +230,8 @@ export class ConfigStore {
         const config = validateConfig(planned.raw);
         // Writes through the API only: the operator's file and the shipped defaults are the operator's own.
         if (planned.source === 'admin' || planned.source === 'import') await this.checkUrls(config, base);
-        const issues = boundIssues(config, base?.config, this.bounds);
+        // Every source: an instance of a kind no worker knows (or missing what its kind needs) is refused.
+        const issues = [...kindIssues(config.catalog), ...boundIssues(config, base?.config, this.bounds)];
         if (issues.length) throw new ConfigValidationError(issues);
         const version = await insertConfigIfLatest(this.db, config, planned.source, planned.sourceHash, baseVersion);
         if (version !== undefined) {

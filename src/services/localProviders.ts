@@ -7,13 +7,13 @@
  *  - `canReach` says whether this process can call a provider, so a worker's decisions leave out
  *    what it cannot call, and it polls only the provider queues it can serve.
  */
-import type { Catalog } from '../domain/catalog';
+import type { Catalog, Provider } from '../domain/catalog';
 import type { LocalOverlay } from './configStore';
 import { providerKey, type NamedCredentials } from '../providers/registry';
 
 export interface LocalProviders {
   overlay: LocalOverlay;
-  canReach(provider: { id: string; simulated?: boolean; credential?: string }): boolean;
+  canReach(provider: Pick<Provider, 'id' | 'credential' | 'apiKey'> & { simulated?: boolean }): boolean;
 }
 
 /**
@@ -48,8 +48,9 @@ export function localProviders(
     },
     canReach: (p) => {
       if (p.simulated) return simulatorRunning;
-      // A provider naming its key needs that key here (`none`: nothing); else the id's own key.
-      if (p.credential !== undefined) return providerKey(p, keyed, named) !== undefined;
+      // A provider naming its key needs that key here (`none`: nothing; a stored secret is every
+      // process's); else the id's own key.
+      if (p.credential !== undefined || p.apiKey !== undefined) return providerKey(p, keyed, named) !== undefined;
       return p.id in keyed ? Boolean(keyed[p.id]) : true;
     },
   };

@@ -7,7 +7,7 @@
  */
 import { CatalogSchema } from '../../src/domain/catalog';
 import { dbKinds } from '../support/db';
-import { b64, echo, leaked, spaced } from '../support/leaks';
+import { allRows, b64, echo, historyText, leaked, spaced } from '../support/leaks';
 import { fakeCatalogProviders, fakeModel, providerSecret, startTestStack, type TestStack } from '../support/stack';
 
 /** Where a provider puts the key it was sent: the error object's fields, built from the key. */
@@ -35,37 +35,6 @@ describe.each(dbKinds())('a provider echoing its key, on %s', (db) => {
     });
   }, 120_000);
   afterAll(async () => stack?.stop());
-
-  /** Everything the database holds, as text. */
-  async function allRows(): Promise<string> {
-    const tables = await stack.db.query<{ table_name: string }>(
-      `select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'`,
-    );
-    const out: string[] = [];
-    for (const { table_name } of tables.rows)
-      out.push(JSON.stringify((await stack.db.query(`select * from "${table_name}"`)).rows));
-    return out.join('\n');
-  }
-
-  /** A workflow's history as JSON, with its payloads both as stored (base64) and decoded. */
-  async function historyText(workflowId: string): Promise<{ text: string; codes: unknown[] }> {
-    const history = await stack.env.client.workflow.getHandle(workflowId).fetchHistory();
-    const decoded: string[] = [];
-    const raw = JSON.stringify(history, (_k, v: unknown) => {
-      if (v instanceof Uint8Array) {
-        decoded.push(Buffer.from(v).toString('utf8'));
-        return Buffer.from(v).toString('base64');
-      }
-      const buf = v as { type?: string; data?: number[] } | null;
-      if (buf && buf.type === 'Buffer' && Array.isArray(buf.data)) {
-        decoded.push(Buffer.from(buf.data).toString('utf8'));
-        return Buffer.from(buf.data).toString('base64');
-      }
-      return v;
-    });
-    const codes = decoded.flatMap((d) => [...d.matchAll(/"providerCode":("[^"]*")/g)].map((m) => JSON.parse(m[1]!)));
-    return { text: `${raw}\n${decoded.join('\n')}`, codes };
-  }
 
   it.each(
     ECHOES.flatMap(([where, fields]) => [
@@ -106,9 +75,9 @@ describe.each(dbKinds())('a provider echoing its key, on %s', (db) => {
     );
     expect(attempts.rows.length).toBeGreaterThan(0);
     expect(leaked(JSON.stringify(attempts.rows), key)).toBeUndefined();
-    expect(leaked(await allRows(), key)).toBeUndefined();
+    expect(leaked(await allRows(stack.db), key)).toBeUndefined();
 
-    const history = await historyText(res.headers.get('x-switchyard-workflow-id') ?? `req-${requestId}`);
+    const history = await historyText(stack.env, res.headers.get('x-switchyard-workflow-id') ?? `req-${requestId}`);
     expect(history.text).toContain('activityTaskFailedEventAttributes'); // the provider's failure is in it
     expect(leaked(history.text, key)).toBeUndefined();
     // The provider's code, when kept, is a short identifier.

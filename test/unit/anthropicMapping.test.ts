@@ -1,4 +1,4 @@
-import { toAnthropicMessages } from '../../src/providers/anthropic';
+import { toAnthropicMessages } from '../../src/providers/anthropic/adapter';
 
 describe('OpenAI messages → Anthropic messages', () => {
   it('moves system and developer messages to the top-level system prompt', () => {

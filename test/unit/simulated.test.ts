@@ -1,4 +1,4 @@
-import { OpenAIAdapter } from '../../src/providers/openai';
+import { OpenAIAdapter } from '../../src/providers/openai/adapter';
 import { checkSchema } from '../../src/services/jsonSchema';
 import {
   SIMULATED_EMBEDDING_DIMENSIONS,

@@ -9,16 +9,20 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
-import { addDelta, emptyAnswer, type StreamDelta } from '../domain/stream';
-import { countMessageTokens, countTokens } from '../domain/tokens';
-import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from './deadline';
-import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, FinishReason, ProviderAdapter } from './types';
+import { addDelta, emptyAnswer, type StreamDelta } from '../../domain/stream';
+import { countMessageTokens, countTokens } from '../../domain/tokens';
+import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from '../deadline';
+import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, FinishReason, ProviderAdapter } from '../types';
 
 export interface OpenAIAdapterOptions {
   providerId: string;
   apiKey: string;
   baseURL?: string;
   timeoutMs: number;
+  /** Sent with every call (an instance's configured headers). */
+  defaultHeaders?: Record<string, string>;
+  /** A client built elsewhere (Azure's `AzureOpenAI` is an `OpenAI`): the options above are then unused. */
+  client?: OpenAI;
 }
 
 export class OpenAIAdapter implements ProviderAdapter {
@@ -27,7 +31,15 @@ export class OpenAIAdapter implements ProviderAdapter {
 
   constructor(opts: OpenAIAdapterOptions) {
     this.providerId = opts.providerId;
-    this.client = new OpenAI({ apiKey: opts.apiKey, baseURL: opts.baseURL, maxRetries: 0, timeout: opts.timeoutMs });
+    this.client =
+      opts.client ??
+      new OpenAI({
+        apiKey: opts.apiKey,
+        baseURL: opts.baseURL,
+        maxRetries: 0,
+        timeout: opts.timeoutMs,
+        ...(opts.defaultHeaders && { defaultHeaders: opts.defaultHeaders }),
+      });
   }
 
   async embed(model: string, input: string[], options: CallOptions = {}): Promise<EmbedOutput> {

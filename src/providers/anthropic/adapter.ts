@@ -5,17 +5,19 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
-import { contentText, type ChatMessage } from '../domain/chat';
-import { toolInputOf } from '../domain/anthropicMessages';
-import { addDelta, emptyAnswer, type StreamDelta } from '../domain/stream';
-import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from './deadline';
-import type { CallOptions, ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from './types';
+import { contentText, type ChatMessage } from '../../domain/chat';
+import { toolInputOf } from '../../domain/anthropicMessages';
+import { addDelta, emptyAnswer, type StreamDelta } from '../../domain/stream';
+import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from '../deadline';
+import type { CallOptions, ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from '../types';
 
 export interface AnthropicAdapterOptions {
   providerId: string;
   apiKey: string;
   baseURL?: string;
   timeoutMs: number;
+  /** Sent with every call (an instance's configured headers). */
+  defaultHeaders?: Record<string, string>;
   /** Used when the client sets no output cap; Anthropic requires one. */
   defaultMaxTokens?: number;
 }
@@ -27,7 +29,13 @@ export class AnthropicAdapter implements ProviderAdapter {
 
   constructor(opts: AnthropicAdapterOptions) {
     this.providerId = opts.providerId;
-    this.client = new Anthropic({ apiKey: opts.apiKey, baseURL: opts.baseURL, maxRetries: 0, timeout: opts.timeoutMs });
+    this.client = new Anthropic({
+      apiKey: opts.apiKey,
+      baseURL: opts.baseURL,
+      maxRetries: 0,
+      timeout: opts.timeoutMs,
+      ...(opts.defaultHeaders && { defaultHeaders: opts.defaultHeaders }),
+    });
     this.defaultMaxTokens = opts.defaultMaxTokens ?? 1024;
   }
 

@@ -1,0 +1,37 @@
+/**
+ * Every provider kind Switchyard can call, by the name a catalog instance gives as `kind`.
+ * Adding a kind: its folder under `src/providers/` and one line here (ARCHITECTURE.md).
+ */
+import { kindOf, type Catalog } from '../domain/catalog';
+import { anthropic } from './anthropic';
+import type { ProviderKind } from './kind';
+import { openai } from './openai';
+
+export const KINDS: Readonly<Record<string, ProviderKind>> = {
+  openai,
+  anthropic,
+};
+
+export const kindNamed = (name: string): ProviderKind | undefined =>
+  Object.prototype.hasOwnProperty.call(KINDS, name) ? KINDS[name] : undefined;
+
+/** Instances of a kind not registered here, or missing a field their kind requires, with the field's path. */
+export function kindIssues(catalog: Pick<Catalog, 'providers'>): Array<{ path: string; message: string }> {
+  return catalog.providers.flatMap((p, i) => {
+    if (p.simulated) return [];
+    const kind = kindNamed(kindOf(p));
+    if (!kind)
+      return [
+        {
+          path: `catalog.providers.${i}.kind`,
+          message: `unknown provider kind '${kindOf(p)}' (known: ${Object.keys(KINDS).join(', ')})`,
+        },
+      ];
+    return (kind.requires ?? [])
+      .filter((field) => p[field] === undefined)
+      .map((field) => ({
+        path: `catalog.providers.${i}.${field}`,
+        message: `a '${kind.name}' provider needs ${field}`,
+      }));
+  });
+}

@@ -1,0 +1,18 @@
+/** `openai`: OpenAI's own API (or a proxy of it) through the official `openai` SDK. */
+import type { ProviderKind } from '../kind';
+import { OpenAIAdapter } from './adapter';
+
+export const openai: ProviderKind = {
+  name: 'openai',
+  label: 'OpenAI (Chat Completions, Embeddings)',
+  capabilities: { stream: true, tools: true, structuredOutput: true, vision: true, embeddings: true },
+  create: (ctx) =>
+    new OpenAIAdapter({
+      providerId: ctx.providerId,
+      // The SDK requires a string: an instance that sends no key gets a placeholder that is no secret.
+      apiKey: ctx.apiKey ?? 'none',
+      baseURL: ctx.baseURL,
+      timeoutMs: ctx.timeoutMs,
+      defaultHeaders: ctx.headers,
+    }),
+};
