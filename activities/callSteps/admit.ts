@@ -1,0 +1,113 @@
+/**
+ * Admission, before anything goes on record: the process's bulkhead, the catalog's provider and
+ * model, a streamed request whose stream already began, and the breaker.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Queryable } from '../../src/db';
+import { getAnswer, listAttempts } from '../../src/db/requests';
+import type { BreakerSnapshot } from '../../src/domain/breaker';
+import { findModel, type Catalog } from '../../src/domain/catalog';
+import type { CallModelInput, CallModelResult } from '../../src/domain/request';
+import { senderOf } from '../../src/domain/stream';
+import { failure } from '../../src/providers/errors';
+import type { HealthPort } from '../../src/services/healthPort';
+import type { StreamRelay } from '../../src/services/streamRelay';
+import { StreamOut } from '../streamOut';
+import { whoOf, type Target } from './call';
+import { streamInterrupted } from './settle';
+
+/**
+ * The bulkhead: calls in flight per provider in this process. When provider calls share the
+ * workflow's task queue, this keeps a hung provider from taking every activity slot.
+ */
+export class Bulkhead {
+  private readonly inFlight = new Map<string, number>();
+
+  constructor(private readonly cap: number) {}
+
+  async run<T>(provider: string, call: () => Promise<T>): Promise<T> {
+    const busy = this.inFlight.get(provider) ?? 0;
+    if (busy >= this.cap)
+      throw ApplicationFailure.create({
+        type: 'ProviderBusy',
+        message: `${provider}: ${busy} calls in flight on this worker, its limit (SWITCHYARD_MAX_CONCURRENT_CALLS)`,
+      });
+    this.inFlight.set(provider, busy + 1);
+    try {
+      return await call();
+    } finally {
+      this.inFlight.set(provider, (this.inFlight.get(provider) ?? 1) - 1);
+    }
+  }
+
+  /** Calls in flight to `provider` now. */
+  busy(provider: string): number {
+    return this.inFlight.get(provider) ?? 0;
+  }
+}
+
+/** The call's provider and model in the catalog now (the decision may be older than a change). */
+export function resolveTarget(catalog: Catalog, input: CallModelInput): Target {
+  const provider = catalog.providers.find((p) => p.id === input.provider);
+  const model = findModel(catalog, input.modelId);
+  if (!provider || !model) throw failure('NotFound', `model '${input.modelId}' left the catalog`, whoOf(input));
+  return { provider, model };
+}
+
+/**
+ * A streamed call whose request's stream already began: an earlier call of it was cut off (its
+ * worker died, or its attempt was given up). Its client holds part of an answer, and a second
+ * stream would be spliced onto it. The answer stored (the earlier call finished but its end never
+ * reached the relay or Temporal): end the stream normally and return it. Otherwise the stream
+ * broke mid-way: an error event, and no fallback. Undefined when no stream began.
+ */
+export async function resumeIfStarted(
+  db: Queryable,
+  relay: StreamRelay,
+  input: CallModelInput,
+): Promise<CallModelResult | undefined> {
+  const sent = await relay.count(input.requestId).catch(() => 0);
+  if (sent === 0) return undefined;
+  const [row, attempts] = await Promise.all([getAnswer(db, input.requestId), listAttempts(db, input.requestId)]);
+  const won = attempts.find((a) => a.outcome === 'success');
+  const stored = row?.response as { finishReason: string; providerModel: string } | undefined;
+  if (stored && won && row?.model) {
+    const ended = {
+      finishReason: stored.finishReason,
+      inputTokens: won.inputTokens ?? 0,
+      outputTokens: won.outputTokens ?? 0,
+    };
+    await new StreamOut(relay, input.requestId, row.model, senderOf(won.candidateIndex, won.attempt)).end(ended);
+    return {
+      ...ended,
+      providerModel: stored.providerModel,
+      costUsd: won.costUsd ?? 0,
+      latencyMs: won.latencyMs ?? 0,
+      attempts,
+    };
+  }
+  const f = streamInterrupted(sent, `the call streaming it stopped (its worker died or its attempt was given up)`);
+  await relay
+    .publish(input.requestId, { type: 'error', errorType: 'StreamInterrupted', message: f.message, chunks: sent })
+    .catch(() => undefined);
+  throw f;
+}
+
+/**
+ * The breaker, checked again at call time (the decision may be a second old): an open one fails
+ * fast without a call. Returns its snapshot: a half-open one admits the call only as its probe
+ * (`takeProbe`, once the call is on record).
+ */
+export async function checkBreaker(
+  health: HealthPort | undefined,
+  input: CallModelInput,
+): Promise<BreakerSnapshot | undefined> {
+  const snap = health ? await health.snapshot(input.modelId) : undefined;
+  if (snap?.status === 'open')
+    throw failure(
+      'BreakerOpen',
+      `${input.modelId}: breaker open ${snap.openUntil ? `until ${snap.openUntil}` : 'until an operator closes it'}`,
+      whoOf(input),
+    );
+  return snap;
+}

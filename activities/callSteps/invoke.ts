@@ -1,0 +1,56 @@
+/**
+ * Invoking the adapter: the call itself (`callProvider`), streamed through the relay when the
+ * client asked for a stream, with heartbeats while it runs so a dead worker is noticed quickly.
+ */
+import type { CallModelInput } from '../../src/domain/request';
+import { senderOf, STREAM_CALL_MAX_MS } from '../../src/domain/stream';
+import type { StreamLimits } from '../../src/providers/deadline';
+import type { ProviderAdapter } from '../../src/providers/types';
+import type { StreamRelay } from '../../src/services/streamRelay';
+import { callProvider, type CallOutput } from '../providerCall';
+import { StreamOut } from '../streamOut';
+import type { Call, CallContext } from './call';
+
+const HEARTBEAT_EVERY_MS = 2_000;
+/** Stream limits when the worker sets none (SWITCHYARD_STREAM_FIRST_TOKEN_MS, SWITCHYARD_STREAM_IDLE_MS). */
+export const DEFAULT_STREAM_LIMITS: StreamLimits = { firstTokenMs: 20_000, idleMs: 30_000 };
+
+/** Runs `work` with a heartbeat every two seconds, stopped when it ends either way. */
+export async function heartbeating<T>(ctx: Pick<CallContext, 'heartbeat'>, work: () => Promise<T>): Promise<T> {
+  const heartbeat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+  try {
+    return await work();
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+/** The call's stream to its client: each piece goes to the relay as it comes, from this attempt. */
+export function openStream(relay: StreamRelay, input: CallModelInput, attempt: number): StreamOut {
+  return new StreamOut(relay, input.requestId, input.modelId, senderOf(input.candidateIndex, attempt));
+}
+
+/**
+ * Calls the provider. A stream is bounded by its first-token and idle limits (the call's timeout
+ * caps the first token); a call answered whole, by the call's timeout. Under a budget, a chat
+ * without max_tokens gets the cap its reservation covers.
+ */
+export function invoke(
+  adapter: ProviderAdapter,
+  call: Pick<Call, 'input' | 'model' | 'request' | 'stream'>,
+  signal: AbortSignal,
+  limits: StreamLimits,
+): Promise<CallOutput> {
+  const { input, stream } = call;
+  return callProvider(
+    adapter,
+    call.model,
+    call.request,
+    { signal, timeoutMs: stream ? STREAM_CALL_MAX_MS : input.timeoutMs },
+    input.budget !== undefined,
+    stream && {
+      limits: { ...limits, firstTokenMs: Math.min(limits.firstTokenMs, input.timeoutMs) },
+      onDelta: (d) => stream.delta(d),
+    },
+  );
+}

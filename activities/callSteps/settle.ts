@@ -1,0 +1,225 @@
+/**
+ * Settlement: the attempt's outcome recorded and its reservation closed (`finishAttempt`), the
+ * breaker and metrics told, the stream ended. Four ends: a success (which completes the request),
+ * an answer that fails its checks (invalid output), a provider failure, and a stream that broke
+ * after the client got part of it (interrupted: no fallback can mend that).
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Db } from '../../src/db';
+import { costUsd } from '../../src/domain/catalog';
+import type { CallModelResult } from '../../src/domain/request';
+import { countMessageTokens, countTokens } from '../../src/domain/tokens';
+import { failure, toProviderFailure, type ProviderFailureDetails } from '../../src/providers/errors';
+import { finishRequest, reportAbandoned } from '../../src/services/attempts';
+import type { HealthPort } from '../../src/services/healthPort';
+import type { Metrics } from '../../src/services/metrics';
+import type { CallOutput } from '../providerCall';
+import { messagesOf } from '../storedRequest';
+import type { StreamOut } from '../streamOut';
+import { whoOf, type Call } from './call';
+import { finishAttempt } from './transactions';
+
+export interface SettleDeps {
+  db: Db;
+  health?: HealthPort;
+  metrics?: Metrics;
+}
+
+/** What an answered or broken call used: its tokens and their cost. */
+export interface Spent {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+type Answer = Extract<CallOutput, { invalid?: undefined }>;
+
+/** A stream that broke after the client got part of it: no fallback can mend that. */
+export function streamInterrupted(chunks: number, why: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'StreamInterrupted',
+    message: `interrupted after ${chunks} chunks: ${why}`,
+    nonRetryable: true,
+    details: [{ chunks }],
+  });
+}
+
+const sinceStart = (call: Pick<Call, 'startedAt'>) => Date.now() - call.startedAt.getTime();
+
+/**
+ * The provider answered: healthy, even if the answer fails its checks. A valid answer completes
+ * the request; an invalid one ends the attempt as `InvalidOutput` (thrown). A failure from here on
+ * is ours (the database), not the provider's: the caller lets Temporal retry it, and the breaker
+ * hears nothing more.
+ */
+export async function settleAnswer(deps: SettleDeps, call: Call, out: CallOutput): Promise<CallModelResult> {
+  const { input } = call;
+  call.tokens?.settle(out.usage.inputTokens + out.usage.outputTokens);
+  await call.stream?.flush();
+  const latencyMs = sinceStart(call);
+  deps.health?.report(input.modelId, { ok: true, latencyMs, probe: call.probe });
+  deps.metrics?.providerSeconds.observe(
+    { provider: input.provider, model: input.modelId, outcome: 'success' },
+    latencyMs / 1000,
+  );
+  const spent: Spent = {
+    inputTokens: out.usage.inputTokens,
+    outputTokens: out.usage.outputTokens,
+    costUsd: costUsd(call.model, out.usage.inputTokens, out.usage.outputTokens),
+  };
+  if (out.invalid !== undefined) throw await settleInvalid(deps.db, call, out.invalid, spent, latencyMs);
+  return settleSuccess(deps, call, out, spent, latencyMs);
+}
+
+/**
+ * The answer is the request's: stored, and the request completed in the attempt's own
+ * transaction, so the workflow needs no further activity (and a retried task finds it done).
+ */
+export async function settleSuccess(
+  deps: Pick<SettleDeps, 'db' | 'health'>,
+  call: Call,
+  out: Answer,
+  spent: Spent,
+  latencyMs: number,
+): Promise<CallModelResult> {
+  const { input } = call;
+  const { attempts, abandoned } = (await finishAttempt(
+    deps.db,
+    call.ref,
+    { ...call.started, ...spent, outcome: 'success', latencyMs },
+    (tx) =>
+      finishRequest(tx, input.requestId, {
+        status: 'succeeded',
+        response: out.stored,
+        provider: input.provider,
+        model: input.modelId,
+        inputTokens: out.usage.inputTokens,
+        outputTokens: out.usage.outputTokens,
+        latencyMs: Date.now() - call.request.createdAt,
+      }),
+  ))!;
+  reportAbandoned(deps.health, abandoned);
+  await call.stream?.end({
+    finishReason: out.usage.finishReason,
+    inputTokens: out.usage.inputTokens,
+    outputTokens: out.usage.outputTokens,
+  });
+  return {
+    providerModel: out.usage.providerModel,
+    finishReason: out.usage.finishReason,
+    inputTokens: out.usage.inputTokens,
+    outputTokens: out.usage.outputTokens,
+    costUsd: spent.costUsd,
+    latencyMs,
+    attempts,
+  };
+}
+
+/** An answer that fails its checks: paid for, recorded as `InvalidOutput`; returns the failure to throw. */
+export async function settleInvalid(
+  db: Db,
+  call: Call,
+  why: string,
+  spent: Spent,
+  latencyMs: number,
+): Promise<ApplicationFailure> {
+  if (call.stream && call.stream.answer.chunks > 0)
+    return endInterrupted(db, call, call.stream, why, 'InvalidOutput', spent);
+  await finishAttempt(db, call.ref, {
+    ...call.started,
+    ...spent,
+    outcome: 'error',
+    errorType: 'InvalidOutput',
+    errorMessage: why,
+    latencyMs,
+  });
+  return failure('InvalidOutput', why, whoOf(call.input));
+}
+
+/**
+ * The provider failed (or the call was cancelled: `cancelled`, when the request's own deadline
+ * passed). Returns the failure to throw, after the attempt is on record.
+ */
+export async function settleFailure(
+  deps: SettleDeps,
+  call: Call,
+  err: unknown,
+  cancelled: boolean,
+): Promise<ApplicationFailure> {
+  const { input } = call;
+  const f = toProviderFailure(err, input.provider, input.model);
+  // A failed call is not counted against the minute (its provider charged nothing we know of).
+  call.tokens?.settle(0);
+  const details = f.details?.[0] as ProviderFailureDetails | undefined;
+  const errorType = cancelled ? 'Cancelled' : (f.type ?? 'Unknown');
+  deps.metrics?.providerSeconds.observe(
+    { provider: input.provider, model: input.modelId, outcome: errorType },
+    sinceStart(call) / 1000,
+  );
+  // A cancelled call says nothing about the provider, so the breaker does not hear of it (one
+  // tenant's short deadlines must not open a shared breaker).
+  if (!cancelled) {
+    // The type and status only: the breaker is shared by every tenant, and a provider's error
+    // text can echo what it was sent.
+    deps.health?.report(input.modelId, {
+      ok: false,
+      type: f.type ?? 'Unknown',
+      message: `${f.type ?? 'Unknown'}${details?.status ? ` (HTTP ${details.status})` : ''}`,
+      latencyMs: sinceStart(call),
+      probe: call.probe,
+    });
+  }
+  if (call.stream && call.stream.answer.chunks > 0)
+    return endInterrupted(
+      deps.db,
+      call,
+      call.stream,
+      f.message,
+      errorType,
+      streamedSpend(call, call.stream.answer),
+      details?.status,
+    );
+  await finishAttempt(deps.db, call.ref, {
+    ...call.started,
+    outcome: 'error',
+    errorType,
+    errorMessage: f.message,
+    status: details?.status,
+    latencyMs: sinceStart(call),
+  });
+  return f;
+}
+
+/** What a broken stream used, for its attempt and the budget: the provider reported none. */
+export function streamedSpend(call: Pick<Call, 'model' | 'request'>, a: StreamOut['answer']): Spent {
+  const inputTokens = countMessageTokens(messagesOf(call.request));
+  const outputTokens = countTokens(a.content + a.toolCalls.map((c) => c?.function.arguments).join(''));
+  return { inputTokens, outputTokens, costUsd: costUsd(call.model, inputTokens, outputTokens) };
+}
+
+/**
+ * Ends a stream that broke after its first piece: on record first (the attempt, the budget settled
+ * on what was sent), then the error event to the client. Returns the failure to throw.
+ */
+export async function endInterrupted(
+  db: Db,
+  call: Call,
+  stream: StreamOut,
+  why: string,
+  errorType: string,
+  spent: Spent,
+  status?: number,
+): Promise<ApplicationFailure> {
+  const f = streamInterrupted(stream.answer.chunks, why);
+  await finishAttempt(db, call.ref, {
+    ...call.started,
+    ...spent,
+    outcome: 'error',
+    errorType: 'StreamInterrupted',
+    errorMessage: `${f.message} (${errorType})`,
+    status,
+    latencyMs: sinceStart(call),
+  });
+  await stream.error(f.message);
+  return f;
+}
