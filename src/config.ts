@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { TenantIdSchema } from './domain/tenant';
 import { parseCacheTtl } from './services/responseCache';
+import { parseMasterKey } from './services/secretBox';
 import { PROJECT_ROOT } from './temporal/binaries';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -27,6 +28,19 @@ export const EnvSchema = z.object({
   SWITCHYARD_DATA_DIR: z.string().default(path.join(PROJECT_ROOT, '.data')),
   SWITCHYARD_BOOTSTRAP_KEY: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   SWITCHYARD_BOOTSTRAP_TENANT: TenantIdSchema.default('default'),
+  /**
+   * The key provider keys stored through the operator API are encrypted under (AES-256-GCM): 32
+   * bytes as base64 or hex, the same on the API and worker processes. Unset: no key can be stored.
+   */
+  SWITCHYARD_MASTER_KEY: optionalString.transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    try {
+      return parseMasterKey(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
   SWITCHYARD_TASK_QUEUE: z.string().default('switchyard-route'),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHYARD_PROVIDER_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),

@@ -10,6 +10,7 @@ import type { ConfigStore } from '../services/configStore';
 import type { HealthClient } from '../clients/providerHealth';
 import type { UrlPolicy } from '../services/urlPolicy';
 import type { LimitStore } from '../services/limitStore';
+import type { SecretStore } from '../services/secretStore';
 import { admit, type Admission } from './admission';
 import type { BatchSettings } from './batchIntake';
 import { bodyIdleTimeout, DEFAULT_BODY_IDLE_MS, jsonBody } from './bodyStream';
@@ -36,6 +37,7 @@ import { requestRoutes } from './routes/requests';
 import { tenancyRoutes } from './routes/tenancy';
 import { cacheRoutes } from './routes/cache';
 import { analyticsRoutes } from './routes/analytics';
+import { secretRoutes } from './routes/secrets';
 
 export interface ApiDeps {
   db: Db;
@@ -72,6 +74,8 @@ export interface ApiDeps {
    * disk (1 MiB) and where its temporary files go (the system's temporary directory).
    */
   uploads?: { maxPerTenant?: number; spoolMemoryBytes?: number; spoolDir?: string };
+  /** Provider keys stored through the operator API (absent: none can be stored). */
+  secrets?: SecretStore;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -146,6 +150,8 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(embeddingRoutes(deps));
   app.use(anthropicMessageRoutes(deps));
   app.use(policyRoutes(deps));
+  // Ahead of the admin routes: a stored value is taken out of the request before any refusal is logged.
+  app.use(secretRoutes(deps));
   app.use(adminRoutes(deps));
   app.use(providerRoutes(deps));
   app.use(budgetRoutes(deps));

@@ -19,6 +19,7 @@ import { ForceBody } from './routes/providers';
 import { CacheInvalidation } from './routes/cache';
 import { AnalyticsQuery, VariantsQuery } from './routes/analytics';
 import { AuditQuery, NewKey, NewTenant } from './routes/tenancy';
+import { SecretInfoSchema, SecretValue } from './routes/secrets';
 
 /** OpenAI's error shape, which every error of this API uses. */
 const ErrorBody = z
@@ -343,6 +344,29 @@ export const ROUTES: Record<string, Route> = {
     role: 'member',
     query: VariantsQuery,
     errors: [400, 401, 404],
+  },
+  'GET /v1/admin/secrets': {
+    summary: 'Stored provider keys: names and dates, never values',
+    tag: 'providers',
+    role: 'operator',
+    response: z.object({ object: z.literal('list'), data: z.array(SecretInfoSchema) }),
+    errors: [401, 403],
+  },
+  'PUT /v1/admin/secrets/:name': {
+    summary: 'Store or rotate a provider key, encrypted (a provider names it as `apiKey: { secret: name }`)',
+    tag: 'providers',
+    role: 'operator',
+    body: SecretValue,
+    response: SecretInfoSchema,
+    // 503: SWITCHYARD_MASTER_KEY is not set (`master_key_missing`).
+    errors: [400, 401, 403, 503],
+  },
+  'DELETE /v1/admin/secrets/:name': {
+    summary: 'Delete a stored provider key',
+    tag: 'providers',
+    role: 'operator',
+    response: z.object({ name: z.string(), deleted: z.literal(true) }),
+    errors: ADMIN,
   },
   'GET /v1/audit': { summary: 'The audit log', tag: 'tenancy', role: 'admin', query: AuditQuery, errors: ADMIN },
 };

@@ -33,6 +33,7 @@ import { UrlPolicy } from '../services/urlPolicy';
 import { HealthClient } from '../clients/providerHealth';
 import { BudgetSupervisor } from '../clients/budgetWindow';
 import { AdapterRegistry } from '../providers/registry';
+import { SecretStore } from '../services/secretStore';
 import { startSimulatedProvider, type SimulatedProvider } from '../providers/simulated';
 import { ensureBinary, TEMPORAL_CLI } from '../temporal/binaries';
 import { ensureSearchAttributes } from '../temporal/connection';
@@ -217,6 +218,8 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     );
     cleanups.push(['stopping the breakers’ client', () => health.stop()]);
 
+    // Provider keys stored through the operator API: sealed by the API, opened by the workers.
+    const secretStore = new SecretStore(db, config.SWITCHYARD_MASTER_KEY, { logger });
     let workers: RunningWorkers | undefined;
     let workerStates: HealthSources['workers'];
     // All in one: the API's client shares the worker's native connection, so a request's workflow
@@ -227,7 +230,13 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       const native = await NativeConnection.connect({ address });
       cleanups.push(['closing the workers’ Temporal connection', () => native.close()]);
       if (role === 'all') apiClient = new Client({ connection: native, namespace: config.TEMPORAL_NAMESPACE });
-      const adapters = new AdapterRegistry(keyed, config.SWITCHYARD_PROVIDER_TIMEOUT_MS, sim?.url);
+      const adapters = new AdapterRegistry(
+        keyed,
+        config.SWITCHYARD_PROVIDER_TIMEOUT_MS,
+        sim?.url,
+        undefined,
+        secretStore,
+      );
       const running = await startWorkers({
         connection: native,
         namespace: config.TEMPORAL_NAMESPACE,
@@ -324,6 +333,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         stopping: stopping.signal,
         workers: workerStates,
         configStore,
+        secrets: secretStore,
         health,
         logger,
         batches: {

@@ -16,6 +16,7 @@ import OpenAI from 'openai';
 import { CatalogSchema, type Catalog } from '../../src/domain/catalog';
 import type { SwitchyardConfigInput } from '../../src/domain/config';
 import { AdapterRegistry } from '../../src/providers/registry';
+import { SecretStore } from '../../src/services/secretStore';
 import type { ConfigStore } from '../../src/services/configStore';
 import { HealthClient } from '../../src/clients/providerHealth';
 import { BudgetSupervisor } from '../../src/clients/budgetWindow';
@@ -93,6 +94,9 @@ export async function setDailyBudget(stack: Pick<TestStack, 'baseURL' | 'adminKe
   if (res.status !== 200) throw new Error(`setting the budget: ${res.status} ${await res.text()}`);
 }
 
+/** The stack's SWITCHYARD_MASTER_KEY: stored provider keys are sealed under it. */
+export const TEST_MASTER_KEY = Buffer.alloc(32, 7);
+
 /** The key the test workers hold for a provider (long enough to be registered for redaction). */
 export const providerSecret = (providerId: string) => `secret-${providerId}-4f9c2a7b1d`;
 
@@ -145,6 +149,8 @@ export interface StackOptions {
   bodyIdleMs?: number;
   /** Uploads in progress per tenant, the upload spool's memory before disk and its directory (default: the API's). */
   uploads?: { maxPerTenant?: number; spoolMemoryBytes?: number; spoolDir?: string };
+  /** How long the workers use a stored secret before reading it again (default: the store's 10 s). */
+  secretCacheMs?: number;
 }
 
 /** Redis for the tests that use it: REDIS_URL, or the machine's own. */
@@ -208,7 +214,14 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       deps: {
         db,
         config: () => configStore.current(),
-        adapters: new AdapterRegistry(secrets, 30_000),
+        // Each set of workers opens stored secrets itself, as a separate worker process would.
+        adapters: new AdapterRegistry(
+          secrets,
+          30_000,
+          undefined,
+          undefined,
+          new SecretStore(db, TEST_MASTER_KEY, { cacheMs: opts.secretCacheMs }),
+        ),
         health: h,
         callQueues: opts.callQueues,
         maxConcurrentCalls: opts.maxConcurrentCalls,
@@ -246,6 +259,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     cache,
     stopping: stopping.signal,
     configStore,
+    secrets: new SecretStore(db, TEST_MASTER_KEY),
     health,
     logger: pino({ level: 'silent' }),
     batches: {
