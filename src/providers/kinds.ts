@@ -4,12 +4,20 @@
  */
 import { kindOf, type Catalog } from '../domain/catalog';
 import { anthropic } from './anthropic';
+import { azureOpenai } from './azure-openai';
+import { huggingface } from './huggingface';
+import { google } from './google';
 import type { ProviderKind } from './kind';
 import { openai } from './openai';
+import { openaiCompatible } from './openai-compatible';
 
 export const KINDS: Readonly<Record<string, ProviderKind>> = {
   openai,
   anthropic,
+  'azure-openai': azureOpenai,
+  'openai-compatible': openaiCompatible,
+  huggingface,
+  google,
 };
 
 export const kindNamed = (name: string): ProviderKind | undefined =>
