@@ -8,5 +8,10 @@ import { openaiCompatibleFixture } from './openai-compatible';
 import { googleFixture } from './google';
 
 export const FIXTURES: Record<string, KindFixture> = {
+  openai: openaiFixture,
+  anthropic: anthropicFixture,
+  'azure-openai': azureOpenaiFixture,
+  'openai-compatible': openaiCompatibleFixture,
+  huggingface: huggingfaceFixture,
   google: googleFixture,
 };
