@@ -1,0 +1,225 @@
+/**
+ * Provider keys stored in Switchyard, over real HTTP on each database: an operator stores a key,
+ * a provider instance names it (`apiKey: { secret }`), and the provider's calls carry exactly that
+ * key. The value is sealed in its row (AES-256-GCM, bound to its name), shown by no endpoint, kept
+ * out of the audit log, the configuration, every other row and workflow history, and redacted
+ * when a provider echoes it. A rotated key is in use within the workers' cache time. Without a
+ * master key nothing can be stored, and a stored reference resolves to no key.
+ */
+import express from 'express';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { requireApiKey } from '../../src/api/auth';
+import { errorHandler } from '../../src/api/errors';
+import { secretRoutes } from '../../src/api/routes/secrets';
+import { CatalogSchema } from '../../src/domain/catalog';
+import { SecretBox, SecretOpenError } from '../../src/services/secretBox';
+import { SecretStore } from '../../src/services/secretStore';
+import { dbKinds } from '../support/db';
+import { allRows, historyText, leaked } from '../support/leaks';
+import { until } from '../support/rawUpload';
+import { fakeModel, startTestStack, TEST_MASTER_KEY, type TestStack } from '../support/stack';
+
+const NAME = 'team-openai';
+const FIRST = 'sk-stored-first-7d1e0c9b5a3f66e1';
+const SECOND = 'sk-stored-second-2b8a6f4c0e9d11a7';
+
+describe.each(dbKinds())('stored provider keys on %s', (db) => {
+  let stack: TestStack;
+  /** Every response body the test saw, to search for the values at the end. */
+  const seen: string[] = [];
+  const workflows = new Set<string>();
+
+  async function call(key: string, method: string, path: string, body?: unknown) {
+    const res = await fetch(`${stack.baseURL}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    seen.push(text, JSON.stringify([...res.headers]));
+    const workflowId = res.headers.get('x-switchyard-workflow-id');
+    if (workflowId) workflows.add(workflowId);
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  /** A chat request to the stored-key provider; the Authorization header its call carried. */
+  async function sentKey(model = 'vault/primary'): Promise<string | undefined> {
+    const before = stack.fakes.openai.calls.length;
+    const res = await call(stack.apiKey, 'POST', '/chat/completions', {
+      model,
+      messages: [{ role: 'user', content: 'hello' }],
+    });
+    expect(res.status).toBe(200);
+    const made = stack.fakes.openai.calls.slice(before);
+    expect(made).toHaveLength(1);
+    return made[0]!.headers.authorization;
+  }
+
+  beforeAll(async () => {
+    stack = await startTestStack({
+      db,
+      // The workers read a stored key again after 300 ms (10 s by default): rotation is seen quickly.
+      secretCacheMs: 300,
+      catalog: (f) =>
+        CatalogSchema.parse({
+          providers: [{ id: 'vault', kind: 'openai', baseUrl: f.openai.url, apiKey: { secret: NAME } }],
+          models: [fakeModel('vault', 'primary'), fakeModel('vault', 'echo')],
+        }),
+    });
+    stack.fakes.openai.setDefault('*', { kind: 'ok', simulate: true });
+    // A provider that prints the key it refused (as some do).
+    stack.fakes.openai.setDefault('echo', { kind: 'error', status: 401, echoKey: true });
+  }, 120_000);
+  afterAll(async () => stack?.stop());
+
+  it("a stored key is what the provider's calls carry, sealed in its row and never shown", async () => {
+    const stored = await call(stack.operatorKey, 'PUT', `/admin/secrets/${NAME}`, { value: FIRST });
+    expect(stored.status).toBe(200);
+    expect(Object.keys(stored.body).sort()).toEqual(['createdAt', 'name', 'updatedAt']);
+    expect(stored.body.name).toBe(NAME);
+
+    expect(await sentKey()).toBe(`Bearer ${FIRST}`);
+
+    const listed = await call(stack.operatorKey, 'GET', '/admin/secrets');
+    expect(listed.status).toBe(200);
+    expect(listed.body.data).toEqual([
+      { name: NAME, createdAt: stored.body.createdAt, updatedAt: stored.body.updatedAt },
+    ]);
+
+    // The row holds ciphertext only: it opens under the master key for this name, and no other.
+    const row = (
+      await stack.db.query<{ key_id: string; iv: string; ciphertext: string }>(
+        'select key_id, iv, ciphertext from provider_secrets where name = $1',
+        [NAME],
+      )
+    ).rows[0]!;
+    expect(leaked(JSON.stringify(row), FIRST)).toBeUndefined();
+    const sealed = { keyId: row.key_id, iv: row.iv, ciphertext: row.ciphertext };
+    const box = new SecretBox(TEST_MASTER_KEY);
+    expect(box.open(NAME, sealed)).toBe(FIRST);
+    expect(() => box.open('another-name', sealed)).toThrow(SecretOpenError);
+    // Copied onto another name's row, it resolves to no key there.
+    await stack.db.query(
+      `insert into provider_secrets (name, key_id, iv, ciphertext) select 'moved', key_id, iv, ciphertext
+       from provider_secrets where name = $1`,
+      [NAME],
+    );
+    expect(await new SecretStore(stack.db, TEST_MASTER_KEY).get('moved')).toBeUndefined();
+    await stack.db.query(`delete from provider_secrets where name = 'moved'`);
+  }, 60_000);
+
+  it('only an operator key reaches the routes: members and admins get 403, no key 401', async () => {
+    for (const key of [stack.apiKey, stack.adminKey]) {
+      expect((await call(key, 'PUT', `/admin/secrets/${NAME}`, { value: 'sk-not-stored-0000000000' })).status).toBe(
+        403,
+      );
+      expect((await call(key, 'GET', '/admin/secrets')).status).toBe(403);
+      expect((await call(key, 'DELETE', `/admin/secrets/${NAME}`)).status).toBe(403);
+    }
+    const anonymous = await fetch(`${stack.baseURL}/admin/secrets`);
+    expect(anonymous.status).toBe(401);
+    // Nothing a refused caller sent was stored: the provider still gets the operator's key.
+    expect(await sentKey()).toBe(`Bearer ${FIRST}`);
+    // A bad name or value is refused, naming the field and never the value.
+    const tooLong = await call(stack.operatorKey, 'PUT', `/admin/secrets/${NAME}`, { value: 'x'.repeat(8 * 1024 + 1) });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error.param).toBe('value');
+    expect((await call(stack.operatorKey, 'PUT', `/admin/secrets/${NAME}`, { value: '' })).status).toBe(400);
+    expect((await call(stack.operatorKey, 'PUT', '/admin/secrets/Not_A_Name!', { value: SECOND })).status).toBe(400);
+  }, 60_000);
+
+  it('a rotated key (PUT again) is what the calls carry once the workers read it again', async () => {
+    const before = (await call(stack.operatorKey, 'GET', '/admin/secrets')).body.data[0];
+    const rotated = await call(stack.operatorKey, 'PUT', `/admin/secrets/${NAME}`, { value: SECOND });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.createdAt).toBe(before.createdAt);
+    expect(Date.parse(rotated.body.updatedAt)).toBeGreaterThanOrEqual(Date.parse(before.updatedAt));
+    // The workers' store is not the API's: they see the new key after their cache time, not at once.
+    await until(10_000, 'calls carrying the rotated key', async () => (await sentKey()) === `Bearer ${SECOND}`);
+    expect(await sentKey()).toBe(`Bearer ${SECOND}`);
+  }, 60_000);
+
+  it('a provider echoing the stored key: the client sees it redacted', async () => {
+    const res = await call(stack.apiKey, 'POST', '/chat/completions', {
+      model: 'vault/echo',
+      messages: [{ role: 'user', content: 'hello' }],
+    });
+    // The fake did receive it (so the check below could fail).
+    expect(stack.fakes.openai.callsFor('echo').at(-1)!.headers.authorization).toBe(`Bearer ${SECOND}`);
+    expect(leaked(JSON.stringify(res.body), SECOND)).toBeUndefined();
+  }, 60_000);
+
+  it('the values are in no response, no row but their ciphertext, no configuration version, no audit row, no history', async () => {
+    const audit = await call(stack.operatorKey, 'GET', '/audit?limit=100');
+    const secretAudit = audit.body.data.filter((e: { target: string }) => e.target === NAME);
+    expect(secretAudit.map((e: { action: string }) => e.action)).toEqual(['secret.rotate', 'secret.create']);
+    const configs = await stack.db.query('select * from config_versions');
+    expect(JSON.stringify(configs.rows)).toContain(`"secret":"${NAME}"`);
+    const rows = await allRows(stack.db);
+    const histories = await Promise.all([...workflows].map(async (id) => (await historyText(stack.env, id)).text));
+    expect(histories.length).toBeGreaterThan(3);
+    for (const value of [FIRST, SECOND]) {
+      for (const text of seen) expect(leaked(text, value)).toBeUndefined();
+      expect(leaked(JSON.stringify(configs.rows), value)).toBeUndefined();
+      expect(leaked(rows, value)).toBeUndefined();
+      for (const h of histories) expect(leaked(h, value)).toBeUndefined();
+    }
+  }, 60_000);
+
+  it('a deleted secret is gone: 404 the second time, and the calls carry no stored key', async () => {
+    expect((await call(stack.operatorKey, 'DELETE', `/admin/secrets/${NAME}`)).status).toBe(200);
+    expect((await call(stack.operatorKey, 'DELETE', `/admin/secrets/${NAME}`)).status).toBe(404);
+    expect((await call(stack.operatorKey, 'GET', '/admin/secrets')).body.data).toEqual([]);
+    await until(10_000, 'calls carrying no stored key', async () => (await sentKey()) !== `Bearer ${SECOND}`);
+    expect(await sentKey()).not.toContain(FIRST);
+  }, 60_000);
+
+  describe('without a master key', () => {
+    let server: http.Server;
+    let origin: string;
+    beforeAll(async () => {
+      // The routes as the API mounts them, in a process started without SWITCHYARD_MASTER_KEY.
+      const app = express()
+        .use('/v1', requireApiKey(stack.db))
+        .use(express.json())
+        .use(secretRoutes({ db: stack.db, secrets: new SecretStore(stack.db, undefined) }))
+        .use(errorHandler(() => undefined));
+      server = await new Promise((resolve) => {
+        const s = app.listen(0, '127.0.0.1', () => resolve(s));
+      });
+      origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+    it('storing answers 503 saying to set SWITCHYARD_MASTER_KEY; a stored reference resolves to no key', async () => {
+      const res = await fetch(`${origin}/v1/admin/secrets/${NAME}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${stack.operatorKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ value: FIRST }),
+      });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(res.status).toBe(503);
+      expect(body.error.code).toBe('master_key_missing');
+      expect(body.error.message).toMatch(/SWITCHYARD_MASTER_KEY is not set/);
+      expect(leaked(JSON.stringify(body), FIRST)).toBeUndefined();
+      // Names are still listed (they are not encrypted).
+      await new SecretStore(stack.db, TEST_MASTER_KEY).put('kept', SECOND);
+      const listed = await fetch(`${origin}/v1/admin/secrets`, {
+        headers: { authorization: `Bearer ${stack.operatorKey}` },
+      });
+      expect(((await listed.json()) as { data: Array<{ name: string }> }).data.map((s) => s.name)).toEqual(['kept']);
+      // No master key, or another one: the stored reference resolves to no key (and says why, without the value).
+      const warnings: string[] = [];
+      const logger = { warn: (obj: object, msg: string) => void warnings.push(JSON.stringify(obj) + msg) } as any;
+      expect(await new SecretStore(stack.db, undefined, { logger }).get('kept')).toBeUndefined();
+      expect(await new SecretStore(stack.db, randomBytes(32), { logger }).get('kept')).toBeUndefined();
+      expect(await new SecretStore(stack.db, TEST_MASTER_KEY).get('kept')).toBe(SECOND);
+      expect(warnings).toHaveLength(2);
+      expect(warnings[0]).toMatch(/SWITCHYARD_MASTER_KEY is not set/);
+      expect(warnings[1]).toMatch(/another master key/);
+      for (const w of warnings) expect(leaked(w, SECOND)).toBeUndefined();
+    });
+  });
+});
