@@ -106,12 +106,13 @@ const OwnEntry = z
   });
 const OwnSheet = z.object({ models: z.array(OwnEntry).min(1, 'lists no models') }).strict();
 
-/** A body path: `models[0].id`, and a key that is no plain name quoted: `["anthropic.claude-…"].mode`. */
+/** A body path: `models[0].id`, `azure/gpt-4o.mode`; a key with a dot quoted: `["anthropic.claude-…"].mode`. */
 export function sheetPath(path: ReadonlyArray<PropertyKey>): string {
   return path.reduce<string>((acc, p) => {
     if (typeof p === 'number') return `${acc}[${p}]`;
     const key = String(p);
-    if (/^[A-Za-z_$][\w$-]*$/.test(key)) return acc ? `${acc}.${key}` : key;
+    // Model names' slashes and colons read plainly; a dot would read as a step into the entry.
+    if (/^[A-Za-z_$][\w$/:-]*$/.test(key)) return acc ? `${acc}.${key}` : key;
     return `${acc}[${JSON.stringify(key)}]`;
   }, '');
 }

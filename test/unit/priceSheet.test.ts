@@ -364,6 +364,7 @@ describe('price sheets', () => {
       path: '["anthropic.claude-3-5-haiku-20241022-v1:0"].max_input_tokens',
     });
     expect(issuesOf({ 'gpt-4o': 'cheap' })[0]).toMatchObject({ path: 'gpt-4o' });
+    expect(issuesOf({ 'azure/gpt-4o': { mode: 7 } })[0]).toMatchObject({ path: 'azure/gpt-4o.mode' });
     expect(issuesOf({ models: [] })[0]).toMatchObject({ path: 'models' });
     expect(issuesOf({ models: [{ id: 'openai/gpt-4o', inputPricePerMTok: -2 }] })[0]).toMatchObject({
       path: 'models[0].inputPricePerMTok',

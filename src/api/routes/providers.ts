@@ -1,6 +1,9 @@
 /**
- * `GET /v1/providers`: every endpoint's breaker: state, open-until, EWMA latency, error rate,
- * last error (its type and time only: a provider's own error text can echo what it was sent).
+ * `GET /v1/providers`: every endpoint's breaker (`data`: state, open-until, EWMA latency, error
+ * rate, last error: its type and time only, as a provider's own error text can echo what it was
+ * sent), and every provider instance (`providers`: its kind, region, residency, models and the
+ * worst of their breakers). Operators also see each instance's host and where its key comes
+ * from (the reference, never a value); other roles do not see how the deployment is wired.
  * `POST /v1/providers/{provider}/{model}/breaker` (operator): force it open or closed.
  */
 import { Router } from 'express';
@@ -9,8 +12,10 @@ import type { ConfigStore } from '../../services/configStore';
 import type { HealthClient } from '../../clients/providerHealth';
 import type { Db } from '../../db';
 import { recordAudit } from '../../db/audit';
-import type { BreakerSnapshot } from '../../domain/breaker';
-import { actorOf, requireOperator } from '../auth';
+import type { BreakerSnapshot, BreakerStatus } from '../../domain/breaker';
+import { kindOf, residencyOf, type Catalog, type Provider } from '../../domain/catalog';
+import { kindNamed } from '../../providers/kinds';
+import { actorOf, authOf, hasRole, requireOperator } from '../auth';
 import { HttpError } from '../errors';
 import { readBody } from '../validate';
 
@@ -28,6 +33,58 @@ function publicBreaker(s: BreakerSnapshot) {
   return { ...rest, ...(lastError && { lastError: { type: lastError.type, at: lastError.at } }) };
 }
 
+type PublicBreaker = ReturnType<typeof publicBreaker>;
+
+/**
+ * Where an instance's key comes from, never the key: `{ env: NAME }`, `{ secret: name }` (stored
+ * encrypted), `'environment'` (the key the environment has for its id, OPENAI_API_KEY for
+ * `openai`…), or `'none'`.
+ */
+export function keyReference(p: Provider): { env: string } | { secret: string } | 'environment' | 'none' {
+  if (p.apiKey) return 'env' in p.apiKey ? { env: p.apiKey.env } : { secret: p.apiKey.secret };
+  if (p.simulated || p.credential === 'none') return 'none';
+  if (p.credential?.startsWith('env:')) return { env: p.credential.slice('env:'.length) };
+  return 'environment';
+}
+
+/** The base URL's host and port only: a path, query or credentials in it stay out. */
+const hostOf = (baseUrl: string | undefined): string | null => {
+  if (!baseUrl) return null;
+  try {
+    return new URL(baseUrl).host;
+  } catch {
+    return null;
+  }
+};
+
+const SEVERITY: Record<BreakerStatus, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+/** One instance: what it is, where it runs, and the worst of its models' breakers with the latest error. */
+function instanceView(p: Provider, catalog: Catalog, breakers: Map<string, PublicBreaker>, operator: boolean) {
+  const kind = kindOf(p);
+  const models = catalog.models.filter((m) => m.provider === p.id);
+  const snaps = models.flatMap((m) => breakers.get(m.id) ?? []);
+  const status = snaps.reduce<BreakerStatus>((w, s) => (SEVERITY[s.status] > SEVERITY[w] ? s.status : w), 'closed');
+  const lastError = snaps
+    .flatMap((s) => (s.lastError ? [s.lastError] : []))
+    .reduce<{ type: string; at: string } | undefined>((a, e) => (!a || e.at > a.at ? e : a), undefined);
+  return {
+    id: p.id,
+    kind,
+    label: p.simulated ? 'Simulator (built in, no network)' : (kindNamed(kind)?.label ?? kind),
+    ...(operator && { host: hostOf(p.baseUrl) }),
+    region: p.region ?? null,
+    residency: residencyOf(p) ?? null,
+    ...(operator && { apiKey: keyReference(p) }),
+    models: models.map((m) => m.id),
+    breaker: {
+      status,
+      open: snaps.filter((s) => s.status === 'open').length,
+      ...(lastError && { lastError: { type: lastError.type, at: lastError.at } }),
+    },
+  };
+}
+
 export function providerRoutes(deps: { configStore: ConfigStore; health?: HealthClient; db: Db }): Router {
   const router = Router();
   const health = () => {
@@ -36,9 +93,18 @@ export function providerRoutes(deps: { configStore: ConfigStore; health?: Health
     return deps.health;
   };
 
-  router.get('/v1/providers', async (_req, res) => {
+  router.get('/v1/providers', async (req, res) => {
     const { catalog } = deps.configStore.current().config;
     const snaps = await health().snapshots(catalog.models.map((m) => m.id));
+    const breakers = new Map(
+      catalog.models.map((m) => [
+        m.id,
+        publicBreaker(
+          snaps[m.id] ?? { endpoint: m.id, status: 'closed', tripCount: 0, consecutiveTrips: 0, errorRate: 0 },
+        ),
+      ]),
+    );
+    const operator = hasRole(authOf(req), 'operator');
     res.json({
       object: 'list',
       data: catalog.models.map((m) => ({
@@ -46,10 +112,9 @@ export function providerRoutes(deps: { configStore: ConfigStore; health?: Health
         provider: m.provider,
         model: m.model,
         status: m.status,
-        breaker: publicBreaker(
-          snaps[m.id] ?? { endpoint: m.id, status: 'closed', tripCount: 0, consecutiveTrips: 0, errorRate: 0 },
-        ),
+        breaker: breakers.get(m.id)!,
       })),
+      providers: catalog.providers.map((p) => instanceView(p, catalog, breakers, operator)),
     });
   });
 
