@@ -26,6 +26,7 @@ import type { CacheSettings } from './cached';
 import { chatRoutes } from './routes/chat';
 import { healthRoutes } from './routes/health';
 import { adminRoutes, itemBodyGate } from './routes/admin';
+import { catalogPriceRoutes } from './routes/catalogPrices';
 import { modelRoutes } from './routes/models';
 import { policyRoutes } from './routes/policy';
 import { budgetRoutes } from './routes/budgets';
@@ -153,6 +154,7 @@ export function createApp(deps: ApiDeps): express.Express {
   // Ahead of the admin routes: a stored value is taken out of the request before any refusal is logged.
   app.use(secretRoutes(deps));
   app.use(adminRoutes(deps));
+  app.use(catalogPriceRoutes(deps));
   app.use(providerRoutes(deps));
   app.use(budgetRoutes(deps));
   app.use(modelRoutes(deps));

@@ -16,6 +16,7 @@ import { ModelRegistration, ModelUpdate } from './routes/admin';
 import { CreateBatchSchema } from './routes/openaiBatches';
 import { ReplayRequest } from './routes/policy';
 import { ForceBody } from './routes/providers';
+import { PricesQuery } from './routes/catalogPrices';
 import { CacheInvalidation } from './routes/cache';
 import { AnalyticsQuery, VariantsQuery } from './routes/analytics';
 import { AuditQuery, NewKey, NewTenant } from './routes/tenancy';
@@ -68,6 +69,81 @@ const CONFIG_WRITE = [...ADMIN, 409, 413];
 const anyObject = z.record(z.string(), z.unknown());
 const health = z.object({ status: z.string(), checks: z.record(z.string(), z.unknown()).optional() });
 const batchList = z.object({ object: z.literal('list'), data: z.array(anyObject), has_more: z.boolean().optional() });
+
+const priceChange = z.object({
+  id: z.string(),
+  field: z.enum(['inputPricePerMTok', 'outputPricePerMTok', 'contextWindow', 'maxOutputTokens']),
+  before: z.number(),
+  after: z.number(),
+});
+/** A price sheet: LiteLLM's (keyed by model name) or Switchyard's own list (src/domain/priceSheet.ts). */
+const priceSheetBody = z.union([
+  z.object({
+    models: z.array(
+      z.object({
+        id: z.string(),
+        inputPricePerMTok: z.number().optional(),
+        outputPricePerMTok: z.number().optional(),
+        contextWindow: z.number().int().optional(),
+        maxOutputTokens: z.number().int().optional(),
+      }),
+    ),
+  }),
+  z.record(
+    z.string(),
+    z.object({
+      input_cost_per_token: z.number().optional(),
+      output_cost_per_token: z.number().optional(),
+      max_input_tokens: z.number().int().optional(),
+      max_output_tokens: z.number().int().optional(),
+      litellm_provider: z.string().optional(),
+      mode: z.string().optional(),
+    }),
+  ),
+]);
+const priceImport = z.object({
+  format: z.enum(['litellm', 'switchyard']),
+  dryRun: z.boolean(),
+  /** Whether a new configuration version was written. */
+  stored: z.boolean(),
+  updated: z.array(priceChange),
+  matched: z.array(z.object({ id: z.string(), name: z.string() })),
+  ambiguous: z.array(z.object({ id: z.string(), names: z.array(z.string()) })),
+  unmatched: z.array(z.string()),
+  version: z.number().int(),
+});
+const breakerView = z.object({ status: z.enum(['closed', 'half-open', 'open']) }).loose();
+const providerList = z.object({
+  object: z.literal('list'),
+  data: z.array(
+    z.object({ id: z.string(), provider: z.string(), model: z.string(), status: z.string(), breaker: breakerView }),
+  ),
+  providers: z.array(
+    z.object({
+      id: z.string(),
+      kind: z.string(),
+      label: z.string(),
+      host: z.string().nullable().optional().meta({ description: 'The base URL host (operators only)' }),
+      region: z.string().nullable(),
+      residency: z.string().nullable(),
+      apiKey: z
+        .union([
+          z.object({ env: z.string() }),
+          z.object({ secret: z.string() }),
+          z.literal('environment'),
+          z.literal('none'),
+        ])
+        .optional()
+        .meta({ description: 'Where the key comes from, never its value (operators only)' }),
+      models: z.array(z.string()),
+      breaker: z.object({
+        status: z.enum(['closed', 'half-open', 'open']),
+        open: z.number().int(),
+        lastError: z.object({ type: z.string(), at: z.string() }).optional(),
+      }),
+    }),
+  ),
+});
 
 /** Every route, keyed `METHOD /express/path` (as Express lists them). */
 export const ROUTES: Record<string, Route> = {
@@ -235,6 +311,16 @@ export const ROUTES: Record<string, Route> = {
     body: ModelUpdate,
     errors: CONFIG_WRITE,
   },
+  'POST /v1/admin/catalog/prices': {
+    summary:
+      "Import prices and context windows from a price sheet (LiteLLM's model_prices_and_context_window.json, or { models: [...] }); ?dryRun=true changes nothing",
+    tag: 'policy',
+    role: 'operator',
+    query: PricesQuery,
+    body: priceSheetBody,
+    response: priceImport,
+    errors: CONFIG_WRITE,
+  },
   'GET /v1/admin/rules': { summary: 'Routing rules', tag: 'policy', role: 'admin', errors: ADMIN },
   'POST /v1/admin/rules': {
     summary: 'Add a rule',
@@ -282,7 +368,14 @@ export const ROUTES: Record<string, Route> = {
     body: TenantPolicySchema,
     errors: CONFIG_WRITE,
   },
-  'GET /v1/providers': { summary: "Every endpoint's breaker", tag: 'breakers', role: 'member', errors: [401, 503] },
+  'GET /v1/providers': {
+    summary:
+      "Every endpoint's breaker (data) and every provider instance (providers): kind, region, breaker, last error",
+    tag: 'breakers',
+    role: 'member',
+    response: providerList,
+    errors: [401, 503],
+  },
   'POST /v1/providers/:provider/:model/breaker': {
     summary: 'Force a breaker open or closed',
     tag: 'breakers',
