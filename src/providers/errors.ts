@@ -93,7 +93,8 @@ export function failure(type: FailureType, message: string, details: ProviderFai
       },
     ],
     // Honour the provider's retry-after: Temporal waits exactly this long before the next attempt.
-    nextRetryDelay: details.retryAfterMs !== undefined ? details.retryAfterMs : undefined,
+    // At least 1 ms: a zero delay (`retry-after: 0`) makes Temporal skip the retry altogether.
+    nextRetryDelay: details.retryAfterMs !== undefined ? Math.max(1, details.retryAfterMs) : undefined,
   });
 }
 

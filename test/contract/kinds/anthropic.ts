@@ -1,5 +1,5 @@
-/** `anthropic`: the Messages API (`x-api-key`, a forced tool for a schema, no embeddings). */
-import { startAnthropicWire } from '../../support/fakes/anthropicWire';
+/** `anthropic`: the Messages API (a forced tool for a schema, no embeddings). */
+import { anthropicKeyOf, startAnthropicWire } from '../../support/fakes/anthropicWire';
 import { CONTRACT_PNG_BASE64, type KindFixture } from '../fixture';
 
 export const anthropicFixture: KindFixture = {
@@ -21,9 +21,6 @@ export const anthropicFixture: KindFixture = {
               b.type === 'image' && b.source?.type === 'base64' && b.source.data === CONTRACT_PNG_BASE64,
           ),
       ),
-    key: (call) => {
-      const k = call.headers['x-api-key'];
-      return Array.isArray(k) ? k[0] : k;
-    },
+    key: (call) => anthropicKeyOf(call.headers),
   },
 };

@@ -1,5 +1,5 @@
 /**
- * A fake server for Anthropic's Messages API (`POST /v1/messages`, `x-api-key`), answering as
+ * A fake server for Anthropic's Messages API (`POST /v1/messages`), answering as
  * `test/contract/fixture.ts` says: text, a `tool_use` of the first tool, a forced tool
  * (`tool_choice: {type: 'tool'}`, how the adapter asks for a schema) answered with CONTRACT_JSON
  * as its input, SSE events as the API streams them, and Anthropic's real error bodies.
@@ -109,6 +109,15 @@ function events(model: string, body: any, refusal: boolean): string[] {
   return out;
 }
 
+/**
+ * The key a call carried: `x-api-key`, or `Authorization: Bearer` (what the SDK this project pins,
+ * 1.12, sends for an `apiKey`; the API takes either).
+ */
+export function anthropicKeyOf(headers: http.IncomingHttpHeaders): string | undefined {
+  const k = headers['x-api-key'];
+  return (Array.isArray(k) ? k[0] : k) ?? headers.authorization?.replace(/^Bearer\s+/i, '');
+}
+
 export async function startAnthropicWire(acceptedKey: string): Promise<WireFake> {
   const calls: ReceivedCall[] = [];
   const faults = new Map<string, Fault>();
@@ -133,7 +142,7 @@ export async function startAnthropicWire(acceptedKey: string): Promise<WireFake>
         model,
         streamed: body.stream === true,
       });
-      const sent = req.headers['x-api-key'];
+      const sent = anthropicKeyOf(req.headers);
       if (sent !== acceptedKey) return send(error(401, 'authentication_error', `invalid x-api-key: ${String(sent)}`));
       if (typeof body.max_tokens !== 'number')
         return send(error(400, 'invalid_request_error', 'max_tokens: Field required'));
