@@ -5,6 +5,7 @@
 import { kindOf, type Catalog } from '../domain/catalog';
 import { anthropic } from './anthropic';
 import { azureOpenai } from './azure-openai';
+import { bedrock } from './bedrock';
 import { huggingface } from './huggingface';
 import { google } from './google';
 import type { ProviderKind } from './kind';
@@ -18,6 +19,7 @@ export const KINDS: Readonly<Record<string, ProviderKind>> = {
   'openai-compatible': openaiCompatible,
   huggingface,
   google,
+  bedrock,
 };
 
 export const kindNamed = (name: string): ProviderKind | undefined =>

@@ -2,6 +2,7 @@
 import type { KindFixture } from '../fixture';
 import { anthropicFixture } from './anthropic';
 import { azureOpenaiFixture } from './azure-openai';
+import { bedrockFixture } from './bedrock';
 import { huggingfaceFixture } from './huggingface';
 import { openaiFixture } from './openai';
 import { openaiCompatibleFixture } from './openai-compatible';
@@ -13,5 +14,6 @@ export const FIXTURES: Record<string, KindFixture> = {
   'azure-openai': azureOpenaiFixture,
   'openai-compatible': openaiCompatibleFixture,
   huggingface: huggingfaceFixture,
+  bedrock: bedrockFixture,
   google: googleFixture,
 };
