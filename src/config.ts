@@ -131,6 +131,26 @@ export const EnvSchema = z.object({
   OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
   ANTHROPIC_API_KEY: optionalString,
   ANTHROPIC_BASE_URL: optionalString.pipe(z.url().optional()),
+  /** Google Gemini (either name, as Google's SDK reads them). */
+  GEMINI_API_KEY: optionalString,
+  GOOGLE_API_KEY: optionalString,
+  /** Azure OpenAI: the key and the resource endpoint (both, or no instance), and the API version. */
+  AZURE_OPENAI_API_KEY: optionalString,
+  AZURE_OPENAI_ENDPOINT: optionalString.pipe(z.url().optional()),
+  AZURE_OPENAI_API_VERSION: z.string().default('2024-10-21'),
+  /**
+   * Bedrock: an instance in this AWS region when the AWS default credential chain has something
+   * to find (access keys, a profile, web identity, container credentials, a Bedrock API key).
+   */
+  AWS_REGION: optionalString,
+  AWS_ACCESS_KEY_ID: optionalString,
+  AWS_PROFILE: optionalString,
+  AWS_WEB_IDENTITY_TOKEN_FILE: optionalString,
+  AWS_CONTAINER_CREDENTIALS_FULL_URI: optionalString,
+  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: optionalString,
+  AWS_BEARER_TOKEN_BEDROCK: optionalString,
+  /** Hugging Face Inference Providers. */
+  HF_TOKEN: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -153,5 +173,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function simulatedProviderEnabled(config: Config): boolean {
   if (config.SWITCHYARD_SIMULATED_PROVIDER === 'on') return true;
   if (config.SWITCHYARD_SIMULATED_PROVIDER === 'off') return false;
-  return !config.OPENAI_API_KEY && !config.ANTHROPIC_API_KEY;
+  return Object.values(environmentProviders(config)).every((p) => p === undefined);
+}
+
+/** The providers this environment enables (the shipped catalog adds an instance of each). */
+export function environmentProviders(config: Config) {
+  const geminiKey = config.GEMINI_API_KEY ? 'GEMINI_API_KEY' : config.GOOGLE_API_KEY ? 'GOOGLE_API_KEY' : undefined;
+  const awsChain =
+    config.AWS_ACCESS_KEY_ID ||
+    config.AWS_PROFILE ||
+    config.AWS_WEB_IDENTITY_TOKEN_FILE ||
+    config.AWS_CONTAINER_CREDENTIALS_FULL_URI ||
+    config.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ||
+    config.AWS_BEARER_TOKEN_BEDROCK;
+  return {
+    openai: config.OPENAI_API_KEY ? { baseUrl: config.OPENAI_BASE_URL } : undefined,
+    anthropic: config.ANTHROPIC_API_KEY ? { baseUrl: config.ANTHROPIC_BASE_URL } : undefined,
+    google: geminiKey ? { apiKeyEnv: geminiKey } : undefined,
+    azure:
+      config.AZURE_OPENAI_API_KEY && config.AZURE_OPENAI_ENDPOINT
+        ? { endpoint: config.AZURE_OPENAI_ENDPOINT, apiVersion: config.AZURE_OPENAI_API_VERSION }
+        : undefined,
+    bedrock: config.AWS_REGION && awsChain ? { region: config.AWS_REGION } : undefined,
+    huggingface: config.HF_TOKEN ? {} : undefined,
+  };
 }

@@ -15,7 +15,7 @@ import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/
 import type { Logger } from 'pino';
 import { Admission } from '../api/admission';
 import { createApp } from '../api/app';
-import { simulatedProviderEnabled, type Config } from '../config';
+import { environmentProviders, simulatedProviderEnabled, type Config } from '../config';
 import { openDb, type Db } from '../db';
 import { generateApiKey, upsertApiKey } from '../db/apiKeys';
 import { migrate } from '../db/migrate';
@@ -171,12 +171,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       });
       cleanups.push(['stopping the simulated provider', () => sim!.close()]);
     }
-    const shippedCatalog = (): Catalog =>
-      defaultCatalog({
-        openai: config.OPENAI_API_KEY ? { baseUrl: config.OPENAI_BASE_URL } : undefined,
-        anthropic: config.ANTHROPIC_API_KEY ? { baseUrl: config.ANTHROPIC_BASE_URL } : undefined,
-        simulated,
-      });
+    const shippedCatalog = (): Catalog => defaultCatalog({ ...environmentProviders(config), simulated });
     // What this process's environment enables stays local to it (an overlay on its own view; the
     // API process routes nothing, so it shows the stored configuration as it is).
     const keyed = { openai: config.OPENAI_API_KEY, anthropic: config.ANTHROPIC_API_KEY };
