@@ -41,6 +41,10 @@ export class GoogleAdapter implements ProviderAdapter {
         ...(opts.baseURL !== undefined && { baseUrl: opts.baseURL }),
         ...(opts.headers && { headers: opts.headers }),
         timeout: opts.timeoutMs,
+        // The global fetch, as the openai and Anthropic clients use it. Without one the client
+        // reaches for undici's global dispatcher through its own global, which a sandboxed
+        // global (a Jest or vm context) does not have: every call would fail as a connection error.
+        fetch: (input, init) => fetch(input, init),
       },
     });
   }

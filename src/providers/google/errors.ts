@@ -74,6 +74,17 @@ export function classifyGemini(status: number, body: GeminiErrorBody): FailureTy
   return classifyStatus(status, text, body.status);
 }
 
+/** The `fetch failed` error in an error or its causes. */
+function fetchFailureOf(err: unknown): { cause?: unknown } | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e !== null && typeof e === 'object'; depth++) {
+    const { message, cause } = e as { message?: unknown; cause?: unknown };
+    if (message === 'fetch failed') return e as { cause?: unknown };
+    e = cause;
+  }
+  return undefined;
+}
+
 /** Anything a Gemini call threw, as our failure where we can tell (the rest is `toProviderFailure`'s). */
 export function geminiFailure(err: unknown, provider: string, model: string): unknown {
   const base = { provider, model };
@@ -93,9 +104,11 @@ export function geminiFailure(err: unknown, provider: string, model: string): un
     const said = type === 'AuthFailed' ? `the key was refused (${code ?? 'no reason given'})` : (body.message ?? '');
     return failure(type, `${provider}/${model} ${status}${body.status ? ` ${body.status}` : ''}: ${said}`, details);
   }
-  // fetch's own failure (refused, reset, DNS): the cause says which.
-  if (err instanceof TypeError && err.message === 'fetch failed') {
-    const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+  // fetch's own failure (refused, reset, DNS), maybe wrapped by the client; read by name and
+  // message, as it may come from another realm than ours.
+  const fetchFailed = fetchFailureOf(err);
+  if (fetchFailed) {
+    const cause = fetchFailed.cause as { code?: unknown; message?: unknown } | undefined;
     const why = safeIdentifier(cause?.code) ?? (typeof cause?.message === 'string' ? cause.message : 'no cause');
     return failure('Connection', `${provider}/${model} connection failed: ${why}`, base);
   }
