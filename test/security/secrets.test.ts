@@ -7,7 +7,10 @@
  * master key nothing can be stored, and a stored reference resolves to no key.
  */
 import express from 'express';
+import fs from 'node:fs';
 import type http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { requireApiKey } from '../../src/api/auth';
@@ -17,6 +20,8 @@ import { CatalogSchema } from '../../src/domain/catalog';
 import { SecretBox, SecretOpenError } from '../../src/services/secretBox';
 import { SecretStore } from '../../src/services/secretStore';
 import { dbKinds } from '../support/db';
+import { startFakeProvider } from '../support/fakeProvider';
+import { startStackOnFreePorts, stopStack } from '../support/process';
 import { allRows, historyText, leaked } from '../support/leaks';
 import { until } from '../support/rawUpload';
 import { fakeModel, startTestStack, TEST_MASTER_KEY, type TestStack } from '../support/stack';
@@ -223,3 +228,63 @@ describe.each(dbKinds())('stored provider keys on %s', (db) => {
     });
   });
 });
+
+it('as `npm start` runs, with debug logging: the stored keys reach the provider and appear in no log line', async () => {
+  const fake = await startFakeProvider('openai');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-secrets-'));
+  const operator = 'sk-sy-secrets-test-operator-0123456789';
+  const refused = 'sk-refused-member-value-4c2e9a71';
+  fake.setDefault('team-model', { kind: 'ok' });
+  fake.setDefault('team-echo', { kind: 'error', status: 401, echoKey: true });
+  const { stack, ports } = await startStackOnFreePorts((p) => ({
+    PORT: String(p.api),
+    TEMPORAL_DEV_PORT: String(p.temporal),
+    TEMPORAL_UI: 'false',
+    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_BOOTSTRAP_KEY: operator,
+    SWITCHYARD_MASTER_KEY: randomBytes(32).toString('base64'),
+    // The provider below is set through the API at 127.0.0.1.
+    SWITCHYARD_URL_ALLOWLIST: '127.0.0.1',
+    OPENAI_API_KEY: '',
+    ANTHROPIC_API_KEY: '',
+    LOG_LEVEL: 'debug',
+    DATABASE_URL: '',
+  }));
+  try {
+    const base = `http://127.0.0.1:${ports.api}/v1`;
+    const send = async (key: string, method: string, p: string, body?: unknown) => {
+      const res = await fetch(`${base}${p}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    expect((await send(operator, 'PUT', '/admin/secrets/team', { value: FIRST })).status).toBe(200);
+    const member = (await send(operator, 'POST', '/keys', { name: 'member' })).body.key as string;
+    expect((await send(member, 'PUT', '/admin/secrets/team', { value: refused })).status).toBe(403);
+    const { config } = (await send(operator, 'GET', '/admin/config')).body;
+    config.catalog.providers.push({ id: 'team', kind: 'openai', baseUrl: fake.url, apiKey: { secret: 'team' } });
+    for (const model of ['team-model', 'team-echo'])
+      config.catalog.models.push({ ...fakeModel('team', model), id: `team/${model}` });
+    expect((await send(operator, 'PUT', '/admin/config', config)).status).toBe(200);
+    const chat = (model: string) =>
+      send(operator, 'POST', '/chat/completions', { model, messages: [{ role: 'user', content: 'hi' }] });
+    expect((await chat('team/team-model')).status).toBe(200);
+    expect(fake.callsFor('team-model').at(-1)!.headers.authorization).toBe(`Bearer ${FIRST}`);
+    await chat('team/team-echo'); // the provider prints the key it refused
+    expect(fake.callsFor('team-echo').at(-1)!.headers.authorization).toBe(`Bearer ${FIRST}`);
+    expect((await send(operator, 'PUT', '/admin/secrets/team', { value: SECOND })).status).toBe(200);
+    await until(15_000, 'the rotated key in use', async () => {
+      await chat('team/team-model');
+      return fake.callsFor('team-model').at(-1)!.headers.authorization === `Bearer ${SECOND}`;
+    });
+  } finally {
+    expect(await stopStack(stack)).toBe(0);
+    await fake.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  const output = stack.output();
+  expect(output).toContain('"value":"[redacted]"'); // the debug log printed the PUT bodies, without the value
+  for (const value of [FIRST, SECOND, refused]) expect(leaked(output, value)).toBeUndefined();
+}, 180_000);

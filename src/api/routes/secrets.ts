@@ -11,7 +11,7 @@ import type { Db } from '../../db';
 import { recordAudit } from '../../db/audit';
 import type { SecretInfo } from '../../db/providerSecrets';
 import { MasterKeyMissingError, type SecretStore } from '../../services/secretStore';
-import { actorOf, requireAdmin, requireOperator } from '../auth';
+import { actorOf, requireOperator } from '../auth';
 import { HttpError } from '../errors';
 import { readBody, validate } from '../validate';
 
@@ -60,7 +60,7 @@ const masterKeyMissing = () =>
 
 export function secretRoutes(deps: { db: Db; secrets?: SecretStore }): Router {
   const router = Router();
-  router.use('/v1/admin/secrets', scrubBody, requireAdmin, requireOperator);
+  router.use('/v1/admin/secrets', scrubBody, requireOperator);
 
   router.get('/v1/admin/secrets', async (_req, res) => {
     // Listing needs no master key: names and dates are not encrypted.
