@@ -11,8 +11,12 @@ import { classifyStatus, failure, retryAfterMs } from '../errors';
 /** Bedrock's words for a prompt over the model's window (a ValidationException, 400). */
 const TOO_LONG =
   /input is too long|too many input tokens|prompt is too long|exceeds? the (maximum )?context|context (window|length)|maximum (input )?tokens? (length )?exceeded/i;
-/** A model id the region does not serve, which Bedrock reports as a ValidationException. */
-const UNKNOWN_MODEL = /model identifier is invalid|invalid model identifier|model .* not (found|supported)/i;
+/**
+ * A model id the region does not serve, or a field this model does not take (Llama and
+ * `toolChoice.any`), both ValidationExceptions: another model may serve the request.
+ */
+const NOT_THIS_MODEL =
+  /model identifier is invalid|invalid model identifier|model .* not (found|supported)|(doesn't|does not) support/i;
 
 const BY_NAME: Record<string, FailureType> = {
   ThrottlingException: 'RateLimited',
@@ -53,7 +57,7 @@ function serviceError(err: unknown): ServiceError | undefined {
 function typeOf(e: ServiceError, status: number | undefined): FailureType {
   if (e.name === 'ValidationException') {
     if (TOO_LONG.test(e.message)) return 'ContextLengthExceeded';
-    return UNKNOWN_MODEL.test(e.message) ? 'NotFound' : 'InvalidRequest';
+    return NOT_THIS_MODEL.test(e.message) ? 'NotFound' : 'InvalidRequest';
   }
   return BY_NAME[e.name] ?? classifyStatus(status ?? 500, e.message);
 }

@@ -4,7 +4,10 @@
  * as a bearer token (no AWS credential looked up), and SigV4 from the AWS default chain.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { CatalogSchema } from '../../../src/domain/catalog';
+import { BEDROCK_MODELS } from '../../../src/domain/models/bedrock';
 import { bedrock } from '../../../src/providers/bedrock';
+import { kindIssues } from '../../../src/providers/kinds';
 import { type BedrockAdapter, toConverseMessages } from '../../../src/providers/bedrock/adapter';
 import { bedrockFailure } from '../../../src/providers/bedrock/errors';
 import { registerSecrets } from '../../../src/providers/redact';
@@ -390,6 +393,12 @@ describe('errors', () => {
     ['ValidationException', 'The model returned: too many input tokens', 400, 'ContextLengthExceeded'],
     ['ValidationException', 'prompt is too long: 250000 tokens > 200000 maximum', 400, 'ContextLengthExceeded'],
     ['ValidationException', 'The provided model identifier is invalid.', 400, 'NotFound'],
+    [
+      'ValidationException',
+      "This model doesn't support the toolConfig.toolChoice.any field. Remove toolConfig.toolChoice.any and try again.",
+      400,
+      'NotFound',
+    ],
     ['ValidationException', 'messages: text field is blank', 400, 'InvalidRequest'],
     ['AccessDeniedException', 'You don’t have access to the model', 403, 'AuthFailed'],
     ['UnrecognizedClientException', 'The security token included in the request is invalid.', 403, 'AuthFailed'],
@@ -405,6 +414,38 @@ describe('errors', () => {
   it('what is not the service’s error is left to the shared mapping', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
     expect(bedrockFailure(refused, 'p', 'm')).toBe(refused);
+  });
+});
+
+describe('shipped models', () => {
+  it('parse as a catalog with the us-east-1 instance, and as an EU instance’s (regions EU)', () => {
+    const us = CatalogSchema.parse({
+      providers: [{ id: 'bedrock', kind: 'bedrock', region: 'us-east-1' }],
+      models: BEDROCK_MODELS,
+    });
+    expect(us.models.map((m) => m.id)).toContain('bedrock/amazon.nova-pro-v1:0');
+    expect(kindIssues(us)).toEqual([]);
+    const eu = CatalogSchema.safeParse({
+      providers: [{ id: 'bedrock-eu', kind: 'bedrock', region: 'eu-central-1' }],
+      models: BEDROCK_MODELS.map((m) => ({ ...m, id: `bedrock-eu/${m.model}`, provider: 'bedrock-eu' })),
+    });
+    // An EU instance's models may list only EU.
+    expect(eu.success).toBe(false);
+    const euModels = BEDROCK_MODELS.map((m) => ({
+      ...m,
+      id: `bedrock-eu/${m.model.replace(/^us\./, 'eu.')}`,
+      provider: 'bedrock-eu',
+      model: m.model.replace(/^us\./, 'eu.'),
+      regions: ['EU' as const],
+    }));
+    const parsed = CatalogSchema.parse({
+      providers: [{ id: 'bedrock-eu', kind: 'bedrock', region: 'eu-central-1' }],
+      models: euModels,
+    });
+    expect(parsed.models[0]!.id).toBe('bedrock-eu/eu.anthropic.claude-sonnet-4-5-20250929-v1:0');
+    expect(kindIssues({ providers: [{ id: 'b', kind: 'bedrock', simulated: false }] })).toEqual([
+      { path: 'catalog.providers.0.region', message: "a 'bedrock' provider needs region" },
+    ]);
   });
 });
 
