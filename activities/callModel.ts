@@ -56,6 +56,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
       try {
         out = await invoke(adapter, call, ctx.cancellationSignal, deps.streamLimits ?? DEFAULT_STREAM_LIMITS);
       } catch (err) {
+        // These two end an attempt that is already settled: passed on as they are (no adapter throws them today).
         if (err instanceof ApplicationFailure && (err.type === 'InvalidOutput' || err.type === 'StreamInterrupted'))
           throw err;
         throw await settleFailure(deps, call, err, ctx.cancellationSignal.aborted);
