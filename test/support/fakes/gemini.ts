@@ -5,6 +5,8 @@
  *  - `POST /{version}/models/{model}:streamGenerateContent?alt=sse` → `data: {GenerateContentResponse}`
  *    events, CRLF-separated as Google sends them, the last with `finishReason` and the totals;
  *  - `POST /{version}/models/{model}:batchEmbedContents` (and `:embedContent`) → embeddings.
+ * The content-filter fault blocks the prompt (`promptFeedback.blockReason`, a 200 without
+ * candidates) unstreamed, and the answer (a candidate with `finishReason: SAFETY`, no text) streamed.
  * The key comes in `x-goog-api-key` (or `?key=`); a wrong one gets Google's 400 API_KEY_INVALID
  * body, the key echoed in its message. Errors are Google's `{error: {code, message, status, details}}`.
  */
@@ -98,6 +100,19 @@ export function faultBody(fault: Fault): { status: number; body: unknown } {
   }
 }
 
+/** An answer blocked as it was generated: the candidate's finishReason SAFETY and no content. */
+export const blockedAnswer = (model: string) => ({
+  candidates: [
+    {
+      finishReason: 'SAFETY',
+      index: 0,
+      safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }],
+    },
+  ],
+  usageMetadata: { promptTokenCount: 8, totalTokenCount: 8 },
+  modelVersion: model,
+});
+
 /** The API's refusal of a key (it comes as a 400, not a 401), quoting the key it was sent. */
 export const badKeyBody = (key: string) =>
   geminiError(400, 'INVALID_ARGUMENT', `API key not valid. Please pass a valid API key. (sent: ${key})`, [
@@ -190,11 +205,12 @@ export async function startGeminiFake(acceptedKey: string): Promise<WireFake> {
 
       const fault = faults.get(model);
       if (fault) {
-        const f = faultBody(fault);
-        if (f.status === 200 && streamed) {
+        if (fault === 'content-filter' && streamed) {
+          // Streamed, the block shown here is the answer's: a candidate stopped for SAFETY, no text.
           res.writeHead(200, { 'content-type': 'text/event-stream' });
-          return res.end(`data: ${JSON.stringify(f.body)}\r\n\r\n`);
+          return res.end(`data: ${JSON.stringify(blockedAnswer(model))}\r\n\r\n`);
         }
+        const f = faultBody(fault);
         return send(f.status, f.body);
       }
 

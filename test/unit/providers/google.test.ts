@@ -370,19 +370,19 @@ describe('the adapter over the fake Gemini API', () => {
     expect(deltas).toHaveLength(1);
   });
 
-  it('a blocked prompt is ContentFiltered, streamed or not', async () => {
+  it('a blocked prompt is ContentFiltered; a blocked answer finishes content_filter with no text', async () => {
     fake.fail('gemini-2.5-flash', 'content-filter');
     await expect(adapter.chat({ model: 'gemini-2.5-flash', messages: hello })).rejects.toMatchObject({
       type: 'ContentFiltered',
       nonRetryable: true,
+      details: [expect.objectContaining({ providerCode: 'SAFETY' })],
     });
-    await expect(
-      adapter.chatStream(
-        { model: 'gemini-2.5-flash', messages: hello },
-        { limits: { firstTokenMs: 2_000, idleMs: 2_000 } },
-        () => undefined,
-      ),
-    ).rejects.toMatchObject({ type: 'ContentFiltered' });
+    const out = await adapter.chatStream(
+      { model: 'gemini-2.5-flash', messages: hello },
+      { limits: { firstTokenMs: 2_000, idleMs: 2_000 } },
+      () => undefined,
+    );
+    expect(out).toMatchObject({ content: '', finishReason: 'content_filter' });
   });
 
   it('a streamed 429 carries its retry delay', async () => {
