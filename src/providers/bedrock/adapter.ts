@@ -68,6 +68,8 @@ export class BedrockAdapter implements ProviderAdapter {
       ...(opts.endpoint !== undefined && { endpoint: opts.endpoint }),
       // Temporal owns retries.
       maxAttempts: 1,
+      // Never `auto`, which asks the instance metadata service where it runs.
+      defaultsMode: 'standard',
       // The client's own HTTP/2 handler, with its timeout as a backstop to ours; a session per
       // call, as the client does by default.
       requestHandler: { requestTimeout: opts.timeoutMs + SDK_TIMEOUT_MARGIN_MS, disableConcurrentStreams: true },
@@ -260,8 +262,7 @@ export class BedrockAdapter implements ProviderAdapter {
           } else if (ev.metadata) {
             inputTokens = ev.metadata.usage?.inputTokens ?? inputTokens;
             outputTokens = ev.metadata.usage?.outputTokens ?? outputTokens;
-          } else if (ev.messageStart) tick();
-          else {
+          } else if (!ev.messageStart) {
             // An exception the SDK handed over as an event rather than throwing it.
             const [name, value] = Object.entries(ev).find(([k]) => k.endsWith('Exception')) ?? [];
             if (name) throw streamException(name, value);
@@ -271,7 +272,12 @@ export class BedrockAdapter implements ProviderAdapter {
         const finishReason = finishOf(stop, where(this.providerId, input.model));
         const toolCalls = answer.toolCalls.filter(Boolean);
         const forced = [...blocks.values()].includes('schema');
-        const usage = { inputTokens, outputTokens, providerModel: input.model };
+        const usage = {
+          inputTokens,
+          outputTokens,
+          providerModel: input.model,
+          ...(res.$metadata.requestId !== undefined && { providerRequestId: res.$metadata.requestId }),
+        };
         if (forced) return { content: answer.content, finishReason: 'stop', ...usage };
         if (finishReason === 'content_filter') return { content: null, finishReason, ...usage };
         return {

@@ -298,6 +298,7 @@ describe('ConverseStream', () => {
     expect(deltas.length).toBeGreaterThanOrEqual(2);
     expect(deltas.map((d) => d.content).join('')).toBe(CONTRACT_ANSWER);
     expect(out).toMatchObject({ content: CONTRACT_ANSWER, finishReason: 'stop', inputTokens: 12, outputTokens: 7 });
+    expect(out.providerRequestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(fake.calls[0]!.url).toBe('/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream');
     expect(fake.calls[0]!.streamed).toBe(true);
   });
