@@ -3,6 +3,8 @@
  * format): request mapping, answers, streams, errors, and both credential paths — a Bedrock API key
  * as a bearer token (no AWS credential looked up), and SigV4 from the AWS default chain.
  */
+import dns from 'node:dns';
+import net from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { CatalogSchema } from '../../../src/domain/catalog';
 import { BEDROCK_MODELS } from '../../../src/domain/models/bedrock';
@@ -41,7 +43,35 @@ beforeAll(async () => {
   fake = await startBedrockFake(KEY, { sigV4AccessKeyId: 'AKIDEXAMPLEBEDROCK01' });
 });
 afterAll(() => fake.close());
-beforeEach(() => fake.clear());
+
+/** Where this process opened connections, and the names it looked up, during a test: only 127.0.0.1, none. */
+const outside: string[] = [];
+beforeEach(() => {
+  fake.clear();
+  outside.length = 0;
+  const connect = jest.spyOn(net.Socket.prototype, 'connect');
+  connect.mockImplementation(function (this: net.Socket, ...args: unknown[]) {
+    // net.connect hands over its arguments already normalized, as one array.
+    const [first, second] = Array.isArray(args[0]) ? (args[0] as unknown[]) : args;
+    const host =
+      typeof first === 'object' && first !== null
+        ? ((first as { host?: string; path?: string }).host ?? (first as { path?: string }).path)
+        : typeof second === 'string'
+          ? second
+          : undefined;
+    if (host !== '127.0.0.1') outside.push(`connect ${String(host)}`);
+    return Reflect.apply(originalConnect, this, args) as net.Socket;
+  });
+  jest.spyOn(dns, 'lookup').mockImplementation(((name: string) => {
+    outside.push(`lookup ${name}`);
+    throw new Error(`no lookups in this test (${name})`);
+  }) as unknown as typeof dns.lookup);
+});
+afterEach(() => {
+  jest.restoreAllMocks();
+  expect(outside).toEqual([]);
+});
+const originalConnect = net.Socket.prototype.connect;
 
 const adapter = (apiKey: string | null = KEY, extra: { headers?: Record<string, string> } = {}) =>
   bedrock.create({
