@@ -14,6 +14,9 @@ import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, ProviderA
 import { geminiFailure } from './errors';
 import { answerText, configOf, finishOf, toGeminiContents, toolCallOf, usageOf } from './mapping';
 
+/** The most texts one batchEmbedContents call takes. */
+export const EMBED_BATCH = 100;
+
 export interface GoogleAdapterOptions {
   providerId: string;
   apiKey: string;
@@ -181,15 +184,24 @@ export class GoogleAdapter implements ProviderAdapter {
 
   async embed(model: string, input: string[], options: CallOptions = {}): Promise<EmbedOutput> {
     return this.mapped(model, async () => {
-      // Several texts: one batchEmbedContents call, one embedding per text in order.
-      const res = await withDeadline(options.timeoutMs, options.signal, (signal) =>
-        this.client.models.embedContent({ model, contents: input, config: this.callConfig(signal, options.timeoutMs) }),
-      );
-      const embeddings = res.embeddings?.map((e) => e.values);
-      if (!embeddings || embeddings.length !== input.length || embeddings.some((v) => !Array.isArray(v)))
-        throw new SyntaxError(
-          `embeddings response has ${embeddings?.length ?? 'no'} vectors for ${input.length} inputs`,
-        );
+      // batchEmbedContents takes at most 100 texts: one call per hundred, in order, within one deadline.
+      const embeddings = await withDeadline(options.timeoutMs, options.signal, async (signal) => {
+        const out: Array<number[] | undefined> = [];
+        for (let i = 0; i < input.length; i += EMBED_BATCH) {
+          const batch = input.slice(i, i + EMBED_BATCH);
+          const res = await this.client.models.embedContent({
+            model,
+            contents: batch,
+            config: this.callConfig(signal, options.timeoutMs),
+          });
+          const vectors = res.embeddings?.map((e) => e.values) ?? [];
+          if (vectors.length !== batch.length)
+            throw new SyntaxError(`embeddings response has ${vectors.length} vectors for ${batch.length} inputs`);
+          out.push(...vectors);
+        }
+        return out;
+      });
+      if (embeddings.some((v) => !Array.isArray(v))) throw new SyntaxError('embeddings response has an empty vector');
       // The Gemini API reports no token count for embeddings: counted here.
       return {
         embeddings: embeddings as number[][],

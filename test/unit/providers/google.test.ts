@@ -408,6 +408,14 @@ describe('the adapter over the fake Gemini API', () => {
     ]);
   });
 
+  it('more texts than one call takes: several calls, the vectors in order', async () => {
+    const texts = Array.from({ length: 150 }, (_, i) => `text ${i}`);
+    const out = await adapter.embed('gemini-embedding-001', texts, { timeoutMs: 3_000 });
+    expect(out.embeddings).toHaveLength(150);
+    expect(fake.calls.map((c) => c.body.requests.length)).toEqual([100, 50]);
+    expect(fake.calls[1]!.body.requests[0].content.parts[0].text).toBe('text 100');
+  });
+
   it('a wrong key is AuthFailed, the key it sent in no message', async () => {
     const wrong = 'gemini-wrong-key-55d0c1f2e9';
     registerSecrets([wrong]);
