@@ -518,6 +518,13 @@ describe('credentials', () => {
     expect(fake.calls[0]!.headers['x-amz-date']).toBeUndefined();
   });
 
+  it('no key, but AWS_BEARER_TOKEN_BEDROCK in the environment: the SDK sends that as the bearer token (AWS’s own rule)', async () => {
+    await withAwsEnv({ AWS_BEARER_TOKEN_BEDROCK: KEY }, async () => {
+      expect((await adapter(null).chat(ask())).content).toBe(CONTRACT_ANSWER);
+    });
+    expect(fake.calls[0]!.headers.authorization).toBe(`Bearer ${KEY}`);
+  });
+
   it('the bearer adapter’s credential provider never reaches a chain', async () => {
     const a = adapter(KEY) as BedrockAdapter;
     const credentials = (a as unknown as { client: { config: { credentials: () => Promise<unknown> } } }).client.config
