@@ -4,6 +4,10 @@
  * Secrets are not part of the catalog: keys stay in the worker's environment.
  */
 import { z } from 'zod';
+import { AZURE_MODELS } from './models/azure';
+import { BEDROCK_MODELS } from './models/bedrock';
+import { GOOGLE_MODELS } from './models/google';
+import { HUGGINGFACE_MODELS } from './models/huggingface';
 import { roundUsd } from './usd';
 
 export const WireFormatSchema = z.enum(['openai', 'anthropic']);
@@ -315,7 +319,26 @@ const SIMULATED_MODELS = [
 export interface DefaultCatalogOptions {
   openai?: { baseUrl?: string };
   anthropic?: { baseUrl?: string };
+  /** The environment variable holding the Gemini key (GEMINI_API_KEY or GOOGLE_API_KEY). */
+  google?: { apiKeyEnv: string };
+  azure?: { endpoint: string; apiVersion: string };
+  /** The AWS region; the key is the AWS default credential chain's. */
+  bedrock?: { region: string };
+  huggingface?: object;
   simulated?: boolean;
+}
+
+/**
+ * Bedrock's shipped models in another region's geography: cross-region inference profiles are
+ * named by geography (`us.`, `eu.`, `apac.`), and the models' regions are the instance's.
+ */
+function bedrockModelsIn(region: string): z.input<typeof ModelSchema>[] {
+  const residency = residencyOfRegion(region) ?? 'US';
+  const prefix = { US: 'us.', EU: 'eu.', APAC: 'apac.', CA: 'us.' }[residency];
+  return BEDROCK_MODELS.map((x) => {
+    const model = x.model.replace(/^us\./, prefix);
+    return { ...x, id: `${x.provider}/${model}`, model, regions: [residency] };
+  });
 }
 
 /** The catalog that ships: one entry per configured provider. */
@@ -323,12 +346,34 @@ export function defaultCatalog(opts: DefaultCatalogOptions): Catalog {
   const providers: z.input<typeof ProviderSchema>[] = [];
   const models: z.input<typeof ModelSchema>[] = [];
   if (opts.openai) {
-    providers.push({ id: 'openai', wireFormat: 'openai', baseUrl: opts.openai.baseUrl });
+    providers.push({ id: 'openai', kind: 'openai', baseUrl: opts.openai.baseUrl });
     models.push(...OPENAI_MODELS);
   }
   if (opts.anthropic) {
-    providers.push({ id: 'anthropic', wireFormat: 'anthropic', baseUrl: opts.anthropic.baseUrl });
+    providers.push({ id: 'anthropic', kind: 'anthropic', baseUrl: opts.anthropic.baseUrl });
     models.push(...ANTHROPIC_MODELS);
+  }
+  if (opts.google) {
+    providers.push({ id: 'google', kind: 'google', apiKey: { env: opts.google.apiKeyEnv } });
+    models.push(...GOOGLE_MODELS);
+  }
+  if (opts.azure) {
+    providers.push({
+      id: 'azure-openai',
+      kind: 'azure-openai',
+      baseUrl: opts.azure.endpoint,
+      apiVersion: opts.azure.apiVersion,
+      apiKey: { env: 'AZURE_OPENAI_API_KEY' },
+    });
+    models.push(...AZURE_MODELS);
+  }
+  if (opts.bedrock) {
+    providers.push({ id: 'bedrock', kind: 'bedrock', region: opts.bedrock.region });
+    models.push(...bedrockModelsIn(opts.bedrock.region));
+  }
+  if (opts.huggingface) {
+    providers.push({ id: 'huggingface', kind: 'huggingface', apiKey: { env: 'HF_TOKEN' } });
+    models.push(...HUGGINGFACE_MODELS);
   }
   if (opts.simulated) {
     providers.push({ id: 'simulated', wireFormat: 'openai', simulated: true });
