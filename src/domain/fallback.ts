@@ -116,6 +116,9 @@ export function routeEnding(
         : 'NoCandidate';
   else if (errors.length > 0 && errors.every((o) => o.errorType === 'RateLimited')) ending = 'AllRateLimited';
   else if (errors.length > 0 && errors.every((o) => o.errorType === 'BudgetExceeded')) ending = 'BudgetExceeded';
+  // The prompt overflowed every model tried and the rest were skipped as no larger: the client must shorten it.
+  else if (errors.length > 0 && errors.every((o) => o.errorType === 'ContextLengthExceeded'))
+    ending = 'ContextLengthExceeded';
   return { errorType: ending, httpStatus: ROUTE_ENDINGS[ending].httpStatus };
 }
 

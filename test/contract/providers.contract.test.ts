@@ -78,6 +78,8 @@ beforeAll(async () => {
       }),
     config: {
       routing: { defaultStrategy: 'quality' },
+      // Each case's faults are its own: a breaker opened by one case's failures would keep the next case's calls away.
+      breakers: { failureThreshold: 1_000 },
       retry: {
         default: {
           maximumAttempts: 2,
@@ -246,7 +248,8 @@ describe.each(fixtures.map((f) => [f.kind, f] as const))('%s', (_kind, f) => {
     fake().fail(f.chatModel, 'context-length');
     const res = await ask({});
     expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('ContextLengthExceeded');
+    // OpenAI's own code for it, so the SDKs read it as they do OpenAI's (src/api/routeFailure.ts).
+    expect(res.body.error.code).toBe('context_length_exceeded');
     expect(fake().callsFor(f.chatModel)).toHaveLength(1);
     expect(
       attemptsOf(res)

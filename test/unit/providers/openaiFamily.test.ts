@@ -5,6 +5,7 @@
  */
 import type { ApplicationFailure } from '@temporalio/common';
 import { CatalogSchema, findModel, KEY_ENV_PATTERN } from '../../../src/domain/catalog';
+import { initialFallbackState, routeEnding } from '../../../src/domain/fallback';
 import { AZURE_MODELS } from '../../../src/domain/models/azure';
 import { HUGGINGFACE_MODELS } from '../../../src/domain/models/huggingface';
 import { toProviderFailure } from '../../../src/providers/errors';
@@ -210,5 +211,19 @@ describe('shipped catalog entries', () => {
       [],
     );
     expect(findModel(catalog, 'azure-openai/text-embedding-3-small')?.capabilities).toEqual(['embeddings']);
+  });
+});
+
+describe('a prompt too long for every model tried', () => {
+  it('ends the route with ContextLengthExceeded (400), not AllCandidatesFailed', () => {
+    const plan = { candidates: [{}, {}] } as Parameters<typeof routeEnding>[0];
+    const overflow = { modelId: 'a/x', provider: 'a', outcome: 'error' as const, errorType: 'ContextLengthExceeded' };
+    const skipped = { modelId: 'b/y', provider: 'b', outcome: 'skipped' as const };
+    expect(routeEnding(plan, [overflow, skipped], initialFallbackState())).toEqual({
+      errorType: 'ContextLengthExceeded',
+      httpStatus: 400,
+    });
+    const overloaded = { modelId: 'b/y', provider: 'b', outcome: 'error' as const, errorType: 'Overloaded' };
+    expect(routeEnding(plan, [overflow, overloaded], initialFallbackState()).errorType).toBe('AllCandidatesFailed');
   });
 });
