@@ -19,11 +19,14 @@ import {
   type WireFake,
 } from '../../contract/fixture';
 
-/** How a stream breaks after its first piece: an exception event, or the connection's end without messageStop. */
-export type StreamBreak = 'model-stream-error' | 'cut';
+/**
+ * How a call breaks. A stream, after its first piece: an exception event, the connection's end
+ * without messageStop, or silence. `hang`: no answer at all (streamed or not).
+ */
+export type StreamBreak = 'model-stream-error' | 'cut' | 'stall' | 'hang';
 
 export interface BedrockFake extends WireFake {
-  /** Streams for the model break after their first piece (until `clear()`). */
+  /** Calls for the model break so (until `clear()`). */
   breakStream(model: string, how: StreamBreak): void;
 }
 
@@ -165,6 +168,9 @@ export async function startBedrockFake(acceptedKey: string, options: BedrockFake
         });
         return;
       }
+      const broken = breaks.get(model);
+      // Held open, unanswered, until the client gives up (or the fake closes).
+      if (broken === 'hang') return;
       const fault = faults.get(model);
       const reply = fault && faultReply(fault);
       if (reply && reply !== 'guardrail') return sendError(reply);
@@ -216,7 +222,6 @@ export async function startBedrockFake(acceptedKey: string, options: BedrockFake
       frames.push(eventFrame('contentBlockStop', { contentBlockIndex: 0 }));
       frames.push(eventFrame('messageStop', { stopReason }));
       frames.push(eventFrame('metadata', { usage: USAGE, metrics: { latencyMs: 5 } }));
-      const broken = breaks.get(model);
       if (broken) {
         // The opening and the first piece, then the break.
         res.write(frames[0]!);
@@ -229,7 +234,7 @@ export async function startBedrockFake(acceptedKey: string, options: BedrockFake
               originalMessage: 'stream error',
             }),
           );
-        res.end();
+        if (broken !== 'stall') res.end();
         return;
       }
       for (const f of frames) res.write(f);

@@ -377,6 +377,16 @@ describe('ConverseStream', () => {
     );
   });
 
+  it('a stream gone quiet fails at the idle limit (StreamStalledError)', async () => {
+    fake.breakStream(MODEL, 'stall');
+    const deltas: StreamDelta[] = [];
+    const err = await adapter()
+      .chatStream(ask(), { limits: { firstTokenMs: 5_000, idleMs: 150 } }, (d) => deltas.push(d))
+      .catch((e: unknown) => e);
+    expect(deltas).toHaveLength(1);
+    expect(err).toMatchObject({ name: 'StreamStalledError', firstToken: false });
+  });
+
   it('an error before the stream begins is mapped as Converse’s', async () => {
     fake.fail(MODEL, 'rate-limit');
     const f = await failureOf(adapter().chatStream(ask(), { limits: LIMITS }, () => undefined));
@@ -399,6 +409,14 @@ describe('errors', () => {
       .chat(ask())
       .catch((e: unknown) => e)) as ApplicationFailure;
     expect(err.nonRetryable).toBe(nonRetryable);
+  });
+
+  it('no answer within the call’s timeout: ProviderTimeoutError (read as Timeout by the shared mapping)', async () => {
+    fake.breakStream(MODEL, 'hang');
+    const err = await adapter()
+      .chat(ask(), { timeoutMs: 150 })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'ProviderTimeoutError', timeoutMs: 150 });
   });
 
   it('a wrong key: AuthFailed, and the key it echoes is not in the message', async () => {
