@@ -379,6 +379,8 @@ export function defaultCatalog(opts: DefaultCatalogOptions): Catalog {
     providers.push({ id: 'simulated', wireFormat: 'openai', simulated: true });
     models.push(...SIMULATED_MODELS);
   }
+  // Nothing enabled (no key, the simulator off): nothing to add to a configuration file's catalog.
+  if (providers.length === 0) return { providers: [], models: [] };
   return CatalogSchema.parse({ providers, models });
 }
 
