@@ -21,9 +21,13 @@ export class AzureOpenAIAdapter implements ProviderAdapter {
     const client = new AzureOpenAI({
       // The SDK refuses to build without a key; an instance with none is answered 401 → AuthFailed.
       apiKey: ctx.apiKey ?? 'missing-key',
-      // The client appends `/openai`: an endpoint given with a trailing slash would double it.
-      endpoint: ctx.baseURL.replace(/\/+$/, ''),
+      // What `endpoint` would give (`<endpoint>/openai`), passed as baseURL: left unset, the client
+      // would read OPENAI_BASE_URL from the environment and refuse an endpoint beside it.
+      baseURL: `${ctx.baseURL.replace(/\/+$/, '')}/openai`,
       apiVersion: ctx.apiVersion,
+      // Not OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment: those are OpenAI's, not Azure's.
+      organization: null,
+      project: null,
       maxRetries: 0,
       timeout: ctx.timeoutMs,
       ...(ctx.headers && { defaultHeaders: ctx.headers }),

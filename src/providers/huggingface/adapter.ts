@@ -51,6 +51,9 @@ export class HuggingFaceAdapter implements ProviderAdapter {
       {
         apiKey: ctx.apiKey ?? 'none',
         baseURL: ctx.baseURL,
+        // Not OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment: they are OpenAI's, not HF's.
+        organization: null,
+        project: null,
         maxRetries: 0,
         timeout: ctx.timeoutMs,
         ...(ctx.headers && { defaultHeaders: ctx.headers }),

@@ -27,6 +27,9 @@ export const openaiCompatible: ProviderKind = {
   create: (ctx) => {
     const options = {
       baseURL: ctx.baseURL,
+      // Not OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment: another server has no business with them.
+      organization: null,
+      project: null,
       maxRetries: 0,
       timeout: ctx.timeoutMs,
       ...(ctx.headers && { defaultHeaders: ctx.headers }),

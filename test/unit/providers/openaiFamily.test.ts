@@ -92,6 +92,31 @@ describe('azure-openai', () => {
   });
 });
 
+describe("OpenAI's environment variables stay OpenAI's", () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    for (const k of ['OPENAI_BASE_URL', 'OPENAI_ORG_ID', 'OPENAI_PROJECT_ID']) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+
+  it.each([
+    ['azure-openai', 'azure'],
+    ['openai-compatible', 'compatible'],
+    ['huggingface', 'huggingface'],
+  ] as const)('%s calls its own base URL and sends no OpenAI organization or project', async (kind, flavour) => {
+    process.env.OPENAI_BASE_URL = 'http://127.0.0.1:9/v1';
+    process.env.OPENAI_ORG_ID = 'org-from-the-environment';
+    process.env.OPENAI_PROJECT_ID = 'proj-from-the-environment';
+    const f = await fake(flavour);
+    const out = await adapter(kind, { baseURL: f.url, apiVersion: '2024-10-21' }).chat(hello('m'));
+    expect(out.content).toBe(CONTRACT_ANSWER);
+    expect(f.calls[0]!.headers['openai-organization']).toBeUndefined();
+    expect(f.calls[0]!.headers['openai-project']).toBeUndefined();
+  });
+});
+
 describe('openai-compatible: a filtered answer', () => {
   it('a 200 with finish_reason content_filter and no content comes back as such (the activity fails it as ContentFiltered)', async () => {
     const f = await fake('compatible');
