@@ -34,6 +34,9 @@ const BY_NAME: Record<string, FailureType> = {
   ExpiredTokenException: 'AuthFailed',
   IncompleteSignatureException: 'AuthFailed',
   MissingAuthenticationTokenException: 'AuthFailed',
+  // No AWS credentials anywhere in the chain (or no token): our configuration, not worth a retry.
+  CredentialsProviderError: 'AuthFailed',
+  TokenProviderError: 'AuthFailed',
   ResourceNotFoundException: 'NotFound',
   ConflictException: 'InvalidRequest',
 };
@@ -45,11 +48,20 @@ interface ServiceError {
   $response?: { headers?: Record<string, string> };
 }
 
-/** The service's error: a ServiceException (it carries `$metadata`), or an exception event named as one. */
+/**
+ * The service's error: a ServiceException (it has `$fault`, or an HTTP status), or an exception
+ * event named as one. Not any error with `$metadata`: the SDK adds that to a refused connection
+ * or an abort too, which are ours to read as Connection.
+ */
 function serviceError(err: unknown): ServiceError | undefined {
   if (!(err instanceof Error)) return undefined;
-  const e = err as Error & Partial<ServiceError>;
-  if (typeof e.$metadata === 'object' || e.name in BY_NAME || e.name === 'ValidationException')
+  const e = err as Error & Partial<ServiceError> & { $fault?: unknown };
+  if (
+    typeof e.$fault === 'string' ||
+    typeof e.$metadata?.httpStatusCode === 'number' ||
+    e.name in BY_NAME ||
+    e.name === 'ValidationException'
+  )
     return e as ServiceError;
   return undefined;
 }

@@ -12,6 +12,7 @@ import { bedrock } from '../../../src/providers/bedrock';
 import { kindIssues } from '../../../src/providers/kinds';
 import { type BedrockAdapter, toConverseMessages } from '../../../src/providers/bedrock/adapter';
 import { bedrockFailure } from '../../../src/providers/bedrock/errors';
+import { toProviderFailure } from '../../../src/providers/errors';
 import { registerSecrets } from '../../../src/providers/redact';
 import type { ChatCallInput } from '../../../src/providers/types';
 import type { StreamDelta } from '../../../src/domain/stream';
@@ -62,7 +63,10 @@ beforeEach(() => {
     if (host !== '127.0.0.1') outside.push(`connect ${String(host)}`);
     return Reflect.apply(originalConnect, this, args) as net.Socket;
   });
-  jest.spyOn(dns, 'lookup').mockImplementation(((name: string) => {
+  const lookup = dns.lookup;
+  jest.spyOn(dns, 'lookup').mockImplementation(((name: string, ...rest: unknown[]) => {
+    // The loopback literal resolves locally (a server listening on it asks).
+    if (name === '127.0.0.1') return Reflect.apply(lookup, dns, [name, ...rest]) as unknown;
     outside.push(`lookup ${name}`);
     throw new Error(`no lookups in this test (${name})`);
   }) as unknown as typeof dns.lookup);
@@ -453,16 +457,39 @@ describe('errors', () => {
     ['UnrecognizedClientException', 'The security token included in the request is invalid.', 403, 'AuthFailed'],
     ['SomethingNewException', 'Forbidden', 403, 'AuthFailed'],
     ['ResourceNotFoundException', 'Model not found', 404, 'NotFound'],
-  ])('%s: %s (%i) → %s', (name, message, status, type) => {
+    ['CredentialsProviderError', 'Could not load credentials from any providers', undefined, 'AuthFailed'],
+  ])('%s: %s (%s) → %s', (name, message, status, type) => {
     const f = bedrockFailure(sdkError(name, message, status), 'p', 'm') as ApplicationFailure;
     expect(f).toBeInstanceOf(ApplicationFailure);
     expect(f.type).toBe(type);
     expect((f.details?.[0] as { providerCode?: string }).providerCode).toBe(name);
   });
 
-  it('what is not the service’s error is left to the shared mapping', () => {
-    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+  it('what is not the service’s error is left to the shared mapping, though the SDK gave it $metadata', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), {
+      code: 'ECONNREFUSED',
+      $metadata: { attempts: 1, totalRetryDelay: 0 },
+    });
     expect(bedrockFailure(refused, 'p', 'm')).toBe(refused);
+  });
+
+  it('a refused connection is Connection through the shared mapping', async () => {
+    const { port } = await new Promise<net.AddressInfo>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const address = s.address() as net.AddressInfo;
+        s.close(() => resolve(address));
+      });
+    });
+    const a = bedrock.create({
+      providerId: 'p',
+      apiKey: KEY,
+      region: 'us-east-1',
+      baseURL: `http://127.0.0.1:${port}`,
+      timeoutMs: 2_000,
+    });
+    const err = await a.chat(ask()).catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(ApplicationFailure);
+    expect(toProviderFailure(err, 'p', MODEL).type).toBe('Connection');
   });
 });
 
