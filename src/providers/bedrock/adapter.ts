@@ -359,7 +359,15 @@ function turnOf(m: ChatMessage, at: { provider: string; model: string }): Messag
       // A tool's result is the user's turn in Converse.
       return {
         role: 'user',
-        content: [{ toolResult: { toolUseId: m.tool_call_id, content: [{ text: contentText(m.content) }] } }],
+        content: [
+          // Blank text is refused there too: an empty result says so.
+          {
+            toolResult: {
+              toolUseId: m.tool_call_id,
+              content: [{ text: contentText(m.content).trim() ? contentText(m.content) : '(empty)' }],
+            },
+          },
+        ],
       };
     case 'assistant':
       return {

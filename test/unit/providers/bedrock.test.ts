@@ -167,6 +167,23 @@ describe('messages as Converse turns', () => {
     ]);
   });
 
+  it('an empty tool result still says something (Converse refuses blank text)', () => {
+    const { messages } = toConverseMessages(
+      [
+        { role: 'user', content: 'Go' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'noop', arguments: '' } }],
+        },
+        { role: 'tool', tool_call_id: 'c1', content: '' },
+      ],
+      at,
+    );
+    expect(messages[1]!.content).toEqual([{ toolUse: { toolUseId: 'c1', name: 'noop', input: {} } }]);
+    expect(messages[2]!.content).toEqual([{ toolResult: { toolUseId: 'c1', content: [{ text: '(empty)' }] } }]);
+  });
+
   it('the first turn is the user’s, and blank text is left out (Converse refuses it)', () => {
     const { messages } = toConverseMessages(
       [
