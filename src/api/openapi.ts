@@ -304,7 +304,7 @@ export const ROUTES: Record<string, Route> = {
     body: ModelRegistration,
     errors: CONFIG_WRITE,
   },
-  'PATCH /v1/admin/models/:provider/:model': {
+  'PATCH /v1/admin/models/:provider/*model': {
     summary: 'Update a model',
     tag: 'policy',
     role: 'operator',
@@ -376,7 +376,7 @@ export const ROUTES: Record<string, Route> = {
     response: providerList,
     errors: [401, 503],
   },
-  'POST /v1/providers/:provider/:model/breaker': {
+  'POST /v1/providers/:provider/*model/breaker': {
     summary: 'Force a breaker open or closed',
     tag: 'breakers',
     role: 'operator',
@@ -400,7 +400,7 @@ export const ROUTES: Record<string, Route> = {
   },
   'GET /v1/models': { summary: 'The catalog (OpenAI list)', tag: 'models', role: 'member', errors: [401] },
   'GET /v1/models/:id': { summary: 'A model', tag: 'models', role: 'member', errors: [401, 404] },
-  'GET /v1/models/:provider/:model': { summary: 'A model', tag: 'models', role: 'member', errors: [401, 404] },
+  'GET /v1/models/:provider/*model': { summary: 'A model', tag: 'models', role: 'member', errors: [401, 404] },
   'POST /v1/tenants': {
     summary: 'Create a tenant',
     tag: 'tenancy',
@@ -465,11 +465,12 @@ export const ROUTES: Record<string, Route> = {
 };
 
 /** `/v1/x/:id` as OpenAPI writes it: `/v1/x/{id}`. */
-export const openApiPath = (expressPath: string) => expressPath.replace(/:(\w+)/g, '{$1}');
+// `*model`: a wildcard (a model name may have slashes, `meta-llama/Llama-3.3-70B-Instruct`), one parameter in OpenAPI.
+export const openApiPath = (expressPath: string) => expressPath.replace(/[:*](\w+)/g, '{$1}');
 
 function operationOf(key: string, r: Route) {
   const path = key.slice(key.indexOf(' ') + 1);
-  const params = [...path.matchAll(/:(\w+)/g)].map((m) => m[1]!);
+  const params = [...path.matchAll(/[:*](\w+)/g)].map((m) => m[1]!);
   const errors = r.errors ?? [400, 401];
   return {
     summary: r.summary,

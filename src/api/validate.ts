@@ -19,3 +19,6 @@ export function readBody<T>(req: Request, schema: z.ZodType<T>): T {
   }
   return validate(schema, req.body);
 }
+
+/** A `*model` route parameter: a model name's segments (it may have slashes), joined again. */
+export const modelParam = (v: unknown): string => (Array.isArray(v) ? v.join('/') : String(v));

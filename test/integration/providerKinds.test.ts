@@ -32,6 +32,7 @@ beforeAll(async () => {
     startOpenAIWire('compatible', providerSecret('vllm')),
   ]);
   stack = await startTestStack({
+    breakers: true,
     catalog: () =>
       CatalogSchema.parse({
         providers: [
@@ -47,10 +48,14 @@ beforeAll(async () => {
           fakeModel('bedrock-us', BEDROCK_MODEL, { qualityTier: 3, regions: ['US'] }),
           fakeModel('bedrock-eu', BEDROCK_MODEL, { qualityTier: 3, regions: ['EU'] }),
           fakeModel('vllm', 'llama-3.3-70b', { qualityTier: 4, regions: ['US'] }),
+          // A Hugging Face style name, with a slash of its own.
+          fakeModel('vllm', 'meta-llama/Llama-3.1-8B-Instruct', { qualityTier: 1, regions: ['US'] }),
         ],
       }),
     config: {
       routing: { defaultStrategy: 'quality' },
+      // Each test's faults are its own: no breaker opens on them.
+      breakers: { failureThreshold: 1_000 },
       retry: {
         default: {
           maximumAttempts: 2,
@@ -165,4 +170,21 @@ describe('residency: an EU-only request', () => {
     else expect(res.status).toBe(503);
     expect(bedrockUs.calls).toHaveLength(0);
   });
+});
+
+it('a model name with a slash of its own: found, and its breaker forced, by its id in the path', async () => {
+  const id = 'vllm/meta-llama/Llama-3.1-8B-Instruct';
+  const auth = { authorization: `Bearer ${stack.operatorKey}`, 'content-type': 'application/json' };
+  for (const path of [id, encodeURIComponent(id)]) {
+    const res = await fetch(`${stack.baseURL}/models/${path}`, { headers: auth });
+    expect([path, res.status, ((await res.json()) as { id: string }).id]).toEqual([path, 200, id]);
+  }
+  expect((await openaiClient(stack).models.retrieve(id)).id).toBe(id);
+  const forced = await fetch(`${stack.baseURL}/providers/${id}/breaker`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ action: 'open', reason: 'maintenance' }),
+  });
+  expect(forced.status).toBe(200);
+  expect(((await forced.json()) as { id: string }).id).toBe(id);
 });

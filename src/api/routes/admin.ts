@@ -22,7 +22,7 @@ import { widening } from '../../domain/tenantPolicy';
 import { CONFIG_BOUNDS, oversizedItem, tenantOfItem } from '../../domain/configBounds';
 import { HttpError } from '../errors';
 import { expectedVersion, tagVersion } from '../ifMatch';
-import { validate } from '../validate';
+import { modelParam, validate } from '../validate';
 
 export const ModelRegistration = ModelSchema.omit({ id: true });
 export const ModelUpdate = ModelSchema.omit({ id: true, provider: true, model: true }).partial().strict();
@@ -228,8 +228,8 @@ export function adminRoutes(deps: { configStore: ConfigStore; db: Db }): Router 
     await recordAudit(db, { actor: actorOf(req), action: 'model.create', target: id, after: { id, ...reg } });
     res.status(201).json({ ...v.config.catalog.models.find((m) => m.id === id), ...versionOf(v) });
   });
-  router.patch('/v1/admin/models/:provider/:model', async (req, res) => {
-    const id = `${req.params.provider}/${req.params.model}`;
+  router.patch('/v1/admin/models/:provider/*model', async (req, res) => {
+    const id = `${req.params.provider}/${modelParam(req.params.model)}`;
     const noModel = () => HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
     if (!(await store.refresh()).config.catalog.models.some((m) => m.id === id)) throw noModel();
     const change = validate(ModelUpdate, req.body);

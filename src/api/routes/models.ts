@@ -13,6 +13,7 @@ import { Router } from 'express';
 import { kindOf, type Catalog, type Model } from '../../domain/catalog';
 import type { ConfigStore } from '../../services/configStore';
 import { HttpError } from '../errors';
+import { modelParam } from '../validate';
 
 const AUTO = { id: 'auto', object: 'model', created: 0, owned_by: 'switchyard' };
 
@@ -52,8 +53,8 @@ export function modelRoutes(deps: { configStore: ConfigStore }): Router {
   router.get('/v1/models/:id', (req, res) => {
     res.json(one(String(req.params.id)));
   });
-  router.get('/v1/models/:provider/:model', (req, res) => {
-    res.json(one(`${req.params.provider}/${req.params.model}`));
+  router.get('/v1/models/:provider/*model', (req, res) => {
+    res.json(one(`${req.params.provider}/${modelParam(req.params.model)}`));
   });
   return router;
 }

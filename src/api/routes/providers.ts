@@ -17,7 +17,7 @@ import { kindOf, residencyOf, type Catalog, type Provider } from '../../domain/c
 import { kindNamed } from '../../providers/kinds';
 import { actorOf, authOf, hasRole, requireOperator } from '../auth';
 import { HttpError } from '../errors';
-import { readBody } from '../validate';
+import { modelParam, readBody } from '../validate';
 
 // Forcing a breaker open needs a reason (it stops traffic for every tenant); closing may give one.
 export const ForceBody = z.discriminatedUnion('action', [
@@ -118,8 +118,8 @@ export function providerRoutes(deps: { configStore: ConfigStore; health?: Health
     });
   });
 
-  router.post('/v1/providers/:provider/:model/breaker', requireOperator, async (req, res) => {
-    const id = `${req.params.provider}/${req.params.model}`;
+  router.post('/v1/providers/:provider/*model/breaker', requireOperator, async (req, res) => {
+    const id = `${req.params.provider}/${modelParam(req.params.model)}`;
     if (!deps.configStore.current().config.catalog.models.some((m) => m.id === id))
       throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
     const body = readBody(req, ForceBody);
