@@ -19,7 +19,9 @@
  *      the primary name first: `gemini` before `vertex_ai-language-models`), or under a LiteLLM
  *      provider named like the instance (`groq` for an instance `groq`, `together_ai` for
  *      `together`): how an OpenAI-compatible instance's models are found;
- *   3. the bare model name `m`, whichever provider.
+ *   3. the bare model name `m`, whichever provider; not for a self-hosted kind (`openai-compatible`,
+ *      `huggingface`): a vLLM serving `llama-3.3-70b` is not priced by another host's entry, nor given
+ *      its smaller context window (routing would then skip the model for longer prompts).
  * A name is the sheet's key without its provider prefix (`azure/gpt-4o` → `gpt-4o`). Entries a
  * rule finds must agree on every value, or the model is ambiguous and left as it is. The
  * built-in simulator's models are matched by their exact id only.
@@ -242,6 +244,9 @@ export interface SheetMapping {
   unmatched: string[];
 }
 
+/** Kinds whose instances may serve any model on their own terms: no bare-name match (rule 3). */
+const SELF_HOSTED_KINDS = new Set(['openai-compatible', 'huggingface']);
+
 const agree = (a: SheetEntry, b: SheetEntry) => PRICE_FIELDS.every((f) => a.values[f] === b.values[f]);
 
 /** The entries of the first rule that finds any, for one catalog model. */
@@ -260,6 +265,7 @@ function candidatesFor(model: Model, provider: Provider, index: SheetIndex): She
     const best = Math.min(...ofKind.map((e) => e.rank));
     return ofKind.filter((e) => e.rank === best);
   }
+  if (SELF_HOSTED_KINDS.has(kind)) return [];
   return [...named, ...(index.byName.get(model.model) ?? []).filter((e) => !named.includes(e))];
 }
 

@@ -275,17 +275,12 @@ describe('price sheets', () => {
       before: 1,
       after: 2.5,
     });
-    // Two hosts price the vLLM instance's model differently: ambiguous, left as it is.
-    expect(m.ambiguous).toEqual([
-      {
-        id: 'vllm/meta-llama/Llama-3.1-8B-Instruct',
-        names: ['deepinfra/meta-llama/Llama-3.1-8B-Instruct', 'nebius/meta-llama/Llama-3.1-8B-Instruct'],
-      },
-    ]);
+    // Other hosts' entries for the vLLM instance's model do not price it (a self-hosted kind).
+    expect(m.ambiguous).toEqual([]);
     expect(m.updated.some((c) => c.id.startsWith('vllm/'))).toBe(false);
     // The simulator is priced by its exact id only: `gpt-4o-mini` does not reach it.
     expect(m.updated.some((c) => c.id.startsWith('simulated/'))).toBe(false);
-    // What priced nothing: an image model, the Vertex duplicate, the ambiguous ones, a model not in the catalog.
+    // What priced nothing: an image model, the Vertex duplicate, other hosts' Llama, a model not in the catalog.
     expect(m.unmatched).toEqual([
       'gpt-4o-mini',
       'gemini-2.5-flash',
@@ -312,7 +307,8 @@ describe('price sheets', () => {
       models: [
         { id: 'anthropic/claude-3-5-haiku-latest', inputPricePerMTok: 0.8, outputPricePerMTok: 4 },
         { id: 'bedrock/anthropic.claude-3-5-haiku-20241022-v1:0', contextWindow: 180000 },
-        { id: 'llama-3.3-70b-versatile', maxOutputTokens: 8000 },
+        { id: 'groq/llama-3.3-70b-versatile', maxOutputTokens: 8000 },
+        { id: 'claude-sonnet-4-5', maxOutputTokens: 64000 }, // one catalog model has it
         { id: 'gpt-4o', inputPricePerMTok: 3 }, // three catalog models have it: openai, openai-eu, azure-eu
         { id: 'no-such/model', inputPricePerMTok: 1 },
       ],
@@ -324,6 +320,7 @@ describe('price sheets', () => {
     expect(after(m, 'bedrock-eu/anthropic.claude-3-5-haiku-20241022-v1:0')).toEqual({ contextWindow: 180000 });
     expect(after(m, 'bedrock-us/anthropic.claude-3-5-haiku-20241022-v1:0')).toEqual({ contextWindow: 180000 });
     expect(after(m, 'groq/llama-3.3-70b-versatile')).toEqual({ maxOutputTokens: 8000 });
+    expect(after(m, 'anthropic/claude-sonnet-4-5')).toEqual({ maxOutputTokens: 64000 });
     // A bare name every instance of it agrees on prices each of them (no other entry disagrees).
     expect(after(m, 'openai/gpt-4o')).toEqual({ inputPricePerMTok: 3 });
     expect(after(m, 'azure-eu/gpt-4o')).toEqual({ inputPricePerMTok: 3 });
@@ -335,17 +332,55 @@ describe('price sheets', () => {
       catalog,
       sheetOf({
         models: [
-          { id: 'hosted-a/meta-llama/Llama-3.1-8B-Instruct', inputPricePerMTok: 0.1 },
-          { id: 'hosted-b/meta-llama/Llama-3.1-8B-Instruct', inputPricePerMTok: 0.2 },
+          { id: 'hosted-a/claude-3-5-haiku-latest', inputPricePerMTok: 0.1 },
+          { id: 'hosted-b/claude-3-5-haiku-latest', inputPricePerMTok: 0.2 },
         ],
       }),
     );
     expect(m.updated).toEqual([]);
     expect(m.ambiguous).toEqual([
       {
-        id: 'vllm/meta-llama/Llama-3.1-8B-Instruct',
-        names: ['hosted-a/meta-llama/Llama-3.1-8B-Instruct', 'hosted-b/meta-llama/Llama-3.1-8B-Instruct'],
+        id: 'anthropic/claude-3-5-haiku-latest',
+        names: ['hosted-a/claude-3-5-haiku-latest', 'hosted-b/claude-3-5-haiku-latest'],
       },
+    ]);
+  });
+
+  it("a self-hosted instance (openai-compatible, huggingface) is not priced by another host's bare name", () => {
+    const selfHosted: Catalog = CatalogSchema.parse({
+      providers: [
+        { id: 'vllm', kind: 'openai-compatible', baseUrl: 'http://10.0.0.7:8000/v1' },
+        { id: 'tgi', kind: 'huggingface', baseUrl: 'http://10.0.0.8:8080/v1' },
+        { id: 'anthropic', kind: 'anthropic' },
+      ],
+      models: [
+        model('vllm', 'llama-3.3-70b', { contextWindow: 131_072 }),
+        model('tgi', 'llama-3.3-70b', { contextWindow: 131_072 }),
+        model('anthropic', 'claude-sonnet-4-5'),
+      ],
+    });
+    const m = mapPriceSheet(
+      selfHosted,
+      sheetOf({
+        // Another host's entry, with a smaller context window: routing would skip the model for longer prompts.
+        'cerebras/llama-3.3-70b': {
+          input_cost_per_token: 8.5e-7,
+          output_cost_per_token: 1.2e-6,
+          litellm_provider: 'cerebras',
+          max_input_tokens: 8192,
+          mode: 'chat',
+        },
+        // A bare name still prices an instance of any other kind.
+        'claude-sonnet-4-5': { input_cost_per_token: 3e-6, litellm_provider: 'some-reseller', mode: 'chat' },
+      }),
+    );
+    expect(m.updated).toEqual([{ id: 'anthropic/claude-sonnet-4-5', field: 'inputPricePerMTok', before: 1, after: 3 }]);
+    expect(m.matched).toEqual([{ id: 'anthropic/claude-sonnet-4-5', name: 'claude-sonnet-4-5' }]);
+    expect(m.unmatched).toEqual(['cerebras/llama-3.3-70b']);
+    // By its own provider's name (rule 2) a self-hosted instance is still priced.
+    const named = mapPriceSheet(selfHosted, sheetOf({ models: [{ id: 'vllm/llama-3.3-70b', contextWindow: 65_536 }] }));
+    expect(named.updated).toEqual([
+      { id: 'vllm/llama-3.3-70b', field: 'contextWindow', before: 131_072, after: 65_536 },
     ]);
   });
 
