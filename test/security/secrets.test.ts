@@ -173,6 +173,43 @@ describe.each(dbKinds())('stored provider keys on %s', (db) => {
     }
   }, 60_000);
 
+  it('a secret an instance refers to is not deleted: 409 secret_in_use naming the instance, the key still in use', async () => {
+    const refused = await call(stack.operatorKey, 'DELETE', `/admin/secrets/${NAME}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('secret_in_use');
+    expect(refused.body.error.message).toContain("'vault'");
+    expect(leaked(JSON.stringify(refused.body), SECOND)).toBeUndefined();
+    expect(
+      (await call(stack.operatorKey, 'GET', '/admin/secrets')).body.data.map((s: { name: string }) => s.name),
+    ).toEqual([NAME]);
+    expect((await stack.db.query('select name from provider_secrets where name = $1', [NAME])).rows).toHaveLength(1);
+    expect(await sentKey()).toBe(`Bearer ${SECOND}`);
+    // Two instances naming it: both are named.
+    await stack.configStore.update((c) => ({
+      ...c,
+      catalog: {
+        ...c.catalog,
+        providers: [
+          ...c.catalog.providers,
+          { id: 'vault-2', kind: 'openai', baseUrl: stack.fakes.openai.url, apiKey: { secret: NAME } },
+        ],
+      },
+    }));
+    const both = await call(stack.operatorKey, 'DELETE', `/admin/secrets/${NAME}`);
+    expect(both.status).toBe(409);
+    expect(both.body.error.message).toMatch(/'vault', 'vault-2'/);
+    // Neither refers to it any more: it can go (the case below).
+    await stack.configStore.update((c) => ({
+      ...c,
+      catalog: {
+        ...c.catalog,
+        providers: c.catalog.providers
+          .filter((p) => p.id !== 'vault-2')
+          .map((p) => (p.id === 'vault' ? { ...p, apiKey: { env: 'VAULT_UNSET_API_KEY' } } : p)),
+      },
+    }));
+  }, 60_000);
+
   it('a deleted secret is gone: 404 the second time, and the calls carry no stored key', async () => {
     expect((await call(stack.operatorKey, 'DELETE', `/admin/secrets/${NAME}`)).status).toBe(200);
     expect((await call(stack.operatorKey, 'DELETE', `/admin/secrets/${NAME}`)).status).toBe(404);

@@ -3,6 +3,8 @@
  * `apiKey: { secret: name }`. A value goes in and is never given back: not by these routes, not
  * in the audit log (which records the name and when), not in a log line (the request body is
  * replaced before the request is logged), not in the configuration (which holds only the name).
+ * A secret an instance of the current configuration refers to is not deleted (409 `secret_in_use`):
+ * that instance would lose its key at the workers' next read, with nothing saying why.
  */
 import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
@@ -10,6 +12,7 @@ import { SECRET_NAME_PATTERN } from '../../domain/catalog';
 import type { Db } from '../../db';
 import { recordAudit } from '../../db/audit';
 import type { SecretInfo } from '../../db/providerSecrets';
+import type { ConfigStore } from '../../services/configStore';
 import { MasterKeyMissingError, type SecretStore } from '../../services/secretStore';
 import { actorOf, requireOperator } from '../auth';
 import { HttpError } from '../errors';
@@ -58,7 +61,7 @@ const scrubBody: RequestHandler = (req, _res, next) => {
 const masterKeyMissing = () =>
   HttpError.unavailable(new MasterKeyMissingError().message, { code: 'master_key_missing' });
 
-export function secretRoutes(deps: { db: Db; secrets?: SecretStore }): Router {
+export function secretRoutes(deps: { db: Db; secrets?: SecretStore; configStore?: ConfigStore }): Router {
   const router = Router();
   router.use('/v1/admin/secrets', scrubBody, requireOperator);
 
@@ -82,6 +85,16 @@ export function secretRoutes(deps: { db: Db; secrets?: SecretStore }): Router {
   });
   router.delete('/v1/admin/secrets/:name', async (req, res) => {
     const name = nameOf(req);
+    // The latest version, not this process's cached one: an instance added a moment ago counts.
+    const providers = deps.configStore ? (await deps.configStore.refresh()).config.catalog.providers : [];
+    const users = providers
+      .filter((p) => p.apiKey && 'secret' in p.apiKey && p.apiKey.secret === name)
+      .map((p) => p.id);
+    if (users.length)
+      throw HttpError.conflict(
+        `The stored secret '${name}' is the key of provider instance${users.length > 1 ? 's' : ''} ${users.map((u) => `'${u}'`).join(', ')}: give ${users.length > 1 ? 'them' : 'it'} another apiKey (or remove ${users.length > 1 ? 'them' : 'it'}) first. Nothing was deleted.`,
+        { param: 'name', code: 'secret_in_use' },
+      );
     const deleted = deps.secrets ? await deps.secrets.delete(name) : false;
     if (!deleted) throw HttpError.notFound(`No stored secret '${name}'.`, { param: 'name', code: 'not_found' });
     await recordAudit(deps.db, { actor: actorOf(req), action: 'secret.delete', target: name });
