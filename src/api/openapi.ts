@@ -459,7 +459,8 @@ export const ROUTES: Record<string, Route> = {
     tag: 'providers',
     role: 'operator',
     response: z.object({ name: z.string(), deleted: z.literal(true) }),
-    errors: ADMIN,
+    // 409: a provider instance of the current configuration refers to it (`secret_in_use`).
+    errors: [...ADMIN, 409],
   },
   'GET /v1/audit': { summary: 'The audit log', tag: 'tenancy', role: 'admin', query: AuditQuery, errors: ADMIN },
 };
