@@ -4,12 +4,14 @@
  * the presets (configuration only) and the shipped Azure and Hugging Face catalog entries.
  */
 import type { ApplicationFailure } from '@temporalio/common';
+import { APIError } from 'openai';
 import { CatalogSchema, findModel, KEY_ENV_PATTERN } from '../../../src/domain/catalog';
 import { initialFallbackState, routeEnding } from '../../../src/domain/fallback';
 import { AZURE_MODELS } from '../../../src/domain/models/azure';
 import { HUGGINGFACE_MODELS } from '../../../src/domain/models/huggingface';
 import { toProviderFailure } from '../../../src/providers/errors';
 import { HF_ROUTER_URL } from '../../../src/providers/huggingface';
+import { HF_MAX_LOADING_RETRY_MS, hfFailure } from '../../../src/providers/huggingface/errors';
 import { KINDS, kindIssues } from '../../../src/providers/kinds';
 import { catalogEntryOf, OPENAI_COMPATIBLE_PRESETS } from '../../../src/providers/openai-compatible/presets';
 import type { AdapterContext } from '../../../src/providers/kind';
@@ -139,6 +141,27 @@ describe('huggingface', () => {
       expect(detailsOf(failure)).toMatchObject({ status: 503, providerCode: 'model_loading', retryAfterMs: 20 });
       expect(failure.nextRetryDelay).toBe(20);
     }
+  });
+
+  it('a load estimate over 30 s is still Overloaded, retried after 30 s (not held until the deadline)', () => {
+    const loading = (estimated_time: number) => {
+      const body = { error: 'Model org/model is currently loading', estimated_time };
+      return hfFailure(
+        new APIError(503, body, undefined, new Headers()),
+        body,
+        'p',
+        'org/model',
+        KEY,
+      ) as ApplicationFailure;
+    };
+    const long = loading(600);
+    expect(long.type).toBe('Overloaded');
+    expect(long.nonRetryable).toBe(false);
+    expect(detailsOf(long)).toMatchObject({ status: 503, providerCode: 'model_loading', retryAfterMs: 30_000 });
+    expect(long.nextRetryDelay).toBe(HF_MAX_LOADING_RETRY_MS);
+    expect(HF_MAX_LOADING_RETRY_MS).toBe(30_000);
+    // Under the cap: the estimate as HF gives it.
+    expect(loading(12.5).nextRetryDelay).toBe(12_500);
   });
 
   it('429 → RateLimited; TGI 422 over the token limit → ContextLengthExceeded, not retried', async () => {
