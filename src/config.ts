@@ -138,6 +138,8 @@ export const EnvSchema = z.object({
   AZURE_OPENAI_API_KEY: optionalString,
   AZURE_OPENAI_ENDPOINT: optionalString.pipe(z.url().optional()),
   AZURE_OPENAI_API_VERSION: z.string().default('2024-10-21'),
+  /** The Azure region of that resource (`westeurope`): its residency, for residency rules. */
+  AZURE_OPENAI_REGION: optionalString,
   /**
    * Bedrock: an instance in this AWS region when the AWS default credential chain has something
    * to find (access keys, a profile, web identity, container credentials, a Bedrock API key).
@@ -192,7 +194,11 @@ export function environmentProviders(config: Config) {
     google: geminiKey ? { apiKeyEnv: geminiKey } : undefined,
     azure:
       config.AZURE_OPENAI_API_KEY && config.AZURE_OPENAI_ENDPOINT
-        ? { endpoint: config.AZURE_OPENAI_ENDPOINT, apiVersion: config.AZURE_OPENAI_API_VERSION }
+        ? {
+            endpoint: config.AZURE_OPENAI_ENDPOINT,
+            apiVersion: config.AZURE_OPENAI_API_VERSION,
+            region: config.AZURE_OPENAI_REGION,
+          }
         : undefined,
     bedrock: config.AWS_REGION && awsChain ? { region: config.AWS_REGION } : undefined,
     huggingface: config.HF_TOKEN ? {} : undefined,

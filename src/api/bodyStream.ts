@@ -244,7 +244,9 @@ async function readJson(req: Request, limitBytes: number): Promise<unknown> {
     if (first !== '{' && first !== '[') throw new SyntaxError(`expected an object or an array, got ${first}`);
     return value;
   } catch (err) {
-    throw HttpError.invalid(`Invalid JSON in request body: ${(err as Error).message}`, {
+    // V8 quotes the text around the error: that could be a secret being stored, so it is cut.
+    const why = (err as Error).message.replace(/,\s*(\.\.\.)?".*$/s, '');
+    throw HttpError.invalid(`Invalid JSON in request body: ${why}`, {
       param: 'body',
       code: 'invalid_json',
     });

@@ -24,10 +24,11 @@ export type Region = z.infer<typeof RegionSchema>;
 export const CREDENTIAL_PATTERN = /^(none|env:[A-Z][A-Z0-9_]*_API_KEY)$/;
 
 /**
- * An environment variable a provider key may come from: a name ending in `_API_KEY` or `_TOKEN`,
- * never Switchyard's own settings nor AWS's (the AWS chain is Bedrock's, read by its SDK).
+ * An environment variable a provider key may come from: a name ending in `_API_KEY` (or Hugging
+ * Face's own token names), never Switchyard's own settings nor AWS's (the AWS chain is Bedrock's,
+ * read by its SDK). Not any `*_TOKEN`: a CI or vault token is no key to send to a provider.
  */
-export const KEY_ENV_PATTERN = /^(?!SWITCHYARD_|AWS_)[A-Z][A-Z0-9_]*_(API_KEY|TOKEN)$/;
+export const KEY_ENV_PATTERN = /^((?!SWITCHYARD_|AWS_)[A-Z][A-Z0-9_]*_API_KEY|HF_TOKEN|HUGGING_FACE_HUB_TOKEN)$/;
 /** A key stored (encrypted) through `PUT /v1/admin/secrets/{name}`. */
 export const SECRET_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -37,7 +38,7 @@ export const ApiKeyRefSchema = z.union([
     .object({
       env: z
         .string()
-        .regex(KEY_ENV_PATTERN, 'an environment variable ending in _API_KEY or _TOKEN (not SWITCHYARD_* or AWS_*)'),
+        .regex(KEY_ENV_PATTERN, 'an environment variable ending in _API_KEY (not SWITCHYARD_* or AWS_*), or HF_TOKEN'),
     })
     .strict(),
   z
@@ -46,8 +47,11 @@ export const ApiKeyRefSchema = z.union([
 ]);
 export type ApiKeyRef = z.infer<typeof ApiKeyRefSchema>;
 
-/** Headers that carry credentials: a key goes in `apiKey` (kept out of the configuration), never here. */
-const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|api-key|x-api-key|x-goog-api-key|cookie)$/i;
+/**
+ * Headers that (may) carry credentials: a key goes in `apiKey` (kept out of the configuration and
+ * redacted), never here, where it would be stored and shown as plain text.
+ */
+const CREDENTIAL_HEADERS = /auth|key|token|secret|cookie|signature|credential|session|password/i;
 
 /** Where a cloud region keeps its data, for residency rules: `eu-central-1`, `westeurope`, `europe-west4` → EU. */
 export function residencyOfRegion(region: string | undefined): Region | undefined {
@@ -73,7 +77,11 @@ export const ProviderSchema = z.object({
   /** Before `kind`: `openai` or `anthropic`. Still read when `kind` is absent. */
   wireFormat: WireFormatSchema.optional(),
   /** Overrides the SDK's default base URL (OpenAI-compatible endpoints, proxies; Azure's resource endpoint). */
-  baseUrl: z.url().optional(),
+  baseUrl: z
+    .url()
+    // No user:password in it: a credential goes in `apiKey`, not into the stored configuration.
+    .refine((u) => !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(u), 'no credentials in the URL: use apiKey')
+    .optional(),
   /** Sent with every call (an organisation or project header, a gateway's routing header); never a key. */
   headers: z
     .record(
@@ -321,7 +329,7 @@ export interface DefaultCatalogOptions {
   anthropic?: { baseUrl?: string };
   /** The environment variable holding the Gemini key (GEMINI_API_KEY or GOOGLE_API_KEY). */
   google?: { apiKeyEnv: string };
-  azure?: { endpoint: string; apiVersion: string };
+  azure?: { endpoint: string; apiVersion: string; region?: string };
   /** The AWS region; the key is the AWS default credential chain's. */
   bedrock?: { region: string };
   huggingface?: object;
@@ -329,15 +337,28 @@ export interface DefaultCatalogOptions {
 }
 
 /**
- * Bedrock's shipped models in another region's geography: cross-region inference profiles are
- * named by geography (`us.`, `eu.`, `apac.`), and the models' regions are the instance's.
+ * The shipped Bedrock models an EU instance serves, through the EU's cross-region inference
+ * profiles (`eu.`): the ones whose EU profiles exist. Elsewhere outside the US nothing is shipped
+ * (an operator adds the models their account has there).
  */
+const BEDROCK_EU = new Set([
+  'anthropic.claude-sonnet-4-5-20250929-v1:0',
+  'anthropic.claude-haiku-4-5-20251001-v1:0',
+  'amazon.nova-pro-v1:0',
+  'amazon.nova-lite-v1:0',
+  'amazon.nova-micro-v1:0',
+]);
+
+/** Bedrock's shipped models for an instance in `region`, in that region's geography and residency. */
 function bedrockModelsIn(region: string): z.input<typeof ModelSchema>[] {
   const residency = residencyOfRegion(region) ?? 'US';
-  const prefix = { US: 'us.', EU: 'eu.', APAC: 'apac.', CA: 'us.' }[residency];
-  return BEDROCK_MODELS.map((x) => {
-    const model = x.model.replace(/^us\./, prefix);
-    return { ...x, id: `${x.provider}/${model}`, model, regions: [residency] };
+  if (residency === 'US') return BEDROCK_MODELS;
+  if (residency !== 'EU') return [];
+  return BEDROCK_MODELS.flatMap((x) => {
+    const base = x.model.replace(/^us\./, '');
+    if (!BEDROCK_EU.has(base)) return [];
+    const model = `eu.${base}`;
+    return [{ ...x, id: `${x.provider}/${model}`, model, regions: ['EU' as const] }];
   });
 }
 
@@ -364,12 +385,15 @@ export function defaultCatalog(opts: DefaultCatalogOptions): Catalog {
       baseUrl: opts.azure.endpoint,
       apiVersion: opts.azure.apiVersion,
       apiKey: { env: 'AZURE_OPENAI_API_KEY' },
+      ...(opts.azure.region && { region: opts.azure.region }),
     });
-    models.push(...AZURE_MODELS);
+    const residency = residencyOfRegion(opts.azure.region);
+    models.push(...AZURE_MODELS.map((x) => (residency ? { ...x, regions: [residency] } : x)));
   }
-  if (opts.bedrock) {
+  const bedrockModels = opts.bedrock ? bedrockModelsIn(opts.bedrock.region) : [];
+  if (opts.bedrock && bedrockModels.length) {
     providers.push({ id: 'bedrock', kind: 'bedrock', region: opts.bedrock.region });
-    models.push(...bedrockModelsIn(opts.bedrock.region));
+    models.push(...bedrockModels);
   }
   if (opts.huggingface) {
     providers.push({ id: 'huggingface', kind: 'huggingface', apiKey: { env: 'HF_TOKEN' } });

@@ -47,5 +47,11 @@ export interface ProviderKind {
    * credential chain, a local server may need none.
    */
   readonly keyOptional?: boolean;
+  /**
+   * With no key named, the SDK finds credentials of its own (Bedrock: the AWS chain). Such an
+   * instance cannot say `credential: none`, and an API write may not point it somewhere new
+   * without naming a key (`src/domain/credentials.ts`): those credentials are not sent elsewhere.
+   */
+  readonly ambientCredentials?: boolean;
   create(ctx: AdapterContext): ProviderAdapter;
 }

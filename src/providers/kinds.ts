@@ -37,11 +37,17 @@ export function kindIssues(catalog: Pick<Catalog, 'providers'>): Array<{ path: s
           message: `unknown provider kind '${kindOf(p)}' (known: ${Object.keys(KINDS).join(', ')})`,
         },
       ];
-    return (kind.requires ?? [])
+    const missing = (kind.requires ?? [])
       .filter((field) => p[field] === undefined)
       .map((field) => ({
         path: `catalog.providers.${i}.${field}`,
         message: `a '${kind.name}' provider needs ${field}`,
       }));
+    if (kind.ambientCredentials && p.credential === 'none')
+      missing.push({
+        path: `catalog.providers.${i}.credential`,
+        message: `a '${kind.name}' provider has no keyless mode: name its key in apiKey, or leave both out for its SDK's own credentials`,
+      });
+    return missing;
   });
 }

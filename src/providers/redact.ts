@@ -59,6 +59,9 @@ const KEY_SHAPES = [
   /\bAIza[0-9A-Za-z_-]{20,}/g,
   /\bxai-[A-Za-z0-9]{20,}/g,
   /\bgsk_[A-Za-z0-9]{20,}/g,
+  // Hugging Face tokens; AWS access key ids.
+  /\bhf_[A-Za-z0-9]{20,}/g,
+  /\b(AKIA|ASIA)[A-Z0-9]{16}\b/g,
 ];
 const CREDENTIAL = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 

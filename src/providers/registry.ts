@@ -4,6 +4,7 @@
  * Rebuilt when the instance's kind, endpoint, headers, version, region or key changes.
  */
 import { CREDENTIAL_PATTERN, kindOf, type Provider } from '../domain/catalog';
+import { failure } from './errors';
 import { kindNamed } from './kinds';
 import { registerSecrets } from './redact';
 import type { AdapterContext } from './kind';
@@ -22,6 +23,8 @@ const fromEnvironment: NamedCredentials = (name) => process.env[name];
 export interface SecretSource {
   get(name: string): Promise<string | undefined>;
 }
+
+const AWS_SECRETS = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_BEARER_TOKEN_BEDROCK'];
 
 /** A stored-secret reference: resolved asynchronously (`resolveKey`). */
 export const STORED_SECRET = Symbol('stored secret');
@@ -59,6 +62,8 @@ export class AdapterRegistry {
     private readonly stored?: SecretSource,
   ) {
     registerSecrets(Object.values(secrets));
+    // What the AWS chain may send (Bedrock without a key): never written anywhere either.
+    registerSecrets(AWS_SECRETS.map((n) => process.env[n]));
   }
 
   /** The key the instance's calls carry: null for none (or the kind's own chain, e.g. AWS's). */
@@ -69,12 +74,20 @@ export class AdapterRegistry {
     if (found !== undefined) return found;
     // The simulator accepts any key; a real provider without one answers 401 → AuthFailed → fallback.
     if (p.simulated) return 'simulated';
+    // A key named but not found (unset, deleted, no master key) is a missing key, never "none":
+    // for Bedrock, none would mean the AWS chain's own credentials.
+    if (p.apiKey !== undefined || p.credential !== undefined) return 'missing-key';
     return keyOptional ? null : 'missing-key';
   }
 
   async get(p: Provider): Promise<ProviderAdapter> {
     const kind = kindNamed(p.simulated ? 'openai' : kindOf(p));
-    if (!kind) throw new Error(`provider ${p.id} has kind '${kindOf(p)}', which this worker does not know`);
+    // A worker older than the stored configuration: the workflow falls back to another candidate.
+    if (!kind)
+      throw failure('NotFound', `provider ${p.id} has kind '${kindOf(p)}', which this worker does not know`, {
+        provider: p.id,
+        model: '',
+      });
     const baseURL = p.simulated ? this.simulatedUrl : p.baseUrl;
     if (p.simulated && !baseURL) throw new Error(`provider ${p.id} is simulated but this worker runs no simulator`);
     const apiKey = await this.resolveKey(p, kind.keyOptional === true);

@@ -28,13 +28,30 @@ export interface Stack {
   exited: Promise<number | null>;
 }
 
+/**
+ * What would enable a real provider (or let the AWS SDK look for credentials), blanked unless a
+ * test sets it: a test stack calls only its fakes, whatever the machine's environment holds.
+ */
+const NO_REAL_PROVIDERS: NodeJS.ProcessEnv = Object.fromEntries(
+  [
+    'OPENAI_API_KEY',
+    'ANTHROPIC_API_KEY',
+    'GEMINI_API_KEY',
+    'GOOGLE_API_KEY',
+    'AZURE_OPENAI_API_KEY',
+    'AZURE_OPENAI_ENDPOINT',
+    'HF_TOKEN',
+    ...Object.keys(process.env).filter((k) => k.startsWith('AWS_')),
+  ].map((k) => [k, '']),
+);
+
 /** `all` as `npm start` runs it; `worker` and `api` as `npm run worker` / `npm run api` do. */
 export function startStack(env: NodeJS.ProcessEnv, role: 'all' | 'worker' | 'api' = 'all'): Promise<Stack> {
   // As `npm start` runs it: one node process with tsx as a loader (no tsx parent process relaying
   // signals: it SIGKILLs a child that is slow to acknowledge one, which breaks graceful shutdown).
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', role], {
     cwd: ROOT,
-    env: { ...process.env, NODE_OPTIONS: '', ...env },
+    env: { ...process.env, NODE_OPTIONS: '', ...NO_REAL_PROVIDERS, ...env },
     detached: true, // own process group, so SIGINT to the group is what Ctrl-C in a terminal does
     stdio: ['ignore', 'pipe', 'pipe'],
   });

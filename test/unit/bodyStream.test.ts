@@ -210,3 +210,33 @@ describe('drained', () => {
     expect(stream.listenerCount('response')).toBe(0);
   });
 });
+
+describe('jsonBody', () => {
+  it('a malformed body is a 400 that quotes none of it (it may be a secret being stored)', async () => {
+    const express = (await import('express')).default;
+    const { jsonBody } = await import('../../src/api/bodyStream');
+    const app = express();
+    app.use(jsonBody(1_000_000));
+    app.post('/x', (_req, res) => res.json({ ok: true }));
+    app.use((err: HttpError, _req: unknown, res: { status(n: number): { json(b: unknown): void } }, _next: unknown) =>
+      res.status(err.status).json({ message: err.message }),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const { port } = server.address() as { port: number };
+      const secret = 'sk-live-abcdefghijklmnopqrstuvwx';
+      const res = await fetch(`http://127.0.0.1:${port}/x`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: `{"value": ${secret}}`,
+      });
+      expect(res.status).toBe(400);
+      const text = await res.text();
+      expect(text).toMatch(/Invalid JSON in request body: Unexpected token/);
+      expect(text).not.toMatch(/abcdef/);
+    } finally {
+      server.close();
+    }
+  });
+});

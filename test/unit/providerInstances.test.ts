@@ -58,6 +58,9 @@ describe('instances in the catalog', () => {
       { env: 'SWITCHYARD_MASTER_KEY' },
       { env: 'SWITCHYARD_BOOTSTRAP_TOKEN' },
       { env: 'AWS_SESSION_TOKEN' },
+      // Not any token: a CI or vault token is no provider key.
+      { env: 'GITHUB_TOKEN' },
+      { env: 'VAULT_TOKEN' },
       { secret: 'Has Spaces' },
       { env: 'A_API_KEY', secret: 'both' },
     ])
@@ -66,13 +69,28 @@ describe('instances in the catalog', () => {
 
   it('headers carry no credentials, and an instance names one key source', () => {
     expect(catalog([{ id: 'p', kind: 'openai', headers: { 'OpenAI-Organization': 'org-1' } }]).success).toBe(true);
-    for (const h of ['Authorization', 'api-key', 'x-api-key', 'x-goog-api-key', 'Cookie'])
+    for (const h of [
+      'Authorization',
+      'api-key',
+      'x-api-key',
+      'x-goog-api-key',
+      'Cookie',
+      'Ocp-Apim-Subscription-Key',
+      'X-Amz-Security-Token',
+      'X-Auth-Token',
+    ])
       expect(issuePaths(catalog([{ id: 'p', kind: 'openai', headers: { [h]: 'k' } }]))).toEqual([
         `providers.0.headers.${h}`,
       ]);
     expect(
       issuePaths(catalog([{ id: 'p', kind: 'openai', credential: 'none', apiKey: { env: 'A_API_KEY' } }])),
     ).toEqual(['providers.0.credential']);
+  });
+
+  it('no credentials in a base URL', () => {
+    expect(issuePaths(catalog([{ id: 'p', kind: 'openai-compatible', baseUrl: 'https://u:pw@x.test/v1' }]))).toEqual([
+      'providers.0.baseUrl',
+    ]);
   });
 
   it('duplicate instance ids are refused', () => {
@@ -123,6 +141,38 @@ describe('keys', () => {
     expect(providerKey({ id: 'openai' }, { openai: 'sk-env' }, named)).toBe('sk-env');
   });
 
+  it('a named key does not follow its instance to a new host unnoticed; naming it on a new instance is intent', () => {
+    const stored = {
+      providers: [{ id: 'google', kind: 'google', apiKey: { env: 'GEMINI_API_KEY' } }],
+    } as never;
+    const moved = {
+      providers: [{ id: 'google', kind: 'google', baseUrl: 'https://x.test', apiKey: { env: 'GEMINI_API_KEY' } }],
+    } as never;
+    expect(implicitKeyIssues(stored, moved).map((i) => i.path)).toEqual(['catalog.providers.0.baseUrl']);
+    expect(implicitKeyIssues(stored, moved)[0]!.message).toMatch(/with the key it had/);
+    const anew = {
+      providers: [{ id: 'google-2', kind: 'google', baseUrl: 'https://x.test', apiKey: { env: 'GEMINI_API_KEY' } }],
+    } as never;
+    expect(implicitKeyIssues(stored, anew)).toEqual([]);
+    const rekeyed = {
+      providers: [{ id: 'google', kind: 'google', baseUrl: 'https://x.test', apiKey: { secret: 'proxy-key' } }],
+    } as never;
+    expect(implicitKeyIssues(stored, rekeyed)).toEqual([]);
+  });
+
+  it('Bedrock without a key pointed somewhere new: the AWS chain’s credentials do not go along', () => {
+    const stored = { providers: [{ id: 'b', kind: 'bedrock', region: 'us-east-1' }] } as never;
+    const moved = {
+      providers: [{ id: 'b', kind: 'bedrock', region: 'us-east-1', baseUrl: 'https://x.test' }],
+    } as never;
+    expect(implicitKeyIssues(stored, moved).map((i) => i.path)).toEqual(['catalog.providers.0.credential']);
+    const none = CatalogSchema.parse({
+      providers: [{ id: 'b', kind: 'bedrock', region: 'us-east-1', credential: 'none' }],
+      models: [fakeModel('b', 'm')],
+    });
+    expect(kindIssues(none).map((i) => i.path)).toEqual(['catalog.providers.0.credential']);
+  });
+
   it('an apiKey reference is naming the key: no implied key goes to a new host', () => {
     const next = {
       providers: [
@@ -169,9 +219,34 @@ describe('the registry', () => {
     }
   });
 
-  it('a kind no worker knows is an error naming it', async () => {
+  it('a kind no worker knows is a NotFound failure naming it (the workflow falls back)', async () => {
     const registry = new AdapterRegistry({}, 1_000);
-    await expect(registry.get(instance({ kind: 'cohere' }))).rejects.toThrow(/kind 'cohere'/);
+    await expect(registry.get(instance({ kind: 'cohere' }))).rejects.toMatchObject({
+      type: 'NotFound',
+      message: expect.stringMatching(/kind 'cohere'/),
+    });
+  });
+
+  it('a key named but not found is a missing key, never none (for Bedrock, none is the AWS chain)', async () => {
+    const seen: Array<string | null> = [];
+    const spy = jest.spyOn(KINDS.bedrock!, 'create').mockImplementation((ctx) => {
+      seen.push(ctx.apiKey);
+      return { providerId: ctx.providerId } as never;
+    });
+    try {
+      const registry = new AdapterRegistry({}, 1_000, undefined, () => undefined, { get: async () => undefined });
+      const bedrock = (over: Record<string, unknown>) =>
+        CatalogSchema.parse({
+          providers: [{ id: 'b', kind: 'bedrock', region: 'us-east-1', ...over }],
+          models: [fakeModel('b', 'm')],
+        }).providers[0]!;
+      await registry.get(bedrock({ apiKey: { env: 'UNSET_API_KEY' } }));
+      await registry.get(bedrock({ apiKey: { secret: 'deleted' } }));
+      await registry.get(bedrock({}));
+      expect(seen).toEqual(['missing-key', 'missing-key', null]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 
@@ -190,7 +265,21 @@ describe('the shipped catalog', () => {
       ['huggingface', 'huggingface', { env: 'HF_TOKEN' }, null],
     ]);
     const bedrock = c.models.filter((m) => m.provider === 'bedrock');
-    expect(bedrock.every((m) => m.regions.join() === 'EU' && !m.model.startsWith('us.'))).toBe(true);
+    // Only the models whose EU inference profiles exist, under their `eu.` names.
+    expect(bedrock.map((m) => m.model)).toEqual([
+      'eu.anthropic.claude-sonnet-4-5-20250929-v1:0',
+      'eu.anthropic.claude-haiku-4-5-20251001-v1:0',
+      'eu.amazon.nova-pro-v1:0',
+      'eu.amazon.nova-lite-v1:0',
+      'eu.amazon.nova-micro-v1:0',
+    ]);
+    expect(bedrock.every((m) => m.regions.join() === 'EU')).toBe(true);
+    // Azure with its region: its models in that residency; elsewhere outside US and EU, no Bedrock shipped.
+    const azure = defaultCatalog({
+      azure: { endpoint: 'https://r.openai.azure.com', apiVersion: 'v', region: 'westeurope' },
+    });
+    expect(new Set(azure.models.map((m) => m.regions.join()))).toEqual(new Set(['EU']));
+    expect(defaultCatalog({ bedrock: { region: 'ca-central-1' } }).providers).toEqual([]);
     expect(kindIssues(c)).toEqual([]);
     expect(defaultCatalog({})).toEqual({ providers: [], models: [] });
   });

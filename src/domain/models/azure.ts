@@ -5,8 +5,8 @@
  * Prices are Azure's published Global Standard pay-as-you-go prices per million tokens (US$),
  * which match OpenAI's list prices; an operator's price sheet overrides them.
  *
- * Regions: Azure resources exist in both; an instance with a `region` (e.g. `westeurope`) keeps
- * its models to that region's residency, so such an instance lists its models with that region.
+ * Regions: US, as a resource's region is not known here; the shipped instance with
+ * AZURE_OPENAI_REGION set (e.g. `westeurope`) lists them in that region's residency instead.
  */
 import type { z } from 'zod';
 import type { ModelSchema } from '../catalog';
@@ -22,7 +22,7 @@ export const AZURE_MODELS: Array<z.input<typeof ModelSchema>> = [
     maxOutputTokens: 16_384,
     capabilities: ['chat', 'json', 'tools', 'vision'],
     qualityTier: 5,
-    regions: ['US', 'EU'],
+    regions: ['US'],
     compliance: ['gdpr', 'hipaa'],
     typicalLatencyMs: 1_500,
   },
@@ -36,7 +36,7 @@ export const AZURE_MODELS: Array<z.input<typeof ModelSchema>> = [
     maxOutputTokens: 16_384,
     capabilities: ['chat', 'json', 'tools', 'vision'],
     qualityTier: 3,
-    regions: ['US', 'EU'],
+    regions: ['US'],
     compliance: ['gdpr', 'hipaa'],
     typicalLatencyMs: 700,
   },
@@ -50,7 +50,7 @@ export const AZURE_MODELS: Array<z.input<typeof ModelSchema>> = [
     maxOutputTokens: 32_768,
     capabilities: ['chat', 'json', 'tools', 'vision'],
     qualityTier: 5,
-    regions: ['US', 'EU'],
+    regions: ['US'],
     compliance: ['gdpr', 'hipaa'],
     typicalLatencyMs: 1_400,
   },
@@ -64,7 +64,7 @@ export const AZURE_MODELS: Array<z.input<typeof ModelSchema>> = [
     maxOutputTokens: 32_768,
     capabilities: ['chat', 'json', 'tools', 'vision'],
     qualityTier: 4,
-    regions: ['US', 'EU'],
+    regions: ['US'],
     compliance: ['gdpr', 'hipaa'],
     typicalLatencyMs: 800,
   },
@@ -78,7 +78,7 @@ export const AZURE_MODELS: Array<z.input<typeof ModelSchema>> = [
     maxOutputTokens: 1,
     capabilities: ['embeddings'],
     qualityTier: 3,
-    regions: ['US', 'EU'],
+    regions: ['US'],
     compliance: ['gdpr', 'hipaa'],
     typicalLatencyMs: 200,
   },

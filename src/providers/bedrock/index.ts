@@ -11,6 +11,7 @@ export const bedrock: ProviderKind = {
   requires: ['region'],
   // Without a key the AWS default credential chain signs the calls.
   keyOptional: true,
+  ambientCredentials: true,
   create: (ctx) =>
     new BedrockAdapter({
       providerId: ctx.providerId,
