@@ -224,6 +224,15 @@ describe.each(fixtures.map((f) => [f.kind, f] as const))('%s', (_kind, f) => {
   else
     it('declares no embeddings: it has no embeddings model and its adapter none', () => {
       expect(f.embedModel).toBeUndefined();
+      const adapter = KINDS[f.kind]!.create({
+        providerId: 'p',
+        apiKey: 'k',
+        baseURL: 'http://127.0.0.1:9',
+        apiVersion: 'v',
+        region: 'us-east-1',
+        timeoutMs: 1_000,
+      });
+      expect(adapter.embed).toBeUndefined();
     });
 
   const fallbacks: Array<[Fault, string, number]> = [
@@ -260,14 +269,15 @@ describe.each(fixtures.map((f) => [f.kind, f] as const))('%s', (_kind, f) => {
 
   it('a bad key: AuthFailed, not retried, the other instance’s breaker untouched, the key nowhere', async () => {
     const wrongKey = providerSecret(bad(f));
-    const breakerOfGood = async () => {
+    const breakerOf = async (id: string) => {
       const res = await fetch(`${stack.baseURL}/providers`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
       const body = (await res.json()) as {
         data: Array<{ id: string; breaker: { errorRate: number; status: string } }>;
       };
-      const b = body.data.find((d) => d.id === model())!.breaker;
+      const b = body.data.find((d) => d.id === id)!.breaker;
       return { status: b.status, errorRate: b.errorRate };
     };
+    const breakerOfGood = () => breakerOf(model());
     const before = await breakerOfGood();
     const res = await stack.post('/chat/completions', {
       model: `${bad(f)}/${f.chatModel}`,
@@ -290,7 +300,11 @@ describe.each(fixtures.map((f) => [f.kind, f] as const))('%s', (_kind, f) => {
     const history = await historyText(stack.env, res.headers.get('x-switchyard-workflow-id') ?? `req-${requestId}`);
     expect(history.text).toContain('AuthFailed');
     expect(leaked(history.text, wrongKey)).toBeUndefined();
-    // Each instance has its own breaker: the good one heard nothing of the bad key.
+    // Each instance has its own breaker: the bad key's failure reached the bad instance's (the
+    // same model name on the same server), and the good one heard nothing of it.
+    for (let i = 0; i < 200 && (await breakerOf(`${bad(f)}/${f.chatModel}`)).errorRate === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect((await breakerOf(`${bad(f)}/${f.chatModel}`)).errorRate).toBeGreaterThan(0);
     expect(await breakerOfGood()).toEqual(before);
   });
 });
