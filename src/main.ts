@@ -41,7 +41,7 @@ async function main(): Promise<void> {
         ', ',
       )}   (config version ${app.configStore.current().version}${config.SWITCHYARD_CONFIG ? `, from ${config.SWITCHYARD_CONFIG}` : ''})`,
     app.simulated &&
-      '  Note: no OPENAI_API_KEY or ANTHROPIC_API_KEY is set, so the built-in SIMULATED provider answers (offline, deterministic).',
+      '  Note: no provider key is set (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY…), so the built-in SIMULATED provider answers (offline, deterministic).',
     app.apiUrl &&
       `\n  Try: curl ${app.apiUrl}/v1/chat/completions -H "Authorization: Bearer ${app.apiKeySource === 'generated' ? app.apiKey : '$SWITCHYARD_KEY'}" -H "Content-Type: application/json" -d '{"model":"auto","messages":[{"role":"user","content":"Hello"}]}'`,
     '',
