@@ -4,17 +4,9 @@
  * Configuration only: `presets.ts` lists the usual base URLs and key variables as data.
  * A server that needs no key gets no `Authorization` header at all (not a placeholder).
  */
-import OpenAI from 'openai';
-import type { FinalRequestOptions } from 'openai/internal/request-options';
 import type { ProviderKind } from '../kind';
 import { OpenAIAdapter } from '../openai/adapter';
-
-/** An OpenAI client that sends no credentials (a local server without keys). */
-class KeylessOpenAI extends OpenAI {
-  protected override authHeaders(_opts: FinalRequestOptions): Promise<undefined> {
-    return Promise.resolve(undefined);
-  }
-}
+import { openaiClientOptions, OpenAIWireClient } from '../openai/clientOptions';
 
 export const openaiCompatible: ProviderKind = {
   name: 'openai-compatible',
@@ -24,24 +16,14 @@ export const openaiCompatible: ProviderKind = {
   capabilities: { stream: true, tools: true, structuredOutput: true, vision: true, embeddings: true },
   requires: ['baseUrl'],
   keyOptional: true,
-  create: (ctx) => {
-    const options = {
-      baseURL: ctx.baseURL,
-      // Not OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment: another server has no business with them.
-      organization: null,
-      project: null,
-      maxRetries: 0,
-      timeout: ctx.timeoutMs,
-      ...(ctx.headers && { defaultHeaders: ctx.headers }),
-    };
-    return new OpenAIAdapter({
+  create: (ctx) =>
+    new OpenAIAdapter({
       providerId: ctx.providerId,
       apiKey: ctx.apiKey ?? '',
       timeoutMs: ctx.timeoutMs,
-      client:
-        ctx.apiKey === null
-          ? new KeylessOpenAI({ ...options, apiKey: 'none' })
-          : new OpenAI({ ...options, apiKey: ctx.apiKey }),
-    });
-  },
+      client: new OpenAIWireClient(
+        { ...openaiClientOptions(ctx), baseURL: ctx.baseURL, apiKey: ctx.apiKey ?? 'none' },
+        ctx.apiKey === null,
+      ),
+    }),
 };

@@ -12,6 +12,7 @@ import type {
 import { addDelta, emptyAnswer, type StreamDelta } from '../../domain/stream';
 import { countMessageTokens, countTokens } from '../../domain/tokens';
 import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from '../deadline';
+import { openaiClientOptions } from './clientOptions';
 import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, FinishReason, ProviderAdapter } from '../types';
 
 export interface OpenAIAdapterOptions {
@@ -21,6 +22,11 @@ export interface OpenAIAdapterOptions {
   timeoutMs: number;
   /** Sent with every call (an instance's configured headers). */
   defaultHeaders?: Record<string, string>;
+  /**
+   * Let the SDK read OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment (default true): OpenAI's
+   * own API only, not a proxy or another server.
+   */
+  openaiEnvironment?: boolean;
   /** A client built elsewhere (Azure's `AzureOpenAI` is an `OpenAI`): the options above are then unused. */
   client?: OpenAI;
 }
@@ -36,9 +42,10 @@ export class OpenAIAdapter implements ProviderAdapter {
       new OpenAI({
         apiKey: opts.apiKey,
         baseURL: opts.baseURL,
-        maxRetries: 0,
-        timeout: opts.timeoutMs,
-        ...(opts.defaultHeaders && { defaultHeaders: opts.defaultHeaders }),
+        ...openaiClientOptions(
+          { timeoutMs: opts.timeoutMs, headers: opts.defaultHeaders },
+          { openaiEnvironment: opts.openaiEnvironment ?? true },
+        ),
       });
   }
 

@@ -14,5 +14,8 @@ export const openai: ProviderKind = {
       baseURL: ctx.baseURL,
       timeoutMs: ctx.timeoutMs,
       defaultHeaders: ctx.headers,
+      // OPENAI_ORG_ID / OPENAI_PROJECT_ID only for OpenAI's own API: a proxy or another server at the
+      // instance's baseUrl does not get them (its `headers` may carry an organization on purpose).
+      openaiEnvironment: ctx.baseURL === undefined,
     }),
 };

@@ -117,6 +117,28 @@ describe("OpenAI's environment variables stay OpenAI's", () => {
     expect(f.calls[0]!.headers['openai-organization']).toBeUndefined();
     expect(f.calls[0]!.headers['openai-project']).toBeUndefined();
   });
+
+  it('openai at its own baseUrl (a proxy, another server) gets no OpenAI organization or project; its headers may carry one', async () => {
+    process.env.OPENAI_ORG_ID = 'org-from-the-environment';
+    process.env.OPENAI_PROJECT_ID = 'proj-from-the-environment';
+    const f = await fake('openai');
+    expect((await adapter('openai', { baseURL: f.url }).chat(hello('m'))).content).toBe(CONTRACT_ANSWER);
+    expect(f.calls[0]!.headers['openai-organization']).toBeUndefined();
+    expect(f.calls[0]!.headers['openai-project']).toBeUndefined();
+    await adapter('openai', { baseURL: f.url, headers: { 'OpenAI-Organization': 'org-on-purpose' } }).chat(hello('m'));
+    expect(f.calls[1]!.headers['openai-organization']).toBe('org-on-purpose');
+    expect(f.calls[1]!.headers['openai-project']).toBeUndefined();
+  });
+
+  it('openai without a baseUrl (OpenAI itself, or OPENAI_BASE_URL) still sends OPENAI_ORG_ID and OPENAI_PROJECT_ID', async () => {
+    const f = await fake('openai');
+    process.env.OPENAI_BASE_URL = f.url;
+    process.env.OPENAI_ORG_ID = 'org-from-the-environment';
+    process.env.OPENAI_PROJECT_ID = 'proj-from-the-environment';
+    expect((await adapter('openai', {}).chat(hello('m'))).content).toBe(CONTRACT_ANSWER);
+    expect(f.calls[0]!.headers['openai-organization']).toBe('org-from-the-environment');
+    expect(f.calls[0]!.headers['openai-project']).toBe('proj-from-the-environment');
+  });
 });
 
 describe('openai-compatible: a filtered answer', () => {
