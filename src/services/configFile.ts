@@ -32,6 +32,24 @@ export function parseConfigText(text: string, source: string, defaultCatalog: ()
   return withCatalog;
 }
 
+/**
+ * Whether the file's catalog names providers of its own (not only the simulator). Unvalidated and
+ * forgiving: a bad file is reported when it is read for real.
+ */
+export function fileNamesProviders(file: string | undefined): boolean {
+  if (!file) return false;
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    const raw = (/\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text)) as {
+      catalog?: { providers?: Array<{ simulated?: unknown }> };
+    } | null;
+    const providers = raw?.catalog?.providers;
+    return Array.isArray(providers) && providers.some((p) => p?.simulated !== true);
+  } catch {
+    return false;
+  }
+}
+
 function readText(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');

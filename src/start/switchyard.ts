@@ -20,7 +20,7 @@ import { openDb, type Db } from '../db';
 import { generateApiKey, upsertApiKey } from '../db/apiKeys';
 import { migrate } from '../db/migrate';
 import { defaultCatalog, type Catalog } from '../domain/catalog';
-import { configSource } from '../services/configFile';
+import { configSource, fileNamesProviders } from '../services/configFile';
 import { ConfigStore } from '../services/configStore';
 import { localProviders } from '../services/localProviders';
 import { createRelay } from '../services/streamRelay';
@@ -162,7 +162,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       address = devServer.address;
     }
 
-    const simulated = simulatedProviderEnabled(config);
+    // `auto`: a configuration file with providers of its own is a real catalog; the simulator
+    // would answer `auto` requests beside them.
+    const simulated =
+      simulatedProviderEnabled(config) &&
+      !(config.SWITCHYARD_SIMULATED_PROVIDER === 'auto' && fileNamesProviders(config.SWITCHYARD_CONFIG));
     let sim: SimulatedProvider | undefined;
     if (simulated && role !== 'api') {
       sim = await startSimulatedProvider({

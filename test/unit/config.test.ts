@@ -1,5 +1,8 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig, simulatedProviderEnabled } from '../../src/config';
+import { fileNamesProviders } from '../../src/services/configFile';
 
 describe('config', () => {
   it('applies the documented defaults', () => {
@@ -32,5 +35,29 @@ describe('config', () => {
       true,
     );
     expect(simulatedProviderEnabled(loadConfig({ SWITCHYARD_SIMULATED_PROVIDER: 'off' }))).toBe(false);
+  });
+});
+
+describe('the simulator beside a configuration file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-cfg-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string) => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, text);
+    return p;
+  };
+
+  it('a file naming providers of its own is a real catalog; one without, or only the simulator, is not', () => {
+    expect(
+      fileNamesProviders(file('own.yaml', 'catalog:\n  providers:\n    - { id: v, kind: openai-compatible }\n')),
+    ).toBe(true);
+    expect(fileNamesProviders(file('budget.yaml', 'tenants:\n  default:\n    budget: { dailyUsd: 1 }\n'))).toBe(false);
+    expect(fileNamesProviders(file('sim.json', '{"catalog":{"providers":[{"id":"s","simulated":true}]}}'))).toBe(false);
+    expect(fileNamesProviders(file('bad.yaml', 'catalog: [\n'))).toBe(false);
+    expect(fileNamesProviders(undefined)).toBe(false);
+    // A key set in the environment turns the simulator off whatever the file says.
+    expect(simulatedProviderEnabled(loadConfig({ HF_TOKEN: 'hf_x' }))).toBe(false);
+    expect(simulatedProviderEnabled(loadConfig({ AWS_REGION: 'eu-west-1', AWS_PROFILE: 'p' }))).toBe(false);
+    expect(simulatedProviderEnabled(loadConfig({ AWS_REGION: 'eu-west-1' }))).toBe(true);
   });
 });
