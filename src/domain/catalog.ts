@@ -84,13 +84,20 @@ export const ProviderSchema = z.object({
     .optional(),
   /** Sent with every call (an organisation or project header, a gateway's routing header); never a key. */
   headers: z
-    .record(
-      z
-        .string()
-        .regex(/^[A-Za-z0-9-]{1,64}$/, 'a header name')
-        .refine((h) => !CREDENTIAL_HEADERS.test(h), 'a key goes in apiKey, not in headers'),
-      z.string().max(1_000),
-    )
+    .record(z.string(), z.string().max(1_000))
+    // Names checked here, not in the record's key schema: zod reports a bad key only as "Invalid key in record".
+    .superRefine((headers, ctx) => {
+      for (const name of Object.keys(headers)) {
+        if (!/^[A-Za-z0-9-]{1,64}$/.test(name))
+          ctx.addIssue({ code: 'custom', path: [name], message: 'a header name: letters, digits and dashes' });
+        else if (CREDENTIAL_HEADERS.test(name))
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: 'looks like a credential: a key goes in apiKey (kept out of the configuration), not in headers',
+          });
+      }
+    })
     .optional(),
   /** The API version an endpoint requires (Azure OpenAI's `api-version`). */
   apiVersion: z
