@@ -109,6 +109,17 @@ describe('fallback rules', () => {
     const plan = { candidates: [cand('a/x', 1, 1)] };
     const s = initialFallbackState();
     expect(routeEnding({ candidates: [] }, [], s)).toEqual({ errorType: 'NoCandidate', httpStatus: 503 });
+    // Every model tried overflowed (the rest skipped as no larger): the client must shorten the prompt.
+    expect(
+      routeEnding(
+        { candidates: [cand('a/x', 1, 1), cand('b/y', 1, 1)] },
+        [
+          { modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'ContextLengthExceeded' },
+          { modelId: 'b/y', provider: 'b', outcome: 'skipped' } as never,
+        ],
+        s,
+      ),
+    ).toEqual({ errorType: 'ContextLengthExceeded', httpStatus: 400 });
     expect(
       routeEnding(plan, [{ modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'RateLimited' }], s),
     ).toEqual({ errorType: 'AllRateLimited', httpStatus: 429 });

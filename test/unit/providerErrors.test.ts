@@ -168,6 +168,8 @@ describe('provider error taxonomy', () => {
       map(anthropic(429, { type: 'rate_limit_error', message: 'slow down' }, { 'retry-after': '2' })).nextRetryDelay,
     ).toBe(2000);
     expect(map(openai(500, { message: 'boom' })).nextRetryDelay).toBeUndefined();
+    // `retry-after: 0` means "now": a next-retry delay of 0 would mean no retry at all to Temporal.
+    expect(map(openai(429, { message: 'slow down' }, { 'retry-after': '0' })).nextRetryDelay).toBe(1);
   });
 
   it('parses retry-after as an HTTP date', () => {
