@@ -4,12 +4,10 @@
  */
 import { recordHistory } from '../support/histories';
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, useTestStack } from '../support/stack';
 
-let stack: TestStack;
-
-beforeAll(async () => {
-  stack = await startTestStack({
+const stack = useTestStack(
+  {
     catalog: (f) =>
       CatalogSchema.parse({
         providers: fakeCatalogProviders(f),
@@ -72,13 +70,9 @@ beforeAll(async () => {
       },
       fallback: { maxEscalations: 1 },
     },
-  });
-});
-afterAll(async () => stack?.stop());
-beforeEach(() => {
-  stack.fakes.openai.reset();
-  stack.fakes.anthropic.reset();
-});
+  },
+  { resetFakes: true },
+);
 
 const SENTIMENT = '{"label": "negative", "scores": {"positive": 0.05, "negative": 0.9, "neutral": 0.05}}';
 

@@ -339,3 +339,45 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     },
   };
 }
+
+export interface UseTestStackOptions {
+  /** The beforeAll's timeout in ms (default: Jest's). */
+  timeout?: number;
+  /** Reset both fake providers' behaviours and recorded calls before each test. */
+  resetFakes?: boolean;
+}
+
+/**
+ * One test stack for the enclosing file or `describe`: started in beforeAll, stopped in afterAll.
+ * Returns the stack itself as a proxy (`stack.post(...)`, `stack.fakes`…), usable inside hooks
+ * and tests; touching it before beforeAll has run throws, naming the cause.
+ */
+export function useTestStack(opts: StackOptions, use: UseTestStackOptions = {}): TestStack {
+  let current: TestStack | undefined;
+  const get = (): TestStack => {
+    if (!current) throw new Error('useTestStack: the stack is used before its beforeAll ran (or it failed to start)');
+    return current;
+  };
+  beforeAll(async () => {
+    current = await startTestStack(opts);
+  }, use.timeout);
+  afterAll(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  if (use.resetFakes) {
+    beforeEach(() => {
+      get().fakes.openai.reset();
+      get().fakes.anthropic.reset();
+    });
+  }
+  return new Proxy({} as TestStack, {
+    get: (_, key) => Reflect.get(get(), key),
+    has: (_, key) => Reflect.has(get(), key),
+    ownKeys: () => Reflect.ownKeys(get()),
+    getOwnPropertyDescriptor: (_, key) => {
+      const d = Reflect.getOwnPropertyDescriptor(get(), key);
+      return d && { ...d, configurable: true };
+    },
+  });
+}
