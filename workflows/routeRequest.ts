@@ -25,10 +25,10 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
   afterFailure,
-  contextLengthMessage,
   describeAttempts,
   initialFallbackState,
   routeEnding,
+  routeFailureMessage,
   skipReason,
   type FallbackState,
 } from '../src/domain/fallback';
@@ -111,18 +111,6 @@ function failureTypeOf(err: ActivityFailure): string {
   if (err.cause instanceof ApplicationFailure && err.cause.type) return err.cause.type;
   if (err.cause instanceof TimeoutFailure) return 'Timeout';
   return 'Connection';
-}
-
-/** Why a budget refused the request, for the 429. */
-function budgetMessage(w: WindowState | undefined, plan: PlannedRoute, outcomes: CandidateOutcome[]): string {
-  const why =
-    plan.candidates.length === 0
-      ? plan.rejected.filter((r) => r.filter === 'budget').map((r) => `${r.modelId}: ${r.reason}`)
-      : outcomes.filter((o) => o.errorType === 'BudgetExceeded').map((o) => o.message ?? o.modelId);
-  const where = w
-    ? `The ${w.period} budget of ${w.scope} has $${w.remainingUsd.toFixed(6)} of $${w.limitUsd} left (resets at ${w.resetsAt}). `
-    : '';
-  return `${where}No candidate's worst-case cost fits: ${why.join('; ')}`;
 }
 
 interface Answer {
@@ -306,22 +294,14 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
 
   // No candidate answered: record why, then fail the workflow so the UI shows it as failed.
   const { errorType, httpStatus } = routeEnding(plan, outcomes, state);
-  const lastError = [...outcomes].reverse().find((o) => o.outcome === 'error');
-  const message =
-    errorType === 'NoCandidate'
-      ? `No model can serve this request: ${plan.rejected.map((r) => `${r.modelId}: ${r.reason}`).join('; ')}`
-      : errorType === 'ContextLengthExceeded'
-        ? contextLengthMessage(
-            plan.rejected.filter((r) => r.filter === 'context-window'),
-            classification.inputTokens,
-          )
-        : errorType === 'BudgetExceeded'
-          ? budgetMessage(state.refusedWindow ?? plan.budget, plan, outcomes)
-          : errorType === 'DeadlineExceeded'
-            ? `The request deadline passed after ${latencyMs} ms${lastError ? ` (last error: ${lastError.errorType})` : ''}.`
-            : state.stop && errorType !== 'EscalationsExhausted'
-              ? (lastError?.message ?? 'request refused')
-              : `No candidate produced an answer: ${outcomes.map((o) => `${o.modelId} → ${o.errorType ?? o.outcome}`).join(', ')}`;
+  const message = routeFailureMessage({
+    errorType,
+    plan,
+    outcomes,
+    state,
+    inputTokens: classification.inputTokens,
+    latencyMs,
+  });
   const attempts = await recordOutcome({
     requestId: input.requestId,
     outcome: { status: 'failed', error: { type: errorType, message, candidates: outcomes }, latencyMs },

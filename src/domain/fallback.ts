@@ -162,3 +162,58 @@ export function contextLengthMessage(
   const needed = largest?.neededTokens ?? promptTokens;
   return `The prompt has ${promptTokens} tokens (${needed} with room for the output), more than the largest context window of any model, ${largest?.contextWindow ?? 0} tokens (${largest?.modelId ?? 'none'}). Shorten the prompt or lower max_tokens.`;
 }
+
+/** Why a budget refused the request, for the 429: the refusing window, then each candidate's refusal. */
+export function budgetMessage(
+  w: WindowState | undefined,
+  plan: Pick<PlannedRoute, 'candidates' | 'rejected'>,
+  outcomes: CandidateOutcome[],
+): string {
+  const why =
+    plan.candidates.length === 0
+      ? plan.rejected.filter((r) => r.filter === 'budget').map((r) => `${r.modelId}: ${r.reason}`)
+      : outcomes.filter((o) => o.errorType === 'BudgetExceeded').map((o) => o.message ?? o.modelId);
+  const where = w
+    ? `The ${w.period} budget of ${w.scope} has $${w.remainingUsd.toFixed(6)} of $${w.limitUsd} left (resets at ${w.resetsAt}). `
+    : '';
+  return `${where}No candidate's worst-case cost fits: ${why.join('; ')}`;
+}
+
+/** What a route that produced no answer knows when it ends: the inputs of its failure message. */
+export interface RouteFailureFacts {
+  /** The ending `routeEnding` chose. */
+  errorType: string;
+  plan: Pick<PlannedRoute, 'candidates' | 'rejected' | 'budget'>;
+  outcomes: CandidateOutcome[];
+  state: FallbackState;
+  /** The prompt's tokens, as classified. */
+  inputTokens: number;
+  /** Time from the workflow's start to its ending. */
+  latencyMs: number;
+}
+
+/** The message of a route that produced no answer, one wording per ending (clients read these). */
+export function routeFailureMessage(f: RouteFailureFacts): string {
+  const { errorType, plan, outcomes, state } = f;
+  switch (errorType) {
+    case 'NoCandidate':
+      return `No model can serve this request: ${plan.rejected.map((r) => `${r.modelId}: ${r.reason}`).join('; ')}`;
+    case 'ContextLengthExceeded':
+      return contextLengthMessage(
+        plan.rejected.filter((r) => r.filter === 'context-window'),
+        f.inputTokens,
+      );
+    case 'BudgetExceeded':
+      return budgetMessage(state.refusedWindow ?? plan.budget, plan, outcomes);
+    case 'DeadlineExceeded': {
+      const lastError = [...outcomes].reverse().find((o) => o.outcome === 'error');
+      return `The request deadline passed after ${f.latencyMs} ms${lastError ? ` (last error: ${lastError.errorType})` : ''}.`;
+    }
+  }
+  // A stop (an invalid request, a content filter) passes the provider's own words on to the client.
+  if (state.stop && errorType !== 'EscalationsExhausted') {
+    const lastError = [...outcomes].reverse().find((o) => o.outcome === 'error');
+    return lastError?.message ?? 'request refused';
+  }
+  return `No candidate produced an answer: ${outcomes.map((o) => `${o.modelId} → ${o.errorType ?? o.outcome}`).join(', ')}`;
+}

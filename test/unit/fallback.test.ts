@@ -5,10 +5,13 @@ import {
   describeAttempts,
   initialFallbackState,
   routeEnding,
+  routeFailureMessage,
   skipReason,
+  type RouteFailureFacts,
 } from '../../src/domain/fallback';
 import { DEFAULT_SETTINGS, callPolicyFor } from '../../src/domain/settings';
-import type { RoutedCandidate } from '../../src/domain/request';
+import type { WindowState } from '../../src/domain/budget';
+import type { CandidateOutcome, RoutedCandidate } from '../../src/domain/request';
 
 const cand = (modelId: string, contextWindow: number, qualityTier: number): RoutedCandidate => ({
   modelId,
@@ -194,5 +197,182 @@ describe('fitsNoWindow: a request that fits no model is the client fault context
         20_000,
       ),
     ).toMatch(/^The prompt has 20000 tokens \(21000 with room for the output\), .* 16000 tokens \(b\/large\)/);
+  });
+});
+
+describe('routeFailureMessage: the wording of each ending, as routeRequest has always sent it', () => {
+  const err = (modelId: string, errorType: string, message?: string): CandidateOutcome => ({
+    modelId,
+    provider: modelId.split('/')[0]!,
+    outcome: 'error',
+    errorType,
+    ...(message !== undefined && { message }),
+  });
+  const window: WindowState = {
+    scope: 'tenant:acme',
+    period: 'daily',
+    windowStart: '2026-01-01T00:00:00.000Z',
+    resetsAt: '2026-01-02T00:00:00.000Z',
+    limitUsd: 5,
+    spentUsd: 4.99,
+    reservedUsd: 0,
+    remainingUsd: 0.0100004,
+  };
+  const facts = (f: Partial<RouteFailureFacts> & Pick<RouteFailureFacts, 'errorType'>): RouteFailureFacts => ({
+    plan: { candidates: [cand('a/x', 8000, 2), cand('b/y', 8000, 2)], rejected: [] },
+    outcomes: [],
+    state: initialFallbackState(),
+    inputTokens: 1234,
+    latencyMs: 250,
+    ...f,
+  });
+
+  it('NoCandidate lists every rejection with its reason', () => {
+    const plan = {
+      candidates: [],
+      rejected: [
+        { modelId: 'a/x', filter: 'residency' as const, reason: 'not in eu' },
+        { modelId: 'b/y', filter: 'breaker-open' as const, reason: 'breaker open' },
+      ],
+    };
+    expect(routeFailureMessage(facts({ errorType: 'NoCandidate', plan }))).toBe(
+      'No model can serve this request: a/x: not in eu; b/y: breaker open',
+    );
+    expect(routeFailureMessage(facts({ errorType: 'NoCandidate', plan: { candidates: [], rejected: [] } }))).toBe(
+      'No model can serve this request: ',
+    );
+  });
+
+  it('ContextLengthExceeded names the largest window among the context-window rejections only', () => {
+    const plan = {
+      candidates: [],
+      rejected: [
+        {
+          modelId: 'a/small',
+          filter: 'context-window' as const,
+          reason: 'w',
+          contextWindow: 8_000,
+          neededTokens: 9_000,
+        },
+        { modelId: 'c/embed', filter: 'capability' as const, reason: 'c', contextWindow: 99_999 },
+        {
+          modelId: 'b/big',
+          filter: 'context-window' as const,
+          reason: 'w',
+          contextWindow: 16_000,
+          neededTokens: 9_000,
+        },
+      ],
+    };
+    expect(routeFailureMessage(facts({ errorType: 'ContextLengthExceeded', plan, inputTokens: 8_500 }))).toBe(
+      'The prompt has 8500 tokens (9000 with room for the output), more than the largest context window of any model, 16000 tokens (b/big). Shorten the prompt or lower max_tokens.',
+    );
+    // Every model tried overflowed (no rejection): the prompt's own tokens and no model.
+    expect(routeFailureMessage(facts({ errorType: 'ContextLengthExceeded', inputTokens: 70 }))).toBe(
+      'The prompt has 70 tokens (70 with room for the output), more than the largest context window of any model, 0 tokens (none). Shorten the prompt or lower max_tokens.',
+    );
+  });
+
+  it("BudgetExceeded names the refusing window (else the plan's) and each refusal", () => {
+    const where = 'The daily budget of tenant:acme has $0.010000 of $5 left (resets at 2026-01-02T00:00:00.000Z). ';
+    // Refused at decision time: the budget rejections, with the plan's window.
+    const planned = {
+      candidates: [],
+      rejected: [
+        { modelId: 'a/x', filter: 'budget' as const, reason: 'worst case $0.02' },
+        { modelId: 'b/y', filter: 'residency' as const, reason: 'not in eu' },
+      ],
+      budget: window,
+    };
+    expect(routeFailureMessage(facts({ errorType: 'BudgetExceeded', plan: planned }))).toBe(
+      `${where}No candidate's worst-case cost fits: a/x: worst case $0.02`,
+    );
+    // Refused at call time: each refusal's message (else its model), with the refusing window first.
+    const refused = { ...window, scope: 'user:bo', period: 'monthly' as const, remainingUsd: 0 };
+    expect(
+      routeFailureMessage(
+        facts({
+          errorType: 'BudgetExceeded',
+          plan: { candidates: [cand('a/x', 8000, 2)], rejected: [], budget: window },
+          outcomes: [
+            err('a/x', 'BudgetExceeded', 'over by $0.01'),
+            err('b/y', 'BudgetExceeded'),
+            err('c/z', 'Timeout', 't'),
+          ],
+          state: { ...initialFallbackState(), refusedWindow: refused },
+        }),
+      ),
+    ).toBe(
+      "The monthly budget of user:bo has $0.000000 of $5 left (resets at 2026-01-02T00:00:00.000Z). No candidate's worst-case cost fits: over by $0.01; b/y",
+    );
+    // No window known: the refusals alone.
+    expect(
+      routeFailureMessage(facts({ errorType: 'BudgetExceeded', outcomes: [err('a/x', 'BudgetExceeded', 'no room')] })),
+    ).toBe("No candidate's worst-case cost fits: no room");
+  });
+
+  it('DeadlineExceeded gives the time taken and the last error, if any', () => {
+    const stop = { type: 'DeadlineExceeded', httpStatus: 504 };
+    expect(
+      routeFailureMessage(
+        facts({
+          errorType: 'DeadlineExceeded',
+          latencyMs: 30_001,
+          outcomes: [
+            err('a/x', 'RateLimited'),
+            err('b/y', 'Timeout'),
+            { modelId: 'c/z', provider: 'c', outcome: 'skipped' },
+          ],
+          state: { ...initialFallbackState(), stop },
+        }),
+      ),
+    ).toBe('The request deadline passed after 30001 ms (last error: Timeout).');
+    expect(
+      routeFailureMessage(
+        facts({ errorType: 'DeadlineExceeded', latencyMs: 0, state: { ...initialFallbackState(), stop } }),
+      ),
+    ).toBe('The request deadline passed after 0 ms.');
+  });
+
+  it('a stop passes on the last error\'s message, or "request refused"', () => {
+    const stop = { type: 'InvalidRequest', httpStatus: 400 };
+    expect(
+      routeFailureMessage(
+        facts({
+          errorType: 'InvalidRequest',
+          outcomes: [err('a/x', 'Timeout', 'slow'), err('b/y', 'InvalidRequest', 'messages: required')],
+          state: { ...initialFallbackState(), stop },
+        }),
+      ),
+    ).toBe('messages: required');
+    expect(
+      routeFailureMessage(
+        facts({
+          errorType: 'ContentFiltered',
+          outcomes: [err('a/x', 'ContentFiltered')],
+          state: { ...initialFallbackState(), stop },
+        }),
+      ),
+    ).toBe('request refused');
+  });
+
+  it("otherwise (escalations exhausted, all failed, all rate limited) lists each candidate's end", () => {
+    const outcomes: CandidateOutcome[] = [
+      err('a/x', 'InvalidOutput', 'bad json'),
+      { modelId: 'b/y', provider: 'b', outcome: 'skipped', action: 'skipped: weaker' },
+      err('c/z', 'InvalidOutput', 'bad json again'),
+    ];
+    const stop = { type: 'EscalationsExhausted', httpStatus: 502 };
+    expect(
+      routeFailureMessage(
+        facts({ errorType: 'EscalationsExhausted', outcomes, state: { ...initialFallbackState(), stop } }),
+      ),
+    ).toBe('No candidate produced an answer: a/x → InvalidOutput, b/y → skipped, c/z → InvalidOutput');
+    expect(
+      routeFailureMessage(
+        facts({ errorType: 'AllRateLimited', outcomes: [err('a/x', 'RateLimited'), err('b/y', 'RateLimited')] }),
+      ),
+    ).toBe('No candidate produced an answer: a/x → RateLimited, b/y → RateLimited');
+    expect(routeFailureMessage(facts({ errorType: 'AllCandidatesFailed' }))).toBe('No candidate produced an answer: ');
   });
 });
