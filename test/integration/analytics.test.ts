@@ -4,12 +4,10 @@
  * tenant-scoped (another tenant sees none of it, an operator all); `GET /v1/stats`; and a 50/50
  * weighted rule's variants compared with significance tests (one variant 400 ms slower).
  */
-import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, useTestStack } from '../support/stack';
 
-let stack: TestStack;
-
-beforeAll(async () => {
-  stack = await startTestStack({
+const stack = useTestStack(
+  {
     cache: { chat: 60 },
     catalog: (f) =>
       fakeCatalog(f, [fakeModel('oa', 'a', { qualityTier: 3 }), fakeModel('an', 'b', { qualityTier: 4 })]),
@@ -28,12 +26,11 @@ beforeAll(async () => {
         },
       ],
     },
-  });
+  },
+  { timeout: 120_000 },
+);
+beforeAll(() => {
   stack.fakes.anthropic.setDefault('b', { kind: 'ok', delayMs: 400 });
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
 });
 
 const get = async (path: string, key = stack.apiKey) => {
