@@ -4,20 +4,18 @@
  * included (created and streamed).
  */
 import type Anthropic from '@anthropic-ai/sdk';
-import { fakeCatalog, fakeModel, startTestStack, type TestStack, anthropicClient } from '../support/stack';
+import { fakeCatalog, fakeModel, useTestStack, anthropicClient } from '../support/stack';
 
-let stack: TestStack;
 let client: Anthropic;
 
-beforeAll(async () => {
-  stack = await startTestStack({
+const stack = useTestStack(
+  {
     catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'chat', { capabilities: ['chat', 'vision', 'tools'] })]),
-  });
+  },
+  { timeout: 120_000 },
+);
+beforeAll(() => {
   client = anthropicClient(stack);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
 });
 
 it('answers messages.create from an OpenAI-format provider, mapping both ways', async () => {
