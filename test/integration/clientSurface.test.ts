@@ -4,13 +4,12 @@
  * the SDK's default base64 encoding and in floats) and `models.retrieve`, with the official client.
  */
 import OpenAI from 'openai';
-import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
 
-let stack: TestStack;
 let client: OpenAI;
 
-beforeAll(async () => {
-  stack = await startTestStack({
+const stack = useTestStack(
+  {
     catalog: (f) =>
       fakeCatalog(f, [
         fakeModel('oa', 'chat'),
@@ -23,12 +22,11 @@ beforeAll(async () => {
         }),
         fakeModel('oa', 'text-embedding-3-small', { capabilities: ['embeddings'], outputPricePerMTok: 0 }),
       ]),
-  });
+  },
+  { timeout: 120_000 },
+);
+beforeAll(() => {
   client = openaiClient(stack);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
 });
 
 it('embeddings.create works with the official client, base64 (its default) and float', async () => {
