@@ -4,25 +4,23 @@
  * path of the schema failed; a schema that does not compile is a 400 before any provider is paid.
  */
 import type OpenAI from 'openai';
-import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
 
-let stack: TestStack;
 let client: OpenAI;
 
-beforeAll(async () => {
-  stack = await startTestStack({
+const stack = useTestStack(
+  {
     catalog: (f) =>
       fakeCatalog(f, [
         fakeModel('oa', 'cheap', { capabilities: ['chat', 'json'], qualityTier: 1 }),
         fakeModel('oa', 'best', { capabilities: ['chat', 'json'], qualityTier: 4, inputPricePerMTok: 3 }),
         fakeModel('an', 'claude', { capabilities: ['chat', 'json'], qualityTier: 4, inputPricePerMTok: 3 }),
       ]),
-  });
+  },
+  { timeout: 120_000 },
+);
+beforeAll(() => {
   client = openaiClient(stack);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
 });
 
 const response_format = {
