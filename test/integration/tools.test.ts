@@ -5,25 +5,23 @@
  */
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
 
-let stack: TestStack;
 let client: OpenAI;
 
-beforeAll(async () => {
-  stack = await startTestStack({
+const stack = useTestStack(
+  {
     catalog: (f) =>
       fakeCatalog(f, [
         fakeModel('oa', 'plain'),
         fakeModel('oa', 'agent', { capabilities: ['chat', 'tools'], inputPricePerMTok: 1 }),
         fakeModel('an', 'agent', { capabilities: ['chat', 'tools'], inputPricePerMTok: 2 }),
       ]),
-  });
+  },
+  { timeout: 120_000 },
+);
+beforeAll(() => {
   client = openaiClient(stack);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
 });
 
 const parameters = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
