@@ -8,26 +8,24 @@ import { upsertApiKey } from '../../src/db/apiKeys';
 import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/db';
-import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
 
-let stack: TestStack;
 let client: OpenAI;
 
-beforeAll(async () => {
-  stack = await startTestStack({
+const stack = useTestStack(
+  {
     catalog: (f) =>
       fakeCatalog(f, [
         fakeModel('oa', 'chat'),
         fakeModel('oa', 'broken'),
         fakeModel('oa', 'text-embedding-3-small', { capabilities: ['embeddings'], outputPricePerMTok: 0 }),
       ]),
-  });
+  },
+  { timeout: 120_000 },
+);
+beforeAll(() => {
   stack.fakes.openai.setDefault('broken', { kind: 'error', status: 400, message: 'unsupported parameter' });
   client = openaiClient(stack);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
 });
 
 const chatLine = (customId: string, model = 'oa/chat') => ({
