@@ -89,6 +89,7 @@ export async function resumeIfStarted(
   const f = streamInterrupted(sent, `the call streaming it stopped (its worker died or its attempt was given up)`);
   await relay
     .publish(input.requestId, { type: 'error', errorType: 'StreamInterrupted', message: f.message, chunks: sent })
+    // Best effort on a failing path: the API learns the failure from the workflow anyway.
     .catch(() => undefined);
   throw f;
 }

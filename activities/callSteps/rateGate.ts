@@ -13,7 +13,7 @@ import { DEFAULT_OUTPUT_TOKENS } from '../../src/domain/limits';
 import type { CallModelInput } from '../../src/domain/request';
 import { countMessageTokens } from '../../src/domain/tokens';
 import { failure } from '../../src/providers/errors';
-import type { Metrics } from '../../src/services/metrics';
+import { noteSwallowed, type Metrics } from '../../src/services/metrics';
 import { messagesOf, type StoredRequest } from '../storedRequest';
 import { whoOf, type AttemptRef, type CallContext, type Target, type TokenTurn } from './call';
 import { withdrawAttempt } from './transactions';
@@ -71,7 +71,16 @@ export async function takeTurn(
   return {
     settle: (actual) => {
       if (taken)
-        void requests.adjustTokens(deps.db, provider.id, taken.minute, actual - taken.estimate).catch(() => undefined);
+        void requests
+          .adjustTokens(deps.db, provider.id, taken.minute, actual - taken.estimate)
+          .catch((err: unknown) =>
+            noteSwallowed(
+              'tpm_adjust',
+              err,
+              { requestId: input.requestId, provider: provider.id, minute: taken.minute },
+              "the provider's tpm count was not corrected to the tokens used",
+            ),
+          );
     },
   };
 }

@@ -10,6 +10,7 @@ import type { Db } from '../db';
 import { findApiKey, touchApiKey, type KeyRole } from '../db/apiKeys';
 import type { Actor } from '../db/audit';
 import { FreshCache } from '../services/freshCache';
+import { noteSwallowed } from '../services/metrics';
 import { TenantIdSchema } from '../domain/tenant';
 import { HttpError } from './errors';
 import { validate } from './validate';
@@ -54,7 +55,14 @@ export function requireApiKey(db: Db): RequestHandler {
         if (!found.ok) throw HttpError.unauthenticated(REFUSED[found.why], { code: `${found.why}_api_key` });
         // Last use is kept to the minute: written only when the stored one is older than that.
         if (!found.lastUsedAt || Date.now() - found.lastUsedAt.getTime() > 60_000)
-          void touchApiKey(db, found.owner.keyId).catch(() => undefined);
+          void touchApiKey(db, found.owner.keyId).catch((err: unknown) =>
+            noteSwallowed(
+              'api_key_touch',
+              err,
+              { keyId: found.owner.keyId },
+              "the API key's last use was not recorded",
+            ),
+          );
         return found.owner;
       })
       .then((owner) => {

@@ -142,7 +142,7 @@ export function requestGone(req: Request): { promise: Promise<never>; dispose():
     req.on('close', onClose);
     req.on('aborted', onClose);
   });
-  promise.catch(() => undefined);
+  promise.catch(() => undefined); // marked handled: the reader races it and gets the error there
   return {
     promise,
     dispose: () => {
@@ -200,7 +200,7 @@ async function readJson(req: Request, limitBytes: number): Promise<unknown> {
   let sent = 0;
   let rawTooBig: (err: HttpError) => void = () => undefined;
   const overSent = new Promise<never>((_, reject) => (rawTooBig = reject));
-  overSent.catch(() => undefined);
+  overSent.catch(() => undefined); // marked handled: raced below, where the error is thrown
   const countSent = (chunk: Buffer) => {
     sent += chunk.length;
     if (sent > limitBytes) rawTooBig(tooBig());

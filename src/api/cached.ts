@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { recordCacheHit } from '../db/requests';
 import type { Classification } from '../domain/classify';
+import { noteSwallowed } from '../services/metrics';
 import { cacheKey, type ResponseCache } from '../services/responseCache';
 import type { ConfigStore } from '../services/configStore';
 import type { RouteInput, Routed } from './runRoute';
@@ -45,7 +46,15 @@ export async function lookUp(
   const started = Date.now();
   const key = cacheKey(tenantId, route.operation, body, { model: route.requestedModel, context: route.context });
   // A cache that fails is a miss: the request goes to a provider as if there were no cache.
-  const hit = await deps.cache.store.get(key).catch(() => undefined);
+  const hit = await deps.cache.store.get(key).catch((err: unknown) => {
+    noteSwallowed(
+      'cache_read',
+      err,
+      { tenant: tenantId, operation: route.operation },
+      'the response cache lookup failed',
+    );
+    return undefined;
+  });
   deps.metrics?.cacheRequests.inc({ operation: route.operation, result: hit ? 'hit' : 'miss' });
   res.setHeader('x-switchyard-cache', hit ? 'hit' : 'miss');
   if (!hit) return { key, ttlMs: ttl * 1000 };
@@ -128,5 +137,13 @@ export async function remember(
       lookup.ttlMs,
       { tenant: tenantId, model: result.modelId, operation: route.operation },
     )
-    .catch(() => undefined);
+    // The answer is sent all the same; only later requests miss it.
+    .catch((err: unknown) =>
+      noteSwallowed(
+        'cache_write',
+        err,
+        { requestId: result.requestId, tenant: tenantId, operation: route.operation },
+        'the answer was not kept in the response cache',
+      ),
+    );
 }

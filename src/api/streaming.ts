@@ -113,7 +113,7 @@ export async function streamRoute(
         // Nothing sent and nothing on the relay: no piece is coming (a failure before the first
         // token, or an answer that was not streamed): answer at once instead of draining.
         if (!started && relay && (await relay.count(sub.requestId).catch(() => 0)) === 0) {
-          pending?.catch(() => undefined);
+          pending?.catch(() => undefined); // given up on: the outcome is what is answered
           pending = undefined;
         }
         drainUntil = Date.now() + DRAIN_MS;
@@ -159,7 +159,7 @@ export async function streamRoute(
     await sendWhole(outcome.result);
   } finally {
     stop.abort();
-    pending?.catch(() => undefined);
+    pending?.catch(() => undefined); // a read left behind (aborted by stop): nobody waits on it
     if (started) res.end();
   }
 

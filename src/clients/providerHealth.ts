@@ -19,6 +19,7 @@ import type { BreakerSettings, BreakerSnapshot, Outcomes } from '../domain/break
 import { BLOCKED_FOREVER, type HealthView } from '../domain/policy';
 import { FreshCache } from '../services/freshCache';
 import type { HealthPort, Outcome } from '../services/healthPort';
+import { noteSwallowed } from '../services/metrics';
 import { forceUpdate, outcomesSignal, probeUpdate, providerHealth, stateQuery } from '../../workflows/providerHealth';
 
 export interface HealthOptions {
@@ -30,6 +31,10 @@ export interface HealthOptions {
 export const healthWorkflowId = (endpoint: string): string => `health-${endpoint.replace(/[^A-Za-z0-9._-]/g, '-')}`;
 
 export type { Outcome } from '../services/healthPort';
+
+/** Outcomes that did not reach their breaker (Temporal away): the breaker decides without them. */
+const lost = (err: unknown, endpoint?: string): void =>
+  noteSwallowed('breaker_signal', err, { endpoint }, 'outcomes were not signalled to the breaker');
 
 export class HealthClient implements HealthPort {
   /** What this process learned first-hand (a probe grant, a force), ahead of the projection. */
@@ -53,7 +58,7 @@ export class HealthClient implements HealthPort {
   ) {
     this.opts = { cacheMs: 1_000, failureFlushMs: 200, successFlushMs: 2_000, ...opts };
     this.projection = new FreshCache(this.opts.cacheMs);
-    this.successTimer = setInterval(() => void this.flush().catch(() => undefined), this.opts.successFlushMs);
+    this.successTimer = setInterval(() => void this.flush().catch(lost), this.opts.successFlushMs);
     this.successTimer.unref();
   }
 
@@ -152,7 +157,7 @@ export class HealthClient implements HealthPort {
             probe: true,
           };
       this.forget(endpoint);
-      void this.send(endpoint, outcomes).catch(() => undefined);
+      void this.send(endpoint, outcomes).catch((err: unknown) => lost(err, endpoint));
       return;
     }
     const p = this.pending.get(endpoint) ?? { failures: [], successes: { count: 0, latencySumMs: 0 } };
@@ -163,7 +168,7 @@ export class HealthClient implements HealthPort {
       p.failures.push({ at: Date.now(), type: o.type ?? 'Unknown', message: o.message ?? '', latencyMs: o.latencyMs });
       this.failureTimer ??= setTimeout(() => {
         this.failureTimer = undefined;
-        void this.flush().catch(() => undefined);
+        void this.flush().catch(lost);
       }, this.opts.failureFlushMs);
     }
     this.pending.set(endpoint, p);
@@ -203,6 +208,6 @@ export class HealthClient implements HealthPort {
   async stop(): Promise<void> {
     clearInterval(this.successTimer);
     clearTimeout(this.failureTimer);
-    await this.flush().catch(() => undefined);
+    await this.flush().catch(lost);
   }
 }

@@ -30,12 +30,14 @@ export interface OpenDbOptions {
   databaseUrl?: string;
   /** Folder for PGlite's files; `undefined` or 'memory' keeps PGlite in memory (tests). */
   pgliteDir?: string | 'memory';
+  /** An idle PostgreSQL connection's error (the pool replaces the connection): to log and count. */
+  onIdleError?: (err: Error) => void;
 }
 
 export async function openDb(options: OpenDbOptions): Promise<Db> {
   if (options.databaseUrl) {
     const { PgDb } = await import('./pg');
-    return PgDb.connect(options.databaseUrl);
+    return PgDb.connect(options.databaseUrl, options.onIdleError);
   }
   const { PgliteDb } = await import('./pglite');
   const dir = options.pgliteDir && options.pgliteDir !== 'memory' ? options.pgliteDir : undefined;

@@ -9,10 +9,11 @@ export class PgDb implements Db {
   readonly kind = 'postgres' as const;
   private constructor(private readonly pool: pg.Pool) {}
 
-  static async connect(connectionString: string): Promise<PgDb> {
+  static async connect(connectionString: string, onIdleError: (err: Error) => void = () => undefined): Promise<PgDb> {
     const pool = new pg.Pool({ connectionString, max: 10 });
     // An idle client's error (server restart) must not crash the process; the pool replaces it.
-    pool.on('error', () => undefined);
+    // The server logs and counts it (startSwitchyard); tests and tools that pass nothing ignore it.
+    pool.on('error', onIdleError);
     const db = new PgDb(pool);
     await db.query('select 1');
     return db;
@@ -44,7 +45,7 @@ export class PgDb implements Db {
       await client.query('commit');
       return result;
     } catch (err) {
-      await client.query('rollback').catch(() => undefined);
+      await client.query('rollback').catch(() => undefined); // the error that matters is `err`, rethrown
       throw err;
     } finally {
       client.release();

@@ -19,6 +19,7 @@
  * its own view (`local`), never stored. Every version written is one audit row.
  */
 import { createHash } from 'node:crypto';
+import { noteSwallowed } from './metrics';
 import type { Db } from '../db';
 import { recordAudit } from '../db/audit';
 import {
@@ -236,7 +237,9 @@ export class ConfigStore {
         const version = await insertConfigIfLatest(this.db, config, planned.source, planned.sourceHash, baseVersion);
         if (version !== undefined) {
           // Best effort: a failed prune leaves a few more versions, which the next write drops.
-          await pruneConfigVersions(this.db, version, this.bounds.keepVersions).catch(() => undefined);
+          await pruneConfigVersions(this.db, version, this.bounds.keepVersions).catch((err: unknown) =>
+            noteSwallowed('config_prune', err, { version }, 'old configuration versions were not pruned'),
+          );
           const written = { version, config, source: planned.source };
           this.adopt(written);
           return { base, written };
@@ -247,6 +250,7 @@ export class ConfigStore {
       }
     };
     const result = this.writes.then(run, run);
+    // The caller gets the error through `result`; the queue of writes only goes on to the next.
     this.writes = result.catch(() => undefined);
     return result;
   }
@@ -317,7 +321,18 @@ export class ConfigStore {
   }
 
   startPolling(everyMs = 1_000): void {
-    this.timer ??= setInterval(() => void this.poll().catch(() => undefined), everyMs);
+    this.timer ??= setInterval(
+      () =>
+        void this.poll().catch((err: unknown) =>
+          noteSwallowed(
+            'config_refresh',
+            err,
+            { version: this.stored?.version },
+            'the configuration refresh failed: this process keeps the version it has',
+          ),
+        ),
+      everyMs,
+    );
     this.timer.unref();
   }
 

@@ -210,6 +210,7 @@ export class RedisLimitStore implements LimitStore {
     } catch (err) {
       // A timed-out script may still run on Redis: take its lease back (sent after it on the same
       // connection, so it runs after it), or it would hold one of the tenant's slots for a lease.
+      // If that fails too, the lease expires; Redis being away is logged just below.
       this.redis.zrem(set, id).catch(() => undefined);
       this.unavailable(err);
       return this.local.acquire(key, limit);
@@ -232,7 +233,7 @@ export class RedisLimitStore implements LimitStore {
 
   async close(): Promise<void> {
     this.stopRenewal();
-    // Our requests are over: free their slots now rather than at expiry.
+    // Our requests are over: free their slots now rather than at expiry (failed: they expire).
     await Promise.all([...this.held].map(([id, set]) => this.redis.zrem(set, id).catch(() => undefined)));
     this.held.clear();
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());

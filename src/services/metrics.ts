@@ -5,11 +5,54 @@
  * windows and batch progress (shared state, so every process reports the same values).
  * The Temporal SDK's own worker metrics come from its runtime (SWITCHYARD_TEMPORAL_METRICS_PORT).
  */
+import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db';
+import { createLogger } from '../logger';
 
 const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const BREAKER_VALUE: Record<string, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+/** Where an error is logged and gone on past (best-effort work): a fixed set, the metric's label. */
+export type SwallowedSite =
+  | 'config_refresh'
+  | 'config_prune'
+  | 'breaker_signal'
+  | 'tpm_adjust'
+  | 'cache_read'
+  | 'cache_write'
+  | 'api_key_touch'
+  | 'pg_idle_client';
+
+/**
+ * Module-level (one per process, like the code that counts it: stores, clients, activities that
+ * hold no Metrics), and put in each Metrics registry, so `/metrics` shows it.
+ */
+export const swallowedErrors = new Counter({
+  name: 'switchyard_swallowed_errors_total',
+  help: 'Errors logged and gone on past (best-effort work that failed), by site',
+  labelNames: ['site'] as const,
+  registers: [],
+});
+
+// Until the process sets its own (startSwitchyard), warnings still go somewhere.
+let swallowedLogger: Pick<Logger, 'warn'> = createLogger('warn');
+
+/** The process's logger for the warnings of `noteSwallowed`. */
+export function logSwallowedTo(logger: Pick<Logger, 'warn'>): void {
+  swallowedLogger = logger;
+}
+
+/** Logs (warn, with the ids given) and counts an error the caller goes on past. */
+export function noteSwallowed(
+  site: SwallowedSite,
+  err: unknown,
+  context: Record<string, unknown>,
+  message: string,
+): void {
+  swallowedErrors.inc({ site });
+  swallowedLogger.warn({ err, site, ...context }, message);
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -80,8 +123,11 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly swallowedErrors = swallowedErrors;
+
   constructor(db?: Db) {
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' });
+    this.registry.registerMetric(swallowedErrors);
     if (!db) return;
     new Gauge({
       name: 'switchyard_breaker_state',

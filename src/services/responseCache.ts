@@ -142,6 +142,7 @@ export class RedisCache implements ResponseCache {
   }
 
   async close(): Promise<void> {
+    // Closing: a connection that cannot quit is already gone.
     await this.redis.quit().catch(() => undefined);
   }
 }

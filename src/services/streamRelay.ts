@@ -77,6 +77,7 @@ export class RedisRelay implements StreamRelay {
 
   async close(): Promise<void> {
     for (const r of this.readers) r.disconnect();
+    // Closing: a connection that cannot quit is already gone.
     await this.redis.quit().catch(() => undefined);
   }
 }

@@ -24,7 +24,7 @@ import { configSource, fileNamesProviders } from '../services/configFile';
 import { ConfigStore } from '../services/configStore';
 import { localProviders } from '../services/localProviders';
 import { createRelay } from '../services/streamRelay';
-import { Metrics } from '../services/metrics';
+import { logSwallowedTo, Metrics, noteSwallowed } from '../services/metrics';
 import { createCache } from '../services/responseCache';
 import { createLimitStore } from '../services/limitStore';
 import type { HealthSources } from '../services/dependencyHealth';
@@ -106,6 +106,7 @@ const closeServer = (server: http.Server) =>
 
 export async function startSwitchyard(config: Config, opts: StartOptions): Promise<Switchyard> {
   const { logger, role } = opts;
+  logSwallowedTo(logger);
   // Each with what it does, so a stop that overruns its deadline can say where it is stuck.
   const cleanups: Array<[step: string, fn: () => Promise<void>]> = [];
   let step: string | undefined;
@@ -137,6 +138,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     const db = await openDb({
       databaseUrl: config.DATABASE_URL,
       pgliteDir: path.join(config.SWITCHYARD_DATA_DIR, 'pglite'),
+      onIdleError: (err) => noteSwallowed('pg_idle_client', err, {}, 'an idle database connection failed'),
     });
     cleanups.push(['closing the database', () => db.close()]);
     const applied = await migrate(db);

@@ -172,7 +172,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
       for (const w of workers) {
         if (w.getState() === 'RUNNING') w.shutdown();
       }
-      await done.catch(() => undefined);
+      await done.catch(() => undefined); // a worker's failure is reported where `done` is awaited (workerDone)
     },
   };
 }
