@@ -5,20 +5,16 @@
  * query buffer is full").
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, useTestStack } from '../support/stack';
 
-let stack: TestStack;
-beforeAll(async () => {
-  stack = await startTestStack({
-    breakers: true,
-    catalog: (f) =>
-      CatalogSchema.parse({
-        providers: fakeCatalogProviders(f),
-        models: [fakeModel('oa', 'primary'), fakeModel('an', 'backup')],
-      }),
-  });
+const stack = useTestStack({
+  breakers: true,
+  catalog: (f) =>
+    CatalogSchema.parse({
+      providers: fakeCatalogProviders(f),
+      models: [fakeModel('oa', 'primary'), fakeModel('an', 'backup')],
+    }),
 });
-afterAll(async () => stack?.stop());
 
 it('a cold burst of 100 concurrent requests makes no more than a handful of breaker queries', async () => {
   const results = await Promise.all(
