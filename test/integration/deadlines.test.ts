@@ -4,25 +4,21 @@
  * client's short deadlines cannot open a breaker everyone shares.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, useTestStack } from '../support/stack';
 
 const THRESHOLD = 2;
-let stack: TestStack;
-beforeAll(async () => {
-  stack = await startTestStack({
-    breakers: true,
-    catalog: (f) =>
-      CatalogSchema.parse({
-        providers: fakeCatalogProviders(f),
-        models: [fakeModel('oa', 'slow')],
-      }),
-    config: {
-      retry: { default: { maximumAttempts: 1, timeoutMs: 30_000 } },
-      breakers: { failureThreshold: THRESHOLD, windowMs: 60_000, cooldownMs: 60_000 },
-    },
-  });
+const stack = useTestStack({
+  breakers: true,
+  catalog: (f) =>
+    CatalogSchema.parse({
+      providers: fakeCatalogProviders(f),
+      models: [fakeModel('oa', 'slow')],
+    }),
+  config: {
+    retry: { default: { maximumAttempts: 1, timeoutMs: 30_000 } },
+    breakers: { failureThreshold: THRESHOLD, windowMs: 60_000, cooldownMs: 60_000 },
+  },
 });
-afterAll(async () => stack?.stop());
 
 const chat = (headers: Record<string, string>) =>
   stack.post('/chat/completions', { model: 'oa/slow', messages: [{ role: 'user', content: 'hi' }] }, headers);
