@@ -5,14 +5,13 @@
  * request, the answer, abandonment, attempt list and completion as four statements.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, useTestStack } from '../support/stack';
 
-let stack: TestStack;
+const stack = useTestStack({
+  breakers: true,
+  catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
+});
 beforeAll(async () => {
-  stack = await startTestStack({
-    breakers: true,
-    catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
-  });
   const set = await fetch(`${stack.baseURL}/admin/tenants/${stack.tenantId}/budget`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${stack.adminKey}`, 'content-type': 'application/json' },
@@ -20,7 +19,6 @@ beforeAll(async () => {
   });
   expect(set.status).toBe(200);
 });
-afterAll(async () => stack?.stop());
 
 // Read through per-process caches (at most once a second, single flight), not once per request.
 const CACHED = [
