@@ -5,7 +5,7 @@
  * waiting for a slot. `per-provider`: on the provider's own queue.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, useTestStack, type TestStack } from '../support/stack';
 
 const catalog = (f: TestStack['fakes']) =>
   CatalogSchema.parse({
@@ -28,11 +28,7 @@ async function callQueueOf(stack: TestStack, workflowId: string): Promise<string
 }
 
 describe('shared (default)', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await startTestStack({ catalog, config, maxConcurrentCalls: 2 });
-  });
-  afterAll(async () => stack?.stop());
+  const stack = useTestStack({ catalog, config, maxConcurrentCalls: 2 });
 
   it("runs the call on the workflow's own task queue", async () => {
     const res = await ask(stack, 0);
@@ -66,11 +62,7 @@ describe('shared (default)', () => {
 });
 
 describe('per-provider', () => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await startTestStack({ catalog, config, callQueues: 'per-provider' });
-  });
-  afterAll(async () => stack?.stop());
+  const stack = useTestStack({ catalog, config, callQueues: 'per-provider' });
 
   it("runs the call on its provider's task queue", async () => {
     stack.fakes.openai.setDefault('primary', { kind: 'ok', content: 'hi' });
