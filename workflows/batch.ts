@@ -150,192 +150,256 @@ function failureEnd(
   };
 }
 
+/** A result waiting to be written, and whether its item was the probe of a waiting job. */
+interface PendingWrite {
+  end: ItemEnd;
+  probe: boolean;
+}
+
+/**
+ * Everything one run of a batch job knows, in one record: the step functions below read and change
+ * it, and the progress query reads it. Workflow state only (deterministic); none of it is stored
+ * elsewhere except through the activities the steps call.
+ */
+interface JobState {
+  readonly input: BatchJobInput;
+  /** What the progress query and the workflow's details show (`deferred` counted on read). */
+  readonly progress: BatchProgress;
+  /** Items to run again once the way is open (an outage, an exhausted budget). */
+  readonly deferred: BatchItemRef[];
+  /** While waiting: not before this time (epoch ms) does a deferred item run again. */
+  waitUntil: number;
+  /** The last item seq taken from storage in upload order. */
+  cursor: number;
+  /** The page of prepared items not yet dispatched. */
+  prepared: PreparedItem[];
+  /** Storage has no item after the cursor. */
+  pageDone: boolean;
+  /** Items dispatched in this run (a run continues as new after ITEMS_PER_RUN). */
+  dispatched: number;
+  /** A deferred item is running as the probe of a waiting job. */
+  probing: boolean;
+  /** The batch was cancelled through the API (storage said so when preparing a page). */
+  cancelled: boolean;
+  /** Results not yet written: they go out in groups (one activity for many items). */
+  readonly writes: PendingWrite[];
+  /** Groups being written now. */
+  writing: number;
+}
+
+/** Nothing runs and nothing is left to write. */
+const idle = (s: JobState): boolean => s.progress.inFlight === 0 && s.writes.length === 0 && s.writing === 0;
+
+function showProgress(s: JobState): void {
+  const p = s.progress;
+  setCurrentDetails(
+    [
+      `**${p.status}**: ${p.done} done, ${p.failed} failed of ${p.total}; ${p.inFlight} in flight`,
+      ...(p.reason ? [`**Waiting:** ${p.reason} (next try at ${p.waitingUntil})`] : []),
+    ].join('\n\n'),
+  );
+}
+
+async function setStatus(s: JobState, next: BatchStatus, reason?: string): Promise<void> {
+  s.progress.status = next;
+  s.progress.reason = reason;
+  if (next !== 'waiting') s.progress.waitingUntil = undefined;
+  showProgress(s);
+  await acts.setBatchState({ batchId: s.input.batchId, status: next, reason });
+}
+
+/** Writes the next group of results, then settles each item by what storage made of it. */
+async function flushWrites(s: JobState): Promise<void> {
+  const group = s.writes.splice(0, WRITE_BATCH);
+  if (group.length === 0) return;
+  s.writing++;
+  try {
+    // Not cancellable: these answers are in, and a cancelled batch keeps its finished results.
+    const outcomes = await CancellationScope.nonCancellable(() =>
+      acts.finishItems({ batchId: s.input.batchId, kind: s.input.kind, ends: group.map((w) => w.end) }),
+    );
+    for (const [i, o] of outcomes.entries()) await settle(s, undefined, { status: o }, group[i]!.probe);
+  } finally {
+    s.writing--;
+  }
+}
+
+/** Runs for the life of the job: a full group goes out at once, a partial one after WRITE_DELAY_MS. */
+async function writeResults(s: JobState): Promise<never> {
+  for (;;) {
+    await condition(() => s.writes.length > 0);
+    if (s.writes.length < WRITE_BATCH) await condition(() => s.writes.length >= WRITE_BATCH, WRITE_DELAY_MS);
+    await flushWrites(s);
+  }
+}
+
+/** Counts an item's end; a deferred one is kept to run again, and the job waits until it may. */
+async function settle(
+  s: JobState,
+  ref: BatchItemRef | undefined,
+  outcome: BatchItemOutcome,
+  probe: boolean,
+): Promise<void> {
+  const p = s.progress;
+  if (probe) s.probing = false;
+  if (outcome.status === 'deferred') {
+    if (ref) s.deferred.push(ref);
+    const at = Math.min(
+      outcome.retryAt ? Math.max(Date.parse(outcome.retryAt), Date.now() + 1_000) : Infinity,
+      Date.now() + s.input.recheckMs,
+    );
+    s.waitUntil = Math.max(s.waitUntil, at);
+    p.waitingUntil = new Date(s.waitUntil).toISOString();
+    if (p.status !== 'waiting') await setStatus(s, 'waiting', outcome.reason);
+    return;
+  }
+  if (outcome.status === 'succeeded') p.done++;
+  if (outcome.status === 'failed') p.failed++;
+  if (p.status === 'waiting' && outcome.status !== 'cancelled') await setStatus(s, 'running');
+  showProgress(s);
+}
+
+/** Runs an item to its end; never throws (a cancelled job stops waiting for it). */
+async function runItem(s: JobState, item: PreparedItem, probe: boolean): Promise<void> {
+  const { input } = s;
+  s.progress.inFlight++;
+  const ref = { seq: item.seq, itemId: item.itemId };
+  const child: BatchItemInput = { batchId: input.batchId, tenantId: input.tenantId, kind: input.kind, ...ref };
+  let end: ItemEnd | { deferred: { reason: string; retryAt?: string } } | undefined;
+  try {
+    if (item.requestIds.length === 1) {
+      // One request: it is the item's child workflow itself.
+      await routeChild(child, item.requestIds[0]!, item.route, itemWorkflowId(input.batchId, item.itemId));
+      end = { itemId: item.itemId, requestIds: item.requestIds, finalRequestId: item.requestIds[0], chunks: 1 };
+    } else {
+      // Chunks to combine: a child of its own runs them and writes the item's result.
+      const outcome = await executeChild(batchItem, {
+        workflowId: itemWorkflowId(input.batchId, item.itemId),
+        args: [{ ...child, prepared: item }],
+        staticSummary: `${input.kind} item ${item.itemId} (#${item.seq}): ${item.requestIds.length} chunks`,
+      });
+      if (outcome.status === 'deferred') end = { deferred: outcome };
+      else await settle(s, ref, outcome, probe);
+    }
+  } catch (err) {
+    if (isCancellation(err)) end = undefined;
+    else end = failureEnd(err, item, item.requestIds);
+  } finally {
+    s.progress.inFlight--;
+  }
+  if (!end) return;
+  if ('deferred' in end) await settle(s, ref, { status: 'deferred', ...end.deferred }, probe);
+  else s.writes.push({ end, probe });
+}
+
+/** The next item to run: prepared a page at a time (deferred ones first, one at a time while waiting). */
+async function nextItem(s: JobState): Promise<PreparedItem | undefined> {
+  const { input, progress: p } = s;
+  if (s.prepared.length === 0) {
+    const again = p.status === 'waiting' ? s.deferred.splice(0, 1) : s.deferred.splice(0, PAGE);
+    if (again.length === 0 && s.pageDone) return undefined;
+    if (again.length === 0 && s.dispatched >= ITEMS_PER_RUN) {
+      // Keep the history small: finish what runs, then continue after the cursor.
+      await condition(() => idle(s));
+      await continueAsNew<typeof batchSummarize>({
+        ...input,
+        cursor: s.cursor,
+        deferred: s.deferred,
+        waiting: p.status === 'waiting' ? { until: s.waitUntil, reason: p.reason ?? 'waiting' } : undefined,
+      });
+    }
+    const page = await acts.prepareItems({
+      batchId: input.batchId,
+      kind: input.kind,
+      ...(again.length ? { seqs: again.map((r) => r.seq) } : { afterSeq: s.cursor }),
+      limit: PAGE,
+    });
+    if (page.cancelled) s.cancelled = true;
+    if (again.length === 0) {
+      if (page.items.length < PAGE) s.pageDone = true;
+      if (page.items.length) s.cursor = page.items[page.items.length - 1]!.seq;
+    }
+    s.prepared = page.items;
+  }
+  return s.prepared.shift();
+}
+
+/** Dispatches items until none is left (or the batch is cancelled), within the concurrency. */
+async function dispatchAll(s: JobState): Promise<void> {
+  const p = s.progress;
+  while (!s.cancelled) {
+    await condition(() => p.inFlight < s.input.concurrency);
+    if (p.status === 'waiting') {
+      // One deferred item at a time probes whether the way is open again.
+      if (Date.now() < s.waitUntil) {
+        await sleep(s.waitUntil - Date.now());
+        continue;
+      }
+      if (s.probing) {
+        await condition(() => !s.probing || p.status !== 'waiting');
+        continue;
+      }
+    }
+    const next = await nextItem(s);
+    if (!next) {
+      if (idle(s) && s.deferred.length === 0) break;
+      await condition(() => idle(s) || s.deferred.length > 0);
+      continue;
+    }
+    s.dispatched++;
+    const probe = p.status === 'waiting';
+    if (probe) s.probing = true;
+    void runItem(s, next, probe);
+  }
+}
+
 async function batchJob(input: BatchJobInput): Promise<BatchProgress> {
   // A run continued while waiting stays waiting (its status in the database too).
   const status: BatchStatus = input.waiting ? 'waiting' : 'running';
   const counts = await acts.startBatchRun({ batchId: input.batchId, status, reason: input.waiting?.reason });
-  const deferred: BatchItemRef[] = [...(input.deferred ?? [])];
-  let waitUntil = input.waiting?.until ?? 0;
-  const p: BatchProgress = {
-    status,
-    total: counts.total,
-    done: counts.done,
-    failed: counts.failed,
-    inFlight: 0,
-    deferred: 0,
-    ...(input.waiting && { reason: input.waiting.reason, waitingUntil: new Date(waitUntil).toISOString() }),
+  const waitUntil = input.waiting?.until ?? 0;
+  const s: JobState = {
+    input,
+    progress: {
+      status,
+      total: counts.total,
+      done: counts.done,
+      failed: counts.failed,
+      inFlight: 0,
+      deferred: 0,
+      ...(input.waiting && { reason: input.waiting.reason, waitingUntil: new Date(waitUntil).toISOString() }),
+    },
+    deferred: [...(input.deferred ?? [])],
+    waitUntil,
+    cursor: input.cursor ?? 0,
+    prepared: [],
+    pageDone: false,
+    dispatched: 0,
+    probing: false,
+    cancelled: false,
+    writes: [],
+    writing: 0,
   };
-  setHandler(progressQuery, () => ({ ...p, deferred: deferred.length }));
-  let cursor = input.cursor ?? 0;
-  let prepared: PreparedItem[] = [];
-  let pageDone = false;
-  let dispatched = 0;
-  let probing = false;
-  let cancelled = false;
-  const show = () =>
-    setCurrentDetails(
-      [
-        `**${p.status}**: ${p.done} done, ${p.failed} failed of ${p.total}; ${p.inFlight} in flight`,
-        ...(p.reason ? [`**Waiting:** ${p.reason} (next try at ${p.waitingUntil})`] : []),
-      ].join('\n\n'),
-    );
-  show();
-
-  const setStatus = async (next: BatchStatus, reason?: string) => {
-    p.status = next;
-    p.reason = reason;
-    if (next !== 'waiting') p.waitingUntil = undefined;
-    show();
-    await acts.setBatchState({ batchId: input.batchId, status: next, reason });
-  };
-
-  // Results go out in groups (one activity for many items): fewer activities per item.
-  const writes: Array<{ end: ItemEnd; probe: boolean }> = [];
-  let writing = 0;
-  const flush = async () => {
-    const group = writes.splice(0, WRITE_BATCH);
-    if (group.length === 0) return;
-    writing++;
-    try {
-      // Not cancellable: these answers are in, and a cancelled batch keeps its finished results.
-      const outcomes = await CancellationScope.nonCancellable(() =>
-        acts.finishItems({ batchId: input.batchId, kind: input.kind, ends: group.map((w) => w.end) }),
-      );
-      for (const [i, o] of outcomes.entries()) await settle(undefined, { status: o }, group[i]!.probe);
-    } finally {
-      writing--;
-    }
-  };
-  const writer = (async () => {
-    for (;;) {
-      await condition(() => writes.length > 0);
-      if (writes.length < WRITE_BATCH) await condition(() => writes.length >= WRITE_BATCH, WRITE_DELAY_MS);
-      await flush();
-    }
-  })();
-  void writer.catch(() => undefined);
-
-  const settle = async (ref: BatchItemRef | undefined, outcome: BatchItemOutcome, probe: boolean) => {
-    if (probe) probing = false;
-    if (outcome.status === 'deferred') {
-      if (ref) deferred.push(ref);
-      const at = Math.min(
-        outcome.retryAt ? Math.max(Date.parse(outcome.retryAt), Date.now() + 1_000) : Infinity,
-        Date.now() + input.recheckMs,
-      );
-      waitUntil = Math.max(waitUntil, at);
-      p.waitingUntil = new Date(waitUntil).toISOString();
-      if (p.status !== 'waiting') await setStatus('waiting', outcome.reason);
-      return;
-    }
-    if (outcome.status === 'succeeded') p.done++;
-    if (outcome.status === 'failed') p.failed++;
-    if (p.status === 'waiting' && outcome.status !== 'cancelled') await setStatus('running');
-    show();
-  };
-
-  /** Runs an item to its end; never throws (a cancelled job stops waiting for it). */
-  const runItem = async (item: PreparedItem, probe: boolean) => {
-    p.inFlight++;
-    const ref = { seq: item.seq, itemId: item.itemId };
-    const child: BatchItemInput = { batchId: input.batchId, tenantId: input.tenantId, kind: input.kind, ...ref };
-    let end: ItemEnd | { deferred: { reason: string; retryAt?: string } } | undefined;
-    try {
-      if (item.requestIds.length === 1) {
-        // One request: it is the item's child workflow itself.
-        await routeChild(child, item.requestIds[0]!, item.route, itemWorkflowId(input.batchId, item.itemId));
-        end = { itemId: item.itemId, requestIds: item.requestIds, finalRequestId: item.requestIds[0], chunks: 1 };
-      } else {
-        // Chunks to combine: a child of its own runs them and writes the item's result.
-        const outcome = await executeChild(batchItem, {
-          workflowId: itemWorkflowId(input.batchId, item.itemId),
-          args: [{ ...child, prepared: item }],
-          staticSummary: `${input.kind} item ${item.itemId} (#${item.seq}): ${item.requestIds.length} chunks`,
-        });
-        if (outcome.status === 'deferred') end = { deferred: outcome };
-        else await settle(ref, outcome, probe);
-      }
-    } catch (err) {
-      if (isCancellation(err)) end = undefined;
-      else end = failureEnd(err, item, item.requestIds);
-    } finally {
-      p.inFlight--;
-    }
-    if (!end) return;
-    if ('deferred' in end) await settle(ref, { status: 'deferred', ...end.deferred }, probe);
-    else writes.push({ end, probe });
-  };
-
-  /** The next item to run: prepared a page at a time (deferred ones first, one at a time while waiting). */
-  const nextItem = async (): Promise<PreparedItem | undefined> => {
-    if (prepared.length === 0) {
-      const again = p.status === 'waiting' ? deferred.splice(0, 1) : deferred.splice(0, PAGE);
-      if (again.length === 0 && pageDone) return undefined;
-      if (again.length === 0 && dispatched >= ITEMS_PER_RUN) {
-        // Keep the history small: finish what runs, then continue after the cursor.
-        await condition(() => p.inFlight === 0 && writes.length === 0 && writing === 0);
-        await continueAsNew<typeof batchSummarize>({
-          ...input,
-          cursor,
-          deferred,
-          waiting: p.status === 'waiting' ? { until: waitUntil, reason: p.reason ?? 'waiting' } : undefined,
-        });
-      }
-      const page = await acts.prepareItems({
-        batchId: input.batchId,
-        kind: input.kind,
-        ...(again.length ? { seqs: again.map((r) => r.seq) } : { afterSeq: cursor }),
-        limit: PAGE,
-      });
-      if (page.cancelled) cancelled = true;
-      if (again.length === 0) {
-        if (page.items.length < PAGE) pageDone = true;
-        if (page.items.length) cursor = page.items[page.items.length - 1]!.seq;
-      }
-      prepared = page.items;
-    }
-    return prepared.shift();
-  };
+  setHandler(progressQuery, () => ({ ...s.progress, deferred: s.deferred.length }));
+  showProgress(s);
+  void writeResults(s).catch(() => undefined);
 
   try {
-    while (!cancelled) {
-      await condition(() => p.inFlight < input.concurrency);
-      if (p.status === 'waiting') {
-        // One deferred item at a time probes whether the way is open again.
-        if (Date.now() < waitUntil) {
-          await sleep(waitUntil - Date.now());
-          continue;
-        }
-        if (probing) {
-          await condition(() => !probing || p.status !== 'waiting');
-          continue;
-        }
-      }
-      const next = await nextItem();
-      if (!next) {
-        if (p.inFlight === 0 && deferred.length === 0 && writes.length === 0 && writing === 0) break;
-        await condition(() => (p.inFlight === 0 && writes.length === 0 && writing === 0) || deferred.length > 0);
-        continue;
-      }
-      dispatched++;
-      const probe = p.status === 'waiting';
-      if (probe) probing = true;
-      void runItem(next, probe);
-    }
-    if (cancelled) await condition(() => p.inFlight === 0 && writes.length === 0 && writing === 0);
-    await setStatus(cancelled ? 'cancelled' : 'completed');
+    await dispatchAll(s);
+    if (s.cancelled) await condition(() => idle(s));
+    await setStatus(s, s.cancelled ? 'cancelled' : 'completed');
   } catch (err) {
     if (!isCancellation(err)) throw err;
     // Answers already in are results: write them before closing the batch.
     await CancellationScope.nonCancellable(async () => {
-      while (writes.length) await flush();
-      await setStatus('cancelled');
+      while (s.writes.length) await flushWrites(s);
+      await setStatus(s, 'cancelled');
       await notifyBatch({ batchId: input.batchId });
     });
     throw err;
   }
   await notifyBatch({ batchId: input.batchId });
-  return { ...p, deferred: 0 };
+  return { ...s.progress, deferred: 0 };
 }
 
 /** A document in chunks: its chunk requests, then rounds of combining until one summary is left. */
