@@ -7,12 +7,10 @@
  */
 import { CatalogSchema } from '../../src/domain/catalog';
 import { until } from '../support/chaos';
-import { fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeModel, useTestStack } from '../support/stack';
 
-let stack: TestStack;
-
-beforeAll(async () => {
-  stack = await startTestStack({
+const stack = useTestStack(
+  {
     catalog: (f) =>
       CatalogSchema.parse({
         providers: [
@@ -29,12 +27,9 @@ beforeAll(async () => {
         ],
       }),
     config: { routing: { defaultStrategy: 'quality' }, retry: { default: { maximumAttempts: 1, timeoutMs: 10_000 } } },
-  });
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
-});
+  },
+  { timeout: 120_000 },
+);
 
 const ask = (model: string, content: string) =>
   stack.post('/chat/completions', { model, messages: [{ role: 'user', content }] });
