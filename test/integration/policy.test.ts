@@ -11,69 +11,64 @@ import { decide, type PolicyInput } from '../../src/domain/policy';
 import { replay } from '../../src/domain/replay';
 import { SA_ROUTE } from '../../src/temporal/searchAttributes';
 import { uniqueId } from '../support/db';
-import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, useTestStack } from '../support/stack';
 
-let stack: TestStack;
-
-beforeAll(async () => {
-  stack = await startTestStack({
-    catalog: (f) =>
-      CatalogSchema.parse({
-        providers: fakeCatalogProviders(f),
-        models: [
-          {
-            id: 'oa/gpt',
-            provider: 'oa',
-            model: 'gpt',
-            inputPricePerMTok: 2.5,
-            outputPricePerMTok: 10,
-            contextWindow: 128_000,
-            maxOutputTokens: 4_000,
-            capabilities: ['chat', 'json'],
-            qualityTier: 5,
-            regions: ['US', 'EU'],
-            compliance: ['gdpr'],
-          },
-          {
-            id: 'oa/mini',
-            provider: 'oa',
-            model: 'mini',
-            inputPricePerMTok: 0.15,
-            outputPricePerMTok: 0.6,
-            contextWindow: 128_000,
-            maxOutputTokens: 4_000,
-            capabilities: ['chat', 'json'],
-            qualityTier: 3,
-            regions: ['US'],
-          },
-          {
-            id: 'an/claude',
-            provider: 'an',
-            model: 'claude',
-            inputPricePerMTok: 3,
-            outputPricePerMTok: 15,
-            contextWindow: 200_000,
-            maxOutputTokens: 4_000,
-            capabilities: ['chat'],
-            qualityTier: 5,
-            regions: ['US', 'EU'],
-            compliance: ['gdpr', 'hipaa'],
-          },
-        ],
-      }),
-    config: {
-      rules: [
+const stack = useTestStack({
+  catalog: (f) =>
+    CatalogSchema.parse({
+      providers: fakeCatalogProviders(f),
+      models: [
         {
-          id: 'mathematics',
-          when: [{ field: 'subject', op: 'eq', value: 'mathematics' }],
-          targets: [{ model: 'an/claude' }, { model: 'oa/gpt' }],
+          id: 'oa/gpt',
+          provider: 'oa',
+          model: 'gpt',
+          inputPricePerMTok: 2.5,
+          outputPricePerMTok: 10,
+          contextWindow: 128_000,
+          maxOutputTokens: 4_000,
+          capabilities: ['chat', 'json'],
+          qualityTier: 5,
+          regions: ['US', 'EU'],
+          compliance: ['gdpr'],
+        },
+        {
+          id: 'oa/mini',
+          provider: 'oa',
+          model: 'mini',
+          inputPricePerMTok: 0.15,
+          outputPricePerMTok: 0.6,
+          contextWindow: 128_000,
+          maxOutputTokens: 4_000,
+          capabilities: ['chat', 'json'],
+          qualityTier: 3,
+          regions: ['US'],
+        },
+        {
+          id: 'an/claude',
+          provider: 'an',
+          model: 'claude',
+          inputPricePerMTok: 3,
+          outputPricePerMTok: 15,
+          contextWindow: 200_000,
+          maxOutputTokens: 4_000,
+          capabilities: ['chat'],
+          qualityTier: 5,
+          regions: ['US', 'EU'],
+          compliance: ['gdpr', 'hipaa'],
         },
       ],
-      retry: { default: { maximumAttempts: 1, timeoutMs: 5_000 } },
-    },
-  });
+    }),
+  config: {
+    rules: [
+      {
+        id: 'mathematics',
+        when: [{ field: 'subject', op: 'eq', value: 'mathematics' }],
+        targets: [{ model: 'an/claude' }, { model: 'oa/gpt' }],
+      },
+    ],
+    retry: { default: { maximumAttempts: 1, timeoutMs: 5_000 } },
+  },
 });
-afterAll(async () => stack?.stop());
 
 const admin = (method: string, path: string, body?: unknown, key = stack.operatorKey) =>
   fetch(`${stack.baseURL}${path}`, {
