@@ -5,15 +5,13 @@
  */
 import { CatalogSchema } from '../../src/domain/catalog';
 import type { Behaviour, FakeProvider, WireFormat } from '../support/fakeProvider';
-import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
-
-let stack: TestStack;
+import { fakeCatalogProviders, useTestStack } from '../support/stack';
 
 // Two providers, one per wire format, each with a small and a large model. `an/tiny-strong` is a
 // high-tier model with a small window: first in line after `oa/small`, so a context-length
 // failure must skip it.
-beforeAll(async () => {
-  stack = await startTestStack({
+const stack = useTestStack(
+  {
     catalog: (f) =>
       CatalogSchema.parse({
         providers: fakeCatalogProviders(f),
@@ -88,14 +86,9 @@ beforeAll(async () => {
         },
       },
     },
-  });
-});
-
-afterAll(async () => stack?.stop());
-beforeEach(() => {
-  stack.fakes.openai.reset();
-  stack.fakes.anthropic.reset();
-});
+  },
+  { resetFakes: true },
+);
 
 interface Row {
   fault: string;
