@@ -198,11 +198,14 @@ export function routeFailureMessage(f: RouteFailureFacts): string {
   switch (errorType) {
     case 'NoCandidate':
       return `No model can serve this request: ${plan.rejected.map((r) => `${r.modelId}: ${r.reason}`).join('; ')}`;
-    case 'ContextLengthExceeded':
-      return contextLengthMessage(
-        plan.rejected.filter((r) => r.filter === 'context-window'),
-        f.inputTokens,
-      );
+    case 'ContextLengthExceeded': {
+      const tooSmall = plan.rejected.filter((r) => r.filter === 'context-window');
+      const refused = outcomes.filter((o) => o.errorType === 'ContextLengthExceeded');
+      // No window was known too small: the providers themselves refused the prompt as too long.
+      if (tooSmall.length === 0 && refused.length > 0)
+        return `Every model tried refused the prompt as too long: ${refused.map((o) => `${o.modelId}: ${o.message ?? 'context length exceeded'}`).join('; ')}. Shorten the prompt or lower max_tokens.`;
+      return contextLengthMessage(tooSmall, f.inputTokens);
+    }
     case 'BudgetExceeded':
       return budgetMessage(state.refusedWindow ?? plan.budget, plan, outcomes);
     case 'DeadlineExceeded': {

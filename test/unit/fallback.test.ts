@@ -267,9 +267,20 @@ describe('routeFailureMessage: the wording of each ending, as routeRequest has a
     expect(routeFailureMessage(facts({ errorType: 'ContextLengthExceeded', plan, inputTokens: 8_500 }))).toBe(
       'The prompt has 8500 tokens (9000 with room for the output), more than the largest context window of any model, 16000 tokens (b/big). Shorten the prompt or lower max_tokens.',
     );
-    // Every model tried overflowed (no rejection): the prompt's own tokens and no model.
-    expect(routeFailureMessage(facts({ errorType: 'ContextLengthExceeded', inputTokens: 70 }))).toBe(
-      'The prompt has 70 tokens (70 with room for the output), more than the largest context window of any model, 0 tokens (none). Shorten the prompt or lower max_tokens.',
+    // Every model tried overflowed (no window known too small): the providers' own words, not "0 tokens (none)".
+    expect(
+      routeFailureMessage(
+        facts({
+          errorType: 'ContextLengthExceeded',
+          inputTokens: 70,
+          outcomes: [
+            err('a/x', 'ContextLengthExceeded', 'a/x 400: prompt is too long'),
+            { ...err('b/y', ''), outcome: 'skipped' } as never,
+          ],
+        }),
+      ),
+    ).toBe(
+      'Every model tried refused the prompt as too long: a/x: a/x 400: prompt is too long. Shorten the prompt or lower max_tokens.',
     );
   });
 
