@@ -5,32 +5,25 @@
  * probe closes the breaker and traffic returns. Two worker sets share the breaker state.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, useTestStack } from '../support/stack';
 
-let stack: TestStack;
 const THRESHOLD = 3;
 // Long enough that the "open" phase's requests all finish inside it on a loaded machine.
 const COOLDOWN_MS = 8_000;
 
-beforeAll(async () => {
-  stack = await startTestStack({
-    breakers: true,
-    catalog: (f) =>
-      CatalogSchema.parse({
-        providers: fakeCatalogProviders(f),
-        models: [
-          fakeModel('oa', 'primary'),
-          fakeModel('an', 'backup', { inputPricePerMTok: 1, outputPricePerMTok: 4 }),
-        ],
-      }),
-    config: {
-      routing: { defaultStrategy: 'cost' },
-      retry: { default: { maximumAttempts: 1, timeoutMs: 5_000 } },
-      breakers: { failureThreshold: THRESHOLD, windowMs: 60_000, cooldownMs: COOLDOWN_MS },
-    },
-  });
+const stack = useTestStack({
+  breakers: true,
+  catalog: (f) =>
+    CatalogSchema.parse({
+      providers: fakeCatalogProviders(f),
+      models: [fakeModel('oa', 'primary'), fakeModel('an', 'backup', { inputPricePerMTok: 1, outputPricePerMTok: 4 })],
+    }),
+  config: {
+    routing: { defaultStrategy: 'cost' },
+    retry: { default: { maximumAttempts: 1, timeoutMs: 5_000 } },
+    breakers: { failureThreshold: THRESHOLD, windowMs: 60_000, cooldownMs: COOLDOWN_MS },
+  },
 });
-afterAll(async () => stack?.stop());
 
 type Attempt = { provider: string; model: string; outcome: string };
 const ask = async () => {
