@@ -4,22 +4,19 @@
  * a provider call or budget, marked in the response and its record; `Cache-Control: no-cache`
  * bypasses it; another request misses; an operator drops entries by model, by tenant or all.
  */
-import { fakeCatalog, fakeModel, openaiClient, startTestStack, type TestStack, setDailyBudget } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, useTestStack, setDailyBudget } from '../support/stack';
 
 describe.each(['memory', 'redis'] as const)('response cache in %s', (where) => {
-  let stack: TestStack;
-
-  beforeAll(async () => {
-    stack = await startTestStack({
+  const stack = useTestStack(
+    {
       relay: where,
       cache: { chat: 60, sentiment: 60 },
       catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'm')]),
-    });
+    },
+    { timeout: 120_000 },
+  );
+  beforeAll(async () => {
     await setDailyBudget(stack, 10);
-  }, 120_000);
-
-  afterAll(async () => {
-    await stack?.stop();
   });
 
   const spent = async () =>
