@@ -19,15 +19,7 @@ import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
 import type { StreamEvent } from '../../src/domain/stream';
 import type { StreamRelay } from '../../src/services/streamRelay';
-import {
-  fakeCatalog,
-  fakeModel,
-  openaiClient,
-  startTestStack,
-  type TestStack,
-  setDailyBudget,
-  anthropicClient,
-} from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, useTestStack, setDailyBudget, anthropicClient } from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 const tools = [
@@ -41,11 +33,10 @@ const tools = [
 ];
 
 describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) => {
-  let stack: TestStack;
   let client: OpenAI;
 
-  beforeAll(async () => {
-    stack = await startTestStack({
+  const stack = useTestStack(
+    {
       relay,
       catalog: (f) =>
         fakeCatalog(f, [
@@ -65,18 +56,12 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
         },
       },
       streamLimits: { firstTokenMs: 1_500, idleMs: 1_500 },
-    });
+    },
+    { timeout: 120_000, resetFakes: true },
+  );
+  beforeAll(async () => {
     client = openaiClient(stack);
     await setDailyBudget(stack, 50);
-  }, 120_000);
-
-  afterAll(async () => {
-    await stack?.stop();
-  });
-
-  beforeEach(() => {
-    stack.fakes.openai.reset();
-    stack.fakes.anthropic.reset();
   });
 
   /** The request's record once its workflow has finished (a stream's client may learn first). */
@@ -295,10 +280,8 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
 });
 
 describe('streaming and the breakers', () => {
-  let stack: TestStack;
-
-  beforeAll(async () => {
-    stack = await startTestStack({
+  const stack = useTestStack(
+    {
       breakers: true,
       catalog: (f) =>
         fakeCatalog(f, [fakeModel('oa', 'primary', { qualityTier: 3 }), fakeModel('an', 'backup', { qualityTier: 4 })]),
@@ -307,12 +290,9 @@ describe('streaming and the breakers', () => {
         retry: { default: { maximumAttempts: 1, timeoutMs: 20_000 } },
         breakers: { failureThreshold: 3, cooldownMs: 600_000 },
       },
-    });
-  }, 120_000);
-
-  afterAll(async () => {
-    await stack?.stop();
-  });
+    },
+    { timeout: 120_000 },
+  );
 
   it('streams cut mid-way count as the endpoint failing: three trip its breaker, the next stream goes elsewhere', async () => {
     const client = openaiClient(stack);
@@ -347,11 +327,10 @@ describe('streaming and the breakers', () => {
 });
 
 describe('streaming when the relay loses a piece', () => {
-  let stack: TestStack;
   let dropNext = false;
 
-  beforeAll(async () => {
-    stack = await startTestStack({
+  const stack = useTestStack(
+    {
       catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'primary')]),
       // The workers' relay drops one publish when told to (Redis failing for a moment).
       wrapWorkerRelay: (relay) =>
@@ -364,12 +343,9 @@ describe('streaming when the relay loses a piece', () => {
             return relay.publish(id, e);
           },
         }),
-    });
-  }, 120_000);
-
-  afterAll(async () => {
-    await stack?.stop();
-  });
+    },
+    { timeout: 120_000 },
+  );
 
   it('the client gets an error event, never a normal end with a hole; the answer is stored whole', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT });
