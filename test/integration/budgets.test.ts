@@ -10,9 +10,8 @@ import { classify } from '../../src/domain/classify';
 import { reserve, settle } from '../../src/db/budgetLedger';
 import { applicableWindows, reservationUsd, tenantScope, userScope } from '../../src/domain/budget';
 import { CatalogSchema, type Model } from '../../src/domain/catalog';
-import { fakeCatalogProviders, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, useTestStack } from '../support/stack';
 
-let stack: TestStack;
 const SMALL = {
   id: 'oa/small',
   provider: 'oa',
@@ -40,13 +39,10 @@ const MAX_TOKENS = 200;
 const worstCase = (m: Pick<Model, 'inputPricePerMTok' | 'outputPricePerMTok' | 'maxOutputTokens'>) =>
   reservationUsd(m, classify({ operation: 'chat', messages, maxOutputTokens: MAX_TOKENS }).inputTokens, MAX_TOKENS);
 
-beforeAll(async () => {
-  stack = await startTestStack({
-    catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [SMALL, LARGE] }),
-    config: { routing: { defaultStrategy: 'quality' }, retry: { default: { maximumAttempts: 1, timeoutMs: 30_000 } } },
-  });
+const stack = useTestStack({
+  catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [SMALL, LARGE] }),
+  config: { routing: { defaultStrategy: 'quality' }, retry: { default: { maximumAttempts: 1, timeoutMs: 30_000 } } },
 });
-afterAll(async () => stack?.stop());
 
 const admin = (method: string, path: string, body?: unknown) =>
   fetch(`${stack.baseURL}${path}`, {
