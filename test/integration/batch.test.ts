@@ -11,22 +11,20 @@ import { sentencesOf } from '../../src/domain/batch/chunk';
 import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/db';
-import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, useTestStack } from '../support/stack';
 
-let stack: TestStack;
 const CONTEXT = 2_000;
 
-beforeAll(async () => {
-  stack = await startTestStack({
+const stack = useTestStack(
+  {
     breakers: true,
     catalog: (f) =>
       fakeCatalog(f, [fakeModel('oa', 'sum', { contextWindow: CONTEXT, capabilities: ['chat', 'json'] })]),
-  });
+  },
+  { timeout: 120_000 },
+);
+beforeAll(() => {
   stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true });
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
 });
 
 const BATCHES = '/operations/summarize/batches';
