@@ -6,7 +6,6 @@
  * database row or workflow history.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
@@ -14,28 +13,24 @@ import { openDb } from '../../src/db';
 import { CONTRACT_ANSWER } from '../contract/fixture';
 import { startOpenAIWire, type OpenAIWireFake } from '../support/fakes/openaiWire';
 import { allRows, historyText, leaked } from '../support/leaks';
-import { startStackOnFreePorts, stopStack, type Stack } from '../support/process';
+import { useProcesses } from '../support/process';
 
 const BOOTSTRAP = 'sk-sy-custom-provider-0123456789';
 const VLLM_KEY = 'vllm-team-key-5e0c1a9f7b3d2e88';
 const STALE_KEY = 'vllm-stale-key-8a2f6d4c1e0b9973';
 
 let fake: OpenAIWireFake;
-let dataDir: string;
-let stack: Stack | undefined;
+const procs = useProcesses({ dataDirPrefix: 'sy-custom-' });
 
 beforeAll(async () => {
   fake = await startOpenAIWire('compatible', VLLM_KEY);
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-custom-'));
 });
 afterAll(async () => {
-  if (stack && stack.proc.exitCode === null) await stopStack(stack);
   await fake?.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 it('answers through Switchyard with its own key, streamed and not, and the keys are nowhere', async () => {
-  const configFile = path.join(dataDir, 'switchyard.yaml');
+  const configFile = path.join(procs.dataDir, 'switchyard.yaml');
   // The whole change a user makes: one instance per server, its key by reference.
   fs.writeFileSync(
     configFile,
@@ -52,12 +47,11 @@ it('answers through Switchyard with its own key, streamed and not, and the keys 
       '',
     ].join('\n'),
   );
-  let ports;
-  ({ stack, ports } = await startStackOnFreePorts((p) => ({
+  const { stack, ports } = await procs.startOnFreePorts((p) => ({
     PORT: String(p.api),
     TEMPORAL_DEV_PORT: String(p.temporal),
     TEMPORAL_UI: 'false',
-    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_DATA_DIR: procs.dataDir,
     SWITCHYARD_BOOTSTRAP_KEY: BOOTSTRAP,
     SWITCHYARD_CONFIG: configFile,
     SWITCHYARD_SIMULATED_PROVIDER: 'off',
@@ -68,7 +62,7 @@ it('answers through Switchyard with its own key, streamed and not, and the keys 
     ANTHROPIC_API_KEY: '',
     LOG_LEVEL: 'debug',
     DATABASE_URL: '',
-  })));
+  }));
   const client = new OpenAI({ apiKey: BOOTSTRAP, baseURL: `http://127.0.0.1:${ports.api}/v1`, maxRetries: 0 });
   const seen: string[] = [];
   const workflows: string[] = [];
@@ -130,14 +124,13 @@ it('answers through Switchyard with its own key, streamed and not, and the keys 
   }
   expect(histories.join('\n')).toContain('AuthFailed');
 
-  const code = await stopStack(stack);
-  if (code !== 0) console.log(stack.output().slice(-3000));
+  const code = await procs.stop(stack);
   expect(code).toBe(0);
   const output = stack.output();
   expect(output).toContain('"msg":"request"');
 
   // Every row of the process's database, once it has stopped.
-  const db = await openDb({ pgliteDir: path.join(dataDir, 'pglite') });
+  const db = await openDb({ pgliteDir: path.join(procs.dataDir, 'pglite') });
   let rows: string;
   try {
     rows = await allRows(db);

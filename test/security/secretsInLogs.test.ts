@@ -5,28 +5,21 @@
  * output, in any of those forms (the banner names the bootstrap key by its prefix; provider text
  * is redacted before it is logged, and the worker logs failed activities with their details).
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
 import { b64, echo, leaked, spaced } from '../support/leaks';
-import { startStackOnFreePorts, stopStack, type Stack } from '../support/process';
+import { useProcesses } from '../support/process';
 
 const BOOTSTRAP = 'sk-sy-logs-test-key-0123456789';
 const PROVIDER_KEY = 'sk-live-echo-test-0123456789abcdef';
 
 let fake: FakeProvider;
-let dataDir: string;
-let stack: Stack | undefined;
+const procs = useProcesses({ dataDirPrefix: 'sy-logs-' });
 
 beforeAll(async () => {
   fake = await startFakeProvider('openai');
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-logs-'));
 });
 afterAll(async () => {
-  if (stack && stack.proc.exitCode === null) await stopStack(stack);
   await fake?.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 it('the keys appear nowhere in the logs, even when a provider echoes its key in errors', async () => {
@@ -45,12 +38,11 @@ it('the keys appear nowhere in the logs, even when a provider echoes its key in 
     ),
   );
   fake.setDefault('gpt-4o', { kind: 'error', status: 401, echoKey: true });
-  let ports;
-  ({ stack, ports } = await startStackOnFreePorts((p) => ({
+  const { stack, ports } = await procs.startOnFreePorts((p) => ({
     PORT: String(p.api),
     TEMPORAL_DEV_PORT: String(p.temporal),
     TEMPORAL_UI: 'false',
-    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_DATA_DIR: procs.dataDir,
     SWITCHYARD_BOOTSTRAP_KEY: BOOTSTRAP,
     SWITCHYARD_SIMULATED_PROVIDER: 'off',
     OPENAI_API_KEY: PROVIDER_KEY,
@@ -58,7 +50,7 @@ it('the keys appear nowhere in the logs, even when a provider echoes its key in 
     ANTHROPIC_API_KEY: '',
     LOG_LEVEL: 'debug',
     DATABASE_URL: '',
-  })));
+  }));
   const res = await fetch(`http://127.0.0.1:${ports.api}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${BOOTSTRAP}`, 'content-type': 'application/json' },
@@ -69,8 +61,7 @@ it('the keys appear nowhere in the logs, even when a provider echoes its key in 
   // The provider saw the key and echoed it; the client sees it redacted.
   expect(String(fake.calls.at(-1)!.headers.authorization)).toContain(PROVIDER_KEY);
   expect(body).toContain('[redacted]');
-  const code = await stopStack(stack);
-  if (code !== 0) console.log(stack.output().slice(-3000));
+  const code = await procs.stop(stack);
   expect(code).toBe(0);
   const output = stack.output();
   expect(output).toContain('"status":'); // debug request logs were written

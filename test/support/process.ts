@@ -3,6 +3,8 @@
  * in its own process group: SIGINT to the group is what Ctrl-C in a terminal does, SIGKILL is a crash.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { portInUse } from '../../src/temporal/devServer';
@@ -109,4 +111,49 @@ export async function startStackOnFreePorts(
       if (i >= tries || !/exited early|already in use|EADDRINUSE/.test(String(err))) throw err;
     }
   }
+}
+
+export interface ProcessFixture {
+  /** A temporary directory for the file's processes (SWITCHYARD_DATA_DIR…), removed after its tests. */
+  readonly dataDir: string;
+  /** `startStack`, and the process is stopped after the tests if it is still running then. */
+  start(env: NodeJS.ProcessEnv, role?: 'all' | 'worker' | 'api'): Promise<Stack>;
+  /** `startStackOnFreePorts`, likewise stopped after the tests if still running. */
+  startOnFreePorts(env: (ports: StackPorts) => NodeJS.ProcessEnv): Promise<{ stack: Stack; ports: StackPorts }>;
+  /** SIGINT to the process group; its output's end is printed when it exits other than with 0. */
+  stop(stack: Stack): Promise<number | null>;
+}
+
+/**
+ * The processes of one test file or `describe`: a temporary data directory made in beforeAll,
+ * and in afterAll every process it started that still runs is stopped and the directory removed.
+ */
+export function useProcesses(opts: { dataDirPrefix?: string } = {}): ProcessFixture {
+  let dir: string | undefined;
+  const running: Stack[] = [];
+  const track = (s: Stack) => (running.push(s), s);
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), opts.dataDirPrefix ?? 'sy-proc-'));
+  });
+  afterAll(async () => {
+    for (const s of running.splice(0)) if (s.proc.exitCode === null && s.proc.signalCode === null) await stopStack(s);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get dataDir() {
+      if (!dir) throw new Error('useProcesses: dataDir is used before its beforeAll ran');
+      return dir;
+    },
+    start: async (env, role) => track(await startStack(env, role)),
+    startOnFreePorts: async (env) => {
+      const started = await startStackOnFreePorts(env);
+      track(started.stack);
+      return started;
+    },
+    async stop(stack) {
+      const code = await stopStack(stack);
+      if (code !== 0) console.log(stack.output().slice(-3000));
+      return code;
+    },
+  };
 }
