@@ -10,11 +10,12 @@
 import { budgetConfig, CHAOS_KEY, chaosClient, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
 import { isolatedDatabaseUrl } from '../support/db';
 import { startOutside, type Outside } from '../support/outside';
-import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
+import { freePort, killStack, useProcesses, type Stack } from '../support/process';
 
 const N = 50;
 const MODEL = 'gpt-4o-mini';
 
+const procs = useProcesses();
 let outside: Outside;
 let stack: Stack | undefined;
 
@@ -23,7 +24,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (stack && stack.proc.exitCode === null) await stopStack(stack);
   await outside?.close();
 });
 
@@ -41,7 +41,7 @@ it('kill -9 with 50 calls in flight: every request answered once, every provider
   const held = new Promise<void>((r) => (release = r));
   outside.fake.setDefault(MODEL, { kind: 'ok', content: 'held', waitFor: held });
 
-  stack = await startStack(stackEnv);
+  stack = await procs.start(stackEnv);
   const client = chaosClient(port, 'chaos');
   const first = Array.from({ length: N }, (_, i) =>
     client.send(i, MODEL).then(
@@ -55,7 +55,7 @@ it('kill -9 with 50 calls in flight: every request answered once, every provider
   release();
   expect(await Promise.all(first)).toEqual(Array(N).fill('connection lost'));
 
-  stack = await startStack(stackEnv);
+  stack = await procs.start(stackEnv);
   const retries = await Promise.all(Array.from({ length: N }, (_, i) => client.send(i, MODEL)));
   expect(retries.map((r) => r.status)).toEqual(Array(N).fill(200));
   const bodies = (await Promise.all(retries.map((r) => r.json()))) as ChatBody[];

@@ -125,24 +125,22 @@ export interface ProcessFixture {
 }
 
 /**
- * The processes of one test file or `describe`: a temporary data directory made in beforeAll,
+ * The processes of one test file or `describe`: a temporary data directory (made when first used),
  * and in afterAll every process it started that still runs is stopped and the directory removed.
+ * Declare it before the hooks of what the processes use: afterAll hooks run in declaration order.
  */
 export function useProcesses(opts: { dataDirPrefix?: string } = {}): ProcessFixture {
   let dir: string | undefined;
   const running: Stack[] = [];
   const track = (s: Stack) => (running.push(s), s);
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), opts.dataDirPrefix ?? 'sy-proc-'));
-  });
   afterAll(async () => {
     for (const s of running.splice(0)) if (s.proc.exitCode === null && s.proc.signalCode === null) await stopStack(s);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
   return {
+    // Made on first use: files whose processes keep their data elsewhere get no directory.
     get dataDir() {
-      if (!dir) throw new Error('useProcesses: dataDir is used before its beforeAll ran');
-      return dir;
+      return (dir ??= fs.mkdtempSync(path.join(os.tmpdir(), opts.dataDirPrefix ?? 'sy-proc-')));
     },
     start: async (env, role) => track(await startStack(env, role)),
     startOnFreePorts: async (env) => {
