@@ -11,21 +11,20 @@
 import path from 'node:path';
 import { dbKinds, isolatedDatabaseUrl } from '../support/db';
 import { startOutside, type Outside } from '../support/outside';
-import { freePort, startStack, stopStack, type Stack } from '../support/process';
+import { freePort, useProcesses } from '../support/process';
 
 const KEY = 'sk-sy-config-integrity-0123456789';
 const shared = dbKinds().includes('postgres');
 if (!shared) console.warn('configIntegrity.test.ts not run: several processes need DATABASE_URL (PGlite serves one).');
 
 let outside: Outside;
-const running: Stack[] = [];
 
 (shared ? describe : describe.skip)('a process with a different environment', () => {
+  const procs = useProcesses();
   beforeAll(async () => {
     outside = await startOutside('sy-config-');
   });
   afterAll(async () => {
-    for (const s of running) if (s.proc.exitCode === null && s.proc.signalCode === null) await stopStack(s);
     await outside?.close();
   });
 
@@ -40,12 +39,7 @@ const running: Stack[] = [];
       ANTHROPIC_API_KEY: '',
     };
     const port = await freePort();
-    running.push(
-      await startStack(
-        { ...base, PORT: String(port), SWITCHYARD_DATA_DIR: path.join(outside.dataDir, 'first') },
-        'all',
-      ),
-    );
+    await procs.start({ ...base, PORT: String(port), SWITCHYARD_DATA_DIR: path.join(outside.dataDir, 'first') }, 'all');
     const api = (p: number) => `http://127.0.0.1:${p}/v1`;
     const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
     const config = async (p: number) =>
@@ -76,13 +70,11 @@ const running: Stack[] = [];
     // Another API process and another worker, with an OpenAI key this time.
     const other = { ...base, OPENAI_API_KEY: 'sk-other', OPENAI_BASE_URL: outside.fake.url };
     const apiPort = await freePort();
-    running.push(
-      await startStack(
-        { ...other, PORT: String(apiPort), SWITCHYARD_DATA_DIR: path.join(outside.dataDir, 'api') },
-        'api',
-      ),
+    await procs.start(
+      { ...other, PORT: String(apiPort), SWITCHYARD_DATA_DIR: path.join(outside.dataDir, 'api') },
+      'api',
     );
-    running.push(await startStack({ ...other, SWITCHYARD_DATA_DIR: path.join(outside.dataDir, 'worker') }, 'worker'));
+    await procs.start({ ...other, SWITCHYARD_DATA_DIR: path.join(outside.dataDir, 'worker') }, 'worker');
 
     for (const p of [port, apiPort]) {
       const now = await config(p);
