@@ -10,7 +10,7 @@ import { openDb, type Db } from '../../src/db';
 import { CHAOS_KEY, until } from '../support/chaos';
 import { dbKinds, isolatedDatabaseUrl } from '../support/db';
 import { startOutside, type Outside } from '../support/outside';
-import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
+import { freePort, killStack, useProcesses } from '../support/process';
 
 const N = 200;
 const shared = dbKinds().includes('postgres');
@@ -18,15 +18,14 @@ if (!shared) console.warn('batchKill.test.ts not run: two processes need DATABAS
 
 let outside: Outside;
 let db: Db;
-const running: Stack[] = [];
 
 (shared ? describe : describe.skip)('a batch across a worker crash', () => {
+  const procs = useProcesses();
   beforeAll(async () => {
     outside = await startOutside('sy-chaos-batch-');
   });
 
   afterAll(async () => {
-    for (const s of running) if (s.proc.exitCode === null && s.proc.signalCode === null) await stopStack(s);
     await db?.close();
     await outside?.close();
   });
@@ -40,11 +39,7 @@ const running: Stack[] = [];
       SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
       DATABASE_URL: databaseUrl,
     };
-    const start = async (role: 'worker' | 'api') => {
-      const s = await startStack(env, role);
-      running.push(s);
-      return s;
-    };
+    const start = (role: 'worker' | 'api') => procs.start(env, role);
     outside.fake.setDefault('gpt-4o-mini', { kind: 'ok', simulate: true, delayMs: 150 });
     const worker = await start('worker');
     await start('api');
