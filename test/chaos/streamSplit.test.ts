@@ -21,7 +21,7 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { CHAOS_KEY, until } from '../support/chaos';
 import { dbKinds, isolatedDatabaseUrl } from '../support/db';
 import { startOutside, type Outside } from '../support/outside';
-import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
+import { freePort, killStack, useProcesses, type Stack } from '../support/process';
 import { testRedisUrl } from '../support/stack';
 
 const shared = dbKinds().includes('postgres');
@@ -34,12 +34,12 @@ const PRIMARY = 'gpt-4o-mini';
 let outside: Outside;
 let procEnv: NodeJS.ProcessEnv;
 let worker: Stack;
-let api: Stack;
 let client: OpenAI;
 let base: string;
 let workerHealth: string;
 
 (shared ? describe : describe.skip)('streaming across processes (Redis relay)', () => {
+  const procs = useProcesses();
   beforeAll(async () => {
     outside = await startOutside('sy-stream-split-');
     const config = path.join(outside.dataDir, 'switchyard.yaml');
@@ -75,14 +75,13 @@ let workerHealth: string;
       SWITCHYARD_STREAM_IDLE_MS: '1500',
       SWITCHYARD_WORKER_HEALTH_PORT: new URL(workerHealth).port,
     };
-    worker = await startStack(procEnv, 'worker');
-    api = await startStack(procEnv, 'api');
+    worker = await procs.start(procEnv, 'worker');
+    await procs.start(procEnv, 'api');
     base = `http://127.0.0.1:${apiPort}/v1`;
     client = new OpenAI({ apiKey: CHAOS_KEY, baseURL: base, maxRetries: 0 });
   });
 
   afterAll(async () => {
-    for (const s of [api, worker]) if (s && s.proc.exitCode === null && s.proc.signalCode === null) await stopStack(s);
     await outside?.close();
   });
 
@@ -191,7 +190,7 @@ let workerHealth: string;
       // Killed, and a new worker started: Temporal retries the call there after its heartbeat timeout.
       if (n === 3)
         restarted ??= killStack(worker).then(async () => {
-          worker = await startStack(procEnv, 'worker');
+          worker = await procs.start(procEnv, 'worker');
         });
     });
     await restarted;
