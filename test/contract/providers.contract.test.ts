@@ -9,6 +9,7 @@
 import { CatalogSchema } from '../../src/domain/catalog';
 import { KINDS } from '../../src/providers/kinds';
 import { allRows, historyText, leaked } from '../support/leaks';
+import { until } from '../support/rawUpload';
 import { fakeModel, openaiClient, providerSecret, startTestStack, type TestStack } from '../support/stack';
 import {
   CONTRACT_ANSWER,
@@ -302,9 +303,9 @@ describe.each(fixtures.map((f) => [f.kind, f] as const))('%s', (_kind, f) => {
     expect(leaked(history.text, wrongKey)).toBeUndefined();
     // Each instance has its own breaker: the bad key's failure reached the bad instance's (the
     // same model name on the same server), and the good one heard nothing of it.
-    for (let i = 0; i < 200 && (await breakerOf(`${bad(f)}/${f.chatModel}`)).errorRate === 0; i++)
-      await new Promise((r) => setTimeout(r, 50));
-    expect((await breakerOf(`${bad(f)}/${f.chatModel}`)).errorRate).toBeGreaterThan(0);
+    await until(10_000, 'the bad instance’s breaker hears of the failure', async () => {
+      return (await breakerOf(`${bad(f)}/${f.chatModel}`)).errorRate > 0;
+    });
     expect(await breakerOfGood()).toEqual(before);
   });
 });

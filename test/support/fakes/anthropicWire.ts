@@ -5,15 +5,8 @@
  * as its input, SSE events as the API streams them, and Anthropic's real error bodies.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import {
-  CONTRACT_ANSWER,
-  CONTRACT_JSON,
-  CONTRACT_TOOL_ARGS,
-  type Fault,
-  type ReceivedCall,
-  type WireFake,
-} from '../../contract/fixture';
+import { CONTRACT_ANSWER, CONTRACT_JSON, CONTRACT_TOOL_ARGS, type Fault, type WireFake } from '../../contract/fixture';
+import { closeServer, listenLocal, wireFakeOf, wireRecord } from './wireRecord';
 
 interface Reply {
   status: number;
@@ -119,8 +112,8 @@ export function anthropicKeyOf(headers: http.IncomingHttpHeaders): string | unde
 }
 
 export async function startAnthropicWire(acceptedKey: string): Promise<WireFake> {
-  const calls: ReceivedCall[] = [];
-  const faults = new Map<string, Fault>();
+  const record = wireRecord();
+  const { calls, faults } = record;
 
   const server = http.createServer((req, res) => {
     const parts: Buffer[] = [];
@@ -161,22 +154,10 @@ export async function startAnthropicWire(acceptedKey: string): Promise<WireFake>
       })();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
     // The SDK adds /v1/messages to its base URL.
-    url: `http://127.0.0.1:${port}`,
-    calls,
-    callsFor: (model) => calls.filter((c) => c.model === model),
-    fail: (model, fault) => void faults.set(model, fault),
-    clear: () => {
-      faults.clear();
-      calls.length = 0;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    url: await listenLocal(server),
+    ...wireFakeOf(record),
+    close: () => closeServer(server),
   };
 }

@@ -8,16 +8,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { EventStreamCodec, type MessageHeaders } from '@smithy/core/event-streams';
-import {
-  CONTRACT_ANSWER,
-  CONTRACT_JSON,
-  CONTRACT_TOOL_ARGS,
-  type Fault,
-  type ReceivedCall,
-  type WireFake,
-} from '../../contract/fixture';
+import { CONTRACT_ANSWER, CONTRACT_JSON, CONTRACT_TOOL_ARGS, type Fault, type WireFake } from '../../contract/fixture';
+import { listenLocal, wireFakeOf, wireRecord } from './wireRecord';
 
 /**
  * How a call breaks. A stream, after its first piece: an exception event, the connection's end
@@ -111,9 +104,9 @@ function pieces(text: string): string[] {
 }
 
 export async function startBedrockFake(acceptedKey: string, options: BedrockFakeOptions = {}): Promise<BedrockFake> {
-  const calls: ReceivedCall[] = [];
-  const faults = new Map<string, Fault>();
   const breaks = new Map<string, StreamBreak>();
+  const record = wireRecord(() => breaks.clear());
+  const { calls, faults } = record;
   const sessions = new Set<http2.ServerHttp2Session>();
 
   const accepted = (auth: string | undefined): boolean => {
@@ -242,19 +235,10 @@ export async function startBedrockFake(acceptedKey: string, options: BedrockFake
     });
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
-    calls,
-    callsFor: (model) => calls.filter((c) => c.model === model),
-    fail: (model, fault) => void faults.set(model, fault),
+    url: await listenLocal(server),
+    ...wireFakeOf(record),
     breakStream: (model, how) => void breaks.set(model, how),
-    clear: () => {
-      faults.clear();
-      breaks.clear();
-      calls.length = 0;
-    },
     close: async () => {
       for (const s of sessions) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -11,16 +11,15 @@
  * body, the key echoed in its message. Errors are Google's `{error: {code, message, status, details}}`.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   CONTRACT_ANSWER,
   CONTRACT_EMBEDDING,
   CONTRACT_JSON,
   CONTRACT_TOOL_ARGS,
   type Fault,
-  type ReceivedCall,
   type WireFake,
 } from '../../contract/fixture';
+import { closeServer, listenLocal, wireFakeOf, wireRecord } from './wireRecord';
 
 /** The retry delay the 429 asks for (short: tests wait it out). */
 export const GEMINI_RETRY_DELAY = '0.05s';
@@ -143,8 +142,8 @@ function answerOf(body: any): { text?: string; call?: { name: string; args: Reco
 }
 
 export async function startGeminiFake(acceptedKey: string): Promise<WireFake> {
-  const calls: ReceivedCall[] = [];
-  const faults = new Map<string, Fault>();
+  const record = wireRecord();
+  const { calls, faults } = record;
   let n = 0;
 
   const server = http.createServer((req, res) => {
@@ -248,21 +247,9 @@ export async function startGeminiFake(acceptedKey: string): Promise<WireFake> {
       res.end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
-    calls,
-    callsFor: (model) => calls.filter((c) => c.model === model),
-    fail: (model, fault) => void faults.set(model, fault),
-    clear: () => {
-      faults.clear();
-      calls.length = 0;
-    },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    url: await listenLocal(server),
+    ...wireFakeOf(record),
+    close: () => closeServer(server),
   };
 }

@@ -6,7 +6,6 @@
  * It answers as `test/contract/fixture.ts` says; errors are each flavour's real bodies.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   CONTRACT_ANSWER,
   CONTRACT_EMBEDDING,
@@ -15,9 +14,9 @@ import {
   CONTRACT_TOOL_ARGS,
   type Fault,
   type KindFixture,
-  type ReceivedCall,
   type WireFake,
 } from '../../contract/fixture';
+import { closeServer, listenLocal, wireFakeOf, wireRecord } from './wireRecord';
 
 export type OpenAIFlavour = 'openai' | 'azure' | 'compatible' | 'huggingface';
 
@@ -307,8 +306,8 @@ function route(flavour: OpenAIFlavour, url: URL, body: any): { op: 'chat' | 'emb
 }
 
 export async function startOpenAIWire(flavour: OpenAIFlavour, acceptedKey: string): Promise<OpenAIWireFake> {
-  const calls: ReceivedCall[] = [];
-  const faults = new Map<string, Fault>();
+  const record = wireRecord();
+  const { calls, faults } = record;
 
   const server = http.createServer((req, res) => {
     const parts: Buffer[] = [];
@@ -360,25 +359,13 @@ export async function startOpenAIWire(flavour: OpenAIFlavour, acceptedKey: strin
       })();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = await listenLocal(server);
   return {
     flavour,
     // Azure's endpoint is the resource's origin (the client adds /openai); the others end in /v1.
     url: flavour === 'azure' ? origin : `${origin}/v1`,
-    calls,
-    callsFor: (model) => calls.filter((c) => c.model === model),
-    fail: (model, fault) => void faults.set(model, fault),
-    clear: () => {
-      faults.clear();
-      calls.length = 0;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    ...wireFakeOf(record),
+    close: () => closeServer(server),
   };
 }
 
