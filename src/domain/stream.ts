@@ -69,6 +69,18 @@ export function addDelta(a: StreamAnswer, d: StreamDelta): void {
   }
 }
 
+/**
+ * A streamed answer's content and tool calls as an answer says them: the calls in index order
+ * (an index never sent leaves no hole), and content null when the model only called tools.
+ */
+export function answerParts(a: StreamAnswer): { content: string | null; toolCalls?: ToolCall[] } {
+  const toolCalls = a.toolCalls.filter(Boolean);
+  return {
+    content: a.content === '' && toolCalls.length ? null : a.content,
+    ...(toolCalls.length > 0 && { toolCalls }),
+  };
+}
+
 /** A stored answer as the deltas a client would have seen (when it was not streamed as it ran). */
 export function deltasOf(stored: { content: string | null; toolCalls?: ToolCall[] }): StreamDelta[] {
   const out: StreamDelta[] = [];

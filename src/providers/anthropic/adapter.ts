@@ -7,7 +7,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
 import { contentText, type ChatMessage } from '../../domain/chat';
 import { toolInputOf } from '../../domain/anthropicMessages';
-import { addDelta, emptyAnswer, type StreamDelta } from '../../domain/stream';
+import { addDelta, answerParts, emptyAnswer, type StreamDelta } from '../../domain/stream';
 import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from '../deadline';
 import type { CallOptions, ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from '../types';
 
@@ -193,11 +193,10 @@ export class AnthropicAdapter implements ProviderAdapter {
         }
       }
       if (!ended) throw new Error(`the stream ended after ${answer.chunks} chunks without message_stop`);
-      const toolCalls = answer.toolCalls.filter(Boolean);
+      const parts = answerParts(answer);
       const forced = [...blocks.values()].includes('schema');
       return {
-        content: answer.content === '' && toolCalls.length ? null : answer.content,
-        ...(toolCalls.length && { toolCalls }),
+        ...parts,
         finishReason: forced ? 'stop' : normalizeStop(stop),
         inputTokens,
         outputTokens,

@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import { contentText, type ChatMessage } from '../../domain/chat';
 import { toolInputOf } from '../../domain/anthropicMessages';
-import { addDelta, emptyAnswer, type StreamDelta } from '../../domain/stream';
+import { addDelta, answerParts, emptyAnswer, type StreamDelta } from '../../domain/stream';
 import { SDK_TIMEOUT_MARGIN_MS, withDeadline, withStreamDeadlines, type StreamLimits } from '../deadline';
 import { failure } from '../errors';
 import type { CallOptions, ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from '../types';
@@ -270,7 +270,6 @@ export class BedrockAdapter implements ProviderAdapter {
         }
         if (!ended) throw new Error(`the stream ended after ${answer.chunks} chunks without messageStop`);
         const finishReason = finishOf(stop, where(this.providerId, input.model));
-        const toolCalls = answer.toolCalls.filter(Boolean);
         const forced = [...blocks.values()].includes('schema');
         const usage = {
           inputTokens,
@@ -280,12 +279,7 @@ export class BedrockAdapter implements ProviderAdapter {
         };
         if (forced) return { content: answer.content, finishReason: 'stop', ...usage };
         if (finishReason === 'content_filter') return { content: null, finishReason, ...usage };
-        return {
-          content: answer.content === '' && toolCalls.length ? null : answer.content,
-          ...(toolCalls.length && { toolCalls }),
-          finishReason,
-          ...usage,
-        };
+        return { ...answerParts(answer), finishReason, ...usage };
       });
     } catch (err) {
       throw bedrockFailure(err, this.providerId, input.model);

@@ -6,7 +6,7 @@
  * `content_filter`.
  */
 import { GoogleGenAI, type GenerateContentConfig, type GenerateContentResponse } from '@google/genai';
-import { addDelta, emptyAnswer, type StreamDelta } from '../../domain/stream';
+import { addDelta, answerParts, emptyAnswer, type StreamDelta } from '../../domain/stream';
 import { countMessageTokens, countTokens } from '../../domain/tokens';
 import { failure } from '../errors';
 import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from '../deadline';
@@ -167,10 +167,10 @@ export class GoogleAdapter implements ProviderAdapter {
         }
         if (finish === undefined)
           throw new Error(`the stream ended after ${answer.chunks} chunks without a finishReason`);
-        const toolCalls = answer.toolCalls.filter(Boolean);
+        const parts = answerParts(answer);
+        const toolCalls = parts.toolCalls ?? [];
         return {
-          content: answer.content === '' && toolCalls.length ? null : answer.content,
-          ...(toolCalls.length && { toolCalls }),
+          ...parts,
           finishReason: finishOf(finish, toolCalls.length > 0),
           inputTokens: usage.input ?? countMessageTokens(input.messages),
           outputTokens:

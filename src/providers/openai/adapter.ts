@@ -9,7 +9,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
-import { addDelta, emptyAnswer, type StreamDelta } from '../../domain/stream';
+import { addDelta, answerParts, emptyAnswer, type StreamDelta } from '../../domain/stream';
 import { countMessageTokens, countTokens } from '../../domain/tokens';
 import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from '../deadline';
 import { openaiClientOptions } from './clientOptions';
@@ -138,10 +138,10 @@ export class OpenAIAdapter implements ProviderAdapter {
         }
       }
       if (finish === null) throw new Error(`the stream ended after ${answer.chunks} chunks without a finish_reason`);
-      const toolCalls = answer.toolCalls.filter(Boolean);
+      const parts = answerParts(answer);
+      const toolCalls = parts.toolCalls ?? [];
       return {
-        content: answer.content === '' && toolCalls.length ? null : answer.content,
-        ...(toolCalls.length && { toolCalls }),
+        ...parts,
         finishReason: normalizeFinish(finish),
         // A provider that ignores include_usage: counted here, so the budget still settles.
         inputTokens: usage?.prompt_tokens ?? countMessageTokens(input.messages),
