@@ -4,7 +4,7 @@
  */
 import { recordHistory } from '../support/histories';
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, useTestStack } from '../support/stack';
+import { fakeCatalogProviders, useTestStack, FAST_RETRIES } from '../support/stack';
 
 const stack = useTestStack(
   {
@@ -59,15 +59,7 @@ const stack = useTestStack(
         ],
       }),
     config: {
-      retry: {
-        default: {
-          maximumAttempts: 2,
-          initialIntervalMs: 20,
-          backoffCoefficient: 1,
-          maximumIntervalMs: 20,
-          timeoutMs: 5_000,
-        },
-      },
+      retry: FAST_RETRIES,
       fallback: { maxEscalations: 1 },
     },
   },

@@ -10,7 +10,14 @@ import { CONTRACT_ANSWER, type WireFake } from '../contract/fixture';
 import { startBedrockFake } from '../support/fakes/bedrock';
 import { startGeminiFake } from '../support/fakes/gemini';
 import { startOpenAIWire } from '../support/fakes/openaiWire';
-import { fakeModel, openaiClient, providerSecret, startTestStack, type TestStack } from '../support/stack';
+import {
+  fakeModel,
+  openaiClient,
+  providerSecret,
+  startTestStack,
+  type TestStack,
+  FAST_RETRIES,
+} from '../support/stack';
 
 type Attempt = { provider: string; model: string; outcome: string; errorType?: string };
 
@@ -56,15 +63,7 @@ beforeAll(async () => {
       routing: { defaultStrategy: 'quality' },
       // Each test's faults are its own: no breaker opens on them.
       breakers: { failureThreshold: 1_000 },
-      retry: {
-        default: {
-          maximumAttempts: 2,
-          initialIntervalMs: 20,
-          backoffCoefficient: 1,
-          maximumIntervalMs: 20,
-          timeoutMs: 5_000,
-        },
-      },
+      retry: FAST_RETRIES,
     },
   });
 }, 180_000);
