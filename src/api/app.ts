@@ -16,12 +16,13 @@ import type { BatchSettings } from './batchIntake';
 import { bodyIdleTimeout, DEFAULT_BODY_IDLE_MS, jsonBody } from './bodyStream';
 import { batchRoutes } from './routes/batches';
 import { openaiBatchRoutes } from './routes/openaiBatches';
-import { requireApiKey, requireOperator } from './auth';
+import { requireApiKey } from './auth';
 import { guardInput, guardPath } from './inputGuard';
 import { Limits, type LimitSettings } from './limits';
 import { UploadSlots } from './uploadSlots';
 import { errorHandler, notFound } from './errors';
-import { DOCS_HTML, openApiDocument, swaggerUiAssets } from './openapi';
+import { openApiDocument, swaggerUiAssets } from './openapi';
+import { mountRoutes, type RouteDoc, type RouteSpec } from './routeSpec';
 import type { CacheSettings } from './cached';
 import { chatRoutes } from './routes/chat';
 import { healthRoutes } from './routes/health';
@@ -39,6 +40,8 @@ import { tenancyRoutes } from './routes/tenancy';
 import { cacheRoutes } from './routes/cache';
 import { analyticsRoutes } from './routes/analytics';
 import { secretRoutes } from './routes/secrets';
+import { docsRoutes } from './routes/docs';
+import { metricsRoutes } from './routes/metrics';
 
 export interface ApiDeps {
   db: Db;
@@ -79,8 +82,20 @@ export interface ApiDeps {
   secrets?: SecretStore;
 }
 
+/** The routes each app mounted, in order: what its /openapi.json documents. */
+const MOUNTED = new WeakMap<express.Express, RouteDoc[]>();
+export const mountedRoutes = (app: express.Express): readonly RouteDoc[] => MOUNTED.get(app) ?? [];
+
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
+  const mounted: RouteDoc[] = [];
+  MOUNTED.set(app, mounted);
+  // Each module's routes where the middleware order wants them; the document lists exactly these.
+  const mount = <D>(specs: ReadonlyArray<RouteSpec<D>>, moduleDeps: D) => {
+    mountRoutes(app, specs, moduleDeps);
+    mounted.push(...specs);
+  };
+  let document: ReturnType<typeof openApiDocument> | undefined;
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use((req, res, next) => {
@@ -111,18 +126,12 @@ export function createApp(deps: ApiDeps): express.Express {
   });
   // A body that stops arriving is answered 408 and let go (uploads, JSONL and JSON bodies alike).
   app.use(bodyIdleTimeout(deps.bodyIdleMs ?? DEFAULT_BODY_IDLE_MS));
-  app.use(healthRoutes(deps));
-  // The API's description (generated from the zod schemas) and its docs page: public, like the code.
-  app.get('/openapi.json', (_req, res) => void res.json(openApiDocument()));
-  app.get('/docs', (_req, res) => void res.type('html').send(DOCS_HTML));
+  mount(healthRoutes, deps);
+  // The API's description (generated from the routes mounted here, once all are) and its docs page.
+  mount(docsRoutes, { openApi: () => (document ??= openApiDocument(mounted)) });
   app.use('/docs/assets', express.static(swaggerUiAssets()));
   app.use(guardPath);
-  // Metrics name tenants and their spend: an operator key, as Prometheus's `authorization` sends it.
-  const metrics = deps.metrics;
-  if (metrics)
-    app.get('/metrics', requireApiKey(deps.db), requireOperator, async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-    });
+  if (deps.metrics) mount(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   // Authentication first: an anonymous caller's body is never parsed.
   app.use('/v1', requireApiKey(deps.db));
   const limits = new Limits(
@@ -141,27 +150,27 @@ export function createApp(deps: ApiDeps): express.Express {
   // Batches take their own uploads (JSONL, multipart) and are not interactive requests: outside
   // the concurrency limit and admission control of the routed endpoints.
   const batchDeps = { ...deps, batches: deps.batches ?? { maxConcurrency: 32, recheckMs: 30_000 } };
-  app.use(batchRoutes(batchDeps));
-  app.use(openaiBatchRoutes(batchDeps));
+  mount(batchRoutes, batchDeps);
+  mount(openaiBatchRoutes, batchDeps);
   const routed = ['/v1/chat/completions', '/v1/operations', '/v1/embeddings', '/v1/messages'];
   app.use(routed, limits.concurrency);
   if (deps.admission) app.use(routed, admit(deps.admission, deps.metrics));
-  app.use(chatRoutes(deps));
-  app.use(operationRoutes(deps));
-  app.use(embeddingRoutes(deps));
-  app.use(anthropicMessageRoutes(deps));
-  app.use(policyRoutes(deps));
+  mount(chatRoutes, deps);
+  mount(operationRoutes, deps);
+  mount(embeddingRoutes, deps);
+  mount(anthropicMessageRoutes, deps);
+  mount(policyRoutes, deps);
   // Ahead of the admin routes: a stored value is taken out of the request before any refusal is logged.
-  app.use(secretRoutes(deps));
-  app.use(adminRoutes(deps));
-  app.use(catalogPriceRoutes(deps));
-  app.use(providerRoutes(deps));
-  app.use(budgetRoutes(deps));
-  app.use(modelRoutes(deps));
-  app.use(requestRoutes(deps));
-  app.use(tenancyRoutes(deps));
-  app.use(cacheRoutes(deps));
-  app.use(analyticsRoutes(deps));
+  mount(secretRoutes, deps);
+  mount(adminRoutes, deps);
+  mount(catalogPriceRoutes, deps);
+  mount(providerRoutes, deps);
+  mount(budgetRoutes, deps);
+  mount(modelRoutes, deps);
+  mount(requestRoutes, deps);
+  mount(tenancyRoutes, deps);
+  mount(cacheRoutes, deps);
+  mount(analyticsRoutes, deps);
   app.use(notFound);
   app.use(errorHandler((err) => deps.logger.error({ err }, 'unhandled error')));
   return app;

@@ -29,6 +29,7 @@ import { createCache } from '../services/responseCache';
 import { createLimitStore } from '../services/limitStore';
 import type { HealthSources } from '../services/dependencyHealth';
 import { healthRoutes } from '../api/routes/health';
+import { mountRoutes } from '../api/routeSpec';
 import { UrlPolicy } from '../services/urlPolicy';
 import { HealthClient } from '../clients/providerHealth';
 import { BudgetSupervisor } from '../clients/budgetWindow';
@@ -274,7 +275,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       if (role === 'worker' && config.SWITCHYARD_WORKER_HEALTH_PORT !== undefined) {
         const healthApp = express();
         healthApp.disable('x-powered-by');
-        healthApp.use(healthRoutes({ db, client, workers: workerStates }));
+        mountRoutes(healthApp, healthRoutes, { db, client, workers: workerStates });
         // The worker's port is internal (health probes, Prometheus): its metrics need no key.
         healthApp.get('/metrics', async (_req, res) => {
           res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { requireApiKey } from '../../src/api/auth';
 import { errorHandler } from '../../src/api/errors';
 import { secretRoutes } from '../../src/api/routes/secrets';
+import { mountRoutes } from '../../src/api/routeSpec';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { SecretBox, SecretOpenError } from '../../src/services/secretBox';
 import { SecretStore } from '../../src/services/secretStore';
@@ -226,7 +227,9 @@ describe.each(dbKinds())('stored provider keys on %s', (db) => {
       const app = express()
         .use('/v1', requireApiKey(stack.db))
         .use(express.json())
-        .use(secretRoutes({ db: stack.db, secrets: new SecretStore(stack.db, undefined) }))
+        .use(
+          mountRoutes(express.Router(), secretRoutes, { db: stack.db, secrets: new SecretStore(stack.db, undefined) }),
+        )
         .use(errorHandler(() => undefined));
       server = await new Promise((resolve) => {
         const s = app.listen(0, '127.0.0.1', () => resolve(s));

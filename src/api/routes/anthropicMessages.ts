@@ -3,21 +3,27 @@
  * `@anthropic-ai/sdk` works by changing its base URL. The request is routed like a chat completion
  * (any provider, either wire format, with fallbacks) and the answer comes back as a Message.
  */
-import { Router } from 'express';
 import { AnthropicMessagesRequestSchema, toAnthropicMessage, toChatRequest } from '../../domain/anthropicMessages';
+import { z } from 'zod';
 import { countMessageTokens } from '../../domain/tokens';
 import type { ToolCall } from '../../domain/chat';
 import type { ConfigStore } from '../../services/configStore';
 import { authOf } from '../auth';
 import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
 import { readBody } from '../validate';
+import { routeSpecs, ROUTED_ERRORS, type RouteSpec } from '../routeSpec';
 import { streamRoute } from '../streaming';
 import { anthropicStreamWriter } from '../../domain/stream';
 
-export function anthropicMessageRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
-  const router = Router();
-
-  router.post('/v1/messages', async (req, res) => {
+const messages: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
+  method: 'post',
+  path: '/v1/messages',
+  summary: 'Anthropic Messages (`stream: true`: Anthropic events)',
+  tag: 'routing',
+  role: 'member',
+  body: AnthropicMessagesRequestSchema,
+  errors: ROUTED_ERRORS,
+  handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
     const chat = toChatRequest(readBody(req, AnthropicMessagesRequestSchema));
     const route = chatRouteInput(req, tenantId, chat);
@@ -42,13 +48,23 @@ export function anthropicMessageRoutes(deps: RunnerDeps & { configStore: ConfigS
       }),
       switchyard: switchyardExtension(routed),
     });
-  });
+  },
+};
 
-  router.post('/v1/messages/count_tokens', (req, res) => {
+const countTokens: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
+  method: 'post',
+  path: '/v1/messages/count_tokens',
+  summary: 'Anthropic token count',
+  tag: 'routing',
+  role: 'member',
+  body: AnthropicMessagesRequestSchema.omit({ max_tokens: true }),
+  response: z.object({ input_tokens: z.number().int() }),
+  errors: [400, 401],
+  handle: (_deps, req, res) => {
     authOf(req);
     const body = readBody(req, AnthropicMessagesRequestSchema.omit({ max_tokens: true }));
     res.json({ input_tokens: countMessageTokens(toChatRequest(body).messages) });
-  });
+  },
+};
 
-  return router;
-}
+export const anthropicMessageRoutes = routeSpecs([messages, countTokens]);

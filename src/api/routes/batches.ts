@@ -4,7 +4,7 @@
  * tenant's batch is not found.
  */
 import type { Client } from '@temporalio/client';
-import { Router, type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { Db } from '../../db';
 import * as batches from '../../db/batches';
@@ -39,6 +39,7 @@ import { drained } from '../bodyStream';
 import { routeContext } from '../context';
 import { HttpError } from '../errors';
 import { RecordSpool } from '../uploadSpool';
+import { routeSpecs } from '../routeSpec';
 import { validate } from '../validate';
 
 export interface BatchDeps {
@@ -180,128 +181,174 @@ const JSONL_LIMITS = { maxLineBytes: MAX_LINE_BYTES, maxBytes: MAX_UPLOAD_BYTES,
 const isJsonl = (req: Request) =>
   /^application\/(x-ndjson|jsonl|x-jsonlines|ndjson)\b/i.test(req.header('content-type') ?? '');
 
-export function batchRoutes(deps: BatchDeps): Router {
-  const router = Router();
+/** A page of batches, as the docs show it. */
+export const batchList = z.object({
+  object: z.literal('list'),
+  data: z.array(z.record(z.string(), z.unknown())),
+  has_more: z.boolean().optional(),
+});
 
-  router.post(BASE, async (req: Request, res: Response) => {
-    const { tenantId } = authOf(req);
-    const kind = kindOf(req);
-    const jsonl = isJsonl(req);
-    if (!jsonl && req.body === undefined)
-      throw HttpError.invalid(
-        'Send {"documents": [...]} as application/json, or one document per line as application/x-ndjson.',
-        { code: 'invalid_content_type' },
-      );
-    const schema = optionsSchema(kind);
-    const opts: AnyOptions = jsonl
-      ? validate<AnyOptions>(schema, { ...req.query })
-      : validate<AnyOptions>(schema.extend({ documents }), req.body);
-    const options = await batchOptionsOf(deps, req, tenantId, opts);
-    // The documents parse whole into a spool first; the transaction opens only when they are good.
-    const spool = new RecordSpool(deps.uploads?.spoolMemoryBytes, deps.uploads?.spoolDir);
-    const id = newBatchId();
-    let row: batches.BatchRow;
-    try {
-      const ids = new UniqueIds();
-      const add = (itemId: string, input: unknown, seq: number, field?: string) => {
-        ids.add(itemId, seq, field);
-        return spool.add(JSON.stringify({ seq, item_id: itemId, input }));
-      };
-      if (jsonl) {
-        await readJsonLines(req, JSONL_LIMITS, DocumentSchema, (d, lineNo) =>
-          add(d.id, { text: d.text, metadata: d.metadata ?? null }, lineNo),
+export const batchRoutes = routeSpecs<BatchDeps>([
+  {
+    method: 'post',
+    path: BASE,
+    summary: 'A batch of an operation over many texts (JSON or JSONL of documents)',
+    tag: 'batches',
+    role: 'member',
+    body: SummarizeOptionsSchema.partial().extend({ documents: z.array(DocumentSchema) }),
+    errors: [400, 401, 408, 413, 415, 429],
+    handle: async (deps, req, res) => {
+      const { tenantId } = authOf(req);
+      const kind = kindOf(req);
+      const jsonl = isJsonl(req);
+      if (!jsonl && req.body === undefined)
+        throw HttpError.invalid(
+          'Send {"documents": [...]} as application/json, or one document per line as application/x-ndjson.',
+          { code: 'invalid_content_type' },
         );
-      } else {
-        const docs = (opts as AnyOptions & { documents: unknown[] }).documents;
-        for (const [i, raw] of docs.entries()) {
-          const d = DocumentSchema.safeParse(raw);
-          if (!d.success) {
-            const issue = issueOf(d.error);
-            const param = ['documents', i, ...issue.path].map(String).join('.');
-            throw HttpError.invalid(`Invalid value for '${param}': ${issue.message}`, {
-              param,
-              code: 'invalid_value',
-            });
-          }
-          await add(d.data.id, { text: d.data.text, metadata: d.data.metadata ?? null }, i + 1, `documents.${i}.id`);
-        }
-      }
-      if (ids.count === 0)
-        throw HttpError.invalid('The upload holds no document.', { code: 'empty_batch', param: 'documents' });
-      row = await deps.db.transaction(async (tx) => {
-        await batches.insertBatch(tx, {
-          id,
-          tenantId,
-          kind,
-          options,
-          workflowId: `batch-${id}`,
-          webhookUrl: opts.webhookUrl,
-          createdBy: actorOf(req).keyId,
-        });
-        for await (const page of spool.pages()) await batches.insertItemsJson(tx, id, page);
-        await batches.setBatchTotal(tx, id, ids.count);
-        return (await batches.getBatch(tx, id))!;
-      });
-    } finally {
-      await spool.dispose();
-    }
-    await startBatchWorkflow(deps, { id, tenantId, kind, options });
-    res.status(201).json(await batchView(deps.db, row));
-  });
-
-  router.get(BASE, async (req, res) => {
-    const { tenantId } = authOf(req);
-    const q = validate(
-      z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().max(64).optional() }),
-      req.query,
-    );
-    const rows = await batches.listBatches(deps.db, tenantId, kindOf(req), { limit: q.limit + 1, after: q.after });
-    const data = await Promise.all(rows.slice(0, q.limit).map((r) => batchView(deps.db, r)));
-    res.json({ object: 'list', data, has_more: rows.length > q.limit });
-  });
-
-  router.get(`${BASE}/:id`, async (req, res) => {
-    res.json(await batchView(deps.db, await ownBatch(deps.db, req, kindOf(req))));
-  });
-
-  router.get(`${BASE}/:id/results`, async (req, res) => {
-    const kind = kindOf(req);
-    const row = await ownBatch(deps.db, req, kind);
-    res.setHeader('content-type', 'application/x-ndjson; charset=utf-8');
-    await streamPages(
-      res,
-      (after) => batches.resultsPage(deps.db, row.id, after, 500),
-      (r) =>
-        kind !== 'summarize'
-          ? {
-              id: r.item_id,
-              result: r.result,
-              models: r.models,
-              cost_usd: r.cost_usd,
-              usage: { input_tokens: r.input_tokens, output_tokens: r.output_tokens },
-              error: r.error,
+      const schema = optionsSchema(kind);
+      const opts: AnyOptions = jsonl
+        ? validate<AnyOptions>(schema, { ...req.query })
+        : validate<AnyOptions>(schema.extend({ documents }), req.body);
+      const options = await batchOptionsOf(deps, req, tenantId, opts);
+      // The documents parse whole into a spool first; the transaction opens only when they are good.
+      const spool = new RecordSpool(deps.uploads?.spoolMemoryBytes, deps.uploads?.spoolDir);
+      const id = newBatchId();
+      let row: batches.BatchRow;
+      try {
+        const ids = new UniqueIds();
+        const add = (itemId: string, input: unknown, seq: number, field?: string) => {
+          ids.add(itemId, seq, field);
+          return spool.add(JSON.stringify({ seq, item_id: itemId, input }));
+        };
+        if (jsonl) {
+          await readJsonLines(req, JSONL_LIMITS, DocumentSchema, (d, lineNo) =>
+            add(d.id, { text: d.text, metadata: d.metadata ?? null }, lineNo),
+          );
+        } else {
+          const docs = (opts as AnyOptions & { documents: unknown[] }).documents;
+          for (const [i, raw] of docs.entries()) {
+            const d = DocumentSchema.safeParse(raw);
+            if (!d.success) {
+              const issue = issueOf(d.error);
+              const param = ['documents', i, ...issue.path].map(String).join('.');
+              throw HttpError.invalid(`Invalid value for '${param}': ${issue.message}`, {
+                param,
+                code: 'invalid_value',
+              });
             }
-          : {
-              id: r.item_id,
-              summary: (r.result as { summary?: string } | null)?.summary ?? null,
-              key_points: (r.result as { keyPoints?: string[] } | null)?.keyPoints ?? null,
-              chunks: (r.result as { chunks?: number } | null)?.chunks ?? null,
-              models: r.models,
-              cost_usd: r.cost_usd,
-              usage: { input_tokens: r.input_tokens, output_tokens: r.output_tokens },
-              error: r.error,
-            },
-    );
-  });
+            await add(d.data.id, { text: d.data.text, metadata: d.data.metadata ?? null }, i + 1, `documents.${i}.id`);
+          }
+        }
+        if (ids.count === 0)
+          throw HttpError.invalid('The upload holds no document.', { code: 'empty_batch', param: 'documents' });
+        row = await deps.db.transaction(async (tx) => {
+          await batches.insertBatch(tx, {
+            id,
+            tenantId,
+            kind,
+            options,
+            workflowId: `batch-${id}`,
+            webhookUrl: opts.webhookUrl,
+            createdBy: actorOf(req).keyId,
+          });
+          for await (const page of spool.pages()) await batches.insertItemsJson(tx, id, page);
+          await batches.setBatchTotal(tx, id, ids.count);
+          return (await batches.getBatch(tx, id))!;
+        });
+      } finally {
+        await spool.dispose();
+      }
+      await startBatchWorkflow(deps, { id, tenantId, kind, options });
+      res.status(201).json(await batchView(deps.db, row));
+    },
+  },
 
-  router.post(`${BASE}/:id/cancel`, async (req, res) => {
-    const row = await ownBatch(deps.db, req, kindOf(req));
-    await cancelBatchJob(deps, row.id);
-    res.json(await batchView(deps.db, (await batches.getBatch(deps.db, row.id))!));
-  });
+  {
+    method: 'get',
+    path: BASE,
+    summary: "Your tenant's batches",
+    tag: 'batches',
+    role: 'member',
+    response: batchList,
+    errors: [401],
+    handle: async (deps, req, res) => {
+      const { tenantId } = authOf(req);
+      const q = validate(
+        z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().max(64).optional() }),
+        req.query,
+      );
+      const rows = await batches.listBatches(deps.db, tenantId, kindOf(req), { limit: q.limit + 1, after: q.after });
+      const data = await Promise.all(rows.slice(0, q.limit).map((r) => batchView(deps.db, r)));
+      res.json({ object: 'list', data, has_more: rows.length > q.limit });
+    },
+  },
 
-  return router;
-}
+  {
+    method: 'get',
+    path: `${BASE}/:id`,
+    summary: 'A batch',
+    tag: 'batches',
+    role: 'member',
+    errors: [401, 404],
+    handle: async (deps, req, res) => {
+      res.json(await batchView(deps.db, await ownBatch(deps.db, req, kindOf(req))));
+    },
+  },
+
+  {
+    method: 'get',
+    path: `${BASE}/:id/results`,
+    summary: "A batch's results (JSONL)",
+    tag: 'batches',
+    role: 'member',
+    responseType: 'application/x-ndjson',
+    errors: [401, 404],
+    handle: async (deps, req, res) => {
+      const kind = kindOf(req);
+      const row = await ownBatch(deps.db, req, kind);
+      res.setHeader('content-type', 'application/x-ndjson; charset=utf-8');
+      await streamPages(
+        res,
+        (after) => batches.resultsPage(deps.db, row.id, after, 500),
+        (r) =>
+          kind !== 'summarize'
+            ? {
+                id: r.item_id,
+                result: r.result,
+                models: r.models,
+                cost_usd: r.cost_usd,
+                usage: { input_tokens: r.input_tokens, output_tokens: r.output_tokens },
+                error: r.error,
+              }
+            : {
+                id: r.item_id,
+                summary: (r.result as { summary?: string } | null)?.summary ?? null,
+                key_points: (r.result as { keyPoints?: string[] } | null)?.keyPoints ?? null,
+                chunks: (r.result as { chunks?: number } | null)?.chunks ?? null,
+                models: r.models,
+                cost_usd: r.cost_usd,
+                usage: { input_tokens: r.input_tokens, output_tokens: r.output_tokens },
+                error: r.error,
+              },
+      );
+    },
+  },
+
+  {
+    method: 'post',
+    path: `${BASE}/:id/cancel`,
+    summary: 'Cancel a batch',
+    tag: 'batches',
+    role: 'member',
+    errors: [401, 404, 409],
+    handle: async (deps, req, res) => {
+      const row = await ownBatch(deps.db, req, kindOf(req));
+      await cancelBatchJob(deps, row.id);
+      res.json(await batchView(deps.db, (await batches.getBatch(deps.db, row.id))!));
+    },
+  },
+]);
 
 /** Streams rows page by page as JSONL (a page in memory at a time), honouring back-pressure. */
 export async function streamPages<R extends { seq: number }>(

@@ -4,7 +4,6 @@
  * and whether the window's alert was raised. Admin: `GET/PUT/DELETE /v1/admin/tenants/{id}/budget`
  * set a tenant's limits (a new configuration version, like every admin change).
  */
-import { Router } from 'express';
 import { z } from 'zod';
 import { budgetStateFor } from '../../services/budgetOperations';
 import type { ConfigStore } from '../../services/configStore';
@@ -13,10 +12,11 @@ import { listAlerts } from '../../db/budgetLedger';
 import { TenantBudgetSchema, type TenantBudget } from '../../domain/budget';
 import { TenantPolicySchema } from '../../domain/config';
 import { recordAudit } from '../../db/audit';
-import { actorOf, authOf, requireAdmin, tenantFromPath } from '../auth';
+import { actorOf, authOf, tenantFromPath } from '../auth';
 import { windowJson } from '../budgetJson';
 import { HttpError } from '../errors';
 import { expectedVersion, tagVersion } from '../ifMatch';
+import { ADMIN_ERRORS, CONFIG_WRITE_ERRORS, routeSpecs } from '../routeSpec';
 import { validate } from '../validate';
 
 const Query = z.object({ user: z.string().min(1).max(256).optional() }).strict();
@@ -58,65 +58,94 @@ async function budgetReport(deps: { db: Db; configStore: ConfigStore }, tenantId
   };
 }
 
-export function budgetRoutes(deps: { db: Db; configStore: ConfigStore }): Router {
-  const router = Router();
+export const budgetRoutes = routeSpecs<{ db: Db; configStore: ConfigStore }>([
+  {
+    method: 'get',
+    path: '/v1/budgets',
+    summary: 'Your budget windows',
+    tag: 'budgets',
+    role: 'member',
+    errors: [400, 401],
+    handle: async (deps, req, res) => {
+      const { tenantId } = authOf(req);
+      const q = validate(Query, req.query);
+      res.json(await budgetReport(deps, tenantId, q.user ?? req.header('x-switchyard-user') ?? undefined));
+    },
+  },
 
-  router.get('/v1/budgets', async (req, res) => {
-    const { tenantId } = authOf(req);
-    const q = validate(Query, req.query);
-    res.json(await budgetReport(deps, tenantId, q.user ?? req.header('x-switchyard-user') ?? undefined));
-  });
+  {
+    method: 'get',
+    path: '/v1/admin/tenants/:id/budget',
+    summary: "A tenant's budget",
+    tag: 'budgets',
+    role: 'admin',
+    errors: ADMIN_ERRORS,
+    handle: async (deps, req, res) => {
+      const q = validate(Query, req.query);
+      const id = tenantFromPath(req);
+      const v = await deps.configStore.refresh();
+      tagVersion(res, v.version);
+      res.json({ budget: v.config.tenants[id]?.budget ?? null, usage: await budgetReport(deps, id, q.user) });
+    },
+  },
 
-  router.get('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
-    const q = validate(Query, req.query);
-    const id = tenantFromPath(req);
-    const v = await deps.configStore.refresh();
-    tagVersion(res, v.version);
-    res.json({ budget: v.config.tenants[id]?.budget ?? null, usage: await budgetReport(deps, id, q.user) });
-  });
+  {
+    method: 'put',
+    path: '/v1/admin/tenants/:id/budget',
+    summary: "Set a tenant's budget",
+    tag: 'budgets',
+    role: 'admin',
+    body: TenantBudgetSchema,
+    errors: CONFIG_WRITE_ERRORS,
+    handle: async (deps, req, res) => {
+      const budget = validate(TenantBudgetSchema, req.body);
+      const id = tenantFromPath(req);
+      // The change runs on the latest version (again after a conflict): only this tenant's budget
+      // changes, whatever else was written meanwhile.
+      const seen: { before?: TenantBudget } = {};
+      const v = await deps.configStore.update((c) => {
+        seen.before = c.tenants[id]?.budget;
+        return {
+          ...c,
+          tenants: { ...c.tenants, [id]: { ...(c.tenants[id] ?? TenantPolicySchema.parse({})), budget } },
+        };
+      }, expectedVersion(req));
+      await recordAudit(deps.db, {
+        actor: actorOf(req),
+        tenantId: id,
+        action: 'budget.set',
+        target: id,
+        before: seen.before,
+        after: budget,
+      });
+      res.json({ tenant_id: id, budget, config_version: v.version });
+    },
+  },
 
-  router.put('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
-    const budget = validate(TenantBudgetSchema, req.body);
-    const id = tenantFromPath(req);
-    // The change runs on the latest version (again after a conflict): only this tenant's budget
-    // changes, whatever else was written meanwhile.
-    const seen: { before?: TenantBudget } = {};
-    const v = await deps.configStore.update((c) => {
-      seen.before = c.tenants[id]?.budget;
-      return {
-        ...c,
-        tenants: { ...c.tenants, [id]: { ...(c.tenants[id] ?? TenantPolicySchema.parse({})), budget } },
-      };
-    }, expectedVersion(req));
-    await recordAudit(deps.db, {
-      actor: actorOf(req),
-      tenantId: id,
-      action: 'budget.set',
-      target: id,
-      before: seen.before,
-      after: budget,
-    });
-    res.json({ tenant_id: id, budget, config_version: v.version });
-  });
-
-  router.delete('/v1/admin/tenants/:id/budget', requireAdmin, async (req, res) => {
-    const id = tenantFromPath(req);
-    const seen: { before?: TenantBudget } = {};
-    const v = await deps.configStore.update((c) => {
-      seen.before = c.tenants[id]?.budget;
-      if (!seen.before) throw HttpError.notFound(`Tenant '${id}' has no budget.`, { param: 'id', code: 'not_found' });
-      const { budget: _removed, ...rest } = c.tenants[id]!;
-      return { ...c, tenants: { ...c.tenants, [id]: rest as (typeof c.tenants)[string] } };
-    }, expectedVersion(req));
-    await recordAudit(deps.db, {
-      actor: actorOf(req),
-      tenantId: id,
-      action: 'budget.delete',
-      target: id,
-      before: seen.before,
-    });
-    res.json({ tenant_id: id, deleted: true, config_version: v.version });
-  });
-
-  return router;
-}
+  {
+    method: 'delete',
+    path: '/v1/admin/tenants/:id/budget',
+    summary: "Remove a tenant's budget",
+    tag: 'budgets',
+    role: 'admin',
+    errors: CONFIG_WRITE_ERRORS,
+    handle: async (deps, req, res) => {
+      const id = tenantFromPath(req);
+      const seen: { before?: TenantBudget } = {};
+      const v = await deps.configStore.update((c) => {
+        seen.before = c.tenants[id]?.budget;
+        if (!seen.before) throw HttpError.notFound(`Tenant '${id}' has no budget.`, { param: 'id', code: 'not_found' });
+        const { budget: _removed, ...rest } = c.tenants[id]!;
+        return { ...c, tenants: { ...c.tenants, [id]: rest as (typeof c.tenants)[string] } };
+      }, expectedVersion(req));
+      await recordAudit(deps.db, {
+        actor: actorOf(req),
+        tenantId: id,
+        action: 'budget.delete',
+        target: id,
+        before: seen.before,
+      });
+      res.json({ tenant_id: id, deleted: true, config_version: v.version });
+    },
+  },
+]);

@@ -3,7 +3,6 @@
  * The handler parses, validates and delegates; routing happens in the workflow. `stream: true`
  * gets server-sent `chat.completion.chunk`s from the same workflow (see `../streaming`).
  */
-import { Router } from 'express';
 import type { ConfigStore } from '../../services/configStore';
 import { chatCompletionObject, ChatCompletionRequestSchema } from '../../domain/chat';
 import { compileSchema } from '../../services/jsonSchema';
@@ -11,13 +10,19 @@ import { authOf } from '../auth';
 import { HttpError } from '../errors';
 import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
 import { readBody } from '../validate';
+import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
 import { streamRoute } from '../streaming';
 import { openaiStreamWriter } from '../../domain/stream';
 
-export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
-  const router = Router();
-
-  router.post('/v1/chat/completions', async (req, res) => {
+const chatCompletions: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
+  method: 'post',
+  path: '/v1/chat/completions',
+  summary: 'OpenAI chat completion (`stream: true`: server-sent chunks)',
+  tag: 'routing',
+  role: 'member',
+  body: ChatCompletionRequestSchema,
+  errors: ROUTED_ERRORS,
+  handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
     const body = readBody(req, ChatCompletionRequestSchema);
     // A schema that does not compile is the client's mistake: say so before any provider is paid.
@@ -54,7 +59,7 @@ export function chatRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Rou
       }),
       switchyard: switchyardExtension(routed),
     });
-  });
+  },
+};
 
-  return router;
-}
+export const chatRoutes = routeSpecs([chatCompletions]);

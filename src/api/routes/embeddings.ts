@@ -3,19 +3,25 @@
  * model, fallbacks, the request record), so `client.embeddings.create` works unchanged. The SDKs
  * ask for base64 by default (little-endian float32, as OpenAI sends it); `float` gives arrays.
  */
-import { Router } from 'express';
 import { embeddingsObject, EmbeddingsBodySchema } from '../../domain/chat';
 import type { ConfigStore } from '../../services/configStore';
 import { authOf } from '../auth';
 import { routeContext, waitForRecovery } from '../context';
 import { runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
 import { readBody } from '../validate';
+import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
 
 const base64 = (v: number[]) => Buffer.from(new Float32Array(v).buffer).toString('base64');
 
-export function embeddingRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
-  const router = Router();
-  router.post('/v1/embeddings', async (req, res) => {
+const embeddings: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
+  method: 'post',
+  path: '/v1/embeddings',
+  summary: 'OpenAI embeddings',
+  tag: 'routing',
+  role: 'member',
+  body: EmbeddingsBodySchema,
+  errors: ROUTED_ERRORS,
+  handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
     const body = readBody(req, EmbeddingsBodySchema);
     const routed = await runRoute(
@@ -46,6 +52,7 @@ export function embeddingRoutes(deps: RunnerDeps & { configStore: ConfigStore })
       ),
       switchyard: switchyardExtension(routed),
     });
-  });
-  return router;
-}
+  },
+};
+
+export const embeddingRoutes = routeSpecs([embeddings]);

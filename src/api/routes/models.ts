@@ -9,10 +9,10 @@
  * without deleting it), of an instance in this process's configuration. Routing uses the same
  * set: an inactive model is never chosen, so a client sees only what it can ask for.
  */
-import { Router } from 'express';
 import { kindOf, type Catalog, type Model } from '../../domain/catalog';
 import type { ConfigStore } from '../../services/configStore';
 import { HttpError } from '../errors';
+import { routeSpecs } from '../routeSpec';
 import { modelParam } from '../validate';
 
 const AUTO = { id: 'auto', object: 'model', created: 0, owned_by: 'switchyard' };
@@ -36,25 +36,48 @@ function modelObject(m: Model, catalog: Catalog) {
 const enabled = (catalog: Catalog) =>
   catalog.models.filter((m) => m.status === 'active' && catalog.providers.some((p) => p.id === m.provider));
 
-export function modelRoutes(deps: { configStore: ConfigStore }): Router {
-  const router = Router();
-  router.get('/v1/models', (_req, res) => {
-    const { catalog } = deps.configStore.current().config;
-    res.json({ object: 'list', data: [AUTO, ...enabled(catalog).map((m) => modelObject(m, catalog))] });
-  });
-  // One model (`models.retrieve`): the SDKs send `openai%2Fgpt-4o-mini`; a plain `openai/gpt-4o-mini` works too.
-  const one = (id: string) => {
-    if (id === 'auto') return AUTO;
-    const { catalog } = deps.configStore.current().config;
-    const m = enabled(catalog).find((x) => x.id === id);
-    if (!m) throw HttpError.notFound(`The model '${id}' does not exist.`, { param: 'model', code: 'model_not_found' });
-    return modelObject(m, catalog);
-  };
-  router.get('/v1/models/:id', (req, res) => {
-    res.json(one(String(req.params.id)));
-  });
-  router.get('/v1/models/:provider/*model', (req, res) => {
-    res.json(one(`${req.params.provider}/${modelParam(req.params.model)}`));
-  });
-  return router;
-}
+// One model (`models.retrieve`): the SDKs send `openai%2Fgpt-4o-mini`; a plain `openai/gpt-4o-mini` works too.
+const one = (deps: { configStore: ConfigStore }, id: string) => {
+  if (id === 'auto') return AUTO;
+  const { catalog } = deps.configStore.current().config;
+  const m = enabled(catalog).find((x) => x.id === id);
+  if (!m) throw HttpError.notFound(`The model '${id}' does not exist.`, { param: 'model', code: 'model_not_found' });
+  return modelObject(m, catalog);
+};
+
+export const modelRoutes = routeSpecs<{ configStore: ConfigStore }>([
+  {
+    method: 'get',
+    path: '/v1/models',
+    summary: 'The catalog (OpenAI list)',
+    tag: 'models',
+    role: 'member',
+    errors: [401],
+    handle: (deps, _req, res) => {
+      const { catalog } = deps.configStore.current().config;
+      res.json({ object: 'list', data: [AUTO, ...enabled(catalog).map((m) => modelObject(m, catalog))] });
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/models/:id',
+    summary: 'A model',
+    tag: 'models',
+    role: 'member',
+    errors: [401, 404],
+    handle: (deps, req, res) => {
+      res.json(one(deps, String(req.params.id)));
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/models/:provider/*model',
+    summary: 'A model',
+    tag: 'models',
+    role: 'member',
+    errors: [401, 404],
+    handle: (deps, req, res) => {
+      res.json(one(deps, `${req.params.provider}/${modelParam(req.params.model)}`));
+    },
+  },
+]);

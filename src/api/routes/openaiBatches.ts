@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
-import { Router, type Request } from 'express';
+import type { Request } from 'express';
 import { z } from 'zod';
 import * as batches from '../../db/batches';
 import { batchObject, fileObject } from '../../domain/batch/openai';
@@ -27,7 +27,8 @@ import { routeContext } from '../context';
 import { HttpError } from '../errors';
 import { RecordSpool } from '../uploadSpool';
 import { validate } from '../validate';
-import { ownBatch, streamPages, type BatchDeps } from './batches';
+import { batchList, ownBatch, streamPages, type BatchDeps } from './batches';
+import { routeSpecs } from '../routeSpec';
 
 const outputFileId = (batchId: string) => `file-${batchId}-output`;
 const errorFileId = (batchId: string) => `file-${batchId}-errors`;
@@ -125,200 +126,256 @@ async function multipartFile(
   }
 }
 
-export function openaiBatchRoutes(deps: BatchDeps): Router {
-  const router = Router();
+const ownFile = async (deps: BatchDeps, req: Request) => {
+  const f = await batches.getFile(deps.db, String(req.params.id));
+  if (!f || f.tenant_id !== authOf(req).tenantId)
+    throw HttpError.notFound(`No such File object: ${req.params.id}`, { param: 'id', code: 'file_not_found' });
+  return f;
+};
 
-  router.post('/v1/files', async (req, res) => {
-    const { tenantId } = authOf(req);
-    // The upload parses whole into a spool first; the transaction opens only when it is good.
-    const spool = new RecordSpool(deps.uploads?.spoolMemoryBytes, deps.uploads?.spoolDir);
-    try {
-      const ids = new UniqueIds();
-      const counted = { bytes: 0 };
-      const upload = await multipartFile(req, async (stream) => {
-        await readJsonLines(
-          stream,
-          { ...FILE_LIMITS, counted, sourceError: malformedOrGone(req) },
-          OpenAIBatchLineSchema,
-          async (line, lineNo) => {
-            ids.add(line.custom_id, lineNo, 'custom_id');
-            await spool.add(JSON.stringify({ line_no: lineNo, content: line }));
-          },
+const openaiView = async (deps: BatchDeps, row: batches.BatchRow) => {
+  const totals = await batches.batchTotals(deps.db, row.id);
+  const finished = row.status === 'completed' || row.status === 'cancelled' || row.status === 'failed';
+  return batchObject({
+    id: row.id,
+    status: row.status,
+    endpoint: row.options.endpoint ?? '/v1/chat/completions',
+    inputFileId: row.input_file_id!,
+    completionWindow: row.options.completionWindow ?? '24h',
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    cancelledAt: row.cancelled_at,
+    total: row.total,
+    done: totals.done,
+    failed: totals.failed,
+    metadata: row.options.metadata ?? null,
+    outputFileId: finished && totals.done > 0 ? outputFileId(row.id) : null,
+    errorFileId: finished && totals.failed > 0 ? errorFileId(row.id) : null,
+  });
+};
+
+export const openaiBatchRoutes = routeSpecs<BatchDeps>([
+  {
+    method: 'post',
+    path: '/v1/files',
+    summary: 'Upload a batch input file (multipart, OpenAI Files API)',
+    tag: 'batches',
+    role: 'member',
+    bodyType: 'multipart/form-data',
+    errors: [400, 401, 408, 413, 415, 429],
+    handle: async (deps, req, res) => {
+      const { tenantId } = authOf(req);
+      // The upload parses whole into a spool first; the transaction opens only when it is good.
+      const spool = new RecordSpool(deps.uploads?.spoolMemoryBytes, deps.uploads?.spoolDir);
+      try {
+        const ids = new UniqueIds();
+        const counted = { bytes: 0 };
+        const upload = await multipartFile(req, async (stream) => {
+          await readJsonLines(
+            stream,
+            { ...FILE_LIMITS, counted, sourceError: malformedOrGone(req) },
+            OpenAIBatchLineSchema,
+            async (line, lineNo) => {
+              ids.add(line.custom_id, lineNo, 'custom_id');
+              await spool.add(JSON.stringify({ line_no: lineNo, content: line }));
+            },
+          );
+        });
+        if (upload.purpose !== 'batch')
+          throw HttpError.invalid(`purpose must be 'batch' (the only purpose this server stores files for).`, {
+            param: 'purpose',
+            code: 'invalid_value',
+          });
+        if (ids.count === 0)
+          throw HttpError.invalid('The file holds no request line.', { param: 'file', code: 'empty_file' });
+        const id = `file-${randomBytes(12).toString('hex')}`;
+        const file = await deps.db.transaction(async (tx) => {
+          const row = await batches.insertFile(tx, {
+            id,
+            tenant_id: tenantId,
+            purpose: 'batch',
+            filename: upload.filename,
+            bytes: counted.bytes,
+            source: 'upload',
+          });
+          for await (const page of spool.pages()) await batches.insertFileLinesJson(tx, id, page);
+          return row;
+        });
+        res.json(fileObject(file));
+      } finally {
+        await spool.dispose();
+      }
+    },
+  },
+
+  {
+    method: 'get',
+    path: '/v1/files/:id',
+    summary: 'A file',
+    tag: 'batches',
+    role: 'member',
+    errors: [401, 404],
+    handle: async (deps, req, res) => {
+      res.json(fileObject(await ownFile(deps, req)));
+    },
+  },
+
+  {
+    method: 'get',
+    path: '/v1/files/:id/content',
+    summary: "A file's content (input, output and error files)",
+    tag: 'batches',
+    role: 'member',
+    responseType: 'application/x-ndjson',
+    errors: [401, 404],
+    handle: async (deps, req, res) => {
+      const f = await ownFile(deps, req);
+      res.setHeader('content-type', 'application/jsonl; charset=utf-8');
+      if (f.source === 'upload') {
+        return streamPages(
+          res,
+          async (after) =>
+            (await batches.fileLines(deps.db, f.id, after, 500)).map((l) => ({ seq: l.line_no, content: l.content })),
+          (l) => l.content,
         );
-      });
-      if (upload.purpose !== 'batch')
-        throw HttpError.invalid(`purpose must be 'batch' (the only purpose this server stores files for).`, {
-          param: 'purpose',
-          code: 'invalid_value',
-        });
-      if (ids.count === 0)
-        throw HttpError.invalid('The file holds no request line.', { param: 'file', code: 'empty_file' });
-      const id = `file-${randomBytes(12).toString('hex')}`;
-      const file = await deps.db.transaction(async (tx) => {
-        const row = await batches.insertFile(tx, {
-          id,
-          tenant_id: tenantId,
-          purpose: 'batch',
-          filename: upload.filename,
-          bytes: counted.bytes,
-          source: 'upload',
-        });
-        for await (const page of spool.pages()) await batches.insertFileLinesJson(tx, id, page);
-        return row;
-      });
-      res.json(fileObject(file));
-    } finally {
-      await spool.dispose();
-    }
-  });
-
-  const ownFile = async (req: Request) => {
-    const f = await batches.getFile(deps.db, String(req.params.id));
-    if (!f || f.tenant_id !== authOf(req).tenantId)
-      throw HttpError.notFound(`No such File object: ${req.params.id}`, { param: 'id', code: 'file_not_found' });
-    return f;
-  };
-
-  router.get('/v1/files/:id', async (req, res) => {
-    res.json(fileObject(await ownFile(req)));
-  });
-
-  router.get('/v1/files/:id/content', async (req, res) => {
-    const f = await ownFile(req);
-    res.setHeader('content-type', 'application/jsonl; charset=utf-8');
-    if (f.source === 'upload') {
+      }
+      const wantOk = f.source === 'batch_output';
+      const batchId = f.batch_id!;
       return streamPages(
         res,
-        async (after) =>
-          (await batches.fileLines(deps.db, f.id, after, 500)).map((l) => ({ seq: l.line_no, content: l.content })),
-        (l) => l.content,
+        async (after) => {
+          // Pages of finished items; lines of the other file are skipped, not counted.
+          const rows = await batches.resultsPage(deps.db, batchId, after, 500);
+          return rows.map((r) => ({ ...r, keep: r.ok === wantOk }));
+        },
+        (r) =>
+          r.keep
+            ? { id: lineId(batchId, r.seq), custom_id: r.item_id, response: wantOk ? r.result : r.error, error: null }
+            : undefined,
       );
-    }
-    const wantOk = f.source === 'batch_output';
-    const batchId = f.batch_id!;
-    return streamPages(
-      res,
-      async (after) => {
-        // Pages of finished items; lines of the other file are skipped, not counted.
-        const rows = await batches.resultsPage(deps.db, batchId, after, 500);
-        return rows.map((r) => ({ ...r, keep: r.ok === wantOk }));
-      },
-      (r) =>
-        r.keep
-          ? { id: lineId(batchId, r.seq), custom_id: r.item_id, response: wantOk ? r.result : r.error, error: null }
-          : undefined,
-    );
-  });
+    },
+  },
 
-  router.post('/v1/batches', async (req, res) => {
-    const { tenantId } = authOf(req);
-    const body = validate(CreateBatchSchema, req.body);
-    const file = await batches.getFile(deps.db, body.input_file_id);
-    if (!file || file.tenant_id !== tenantId || file.source !== 'upload')
-      throw HttpError.notFound(`No such File object: ${body.input_file_id}`, {
-        param: 'input_file_id',
-        code: 'file_not_found',
-      });
-    const mismatch = await deps.db.query<{ line_no: number; url: string }>(
-      `select line_no, content->>'url' as url from file_lines where file_id = $1 and content->>'url' <> $2 order by line_no limit 1`,
-      [file.id, body.endpoint],
-    );
-    if (mismatch.rows[0])
-      throw HttpError.invalid(
-        `line ${mismatch.rows[0].line_no}: url: '${mismatch.rows[0].url}' does not match the batch's endpoint '${body.endpoint}'`,
-        { param: 'endpoint', code: 'endpoint_mismatch' },
-      );
-    const options: BatchOptions = {
-      model: 'auto',
-      concurrency: Math.min(16, deps.batches.maxConcurrency),
-      context: routeContext(req, tenantId, {}),
-      endpoint: body.endpoint,
-      completionWindow: body.completion_window,
-      metadata: body.metadata ?? null,
-    };
-    const id = newBatchId();
-    const row = await deps.db.transaction(async (tx) => {
-      await batches.insertBatch(tx, {
-        id,
-        tenantId,
-        kind: 'openai',
-        options,
-        workflowId: `batch-${id}`,
-        inputFileId: file.id,
-        createdBy: actorOf(req).keyId,
-      });
-      const total = await batches.itemsFromFile(tx, id, file.id);
-      await batches.setBatchTotal(tx, id, total);
-      for (const [fid, source] of [
-        [outputFileId(id), 'batch_output'],
-        [errorFileId(id), 'batch_error'],
-      ] as const)
-        await batches.insertFile(tx, {
-          id: fid,
-          tenant_id: tenantId,
-          purpose: 'batch_output',
-          filename: `${id}_${source === 'batch_output' ? 'output' : 'error'}.jsonl`,
-          bytes: 0,
-          source,
-          batch_id: id,
+  {
+    method: 'post',
+    path: '/v1/batches',
+    summary: 'An OpenAI Batch API batch',
+    tag: 'batches',
+    role: 'member',
+    body: CreateBatchSchema,
+    errors: [400, 401, 404],
+    handle: async (deps, req, res) => {
+      const { tenantId } = authOf(req);
+      const body = validate(CreateBatchSchema, req.body);
+      const file = await batches.getFile(deps.db, body.input_file_id);
+      if (!file || file.tenant_id !== tenantId || file.source !== 'upload')
+        throw HttpError.notFound(`No such File object: ${body.input_file_id}`, {
+          param: 'input_file_id',
+          code: 'file_not_found',
         });
-      return (await batches.getBatch(tx, id))!;
-    });
-    await startBatchWorkflow(deps, { id, tenantId, kind: 'openai', options });
-    res.json(await openaiView(row));
-  });
+      const mismatch = await deps.db.query<{ line_no: number; url: string }>(
+        `select line_no, content->>'url' as url from file_lines where file_id = $1 and content->>'url' <> $2 order by line_no limit 1`,
+        [file.id, body.endpoint],
+      );
+      if (mismatch.rows[0])
+        throw HttpError.invalid(
+          `line ${mismatch.rows[0].line_no}: url: '${mismatch.rows[0].url}' does not match the batch's endpoint '${body.endpoint}'`,
+          { param: 'endpoint', code: 'endpoint_mismatch' },
+        );
+      const options: BatchOptions = {
+        model: 'auto',
+        concurrency: Math.min(16, deps.batches.maxConcurrency),
+        context: routeContext(req, tenantId, {}),
+        endpoint: body.endpoint,
+        completionWindow: body.completion_window,
+        metadata: body.metadata ?? null,
+      };
+      const id = newBatchId();
+      const row = await deps.db.transaction(async (tx) => {
+        await batches.insertBatch(tx, {
+          id,
+          tenantId,
+          kind: 'openai',
+          options,
+          workflowId: `batch-${id}`,
+          inputFileId: file.id,
+          createdBy: actorOf(req).keyId,
+        });
+        const total = await batches.itemsFromFile(tx, id, file.id);
+        await batches.setBatchTotal(tx, id, total);
+        for (const [fid, source] of [
+          [outputFileId(id), 'batch_output'],
+          [errorFileId(id), 'batch_error'],
+        ] as const)
+          await batches.insertFile(tx, {
+            id: fid,
+            tenant_id: tenantId,
+            purpose: 'batch_output',
+            filename: `${id}_${source === 'batch_output' ? 'output' : 'error'}.jsonl`,
+            bytes: 0,
+            source,
+            batch_id: id,
+          });
+        return (await batches.getBatch(tx, id))!;
+      });
+      await startBatchWorkflow(deps, { id, tenantId, kind: 'openai', options });
+      res.json(await openaiView(deps, row));
+    },
+  },
 
-  const openaiView = async (row: batches.BatchRow) => {
-    const totals = await batches.batchTotals(deps.db, row.id);
-    const finished = row.status === 'completed' || row.status === 'cancelled' || row.status === 'failed';
-    return batchObject({
-      id: row.id,
-      status: row.status,
-      endpoint: row.options.endpoint ?? '/v1/chat/completions',
-      inputFileId: row.input_file_id!,
-      completionWindow: row.options.completionWindow ?? '24h',
-      createdAt: row.created_at,
-      startedAt: row.started_at,
-      finishedAt: row.finished_at,
-      cancelledAt: row.cancelled_at,
-      total: row.total,
-      done: totals.done,
-      failed: totals.failed,
-      metadata: row.options.metadata ?? null,
-      outputFileId: finished && totals.done > 0 ? outputFileId(row.id) : null,
-      errorFileId: finished && totals.failed > 0 ? errorFileId(row.id) : null,
-    });
-  };
+  {
+    method: 'get',
+    path: '/v1/batches',
+    summary: 'OpenAI batches',
+    tag: 'batches',
+    role: 'member',
+    response: batchList,
+    errors: [401],
+    handle: async (deps, req, res) => {
+      const { tenantId } = authOf(req);
+      const q = validate(
+        z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().max(64).optional() }),
+        req.query,
+      );
+      const rows = await batches.listBatches(deps.db, tenantId, 'openai', { limit: q.limit + 1, after: q.after });
+      const data = await Promise.all(rows.slice(0, q.limit).map((r) => openaiView(deps, r)));
+      res.json({
+        object: 'list',
+        data,
+        first_id: data[0]?.id ?? null,
+        last_id: data[data.length - 1]?.id ?? null,
+        has_more: rows.length > q.limit,
+      });
+    },
+  },
 
-  router.get('/v1/batches', async (req, res) => {
-    const { tenantId } = authOf(req);
-    const q = validate(
-      z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().max(64).optional() }),
-      req.query,
-    );
-    const rows = await batches.listBatches(deps.db, tenantId, 'openai', { limit: q.limit + 1, after: q.after });
-    const data = await Promise.all(rows.slice(0, q.limit).map(openaiView));
-    res.json({
-      object: 'list',
-      data,
-      first_id: data[0]?.id ?? null,
-      last_id: data[data.length - 1]?.id ?? null,
-      has_more: rows.length > q.limit,
-    });
-  });
+  {
+    method: 'get',
+    path: '/v1/batches/:id',
+    summary: 'An OpenAI batch',
+    tag: 'batches',
+    role: 'member',
+    errors: [401, 404],
+    handle: async (deps, req, res) => {
+      res.json(await openaiView(deps, await ownBatch(deps.db, req, 'openai')));
+    },
+  },
 
-  router.get('/v1/batches/:id', async (req, res) => {
-    res.json(await openaiView(await ownBatch(deps.db, req, 'openai')));
-  });
-
-  router.post('/v1/batches/:id/cancel', async (req, res) => {
-    const row = await ownBatch(deps.db, req, 'openai');
-    await cancelBatchJob(deps, row.id);
-    res.json(await openaiView((await batches.getBatch(deps.db, row.id))!));
-  });
-
-  return router;
-}
+  {
+    method: 'post',
+    path: '/v1/batches/:id/cancel',
+    summary: 'Cancel an OpenAI batch',
+    tag: 'batches',
+    role: 'member',
+    errors: [401, 404, 409],
+    handle: async (deps, req, res) => {
+      const row = await ownBatch(deps.db, req, 'openai');
+      await cancelBatchJob(deps, row.id);
+      res.json(await openaiView(deps, (await batches.getBatch(deps.db, row.id))!));
+    },
+  },
+]);
 
 /** A file part that fails: busboy's own error (a truncated or malformed body), or the client gone. */
 const malformedOrGone = (req: Request) => (err: unknown) =>

@@ -3,22 +3,27 @@
  * each routed through the same `routeRequest` workflow as chat (classification, fallbacks,
  * escalation on invalid output, the same record in Postgres and Temporal).
  */
-import { Router } from 'express';
 import type { ConfigStore } from '../../services/configStore';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { OperationBodySchemas, type OperationBody, type OperationName } from '../../domain/operations';
 import { authOf } from '../auth';
 import { routeContext, waitForRecovery } from '../context';
 import { HttpError } from '../errors';
 import { runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
 import { readBody } from '../validate';
+import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
 
 const NAMES = Object.keys(OperationBodySchemas) as OperationName[];
 
-export function operationRoutes(deps: RunnerDeps & { configStore: ConfigStore }): Router {
-  const router = Router();
-
-  router.post('/v1/operations/:operation', async (req, res) => {
+const operationRoute: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
+  method: 'post',
+  path: '/v1/operations/:operation',
+  summary: 'A structured operation: summarize, intent, sentiment, entities, embed',
+  tag: 'routing',
+  role: 'member',
+  body: z.union(Object.values(OperationBodySchemas) as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]]),
+  errors: ROUTED_ERRORS,
+  handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
     const operation = req.params.operation as OperationName;
     if (!NAMES.includes(operation)) {
@@ -46,7 +51,7 @@ export function operationRoutes(deps: RunnerDeps & { configStore: ConfigStore })
       usage: { input_tokens: routed.result.inputTokens, output_tokens: routed.result.outputTokens },
       switchyard: switchyardExtension(routed),
     });
-  });
+  },
+};
 
-  return router;
-}
+export const operationRoutes = routeSpecs([operationRoute]);

@@ -3,7 +3,6 @@
  * `POST /v1/policy/replay` (admin): a proposed configuration evaluated against the last N recorded
  * requests — what would route differently, the cost delta, residency changes.
  */
-import { Router } from 'express';
 import { z } from 'zod';
 import type { ConfigStore } from '../../services/configStore';
 import { ConfigValidationError, validateConfig } from '../../services/configStore';
@@ -16,9 +15,10 @@ import { ChatCompletionRequestSchema } from '../../domain/chat';
 import { classify, type Classification } from '../../domain/classify';
 import { operatorOnlyRules, UnknownModelError, type PolicyInput } from '../../domain/policy';
 import { Replayer, type RecordedDecision } from '../../domain/replay';
-import { authOf, requireAdmin, tenantFilterOf, tenantInScope } from '../auth';
+import { authOf, tenantFilterOf, tenantInScope } from '../auth';
 import { HttpError } from '../errors';
 import { chatRouteInput } from '../runRoute';
+import { ADMIN_ERRORS, routeSpecs } from '../routeSpec';
 import { readBody, validate } from '../validate';
 
 export const ReplayRequest = z
@@ -35,101 +35,116 @@ export const ReplayRequest = z
 /** The longest a replay holds the event loop before it lets other work run. */
 const REPLAY_SLICE_MS = 20;
 
-export function policyRoutes(deps: { db: Db; configStore: ConfigStore; health?: HealthPort }): Router {
-  const router = Router();
-
-  router.post('/v1/route', async (req, res) => {
-    const { tenantId } = authOf(req);
-    const body = readBody(req, ChatCompletionRequestSchema);
-    const config = deps.configStore.current();
-    // The workflow's decision step, minus the call and the record: the same plan function.
-    const route = chatRouteInput(req, tenantId, body);
-    const classification = classify({
-      operation: 'chat',
-      messages: body.messages,
-      maxOutputTokens: route.maxOutputTokens,
-    });
-    const requestId = req.header('idempotency-key') ?? 'dry-run';
-    try {
-      const { planned } = await planRoute(
-        { db: deps.db, config, health: deps.health },
-        { ...route, requestId, tenantId },
-        classification,
-        new Date(),
-      );
-      res.json({ object: 'route.decision', config_version: config.version, classification, decision: planned });
-    } catch (err) {
-      if (err instanceof UnknownModelError)
-        throw HttpError.notFound(err.message, { param: 'model', code: 'model_not_found' });
-      throw err;
-    }
-  });
-
-  router.post('/v1/policy/replay', requireAdmin, async (req, res) => {
-    const r = validate(ReplayRequest, req.body ?? {});
-    // An admin replays its own tenant's requests; an operator any tenant's, or all.
-    const tenantId = r.tenantId ? tenantInScope(req, r.tenantId) : tenantFilterOf(req);
-    const current = await deps.configStore.refresh();
-    const proposed = validateConfig(r.config ?? { ...current.config, ...(r.changes ?? {}) });
-    // The checks of storing that bear on a replay: the schema's (patterns included) above, the
-    // bounds on rules and size, and the role's. (URLs and keys matter only once calls are made.)
-    const bounds = boundIssues(proposed, current.config);
-    if (bounds.length) throw new ConfigValidationError(bounds);
-    const newRule = operatorOnlyRules(authOf(req).role, proposed.rules, current.config.rules)[0];
-    if (newRule !== undefined)
-      throw HttpError.forbidden("Only an operator may write rules with 'matches' (a regular expression).", {
-        param: `${r.config ? 'config' : 'changes'}.rules[${newRule}].when`,
-        code: 'operator_required',
+export const policyRoutes = routeSpecs<{ db: Db; configStore: ConfigStore; health?: HealthPort }>([
+  {
+    method: 'post',
+    path: '/v1/route',
+    summary: 'The routing decision for a chat request, without a call',
+    tag: 'routing',
+    role: 'member',
+    body: ChatCompletionRequestSchema,
+    errors: [400, 401, 404],
+    handle: async (deps, req, res) => {
+      const { tenantId } = authOf(req);
+      const body = readBody(req, ChatCompletionRequestSchema);
+      const config = deps.configStore.current();
+      // The workflow's decision step, minus the call and the record: the same plan function.
+      const route = chatRouteInput(req, tenantId, body);
+      const classification = classify({
+        operation: 'chat',
+        messages: body.messages,
+        maxOutputTokens: route.maxOutputTokens,
       });
+      const requestId = req.header('idempotency-key') ?? 'dry-run';
+      try {
+        const { planned } = await planRoute(
+          { db: deps.db, config, health: deps.health },
+          { ...route, requestId, tenantId },
+          classification,
+          new Date(),
+        );
+        res.json({ object: 'route.decision', config_version: config.version, classification, decision: planned });
+      } catch (err) {
+        if (err instanceof UnknownModelError)
+          throw HttpError.notFound(err.message, { param: 'model', code: 'model_not_found' });
+        throw err;
+      }
+    },
+  },
 
-    const started = process.hrtime.bigint();
-    const rows = await deps.db.query<{
-      request_id: string;
-      decision_input: PolicyInput;
-      classification: Classification;
-      decision: RecordedDecision['decision'];
-      config_version: number;
-    }>(
-      `select request_id, decision_input, classification, decision, config_version from requests
+  {
+    method: 'post',
+    path: '/v1/policy/replay',
+    summary: 'A proposed configuration against recorded decisions',
+    tag: 'policy',
+    role: 'admin',
+    body: ReplayRequest,
+    // The store's checks: a pattern RE2 cannot run (400), matches by a non-operator (403), size (413).
+    errors: [...ADMIN_ERRORS, 413],
+    handle: async (deps, req, res) => {
+      const r = validate(ReplayRequest, req.body ?? {});
+      // An admin replays its own tenant's requests; an operator any tenant's, or all.
+      const tenantId = r.tenantId ? tenantInScope(req, r.tenantId) : tenantFilterOf(req);
+      const current = await deps.configStore.refresh();
+      const proposed = validateConfig(r.config ?? { ...current.config, ...(r.changes ?? {}) });
+      // The checks of storing that bear on a replay: the schema's (patterns included) above, the
+      // bounds on rules and size, and the role's. (URLs and keys matter only once calls are made.)
+      const bounds = boundIssues(proposed, current.config);
+      if (bounds.length) throw new ConfigValidationError(bounds);
+      const newRule = operatorOnlyRules(authOf(req).role, proposed.rules, current.config.rules)[0];
+      if (newRule !== undefined)
+        throw HttpError.forbidden("Only an operator may write rules with 'matches' (a regular expression).", {
+          param: `${r.config ? 'config' : 'changes'}.rules[${newRule}].when`,
+          code: 'operator_required',
+        });
+
+      const started = process.hrtime.bigint();
+      const rows = await deps.db.query<{
+        request_id: string;
+        decision_input: PolicyInput;
+        classification: Classification;
+        decision: RecordedDecision['decision'];
+        config_version: number;
+      }>(
+        `select request_id, decision_input, classification, decision, config_version from requests
        where decision_input is not null ${tenantId ? 'and tenant_id = $2' : ''}
        order by created_at desc limit $1`,
-      tenantId ? [r.limit, tenantId] : [r.limit],
-    );
-    const versions = [...new Set(rows.rows.map((x) => x.config_version))];
-    const catalogs = new Map<number, Catalog>();
-    if (versions.length) {
-      // Only each version's catalog: a whole version can be megabytes, and there may be hundreds.
-      const cfgs = await deps.db.query<{ version: number; catalog: Catalog }>(
-        "select version, config->'catalog' as catalog from config_versions where version = any($1::int[])",
-        [versions],
+        tenantId ? [r.limit, tenantId] : [r.limit],
       );
-      for (const c of cfgs.rows) catalogs.set(c.version, c.catalog);
-    }
-    const records: RecordedDecision[] = rows.rows.map((x) => ({
-      requestId: x.request_id,
-      input: x.decision_input,
-      classification: x.classification,
-      decision: x.decision,
-      configVersion: x.config_version,
-    }));
-    // In slices, so the process keeps answering (/health, other tenants) through a long replay.
-    const replayer = new Replayer(proposed, (v) => catalogs.get(v));
-    let slice = performance.now();
-    for (const record of records) {
-      replayer.add(record);
-      if (performance.now() - slice < REPLAY_SLICE_MS) continue;
-      await new Promise((resolve) => setImmediate(resolve));
-      if (req.socket.destroyed) return; // the client has gone
-      slice = performance.now();
-    }
-    const report = replayer.report();
-    res.json({
-      object: 'policy.replay',
-      current_config_version: current.version,
-      elapsed_ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
-      ...report,
-    });
-  });
-
-  return router;
-}
+      const versions = [...new Set(rows.rows.map((x) => x.config_version))];
+      const catalogs = new Map<number, Catalog>();
+      if (versions.length) {
+        // Only each version's catalog: a whole version can be megabytes, and there may be hundreds.
+        const cfgs = await deps.db.query<{ version: number; catalog: Catalog }>(
+          "select version, config->'catalog' as catalog from config_versions where version = any($1::int[])",
+          [versions],
+        );
+        for (const c of cfgs.rows) catalogs.set(c.version, c.catalog);
+      }
+      const records: RecordedDecision[] = rows.rows.map((x) => ({
+        requestId: x.request_id,
+        input: x.decision_input,
+        classification: x.classification,
+        decision: x.decision,
+        configVersion: x.config_version,
+      }));
+      // In slices, so the process keeps answering (/health, other tenants) through a long replay.
+      const replayer = new Replayer(proposed, (v) => catalogs.get(v));
+      let slice = performance.now();
+      for (const record of records) {
+        replayer.add(record);
+        if (performance.now() - slice < REPLAY_SLICE_MS) continue;
+        await new Promise((resolve) => setImmediate(resolve));
+        if (req.socket.destroyed) return; // the client has gone
+        slice = performance.now();
+      }
+      const report = replayer.report();
+      res.json({
+        object: 'policy.replay',
+        current_config_version: current.version,
+        elapsed_ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
+        ...report,
+      });
+    },
+  },
+]);

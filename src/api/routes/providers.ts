@@ -6,7 +6,6 @@
  * from (the reference, never a value); other roles do not see how the deployment is wired.
  * `POST /v1/providers/{provider}/{model}/breaker` (operator): force it open or closed.
  */
-import { Router } from 'express';
 import { z } from 'zod';
 import type { ConfigStore } from '../../services/configStore';
 import type { HealthClient } from '../../clients/providerHealth';
@@ -15,8 +14,9 @@ import { recordAudit } from '../../db/audit';
 import type { BreakerSnapshot, BreakerStatus } from '../../domain/breaker';
 import { kindOf, residencyOf, type Catalog, type Provider } from '../../domain/catalog';
 import { kindNamed } from '../../providers/kinds';
-import { actorOf, authOf, hasRole, requireOperator } from '../auth';
+import { actorOf, authOf, hasRole } from '../auth';
 import { HttpError } from '../errors';
+import { ADMIN_ERRORS, routeSpecs } from '../routeSpec';
 import { modelParam, readBody } from '../validate';
 
 // Forcing a breaker open needs a reason (it stops traffic for every tenant); closing may give one.
@@ -26,6 +26,39 @@ export const ForceBody = z.discriminatedUnion('action', [
     .object({ action: z.literal('close'), reason: z.string().trim().min(1).max(500).default('closed by an operator') })
     .strict(),
 ]);
+
+const breakerView = z.object({ status: z.enum(['closed', 'half-open', 'open']) }).loose();
+const providerList = z.object({
+  object: z.literal('list'),
+  data: z.array(
+    z.object({ id: z.string(), provider: z.string(), model: z.string(), status: z.string(), breaker: breakerView }),
+  ),
+  providers: z.array(
+    z.object({
+      id: z.string(),
+      kind: z.string(),
+      label: z.string(),
+      host: z.string().nullable().optional().meta({ description: 'The base URL host (operators only)' }),
+      region: z.string().nullable(),
+      residency: z.string().nullable(),
+      apiKey: z
+        .union([
+          z.object({ env: z.string() }),
+          z.object({ secret: z.string() }),
+          z.literal('environment'),
+          z.literal('none'),
+        ])
+        .optional()
+        .meta({ description: 'Where the key comes from, never its value (operators only)' }),
+      models: z.array(z.string()),
+      breaker: z.object({
+        status: z.enum(['closed', 'half-open', 'open']),
+        open: z.number().int(),
+        lastError: z.object({ type: z.string(), at: z.string() }).optional(),
+      }),
+    }),
+  ),
+});
 
 /** What every tenant may see of a breaker: no provider prose (it is shared by every tenant). */
 function publicBreaker(s: BreakerSnapshot) {
@@ -85,54 +118,73 @@ function instanceView(p: Provider, catalog: Catalog, breakers: Map<string, Publi
   };
 }
 
-export function providerRoutes(deps: { configStore: ConfigStore; health?: HealthClient; db: Db }): Router {
-  const router = Router();
-  const health = () => {
-    if (!deps.health)
-      throw HttpError.unavailable('Breakers are not available in this process.', { code: 'service_unavailable' });
-    return deps.health;
-  };
+type ProviderDeps = { configStore: ConfigStore; health?: HealthClient; db: Db };
 
-  router.get('/v1/providers', async (req, res) => {
-    const { catalog } = deps.configStore.current().config;
-    const snaps = await health().snapshots(catalog.models.map((m) => m.id));
-    const breakers = new Map(
-      catalog.models.map((m) => [
-        m.id,
-        publicBreaker(
-          snaps[m.id] ?? { endpoint: m.id, status: 'closed', tripCount: 0, consecutiveTrips: 0, errorRate: 0 },
-        ),
-      ]),
-    );
-    const operator = hasRole(authOf(req), 'operator');
-    res.json({
-      object: 'list',
-      data: catalog.models.map((m) => ({
-        id: m.id,
-        provider: m.provider,
-        model: m.model,
-        status: m.status,
-        breaker: breakers.get(m.id)!,
-      })),
-      providers: catalog.providers.map((p) => instanceView(p, catalog, breakers, operator)),
-    });
-  });
+const healthOf = (deps: ProviderDeps) => {
+  if (!deps.health)
+    throw HttpError.unavailable('Breakers are not available in this process.', { code: 'service_unavailable' });
+  return deps.health;
+};
 
-  router.post('/v1/providers/:provider/*model/breaker', requireOperator, async (req, res) => {
-    const id = `${req.params.provider}/${modelParam(req.params.model)}`;
-    if (!deps.configStore.current().config.catalog.models.some((m) => m.id === id))
-      throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
-    const body = readBody(req, ForceBody);
-    const before = await health().query(id);
-    const snap = await health().force(id, body.action === 'open' ? 'open' : 'closed', body.reason);
-    await recordAudit(deps.db, {
-      actor: actorOf(req),
-      action: `breaker.${body.action}`,
-      target: id,
-      before: before && publicBreaker(before),
-      after: publicBreaker(snap),
-    });
-    res.json({ id, breaker: publicBreaker(snap) });
-  });
-  return router;
-}
+export const providerRoutes = routeSpecs<ProviderDeps>([
+  {
+    method: 'get',
+    path: '/v1/providers',
+    summary:
+      "Every endpoint's breaker (data) and every provider instance (providers): kind, region, breaker, last error",
+    tag: 'breakers',
+    role: 'member',
+    response: providerList,
+    errors: [401, 503],
+    handle: async (deps, req, res) => {
+      const { catalog } = deps.configStore.current().config;
+      const snaps = await healthOf(deps).snapshots(catalog.models.map((m) => m.id));
+      const breakers = new Map(
+        catalog.models.map((m) => [
+          m.id,
+          publicBreaker(
+            snaps[m.id] ?? { endpoint: m.id, status: 'closed', tripCount: 0, consecutiveTrips: 0, errorRate: 0 },
+          ),
+        ]),
+      );
+      const operator = hasRole(authOf(req), 'operator');
+      res.json({
+        object: 'list',
+        data: catalog.models.map((m) => ({
+          id: m.id,
+          provider: m.provider,
+          model: m.model,
+          status: m.status,
+          breaker: breakers.get(m.id)!,
+        })),
+        providers: catalog.providers.map((p) => instanceView(p, catalog, breakers, operator)),
+      });
+    },
+  },
+
+  {
+    method: 'post',
+    path: '/v1/providers/:provider/*model/breaker',
+    summary: 'Force a breaker open or closed',
+    tag: 'breakers',
+    role: 'operator',
+    body: ForceBody,
+    errors: ADMIN_ERRORS,
+    handle: async (deps, req, res) => {
+      const id = `${req.params.provider}/${modelParam(req.params.model)}`;
+      if (!deps.configStore.current().config.catalog.models.some((m) => m.id === id))
+        throw HttpError.notFound(`No model '${id}'.`, { param: 'model', code: 'model_not_found' });
+      const body = readBody(req, ForceBody);
+      const before = await healthOf(deps).query(id);
+      const snap = await healthOf(deps).force(id, body.action === 'open' ? 'open' : 'closed', body.reason);
+      await recordAudit(deps.db, {
+        actor: actorOf(req),
+        action: `breaker.${body.action}`,
+        target: id,
+        before: before && publicBreaker(before),
+        after: publicBreaker(snap),
+      });
+      res.json({ id, breaker: publicBreaker(snap) });
+    },
+  },
+]);

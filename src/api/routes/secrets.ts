@@ -6,7 +6,7 @@
  * A secret an instance of the current configuration refers to is not deleted (409 `secret_in_use`):
  * that instance would lose its key at the workers' next read, with nothing saying why.
  */
-import { Router, type Request, type RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { SECRET_NAME_PATTERN } from '../../domain/catalog';
 import type { Db } from '../../db';
@@ -14,8 +14,9 @@ import { recordAudit } from '../../db/audit';
 import type { SecretInfo } from '../../db/providerSecrets';
 import type { ConfigStore } from '../../services/configStore';
 import { MasterKeyMissingError, type SecretStore } from '../../services/secretStore';
-import { actorOf, requireOperator } from '../auth';
+import { actorOf } from '../auth';
 import { HttpError } from '../errors';
+import { ADMIN_ERRORS, routeSpecs } from '../routeSpec';
 import { readBody, validate } from '../validate';
 
 /** A stored value's bound: keys, tokens and service-account JSON fit; megabytes do not. */
@@ -61,44 +62,75 @@ const scrubBody: RequestHandler = (req, _res, next) => {
 const masterKeyMissing = () =>
   HttpError.unavailable(new MasterKeyMissingError().message, { code: 'master_key_missing' });
 
-export function secretRoutes(deps: { db: Db; secrets?: SecretStore; configStore?: ConfigStore }): Router {
-  const router = Router();
-  router.use('/v1/admin/secrets', scrubBody, requireOperator);
+type SecretDeps = { db: Db; secrets?: SecretStore; configStore?: ConfigStore };
 
-  router.get('/v1/admin/secrets', async (_req, res) => {
-    // Listing needs no master key: names and dates are not encrypted.
-    const all = deps.secrets ? await deps.secrets.list() : [];
-    res.json({ object: 'list', data: all.map(shown) });
-  });
-  router.put('/v1/admin/secrets/:name', async (req, res) => {
-    const name = nameOf(req);
-    const { value } = readBody({ body: (req as Scrubbed)[SENT] } as Request, SecretValue);
-    if (!deps.secrets?.enabled) throw masterKeyMissing();
-    const stored = await deps.secrets.put(name, value);
-    await recordAudit(deps.db, {
-      actor: actorOf(req),
-      action: stored.created ? 'secret.create' : 'secret.rotate',
-      target: name,
-      after: shown(stored),
-    });
-    res.json(shown(stored));
-  });
-  router.delete('/v1/admin/secrets/:name', async (req, res) => {
-    const name = nameOf(req);
-    // The latest version, not this process's cached one: an instance added a moment ago counts.
-    const providers = deps.configStore ? (await deps.configStore.refresh()).config.catalog.providers : [];
-    const users = providers
-      .filter((p) => p.apiKey && 'secret' in p.apiKey && p.apiKey.secret === name)
-      .map((p) => p.id);
-    if (users.length)
-      throw HttpError.conflict(
-        `The stored secret '${name}' is the key of provider instance${users.length > 1 ? 's' : ''} ${users.map((u) => `'${u}'`).join(', ')}: give ${users.length > 1 ? 'them' : 'it'} another apiKey (or remove ${users.length > 1 ? 'them' : 'it'}) first. Nothing was deleted.`,
-        { param: 'name', code: 'secret_in_use' },
-      );
-    const deleted = deps.secrets ? await deps.secrets.delete(name) : false;
-    if (!deleted) throw HttpError.notFound(`No stored secret '${name}'.`, { param: 'name', code: 'not_found' });
-    await recordAudit(deps.db, { actor: actorOf(req), action: 'secret.delete', target: name });
-    res.json({ name, deleted: true });
-  });
-  return router;
-}
+export const secretRoutes = routeSpecs<SecretDeps>([
+  {
+    method: 'get',
+    path: '/v1/admin/secrets',
+    summary: 'Stored provider keys: names and dates, never values',
+    tag: 'providers',
+    role: 'operator',
+    before: () => [scrubBody],
+    response: z.object({ object: z.literal('list'), data: z.array(SecretInfoSchema) }),
+    errors: [401, 403],
+    handle: async (deps, _req, res) => {
+      // Listing needs no master key: names and dates are not encrypted.
+      const all = deps.secrets ? await deps.secrets.list() : [];
+      res.json({ object: 'list', data: all.map(shown) });
+    },
+  },
+  {
+    method: 'put',
+    path: '/v1/admin/secrets/:name',
+    summary: 'Store or rotate a provider key, encrypted (a provider names it as `apiKey: { secret: name }`)',
+    tag: 'providers',
+    role: 'operator',
+    before: () => [scrubBody],
+    body: SecretValue,
+    response: SecretInfoSchema,
+    // 503: SWITCHYARD_MASTER_KEY is not set (`master_key_missing`).
+    errors: [400, 401, 403, 503],
+    handle: async (deps, req, res) => {
+      const name = nameOf(req);
+      const { value } = readBody({ body: (req as Scrubbed)[SENT] } as Request, SecretValue);
+      if (!deps.secrets?.enabled) throw masterKeyMissing();
+      const stored = await deps.secrets.put(name, value);
+      await recordAudit(deps.db, {
+        actor: actorOf(req),
+        action: stored.created ? 'secret.create' : 'secret.rotate',
+        target: name,
+        after: shown(stored),
+      });
+      res.json(shown(stored));
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/admin/secrets/:name',
+    summary: 'Delete a stored provider key',
+    tag: 'providers',
+    role: 'operator',
+    before: () => [scrubBody],
+    response: z.object({ name: z.string(), deleted: z.literal(true) }),
+    // 409: a provider instance of the current configuration refers to it (`secret_in_use`).
+    errors: [...ADMIN_ERRORS, 409],
+    handle: async (deps, req, res) => {
+      const name = nameOf(req);
+      // The latest version, not this process's cached one: an instance added a moment ago counts.
+      const providers = deps.configStore ? (await deps.configStore.refresh()).config.catalog.providers : [];
+      const users = providers
+        .filter((p) => p.apiKey && 'secret' in p.apiKey && p.apiKey.secret === name)
+        .map((p) => p.id);
+      if (users.length)
+        throw HttpError.conflict(
+          `The stored secret '${name}' is the key of provider instance${users.length > 1 ? 's' : ''} ${users.map((u) => `'${u}'`).join(', ')}: give ${users.length > 1 ? 'them' : 'it'} another apiKey (or remove ${users.length > 1 ? 'them' : 'it'}) first. Nothing was deleted.`,
+          { param: 'name', code: 'secret_in_use' },
+        );
+      const deleted = deps.secrets ? await deps.secrets.delete(name) : false;
+      if (!deleted) throw HttpError.notFound(`No stored secret '${name}'.`, { param: 'name', code: 'not_found' });
+      await recordAudit(deps.db, { actor: actorOf(req), action: 'secret.delete', target: name });
+      res.json({ name, deleted: true });
+    },
+  },
+]);
