@@ -48,7 +48,7 @@ function operationOf(r: RouteDoc) {
     summary: r.summary,
     tags: [r.tag],
     ...(r.role === 'none' ? { security: [] } : { description: `Needs a ${r.role} API key or above.` }),
-    // The same, for programs (test/security/roles.test.ts checks every route enforces exactly this).
+    // The same, for programs: the `role` mountRoutes enforces (test/security/roles.test.ts calls each route as each role).
     'x-switchyard-role': r.role,
     requestParams: {
       ...(params.length && { path: z.object(Object.fromEntries(params.map((p) => [p, z.string()]))) }),
