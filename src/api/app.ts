@@ -160,7 +160,8 @@ export function createApp(deps: ApiDeps): express.Express {
   mount(embeddingRoutes, deps);
   mount(anthropicMessageRoutes, deps);
   mount(policyRoutes, deps);
-  // Ahead of the admin routes: a stored value is taken out of the request before any refusal is logged.
+  // Ahead of the admin routes, as ever; a stored value leaves the request in the secrets routes' own
+  // `before`, ahead of their operator check, so even a refused call is logged without it.
   mount(secretRoutes, deps);
   mount(adminRoutes, deps);
   mount(catalogPriceRoutes, deps);
