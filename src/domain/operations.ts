@@ -14,14 +14,18 @@ import type { TaskType } from './classify';
 type Body = Record<string, unknown>;
 
 /** A structured operation asks a chat model for one JSON object. */
-interface StructuredSpec {
+interface StructuredSpec<R extends z.ZodObject = z.ZodObject> {
   /** The instruction, from the request's body. */
   task: (body: Body) => string;
   /** The reply's shape as the prompt spells it for the model. */
   replyShape: string;
-  /** The reply's schema, refined against the input (labels, spans, length). */
-  result: (body: Body) => z.ZodType;
+  /** The reply's schema. */
+  result: R;
+  /** What the reply must also respect of the input (labels, spans, length): issues added to `ctx`. */
+  check?(body: Body, result: z.output<R>, ctx: z.RefinementCtx): void;
 }
+// Infers each entry's result type, so its `check` reads the result's fields.
+const structured = <R extends z.ZodObject>(spec: StructuredSpec<R>) => spec;
 
 /** An operation with batches (`POST /v1/operations/<name>/batches`). */
 interface BatchSpec {
@@ -52,29 +56,7 @@ const attribution = {
 
 const score = z.number().min(0).max(1);
 
-export const IntentResultSchema = z.object({
-  intent: z.string().min(1),
-  confidence: score,
-  alternatives: z.array(z.object({ intent: z.string().min(1), confidence: score })).default([]),
-});
-export const SentimentResultSchema = z.object({
-  label: z.enum(['positive', 'negative', 'neutral', 'mixed']),
-  scores: z.object({ positive: score, negative: score, neutral: score }),
-});
-export const EntitiesResultSchema = z.object({
-  entities: z.array(
-    z.object({
-      text: z.string().min(1),
-      type: z.string().min(1),
-      start: z.number().int().min(0),
-      end: z.number().int().min(1),
-    }),
-  ),
-});
-export const SummaryResultSchema = z.object({
-  summary: z.string().min(1),
-  keyPoints: z.array(z.string().min(1)).min(1).max(10),
-});
+/** What `POST /v1/operations/embed` answers (the call's vectors, not a model's JSON). */
 export const EmbeddingResultSchema = z.object({
   embeddings: z.array(z.object({ index: z.number().int(), embedding: z.array(z.number()) })),
   dimensions: z.number().int().positive(),
@@ -89,31 +71,37 @@ export const OPERATION_SPECS = {
     taskType: 'analysis',
     cacheable: true,
     batch: { itemOptions: ['intents'] },
-    structured: {
+    structured: structured({
       task: (b) =>
         `Classify the user's intent.${b.intents ? ` Choose from: ${(b.intents as string[]).join(', ')}.` : ''}`,
       replyShape:
         '{"intent": string, "confidence": number 0-1, "alternatives": [{"intent": string, "confidence": number 0-1}]}',
-      result: (b) => {
+      result: z.object({
+        intent: z.string().min(1),
+        confidence: score,
+        alternatives: z.array(z.object({ intent: z.string().min(1), confidence: score })).default([]),
+      }),
+      check(b, r, ctx) {
         const allowed = b.intents as string[] | undefined;
-        return IntentResultSchema.refine((r) => !allowed || allowed.includes(r.intent), {
-          message: `intent must be one of the given intents`,
-          path: ['intent'],
-        });
+        if (allowed && !allowed.includes(r.intent))
+          ctx.addIssue({ code: 'custom', path: ['intent'], message: `intent must be one of the given intents` });
       },
-    },
+    }),
   },
   sentiment: {
     body: z.object({ text, model, ...attribution }).strict(),
     taskType: 'analysis',
     cacheable: true,
     batch: {},
-    structured: {
+    structured: structured({
       task: () => 'Classify the sentiment of the text.',
       replyShape:
         '{"label": "positive"|"negative"|"neutral"|"mixed", "scores": {"positive": number 0-1, "negative": number 0-1, "neutral": number 0-1}}',
-      result: () => SentimentResultSchema,
-    },
+      result: z.object({
+        label: z.enum(['positive', 'negative', 'neutral', 'mixed']),
+        scores: z.object({ positive: score, negative: score, neutral: score }),
+      }),
+    }),
   },
   entities: {
     body: z
@@ -122,26 +110,34 @@ export const OPERATION_SPECS = {
     taskType: 'extraction',
     cacheable: true,
     batch: { itemOptions: ['types'] },
-    structured: {
+    structured: structured({
       task: (b) =>
         `Extract the named entities${b.types ? ` of types ${(b.types as string[]).join(', ')}` : ' (PERSON, ORGANIZATION, LOCATION, DATE, ...)'} with their character offsets in the text.`,
       replyShape:
         '{"entities": [{"text": string, "type": string, "start": integer, "end": integer}]} where text equals input.slice(start, end)',
-      result: (b) => {
+      result: z.object({
+        entities: z.array(
+          z.object({
+            text: z.string().min(1),
+            type: z.string().min(1),
+            start: z.number().int().min(0),
+            end: z.number().int().min(1),
+          }),
+        ),
+      }),
+      check(b, r, ctx) {
         const source = String(b.text);
-        return EntitiesResultSchema.superRefine((r, ctx) => {
-          r.entities.forEach((e, i) => {
-            if (e.end <= e.start || source.slice(e.start, e.end) !== e.text) {
-              ctx.addIssue({
-                code: 'custom',
-                path: ['entities', i],
-                message: `span ${e.start}-${e.end} does not hold "${e.text}"`,
-              });
-            }
-          });
+        r.entities.forEach((e, i) => {
+          if (e.end <= e.start || source.slice(e.start, e.end) !== e.text) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['entities', i],
+              message: `span ${e.start}-${e.end} does not hold "${e.text}"`,
+            });
+          }
         });
       },
-    },
+    }),
   },
   summarize: {
     body: z
@@ -157,21 +153,23 @@ export const OPERATION_SPECS = {
     cacheable: true,
     // Its batches take documents, cut into chunks and combined (activities/batch.ts).
     batch: {},
-    structured: {
+    structured: structured({
       task: (b) =>
         b.style === 'key_points'
           ? `List the key points of the text, at most ${Number(b.maxWords ?? 120)} words in all, with a one-paragraph summary.`
           : `Summarize the text in at most ${Number(b.maxWords ?? 120)} words and list its key points.`,
       replyShape: '{"summary": string, "keyPoints": [string]}',
-      result: (b) => {
+      result: z.object({
+        summary: z.string().min(1),
+        keyPoints: z.array(z.string().min(1)).min(1).max(10),
+      }),
+      check(b, r, ctx) {
         const maxWords = Number(b.maxWords ?? 120);
         // Some slack: models count words loosely; twice the limit is a failure to follow instructions.
-        return SummaryResultSchema.refine((r) => r.summary.split(/\s+/).filter(Boolean).length <= maxWords * 2, {
-          message: `summary is far longer than ${maxWords} words`,
-          path: ['summary'],
-        });
+        if (r.summary.split(/\s+/).filter(Boolean).length > maxWords * 2)
+          ctx.addIssue({ code: 'custom', path: ['summary'], message: `summary is far longer than ${maxWords} words` });
       },
-    },
+    }),
   },
   embed: {
     body: z
@@ -229,8 +227,17 @@ export function batchItemOptions(kind: BatchableOperation, options: BatchOptions
 
 const structuredSpec = (op: StructuredOperation): StructuredSpec => OPERATION_SPECS[op].structured;
 
+/** The result schemas, by name (what a structured operation's `result` is). */
+export const IntentResultSchema = OPERATION_SPECS.intent.structured.result;
+export const SentimentResultSchema = OPERATION_SPECS.sentiment.structured.result;
+export const EntitiesResultSchema = OPERATION_SPECS.entities.structured.result;
+export const SummaryResultSchema = OPERATION_SPECS.summarize.structured.result;
+
 /** The output schema for an operation, refined against its input (labels, spans, length). */
-export const resultSchemaFor = (op: StructuredOperation, body: Body): z.ZodType => structuredSpec(op).result(body);
+export function resultSchemaFor(op: StructuredOperation, body: Body): z.ZodType {
+  const { result, check } = structuredSpec(op);
+  return check ? result.superRefine((r, ctx) => check(body, r, ctx)) : result;
+}
 
 /** The chat messages a structured operation sends. The marker line lets the simulator recognise it. */
 export function operationMessages(op: StructuredOperation, body: Body): ChatMessage[] {
