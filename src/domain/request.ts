@@ -10,8 +10,10 @@ import type { Candidate, PolicyInput, RouteContext, RouteDecision } from './poli
 import type { OperationName } from './operations';
 import type { WindowState } from './budget';
 
-// A type import only: the workflows bundle this module, and the registry holds zod schemas.
-/** Chat, or one of the operations of the registry (`./operations`). */
+/**
+ * Chat, or an operation of the registry (`./operations`). Its names as a type only: the workflows
+ * bundle this module, and the registry holds zod schemas.
+ */
 export type Operation = 'chat' | OperationName;
 
 export interface RouteRequestInput {
