@@ -25,6 +25,7 @@ import {
   offersTools,
   type ChatCompletionRequest,
 } from '../src/domain/chat';
+import { batchItemOptions } from '../src/domain/operations';
 import { AUTO_MODELS } from '../src/domain/policy';
 import { postWebhook } from './webhook';
 import type { RouteRequestInput } from '../src/domain/request';
@@ -199,7 +200,8 @@ export function createBatchActivities(deps: ActivityDeps) {
         }
         const text = String(item.input.text);
         if (input.kind !== 'summarize') {
-          // intent, sentiment, entities: one request per text, the operation's own schema.
+          // intent, sentiment, entities: one request per text, the operation's own schema (and the
+          // batch options its registry entry passes on).
           requests.push({
             requestId: id(0),
             operation: input.kind,
@@ -207,8 +209,7 @@ export function createBatchActivities(deps: ActivityDeps) {
             body: {
               text,
               model: o.model,
-              ...(input.kind === 'intent' && o.intents && { intents: o.intents }),
-              ...(input.kind === 'entities' && o.types && { types: o.types }),
+              ...batchItemOptions(input.kind, o),
             },
           });
           return {

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { contentText, type ChatMessage } from './chat';
 import { DEFAULT_OUTPUT_TOKENS } from './limits';
+import { taskTypeOf } from './operations';
 import { countMessageTokens } from './tokens';
 
 export const TASK_TYPES = ['code', 'math', 'summarization', 'extraction', 'analysis', 'writing', 'chat'] as const;
@@ -50,22 +51,15 @@ export interface ClassifyInput {
 
 export { DEFAULT_OUTPUT_TOKENS } from './limits';
 
-// Structured operations know their task type; only chat is inferred from the text.
-const OPERATION_TASK: Record<string, TaskType> = {
-  summarize: 'summarization',
-  entities: 'extraction',
-  intent: 'analysis',
-  sentiment: 'analysis',
-  embed: 'extraction',
-};
-
 export function classify(input: ClassifyInput): Classification {
   const signals: string[] = [];
   const lastUser = [...input.messages].reverse().find((m) => m.role === 'user');
   const text = lastUser ? contentText(lastUser.content) : '';
 
-  let taskType: TaskType = OPERATION_TASK[input.operation] ?? 'chat';
-  if (OPERATION_TASK[input.operation]) signals.push(`task:${taskType} (operation ${input.operation})`);
+  // Operations declare their task type (the registry); only chat is inferred from the text.
+  const declared = taskTypeOf(input.operation);
+  let taskType: TaskType = declared ?? 'chat';
+  if (declared) signals.push(`task:${taskType} (operation ${input.operation})`);
   else
     for (const [type, pattern] of TASK_RULES) {
       const match = pattern.exec(text);

@@ -7,10 +7,14 @@ import { DEFAULT_OUTPUT_TOKENS } from './limits';
 import type { CallPolicy } from './settings';
 import { roundUsd } from './usd';
 import type { Candidate, PolicyInput, RouteContext, RouteDecision } from './policy';
+import type { OperationName } from './operations';
 import type { WindowState } from './budget';
 
-export const OPERATIONS = ['chat', 'intent', 'sentiment', 'entities', 'summarize', 'embed'] as const;
-export type Operation = (typeof OPERATIONS)[number];
+/**
+ * Chat, or an operation of the registry (`./operations`). Its names as a type only: the workflows
+ * bundle this module, and the registry holds zod schemas.
+ */
+export type Operation = 'chat' | OperationName;
 
 export interface RouteRequestInput {
   requestId: string;

@@ -4,6 +4,7 @@
  * API works offline. Real models replace all of this when a key is set.
  */
 import { contentText, type ChatMessage } from '../domain/chat';
+import { isStructured, type StructuredOperation } from '../domain/operations';
 
 const POSITIVE =
   /\b(good|great|excellent|love|loved|happy|amazing|wonderful|fantastic|pleased|thanks|thank you|best|like|enjoy(ed)?|perfect|awesome|delighted)\b/gi;
@@ -139,30 +140,22 @@ function summarize(text: string, maxWords: number): object {
   };
 }
 
+/**
+ * Each structured operation's answer, from the user's text and the prompt's instructions (which
+ * carry the body's options). Keyed by the registry's names: an operation without one does not compile.
+ */
+const ANSWERS: Record<StructuredOperation, (text: string, instructions: string) => object> = {
+  intent: (text, instructions) => intent(text, /Choose from: (.+?)\.\n/.exec(instructions)?.[1]?.split(', ')),
+  sentiment: (text) => sentiment(text),
+  entities: (text, instructions) => entities(text, /of types (.+?) with their/.exec(instructions)?.[1]?.split(', ')),
+  summarize: (text, instructions) => summarize(text, Number(/at most (\d+) words/.exec(instructions)?.[1] ?? 120)),
+};
+
 /** A JSON reply when the messages are one of Switchyard's operations; otherwise undefined. */
 export function simulatedOperationReply(messages: ChatMessage[]): string | undefined {
   const system = messages.find((m) => m.role === 'system');
   const marker = system ? /switchyard-operation: (\w+)/.exec(contentText(system.content)) : null;
-  if (!marker || !system) return undefined;
-  const instructions = contentText(system.content);
+  if (!marker || !system || !isStructured(marker[1]!)) return undefined;
   const user = messages.find((m) => m.role === 'user');
-  const text = user ? contentText(user.content) : '';
-  switch (marker[1]) {
-    case 'intent': {
-      const labels = /Choose from: (.+?)\.\n/.exec(instructions)?.[1]?.split(', ');
-      return JSON.stringify(intent(text, labels));
-    }
-    case 'sentiment':
-      return JSON.stringify(sentiment(text));
-    case 'entities': {
-      const types = /of types (.+?) with their/.exec(instructions)?.[1]?.split(', ');
-      return JSON.stringify(entities(text, types));
-    }
-    case 'summarize': {
-      const maxWords = Number(/at most (\d+) words/.exec(instructions)?.[1] ?? 120);
-      return JSON.stringify(summarize(text, maxWords));
-    }
-    default:
-      return undefined;
-  }
+  return JSON.stringify(ANSWERS[marker[1]](user ? contentText(user.content) : '', contentText(system.content)));
 }

@@ -7,6 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { CACHEABLE_OPERATIONS } from '../domain/operations';
+import type { Operation } from '../domain/request';
 
 export interface CachedAnswer {
   /** The stored answer, as the request's row holds it. */
@@ -152,9 +154,10 @@ export const createCache = (redisUrl: string | undefined): ResponseCache =>
 
 /**
  * Per-operation time to live, from `SWITCHYARD_CACHE_TTL` (`summarize=3600,embed=86400`, seconds).
- * Off unless set: a gateway that answers from a cache must be asked to.
+ * Off unless set: a gateway that answers from a cache must be asked to. Chat, and the operations
+ * the registry marks cacheable.
  */
-export const CACHE_OPERATIONS = ['chat', 'embed', 'summarize', 'intent', 'sentiment', 'entities'] as const;
+export const CACHE_OPERATIONS: readonly Operation[] = ['chat', ...CACHEABLE_OPERATIONS];
 
 export function parseCacheTtl(spec: string | undefined): Record<string, number> {
   const ttl: Record<string, number> = Object.fromEntries(CACHE_OPERATIONS.map((op) => [op, 0]));

@@ -2,19 +2,20 @@
  * A batch job's engine-side definitions, free of schema libraries (the workflows import them):
  * kinds and statuses, the workflow inputs, the ids the engine derives, and progress arithmetic.
  */
+import type { BatchableOperation } from '../operations';
 import type { RouteContext } from '../policy';
 
 /**
- * `summarize`: documents → summaries (chunked and combined); `intent`, `sentiment`, `entities`:
- * texts → that operation's result, one request each; `openai`: OpenAI batch lines → responses.
+ * The operations the registry gives batches (`src/domain/operations.ts`). `summarize`: documents →
+ * summaries (chunked and combined); the others: texts → that operation's result, one request each.
+ * A type only: the registry holds zod schemas. The lists of kinds are in `./spec`.
  */
-export const BATCH_KINDS = ['summarize', 'intent', 'sentiment', 'entities', 'openai'] as const;
-export const TEXT_OPERATION_KINDS = ['summarize', 'intent', 'sentiment', 'entities'] as const;
-export type TextOperationKind = (typeof TEXT_OPERATION_KINDS)[number];
+export type TextOperationKind = BatchableOperation;
+/** A text operation's kind, or `openai`: OpenAI batch lines → responses. */
+export type BatchKind = TextOperationKind | 'openai';
+
 export const SUMMARY_STYLES = ['abstract', 'key_points'] as const;
 export type SummaryStyle = (typeof SUMMARY_STYLES)[number];
-
-export type BatchKind = (typeof BATCH_KINDS)[number];
 
 export const BATCH_STATUSES = ['queued', 'running', 'waiting', 'completed', 'cancelled', 'failed'] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];

@@ -5,9 +5,14 @@
  */
 import { z } from 'zod';
 import { ChatCompletionRequestSchema, EmbeddingsBodySchema } from '../chat';
-import { SUMMARY_STYLES } from './job';
+import { BATCHABLE_OPERATIONS } from '../operations';
+import { SUMMARY_STYLES, type BatchKind, type TextOperationKind } from './job';
 
 export * from './job';
+
+/** The operations with batches, as the registry declares them, and every batch kind. */
+export const TEXT_OPERATION_KINDS: readonly TextOperationKind[] = BATCHABLE_OPERATIONS;
+export const BATCH_KINDS: readonly BatchKind[] = [...TEXT_OPERATION_KINDS, 'openai'];
 
 /** Item ids become part of workflow ids (`batch-<batchId>/<itemId>`): printable, no slash, bounded. */
 export const ItemIdSchema = z
