@@ -95,7 +95,6 @@ function routeChild(item: BatchItemInput, requestId: string, route: ItemRoute, w
     tenantId: item.tenantId,
     ...route,
     deadlineAt: Date.now() + REQUEST_DEADLINE_MS,
-    classifyInDecide: true,
     batchId: item.batchId,
   };
   return executeChild(routeRequest, {

@@ -13,7 +13,6 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -34,7 +33,6 @@ import {
 } from '../src/domain/fallback';
 import { ROUTE_ENDINGS } from '../src/domain/failures';
 import type { WindowState } from '../src/domain/budget';
-import type { Classification } from '../src/domain/classify';
 import {
   routeSummaryOf,
   totalCost,
@@ -57,11 +55,12 @@ import {
 import { providerTaskQueue } from '../src/temporal/taskQueues';
 import { STREAM_CALL_MAX_MS } from '../src/domain/stream';
 
-const { classifyRequest, decideRoute } = proxyLocalActivities<Activities>({
+const { decideRoute } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['NotFound', 'RequestNotFound'] },
 });
 
+// A request no candidate answered is recorded here (an answer is recorded by its call).
 const { recordOutcome } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 10 },
@@ -164,8 +163,8 @@ async function tryCandidates(
       return { answer: { candidate: c, result }, state };
     } catch (err) {
       // The request's deadline cancelled the call: that ends the request (504), it is not a
-      // provider failure to fall back from. (Histories recorded before this replay as they ran.)
-      if (isCancellation(err) && patched('deadline-cancels-candidates')) throw err;
+      // provider failure to fall back from.
+      if (isCancellation(err)) throw err;
       if (!(err instanceof ActivityFailure)) throw err;
       const type = failureTypeOf(err);
       if (type === 'BudgetExceeded' && err.cause instanceof ApplicationFailure) {
@@ -189,15 +188,9 @@ async function tryCandidates(
 
 export async function routeRequest(input: RouteRequestInput): Promise<RouteResult> {
   const startedAt = Date.now();
-  let plan: PlannedRoute;
-  let classification: Classification;
-  if (input.classifyInDecide) {
-    plan = await decideRoute({ route: input });
-    classification = plan.classification!;
-  } else {
-    classification = await classifyRequest({ requestId: input.requestId, operation: input.operation });
-    plan = await decideRoute({ route: input, classification });
-  }
+  // One local activity classifies the request and decides its route.
+  let plan = await decideRoute({ route: input });
+  const classification = plan.classification!;
   // Batch callers may wait out an outage: sleep (a durable timer) until the first breaker reopens.
   while (
     input.waitForRecovery &&
@@ -228,12 +221,11 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
   const deadlineExceeded = { type: 'DeadlineExceeded', httpStatus: ROUTE_ENDINGS.DeadlineExceeded.httpStatus };
   const remainingMs = input.deadlineAt - Date.now();
   // A zero or past deadline ends the request at once: a timer of 0 ms would never fire.
-  // (Histories recorded before this check replay without it.)
-  if (remainingMs <= 0 && patched('deadline-already-passed')) {
+  if (remainingMs <= 0) {
     state = { ...state, stop: deadlineExceeded };
   } else {
     try {
-      ({ answer, state } = await CancellationScope.withTimeout(Math.max(0, remainingMs), () =>
+      ({ answer, state } = await CancellationScope.withTimeout(remainingMs, () =>
         tryCandidates(input, plan, outcomes, pending),
       ));
     } catch (err) {
@@ -246,21 +238,8 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
   if (answer) {
     const { candidate: c, result } = answer;
     // The call completed the request in its own transaction and returned its attempts: no
-    // separate record step (one workflow task and activity fewer). A worker older than that
-    // returns none: record it here.
-    const attempts = result.attempts
-      ? result.attempts
-      : await recordOutcome({
-          requestId: input.requestId,
-          outcome: {
-            status: 'succeeded',
-            provider: c.provider,
-            model: c.modelId,
-            inputTokens: result.inputTokens,
-            outputTokens: result.outputTokens,
-            latencyMs,
-          },
-        });
+    // separate record step (one workflow task and activity fewer).
+    const { attempts } = result;
     const cost = totalCost(attempts);
     setCurrentDetails(
       `${header}\n\n**Attempts:**\n${describeAttempts(attempts, plan, outcomes)
