@@ -6,7 +6,7 @@ import type { ActivityDeps } from './deps';
 
 export function createOutcomeActivities(deps: ActivityDeps) {
   return {
-    /** Final record of the request: status, chosen provider, every attempt, usage and cost. Returns the attempts. */
+    /** Final record of a request no candidate answered: status, error, every attempt. Returns the attempts. */
     async recordOutcome(input: { requestId: string; outcome: RequestOutcome }): Promise<AttemptRecord[]> {
       const { attempts, abandoned } = await deps.db.transaction((tx) =>
         finishRequest(tx, input.requestId, input.outcome),

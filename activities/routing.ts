@@ -1,4 +1,4 @@
-/** The request's first workflow task, as local activities: classify it, then decide its route. */
+/** The request's first workflow task, as one local activity: classify it and decide its route. */
 import { rateLimitWaitOf } from '../src/domain/catalog';
 import { ApplicationFailure } from '@temporalio/common';
 import * as requests from '../src/db/requests';
@@ -33,18 +33,14 @@ export function createRoutingActivities(deps: ActivityDeps) {
   // Budget usage for routing: one ledger read per tenant (and user) per second, not one per request.
   const usage = cachedUsage(deps.db);
   return {
-    /** Local activity: what kind of task this is, how hard and how large. */
-    async classifyRequest(input: { requestId: string; operation: string }): Promise<Classification> {
-      return classifyStored(input.operation, await loadRequest(deps.db, input.requestId));
-    },
-
     /**
-     * Local activity: the routing decision — a pure function of its input, the configuration
-     * version, breaker and budget views — stored with that input so it can be read back and replayed.
+     * Local activity: what kind of task this is (how hard, how large), then the routing decision —
+     * a pure function of its input, the configuration version, breaker and budget views — stored
+     * with that input so it can be read back and replayed.
      */
     async decideRoute(input: { route: RouteRequestInput; classification?: Classification }): Promise<PlannedRoute> {
       const config = deps.config();
-      // Without a classification (`classifyInDecide`), this step classifies too: one local activity.
+      // The first decision classifies the request; a re-decision (waiting out open breakers) is given it.
       const classification =
         input.classification ??
         classifyStored(input.route.operation, await loadRequest(deps.db, input.route.requestId));

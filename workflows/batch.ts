@@ -95,7 +95,6 @@ function routeChild(item: BatchItemInput, requestId: string, route: ItemRoute, w
     tenantId: item.tenantId,
     ...route,
     deadlineAt: Date.now() + REQUEST_DEADLINE_MS,
-    classifyInDecide: true,
     batchId: item.batchId,
   };
   return executeChild(routeRequest, {
@@ -133,12 +132,11 @@ function deferral(f: {
   return undefined;
 }
 
+/** How an item ended: its result to write, or deferred (to run again once the way is open). */
+type ItemRun = ItemEnd | { deferred: { reason: string; retryAt?: string } };
+
 /** An item's failure as its end: deferred when it says "not now", otherwise its error. */
-function failureEnd(
-  err: unknown,
-  item: PreparedItem,
-  requestIds: string[],
-): ItemEnd | { deferred: { reason: string; retryAt?: string } } {
+function failureEnd(err: unknown, item: PreparedItem, requestIds: string[]): ItemRun {
   const f = routeFailureOf(err);
   const wait = f && deferral(f);
   if (wait) return { deferred: wait };
@@ -259,31 +257,41 @@ async function settle(
   showProgress(s);
 }
 
+/**
+ * An item's child workflow: its one request, or a `batchItem` that runs its chunks and writes the
+ * item's result (settled here). Returns the end still to handle, or none once settled.
+ */
+async function runItemChild(
+  s: JobState,
+  item: PreparedItem,
+  ref: BatchItemRef,
+  probe: boolean,
+): Promise<ItemRun | undefined> {
+  const { input } = s;
+  const child: BatchItemInput = { batchId: input.batchId, tenantId: input.tenantId, kind: input.kind, ...ref };
+  if (item.requestIds.length === 1) {
+    await routeChild(child, item.requestIds[0]!, item.route, itemWorkflowId(input.batchId, item.itemId));
+    return { itemId: item.itemId, requestIds: item.requestIds, finalRequestId: item.requestIds[0], chunks: 1 };
+  }
+  const outcome = await executeChild(batchItem, {
+    workflowId: itemWorkflowId(input.batchId, item.itemId),
+    args: [{ ...child, prepared: item }],
+    staticSummary: `${input.kind} item ${item.itemId} (#${item.seq}): ${item.requestIds.length} chunks`,
+  });
+  if (outcome.status === 'deferred') return { deferred: outcome };
+  await settle(s, ref, outcome, probe);
+  return undefined;
+}
+
 /** Runs an item to its end; never throws (a cancelled job stops waiting for it). */
 async function runItem(s: JobState, item: PreparedItem, probe: boolean): Promise<void> {
-  const { input } = s;
   s.progress.inFlight++;
   const ref = { seq: item.seq, itemId: item.itemId };
-  const child: BatchItemInput = { batchId: input.batchId, tenantId: input.tenantId, kind: input.kind, ...ref };
-  let end: ItemEnd | { deferred: { reason: string; retryAt?: string } } | undefined;
+  let end: ItemRun | undefined;
   try {
-    if (item.requestIds.length === 1) {
-      // One request: it is the item's child workflow itself.
-      await routeChild(child, item.requestIds[0]!, item.route, itemWorkflowId(input.batchId, item.itemId));
-      end = { itemId: item.itemId, requestIds: item.requestIds, finalRequestId: item.requestIds[0], chunks: 1 };
-    } else {
-      // Chunks to combine: a child of its own runs them and writes the item's result.
-      const outcome = await executeChild(batchItem, {
-        workflowId: itemWorkflowId(input.batchId, item.itemId),
-        args: [{ ...child, prepared: item }],
-        staticSummary: `${input.kind} item ${item.itemId} (#${item.seq}): ${item.requestIds.length} chunks`,
-      });
-      if (outcome.status === 'deferred') end = { deferred: outcome };
-      else await settle(s, ref, outcome, probe);
-    }
+    end = await runItemChild(s, item, ref, probe);
   } catch (err) {
-    if (isCancellation(err)) end = undefined;
-    else end = failureEnd(err, item, item.requestIds);
+    end = isCancellation(err) ? undefined : failureEnd(err, item, item.requestIds);
   } finally {
     s.progress.inFlight--;
   }
@@ -353,12 +361,14 @@ async function dispatchAll(s: JobState): Promise<void> {
   }
 }
 
-async function batchJob(input: BatchJobInput): Promise<BatchProgress> {
-  // A run continued while waiting stays waiting (its status in the database too).
-  const status: BatchStatus = input.waiting ? 'waiting' : 'running';
-  const counts = await acts.startBatchRun({ batchId: input.batchId, status, reason: input.waiting?.reason });
+/** A run's state at its start: the counts so far from storage, the cursor and deferred items carried over. */
+function initialState(
+  input: BatchJobInput,
+  status: BatchStatus,
+  counts: { total: number; done: number; failed: number },
+): JobState {
   const waitUntil = input.waiting?.until ?? 0;
-  const s: JobState = {
+  return {
     input,
     progress: {
       status,
@@ -380,6 +390,13 @@ async function batchJob(input: BatchJobInput): Promise<BatchProgress> {
     writes: [],
     writing: 0,
   };
+}
+
+async function batchJob(input: BatchJobInput): Promise<BatchProgress> {
+  // A run continued while waiting stays waiting (its status in the database too).
+  const status: BatchStatus = input.waiting ? 'waiting' : 'running';
+  const counts = await acts.startBatchRun({ batchId: input.batchId, status, reason: input.waiting?.reason });
+  const s = initialState(input, status, counts);
   setHandler(progressQuery, () => ({ ...s.progress, deferred: s.deferred.length }));
   showProgress(s);
   void writeResults(s).catch(() => undefined);
@@ -402,31 +419,39 @@ async function batchJob(input: BatchJobInput): Promise<BatchProgress> {
   return { ...s.progress, deferred: 0 };
 }
 
+type ChunkedItem = BatchItemInput & { prepared: PreparedItem };
+
+/** Requests of an item, CHUNKS_IN_PARALLEL at a time. */
+async function runInGroups(item: ChunkedItem, ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += CHUNKS_IN_PARALLEL)
+    await Promise.all(ids.slice(i, i + CHUNKS_IN_PARALLEL).map((id) => routeChild(item, id, item.prepared.route)));
+}
+
+/**
+ * The chunks' requests, then rounds of combining until one summary is left; returns the last
+ * request. Every request run is appended to `all`, so a failure part-way still names them.
+ */
+async function summarizeChunks(item: ChunkedItem, all: string[]): Promise<string | undefined> {
+  const prep = item.prepared;
+  let ids = prep.requestIds;
+  await runInGroups(item, ids);
+  for (let round = 1; ids.length > 1; round++) {
+    setCurrentDetails(`Combining ${ids.length} summaries (round ${round})`);
+    ids = await acts.prepareCombine({ batchId: item.batchId, seq: item.seq, run: prep.run, round, requestIds: ids });
+    all.push(...ids);
+    await runInGroups(item, ids);
+  }
+  return ids[0];
+}
+
 /** A document in chunks: its chunk requests, then rounds of combining until one summary is left. */
-export async function batchItem(input: BatchItemInput & { prepared: PreparedItem }): Promise<BatchItemOutcome> {
+export async function batchItem(input: ChunkedItem): Promise<BatchItemOutcome> {
   const prep = input.prepared;
   const all = [...prep.requestIds];
-  const runRequests = async (ids: string[]) => {
-    for (let i = 0; i < ids.length; i += CHUNKS_IN_PARALLEL)
-      await Promise.all(ids.slice(i, i + CHUNKS_IN_PARALLEL).map((id) => routeChild(input, id, prep.route)));
-  };
-  let ids = prep.requestIds;
   let end: ItemEnd;
   try {
-    await runRequests(ids);
-    for (let round = 1; ids.length > 1; round++) {
-      setCurrentDetails(`Combining ${ids.length} summaries (round ${round})`);
-      ids = await acts.prepareCombine({
-        batchId: input.batchId,
-        seq: input.seq,
-        run: prep.run,
-        round,
-        requestIds: ids,
-      });
-      all.push(...ids);
-      await runRequests(ids);
-    }
-    end = { itemId: input.itemId, requestIds: all, finalRequestId: ids[0], chunks: prep.requestIds.length };
+    const finalRequestId = await summarizeChunks(input, all);
+    end = { itemId: input.itemId, requestIds: all, finalRequestId, chunks: prep.requestIds.length };
   } catch (err) {
     if (isCancellation(err)) throw err;
     const failed = failureEnd(err, prep, all);

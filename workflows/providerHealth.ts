@@ -106,7 +106,8 @@ export async function providerHealth(input: ProviderHealthInput): Promise<void> 
     else await condition(wake, next);
     changed = false;
     state = advance(state, Date.now(), s);
-    // Histories recorded before the projection existed replay without this step.
+    // Runs started before the projection existed replay without this step. Entities are not
+    // drained: this stays `patched()` until none of those runs is left (README, "Changing workflow code").
     if (patched('breaker-projection') && routingKey(state) !== published) {
       const key = routingKey(state);
       try {

@@ -1,8 +1,9 @@
 /**
- * routeRequest: one workflow per request. Reads like the process it runs:
- *   classify → decide → for each candidate: call it (Temporal retries it per its own policy) →
- *   on failure the taxonomy decides: fall back, skip to a larger context window, escalate to a
- *   stronger model (invalid structured output), or stop → record every attempt → return.
+ * routeRequest: one workflow per request. Reads like the process it runs (`routeRequest` at the end):
+ *   classify and decide (`decide`) → until the deadline, for each candidate: call it (Temporal
+ *   retries it per its own policy) → on failure the taxonomy decides: fall back, skip to a larger
+ *   context window, escalate to a stronger model (invalid structured output), or stop
+ *   (`tryCandidates`) → an answer (`succeeded`: its call recorded it), or record why not (`failed`).
  * Fallback is workflow code, so every decision is in the history and survives a worker crash.
  * The rules themselves are pure functions in `src/domain/fallback.ts`.
  */
@@ -13,7 +14,6 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -38,6 +38,7 @@ import type { Classification } from '../src/domain/classify';
 import {
   routeSummaryOf,
   totalCost,
+  type AttemptRecord,
   type CallModelResult,
   type CandidateOutcome,
   type PlannedRoute,
@@ -57,11 +58,12 @@ import {
 import { providerTaskQueue } from '../src/temporal/taskQueues';
 import { STREAM_CALL_MAX_MS } from '../src/domain/stream';
 
-const { classifyRequest, decideRoute } = proxyLocalActivities<Activities>({
+const { decideRoute } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['NotFound', 'RequestNotFound'] },
 });
 
+// A request no candidate answered is recorded here (an answer is recorded by its call).
 const { recordOutcome } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 10 },
@@ -118,14 +120,55 @@ interface Answer {
   result: CallModelResult;
 }
 
-/** Tries the candidates in order until one answers or the fallback rules say stop. */
-async function tryCandidates(
-  input: RouteRequestInput,
-  plan: PlannedRoute,
-  outcomes: CandidateOutcome[],
+/** A request once its route is decided: the steps below read it and add to its lists. */
+interface Routed {
+  readonly input: RouteRequestInput;
+  readonly plan: PlannedRoute;
+  readonly classification: Classification;
+  /** The workflow's details: the route, what decided it, the task. */
+  readonly header: string;
+  /** Each candidate's outcome, in order. */
+  readonly outcomes: CandidateOutcome[];
   /** Search attributes still to write: sent with the next upsert (each upsert is a history event). */
-  pending: SearchAttributeUpdatePair[],
-): Promise<{ answer?: Answer; state: FallbackState }> {
+  readonly pending: SearchAttributeUpdatePair[];
+}
+
+/**
+ * One local activity classifies the request and decides its route. Batch callers may wait out an
+ * outage: sleep (a durable timer) until the first breaker reopens, then decide again.
+ */
+async function decide(input: RouteRequestInput): Promise<{ plan: PlannedRoute; classification: Classification }> {
+  let plan = await decideRoute({ route: input });
+  const classification = plan.classification!;
+  while (
+    input.waitForRecovery &&
+    plan.candidates.length === 0 &&
+    plan.retryAt &&
+    Date.parse(plan.retryAt) < input.deadlineAt
+  ) {
+    setCurrentDetails(`**Waiting:** every candidate's breaker is open; the first reopens at ${plan.retryAt}`);
+    await sleep(Math.max(1_000, Date.parse(plan.retryAt) - Date.now() + 500));
+    plan = await decideRoute({ route: input, classification });
+  }
+  return { plan, classification };
+}
+
+/** The workflow's details once routed: the route, what decided it, the task, what was left out. */
+function headerOf(input: RouteRequestInput, plan: PlannedRoute, classification: Classification): string {
+  return [
+    `**Route:** ${plan.summary}`,
+    `**Decided by:** ${routeLabel(plan)} (config version ${plan.configVersion}, strategy ${plan.strategy})`,
+    `**Task:** ${input.operation}, ${classification.taskType}, ${classification.complexity}, ${classification.inputTokens} input tokens`,
+    ...(plan.rejected.length
+      ? [`**Filtered out:** ${plan.rejected.map((r) => `${r.modelId} (${r.filter})`).join(', ')}`]
+      : []),
+    ...(plan.notes.length ? [`**Notes:** ${plan.notes.join('; ')}`] : []),
+  ].join('\n\n');
+}
+
+/** Tries the candidates in order until one answers or the fallback rules say stop. */
+async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: FallbackState }> {
+  const { input, plan, outcomes, pending } = r;
   let state = initialFallbackState();
   for (const [index, c] of plan.candidates.entries()) {
     if (state.stop) break;
@@ -164,8 +207,8 @@ async function tryCandidates(
       return { answer: { candidate: c, result }, state };
     } catch (err) {
       // The request's deadline cancelled the call: that ends the request (504), it is not a
-      // provider failure to fall back from. (Histories recorded before this replay as they ran.)
-      if (isCancellation(err) && patched('deadline-cancels-candidates')) throw err;
+      // provider failure to fall back from.
+      if (isCancellation(err)) throw err;
       if (!(err instanceof ActivityFailure)) throw err;
       const type = failureTypeOf(err);
       if (type === 'BudgetExceeded' && err.cause instanceof ApplicationFailure) {
@@ -187,132 +230,76 @@ async function tryCandidates(
   return { state };
 }
 
-export async function routeRequest(input: RouteRequestInput): Promise<RouteResult> {
-  const startedAt = Date.now();
-  let plan: PlannedRoute;
-  let classification: Classification;
-  if (input.classifyInDecide) {
-    plan = await decideRoute({ route: input });
-    classification = plan.classification!;
-  } else {
-    classification = await classifyRequest({ requestId: input.requestId, operation: input.operation });
-    plan = await decideRoute({ route: input, classification });
-  }
-  // Batch callers may wait out an outage: sleep (a durable timer) until the first breaker reopens.
-  while (
-    input.waitForRecovery &&
-    plan.candidates.length === 0 &&
-    plan.retryAt &&
-    Date.parse(plan.retryAt) < input.deadlineAt
-  ) {
-    setCurrentDetails(`**Waiting:** every candidate's breaker is open; the first reopens at ${plan.retryAt}`);
-    await sleep(Math.max(1_000, Date.parse(plan.retryAt) - Date.now() + 500));
-    plan = await decideRoute({ route: input, classification });
-  }
-  const header = [
-    `**Route:** ${plan.summary}`,
-    `**Decided by:** ${routeLabel(plan)} (config version ${plan.configVersion}, strategy ${plan.strategy})`,
-    `**Task:** ${input.operation}, ${classification.taskType}, ${classification.complexity}, ${classification.inputTokens} input tokens`,
-    ...(plan.rejected.length
-      ? [`**Filtered out:** ${plan.rejected.map((r) => `${r.modelId} (${r.filter})`).join(', ')}`]
-      : []),
-    ...(plan.notes.length ? [`**Notes:** ${plan.notes.join('; ')}`] : []),
-  ].join('\n\n');
-  setCurrentDetails(header);
-  // Each upsert is a history event: the route label goes out with the first call's.
-  const pending: SearchAttributeUpdatePair[] = [{ key: SA_ROUTE, value: routeLabel(plan) }];
-
-  const outcomes: CandidateOutcome[] = [];
-  let answer: Answer | undefined;
-  let state = initialFallbackState();
-  const deadlineExceeded = { type: 'DeadlineExceeded', httpStatus: ROUTE_ENDINGS.DeadlineExceeded.httpStatus };
-  const remainingMs = input.deadlineAt - Date.now();
+/** The candidates, until the request's deadline: reaching it stops them (DeadlineExceeded, a 504). */
+async function callWithinDeadline(r: Routed): Promise<{ answer?: Answer; state: FallbackState }> {
+  const stop = { type: 'DeadlineExceeded', httpStatus: ROUTE_ENDINGS.DeadlineExceeded.httpStatus };
+  const remainingMs = r.input.deadlineAt - Date.now();
   // A zero or past deadline ends the request at once: a timer of 0 ms would never fire.
-  // (Histories recorded before this check replay without it.)
-  if (remainingMs <= 0 && patched('deadline-already-passed')) {
-    state = { ...state, stop: deadlineExceeded };
-  } else {
-    try {
-      ({ answer, state } = await CancellationScope.withTimeout(Math.max(0, remainingMs), () =>
-        tryCandidates(input, plan, outcomes, pending),
-      ));
-    } catch (err) {
-      if (!isCancellation(err)) throw err;
-      state = { ...state, stop: deadlineExceeded };
-    }
+  if (remainingMs <= 0) return { state: { ...initialFallbackState(), stop } };
+  try {
+    return await CancellationScope.withTimeout(remainingMs, () => tryCandidates(r));
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    return { state: { ...initialFallbackState(), stop } };
   }
+}
 
-  const latencyMs = Date.now() - startedAt;
-  if (answer) {
-    const { candidate: c, result } = answer;
-    // The call completed the request in its own transaction and returned its attempts: no
-    // separate record step (one workflow task and activity fewer). A worker older than that
-    // returns none: record it here.
-    const attempts = result.attempts
-      ? result.attempts
-      : await recordOutcome({
-          requestId: input.requestId,
-          outcome: {
-            status: 'succeeded',
-            provider: c.provider,
-            model: c.modelId,
-            inputTokens: result.inputTokens,
-            outputTokens: result.outputTokens,
-            latencyMs,
-          },
-        });
-    const cost = totalCost(attempts);
-    setCurrentDetails(
-      `${header}\n\n**Attempts:**\n${describeAttempts(attempts, plan, outcomes)
-        .map((l) => `- ${l}`)
-        .join('\n')}`,
-    );
-    upsertSearchAttributes([
-      ...pending.splice(0),
-      { key: SA_STATUS, value: 'succeeded' },
-      { key: SA_COST_USD, value: cost },
-    ]);
-    return {
-      requestId: input.requestId,
-      status: 'succeeded',
-      provider: c.provider,
-      model: c.model,
-      modelId: c.modelId,
-      classification,
-      decisionSummary: plan.summary,
-      route: routeSummaryOf(plan),
-      candidates: outcomes,
-      attempts,
-      inputTokens: result.inputTokens,
-      outputTokens: result.outputTokens,
-      costUsd: cost,
-      finishReason: result.finishReason,
-      latencyMs,
-      ...(plan.notes.length > 0 && { notes: plan.notes }),
-    };
-  }
+/** The attempts, one line each, under the workflow's details. */
+const attemptLines = (r: Routed, attempts: AttemptRecord[]): string =>
+  describeAttempts(attempts, r.plan, r.outcomes)
+    .map((l) => `- ${l}`)
+    .join('\n');
 
-  // No candidate answered: record why, then fail the workflow so the UI shows it as failed.
+/** An answer: the call already completed the request in its own transaction and returned its attempts. */
+function succeeded(r: Routed, { candidate: c, result }: Answer, latencyMs: number): RouteResult {
+  const { input, plan, outcomes } = r;
+  const { attempts } = result;
+  const cost = totalCost(attempts);
+  setCurrentDetails(`${r.header}\n\n**Attempts:**\n${attemptLines(r, attempts)}`);
+  upsertSearchAttributes([
+    ...r.pending.splice(0),
+    { key: SA_STATUS, value: 'succeeded' },
+    { key: SA_COST_USD, value: cost },
+  ]);
+  return {
+    requestId: input.requestId,
+    status: 'succeeded',
+    provider: c.provider,
+    model: c.model,
+    modelId: c.modelId,
+    classification: r.classification,
+    decisionSummary: plan.summary,
+    route: routeSummaryOf(plan),
+    candidates: outcomes,
+    attempts,
+    inputTokens: result.inputTokens,
+    outputTokens: result.outputTokens,
+    costUsd: cost,
+    finishReason: result.finishReason,
+    latencyMs,
+    ...(plan.notes.length > 0 && { notes: plan.notes }),
+  };
+}
+
+/** No candidate answered: record why, then fail the workflow so the UI shows it as failed. */
+async function failed(r: Routed, state: FallbackState, latencyMs: number): Promise<never> {
+  const { input, plan, outcomes } = r;
   const { errorType, httpStatus } = routeEnding(plan, outcomes, state);
   const message = routeFailureMessage({
     errorType,
     plan,
     outcomes,
     state,
-    inputTokens: classification.inputTokens,
+    inputTokens: r.classification.inputTokens,
     latencyMs,
   });
   const attempts = await recordOutcome({
     requestId: input.requestId,
     outcome: { status: 'failed', error: { type: errorType, message, candidates: outcomes }, latencyMs },
   });
-  setCurrentDetails(
-    `${header}\n\n**Failed:** ${errorType}\n\n**Attempts:**\n${describeAttempts(attempts, plan, outcomes)
-      .map((l) => `- ${l}`)
-      .join('\n')}`,
-  );
+  setCurrentDetails(`${r.header}\n\n**Failed:** ${errorType}\n\n**Attempts:**\n${attemptLines(r, attempts)}`);
   upsertSearchAttributes([
-    ...pending.splice(0),
+    ...r.pending.splice(0),
     { key: SA_STATUS, value: 'failed' },
     { key: SA_FALLBACKS, value: outcomes.filter((o) => o.outcome === 'error').length },
   ]);
@@ -327,4 +314,22 @@ export async function routeRequest(input: RouteRequestInput): Promise<RouteResul
     ...(plan.retryAt !== undefined && { retryAt: plan.retryAt }),
   };
   throw ApplicationFailure.create({ type: errorType, message, nonRetryable: true, details: [details] });
+}
+
+export async function routeRequest(input: RouteRequestInput): Promise<RouteResult> {
+  const startedAt = Date.now();
+  const { plan, classification } = await decide(input);
+  const r: Routed = {
+    input,
+    plan,
+    classification,
+    header: headerOf(input, plan, classification),
+    outcomes: [],
+    // Each upsert is a history event: the route label goes out with the first call's.
+    pending: [{ key: SA_ROUTE, value: routeLabel(plan) }],
+  };
+  setCurrentDetails(r.header);
+  const { answer, state } = await callWithinDeadline(r);
+  const latencyMs = Date.now() - startedAt;
+  return answer ? succeeded(r, answer, latencyMs) : failed(r, state, latencyMs);
 }

@@ -124,7 +124,6 @@ export async function submitRequest(
     tenantId: req.tenantId,
     ...req.route,
     deadlineAt,
-    classifyInDecide: true,
   };
   try {
     // Bounded: during a Temporal outage the client gets a 503 in seconds, not after every gRPC retry.

@@ -33,12 +33,6 @@ export interface RouteRequestInput {
   deadlineAt: number;
   /** When every candidate's breaker is open, wait (durably) for the first to reopen instead of failing. */
   waitForRecovery?: boolean;
-  /**
-   * `decideRoute` classifies the request too: one local activity instead of two (one activation
-   * and one marker fewer per request). Set by the API since it existed; a history without it
-   * replays the two-step path it recorded.
-   */
-  classifyInDecide?: boolean;
   /** A batch's request: its calls start only while the batch is not cancelled. */
   batchId?: string;
   /** The client streams the answer: calls relay their pieces as they come. */
@@ -91,7 +85,7 @@ export interface RoutedCandidate extends Candidate {
 
 export interface PlannedRoute extends Omit<RouteDecision, 'candidates'> {
   candidates: RoutedCandidate[];
-  /** When `decideRoute` classified the request itself (`classifyInDecide`). */
+  /** The request's classification, when `decideRoute` made it (the first decision; not a re-decision given one). */
   classification?: Classification;
   configVersion: number;
   /** The budget's tightest window when the decision was made (named in a budget 429). */
@@ -124,7 +118,7 @@ export interface CallModelResult {
   costUsd: number;
   latencyMs: number;
   /** The request's attempts so far, this one included: the call completed the request. */
-  attempts?: AttemptRecord[];
+  attempts: AttemptRecord[];
 }
 
 /** One provider call attempt, as recorded by the activity itself (it alone knows the attempt number). */

@@ -145,7 +145,6 @@ async function run(requestedModel: string, content = 'Hello') {
     needsJson: false,
     deadlineAt: Date.now() + 60_000,
     context: { tenantId: tenant, compliance: [], excludeProviders: [], metadata: {} },
-    classifyInDecide: true, // as the API starts it
   };
   const handle = await env.client.workflow.start(routeRequest, {
     taskQueue: TASK_QUEUE,
