@@ -19,8 +19,6 @@ export interface CacheSettings {
   ttlSeconds: Record<string, number>;
 }
 
-type Deps = Pick<RunnerDeps, 'db' | 'metrics' | 'cache'>;
-
 /** A miss is kept under its key once answered. */
 export interface Miss {
   status: 'miss';
@@ -32,7 +30,7 @@ export type Lookup =
 
 /** Undefined: the cache does not apply (none, off for the operation, or streamed). */
 export async function lookUp(
-  deps: Deps,
+  deps: Pick<RunnerDeps, 'metrics' | 'cache'>,
   r: Pick<PathRequest, 'tenantId' | 'body' | 'route' | 'cache'>,
 ): Promise<Lookup | undefined> {
   const { operation } = r.route;

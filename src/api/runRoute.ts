@@ -29,10 +29,9 @@ export function chatRouteInput(req: Request, tenantId: string, body: ChatComplet
 }
 
 /** `Cache-Control: no-cache` (or `no-store`) or `X-Switchyard-Cache: off`: this request skips the cache. */
-export function cacheDirective(req: Request): CacheDirective {
+export function cacheDirective(header: (name: string) => string | undefined): CacheDirective {
   const off =
-    /\bno-(cache|store)\b/i.test(req.header('cache-control') ?? '') ||
-    /^off$/i.test(req.header('x-switchyard-cache') ?? '');
+    /\bno-(cache|store)\b/i.test(header('cache-control') ?? '') || /^off$/i.test(header('x-switchyard-cache') ?? '');
   return off ? 'bypass' : 'use';
 }
 
@@ -46,7 +45,7 @@ export function pathRequestOf(
     ...r,
     idempotencyKey: req.header('idempotency-key'),
     timeout: req.header('x-switchyard-timeout-ms'),
-    cache: cacheDirective(req),
+    cache: cacheDirective((name) => req.header(name)),
     admissionMs: res.locals.admissionMs as number | undefined,
   };
 }

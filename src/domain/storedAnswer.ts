@@ -42,7 +42,7 @@ export const answerKindOf = (operation: string): AnswerKind => (operation === 'e
 /** A stored answer of another shape than its request's: a bug or a damaged row, never a client's fault. */
 export class StoredAnswerError extends Error {
   constructor(kind: AnswerKind, detail: string) {
-    super(`the stored answer is not a ${kind} answer: ${detail}`);
+    super(`the stored answer is not of the ${kind} kind: ${detail}`);
     this.name = 'StoredAnswerError';
   }
 }

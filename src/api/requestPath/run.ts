@@ -17,7 +17,7 @@ import { HttpError } from '../errors';
 import { awaitResult, countRoute, submitRequest, type RunnerDeps, type Submission } from '../submit';
 import { headersOf, type Headers, type Outcome, type PathRequest, type Progress, type RouteInput } from './outcome';
 
-export type PathDeps = RunnerDeps & { configStore: ConfigStore };
+export type PathDeps = RunnerDeps & { configStore: Pick<ConfigStore, 'current'> };
 
 /** The request path's end: an outcome or an error, with the headers either implies. */
 export type Ran = { outcome: Outcome; headers: Headers } | { error: unknown; headers: Headers };
@@ -61,7 +61,7 @@ export async function runRequest(deps: PathDeps, r: PathRequest): Promise<Ran> {
 }
 
 /** A model asked for by name must be in the catalog: a clear 404 naming the ones that are. */
-export function checkModel(deps: { configStore: ConfigStore }, route: Pick<RouteInput, 'requestedModel'>): void {
+export function checkModel(deps: Pick<PathDeps, 'configStore'>, route: Pick<RouteInput, 'requestedModel'>): void {
   const catalog = deps.configStore.current().config.catalog;
   if (!AUTO_MODELS.has(route.requestedModel) && !findModel(catalog, route.requestedModel)) {
     const known = catalog.models.map((m) => m.id).join(', ');
