@@ -385,7 +385,7 @@ describe('requestTimeoutMs', () => {
   });
 
   it('refuses what is not a non-negative integer', () => {
-    for (const v of ['-1', '1.5', 'soon', '']) {
+    for (const v of ['-1', '1.5', 'soon', '1e400']) {
       expect(() => requestTimeoutMs(v, 30_000)).toThrow(
         expect.objectContaining({ status: 400, code: 'invalid_timeout', param: 'X-Switchyard-Timeout-Ms' }),
       );
