@@ -25,8 +25,13 @@ export const ChatAnswerSchema = z.looseObject({
   result: z.unknown().optional(),
 });
 
+// A vector is checked to be an array, not number by number: an answer holds up to 256 vectors of
+// thousands of numbers, which the call wrote as numbers, and checking each costs a large part of
+// sending them (50 ms against 190 ms for the largest).
+const Vector = z.custom<number[]>((v) => Array.isArray(v), { message: 'an array of numbers' });
+
 export const EmbeddingsAnswerSchema = z.looseObject({
-  embeddings: z.array(z.looseObject({ index: z.number(), embedding: z.array(z.number()) })),
+  embeddings: z.array(z.looseObject({ index: z.number(), embedding: Vector })),
   dimensions: z.number(),
   providerModel: z.string(),
 });

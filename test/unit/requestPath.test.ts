@@ -416,6 +416,9 @@ describe('readAnswer', () => {
     expect(() => readAnswer({ finishReason: 'stop', providerModel: 'm' }, 'chat')).toThrow(StoredAnswerError);
     expect(() => readAnswer(chatAnswer, 'embeddings')).toThrow(/not of the embeddings kind: .*embeddings/s);
     expect(() => readAnswer(null, 'chat')).toThrow(StoredAnswerError);
+    expect(() =>
+      readAnswer({ embeddings: [{ index: 0, embedding: '0.5' }], dimensions: 1, providerModel: 'e' }, 'embeddings'),
+    ).toThrow(/an array of numbers/);
   });
 
   it('embed stores embeddings; every other operation a chat answer', () => {
