@@ -30,6 +30,8 @@ import { AUTO_MODELS } from '../src/domain/policy';
 import { postWebhook } from './webhook';
 import type { RouteRequestInput } from '../src/domain/request';
 import { countTokens } from '../src/domain/tokens';
+import { SummaryResultSchema } from '../src/domain/operations';
+import { readAnswer } from '../src/domain/storedAnswer';
 import type { ActivityDeps } from './deps';
 
 /** The part of a route request every request of an item shares (the workflow adds ids and deadline). */
@@ -119,10 +121,10 @@ export function createBatchActivities(deps: ActivityDeps) {
       const body = full.operation === 'embed' ? embeddingsObject(full) : chatCompletionObject(full);
       result = { status_code: 200, request_id: full.request_id, body };
     } else if (kind === 'summarize') {
-      const r = (full.response as { result: { summary: string; keyPoints: string[] } }).result;
+      const r = SummaryResultSchema.parse(readAnswer(full.response, 'chat').result);
       result = { summary: r.summary, keyPoints: r.keyPoints, chunks: end.chunks ?? 1 };
     } else {
-      result = (full.response as { result: unknown }).result;
+      result = readAnswer(full.response, 'chat').result;
     }
     await batches.writeResult(deps.db, batchId, end.itemId, { ok: true, result, requestIds: end.requestIds });
     return 'succeeded';
@@ -257,7 +259,8 @@ export function createBatchActivities(deps: ActivityDeps) {
         (await batches.requestAnswers(deps.db, input.requestIds)).map((a) => [a.request_id, a] as const),
       );
       const summaries = input.requestIds.map((rid) => {
-        const r = (answers.get(rid)?.response as { result?: { summary?: string } } | undefined)?.result;
+        const response = answers.get(rid)?.response;
+        const r = response ? SummaryResultSchema.safeParse(readAnswer(response, 'chat').result).data : undefined;
         if (!r?.summary) throw ApplicationFailure.nonRetryable(`request ${rid} has no summary`, 'NotFound');
         return r.summary;
       });

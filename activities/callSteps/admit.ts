@@ -9,6 +9,7 @@ import type { BreakerSnapshot } from '../../src/domain/breaker';
 import { findModel, type Catalog } from '../../src/domain/catalog';
 import type { CallModelInput, CallModelResult } from '../../src/domain/request';
 import { senderOf } from '../../src/domain/stream';
+import { readAnswer } from '../../src/domain/storedAnswer';
 import { failure } from '../../src/providers/errors';
 import type { HealthPort } from '../../src/services/healthPort';
 import type { StreamRelay } from '../../src/services/streamRelay';
@@ -70,7 +71,7 @@ export async function resumeIfStarted(
   if (sent === 0) return undefined;
   const [row, attempts] = await Promise.all([getAnswer(db, input.requestId), listAttempts(db, input.requestId)]);
   const won = attempts.find((a) => a.outcome === 'success');
-  const stored = row?.response as { finishReason: string; providerModel: string } | undefined;
+  const stored = row?.response ? readAnswer(row.response, 'chat') : undefined;
   if (stored && won && row?.model) {
     const ended = {
       finishReason: stored.finishReason,

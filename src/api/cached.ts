@@ -1,17 +1,16 @@
 /**
  * The response cache on the request path: looked up before a workflow starts (a hit is answered
  * at once, recorded as a request with no provider call and no budget), and filled after a
- * success. A client opts out per request with `Cache-Control: no-cache` (or `no-store`) or
- * `X-Switchyard-Cache: off`; streamed requests are not cached.
+ * success. A client opts out per request (`bypass`: `Cache-Control: no-cache` or `no-store`, or
+ * `X-Switchyard-Cache: off`, read by the adapter); streamed requests are not cached.
  */
 import { randomUUID } from 'node:crypto';
-import type { Request, Response } from 'express';
 import { recordCacheHit } from '../db/requests';
-import type { Classification } from '../domain/classify';
+import { answerKindOf, readAnswer } from '../domain/storedAnswer';
+import type { RouteResult } from '../domain/request';
 import { noteSwallowed } from '../services/metrics';
-import { cacheKey, type ResponseCache } from '../services/responseCache';
-import type { ConfigStore } from '../services/configStore';
-import type { RouteInput, Routed } from './runRoute';
+import { cacheKey, type CachedAnswer, type ResponseCache } from '../services/responseCache';
+import type { Outcome, PathRequest, RouteInput } from './requestPath/outcome';
 import type { RunnerDeps } from './submit';
 
 export interface CacheSettings {
@@ -20,111 +19,99 @@ export interface CacheSettings {
   ttlSeconds: Record<string, number>;
 }
 
-type Deps = RunnerDeps & { configStore: ConfigStore; cache?: CacheSettings };
-export type Lookup = { key: string; ttlMs: number } | { hit: Routed };
+/** A miss is kept under its key once answered. */
+export interface Miss {
+  status: 'miss';
+  key: string;
+  ttlMs: number;
+}
+export type Lookup =
+  { status: 'bypass' } | Miss | { status: 'hit'; key: string; entry: CachedAnswer; startedAt: number };
 
-const bypassed = (req: Request) =>
-  /\bno-(cache|store)\b/i.test(req.header('cache-control') ?? '') ||
-  /^off$/i.test(req.header('x-switchyard-cache') ?? '');
-
-/** Undefined: the cache does not apply (off for the operation, or streamed). */
+/** Undefined: the cache does not apply (none, off for the operation, or streamed). */
 export async function lookUp(
-  deps: Deps,
-  req: Request,
-  res: Response,
-  tenantId: string,
-  body: unknown,
-  route: RouteInput,
+  deps: Pick<RunnerDeps, 'metrics' | 'cache'>,
+  r: Pick<PathRequest, 'tenantId' | 'body' | 'route' | 'cache'>,
 ): Promise<Lookup | undefined> {
-  const ttl = deps.cache?.ttlSeconds[route.operation] ?? 0;
-  if (!deps.cache || ttl <= 0 || route.stream) return undefined;
-  if (bypassed(req)) {
-    res.setHeader('x-switchyard-cache', 'bypass');
-    deps.metrics?.cacheRequests.inc({ operation: route.operation, result: 'bypass' });
-    return undefined;
+  const { operation } = r.route;
+  const ttl = deps.cache?.ttlSeconds[operation] ?? 0;
+  if (!deps.cache || ttl <= 0 || r.route.stream) return undefined;
+  if (r.cache === 'bypass') {
+    deps.metrics?.cacheRequests.inc({ operation, result: 'bypass' });
+    return { status: 'bypass' };
   }
-  const started = Date.now();
-  const key = cacheKey(tenantId, route.operation, body, { model: route.requestedModel, context: route.context });
+  const startedAt = Date.now();
+  const key = cacheKey(r.tenantId, operation, r.body, { model: r.route.requestedModel, context: r.route.context });
   // A cache that fails is a miss: the request goes to a provider as if there were no cache.
-  const hit = await deps.cache.store.get(key).catch((err: unknown) => {
-    noteSwallowed(
-      'cache_read',
-      err,
-      { tenant: tenantId, operation: route.operation },
-      'the response cache lookup failed',
-    );
+  const entry = await deps.cache.store.get(key).catch((err: unknown) => {
+    noteSwallowed('cache_read', err, { tenant: r.tenantId, operation }, 'the response cache lookup failed');
     return undefined;
   });
-  deps.metrics?.cacheRequests.inc({ operation: route.operation, result: hit ? 'hit' : 'miss' });
-  res.setHeader('x-switchyard-cache', hit ? 'hit' : 'miss');
-  if (!hit) return { key, ttlMs: ttl * 1000 };
+  deps.metrics?.cacheRequests.inc({ operation, result: entry ? 'hit' : 'miss' });
+  return entry ? { status: 'hit', key, entry, startedAt } : { status: 'miss', key, ttlMs: ttl * 1000 };
+}
+
+/** A hit, answered: recorded as a request of its own (no workflow), which names the request it came from. */
+export async function answerFromCache(
+  deps: Pick<RunnerDeps, 'db'>,
+  r: Pick<PathRequest, 'tenantId' | 'body' | 'route'>,
+  hit: Extract<Lookup, { status: 'hit' }>,
+): Promise<Extract<Outcome, { source: 'cache' }>> {
+  const { entry } = hit;
   const requestId = randomUUID();
   const createdAt = await recordCacheHit(deps.db, {
     requestId,
-    tenantId,
-    operation: route.operation,
-    requestedModel: route.requestedModel,
-    body,
-    bodyHash: key,
-    provider: hit.provider,
-    model: hit.modelId,
-    response: hit.response,
-    inputTokens: hit.inputTokens,
-    outputTokens: hit.outputTokens,
-    cachedFrom: hit.requestId,
-    latencyMs: Date.now() - started,
+    tenantId: r.tenantId,
+    operation: r.route.operation,
+    requestedModel: r.route.requestedModel,
+    body: r.body,
+    bodyHash: hit.key,
+    provider: entry.provider,
+    model: entry.modelId,
+    response: entry.response,
+    inputTokens: entry.inputTokens,
+    outputTokens: entry.outputTokens,
+    cachedFrom: entry.requestId,
+    latencyMs: Date.now() - hit.startedAt,
   });
-  res.setHeader('x-switchyard-request-id', requestId);
-  res.setHeader('x-switchyard-provider', hit.provider);
-  res.setHeader('x-switchyard-model', hit.modelId);
-  const summary = `cache hit: the answer of request ${hit.requestId} (${hit.cachedAt})`;
   return {
-    hit: {
-      sub: {
-        requestId,
-        requestedModel: route.requestedModel,
-        workflowId: '',
-        deadlineAt: 0,
-        handle: undefined as never,
-      },
-      result: {
-        requestId,
-        status: 'succeeded',
-        provider: hit.provider,
-        model: hit.model,
-        modelId: hit.modelId,
-        classification: { taskType: 'cached', complexity: 'simple' } as unknown as Classification,
-        decisionSummary: summary,
-        route: { configVersion: 0, strategy: 'cache', candidates: [hit.modelId] },
-        candidates: [],
-        attempts: [],
-        inputTokens: hit.inputTokens,
-        outputTokens: hit.outputTokens,
-        costUsd: 0,
-        finishReason: hit.finishReason,
-        latencyMs: Date.now() - started,
-      },
-      row: { response: hit.response, created_at: createdAt },
-      cache: { status: 'hit', cachedFrom: hit.requestId },
-    },
+    source: 'cache',
+    requestId,
+    requestedModel: r.route.requestedModel,
+    provider: entry.provider,
+    model: entry.model,
+    modelId: entry.modelId,
+    inputTokens: entry.inputTokens,
+    outputTokens: entry.outputTokens,
+    answer: readAnswer(entry.response, answerKindOf(r.route.operation)),
+    createdAt,
+    cachedFrom: entry.requestId,
+    cachedAt: entry.cachedAt,
   };
 }
 
 /** Keeps a successful answer for the operation's time to live (a filtered answer is not kept). */
 export async function remember(
-  deps: Deps,
-  lookup: Lookup,
+  deps: Pick<RunnerDeps, 'cache'>,
+  miss: Pick<Miss, 'key' | 'ttlMs'>,
   tenantId: string,
-  route: RouteInput,
-  routed: Routed,
+  route: Pick<RouteInput, 'operation'>,
+  answered: {
+    result: Pick<
+      RouteResult,
+      'requestId' | 'provider' | 'modelId' | 'model' | 'inputTokens' | 'outputTokens' | 'finishReason'
+    >;
+    /** The stored answer as its row holds it: the cache keeps the record, not a reading of it. */
+    response: unknown;
+  },
 ): Promise<void> {
-  if (!deps.cache || !('key' in lookup) || routed.result.finishReason === 'content_filter') return;
-  const { result } = routed;
+  const { result } = answered;
+  if (!deps.cache || result.finishReason === 'content_filter') return;
   await deps.cache.store
     .set(
-      lookup.key,
+      miss.key,
       {
-        response: routed.row.response,
+        response: answered.response,
         provider: result.provider,
         modelId: result.modelId,
         model: result.model,
@@ -134,7 +121,7 @@ export async function remember(
         requestId: result.requestId,
         cachedAt: new Date().toISOString(),
       },
-      lookup.ttlMs,
+      miss.ttlMs,
       { tenant: tenantId, model: result.modelId, operation: route.operation },
     )
     // The answer is sent all the same; only later requests miss it.

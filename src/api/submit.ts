@@ -13,6 +13,7 @@ import type { Metrics } from '../services/metrics';
 import type { CacheSettings } from './cached';
 import { insertRequest } from '../db/requests';
 import type { RouteRequestInput, RouteResult } from '../domain/request';
+import type { PathRequest } from './requestPath/outcome';
 import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
 import { routeRequest } from '../../workflows';
 import { HttpError } from './errors';
@@ -83,17 +84,15 @@ export function requestTimeoutMs(header: string | undefined, maxMs: number): num
   return Math.min(ms, maxMs);
 }
 
+/**
+ * Stores the request and starts its workflow. The timeout is checked first, then the key: a
+ * request with both wrong is refused for its timeout, as it always was.
+ */
 export async function submitRequest(
   deps: RunnerDeps,
-  req: {
-    tenantId: string;
-    idempotencyKey?: string;
-    timeoutMs?: number;
-    body: unknown;
-    route: Omit<RouteRequestInput, 'requestId' | 'tenantId' | 'deadlineAt'>;
-  },
+  req: Pick<PathRequest, 'tenantId' | 'idempotencyKey' | 'timeout' | 'body' | 'route'>,
 ): Promise<Submission> {
-  const deadlineAt = Date.now() + (req.timeoutMs ?? deps.requestTimeoutMs);
+  const deadlineAt = Date.now() + requestTimeoutMs(req.timeout, deps.requestTimeoutMs);
   const requestId = requestIdFor(req.tenantId, req.idempotencyKey);
   const workflowId = workflowIdFor(requestId);
   // The body and the routing attributes (headers such as X-Switchyard-Region): the same key with

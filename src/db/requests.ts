@@ -90,6 +90,7 @@ export async function getRequestBody(db: Queryable, requestId: string): Promise<
 }
 
 /** What the API answers with once the workflow succeeded. */
+/** The stored answer as its row holds it: read it with `readAnswer` (`src/domain/storedAnswer.ts`). */
 export async function getAnswer(
   db: Queryable,
   requestId: string,

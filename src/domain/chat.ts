@@ -4,6 +4,7 @@
  * (`max_token`) is a clear 400 instead of a silently ignored setting.
  */
 import { z } from 'zod';
+import { readAnswer } from './storedAnswer';
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 /**
@@ -168,7 +169,7 @@ export interface AnsweredRequest {
 
 /** A stored answer as OpenAI's `chat.completion` (the chat endpoint's body, and a batch line's). */
 export function chatCompletionObject(r: AnsweredRequest) {
-  const stored = r.response as { content: string | null; finishReason: string; toolCalls?: ToolCall[] };
+  const stored = readAnswer(r.response, 'chat');
   const input = r.input_tokens ?? 0;
   const output = r.output_tokens ?? 0;
   return {
@@ -199,7 +200,7 @@ export function chatCompletionObject(r: AnsweredRequest) {
  * turns a vector into what the client asked for (the endpoint's base64), floats by default.
  */
 export function embeddingsObject(r: AnsweredRequest, encode: (v: number[]) => number[] | string = (v) => v) {
-  const stored = r.response as { embeddings: Array<{ index: number; embedding: number[] }> };
+  const stored = readAnswer(r.response, 'embeddings');
   const input = r.input_tokens ?? 0;
   return {
     object: 'list',

@@ -321,7 +321,13 @@ describe('admit', () => {
     await relay.publish('r1', { type: 'delta', model: 'oa/m', from: '0.1', seq: 0, content: 'he' });
     const db = fakeDb((sql) =>
       sql.startsWith('select response')
-        ? [{ response: { finishReason: 'stop', providerModel: 'm-2026' }, model: 'oa/m', created_at: new Date() }]
+        ? [
+            {
+              response: { content: 'he', finishReason: 'stop', providerModel: 'm-2026' },
+              model: 'oa/m',
+              created_at: new Date(),
+            },
+          ]
         : sql.startsWith('select * from request_attempts')
           ? [
               {

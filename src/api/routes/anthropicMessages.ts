@@ -6,7 +6,7 @@
 import { AnthropicMessagesRequestSchema, toAnthropicMessage, toChatRequest } from '../../domain/anthropicMessages';
 import { z } from 'zod';
 import { countMessageTokens } from '../../domain/tokens';
-import type { ToolCall } from '../../domain/chat';
+import { readAnswer } from '../../domain/storedAnswer';
 import type { ConfigStore } from '../../services/configStore';
 import { authOf } from '../auth';
 import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
@@ -29,24 +29,24 @@ const messages: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
     const route = chatRouteInput(req, tenantId, chat);
     if (chat.stream) {
       const inputTokens = countMessageTokens(chat.messages);
-      await streamRoute(deps, req, res, tenantId, chat, route, (sub) =>
+      await streamRoute(deps, req, res, { tenantId, body: chat, route }, (sub) =>
         anthropicStreamWriter({ id: `msg_${sub.requestId}`, inputTokens }),
       );
       return;
     }
-    const routed = await runRoute(deps, req, res, tenantId, chat, route);
-    const stored = routed.row.response as { content: string | null; finishReason: string; toolCalls?: ToolCall[] };
+    const outcome = await runRoute(deps, req, res, { tenantId, body: chat, route });
+    const stored = readAnswer(outcome.answer, 'chat');
     res.json({
       ...toAnthropicMessage({
-        id: `msg_${routed.sub.requestId}`,
-        model: routed.result.modelId,
+        id: `msg_${outcome.requestId}`,
+        model: outcome.modelId,
         content: stored.content,
         ...(stored.toolCalls && { toolCalls: stored.toolCalls }),
         finishReason: stored.finishReason,
-        inputTokens: routed.result.inputTokens,
-        outputTokens: routed.result.outputTokens,
+        inputTokens: outcome.inputTokens,
+        outputTokens: outcome.outputTokens,
       }),
-      switchyard: switchyardExtension(routed),
+      switchyard: switchyardExtension(outcome),
     });
   },
 };

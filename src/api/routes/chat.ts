@@ -37,7 +37,7 @@ const chatCompletions: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
     }
     const route = chatRouteInput(req, tenantId, body);
     if (body.stream) {
-      await streamRoute(deps, req, res, tenantId, body, route, (sub) =>
+      await streamRoute(deps, req, res, { tenantId, body, route }, (sub) =>
         openaiStreamWriter({
           id: `chatcmpl-${sub.requestId}`,
           created: Math.floor(Date.now() / 1000),
@@ -46,18 +46,17 @@ const chatCompletions: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
       );
       return;
     }
-    const routed = await runRoute(deps, req, res, tenantId, body, route);
-    const { sub, result, row } = routed;
+    const outcome = await runRoute(deps, req, res, { tenantId, body, route });
     res.json({
       ...chatCompletionObject({
-        request_id: sub.requestId,
-        model: result.model,
-        response: row.response,
-        input_tokens: result.inputTokens,
-        output_tokens: result.outputTokens,
-        created_at: row.created_at,
+        request_id: outcome.requestId,
+        model: outcome.model,
+        response: outcome.answer,
+        input_tokens: outcome.inputTokens,
+        output_tokens: outcome.outputTokens,
+        created_at: outcome.createdAt,
       }),
-      switchyard: switchyardExtension(routed),
+      switchyard: switchyardExtension(outcome),
     });
   },
 };

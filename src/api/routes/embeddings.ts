@@ -24,33 +24,30 @@ const embeddings: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
   handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
     const body = readBody(req, EmbeddingsBodySchema);
-    const routed = await runRoute(
-      deps,
-      req,
-      res,
+    const outcome = await runRoute(deps, req, res, {
       tenantId,
-      { input: body.input, model: body.model },
-      {
+      body: { input: body.input, model: body.model },
+      route: {
         operation: 'embed',
         requestedModel: body.model,
         needsJson: false,
         context: routeContext(req, tenantId, { user: body.user }),
         waitForRecovery: waitForRecovery(req),
       },
-    );
+    });
     res.json({
       ...embeddingsObject(
         {
-          request_id: routed.sub.requestId,
-          model: routed.result.modelId,
-          response: routed.row.response,
-          input_tokens: routed.result.inputTokens,
+          request_id: outcome.requestId,
+          model: outcome.modelId,
+          response: outcome.answer,
+          input_tokens: outcome.inputTokens,
           output_tokens: 0,
-          created_at: routed.row.created_at,
+          created_at: outcome.createdAt,
         },
         body.encoding_format === 'base64' ? base64 : undefined,
       ),
-      switchyard: switchyardExtension(routed),
+      switchyard: switchyardExtension(outcome),
     });
   },
 };

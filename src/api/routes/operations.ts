@@ -12,6 +12,7 @@ import { HttpError } from '../errors';
 import { runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
 import { readBody } from '../validate';
 import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
+import { isEmbeddings } from '../../domain/storedAnswer';
 
 const NAMES = Object.keys(OperationBodySchemas) as OperationName[];
 
@@ -34,22 +35,23 @@ const operationRoute: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
     }
     // One schema per operation; their union is wider than zod's inference follows.
     const body = readBody(req, OperationBodySchemas[operation] as z.ZodType<OperationBody<OperationName>>);
-    const routed = await runRoute(deps, req, res, tenantId, body, {
+    const route = {
       operation,
       requestedModel: body.model,
       needsJson: false,
       context: routeContext(req, tenantId, body),
       waitForRecovery: waitForRecovery(req),
-    });
-    const stored = routed.row.response as { result?: unknown; embeddings?: unknown; dimensions?: number };
+    };
+    const outcome = await runRoute(deps, req, res, { tenantId, body, route });
+    const { answer } = outcome;
     res.json({
-      id: routed.sub.requestId,
+      id: outcome.requestId,
       object: `operation.${operation}`,
       operation,
-      model: routed.result.modelId,
-      result: operation === 'embed' ? { embeddings: stored.embeddings, dimensions: stored.dimensions } : stored.result,
-      usage: { input_tokens: routed.result.inputTokens, output_tokens: routed.result.outputTokens },
-      switchyard: switchyardExtension(routed),
+      model: outcome.modelId,
+      result: isEmbeddings(answer) ? { embeddings: answer.embeddings, dimensions: answer.dimensions } : answer.result,
+      usage: { input_tokens: outcome.inputTokens, output_tokens: outcome.outputTokens },
+      switchyard: switchyardExtension(outcome),
     });
   },
 };

@@ -1,0 +1,102 @@
+/**
+ * The request path of chat, operations and embeddings, free of HTTP, in the order it runs:
+ * check the model → look the answer up in the cache (a hit ends here) → submit the `routeRequest`
+ * workflow → await it (counted) → load the stored answer → remember it in the cache. The outcome
+ * is the workflow's or the cache's; the headers follow from how far the request got, so a failure
+ * carries them too (its request id, for one).
+ */
+import { getAnswer } from '../../db/requests';
+import { findModel } from '../../domain/catalog';
+import { AUTO_MODELS } from '../../domain/policy';
+import type { RouteResult } from '../../domain/request';
+import { answerKindOf, readAnswer, type StoredAnswer } from '../../domain/storedAnswer';
+import { timingOf } from '../../domain/timing';
+import type { ConfigStore } from '../../services/configStore';
+import { answerFromCache, lookUp, remember } from '../cached';
+import { HttpError } from '../errors';
+import { awaitResult, countRoute, submitRequest, type RunnerDeps, type Submission } from '../submit';
+import { headersOf, type Headers, type Outcome, type PathRequest, type Progress, type RouteInput } from './outcome';
+
+export type PathDeps = RunnerDeps & { configStore: Pick<ConfigStore, 'current'> };
+
+/** The request path's end: an outcome or an error, with the headers either implies. */
+export type Ran = { outcome: Outcome; headers: Headers } | { error: unknown; headers: Headers };
+
+export async function runRequest(deps: PathDeps, r: PathRequest): Promise<Ran> {
+  const startedAt = Date.now();
+  const progress: Progress = {};
+  try {
+    checkModel(deps, r.route);
+    const lookup = await lookUp(deps, r);
+    progress.cache = lookup?.status;
+    if (lookup?.status === 'hit') {
+      progress.outcome = await answerFromCache(deps, r, lookup);
+      return { outcome: progress.outcome, headers: headersOf(progress) };
+    }
+    const sub = await submitRequest(deps, r);
+    progress.sub = sub;
+    const result = await awaitCounted(deps, sub, { tenantId: r.tenantId, operation: r.route.operation, startedAt });
+    const { response, answer, createdAt } = await loadAnswer(deps, sub.requestId, r.route.operation);
+    progress.outcome = {
+      source: 'workflow',
+      requestId: sub.requestId,
+      requestedModel: sub.requestedModel,
+      provider: result.provider,
+      model: result.model,
+      modelId: result.modelId,
+      inputTokens: result.inputTokens,
+      outputTokens: result.outputTokens,
+      answer,
+      createdAt,
+      sub,
+      result,
+      timing: timingOf({ startedAt, endedAt: Date.now(), attempts: result.attempts, admissionMs: r.admissionMs }),
+      ...(lookup?.status === 'miss' && { cache: 'miss' as const }),
+    };
+    if (lookup?.status === 'miss') await remember(deps, lookup, r.tenantId, r.route, { result, response });
+    return { outcome: progress.outcome, headers: headersOf(progress) };
+  } catch (error) {
+    return { error, headers: headersOf(progress) };
+  }
+}
+
+/** A model asked for by name must be in the catalog: a clear 404 naming the ones that are. */
+export function checkModel(deps: Pick<PathDeps, 'configStore'>, route: Pick<RouteInput, 'requestedModel'>): void {
+  const catalog = deps.configStore.current().config.catalog;
+  if (!AUTO_MODELS.has(route.requestedModel) && !findModel(catalog, route.requestedModel)) {
+    const known = catalog.models.map((m) => m.id).join(', ');
+    throw HttpError.notFound(`The model '${route.requestedModel}' does not exist. Use "auto" or one of: ${known}.`, {
+      param: 'model',
+      code: 'model_not_found',
+    });
+  }
+}
+
+/** The workflow's result, and the request counted either way. */
+export async function awaitCounted(
+  deps: RunnerDeps,
+  sub: Submission,
+  counted: { tenantId: string; operation: string; startedAt: number },
+): Promise<RouteResult> {
+  const result = await awaitResult(deps, sub).catch((error: unknown) => {
+    countRoute(deps, counted, { error });
+    throw error;
+  });
+  countRoute(deps, counted, { result });
+  return result;
+}
+
+/** The answer the workflow stored: as its row holds it (`response`, for the cache) and read. */
+export async function loadAnswer(
+  deps: Pick<RunnerDeps, 'db'>,
+  requestId: string,
+  operation: string,
+): Promise<{ response: unknown; answer: StoredAnswer; createdAt: Date }> {
+  const row = await getAnswer(deps.db, requestId);
+  if (!row?.response) throw new Error(`request ${requestId} succeeded but its response is not stored`);
+  return {
+    response: row.response,
+    answer: readAnswer(row.response, answerKindOf(operation)),
+    createdAt: row.created_at,
+  };
+}
