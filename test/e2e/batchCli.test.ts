@@ -30,7 +30,10 @@ const env = () => ({
   SWITCHYARD_KEY: stack.apiKey,
 });
 
-/** Runs a command to its end (asynchronously: the stack it talks to runs in this process). */
+/**
+ * Runs a command to its end (asynchronously: the stack it talks to runs in this process). Its own
+ * spawn: the CLI under test runs to its end, not a Switchyard process for useProcesses.
+ */
 function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
   const proc = spawn(cmd, args, { cwd: ROOT, env: env() });
   let out = '';

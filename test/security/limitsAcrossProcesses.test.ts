@@ -148,6 +148,7 @@ describe.each(dbKinds())('request limits across API processes (%s)', (kind: DbKi
     const a = await startApi(await redisStore());
     expect((await setLimits({ maxConcurrent: 2 })).status).toBe(200);
     // A real process takes both of the tenant's slots (as two requests in flight would) and is killed.
+    // Its own spawn: a script holding Redis slots, not a Switchyard (what useProcesses runs).
     const leaseMs = 3_000;
     const crashed = spawn(
       process.execPath,
