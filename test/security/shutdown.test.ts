@@ -214,6 +214,7 @@ describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
     const reader = await holdClients(ports, base);
 
     const sent = Date.now();
+    // Ctrl-C sent here, not through procs.stop: how long the exit takes is what is tested.
     process.kill(-s.proc.pid!, 'SIGINT');
     const code = await exitWithin(s, BOUND_MS + MARGIN_MS);
     const took = Date.now() - sent;
