@@ -16,7 +16,7 @@
 import { budgetConfig, CHAOS_KEY, chaosClient, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
 import { dbKinds, isolatedDatabaseUrl } from '../support/db';
 import { startOutside, type Outside } from '../support/outside';
-import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
+import { freePort, useProcesses } from '../support/process';
 
 const N = 50;
 const shared = dbKinds().includes('postgres');
@@ -24,16 +24,13 @@ if (!shared)
   console.warn('splitProcesses.test.ts not run: the split layout needs DATABASE_URL (PGlite serves one process).');
 
 let outside: Outside;
-const running: Stack[] = [];
 
 (shared ? describe : describe.skip)('split processes on PostgreSQL', () => {
+  // Each scenario's processes stop with it: the next one's must not poll the same task queues.
+  const procs = useProcesses({ scope: 'test' });
+
   beforeAll(async () => {
     outside = await startOutside('sy-chaos-split-');
-  });
-
-  // Each scenario's processes stop with it: the next one's must not poll the same task queues.
-  afterEach(async () => {
-    for (const s of running.splice(0)) if (s.proc.exitCode === null && s.proc.signalCode === null) await stopStack(s);
   });
 
   afterAll(async () => {
@@ -50,11 +47,7 @@ const running: Stack[] = [];
       SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
       DATABASE_URL: await isolatedDatabaseUrl(),
     };
-    const start = async (role: 'worker' | 'api') => {
-      const s = await startStack(procEnv, role);
-      running.push(s);
-      return s;
-    };
+    const start = (role: 'worker' | 'api') => procs.start(procEnv, role);
     return { start, client: chaosClient(apiPort, model) };
   }
 
@@ -85,7 +78,7 @@ const running: Stack[] = [];
     const responses = Array.from({ length: N }, (_, i) => client.send(i, model));
     await until(() => outside.fake.callsFor(model).length === N);
     outside.fake.setDefault(model, { kind: 'ok', content: 'after the crash', delayMs: 500 });
-    await killStack(worker);
+    await procs.kill(worker);
     release();
     await start('worker');
 
@@ -119,7 +112,7 @@ const running: Stack[] = [];
       ),
     );
     await until(() => outside.fake.callsFor(model).length === N);
-    await killStack(api);
+    await procs.kill(api);
     expect(await Promise.all(first)).toEqual(Array(N).fill('connection lost'));
     release(); // the worker's calls finish while no API runs
     await start('api');

@@ -8,22 +8,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { until } from '../support/chaos';
-import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, useTestStack } from '../support/stack';
 
 const ROOT = path.join(__dirname, '..', '..');
-let stack: TestStack;
+const stack = useTestStack({ catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'sum')]) }, { timeout: 120_000 });
 let dir: string;
 
-beforeAll(async () => {
-  stack = await startTestStack({
-    catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'sum')]),
-  });
+beforeAll(() => {
   stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-cli-'));
-}, 120_000);
+});
 
-afterAll(async () => {
-  await stack?.stop();
+afterAll(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -34,7 +30,10 @@ const env = () => ({
   SWITCHYARD_KEY: stack.apiKey,
 });
 
-/** Runs a command to its end (asynchronously: the stack it talks to runs in this process). */
+/**
+ * Runs a command to its end (asynchronously: the stack it talks to runs in this process). Its own
+ * spawn: the CLI under test runs to its end, not a Switchyard process for useProcesses.
+ */
 function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
   const proc = spawn(cmd, args, { cwd: ROOT, env: env() });
   let out = '';

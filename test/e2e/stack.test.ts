@@ -4,39 +4,29 @@
  * client. Then Ctrl-C (SIGINT to the group), a check that nothing is left running, and a restart
  * on the same data folder that still has the earlier workflow and database row.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
 import { SA_MODEL, SA_OPERATION, SA_PROVIDER, SA_STATUS, SA_TENANT } from '../../src/temporal/searchAttributes';
 import { isolatedDatabaseUrl } from '../support/db';
-import {
-  listening,
-  startStack,
-  startStackOnFreePorts,
-  stopStack,
-  type Stack,
-  type StackPorts,
-} from '../support/process';
+import { listening, stopStack, useProcesses, type Stack, type StackPorts } from '../support/process';
 
 const API_KEY = 'sk-sy-e2e-test-key-0123456789';
 
 describe('the whole stack, started as `npm start` starts it', () => {
-  let dataDir: string;
+  // A process still running after a failed test is killed: it did not stop on Ctrl-C, or never got one.
+  const procs = useProcesses({ dataDirPrefix: 'sy-e2e-', leftover: 'kill' });
   let ports: { api: number; temporal: number; ui: number };
   let databaseUrl: string | undefined;
   let stack: Stack | undefined;
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-e2e-'));
     databaseUrl = process.env.DATABASE_URL ? await isolatedDatabaseUrl() : undefined;
   });
   const envFor = (p: StackPorts): NodeJS.ProcessEnv => ({
     PORT: String(p.api),
     TEMPORAL_DEV_PORT: String(p.temporal),
     TEMPORAL_UI_PORT: String(p.ui),
-    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_DATA_DIR: procs.dataDir,
     SWITCHYARD_BOOTSTRAP_KEY: API_KEY,
     SWITCHYARD_BOOTSTRAP_TENANT: 'e2e',
     LOG_LEVEL: 'warn',
@@ -46,16 +36,8 @@ describe('the whole stack, started as `npm start` starts it', () => {
     ...(databaseUrl && { DATABASE_URL: databaseUrl }),
   });
 
-  afterAll(async () => {
-    if (stack && stack.proc.exitCode === null) {
-      process.kill(-stack.proc.pid!, 'SIGKILL');
-      await stack.exited;
-    }
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
-
   it('serves the openai client, records the request in Temporal and the database, stops cleanly and keeps history across a restart', async () => {
-    ({ stack, ports } = await startStackOnFreePorts(envFor));
+    ({ stack, ports } = await procs.startOnFreePorts(envFor));
     const banner = stack.output();
     expect(banner).toContain(`http://127.0.0.1:${ports.api}/v1`);
     expect(banner).toContain(`http://127.0.0.1:${ports.ui}`);
@@ -162,14 +144,14 @@ describe('the whole stack, started as `npm start` starts it', () => {
     await connection.close();
 
     // 5. Ctrl-C: everything stops, nothing is left listening or running.
-    const code = await stopStack(stack);
+    const code = await procs.stop(stack);
     expect(stack.output()).toContain('Stopped.');
     expect(code).toBe(0);
     for (const port of [ports.api, ports.temporal, ports.ui]) expect(await listening(port)).toBe(false);
     expect(() => process.kill(-stack!.proc.pid!, 0)).toThrow(); // the process group is empty
 
     // 6. Restart on the same data folder: the earlier workflow and database row are still there.
-    stack = await startStack(envFor(ports));
+    stack = await procs.start(envFor(ports));
     const conn2 = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
     const again = await new Client({ connection: conn2 }).workflow.getHandle(workflowId).describe();
     expect(again.status.name).toBe('COMPLETED');

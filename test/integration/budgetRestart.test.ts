@@ -12,20 +12,20 @@ import { expireStale } from '../../src/db/budgetLedger';
 import { tenantScope } from '../../src/domain/budget';
 import { isolatedDatabaseUrl } from '../support/db';
 import { startOutside, type Outside } from '../support/outside';
-import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
+import { freePort, stopStack, useProcesses } from '../support/process';
 
 const KEY = 'sk-sy-budget-restart-key-0123456789';
 const N = 12;
 
 let outside: Outside;
-let stack: Stack | undefined;
+// A failed test's process is killed, not stopped: it may be the one left mid-crash.
+const procs = useProcesses({ leftover: 'kill' });
 
 beforeAll(async () => {
   outside = await startOutside('sy-budget-restart-');
 });
 
 afterAll(async () => {
-  if (stack && stack.proc.exitCode === null) await killStack(stack);
   await outside?.close();
 });
 
@@ -50,7 +50,7 @@ it('killing workers and API mid-flight keeps spent and reserved exact; the orpha
   };
   outside.fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'a durable answer', delayMs: 3_000 });
 
-  stack = await startStack(stackEnv);
+  let stack = await procs.start(stackEnv);
   const send = (i: number) =>
     fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
       method: 'POST',
@@ -77,10 +77,10 @@ it('killing workers and API mid-flight keeps spent and reserved exact; the orpha
     await new Promise((r) => setTimeout(r, 25));
   const inFlight = outside.fake.callsFor('gpt-4o-mini').length;
   expect(inFlight).toBeGreaterThan(0);
-  await killStack(stack);
+  await procs.kill(stack);
   expect(new Set(await Promise.all(firstTries))).toEqual(new Set(['connection lost']));
 
-  stack = await startStack(stackEnv);
+  stack = await procs.start(stackEnv);
   outside.fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'a durable answer', delayMs: 200 });
   const retries = await Promise.all(Array.from({ length: N }, (_, i) => send(i)));
   const bodies = (await Promise.all(retries.map((r) => r.json()))) as Array<{

@@ -7,19 +7,19 @@
  */
 import { isolatedDatabaseUrl } from '../support/db';
 import { startOutside, type Outside } from '../support/outside';
-import { freePort, killStack, startStack, stopStack, type Stack } from '../support/process';
+import { freePort, useProcesses } from '../support/process';
 
 const KEY = 'sk-sy-crash-test-key-0123456789';
 
 let outside: Outside;
-let stack: Stack | undefined;
+// A failed test's process is killed, not stopped: it may be the one left mid-crash.
+const procs = useProcesses({ leftover: 'kill' });
 
 beforeAll(async () => {
   outside = await startOutside('sy-crash-');
 });
 
 afterAll(async () => {
-  if (stack && stack.proc.exitCode === null) await killStack(stack);
   await outside?.close();
 });
 
@@ -34,7 +34,7 @@ it('a request whose worker is killed mid-call completes after a restart, and the
   outside.fake.script('gpt-4o-mini', { kind: 'hang' });
   outside.fake.setDefault('gpt-4o-mini', { kind: 'ok', content: 'answer after the crash' });
 
-  stack = await startStack(stackEnv);
+  let stack = await procs.start(stackEnv);
   const url = `http://127.0.0.1:${port}/v1/chat/completions`;
   const send = () =>
     fetch(url, {
@@ -51,10 +51,10 @@ it('a request whose worker is killed mid-call completes after a restart, and the
   for (let i = 0; i < 200 && outside.fake.callsFor('gpt-4o-mini').length === 0; i++)
     await new Promise((r) => setTimeout(r, 50));
   expect(outside.fake.callsFor('gpt-4o-mini')).toHaveLength(1);
-  await killStack(stack);
+  await procs.kill(stack);
   expect(await firstTry).toBe('connection lost');
 
-  stack = await startStack(stackEnv);
+  stack = await procs.start(stackEnv);
   const retry = await send();
   expect(retry.status).toBe(200);
   const body = (await retry.json()) as {
@@ -79,7 +79,6 @@ it('a request whose worker is killed mid-call completes after a restart, and the
     headers: { authorization: `Bearer ${KEY}` },
   });
   expect(await record.json()).toMatchObject({ status: 'succeeded', response: { content: 'answer after the crash' } });
-  const code = await stopStack(stack);
-  if (code !== 0) console.log('STACK OUTPUT', stack.output());
+  const code = await procs.stop(stack);
   expect(code).toBe(0);
 });

@@ -21,7 +21,7 @@ import { safeFetch, SafeFetchError } from '../../src/services/safeFetch';
 import { systemResolver, UrlPolicy, type Resolve } from '../../src/services/urlPolicy';
 import { until } from '../support/chaos';
 import { dbKinds } from '../support/db';
-import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, useTestStack } from '../support/stack';
 
 jest.setTimeout(180_000);
 
@@ -401,7 +401,6 @@ describe('calling a webhook (safeFetch)', () => {
 });
 
 describe.each(dbKinds())('over real HTTP on %s', (kind) => {
-  let stack: TestStack;
   const known = table({
     'private-llm.example': ['10.0.0.7'],
     'rebound.example': ['93.184.216.34', '169.254.169.254'],
@@ -410,17 +409,16 @@ describe.each(dbKinds())('over real HTTP on %s', (kind) => {
   const names: Resolve = (host, signal) =>
     host === 'silent.example' ? new Promise(() => undefined) : known(host, signal);
 
-  beforeAll(async () => {
-    stack = await startTestStack({
-      db: kind,
-      // As `npm start` with SWITCHYARD_URL_ALLOWLIST=127.0.0.1,localhost; names resolve through the table.
-      urlPolicy: new UrlPolicy(['127.0.0.1', 'localhost'], names),
-      catalog: (f) =>
-        fakeCatalog(f, [fakeModel('oa', 'primary'), fakeModel('oa', 'sum', { capabilities: ['chat', 'json'] })]),
-    });
+  const stack = useTestStack({
+    db: kind,
+    // As `npm start` with SWITCHYARD_URL_ALLOWLIST=127.0.0.1,localhost; names resolve through the table.
+    urlPolicy: new UrlPolicy(['127.0.0.1', 'localhost'], names),
+    catalog: (f) =>
+      fakeCatalog(f, [fakeModel('oa', 'primary'), fakeModel('oa', 'sum', { capabilities: ['chat', 'json'] })]),
+  });
+  beforeAll(() => {
     stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true });
   });
-  afterAll(async () => stack?.stop());
 
   async function call(key: string, method: string, path: string, body?: unknown) {
     const res = await fetch(`${stack.baseURL}${path}`, {

@@ -11,7 +11,7 @@ import { upsertApiKey } from '../../src/db/apiKeys';
 import { CONFIG_BOUNDS } from '../../src/domain/configBounds';
 import { ConfigStore } from '../../src/services/configStore';
 import { dbKinds, uniqueId } from '../support/db';
-import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, useTestStack } from '../support/stack';
 
 jest.setTimeout(180_000);
 
@@ -25,20 +25,16 @@ async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Prom
 }
 
 describe.each(dbKinds())('configuration writes on %s', (kind) => {
-  let stack: TestStack;
+  const stack = useTestStack({
+    db: kind,
+    catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'small'), fakeModel('an', 'small')]),
+  });
   /** A second tenant, with its own admin. */
   const tenantB = uniqueId('tenant-b');
   const adminB = `sk-sy-${uniqueId('admin-b')}`;
 
   beforeAll(async () => {
-    stack = await startTestStack({
-      db: kind,
-      catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'small'), fakeModel('an', 'small')]),
-    });
     await upsertApiKey(stack.db, tenantB, adminB, 'admin-b', 'admin');
-  });
-  afterAll(async () => {
-    await stack?.stop();
   });
 
   const call = async (method: string, path: string, key: string, body?: unknown, headers = {}) => {

@@ -10,21 +10,17 @@ import fc from 'fast-check';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { redact, registerSecrets } from '../../src/providers/redact';
 import { multipartHead, multipartHeaders, multipartTail, RawUpload, within } from '../support/rawUpload';
-import { fakeCatalogProviders, fakeModel, providerSecret, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, providerSecret, useTestStack } from '../support/stack';
 
 const STREAM_IDLE_MS = 1_000;
 
-let stack: TestStack;
-beforeAll(async () => {
-  stack = await startTestStack({
-    breakers: true,
-    catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
-    config: { retry: { default: { maximumAttempts: 1, timeoutMs: 30_000 } } },
-    // Stalled uploads in the fuzz are let go after this long (the default is 15 s).
-    bodyIdleMs: STREAM_IDLE_MS,
-  });
+const stack = useTestStack({
+  breakers: true,
+  catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
+  config: { retry: { default: { maximumAttempts: 1, timeoutMs: 30_000 } } },
+  // Stalled uploads in the fuzz are let go after this long (the default is 15 s).
+  bodyIdleMs: STREAM_IDLE_MS,
 });
-afterAll(async () => stack?.stop());
 
 async function raw(path: string, init: RequestInit & { key?: string | null } = {}) {
   const { key = stack.apiKey, ...rest } = init;

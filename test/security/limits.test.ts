@@ -4,15 +4,11 @@
  * `retry-after` until one finishes. An admin may lower its tenant's limits, not raise them.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, useTestStack } from '../support/stack';
 
-let stack: TestStack;
-beforeAll(async () => {
-  stack = await startTestStack({
-    catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
-  });
+const stack = useTestStack({
+  catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
 });
-afterAll(async () => stack?.stop());
 
 const setLimits = (limits: object, key = stack.operatorKey) =>
   fetch(`${stack.baseURL}/admin/tenants/${stack.tenantId}`, {

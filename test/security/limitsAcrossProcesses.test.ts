@@ -18,7 +18,7 @@ import { CatalogSchema } from '../../src/domain/catalog';
 import { RedisLimitStore, type LimitStore } from '../../src/services/limitStore';
 import { dbKinds, type DbKind } from '../support/db';
 import { freePort } from '../support/process';
-import { fakeCatalogProviders, fakeModel, startTestStack, testRedisUrl, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, testRedisUrl, useTestStack } from '../support/stack';
 
 interface Api {
   url: string;
@@ -26,9 +26,17 @@ interface Api {
 }
 
 describe.each(dbKinds())('request limits across API processes (%s)', (kind: DbKind) => {
-  let stack: TestStack;
   const apis: Api[] = [];
   const stopping = new AbortController();
+  // Declared before the stack's: the other apps' requests stop waiting before its connection closes.
+  afterAll(() => stopping.abort());
+  const stack = useTestStack(
+    {
+      db: kind,
+      catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
+    },
+    { timeout: 120_000 },
+  );
 
   /** Another API process in effect: its own app, Limits and Redis connection; the same database and Temporal. */
   async function startApi(limitStore: LimitStore): Promise<Api> {
@@ -62,20 +70,10 @@ describe.each(dbKinds())('request limits across API processes (%s)', (kind: DbKi
     return store;
   };
 
-  beforeAll(async () => {
-    stack = await startTestStack({
-      db: kind,
-      catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
-    });
-  }, 120_000);
   afterEach(async () => {
     stack.fakes.openai.setDefault('primary', { kind: 'ok' });
     expect((await setLimits({})).status).toBe(200);
     for (const api of apis.splice(0)) await api.close();
-  });
-  afterAll(async () => {
-    stopping.abort();
-    await stack?.stop();
   });
 
   const setLimits = (limits: object) =>
@@ -150,6 +148,7 @@ describe.each(dbKinds())('request limits across API processes (%s)', (kind: DbKi
     const a = await startApi(await redisStore());
     expect((await setLimits({ maxConcurrent: 2 })).status).toBe(200);
     // A real process takes both of the tenant's slots (as two requests in flight would) and is killed.
+    // Its own spawn: a script holding Redis slots, not a Switchyard (what useProcesses runs).
     const leaseMs = 3_000;
     const crashed = spawn(
       process.execPath,

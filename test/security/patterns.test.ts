@@ -6,8 +6,9 @@
  * event loop was held for 4–34 s, or hours for 40 characters of `^(a+)+$`).
  */
 import { dbKinds, uniqueId } from '../support/db';
-import { fakeCatalog, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, useTestStack, type TestStack } from '../support/stack';
 
+/** The stack of the `describe` running now (one per database), for the helpers below. */
 let stack: TestStack;
 /** A member key of a second tenant, created through the API. */
 let memberB: string;
@@ -60,8 +61,8 @@ const chat = (key: string, body: Record<string, unknown>, headers = {}) =>
   call(key, 'POST', '/chat/completions', { model: 'auto', ...body }, headers);
 
 describe.each(dbKinds())('on %s', (kind) => {
-  beforeAll(async () => {
-    stack = await startTestStack({
+  const onKind = useTestStack(
+    {
       db: kind,
       catalog: (f) =>
         fakeCatalog(f, [
@@ -69,7 +70,11 @@ describe.each(dbKinds())('on %s', (kind) => {
           fakeModel('oa', 'best', { capabilities: ['chat', 'json'], qualityTier: 4, inputPricePerMTok: 3 }),
         ]),
       config: { retry: { default: { maximumAttempts: 1, timeoutMs: 30_000 } } },
-    });
+    },
+    { timeout: 120_000 },
+  );
+  beforeAll(async () => {
+    stack = onKind;
     const tenantB = uniqueId('pat-b').toLowerCase();
     expect((await call(stack.operatorKey, 'POST', '/tenants', { id: tenantB, name: 'Tenant B' })).status).toBe(201);
     const key = await call(stack.operatorKey, 'POST', '/keys', {
@@ -83,7 +88,6 @@ describe.each(dbKinds())('on %s', (kind) => {
     // the probes below time the attacks, not a cold start.
     expect((await chat(stack.apiKey, { messages: [{ role: 'user', content: 'warm up' }] })).status).toBe(200);
   }, 180_000);
-  afterAll(async () => stack?.stop());
 
   describe('token counting (finding 3)', () => {
     it.each([

@@ -8,7 +8,7 @@
 import { CatalogSchema } from '../../src/domain/catalog';
 import { dbKinds } from '../support/db';
 import { allRows, b64, echo, historyText, leaked, spaced } from '../support/leaks';
-import { fakeCatalogProviders, fakeModel, providerSecret, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, providerSecret, useTestStack } from '../support/stack';
 
 /** Where a provider puts the key it was sent: the error object's fields, built from the key. */
 const ECHOES: Array<[string, (key: string) => Record<string, unknown>]> = [
@@ -23,18 +23,17 @@ const ECHOES: Array<[string, (key: string) => Record<string, unknown>]> = [
 ];
 
 describe.each(dbKinds())('a provider echoing its key, on %s', (db) => {
-  let stack: TestStack;
-  beforeAll(async () => {
-    stack = await startTestStack({
+  const stack = useTestStack(
+    {
       db,
       catalog: (f) =>
         CatalogSchema.parse({
           providers: fakeCatalogProviders(f),
           models: [fakeModel('oa', 'primary'), fakeModel('an', 'claude')],
         }),
-    });
-  }, 120_000);
-  afterAll(async () => stack?.stop());
+    },
+    { timeout: 120_000 },
+  );
 
   it.each(
     ECHOES.flatMap(([where, fields]) => [

@@ -7,10 +7,7 @@
  * master key nothing can be stored, and a stored reference resolves to no key.
  */
 import express from 'express';
-import fs from 'node:fs';
 import type http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { requireApiKey } from '../../src/api/auth';
@@ -22,17 +19,29 @@ import { SecretBox, SecretOpenError } from '../../src/services/secretBox';
 import { SecretStore } from '../../src/services/secretStore';
 import { dbKinds } from '../support/db';
 import { startFakeProvider } from '../support/fakeProvider';
-import { startStackOnFreePorts, stopStack } from '../support/process';
+import { stopStack, useProcesses } from '../support/process';
 import { allRows, historyText, leaked } from '../support/leaks';
 import { until } from '../support/rawUpload';
-import { fakeModel, startTestStack, TEST_MASTER_KEY, type TestStack } from '../support/stack';
+import { fakeModel, TEST_MASTER_KEY, useTestStack } from '../support/stack';
 
 const NAME = 'team-openai';
 const FIRST = 'sk-stored-first-7d1e0c9b5a3f66e1';
 const SECOND = 'sk-stored-second-2b8a6f4c0e9d11a7';
 
 describe.each(dbKinds())('stored provider keys on %s', (db) => {
-  let stack: TestStack;
+  const stack = useTestStack(
+    {
+      db,
+      // The workers read a stored key again after 300 ms (10 s by default): rotation is seen quickly.
+      secretCacheMs: 300,
+      catalog: (f) =>
+        CatalogSchema.parse({
+          providers: [{ id: 'vault', kind: 'openai', baseUrl: f.openai.url, apiKey: { secret: NAME } }],
+          models: [fakeModel('vault', 'primary'), fakeModel('vault', 'echo')],
+        }),
+    },
+    { timeout: 120_000 },
+  );
   /** Every response body the test saw, to search for the values at the end. */
   const seen: string[] = [];
   const workflows = new Set<string>();
@@ -63,22 +72,11 @@ describe.each(dbKinds())('stored provider keys on %s', (db) => {
     return made[0]!.headers.authorization;
   }
 
-  beforeAll(async () => {
-    stack = await startTestStack({
-      db,
-      // The workers read a stored key again after 300 ms (10 s by default): rotation is seen quickly.
-      secretCacheMs: 300,
-      catalog: (f) =>
-        CatalogSchema.parse({
-          providers: [{ id: 'vault', kind: 'openai', baseUrl: f.openai.url, apiKey: { secret: NAME } }],
-          models: [fakeModel('vault', 'primary'), fakeModel('vault', 'echo')],
-        }),
-    });
+  beforeAll(() => {
     stack.fakes.openai.setDefault('*', { kind: 'ok', simulate: true });
     // A provider that prints the key it refused (as some do).
     stack.fakes.openai.setDefault('echo', { kind: 'error', status: 401, echoKey: true });
-  }, 120_000);
-  afterAll(async () => stack?.stop());
+  });
 
   it("a stored key is what the provider's calls carry, sealed in its row and never shown", async () => {
     const stored = await call(stack.operatorKey, 'PUT', `/admin/secrets/${NAME}`, { value: FIRST });
@@ -269,18 +267,19 @@ describe.each(dbKinds())('stored provider keys on %s', (db) => {
   });
 });
 
+const procs = useProcesses({ dataDirPrefix: 'sy-secrets-' });
+
 it('as `npm start` runs, with debug logging: the stored keys reach the provider and appear in no log line', async () => {
   const fake = await startFakeProvider('openai');
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-secrets-'));
   const operator = 'sk-sy-secrets-test-operator-0123456789';
   const refused = 'sk-refused-member-value-4c2e9a71';
   fake.setDefault('team-model', { kind: 'ok' });
   fake.setDefault('team-echo', { kind: 'error', status: 401, echoKey: true });
-  const { stack, ports } = await startStackOnFreePorts((p) => ({
+  const { stack, ports } = await procs.startOnFreePorts((p) => ({
     PORT: String(p.api),
     TEMPORAL_DEV_PORT: String(p.temporal),
     TEMPORAL_UI: 'false',
-    SWITCHYARD_DATA_DIR: dataDir,
+    SWITCHYARD_DATA_DIR: procs.dataDir,
     SWITCHYARD_BOOTSTRAP_KEY: operator,
     SWITCHYARD_MASTER_KEY: randomBytes(32).toString('base64'),
     // The provider below is set through the API at 127.0.0.1.
@@ -322,7 +321,6 @@ it('as `npm start` runs, with debug logging: the stored keys reach the provider 
   } finally {
     expect(await stopStack(stack)).toBe(0);
     await fake.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
   }
   const output = stack.output();
   expect(output).toContain('"value":"[redacted]"'); // the debug log printed the PUT bodies, without the value

@@ -16,11 +16,9 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { dbKinds, isolatedDatabaseUrl, type DbKind } from '../support/db';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
-import { listening, startStackOnFreePorts, type Stack, type StackPorts } from '../support/process';
+import { listening, useProcesses, type Stack, type StackPorts } from '../support/process';
 
 const KEY = 'sk-sy-shutdown-test-key-0123456789';
 /** The default bound of a stop (config.ts), and what a busy machine may add to it. */
@@ -91,8 +89,6 @@ function exitWithin(stack: Stack, ms: number): Promise<number | null> {
 
 describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
   let fake: FakeProvider;
-  let dataDir: string;
-  let stack: Stack | undefined;
   let below: Proc[] = [];
   const sockets: net.Socket[] = [];
   const timers: NodeJS.Timeout[] = [];
@@ -106,28 +102,21 @@ describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
   afterEach(() => {
     timers.splice(0).forEach(clearInterval);
     sockets.splice(0).forEach((s) => s.destroy());
-    // Whatever a failed test left: the group, then anything of it that escaped.
-    if (stack && stack.proc.exitCode === null && stack.proc.signalCode === null)
-      try {
-        process.kill(-stack.proc.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
+    // Whatever a failed test left: anything of its group that escaped (the group itself is the fixture's).
     for (const p of below.filter(alive)) process.kill(p.pid, 'SIGKILL');
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    stack = undefined;
     below = [];
   });
+  // After the hook above: each test's process, SIGKILLed with its group if a failed test left it, and its data folder.
+  const procs = useProcesses({ scope: 'test', leftover: 'kill', dataDirPrefix: 'sy-shutdown-' });
 
   async function start(extraEnv: NodeJS.ProcessEnv = {}): Promise<{ stack: Stack; ports: StackPorts; base: string }> {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-shutdown-'));
     const databaseUrl = kind === 'postgres' ? await isolatedDatabaseUrl() : undefined;
-    const started = await startStackOnFreePorts((p) => ({
+    const started = await procs.startOnFreePorts((p) => ({
       PORT: String(p.api),
       TEMPORAL_DEV_PORT: String(p.temporal),
       TEMPORAL_UI_PORT: String(p.ui),
       TEMPORAL_UI: 'false',
-      SWITCHYARD_DATA_DIR: dataDir,
+      SWITCHYARD_DATA_DIR: procs.dataDir,
       SWITCHYARD_BOOTSTRAP_KEY: KEY,
       SWITCHYARD_SIMULATED_PROVIDER: 'off',
       OPENAI_API_KEY: 'sk-fake',
@@ -137,8 +126,7 @@ describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
       DATABASE_URL: databaseUrl ?? '',
       ...extraEnv,
     }));
-    stack = started.stack;
-    below = descendants(stack.proc.pid!);
+    below = descendants(started.stack.proc.pid!);
     // The dev server is among them (else this test would prove nothing about it).
     expect(
       below.some((p) => p.cmdline.includes('server start-dev') && p.cmdline.includes(`${started.ports.temporal}`)),
@@ -226,6 +214,7 @@ describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
     const reader = await holdClients(ports, base);
 
     const sent = Date.now();
+    // Ctrl-C sent here, not through procs.stop: how long the exit takes is what is tested.
     process.kill(-s.proc.pid!, 'SIGINT');
     const code = await exitWithin(s, BOUND_MS + MARGIN_MS);
     const took = Date.now() - sent;
@@ -261,8 +250,7 @@ describe.each(dbKinds())('stopping with stuck clients (%s)', (kind: DbKind) => {
     const { stack: s, ports, base } = await start();
     await holdClients(ports, base);
 
-    process.kill(s.proc.pid!, 'SIGKILL'); // the process only, not its group: a crash, an OOM kill
-    await s.exited;
+    await procs.kill(s, { group: false }); // the process only, not its group: a crash, an OOM kill
     await until(
       `the dev server gone (${below.map((p) => `${p.pid}: ${p.cmdline.slice(0, 60)}`).join('; ')})`,
       () => below.every((p) => !alive(p)),

@@ -7,9 +7,17 @@
 import { CatalogSchema } from '../../src/domain/catalog';
 import { UrlPolicy } from '../../src/services/urlPolicy';
 import { uniqueId } from '../support/db';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, useTestStack } from '../support/stack';
 
-let stack: TestStack;
+const stack = useTestStack({
+  configSource: 'default', // no configuration file: reload has nothing to read
+  // As npm start without SWITCHYARD_URL_ALLOWLIST; names resolve here, never through real DNS.
+  urlPolicy: new UrlPolicy([], async (host) => {
+    if (host === 'hooks.example.com') return [{ address: '93.184.216.34', family: 4 }];
+    throw Object.assign(new Error(`no such host ${host}`), { code: 'ENOTFOUND' });
+  }),
+  catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
+});
 /** Tenant B, created by the operator through the API, with an admin key of its own. */
 let tenantB: string;
 let adminB: string;
@@ -43,15 +51,6 @@ const chat = (key: string) =>
   call(key, 'POST', '/chat/completions', { model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
 
 beforeAll(async () => {
-  stack = await startTestStack({
-    configSource: 'default', // no configuration file: reload has nothing to read
-    // As npm start without SWITCHYARD_URL_ALLOWLIST; names resolve here, never through real DNS.
-    urlPolicy: new UrlPolicy([], async (host) => {
-      if (host === 'hooks.example.com') return [{ address: '93.184.216.34', family: 4 }];
-      throw Object.assign(new Error(`no such host ${host}`), { code: 'ENOTFOUND' });
-    }),
-    catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
-  });
   tenantB = uniqueId('b').toLowerCase();
   expect((await call(stack.operatorKey, 'POST', '/tenants', { id: tenantB, name: 'Tenant B' })).status).toBe(201);
   const key = await call(stack.operatorKey, 'POST', '/keys', { name: 'b admin', role: 'admin', tenant_id: tenantB });
@@ -61,7 +60,6 @@ beforeAll(async () => {
   expect(answered.status).toBe(200);
   requestOfB = answered.body.switchyard.request_id;
 });
-afterAll(async () => stack?.stop());
 
 describe('authentication', () => {
   it('refuses a missing or malformed key with 401, before reading the body', async () => {

@@ -24,7 +24,7 @@ import {
   until,
   within,
 } from '../support/rawUpload';
-import { fakeCatalogProviders, fakeModel, startTestStack, type TestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, useTestStack } from '../support/stack';
 
 const IDLE_MS = 2_000;
 const BATCHES = '/operations/summarize/batches';
@@ -52,7 +52,6 @@ function* lines(n: number, first = 1): Generator<Buffer> {
 }
 
 describe.each(dbKinds())('uploads and bodies on %s', (kind) => {
-  let stack: TestStack;
   let otherKey: string;
   let otherTenant: string;
   let client: OpenAI;
@@ -60,23 +59,24 @@ describe.each(dbKinds())('uploads and bodies on %s', (kind) => {
   // The server's temporary upload files go to a directory of this test's own.
   let spoolRoot: string;
 
-  beforeAll(async () => {
+  const stack = useTestStack(() => {
     spoolRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'uploads-test-'));
-    stack = await startTestStack({
+    return {
       db: kind,
       bodyIdleMs: IDLE_MS,
       catalog: (f) => CatalogSchema.parse({ providers: fakeCatalogProviders(f), models: [fakeModel('oa', 'primary')] }),
       // Every upload past 1 KiB goes through a temporary file, the path that can leak one.
       uploads: { spoolMemoryBytes: 1024, spoolDir: spoolRoot },
-    });
+    };
+  });
+  beforeAll(async () => {
     otherTenant = uniqueId('other');
     otherKey = `sk-sy-${uniqueId('other')}`;
     await upsertApiKey(stack.db, otherTenant, otherKey, 'other tenant');
     client = new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0, timeout: 15_000 });
     otherClient = new OpenAI({ apiKey: otherKey, baseURL: stack.baseURL, maxRetries: 0, timeout: 15_000 });
   });
-  afterAll(async () => {
-    await stack?.stop();
+  afterAll(() => {
     if (spoolRoot) fs.rmSync(spoolRoot, { recursive: true, force: true });
   });
 

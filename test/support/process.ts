@@ -114,29 +114,57 @@ export async function startStackOnFreePorts(
 }
 
 export interface ProcessFixture {
-  /** A temporary directory for the file's processes (SWITCHYARD_DATA_DIR…), removed after its tests. */
+  /** A temporary directory for the processes (SWITCHYARD_DATA_DIR…), removed when they are cleaned up. */
   readonly dataDir: string;
-  /** `startStack`, and the process is stopped after the tests if it is still running then. */
+  /** `startStack`, and the process is ended at clean-up if it is still running then. */
   start(env: NodeJS.ProcessEnv, role?: 'all' | 'worker' | 'api'): Promise<Stack>;
-  /** `startStackOnFreePorts`, likewise stopped after the tests if still running. */
+  /** `startStackOnFreePorts`, likewise ended at clean-up if still running. */
   startOnFreePorts(env: (ports: StackPorts) => NodeJS.ProcessEnv): Promise<{ stack: Stack; ports: StackPorts }>;
   /** SIGINT to the process group; its output's end is printed when it exits other than with 0. */
   stop(stack: Stack): Promise<number | null>;
+  /**
+   * A crash: SIGKILL to the process group, or with `{ group: false }` to the process alone (its
+   * children, the dev server among them, are left to notice). Resolves once it has exited.
+   */
+  kill(stack: Stack, opts?: { group?: boolean }): Promise<void>;
 }
 
+export interface UseProcessesOptions {
+  dataDirPrefix?: string;
+  /**
+   * `file` (the default): clean-up in afterAll. `test`: after each test, so the next test starts
+   * with no process of the last one running and a fresh data directory.
+   */
+  scope?: 'file' | 'test';
+  /**
+   * How clean-up ends a process still running: `stop` (SIGINT, the default) or `kill` (SIGKILL
+   * to its group), for files whose failed test may leave a process that would not stop cleanly.
+   */
+  leftover?: 'stop' | 'kill';
+}
+
+const running = (s: Stack) => s.proc.exitCode === null && s.proc.signalCode === null;
+
 /**
- * The processes of one test file or `describe`: a temporary data directory (made when first used),
- * and in afterAll every process it started that still runs is stopped and the directory removed.
- * Declare it before the hooks of what the processes use: afterAll hooks run in declaration order.
+ * The processes of one test file or `describe` (or of each test, `scope: 'test'`): a temporary data
+ * directory (made when first used); at clean-up every process it started that still runs is ended
+ * and the directory removed. Declare it before the hooks of what the processes use: afterAll and
+ * afterEach hooks run in declaration order.
  */
-export function useProcesses(opts: { dataDirPrefix?: string } = {}): ProcessFixture {
+export function useProcesses(opts: UseProcessesOptions = {}): ProcessFixture {
   let dir: string | undefined;
-  const running: Stack[] = [];
-  const track = (s: Stack) => (running.push(s), s);
-  afterAll(async () => {
-    for (const s of running.splice(0)) if (s.proc.exitCode === null && s.proc.signalCode === null) await stopStack(s);
+  const started: Stack[] = [];
+  const track = (s: Stack) => (started.push(s), s);
+  const cleanUp = async () => {
+    for (const s of started.splice(0).filter(running)) {
+      if (opts.leftover === 'kill') await killStack(s);
+      else await stopStack(s);
+    }
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+    dir = undefined;
+  };
+  if (opts.scope === 'test') afterEach(cleanUp);
+  else afterAll(cleanUp);
   return {
     // Made on first use: files whose processes keep their data elsewhere get no directory.
     get dataDir() {
@@ -144,14 +172,19 @@ export function useProcesses(opts: { dataDirPrefix?: string } = {}): ProcessFixt
     },
     start: async (env, role) => track(await startStack(env, role)),
     startOnFreePorts: async (env) => {
-      const started = await startStackOnFreePorts(env);
-      track(started.stack);
-      return started;
+      const result = await startStackOnFreePorts(env);
+      track(result.stack);
+      return result;
     },
     async stop(stack) {
       const code = await stopStack(stack);
       if (code !== 0) console.log(stack.output().slice(-3000));
       return code;
+    },
+    async kill(stack, { group = true } = {}) {
+      if (group) return killStack(stack);
+      stack.proc.kill('SIGKILL');
+      await stack.exited;
     },
   };
 }

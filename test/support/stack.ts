@@ -361,16 +361,17 @@ export interface UseTestStackOptions {
 /**
  * One test stack for the enclosing file or `describe`: started in beforeAll, stopped in afterAll.
  * Returns the stack itself as a proxy (`stack.post(...)`, `stack.fakes`…), usable inside hooks
- * and tests; touching it before beforeAll has run throws, naming the cause.
+ * and tests; touching it before beforeAll has run throws, naming the cause. Options given as a
+ * function are read in beforeAll (for options that need something made first, a directory).
  */
-export function useTestStack(opts: StackOptions, use: UseTestStackOptions = {}): TestStack {
+export function useTestStack(opts: StackOptions | (() => StackOptions), use: UseTestStackOptions = {}): TestStack {
   let current: TestStack | undefined;
   const get = (): TestStack => {
     if (!current) throw new Error('useTestStack: the stack is used before its beforeAll ran (or it failed to start)');
     return current;
   };
   beforeAll(async () => {
-    current = await startTestStack(opts);
+    current = await startTestStack(typeof opts === 'function' ? opts() : opts);
   }, use.timeout);
   afterAll(async () => {
     await current?.stop();
