@@ -39,7 +39,7 @@ import { requestRoutes } from './routes/requests';
 import { tenancyRoutes } from './routes/tenancy';
 import { cacheRoutes } from './routes/cache';
 import { analyticsRoutes } from './routes/analytics';
-import { secretRoutes } from './routes/secrets';
+import { scrubBody, secretRoutes } from './routes/secrets';
 import { docsRoutes } from './routes/docs';
 import { metricsRoutes } from './routes/metrics';
 
@@ -160,8 +160,9 @@ export function createApp(deps: ApiDeps): express.Express {
   mount(embeddingRoutes, deps);
   mount(anthropicMessageRoutes, deps);
   mount(policyRoutes, deps);
-  // Ahead of the admin routes, as ever; a stored value leaves the request in the secrets routes' own
-  // `before`, ahead of their operator check, so even a refused call is logged without it.
+  // Ahead of the admin routes, as ever; a stored value leaves the request on the whole prefix, ahead
+  // of the operator check and of the 404, so even a refused or unrouted call is logged without it.
+  app.use('/v1/admin/secrets', scrubBody);
   mount(secretRoutes, deps);
   mount(adminRoutes, deps);
   mount(catalogPriceRoutes, deps);

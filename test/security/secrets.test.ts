@@ -273,6 +273,7 @@ it('as `npm start` runs, with debug logging: the stored keys reach the provider 
   const fake = await startFakeProvider('openai');
   const operator = 'sk-sy-secrets-test-operator-0123456789';
   const refused = 'sk-refused-member-value-4c2e9a71';
+  const unrouted = 'sk-unrouted-value-9b3d5e20';
   fake.setDefault('team-model', { kind: 'ok' });
   fake.setDefault('team-echo', { kind: 'error', status: 401, echoKey: true });
   const { stack, ports } = await procs.startOnFreePorts((p) => ({
@@ -302,6 +303,13 @@ it('as `npm start` runs, with debug logging: the stored keys reach the provider 
     expect((await send(operator, 'PUT', '/admin/secrets/team', { value: FIRST })).status).toBe(200);
     const member = (await send(operator, 'POST', '/keys', { name: 'member' })).body.key as string;
     expect((await send(member, 'PUT', '/admin/secrets/team', { value: refused })).status).toBe(403);
+    // A method or path no route takes under the prefix: logged on its way to the 404, without the value.
+    for (const [method, p] of [
+      ['POST', '/admin/secrets/x'],
+      ['PATCH', '/admin/secrets/team'],
+      ['PUT', '/admin/secrets/a/b'],
+    ])
+      expect((await send(operator, method, p, { value: unrouted })).status).toBe(404);
     const { config } = (await send(operator, 'GET', '/admin/config')).body;
     config.catalog.providers.push({ id: 'team', kind: 'openai', baseUrl: fake.url, apiKey: { secret: 'team' } });
     for (const model of ['team-model', 'team-echo'])
@@ -324,5 +332,5 @@ it('as `npm start` runs, with debug logging: the stored keys reach the provider 
   }
   const output = stack.output();
   expect(output).toContain('"value":"[redacted]"'); // the debug log printed the PUT bodies, without the value
-  for (const value of [FIRST, SECOND, refused]) expect(leaked(output, value)).toBeUndefined();
+  for (const value of [FIRST, SECOND, refused, unrouted]) expect(leaked(output, value)).toBeUndefined();
 }, 180_000);

@@ -51,9 +51,12 @@ type Scrubbed = Request & { [SENT]?: unknown };
 
 /**
  * Takes the value out of the request before anything else sees it: every later log line, a
- * refusal's included (a member's PUT is still logged), shows `[redacted]` instead.
+ * refusal's included (a member's PUT is still logged), shows `[redacted]` instead. The app runs it
+ * on the whole prefix (an unrouted method or path is logged too) and each route again, for a router
+ * mounted without the app: the second pass keeps the body the first one took.
  */
-const scrubBody: RequestHandler = (req, _res, next) => {
+export const scrubBody: RequestHandler = (req, _res, next) => {
+  if (SENT in req) return next();
   (req as Scrubbed)[SENT] = req.body;
   if (req.body && typeof req.body === 'object') req.body = { value: '[redacted]' };
   next();
