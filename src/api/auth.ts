@@ -99,6 +99,11 @@ export function requireRole(role: Exclude<KeyRole, 'member'>): RequestHandler {
   };
 }
 
+/** Any key: a member route. Under `/v1` the key is already checked; elsewhere this is the check (401). */
+export const requireMember: RequestHandler = (req, _res, next) => {
+  authOf(req);
+  next();
+};
 /** Admin endpoints (a tenant's own policy, budgets, keys, replay): admins and operators. */
 export const requireAdmin = requireRole('admin');
 /** What every tenant shares (catalog, providers, breakers, the configuration): operators only. */

@@ -7,7 +7,7 @@
  */
 import type { IRouter, Request, RequestHandler, Response } from 'express';
 import type { z } from 'zod';
-import { requireAdmin, requireOperator } from './auth';
+import { requireAdmin, requireMember, requireOperator } from './auth';
 
 /** The least role that may call a route (`none`: no key). */
 export type RouteRole = 'none' | 'member' | 'admin' | 'operator';
@@ -42,12 +42,13 @@ export interface RouteSpec<D> extends RouteDoc {
 export const routeSpecs = <D>(specs: Array<RouteSpec<D>>): ReadonlyArray<RouteSpec<D>> => specs;
 
 /**
- * The check each role gets. A member route needs only a key, which `/v1` already requires of
- * every request (a route outside `/v1` that needs a key authenticates in `before`).
+ * The check each role gets. A member route needs only an authenticated caller: `/v1` already
+ * requires a key of every request, and the check holds a route mounted elsewhere to what its
+ * document says (a route outside `/v1` authenticates in `before`).
  */
 const ROLE_CHECK: Record<RouteRole, RequestHandler[]> = {
   none: [],
-  member: [],
+  member: [requireMember],
   admin: [requireAdmin],
   operator: [requireOperator],
 };

@@ -81,8 +81,9 @@ describe('mountRoutes enforces the role a spec names', () => {
     ['operator', 'member', 403, 'operator_required'],
     ['operator', 'admin', 403, 'operator_required'],
     ['operator', 'operator', 200, undefined],
-    // A member route adds no check: the key `/v1` requires of every request is its check.
     ['member', 'member', 200, undefined],
+    // Mounted without the key check `/v1` has: the member check still wants an authenticated caller.
+    ['member', 'none', 401, 'missing_api_key'],
     ['none', 'none', 200, undefined],
   ])('a %s route called by %s: %d', async (role, caller, status, code) => {
     const seen = await callAs(role, caller);
