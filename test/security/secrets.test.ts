@@ -308,7 +308,7 @@ it('as `npm start` runs, with debug logging: the stored keys reach the provider 
       ['POST', '/admin/secrets/x'],
       ['PATCH', '/admin/secrets/team'],
       ['PUT', '/admin/secrets/a/b'],
-    ])
+    ] as const)
       expect((await send(operator, method, p, { value: unrouted })).status).toBe(404);
     const { config } = (await send(operator, 'GET', '/admin/config')).body;
     config.catalog.providers.push({ id: 'team', kind: 'openai', baseUrl: fake.url, apiKey: { secret: 'team' } });
