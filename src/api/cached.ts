@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { recordCacheHit } from '../db/requests';
-import { answerKindOf, readAnswer } from '../domain/storedAnswer';
+import { answerKindOf, readAnswer, type StoredAnswer } from '../domain/storedAnswer';
 import type { RouteResult } from '../domain/request';
 import { noteSwallowed } from '../services/metrics';
 import { cacheKey, type CachedAnswer, type ResponseCache } from '../services/responseCache';
@@ -25,8 +25,11 @@ export interface Miss {
   key: string;
   ttlMs: number;
 }
+/** A hit holds its entry's answer, read: an entry the operation cannot read is a miss. */
 export type Lookup =
-  { status: 'bypass' } | Miss | { status: 'hit'; key: string; entry: CachedAnswer; startedAt: number };
+  | { status: 'bypass' }
+  | Miss
+  | { status: 'hit'; key: string; entry: CachedAnswer; answer: StoredAnswer; startedAt: number };
 
 /** Undefined: the cache does not apply (none, off for the operation, or streamed). */
 export async function lookUp(
@@ -47,8 +50,23 @@ export async function lookUp(
     noteSwallowed('cache_read', err, { tenant: r.tenantId, operation }, 'the response cache lookup failed');
     return undefined;
   });
-  deps.metrics?.cacheRequests.inc({ operation, result: entry ? 'hit' : 'miss' });
-  return entry ? { status: 'hit', key, entry, startedAt } : { status: 'miss', key, ttlMs: ttl * 1000 };
+  // Read before anything is recorded of it: a damaged entry is answered by a provider, and the
+  // answer kept in its place.
+  const answer = entry && readCached(entry, { tenant: r.tenantId, operation });
+  deps.metrics?.cacheRequests.inc({ operation, result: answer ? 'hit' : 'miss' });
+  return entry && answer
+    ? { status: 'hit', key, entry, answer, startedAt }
+    : { status: 'miss', key, ttlMs: ttl * 1000 };
+}
+
+/** The entry's answer, or undefined (logged and counted) when it is not of the operation's kind. */
+function readCached(entry: CachedAnswer, ids: { tenant: string; operation: string }): StoredAnswer | undefined {
+  try {
+    return readAnswer(entry.response, answerKindOf(ids.operation));
+  } catch (err) {
+    noteSwallowed('cache_entry_unreadable', err, ids, 'a response cache entry could not be read: treated as a miss');
+    return undefined;
+  }
 }
 
 /** A hit, answered: recorded as a request of its own (no workflow), which names the request it came from. */
@@ -83,7 +101,7 @@ export async function answerFromCache(
     modelId: entry.modelId,
     inputTokens: entry.inputTokens,
     outputTokens: entry.outputTokens,
-    answer: readAnswer(entry.response, answerKindOf(r.route.operation)),
+    answer: hit.answer,
     createdAt,
     cachedFrom: entry.requestId,
     cachedAt: entry.cachedAt,

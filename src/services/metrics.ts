@@ -20,6 +20,7 @@ export type SwallowedSite =
   | 'breaker_signal'
   | 'tpm_adjust'
   | 'cache_read'
+  | 'cache_entry_unreadable'
   | 'cache_write'
   | 'api_key_touch'
   | 'pg_idle_client';

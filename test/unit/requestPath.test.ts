@@ -20,7 +20,7 @@ import {
 import { checkModel, loadAnswer, runRequest, type PathDeps } from '../../src/api/requestPath/run';
 import { cacheDirective } from '../../src/api/runRoute';
 import { requestIdFor, requestTimeoutMs, workflowIdFor, type Submission } from '../../src/api/submit';
-import { Metrics } from '../../src/services/metrics';
+import { Metrics, swallowedErrors } from '../../src/services/metrics';
 import { cacheKey, MemoryCache, type CachedAnswer, type ResponseCache } from '../../src/services/responseCache';
 import type { VersionedConfig } from '../../src/services/configStore';
 
@@ -161,6 +161,13 @@ async function cacheCounts(metrics: Metrics): Promise<Record<string, number>> {
   return Object.fromEntries(values.map((v) => [`${v.labels.operation}:${v.labels.result}`, v.value]));
 }
 
+const cached = { tenant: 't1', model: 'oa/m', operation: 'chat' };
+const keyOf = (r: PathRequest) =>
+  cacheKey(r.tenantId, r.route.operation, r.body, { model: r.route.requestedModel, context: r.route.context });
+
+const unreadableCount = async () =>
+  (await swallowedErrors.get()).values.find((v) => v.labels.site === 'cache_entry_unreadable')?.value ?? 0;
+
 async function thrown(p: Promise<unknown> | (() => unknown)): Promise<unknown> {
   try {
     await (typeof p === 'function' ? p() : p);
@@ -264,6 +271,29 @@ describe('lookUp', () => {
     expect(await cacheCounts(metrics)).toEqual({ 'chat:hit': 1 });
   });
 
+  it('hit: the entry and its answer, read', async () => {
+    const store = new MemoryCache();
+    const r = request();
+    await store.set(keyOf(r), entry({ response: { ...chatAnswer, extra: 1 } }), 60_000, cached);
+    const got = await lookUp({ cache: cacheOf(store) }, r);
+    expect(got).toMatchObject({ status: 'hit', answer: { ...chatAnswer, extra: 1 } });
+  });
+
+  it('an entry of another shape than the operation stores is a miss, counted as swallowed, not a body of undefineds', async () => {
+    const store = new MemoryCache();
+    const r = request({ route: route({ operation: 'embed' }) });
+    await store.set(keyOf(r), entry(), 60_000, cached); // a chat answer under an embeddings key
+    const metrics = new Metrics();
+    const before = await unreadableCount();
+    expect(await lookUp({ cache: cacheOf(store), metrics }, r)).toEqual({
+      status: 'miss',
+      key: keyOf(r),
+      ttlMs: 60_000,
+    });
+    expect(await cacheCounts(metrics)).toEqual({ 'embed:miss': 1 });
+    expect(await unreadableCount()).toBe(before + 1);
+  });
+
   it('a failing store is a miss: the request goes on as if there were no cache', async () => {
     const metrics = new Metrics();
     expect(await lookUp({ cache: cacheOf(failingStore()), metrics }, request())).toMatchObject({ status: 'miss' });
@@ -278,6 +308,7 @@ describe('answerFromCache', () => {
       status: 'hit',
       key: 'k',
       entry: entry(),
+      answer: chatAnswer,
       startedAt: Date.now(),
     });
     expect(got).toMatchObject({
@@ -297,18 +328,6 @@ describe('answerFromCache', () => {
     expect(sent[0]!.params[0]).toBe(got.requestId);
     // The row keeps the answer as it was stored, and names the request it came from.
     expect(sent[0]!.params).toEqual(expect.arrayContaining(['k', JSON.stringify(chatAnswer), 'earlier']));
-  });
-
-  it('an entry of another shape than the operation stores is an error, not a body of undefineds', async () => {
-    const err = await thrown(
-      answerFromCache({ db: fakeDb().db }, request({ route: route({ operation: 'embed' }) }), {
-        status: 'hit',
-        key: 'k',
-        entry: entry(),
-        startedAt: Date.now(),
-      }),
-    );
-    expect(err).toBeInstanceOf(StoredAnswerError);
   });
 });
 
@@ -579,6 +598,18 @@ describe('runRequest', () => {
     expect(again).toMatchObject({ outcome: { source: 'cache', cachedFrom: 'r1', answer: chatAnswer } });
     expect(again.headers['x-switchyard-cache']).toBe('hit');
     expect(started).toHaveLength(1);
+  });
+
+  it('an unreadable cache entry: nothing recorded of it, the workflow answers, its answer kept in its place', async () => {
+    const store = new MemoryCache();
+    const { deps, sent } = pathDeps({ cache: cacheOf(store) });
+    const r = request();
+    await store.set(keyOf(r), entry({ response: { content: 42 } }), 60_000, cached);
+    const ran = await runRequest(deps, r);
+    expect(ran).toMatchObject({ outcome: { source: 'workflow', cache: 'miss', answer: chatAnswer } });
+    expect(ran.headers['x-switchyard-cache']).toBe('miss');
+    expect(sent.filter((s) => s.sql.includes('cache_hit'))).toEqual([]);
+    expect(await store.get(keyOf(r))).toMatchObject({ response: chatAnswer, requestId: 'r1' });
   });
 
   it('a bypass: no lookup and nothing kept, the header says so, the body has no cache part', async () => {
