@@ -118,7 +118,10 @@ export function createBatchActivities(deps: ActivityDeps) {
       throw ApplicationFailure.nonRetryable(`request ${end.finalRequestId} did not succeed`, 'NotFound');
     let result: unknown;
     if (kind === 'openai') {
-      const body = full.operation === 'embed' ? embeddingsObject(full) : chatCompletionObject(full);
+      const body =
+        full.operation === 'embed'
+          ? embeddingsObject({ ...full, answer: readAnswer(full.response, 'embeddings') })
+          : chatCompletionObject({ ...full, answer: readAnswer(full.response, 'chat') });
       result = { status_code: 200, request_id: full.request_id, body };
     } else if (kind === 'summarize') {
       const r = SummaryResultSchema.parse(readAnswer(full.response, 'chat').result);

@@ -4,7 +4,7 @@
  * (`max_token`) is a clear 400 instead of a silently ignored setting.
  */
 import { z } from 'zod';
-import { readAnswer } from './storedAnswer';
+import type { ChatAnswer, EmbeddingsAnswer } from './storedAnswer';
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 /**
@@ -157,19 +157,19 @@ export const EmbeddingsBodySchema = z
   })
   .strict();
 
-/** What a stored request holds that a response body is built from. */
-export interface AnsweredRequest {
+/** What a stored request holds that a response body is built from: its answer, already read (`readAnswer`). */
+export interface AnsweredRequest<A> {
   request_id: string;
   model: string | null;
-  response: unknown;
+  answer: A;
   input_tokens: number | null;
   output_tokens: number | null;
   created_at: Date | string;
 }
 
 /** A stored answer as OpenAI's `chat.completion` (the chat endpoint's body, and a batch line's). */
-export function chatCompletionObject(r: AnsweredRequest) {
-  const stored = readAnswer(r.response, 'chat');
+export function chatCompletionObject(r: AnsweredRequest<ChatAnswer>) {
+  const stored = r.answer;
   const input = r.input_tokens ?? 0;
   const output = r.output_tokens ?? 0;
   return {
@@ -199,8 +199,11 @@ export function chatCompletionObject(r: AnsweredRequest) {
  * A stored embeddings answer as OpenAI's list (the endpoint's body, and a batch line's); `encode`
  * turns a vector into what the client asked for (the endpoint's base64), floats by default.
  */
-export function embeddingsObject(r: AnsweredRequest, encode: (v: number[]) => number[] | string = (v) => v) {
-  const stored = readAnswer(r.response, 'embeddings');
+export function embeddingsObject(
+  r: AnsweredRequest<EmbeddingsAnswer>,
+  encode: (v: number[]) => number[] | string = (v) => v,
+) {
+  const stored = r.answer;
   const input = r.input_tokens ?? 0;
   return {
     object: 'list',

@@ -63,3 +63,12 @@ export function readAnswer(response: unknown, kind: AnswerKind): StoredAnswer {
 }
 
 export const isEmbeddings = (a: StoredAnswer): a is EmbeddingsAnswer => 'embeddings' in a;
+
+/** An answer `readAnswer` already read, as the kind its route stores: which kind is checked, nothing parsed again. */
+export function answerAs(answer: StoredAnswer, kind: 'chat'): ChatAnswer;
+export function answerAs(answer: StoredAnswer, kind: 'embeddings'): EmbeddingsAnswer;
+export function answerAs(answer: StoredAnswer, kind: AnswerKind): StoredAnswer {
+  if (isEmbeddings(answer) !== (kind === 'embeddings'))
+    throw new StoredAnswerError(kind, 'it was read as the other kind');
+  return answer;
+}

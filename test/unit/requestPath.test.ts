@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { Db, Queryable, SqlParam } from '../../src/db';
 import { CatalogSchema } from '../../src/domain/catalog';
 import type { RouteResult } from '../../src/domain/request';
-import { answerKindOf, readAnswer, StoredAnswerError, type ChatAnswer } from '../../src/domain/storedAnswer';
+import { answerAs, answerKindOf, readAnswer, StoredAnswerError, type ChatAnswer } from '../../src/domain/storedAnswer';
 import { answerFromCache, lookUp, remember, type CacheSettings } from '../../src/api/cached';
 import { HttpError } from '../../src/api/errors';
 import {
@@ -438,6 +438,14 @@ describe('readAnswer', () => {
     expect(() =>
       readAnswer({ embeddings: [{ index: 0, embedding: '0.5' }], dimensions: 1, providerModel: 'e' }, 'embeddings'),
     ).toThrow(/an array of numbers/);
+  });
+
+  it('answerAs: an answer already read, as its kind (the same object, not parsed again), or an error', () => {
+    const embeddings = { embeddings: [{ index: 0, embedding: [0.5] }], dimensions: 1, providerModel: 'e' };
+    expect(answerAs(chatAnswer, 'chat')).toBe(chatAnswer);
+    expect(answerAs(embeddings, 'embeddings')).toBe(embeddings);
+    expect(() => answerAs(chatAnswer, 'embeddings')).toThrow(StoredAnswerError);
+    expect(() => answerAs(embeddings, 'chat')).toThrow(StoredAnswerError);
   });
 
   it('embed stores embeddings; every other operation a chat answer', () => {

@@ -6,7 +6,7 @@
 import { AnthropicMessagesRequestSchema, toAnthropicMessage, toChatRequest } from '../../domain/anthropicMessages';
 import { z } from 'zod';
 import { countMessageTokens } from '../../domain/tokens';
-import { readAnswer } from '../../domain/storedAnswer';
+import { answerAs } from '../../domain/storedAnswer';
 import type { ConfigStore } from '../../services/configStore';
 import { authOf } from '../auth';
 import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
@@ -35,7 +35,7 @@ const messages: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
       return;
     }
     const outcome = await runRoute(deps, req, res, { tenantId, body: chat, route });
-    const stored = readAnswer(outcome.answer, 'chat');
+    const stored = answerAs(outcome.answer, 'chat');
     res.json({
       ...toAnthropicMessage({
         id: `msg_${outcome.requestId}`,

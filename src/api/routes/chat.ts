@@ -5,6 +5,7 @@
  */
 import type { ConfigStore } from '../../services/configStore';
 import { chatCompletionObject, ChatCompletionRequestSchema } from '../../domain/chat';
+import { answerAs } from '../../domain/storedAnswer';
 import { compileSchema } from '../../services/jsonSchema';
 import { authOf } from '../auth';
 import { HttpError } from '../errors';
@@ -51,7 +52,7 @@ const chatCompletions: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
       ...chatCompletionObject({
         request_id: outcome.requestId,
         model: outcome.model,
-        response: outcome.answer,
+        answer: answerAs(outcome.answer, 'chat'),
         input_tokens: outcome.inputTokens,
         output_tokens: outcome.outputTokens,
         created_at: outcome.createdAt,

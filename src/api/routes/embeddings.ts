@@ -4,6 +4,7 @@
  * ask for base64 by default (little-endian float32, as OpenAI sends it); `float` gives arrays.
  */
 import { embeddingsObject, EmbeddingsBodySchema } from '../../domain/chat';
+import { answerAs } from '../../domain/storedAnswer';
 import type { ConfigStore } from '../../services/configStore';
 import { authOf } from '../auth';
 import { routeContext, waitForRecovery } from '../context';
@@ -40,7 +41,7 @@ const embeddings: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
         {
           request_id: outcome.requestId,
           model: outcome.modelId,
-          response: outcome.answer,
+          answer: answerAs(outcome.answer, 'embeddings'),
           input_tokens: outcome.inputTokens,
           output_tokens: 0,
           created_at: outcome.createdAt,
