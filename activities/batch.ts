@@ -25,12 +25,11 @@ import {
   offersTools,
   type ChatCompletionRequest,
 } from '../src/domain/chat';
-import { batchItemOptions } from '../src/domain/operations';
+import { batchItemOptions, SummaryResultSchema } from '../src/domain/operations';
 import { AUTO_MODELS } from '../src/domain/policy';
 import { postWebhook } from './webhook';
 import type { RouteRequestInput } from '../src/domain/request';
 import { countTokens } from '../src/domain/tokens';
-import { SummaryResultSchema } from '../src/domain/operations';
 import { readAnswer } from '../src/domain/storedAnswer';
 import type { ActivityDeps } from './deps';
 

@@ -9,8 +9,6 @@ import { routeContext, waitForRecovery } from './context';
 import type { CacheDirective, Headers, Outcome, PathRequest, RouteInput } from './requestPath/outcome';
 import { runRequest, type PathDeps } from './requestPath/run';
 
-export type { RunnerDeps } from './submit';
-export type { Outcome, RouteInput } from './requestPath/outcome';
 export { switchyardExtension } from './requestPath/outcome';
 
 /** The route of a chat completion: what the workflow and the dry run both decide on. */

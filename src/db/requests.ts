@@ -89,8 +89,10 @@ export async function getRequestBody(db: Queryable, requestId: string): Promise<
   return res.rows[0];
 }
 
-/** What the API answers with once the workflow succeeded. */
-/** The stored answer as its row holds it: read it with `readAnswer` (`src/domain/storedAnswer.ts`). */
+/**
+ * What the API answers with once the workflow succeeded, as its row holds it: read it with
+ * `readAnswer` (`src/domain/storedAnswer.ts`).
+ */
 export async function getAnswer(
   db: Queryable,
   requestId: string,

@@ -56,12 +56,6 @@ const attribution = {
 
 const score = z.number().min(0).max(1);
 
-/** What `POST /v1/operations/embed` answers (the call's vectors, not a model's JSON). */
-export const EmbeddingResultSchema = z.object({
-  embeddings: z.array(z.object({ index: z.number().int(), embedding: z.array(z.number()) })),
-  dimensions: z.number().int().positive(),
-});
-
 /** The registry: one entry per operation. Its order is the order the API lists them in. */
 export const OPERATION_SPECS = {
   intent: {
@@ -227,10 +221,7 @@ export function batchItemOptions(kind: BatchableOperation, options: BatchOptions
 
 const structuredSpec = (op: StructuredOperation): StructuredSpec => OPERATION_SPECS[op].structured;
 
-/** The result schemas, by name (what a structured operation's `result` is). */
-export const IntentResultSchema = OPERATION_SPECS.intent.structured.result;
-export const SentimentResultSchema = OPERATION_SPECS.sentiment.structured.result;
-export const EntitiesResultSchema = OPERATION_SPECS.entities.structured.result;
+/** A summary's result, by name: the batch engine reads its chunks' summaries. */
 export const SummaryResultSchema = OPERATION_SPECS.summarize.structured.result;
 
 /** The output schema for an operation, refined against its input (labels, spans, length). */

@@ -7,15 +7,15 @@ import { AnthropicMessagesRequestSchema, toAnthropicMessage, toChatRequest } fro
 import { z } from 'zod';
 import { countMessageTokens } from '../../domain/tokens';
 import { answerAs } from '../../domain/storedAnswer';
-import type { ConfigStore } from '../../services/configStore';
 import { authOf } from '../auth';
-import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
+import { chatRouteInput, runRoute, switchyardExtension } from '../runRoute';
+import type { PathDeps } from '../requestPath/run';
 import { readBody } from '../validate';
 import { routeSpecs, ROUTED_ERRORS, type RouteSpec } from '../routeSpec';
 import { streamRoute } from '../streaming';
 import { anthropicStreamWriter } from '../../domain/stream';
 
-const messages: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
+const messages: RouteSpec<PathDeps> = {
   method: 'post',
   path: '/v1/messages',
   summary: 'Anthropic Messages (`stream: true`: Anthropic events)',
@@ -51,7 +51,7 @@ const messages: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
   },
 };
 
-const countTokens: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
+const countTokens: RouteSpec<PathDeps> = {
   method: 'post',
   path: '/v1/messages/count_tokens',
   summary: 'Anthropic token count',

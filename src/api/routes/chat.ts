@@ -3,19 +3,19 @@
  * The handler parses, validates and delegates; routing happens in the workflow. `stream: true`
  * gets server-sent `chat.completion.chunk`s from the same workflow (see `../streaming`).
  */
-import type { ConfigStore } from '../../services/configStore';
 import { chatCompletionObject, ChatCompletionRequestSchema } from '../../domain/chat';
 import { answerAs } from '../../domain/storedAnswer';
 import { compileSchema } from '../../services/jsonSchema';
 import { authOf } from '../auth';
 import { HttpError } from '../errors';
-import { chatRouteInput, runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
+import { chatRouteInput, runRoute, switchyardExtension } from '../runRoute';
+import type { PathDeps } from '../requestPath/run';
 import { readBody } from '../validate';
 import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
 import { streamRoute } from '../streaming';
 import { openaiStreamWriter } from '../../domain/stream';
 
-const chatCompletions: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
+const chatCompletions: RouteSpec<PathDeps> = {
   method: 'post',
   path: '/v1/chat/completions',
   summary: 'OpenAI chat completion (`stream: true`: server-sent chunks)',

@@ -5,16 +5,16 @@
  */
 import { embeddingsObject, EmbeddingsBodySchema } from '../../domain/chat';
 import { answerAs } from '../../domain/storedAnswer';
-import type { ConfigStore } from '../../services/configStore';
 import { authOf } from '../auth';
 import { routeContext, waitForRecovery } from '../context';
-import { runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
+import { runRoute, switchyardExtension } from '../runRoute';
+import type { PathDeps } from '../requestPath/run';
 import { readBody } from '../validate';
 import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
 
 const base64 = (v: number[]) => Buffer.from(new Float32Array(v).buffer).toString('base64');
 
-const embeddings: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
+const embeddings: RouteSpec<PathDeps> = {
   method: 'post',
   path: '/v1/embeddings',
   summary: 'OpenAI embeddings',

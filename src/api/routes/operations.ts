@@ -1,34 +1,38 @@
 /**
- * `POST /v1/operations/{intent|sentiment|entities|summarize|embed}`: typed, validated results,
- * each routed through the same `routeRequest` workflow as chat (classification, fallbacks,
+ * `POST /v1/operations/<name>`, one per entry of the registry (`src/domain/operations.ts`): typed,
+ * validated results, each routed through the same `routeRequest` workflow as chat (classification, fallbacks,
  * escalation on invalid output, the same record in Postgres and Temporal).
  */
-import type { ConfigStore } from '../../services/configStore';
 import { z } from 'zod';
-import { OperationBodySchemas, type OperationBody, type OperationName } from '../../domain/operations';
+import {
+  isOperation,
+  OPERATION_NAMES,
+  OperationBodySchemas,
+  type OperationBody,
+  type OperationName,
+} from '../../domain/operations';
 import { authOf } from '../auth';
 import { routeContext, waitForRecovery } from '../context';
 import { HttpError } from '../errors';
-import { runRoute, switchyardExtension, type RunnerDeps } from '../runRoute';
+import { runRoute, switchyardExtension } from '../runRoute';
+import type { PathDeps } from '../requestPath/run';
 import { readBody } from '../validate';
 import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
 import { isEmbeddings } from '../../domain/storedAnswer';
 
-const NAMES = Object.keys(OperationBodySchemas) as OperationName[];
-
-const operationRoute: RouteSpec<RunnerDeps & { configStore: ConfigStore }> = {
+const operationRoute: RouteSpec<PathDeps> = {
   method: 'post',
   path: '/v1/operations/:operation',
-  summary: 'A structured operation: summarize, intent, sentiment, entities, embed',
+  summary: `A structured operation: ${OPERATION_NAMES.join(', ')}`,
   tag: 'routing',
   role: 'member',
   body: z.union(Object.values(OperationBodySchemas) as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]]),
   errors: ROUTED_ERRORS,
   handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
-    const operation = req.params.operation as OperationName;
-    if (!NAMES.includes(operation)) {
-      throw HttpError.notFound(`Unknown operation '${req.params.operation}'. Use one of: ${NAMES.join(', ')}.`, {
+    const operation = String(req.params.operation);
+    if (!isOperation(operation)) {
+      throw HttpError.notFound(`Unknown operation '${operation}'. Use one of: ${OPERATION_NAMES.join(', ')}.`, {
         param: 'operation',
         code: 'unknown_operation',
       });
