@@ -1,7 +1,8 @@
 /**
- * The request path's HTTP adapter, the one place besides the handlers that touches `req` and
- * `res`: it reads the headers into a `PathRequest`, runs the path (`./requestPath/run`), and
- * copies the headers of its outcome (or failure) onto the response. The handler writes the body.
+ * The request path's HTTP adapter (with `./context` and, for a stream, `./streaming`, the only code
+ * besides the handlers that touches `req` and `res` on the path): it reads the headers into a
+ * `PathRequest`, runs the path (`./requestPath/run`), and copies the headers of its outcome (or
+ * failure) onto the response. The handler writes the body.
  */
 import type { Request, Response } from 'express';
 import { hasImages, maxOutputTokens, offersTools, type ChatCompletionRequest } from '../domain/chat';
