@@ -29,6 +29,7 @@ import type { ChatCallOutput, ProviderAdapter } from '../../src/providers/types'
 import type { HealthPort, Outcome } from '../../src/services/healthPort';
 import type { Metrics } from '../../src/services/metrics';
 import { MemoryRelay, type StreamRelay } from '../../src/services/streamRelay';
+import { unitModel } from '../support/catalog';
 
 // ---- fakes ----
 
@@ -134,19 +135,7 @@ function fakeCtx(scheduledAtMs = Date.now()) {
 
 const catalog: Catalog = CatalogSchema.parse({
   providers: [{ id: 'oa' }],
-  models: [
-    {
-      id: 'oa/m',
-      provider: 'oa',
-      model: 'm',
-      inputPricePerMTok: 1,
-      outputPricePerMTok: 2,
-      contextWindow: 8_000,
-      maxOutputTokens: 1_000,
-      capabilities: ['chat'],
-      qualityTier: 3,
-    },
-  ],
+  models: [unitModel('oa', 'm')],
 });
 const model = catalog.models[0]!;
 const provider = catalog.providers[0]!;

@@ -23,35 +23,13 @@ import { requestIdFor, requestTimeoutMs, workflowIdFor, type Submission } from '
 import { Metrics, swallowedErrors } from '../../src/services/metrics';
 import { cacheKey, MemoryCache, type CachedAnswer, type ResponseCache } from '../../src/services/responseCache';
 import type { VersionedConfig } from '../../src/services/configStore';
+import { unitModel } from '../support/catalog';
 
 // ---- fakes ----
 
 const catalog = CatalogSchema.parse({
   providers: [{ id: 'oa' }],
-  models: [
-    {
-      id: 'oa/m',
-      provider: 'oa',
-      model: 'm',
-      inputPricePerMTok: 1,
-      outputPricePerMTok: 2,
-      contextWindow: 8_000,
-      maxOutputTokens: 1_000,
-      capabilities: ['chat'],
-      qualityTier: 3,
-    },
-    {
-      id: 'oa/n',
-      provider: 'oa',
-      model: 'n',
-      inputPricePerMTok: 1,
-      outputPricePerMTok: 2,
-      contextWindow: 8_000,
-      maxOutputTokens: 1_000,
-      capabilities: ['chat'],
-      qualityTier: 3,
-    },
-  ],
+  models: [unitModel('oa', 'm'), unitModel('oa', 'n')],
 });
 const configStore = { current: () => ({ config: { catalog } }) as unknown as VersionedConfig };
 

@@ -14,6 +14,7 @@ import { ConfigStore } from '../../src/services/configStore';
 import { logSwallowedTo, Metrics, swallowedErrors, type SwallowedSite } from '../../src/services/metrics';
 import type { ResponseCache } from '../../src/services/responseCache';
 import { openTestDb } from '../support/db';
+import { unitModel } from '../support/catalog';
 
 const counted = async (site: SwallowedSite) =>
   (await swallowedErrors.get()).values.find((v) => v.labels.site === site)?.value ?? 0;
@@ -87,19 +88,7 @@ describe('swallowed errors are logged and counted', () => {
     };
     const catalog = CatalogSchema.parse({
       providers: [{ id: 'oa', tpm: 10_000 }],
-      models: [
-        {
-          id: 'oa/m',
-          provider: 'oa',
-          model: 'm',
-          inputPricePerMTok: 1,
-          outputPricePerMTok: 2,
-          contextWindow: 8_000,
-          maxOutputTokens: 1_000,
-          capabilities: ['chat'],
-          qualityTier: 3,
-        },
-      ],
+      models: [unitModel('oa', 'm')],
     });
     const ctx: CallContext = {
       info: { attempt: 1, currentAttemptScheduledTimestampMs: Date.now() },
