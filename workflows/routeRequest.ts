@@ -4,6 +4,8 @@
  *   retries it per its own policy) → on failure the taxonomy decides: fall back, skip to a larger
  *   context window, escalate to a stronger model (invalid structured output), or stop
  *   (`tryCandidates`) → an answer (`succeeded`: its call recorded it), or record why not (`failed`).
+ * A cancelled workflow (a Responses API cancel, a cancelled batch's child request, an operator's
+ * cancel) records `Cancelled` before it ends (`cancelled`).
  * Fallback is workflow code, so every decision is in the history and survives a worker crash.
  * The rules themselves are pure functions in `src/domain/fallback.ts`.
  */
@@ -14,6 +16,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -239,7 +242,8 @@ async function callWithinDeadline(r: Routed): Promise<{ answer?: Answer; state: 
   try {
     return await CancellationScope.withTimeout(remainingMs, () => tryCandidates(r));
   } catch (err) {
-    if (!isCancellation(err)) throw err;
+    // The workflow itself was cancelled, not the deadline's scope: that ends it (`cancelled`).
+    if (!isCancellation(err) || CancellationScope.current().consideredCancelled) throw err;
     return { state: { ...initialFallbackState(), stop } };
   }
 }
@@ -316,20 +320,54 @@ async function failed(r: Routed, state: FallbackState, latencyMs: number): Promi
   throw ApplicationFailure.create({ type: errorType, message, nonRetryable: true, details: [details] });
 }
 
+/**
+ * The workflow was cancelled (a client cancelled a background response, a batch was cancelled
+ * with its child requests, or an operator cancelled it): record the request as failed,
+ * `Cancelled`, out of reach of the cancel, so its row does not stay `running` and the in-flight
+ * attempt (abandoned by the cancel) has its budget reservation settled by the same outcome path
+ * as a dead worker's (`finishRequest`): at its reservation, the worst case charged. The caller
+ * then ends the workflow cancelled.
+ */
+async function cancelled(input: RouteRequestInput, r: Routed | undefined, latencyMs: number): Promise<void> {
+  const candidates = r?.outcomes ?? [];
+  const attempts = await CancellationScope.nonCancellable(() =>
+    recordOutcome({
+      requestId: input.requestId,
+      outcome: {
+        status: 'failed',
+        error: { type: 'Cancelled', message: 'cancelled by the client', candidates },
+        latencyMs,
+      },
+    }),
+  );
+  const lines = r ? `\n\n**Attempts:**\n${attemptLines(r, attempts)}` : '';
+  setCurrentDetails(`${r?.header ?? ''}\n\n**Cancelled** by the client${lines}`.trim());
+  upsertSearchAttributes([...(r?.pending.splice(0) ?? []), { key: SA_STATUS, value: 'failed' }]);
+}
+
 export async function routeRequest(input: RouteRequestInput): Promise<RouteResult> {
   const startedAt = Date.now();
-  const { plan, classification } = await decide(input);
-  const r: Routed = {
-    input,
-    plan,
-    classification,
-    header: headerOf(input, plan, classification),
-    outcomes: [],
-    // Each upsert is a history event: the route label goes out with the first call's.
-    pending: [{ key: SA_ROUTE, value: routeLabel(plan) }],
-  };
-  setCurrentDetails(r.header);
-  const { answer, state } = await callWithinDeadline(r);
-  const latencyMs = Date.now() - startedAt;
-  return answer ? succeeded(r, answer, latencyMs) : failed(r, state, latencyMs);
+  let r: Routed | undefined;
+  try {
+    const { plan, classification } = await decide(input);
+    r = {
+      input,
+      plan,
+      classification,
+      header: headerOf(input, plan, classification),
+      outcomes: [],
+      // Each upsert is a history event: the route label goes out with the first call's.
+      pending: [{ key: SA_ROUTE, value: routeLabel(plan) }],
+    };
+    setCurrentDetails(r.header);
+    const { answer, state } = await callWithinDeadline(r);
+    const latencyMs = Date.now() - startedAt;
+    return answer ? succeeded(r, answer, latencyMs) : await failed(r, state, latencyMs);
+  } catch (err) {
+    // Before this patch a cancel left the row `running` (its record was cancelled with it). Only
+    // a cancelled run writes the marker.
+    if (isCancellation(err) && CancellationScope.current().consideredCancelled && patched('cancel-records-outcome'))
+      await cancelled(input, r, Date.now() - startedAt);
+    throw err;
+  }
 }

@@ -2,8 +2,9 @@
  * How a request that did not succeed reaches the client: a failed route becomes the HTTP error its
  * ending names (with the attempts), a refused budget a 429 naming its window, an outage a 503.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { WorkflowFailedError } from '@temporalio/client';
+import { ROUTE_ENDINGS } from '../domain/failures';
 import type { RouteFailureDetails } from '../domain/request';
 import { windowJson } from './budgetJson';
 import { HttpError } from './errors';
@@ -27,6 +28,19 @@ export async function unavailableOnError<T>(what: string, p: Promise<T>): Promis
 
 export function routeFailureToHttp(err: WorkflowFailedError, requestId: string): HttpError {
   const cause = err.cause;
+  // Cancelled (a Responses API cancel, a cancelled batch's child, an operator's cancel): it
+  // recorded `Cancelled` and ended cancelled. Its own ending, not an outage: a waiting stream or a
+  // retried create says so, and does not retry.
+  if (cause instanceof CancelledFailure)
+    return new HttpError(
+      ROUTE_ENDINGS.Cancelled.httpStatus,
+      'invalid_request_error',
+      'The request was cancelled before it finished.',
+      {
+        code: 'Cancelled',
+        extra: { request_id: requestId },
+      },
+    );
   if (cause instanceof ApplicationFailure) {
     const details = cause.details?.[0] as RouteFailureDetails | undefined;
     if (cause.type === 'NotFound')

@@ -137,6 +137,9 @@ export const ROUTE_ENDINGS = {
   },
   DeadlineExceeded: { httpStatus: 504, why: 'the request deadline passed' },
   BudgetExceeded: { httpStatus: 429, why: 'no candidate fits the remaining budget' },
+  // Not a fallback outcome: the workflow was cancelled (a Responses API cancel). 409 as for a
+  // cancelled batch's request (`BatchCancelled`): the request conflicts with its client's own cancel.
+  Cancelled: { httpStatus: 409, why: 'the client cancelled the request' },
 } as const;
 export type RouteEnding = keyof typeof ROUTE_ENDINGS;
 

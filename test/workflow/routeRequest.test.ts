@@ -3,11 +3,12 @@
  * a real database, and fake providers of both wire formats reached through the official SDKs.
  */
 import { WorkflowFailedError } from '@temporalio/client';
-import { type ApplicationFailure } from '@temporalio/common';
+import { CancelledFailure, type ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Db } from '../../src/db';
-import { generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
+import { ensureTenant, generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
+import { tenantWindows } from '../../src/db/budgetLedger';
 import { getRequest, insertRequest, listAttempts } from '../../src/db/requests';
 import { CatalogSchema, type Catalog } from '../../src/domain/catalog';
 import type { RouteFailureDetails, RouteRequestInput } from '../../src/domain/request';
@@ -28,6 +29,7 @@ import { routeRequest } from '../../workflows';
 import { openTestDb, uniqueId } from '../support/db';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
 import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
+import { until } from '../support/rawUpload';
 
 const TASK_QUEUE = 'route-test';
 
@@ -38,6 +40,8 @@ let alpha: FakeProvider; // OpenAI wire format
 let beta: FakeProvider; // Anthropic wire format
 let workers: RunningWorkers;
 let tenant: string;
+// A tenant with a daily budget: its calls hold reservations.
+const budgeted = uniqueId('budgeted');
 
 function catalog(): Catalog {
   return CatalogSchema.parse({
@@ -97,6 +101,7 @@ beforeAll(async () => {
       db,
       config: fixedConfig({
         catalog: cat,
+        tenants: { [budgeted]: { budget: { dailyUsd: 10 } } },
         retry: {
           default: {
             maximumAttempts: 3,
@@ -112,6 +117,7 @@ beforeAll(async () => {
   });
   tenant = uniqueId('tenant');
   await upsertApiKey(db, tenant, generateApiKey(), 'test');
+  await ensureTenant(db, budgeted);
 });
 
 afterAll(async () => {
@@ -125,13 +131,13 @@ beforeEach(() => {
   beta.reset();
 });
 
-async function run(requestedModel: string, content = 'Hello') {
+async function run(requestedModel: string, content = 'Hello', tenantId = tenant) {
   const requestId = uniqueId('r');
   const body = { model: requestedModel, messages: [{ role: 'user', content }] };
   await insertRequest(db, {
     requestId,
     workflowId: `req-${requestId}`,
-    tenantId: tenant,
+    tenantId,
     operation: 'chat',
     requestedModel,
     body,
@@ -139,18 +145,18 @@ async function run(requestedModel: string, content = 'Hello') {
   });
   const input: RouteRequestInput = {
     requestId,
-    tenantId: tenant,
+    tenantId,
     operation: 'chat',
     requestedModel,
     needsJson: false,
     deadlineAt: Date.now() + 60_000,
-    context: { tenantId: tenant, compliance: [], excludeProviders: [], metadata: {} },
+    context: { tenantId, compliance: [], excludeProviders: [], metadata: {} },
   };
   const handle = await env.client.workflow.start(routeRequest, {
     taskQueue: TASK_QUEUE,
     workflowId: `req-${requestId}`,
     args: [input],
-    typedSearchAttributes: [{ key: SA_TENANT, value: tenant }],
+    typedSearchAttributes: [{ key: SA_TENANT, value: tenantId }],
   });
   return { requestId, handle };
 }
@@ -233,4 +239,33 @@ it('fails with every attempt listed when all candidates fail', async () => {
   expect(details.errorType).toBe('AllCandidatesFailed');
   expect(details.httpStatus).toBe(503);
   expect(details.candidates.map((c) => c.errorType)).toEqual(['Overloaded', 'Overloaded']);
+});
+
+it('a cancel records the request as failed (Cancelled), settles its reservation and ends the execution cancelled', async () => {
+  alpha.script('a-small', { kind: 'hang' });
+  const { requestId, handle } = await run('alpha/a-small', 'Hello', budgeted);
+  const reserved = async () =>
+    (await tenantWindows(db, budgeted, Date.now())).reduce((sum, w) => sum + w.reservedUsd, 0);
+  await until(30_000, 'the call reaches the provider', () => alpha.callsFor('a-small').length === 1);
+  expect(await reserved()).toBeGreaterThan(0);
+
+  await handle.cancel();
+  const err = await handle.result().catch((e: unknown) => e);
+  await recordHistory('route-cancelled', handle);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+  expect((await handle.describe()).status.name).toBe('CANCELLED');
+
+  // Recorded before the execution ended: the row is final, the in-flight attempt no longer started.
+  const row = await getRequest(db, requestId);
+  expect(row).toMatchObject({
+    status: 'failed',
+    error: { type: 'Cancelled', message: 'cancelled by the client', candidates: [] },
+  });
+  expect(row!.completed_at).toBeInstanceOf(Date);
+  const attempts = await listAttempts(db, requestId);
+  expect(attempts).toHaveLength(1);
+  expect(attempts[0]!.outcome).not.toBe('started');
+  expect(await reserved()).toBe(0);
+  expect(beta.calls).toHaveLength(0);
 });
