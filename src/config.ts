@@ -9,6 +9,11 @@ import { parseCacheTtl } from './services/responseCache';
 import { parseMasterKey } from './services/secretBox';
 import { PROJECT_ROOT } from './temporal/binaries';
 
+/** A background response's deadline when `SWITCHYARD_BACKGROUND_TIMEOUT_MS` is unset (15 minutes). */
+export const DEFAULT_BACKGROUND_TIMEOUT_MS = 900_000;
+/** A tenant's background responses in flight when `SWITCHYARD_MAX_BACKGROUND_PER_TENANT` is unset. */
+export const DEFAULT_MAX_BACKGROUND_PER_TENANT = 64;
+
 const port = z.coerce.number().int().min(1).max(65535);
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
@@ -44,6 +49,28 @@ export const EnvSchema = z.object({
   SWITCHYARD_TASK_QUEUE: z.string().default('switchyard-route'),
   SWITCHYARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHYARD_PROVIDER_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  /**
+   * A background response's deadline (`POST /v1/responses` with `background: true`), in place of
+   * SWITCHYARD_REQUEST_TIMEOUT_MS; `X-Switchyard-Timeout-Ms` may shorten it. At most a day: the
+   * workflow, its row and a later `GET ?stream=true` all wait on it.
+   */
+  SWITCHYARD_BACKGROUND_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(86_400_000)
+    .default(DEFAULT_BACKGROUND_TIMEOUT_MS),
+  /**
+   * A tenant's background responses in flight at once (received or running); one more create
+   * with `background: true` is a 429 `too_many_background_responses`. A background create
+   * returns at once, so the concurrency limit does not bound them.
+   */
+  SWITCHYARD_MAX_BACKGROUND_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(100_000)
+    .default(DEFAULT_MAX_BACKGROUND_PER_TENANT),
   /**
    * Redis (redis://host:port): the relay that carries streamed answers from the worker to the API
    * process. Needed when they are separate processes; without it the all-in-one process relays in memory.

@@ -36,6 +36,7 @@ import { anthropicMessageRoutes } from './routes/anthropicMessages';
 import { embeddingRoutes } from './routes/embeddings';
 import { operationRoutes } from './routes/operations';
 import { requestRoutes } from './routes/requests';
+import { responseRoutes } from './routes/responses';
 import { tenancyRoutes } from './routes/tenancy';
 import { cacheRoutes } from './routes/cache';
 import { analyticsRoutes } from './routes/analytics';
@@ -50,6 +51,10 @@ export interface ApiDeps {
   eagerStart?: boolean;
   taskQueue: string;
   requestTimeoutMs: number;
+  /** A background response's deadline (`POST /v1/responses`, `background: true`); default 15 minutes. */
+  backgroundTimeoutMs?: number;
+  /** A tenant's background responses in flight at once (default 64). */
+  maxBackgroundPerTenant?: number;
   /** Where streamed answers' pieces arrive from the workers. */
   relay?: StreamRelay;
   /** The response cache (absent: off). */
@@ -63,7 +68,7 @@ export interface ApiDeps {
   configStore: ConfigStore;
   health?: HealthClient;
   logger: Logger;
-  /** Admission control of the routed endpoints (chat, operations); none: unbounded. */
+  /** Admission control of the routed endpoints (chat, operations, a response's create); none: unbounded. */
   admission?: Admission;
   /** Batch jobs' server settings (absent: the defaults). */
   batches?: BatchSettings & { urlPolicy?: UrlPolicy };
@@ -155,10 +160,19 @@ export function createApp(deps: ApiDeps): express.Express {
   const routed = ['/v1/chat/completions', '/v1/operations', '/v1/embeddings', '/v1/messages'];
   app.use(routed, limits.concurrency);
   if (deps.admission) app.use(routed, admit(deps.admission, deps.metrics));
+  // Responses: a create is routed work, and a GET stream holds a slot as a streamed create does
+  // (it keeps a Temporal long poll open). Plain polls, cancels and deletes hold none (a client
+  // polling a background response would otherwise hold one for as long as it runs).
+  app.post('/v1/responses', limits.concurrency);
+  app.get('/v1/responses/:id', (req, res, next) =>
+    req.query.stream === 'true' ? limits.concurrency(req, res, next) : next(),
+  );
+  if (deps.admission) app.post('/v1/responses', admit(deps.admission, deps.metrics));
   mount(chatRoutes, deps);
   mount(operationRoutes, deps);
   mount(embeddingRoutes, deps);
   mount(anthropicMessageRoutes, deps);
+  mount(responseRoutes, deps);
   mount(policyRoutes, deps);
   // Ahead of the admin routes, as ever; a stored value leaves the request on the whole prefix, ahead
   // of the operator check and of the 404, so even a refused or unrouted call is logged without it.

@@ -11,13 +11,20 @@
  * In one pass: submit → relay each arrival (a piece, the end, an error event, the workflow's
  * outcome, a failed relay) until the stream ends → if the relay brought no ending, answer from
  * the outcome (an HTTP error, or the stored answer sent whole). Each way out is counted once.
+ *
+ * The relay loop (`relayStream`) also runs for a submission started elsewhere (a Responses API
+ * background stream, or a later `GET /v1/responses/{id}?stream=true`): such a stream may open at
+ * once (`eager`: the writer's `open()` before the first token), and a failure after that opening
+ * is written as the format's failure event, not thrown (the status line is already sent).
  */
 import type { Request, Response } from 'express';
-import { getAnswer } from '../db/requests';
+import { z } from 'zod';
+import { getAnswer, getRequest } from '../db/requests';
 import { findModel } from '../domain/catalog';
 import { substitutionOf, type RouteResult } from '../domain/request';
-import { readAnswer } from '../domain/storedAnswer';
+import { readAnswer, type ChatAnswer } from '../domain/storedAnswer';
 import { deltasOf, type StreamEvent, type StreamWriter } from '../domain/stream';
+import { HttpError } from './errors';
 import { headersOf, type RouteInput } from './requestPath/outcome';
 import { checkModel, type PathDeps } from './requestPath/run';
 import { pathRequestOf, setHeaders } from './runRoute';
@@ -42,8 +49,9 @@ class EventStreamResponse {
     private readonly onOpen: () => void,
   ) {}
 
+  /** A header, while they can still be sent (an eager stream sent them with its opening). */
   header(name: string, value: string): void {
-    this.res.setHeader(name, value);
+    if (!this.res.headersSent) this.res.setHeader(name, value);
   }
 
   write(text: string): void {
@@ -69,6 +77,23 @@ class EventStreamResponse {
   }
 }
 
+/** A writer that can also say the route failed after it opened (the Responses API's `response.failed`). */
+export type RelayWriter = StreamWriter & { failed?(e: { errorType: string; message: string }): string };
+
+/** A request counted as it ends: the stream of the request's own submission (a later reader counts nothing). */
+export interface Counted {
+  tenantId: string;
+  operation: string;
+  startedAt: number;
+}
+
+export interface RelayOptions {
+  /** Write the writer's opening (`open()`) at once, before the first token. */
+  eager?: boolean;
+  counted?: Counted;
+}
+
+/** Submits a streamed request and relays its answer (chat, Messages; a Responses API stream goes through `relayStream`). */
 export async function streamRoute(
   deps: PathDeps,
   req: Request,
@@ -80,10 +105,29 @@ export async function streamRoute(
   checkModel(deps, r.route);
   const sub = await submitRequest(deps, pathRequestOf(req, res, r));
   setHeaders(res, headersOf({ sub }));
-  const counted = { tenantId: r.tenantId, operation: r.route.operation, startedAt };
+  await relayStream(deps, res, sub, writerFor(sub), {
+    counted: { tenantId: r.tenantId, operation: r.route.operation, startedAt },
+  });
+}
+
+/**
+ * Relays a submitted request's stream to `res` until it ends: its pieces from the relay (from
+ * the first, whoever reads), then its end; or, when the relay brings no ending, the outcome.
+ */
+export async function relayStream(
+  deps: PathDeps,
+  res: Response,
+  sub: Submission,
+  writer: RelayWriter,
+  opts: RelayOptions = {},
+): Promise<void> {
+  const { counted } = opts;
   const { metrics, relay } = deps;
-  const writer = writerFor(sub);
-  const out = new EventStreamResponse(res, () => metrics?.firstTokenSeconds.observe((Date.now() - startedAt) / 1000));
+  const out = new EventStreamResponse(res, () => {
+    // The first token's time: an eager stream opens before it, so it is not one.
+    if (counted && !opts.eager) metrics?.firstTokenSeconds.observe((Date.now() - counted.startedAt) / 1000);
+  });
+  if (opts.eager) out.write(writer.open?.() ?? '');
 
   // A client that hangs up stops the reading; the workflow finishes and stores the answer anyway.
   const stop = new AbortController();
@@ -113,8 +157,9 @@ export async function streamRoute(
         continue;
       }
       if ('lost' in arrival) {
-        // The relay failed (Redis went away): what was sent may miss pieces from here on.
-        if (out.opened) {
+        // The relay failed (Redis went away): what was sent may miss pieces from here on. Before
+        // the first piece (an eager stream's opening aside) the outcome can still answer whole.
+        if (received > 0) {
           broken(`the stream relay failed after ${received} chunks; ${stored}`);
           return;
         }
@@ -148,11 +193,11 @@ export async function streamRoute(
   }
 
   /**
-   * Nothing sent and nothing on the relay: no piece is coming (a failure before the first token,
+   * No piece sent and nothing on the relay: no piece is coming (a failure before the first token,
    * or an answer that was not streamed), so the outcome is answered at once instead of drained.
    */
   async function nothingComing(): Promise<boolean> {
-    return !out.opened && relay !== undefined && (await relay.count(sub.requestId).catch(() => 0)) === 0;
+    return received === 0 && relay !== undefined && (await relay.count(sub.requestId).catch(() => 0)) === 0;
   }
 
   function stopReading() {
@@ -186,18 +231,31 @@ export async function streamRoute(
   /** The relay brought no ending: the client left, the stream broke, or the outcome is the answer. */
   async function noEnding(): Promise<void> {
     if (!settled || stop.signal.aborted || out.gone) return; // the client hung up
-    if (out.opened) {
+    if (received > 0) {
       broken(`the stream ended after ${received} chunks without its end; ${stored}`);
       return;
     }
     if (!settled.ok) {
       end('failed');
-      countRoute(deps, counted, { error: settled.error });
-      throw settled.error; // an ordinary HTTP error: nothing was sent
+      if (counted) countRoute(deps, counted, { error: settled.error });
+      if (!out.opened) throw settled.error; // an ordinary HTTP error: nothing was sent
+      // Opened eagerly: the status line is sent, so the failure is an event of the stream.
+      const failure = await failureOf(settled.error);
+      out.write(writer.failed ? writer.failed(failure) : writer.error({ type: 'error', ...failure, chunks: 0 }));
+      return;
     }
     // Answered without streaming (no relay between this process and the worker): the stored
     // answer as the stream it would have been.
     await sendWhole(settled.result);
+  }
+
+  /** Why the route failed, as its request records it (what a later GET says), else as the error says. */
+  async function failureOf(error: unknown): Promise<{ errorType: string; message: string }> {
+    const row = await getRequest(deps.db, sub.requestId).catch(() => undefined);
+    const recorded = RecordedError.safeParse(row?.error);
+    if (recorded.success) return { errorType: recorded.data.type, message: recorded.data.message };
+    if (error instanceof HttpError) return { errorType: error.code ?? error.type, message: error.message };
+    return { errorType: 'Unknown', message: error instanceof Error ? error.message : String(error) };
   }
 
   async function sendWhole(result: RouteResult): Promise<void> {
@@ -205,9 +263,8 @@ export async function streamRoute(
     const row = await getAnswer(deps.db, sub.requestId);
     const answer = row?.response ? readAnswer(row.response, 'chat') : undefined;
     modelHeaders(result.modelId);
-    for (const d of answer ? deltasOf(answer) : []) out.write(writer.delta({ ...d, model: result.modelId }));
     out.write(
-      writer.end({
+      wholeStream(writer, answer, {
         model: result.modelId,
         finishReason: result.finishReason ?? 'stop',
         inputTokens: result.inputTokens ?? 0,
@@ -233,9 +290,55 @@ export async function streamRoute(
     if (ending) return;
     ending = how;
     metrics?.streams.inc({ outcome: how });
+    if (!counted) return;
     if (how === 'completed' && served) {
       const provider = findModel(deps.configStore.current().config.catalog, served.modelId)?.provider ?? '';
       countRoute(deps, counted, { result: served.result ?? { provider, modelId: served.modelId, candidates: [] } });
     } else if (how !== 'failed') countRoute(deps, counted, { error: 'StreamInterrupted' });
+  }
+}
+
+/** A request's recorded failure (`requests.error`). */
+const RecordedError = z.looseObject({ type: z.string(), message: z.string() });
+
+/** A stored answer as the stream it would have been: its deltas, then its end. */
+function wholeStream(
+  writer: StreamWriter,
+  answer: Pick<ChatAnswer, 'content' | 'toolCalls'> | undefined,
+  e: { model: string; finishReason: string; inputTokens: number; outputTokens: number },
+): string {
+  let text = '';
+  for (const d of answer ? deltasOf(answer) : []) text += writer.delta({ ...d, model: e.model });
+  return text + writer.end(e);
+}
+
+/**
+ * A finished request's stream from its row alone (no relay holds its events, and Temporal is not
+ * asked): the writer's opening, then the stored answer whole, or the recorded failure.
+ */
+export async function sendStored(deps: Pick<PathDeps, 'db'>, res: Response, requestId: string, writer: RelayWriter) {
+  const out = new EventStreamResponse(res, () => undefined);
+  out.write(writer.open?.() ?? '');
+  try {
+    const row = await getRequest(deps.db, requestId);
+    if (row?.status === 'succeeded' && row.response) {
+      const answer = readAnswer(row.response, 'chat');
+      out.write(
+        wholeStream(writer, answer, {
+          model: row.model ?? answer.providerModel,
+          finishReason: answer.finishReason,
+          inputTokens: row.input_tokens ?? 0,
+          outputTokens: row.output_tokens ?? 0,
+        }),
+      );
+      return;
+    }
+    const recorded = RecordedError.safeParse(row?.error);
+    const failure = recorded.success
+      ? { errorType: recorded.data.type, message: recorded.data.message }
+      : { errorType: 'Unknown', message: 'the request failed' };
+    out.write(writer.failed ? writer.failed(failure) : writer.error({ type: 'error', ...failure, chunks: 0 }));
+  } finally {
+    out.close();
   }
 }

@@ -11,7 +11,7 @@ const TextPart = z.object({ type: z.literal('text'), text: z.string() });
  * An image is fetched by the provider (or inlined): only `https:`, `http:` and `data:` URLs. Any
  * other scheme (`file:`, `ftp:`, `gopher:`…) is refused here, whatever a provider or SDK would do.
  */
-const ImageUrl = z
+export const ImageUrl = z
   .string()
   .min(1)
   .refine((u) => /^(https?:\/\/|data:)/i.test(u), { message: 'only https:, http: and data: URLs' });
@@ -28,11 +28,14 @@ const ToolCall = z.object({
   function: z.object({ name: z.string(), arguments: z.string() }),
 });
 
+/** A function's name, as OpenAI takes it (chat's `tools`, the Responses API's function tools). */
+export const ToolName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'letters, digits, _ and -, at most 64');
+
 /** A function the model may call: OpenAI's `tools` entry. */
 export const ToolSchema = z.object({
   type: z.literal('function'),
   function: z.object({
-    name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'letters, digits, _ and -, at most 64'),
+    name: ToolName,
     description: z.string().max(1_024).optional(),
     parameters: z.record(z.string(), z.unknown()).optional(),
     strict: z.boolean().nullable().optional(),
@@ -62,7 +65,8 @@ export const ChatMessageSchema = z.discriminatedUnion('role', [
 ]);
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 
-const MAX_SCHEMA_CHARS = 100_000;
+/** The longest JSON Schema taken (`response_format`, the Responses API's `text.format`), in characters of JSON. */
+export const MAX_SCHEMA_CHARS = 100_000;
 
 export const ResponseFormatSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('text') }),

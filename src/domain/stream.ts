@@ -97,6 +97,12 @@ export function sse(data: unknown, event?: string): string {
 }
 
 export interface StreamWriter {
+  /**
+   * The format's opening events, sent at once rather than with the first delta (the Responses
+   * API's background streams: `response.created` before the first token). Formats without one
+   * open lazily in `delta`/`end`, so a failure before the first token stays a plain HTTP error.
+   */
+  open?(): string;
   /** Server-sent events for a delta. */
   delta(d: StreamDelta & { model: string }): string;
   /** The normal end: the final chunk(s) and the format's terminator. */

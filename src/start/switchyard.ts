@@ -327,6 +327,8 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         eagerStart: apiClient !== client,
         taskQueue: config.SWITCHYARD_TASK_QUEUE,
         requestTimeoutMs: config.SWITCHYARD_REQUEST_TIMEOUT_MS,
+        backgroundTimeoutMs: config.SWITCHYARD_BACKGROUND_TIMEOUT_MS,
+        maxBackgroundPerTenant: config.SWITCHYARD_MAX_BACKGROUND_PER_TENANT,
         bodyIdleMs: config.SWITCHYARD_BODY_IDLE_MS,
         uploads: { maxPerTenant: config.SWITCHYARD_TENANT_MAX_UPLOADS },
         relay,

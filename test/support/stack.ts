@@ -163,6 +163,8 @@ export interface StackOptions {
   bodyIdleMs?: number;
   /** Uploads in progress per tenant, the upload spool's memory before disk and its directory (default: the API's). */
   uploads?: { maxPerTenant?: number; spoolMemoryBytes?: number; spoolDir?: string };
+  /** A tenant's background responses in flight at once (the API's default when unset). */
+  maxBackgroundPerTenant?: number;
   /** How long the workers use a stored secret before reading it again (default: the store's 10 s). */
   secretCacheMs?: number;
 }
@@ -284,6 +286,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     },
     ...(opts.bodyIdleMs !== undefined && { bodyIdleMs: opts.bodyIdleMs }),
     ...(opts.uploads && { uploads: opts.uploads }),
+    ...(opts.maxBackgroundPerTenant !== undefined && { maxBackgroundPerTenant: opts.maxBackgroundPerTenant }),
   });
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

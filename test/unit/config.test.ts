@@ -24,6 +24,24 @@ describe('config', () => {
     }
   });
 
+  it("bounds a background response's deadline: 15 minutes by default, at most a day", () => {
+    expect(loadConfig({}).SWITCHYARD_BACKGROUND_TIMEOUT_MS).toBe(900_000);
+    expect(loadConfig({ SWITCHYARD_BACKGROUND_TIMEOUT_MS: '3600000' }).SWITCHYARD_BACKGROUND_TIMEOUT_MS).toBe(
+      3_600_000,
+    );
+    for (const bad of ['0', '-1', '1.5', '86400001', 'soon'])
+      expect(() => loadConfig({ SWITCHYARD_BACKGROUND_TIMEOUT_MS: bad })).toThrow(/SWITCHYARD_BACKGROUND_TIMEOUT_MS/);
+  });
+
+  it("bounds a tenant's background responses in flight: 64 by default, a positive integer", () => {
+    expect(loadConfig({}).SWITCHYARD_MAX_BACKGROUND_PER_TENANT).toBe(64);
+    expect(loadConfig({ SWITCHYARD_MAX_BACKGROUND_PER_TENANT: '5' }).SWITCHYARD_MAX_BACKGROUND_PER_TENANT).toBe(5);
+    for (const bad of ['0', '-1', '1.5', '100001', 'many'])
+      expect(() => loadConfig({ SWITCHYARD_MAX_BACKGROUND_PER_TENANT: bad })).toThrow(
+        /SWITCHYARD_MAX_BACKGROUND_PER_TENANT/,
+      );
+  });
+
   it('rejects a short bootstrap key', () => {
     expect(() => loadConfig({ SWITCHYARD_BOOTSTRAP_KEY: 'short' })).toThrow(/SWITCHYARD_BOOTSTRAP_KEY/);
   });
