@@ -197,7 +197,7 @@ function isDeadlineExceeded(err: unknown): boolean {
  * to the process's: the SDK leaves a listener on the signal it is given, one per gRPC call, and
  * on the process-wide signal those would pile up for as long as the process runs.
  */
-function whileRunning<T>(
+export function whileRunning<T>(
   deps: Pick<RunnerDeps, 'client' | 'stopping'>,
   fn: () => Promise<T>,
   also?: AbortSignal,

@@ -116,11 +116,14 @@ export async function getResponses(db: Queryable, ids: string[], tenantId: strin
   return res.rows;
 }
 
-/** The tenant's background responses whose request is still in flight (received or running). */
+/**
+ * The tenant's background responses whose request is still in flight (received or running) and
+ * not cancelled (a cancelled one shows `cancelled` at once, while its workflow settles).
+ */
 export async function countBackgroundInFlight(db: Queryable, tenantId: string): Promise<number> {
   const res = await db.query<{ n: number }>(
     `select count(*)::int as n from responses s join requests q on q.request_id = s.request_id
-     where s.tenant_id = $1 and s.background and q.status in ('received', 'running')`,
+     where s.tenant_id = $1 and s.background and s.cancelled_at is null and q.status in ('received', 'running')`,
     [tenantId],
   );
   return res.rows[0]?.n ?? 0;

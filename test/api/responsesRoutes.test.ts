@@ -279,6 +279,17 @@ describe('background responses in flight', () => {
       signal: AbortSignal.timeout(60_000),
     });
 
+  /** Cancels a background response and waits until its request ended: then it is no longer in flight. */
+  const cancelled = async (id: string) => {
+    const headers = { authorization: `Bearer ${capped.apiKey}` };
+    expect((await fetch(`${capped.baseURL}/responses/${id}/cancel`, { method: 'POST', headers })).status).toBe(200);
+    await until(`${id} to end`, async () => {
+      const r = await fetch(`${capped.baseURL}/responses/${id}`, { headers });
+      const { status } = (await r.json()) as { status: string };
+      return ['queued', 'in_progress'].includes(status) ? undefined : status;
+    });
+  };
+
   it('are capped per tenant: one more background create is a 429, a sync create still runs', async () => {
     capped.fakes.openai.setDefault('primary', { kind: 'hang' });
     const first = await post({ input: 'hang', background: true });
@@ -296,11 +307,16 @@ describe('background responses in flight', () => {
     expect(sync.status).toBe(200);
     const answer = (await sync.json()) as { output: { content: { text: string }[] }[] };
     expect(answer.output[0]!.content[0]!.text).toBe('sync still');
-    // Cancelled, it is no longer in flight once its request ended.
-    await fetch(`${capped.baseURL}/responses/${id}/cancel`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${capped.apiKey}` },
-    });
+    await cancelled(id);
+  });
+
+  it('are capped under concurrency too: of four background creates at once, one runs', async () => {
+    capped.fakes.openai.setDefault('primary', { kind: 'hang' });
+    const all = await Promise.all([1, 2, 3, 4].map((n) => post({ input: `racing ${n}`, background: true })));
+    // Counting and starting are one step per tenant: without it, all four counted none in flight.
+    expect(all.map((r) => r.status).sort()).toEqual([200, 429, 429, 429]);
+    const { id } = (await all.find((r) => r.status === 200)!.json()) as { id: string };
+    await cancelled(id);
   });
 });
 

@@ -20,6 +20,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { DEFAULT_BACKGROUND_TIMEOUT_MS, DEFAULT_MAX_BACKGROUND_PER_TENANT } from '../../config';
 import type { Db } from '../../db';
+import { serialized } from '../../db/serialized';
 import {
   clearCancelled,
   countBackgroundInFlight,
@@ -53,7 +54,7 @@ import { unavailable, unavailableOnError } from '../routeFailure';
 import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
 import { chatRouteInput, pathRequestOf, runRoute, setHeaders, switchyardExtension } from '../runRoute';
 import { relayStream, sendStored } from '../streaming';
-import type { Submission } from '../submit';
+import { whileRunning, type Submission } from '../submit';
 import { validate } from '../validate';
 
 /**
@@ -87,9 +88,14 @@ const create: RouteSpec<ResponsesDeps> = {
     const resolved = await resolveCreate(deps.db, tenantId, params);
     const route = chatRouteInput(req, tenantId, resolved.chat);
     const request = pathRequestOf(req, res, { tenantId, body: resolved.chat, route });
-    if (params.background) await checkBackgroundCap(deps, tenantId);
     if (params.background || params.stream) {
-      const { sub, head } = await startResponse(deps, request, resolved);
+      // Counted and started under the tenant's lock: concurrent creates cannot all pass the count.
+      const { sub, head } = params.background
+        ? await serialized(deps.db, `background-responses:${tenantId}`, async () => {
+            await checkBackgroundCap(deps, tenantId);
+            return startResponse(deps, request, resolved);
+          })
+        : await startResponse(deps, request, resolved);
       setHeaders(res, headersOf({ sub }));
       if (!params.stream) {
         res.json(responseObject(head, { status: 'received' }));
@@ -193,8 +199,11 @@ const retrieve: RouteSpec<ResponsesDeps> = {
  */
 async function cancelRun(deps: ResponsesDeps, marked: StoredResponse, first: boolean) {
   try {
-    await deps.client.connection.withDeadline(Date.now() + 5_000, () =>
-      deps.client.workflow.getHandle(marked.workflow_id).cancel(),
+    // Tied to the process's stop as every Temporal call of the API is, so none outlives its connection.
+    await whileRunning(deps, () =>
+      deps.client.connection.withDeadline(Date.now() + 5_000, () =>
+        deps.client.workflow.getHandle(marked.workflow_id).cancel(),
+      ),
     );
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return; // it ended meanwhile: its row says how
