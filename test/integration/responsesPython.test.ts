@@ -5,7 +5,8 @@
  * a tool round trip with `input += r.output`, and `responses.parse` with a pydantic model.
  */
 import { ensurePythonClient, runDriver, type PythonClient } from '../support/pythonClient';
-import { fakeCatalog, fakeModel, useTestStack } from '../support/stack';
+import { fakeCatalog, useTestStack } from '../support/stack';
+import { responsesModels } from '../support/responsesCatalog';
 
 let py: PythonClient;
 
@@ -15,12 +16,7 @@ beforeAll(async () => {
 
 const stack = useTestStack(
   {
-    catalog: (f) =>
-      fakeCatalog(f, [
-        fakeModel('oa', 'chat'),
-        fakeModel('oa', 'agent', { capabilities: ['chat', 'tools'], inputPricePerMTok: 1 }),
-        fakeModel('oa', 'json', { capabilities: ['chat', 'json'], inputPricePerMTok: 1 }),
-      ]),
+    catalog: (f) => fakeCatalog(f, [...responsesModels()]),
   },
   { timeout: 120_000, resetFakes: true },
 );

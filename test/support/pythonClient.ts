@@ -12,7 +12,7 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { TOOLS_DIR } from '../../src/temporal/binaries';
+import { pythonOnPath, TOOLS_DIR } from '../../src/temporal/binaries';
 
 export const PY_OPENAI_VERSION = '3.51.0';
 
@@ -27,23 +27,16 @@ export interface PythonClient {
 
 const run = promisify(execFile);
 
-/** The first Python 3 on PATH: its real executable and its tag (`311` for 3.11). */
+/** The Python the Temporal binaries are fetched with, its real executable and its tag (`311` for 3.11). */
 async function findPython(): Promise<{ python: string; tag: string }> {
-  const errors: string[] = [];
-  for (const candidate of ['python3', 'python']) {
-    try {
-      const { stdout } = await run(candidate, [
-        '-c',
-        'import sys; print(sys.executable); print(f"{sys.version_info[0]}{sys.version_info[1]}")',
-      ]);
-      const [python, tag] = stdout.trim().split('\n');
-      if (python && tag?.startsWith('3')) return { python, tag };
-      errors.push(`${candidate}: not Python 3 (${tag ?? stdout})`);
-    } catch (err) {
-      errors.push(`${candidate}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-  throw new Error(`The Python client tests need python3 with pip on PATH.\n${errors.join('\n')}`);
+  const { stdout } = await run(pythonOnPath(process.env.PATH), [
+    '-c',
+    'import sys; print(sys.executable); print(f"{sys.version_info[0]}{sys.version_info[1]}")',
+  ]);
+  const [python, tag] = stdout.trim().split('\n');
+  if (!python || !tag?.startsWith('3'))
+    throw new Error(`The Python client tests need Python 3 (found ${stdout.trim()}).`);
+  return { python, tag };
 }
 
 const installed = (dir: string) => fs.existsSync(path.join(dir, 'openai', '__init__.py'));
