@@ -10,7 +10,8 @@ import type http from 'node:http';
 import express from 'express';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { connectClosable } from '../temporal/closableConnection';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { Admission } from '../api/admission';
@@ -208,8 +209,9 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     if (cache) cleanups.push(['closing the response cache', () => cache.store.close()]);
     cleanups.push(['closing the stream relay', () => relay.close()]);
 
-    const connection = await Connection.connect({ address });
-    cleanups.push(['closing the Temporal client connection', () => connection.close()]);
+    // Closes after the retries it has scheduled begin (a retry after close would throw from its timer).
+    const { connection, close: closeConnection } = await connectClosable({ address });
+    cleanups.push(['closing the Temporal client connection', closeConnection]);
     await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     const health = new HealthClient(

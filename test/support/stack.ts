@@ -35,6 +35,7 @@ import { Metrics } from '../../src/services/metrics';
 import { MemoryCache, RedisCache } from '../../src/services/responseCache';
 import type { StreamLimits } from '../../src/providers/deadline';
 import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
+import { connectClosable } from '../../src/temporal/closableConnection';
 
 export interface TestStack {
   baseURL: string;
@@ -192,10 +193,14 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const configStore = await testConfigStore(db, { ...opts.config, catalog }, opts.configSource, opts.urlPolicy);
   const taskQueue = uniqueId('route');
   const secrets = Object.fromEntries(catalog.providers.map((p) => [p.id, providerSecret(p.id)]));
+  // The app's clients (API, breakers, budget windows) on a connection that closes safely while a
+  // call waits to be retried; `env.client` stays the tests' own.
+  const appConnection = await connectClosable({ address: env.address });
+  const appClient = new Client({ connection: appConnection.connection });
   // The breakers' client counts the workflow queries it makes: the request path should make none.
   let healthQueries = 0;
   const healthTemporal = new Client({
-    connection: env.connection,
+    connection: appConnection.connection,
     interceptors: {
       workflow: [
         {
@@ -251,7 +256,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const workers: RunningWorkers = await start(health);
   const apiRelay = opts.relay === 'redis' ? new RedisRelay(testRedisUrl()) : workerRelay;
   // Budget window entities, as the worker process runs them.
-  const budgetSupervisor = new BudgetSupervisor(env.client, taskQueue, 60_000);
+  const budgetSupervisor = new BudgetSupervisor(appClient, taskQueue, 60_000);
   await budgetSupervisor.sync(configStore.current().config);
   configStore.onChange((v) => void budgetSupervisor.sync(v.config));
   const extra: Array<{ stop(): Promise<void> }> = [];
@@ -267,7 +272,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   setMaxListeners(0, stopping.signal);
   const app = createApp({
     db,
-    client: env.client,
+    client: appClient,
     taskQueue,
     requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
     relay: apiRelay,
@@ -341,6 +346,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
       for (const e of extra) await e.stop();
       await workers.shutdown();
       await health?.stop();
+      await appConnection.close();
       await env.teardown();
       await Promise.all([
         openai.close(),
