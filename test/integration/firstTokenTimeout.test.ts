@@ -27,8 +27,8 @@ describe('a first-token timeout fails over at once', () => {
         fakeCatalog(f, [fakeModel('oa', 'stalls', { qualityTier: 4 }), fakeModel('an', 'answers', { qualityTier: 3 })]),
       config: {
         routing: { defaultStrategy: 'quality' },
-        // The shipped defaults, spelled out: three attempts per candidate, 1 s then 2 s apart (so a
-        // retried first-token timeout would cost RETRIED_MIN_MS before the fallback).
+        // The shipped attempts and backoff, spelled out: three attempts per candidate, 1 s then 2 s
+        // apart (so a retried first-token timeout would cost RETRIED_MIN_MS before the fallback).
         retry: {
           default: { maximumAttempts: 3, initialIntervalMs: 1_000, backoffCoefficient: 2, timeoutMs: 30_000 },
         },
