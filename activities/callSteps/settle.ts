@@ -6,6 +6,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../../src/db';
+import { healthFailureType } from '../../src/domain/breaker';
 import { costUsd } from '../../src/domain/catalog';
 import type { CallModelResult } from '../../src/domain/request';
 import { countMessageTokens, countTokens } from '../../src/domain/tokens';
@@ -163,7 +164,7 @@ export async function settleFailure(
     // text can echo what it was sent.
     deps.health?.report(input.modelId, {
       ok: false,
-      type: f.type ?? 'Unknown',
+      type: healthFailureType(f.type ?? 'Unknown'),
       message: `${f.type ?? 'Unknown'}${details?.status ? ` (HTTP ${details.status})` : ''}`,
       latencyMs: sinceStart(call),
       probe: call.probe,

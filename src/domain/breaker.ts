@@ -58,6 +58,13 @@ export const HEALTH_FAILURES = new Set([
   'NotFound',
 ]);
 
+/**
+ * The type a breaker hears for a call's failure. A stream with no first token in time is the
+ * endpoint timing out (`Timeout`): told so, the breaker's vocabulary (and so the providerHealth
+ * workflow's histories) stays as it was before `FirstTokenTimeout` existed.
+ */
+export const healthFailureType = (type: string): string => (type === 'FirstTokenTimeout' ? 'Timeout' : type);
+
 /** A call whose worker died mid-call (see `abandonedCalls`). */
 export const ABANDONED = 'Abandoned';
 

@@ -7,6 +7,7 @@ export const FAILURE_TYPES = [
   'RateLimited',
   'Overloaded',
   'Timeout',
+  'FirstTokenTimeout',
   'Connection',
   'ContextLengthExceeded',
   'ContentFiltered',
@@ -53,6 +54,13 @@ export const FAILURE_RULES: Record<FailureType, FailureRule> = {
     why: 'a server-side fault is specific to that provider',
   },
   Timeout: { retryable: true, disposition: 'fallback', httpStatus: 504, why: 'another provider may answer in time' },
+  // Not retried: each retry on the same endpoint would cost the client another whole first-token wait.
+  FirstTokenTimeout: {
+    retryable: false,
+    disposition: 'fallback',
+    httpStatus: 504,
+    why: 'a stream with no first token in time says nothing good about a retry on the same endpoint',
+  },
   Connection: {
     retryable: true,
     disposition: 'fallback',

@@ -123,7 +123,12 @@ export function toProviderFailure(err: unknown, provider: string, model: string)
     ((err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) &&
       TIMED_OUT.test(`${message} ${cause?.name ?? ''} ${cause?.message ?? ''}`));
   if (isTimeout) return failure('Timeout', `${provider}/${model} did not answer in time`, base);
-  if (name === 'StreamStalledError') return failure('Timeout', `${provider}/${model}: ${message}`, base);
+  if (name === 'StreamStalledError') {
+    // Before the first token: its own type, not retried on this candidate (FAILURE_RULES); read
+    // by field, not instanceof, as the name is. Once the stream has begun, a stall stays a Timeout.
+    const firstToken = (err as { firstToken?: unknown }).firstToken === true;
+    return failure(firstToken ? 'FirstTokenTimeout' : 'Timeout', `${provider}/${model}: ${message}`, base);
+  }
   const isConnection =
     err instanceof OpenAI.APIConnectionError ||
     err instanceof Anthropic.APIConnectionError ||

@@ -6,7 +6,7 @@
  *  - a 503 before the first token falls back invisibly (one clean stream from the fallback);
  *  - a connection cut after 5 pieces: the client's iterator throws, nothing falls back, and the
  *    record says `interrupted after 5 chunks`;
- *  - a stall: before the first token → fallback; after some → an error event;
+ *  - a stall: before the first token → fallback at once (not retried); after some → an error event;
  *  - tool calls streamed from both wire formats; the Anthropic SDK's stream from `/v1/messages`
  *    served by an OpenAI-format provider;
  *  - the budget reserves before the stream and settles on what it used (broken streams too);
@@ -172,16 +172,16 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
       await recordHistory('route-stream-interrupted', stack.env.client.workflow.getHandle(`req-${s.requestId}`));
   });
 
-  it('a provider that stalls before its first token: the idle limit falls back to the next candidate', async () => {
+  it('a provider that stalls before its first token: the first-token limit falls back at once, no retry', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, stallAfter: 0 }, { kind: 'hang' });
     stack.fakes.anthropic.script('backup', { kind: 'ok', content: 'from the backup' });
     const s = await stream({});
     expect(s.error).toBeUndefined();
     expect(s.text).toBe('from the backup');
+    expect(stack.fakes.openai.callsFor('primary')).toHaveLength(1);
     const r = await record(s.requestId);
     expect(r.attempts.map((a) => [`${a.provider}/${a.model}`, a.outcome, a.errorType])).toEqual([
-      ['oa/primary', 'error', 'Timeout'],
-      ['oa/primary', 'error', 'Timeout'],
+      ['oa/primary', 'error', 'FirstTokenTimeout'],
       ['an/backup', 'success', undefined],
     ]);
     expect(r.attempts[0]!.errorMessage).toMatch(/no first token within 1500 ms/);

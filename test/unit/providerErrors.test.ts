@@ -1,5 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { HEALTH_FAILURES, healthFailureType } from '../../src/domain/breaker';
+import { StreamStalledError } from '../../src/providers/deadline';
 import { classifyStatus, retryAfterMs, toProviderFailure } from '../../src/providers/errors';
 
 // Error bodies as the providers send them (OpenAI: {error:{...}}; Anthropic: {type:'error', error:{...}}).
@@ -183,6 +185,19 @@ describe('provider error taxonomy', () => {
     expect(map(new Anthropic.APIConnectionTimeoutError()).type).toBe('Timeout');
     expect(map(new OpenAI.APIConnectionError({ cause: new Error('ECONNRESET') })).type).toBe('Connection');
     expect(map(new Anthropic.APIConnectionError({ cause: new Error('ECONNREFUSED') })).message).toMatch(/ECONNREFUSED/);
+  });
+
+  it('a stream with no first token is a FirstTokenTimeout, not retried; a stall after it stays a retryable Timeout', () => {
+    const first = map(new StreamStalledError(1500, true));
+    expect(first).toMatchObject({ type: 'FirstTokenTimeout', nonRetryable: true });
+    expect(first.message).toBe('p/m: no first token within 1500 ms');
+    const idle = map(new StreamStalledError(1500, false));
+    expect(idle).toMatchObject({ type: 'Timeout', nonRetryable: false });
+    expect(idle.message).toMatch(/no chunk within 1500 ms/);
+    // The breaker hears a first-token timeout as the endpoint's Timeout (its vocabulary unchanged).
+    expect(healthFailureType('FirstTokenTimeout')).toBe('Timeout');
+    expect(HEALTH_FAILURES.has(healthFailureType('FirstTokenTimeout'))).toBe(true);
+    expect(healthFailureType('Overloaded')).toBe('Overloaded');
   });
 
   it('treats an unparseable body as a malformed response', () => {

@@ -1,0 +1,121 @@
+/**
+ * A stream whose provider never sends a first token fails over at once: the first-token timeout
+ * ends that candidate (`FirstTokenTimeout`, not retried on it), so the client waits one timeout,
+ * not one per retry. Over real HTTP with the official `openai` client, streaming chat and the
+ * Responses API, with the production retry policy (three attempts, 1 s then 2 s apart): model A's
+ * fake never sends a first token (no answer at all, or the stream's opening and then nothing),
+ * model B answers. A's fake is called exactly once, the answer is B's, and the request's record
+ * shows one `FirstTokenTimeout` on A, then B's success.
+ */
+import type OpenAI from 'openai';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { Behaviour } from '../support/fakeProvider';
+import { until } from '../support/chaos';
+import { recordHistory } from '../support/histories';
+import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
+
+const FIRST_TOKEN_MS = 2_000;
+/** The least a retried first-token timeout could take before the fallback: three waits and two backoffs. */
+const RETRIED_MIN_MS = 3 * FIRST_TOKEN_MS + 1_000 + 2_000;
+const ANSWER = 'from the backup';
+
+describe('a first-token timeout fails over at once', () => {
+  let client: OpenAI;
+  const stack = useTestStack(
+    {
+      catalog: (f) =>
+        fakeCatalog(f, [fakeModel('oa', 'stalls', { qualityTier: 4 }), fakeModel('an', 'answers', { qualityTier: 3 })]),
+      config: {
+        routing: { defaultStrategy: 'quality' },
+        // The shipped attempts and backoff, spelled out: three attempts per candidate, 1 s then 2 s
+        // apart (so a retried first-token timeout would cost RETRIED_MIN_MS before the fallback).
+        retry: {
+          default: { maximumAttempts: 3, initialIntervalMs: 1_000, backoffCoefficient: 2, timeoutMs: 30_000 },
+        },
+      },
+      streamLimits: { firstTokenMs: FIRST_TOKEN_MS, idleMs: 30_000 },
+    },
+    { timeout: 120_000, resetFakes: true },
+  );
+  beforeAll(() => {
+    client = openaiClient(stack);
+  });
+
+  interface RecordBody {
+    status: string;
+    model?: string;
+    attempts: Array<{
+      provider: string;
+      model: string;
+      attempt: number;
+      outcome: string;
+      errorType?: string;
+      errorMessage?: string;
+    }>;
+  }
+  /** `GET /v1/requests/{id}` once its workflow has finished (a stream's client may learn first). */
+  async function record(id: string): Promise<RecordBody> {
+    const now = async () =>
+      (await (
+        await fetch(`${stack.baseURL}/requests/${id}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
+      ).json()) as RecordBody;
+    let r = await now();
+    await until(async () => !['running', 'received'].includes((r = await now()).status));
+    return r;
+  }
+
+  /** What every case checks: A asked once, B's answer, one first-token timeout on record, one wait. */
+  async function expectFailedOverOnce(requestId: string, elapsedMs: number) {
+    expect(stack.fakes.openai.callsFor('stalls')).toHaveLength(1);
+    expect(stack.fakes.anthropic.callsFor('answers')).toHaveLength(1);
+    const r = await record(requestId);
+    expect(r.status).toBe('succeeded');
+    expect(r.attempts.map((a) => [`${a.provider}/${a.model}`, a.attempt, a.outcome, a.errorType])).toEqual([
+      ['oa/stalls', 1, 'error', 'FirstTokenTimeout'],
+      ['an/answers', 1, 'success', undefined],
+    ]);
+    expect(r.attempts[0]!.errorMessage).toBe(`oa/stalls: no first token within ${FIRST_TOKEN_MS} ms`);
+    // One first-token wait, not three: retried, the fallback could not even begin this soon.
+    expect(elapsedMs).toBeGreaterThanOrEqual(FIRST_TOKEN_MS);
+    expect(elapsedMs).toBeLessThan(RETRIED_MIN_MS);
+  }
+
+  it.each<[string, Behaviour]>([
+    ['no answer at all', { kind: 'hang' }],
+    ["the stream's opening, then nothing", { kind: 'ok', content: 'never sent', stallAfter: 0 }],
+  ])('streamed chat, provider A sends %s: one call to A, the answer from B', async (_, stall) => {
+    stack.fakes.openai.setDefault('stalls', stall);
+    stack.fakes.anthropic.setDefault('answers', { kind: 'ok', content: ANSWER });
+    const started = Date.now();
+    const { data, response } = await client.chat.completions
+      .create({ model: 'oa/stalls', messages: [{ role: 'user', content: 'Hello' }], stream: true })
+      .withResponse();
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const c of data) chunks.push(c);
+    const elapsed = Date.now() - started;
+    expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe(ANSWER);
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('stop');
+    expect(response.headers.get('x-switchyard-model')).toBe('an/answers');
+    const requestId = response.headers.get('x-switchyard-request-id')!;
+    await expectFailedOverOnce(requestId, elapsed);
+    if (stall.kind === 'hang')
+      await recordHistory('route-stream-first-token', stack.env.client.workflow.getHandle(`req-${requestId}`));
+  });
+
+  it('a streamed Responses API call fails over the same way', async () => {
+    stack.fakes.openai.setDefault('stalls', { kind: 'hang' });
+    stack.fakes.anthropic.setDefault('answers', { kind: 'ok', content: ANSWER });
+    const started = Date.now();
+    const stream = await client.responses.create({ model: 'oa/stalls', input: 'Hello', stream: true });
+    let text = '';
+    let responseId = '';
+    for await (const e of stream) {
+      if (e.type === 'response.output_text.delta') text += e.delta;
+      if (e.type === 'response.completed') responseId = e.response.id;
+    }
+    const elapsed = Date.now() - started;
+    expect(text).toBe(ANSWER);
+    expect(responseId).toMatch(/^resp_/);
+    await expectFailedOverOnce(responseId.replace(/^resp_/, ''), elapsed);
+  });
+});
