@@ -39,6 +39,8 @@ import { ROUTE_ENDINGS } from '../src/domain/failures';
 import type { WindowState } from '../src/domain/budget';
 import type { Classification } from '../src/domain/classify';
 import {
+  describeDecider,
+  describeTask,
   routeSummaryOf,
   totalCost,
   type AttemptRecord,
@@ -160,8 +162,8 @@ async function decide(input: RouteRequestInput): Promise<{ plan: PlannedRoute; c
 function headerOf(input: RouteRequestInput, plan: PlannedRoute, classification: Classification): string {
   return [
     `**Route:** ${plan.summary}`,
-    `**Decided by:** ${routeLabel(plan)} (config version ${plan.configVersion}, strategy ${plan.strategy})`,
-    `**Task:** ${input.operation}, ${classification.taskType}, ${classification.complexity}, ${classification.inputTokens} input tokens`,
+    `**Decided by:** ${describeDecider(routeLabel(plan), plan)}`,
+    `**Task:** ${describeTask(input.operation, classification)}`,
     ...(plan.rejected.length
       ? [`**Filtered out:** ${plan.rejected.map((r) => `${r.modelId} (${r.filter})`).join(', ')}`]
       : []),

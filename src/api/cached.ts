@@ -97,7 +97,6 @@ export async function answerFromCache(
     requestId,
     requestedModel: r.route.requestedModel,
     provider: entry.provider,
-    model: entry.model,
     modelId: entry.modelId,
     inputTokens: entry.inputTokens,
     outputTokens: entry.outputTokens,

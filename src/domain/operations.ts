@@ -23,6 +23,11 @@ interface StructuredSpec<R extends z.ZodObject = z.ZodObject> {
   result: R;
   /** What the reply must also respect of the input (labels, spans, length): issues added to `ctx`. */
   check?(body: Body, result: z.output<R>, ctx: z.RefinementCtx): void;
+  /**
+   * The result as the API answers it, when its stored shape is not the wire's: the wire spells
+   * fields in snake_case, as the rest of the API (absent: answered as stored).
+   */
+  wire?(result: z.output<R>): Record<string, unknown>;
 }
 // Infers each entry's result type, so its `check` reads the result's fields.
 const structured = <R extends z.ZodObject>(spec: StructuredSpec<R>) => spec;
@@ -163,6 +168,9 @@ export const OPERATION_SPECS = {
         if (r.summary.split(/\s+/).filter(Boolean).length > maxWords * 2)
           ctx.addIssue({ code: 'custom', path: ['summary'], message: `summary is far longer than ${maxWords} words` });
       },
+      // Stored (and asked of the model) as `keyPoints`; answered as `key_points`, as its batch results
+      // are. `keyPoints` stays as a deprecated alias: clients of the first API read it.
+      wire: (r) => ({ summary: r.summary, key_points: r.keyPoints, keyPoints: r.keyPoints }),
     }),
   },
   embed: {
@@ -223,6 +231,18 @@ const structuredSpec = (op: StructuredOperation): StructuredSpec => OPERATION_SP
 
 /** A summary's result, by name: the batch engine reads its chunks' summaries. */
 export const SummaryResultSchema = OPERATION_SPECS.summarize.structured.result;
+
+/**
+ * A structured operation's stored result as the API answers it (`wire` of its spec); a result that
+ * does not read as the operation's (or an operation without `wire`) is answered as stored.
+ */
+export function resultOnWire(op: string, result: unknown): unknown {
+  if (!isStructured(op)) return result;
+  const { result: schema, wire } = structuredSpec(op);
+  if (!wire) return result;
+  const parsed = schema.safeParse(result);
+  return parsed.success ? wire(parsed.data) : result;
+}
 
 /** The output schema for an operation, refined against its input (labels, spans, length). */
 export function resultSchemaFor(op: StructuredOperation, body: Body): z.ZodType {

@@ -208,6 +208,25 @@ export interface RouteSummary {
   override?: { id: string; scope: string; subject: string; expiresAt?: string };
 }
 
+/**
+ * The task line of a workflow's details (the Temporal UI's summary): the operation, then the task
+ * type routing classified it as only when it differs (a chat is classified `chat`: "chat, chat"
+ * said nothing twice), its complexity and size.
+ */
+export function describeTask(operation: string, c: Pick<Classification, 'taskType' | 'complexity' | 'inputTokens'>) {
+  const task = c.taskType === operation ? operation : `${operation} (${c.taskType})`;
+  return `${task}, ${c.complexity}, ${c.inputTokens} input tokens`;
+}
+
+/**
+ * What decided a route, for the same details: its label (`rule:…`, `override:…`, `requested`,
+ * `strategy:…`) and the configuration version, with the strategy unless the label already is it.
+ */
+export function describeDecider(label: string, plan: Pick<PlannedRoute, 'configVersion' | 'strategy'>) {
+  const strategy = label === `strategy:${plan.strategy}` ? '' : `, strategy ${plan.strategy}`;
+  return `${label} (config version ${plan.configVersion}${strategy})`;
+}
+
 export function routeSummaryOf(plan: PlannedRoute): RouteSummary {
   return {
     configVersion: plan.configVersion,

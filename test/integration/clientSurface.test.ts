@@ -157,7 +157,7 @@ it('routes images only to models that see them, and maps them to Anthropic image
   ]);
   // Text alone still goes to the cheaper model without vision.
   const text = await client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
-  expect(text.model).toBe('chat');
+  expect(text.model).toBe('oa/chat');
   // An image where no model sees images: refused by the capability filter, not silently dropped.
   const refused = await fetch(`${stack.baseURL}/chat/completions`, {
     method: 'POST',

@@ -160,7 +160,8 @@ it('returns intent with confidence and alternatives, and a summary with key poin
   });
   stack.fakes.openai.script('cheap', { kind: 'ok', content: '{"summary": "Short.", "keyPoints": ["one", "two"]}' });
   const summary = await stack.post('/operations/summarize', { text: 'A long text.', maxWords: 30 });
-  expect(summary.body.result).toEqual({ summary: 'Short.', keyPoints: ['one', 'two'] });
+  // snake_case on the wire, as its batch results; `keyPoints` kept as a deprecated alias.
+  expect(summary.body.result).toEqual({ summary: 'Short.', key_points: ['one', 'two'], keyPoints: ['one', 'two'] });
 });
 
 it('routes embeddings to an embedding model and returns vectors with dimensions', async () => {

@@ -293,7 +293,6 @@ describe('answerFromCache', () => {
       source: 'cache',
       requestedModel: 'auto',
       provider: 'oa',
-      model: 'm',
       modelId: 'oa/m',
       inputTokens: 3,
       outputTokens: 5,
@@ -302,6 +301,8 @@ describe('answerFromCache', () => {
       cachedFrom: 'earlier',
       cachedAt: '2026-12-01T00:00:00.000Z',
     });
+    // The catalog's id is the one spelling of the model an answer can name (issue 27).
+    expect(got).not.toHaveProperty('model');
     expect(sent).toHaveLength(1);
     expect(sent[0]!.params[0]).toBe(got.requestId);
     // The row keeps the answer as it was stored, and names the request it came from.
@@ -463,7 +464,6 @@ describe('headersOf', () => {
     requestId: 'r1',
     requestedModel: 'oa/n',
     provider: 'oa',
-    model: 'm',
     modelId: 'oa/m',
     inputTokens: 3,
     outputTokens: 5,
@@ -511,7 +511,6 @@ describe('headersOf', () => {
       requestId: 'r2',
       requestedModel: 'oa/n',
       provider: 'oa',
-      model: 'm',
       modelId: 'oa/m',
       inputTokens: 3,
       outputTokens: 5,

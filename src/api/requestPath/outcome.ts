@@ -34,8 +34,10 @@ interface Answered {
   /** The model the client asked for (`auto` or a catalog id). */
   requestedModel: string;
   provider: string;
-  /** The provider's name of the model, and the catalog's id of it. */
-  model: string;
+  /**
+   * The catalog's id of the model that answered (`provider/model`): the one spelling every answer
+   * names it by. The provider's own name of it stays out of the outcome, so no answer can use it.
+   */
   modelId: string;
   inputTokens: number;
   outputTokens: number;

@@ -42,7 +42,6 @@ export async function runRequest(deps: PathDeps, r: PathRequest): Promise<Ran> {
       requestId: sub.requestId,
       requestedModel: sub.requestedModel,
       provider: result.provider,
-      model: result.model,
       modelId: result.modelId,
       inputTokens: result.inputTokens,
       outputTokens: result.outputTokens,

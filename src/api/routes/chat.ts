@@ -51,7 +51,7 @@ const chatCompletions: RouteSpec<PathDeps> = {
     res.json({
       ...chatCompletionObject({
         request_id: outcome.requestId,
-        model: outcome.model,
+        model: outcome.modelId,
         answer: answerAs(outcome.answer, 'chat'),
         input_tokens: outcome.inputTokens,
         output_tokens: outcome.outputTokens,

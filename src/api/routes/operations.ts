@@ -8,6 +8,7 @@ import {
   isOperation,
   OPERATION_NAMES,
   OperationBodySchemas,
+  resultOnWire,
   type OperationBody,
   type OperationName,
 } from '../../domain/operations';
@@ -53,7 +54,9 @@ const operationRoute: RouteSpec<PathDeps> = {
       object: `operation.${operation}`,
       operation,
       model: outcome.modelId,
-      result: isEmbeddings(answer) ? { embeddings: answer.embeddings, dimensions: answer.dimensions } : answer.result,
+      result: isEmbeddings(answer)
+        ? { embeddings: answer.embeddings, dimensions: answer.dimensions }
+        : resultOnWire(operation, answer.result),
       usage: { input_tokens: outcome.inputTokens, output_tokens: outcome.outputTokens },
       switchyard: switchyardExtension(outcome),
     });
