@@ -150,10 +150,11 @@ export async function startBatchWorkflow(
 
 /**
  * Cancels a batch: marks it in Postgres (from then on no call of the batch starts), asks its
- * workflow to stop, and waits (bounded) until the calls already started have ended.
+ * workflow to stop, and waits (bounded) until the calls already started have ended. False: the
+ * batch had already finished, so nothing was cancelled (the caller says so).
  */
-export async function cancelBatchJob(deps: { db: Db; client: Client }, batchId: string): Promise<void> {
-  await batches.cancelBatch(deps.db, batchId);
+export async function cancelBatchJob(deps: { db: Db; client: Client }, batchId: string): Promise<boolean> {
+  if (!(await batches.cancelBatch(deps.db, batchId))) return false;
   try {
     await deps.client.workflow.getHandle(batchWorkflowId(batchId)).cancel();
   } catch {
@@ -163,4 +164,5 @@ export async function cancelBatchJob(deps: { db: Db; client: Client }, batchId: 
   while (Date.now() < until && (await batches.callsInFlight(deps.db, batchId)) > 0) {
     await new Promise((r) => setTimeout(r, 100));
   }
+  return true;
 }

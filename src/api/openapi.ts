@@ -64,6 +64,9 @@ function operationOf(r: RouteDoc) {
           [r.responseType ?? 'application/json']: { schema: r.response ?? (r.responseType ? z.string() : anyObject) },
         },
       },
+      ...(r.accepted && {
+        '202': { description: r.accepted.description, content: { 'application/json': { schema: r.accepted.schema } } },
+      }),
       ...Object.fromEntries(
         errors.map((status) => [
           String(status),

@@ -28,6 +28,8 @@ export interface RouteDoc {
   response?: z.ZodType;
   /** Default `application/json`. */
   responseType?: string;
+  /** A 202 it may answer instead of the 200 (work not finished yet), and that body's schema. */
+  accepted?: { description: string; schema: z.ZodType };
   /** The error statuses it answers (default 400, 401). */
   errors?: number[];
 }

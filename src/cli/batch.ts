@@ -7,7 +7,8 @@
  *   npm run batch -- --cancel <batchId>
  *
  * Talks to the HTTP API only: SWITCHYARD_URL (default http://127.0.0.1:8080) and SWITCHYARD_KEY
- * (default: the bootstrap key `npm start` keeps in .data/). Ctrl-C leaves the batch running.
+ * (default: the bootstrap key `npm start` keeps in .data/). Ctrl-C leaves the batch running and
+ * prints commands that come back to it with the same URL (the key by its variable, never its value).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,6 +31,28 @@ interface BatchView {
 
 const FINISHED = new Set(['completed', 'cancelled', 'failed']);
 const POLL_MS = 1_000;
+const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+/** A word as a POSIX shell reads it back unchanged. */
+const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * The environment a printed command needs to reach the same Switchyard as this run: the URL always
+ * (a new shell may not have it), the key only by name (it came from SWITCHYARD_KEY: `"$SWITCHYARD_KEY"`
+ * passes it on, also when it is an unexported shell variable), the data dir when the key came from it.
+ */
+function envPrefix(url: string): string {
+  const parts = [`SWITCHYARD_URL=${shellWord(url)}`];
+  if (process.env.SWITCHYARD_KEY) parts.push('SWITCHYARD_KEY="$SWITCHYARD_KEY"');
+  else if (process.env.SWITCHYARD_DATA_DIR)
+    parts.push(`SWITCHYARD_DATA_DIR=${shellWord(process.env.SWITCHYARD_DATA_DIR)}`);
+  return parts.join(' ');
+}
+
+const command = (url: string, args: string) => `${envPrefix(url)} npm run batch -- ${args}`;
+
+/** The batch this run follows, once submitted or found: a lost connection says how to come back. */
+let following: { id: string; url: string } | undefined;
 
 function usage(): never {
   console.error(
@@ -75,14 +98,55 @@ function* folderDocuments(root: string): Generator<string> {
   }
 }
 
+/** An answer of the API that is not a success: its status and error object. */
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly error: { code?: string; [k: string]: unknown } | undefined,
+  ) {
+    super(`${status}: ${message}`);
+  }
+}
+
+/** Switchyard could not be reached at all (refused, unknown host, reset...). */
+class NetworkError extends Error {}
+
+/** What a failed fetch's cause says: `connect ECONNREFUSED 127.0.0.1:8080`, `getaddrinfo ENOTFOUND host`. */
+function causeOf(err: unknown): string {
+  const cause = (err as { cause?: { message?: string; code?: string; errors?: Array<{ message?: string }> } }).cause;
+  if (!cause) return (err as Error).message;
+  // A host with several addresses fails with an AggregateError: its message is empty, its errors say why.
+  const detail = cause.message || cause.errors?.map((e) => e.message).join('; ') || '';
+  if (cause.code && !detail.includes(cause.code)) return detail ? `${cause.code}: ${detail}` : cause.code;
+  return detail || (err as Error).message;
+}
+
+/** fetch, with a failure to connect that names the URL, the cause and where the URL came from. */
+async function reach(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const from = process.env.SWITCHYARD_URL
+      ? `SWITCHYARD_URL is ${process.env.SWITCHYARD_URL}`
+      : `SWITCHYARD_URL is not set: the default ${DEFAULT_URL}`;
+    throw new NetworkError(`cannot reach Switchyard at ${url} (${causeOf(err)}). Is it running? ${from}.`);
+  }
+}
+
 class Api {
   constructor(
     readonly base: string,
     readonly key: string,
   ) {}
 
+  /** The server's URL, as SWITCHYARD_URL gives it (no `/v1`). */
+  get url(): string {
+    return this.base.replace(/\/v1$/, '');
+  }
+
   async call<T>(method: string, p: string, init: { body?: ReadableStream; contentType?: string } = {}): Promise<T> {
-    const res = await fetch(`${this.base}${p}`, {
+    const res = await reach(`${this.base}${p}`, {
       method,
       headers: {
         authorization: `Bearer ${this.key}`,
@@ -95,12 +159,14 @@ class Api {
     const text = await res.text();
     if (!res.ok) {
       let message = text;
+      let error: ApiError['error'];
       try {
-        message = (JSON.parse(text) as { error: { message: string } }).error.message;
+        error = (JSON.parse(text) as { error: { message: string } }).error;
+        message = (error as { message: string }).message;
       } catch {
         // not JSON
       }
-      throw new Error(`${res.status}: ${message}`);
+      throw new ApiError(res.status, message, error);
     }
     return (text ? JSON.parse(text) : undefined) as T;
   }
@@ -108,10 +174,10 @@ class Api {
 
 /** Streams the results (JSONL) into a file; returns how many lines it wrote. */
 async function writeResults(api: Api, view: BatchView, out: string): Promise<number> {
-  const res = await fetch(`${api.base.replace(/\/v1$/, '')}${view.results_url}`, {
-    headers: { authorization: `Bearer ${api.key}` },
-  });
-  if (!res.ok || !res.body) throw new Error(`results: HTTP ${res.status}`);
+  const url = `${api.url}${view.results_url}`;
+  const res = await reach(url, { headers: { authorization: `Bearer ${api.key}` } });
+  // 202: not finished (the caller asks only once it has; said plainly should it ever happen).
+  if (res.status !== 200 || !res.body) throw new Error(`results: HTTP ${res.status} from ${url}: ${await res.text()}`);
   let lines = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
@@ -178,8 +244,8 @@ async function follow(api: Api, id: string, tty: boolean): Promise<BatchView> {
   process.off('SIGINT', onInt);
   if (stop && !FINISHED.has(view.status)) {
     console.log(`\nLeft batch ${id} running (${describe(view)}).`);
-    console.log(`Re-attach:  npm run batch -- --attach ${id}`);
-    console.log(`Cancel:     npm run batch -- --cancel ${id}`);
+    console.log(`Re-attach:  ${command(api.url, `--attach ${id}`)}`);
+    console.log(`Cancel:     ${command(api.url, `--cancel ${id}`)}`);
     process.exit(130);
   }
   return view;
@@ -201,13 +267,23 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) usage();
-  const base = `${(process.env.SWITCHYARD_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '')}/v1`;
+  const base = `${(process.env.SWITCHYARD_URL ?? DEFAULT_URL).replace(/\/+$/, '')}/v1`;
   const api = new Api(base, apiKey());
   const tty = !values['no-tty'] && process.stdout.isTTY === true;
 
   if (values.cancel) {
-    const v = await api.call<BatchView>('POST', `/operations/summarize/batches/${values.cancel}/cancel`);
-    console.log(`Cancelled batch ${v.id}: no new call starts; ${describe(v)}.`);
+    try {
+      const v = await api.call<BatchView>('POST', `/operations/summarize/batches/${values.cancel}/cancel`);
+      console.log(`Cancelled batch ${v.id}: no new call starts; ${describe(v)}.`);
+    } catch (err) {
+      // A batch that ended on its own was not cancelled: say so. Exit 0 all the same: nothing of it
+      // runs any more, which is what a cancel asks for.
+      const finished = err instanceof ApiError && err.error?.code === 'batch_already_finished';
+      if (!finished) throw err;
+      const v = err.error!.batch as BatchView;
+      console.log(`Batch ${v.id} had already finished (${v.status}): ${describe(v, false)}; nothing to cancel.`);
+      console.log(`Results: GET ${api.url}${v.results_url}`);
+    }
     return;
   }
 
@@ -229,15 +305,17 @@ async function main(): Promise<void> {
       contentType: 'application/x-ndjson',
     });
     id = created.id;
+    following = { id, url: api.url };
     console.log(`Submitted batch ${id}: ${created.counts.total} documents.`);
   } else {
     const found = await api.call<BatchView>('GET', `/operations/summarize/batches/${id}`);
     console.log(`Attached to batch ${found.id}: ${describe(found)}.`);
+    following = { id, url: api.url };
   }
 
   const view = await follow(api, id, tty);
   console.log(`Batch ${id} ${view.status}: ${describe(view, false)}.`);
-  console.log(`Results: GET ${base.replace(/\/v1$/, '')}${view.results_url}`);
+  console.log(`Results: GET ${api.url}${view.results_url}`);
   if (values.out) {
     const n = await writeResults(api, view, values.out);
     console.log(`Wrote ${n} results to ${values.out}`);
@@ -247,5 +325,9 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(`error: ${(err as Error).message}`);
+  if (err instanceof NetworkError && following)
+    console.error(
+      `Batch ${following.id} may still be running. Re-attach:  ${command(following.url, `--attach ${following.id}`)}`,
+    );
   process.exit(1);
 });

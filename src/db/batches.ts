@@ -136,9 +136,11 @@ export async function setBatchStatus(
  * Marks the batch cancelled (idempotent: the first time counts). Waits for the row lock that a
  * starting call holds, so once this returns no call of the batch can start.
  */
+/** Marks a batch's cancel; a finished batch is left as it is (undefined): there is nothing to cancel. */
 export async function cancelBatch(db: Queryable, batchId: string): Promise<BatchRow | undefined> {
   const res = await db.query<BatchRow>(
-    `update batches set cancelled_at = coalesce(cancelled_at, now()) where id = $1 returning ${BATCH_COLUMNS}`,
+    `update batches set cancelled_at = coalesce(cancelled_at, now())
+     where id = $1 and status not in ('completed', 'cancelled', 'failed') returning ${BATCH_COLUMNS}`,
     [batchId],
   );
   return res.rows[0];

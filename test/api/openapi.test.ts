@@ -76,6 +76,10 @@ it('lists every route the app serves, and only those, each with its errors', asy
   const chat = doc.paths['/v1/chat/completions']!.post!;
   expect(Object.keys(chat.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '429', '503']));
   expect(JSON.stringify(chat)).toContain('"requestBody"');
+  // A batch's results before it has finished: a documented 202 with a JSON body, beside the JSONL 200.
+  const results = doc.paths['/v1/operations/{operation}/batches/{id}/results']!.get!;
+  expect(Object.keys(results.responses)).toEqual(expect.arrayContaining(['200', '202', '404']));
+  expect(Object.keys((results.responses['202'] as { content: object }).content)).toEqual(['application/json']);
 });
 
 it('documents the request bodies from the zod schemas the handlers validate with', async () => {

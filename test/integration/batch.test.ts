@@ -362,3 +362,82 @@ it('runs sentiment, intent and entities batches on the same engine', async () =>
   await until(async () => (await handle.describe()).status.name === 'COMPLETED');
   await recordHistory('operation-batch-sentiment', handle);
 }, 120_000);
+
+it("results asked for before a batch finishes are a 202 that says so; after, a 200; a finished batch's cancel is a 409", async () => {
+  const texts = Array.from({ length: 6 }, (_, i) => ({ id: `p${i}`, text: `Item ${i} is fine, I like it.` }));
+  const RESULTS = (id: string) => `/operations/sentiment/batches/${id}/results`;
+  const get = (path: string) =>
+    fetch(`${stack.baseURL}${path}`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+  stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true, delayMs: 300 });
+  let id: string;
+  try {
+    const sub = await api('/operations/sentiment/batches', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ documents: texts, concurrency: 1 }),
+    });
+    expect(sub.status).toBe(201);
+    id = sub.body.id;
+
+    // Right after submitting: not an empty 200, but a 202 with the status in a header and the body.
+    const early = await get(RESULTS(id));
+    expect(early.status).toBe(202);
+    expect(early.headers.get('content-type')).toMatch(/^application\/json/);
+    const status = early.headers.get('x-switchyard-batch-status');
+    expect(['queued', 'running']).toContain(status);
+    expect(Number(early.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const body = (await early.json()) as any;
+    expect(body).toMatchObject({
+      object: 'sentiment.batch.results_pending',
+      id,
+      status,
+      counts: { total: 6 },
+      batch_url: `/v1/operations/sentiment/batches/${id}`,
+    });
+    expect(body.message).toContain(`Batch ${id} is ${status} (`);
+    expect(body.message).toContain('once it has finished');
+
+    // The results so far, on request: a 200 whose header says the batch still runs.
+    await until(async () => (await batch_(id)).counts.done >= 1);
+    const partial = await get(`${RESULTS(id)}?partial=true`);
+    expect(partial.status).toBe(200);
+    expect(partial.headers.get('x-switchyard-batch-status')).toBe('running');
+    const partialLines = (await partial.text()).split('\n').filter(Boolean);
+    expect(partialLines.length).toBeGreaterThanOrEqual(1);
+    expect(partialLines.length).toBeLessThan(6);
+
+    const bad = await api(`${RESULTS(id)}?partial=maybe`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ param: 'partial', type: 'invalid_request_error' });
+  } finally {
+    stack.fakes.openai.setDefault('sum', { kind: 'ok', simulate: true });
+  }
+
+  await until(async () => (await batch_(id)).status === 'completed');
+  const done = await get(RESULTS(id));
+  expect(done.status).toBe(200);
+  expect(done.headers.get('x-switchyard-batch-status')).toBe('completed');
+  expect(done.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+  const lines = (await done.text())
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  expect(lines.map((l) => l.id)).toEqual(texts.map((t) => t.id));
+  expect(lines.every((l) => typeof l.result.label === 'string' && l.error === null)).toBe(true);
+
+  // Cancelling the finished batch does not claim a cancel: a 409 with its final status.
+  const cancel = await api(`/operations/sentiment/batches/${id}/cancel`, { method: 'POST' });
+  expect(cancel.status).toBe(409);
+  expect(cancel.body.error).toMatchObject({
+    type: 'invalid_request_error',
+    code: 'batch_already_finished',
+    message: `Batch ${id} had already finished (completed); there is nothing to cancel.`,
+    batch: { id, status: 'completed', cancel_requested: false, counts: { done: 6 } },
+  });
+  expect((await api(`/operations/sentiment/batches/${id}`)).body).toMatchObject({
+    status: 'completed',
+    cancel_requested: false,
+  });
+}, 120_000);
+
+const batch_ = async (id: string) => (await api(`/operations/sentiment/batches/${id}`)).body;

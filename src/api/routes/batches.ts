@@ -11,6 +11,7 @@ import * as batches from '../../db/batches';
 import {
   DocumentSchema,
   etaSeconds,
+  isFinished,
   OperationBatchOptionsSchema,
   SummarizeOptionsSchema,
   TEXT_OPERATION_KINDS,
@@ -181,6 +182,26 @@ const JSONL_LIMITS = { maxLineBytes: MAX_LINE_BYTES, maxBytes: MAX_UPLOAD_BYTES,
 const isJsonl = (req: Request) =>
   /^application\/(x-ndjson|jsonl|x-jsonlines|ndjson)\b/i.test(req.header('content-type') ?? '');
 
+/** The batch's status, on its results and cancel answers. */
+export const BATCH_STATUS_HEADER = 'x-switchyard-batch-status';
+
+const ResultsQuery = z.object({
+  /** `true`: the results finished so far, while the batch still runs (200, status in the header). */
+  partial: z.enum(['true', 'false']).optional(),
+});
+
+/** The 202 body of results asked for before the batch has finished. */
+const ResultsPending = z.object({
+  object: z.string(),
+  id: z.string(),
+  status: z.string(),
+  status_reason: z.string().nullable(),
+  message: z.string(),
+  counts: z.object({ total: z.number(), done: z.number(), failed: z.number(), pending: z.number() }),
+  eta_seconds: z.number().nullable(),
+  batch_url: z.string(),
+});
+
 /** A page of batches, as the docs show it. */
 export const batchList = z.object({
   object: z.literal('list'),
@@ -303,10 +324,37 @@ export const batchRoutes = routeSpecs<BatchDeps>([
     tag: 'batches',
     role: 'member',
     responseType: 'application/x-ndjson',
-    errors: [401, 404],
+    query: ResultsQuery,
+    accepted: {
+      description: 'The batch has not finished: no results yet (`x-switchyard-batch-status`, `retry-after`)',
+      schema: ResultsPending,
+    },
+    errors: [400, 401, 404],
     handle: async (deps, req, res) => {
       const kind = kindOf(req);
+      const { partial } = validate(ResultsQuery, req.query);
       const row = await ownBatch(deps.db, req, kind);
+      // Says what the lines are: a finished batch's results, or (partial=true) those so far.
+      res.setHeader(BATCH_STATUS_HEADER, row.status);
+      if (!isFinished(row.status) && partial !== 'true') {
+        // An empty 200 would read as "no results": a 202 says the batch is still at work.
+        const view = await batchView(deps.db, row);
+        const url = `${baseOf(kind)}/${row.id}`;
+        res.setHeader('retry-after', String(Math.min(60, Math.max(1, view.eta_seconds ?? 5))));
+        res.status(202).json({
+          object: `${kind}.batch.results_pending`,
+          id: row.id,
+          status: row.status,
+          status_reason: row.status_reason,
+          message:
+            `Batch ${row.id} is ${row.status} (${view.counts.done + view.counts.failed}/${view.counts.total} finished): ` +
+            `its results are served here once it has finished. Poll GET ${url} for its status, or add ?partial=true for the results so far.`,
+          counts: view.counts,
+          eta_seconds: view.eta_seconds,
+          batch_url: url,
+        } satisfies z.infer<typeof ResultsPending>);
+        return;
+      }
       res.setHeader('content-type', 'application/x-ndjson; charset=utf-8');
       await streamPages(
         res,
@@ -344,8 +392,17 @@ export const batchRoutes = routeSpecs<BatchDeps>([
     errors: [401, 404, 409],
     handle: async (deps, req, res) => {
       const row = await ownBatch(deps.db, req, kindOf(req));
-      await cancelBatchJob(deps, row.id);
-      res.json(await batchView(deps.db, (await batches.getBatch(deps.db, row.id))!));
+      const cancelled = await cancelBatchJob(deps, row.id);
+      const view = await batchView(deps.db, (await batches.getBatch(deps.db, row.id))!);
+      if (!cancelled)
+        // Not a "cancelled" answer for a batch that ended on its own: 409 with its final status.
+        throw HttpError.conflict(`Batch ${row.id} had already finished (${view.status}); there is nothing to cancel.`, {
+          code: 'batch_already_finished',
+          extra: { batch: view },
+          headers: { [BATCH_STATUS_HEADER]: view.status },
+        });
+      res.setHeader(BATCH_STATUS_HEADER, view.status);
+      res.json(view);
     },
   },
 ]);
