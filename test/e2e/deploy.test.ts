@@ -3,7 +3,8 @@
  * docker-compose.yml are parsed and checked against the code (every service, port, command and
  * variable they name), and the image's own commands are run here: `npm run build`, then
  * `node dist/src/main.js` as the image starts it, all in one and (on PostgreSQL, as compose
- * runs it) as a worker and an API with compose's variables.
+ * runs it) as a worker and an API with compose's variables. The image is on Node 22 while these
+ * tests run on the machine's Node 20: the lockfile's production packages must admit both.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,6 +13,8 @@ import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { parse } from 'yaml';
 import { EnvSchema } from '../../src/config';
+import { defaultCatalog } from '../../src/domain/catalog';
+import { parseConfigText } from '../../src/services/configFile';
 import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { dbKinds, isolatedDatabaseUrl } from '../support/db';
@@ -20,6 +23,8 @@ import { testRedisUrl } from '../support/stack';
 import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
 
 const ROOT = path.resolve(__dirname, '..', '..');
+/** Where an API without SWITCHYARD_BOOTSTRAP_KEY keeps the key it generates, in its data folder. */
+const KEY_FILE = 'bootstrap-api-key';
 
 interface Instruction {
   op: string;
@@ -38,6 +43,74 @@ function dockerStages(): Instruction[][] {
   return stages;
 }
 
+/**
+ * Compose's variable interpolation, the forms this file uses (`${VAR}`, `${VAR:-default}`,
+ * `${VAR-default}`, `$VAR`, `$$`), as `docker compose config` resolves them with `vars` set.
+ */
+function interpolate(value: string, vars: Record<string, string> = {}): string {
+  const out = value.replace(
+    /\$\$|\$\{([A-Za-z_]\w*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_]\w*)/g,
+    (m, braced?: string, op?: string, fallback?: string, bare?: string) => {
+      if (m === '$$') return '$';
+      const v = vars[(braced ?? bare)!];
+      if (op === ':-') return v ? v : fallback!;
+      if (op === '-') return v ?? fallback!;
+      return v ?? '';
+    },
+  );
+  // A form this helper does not know (`:+`, `:?`) would be left as it is: then the test is wrong.
+  expect(out).not.toContain('${');
+  return out;
+}
+
+/** A published port in compose's short syntax, `[[ip:]host:]container[/protocol]`; no ip: every interface. */
+function published(spec: string): { ip: string; host?: string; container: string } {
+  const parts = spec.split('/')[0]!.split(':');
+  if (parts.length === 3) return { ip: parts[0]!, host: parts[1], container: parts[2]! };
+  if (parts.length === 2) return { ip: '0.0.0.0', host: parts[0], container: parts[1]! };
+  return { ip: '0.0.0.0', container: parts[0]! };
+}
+
+/** Whether `version` satisfies an `engines.node` range: `||` of comparator sets (`>=x`, `^x`, `~x`, `x.*`, `*`…). */
+function nodeSatisfies(version: string, range: string): boolean {
+  const num = (v: string) => v.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : undefined));
+  const [M, m, p] = num(version) as [number, number, number];
+  const cmp = (v: (number | undefined)[]) => {
+    const [a = 0, b = 0, c = 0] = v;
+    return M !== a ? M - a : m !== b ? m - b : p - c;
+  };
+  const one = (c: string): boolean => {
+    const match = /^(>=|<=|>|<|\^|~|=)?v?(.*)$/.exec(c)!;
+    const op = match[1] ?? '=';
+    const v = num(match[2]!);
+    if (['*', 'x', ''].includes(match[2]!)) return true;
+    switch (op) {
+      case '>=':
+        return cmp(v) >= 0;
+      case '>':
+        return cmp(v) > 0;
+      case '<=':
+        return cmp(v) <= 0;
+      case '<':
+        return cmp(v) < 0;
+      case '^':
+        return cmp(v) >= 0 && M === v[0] && (M !== 0 || m === v[1]);
+      case '~':
+        return cmp(v) >= 0 && M === v[0] && (v[1] === undefined || m === v[1]);
+      default:
+        // `20`, `20.x`, `20.3.*`: every given number matches.
+        return v.every((n, i) => n === undefined || n === [M, m, p][i]);
+    }
+  };
+  return range.split('||').some((set) =>
+    set
+      .trim()
+      .replace(/(>=|<=|>|<|\^|~|=)\s+/g, '$1')
+      .split(/\s+/)
+      .every((c) => one(c)),
+  );
+}
+
 const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<
     string,
@@ -47,11 +120,21 @@ const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'ut
       command?: string[];
       environment?: Record<string, string | number>;
       ports?: string[];
+      volumes?: string[];
       healthcheck?: { test: string[] };
       depends_on?: Record<string, unknown> | string[];
     }
   >;
 };
+
+type Service = (typeof compose.services)[string];
+/** A service's mount of the configuration file: the volume whose target SWITCHYARD_CONFIG names. */
+function configMount(svc: Service): { mounts: string[]; source: (vars?: Record<string, string>) => string } {
+  const target = String(svc.environment!.SWITCHYARD_CONFIG);
+  const mounts = (svc.volumes ?? []).filter((v) => interpolate(v).split(':')[1] === target);
+  // Relative to the compose file's folder, as compose resolves it.
+  return { mounts, source: (vars = {}) => path.resolve(ROOT, interpolate(mounts[0]!, vars).split(':')[0]!) };
+}
 
 describe('Dockerfile', () => {
   const [build, run] = dockerStages();
@@ -77,6 +160,41 @@ describe('Dockerfile', () => {
     // What the run stage copies from the build stage comes out of `npm run build` (checked below).
     const fromBuild = run!.filter((x) => x.op === 'COPY').map((x) => x.args.split(/\s+/)[1]!);
     expect(fromBuild).toEqual(['/app/package.json', '/app/node_modules', '/app/dist']);
+  });
+
+  it('is on Node 22 (LTS) in every stage', () => {
+    const froms = dockerStages().map((stage) => stage.find((i) => i.op === 'FROM')!.args.split(/\s+/)[0]!);
+    expect(froms).toHaveLength(2);
+    for (const image of froms) expect(image).toMatch(/^node:22(\.\d+){0,2}(-[a-z]+)?$/);
+  });
+
+  it("installs only packages whose `engines` admit the image's Node 22 and the tests' Node 20", () => {
+    // What `npm ci` installs and `npm prune --omit=dev` keeps: the lockfile's packages that are not dev-only.
+    const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean; engines?: { node?: string } | string[] }>;
+    };
+    const own = (lock.packages[''] as { engines: { node: string } }).engines.node;
+    // The oldest Node 22 LTS release, and the Node these tests run on.
+    const versions = ['22.11.0', process.versions.node];
+    expect(process.versions.node).toMatch(/^20\./);
+    const refused: string[] = [];
+    let checked = 0;
+    for (const [where, pkg] of Object.entries(lock.packages)) {
+      const range = where === '' ? own : !pkg.dev && !Array.isArray(pkg.engines) ? pkg.engines?.node : undefined;
+      if (range === undefined) continue;
+      checked++;
+      for (const v of versions)
+        if (!nodeSatisfies(v, range)) refused.push(`${where || 'switchyard'} (${range}) on ${v}`);
+    }
+    expect(checked).toBeGreaterThan(100);
+    expect(refused).toEqual([]);
+    // The checker itself says no where it should.
+    expect(nodeSatisfies('20.20.2', '>= 20.3.0')).toBe(true);
+    expect(nodeSatisfies('20.1.0', '>= 20.3.0')).toBe(false);
+    expect(nodeSatisfies('22.11.0', '^16 || ^18 || >=20')).toBe(true);
+    expect(nodeSatisfies('22.11.0', '^18.17.0 || ^20.3.0')).toBe(false);
+    expect(nodeSatisfies('22.11.0', '6.* || 8.* || >= 10.*')).toBe(true);
+    expect(nodeSatisfies('22.11.0', '>=14 <22')).toBe(false);
   });
 });
 
@@ -111,6 +229,44 @@ describe('docker-compose.yml', () => {
     expect(s.api!.healthcheck!.test.join(' ')).toContain(`127.0.0.1:${env.PORT}/health/ready`);
     const workerPort = s.worker!.environment!.SWITCHYARD_WORKER_HEALTH_PORT;
     expect(s.worker!.healthcheck!.test.join(' ')).toContain(`127.0.0.1:${workerPort}/health/ready`);
+  });
+
+  it("publishes Temporal's gRPC port and its UI on 127.0.0.1 only, unless TEMPORAL_BIND says otherwise", () => {
+    // Neither asks for authentication; only the API (which checks API keys) is on every interface.
+    for (const [name, svc] of Object.entries(s))
+      if (name !== 'api')
+        for (const port of svc.ports ?? [])
+          expect({ name, ...published(interpolate(port)) }).toMatchObject({ name, ip: '127.0.0.1' });
+    expect(s.temporal!.ports!.map((p) => interpolate(p))).toEqual(['127.0.0.1:7233:7233']);
+    expect(s['temporal-ui']!.ports!.map((p) => interpolate(p))).toEqual(['127.0.0.1:8233:8080']);
+    // Asked otherwise:
+    for (const name of ['temporal', 'temporal-ui'])
+      for (const port of s[name]!.ports!)
+        expect(published(interpolate(port, { TEMPORAL_BIND: '0.0.0.0' })).ip).toBe('0.0.0.0');
+  });
+
+  it('mounts a configuration file read-only where SWITCHYARD_CONFIG points: the shipped defaults unless SWITCHYARD_CONFIG_FILE names one', () => {
+    for (const svc of [s.worker!, s.api!]) {
+      const { mounts, source } = configMount(svc);
+      expect(mounts).toHaveLength(1);
+      expect(interpolate(mounts[0]!).split(':')[2]).toBe('ro');
+      expect(source({ SWITCHYARD_CONFIG_FILE: '/etc/switchyard/prod.yaml' })).toBe('/etc/switchyard/prod.yaml');
+      // Unset: a file of this repository (a missing one would be mounted as an empty folder), and
+      // one that means the shipped defaults.
+      expect(fs.statSync(source()).isFile()).toBe(true);
+      const shipped = () => defaultCatalog({ simulated: true });
+      expect(parseConfigText(fs.readFileSync(source(), 'utf8'), source(), shipped)).toEqual({ catalog: shipped() });
+    }
+  });
+
+  it('keeps a generated API key in the API’s volume, and says where', () => {
+    const dataDir = String(s.api!.environment!.SWITCHYARD_DATA_DIR);
+    expect(s.api!.volumes).toContain(`api-data:${dataDir}`);
+    expect(s.api!.environment!.SWITCHYARD_BOOTSTRAP_KEY).toBe('${SWITCHYARD_BOOTSTRAP_KEY:-}');
+    // The file the API writes it to (checked on a real start below) and the log that shows it.
+    const text = fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');
+    expect(text).toContain(`docker compose exec api cat ${dataDir}/${KEY_FILE}`);
+    expect(text).toContain(`docker compose logs api | grep 'API key'`);
   });
 });
 
@@ -178,16 +334,16 @@ describe('the image commands, run here', () => {
       if (proc.exitCode !== null || Date.now() > until) throw new Error(`${role} did not start:\n${out}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    return stack;
+    return { ...stack, dataDir: dir };
   }
 
-  async function answers(apiPort: number) {
+  async function answers(apiPort: number, key = 'sk-deploy-test-0000000000') {
     const base = `http://127.0.0.1:${apiPort}`;
     const ready = await fetch(`${base}/health/ready`);
     expect({ status: ready.status, body: await ready.json() }).toMatchObject({ status: 200 });
     const res = await fetch(`${base}/v1/chat/completions`, {
       method: 'POST',
-      headers: { authorization: 'Bearer sk-deploy-test-0000000000', 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'Hello' }] }),
     });
     const body = (await res.json()) as { object: string };
@@ -197,8 +353,25 @@ describe('the image commands, run here', () => {
   it('`node dist/src/main.js all` starts the API and the worker, and answers', async () => {
     const port = await freePort();
     const sdkMetrics = await freePort();
-    const all = await start('all', { PORT: String(port), SWITCHYARD_TEMPORAL_METRICS_PORT: String(sdkMetrics) });
-    await answers(port);
+    // As compose starts it: no SWITCHYARD_BOOTSTRAP_KEY, and the configuration file it mounts when
+    // SWITCHYARD_CONFIG_FILE is unset (here at its place in this checkout).
+    const configFile = configMount(compose.services.api!).source();
+    const all = await start('all', {
+      PORT: String(port),
+      SWITCHYARD_TEMPORAL_METRICS_PORT: String(sdkMetrics),
+      SWITCHYARD_BOOTSTRAP_KEY: '',
+      SWITCHYARD_CONFIG: configFile,
+    });
+    expect(all.output()).toContain(`, from ${configFile})`);
+    // The generated key: printed once, with the file it is kept in (the one compose's comments name).
+    const keyFile = path.join(all.dataDir, KEY_FILE);
+    const escaped = keyFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const printed = new RegExp(`API key: +(sk-\\S+) +\\(an operator key, generated now and kept in ${escaped};`).exec(
+      all.output(),
+    );
+    expect(printed).not.toBeNull();
+    expect(fs.readFileSync(keyFile, 'utf8').trim()).toBe(printed![1]);
+    await answers(port, printed![1]);
     // The Temporal SDK's own worker metrics, from its runtime's Prometheus exporter.
     const sdk = await (await fetch(`http://127.0.0.1:${sdkMetrics}/metrics`)).text();
     expect(sdk).toMatch(/^temporal_\w+/m);
@@ -211,7 +384,11 @@ describe('the image commands, run here', () => {
   (postgres ? it : it.skip)('as compose runs them: a worker and an API process with compose variables', async () => {
     const apiPort = await freePort();
     const workerPort = await freePort();
-    const shared = { DATABASE_URL: await isolatedDatabaseUrl(), REDIS_URL: testRedisUrl() };
+    const shared = {
+      DATABASE_URL: await isolatedDatabaseUrl(),
+      REDIS_URL: testRedisUrl(),
+      SWITCHYARD_CONFIG: configMount(compose.services.worker!).source(),
+    };
     await start('worker', { ...shared, SWITCHYARD_WORKER_HEALTH_PORT: String(workerPort) });
     await start('api', { ...shared, PORT: String(apiPort) });
     const ready = await fetch(`http://127.0.0.1:${workerPort}/health/ready`);
