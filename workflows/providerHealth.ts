@@ -107,7 +107,7 @@ export async function providerHealth(input: ProviderHealthInput): Promise<void> 
     changed = false;
     state = advance(state, Date.now(), s);
     // Runs started before the projection existed replay without this step. Entities are not
-    // drained: this stays `patched()` until none of those runs is left (README, "Changing workflow code").
+    // drained: this stays `patched()` until none of those runs is left (docs/development.md, "Changing workflow code").
     if (patched('breaker-projection') && routingKey(state) !== published) {
       const key = routingKey(state);
       try {

@@ -9,7 +9,7 @@
  * failures are flushed within `failureFlushMs` (200 ms) — a breaker hears of trouble promptly —
  * and successes are counted and flushed every `successFlushMs` (2 s). Probe outcomes go at once.
  * Per endpoint and per worker process that is at most 5 failure signals and 0.5 success signals
- * per second, whatever the request rate (see the README's signal-rate table).
+ * per second, whatever the request rate (see the signal-rate table in docs/configuration.md, "Circuit breakers").
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Queryable } from '../db';

@@ -163,7 +163,7 @@ describe('the whole stack, started as `npm start` starts it', () => {
       status: 'succeeded',
       provider: 'simulated',
       response: { content: completion.choices[0]!.message.content },
-      // What the README names for replay: the decision's whole input and its configuration version.
+      // What docs/operations.md names for replay: the decision's whole input and its configuration version.
       decision_input: { requestedModel: 'auto', operation: 'chat' },
       config_version: 1,
     });

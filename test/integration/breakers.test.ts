@@ -144,7 +144,7 @@ it('lets an operator force a breaker open and closed, with a reason', async () =
       /^requested oa\/primary removed by breaker-open \(breaker forced open: vendor incident\)/,
     ),
   });
-  // Closing needs no reason (as the README shows it).
+  // Closing needs no reason (as docs/configuration.md shows it).
   expect((await operator({ action: 'close' })).status).toBe(200);
   await until(async () => (await ask()).model === 'oa/primary');
   const plain = await stack.post('/chat/completions', {

@@ -2,7 +2,7 @@
  * Safe evolution of workflow code: histories recorded from each workflow type's typical lives
  * (`test/replay/*.json`, written by `npm run record:histories`) must replay against the current
  * code. A change that would break a running workflow (a new command, a reordered step) fails here;
- * such a change goes behind `patched()` (see the README's "Changing workflow code").
+ * such a change goes behind `patched()` (see "Changing workflow code" in docs/development.md).
  */
 import fs from 'node:fs';
 import path from 'node:path';
