@@ -15,8 +15,6 @@ import { recordHistory } from '../support/histories';
 import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
 
 const FIRST_TOKEN_MS = 2_000;
-/** The least a retried first-token timeout could take before the fallback: three waits and two backoffs. */
-const RETRIED_MIN_MS = 3 * FIRST_TOKEN_MS + 1_000 + 2_000;
 const ANSWER = 'from the backup';
 
 describe('a first-token timeout fails over at once', () => {
@@ -28,7 +26,7 @@ describe('a first-token timeout fails over at once', () => {
       config: {
         routing: { defaultStrategy: 'quality' },
         // The shipped attempts and backoff, spelled out: three attempts per candidate, 1 s then 2 s
-        // apart (so a retried first-token timeout would cost RETRIED_MIN_MS before the fallback).
+        // apart (a retried first-token timeout would call A three times before the fallback).
         retry: {
           default: { maximumAttempts: 3, initialIntervalMs: 1_000, backoffCoefficient: 2, timeoutMs: 30_000 },
         },
@@ -75,9 +73,9 @@ describe('a first-token timeout fails over at once', () => {
       ['an/answers', 1, 'success', undefined],
     ]);
     expect(r.attempts[0]!.errorMessage).toBe(`oa/stalls: no first token within ${FIRST_TOKEN_MS} ms`);
-    // One first-token wait, not three: retried, the fallback could not even begin this soon.
+    // It waited out the first-token limit once (one call to A above: not three waits). How long a
+    // client waits beyond that is not asserted: timings are noisy on a loaded machine.
     expect(elapsedMs).toBeGreaterThanOrEqual(FIRST_TOKEN_MS);
-    expect(elapsedMs).toBeLessThan(RETRIED_MIN_MS);
   }
 
   it.each<[string, Behaviour]>([
