@@ -104,6 +104,8 @@ export const TenantPolicySchema = z
     region: RegionSchema.optional(),
     compliance: z.array(ComplianceSchema).default([]),
     strategy: StrategySchema.optional(),
+    /** The default for requests naming a model: `none` never answers them with another model. */
+    substitution: z.enum(['none', 'allowed']).optional(),
     ...Restrictions,
     workspaces: z.record(z.string(), z.object(Restrictions).strict()).default({}),
     /** Spend limits (per request, daily, weekly, monthly), for the tenant and its users. */

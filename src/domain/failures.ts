@@ -145,6 +145,9 @@ export const ROUTE_ENDINGS = {
   },
   DeadlineExceeded: { httpStatus: 504, why: 'the request deadline passed' },
   BudgetExceeded: { httpStatus: 429, why: 'no candidate fits the remaining budget' },
+  // A request naming a model with no substitution: that model failed or was filtered out. Its
+  // status is the class of the model's own failure (`strictEnding` in ./fallback); 503 by default.
+  ModelUnavailable: { httpStatus: 503, why: 'the named model did not answer and substitution is off' },
   // Not a fallback outcome: the workflow was cancelled (a Responses API cancel). 409 as for a
   // cancelled batch's request (`BatchCancelled`): the request conflicts with its client's own cancel.
   Cancelled: { httpStatus: 409, why: 'the client cancelled the request' },

@@ -6,6 +6,7 @@
 import { FAILURE_RULES, isFailureType, ROUTE_ENDINGS, type Disposition, type RouteEnding } from './failures';
 import type { WindowState } from './budget';
 import type { AttemptRecord, CandidateOutcome, PlannedRoute, RoutedCandidate } from './request';
+import type { FilterName } from './policy';
 
 export interface FallbackState {
   /** Candidates with a context window ≤ this cannot take the prompt (a context-length failure). */
@@ -101,11 +102,12 @@ export function afterFailure(
 
 /** How a route that produced no answer ends: its error type and HTTP status. */
 export function routeEnding(
-  plan: Pick<PlannedRoute, 'candidates'> & Partial<Pick<PlannedRoute, 'rejected'>>,
+  plan: Pick<PlannedRoute, 'candidates'> & Partial<Pick<PlannedRoute, 'rejected' | 'substitution'>>,
   outcomes: CandidateOutcome[],
   s: FallbackState,
 ): { errorType: string; httpStatus: number } {
   if (s.stop) return { errorType: s.stop.type, httpStatus: s.stop.httpStatus };
+  if (plan.substitution) return strictEnding(plan.substitution.modelId, plan, outcomes);
   let ending: RouteEnding = 'AllCandidatesFailed';
   const errors = outcomes.filter((o) => o.outcome === 'error');
   if (plan.candidates.length === 0)
@@ -120,6 +122,74 @@ export function routeEnding(
   else if (errors.length > 0 && errors.every((o) => o.errorType === 'ContextLengthExceeded'))
     ending = 'ContextLengthExceeded';
   return { errorType: ending, httpStatus: ROUTE_ENDINGS[ending].httpStatus };
+}
+
+/**
+ * The status of a strict request whose named model a filter removed: the refusal it is. The
+ * request's own constraints (capability, window, residency, compliance, cost cap, exclusions) are
+ * the client's to change (400), an allow-list the tenant's (403); an inactive model or an open
+ * breaker is the model being unavailable (503), a budget the 429 it always is.
+ */
+const STRICT_FILTER_STATUS: Record<FilterName, number> = {
+  status: 503,
+  capability: 400,
+  json: 400,
+  'context-window': 400,
+  residency: 400,
+  compliance: 400,
+  'tenant-allowlist': 403,
+  'workspace-allowlist': 403,
+  'excluded-provider': 400,
+  'cost-cap': 400,
+  budget: 429,
+  'breaker-open': 503,
+};
+
+/**
+ * How a strict request (substitution none) ends when its one model did not answer: a budget
+ * refusal and a prompt too long for it keep their endings; anything else is `ModelUnavailable`,
+ * with the status class of the model's own failure (its key refused: 503, a timeout: 504, rate
+ * limited: 429…) or of the filter that removed it.
+ */
+function strictEnding(
+  modelId: string,
+  plan: Partial<Pick<PlannedRoute, 'rejected'>>,
+  outcomes: CandidateOutcome[],
+): { errorType: string; httpStatus: number } {
+  const failed = outcomes.find((o) => o.modelId === modelId && o.outcome === 'error');
+  const filtered = plan.rejected?.find((r) => r.modelId === modelId);
+  const type = failed?.errorType ?? (filtered?.filter === 'budget' ? 'BudgetExceeded' : undefined);
+  if (type === 'BudgetExceeded') return { errorType: type, httpStatus: ROUTE_ENDINGS.BudgetExceeded.httpStatus };
+  if (type === 'ContextLengthExceeded') return { errorType: type, httpStatus: FAILURE_RULES[type].httpStatus };
+  const httpStatus = failed
+    ? isFailureType(type)
+      ? FAILURE_RULES[type].httpStatus
+      : 503
+    : filtered
+      ? STRICT_FILTER_STATUS[filtered.filter]
+      : ROUTE_ENDINGS.ModelUnavailable.httpStatus;
+  return { errorType: 'ModelUnavailable', httpStatus };
+}
+
+/** Why a strict request's model did not answer, naming it: the filter that removed it, or its own failure. */
+function modelUnavailableMessage(
+  substitution: Pick<NonNullable<PlannedRoute['substitution']>, 'modelId' | 'source'>,
+  plan: Pick<PlannedRoute, 'rejected'>,
+  outcomes: CandidateOutcome[],
+): string {
+  const { modelId } = substitution;
+  const failed = outcomes.find((o) => o.modelId === modelId && o.outcome === 'error');
+  const filtered = plan.rejected.find((r) => r.modelId === modelId);
+  const why = failed
+    ? `failed: ${failed.errorType ?? 'error'}${failed.message ? ` (${failed.message})` : ''}`
+    : filtered
+      ? `was removed by the ${filtered.filter} filter (${filtered.reason})`
+      : 'did not answer';
+  const off =
+    substitution.source === 'tenant'
+      ? "the tenant's default is no substitution"
+      : 'the request asked for no substitution (X-Switchyard-Substitution: none)';
+  return `The model ${modelId} ${why}. No other model answered: ${off}.`;
 }
 
 /** One line per attempt, as an operator reads it: "alpha/a attempt 2: 429 RateLimited → fallback". */
@@ -183,7 +253,7 @@ export function budgetMessage(
 export interface RouteFailureFacts {
   /** The ending `routeEnding` chose. */
   errorType: string;
-  plan: Pick<PlannedRoute, 'candidates' | 'rejected' | 'budget'>;
+  plan: Pick<PlannedRoute, 'candidates' | 'rejected' | 'budget'> & Partial<Pick<PlannedRoute, 'substitution'>>;
   outcomes: CandidateOutcome[];
   state: FallbackState;
   /** The prompt's tokens, as classified. */
@@ -196,6 +266,8 @@ export interface RouteFailureFacts {
 export function routeFailureMessage(f: RouteFailureFacts): string {
   const { errorType, plan, outcomes, state } = f;
   switch (errorType) {
+    case 'ModelUnavailable':
+      return modelUnavailableMessage(plan.substitution ?? { modelId: '', source: 'request' }, plan, outcomes);
     case 'NoCandidate':
       return `No model can serve this request: ${plan.rejected.map((r) => `${r.modelId}: ${r.reason}`).join('; ')}`;
     case 'ContextLengthExceeded': {

@@ -206,6 +206,8 @@ export interface RouteSummary {
   candidates: string[];
   rule?: { id: string; name?: string; picked?: string };
   override?: { id: string; scope: string; subject: string; expiresAt?: string };
+  /** The request named a model and may not be answered by another (`X-Switchyard-Substitution: none`). */
+  substitution?: 'none';
 }
 
 /**
@@ -234,6 +236,7 @@ export function routeSummaryOf(plan: PlannedRoute): RouteSummary {
     candidates: plan.candidates.map((c) => c.modelId),
     ...(plan.rule && { rule: plan.rule }),
     ...(plan.override && { override: plan.override }),
+    ...(plan.substitution && { substitution: plan.substitution.mode }),
   };
 }
 

@@ -387,3 +387,72 @@ describe('routeFailureMessage: the wording of each ending, as routeRequest has a
     expect(routeFailureMessage(facts({ errorType: 'AllCandidatesFailed' }))).toBe('No candidate produced an answer: ');
   });
 });
+
+describe('a strict request (substitution none): its one model did not answer', () => {
+  const strict = { mode: 'none' as const, source: 'request' as const, modelId: 'a/x' };
+  const s = initialFallbackState();
+  const failedWith = (errorType: string, message = 'why') => [
+    { modelId: 'a/x', provider: 'a', outcome: 'error' as const, errorType, message },
+  ];
+  const tried = { candidates: [cand('a/x', 8000, 2)], rejected: [], substitution: strict };
+  const filtered = (filter: 'residency' | 'tenant-allowlist' | 'budget' | 'breaker-open' | 'status') => ({
+    candidates: [],
+    rejected: [
+      { modelId: 'a/x', filter, reason: `a ${filter} reason` },
+      { modelId: 'b/y', filter: 'budget' as const, reason: 'another model, not named' },
+    ],
+    substitution: strict,
+  });
+
+  it("ends in ModelUnavailable with the status class of the model's own failure", () => {
+    expect(routeEnding(tried, failedWith('AuthFailed'), s)).toEqual({ errorType: 'ModelUnavailable', httpStatus: 503 });
+    expect(routeEnding(tried, failedWith('Timeout'), s)).toEqual({ errorType: 'ModelUnavailable', httpStatus: 504 });
+    expect(routeEnding(tried, failedWith('RateLimited'), s)).toEqual({
+      errorType: 'ModelUnavailable',
+      httpStatus: 429,
+    });
+    expect(routeEnding(tried, failedWith('InvalidOutput'), s)).toEqual({
+      errorType: 'ModelUnavailable',
+      httpStatus: 502,
+    });
+    // What the client must change keeps its own ending; a stop (an invalid request) stays a stop.
+    expect(routeEnding(tried, failedWith('ContextLengthExceeded'), s)).toEqual({
+      errorType: 'ContextLengthExceeded',
+      httpStatus: 400,
+    });
+    expect(routeEnding(tried, failedWith('BudgetExceeded'), s).errorType).toBe('BudgetExceeded');
+    expect(
+      routeEnding(tried, failedWith('InvalidRequest'), { ...s, stop: { type: 'InvalidRequest', httpStatus: 400 } }),
+    ).toEqual({ errorType: 'InvalidRequest', httpStatus: 400 });
+  });
+
+  it("ends with the filter's refusal when a filter removed the model (other models' rejections do not count)", () => {
+    expect(routeEnding(filtered('residency'), [], s)).toEqual({ errorType: 'ModelUnavailable', httpStatus: 400 });
+    expect(routeEnding(filtered('tenant-allowlist'), [], s)).toEqual({
+      errorType: 'ModelUnavailable',
+      httpStatus: 403,
+    });
+    expect(routeEnding(filtered('breaker-open'), [], s)).toEqual({ errorType: 'ModelUnavailable', httpStatus: 503 });
+    expect(routeEnding(filtered('status'), [], s)).toEqual({ errorType: 'ModelUnavailable', httpStatus: 503 });
+    expect(routeEnding(filtered('budget'), [], s)).toEqual({ errorType: 'BudgetExceeded', httpStatus: 429 });
+  });
+
+  it('says which model, why, and why no other answered', () => {
+    const facts = (plan: RouteFailureFacts['plan'], outcomes: CandidateOutcome[] = []): RouteFailureFacts => ({
+      errorType: 'ModelUnavailable',
+      plan,
+      outcomes,
+      state: s,
+      inputTokens: 10,
+      latencyMs: 5,
+    });
+    expect(routeFailureMessage(facts(tried, failedWith('AuthFailed', 'a/x 401: bad key')))).toBe(
+      'The model a/x failed: AuthFailed (a/x 401: bad key). No other model answered: the request asked for no substitution (X-Switchyard-Substitution: none).',
+    );
+    expect(
+      routeFailureMessage(facts({ ...filtered('residency'), substitution: { ...strict, source: 'tenant' } })),
+    ).toBe(
+      "The model a/x was removed by the residency filter (a residency reason). No other model answered: the tenant's default is no substitution.",
+    );
+  });
+});

@@ -434,3 +434,48 @@ describe('decide: properties over generated catalogs and requests', () => {
     );
   });
 });
+
+describe('no substitution: a named model alone', () => {
+  it('by default a named model a filter removes is routed as auto (substituted)', () => {
+    const d = decide(input({ tenantId: 'eu-school' }, { requestedModel: 'openai/gpt-4o-mini' }), hello, seed);
+    expect(d.candidates.length).toBeGreaterThan(0);
+    expect(chain(d)).not.toContain('openai/gpt-4o-mini');
+    expect(d.substitution).toBeUndefined();
+  });
+
+  it('strict: the chain is the named model only, whatever rules and fallbacks say, and the decision records it', () => {
+    const d = decide(
+      input({ subject: 'mathematics', substitution: 'none' }, { requestedModel: 'openai/gpt-4o' }),
+      hello,
+      seed,
+    );
+    expect(chain(d)).toEqual(['openai/gpt-4o']);
+    expect(d.rule).toBeUndefined();
+    expect(d.substitution).toEqual({ mode: 'none', source: 'request', modelId: 'openai/gpt-4o' });
+    expect(d.notes).toEqual(['substitution none (the request): only openai/gpt-4o may answer']);
+  });
+
+  it('strict and filtered out: no candidate at all, the note says which filter', () => {
+    const d = decide(
+      input({ tenantId: 'eu-school', substitution: 'none' }, { requestedModel: 'openai/gpt-4o-mini' }),
+      hello,
+      seed,
+    );
+    expect(d.candidates).toEqual([]);
+    expect(d.notes[1]).toMatch(/^requested openai\/gpt-4o-mini removed by residency \(.*\); not substituted$/);
+    expect(d.summary).toMatch(/^no candidate left: openai\/gpt-4o-mini removed by residency/);
+  });
+
+  it("a tenant's default applies to its named requests; the request's own choice wins; auto is unaffected", () => {
+    const cfg = withConfig({ tenants: { ...seed.tenants, 'district-7': { substitution: 'none' } } });
+    const named = decide(input({}, { requestedModel: 'openai/gpt-4o' }), hello, cfg);
+    expect(chain(named)).toEqual(['openai/gpt-4o']);
+    expect(named.substitution).toMatchObject({ source: 'tenant' });
+    const allowed = decide(input({ substitution: 'allowed' }, { requestedModel: 'openai/gpt-4o' }), hello, cfg);
+    expect(chain(allowed).length).toBeGreaterThan(1);
+    expect(allowed.substitution).toBeUndefined();
+    const auto = decide(input({ substitution: 'none' }), hello, cfg);
+    expect(chain(auto).length).toBeGreaterThan(1);
+    expect(auto.substitution).toBeUndefined();
+  });
+});

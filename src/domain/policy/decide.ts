@@ -61,9 +61,17 @@ export function decide(
   const isEligible = (id: string) => eligible.find((m) => m.id === id);
 
   let auto = AUTO_MODELS.has(input.requestedModel);
+  let substitution: RouteDecision['substitution'];
   if (!auto) {
     const requested = findModel(catalog, input.requestedModel);
     if (!requested) throw new UnknownModelError(`The model '${input.requestedModel}' does not exist in the catalog.`);
+    // The request's own choice wins over its tenant's default; `auto` requests never get here.
+    const mode = input.context.substitution ?? e.tenant?.substitution ?? 'allowed';
+    if (mode === 'none') {
+      const source = input.context.substitution ? 'request' : 'tenant';
+      substitution = { mode, source, modelId: requested.id };
+      return strictDecision(requested, rejected, strategy, substitution, estimate(requested), health);
+    }
     const ok = isEligible(requested.id);
     if (ok) preferred.push({ m: ok, step: 'requested', reason: 'requested by the client' });
     else {
@@ -159,5 +167,47 @@ export function decide(
     notes,
     summary,
     ...(cooling[0] && { retryAt: cooling[0] }),
+  };
+}
+
+/**
+ * A named model with no substitution (`X-Switchyard-Substitution: none`, or the tenant's default):
+ * the chain is that model alone, or empty when a filter removed it (the workflow then ends the
+ * request naming the model and the filter). No override, rule or strategy adds another model.
+ */
+function strictDecision(
+  m: Model,
+  rejected: RouteDecision['rejected'],
+  strategy: RouteDecision['strategy'],
+  substitution: NonNullable<RouteDecision['substitution']>,
+  estimatedCostUsd: number,
+  health: HealthView,
+): RouteDecision {
+  const why = rejected.find((r) => r.modelId === m.id);
+  const by = substitution.source === 'request' ? 'the request' : "the tenant's default";
+  const notes = [`substitution none (${by}): only ${m.id} may answer`];
+  if (why) notes.push(`requested ${m.id} removed by ${why.filter} (${why.reason}); not substituted`);
+  const cooling = why?.filter === 'breaker-open' ? health.blocked?.[m.id]?.until : undefined;
+  return {
+    candidates: why
+      ? []
+      : [
+          {
+            modelId: m.id,
+            provider: m.provider,
+            model: m.model,
+            step: 'requested',
+            reason: 'requested by the client (no substitution)',
+            estimatedCostUsd,
+          },
+        ],
+    rejected,
+    strategy,
+    notes,
+    summary: why
+      ? `no candidate left: ${m.id} removed by ${why.filter} (${why.reason}), substitution none`
+      : `${m.id} (requested by the client, substitution none)`,
+    substitution,
+    ...(cooling && { retryAt: cooling }),
   };
 }

@@ -8,6 +8,14 @@ import { RegionSchema, StrategySchema, type Override, type Strategy } from '../c
 
 export const AUTO_MODELS = new Set(['auto', 'switchyard/auto']);
 
+/**
+ * Whether a request that names a model may be answered by another one when that model fails or is
+ * filtered out: `allowed` (the default: fallbacks, the header `x-switchyard-model-substituted`
+ * says so) or `none` (strict: the named model's failure is the request's error).
+ */
+export const SubstitutionSchema = z.enum(['none', 'allowed']);
+export type Substitution = z.infer<typeof SubstitutionSchema>;
+
 /** The request attributes routing may look at (from headers and the body's metadata). */
 export const RouteContextSchema = z.object({
   tenantId: z.string(),
@@ -21,6 +29,8 @@ export const RouteContextSchema = z.object({
   strategy: StrategySchema.optional(),
   maxCostUsd: z.number().positive().optional(),
   excludeProviders: z.array(z.string()).default([]),
+  /** The request's own choice (header or metadata); absent: the tenant's default, else `allowed`. */
+  substitution: SubstitutionSchema.optional(),
   metadata: z.record(z.string(), z.string()).default({}),
 });
 export type RouteContext = z.infer<typeof RouteContextSchema>;
@@ -94,6 +104,11 @@ export interface RouteDecision {
   rule?: { id: string; name?: string; picked?: string };
   notes: string[];
   summary: string;
+  /**
+   * A named model with no substitution: the chain is that model alone, and a failure ends the
+   * request naming it. `source`: the request asked (header or metadata), or its tenant's default.
+   */
+  substitution?: { mode: 'none'; source: 'request' | 'tenant'; modelId: string };
   /** With no candidate left but models only cooling down: when the first of them reopens for probes. */
   retryAt?: string;
 }
