@@ -35,6 +35,8 @@ export type Lookup =
 export async function lookUp(
   deps: Pick<RunnerDeps, 'metrics' | 'cache'>,
   r: Pick<PathRequest, 'tenantId' | 'body' | 'route' | 'cache'>,
+  /** A strict request's model (substitution none): an answer another model gave is a miss. */
+  onlyModel?: string,
 ): Promise<Lookup | undefined> {
   const { operation } = r.route;
   const ttl = deps.cache?.ttlSeconds[operation] ?? 0;
@@ -52,10 +54,11 @@ export async function lookUp(
   });
   // Read before anything is recorded of it: a damaged entry is answered by a provider, and the
   // answer kept in its place.
-  const answer = entry && readCached(entry, { tenant: r.tenantId, operation });
+  const usable = entry && (onlyModel === undefined || entry.modelId === onlyModel) ? entry : undefined;
+  const answer = usable && readCached(usable, { tenant: r.tenantId, operation });
   deps.metrics?.cacheRequests.inc({ operation, result: answer ? 'hit' : 'miss' });
-  return entry && answer
-    ? { status: 'hit', key, entry, answer, startedAt }
+  return usable && answer
+    ? { status: 'hit', key, entry: usable, answer, startedAt }
     : { status: 'miss', key, ttlMs: ttl * 1000 };
 }
 

@@ -3,7 +3,7 @@
  * `metadata` (so OpenAI clients can pass attributes without custom headers). Headers win.
  */
 import type { Request } from 'express';
-import { RouteContextSchema, type RouteContext } from '../domain/policy';
+import { RouteContextSchema, SubstitutionSchema, type RouteContext, type Substitution } from '../domain/policy';
 import { HttpError } from './errors';
 
 const HEADERS: Record<string, string> = {
@@ -63,6 +63,8 @@ export function routeContext(
     ...(header('maxCostUsd') !== undefined && { maxCostUsd: Number(header('maxCostUsd')) }),
     metadata,
   };
+  const substitution = substitutionOf(req, metadata);
+  if (substitution) Object.assign(raw, { substitution });
   const parsed = RouteContextSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -70,6 +72,27 @@ export function routeContext(
     const param = HEADERS[field] ?? (field === 'metadata' ? 'metadata' : field);
     throw HttpError.invalid(`Invalid value for '${param}': ${issue.message}`, { param, code: 'invalid_value' });
   }
+  return parsed.data;
+}
+
+/**
+ * `X-Switchyard-Substitution: none|allowed`, or the body's `metadata.substitution` (for clients
+ * that cannot set headers; the header wins): whether a named model may be answered by another.
+ * Absent: the tenant's default (`substitution` in its policy), else `allowed`.
+ */
+function substitutionOf(req: Request, metadata: Record<string, string>): Substitution | undefined {
+  const fromHeader = req.header('x-switchyard-substitution');
+  const [value, param] =
+    fromHeader !== undefined
+      ? [fromHeader, 'X-Switchyard-Substitution']
+      : [metadata.substitution, 'metadata.substitution'];
+  if (value === undefined) return undefined;
+  const parsed = SubstitutionSchema.safeParse(value.trim().toLowerCase());
+  if (!parsed.success)
+    throw HttpError.invalid(`Invalid value for '${param}': expected 'none' or 'allowed', got '${value}'.`, {
+      param,
+      code: 'invalid_value',
+    });
   return parsed.data;
 }
 

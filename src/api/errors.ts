@@ -17,6 +17,7 @@ export type ErrorType =
   | 'rate_limit_error'
   | 'budget_exceeded'
   | 'provider_error'
+  | 'model_unavailable'
   | 'timeout_error'
   | 'server_error';
 

@@ -4,10 +4,10 @@
  */
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { WorkflowFailedError } from '@temporalio/client';
-import { ROUTE_ENDINGS } from '../domain/failures';
+import { FAILURE_RULES, isFailureType, ROUTE_ENDINGS } from '../domain/failures';
 import type { RouteFailureDetails } from '../domain/request';
 import { windowJson } from './budgetJson';
-import { HttpError } from './errors';
+import { HttpError, type ErrorType } from './errors';
 
 /** An outage of a dependency is a 503 the client can retry (with the same Idempotency-Key), not a 500. */
 export function unavailable(what: string, err: unknown, requestId?: string): HttpError {
@@ -26,7 +26,7 @@ export async function unavailableOnError<T>(what: string, p: Promise<T>): Promis
   }
 }
 
-export function routeFailureToHttp(err: WorkflowFailedError, requestId: string): HttpError {
+export function routeFailureToHttp(err: WorkflowFailedError, requestId: string, requestedModel?: string): HttpError {
   const cause = err.cause;
   // Cancelled (a Responses API cancel, a cancelled batch's child, an operator's cancel): it
   // recorded `Cancelled` and ended cancelled. Its own ending, not an outage: a waiting stream or a
@@ -50,6 +50,7 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string):
         extra: { request_id: requestId },
       });
     if (cause.type === 'BudgetExceeded') return budgetExceeded(cause.message, requestId, details);
+    if (cause.type === 'ModelUnavailable') return modelUnavailable(cause.message, requestId, details, requestedModel);
     const status = details?.httpStatus ?? 503;
     const type =
       status === 400
@@ -73,6 +74,42 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string):
   return new HttpError(503, 'provider_error', `The request failed: ${err.message}`, {
     code: 'route_failed',
     extra: { request_id: requestId },
+  });
+}
+
+/**
+ * A request naming a model with no substitution, which that model did not answer: the status the
+ * workflow chose (the class of the model's failure, or the filter's refusal), `model_unavailable`,
+ * and the model in `model` and `param`. The SDKs are told not to retry what a retry cannot fix
+ * (a refused key, a filter), and when an open breaker reopens.
+ */
+function modelUnavailable(
+  message: string,
+  requestId: string,
+  details: RouteFailureDetails | undefined,
+  requestedModel: string | undefined,
+): HttpError {
+  const status = details?.httpStatus ?? ROUTE_ENDINGS.ModelUnavailable.httpStatus;
+  const failed = details?.candidates.find((c) => c.outcome === 'error');
+  const type: ErrorType =
+    status === 400 ? 'invalid_request_error' : status === 403 ? 'permission_error' : 'model_unavailable';
+  const retryable =
+    failed?.errorType !== undefined && isFailureType(failed.errorType) && FAILURE_RULES[failed.errorType].retryable;
+  const headers: Record<string, string> = details?.retryAt
+    ? { 'retry-after': String(Math.max(1, Math.ceil((Date.parse(details.retryAt) - Date.now()) / 1000))) }
+    : retryable
+      ? {}
+      : { 'x-should-retry': 'false' };
+  return new HttpError(status, type, message, {
+    param: 'model',
+    code: 'model_unavailable',
+    extra: {
+      request_id: requestId,
+      model: failed?.modelId ?? requestedModel ?? null,
+      candidates: details?.candidates ?? [],
+      attempts: details?.attempts ?? [],
+    },
+    headers,
   });
 }
 

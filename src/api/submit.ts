@@ -243,7 +243,7 @@ export async function awaitResult(deps: RunnerDeps, sub: Submission, cancel?: Ab
   try {
     return await Promise.race([whileRunning(deps, () => sub.handle.result(), cancel), deadline]);
   } catch (err) {
-    if (err instanceof WorkflowFailedError) throw routeFailureToHttp(err, sub.requestId);
+    if (err instanceof WorkflowFailedError) throw routeFailureToHttp(err, sub.requestId, sub.requestedModel);
     if (err instanceof HttpError) throw err;
     throw unavailable('Temporal', err, sub.requestId);
   } finally {

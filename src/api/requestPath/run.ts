@@ -27,7 +27,7 @@ export async function runRequest(deps: PathDeps, r: PathRequest): Promise<Ran> {
   const progress: Progress = {};
   try {
     checkModel(deps, r.route);
-    const lookup = await lookUp(deps, r);
+    const lookup = await lookUp(deps, r, strictModel(deps, r));
     progress.cache = lookup?.status;
     if (lookup?.status === 'hit') {
       progress.outcome = await answerFromCache(deps, r, lookup);
@@ -69,6 +69,21 @@ export function checkModel(deps: Pick<PathDeps, 'configStore'>, route: Pick<Rout
       code: 'model_not_found',
     });
   }
+}
+
+/**
+ * The model a request names when it may not be substituted (its own `substitution: none`, else
+ * its tenant's default), as the routing policy decides it: a cached answer of another model
+ * must not answer it either.
+ */
+export function strictModel(
+  deps: Pick<PathDeps, 'configStore'>,
+  r: Pick<PathRequest, 'tenantId' | 'route'>,
+): string | undefined {
+  if (AUTO_MODELS.has(r.route.requestedModel)) return undefined;
+  const { config } = deps.configStore.current();
+  const mode = r.route.context.substitution ?? config.tenants[r.tenantId]?.substitution;
+  return mode === 'none' ? findModel(config.catalog, r.route.requestedModel)?.id : undefined;
 }
 
 /** The workflow's result, and the request counted either way. */
