@@ -15,6 +15,8 @@ const stack = useTestStack(
         fakeModel('an', 'backup', { inputPricePerMTok: 1, outputPricePerMTok: 4 }),
       ]),
     config: { retry: { default: { maximumAttempts: 1, timeoutMs: 5_000 } } },
+    // On, so a substituted answer kept in the cache is seen not to answer a strict request.
+    cache: { chat: 60 },
   },
   { timeout: 120_000, resetFakes: true },
 );
@@ -176,10 +178,19 @@ it('a bad value is a 400 naming the header (or the metadata key)', async () => {
 });
 
 it("a tenant's default of no substitution applies to its named requests; a request may still allow it", async () => {
+  // Before: the substituted answer is kept in the cache and answers the same request again.
+  await client.chat.completions.create({ model: 'oa/primary', messages });
+  const cached = await client.chat.completions.create({ model: 'oa/primary', messages }).withResponse();
+  expect(cached.response.headers.get('x-switchyard-cache')).toBe('hit');
+  expect(cached.response.headers.get('x-switchyard-model')).toBe('an/backup');
+  stack.fakes.anthropic.reset();
+
   const set = await setTenantPolicy({ substitution: 'none' });
   expect(set.policy.substitution).toBe('none');
   try {
+    // The same request, now strict: the cached answer of another model does not answer it.
     const err = await refused(client.chat.completions.create({ model: 'oa/primary', messages }));
+    expect(err.headers?.get('x-switchyard-cache')).toBe('miss');
     expect(err.status).toBe(503);
     expect(err.code).toBe('model_unavailable');
     expect(err.message).toContain("No other model answered: the tenant's default is no substitution.");
