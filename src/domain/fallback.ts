@@ -51,6 +51,19 @@ export function afterFailure(
   failureType: string,
   c: RoutedCandidate,
   s: FallbackState,
+  route: Pick<PlannedRoute, 'fallbackOnContentFilter' | 'maxEscalations'> & Partial<Pick<PlannedRoute, 'substitution'>>,
+): FailureDecision {
+  const d = failureDecision(failureType, c, s, route);
+  // A strict request's chain is its named model alone: whatever the rule says, nothing follows it.
+  if (route.substitution && d.disposition !== 'stop')
+    return { ...d, action: `stop: substitution none, no other model may answer (else ${d.action})` };
+  return d;
+}
+
+function failureDecision(
+  failureType: string,
+  c: RoutedCandidate,
+  s: FallbackState,
   route: Pick<PlannedRoute, 'fallbackOnContentFilter' | 'maxEscalations'>,
 ): FailureDecision {
   const type = isFailureType(failureType) ? failureType : 'Connection';
@@ -181,7 +194,7 @@ function modelUnavailableMessage(
   const failed = outcomes.find((o) => o.modelId === modelId && o.outcome === 'error');
   const filtered = plan.rejected.find((r) => r.modelId === modelId);
   const why = failed
-    ? `failed: ${failed.errorType ?? 'error'}${failed.message ? ` (${failed.message})` : ''}`
+    ? `failed: ${failed.errorType ?? 'error'}${failed.message ? ` (${failed.message.replace(/\.$/, '')})` : ''}`
     : filtered
       ? `was removed by the ${filtered.filter} filter (${filtered.reason})`
       : 'did not answer';

@@ -80,9 +80,19 @@ it('X-Switchyard-Substitution: none: the named model fails, the error names it a
   expect(err.message).toMatch(/^503 The model oa\/primary failed: AuthFailed \(oa\/primary 401: Incorrect API key/);
   expect(err.message).toContain('No other model answered: the request asked for no substitution');
   expect(err.headers?.get('x-should-retry')).toBe('false');
-  const body = err.error as { model: string; request_id: string; candidates: Array<{ modelId: string }> };
+  const body = err.error as {
+    model: string;
+    request_id: string;
+    candidates: Array<{ modelId: string; errorType: string; action: string }>;
+  };
   expect(body.model).toBe('oa/primary');
-  expect(body.candidates.map((c) => c.modelId)).toEqual(['oa/primary']);
+  expect(body.candidates).toEqual([
+    expect.objectContaining({
+      modelId: 'oa/primary',
+      errorType: 'AuthFailed',
+      action: expect.stringMatching(/^stop: substitution none/),
+    }),
+  ]);
   expect(stack.fakes.openai.callsFor('primary')).toHaveLength(1);
   expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(0);
 

@@ -437,6 +437,32 @@ describe('a strict request (substitution none): its one model did not answer', (
     expect(routeEnding(filtered('budget'), [], s)).toEqual({ errorType: 'BudgetExceeded', httpStatus: 429 });
   });
 
+  it('records the failure as a stop: nothing follows the named model', () => {
+    const d = afterFailure('AuthFailed', cand('a/x', 8000, 2), s, { ...route, substitution: strict });
+    expect(d.action).toBe(
+      "stop: substitution none, no other model may answer (else fallback: our key for that provider is wrong, not the client's request)",
+    );
+    expect(
+      describeAttempts(
+        [
+          {
+            candidateIndex: 0,
+            attempt: 1,
+            provider: 'a',
+            model: 'x',
+            outcome: 'error',
+            errorType: 'AuthFailed',
+            status: 401,
+            startedAt: '',
+            latencyMs: 1,
+          },
+        ],
+        tried,
+        [{ modelId: 'a/x', provider: 'a', outcome: 'error', errorType: 'AuthFailed', action: d.action }],
+      ),
+    ).toEqual(['a/x attempt 1: 401 AuthFailed → stop']);
+  });
+
   it('says which model, why, and why no other answered', () => {
     const facts = (plan: RouteFailureFacts['plan'], outcomes: CandidateOutcome[] = []): RouteFailureFacts => ({
       errorType: 'ModelUnavailable',
@@ -446,7 +472,7 @@ describe('a strict request (substitution none): its one model did not answer', (
       inputTokens: 10,
       latencyMs: 5,
     });
-    expect(routeFailureMessage(facts(tried, failedWith('AuthFailed', 'a/x 401: bad key')))).toBe(
+    expect(routeFailureMessage(facts(tried, failedWith('AuthFailed', 'a/x 401: bad key.')))).toBe(
       'The model a/x failed: AuthFailed (a/x 401: bad key). No other model answered: the request asked for no substitution (X-Switchyard-Substitution: none).',
     );
     expect(
