@@ -131,7 +131,12 @@ beforeEach(() => {
   beta.reset();
 });
 
-async function run(requestedModel: string, content = 'Hello', tenantId = tenant) {
+async function run(
+  requestedModel: string,
+  content = 'Hello',
+  tenantId = tenant,
+  extra: Partial<RouteRequestInput['context']> = {},
+) {
   const requestId = uniqueId('r');
   const body = { model: requestedModel, messages: [{ role: 'user', content }] };
   await insertRequest(db, {
@@ -150,7 +155,7 @@ async function run(requestedModel: string, content = 'Hello', tenantId = tenant)
     requestedModel,
     needsJson: false,
     deadlineAt: Date.now() + 60_000,
-    context: { tenantId, compliance: [], excludeProviders: [], metadata: {} },
+    context: { tenantId, compliance: [], excludeProviders: [], metadata: {}, ...extra },
   };
   const handle = await env.client.workflow.start(routeRequest, {
     taskQueue: TASK_QUEUE,
@@ -227,6 +232,25 @@ it('stops at once on an invalid request: no retry, no second provider', async ()
   expect(beta.calls).toHaveLength(0);
   expect(await getRequest(db, requestId)).toMatchObject({ status: 'failed' });
   expect((await handle.describe()).typedSearchAttributes.get(SA_STATUS)).toBe('failed');
+});
+
+it('no substitution (from its input): the named model fails, the request ends naming it, the other is never called', async () => {
+  alpha.setDefault('a-small', { kind: 'error', status: 401, message: 'Incorrect API key provided' });
+  const { requestId, handle } = await run('alpha/a-small', 'Hello', tenant, { substitution: 'none' });
+  const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
+  await recordHistory('route-strict', handle);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const cause = err.cause as ApplicationFailure;
+  expect(cause.type).toBe('ModelUnavailable');
+  expect(cause.message).toMatch(/^The model alpha\/a-small failed: AuthFailed/);
+  const details = cause.details![0] as RouteFailureDetails;
+  expect(details.httpStatus).toBe(503);
+  expect(details.candidates.map((c) => [c.modelId, c.errorType])).toEqual([['alpha/a-small', 'AuthFailed']]);
+  expect(alpha.callsFor('a-small')).toHaveLength(1);
+  expect(beta.calls).toHaveLength(0);
+  const row = await getRequest(db, requestId);
+  expect(row).toMatchObject({ status: 'failed', error: { type: 'ModelUnavailable' } });
+  expect(row!.decision).toMatchObject({ substitution: { mode: 'none', source: 'request', modelId: 'alpha/a-small' } });
 });
 
 it('fails with every attempt listed when all candidates fail', async () => {
