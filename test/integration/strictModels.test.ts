@@ -5,7 +5,8 @@
  * and the other model is never called. Without it, the request is substituted as before.
  */
 import OpenAI from 'openai';
-import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
+import Anthropic from '@anthropic-ai/sdk';
+import { anthropicClient, fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
 
 const stack = useTestStack(
   {
@@ -156,6 +157,31 @@ it('a strict request whose model a filter removes is the 4xx of that filter, nam
     /^400 The model oa\/primary was removed by the excluded-provider filter \(provider oa is excluded\)/,
   );
   expect(stack.fakes.openai.callsFor('primary')).toHaveLength(0);
+  expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(0);
+});
+
+it('the Responses API, Anthropic Messages and operations honour it too', async () => {
+  const strict = { headers: { 'X-Switchyard-Substitution': 'none' } };
+  // (Not 'hello there': a strict chat answer of oa/primary itself is in the cache, and may answer it.)
+  const viaResponses = await refused(client.responses.create({ model: 'oa/primary', input: 'hi, responses' }, strict));
+  expect(viaResponses.status).toBe(503);
+  expect(viaResponses.code).toBe('model_unavailable');
+
+  let viaMessages: unknown;
+  await anthropicClient(stack)
+    .messages.create({ model: 'oa/primary', max_tokens: 50, messages }, strict)
+    .catch((e: unknown) => (viaMessages = e));
+  expect(viaMessages).toBeInstanceOf(Anthropic.APIError);
+  expect((viaMessages as InstanceType<typeof Anthropic.APIError>).status).toBe(503);
+  expect(String((viaMessages as Error).message)).toContain('The model oa/primary failed: AuthFailed');
+
+  const viaOperation = await stack.post(
+    '/operations/sentiment',
+    { model: 'oa/primary', text: 'The delivery was late.' },
+    strict.headers,
+  );
+  expect(viaOperation.status).toBe(503);
+  expect(viaOperation.body.error).toMatchObject({ code: 'model_unavailable', model: 'oa/primary' });
   expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(0);
 });
 
