@@ -1,8 +1,9 @@
 /**
  * Batch items of a tenant whose default is no substitution, over HTTP: an item naming a model that
  * is rate limited waits (the batch says `waiting`, naming the model) and then completes with that
- * model, as a substitutable item waits out "every candidate rate limited"; an item whose model
- * refuses our key fails, its error naming the model. The other model is never called.
+ * model, as a substitutable item waits out "every candidate rate limited"; so does one whose
+ * model's breaker is open, until it closes; an item whose model refuses our key fails, its error
+ * naming the model. The other model is never called.
  */
 import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
@@ -10,6 +11,7 @@ import { fakeCatalog, fakeModel, useTestStack } from '../support/stack';
 
 const stack = useTestStack(
   {
+    breakers: true,
     catalog: (f) =>
       fakeCatalog(f, [
         fakeModel('oa', 'primary', { capabilities: ['chat', 'json'] }),
@@ -105,6 +107,41 @@ it("a strict item whose model refuses our key fails at once, its error naming th
   expect(line.error).toMatchObject({ type: 'ModelUnavailable', status: 503 });
   expect(line.error.message).toMatch(/^The model oa\/primary failed: AuthFailed/);
   expect(line.error.message).toContain("the tenant's default is no substitution");
+  expect(stack.fakes.openai.callsFor('primary')).toHaveLength(1);
+  expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(0);
+}, 120_000);
+
+it("a strict item whose model's breaker is open waits until it closes, then completes with that model", async () => {
+  const breaker = (action: 'open' | 'close') =>
+    api('/providers/oa/primary/breaker', {
+      method: 'POST',
+      key: stack.operatorKey,
+      body: JSON.stringify({ action, reason: 'strict batch test' }),
+    });
+  expect((await breaker('open')).status).toBe(200);
+  let id: string;
+  try {
+    const sub = await api(BATCHES, {
+      method: 'POST',
+      body: JSON.stringify({
+        model: 'oa/primary',
+        documents: [{ id: 'b1', text: 'I love this product, it is great.' }],
+      }),
+    });
+    expect(sub.status).toBe(201);
+    id = sub.body.id;
+    let seen: any;
+    await until(async () => (seen = await batch(id)).status === 'waiting', 60_000);
+    expect(seen.status_reason).toBe('the breaker of oa/primary is open (substitution none)');
+    expect(seen.counts).toMatchObject({ failed: 0, done: 0 });
+    expect(stack.fakes.openai.callsFor('primary')).toHaveLength(0);
+  } finally {
+    expect((await breaker('close')).status).toBe(200);
+  }
+  const end = await finished(id);
+  expect(end).toMatchObject({ status: 'completed', counts: { done: 1, failed: 0 } });
+  const [line] = await results(id);
+  expect(line).toMatchObject({ id: 'b1', error: null, models: ['oa/primary'] });
   expect(stack.fakes.openai.callsFor('primary')).toHaveLength(1);
   expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(0);
 }, 120_000);
