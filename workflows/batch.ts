@@ -20,6 +20,7 @@ import {
   executeChild,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -29,8 +30,9 @@ import {
 import type { Activities } from '../activities';
 import type { ItemEnd, ItemRoute, PreparedItem } from '../activities/batch';
 import {
-  DEFERRING_ENDINGS,
+  deferralOf,
   itemWorkflowId,
+  type Deferral,
   type BatchItemInput,
   type BatchItemOutcome,
   type BatchItemRef,
@@ -116,20 +118,13 @@ function routeFailureOf(err: unknown): { type: string; message: string; details?
   };
 }
 
-/** Why a route failure means "not now": an open breaker or an exhausted budget, with when to retry. */
-function deferral(f: {
-  type: string;
-  details?: RouteFailureDetails;
-}): { reason: string; retryAt?: string } | undefined {
-  if (!DEFERRING_ENDINGS.has(f.type)) return undefined;
-  if (f.type === 'BudgetExceeded')
-    return {
-      reason: `budget exhausted${f.details?.budget ? ` (${f.details.budget.scope} ${f.details.budget.period}, resets at ${f.details.budget.resetsAt})` : ''}`,
-      retryAt: f.details?.budget?.resetsAt,
-    };
-  if (f.details?.retryAt) return { reason: `every candidate's breaker is open`, retryAt: f.details.retryAt };
-  if (f.type === 'AllRateLimited') return { reason: 'every candidate is rate limited' };
-  return undefined;
+/** Why a route failure means "not now" (`deferralOf`), for an item naming `model`. */
+function deferral(f: { type: string; details?: RouteFailureDetails }, model: string): Deferral | undefined {
+  const wait = deferralOf(f, model);
+  // A strict item's ModelUnavailable failed its item before this was deferred: a run that already
+  // failed one (no marker in its history) keeps doing so on replay.
+  if (wait?.strict && !patched('batch-defer-strict')) return undefined;
+  return wait;
 }
 
 /** How an item ended: its result to write, or deferred (to run again once the way is open). */
@@ -138,8 +133,8 @@ type ItemRun = ItemEnd | { deferred: { reason: string; retryAt?: string } };
 /** An item's failure as its end: deferred when it says "not now", otherwise its error. */
 function failureEnd(err: unknown, item: PreparedItem, requestIds: string[]): ItemRun {
   const f = routeFailureOf(err);
-  const wait = f && deferral(f);
-  if (wait) return { deferred: wait };
+  const wait = f && deferral(f, item.route.requestedModel);
+  if (wait) return { deferred: { reason: wait.reason, retryAt: wait.retryAt } };
   return {
     itemId: item.itemId,
     requestIds,

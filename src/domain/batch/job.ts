@@ -4,6 +4,7 @@
  */
 import type { BatchableOperation } from '../operations';
 import type { RouteContext } from '../policy';
+import type { RouteFailureDetails } from '../request';
 
 /**
  * The operations the registry gives batches (`src/domain/operations.ts`). `summarize`: documents →
@@ -79,8 +80,63 @@ export const itemWorkflowId = (batchId: string, itemId: string) => `batch-${batc
 export const batchRequestId = (batchId: string, seq: number, run: number, round: number, index: number) =>
   `bt-${batchId}-${seq}-${run}-${round}-${index}`;
 
-/** Ways a route ends that say "not now" rather than "never": the item waits instead of failing. */
-export const DEFERRING_ENDINGS = new Set(['BudgetExceeded', 'NoCandidate', 'AllRateLimited']);
+/** A batch request's route failure as the batch engine reads it: its ending and what the route recorded. */
+export interface ItemRouteFailure {
+  type: string;
+  details?: Partial<Pick<RouteFailureDetails, 'budget' | 'retryAt' | 'candidates'>>;
+}
+
+/** An item to run again later: why, and when at the earliest (else after the job's recheck interval). */
+export interface Deferral {
+  reason: string;
+  retryAt?: string;
+  /** Deferred for a strict request's ending (`ModelUnavailable`): batch jobs defer these since issue 27. */
+  strict?: true;
+}
+
+/**
+ * The ending a route allowed to substitute would have had for the same failure of the same one
+ * model: a strict request (substitution none) says `ModelUnavailable` for all of them, so the
+ * batch engine decides on the failure underneath. Its one model filtered out: no candidate (and
+ * `retryAt` when by an open breaker); rate limited: every candidate rate limited; anything else
+ * (a refused key, an unknown model, a timeout, an overload): every candidate failed.
+ */
+export function substitutableEnding(f: ItemRouteFailure): string {
+  if (f.type !== 'ModelUnavailable') return f.type;
+  const errors = (f.details?.candidates ?? []).filter((o) => o.outcome === 'error');
+  if (errors.length === 0) return 'NoCandidate';
+  if (errors.every((o) => o.errorType === 'RateLimited')) return 'AllRateLimited';
+  return 'AllCandidatesFailed';
+}
+
+/**
+ * Whether a batch request's route failure means "not now" rather than "never": an exhausted
+ * budget, every candidate's breaker open, or every candidate rate limited. The item then waits
+ * instead of failing. A strict request's `ModelUnavailable` defers exactly when the ending the
+ * same failure has with substitution allowed does (`substitutableEnding`); `model` is the model
+ * the item names, for the reason.
+ */
+export function deferralOf(f: ItemRouteFailure, model: string): Deferral | undefined {
+  const ending = substitutableEnding(f);
+  if (ending === 'BudgetExceeded') {
+    const b = f.details?.budget;
+    return {
+      reason: `budget exhausted${b ? ` (${b.scope} ${b.period}, resets at ${b.resetsAt})` : ''}`,
+      retryAt: b?.resetsAt,
+    };
+  }
+  if (ending !== 'NoCandidate' && ending !== 'AllRateLimited') return undefined;
+  const retryAt = f.details?.retryAt;
+  if (f.type !== 'ModelUnavailable') {
+    if (retryAt) return { reason: `every candidate's breaker is open`, retryAt };
+    return ending === 'AllRateLimited' ? { reason: 'every candidate is rate limited' } : undefined;
+  }
+  const name = f.details?.candidates?.[0]?.modelId ?? model;
+  if (retryAt) return { reason: `the breaker of ${name} is open (substitution none)`, retryAt, strict: true };
+  return ending === 'AllRateLimited'
+    ? { reason: `${name} is rate limited (substitution none)`, strict: true }
+    : undefined;
+}
 
 /** Output tokens to allow a summary of `maxWords` words with its key points. */
 export const summaryOutputTokens = (maxWords: number) => Math.ceil(maxWords * 1.6) + 160;
