@@ -14,7 +14,8 @@
  *   whole) and drops the events numbered N and below.
  * - A create is admitted and counted against concurrency (`../app`), and a GET stream takes a
  *   slot as a streamed create does; plain polls, cancels and deletes hold none. A tenant's
- *   background responses in flight are capped (`SWITCHYARD_MAX_BACKGROUND_PER_TENANT`).
+ *   background responses in flight are capped (`SWITCHYARD_MAX_BACKGROUND_PER_TENANT`; those
+ *   older than their deadline and a minute no longer count).
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
@@ -57,13 +58,19 @@ import { relayStream, sendStored } from '../streaming';
 import { whileRunning, type Submission } from '../submit';
 import { validate } from '../validate';
 
+/** How long past its deadline a background response still counts as in flight: its workflow records the timeout. */
+const BACKGROUND_COUNT_GRACE_MS = 60_000;
+
 /**
  * A background create returns at once, so the concurrency limit does not bound a tenant's
  * background work: its responses still in flight are capped (`SWITCHYARD_MAX_BACKGROUND_PER_TENANT`).
  */
 async function checkBackgroundCap(deps: ResponsesDeps, tenantId: string): Promise<void> {
   const limit = deps.maxBackgroundPerTenant ?? DEFAULT_MAX_BACKGROUND_PER_TENANT;
-  const inFlight = await unavailableOnError('database', countBackgroundInFlight(deps.db, tenantId));
+  // Only responses younger than their deadline (and a grace) count: one whose workflow was
+  // terminated without recording an outcome stays `running`, and must not hold a slot for good.
+  const maxAgeMs = (deps.backgroundTimeoutMs ?? DEFAULT_BACKGROUND_TIMEOUT_MS) + BACKGROUND_COUNT_GRACE_MS;
+  const inFlight = await unavailableOnError('database', countBackgroundInFlight(deps.db, tenantId, maxAgeMs));
   if (inFlight >= limit)
     throw new HttpError(
       429,
