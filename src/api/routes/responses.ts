@@ -7,8 +7,9 @@
  * - A create runs like a chat completion: answered whole, or streamed as the Responses API's
  *   events (`response.created` with the first token, so a failure before it is an HTTP error).
  * - `background: true` only starts the workflow (its deadline `SWITCHYARD_BACKGROUND_TIMEOUT_MS`)
- *   and answers `queued`; with `stream: true` it streams at once. GET builds the Response from the
- *   rows alone, so polls work from any API process while workers come and go.
+ *   and answers `queued` (retried with its Idempotency-Key: the response as it stands now); with
+ *   `stream: true` it streams at once. GET builds the Response from the rows alone, so polls
+ *   work from any API process while workers come and go.
  * - `GET …?stream=true&starting_after=N` reads the stream again from its first event (the relay
  *   keeps a request's events 10 minutes; after that, a finished response's stored answer is sent
  *   whole) and drops the events numbered N and below.
@@ -34,6 +35,7 @@ import {
   inputItemsPage,
   InputItemsQuerySchema,
   responseFactsOf,
+  responseIdOf,
   responseObject,
   ResponsesCreateSchema,
 } from '../../domain/responses';
@@ -97,7 +99,7 @@ const create: RouteSpec<ResponsesDeps> = {
     const request = pathRequestOf(req, res, { tenantId, body: resolved.chat, route });
     if (params.background || params.stream) {
       // Counted and started under the tenant's lock: concurrent creates cannot all pass the count.
-      const { sub, head } = params.background
+      const { sub, head, inserted } = params.background
         ? await serialized(deps.db, `background-responses:${tenantId}`, async () => {
             await checkBackgroundCap(deps, tenantId);
             return startResponse(deps, request, resolved);
@@ -105,7 +107,12 @@ const create: RouteSpec<ResponsesDeps> = {
         : await startResponse(deps, request, resolved);
       setHeaders(res, headersOf({ sub }));
       if (!params.stream) {
-        res.json(responseObject(head, { status: 'received' }));
+        // A create retried with its Idempotency-Key answers the response as it stands now
+        // (completed, failed, cancelled…), not `queued` again.
+        const stored = inserted
+          ? undefined
+          : await unavailableOnError('database', getResponse(deps.db, responseIdOf(head.requestId), tenantId));
+        res.json(stored ? responseObject(...responseFactsOf(stored)) : responseObject(head, { status: 'received' }));
         return;
       }
       // A background stream opens at once (`response.created` is its id); a sync one with its
@@ -117,7 +124,7 @@ const create: RouteSpec<ResponsesDeps> = {
       return;
     }
     const outcome = await runRoute(deps, req, res, { tenantId, body: resolved.chat, route });
-    const head = await storeResponse(deps.db, tenantId, outcome.requestId, resolved);
+    const { head } = await storeResponse(deps.db, tenantId, outcome.requestId, resolved);
     res.json({
       ...responseObject(head, {
         status: 'succeeded',
