@@ -68,7 +68,7 @@ export async function resolveCreate(db: Db, tenantId: string, params: ResponsesC
   const previousId = params.previous_response_id ?? null;
   let prefix: ChatCompletionRequest['messages'] = [];
   if (previousId !== null) {
-    const previous = await getResponse(db, previousId, tenantId);
+    const previous = await unavailableOnError('database', getResponse(db, previousId, tenantId));
     if (!previous) throw notInChain(previousId);
     if (!TERMINAL.has(previous.status))
       throw HttpError.invalid(`Previous response with id '${previousId}' is still in progress.`, {
@@ -115,7 +115,8 @@ async function resolveItems(
     item.type === 'item_reference' ? [{ i, id: item.id, parsed: parseItemId(item.id) }] : [],
   );
   const wanted = [...new Set(refs.flatMap((r) => (r.parsed ? [responseIdOf(r.parsed.requestId)] : [])))];
-  const rows = new Map((await getResponses(db, wanted, tenantId)).map((row) => [row.request_id, row]));
+  const stored = await unavailableOnError('database', getResponses(db, wanted, tenantId));
+  const rows = new Map(stored.map((row) => [row.request_id, row]));
   return input.flatMap((item, i): NormalInputItem[] => {
     if (item.type !== 'item_reference') return normalizeInputItems([item]);
     const ref = refs.find((r) => r.i === i)!;

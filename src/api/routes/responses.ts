@@ -16,7 +16,7 @@
  * - A create is admitted and counted against concurrency (`../app`), and a GET stream takes a
  *   slot as a streamed create does; plain polls, cancels and deletes hold none. A tenant's
  *   background responses in flight are capped (`SWITCHYARD_MAX_BACKGROUND_PER_TENANT`; those
- *   older than their deadline and a minute no longer count).
+ *   older than their deadline and a minute no longer count). A database outage is a 503.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
@@ -150,7 +150,7 @@ const RetrieveQuerySchema = z.object({
 
 /** The tenant's response, or 404 (another tenant's, a deleted and an unstored one alike). */
 async function found(db: Db, id: string, tenantId: string): Promise<StoredResponse> {
-  const row = await getResponse(db, id, tenantId);
+  const row = await unavailableOnError('database', getResponse(db, id, tenantId));
   if (!row)
     throw HttpError.notFound(`Response with id '${id}' not found.`, { param: 'id', code: 'response_not_found' });
   return row;
@@ -179,7 +179,7 @@ const retrieve: RouteSpec<ResponsesDeps> = {
   tag: 'routing',
   role: 'member',
   query: RetrieveQuerySchema,
-  errors: [400, 401, 404],
+  errors: [400, 401, 404, 503],
   handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
     const q = validate(RetrieveQuerySchema, req.query);
@@ -240,7 +240,7 @@ const cancel: RouteSpec<ResponsesDeps> = {
     const row = await found(deps.db, id, tenantId);
     if (!row.background)
       throw HttpError.invalid('Only a background response can be cancelled.', { param: 'id', code: 'not_cancellable' });
-    const marked = await markCancelled(deps.db, id, tenantId);
+    const marked = await unavailableOnError('database', markCancelled(deps.db, id, tenantId));
     if (marked) await cancelRun(deps, marked, row.cancelled_at === null);
     // Not marked: it had ended; read again, as it ended (a cancel never changes a finished response).
     const now = marked ?? (await found(deps.db, id, tenantId));
@@ -261,10 +261,10 @@ const remove: RouteSpec<ResponsesDeps> = {
     const row = await found(deps.db, id, tenantId);
     // A background response still running is cancelled first: nobody could read its answer.
     if (row.background && !isTerminal(row)) {
-      const marked = await markCancelled(deps.db, id, tenantId);
+      const marked = await unavailableOnError('database', markCancelled(deps.db, id, tenantId));
       if (marked) await cancelRun(deps, marked, row.cancelled_at === null);
     }
-    if (!(await markDeleted(deps.db, id, tenantId)))
+    if (!(await unavailableOnError('database', markDeleted(deps.db, id, tenantId))))
       throw HttpError.notFound(`Response with id '${id}' not found.`, { param: 'id', code: 'response_not_found' });
     res.json({ id, object: 'response', deleted: true });
   },
@@ -277,7 +277,7 @@ const inputItems: RouteSpec<ResponsesDeps> = {
   tag: 'routing',
   role: 'member',
   query: InputItemsQuerySchema,
-  errors: [400, 401, 404],
+  errors: [400, 401, 404, 503],
   handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
     const q = validate(InputItemsQuerySchema, req.query);
