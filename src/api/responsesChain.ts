@@ -68,7 +68,7 @@ export async function resolveCreate(db: Db, tenantId: string, params: ResponsesC
   const previousId = params.previous_response_id ?? null;
   let prefix: ChatCompletionRequest['messages'] = [];
   if (previousId !== null) {
-    const previous = await getResponse(db, previousId, tenantId);
+    const previous = await unavailableOnError('database', getResponse(db, previousId, tenantId));
     if (!previous) throw notInChain(previousId);
     if (!TERMINAL.has(previous.status))
       throw HttpError.invalid(`Previous response with id '${previousId}' is still in progress.`, {
@@ -115,7 +115,8 @@ async function resolveItems(
     item.type === 'item_reference' ? [{ i, id: item.id, parsed: parseItemId(item.id) }] : [],
   );
   const wanted = [...new Set(refs.flatMap((r) => (r.parsed ? [responseIdOf(r.parsed.requestId)] : [])))];
-  const rows = new Map((await getResponses(db, wanted, tenantId)).map((row) => [row.request_id, row]));
+  const stored = await unavailableOnError('database', getResponses(db, wanted, tenantId));
+  const rows = new Map(stored.map((row) => [row.request_id, row]));
   return input.flatMap((item, i): NormalInputItem[] => {
     if (item.type !== 'item_reference') return normalizeInputItems([item]);
     const ref = refs.find((r) => r.i === i)!;
@@ -160,21 +161,27 @@ export const readInputItems = (stored: unknown): NormalInputItem[] => z.array(No
 
 /**
  * Submits the request (a background one with `SWITCHYARD_BACKGROUND_TIMEOUT_MS` as its deadline
- * and no cache) and stores its `responses` row; returns the submission and the Response's head.
+ * and no cache) and stores its `responses` row; returns the submission, the Response's head and
+ * whether this call stored the row (false: a create retried with its Idempotency-Key).
  */
 export async function startResponse(
   deps: ResponsesDeps,
   r: PathRequest,
   resolved: ResolvedCreate,
-): Promise<{ sub: Submission; head: ResponseHead }> {
+): Promise<{ sub: Submission } & StoredHead> {
   const background = resolved.params.background === true;
   checkModel(deps, r.route);
   const sub = await submitRequest(
     background ? { ...deps, requestTimeoutMs: deps.backgroundTimeoutMs ?? DEFAULT_BACKGROUND_TIMEOUT_MS } : deps,
     r,
   );
-  const head = await storeResponse(deps.db, r.tenantId, sub.requestId, resolved);
-  return { sub, head };
+  return { sub, ...(await storeResponse(deps.db, r.tenantId, sub.requestId, resolved)) };
+}
+
+export interface StoredHead {
+  head: ResponseHead;
+  /** False when the row was already there: a retried create, whose response may have moved on. */
+  inserted: boolean;
 }
 
 /** Stores the response's row (once per id: a retried create finds it) and returns its head. */
@@ -183,7 +190,7 @@ export async function storeResponse(
   tenantId: string,
   requestId: string,
   resolved: ResolvedCreate,
-): Promise<ResponseHead> {
+): Promise<StoredHead> {
   const { params } = resolved;
   // The request row's time, as GET reads it (a sync create is stored only once it is answered).
   const createdAt = (await unavailableOnError('database', requestReceivedAt(db, requestId))) ?? new Date();
@@ -195,7 +202,7 @@ export async function storeResponse(
     background: params.background === true,
     store: params.store !== false,
   };
-  await unavailableOnError(
+  const inserted = await unavailableOnError(
     'database',
     insertResponse(db, {
       id: responseIdOf(requestId),
@@ -209,5 +216,5 @@ export async function storeResponse(
       inputItems: resolved.items,
     }),
   );
-  return head;
+  return { head, inserted };
 }

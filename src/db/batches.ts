@@ -133,10 +133,12 @@ export async function setBatchStatus(
 }
 
 /**
- * Marks the batch cancelled (idempotent: the first time counts). Waits for the row lock that a
- * starting call holds, so once this returns no call of the batch can start.
+ * Marks a batch's cancel and returns its row (idempotent: the first mark's time is kept). A batch
+ * that already finished (completed, cancelled or failed) is left as it is and gives undefined:
+ * there is nothing to cancel. After the mark no call of the batch starts: each call checks it once
+ * its attempt is on record (`checkBatch`), so a caller that then waits out `callsInFlight` sees
+ * every call that got past the check.
  */
-/** Marks a batch's cancel; a finished batch is left as it is (undefined): there is nothing to cancel. */
 export async function cancelBatch(db: Queryable, batchId: string): Promise<BatchRow | undefined> {
   const res = await db.query<BatchRow>(
     `update batches set cancelled_at = coalesce(cancelled_at, now())

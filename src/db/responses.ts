@@ -118,13 +118,19 @@ export async function getResponses(db: Queryable, ids: string[], tenantId: strin
 
 /**
  * The tenant's background responses whose request is still in flight (received or running) and
- * not cancelled (a cancelled one shows `cancelled` at once, while its workflow settles).
+ * not cancelled (a cancelled one shows `cancelled` at once, while its workflow settles), among
+ * those created within `maxAgeMs`: the background deadline and a grace. A workflow that ended
+ * without recording its outcome (an operator's `temporal workflow terminate`) leaves its request
+ * `running` for good; past its deadline it no longer counts against the tenant's cap.
  */
-export async function countBackgroundInFlight(db: Queryable, tenantId: string): Promise<number> {
+export async function countBackgroundInFlight(db: Queryable, tenantId: string, maxAgeMs: number): Promise<number> {
+  // The database's clock on both sides of the comparison (created_at is its now() at insert).
   const res = await db.query<{ n: number }>(
     `select count(*)::int as n from responses s join requests q on q.request_id = s.request_id
-     where s.tenant_id = $1 and s.background and s.cancelled_at is null and q.status in ('received', 'running')`,
-    [tenantId],
+     where s.tenant_id = $1 and s.background and s.cancelled_at is null
+       and s.created_at > now() - $2::float8 * interval '1 millisecond'
+       and q.status in ('received', 'running')`,
+    [tenantId, maxAgeMs],
   );
   return res.rows[0]?.n ?? 0;
 }

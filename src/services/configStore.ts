@@ -13,7 +13,8 @@
  * bounds of src/domain/configBounds.ts.
  *
  * Only an explicit operator action writes a version: the admin API, or the configuration file's
- * own text changing (a new version at the next start, or on reload). Without a file, the shipped
+ * own text changing (a new version at the next start, or on reload); a file named for the first
+ * time counts as changed, so it wins over the admin edits before it (which stay in the history). Without a file, the shipped
  * defaults are written once, into an empty history. A process never writes a version because its
  * environment differs: what differs per process (the providers it has keys for) is an overlay on
  * its own view (`local`), never stored. Every version written is one audit row.
@@ -153,8 +154,9 @@ export class ConfigStore {
     validateConfig(raw);
     const sourceHash = this.source.fingerprint?.() ?? hash(raw);
     const { base, written } = await this.commit(async (latest) => {
-      // An empty history gets the source. A file whose text changed wins over what is stored (the
-      // operator changed it); the shipped defaults never do (only the environment could change them).
+      // An empty history gets the source. A file whose text changed, or that is named for the first
+      // time, wins over what is stored (the operator changed it); the shipped defaults never do
+      // (only the environment could change them).
       const lastFromSource = latest && (await latestConfigFrom(this.db, this.source.kind));
       const fileChanged = this.source.kind === 'file' && lastFromSource?.source_hash !== sourceHash;
       return !latest || fileChanged ? { raw, source: this.source.kind, sourceHash } : undefined;

@@ -8,6 +8,7 @@
  *  - a background stream that fails after its opening ends with `response.failed` (status 200),
  *    while a sync stream's failure before the first token is a plain HTTP error;
  *  - a Response's `created_at` is its request's arrival, on create as on GET;
+ *  - a background create retried with its Idempotency-Key answers the response as it stands;
  *  - a finished response streamed again from its row, numbered as ever and cut at `starting_after`;
  *  - cancel (background only, idempotent) and delete (the request stays on record); a cancelled
  *    background stream ends with its cancelled Response; a cancelled request waited on again is 409.
@@ -380,6 +381,39 @@ describe('created_at', () => {
     expect(res.status).toBe(200);
     expect(res.body.created_at).toBeLessThanOrEqual(sentAt + 1);
     expect((await call('GET', `/responses/${res.body.id}`)).body.created_at).toBe(res.body.created_at);
+  });
+});
+
+describe('a background create retried with its Idempotency-Key', () => {
+  /** Creates a background response with this key, as a client's retry sends it again. */
+  const createWith = (key: string, input: string) =>
+    fetch(`${stack.baseURL}/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify({ model: MODEL, input, background: true }),
+      signal: AbortSignal.timeout(60_000),
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+
+  it('answers the response as it stands: completed, or failed, with the same id; not queued again', async () => {
+    stack.fakes.openai.setDefault('primary', { kind: 'ok', content: 'done once' });
+    const key = uniqueId('bg-retry');
+    const first = await createWith(key, 'once');
+    expect(first.status).toBe(200);
+    expect(first.body.status).toBe('queued');
+    const done = await finished(first.body.id);
+    expect(done.status).toBe('completed');
+    const again = await createWith(key, 'once');
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ id: first.body.id, status: 'completed', created_at: first.body.created_at });
+    expect(again.body.output).toEqual(done.output);
+    expect(stack.fakes.openai.callsFor('primary')).toHaveLength(1);
+
+    stack.fakes.openai.setDefault('primary', { kind: 'error', status: 400, message: 'no such thing' });
+    const failKey = uniqueId('bg-retry-fail');
+    const failing = await createWith(failKey, 'fails');
+    expect((await finished(failing.body.id)).status).toBe('failed');
+    const retried = await createWith(failKey, 'fails');
+    expect(retried.body).toMatchObject({ id: failing.body.id, status: 'failed', error: { code: 'server_error' } });
   });
 });
 

@@ -5,7 +5,7 @@ import { configSource } from '../../src/services/configFile';
 import { ConfigConflictError, ConfigStore, ConfigValidationError } from '../../src/services/configStore';
 import { localProviders } from '../../src/services/localProviders';
 import type { Db } from '../../src/db';
-import { insertConfigIfLatest, latestConfigVersion } from '../../src/db/configVersions';
+import { configAt, insertConfigIfLatest, latestConfigVersion } from '../../src/db/configVersions';
 import { defaultCatalog } from '../../src/domain/catalog';
 import type { SwitchyardConfig } from '../../src/domain/config';
 import { CONFIG_BOUNDS } from '../../src/domain/configBounds';
@@ -50,6 +50,23 @@ describe('configuration versions', () => {
     const restarted = await new ConfigStore(db, configSource(file, shipped)).init();
     expect(restarted).toMatchObject({ version: 3, source: 'file' });
     expect(restarted.config.routing.defaultStrategy).toBe('latency');
+  });
+
+  it('without a file a restart keeps admin edits; a file named for the first time wins over them, as documented', async () => {
+    // The compose upgrade case: SWITCHYARD_CONFIG unset (the shipped defaults), then an admin's edit.
+    const defaults = () => configSource(undefined, shipped);
+    const store = new ConfigStore(db, defaults());
+    expect(await store.init()).toMatchObject({ version: 1, source: 'default' });
+    const edited = await store.update((c) => ({ ...c, routing: { ...c.routing, defaultStrategy: 'quality' } }));
+    expect(edited).toMatchObject({ version: 2, source: 'admin' });
+    // Restarted still without a file (compose with SWITCHYARD_CONFIG_FILE unset): the edit stays.
+    expect(await new ConfigStore(db, defaults()).init()).toMatchObject({ version: 2, source: 'admin' });
+    // A file named for the first time is the operator's word (configStore.ts): its text becomes the
+    // newest version, over the edit, which stays in the history.
+    const named = await new ConfigStore(db, configSource(file, shipped)).init();
+    expect(named).toMatchObject({ version: 3, source: 'file' });
+    expect(named.config.routing.defaultStrategy).toBe('cost');
+    expect(((await configAt(db, 2))!.config as SwitchyardConfig).routing.defaultStrategy).toBe('quality');
   });
 
   it('reloads the file without a restart, and another process sees the new version', async () => {

@@ -7,6 +7,7 @@ import type { Db } from '../../src/db';
 import { ensureTenant } from '../../src/db/apiKeys';
 import { completeRequest, getRequest, insertRequest } from '../../src/db/requests';
 import {
+  countBackgroundInFlight,
   getResponse,
   getResponses,
   insertResponse,
@@ -43,7 +44,7 @@ describe.each(dbKinds())('responses on %s', (kind) => {
     await insertRequest(db, {
       requestId,
       workflowId: `req-${requestId}`,
-      tenantId: tenant,
+      tenantId: over.tenantId ?? tenant,
       operation: 'chat',
       requestedModel: 'auto',
       body,
@@ -171,5 +172,36 @@ describe.each(dbKinds())('responses on %s', (kind) => {
     await completeRequest(db, done.requestId, { status: 'succeeded', response: { content: 'x' }, latencyMs: 1 });
     expect(await markCancelled(db, done.id, tenant)).toBeUndefined();
     expect((await getResponse(db, done.id, tenant))!.cancelled_at).toBeNull();
+  });
+
+  it("counts a tenant's background responses in flight, but not one older than the deadline's window", async () => {
+    // A tenant of its own: the other cases' rows would count too.
+    const mine = uniqueId('t');
+    await ensureTenant(db, mine);
+    const windowMs = 60_000;
+    const inFlight = () => countBackgroundInFlight(db, mine, windowMs);
+    const ofMine = (over: Partial<NewResponse> = {}) => stored({ tenantId: mine, ...over });
+    const setRunning = (r: NewResponse) =>
+      db.query(`update requests set status = 'running' where request_id = $1`, [r.requestId]);
+
+    const fresh = await ofMine();
+    await setRunning(fresh);
+    await ofMine({ background: false });
+    expect(await inFlight()).toBe(1);
+
+    // Its workflow was terminated without recording an outcome: `running` for good, stored long ago.
+    const abandoned = await ofMine();
+    await setRunning(abandoned);
+    expect(await inFlight()).toBe(2);
+    await db.query(`update responses set created_at = now() - interval '2 hours' where id = $1`, [abandoned.id]);
+    expect(await inFlight()).toBe(1);
+    // The same row counts again under a window that reaches it (a longer background timeout).
+    expect(await countBackgroundInFlight(db, mine, 3 * 3_600_000)).toBe(2);
+
+    // Finished and cancelled ones never count.
+    await completeRequest(db, fresh.requestId, { status: 'succeeded', response: { content: 'x' }, latencyMs: 1 });
+    const cancelled = await ofMine();
+    await markCancelled(db, cancelled.id, mine);
+    expect(await inFlight()).toBe(0);
   });
 });

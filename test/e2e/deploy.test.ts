@@ -45,20 +45,24 @@ function dockerStages(): Instruction[][] {
 
 /**
  * Compose's variable interpolation, the forms this file uses (`${VAR}`, `${VAR:-default}`,
- * `${VAR-default}`, `$VAR`, `$$`), as `docker compose config` resolves them with `vars` set.
+ * `${VAR-default}`, `${VAR:+alternative}`, `${VAR+alternative}`, `$VAR`, `$$`), as
+ * `docker compose config` resolves them with `vars` set.
  */
 function interpolate(value: string, vars: Record<string, string> = {}): string {
   const out = value.replace(
-    /\$\$|\$\{([A-Za-z_]\w*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_]\w*)/g,
-    (m, braced?: string, op?: string, fallback?: string, bare?: string) => {
+    /\$\$|\$\{([A-Za-z_]\w*)(?:(:?[-+])([^}]*))?\}|\$([A-Za-z_]\w*)/g,
+    (m, braced?: string, op?: string, word?: string, bare?: string) => {
       if (m === '$$') return '$';
       const v = vars[(braced ?? bare)!];
-      if (op === ':-') return v ? v : fallback!;
-      if (op === '-') return v ?? fallback!;
+      if (op === ':-') return v ? v : word!;
+      if (op === '-') return v ?? word!;
+      // The alternative when set (`:+`: and not empty), else nothing.
+      if (op === ':+') return v ? word! : '';
+      if (op === '+') return v !== undefined ? word! : '';
       return v ?? '';
     },
   );
-  // A form this helper does not know (`:+`, `:?`) would be left as it is: then the test is wrong.
+  // A form this helper does not know (`:?`) would be left as it is: then the test is wrong.
   expect(out).not.toContain('${');
   return out;
 }
@@ -128,9 +132,12 @@ const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'ut
 };
 
 type Service = (typeof compose.services)[string];
-/** A service's mount of the configuration file: the volume whose target SWITCHYARD_CONFIG names. */
+/** What compose sets SWITCHYARD_CONFIG to, with `vars` in the host's environment. */
+const configVariable = (svc: Service, vars: Record<string, string> = {}) =>
+  interpolate(String(svc.environment!.SWITCHYARD_CONFIG), vars);
+/** A service's mount of the configuration file: the volume whose target SWITCHYARD_CONFIG names when a file is. */
 function configMount(svc: Service): { mounts: string[]; source: (vars?: Record<string, string>) => string } {
-  const target = String(svc.environment!.SWITCHYARD_CONFIG);
+  const target = configVariable(svc, { SWITCHYARD_CONFIG_FILE: './any.yaml' });
   const mounts = (svc.volumes ?? []).filter((v) => interpolate(v).split(':')[1] === target);
   // Relative to the compose file's folder, as compose resolves it.
   return { mounts, source: (vars = {}) => path.resolve(ROOT, interpolate(mounts[0]!, vars).split(':')[0]!) };
@@ -245,14 +252,23 @@ describe('docker-compose.yml', () => {
         expect(published(interpolate(port, { TEMPORAL_BIND: '0.0.0.0' })).ip).toBe('0.0.0.0');
   });
 
-  it('mounts a configuration file read-only where SWITCHYARD_CONFIG points: the shipped defaults unless SWITCHYARD_CONFIG_FILE names one', () => {
+  it('mounts a configuration file read-only where SWITCHYARD_CONFIG points, and points at it only when SWITCHYARD_CONFIG_FILE names one', () => {
+    const named = { SWITCHYARD_CONFIG_FILE: '/etc/switchyard/prod.yaml' };
     for (const svc of [s.worker!, s.api!]) {
       const { mounts, source } = configMount(svc);
       expect(mounts).toHaveLength(1);
       expect(interpolate(mounts[0]!).split(':')[2]).toBe('ro');
-      expect(source({ SWITCHYARD_CONFIG_FILE: '/etc/switchyard/prod.yaml' })).toBe('/etc/switchyard/prod.yaml');
-      // Unset: a file of this repository (a missing one would be mounted as an empty folder), and
-      // one that means the shipped defaults.
+      expect(configVariable(svc, named)).toBe('/app/config/switchyard.yaml');
+      expect(interpolate(mounts[0]!, named).split(':')[1]).toBe(configVariable(svc, named));
+      expect(source(named)).toBe('/etc/switchyard/prod.yaml');
+      // Unset (or empty): SWITCHYARD_CONFIG is empty, which the app reads as unset: no file, so an
+      // upgrade does not store the placeholder as the newest configuration over the admin's edits.
+      for (const vars of [{}, { SWITCHYARD_CONFIG_FILE: '' }] as Record<string, string>[]) {
+        expect(configVariable(svc, vars)).toBe('');
+        expect(EnvSchema.parse({ SWITCHYARD_CONFIG: configVariable(svc, vars) }).SWITCHYARD_CONFIG).toBeUndefined();
+      }
+      // The placeholder mounted meanwhile: a file of this repository (a missing one would be
+      // mounted as an empty folder), and one that means the shipped defaults.
       expect(fs.statSync(source()).isFile()).toBe(true);
       const shipped = () => defaultCatalog({ simulated: true });
       expect(parseConfigText(fs.readFileSync(source(), 'utf8'), source(), shipped)).toEqual({ catalog: shipped() });
@@ -353,16 +369,15 @@ describe('the image commands, run here', () => {
   it('`node dist/src/main.js all` starts the API and the worker, and answers', async () => {
     const port = await freePort();
     const sdkMetrics = await freePort();
-    // As compose starts it: no SWITCHYARD_BOOTSTRAP_KEY, and the configuration file it mounts when
-    // SWITCHYARD_CONFIG_FILE is unset (here at its place in this checkout).
-    const configFile = configMount(compose.services.api!).source();
+    // As compose starts it: no SWITCHYARD_BOOTSTRAP_KEY, and SWITCHYARD_CONFIG as compose sets it
+    // when SWITCHYARD_CONFIG_FILE is unset (empty): no file is read.
     const all = await start('all', {
       PORT: String(port),
       SWITCHYARD_TEMPORAL_METRICS_PORT: String(sdkMetrics),
       SWITCHYARD_BOOTSTRAP_KEY: '',
-      SWITCHYARD_CONFIG: configFile,
+      SWITCHYARD_CONFIG: configVariable(compose.services.api!),
     });
-    expect(all.output()).toContain(`, from ${configFile})`);
+    expect(all.output()).toMatch(/\(config version \d+\)/);
     // The generated key: printed once, with the file it is kept in (the one compose's comments name).
     const keyFile = path.join(all.dataDir, KEY_FILE);
     const escaped = keyFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

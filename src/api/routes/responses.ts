@@ -7,14 +7,16 @@
  * - A create runs like a chat completion: answered whole, or streamed as the Responses API's
  *   events (`response.created` with the first token, so a failure before it is an HTTP error).
  * - `background: true` only starts the workflow (its deadline `SWITCHYARD_BACKGROUND_TIMEOUT_MS`)
- *   and answers `queued`; with `stream: true` it streams at once. GET builds the Response from the
- *   rows alone, so polls work from any API process while workers come and go.
+ *   and answers `queued` (retried with its Idempotency-Key: the response as it stands now); with
+ *   `stream: true` it streams at once. GET builds the Response from the rows alone, so polls
+ *   work from any API process while workers come and go.
  * - `GET …?stream=true&starting_after=N` reads the stream again from its first event (the relay
  *   keeps a request's events 10 minutes; after that, a finished response's stored answer is sent
  *   whole) and drops the events numbered N and below.
  * - A create is admitted and counted against concurrency (`../app`), and a GET stream takes a
  *   slot as a streamed create does; plain polls, cancels and deletes hold none. A tenant's
- *   background responses in flight are capped (`SWITCHYARD_MAX_BACKGROUND_PER_TENANT`).
+ *   background responses in flight are capped (`SWITCHYARD_MAX_BACKGROUND_PER_TENANT`; those
+ *   older than their deadline and a minute no longer count). A database outage is a 503.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
@@ -33,6 +35,7 @@ import {
   inputItemsPage,
   InputItemsQuerySchema,
   responseFactsOf,
+  responseIdOf,
   responseObject,
   ResponsesCreateSchema,
 } from '../../domain/responses';
@@ -57,13 +60,19 @@ import { relayStream, sendStored } from '../streaming';
 import { whileRunning, type Submission } from '../submit';
 import { validate } from '../validate';
 
+/** How long past its deadline a background response still counts as in flight: its workflow records the timeout. */
+const BACKGROUND_COUNT_GRACE_MS = 60_000;
+
 /**
  * A background create returns at once, so the concurrency limit does not bound a tenant's
  * background work: its responses still in flight are capped (`SWITCHYARD_MAX_BACKGROUND_PER_TENANT`).
  */
 async function checkBackgroundCap(deps: ResponsesDeps, tenantId: string): Promise<void> {
   const limit = deps.maxBackgroundPerTenant ?? DEFAULT_MAX_BACKGROUND_PER_TENANT;
-  const inFlight = await unavailableOnError('database', countBackgroundInFlight(deps.db, tenantId));
+  // Only responses younger than their deadline (and a grace) count: one whose workflow was
+  // terminated without recording an outcome stays `running`, and must not hold a slot for good.
+  const maxAgeMs = (deps.backgroundTimeoutMs ?? DEFAULT_BACKGROUND_TIMEOUT_MS) + BACKGROUND_COUNT_GRACE_MS;
+  const inFlight = await unavailableOnError('database', countBackgroundInFlight(deps.db, tenantId, maxAgeMs));
   if (inFlight >= limit)
     throw new HttpError(
       429,
@@ -90,7 +99,7 @@ const create: RouteSpec<ResponsesDeps> = {
     const request = pathRequestOf(req, res, { tenantId, body: resolved.chat, route });
     if (params.background || params.stream) {
       // Counted and started under the tenant's lock: concurrent creates cannot all pass the count.
-      const { sub, head } = params.background
+      const { sub, head, inserted } = params.background
         ? await serialized(deps.db, `background-responses:${tenantId}`, async () => {
             await checkBackgroundCap(deps, tenantId);
             return startResponse(deps, request, resolved);
@@ -98,7 +107,12 @@ const create: RouteSpec<ResponsesDeps> = {
         : await startResponse(deps, request, resolved);
       setHeaders(res, headersOf({ sub }));
       if (!params.stream) {
-        res.json(responseObject(head, { status: 'received' }));
+        // A create retried with its Idempotency-Key answers the response as it stands now
+        // (completed, failed, cancelled…), not `queued` again.
+        const stored = inserted
+          ? undefined
+          : await unavailableOnError('database', getResponse(deps.db, responseIdOf(head.requestId), tenantId));
+        res.json(stored ? responseObject(...responseFactsOf(stored)) : responseObject(head, { status: 'received' }));
         return;
       }
       // A background stream opens at once (`response.created` is its id); a sync one with its
@@ -110,7 +124,7 @@ const create: RouteSpec<ResponsesDeps> = {
       return;
     }
     const outcome = await runRoute(deps, req, res, { tenantId, body: resolved.chat, route });
-    const head = await storeResponse(deps.db, tenantId, outcome.requestId, resolved);
+    const { head } = await storeResponse(deps.db, tenantId, outcome.requestId, resolved);
     res.json({
       ...responseObject(head, {
         status: 'succeeded',
@@ -136,7 +150,7 @@ const RetrieveQuerySchema = z.object({
 
 /** The tenant's response, or 404 (another tenant's, a deleted and an unstored one alike). */
 async function found(db: Db, id: string, tenantId: string): Promise<StoredResponse> {
-  const row = await getResponse(db, id, tenantId);
+  const row = await unavailableOnError('database', getResponse(db, id, tenantId));
   if (!row)
     throw HttpError.notFound(`Response with id '${id}' not found.`, { param: 'id', code: 'response_not_found' });
   return row;
@@ -165,7 +179,7 @@ const retrieve: RouteSpec<ResponsesDeps> = {
   tag: 'routing',
   role: 'member',
   query: RetrieveQuerySchema,
-  errors: [400, 401, 404],
+  errors: [400, 401, 404, 503],
   handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
     const q = validate(RetrieveQuerySchema, req.query);
@@ -226,7 +240,7 @@ const cancel: RouteSpec<ResponsesDeps> = {
     const row = await found(deps.db, id, tenantId);
     if (!row.background)
       throw HttpError.invalid('Only a background response can be cancelled.', { param: 'id', code: 'not_cancellable' });
-    const marked = await markCancelled(deps.db, id, tenantId);
+    const marked = await unavailableOnError('database', markCancelled(deps.db, id, tenantId));
     if (marked) await cancelRun(deps, marked, row.cancelled_at === null);
     // Not marked: it had ended; read again, as it ended (a cancel never changes a finished response).
     const now = marked ?? (await found(deps.db, id, tenantId));
@@ -247,10 +261,10 @@ const remove: RouteSpec<ResponsesDeps> = {
     const row = await found(deps.db, id, tenantId);
     // A background response still running is cancelled first: nobody could read its answer.
     if (row.background && !isTerminal(row)) {
-      const marked = await markCancelled(deps.db, id, tenantId);
+      const marked = await unavailableOnError('database', markCancelled(deps.db, id, tenantId));
       if (marked) await cancelRun(deps, marked, row.cancelled_at === null);
     }
-    if (!(await markDeleted(deps.db, id, tenantId)))
+    if (!(await unavailableOnError('database', markDeleted(deps.db, id, tenantId))))
       throw HttpError.notFound(`Response with id '${id}' not found.`, { param: 'id', code: 'response_not_found' });
     res.json({ id, object: 'response', deleted: true });
   },
@@ -263,7 +277,7 @@ const inputItems: RouteSpec<ResponsesDeps> = {
   tag: 'routing',
   role: 'member',
   query: InputItemsQuerySchema,
-  errors: [400, 401, 404],
+  errors: [400, 401, 404, 503],
   handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
     const q = validate(InputItemsQuerySchema, req.query);

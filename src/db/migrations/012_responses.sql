@@ -22,3 +22,5 @@ create table responses (
   created_at           timestamptz not null default now()
 );
 create index responses_tenant_created_idx on responses (tenant_id, created_at desc);
+-- The background cap's count (countBackgroundInFlight): a tenant's uncancelled background responses by age.
+create index responses_background_open_idx on responses (tenant_id, created_at) where background and cancelled_at is null;
