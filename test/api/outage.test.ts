@@ -2,45 +2,26 @@
  * The API alone, with Temporal unreachable: validation answers without Temporal, and an outage
  * is a retryable 503 naming the dependency — never a 500.
  */
-import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
-import pino from 'pino';
-import { createApp } from '../../src/api/app';
 import type { Db } from '../../src/db';
 import { upsertApiKey } from '../../src/db/apiKeys';
-import { defaultCatalog } from '../../src/domain/catalog';
-import { testConfigStore } from '../support/config';
 import { openTestDb, uniqueId } from '../support/db';
+import { startOfflineApp, type OfflineApp } from '../support/offlineApp';
 
 let db: Db;
-let server: http.Server;
-let connection: Connection;
+let app: OfflineApp;
 let base: string;
 const key = `sk-sy-${uniqueId('outage')}`;
 
 beforeAll(async () => {
   db = await openTestDb();
   await upsertApiKey(db, uniqueId('tenant'), key, 'test');
-  // Nothing listens on port 1: every Temporal call fails.
-  connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 200 });
-  const app = createApp({
-    db,
-    client: new Client({ connection }),
-    taskQueue: 'none',
-    requestTimeoutMs: 5_000,
-    configStore: await testConfigStore(db, { catalog: defaultCatalog({ simulated: true }) }),
-    logger: pino({ level: 'silent' }),
-  });
-  server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // Nothing listens on port 1: nothing here may reach Temporal.
+  app = await startOfflineApp(db, db);
+  base = app.base;
 });
 
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
-  await connection.close().catch(() => undefined);
+  await app.stop();
   await db.close();
 });
 

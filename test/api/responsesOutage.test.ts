@@ -4,22 +4,15 @@
  * delete's marks) answers a retryable 503 naming the database, as chat does, never a 500.
  * Only the statements on the `responses` table fail, so authentication still works.
  */
-import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
-import pino from 'pino';
-import { createApp } from '../../src/api/app';
 import type { Db, Queryable } from '../../src/db';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import { insertRequest } from '../../src/db/requests';
 import { insertResponse } from '../../src/db/responses';
-import { defaultCatalog } from '../../src/domain/catalog';
-import { testConfigStore } from '../support/config';
 import { openTestDb, uniqueId } from '../support/db';
+import { startOfflineApp, type OfflineApp } from '../support/offlineApp';
 
 let db: Db;
-let server: http.Server;
-let connection: Connection;
+let app: OfflineApp;
 let base: string;
 /** The statements that fail while set (matched on their SQL). */
 let failing: RegExp | undefined;
@@ -71,20 +64,9 @@ async function stored(background: boolean): Promise<string> {
 beforeAll(async () => {
   db = await openTestDb();
   await upsertApiKey(db, tenant, key, 'test');
-  // Nothing listens on port 1: nothing here may reach Temporal (each route fails before it would).
-  connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 200 });
-  const app = createApp({
-    db: flaky(db),
-    client: new Client({ connection }),
-    taskQueue: 'none',
-    requestTimeoutMs: 5_000,
-    configStore: await testConfigStore(db, { catalog: defaultCatalog({ simulated: true }) }),
-    logger: pino({ level: 'silent' }),
-  });
-  server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // Nothing listens on port 1: nothing here may reach Temporal.
+  app = await startOfflineApp(flaky(db), db);
+  base = app.base;
 });
 
 afterEach(() => {
@@ -92,8 +74,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
-  await connection.close().catch(() => undefined);
+  await app.stop();
   await db.close();
 });
 
