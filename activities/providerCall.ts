@@ -80,6 +80,8 @@ export async function callProvider(
     throw failure('ContentFiltered', `${model.id} filtered the output (finish_reason content_filter)`, {
       provider: model.provider,
       model: model.model,
+      // OpenAI's word for it (Anthropic's refusal and a guardrail's block are read as this finish).
+      providerCode: 'content_filter',
     });
   }
   const usage = {

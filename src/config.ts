@@ -85,7 +85,11 @@ export const EnvSchema = z.object({
       return z.NEVER;
     }
   }),
-  /** A streamed call with no first token in this long fails over to the next candidate. */
+  /**
+   * A streamed call with no first token in this long fails over to the next candidate. 20 s: several
+   * times a slow working provider's first token (Switchyard adds ~40 ms, bench:ttft), one wait well
+   * inside the request's 120 s deadline (docs/configuration.md, "Why 20 s").
+   */
   SWITCHYARD_STREAM_FIRST_TOKEN_MS: z.coerce.number().int().positive().default(20_000),
   /** A streamed call that sends nothing for this long has failed (before its first token: fallback). */
   SWITCHYARD_STREAM_IDLE_MS: z.coerce.number().int().positive().default(30_000),

@@ -222,12 +222,18 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
       }
       const decision = afterFailure(type, c, state, plan);
       state = decision.state;
+      // Already an identifier (`failure()` keeps nothing else): the code a filter's 400 passes on.
+      const providerCode =
+        err.cause instanceof ApplicationFailure
+          ? (err.cause.details?.[0] as { providerCode?: unknown } | undefined)?.providerCode
+          : undefined;
       outcomes.push({
         modelId: c.modelId,
         provider: c.provider,
         outcome: 'error',
         errorType: type,
         message: err.cause?.message ?? err.message,
+        ...(typeof providerCode === 'string' && { providerCode }),
         action: decision.action,
       });
     }

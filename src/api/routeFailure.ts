@@ -61,7 +61,12 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string, 
             ? 'timeout_error'
             : 'provider_error';
     return new HttpError(status, type, cause.message, {
-      code: cause.type === 'ContextLengthExceeded' ? 'context_length_exceeded' : (cause.type ?? null),
+      code:
+        cause.type === 'ContextLengthExceeded'
+          ? 'context_length_exceeded'
+          : cause.type === 'ContentFiltered'
+            ? filterCode(details)
+            : (cause.type ?? null),
       ...(cause.type === 'ContextLengthExceeded' && { param: 'messages' }),
       extra: {
         request_id: requestId,
@@ -75,6 +80,16 @@ export function routeFailureToHttp(err: WorkflowFailedError, requestId: string, 
     code: 'route_failed',
     extra: { request_id: requestId },
   });
+}
+
+/**
+ * A content filter's stop: the provider's own code for it (`content_policy_violation`,
+ * `content_filter`, `ResponsibleAIPolicyViolation`, `SAFETY`…), as the client would have had it from
+ * the provider; OpenAI's `content_filter` when the provider gave none (a filtered answer).
+ */
+function filterCode(details: RouteFailureDetails | undefined): string {
+  const filtered = details?.candidates.filter((c) => c.errorType === 'ContentFiltered').at(-1);
+  return filtered?.providerCode ?? 'content_filter';
 }
 
 /**

@@ -157,6 +157,11 @@ export interface CandidateOutcome {
   outcome: 'success' | 'error' | 'skipped';
   errorType?: string;
   message?: string;
+  /**
+   * The provider's own code for its failure (`content_policy_violation`, `content_filter`,
+   * `SAFETY`…), a short identifier: what a content-filter 400 passes on to the client.
+   */
+  providerCode?: string;
   action?: string;
 }
 

@@ -50,15 +50,19 @@ export const SettingsSchema = z
       .default({ default: {}, providers: {}, models: {} }),
     fallback: z
       .object({
-        /** Try another provider when one filters the content (providers filter differently). */
-        onContentFilter: z.boolean().default(true),
+        /**
+         * Try another model when a provider's content filter refuses the request. Off by default:
+         * the client gets the provider's own reason and code (a 400), as the provider would give it;
+         * routing around a filter is an operator's explicit choice.
+         */
+        onContentFilter: z.boolean().default(false),
         /** How many times invalid structured output may escalate to a stronger model. */
         maxEscalations: z.number().int().min(0).max(5).default(2),
         /** Candidates per request, the first included. */
         maxCandidates: z.number().int().min(1).max(10).default(3),
       })
       .strict()
-      .default({ onContentFilter: true, maxEscalations: 2, maxCandidates: 3 }),
+      .default({ onContentFilter: false, maxEscalations: 2, maxCandidates: 3 }),
   })
   .strict();
 export type Settings = z.infer<typeof SettingsSchema>;

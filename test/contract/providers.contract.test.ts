@@ -3,7 +3,8 @@
  * (the official `openai` client → Switchyard → the kind's official SDK → a fake server speaking
  * the kind's real wire format), answers, streams, calls tools, gives structured output, takes
  * images and embeds where it declares it can, and maps its rate limits, 5xx, context overflow,
- * content filter and bad key onto Switchyard's failures (fallback, no retry, 400, redaction).
+ * content filter and bad key onto Switchyard's failures (fallback, no retry, 400 with the
+ * provider's code, redaction).
  * A kind registered without a fixture in `./kinds/index.ts` fails the first test.
  */
 import { CatalogSchema } from '../../src/domain/catalog';
@@ -48,6 +49,9 @@ const bad = (f: KindFixture) => `c-${f.kind}-badkey`;
 const quiet = (f: KindFixture) => `c-${f.kind}-quiet`;
 
 const capsOf = (f: KindFixture) => KINDS[f.kind]!.capabilities;
+
+/** The code a kind's content filter reaches the client with, where it is not OpenAI's `content_filter`. */
+const FILTER_CODES: Record<string, string> = { 'azure-openai': 'ResponsibleAIPolicyViolation', google: 'SAFETY' };
 
 beforeAll(async () => {
   for (const f of fixtures) fakes.set(f.kind, await f.start(providerSecret(good(f))));
@@ -242,7 +246,6 @@ describe.each(fixtures.map((f) => [f.kind, f] as const))('%s', (_kind, f) => {
     // The fault, the failure it is read as, and the calls the kind gets (retried or not).
     ['rate-limit', 'RateLimited', 2],
     ['server-error', 'Overloaded', 2],
-    ['content-filter', 'ContentFiltered', 1],
   ];
   it.each(fallbacks)('%s → %s → the fallback answers', async (fault, errorType, calls) => {
     fake().fail(f.chatModel, fault);
@@ -254,6 +257,18 @@ describe.each(fixtures.map((f) => [f.kind, f] as const))('%s', (_kind, f) => {
     expect(fake().callsFor(f.chatModel)).toHaveLength(calls);
     expect(res.headers.get('x-switchyard-model')).toBe('backup/backup');
     expect(res.body.choices[0].message.content).toBeTruthy();
+  });
+
+  it("content filter → 400 with the kind's own code, not retried, no fallback (fallback.onContentFilter is off)", async () => {
+    fake().fail(f.chatModel, 'content-filter');
+    const res = await ask({});
+    expect(res.status).toBe(400);
+    expect(res.body.error.type).toBe('invalid_request_error');
+    // The provider's own code where it gives one, else OpenAI's for a filtered answer.
+    expect(res.body.error.code).toBe(FILTER_CODES[f.kind] ?? 'content_filter');
+    expect(fake().callsFor(f.chatModel)).toHaveLength(1);
+    expect(stack.fakes.openai.callsFor('backup')).toHaveLength(0);
+    expect(attemptsOf(res).map((a) => [a.provider, a.errorType])).toEqual([[good(f), 'ContentFiltered']]);
   });
 
   it('context too long → 400, not retried', async () => {

@@ -96,6 +96,8 @@ interface Row {
   errorType: string;
   primaryAttempts: number;
   status: number;
+  /** The error's code when nobody answers (default: the failure type). */
+  code?: string;
   /** The model that answers, per format of the failing primary; undefined when nobody does. */
   answeredBy?: Record<WireFormat, string>;
 }
@@ -192,8 +194,10 @@ const ROWS: Row[] = [
           },
     errorType: 'ContentFiltered',
     primaryAttempts: 1,
-    status: 200,
-    answeredBy: OTHER_PROVIDER,
+    // Propagated by default (`fallback.onContentFilter` off): the provider's code, or OpenAI's
+    // `content_filter` for a filtered answer.
+    status: 400,
+    code: 'content_filter',
   },
   {
     fault: 'auth failed',
@@ -271,7 +275,7 @@ describe.each(FORMATS)('$format wire format', ({ format, primary, fake }) => {
       expect(attempts).toHaveLength(row.primaryAttempts + 1);
     } else {
       expect(res.body.error.type).toBe('invalid_request_error');
-      expect(res.body.error.code).toBe(row.errorType);
+      expect(res.body.error.code).toBe(row.code ?? row.errorType);
       expect(attempts).toHaveLength(row.primaryAttempts);
       // Not sent to a second provider.
       const other = format === 'openai' ? stack.fakes.anthropic : stack.fakes.openai;

@@ -5,7 +5,8 @@
  * Responses API, with the production retry policy (three attempts, 1 s then 2 s apart): model A's
  * fake never sends a first token (no answer at all, or the stream's opening and then nothing),
  * model B answers. A's fake is called exactly once, the answer is B's, and the request's record
- * shows one `FirstTokenTimeout` on A, then B's success.
+ * shows one `FirstTokenTimeout` on A, then B's success. And the breaker hears it: a model whose
+ * streams keep sending no first token is routed around once its breaker opens.
  */
 import type OpenAI from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
@@ -15,6 +16,7 @@ import { recordHistory } from '../support/histories';
 import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
 
 const FIRST_TOKEN_MS = 2_000;
+const BREAKER_THRESHOLD = 3;
 const ANSWER = 'from the backup';
 
 describe('a first-token timeout fails over at once', () => {
@@ -22,9 +24,18 @@ describe('a first-token timeout fails over at once', () => {
   const stack = useTestStack(
     {
       catalog: (f) =>
-        fakeCatalog(f, [fakeModel('oa', 'stalls', { qualityTier: 4 }), fakeModel('an', 'answers', { qualityTier: 3 })]),
+        fakeCatalog(f, [
+          fakeModel('oa', 'stalls', { qualityTier: 4 }),
+          fakeModel('an', 'answers', { qualityTier: 3 }),
+          // Its own breaker: the breaker case below opens it, and no other case names it.
+          fakeModel('oa', 'silent', { qualityTier: 1 }),
+        ]),
+      breakers: true,
       config: {
         routing: { defaultStrategy: 'quality' },
+        // The shipped threshold (3 failures in a minute), spelled out: the cases above it leave
+        // oa/stalls at most its third failure, so none of them finds its breaker open.
+        breakers: { failureThreshold: BREAKER_THRESHOLD, windowMs: 60_000, cooldownMs: 60_000 },
         // The shipped attempts and backoff, spelled out: three attempts per candidate, 1 s then 2 s
         // apart (a retried first-token timeout would call A three times before the fallback).
         retry: {
@@ -115,5 +126,44 @@ describe('a first-token timeout fails over at once', () => {
     expect(text).toBe(ANSWER);
     expect(responseId).toMatch(/^resp_/);
     await expectFailedOverOnce(responseId.replace(/^resp_/, ''), elapsed);
+  });
+
+  it("counts against the model's breaker (as a Timeout): once it opens, streams go straight to the fallback", async () => {
+    stack.fakes.openai.setDefault('silent', { kind: 'hang' });
+    // Either may be the fallback (oa/stalls leads by quality unless the cases above opened its breaker).
+    stack.fakes.openai.setDefault('stalls', { kind: 'ok', content: ANSWER });
+    stack.fakes.anthropic.setDefault('answers', { kind: 'ok', content: ANSWER });
+    const ask = async () => {
+      const { data, response } = await client.chat.completions
+        .create({ model: 'oa/silent', messages: [{ role: 'user', content: 'Hello' }], stream: true })
+        .withResponse();
+      let text = '';
+      for await (const c of data) text += c.choices[0]?.delta.content ?? '';
+      expect(text).toBe(ANSWER);
+      return response.headers.get('x-switchyard-request-id')!;
+    };
+    // As many silent streams as the threshold, at once: each waits out the first-token limit once.
+    await Promise.all(Array.from({ length: BREAKER_THRESHOLD }, ask));
+    expect(stack.fakes.openai.callsFor('silent')).toHaveLength(BREAKER_THRESHOLD);
+    const breaker = async () => {
+      const res = await fetch(`${stack.baseURL}/providers`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+      const body = (await res.json()) as {
+        data: Array<{ id: string; breaker: { status: string; lastError?: { type: string } } }>;
+      };
+      return body.data.find((d) => d.id === 'oa/silent')!.breaker;
+    };
+    // The breaker hears each first-token timeout as the endpoint timing out (healthFailureType).
+    await until(async () => (await breaker()).status === 'open', 20_000);
+    expect(await breaker()).toMatchObject({ status: 'open', lastError: { type: 'Timeout' } });
+    // The routing projection follows the entity within a workflow task.
+    await until(async () => (await stack.health!.snapshot('oa/silent', 0))?.status === 'open', 20_000);
+
+    // Open: the next stream never reaches the silent model, so the client waits no first-token limit.
+    const requestId = await ask();
+    expect(stack.fakes.openai.callsFor('silent')).toHaveLength(BREAKER_THRESHOLD);
+    const r = await record(requestId);
+    expect(r.attempts).toHaveLength(1);
+    expect(r.attempts[0]).toMatchObject({ outcome: 'success' });
+    expect(`${r.attempts[0]!.provider}/${r.attempts[0]!.model}`).not.toBe('oa/silent');
   });
 });

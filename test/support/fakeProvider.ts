@@ -37,6 +37,8 @@ export type Behaviour =
       cutAfter?: number;
       /** Streamed: send nothing more after this many pieces (0: only the stream's opening), and hang. */
       stallAfter?: number;
+      /** Streamed: the answer is filtered after this many pieces (finish_reason content_filter / stop_reason refusal). */
+      filteredAfter?: number;
     }
   | {
       kind: 'error';
@@ -173,6 +175,8 @@ function streamFrames(
   const full = successBody(format, model, content, body, b.filtered, b.toolCalls) as any;
   const frames: Array<{ data: string; piece: boolean }> = [];
   const tools = b.toolCalls ?? [];
+  const textPieces = piecesOf(content, b.pieces).slice(0, b.filteredAfter);
+  const cutByFilter = b.filteredAfter !== undefined;
   if (format === 'anthropic') {
     const ev = (type: string, data: Record<string, unknown>, piece = false) =>
       frames.push({ data: `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`, piece });
@@ -187,8 +191,7 @@ function streamFrames(
     ev('ping', {});
     if (!tools.length && !b.filtered) {
       ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
-      for (const p of piecesOf(content, b.pieces))
-        ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: p } }, true);
+      for (const p of textPieces) ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: p } }, true);
       ev('content_block_stop', { index: 0 });
     }
     tools.forEach((t, index) => {
@@ -201,7 +204,7 @@ function streamFrames(
       ev('content_block_stop', { index });
     });
     ev('message_delta', {
-      delta: { stop_reason: full.stop_reason, stop_sequence: null },
+      delta: { stop_reason: cutByFilter ? 'refusal' : full.stop_reason, stop_sequence: null },
       usage: { output_tokens: full.usage.output_tokens },
     });
     ev('message_stop', {});
@@ -219,7 +222,7 @@ function streamFrames(
       piece,
     });
   chunk({ role: 'assistant', content: '' });
-  if (!tools.length && !b.filtered) for (const p of piecesOf(content, b.pieces)) chunk({ content: p }, null, true);
+  if (!tools.length && !b.filtered) for (const p of textPieces) chunk({ content: p }, null, true);
   tools.forEach((t, index) => {
     chunk({
       tool_calls: [{ index, id: `call_fake_${index}`, type: 'function', function: { name: t.name, arguments: '' } }],
@@ -227,7 +230,7 @@ function streamFrames(
     for (const p of piecesOf(JSON.stringify(t.arguments), b.pieces ?? 3))
       chunk({ tool_calls: [{ index, function: { arguments: p } }] }, null, true);
   });
-  chunk({}, full.choices[0].finish_reason);
+  chunk({}, cutByFilter ? 'content_filter' : full.choices[0].finish_reason);
   if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage)
     frames.push({
       data: `data: ${JSON.stringify({ id: full.id, object: 'chat.completion.chunk', created: full.created, model, choices: [], usage: full.usage })}\n\n`,

@@ -22,8 +22,8 @@ describe('routing settings', () => {
     expect(callPolicyFor(s, 'openai', 'openai/gpt-4o').maximumAttempts).toBe(1);
   });
 
-  it('defaults when no file is given', () => {
-    expect(DEFAULT_SETTINGS.fallback).toEqual({ onContentFilter: true, maxEscalations: 2, maxCandidates: 3 });
+  it('defaults when no file is given (a content filter is propagated, not failed over)', () => {
+    expect(DEFAULT_SETTINGS.fallback).toEqual({ onContentFilter: false, maxEscalations: 2, maxCandidates: 3 });
   });
 
   it('reports bad values with their path in the file', () => {
