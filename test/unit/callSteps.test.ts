@@ -695,7 +695,7 @@ describe('invoke', () => {
     expect(beats).toBeGreaterThanOrEqual(1);
     const boom = new Error('boom');
     expect(await thrown(heartbeating(ctx, () => Promise.reject(boom)))).toBe(boom);
-    expect(DEFAULT_STREAM_LIMITS).toEqual({ firstTokenMs: 20_000, idleMs: 30_000 });
+    expect(DEFAULT_STREAM_LIMITS).toEqual({ firstTokenMs: 20_000, idleMs: 30_000, maxMalformed: 3 });
   });
 });
 
