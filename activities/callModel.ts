@@ -20,7 +20,7 @@ import type { ActivityDeps } from './deps';
 import { Bulkhead, checkBreaker, resolveTarget, resumeIfStarted } from './callSteps/admit';
 import type { Call } from './callSteps/call';
 import { checkBatch, takeProbe } from './callSteps/confirm';
-import { DEFAULT_STREAM_LIMITS, heartbeating, invoke, openStream } from './callSteps/invoke';
+import { DEFAULT_STREAM_LIMITS, heartbeating, invoke, malformedSkipped, openStream } from './callSteps/invoke';
 import { takeTurn } from './callSteps/rateGate';
 import { reserveAndRecord, startedAttempt } from './callSteps/reserve';
 import { settleAnswer, settleFailure } from './callSteps/settle';
@@ -54,7 +54,9 @@ export function createCallModelActivity(deps: ActivityDeps) {
       const call: Call = { input, model: target.model, request, ref, started, startedAt, probe, stream, tokens };
       let out: CallOutput;
       try {
-        out = await invoke(adapter, call, ctx.cancellationSignal, deps.streamLimits ?? DEFAULT_STREAM_LIMITS);
+        out = await invoke(adapter, call, ctx.cancellationSignal, deps.streamLimits ?? DEFAULT_STREAM_LIMITS, (e) =>
+          malformedSkipped(deps.metrics, call, e),
+        );
       } catch (err) {
         // These two end an attempt that is already settled: passed on as they are (no adapter throws them today).
         if (err instanceof ApplicationFailure && (err.type === 'InvalidOutput' || err.type === 'StreamInterrupted'))

@@ -9,6 +9,7 @@ import { ChatCompletionRequestSchema } from '../src/domain/chat';
 import { isStructured, OperationBodySchemas, validateOutput } from '../src/domain/operations';
 import { failure } from '../src/providers/errors';
 import type { StreamLimits } from '../src/providers/deadline';
+import type { MalformedEvent } from '../src/providers/sse';
 import { chatCallInput, type CallOptions, type ChatCallInput, type ProviderAdapter } from '../src/providers/types';
 import type { StreamDelta } from '../src/domain/stream';
 import { checkSchema } from '../src/services/jsonSchema';
@@ -32,6 +33,8 @@ const capChat = (c: ChatCallInput, cap: boolean): ChatCallInput =>
 export interface StreamHooks {
   limits: StreamLimits;
   onDelta: (d: StreamDelta) => void;
+  /** A malformed event skipped (the stream goes on). */
+  onMalformed?: (e: MalformedEvent) => void;
 }
 
 /**
@@ -74,7 +77,11 @@ export async function callProvider(
         };
   const out =
     stream && r.operation === 'chat'
-      ? await adapter.chatStream(callInput, { ...options, limits: stream.limits }, stream.onDelta)
+      ? await adapter.chatStream(
+          callInput,
+          { ...options, limits: stream.limits, ...(stream.onMalformed && { onMalformed: stream.onMalformed }) },
+          stream.onDelta,
+        )
       : await adapter.chat(callInput, options);
   if (out.finishReason === 'content_filter' && !out.content) {
     throw failure('ContentFiltered', `${model.id} filtered the output (finish_reason content_filter)`, {

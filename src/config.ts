@@ -93,6 +93,11 @@ export const EnvSchema = z.object({
   SWITCHYARD_STREAM_FIRST_TOKEN_MS: z.coerce.number().int().positive().default(20_000),
   /** A streamed call that sends nothing for this long has failed (before its first token: fallback). */
   SWITCHYARD_STREAM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
+  /**
+   * Malformed events (not JSON, or not the wire format) a streamed call skips, counted and logged;
+   * one more ends the stream as a cut does. 0: the first one ends it.
+   */
+  SWITCHYARD_STREAM_MAX_MALFORMED: z.coerce.number().int().nonnegative().default(3),
   /** A request body that sends nothing for this long gets 408 and its connection closed (uploads included). */
   SWITCHYARD_BODY_IDLE_MS: z.coerce.number().int().positive().default(15_000),
   /** Admission control: requests routed at once by this API process; more wait in line, up to a bound. */

@@ -51,7 +51,15 @@ export interface Call {
   /** Its stream to the client, when it is streamed. */
   stream?: StreamOut;
   tokens?: TokenTurn;
+  /** Malformed events its stream had, skipped (counted as they come, recorded on the attempt). */
+  malformed?: number;
 }
+
+/** The attempt's record as it ends repeats how it started, and how many malformed events it skipped. */
+export const recordOf = (call: Pick<Call, 'started' | 'malformed'>): StartedAttempt => ({
+  ...call.started,
+  ...(call.malformed ? { malformedEvents: call.malformed } : {}),
+});
 
 /** The failure details every step's failures carry. */
 export const whoOf = (input: CallModelInput) => ({ provider: input.provider, model: input.model });

@@ -5,15 +5,24 @@
 import type { CallModelInput } from '../../src/domain/request';
 import { senderOf, STREAM_CALL_MAX_MS } from '../../src/domain/stream';
 import type { StreamLimits } from '../../src/providers/deadline';
+import { DEFAULT_MAX_MALFORMED, type MalformedEvent } from '../../src/providers/sse';
 import type { ProviderAdapter } from '../../src/providers/types';
+import { noteMalformedEvent, type Metrics } from '../../src/services/metrics';
 import type { StreamRelay } from '../../src/services/streamRelay';
 import { callProvider, type CallOutput } from '../providerCall';
 import { StreamOut } from '../streamOut';
 import type { Call, CallContext } from './call';
 
 const HEARTBEAT_EVERY_MS = 2_000;
-/** Stream limits when the worker sets none (SWITCHYARD_STREAM_FIRST_TOKEN_MS, SWITCHYARD_STREAM_IDLE_MS). */
-export const DEFAULT_STREAM_LIMITS: StreamLimits = { firstTokenMs: 20_000, idleMs: 30_000 };
+/**
+ * Stream limits when the worker sets none (SWITCHYARD_STREAM_FIRST_TOKEN_MS, SWITCHYARD_STREAM_IDLE_MS,
+ * SWITCHYARD_STREAM_MAX_MALFORMED).
+ */
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  firstTokenMs: 20_000,
+  idleMs: 30_000,
+  maxMalformed: DEFAULT_MAX_MALFORMED,
+};
 
 /** Runs `work` with a heartbeat every two seconds, stopped when it ends either way. */
 export async function heartbeating<T>(ctx: Pick<CallContext, 'heartbeat'>, work: () => Promise<T>): Promise<T> {
@@ -30,6 +39,24 @@ export function openStream(relay: StreamRelay, input: CallModelInput, attempt: n
   return new StreamOut(relay, input.requestId, input.modelId, senderOf(input.candidateIndex, attempt));
 }
 
+/** A malformed event the call's stream skipped: on the call (for its attempt's record), counted and logged. */
+export function malformedSkipped(
+  metrics: Pick<Metrics, 'malformedEvents'> | undefined,
+  call: Pick<Call, 'input' | 'started' | 'malformed'>,
+  e: MalformedEvent,
+): void {
+  call.malformed = e.count;
+  noteMalformedEvent(metrics, {
+    provider: call.input.provider,
+    model: call.input.modelId,
+    requestId: call.input.requestId,
+    attempt: call.started.attempt,
+    reason: e.reason,
+    bytes: e.bytes,
+    count: e.count,
+  });
+}
+
 /**
  * Calls the provider. A stream is bounded by its first-token and idle limits (the call's timeout
  * caps the first token); a call answered whole, by the call's timeout. Under a budget, a chat
@@ -40,6 +67,7 @@ export function invoke(
   call: Pick<Call, 'input' | 'model' | 'request' | 'stream'>,
   signal: AbortSignal,
   limits: StreamLimits,
+  onMalformed?: (e: MalformedEvent) => void,
 ): Promise<CallOutput> {
   const { input, stream } = call;
   return callProvider(
@@ -51,6 +79,7 @@ export function invoke(
     stream && {
       limits: { ...limits, firstTokenMs: Math.min(limits.firstTokenMs, input.timeoutMs) },
       onDelta: (d) => stream.delta(d),
+      ...(onMalformed && { onMalformed }),
     },
   );
 }

@@ -17,7 +17,7 @@ import type { Metrics } from '../../src/services/metrics';
 import type { CallOutput } from '../providerCall';
 import { messagesOf } from '../storedRequest';
 import type { StreamOut } from '../streamOut';
-import { whoOf, type Call } from './call';
+import { recordOf, whoOf, type Call } from './call';
 import { finishAttempt } from './transactions';
 
 export interface SettleDeps {
@@ -87,7 +87,7 @@ export async function settleSuccess(
   const { attempts, abandoned } = (await finishAttempt(
     deps.db,
     call.ref,
-    { ...call.started, ...spent, outcome: 'success', latencyMs },
+    { ...recordOf(call), ...spent, outcome: 'success', latencyMs },
     (tx) =>
       finishRequest(tx, input.requestId, {
         status: 'succeeded',
@@ -127,7 +127,7 @@ export async function settleInvalid(
   if (call.stream && call.stream.answer.chunks > 0)
     return endInterrupted(db, call, call.stream, why, 'InvalidOutput', spent);
   await finishAttempt(db, call.ref, {
-    ...call.started,
+    ...recordOf(call),
     ...spent,
     outcome: 'error',
     errorType: 'InvalidOutput',
@@ -181,7 +181,7 @@ export async function settleFailure(
       details?.status,
     );
   await finishAttempt(deps.db, call.ref, {
-    ...call.started,
+    ...recordOf(call),
     outcome: 'error',
     errorType,
     errorMessage: f.message,
@@ -213,7 +213,7 @@ export async function endInterrupted(
 ): Promise<ApplicationFailure> {
   const f = streamInterrupted(stream.answer.chunks, why);
   await finishAttempt(db, call.ref, {
-    ...call.started,
+    ...recordOf(call),
     ...spent,
     outcome: 'error',
     errorType: 'StreamInterrupted',

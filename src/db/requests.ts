@@ -200,21 +200,21 @@ export async function completeRequest(
 }
 
 const ATTEMPT_COLUMNS = `request_id, candidate_index, attempt, provider, model, outcome, error_type, error_message, status,
-  started_at, latency_ms, input_tokens, output_tokens, cost_usd`;
+  started_at, latency_ms, input_tokens, output_tokens, cost_usd, malformed_events`;
 // Typed: they are also used in an INSERT … SELECT, where nothing else says what they are.
 const ATTEMPT_VALUES = `$1::text, $2::int, $3::int, $4::text, $5::text, $6::text, $7::text, $8::text, $9::int,
-  $10::timestamptz, $11::int, $12::int, $13::int, $14::numeric`;
+  $10::timestamptz, $11::int, $12::int, $13::int, $14::numeric, $15::int`;
 // Upsert: a retried activity task for the same attempt number overwrites, never duplicates.
 const ON_ATTEMPT_CONFLICT = `on conflict (request_id, candidate_index, attempt) do update set outcome = excluded.outcome,
   error_type = excluded.error_type, error_message = excluded.error_message, status = excluded.status,
   started_at = excluded.started_at, latency_ms = excluded.latency_ms, input_tokens = excluded.input_tokens,
-  output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd`;
+  output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd, malformed_events = excluded.malformed_events`;
 const UPSERT_ATTEMPT = `insert into request_attempts (${ATTEMPT_COLUMNS}) values (${ATTEMPT_VALUES}) ${ON_ATTEMPT_CONFLICT}`;
 
 /**
  * An attempt recorded as `started` when `from` (a FROM and WHERE clause) yields a row: for
  * statements that start an attempt only if something else succeeded in the same statement.
- * Its parameters are `startedParams`, $1 to $14.
+ * Its parameters are `startedParams`, $1 to $15.
  */
 export const startAttemptWhen = (from: string) =>
   `insert into request_attempts (${ATTEMPT_COLUMNS}) select ${ATTEMPT_VALUES} ${from} ${ON_ATTEMPT_CONFLICT}`;
@@ -237,6 +237,7 @@ const attemptParams = (requestId: string, a: AttemptRecord): SqlParam[] => [
   a.inputTokens ?? null,
   a.outputTokens ?? null,
   a.costUsd ?? null,
+  a.malformedEvents ?? null,
 ];
 
 export async function recordAttempt(db: Queryable, requestId: string, a: AttemptRecord): Promise<void> {
@@ -283,6 +284,7 @@ interface AttemptRow {
   output_tokens: number | null;
   cost_usd: number | string | null;
   queued_ms?: number | null;
+  malformed_events?: number | null;
 }
 
 const toAttempt = (r: AttemptRow): AttemptRecord => ({
@@ -300,6 +302,7 @@ const toAttempt = (r: AttemptRow): AttemptRecord => ({
   ...(r.output_tokens !== null && { outputTokens: r.output_tokens }),
   ...(r.cost_usd !== null && { costUsd: Number(r.cost_usd) }),
   ...(r.queued_ms != null && { queuedMs: r.queued_ms }),
+  ...(r.malformed_events != null && r.malformed_events > 0 && { malformedEvents: r.malformed_events }),
 });
 
 /** How long an attempt waited for its turn under its provider's rate limits. */

@@ -143,6 +143,8 @@ export interface AttemptRecord {
   costUsd?: number;
   /** How long it waited for its turn under the provider's rate limits. */
   queuedMs?: number;
+  /** Malformed events its stream had, skipped (a stream past the bound ends as cut). */
+  malformedEvents?: number;
 }
 
 /** Total cost of a request: every answered attempt is paid for, valid or not. */

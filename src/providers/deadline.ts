@@ -65,6 +65,8 @@ export interface StreamLimits {
   firstTokenMs: number;
   /** Longest wait between chunks once the stream has begun. */
   idleMs: number;
+  /** Malformed events skipped per stream; one more ends it (absent: `DEFAULT_MAX_MALFORMED`, 3). */
+  maxMalformed?: number;
 }
 
 /**

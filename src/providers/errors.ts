@@ -150,7 +150,8 @@ export function toProviderFailure(err: unknown, provider: string, model: string)
     };
     return failure(type, `${provider}/${model} ${apiErr.status}: ${body.message ?? apiErr.message}`, details);
   }
-  if (name === 'SyntaxError' || /JSON|Unexpected token|malformed/i.test(message)) {
+  // MalformedStreamError (`sse.ts`): more malformed events than a stream may skip.
+  if (name === 'SyntaxError' || name === 'MalformedStreamError' || /JSON|Unexpected token|malformed/i.test(message)) {
     return failure('MalformedResponse', `${provider}/${model} returned a malformed response: ${message}`, base);
   }
   return failure('Connection', `${provider}/${model} call failed: ${message}`, base);

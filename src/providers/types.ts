@@ -1,6 +1,7 @@
 import type { ChatCompletionRequest, ChatMessage, Tool, ToolCall, ToolChoice } from '../domain/chat';
 import type { StreamDelta } from '../domain/stream';
 import type { StreamLimits } from './deadline';
+import type { MalformedEvent } from './sse';
 
 export interface ChatCallInput {
   model: string;
@@ -37,6 +38,9 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
+/** A streamed call's options: its limits, and who hears of each malformed event skipped. */
+export type StreamOptions = CallOptions & { limits: StreamLimits; onMalformed?: (e: MalformedEvent) => void };
+
 export interface EmbedOutput {
   embeddings: number[][];
   inputTokens: number;
@@ -49,13 +53,11 @@ export interface ProviderAdapter {
   chat(input: ChatCallInput, options?: CallOptions): Promise<ChatCallOutput>;
   /**
    * The same call streamed: `onDelta` gets each piece as the provider sends it, and the whole
-   * answer comes back at the end. A stream that ends without its end marker throws.
+   * answer comes back at the end. A stream that ends without its end marker throws. A malformed
+   * event is skipped and reported (`onMalformed`) up to `limits.maxMalformed`, where the kind
+   * reads the events itself (openai, anthropic).
    */
-  chatStream(
-    input: ChatCallInput,
-    options: CallOptions & { limits: StreamLimits },
-    onDelta: (d: StreamDelta) => void,
-  ): Promise<ChatCallOutput>;
+  chatStream(input: ChatCallInput, options: StreamOptions, onDelta: (d: StreamDelta) => void): Promise<ChatCallOutput>;
   /** Only wire formats with an embeddings API implement this. */
   embed?(model: string, input: string[], options?: CallOptions): Promise<EmbedOutput>;
 }

@@ -39,7 +39,7 @@ export const swallowedErrors = new Counter({
 // Until the process sets its own (startSwitchyard), warnings still go somewhere.
 let swallowedLogger: Pick<Logger, 'warn'> = createLogger('warn');
 
-/** The process's logger for the warnings of `noteSwallowed`. */
+/** The process's logger for the warnings of `noteSwallowed` and `noteMalformedEvent`. */
 export function logSwallowedTo(logger: Pick<Logger, 'warn'>): void {
   swallowedLogger = logger;
 }
@@ -53,6 +53,26 @@ export function noteSwallowed(
 ): void {
   swallowedErrors.inc({ site });
   swallowedLogger.warn({ err, site, ...context }, message);
+}
+
+/**
+ * A malformed event a provider's stream had, skipped: counted and logged (warn) with the ids and
+ * why, never the event itself (it may hold part of the answer).
+ */
+export function noteMalformedEvent(
+  metrics: Pick<Metrics, 'malformedEvents'> | undefined,
+  context: {
+    provider: string;
+    model: string;
+    requestId: string;
+    attempt: number;
+    reason: string;
+    bytes: number;
+    count: number;
+  },
+): void {
+  metrics?.malformedEvents.inc({ provider: context.provider, model: context.model });
+  swallowedLogger.warn(context, 'skipped a malformed event in a provider stream');
 }
 
 export class Metrics {
@@ -121,6 +141,13 @@ export class Metrics {
     name: 'switchyard_stream_first_token_seconds',
     help: 'Time from the request to the first streamed piece sent to the client',
     buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly malformedEvents = new Counter({
+    name: 'switchyard_stream_malformed_events_total',
+    help: 'Malformed events in provider streams (not JSON, or not the wire format), skipped; past the bound a stream ends as cut',
+    labelNames: ['provider', 'model'] as const,
     registers: [this.registry],
   });
 

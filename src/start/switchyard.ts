@@ -269,6 +269,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
           streamLimits: {
             firstTokenMs: config.SWITCHYARD_STREAM_FIRST_TOKEN_MS,
             idleMs: config.SWITCHYARD_STREAM_IDLE_MS,
+            maxMalformed: config.SWITCHYARD_STREAM_MAX_MALFORMED,
           },
         },
       });

@@ -39,6 +39,11 @@ export type Behaviour =
       stallAfter?: number;
       /** Streamed: the answer is filtered after this many pieces (finish_reason content_filter / stop_reason refusal). */
       filteredAfter?: number;
+      /** Streamed: send malformed events (`malformedEvents` of them, default 1) after this many pieces. */
+      malformedAfter?: number;
+      malformedEvents?: number;
+      /** What the malformed events are: not JSON (default), or JSON that is not the wire format's event. */
+      malformedShape?: 'not-json' | 'not-event';
     }
   | {
       kind: 'error';
@@ -240,6 +245,22 @@ function streamFrames(
   return frames;
 }
 
+/** Text inside the malformed events the fake sends: a log line that holds it leaked an event's content. */
+export const MALFORMED_MARKER = 'MALFORMED-PIECE-TEXT';
+
+/** A malformed event in the wire format: a `data:` line that is not JSON, or JSON that is not an event. */
+function malformedFrame(format: WireFormat, shape: 'not-json' | 'not-event'): string {
+  const data =
+    shape === 'not-json'
+      ? `{"choices": [{"delta": {"content": "${MALFORMED_MARKER}`
+      : JSON.stringify(
+          format === 'anthropic'
+            ? { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 42 }, note: MALFORMED_MARKER }
+            : { id: 'chatcmpl-broken', choices: { text: MALFORMED_MARKER } },
+        );
+  return format === 'anthropic' ? `event: content_block_delta\ndata: ${data}\n\n` : `data: ${data}\n\n`;
+}
+
 export async function startFakeProvider(format: WireFormat): Promise<FakeProvider> {
   const queues = new Map<string, Behaviour[]>();
   const defaults = new Map<string, Behaviour>();
@@ -287,10 +308,17 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
           const sendStream = async () => {
             res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
             let pieces = 0;
+            let injected = false;
             for (const f of streamFrames(format, model, content, body, b)) {
               if (f.piece) {
                 if (b.cutAfter !== undefined && pieces >= b.cutAfter) return req.socket.destroy();
                 if (b.stallAfter !== undefined && pieces >= b.stallAfter) return void hung.add(res);
+                if (b.malformedAfter !== undefined && pieces >= b.malformedAfter && !injected) {
+                  injected = true;
+                  const bad = malformedFrame(format, b.malformedShape ?? 'not-json');
+                  for (let i = 0; i < (b.malformedEvents ?? 1); i++)
+                    await new Promise<void>((resolve) => res.write(bad, () => resolve()));
+                }
                 if (b.pieceDelayMs) await new Promise((r) => setTimeout(r, b.pieceDelayMs));
                 pieces++;
               }

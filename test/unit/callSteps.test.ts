@@ -9,7 +9,13 @@ import { createCallModelActivity } from '../../activities/callModel';
 import { Bulkhead, checkBreaker, resolveTarget, resumeIfStarted } from '../../activities/callSteps/admit';
 import type { Call, CallContext } from '../../activities/callSteps/call';
 import { checkBatch, takeProbe } from '../../activities/callSteps/confirm';
-import { DEFAULT_STREAM_LIMITS, heartbeating, invoke, openStream } from '../../activities/callSteps/invoke';
+import {
+  DEFAULT_STREAM_LIMITS,
+  heartbeating,
+  invoke,
+  malformedSkipped,
+  openStream,
+} from '../../activities/callSteps/invoke';
 import { takeTurn, tokenEstimate } from '../../activities/callSteps/rateGate';
 import { reserveAndRecord, startedAttempt } from '../../activities/callSteps/reserve';
 import { settleAnswer, settleFailure, streamedSpend } from '../../activities/callSteps/settle';
@@ -27,7 +33,7 @@ import type { StreamEvent } from '../../src/domain/stream';
 import { failure } from '../../src/providers/errors';
 import type { ChatCallOutput, ProviderAdapter } from '../../src/providers/types';
 import type { HealthPort, Outcome } from '../../src/services/healthPort';
-import type { Metrics } from '../../src/services/metrics';
+import { logSwallowedTo, type Metrics } from '../../src/services/metrics';
 import { MemoryRelay, type StreamRelay } from '../../src/services/streamRelay';
 import { unitModel } from '../support/catalog';
 
@@ -689,7 +695,7 @@ describe('invoke', () => {
     expect(beats).toBeGreaterThanOrEqual(1);
     const boom = new Error('boom');
     expect(await thrown(heartbeating(ctx, () => Promise.reject(boom)))).toBe(boom);
-    expect(DEFAULT_STREAM_LIMITS).toEqual({ firstTokenMs: 20_000, idleMs: 30_000 });
+    expect(DEFAULT_STREAM_LIMITS).toEqual({ firstTokenMs: 20_000, idleMs: 30_000, maxMalformed: 3 });
   });
 });
 
@@ -744,6 +750,31 @@ describe('settle', () => {
       ['an/x', false, 'Abandoned', undefined], // the attempt the request's completion found abandoned
     ]);
     expect(observed.map((o) => [o.metric, o.labels.outcome])).toEqual([['providerSeconds', 'success']]);
+  });
+
+  it('malformed events a stream skipped: counted by provider and model as they come, then on the attempt', async () => {
+    const counted: Array<Record<string, string>> = [];
+    const metrics = { malformedEvents: { inc: (labels: Record<string, string>) => counted.push(labels) } };
+    const warned: unknown[] = [];
+    logSwallowedTo({ warn: (o: unknown) => void warned.push(o) });
+    const c = call();
+    malformedSkipped(metrics as unknown as Metrics, c, { reason: 'not JSON', bytes: 12, count: 1 });
+    malformedSkipped(metrics as unknown as Metrics, c, { reason: 'not JSON', bytes: 9, count: 2 });
+    expect(counted).toEqual([
+      { provider: 'oa', model: 'oa/m' },
+      { provider: 'oa', model: 'oa/m' },
+    ]);
+    expect(warned).toEqual([
+      { provider: 'oa', model: 'oa/m', requestId: 'r1', attempt: 2, reason: 'not JSON', bytes: 12, count: 1 },
+      { provider: 'oa', model: 'oa/m', requestId: 'r1', attempt: 2, reason: 'not JSON', bytes: 9, count: 2 },
+    ]);
+    const db = fakeDb(completed);
+    await settleAnswer({ db }, c, output());
+    const row = db.sent.find((x) => x.sql.startsWith('insert into request_attempts'))!;
+    expect(row.params[14]).toBe(2); // malformed_events
+    const clean = fakeDb(completed);
+    await settleAnswer({ db: clean }, call(), output());
+    expect(clean.sent.find((x) => x.sql.startsWith('insert into request_attempts'))!.params[14]).toBeNull();
   });
 
   it('a success streamed: the end event after the commit', async () => {

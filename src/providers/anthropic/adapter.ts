@@ -4,12 +4,25 @@
  * (the API requires alternation), `max_tokens` is always sent (the API requires it).
  */
 import Anthropic from '@anthropic-ai/sdk';
-import type { MessageCreateParamsNonStreaming, MessageParam } from '@anthropic-ai/sdk/resources/messages';
+import { Stream } from '@anthropic-ai/sdk/core/streaming';
+import type {
+  MessageCreateParamsNonStreaming,
+  MessageParam,
+  RawMessageStreamEvent,
+} from '@anthropic-ai/sdk/resources/messages';
 import { contentText, type ChatMessage } from '../../domain/chat';
 import { toolInputOf } from '../../domain/anthropicMessages';
 import { addDelta, answerParts, emptyAnswer, type StreamDelta } from '../../domain/stream';
-import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from '../deadline';
-import type { CallOptions, ChatCallInput, ChatCallOutput, FinishReason, ProviderAdapter } from '../types';
+import { sdkOptions, withDeadline, withStreamDeadlines } from '../deadline';
+import { DEFAULT_MAX_MALFORMED, isObject, optional, parseJson, readEvents, type MalformedPolicy } from '../sse';
+import type {
+  CallOptions,
+  ChatCallInput,
+  ChatCallOutput,
+  FinishReason,
+  ProviderAdapter,
+  StreamOptions,
+} from '../types';
 
 export interface AnthropicAdapterOptions {
   providerId: string;
@@ -115,15 +128,19 @@ export class AnthropicAdapter implements ProviderAdapter {
   }
   async chatStream(
     input: ChatCallInput,
-    options: CallOptions & { limits: StreamLimits },
+    options: StreamOptions,
     onDelta: (d: StreamDelta) => void,
   ): Promise<ChatCallOutput> {
     const { params, schemaTool } = this.paramsOf(input);
     return withStreamDeadlines(options.timeoutMs, options.signal, options.limits, async (signal, tick) => {
-      const stream = await this.client.messages.create(
-        { ...params, stream: true },
-        sdkOptions(signal, options.timeoutMs),
-      );
+      // The raw response, its events read by us: the SDK's stream would end at the first malformed one.
+      const response = await this.client.messages
+        .create({ ...params, stream: true }, sdkOptions(signal, options.timeoutMs))
+        .asResponse();
+      const stream = eventsOf(response, {
+        max: options.limits.maxMalformed ?? DEFAULT_MAX_MALFORMED,
+        onMalformed: options.onMalformed,
+      });
       const answer = emptyAnswer();
       // Each content block by index: text, the schema tool (its JSON is the answer's text), or
       // the OpenAI tool call index it becomes.
@@ -204,6 +221,64 @@ export class AnthropicAdapter implements ProviderAdapter {
         ...(id !== undefined && { providerRequestId: id }),
       };
     });
+  }
+}
+
+/**
+ * The events of a streamed message, read as the SDK's `Stream` reads them (its SSE decoder, `ping`
+ * and unnamed events ignored, an `error` event thrown as an `APIError`), except that an event that
+ * is not JSON or not the shape `chatStream` reads is skipped (`readEvents`) instead of ending the stream.
+ */
+function eventsOf(response: Response, policy: MalformedPolicy): AsyncGenerator<RawMessageStreamEvent> {
+  return readEvents<RawMessageStreamEvent>(
+    Stream.rawEvents(response),
+    (sse) => {
+      if (sse.event === 'ping' || sse.event === null || (sse.event !== 'error' && !sse.data)) return { ignore: true };
+      const parsed = parseJson(sse.data);
+      if (sse.event === 'error') {
+        const body = parsed?.json ?? sse.data;
+        const type = isObject(body) && isObject(body.error) ? body.error.type : undefined;
+        throw new Anthropic.APIError(
+          undefined,
+          body,
+          undefined,
+          response.headers,
+          typeof type === 'string' ? (type as Anthropic.ErrorType) : undefined,
+        );
+      }
+      if (!parsed) return { malformed: 'not JSON' };
+      if (!isEvent(parsed.json)) return { malformed: 'not a message stream event' };
+      return { value: parsed.json };
+    },
+    policy,
+  );
+}
+
+const isString = (v: unknown) => typeof v === 'string';
+const isNumber = (v: unknown) => typeof v === 'number';
+
+/** The fields `chatStream` reads, by event type, have the types it reads them as. */
+function isEvent(v: unknown): v is RawMessageStreamEvent {
+  if (!isObject(v) || !isString(v.type)) return false;
+  switch (v.type) {
+    case 'message_start':
+      return isObject(v.message) && optional(v.message.usage, isObject);
+    case 'content_block_start':
+      return isNumber(v.index) && isObject(v.content_block) && isString(v.content_block.type);
+    case 'content_block_delta':
+      return (
+        isNumber(v.index) &&
+        isObject(v.delta) &&
+        isString(v.delta.type) &&
+        optional(v.delta.text, isString) &&
+        optional(v.delta.partial_json, isString)
+      );
+    case 'content_block_stop':
+      return isNumber(v.index);
+    case 'message_delta':
+      return isObject(v.delta) && optional(v.usage, isObject);
+    default:
+      return true;
   }
 }
 

@@ -5,15 +5,26 @@
  * and hide them from the workflow history.
  */
 import OpenAI from 'openai';
+import { _iterSSEMessages } from 'openai/core/streaming';
 import type {
+  ChatCompletionChunk,
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import { addDelta, answerParts, emptyAnswer, type StreamDelta } from '../../domain/stream';
 import { countMessageTokens, countTokens } from '../../domain/tokens';
-import { sdkOptions, withDeadline, withStreamDeadlines, type StreamLimits } from '../deadline';
+import { sdkOptions, withDeadline, withStreamDeadlines } from '../deadline';
+import { DEFAULT_MAX_MALFORMED, isObject, optional, parseJson, readEvents, type MalformedPolicy } from '../sse';
 import { openaiClientOptions } from './clientOptions';
-import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, FinishReason, ProviderAdapter } from '../types';
+import type {
+  CallOptions,
+  ChatCallInput,
+  ChatCallOutput,
+  EmbedOutput,
+  FinishReason,
+  ProviderAdapter,
+  StreamOptions,
+} from '../types';
 
 export interface OpenAIAdapterOptions {
   providerId: string;
@@ -94,13 +105,21 @@ export class OpenAIAdapter implements ProviderAdapter {
 
   async chatStream(
     input: ChatCallInput,
-    options: CallOptions & { limits: StreamLimits },
+    options: StreamOptions,
     onDelta: (d: StreamDelta) => void,
   ): Promise<ChatCallOutput> {
     // Usage in the last chunk: the budget settles on what the provider counted.
     const params = { ...paramsOf(input), stream: true as const, stream_options: { include_usage: true } };
     return withStreamDeadlines(options.timeoutMs, options.signal, options.limits, async (signal, tick) => {
-      const stream = await this.client.chat.completions.create(params, sdkOptions(signal, options.timeoutMs));
+      // The raw response (errors before it are the SDK's, as ever), its events read by us: the
+      // SDK's stream would end at the first malformed one.
+      const response = await this.client.chat.completions
+        .create(params, sdkOptions(signal, options.timeoutMs))
+        .asResponse();
+      const stream = chunksOf(response, {
+        max: options.limits.maxMalformed ?? DEFAULT_MAX_MALFORMED,
+        onMalformed: options.onMalformed,
+      });
       const answer = emptyAnswer();
       let finish: string | null = null;
       let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
@@ -152,6 +171,51 @@ export class OpenAIAdapter implements ProviderAdapter {
       };
     });
   }
+}
+
+/**
+ * The chunks of a streamed chat completion, read as the SDK's `Stream` reads them (its SSE decoder,
+ * `[DONE]`, an `error` object thrown as an `APIError`), except that an event that is not JSON or
+ * not a chunk is skipped (`readEvents`) instead of ending the stream.
+ */
+function chunksOf(response: Response, policy: MalformedPolicy): AsyncGenerator<ChatCompletionChunk> {
+  let done = false;
+  return readEvents<ChatCompletionChunk>(
+    _iterSSEMessages(response, new AbortController()),
+    (sse) => {
+      // Anything after [DONE] is ignored, as the SDK does.
+      if (done || sse.data.startsWith('[DONE]')) {
+        done = true;
+        return { ignore: true };
+      }
+      const parsed = parseJson(sse.data);
+      if (!parsed) return { malformed: 'not JSON' };
+      const data = parsed.json;
+      if (isObject(data) && data.error) throw new OpenAI.APIError(undefined, data.error, undefined, response.headers);
+      if (!isChunk(data)) return { malformed: 'not a chat.completion.chunk' };
+      return { value: data };
+    },
+    policy,
+  );
+}
+
+const isString = (v: unknown) => typeof v === 'string';
+
+/** The fields `chatStream` reads have the types it reads them as (what else a chunk holds is not checked). */
+function isChunk(v: unknown): v is ChatCompletionChunk {
+  if (!isObject(v) || !optional(v.id, isString) || !optional(v.model, isString) || !optional(v.usage, isObject))
+    return false;
+  return optional(v.choices, (cs) => Array.isArray(cs) && cs.every((c) => isObject(c) && optional(c.delta, isDelta)));
+}
+
+function isDelta(d: unknown): boolean {
+  if (!isObject(d) || !optional(d.content, isString)) return false;
+  return optional(
+    d.tool_calls,
+    (ts) =>
+      Array.isArray(ts) &&
+      ts.every((t) => isObject(t) && typeof t.index === 'number' && optional(t.function, isObject)),
+  );
 }
 
 function paramsOf(input: ChatCallInput): ChatCompletionCreateParamsNonStreaming {

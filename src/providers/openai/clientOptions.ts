@@ -6,9 +6,8 @@
 import OpenAI, { type ClientOptions } from 'openai';
 import type { FinalRequestOptions } from 'openai/internal/request-options';
 import type { StreamDelta } from '../../domain/stream';
-import type { StreamLimits } from '../deadline';
 import type { AdapterContext } from '../kind';
-import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, ProviderAdapter } from '../types';
+import type { CallOptions, ChatCallInput, ChatCallOutput, EmbedOutput, ProviderAdapter, StreamOptions } from '../types';
 import type { OpenAIAdapter } from './adapter';
 
 /**
@@ -73,11 +72,7 @@ export class ErrorMappingAdapter implements ProviderAdapter {
     return this.mapped(input.model, () => this.inner.chat(input, options));
   }
 
-  chatStream(
-    input: ChatCallInput,
-    options: CallOptions & { limits: StreamLimits },
-    onDelta: (d: StreamDelta) => void,
-  ): Promise<ChatCallOutput> {
+  chatStream(input: ChatCallInput, options: StreamOptions, onDelta: (d: StreamDelta) => void): Promise<ChatCallOutput> {
     return this.mapped(input.model, () => this.inner.chatStream(input, options, onDelta));
   }
 }
