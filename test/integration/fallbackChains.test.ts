@@ -11,8 +11,9 @@ const stack = useTestStack(
   {
     catalog: (f) =>
       fakeCatalog(f, [
-        // The strategy alone would prefer `oa/cheap` as a fallback: the chains say otherwise.
-        fakeModel('oa', 'primary', { fallbacks: ['an/backup', 'oa/third'] }),
+        // The strategy alone would fall back to another provider first (`an/backup`), then the
+        // cheapest (`oa/cheap`): the chains below pick `oa/third` first, which it never would.
+        fakeModel('oa', 'primary', { fallbacks: ['oa/third', 'an/backup'] }),
         fakeModel('an', 'backup', { inputPricePerMTok: 1, outputPricePerMTok: 4 }),
         fakeModel('oa', 'third', { inputPricePerMTok: 1, outputPricePerMTok: 4 }),
         fakeModel('oa', 'cheap', { inputPricePerMTok: 0.01, outputPricePerMTok: 0.01 }),
@@ -45,30 +46,30 @@ const refuseKey = (model: string) =>
 const withModels = (model: string, models: string[]) =>
   ({ model, models, messages }) as OpenAI.ChatCompletionCreateParamsNonStreaming;
 
-it("a named model's catalog chain [B, C]: A fails (401, not retried), B answers, C and the strategy's pick never called", async () => {
+it("a named model's catalog chain [B, C]: A fails (401, not retried), B answers, C and the strategy's picks never called", async () => {
   refuseKey('primary');
   const { data, response } = await client.chat.completions.create({ model: 'oa/primary', messages }).withResponse();
-  expect(data.model).toBe('an/backup');
+  expect(data.model).toBe('oa/third');
   expect(response.headers.get('x-switchyard-model-substituted')).toBe('oa/primary');
   expect(stack.fakes.openai.callsFor('primary')).toHaveLength(1);
-  expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(1);
-  expect(stack.fakes.openai.callsFor('third')).toHaveLength(0);
+  expect(stack.fakes.openai.callsFor('third')).toHaveLength(1);
+  expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(0);
   expect(stack.fakes.openai.callsFor('cheap')).toHaveLength(0);
   const ext = (data as unknown as { switchyard: { route: { candidates: string[] } } }).switchyard;
-  expect(ext.route.candidates).toEqual(['oa/primary', 'an/backup', 'oa/third']);
+  expect(ext.route.candidates).toEqual(['oa/primary', 'oa/third', 'an/backup']);
 });
 
 it('a request `models: [X, Y]`: X fails, Y answers, in that order; nothing else is called', async () => {
   refuseKey('cheap');
   const { data } = await client.chat.completions
-    .create(withModels('oa/cheap', ['oa/cheap', 'an/backup']))
+    .create(withModels('oa/cheap', ['oa/cheap', 'oa/third']))
     .withResponse();
-  expect(data.model).toBe('an/backup');
+  expect(data.model).toBe('oa/third');
   expect(data.choices[0]!.message.content).toBeTruthy();
   expect(stack.fakes.openai.callsFor('cheap')).toHaveLength(1);
-  expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(1);
+  expect(stack.fakes.openai.callsFor('third')).toHaveLength(1);
+  expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(0);
   expect(stack.fakes.openai.callsFor('primary')).toHaveLength(0);
-  expect(stack.fakes.openai.callsFor('third')).toHaveLength(0);
 });
 
 it("the request's `models` wins over the catalog chain; both exhausted: the named model's error, no model outside them", async () => {
@@ -119,10 +120,10 @@ it('the dry run shows the chain, where it came from and what a filter skipped', 
   expect(res.status).toBe(200);
   expect(res.body.decision.candidates.map((c: { modelId: string }) => c.modelId)).toEqual([
     'oa/primary',
-    'an/backup',
     'oa/third',
+    'an/backup',
   ]);
-  expect(res.body.decision.chain).toEqual({ source: 'catalog', models: ['an/backup', 'oa/third'], skipped: [] });
+  expect(res.body.decision.chain).toEqual({ source: 'catalog', models: ['oa/third', 'an/backup'], skipped: [] });
   // The request's own chain, with a provider the request excludes: skipped, with the filter.
   const req = await stack.post(
     '/route',
