@@ -95,6 +95,10 @@ it('a rule with appliesTo named: a request naming oa/third goes to its target fi
   const ext = (data as unknown as { switchyard: { route: { rule?: { id: string }; candidates: string[] } } })
     .switchyard;
   expect(ext.route.rule).toEqual({ id: 'third-to-backup' });
+  const why = (data as unknown as { switchyard: { model_substituted: { reason: string } } }).switchyard;
+  expect(why.model_substituted.reason).toBe(
+    'requested oa/third follows rule third-to-backup (it applies to named models)',
+  );
   // The named model follows its rule's target.
   expect(ext.route.candidates.slice(0, 2)).toEqual(['an/backup', 'oa/third']);
 });

@@ -155,7 +155,7 @@ describe('rules and overrides that apply to named models', () => {
     const d = decide(input({}, { requestedModel: 'gpt-4o' }), hello, cfg);
     expect(ids(d)).toEqual([SONNET, GPT4O, HAIKU]);
     expect(d.rule).toEqual({ id: 'gpt4o-to-claude' });
-    expect(d.notes).toContain('rule gpt4o-to-claude applies to named models: it leads');
+    expect(d.notes).toContain('requested openai/gpt-4o follows rule gpt4o-to-claude (it applies to named models)');
     // A rule for named models leaves auto alone.
     expect(decide(input(), hello, cfg).rule).toBeUndefined();
   });

@@ -140,8 +140,11 @@ export function decide(
       );
     }
     // A rule or override that applies to named models leads; the named model follows it.
+    // Worded `requested <id> …`: the answer's `model_substituted.reason` reads it.
     if (head(true))
-      notes.push(`${override ? `override ${override.id}` : `rule ${ruleInfo!.id}`} applies to named models: it leads`);
+      notes.push(
+        `requested ${requested.id} follows ${override ? `override ${override.id}` : `rule ${ruleInfo!.id}`} (it applies to named models)`,
+      );
     const ok = isEligible(requested.id);
     if (ok) preferred.push({ m: ok, step: 'requested', reason: 'requested by the client' });
     explicit = chainOf(requested, input, config);
