@@ -36,7 +36,14 @@ import type { ActivityDeps } from './deps';
 /** The part of a route request every request of an item shares (the workflow adds ids and deadline). */
 export type ItemRoute = Pick<
   RouteRequestInput,
-  'operation' | 'requestedModel' | 'maxOutputTokens' | 'needsJson' | 'needsVision' | 'needsTools' | 'context'
+  | 'operation'
+  | 'requestedModel'
+  | 'maxOutputTokens'
+  | 'needsJson'
+  | 'needsVision'
+  | 'needsTools'
+  | 'context'
+  | 'fallbacks'
 >;
 
 /** An item ready to run: the ids of its first requests (chunks, or the one line) and their route. */
@@ -198,6 +205,8 @@ export function createBatchActivities(deps: ActivityDeps) {
               needsJson: chat && req.response_format !== undefined && req.response_format.type !== 'text',
               ...(chat && hasImages(req.messages) && { needsVision: true }),
               ...(chat && offersTools(req) && { needsTools: true }),
+              // A line's own fallback chain (`models`), as a request's.
+              ...(chat && req.models && { fallbacks: req.models }),
               context: { ...o.context, ...(typeof req.user === 'string' && { userId: req.user }) },
             },
           };

@@ -24,6 +24,7 @@ export function chatRouteInput(req: Request, tenantId: string, body: ChatComplet
     context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
     waitForRecovery: waitForRecovery(req),
     ...(body.stream && { stream: true }),
+    ...(body.models && { fallbacks: body.models }),
   };
 }
 

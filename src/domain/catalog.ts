@@ -168,6 +168,11 @@ export const ModelSchema = z.object({
   typicalLatencyMs: z.number().int().positive().default(1_000),
   /** Relative share in the round-robin strategy. */
   weight: z.number().positive().default(1),
+  /**
+   * Its explicit fallback chain (catalog ids), tried in order when a request names this model and
+   * it fails: the strategy adds no others. `fallback.chains` in the configuration wins over it.
+   */
+  fallbacks: z.array(z.string().min(1)).min(1).max(9).optional(),
 });
 export type Model = z.infer<typeof ModelSchema>;
 
@@ -209,6 +214,18 @@ export const CatalogSchema = z
         ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id '${m.id}'` });
       ids.add(m.id);
     });
+    c.models.forEach((m, i) =>
+      m.fallbacks?.forEach((f, j) => {
+        if (!ids.has(f))
+          ctx.addIssue({ code: 'custom', path: ['models', i, 'fallbacks', j], message: `unknown model '${f}'` });
+        else if (f === m.id)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', i, 'fallbacks', j],
+            message: `'${f}' cannot be its own fallback`,
+          });
+      }),
+    );
     if (c.defaultModel && !ids.has(c.defaultModel))
       ctx.addIssue({ code: 'custom', path: ['defaultModel'], message: `unknown model '${c.defaultModel}'` });
   });

@@ -89,6 +89,11 @@ export const ResponseFormatSchema = z.discriminatedUnion('type', [
 export const ChatCompletionRequestSchema = z
   .object({
     model: z.string().min(1, 'model is required (a catalog model id, or "auto")'),
+    /**
+     * OpenRouter's fallback list: tried in order after `model` when it fails (a leading copy of
+     * `model` is allowed, as OpenRouter's examples send it). Replaces the configured chain.
+     */
+    models: z.array(z.string().min(1)).min(1).max(10).optional(),
     messages: z.array(ChatMessageSchema).min(1, 'messages must contain at least one message'),
     max_tokens: z.number().int().positive().nullable().optional(),
     max_completion_tokens: z.number().int().positive().nullable().optional(),

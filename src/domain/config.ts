@@ -27,6 +27,8 @@ export const RULE_FIELDS = [
   'subject',
   'gradeBand',
   'operation',
+  /** The model the request names (its catalog id), or `auto`: for rules that apply to named models. */
+  'requestedModel',
   'taskType',
   'complexity',
   'inputTokens',
@@ -57,6 +59,9 @@ export const ConditionSchema = z
   });
 export type Condition = z.infer<typeof ConditionSchema>;
 
+/** Requests a rule or override applies to: asking for `auto`, naming a model, or either. */
+export const AppliesToSchema = z.enum(['auto', 'named', 'any']);
+
 export const RuleSchema = z
   .object({
     id,
@@ -72,6 +77,11 @@ export const RuleSchema = z
     sticky: z.boolean().default(false),
     /** A tenant's own rule: it applies to that tenant's requests only (the rules a tenant's admin manages). */
     tenantId: z.string().min(1).max(64).optional(),
+    /**
+     * Which requests the rule applies to: `auto` (absent: the default), `named` (requests naming a
+     * model: its targets lead, the named model follows), or `any`.
+     */
+    appliesTo: AppliesToSchema.optional(),
   })
   .strict();
 export type Rule = z.infer<typeof RuleSchema>;
@@ -88,6 +98,8 @@ export const OverrideSchema = z
     model: z.string().min(1),
     reason: z.string().max(500).optional(),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
+    /** As a rule's: `auto` (absent), `named` or `any` (then it pins a named request's model too). */
+    appliesTo: AppliesToSchema.optional(),
   })
   .strict();
 export type Override = z.infer<typeof OverrideSchema>;
@@ -167,6 +179,21 @@ export const SwitchyardConfigSchema = SettingsSchema.extend({
           });
       }),
     );
+    // Fallback chains name catalog models (by id); a chain may not list its own model.
+    Object.entries(c.fallback.chains ?? {}).forEach(([model, chain]) => {
+      if (!models.has(model))
+        ctx.addIssue({ code: 'custom', path: ['fallback', 'chains', model], message: `unknown model '${model}'` });
+      chain.forEach((f, j) => {
+        if (!models.has(f))
+          ctx.addIssue({ code: 'custom', path: ['fallback', 'chains', model, j], message: `unknown model '${f}'` });
+        else if (f === model)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['fallback', 'chains', model, j],
+            message: `'${f}' cannot be its own fallback`,
+          });
+      });
+    });
     c.overrides.forEach((o, i) => {
       if (!models.has(o.model))
         ctx.addIssue({ code: 'custom', path: ['overrides', i, 'model'], message: `unknown model '${o.model}'` });

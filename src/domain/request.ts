@@ -37,6 +37,8 @@ export interface RouteRequestInput {
   batchId?: string;
   /** The client streams the answer: calls relay their pieces as they come. */
   stream?: boolean;
+  /** The request's own fallback chain (chat's `models`), after the named model. */
+  fallbacks?: string[];
 }
 
 /** The fields of a route request the policy reads. */
@@ -48,7 +50,8 @@ export type PolicyFields =
   | 'needsJson'
   | 'needsVision'
   | 'needsTools'
-  | 'context';
+  | 'context'
+  | 'fallbacks';
 
 /** The policy's input for a request: one definition for the workflow's decision and the dry run. */
 export function policyInputOf(route: Pick<RouteRequestInput, PolicyFields>, now: string): PolicyInput {
@@ -63,6 +66,7 @@ export function policyInputOf(route: Pick<RouteRequestInput, PolicyFields>, now:
     ...(route.needsTools && { needsTools: true }),
     context: route.context,
     now,
+    ...(route.fallbacks && { fallbacks: route.fallbacks }),
   };
 }
 

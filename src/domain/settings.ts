@@ -60,6 +60,12 @@ export const SettingsSchema = z
         maxEscalations: z.number().int().min(0).max(5).default(2),
         /** Candidates per request, the first included. */
         maxCandidates: z.number().int().min(1).max(10).default(3),
+        /**
+         * Explicit fallback chains: a model's catalog id → the models tried after it, in order,
+         * when a request names it (the strategy adds no others). Wins over the catalog model's
+         * own `fallbacks`; a request's `models` wins over both.
+         */
+        chains: z.record(z.string(), z.array(z.string().min(1)).min(1).max(9)).optional(),
       })
       .strict()
       .default({ onContentFilter: false, maxEscalations: 2, maxCandidates: 3 }),

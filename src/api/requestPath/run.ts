@@ -59,16 +59,34 @@ export async function runRequest(deps: PathDeps, r: PathRequest): Promise<Ran> {
   }
 }
 
-/** A model asked for by name must be in the catalog: a clear 404 naming the ones that are. */
-export function checkModel(deps: Pick<PathDeps, 'configStore'>, route: Pick<RouteInput, 'requestedModel'>): void {
+/**
+ * A model asked for by name must be in the catalog: a clear 404 naming the ones that are. So must
+ * each of the request's fallbacks (`models[i]`), which follow a named model only.
+ */
+export function checkModel(
+  deps: Pick<PathDeps, 'configStore'>,
+  route: Pick<RouteInput, 'requestedModel' | 'fallbacks'>,
+): void {
   const catalog = deps.configStore.current().config.catalog;
+  const known = () => catalog.models.map((m) => m.id).join(', ');
   if (!AUTO_MODELS.has(route.requestedModel) && !findModel(catalog, route.requestedModel)) {
-    const known = catalog.models.map((m) => m.id).join(', ');
-    throw HttpError.notFound(`The model '${route.requestedModel}' does not exist. Use "auto" or one of: ${known}.`, {
+    throw HttpError.notFound(`The model '${route.requestedModel}' does not exist. Use "auto" or one of: ${known()}.`, {
       param: 'model',
       code: 'model_not_found',
     });
   }
+  if (route.fallbacks && AUTO_MODELS.has(route.requestedModel))
+    throw HttpError.invalid("'models' is a fallback chain after a named model: name one in 'model', not auto.", {
+      param: 'models',
+      code: 'invalid_value',
+    });
+  route.fallbacks?.forEach((id, i) => {
+    if (!findModel(catalog, id))
+      throw HttpError.notFound(`The model '${id}' in models[${i}] does not exist. Use one of: ${known()}.`, {
+        param: `models[${i}]`,
+        code: 'model_not_found',
+      });
+  });
 }
 
 /**

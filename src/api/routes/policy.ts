@@ -18,6 +18,7 @@ import { Replayer, type RecordedDecision } from '../../domain/replay';
 import { authOf, tenantFilterOf, tenantInScope } from '../auth';
 import { HttpError } from '../errors';
 import { chatRouteInput } from '../runRoute';
+import { checkModel } from '../requestPath/run';
 import { ADMIN_ERRORS, routeSpecs } from '../routeSpec';
 import { readBody, validate } from '../validate';
 
@@ -50,6 +51,8 @@ export const policyRoutes = routeSpecs<{ db: Db; configStore: ConfigStore; healt
       const config = deps.configStore.current();
       // The workflow's decision step, minus the call and the record: the same plan function.
       const route = chatRouteInput(req, tenantId, body);
+      // The same checks of `model` and `models` as a routed request's.
+      checkModel({ configStore: deps.configStore }, route);
       const classification = classify({
         operation: 'chat',
         messages: body.messages,
@@ -66,7 +69,7 @@ export const policyRoutes = routeSpecs<{ db: Db; configStore: ConfigStore; healt
         res.json({ object: 'route.decision', config_version: config.version, classification, decision: planned });
       } catch (err) {
         if (err instanceof UnknownModelError)
-          throw HttpError.notFound(err.message, { param: 'model', code: 'model_not_found' });
+          throw HttpError.notFound(err.message, { param: err.param, code: 'model_not_found' });
         throw err;
       }
     },

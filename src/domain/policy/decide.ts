@@ -5,10 +5,14 @@
  *
  * Order of evaluation:
  *   1. hard filters, each with a name: a model removed here is never a candidate, whatever follows;
- *   2. an explicitly requested model leads (if it passed the filters);
+ *   2. an explicitly requested model leads (if it passed the filters), after an override or rule
+ *      that applies to named models (`appliesTo: named | any`), and its explicit fallback chain
+ *      (request `models`, configuration `fallback.chains`, catalog `fallbacks`) follows it, each
+ *      model still passing the filters (a filtered one is skipped, recorded in `chain.skipped`);
  *   3. for `auto`: overrides, most specific first (user > workspace > tenant, unexpired);
  *   4. else the first matching rule (conditions on request attributes; ordered or weighted targets);
- *   5. the rest ranked by the strategy; the fallback chain prefers providers not yet in it.
+ *   5. the rest ranked by the strategy (unless an explicit chain is the whole chain); the fallback
+ *      chain prefers providers not yet in it.
  */
 import { findModel, type Model } from '../catalog';
 import type { Classification } from '../classify';
@@ -62,27 +66,12 @@ export function decide(
 
   let auto = AUTO_MODELS.has(input.requestedModel);
   let substitution: RouteDecision['substitution'];
-  if (!auto) {
-    const requested = findModel(catalog, input.requestedModel);
-    if (!requested) throw new UnknownModelError(`The model '${input.requestedModel}' does not exist in the catalog.`);
-    // The request's own choice wins over its tenant's default; `auto` requests never get here.
-    const mode = input.context.substitution ?? e.tenant?.substitution ?? 'allowed';
-    if (mode === 'none') {
-      const source = input.context.substitution ? 'request' : 'tenant';
-      substitution = { mode, source, modelId: requested.id };
-      return strictDecision(requested, rejected, strategy, substitution, estimate(requested), health);
-    }
-    const ok = isEligible(requested.id);
-    if (ok) preferred.push({ m: ok, step: 'requested', reason: 'requested by the client' });
-    else {
-      const why = rejected.find((r) => r.modelId === requested.id)!;
-      notes.push(`requested ${requested.id} removed by ${why.filter} (${why.reason}); routed as auto`);
-      auto = true;
-    }
-  }
-
-  if (auto) {
-    const o = findOverride(input, config);
+  let explicit: RouteDecision['chain'];
+  // Rules read the named model by its catalog id, however the client spelled it.
+  let ruleInput = input;
+  // Overrides and rules apply to `auto` requests, and to named ones when they say so (`appliesTo`).
+  const head = (named: boolean): boolean => {
+    const o = findOverride(input, config, named);
     const target = o ? isEligible(o.model) : undefined;
     if (o && target) {
       override = { id: o.id, scope: o.scope, subject: o.subject, ...(o.expiresAt && { expiresAt: o.expiresAt }) };
@@ -91,45 +80,116 @@ export function decide(
         step: 'override',
         reason: `${o.scope} override ${o.id}${o.reason ? ` (${o.reason})` : ''}`,
       });
-    } else if (o) {
+      return true;
+    }
+    if (o)
       notes.push(
         `override ${o.id} skipped: ${o.model} removed by ${rejected.find((r) => r.modelId === o.model)?.filter ?? 'a filter'}`,
       );
-    }
-    if (!target) {
-      const rules = config.rules
-        // A tenant's own rules apply to its requests only.
-        .filter((r) => r.enabled && (r.tenantId === undefined || r.tenantId === input.context.tenantId))
-        .sort((a, b) => a.priority - b.priority || a.id.localeCompare(b.id));
-      for (const rule of rules) {
-        if (!rule.when.every((cond) => conditionHolds(cond, input, c))) continue;
-        const { models, picked } = ruleOrder(rule, eligible, input);
-        if (models.length === 0) {
-          notes.push(`rule ${rule.id} matched but none of its targets passed the filters`);
-          continue;
-        }
-        ruleInfo = { id: rule.id, ...(rule.name && { name: rule.name }), ...(picked && { picked }) };
-        models.forEach((m, i) =>
-          preferred.push({
-            m,
-            step: 'rule',
-            reason: `rule ${rule.name ?? rule.id}${picked && i === 0 ? ' (weighted pick)' : i > 0 ? ` (target ${i + 1})` : ''}`,
-          }),
-        );
-        break;
+    const rules = config.rules
+      // A tenant's own rules apply to its requests only.
+      .filter(
+        (r) =>
+          r.enabled &&
+          appliesTo(r.appliesTo, named) &&
+          (r.tenantId === undefined || r.tenantId === input.context.tenantId),
+      )
+      .sort((a, b) => a.priority - b.priority || a.id.localeCompare(b.id));
+    for (const rule of rules) {
+      if (!rule.when.every((cond) => conditionHolds(cond, ruleInput, c))) continue;
+      const { models, picked } = ruleOrder(rule, eligible, input);
+      if (models.length === 0) {
+        notes.push(`rule ${rule.id} matched but none of its targets passed the filters`);
+        continue;
       }
+      ruleInfo = { id: rule.id, ...(rule.name && { name: rule.name }), ...(picked && { picked }) };
+      models.forEach((m, i) =>
+        preferred.push({
+          m,
+          step: 'rule',
+          reason: `rule ${rule.name ?? rule.id}${picked && i === 0 ? ' (weighted pick)' : i > 0 ? ` (target ${i + 1})` : ''}`,
+        }),
+      );
+      return true;
+    }
+    return false;
+  };
+
+  if (!auto) {
+    const requested = findModel(catalog, input.requestedModel);
+    if (!requested) throw new UnknownModelError(`The model '${input.requestedModel}' does not exist in the catalog.`);
+    ruleInput = { ...input, requestedModel: requested.id };
+    // The request's own chain names catalog models only (the API checks it first; the dry run relies on this).
+    input.fallbacks?.forEach((id, i) => {
+      if (!findModel(catalog, id))
+        throw new UnknownModelError(`The model '${id}' (models[${i}]) does not exist in the catalog.`, `models[${i}]`);
+    });
+    // The request's own choice wins over its tenant's default; `auto` requests never get here.
+    const mode = input.context.substitution ?? e.tenant?.substitution ?? 'allowed';
+    if (mode === 'none') {
+      const source = input.context.substitution ? 'request' : 'tenant';
+      substitution = { mode, source, modelId: requested.id };
+      return strictDecision(
+        requested,
+        rejected,
+        strategy,
+        substitution,
+        estimate(requested),
+        health,
+        input.fallbacks !== undefined,
+      );
+    }
+    // A rule or override that applies to named models leads; the named model follows it.
+    // Worded `requested <id> …`: the answer's `model_substituted.reason` reads it.
+    if (head(true))
+      notes.push(
+        `requested ${requested.id} follows ${override ? `override ${override.id}` : `rule ${ruleInfo!.id}`} (it applies to named models)`,
+      );
+    const ok = isEligible(requested.id);
+    if (ok) preferred.push({ m: ok, step: 'requested', reason: 'requested by the client' });
+    explicit = chainOf(requested, input, config);
+    if (explicit) {
+      explicit.models.forEach((id, i) => {
+        const m = findModel(catalog, id)!;
+        const fit = isEligible(m.id);
+        if (fit)
+          preferred.push({ m: fit, step: 'chain', reason: `${explicit!.source} fallback chain, position ${i + 1}` });
+        else {
+          const why = rejected.find((r) => r.modelId === m.id)!;
+          explicit!.skipped.push({ modelId: m.id, filter: why.filter, reason: why.reason });
+        }
+      });
+      if (explicit.skipped.length)
+        notes.push(
+          `fallback chain: skipped ${explicit.skipped.map((x) => `${x.modelId} (${x.filter}: ${x.reason})`).join(', ')}`,
+        );
+    }
+    if (!ok) {
+      const why = rejected.find((r) => r.modelId === requested.id)!;
+      // An explicit chain is the whole chain: its next models stand in, never the strategy's.
+      const then = explicit
+        ? 'its fallback chain follows'
+        : preferred.length
+          ? 'the rule or override leads'
+          : 'routed as auto';
+      notes.push(`requested ${requested.id} removed by ${why.filter} (${why.reason}); ${then}`);
+      if (!explicit && !preferred.length) auto = true;
     }
   }
 
+  if (auto) head(false);
+
   // The chain: preferred models first, then the strategy's ranking, other providers before more of the same.
-  const max = config.fallback.maxCandidates;
+  // An explicit chain is exactly what it lists (the schema bounds its length), not capped to maxCandidates.
+  const max = explicit ? preferred.length : config.fallback.maxCandidates;
   const chain: Candidate[] = [];
   const add = (m: Model, step: CandidateStep, reason: string) => {
     if (chain.length < max && !chain.some((x) => x.modelId === m.id))
       chain.push({ modelId: m.id, provider: m.provider, model: m.model, step, reason, estimatedCostUsd: estimate(m) });
   };
   for (const p of preferred) add(p.m, p.step, p.reason);
-  const ranked = rank(eligible, strategy, estimate, config, input.requestId);
+  // An explicit chain replaces the strategy's fallbacks (even when a filter left it empty).
+  const ranked = explicit ? [] : rank(eligible, strategy, estimate, config, input.requestId);
   if (chain.length === 0 && ranked[0])
     add(
       ranked[0],
@@ -167,7 +227,32 @@ export function decide(
     notes,
     summary,
     ...(cooling[0] && { retryAt: cooling[0] }),
+    ...(explicit && { chain: explicit }),
   };
+}
+
+/** Whether a rule or override (by its `appliesTo`, absent: `auto`) applies to this request. */
+function appliesTo(scope: 'auto' | 'named' | 'any' | undefined, named: boolean): boolean {
+  const s = scope ?? 'auto';
+  return s === 'any' || (named ? s === 'named' : s === 'auto');
+}
+
+/**
+ * The named model's explicit fallback chain, the first that has one: the request's `models`, the
+ * configuration's `fallback.chains[model]`, the catalog model's `fallbacks`. The named model
+ * itself is left out (OpenRouter's `models` usually repeats it first).
+ */
+function chainOf(m: Model, input: PolicyInput, config: SwitchyardConfig): RouteDecision['chain'] {
+  const ids = (list: string[]) => [
+    ...new Set(list.map((id) => findModel(config.catalog, id)?.id ?? id).filter((id) => id !== m.id)),
+  ];
+  const known = (list: string[]) => list.filter((id) => findModel(config.catalog, id));
+  if (input.fallbacks) return { source: 'request', models: ids(input.fallbacks), skipped: [] };
+  const configured = config.fallback.chains?.[m.id];
+  // Validated against the catalog when stored; a model removed since is left out, not an error here.
+  if (configured) return { source: 'config', models: ids(known(configured)), skipped: [] };
+  if (m.fallbacks) return { source: 'catalog', models: ids(known(m.fallbacks)), skipped: [] };
+  return undefined;
 }
 
 /**
@@ -182,10 +267,12 @@ function strictDecision(
   substitution: NonNullable<RouteDecision['substitution']>,
   estimatedCostUsd: number,
   health: HealthView,
+  requestChain = false,
 ): RouteDecision {
   const why = rejected.find((r) => r.modelId === m.id);
   const by = substitution.source === 'request' ? 'the request' : "the tenant's default";
   const notes = [`substitution none (${by}): only ${m.id} may answer`];
+  if (requestChain) notes.push("the request's fallback chain (models) is not used: substitution none");
   if (why) notes.push(`requested ${m.id} removed by ${why.filter} (${why.reason}); not substituted`);
   const cooling = why?.filter === 'breaker-open' ? health.blocked?.[m.id]?.until : undefined;
   return {

@@ -2,9 +2,18 @@
 import type { Override, SwitchyardConfig } from '../config';
 import type { PolicyInput } from './types';
 
-/** The unexpired override for this request, most specific first. */
-export function findOverride(input: PolicyInput, config: SwitchyardConfig): Override | undefined {
-  const live = config.overrides.filter((o) => !o.expiresAt || Date.parse(o.expiresAt) > Date.parse(input.now));
+/**
+ * The unexpired override for this request, most specific first. `named`: the request names a
+ * model, and only overrides that apply to named models count (`appliesTo: named | any`).
+ */
+export function findOverride(input: PolicyInput, config: SwitchyardConfig, named = false): Override | undefined {
+  const scoped = (o: Override) => {
+    const s = o.appliesTo ?? 'auto';
+    return s === 'any' || (named ? s === 'named' : s === 'auto');
+  };
+  const live = config.overrides.filter(
+    (o) => scoped(o) && (!o.expiresAt || Date.parse(o.expiresAt) > Date.parse(input.now)),
+  );
   const ctx = input.context;
   return (
     (ctx.userId

@@ -12,6 +12,8 @@ function attribute(field: string, input: PolicyInput, c: Classification): string
   switch (field) {
     case 'operation':
       return input.operation;
+    case 'requestedModel':
+      return input.requestedModel;
     case 'taskType':
       return c.taskType;
     case 'complexity':

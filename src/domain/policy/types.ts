@@ -50,6 +50,11 @@ export interface PolicyInput {
   context: RouteContext;
   /** ISO time the decision is made at (override expiry). */
   now: string;
+  /**
+   * The request's own fallback chain (OpenRouter's `models` list): tried in order after the named
+   * model, instead of the configured chain or the strategy's fallbacks.
+   */
+  fallbacks?: string[];
 }
 
 /** `until` of a block with no end of its own (forced open; no credentials here). */
@@ -78,7 +83,10 @@ export const FILTERS = [
 ] as const;
 export type FilterName = (typeof FILTERS)[number];
 
-export type CandidateStep = 'requested' | 'override' | 'rule' | 'strategy' | 'fallback';
+export type CandidateStep = 'requested' | 'override' | 'rule' | 'strategy' | 'fallback' | 'chain';
+
+/** Where an explicit fallback chain came from: the request's `models`, the configuration, the catalog's model. */
+export type ChainSource = 'request' | 'config' | 'catalog';
 
 export interface Candidate {
   modelId: string;
@@ -111,8 +119,25 @@ export interface RouteDecision {
   substitution?: { mode: 'none'; source: 'request' | 'tenant'; modelId: string };
   /** With no candidate left but models only cooling down: when the first of them reopens for probes. */
   retryAt?: string;
+  /**
+   * An explicit fallback chain for the named model: where it came from, the models it lists in
+   * order, and those a filter skipped (with the filter and its reason). It replaces the strategy's
+   * fallbacks: only the listed models follow the named one.
+   */
+  chain?: {
+    source: ChainSource;
+    models: string[];
+    skipped: Array<{ modelId: string; filter: FilterName; reason: string }>;
+  };
 }
 
 export class UnknownModelError extends Error {
   override name = 'UnknownModelError';
+  /** The request's field that named it (`model`, `models[1]`); absent: `model`. */
+  constructor(
+    message: string,
+    readonly param = 'model',
+  ) {
+    super(message);
+  }
 }
