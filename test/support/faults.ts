@@ -278,8 +278,14 @@ const clearError = (a: Answer): Cond => ['a clear error, in time', !!a.error && 
 const noLeak = (s: Streamed): Cond => ['nothing but the answer leaked', CONTENT.startsWith(s.text)];
 
 /** A mid-stream fault (S08, S09, S10, S14): the whole answer, or a clear error and nothing partial presented as whole. */
-function midStream(id: string, c: Ctx, s: Streamed, extra: { pass?: Cond[]; safe?: Cond[] } = {}): Verdict {
-  return grade(id, `${brief(s)}, ${s.text.split(' ').filter(Boolean).length} of 60 tokens; ${saw(c)}`, {
+function midStream(
+  id: string,
+  c: Ctx,
+  s: Streamed,
+  extra: { pass?: Cond[]; safe?: Cond[] } = {},
+  seen = saw(c),
+): Verdict {
+  return grade(id, `${brief(s)}, ${s.text.split(' ').filter(Boolean).length} of 60 tokens; ${seen}`, {
     pass: [
       ['the whole answer', s.text === CONTENT],
       ['a normal end', s.ended && s.finish === 'stop'],
@@ -465,13 +471,14 @@ export const SCENARIOS: Scenario[] = [
       c.stack.fakes.openai.setDefault('primary', ok(CONTENT, { stallAfter: 20 }));
       fallbacksAnswer(c, true);
       const s = await stream(c);
+      const seen = saw(c);
       // Still healthy: the next request is answered.
       c.stack.fakes.openai.setDefault('primary', ok('the primary answers'));
       const next = await ask(c);
       const bound = c.profile.idleMs * 1.5 + 10_000;
       const inTime: Cond = [`over within ${bound} ms`, s.elapsedMs <= bound];
       const healthy: Cond = ['the next request answered', next.status === 200];
-      return midStream('S09', c, s, { pass: [inTime, healthy], safe: [inTime, healthy] });
+      return midStream('S09', c, s, { pass: [inTime, healthy], safe: [inTime, healthy] }, seen);
     },
   },
   {
