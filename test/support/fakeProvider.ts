@@ -1,7 +1,9 @@
 /**
  * A fake model provider: a real HTTP server speaking the OpenAI or Anthropic wire format, whose
  * behaviour each test scripts per model — status codes with the provider's real error bodies,
- * retry-after headers, added latency, hangs, connection resets and malformed JSON.
+ * retry-after headers, added latency, hangs, connection resets and malformed JSON, and the stream
+ * faults of the failover scenarios (a late first token, a malformed event, no terminator, a
+ * refused or honoured assistant prefill, an outage that ends at a given time).
  * The official SDKs talk to it exactly as they talk to the real APIs.
  */
 import http from 'node:http';
@@ -44,6 +46,14 @@ export type Behaviour =
       malformedEvents?: number;
       /** What the malformed events are: not JSON (default), or JSON that is not the wire format's event. */
       malformedShape?: 'not-json' | 'not-event';
+      /** Streamed: the opening at once, the first piece only after this long (a slow first token). */
+      firstPieceDelayMs?: number;
+      /** Streamed: end the body without the terminator (OpenAI `[DONE]`, Anthropic `message_stop`). */
+      noDone?: boolean;
+      /** A request that ends with an assistant message (a prefill) gets the provider's 400 for it. */
+      rejectPrefill?: boolean;
+      /** A request whose prefill is the start of the content gets only the rest (a continuation). */
+      continues?: boolean;
     }
   | {
       kind: 'error';
@@ -59,7 +69,23 @@ export type Behaviour =
     }
   | { kind: 'hang' }
   | { kind: 'reset' }
-  | { kind: 'malformed' };
+  | { kind: 'malformed' }
+  /** One behaviour until a time (ms since the epoch), another after it: an outage that ends. */
+  | { kind: 'until'; untilMs: number; before: Behaviour; after: Behaviour };
+
+/** Anthropic's answer to a prefill on a model that does not take one. */
+export const PREFILL_REJECTED =
+  'This model does not support assistant message prefill. The conversation must end with a user message.';
+
+/** The text of the request's last message when it is the assistant's (a prefill), else undefined. */
+export function prefillOf(body: Record<string, unknown>): string | undefined {
+  const last = (body.messages as Array<{ role: string; content: unknown }> | undefined)?.at(-1);
+  if (last?.role !== 'assistant') return undefined;
+  if (typeof last.content === 'string') return last.content;
+  return Array.isArray(last.content)
+    ? (last.content as Array<{ type: string; text?: string }>).map((p) => p.text ?? '').join('')
+    : '';
+}
 
 export interface RecordedCall {
   model: string;
@@ -300,31 +326,40 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
       const model = String(body.model);
       calls.push({ model, at: Date.now(), body, headers: req.headers });
-      const b = queues.get(model)?.shift() ?? defaults.get(model) ?? defaults.get('*') ?? { kind: 'ok' };
+      let picked = queues.get(model)?.shift() ?? defaults.get(model) ?? defaults.get('*') ?? { kind: 'ok' };
+      while (picked.kind === 'until') picked = Date.now() < picked.untilMs ? picked.before : picked.after;
+      const prefill = prefillOf(body);
+      if (picked.kind === 'ok' && picked.rejectPrefill && prefill !== undefined)
+        picked = { kind: 'error', status: 400, errorType: 'invalid_request_error', message: PREFILL_REJECTED };
+      const b = picked;
       switch (b.kind) {
         case 'ok': {
-          const content =
+          let content =
             b.content ?? (b.simulate ? simulatedReply(format, body) : undefined) ?? `fake answer from ${model}`;
+          if (b.continues && prefill !== undefined && content.startsWith(prefill))
+            content = content.slice(prefill.length);
           const sendStream = async () => {
             res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
             let pieces = 0;
             let injected = false;
+            const write = (data: string) => new Promise<void>((resolve) => res.write(data, () => resolve()));
             for (const f of streamFrames(format, model, content, body, b)) {
               if (f.piece) {
                 if (b.cutAfter !== undefined && pieces >= b.cutAfter) return req.socket.destroy();
                 if (b.stallAfter !== undefined && pieces >= b.stallAfter) return void hung.add(res);
-                if (b.malformedAfter !== undefined && pieces >= b.malformedAfter && !injected) {
+                const wait = (pieces === 0 ? (b.firstPieceDelayMs ?? 0) : 0) + (b.pieceDelayMs ?? 0);
+                if (wait) await new Promise((r) => setTimeout(r, wait));
+                if (b.malformedAfter !== undefined && pieces >= b.malformedAfter && !injected && !res.destroyed) {
                   injected = true;
                   const bad = malformedFrame(format, b.malformedShape ?? 'not-json');
-                  for (let i = 0; i < (b.malformedEvents ?? 1); i++)
-                    await new Promise<void>((resolve) => res.write(bad, () => resolve()));
+                  for (let i = 0; i < (b.malformedEvents ?? 1); i++) await write(bad);
                 }
-                if (b.pieceDelayMs) await new Promise((r) => setTimeout(r, b.pieceDelayMs));
                 pieces++;
               }
+              if (b.noDone && (f.data === 'data: [DONE]\n\n' || f.data.startsWith('event: message_stop'))) continue;
               if (res.destroyed) return;
               // Flushed before the next step: a cut must not drop pieces already "sent".
-              await new Promise<void>((resolve) => res.write(f.data, () => resolve()));
+              await write(f.data);
             }
             res.end();
           };
