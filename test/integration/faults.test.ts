@@ -13,8 +13,6 @@ import { useTestStack } from '../support/stack';
 const PENDING: Record<string, string> = {
   S08: 'item 1, continuing a cut stream on a fallback',
   S09: 'item 1, continuing a stalled stream on a fallback',
-  S10: 'item 2, skipping a malformed event',
-  S13: 'item 4, the content filter propagated by default (today it falls back)',
   S14: 'item 1, continuation past a fallback that refuses the prefill',
 };
 
