@@ -1,10 +1,11 @@
 /**
  * Continuation (issue 29 item 1), over real HTTP with the official openai SDK streaming, through
- * the `routeRequest` workflow, with the relay in memory: a stream cut after pieces on an
+ * the `routeRequest` workflow, with the relay in memory and through Redis: a stream cut after pieces on an
  * OpenAI-format provider is finished by an Anthropic-format fallback that takes the answer so far
  * as the assistant's last message (a prefill), under the same stream: one whole answer, one [DONE].
  *  - continued: the client's text = the cut provider's pieces + the continuation; the fallback's
  *    fake got the prefill; a model without the capability is passed over; the record says so;
+ *    no answer text in the workflow's history; a stall past the idle limit likewise;
  *  - the fallback refuses the prefill (a 400): the client gets the cut stream's error, not the 400;
  *  - no candidate can continue (the capable one excluded): today's error, nothing else called;
  *  - a stream cut inside a tool call: a clear error, nothing continued.
@@ -19,11 +20,12 @@ import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/s
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 
-describe('continuing a cut stream on a fallback', () => {
+describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallback, relay in %s', (relay) => {
   let client: OpenAI;
 
   const stack = useTestStack(
     {
+      relay,
       catalog: (f) =>
         fakeCatalog(f, [
           fakeModel('oa', 'primary', { capabilities: ['chat', 'tools'], qualityTier: 3 }),
@@ -43,7 +45,7 @@ describe('continuing a cut stream on a fallback', () => {
           },
         },
       },
-      streamLimits: { firstTokenMs: 5_000, idleMs: 5_000 },
+      streamLimits: { firstTokenMs: 5_000, idleMs: 1_500 },
     },
     { timeout: 120_000, resetFakes: true },
   );
@@ -131,7 +133,24 @@ describe('continuing a cut stream on a fallback', () => {
     const bytes = Buffer.from(temporal.api.history.v1.History.encode(await handle.fetchHistory()).finish());
     expect(bytes.includes('stream-continuation')).toBe(true);
     for (const text of ['one two', 'five six', 'Count to ten']) expect(bytes.includes(text)).toBe(false);
-    await recordHistory('route-stream-continued', handle);
+    if (relay === 'memory') await recordHistory('route-stream-continued', handle);
+  });
+
+  it('a stall after 3 pieces past the idle limit: continued the same way', async () => {
+    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, stallAfter: 3 });
+    stack.fakes.anthropic.script('backup', { kind: 'ok', content: ' four five six seven eight nine ten' });
+    const s = await stream();
+    expect(s.error).toBeUndefined();
+    expect(s.text).toBe(CONTENT);
+    expect(stack.fakes.anthropic.callsFor('backup')[0]!.body.messages).toContainEqual({
+      role: 'assistant',
+      content: 'one two three',
+    });
+    const r = await record(s.requestId);
+    expect(r.attempts.map((a) => [`${a.provider}/${a.model}`, a.outcome, a.errorType])).toEqual([
+      ['oa/primary', 'error', 'StreamInterrupted'],
+      ['an/backup', 'success', undefined],
+    ]);
   });
 
   it('the fallback refuses the prefill: the client gets the cut stream error, never the 400', async () => {
