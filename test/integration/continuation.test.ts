@@ -5,7 +5,8 @@
  * as the assistant's last message (a prefill), under the same stream: one whole answer, one [DONE].
  *  - continued: the client's text = the cut provider's pieces + the continuation; the fallback's
  *    fake got the prefill; a model without the capability is passed over; the record says so;
- *    no answer text in the workflow's history; a stall past the idle limit likewise;
+ *    no answer text in the workflow's history; a stall past the idle limit likewise; the Anthropic
+ *    SDK's `/v1/messages` stream likewise;
  *  - the fallback refuses the prefill (a 400): the client gets the cut stream's error, not the 400;
  *  - no candidate can continue (the capable one excluded): today's error, nothing else called;
  *  - a stream cut inside a tool call: a clear error, nothing continued.
@@ -16,7 +17,7 @@ import { APIError } from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
-import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
+import { anthropicClient, fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 
@@ -151,6 +152,22 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
       ['oa/primary', 'error', 'StreamInterrupted'],
       ['an/backup', 'success', undefined],
     ]);
+  });
+
+  it("the Anthropic SDK's /v1/messages stream is continued too: one message, one text block", async () => {
+    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 2 });
+    stack.fakes.anthropic.script('backup', { kind: 'ok', content: ' three four five six seven eight nine ten' });
+    const s = anthropicClient(stack).messages.stream({
+      model: 'oa/primary',
+      max_tokens: 200,
+      messages: [{ role: 'user', content: 'Count to ten.' }],
+    });
+    const deltas: string[] = [];
+    s.on('text', (t) => deltas.push(t));
+    const message = await s.finalMessage();
+    expect(deltas.join('')).toBe(CONTENT);
+    expect(message.content).toEqual([expect.objectContaining({ type: 'text', text: CONTENT })]);
+    expect(message.stop_reason).toBe('end_turn');
   });
 
   it('the fallback refuses the prefill: the client gets the cut stream error, never the 400', async () => {
