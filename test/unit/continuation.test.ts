@@ -1,5 +1,9 @@
 import { answerSoFar, cannotCarry, continuationAfter, deltasIn, prefillMessages } from '../../src/domain/continuation';
+import { ApplicationFailure } from '@temporalio/common';
+import { carriedAnswer, resumeIfStarted } from '../../activities/callSteps/admit';
 import { StreamOut } from '../../activities/streamOut';
+import type { Queryable } from '../../src/db';
+import type { CallModelInput } from '../../src/domain/request';
 import type { StreamEvent } from '../../src/domain/stream';
 import { MemoryRelay } from '../../src/services/streamRelay';
 
@@ -114,5 +118,56 @@ describe('a continuing StreamOut', () => {
     await s.flush();
     expect(await relay.read('r')).toEqual([]);
     expect(carried.answer.content).toBe('one two');
+  });
+});
+
+describe('a worker that died mid-stream, and reading the answer back', () => {
+  // No answer stored, no attempts: the database of a stream cut by a dead worker.
+  const noRows: Queryable = { query: async () => ({ rows: [], rowCount: 0 }), exec: async () => undefined } as never;
+  const input = (over: Partial<CallModelInput> = {}): CallModelInput => ({
+    requestId: 'r',
+    operation: 'chat',
+    candidateIndex: 0,
+    provider: 'oa',
+    model: 'm',
+    modelId: 'oa/m',
+    timeoutMs: 5_000,
+    stream: true,
+    ...over,
+  });
+  const failureOf = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => e as ApplicationFailure,
+    );
+
+  it('continuable: the retried call ends it as StreamInterrupted with the pieces sent, and leaves the stream open', async () => {
+    const relay = new MemoryRelay();
+    for (const [i, t] of ['one', ' two', ' three'].entries()) await relay.publish('r', delta('0.1', i, t));
+    const f = await failureOf(resumeIfStarted(noRows, relay, input({ continuable: true })));
+    expect(f).toBeInstanceOf(ApplicationFailure);
+    expect([f!.type, f!.details]).toEqual(['StreamInterrupted', [{ chunks: 3 }]]);
+    expect(await relay.count('r')).toBe(3); // no error event: a continuation may follow
+  });
+
+  it('a continuing call that had not taken the stream over is not a resume; one that had is', async () => {
+    const relay = new MemoryRelay();
+    await relay.publish('r', delta('0.1', 0, 'one'));
+    const cont = input({ candidateIndex: 2, continueFrom: { candidateIndex: 0, chunks: 1 } });
+    expect(await resumeIfStarted(noRows, relay, cont)).toBeUndefined();
+    await relay.publish('r', { type: 'continued', from: '0.1', to: '2.1', model: 'an/b', chunks: 1 });
+    await relay.publish('r', delta('2.1', 1, ' two'));
+    const f = await failureOf(resumeIfStarted(noRows, relay, cont));
+    expect([f!.type, f!.details]).toEqual(['StreamInterrupted', [{ chunks: 2 }]]);
+  });
+
+  it('the answer so far comes from the relay; pieces it no longer holds cannot be continued (not retried)', async () => {
+    const relay = new MemoryRelay();
+    await relay.publish('r', delta('0.1', 0, 'one'));
+    const ok = await carriedAnswer(relay, { ...input(), continueFrom: { candidateIndex: 0, chunks: 1 } });
+    expect(ok).toEqual({ answer: { content: 'one', toolCalls: [], chunks: 1 }, from: '0.1' });
+    const f = await failureOf(carriedAnswer(relay, { ...input(), continueFrom: { candidateIndex: 0, chunks: 4 } }));
+    expect([f!.type, f!.nonRetryable]).toEqual(['ContinuationImpossible', true]);
+    expect(f!.message).toMatch(/no longer holds the 4 pieces/);
   });
 });
