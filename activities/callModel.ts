@@ -17,7 +17,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CallModelInput, CallModelResult } from '../src/domain/request';
 import type { ActivityDeps } from './deps';
-import { Bulkhead, checkBreaker, resolveTarget, resumeIfStarted } from './callSteps/admit';
+import { Bulkhead, carriedAnswer, checkBreaker, resolveTarget, resumeIfStarted } from './callSteps/admit';
 import type { Call } from './callSteps/call';
 import { checkBatch, takeProbe } from './callSteps/confirm';
 import { DEFAULT_STREAM_LIMITS, heartbeating, invoke, malformedSkipped, openStream } from './callSteps/invoke';
@@ -38,6 +38,9 @@ export function createCallModelActivity(deps: ActivityDeps) {
     const relay = input.stream ? deps.relay : undefined;
     const resumed = relay && (await resumeIfStarted(deps.db, relay, input));
     if (resumed) return resumed;
+    // Continuing a broken stream (issue 29): the answer so far, read from the relay.
+    const continuing =
+      relay && input.continueFrom && (await carriedAnswer(relay, { ...input, continueFrom: input.continueFrom }));
     const breaker = await checkBreaker(deps.health, input);
 
     const startedAt = new Date();
@@ -50,7 +53,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
     const tokens = await takeTurn(deps, ctx, input, target, request, startedAt, ref);
 
     return heartbeating(ctx, async () => {
-      const stream = relay && openStream(relay, input, started.attempt);
+      const stream = relay && openStream(relay, input, started.attempt, continuing || undefined);
       const call: Call = { input, model: target.model, request, ref, started, startedAt, probe, stream, tokens };
       let out: CallOutput;
       try {

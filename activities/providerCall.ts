@@ -11,7 +11,8 @@ import { failure } from '../src/providers/errors';
 import type { StreamLimits } from '../src/providers/deadline';
 import type { MalformedEvent } from '../src/providers/sse';
 import { chatCallInput, type CallOptions, type ChatCallInput, type ProviderAdapter } from '../src/providers/types';
-import type { StreamDelta } from '../src/domain/stream';
+import type { StreamAnswer, StreamDelta } from '../src/domain/stream';
+import { prefillMessages } from '../src/domain/continuation';
 import { checkSchema } from '../src/services/jsonSchema';
 import { messagesOf, type StoredRequest } from './storedRequest';
 
@@ -35,6 +36,24 @@ export interface StreamHooks {
   onDelta: (d: StreamDelta) => void;
   /** A malformed event skipped (the stream goes on). */
   onMalformed?: (e: MalformedEvent) => void;
+  /** Continue this answer (a broken stream's pieces, issue 29): sent as the assistant's last message. */
+  prefill?: StreamAnswer;
+}
+
+/**
+ * A continuation's pieces as the client gets them: the model goes on from the prefill held back
+ * of its trailing whitespace, so its leading whitespace (which the client already has) is dropped.
+ */
+function continuing(prefill: StreamAnswer, onDelta: (d: StreamDelta) => void): (d: StreamDelta) => void {
+  let trimming = prefill.content !== prefill.content.trimEnd();
+  return (d) => {
+    if (trimming && d.content) {
+      const content = d.content.trimStart();
+      trimming = content === '';
+      d = { ...d, content };
+    }
+    onDelta(d);
+  };
 }
 
 /**
@@ -75,14 +94,20 @@ export async function callProvider(
           // Native JSON mode where the model has it; the output is validated either way.
           ...(model.capabilities.includes('json') && { responseFormat: { type: 'json_object' as const } }),
         };
+  const prefill = stream?.prefill;
   const out =
     stream && r.operation === 'chat'
       ? await adapter.chatStream(
-          callInput,
+          prefill ? { ...callInput, messages: prefillMessages(callInput.messages, prefill) } : callInput,
           { ...options, limits: stream.limits, ...(stream.onMalformed && { onMalformed: stream.onMalformed }) },
-          stream.onDelta,
+          prefill ? continuing(prefill, stream.onDelta) : stream.onDelta,
         )
       : await adapter.chat(callInput, options);
+  // A continuation answers the rest: the answer is the client's whole text.
+  if (prefill) {
+    const rest = prefill.content !== prefill.content.trimEnd() ? (out.content ?? '').trimStart() : (out.content ?? '');
+    out.content = prefill.content + rest;
+  }
   if (out.finishReason === 'content_filter' && !out.content) {
     throw failure('ContentFiltered', `${model.id} filtered the output (finish_reason content_filter)`, {
       provider: model.provider,

@@ -36,6 +36,7 @@ import {
   type FallbackState,
 } from '../src/domain/fallback';
 import { ROUTE_ENDINGS } from '../src/domain/failures';
+import { continuationAfter, continuedLine, type ContinueFrom } from '../src/domain/continuation';
 import type { WindowState } from '../src/domain/budget';
 import type { Classification } from '../src/domain/classify';
 import {
@@ -44,6 +45,7 @@ import {
   routeSummaryOf,
   totalCost,
   type AttemptRecord,
+  type CallModelInput,
   type CallModelResult,
   type CandidateOutcome,
   type PlannedRoute,
@@ -123,7 +125,41 @@ function failureTypeOf(err: ActivityFailure): string {
 interface Answer {
   candidate: RoutedCandidate;
   result: CallModelResult;
+  /** The answer finished a broken stream (issue 29): "continued after N pieces on X". */
+  continued?: string;
 }
+
+/** Continuation of a broken stream (issue 29): histories recorded before it never continue. */
+const CONTINUATION_PATCH = 'stream-continuation';
+
+/** The pieces a broken stream had sent (its failure's details: a count, no text). */
+function chunksOf(err: ActivityFailure): number | undefined {
+  const d =
+    err.cause instanceof ApplicationFailure ? (err.cause.details?.[0] as { chunks?: unknown } | undefined) : undefined;
+  return typeof d?.chunks === 'number' ? d.chunks : undefined;
+}
+
+/** One call's input: ids, the model and its limits (never the request's text). */
+function callInputOf(input: RouteRequestInput, c: RoutedCandidate, index: number): CallModelInput {
+  return {
+    requestId: input.requestId,
+    operation: input.operation,
+    candidateIndex: index,
+    provider: c.provider,
+    model: c.model,
+    modelId: c.modelId,
+    timeoutMs: c.call.timeoutMs,
+    ...(input.batchId !== undefined && { batchId: input.batchId }),
+    ...(input.stream && { stream: true }),
+    ...(c.reserveUsd !== undefined && {
+      budget: { tenantId: input.tenantId, userId: input.context.userId, reserveUsd: c.reserveUsd },
+    }),
+  };
+}
+
+/** A later candidate could continue a stream that breaks on candidate `index` (never for a strict request). */
+const canBeContinued = (r: Routed, index: number): boolean =>
+  !!r.input.stream && !r.plan.substitution && continuationAfter(r.plan.candidates, index).index !== undefined;
 
 /** A request once its route is decided: the steps below read it and add to its lists. */
 interface Routed {
@@ -188,25 +224,12 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
       { key: SA_MODEL, value: c.modelId },
       { key: SA_FALLBACKS, value: outcomes.filter((o) => o.outcome === 'error').length },
     ]);
+    // Checked only where a continuation is possible, so other histories carry no marker.
+    const continuable = canBeContinued(r, index) && patched(CONTINUATION_PATCH);
     try {
       const result = await callModel.executeWithOptions(
         callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`, !!input.stream),
-        [
-          {
-            requestId: input.requestId,
-            operation: input.operation,
-            candidateIndex: index,
-            provider: c.provider,
-            model: c.model,
-            modelId: c.modelId,
-            timeoutMs: c.call.timeoutMs,
-            ...(input.batchId !== undefined && { batchId: input.batchId }),
-            ...(input.stream && { stream: true }),
-            ...(c.reserveUsd !== undefined && {
-              budget: { tenantId: input.tenantId, userId: input.context.userId, reserveUsd: c.reserveUsd },
-            }),
-          },
-        ],
+        [{ ...callInputOf(input, c, index), ...(continuable && { continuable: true }) }],
       );
       outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success' });
       return { answer: { candidate: c, result }, state };
@@ -236,9 +259,72 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
         ...(typeof providerCode === 'string' && { providerCode }),
         action: decision.action,
       });
+      const chunks = continuable && type === 'StreamInterrupted' ? chunksOf(err) : undefined;
+      if (chunks !== undefined) {
+        const answer = await continueStream(r, { candidateIndex: index, chunks }, state);
+        if (answer) return { answer, state };
+      }
     }
   }
   return { state };
+}
+
+/**
+ * A stream broke after `from.chunks` pieces: the next candidates that can continue it are called
+ * in turn with the answer so far as their prefill (the call reads it from the relay; only ids and
+ * counts are in history). A continuation that breaks after pieces of its own is continued in turn;
+ * one that fails otherwise (a prefill refused) is passed over. Undefined: none continued, and the
+ * original failure stands (the workflow's stop state is left as it was).
+ */
+async function continueStream(r: Routed, broke: ContinueFrom, state: FallbackState): Promise<Answer | undefined> {
+  const { input, plan, outcomes } = r;
+  let from = broke;
+  let after = broke.candidateIndex;
+  for (;;) {
+    const next = continuationAfter(plan.candidates, after, (k) => skipReason(plan.candidates[k]!, state));
+    for (const p of next.passed) {
+      const c = plan.candidates.find((x) => x.modelId === p.modelId)!;
+      outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'skipped', action: `skipped: ${p.why}` });
+    }
+    if (next.index === undefined) return undefined;
+    const index = next.index;
+    const c = plan.candidates[index]!;
+    const line = continuedLine(from.chunks, c.modelId);
+    try {
+      const result = await callModel.executeWithOptions(
+        callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${line})`, true),
+        [
+          {
+            ...callInputOf(input, c, index),
+            continueFrom: from,
+            ...(canBeContinued(r, index) && { continuable: true }),
+          },
+        ],
+      );
+      outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success', action: line });
+      return { candidate: c, result, continued: line };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      if (!(err instanceof ActivityFailure)) throw err;
+      const type = failureTypeOf(err);
+      const chunks = type === 'StreamInterrupted' ? chunksOf(err) : undefined;
+      outcomes.push({
+        modelId: c.modelId,
+        provider: c.provider,
+        outcome: 'error',
+        errorType: type,
+        message: err.cause?.message ?? err.message,
+        action:
+          chunks !== undefined
+            ? `continuation broke after ${chunks} pieces: continue on the next that can`
+            : "continuation failed: the broken stream's error stands",
+      });
+      // The answer so far cannot be carried (the relay lost it, a tool call cut mid-way): no other can either.
+      if (type === 'ContinuationImpossible') return undefined;
+      if (chunks !== undefined) from = { candidateIndex: index, chunks };
+      after = index;
+    }
+  }
 }
 
 /** The candidates, until the request's deadline: reaching it stops them (DeadlineExceeded, a 504). */
@@ -263,11 +349,13 @@ const attemptLines = (r: Routed, attempts: AttemptRecord[]): string =>
     .join('\n');
 
 /** An answer: the call already completed the request in its own transaction and returned its attempts. */
-function succeeded(r: Routed, { candidate: c, result }: Answer, latencyMs: number): RouteResult {
+function succeeded(r: Routed, answer: Answer, latencyMs: number): RouteResult {
+  const { candidate: c, result } = answer;
   const { input, plan, outcomes } = r;
   const { attempts } = result;
   const cost = totalCost(attempts);
-  setCurrentDetails(`${r.header}\n\n**Attempts:**\n${attemptLines(r, attempts)}`);
+  const continued = answer.continued ? `\n\n**Continued:** ${answer.continued}` : '';
+  setCurrentDetails(`${r.header}${continued}\n\n**Attempts:**\n${attemptLines(r, attempts)}`);
   upsertSearchAttributes([
     ...r.pending.splice(0),
     { key: SA_STATUS, value: 'succeeded' },
@@ -289,7 +377,9 @@ function succeeded(r: Routed, { candidate: c, result }: Answer, latencyMs: numbe
     costUsd: cost,
     finishReason: result.finishReason,
     latencyMs,
-    ...(plan.notes.length > 0 && { notes: plan.notes }),
+    ...((plan.notes.length > 0 || answer.continued) && {
+      notes: [...plan.notes, ...(answer.continued ? [answer.continued] : [])],
+    }),
   };
 }
 

@@ -8,7 +8,8 @@ import { getAnswer, listAttempts } from '../../src/db/requests';
 import type { BreakerSnapshot } from '../../src/domain/breaker';
 import { findModel, type Catalog } from '../../src/domain/catalog';
 import type { CallModelInput, CallModelResult } from '../../src/domain/request';
-import { senderOf } from '../../src/domain/stream';
+import { answerSoFar, cannotCarry, deltasIn, type ContinueFrom } from '../../src/domain/continuation';
+import { senderOf, type StreamAnswer } from '../../src/domain/stream';
 import { readAnswer } from '../../src/domain/storedAnswer';
 import { failure } from '../../src/providers/errors';
 import type { HealthPort } from '../../src/services/healthPort';
@@ -67,7 +68,7 @@ export async function resumeIfStarted(
   relay: StreamRelay,
   input: CallModelInput,
 ): Promise<CallModelResult | undefined> {
-  const sent = await relay.count(input.requestId).catch(() => 0);
+  const sent = await piecesSent(relay, input);
   if (sent === 0) return undefined;
   const [row, attempts] = await Promise.all([getAnswer(db, input.requestId), listAttempts(db, input.requestId)]);
   const won = attempts.find((a) => a.outcome === 'success');
@@ -88,11 +89,49 @@ export async function resumeIfStarted(
     };
   }
   const f = streamInterrupted(sent, `the call streaming it stopped (its worker died or its attempt was given up)`);
+  // A later candidate may continue it (issue 29): the stream stays open for it.
+  if (input.continuable) throw f;
   await relay
     .publish(input.requestId, { type: 'error', errorType: 'StreamInterrupted', message: f.message, chunks: sent })
     // Best effort on a failing path: the API learns the failure from the workflow anyway.
     .catch(() => undefined);
   throw f;
+}
+
+/**
+ * Pieces the request's stream holds that this call must account for: any event at all for a call
+ * that began the stream (today's check); for a continuing call, the pieces only once it took the
+ * stream over (a retry of it after its worker died). Counted in deltas where a continuation may
+ * follow, since that count is what the next call continues from.
+ */
+async function piecesSent(relay: StreamRelay, input: CallModelInput): Promise<number> {
+  if (!input.continueFrom && !input.continuable) return relay.count(input.requestId).catch(() => 0);
+  const events = await relay.read(input.requestId).catch(() => []);
+  const mine = `${input.candidateIndex}.`;
+  if (input.continueFrom && !events.some((e) => e.type === 'continued' && e.to.startsWith(mine))) return 0;
+  return deltasIn(events);
+}
+
+/**
+ * The answer a continuing call goes on from, read from the relay (the workflow passed only the
+ * count), and the sender of its last piece. Throws `ContinuationImpossible` (not retried) when the
+ * relay lost the pieces or they cannot be carried over (a tool call cut mid-way).
+ */
+export async function carriedAnswer(
+  relay: StreamRelay,
+  input: CallModelInput & { continueFrom: ContinueFrom },
+): Promise<{ answer: StreamAnswer; from: string }> {
+  const events = await relay.read(input.requestId);
+  const so = answerSoFar(events, input.continueFrom.chunks);
+  const why = so ? cannotCarry(so.answer) : `the relay no longer holds the ${input.continueFrom.chunks} pieces sent`;
+  if (why || !so)
+    throw ApplicationFailure.create({
+      type: 'ContinuationImpossible',
+      message: `cannot continue the stream: ${why}`,
+      nonRetryable: true,
+      details: [whoOf(input)],
+    });
+  return so;
 }
 
 /**

@@ -3,7 +3,7 @@
  * client asked for a stream, with heartbeats while it runs so a dead worker is noticed quickly.
  */
 import type { CallModelInput } from '../../src/domain/request';
-import { senderOf, STREAM_CALL_MAX_MS } from '../../src/domain/stream';
+import { senderOf, STREAM_CALL_MAX_MS, type StreamAnswer } from '../../src/domain/stream';
 import type { StreamLimits } from '../../src/providers/deadline';
 import { DEFAULT_MAX_MALFORMED, type MalformedEvent } from '../../src/providers/sse';
 import type { ProviderAdapter } from '../../src/providers/types';
@@ -35,8 +35,13 @@ export async function heartbeating<T>(ctx: Pick<CallContext, 'heartbeat'>, work:
 }
 
 /** The call's stream to its client: each piece goes to the relay as it comes, from this attempt. */
-export function openStream(relay: StreamRelay, input: CallModelInput, attempt: number): StreamOut {
-  return new StreamOut(relay, input.requestId, input.modelId, senderOf(input.candidateIndex, attempt));
+export function openStream(
+  relay: StreamRelay,
+  input: CallModelInput,
+  attempt: number,
+  continuing?: { answer: StreamAnswer; from: string },
+): StreamOut {
+  return new StreamOut(relay, input.requestId, input.modelId, senderOf(input.candidateIndex, attempt), continuing);
 }
 
 /** A malformed event the call's stream skipped: on the call (for its attempt's record), counted and logged. */
@@ -80,6 +85,8 @@ export function invoke(
       limits: { ...limits, firstTokenMs: Math.min(limits.firstTokenMs, input.timeoutMs) },
       onDelta: (d) => stream.delta(d),
       ...(onMalformed && { onMalformed }),
+      // A continuation: the answer the client holds goes as the assistant's partial message.
+      ...(stream.carried > 0 && { prefill: { ...stream.answer, toolCalls: [] } }),
     },
   );
 }

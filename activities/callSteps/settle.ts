@@ -124,8 +124,7 @@ export async function settleInvalid(
   spent: Spent,
   latencyMs: number,
 ): Promise<ApplicationFailure> {
-  if (call.stream && call.stream.answer.chunks > 0)
-    return endInterrupted(db, call, call.stream, why, 'InvalidOutput', spent);
+  if (call.stream && call.stream.own > 0) return endInterrupted(db, call, call.stream, why, 'InvalidOutput', spent);
   await finishAttempt(db, call.ref, {
     ...recordOf(call),
     ...spent,
@@ -170,14 +169,16 @@ export async function settleFailure(
       probe: call.probe,
     });
   }
-  if (call.stream && call.stream.answer.chunks > 0)
+  // A continuation refused before its first piece (a prefill it does not take) is its own plain
+  // failure: the stream stays as the broken call left it, and the original error stands.
+  if (call.stream && call.stream.own > 0)
     return endInterrupted(
       deps.db,
       call,
       call.stream,
       f.message,
       errorType,
-      streamedSpend(call, call.stream.answer),
+      streamedSpend(call, call.stream.answer, { content: call.stream.carriedContent }),
       details?.status,
     );
   await finishAttempt(deps.db, call.ref, {
@@ -192,9 +193,16 @@ export async function settleFailure(
 }
 
 /** What a broken stream used, for its attempt and the budget: the provider reported none. */
-export function streamedSpend(call: Pick<Call, 'model' | 'request'>, a: StreamOut['answer']): Spent {
-  const inputTokens = countMessageTokens(messagesOf(call.request));
-  const outputTokens = countTokens(a.content + a.toolCalls.map((c) => c?.function.arguments).join(''));
+export function streamedSpend(
+  call: Pick<Call, 'model' | 'request'>,
+  a: StreamOut['answer'],
+  carried: Pick<StreamOut['answer'], 'content'> = { content: '' },
+): Spent {
+  // A continuation was sent the text it carried (input) and produced only the rest (output).
+  const inputTokens = countMessageTokens(messagesOf(call.request)) + countTokens(carried.content);
+  const outputTokens = countTokens(
+    a.content.slice(carried.content.length) + a.toolCalls.map((c) => c?.function.arguments).join(''),
+  );
   return { inputTokens, outputTokens, costUsd: costUsd(call.model, inputTokens, outputTokens) };
 }
 
@@ -221,6 +229,9 @@ export async function endInterrupted(
     status,
     latencyMs: sinceStart(call),
   });
-  await stream.error(f.message);
+  // A later candidate may continue the stream (issue 29): it stays open for it, and the
+  // workflow's ending tells the client if none does.
+  if (!call.input.continuable) await stream.error(f.message);
+  else await stream.flush();
   return f;
 }

@@ -215,6 +215,12 @@ export async function relayStream(
     // One stream, one sender, every piece in order: anything else is a broken stream.
     from ??= ev.from;
     if (ev.from !== from) return broken(`a second call began streaming after ${received} chunks; ${stored}`);
+    if (ev.type === 'continued') {
+      // A fallback continues the answer: its pieces follow under the same numbering.
+      if (ev.chunks !== received) return broken(`the stream relay lost pieces after ${received} chunks; ${stored}`);
+      from = ev.to;
+      return false;
+    }
     if (ev.type === 'delta') {
       if (ev.seq !== received) return broken(`the stream relay lost pieces after ${received} chunks; ${stored}`);
       if (!out.opened) modelHeaders(ev.model);
@@ -232,6 +238,14 @@ export async function relayStream(
   async function noEnding(): Promise<void> {
     if (!settled || stop.signal.aborted || out.gone) return; // the client hung up
     if (received > 0) {
+      // A stream left open for a continuation that did not come (issue 29): the route's own
+      // failure, as recorded (the broken stream's error, never a fallback's refusal of it).
+      if (!settled.ok) {
+        const failure = await failureOf(settled.error);
+        end('interrupted');
+        out.write(writer.error({ type: 'error', ...failure, chunks: received }));
+        return;
+      }
       broken(`the stream ended after ${received} chunks without its end; ${stored}`);
       return;
     }

@@ -13,7 +13,8 @@ import { roundUsd } from './usd';
 export const WireFormatSchema = z.enum(['openai', 'anthropic']);
 export type WireFormat = z.infer<typeof WireFormatSchema>;
 
-export const CapabilitySchema = z.enum(['chat', 'json', 'tools', 'vision', 'embeddings']);
+/** `continuation`: the model can continue a partial answer given as the assistant's last message (a prefill). */
+export const CapabilitySchema = z.enum(['chat', 'json', 'tools', 'vision', 'embeddings', 'continuation']);
 export const REGIONS = ['US', 'EU', 'APAC', 'CA'] as const;
 export const COMPLIANCE_TAGS = ['gdpr', 'hipaa', 'zero-retention'] as const;
 export const RegionSchema = z.enum(REGIONS);

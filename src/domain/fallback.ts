@@ -300,7 +300,11 @@ export function routeFailureMessage(f: RouteFailureFacts): string {
   }
   // A stop (an invalid request, a content filter) passes the provider's own words on to the client.
   if (state.stop && errorType !== 'EscalationsExhausted') {
-    const lastError = [...outcomes].reverse().find((o) => o.outcome === 'error');
+    // A broken stream's error stands whatever its continuations did (a refused prefill never replaces it).
+    const lastError =
+      errorType === 'StreamInterrupted'
+        ? outcomes.find((o) => o.errorType === 'StreamInterrupted')
+        : [...outcomes].reverse().find((o) => o.outcome === 'error');
     return lastError?.message ?? 'request refused';
   }
   return `No candidate produced an answer: ${outcomes.map((o) => `${o.modelId} → ${o.errorType ?? o.outcome}`).join(', ')}`;

@@ -9,6 +9,7 @@ import { roundUsd } from './usd';
 import type { Candidate, PolicyInput, RouteContext, RouteDecision } from './policy';
 import type { OperationName } from './operations';
 import type { WindowState } from './budget';
+import type { ContinueFrom } from './continuation';
 
 /**
  * Chat, or an operation of the registry (`./operations`). Its names as a type only: the workflows
@@ -85,6 +86,8 @@ export interface RoutedCandidate extends Candidate {
   callQueue?: 'shared';
   /** Its provider is rate limited: the call may wait this long for its turn (schedule-to-start). */
   rateLimitWaitMs?: number;
+  /** The model can continue another's broken stream (the catalog's `continuation` capability). */
+  continues?: boolean;
 }
 
 export interface PlannedRoute extends Omit<RouteDecision, 'candidates'> {
@@ -112,6 +115,13 @@ export interface CallModelInput {
   batchId?: string;
   /** Stream the answer through the relay as it comes (the client asked for `stream: true`). */
   stream?: boolean;
+  /**
+   * A later candidate could continue this stream if it broke (issue 29): a break leaves the
+   * stream open for it (no error event; the workflow's ending says the error if none continues).
+   */
+  continuable?: boolean;
+  /** This call continues a broken stream: it reads the answer so far from the relay (ids and counts only here). */
+  continueFrom?: ContinueFrom;
 }
 
 export interface CallModelResult {

@@ -37,7 +37,12 @@ export type StreamEvent =
       inputTokens: number;
       outputTokens: number;
     }
-  | { type: 'error'; errorType: string; message: string; chunks: number };
+  | { type: 'error'; errorType: string; message: string; chunks: number }
+  /**
+   * The stream passes to another call (a fallback continuing a broken stream, issue 29): its
+   * deltas follow from `to`, numbered on from `chunks`, the pieces `from` had sent.
+   */
+  | { type: 'continued'; from: string; to: string; model: string; chunks: number };
 
 /** Who sent an event: the call (candidate and attempt). One stream has one sender. */
 export const senderOf = (candidateIndex: number, attempt: number) => `${candidateIndex}.${attempt}`;

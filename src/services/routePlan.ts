@@ -62,6 +62,7 @@ export async function planRoute(
         ...c,
         contextWindow: m.contextWindow,
         qualityTier: m.qualityTier,
+        ...(m.capabilities.includes('continuation') && { continues: true }),
         call: callPolicyFor(config, c.provider, c.modelId),
         ...(budget && {
           reserveUsd: reservationUsd(

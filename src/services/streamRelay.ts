@@ -15,6 +15,8 @@ export interface StreamRelay {
   publish(requestId: string, event: StreamEvent): Promise<void>;
   /** How many events the request's stream holds (a retried call checks whether its stream began). */
   count(requestId: string): Promise<number>;
+  /** The request's events so far, without waiting (a continuing call reads the answer the client holds). */
+  read(requestId: string): Promise<StreamEvent[]>;
   /** The request's events from the first, as they come, until `signal` aborts. */
   subscribe(requestId: string, signal: AbortSignal): AsyncGenerator<StreamEvent>;
   close(): Promise<void>;
@@ -45,6 +47,11 @@ export class RedisRelay implements StreamRelay {
 
   count(requestId: string): Promise<number> {
     return this.redis.xlen(keyOf(requestId));
+  }
+
+  async read(requestId: string): Promise<StreamEvent[]> {
+    const entries = await this.redis.xrange(keyOf(requestId), '-', '+');
+    return entries.map(([, fields]) => JSON.parse(fields[1]!) as StreamEvent);
   }
 
   async *subscribe(requestId: string, signal: AbortSignal): AsyncGenerator<StreamEvent> {
@@ -109,6 +116,10 @@ export class MemoryRelay implements StreamRelay {
 
   async count(requestId: string): Promise<number> {
     return this.streams.get(requestId)?.events.length ?? 0;
+  }
+
+  async read(requestId: string): Promise<StreamEvent[]> {
+    return [...(this.streams.get(requestId)?.events ?? [])];
   }
 
   async *subscribe(requestId: string, signal: AbortSignal): AsyncGenerator<StreamEvent> {
