@@ -4,7 +4,7 @@
  * the workflow's `decideRoute` step and the `POST /v1/route` dry run, so the two cannot disagree.
  */
 import type { Db, Queryable } from '../db';
-import { findModel } from '../domain/catalog';
+import { findModel, kindOf, type Catalog, type Model } from '../domain/catalog';
 import { reservationUsd } from '../domain/budget';
 import type { Classification } from '../domain/classify';
 import { decide, type BudgetView, type HealthView, type PolicyInput } from '../domain/policy';
@@ -20,6 +20,18 @@ export interface RoutePlan {
   planned: PlannedRoute;
   /** Everything the decision read, breaker and budget views included: replay re-runs exactly this. */
   decisionInput: PolicyInput & { health: HealthView; budget?: BudgetView };
+}
+
+/**
+ * A candidate that may finish another's broken stream: it declares `continuation`, and its kind
+ * takes an assistant prefill as the same turn (only Anthropic's Messages API does; an
+ * OpenAI-format server answers it as a new turn, which would repeat the answer). Never for a
+ * structured answer: its JSON cannot be carried as text (Anthropic forces a schema tool for it).
+ */
+function continues(catalog: Catalog, m: Model, needsJson: boolean): boolean {
+  if (needsJson || !m.capabilities.includes('continuation')) return false;
+  const provider = catalog.providers.find((p) => p.id === m.provider);
+  return provider !== undefined && kindOf(provider) === 'anthropic';
 }
 
 /** Throws the policy's UnknownModelError for a model the catalog does not have. */
@@ -62,7 +74,7 @@ export async function planRoute(
         ...c,
         contextWindow: m.contextWindow,
         qualityTier: m.qualityTier,
-        ...(m.capabilities.includes('continuation') && { continues: true }),
+        ...(continues(config.catalog, m, policyInput.needsJson) && { continues: true }),
         call: callPolicyFor(config, c.provider, c.modelId),
         ...(budget && {
           reserveUsd: reservationUsd(

@@ -29,10 +29,13 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
       relay,
       catalog: (f) =>
         fakeCatalog(f, [
-          fakeModel('oa', 'primary', { capabilities: ['chat', 'tools'], qualityTier: 3 }),
+          fakeModel('oa', 'primary', { capabilities: ['chat', 'tools', 'json'], qualityTier: 3 }),
           // It cannot continue: never called for a continuation.
           fakeModel('oa', 'plain', { capabilities: ['chat', 'tools'], qualityTier: 5 }),
-          fakeModel('an', 'backup', { capabilities: ['chat', 'tools', 'continuation'], qualityTier: 4 }),
+          fakeModel('an', 'backup', { capabilities: ['chat', 'tools', 'json', 'continuation'], qualityTier: 4 }),
+          // Declares it, but an OpenAI-format server answers a prefill as a new turn: never a continuer.
+          // Last by quality, so only a request without the `an` models reaches it.
+          fakeModel('oa', 'claims', { capabilities: ['chat', 'tools', 'continuation'], qualityTier: 1 }),
         ]),
       config: {
         routing: { defaultStrategy: 'quality' },
@@ -200,6 +203,30 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
     expect(stack.fakes.openai.callsFor('plain')).toHaveLength(0);
     const r = await record(s.requestId);
     expect(r.error!.type).toBe('StreamInterrupted');
+  });
+
+  it('a model of an OpenAI-format kind that declares continuation is not asked to continue', async () => {
+    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 5 });
+    const s = await stream({}, { 'X-Switchyard-Exclude-Providers': 'an' });
+    expect(s.text).toBe('one two three four five');
+    expect((s.error as Error).message).toMatch(/interrupted after 5 chunks/);
+    // It would have answered the prefill as a new turn: the whole answer again after the half.
+    expect(stack.fakes.openai.callsFor('claims')).toHaveLength(0);
+    expect((await record(s.requestId)).error!.type).toBe('StreamInterrupted');
+  });
+
+  it('a structured answer cut mid-way is not continued: its JSON cannot be carried as text', async () => {
+    stack.fakes.openai.script('primary', { kind: 'ok', content: '{"city": "Paris", "unit": "celsius"}', cutAfter: 2 });
+    const s = await stream({
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'weather', schema: { type: 'object', properties: { city: { type: 'string' } } } },
+      },
+    });
+    expect(s.error).toBeInstanceOf(APIError);
+    expect((s.error as Error).message).toMatch(/interrupted after 2 chunks/);
+    expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(0);
+    expect((await record(s.requestId)).error!.type).toBe('StreamInterrupted');
   });
 
   it('a stream cut inside a tool call: a clear error, nothing continued', async () => {
