@@ -131,6 +131,12 @@ interface Answer {
 
 /** Continuation of a broken stream (issue 29): histories recorded before it never continue. */
 const CONTINUATION_PATCH = 'stream-continuation';
+/**
+ * A fallback that can continue takes over a stream an earlier candidate's call began and left
+ * without an ending (its worker killed with no retry left: a heartbeat Timeout, not a
+ * StreamInterrupted with a count). Histories before it never take over.
+ */
+const TAKEOVER_PATCH = 'stream-continuation-takeover';
 
 /** The pieces a broken stream had sent (its failure's details: a count, no text). */
 function chunksOf(err: ActivityFailure): number | undefined {
@@ -160,6 +166,22 @@ function callInputOf(input: RouteRequestInput, c: RoutedCandidate, index: number
 /** A later candidate could continue a stream that breaks on candidate `index` (never for a strict request). */
 const canBeContinued = (r: Routed, index: number): boolean =>
   !!r.input.stream && !r.plan.substitution && continuationAfter(r.plan.candidates, index).index !== undefined;
+
+/**
+ * Candidate `index` can continue, and an earlier candidate's call failed: it may find the stream
+ * that call began still open (its worker died), and take it over (never for a strict request).
+ */
+const mayTakeOver = (r: Routed, index: number): boolean =>
+  !!r.input.stream &&
+  !r.plan.substitution &&
+  !!r.plan.candidates[index]!.continues &&
+  r.outcomes.some((o) => o.outcome === 'error');
+
+/** The call found the stream an earlier candidate's call began, and this candidate is to continue it. */
+function takenOver(err: ActivityFailure): boolean {
+  const d = err.cause instanceof ApplicationFailure ? (err.cause.details?.[0] as { takeOver?: unknown }) : undefined;
+  return d?.takeOver === true;
+}
 
 /** A request once its route is decided: the steps below read it and add to its lists. */
 interface Routed {
@@ -226,10 +248,17 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
     ]);
     // Checked only where a continuation is possible, so other histories carry no marker.
     const continuable = canBeContinued(r, index) && patched(CONTINUATION_PATCH);
+    const takeOver = mayTakeOver(r, index) && patched(TAKEOVER_PATCH);
     try {
       const result = await callModel.executeWithOptions(
         callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`, !!input.stream),
-        [{ ...callInputOf(input, c, index), ...(continuable && { continuable: true }) }],
+        [
+          {
+            ...callInputOf(input, c, index),
+            ...(continuable && { continuable: true }),
+            ...(takeOver && { takeOver: true }),
+          },
+        ],
       );
       outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success' });
       return { answer: { candidate: c, result }, state };
@@ -245,6 +274,8 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
       }
       const decision = afterFailure(type, c, state, plan);
       state = decision.state;
+      // It found the stream an earlier call began: it continues it itself (below).
+      const self = takeOver && type === 'StreamInterrupted' && takenOver(err);
       // Already an identifier (`failure()` keeps nothing else): the code a filter's 400 passes on.
       const providerCode =
         err.cause instanceof ApplicationFailure
@@ -257,11 +288,12 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
         errorType: type,
         message: err.cause?.message ?? err.message,
         ...(typeof providerCode === 'string' && { providerCode }),
-        action: decision.action,
+        action: self ? 'found the stream an earlier call began: continue it here' : decision.action,
       });
-      const chunks = continuable && type === 'StreamInterrupted' ? chunksOf(err) : undefined;
+      const chunks = (continuable || self) && type === 'StreamInterrupted' ? chunksOf(err) : undefined;
       if (chunks !== undefined) {
-        const answer = await continueStream(r, { candidateIndex: index, chunks }, state);
+        // Taken over: this candidate is the first to try (continuationAfter looks after `index - 1`).
+        const answer = await continueStream(r, { candidateIndex: index, chunks }, state, self ? index - 1 : index);
         if (answer) return { answer, state };
       }
     }
@@ -276,10 +308,15 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
  * one that fails otherwise (a prefill refused) is passed over. Undefined: none continued, and the
  * original failure stands (the workflow's stop state is left as it was).
  */
-async function continueStream(r: Routed, broke: ContinueFrom, state: FallbackState): Promise<Answer | undefined> {
+async function continueStream(
+  r: Routed,
+  broke: ContinueFrom,
+  state: FallbackState,
+  first = broke.candidateIndex,
+): Promise<Answer | undefined> {
   const { input, plan, outcomes } = r;
   let from = broke;
-  let after = broke.candidateIndex;
+  let after = first;
   for (;;) {
     const next = continuationAfter(plan.candidates, after, (k) => skipReason(plan.candidates[k]!, state));
     for (const p of next.passed) {

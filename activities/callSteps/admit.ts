@@ -88,7 +88,11 @@ export async function resumeIfStarted(
       attempts,
     };
   }
-  const f = streamInterrupted(sent, `the call streaming it stopped (its worker died or its attempt was given up)`);
+  const why = `the call streaming it stopped (its worker died or its attempt was given up)`;
+  const f = streamInterrupted(sent, why);
+  // An earlier candidate's call began it: this candidate may continue it itself (the stream stays open).
+  const begun = input.takeOver && (await begunByEarlier(relay, input));
+  if (begun) throw streamInterrupted(begun, why, { takeOver: true });
   // A later candidate may continue it (issue 29): the stream stays open for it.
   if (input.continuable) throw f;
   await relay
@@ -109,6 +113,18 @@ async function piecesSent(relay: StreamRelay, input: CallModelInput): Promise<nu
   const events = await relay.read(input.requestId).catch(() => []);
   const mine = `${input.candidateIndex}.`;
   if (input.continueFrom && !events.some((e) => e.type === 'continued' && e.to.startsWith(mine))) return 0;
+  return deltasIn(events);
+}
+
+/**
+ * The pieces (deltas) of a stream begun by an earlier candidate's call, the last of them sent by
+ * that call (not by this candidate's own earlier attempt); 0 otherwise.
+ */
+async function begunByEarlier(relay: StreamRelay, input: CallModelInput): Promise<number> {
+  const events = await relay.read(input.requestId).catch(() => []);
+  let last: string | undefined;
+  for (const e of events) if (e.type === 'delta') last = e.from;
+  if (last === undefined || last.startsWith(`${input.candidateIndex}.`)) return 0;
   return deltasIn(events);
 }
 

@@ -36,12 +36,12 @@ export interface Spent {
 type Answer = Extract<CallOutput, { invalid?: undefined }>;
 
 /** A stream that broke after the client got part of it: no fallback can mend that. */
-export function streamInterrupted(chunks: number, why: string): ApplicationFailure {
+export function streamInterrupted(chunks: number, why: string, more: { takeOver?: true } = {}): ApplicationFailure {
   return ApplicationFailure.create({
     type: 'StreamInterrupted',
     message: `interrupted after ${chunks} chunks: ${why}`,
     nonRetryable: true,
-    details: [{ chunks }],
+    details: [{ chunks, ...more }],
   });
 }
 

@@ -122,6 +122,13 @@ export interface CallModelInput {
   continuable?: boolean;
   /** This call continues a broken stream: it reads the answer so far from the relay (ids and counts only here). */
   continueFrom?: ContinueFrom;
+  /**
+   * A fallback that can itself continue (issue 29): if an earlier candidate's call began the stream
+   * and died without an ending (its worker killed with no retry left), this call ends as
+   * `StreamInterrupted` with `takeOver` in its details and no error event, so that the workflow
+   * continues the stream on this candidate.
+   */
+  takeOver?: boolean;
 }
 
 export interface CallModelResult {

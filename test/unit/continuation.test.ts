@@ -150,6 +150,32 @@ describe('a worker that died mid-stream, and reading the answer back', () => {
     expect(await relay.count('r')).toBe(3); // no error event: a continuation may follow
   });
 
+  it("takeOver: a fallback finding an earlier candidate's begun stream ends StreamInterrupted with takeOver, stream open", async () => {
+    const relay = new MemoryRelay();
+    for (const [i, t] of ['one', ' two'].entries()) await relay.publish('r', delta('0.1', i, t));
+    // Candidate 1 (it can continue), called after candidate 0's worker died with no retry left.
+    const f = await failureOf(resumeIfStarted(noRows, relay, input({ candidateIndex: 1, takeOver: true })));
+    expect([f!.type, f!.details]).toEqual(['StreamInterrupted', [{ chunks: 2, takeOver: true }]]);
+    expect(await relay.count('r')).toBe(2); // no error event: this candidate continues it
+    // Also when a later one could continue: this one takes it over first.
+    const g = await failureOf(
+      resumeIfStarted(noRows, relay, input({ candidateIndex: 1, takeOver: true, continuable: true })),
+    );
+    expect(g!.details).toEqual([{ chunks: 2, takeOver: true }]);
+    // Its own earlier attempt's pieces are not an earlier candidate's: today's error event, no take-over.
+    const own = await failureOf(resumeIfStarted(noRows, relay, input({ candidateIndex: 0, takeOver: true })));
+    expect(own!.details).toEqual([{ chunks: 2 }]);
+    expect(await relay.count('r')).toBe(3);
+  });
+
+  it('without takeOver, a fallback finding a begun stream ends it with an error event (as before)', async () => {
+    const relay = new MemoryRelay();
+    await relay.publish('r', delta('0.1', 0, 'one'));
+    const f = await failureOf(resumeIfStarted(noRows, relay, input({ candidateIndex: 1 })));
+    expect(f!.details).toEqual([{ chunks: 1 }]);
+    expect((await relay.read('r')).at(-1)).toMatchObject({ type: 'error', errorType: 'StreamInterrupted' });
+  });
+
   it('a continuing call that had not taken the stream over is not a resume; one that had is', async () => {
     const relay = new MemoryRelay();
     await relay.publish('r', delta('0.1', 0, 'one'));
