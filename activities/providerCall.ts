@@ -98,7 +98,9 @@ export async function callProvider(
   const out =
     stream && r.operation === 'chat'
       ? await adapter.chatStream(
-          prefill ? { ...callInput, messages: prefillMessages(callInput.messages, prefill) } : callInput,
+          prefill
+            ? { ...callInput, messages: prefillMessages(callInput.messages, prefill), continueFinal: true }
+            : callInput,
           { ...options, limits: stream.limits, ...(stream.onMalformed && { onMalformed: stream.onMalformed }) },
           prefill ? continuing(prefill, stream.onDelta) : stream.onDelta,
         )

@@ -15,6 +15,16 @@ export type WireFormat = z.infer<typeof WireFormatSchema>;
 
 /** `continuation`: the model can continue a partial answer given as the assistant's last message (a prefill). */
 export const CapabilitySchema = z.enum(['chat', 'json', 'tools', 'vision', 'embeddings', 'continuation']);
+/**
+ * How an OpenAI-wire server continues the assistant's partial last message (a prefill) instead of
+ * answering it as a new turn: `continue_final_message` (vLLM, TGI: `continue_final_message: true,
+ * add_generation_prompt: false` in the body) or `prefix` (DeepSeek, Mistral: the last message
+ * carries `prefix: true`).
+ */
+export const ContinuationStyleSchema = z.enum(['continue_final_message', 'prefix']);
+export type ContinuationStyle = z.infer<typeof ContinuationStyleSchema>;
+/** The kinds whose adapter sends a provider's `continuation` style (the OpenAI wire's, where servers offer one). */
+export const CONTINUATION_KINDS: readonly string[] = ['openai', 'openai-compatible', 'huggingface'];
 export const REGIONS = ['US', 'EU', 'APAC', 'CA'] as const;
 export const COMPLIANCE_TAGS = ['gdpr', 'hipaa', 'zero-retention'] as const;
 export const RegionSchema = z.enum(REGIONS);
@@ -123,6 +133,12 @@ export const ProviderSchema = z.object({
     .string()
     .regex(CREDENTIAL_PATTERN, "'none', or 'env:NAME' with NAME an environment variable ending in _API_KEY")
     .optional(),
+  /**
+   * How this OpenAI-wire server continues a partial answer (`continue_final_message` or `prefix`):
+   * its models declaring the `continuation` capability may then finish a stream another model broke
+   * off. Only for kinds whose adapter sends it (`openai`, `openai-compatible`, `huggingface`).
+   */
+  continuation: ContinuationStyleSchema.optional(),
   /** The built-in simulator: each worker serves it locally, so it has no base URL here. */
   simulated: z.boolean().default(false),
   /**
@@ -189,6 +205,14 @@ export const CatalogSchema = z
     c.providers.forEach((p, i) => {
       if (c.providers.findIndex((q) => q.id === p.id) !== i)
         ctx.addIssue({ code: 'custom', path: ['providers', i, 'id'], message: `duplicate provider id '${p.id}'` });
+      if (p.continuation !== undefined && (p.simulated || !CONTINUATION_KINDS.includes(kindOf(p))))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['providers', i, 'continuation'],
+          message: p.simulated
+            ? 'the simulator does not continue a partial answer: leave continuation out'
+            : `a '${kindOf(p)}' provider cannot set continuation: it says how an OpenAI-wire server continues a partial answer (kinds ${CONTINUATION_KINDS.join(', ')})${kindOf(p) === 'anthropic' ? "; an 'anthropic' model continues with the capability alone" : ''}`,
+        });
       if (p.apiKey && p.credential !== undefined)
         ctx.addIssue({
           code: 'custom',

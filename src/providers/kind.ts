@@ -5,6 +5,7 @@
  * wire format can do. `kinds.ts` registers every kind in one map; the contract suite
  * (`test/contract/`) runs over each registered kind and fails for one without its fixture.
  */
+import type { ContinuationStyle } from '../domain/catalog';
 import type { ProviderAdapter } from './types';
 
 /** What a kind's wire format carries. A capability declared false is one the contract suite checks is absent. */
@@ -27,6 +28,8 @@ export interface AdapterContext {
   headers?: Record<string, string>;
   apiVersion?: string;
   region?: string;
+  /** How an OpenAI-wire server continues a partial answer (the instance's `continuation`). */
+  continuation?: ContinuationStyle;
   /** The client's default timeout (each call passes its own too). */
   timeoutMs: number;
 }

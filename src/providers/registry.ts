@@ -1,7 +1,7 @@
 /**
  * One adapter per provider instance, built on first use from the current catalog entry, its kind
  * and the key its reference names (keys never leave the worker: workflows only see provider ids).
- * Rebuilt when the instance's kind, endpoint, headers, version, region or key changes.
+ * Rebuilt when the instance's kind, endpoint, headers, version, region, key or continuation style changes.
  */
 import { CREDENTIAL_PATTERN, kindOf, type Provider } from '../domain/catalog';
 import { failure } from './errors';
@@ -91,7 +91,16 @@ export class AdapterRegistry {
     const baseURL = p.simulated ? this.simulatedUrl : p.baseUrl;
     if (p.simulated && !baseURL) throw new Error(`provider ${p.id} is simulated but this worker runs no simulator`);
     const apiKey = await this.resolveKey(p, kind.keyOptional === true);
-    const key = JSON.stringify([kind.name, baseURL, p.headers, p.apiVersion, p.region, p.credential, p.apiKey]);
+    const key = JSON.stringify([
+      kind.name,
+      baseURL,
+      p.headers,
+      p.apiVersion,
+      p.region,
+      p.credential,
+      p.apiKey,
+      p.continuation,
+    ]);
     const cached = this.adapters.get(p.id);
     if (cached?.key === key && cached.apiKey === apiKey) return cached.adapter;
     const ctx: AdapterContext = {
@@ -102,6 +111,7 @@ export class AdapterRegistry {
       ...(p.headers && { headers: p.headers }),
       ...(p.apiVersion !== undefined && { apiVersion: p.apiVersion }),
       ...(p.region !== undefined && { region: p.region }),
+      ...(p.continuation !== undefined && !p.simulated && { continuation: p.continuation }),
     };
     const adapter = kind.create(ctx);
     this.adapters.set(p.id, { key, apiKey, adapter });

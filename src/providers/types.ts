@@ -16,6 +16,12 @@ export interface ChatCallInput {
   tools?: Tool[];
   toolChoice?: ToolChoice;
   parallelToolCalls?: boolean;
+  /**
+   * The last message is the assistant's partial answer (a continuation's prefill): the model goes
+   * on from it in place. Anthropic's API reads a trailing assistant message so anyway; an
+   * OpenAI-wire adapter sends its instance's `continuation` style, and refuses without one.
+   */
+  continueFinal?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls';

@@ -4,7 +4,7 @@
  * the workflow's `decideRoute` step and the `POST /v1/route` dry run, so the two cannot disagree.
  */
 import type { Db, Queryable } from '../db';
-import { findModel, kindOf, type Catalog, type Model } from '../domain/catalog';
+import { CONTINUATION_KINDS, findModel, kindOf, type Catalog, type Model } from '../domain/catalog';
 import { reservationUsd } from '../domain/budget';
 import type { Classification } from '../domain/classify';
 import { decide, type BudgetView, type HealthView, type PolicyInput } from '../domain/policy';
@@ -23,15 +23,19 @@ export interface RoutePlan {
 }
 
 /**
- * A candidate that may finish another's broken stream: it declares `continuation`, and its kind
- * takes an assistant prefill as the same turn (only Anthropic's Messages API does; an
- * OpenAI-format server answers it as a new turn, which would repeat the answer). Never for a
- * structured answer: its JSON cannot be carried as text (Anthropic forces a schema tool for it).
+ * A candidate that may finish another's broken stream: it declares `continuation`, and its
+ * provider takes an assistant prefill as the same turn: Anthropic's Messages API does; an
+ * OpenAI-wire server does only where its instance says how (`continuation`: vLLM's
+ * `continue_final_message`, DeepSeek's and Mistral's `prefix`), else it answers the prefill as a
+ * new turn, which would repeat the answer. Never for a structured answer: its JSON cannot be
+ * carried as text (Anthropic forces a schema tool for it).
  */
 function continues(catalog: Catalog, m: Model, needsJson: boolean): boolean {
   if (needsJson || !m.capabilities.includes('continuation')) return false;
   const provider = catalog.providers.find((p) => p.id === m.provider);
-  return provider !== undefined && kindOf(provider) === 'anthropic';
+  if (!provider || provider.simulated) return false;
+  const kind = kindOf(provider);
+  return kind === 'anthropic' || (provider.continuation !== undefined && CONTINUATION_KINDS.includes(kind));
 }
 
 /** Throws the policy's UnknownModelError for a model the catalog does not have. */

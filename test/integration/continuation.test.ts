@@ -33,7 +33,8 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
           // It cannot continue: never called for a continuation.
           fakeModel('oa', 'plain', { capabilities: ['chat', 'tools'], qualityTier: 5 }),
           fakeModel('an', 'backup', { capabilities: ['chat', 'tools', 'json', 'continuation'], qualityTier: 4 }),
-          // Declares it, but an OpenAI-format server answers a prefill as a new turn: never a continuer.
+          // Declares it, but its instance sets no `continuation` style: an OpenAI-format server answers a
+          // prefill as a new turn, so never a continuer (continuationOpenai.test.ts: one that sets it).
           // Last by quality, so only a request without the `an` models reaches it.
           fakeModel('oa', 'claims', { capabilities: ['chat', 'tools', 'continuation'], qualityTier: 1 }),
         ]),
@@ -205,7 +206,7 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
     expect(r.error!.type).toBe('StreamInterrupted');
   });
 
-  it('a model of an OpenAI-format kind that declares continuation is not asked to continue', async () => {
+  it('a model of an OpenAI-format instance with no continuation style that declares it is not asked to continue', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 5 });
     const s = await stream({}, { 'X-Switchyard-Exclude-Providers': 'an' });
     expect(s.text).toBe('one two three four five');

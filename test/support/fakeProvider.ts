@@ -3,7 +3,8 @@
  * behaviour each test scripts per model — status codes with the provider's real error bodies,
  * retry-after headers, added latency, hangs, connection resets and malformed JSON, and the stream
  * faults of the failover scenarios (a late first token, a malformed event, no terminator, a
- * refused or honoured assistant prefill, an outage that ends at a given time).
+ * refused or honoured assistant prefill (an OpenAI-format one only when the request asks as vLLM or
+ * DeepSeek would have it), an outage that ends at a given time).
  * The official SDKs talk to it exactly as they talk to the real APIs.
  */
 import http from 'node:http';
@@ -52,7 +53,12 @@ export type Behaviour =
       noDone?: boolean;
       /** A request that ends with an assistant message (a prefill) gets the provider's 400 for it. */
       rejectPrefill?: boolean;
-      /** A request whose prefill is the start of the content gets only the rest (a continuation). */
+      /**
+       * A request whose prefill is the start of the content gets only the rest (a continuation).
+       * OpenAI format: only when the request asks for it as a server that offers it does (vLLM's
+       * `continue_final_message` with `add_generation_prompt: false`, or the last message's
+       * `prefix: true`); otherwise the prefill is answered as a new turn, the whole content again.
+       */
       continues?: boolean;
     }
   | {
@@ -85,6 +91,24 @@ export function prefillOf(body: Record<string, unknown>): string | undefined {
   return Array.isArray(last.content)
     ? (last.content as Array<{ type: string; text?: string }>).map((p) => p.text ?? '').join('')
     : '';
+}
+
+/** vLLM's 400 for `continue_final_message` with `add_generation_prompt` left on (its default). */
+export const CONTINUE_WITH_GENERATION_PROMPT =
+  'Cannot set both `continue_final_message` and `add_generation_prompt` to True.';
+
+/**
+ * How an OpenAI-format request asks the server to continue its last (assistant) message in place:
+ * vLLM's `continue_final_message` (valid only with `add_generation_prompt: false`), or the last
+ * message's `prefix: true` (DeepSeek, Mistral). Undefined: it does not ask.
+ */
+export function continuationAsked(
+  body: Record<string, unknown>,
+): 'continue_final_message' | 'prefix' | 'both-prompts' | undefined {
+  if (body.continue_final_message === true)
+    return body.add_generation_prompt === false ? 'continue_final_message' : 'both-prompts';
+  const last = (body.messages as Array<{ role: string; prefix?: unknown }> | undefined)?.at(-1);
+  return last?.role === 'assistant' && last.prefix === true ? 'prefix' : undefined;
 }
 
 export interface RecordedCall {
@@ -331,12 +355,17 @@ export async function startFakeProvider(format: WireFormat): Promise<FakeProvide
       const prefill = prefillOf(body);
       if (picked.kind === 'ok' && picked.rejectPrefill && prefill !== undefined)
         picked = { kind: 'error', status: 400, errorType: 'invalid_request_error', message: PREFILL_REJECTED };
+      // An OpenAI-format server continues a prefill only when asked to (Anthropic's always does).
+      const asked = format === 'openai' ? continuationAsked(body) : undefined;
+      const inPlace = format === 'anthropic' || asked === 'continue_final_message' || asked === 'prefix';
+      if (picked.kind === 'ok' && asked === 'both-prompts')
+        picked = { kind: 'error', status: 400, errorType: 'BadRequestError', message: CONTINUE_WITH_GENERATION_PROMPT };
       const b = picked;
       switch (b.kind) {
         case 'ok': {
           let content =
             b.content ?? (b.simulate ? simulatedReply(format, body) : undefined) ?? `fake answer from ${model}`;
-          if (b.continues && prefill !== undefined && content.startsWith(prefill))
+          if (b.continues && inPlace && prefill !== undefined && content.startsWith(prefill))
             content = content.slice(prefill.length);
           const sendStream = async () => {
             res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });

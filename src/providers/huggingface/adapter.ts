@@ -33,7 +33,14 @@ export class HuggingFaceAdapter extends ErrorMappingAdapter {
       ctx.apiKey === null,
     );
     super(
-      new OpenAIAdapter({ providerId: ctx.providerId, apiKey: '', timeoutMs: ctx.timeoutMs, client }),
+      new OpenAIAdapter({
+        providerId: ctx.providerId,
+        apiKey: '',
+        timeoutMs: ctx.timeoutMs,
+        client,
+        // A TGI endpoint continues with `continue_final_message`, as vLLM does.
+        ...(ctx.continuation && { continuation: ctx.continuation }),
+      }),
       (err, model) =>
         hfFailure(err, err instanceof APIError ? bodies.get(err) : undefined, ctx.providerId, model, ctx.apiKey),
       { embeddings: false },

@@ -21,6 +21,7 @@ export const openaiCompatible: ProviderKind = {
       providerId: ctx.providerId,
       apiKey: ctx.apiKey ?? '',
       timeoutMs: ctx.timeoutMs,
+      ...(ctx.continuation && { continuation: ctx.continuation }),
       client: new OpenAIWireClient(
         { ...openaiClientOptions(ctx), baseURL: ctx.baseURL, apiKey: ctx.apiKey ?? 'none' },
         ctx.apiKey === null,

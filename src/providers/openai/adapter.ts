@@ -11,8 +11,10 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
+import type { ContinuationStyle } from '../../domain/catalog';
 import { addDelta, answerParts, emptyAnswer, type StreamDelta } from '../../domain/stream';
 import { countMessageTokens, countTokens } from '../../domain/tokens';
+import { failure } from '../errors';
 import { sdkOptions, withDeadline, withStreamDeadlines } from '../deadline';
 import { DEFAULT_MAX_MALFORMED, isObject, optional, parseJson, readEvents, type MalformedPolicy } from '../sse';
 import { openaiClientOptions } from './clientOptions';
@@ -40,14 +42,18 @@ export interface OpenAIAdapterOptions {
   openaiEnvironment?: boolean;
   /** A client built elsewhere (Azure's `AzureOpenAI` is an `OpenAI`): the options above are then unused. */
   client?: OpenAI;
+  /** How the server continues a partial answer (the instance's `continuation`); none: it cannot. */
+  continuation?: ContinuationStyle;
 }
 
 export class OpenAIAdapter implements ProviderAdapter {
   readonly providerId: string;
   private readonly client: OpenAI;
+  private readonly continuation?: ContinuationStyle;
 
   constructor(opts: OpenAIAdapterOptions) {
     this.providerId = opts.providerId;
+    this.continuation = opts.continuation;
     this.client =
       opts.client ??
       new OpenAI({
@@ -74,7 +80,7 @@ export class OpenAIAdapter implements ProviderAdapter {
   }
 
   async chat(input: ChatCallInput, options: CallOptions = {}): Promise<ChatCallOutput> {
-    const params = paramsOf(input);
+    const params = this.paramsOf(input);
     const res = await withDeadline(options.timeoutMs, options.signal, (signal) =>
       this.client.chat.completions.create(params, sdkOptions(signal, options.timeoutMs)),
     );
@@ -103,13 +109,28 @@ export class OpenAIAdapter implements ProviderAdapter {
     };
   }
 
+  /**
+   * The request body. A continuation (`continueFinal`) carries the instance's style; without one
+   * it is refused before any call: the server would answer the partial answer as a new turn.
+   */
+  private paramsOf(input: ChatCallInput): ChatCompletionCreateParamsNonStreaming {
+    if (!input.continueFinal) return paramsOf(input);
+    if (!this.continuation)
+      throw failure(
+        'InvalidRequest',
+        `provider ${this.providerId} sets no continuation style: it cannot continue a partial answer`,
+        { provider: this.providerId, model: input.model },
+      );
+    return continuationParams(paramsOf(input), this.continuation);
+  }
+
   async chatStream(
     input: ChatCallInput,
     options: StreamOptions,
     onDelta: (d: StreamDelta) => void,
   ): Promise<ChatCallOutput> {
     // Usage in the last chunk: the budget settles on what the provider counted.
-    const params = { ...paramsOf(input), stream: true as const, stream_options: { include_usage: true } };
+    const params = { ...this.paramsOf(input), stream: true as const, stream_options: { include_usage: true } };
     return withStreamDeadlines(options.timeoutMs, options.signal, options.limits, async (signal, tick) => {
       // The raw response (errors before it are the SDK's, as ever), its events read by us: the
       // SDK's stream would end at the first malformed one.
@@ -235,6 +256,23 @@ function paramsOf(input: ChatCallInput): ChatCompletionCreateParamsNonStreaming 
       response_format: input.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'],
     }),
   };
+}
+
+/**
+ * A body whose last message (the assistant's partial answer) is continued in place, as the
+ * server's style says: vLLM's and TGI's `continue_final_message` (with `add_generation_prompt`
+ * off: the two cannot both be on), or the last message's `prefix: true` (DeepSeek, Mistral).
+ * Extra fields the SDK's types do not know: it sends the body as given.
+ */
+export function continuationParams(
+  params: ChatCompletionCreateParamsNonStreaming,
+  style: ContinuationStyle,
+): ChatCompletionCreateParamsNonStreaming {
+  const last = params.messages.at(-1);
+  if (last?.role !== 'assistant') throw new Error('a continuation ends with the assistant message it continues');
+  if (style === 'continue_final_message')
+    return { ...params, ...({ continue_final_message: true, add_generation_prompt: false } as object) };
+  return { ...params, messages: [...params.messages.slice(0, -1), { ...last, ...({ prefix: true } as object) }] };
 }
 
 function normalizeFinish(reason: string | null | undefined): FinishReason {

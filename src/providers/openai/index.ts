@@ -17,5 +17,7 @@ export const openai: ProviderKind = {
       // OPENAI_ORG_ID / OPENAI_PROJECT_ID only for OpenAI's own API: a proxy or another server at the
       // instance's baseUrl does not get them (its `headers` may carry an organization on purpose).
       openaiEnvironment: ctx.baseURL === undefined,
+      // A proxy or self-hosted server at baseUrl may continue a partial answer (the instance says how).
+      ...(ctx.continuation && { continuation: ctx.continuation }),
     }),
 };
