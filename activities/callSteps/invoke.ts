@@ -44,13 +44,16 @@ export function openStream(
   return new StreamOut(relay, input.requestId, input.modelId, senderOf(input.candidateIndex, attempt), continuing);
 }
 
-/** A malformed event the call's stream skipped: on the call (for its attempt's record), counted and logged. */
+/**
+ * A malformed event the call's stream had: counted and logged; one it skipped also on the call
+ * (its attempt's record counts the skipped ones; the one past the bound ends the stream).
+ */
 export function malformedSkipped(
   metrics: Pick<Metrics, 'malformedEvents'> | undefined,
   call: Pick<Call, 'input' | 'started' | 'malformed'>,
   e: MalformedEvent,
 ): void {
-  call.malformed = e.count;
+  if (!e.ends) call.malformed = e.count;
   noteMalformedEvent(metrics, {
     provider: call.input.provider,
     model: call.input.modelId,
@@ -59,6 +62,7 @@ export function malformedSkipped(
     reason: e.reason,
     bytes: e.bytes,
     count: e.count,
+    ...(e.ends && { ends: e.ends }),
   });
 }
 

@@ -22,11 +22,14 @@ export interface MalformedEvent {
   bytes: number;
   /** How many this stream has had, this one included. */
   count: number;
+  /** It was one past the bound: not skipped, it ends the stream (still counted). */
+  ends?: true;
 }
 
 export interface MalformedPolicy {
   /** Skipped per stream at most; one more ends it. */
   max: number;
+  /** Each malformed event: every one skipped, and the one that ends the stream (`ends`). */
   onMalformed?: (e: MalformedEvent) => void;
 }
 
@@ -59,8 +62,14 @@ export async function* readEvents<T>(
     if ('value' in r) yield r.value;
     else if ('malformed' in r) {
       count++;
-      if (count > policy.max) throw new MalformedStreamError(count, policy.max, r.malformed);
-      policy.onMalformed?.({ reason: r.malformed, bytes: Buffer.byteLength(sse.data), count });
+      const over = count > policy.max;
+      policy.onMalformed?.({
+        reason: r.malformed,
+        bytes: Buffer.byteLength(sse.data),
+        count,
+        ...(over && { ends: true }),
+      });
+      if (over) throw new MalformedStreamError(count, policy.max, r.malformed);
     }
   }
 }

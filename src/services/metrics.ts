@@ -56,8 +56,9 @@ export function noteSwallowed(
 }
 
 /**
- * A malformed event a provider's stream had, skipped: counted and logged (warn) with the ids and
- * why, never the event itself (it may hold part of the answer).
+ * A malformed event a provider's stream had, skipped or (`ends`: one past the bound) ending the
+ * stream: counted and logged (warn) with the ids and why, never the event itself (it may hold part
+ * of the answer).
  */
 export function noteMalformedEvent(
   metrics: Pick<Metrics, 'malformedEvents'> | undefined,
@@ -69,10 +70,16 @@ export function noteMalformedEvent(
     reason: string;
     bytes: number;
     count: number;
+    ends?: true;
   },
 ): void {
   metrics?.malformedEvents.inc({ provider: context.provider, model: context.model });
-  swallowedLogger.warn(context, 'skipped a malformed event in a provider stream');
+  swallowedLogger.warn(
+    context,
+    context.ends
+      ? 'a malformed event past the bound ended a provider stream'
+      : 'skipped a malformed event in a provider stream',
+  );
 }
 
 export class Metrics {

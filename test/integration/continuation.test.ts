@@ -14,10 +14,9 @@
 import { temporal } from '@temporalio/proto';
 import type OpenAI from 'openai';
 import { APIError } from 'openai';
-import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
-import { anthropicClient, fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
+import { anthropicClient, fakeCatalog, fakeModel, openaiClient, streamChat, useTestStack } from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 
@@ -73,32 +72,11 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
     return r;
   };
 
-  async function stream(
-    body: Partial<OpenAI.ChatCompletionCreateParamsStreaming> = {},
-    headers: Record<string, string> = {},
-  ) {
-    const { data, response } = await client.chat.completions
-      .create(
-        { model: 'oa/primary', messages: [{ role: 'user', content: 'Count to ten.' }], ...body, stream: true },
-        { headers },
-      )
-      .withResponse();
-    const chunks: ChatCompletionChunk[] = [];
-    let error: unknown;
-    try {
-      for await (const c of data) chunks.push(c);
-    } catch (err) {
-      error = err;
-    }
-    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
-    return { chunks, error, text, requestId: response.headers.get('x-switchyard-request-id')! };
-  }
-
   it('cut after 4 pieces: the Anthropic fallback continues from the prefill, one whole answer, one finish', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 4 });
     // The continuation goes on where the prefill ends.
     stack.fakes.anthropic.script('backup', { kind: 'ok', content: ' five six seven eight nine ten' });
-    const s = await stream();
+    const s = await streamChat(client);
     expect(s.error).toBeUndefined();
     expect(s.text).toBe('one two three four five six seven eight nine ten');
     expect(s.chunks.filter((c) => c.choices[0]?.finish_reason)).toHaveLength(1);
@@ -144,7 +122,7 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
   it('a stall after 3 pieces past the idle limit: continued the same way', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, stallAfter: 3 });
     stack.fakes.anthropic.script('backup', { kind: 'ok', content: ' four five six seven eight nine ten' });
-    const s = await stream();
+    const s = await streamChat(client);
     expect(s.error).toBeUndefined();
     expect(s.text).toBe(CONTENT);
     expect(stack.fakes.anthropic.callsFor('backup')[0]!.body.messages).toContainEqual({
@@ -182,7 +160,7 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
       errorType: 'invalid_request_error',
       message: 'This model does not support assistant message prefill.',
     });
-    const s = await stream();
+    const s = await streamChat(client);
     expect(s.text).toBe('one two three');
     expect(s.error).toBeInstanceOf(APIError);
     expect((s.error as Error).message).toMatch(/interrupted after 3 chunks/);
@@ -197,7 +175,7 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
 
   it('no candidate can continue: the cut stream ends with the error it ends with today', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 5 });
-    const s = await stream({}, { 'X-Switchyard-Exclude-Providers': 'an' });
+    const s = await streamChat(client, {}, { 'X-Switchyard-Exclude-Providers': 'an' });
     expect(s.text).toBe('one two three four five');
     expect((s.error as Error).message).toMatch(/interrupted after 5 chunks/);
     expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(0);
@@ -208,7 +186,7 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
 
   it('a model of an OpenAI-format instance with no continuation style that declares it is not asked to continue', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 5 });
-    const s = await stream({}, { 'X-Switchyard-Exclude-Providers': 'an' });
+    const s = await streamChat(client, {}, { 'X-Switchyard-Exclude-Providers': 'an' });
     expect(s.text).toBe('one two three four five');
     expect((s.error as Error).message).toMatch(/interrupted after 5 chunks/);
     // It would have answered the prefill as a new turn: the whole answer again after the half.
@@ -218,7 +196,7 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
 
   it('a structured answer cut mid-way is not continued: its JSON cannot be carried as text', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: '{"city": "Paris", "unit": "celsius"}', cutAfter: 2 });
-    const s = await stream({
+    const s = await streamChat(client, {
       response_format: {
         type: 'json_schema',
         json_schema: { name: 'weather', schema: { type: 'object', properties: { city: { type: 'string' } } } },
@@ -237,7 +215,7 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
       pieces: 4,
       cutAfter: 2,
     });
-    const s = await stream({
+    const s = await streamChat(client, {
       tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
     });
     expect(s.error).toBeInstanceOf(APIError);

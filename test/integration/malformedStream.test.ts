@@ -6,17 +6,17 @@
  *    bound: skipped, the client gets the whole answer ending normally; the attempt's record and
  *    the Prometheus counter count them; the log names the request and why, never the event's text;
  *  - one more than the bound: the stream ends as a cut stream does (the client's iterator throws
- *    `interrupted after N chunks`, recorded as StreamInterrupted), and nothing falls back.
+ *    `interrupted after N chunks`, recorded as StreamInterrupted), and nothing falls back; the
+ *    counter counts that last one too (the record counts those skipped).
  */
 import type OpenAI from 'openai';
 import { APIError } from 'openai';
-import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import pino from 'pino';
 import { Writable } from 'node:stream';
 import { until } from '../support/chaos';
 import { MALFORMED_MARKER, type WireFormat } from '../support/fakeProvider';
 import { logSwallowedTo } from '../../src/services/metrics';
-import { fakeCatalog, fakeModel, openaiClient, useTestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, openaiClient, streamChat, useTestStack } from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 const BOUND = 3;
@@ -108,22 +108,6 @@ describe('malformed events mid-stream', () => {
     return line ? Number(line.split(' ').at(-1)) : 0;
   }
 
-  /** Streams a chat with the openai SDK; the chunks seen, the error the iterator threw (if any), the text. */
-  async function stream(model: string) {
-    const { data, response } = await client.chat.completions
-      .create({ model, messages: [{ role: 'user', content: 'Count to ten.' }], stream: true })
-      .withResponse();
-    const chunks: ChatCompletionChunk[] = [];
-    let error: unknown;
-    try {
-      for await (const c of data) chunks.push(c);
-    } catch (err) {
-      error = err;
-    }
-    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
-    return { chunks, error, text, requestId: response.headers.get('x-switchyard-request-id')! };
-  }
-
   const cases: Array<[string, WireFormat, 'primary' | 'backup']> = [
     ['oa/primary', 'openai', 'primary'],
     ['an/backup', 'anthropic', 'backup'],
@@ -135,7 +119,7 @@ describe('malformed events mid-stream', () => {
     it('one event that is not JSON: skipped, the whole answer ends normally, counted on the record and the metric, logged without its text', async () => {
       const before = await malformedCount(provider, modelId);
       stack.fakes[format].script(name, { kind: 'ok', content: CONTENT, malformedAfter: 3 });
-      const s = await stream(modelId);
+      const s = await streamChat(client, { model: modelId });
       expect(s.error).toBeUndefined();
       expect(s.text).toBe(CONTENT);
       expect(s.chunks.at(-1)!.choices[0]!.finish_reason).toBe('stop');
@@ -162,7 +146,7 @@ describe('malformed events mid-stream', () => {
         malformedEvents: BOUND,
         malformedShape: 'not-event',
       });
-      const s = await stream(modelId);
+      const s = await streamChat(client, { model: modelId });
       expect(s.error).toBeUndefined();
       expect(s.text).toBe(CONTENT);
       const r = await record(s.requestId);
@@ -171,8 +155,9 @@ describe('malformed events mid-stream', () => {
     });
 
     it('one more than the bound: the stream ends as a cut stream does, nothing falls back', async () => {
+      const before = await malformedCount(provider, modelId);
       stack.fakes[format].script(name, { kind: 'ok', content: CONTENT, malformedAfter: 3, malformedEvents: BOUND + 1 });
-      const s = await stream(modelId);
+      const s = await streamChat(client, { model: modelId });
       // What the client gets for a cut stream (streaming.test.ts): the iterator throws, no finish.
       expect(s.error).toBeInstanceOf(APIError);
       expect((s.error as Error).message).toMatch(/interrupted after 3 chunks: .*malformed/);
@@ -191,6 +176,12 @@ describe('malformed events mid-stream', () => {
           ),
           malformedEvents: BOUND,
         }),
+      ]);
+      // The metric counts every malformed event, the one that ended the stream too; the record, those skipped.
+      expect(await malformedCount(provider, modelId)).toBe(before + BOUND + 1);
+      expect(logged.filter((l) => l.msg === 'skipped a malformed event in a provider stream')).toHaveLength(BOUND);
+      expect(logged.filter((l) => l.msg === 'a malformed event past the bound ended a provider stream')).toEqual([
+        expect.objectContaining({ requestId: s.requestId, count: BOUND + 1, ends: true }),
       ]);
     });
   });

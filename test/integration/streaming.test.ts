@@ -14,12 +14,19 @@
  */
 import type OpenAI from 'openai';
 import { APIError } from 'openai';
-import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
 import type { StreamEvent } from '../../src/domain/stream';
 import type { StreamRelay } from '../../src/services/streamRelay';
-import { fakeCatalog, fakeModel, openaiClient, useTestStack, setDailyBudget, anthropicClient } from '../support/stack';
+import {
+  fakeCatalog,
+  fakeModel,
+  openaiClient,
+  useTestStack,
+  setDailyBudget,
+  anthropicClient,
+  streamChat,
+} from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 const tools = [
@@ -79,25 +86,9 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
       attempts: Array<{ provider: string; model: string; outcome: string; errorType?: string; errorMessage?: string }>;
     };
 
-  /** Streams a chat; returns the chunks seen, the error the iterator threw (if any) and the request id. */
-  async function stream(body: Partial<OpenAI.ChatCompletionCreateParamsStreaming>) {
-    const { data, response } = await client.chat.completions
-      .create({ model: 'oa/primary', messages: [{ role: 'user', content: 'Count to ten.' }], ...body, stream: true })
-      .withResponse();
-    const chunks: ChatCompletionChunk[] = [];
-    let error: unknown;
-    try {
-      for await (const c of data) chunks.push(c);
-    } catch (err) {
-      error = err;
-    }
-    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
-    return { chunks, error, text, requestId: response.headers.get('x-switchyard-request-id')!, response };
-  }
-
   it('streams in OpenAI chunk format with usage in the last chunk', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT });
-    const s = await stream({ stream_options: { include_usage: true } });
+    const s = await streamChat(client, { stream_options: { include_usage: true } });
     expect(s.error).toBeUndefined();
     expect(s.response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     expect(s.text).toBe(CONTENT);
@@ -130,7 +121,7 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
       { kind: 'error', status: 503, message: 'Overloaded' },
     );
     stack.fakes.anthropic.script('backup', { kind: 'ok', content: CONTENT });
-    const s = await stream({});
+    const s = await streamChat(client);
     expect(s.error).toBeUndefined();
     expect(s.text).toBe(CONTENT);
     expect(s.chunks.filter((c) => c.choices[0]?.delta.role === 'assistant')).toHaveLength(1);
@@ -148,7 +139,7 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
 
   it('a connection cut after 5 chunks: the iterator throws, no fallback, recorded as interrupted after 5 chunks', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 5 });
-    const s = await stream({});
+    const s = await streamChat(client);
     expect(s.error).toBeInstanceOf(APIError);
     expect((s.error as Error).message).toMatch(/interrupted after 5 chunks/);
     expect(s.text).toBe('one two three four five');
@@ -175,7 +166,7 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
   it('a provider that stalls before its first token: the first-token limit falls back at once, no retry', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, stallAfter: 0 }, { kind: 'hang' });
     stack.fakes.anthropic.script('backup', { kind: 'ok', content: 'from the backup' });
-    const s = await stream({});
+    const s = await streamChat(client);
     expect(s.error).toBeUndefined();
     expect(s.text).toBe('from the backup');
     expect(stack.fakes.openai.callsFor('primary')).toHaveLength(1);
@@ -189,7 +180,7 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
 
   it('a provider that stalls after 3 chunks: an error event, recorded as interrupted', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, stallAfter: 3 });
-    const s = await stream({});
+    const s = await streamChat(client);
     expect(s.text).toBe('one two three');
     expect((s.error as Error).message).toMatch(/interrupted after 3 chunks: .*no chunk within 1500 ms/);
     expect(stack.fakes.anthropic.callsFor('backup')).toHaveLength(0);
@@ -200,7 +191,7 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
   it('every candidate failing before the first token is an ordinary HTTP error, not a stream', async () => {
     stack.fakes.openai.setDefault('primary', { kind: 'error', status: 503, message: 'Overloaded' });
     stack.fakes.anthropic.setDefault('backup', { kind: 'error', status: 529, message: 'Overloaded' });
-    const err = await stream({}).catch((e: unknown) => e);
+    const err = await streamChat(client).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(APIError);
     expect((err as APIError).status).toBe(503);
     expect((err as APIError).headers?.get('content-type')).toMatch(/application\/json/);
@@ -214,7 +205,7 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
       kind: 'ok',
       toolCalls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }],
     });
-    const s = await stream({ model, tools, messages: [{ role: 'user', content: 'Weather in Oslo?' }] });
+    const s = await streamChat(client, { model, tools, messages: [{ role: 'user', content: 'Weather in Oslo?' }] });
     expect(s.error).toBeUndefined();
     const pieces = s.chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []);
     expect(pieces[0]).toMatchObject({ index: 0, type: 'function', function: { name: 'get_weather' } });
@@ -297,18 +288,8 @@ describe('streaming and the breakers', () => {
   it('streams cut mid-way count as the endpoint failing: three trip its breaker, the next stream goes elsewhere', async () => {
     const client = openaiClient(stack);
     const read = async () => {
-      const s = await client.chat.completions.create({
-        model: 'oa/primary',
-        messages: [{ role: 'user', content: 'Count.' }],
-        stream: true,
-      });
-      let text = '';
-      try {
-        for await (const c of s) text += c.choices[0]?.delta.content ?? '';
-      } catch (err) {
-        return { text, error: err as Error };
-      }
-      return { text };
+      const s = await streamChat(client, { messages: [{ role: 'user', content: 'Count.' }] });
+      return { text: s.text, ...(s.error !== undefined && { error: s.error as Error }) };
     };
     stack.fakes.openai.setDefault('primary', { kind: 'ok', content: CONTENT, cutAfter: 2 });
     stack.fakes.anthropic.setDefault('backup', { kind: 'ok', content: 'from the backup' });
@@ -350,21 +331,17 @@ describe('streaming when the relay loses a piece', () => {
   it('the client gets an error event, never a normal end with a hole; the answer is stored whole', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT });
     dropNext = true;
-    const { data, response } = await openaiClient(stack)
-      .chat.completions.create({ model: 'oa/primary', messages: [{ role: 'user', content: 'Count.' }], stream: true })
-      .withResponse();
-    let text = '';
-    let error: Error | undefined;
-    try {
-      for await (const c of data) text += c.choices[0]?.delta.content ?? '';
-    } catch (err) {
-      error = err as Error;
-    }
+    const {
+      text,
+      error,
+      requestId: id,
+    } = await streamChat(openaiClient(stack), {
+      messages: [{ role: 'user', content: 'Count.' }],
+    });
     expect(text).toBe('one two');
-    expect(error?.message).toMatch(
+    expect((error as Error | undefined)?.message).toMatch(
       /the stream relay lost pieces after 2 chunks; the whole answer.*GET \/v1\/requests\//,
     );
-    const id = response.headers.get('x-switchyard-request-id')!;
     const get = async () =>
       (await (
         await fetch(`${stack.baseURL}/requests/${id}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })

@@ -315,6 +315,36 @@ function fallbacksAnswer(c: Ctx, continuing = false) {
   c.stack.fakes.anthropic.setDefault('backup', b);
 }
 
+/**
+ * A primary that keeps failing with `fault` (S02, S04, S05): the fallback answers, the primary
+ * called within the retry budget, its calls spaced by the backoff. `notHammered`: a clear error
+ * is safe only if the primary was not hammered either.
+ */
+function failsOver(id: string, fault: Behaviour, opts: { notHammered?: boolean } = {}): Scenario['run'] {
+  return async (c) => {
+    c.stack.fakes.openai.setDefault('primary', fault);
+    fallbacksAnswer(c);
+    const a = await ask(c);
+    const calls = primaryCalls(c);
+    const budget: Cond = [`at most ${c.profile.attempts} calls to the primary`, calls.length <= c.profile.attempts];
+    const backedOff: Cond = ['calls spaced by the backoff', spaced(c.profile, calls)];
+    return grade(id, `${brief(a)}; ${saw(c)}`, {
+      pass: [['200 from the fallback', a.status === 200 && a.servedBy === FALLBACK], budget, backedOff],
+      partial: [['answered', a.status === 200]],
+      safe: [clearError(a), ...(opts.notHammered ? [['not hammered', budget[1] && backedOff[1]] as Cond] : [])],
+    });
+  };
+}
+
+/** The primary's stream breaks mid-way with `fault` (S08, S10); the fallbacks continue a prefill. */
+function breaksMidStream(id: string, fault: Partial<Extract<Behaviour, { kind: 'ok' }>>): Scenario['run'] {
+  return async (c) => {
+    c.stack.fakes.openai.setDefault('primary', ok(CONTENT, fault));
+    fallbacksAnswer(c, true);
+    return midStream(id, c, await stream(c));
+  };
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     id: 'S01',
@@ -345,21 +375,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'S02',
     title: '429 without Retry-After, persistent → backed off, failed over, not hammered',
-    async run(c) {
-      c.stack.fakes.openai.setDefault('primary', { kind: 'error', status: 429, message: 'Rate limit reached' });
-      fallbacksAnswer(c);
-      const a = await ask(c);
-      const calls = primaryCalls(c);
-      return grade('S02', `${brief(a)}; ${saw(c)}`, {
-        pass: [
-          ['200 from the fallback', a.status === 200 && a.servedBy === FALLBACK],
-          [`at most ${c.profile.attempts} calls to the primary`, calls.length <= c.profile.attempts],
-          ['calls spaced by the backoff', spaced(c.profile, calls)],
-        ],
-        partial: [['answered', a.status === 200]],
-        safe: [clearError(a), ['not hammered', calls.length <= c.profile.attempts && spaced(c.profile, calls)]],
-      });
-    },
+    run: failsOver('S02', { kind: 'error', status: 429, message: 'Rate limit reached' }, { notHammered: true }),
   },
   {
     id: 'S03',
@@ -385,40 +401,12 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'S04',
     title: '503 persistent → failed over within the retry budget',
-    async run(c) {
-      c.stack.fakes.openai.setDefault('primary', { kind: 'error', status: 503, message: 'Service Unavailable' });
-      fallbacksAnswer(c);
-      const a = await ask(c);
-      const calls = primaryCalls(c);
-      return grade('S04', `${brief(a)}; ${saw(c)}`, {
-        pass: [
-          ['200 from the fallback', a.status === 200 && a.servedBy === FALLBACK],
-          [`at most ${c.profile.attempts} calls to the primary`, calls.length <= c.profile.attempts],
-          ['calls spaced by the backoff', spaced(c.profile, calls)],
-        ],
-        partial: [['answered', a.status === 200]],
-        safe: [clearError(a)],
-      });
-    },
+    run: failsOver('S04', { kind: 'error', status: 503, message: 'Service Unavailable' }),
   },
   {
     id: 'S05',
     title: 'TCP reset before headers → retried or failed over',
-    async run(c) {
-      c.stack.fakes.openai.setDefault('primary', { kind: 'reset' });
-      fallbacksAnswer(c);
-      const a = await ask(c);
-      const calls = primaryCalls(c);
-      return grade('S05', `${brief(a)}; ${saw(c)}`, {
-        pass: [
-          ['200 from the fallback', a.status === 200 && a.servedBy === FALLBACK],
-          [`at most ${c.profile.attempts} calls to the primary`, calls.length <= c.profile.attempts],
-          ['calls spaced by the backoff', spaced(c.profile, calls)],
-        ],
-        partial: [['answered', a.status === 200]],
-        safe: [clearError(a)],
-      });
-    },
+    run: failsOver('S05', { kind: 'reset' }),
   },
   {
     id: 'S06',
@@ -458,11 +446,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'S08',
     title: 'stream cut after 40 of 60 tokens → the whole answer, or a clear error',
-    async run(c) {
-      c.stack.fakes.openai.setDefault('primary', ok(CONTENT, { cutAfter: 40 }));
-      fallbacksAnswer(c, true);
-      return midStream('S08', c, await stream(c));
-    },
+    run: breaksMidStream('S08', { cutAfter: 40 }),
   },
   {
     id: 'S09',
@@ -484,11 +468,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'S10',
     title: 'malformed chunk mid-stream → skipped, or a clear error',
-    async run(c) {
-      c.stack.fakes.openai.setDefault('primary', ok(CONTENT, { malformedAfter: 20 }));
-      fallbacksAnswer(c, true);
-      return midStream('S10', c, await stream(c));
-    },
+    run: breaksMidStream('S10', { malformedAfter: 20 }),
   },
   {
     id: 'S11',

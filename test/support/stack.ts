@@ -14,6 +14,7 @@ import pino from 'pino';
 import { createApp } from '../../src/api/app';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import OpenAI from 'openai';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { CatalogSchema, type Catalog } from '../../src/domain/catalog';
 import type { SwitchyardConfigInput } from '../../src/domain/config';
 import { AdapterRegistry } from '../../src/providers/registry';
@@ -81,6 +82,33 @@ export const fakeCatalog = (f: TestStack['fakes'], models: Array<Record<string, 
 /** The official `openai` client against a test stack, with the SDK's retries off (tests count calls). */
 export const openaiClient = (stack: Pick<TestStack, 'baseURL' | 'apiKey'>) =>
   new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0 });
+
+/**
+ * Streams a chat with the official openai SDK (default: `oa/primary`, "Count to ten."): the chunks
+ * seen, the error the iterator threw (if any: a stream cut mid-way), the text, the request id and
+ * the response. A refusal before the stream begins throws, as the SDK's `create` does.
+ */
+export async function streamChat(
+  client: OpenAI,
+  body: Partial<OpenAI.ChatCompletionCreateParamsStreaming> = {},
+  headers: Record<string, string> = {},
+) {
+  const { data, response } = await client.chat.completions
+    .create(
+      { model: 'oa/primary', messages: [{ role: 'user', content: 'Count to ten.' }], ...body, stream: true },
+      { headers },
+    )
+    .withResponse();
+  const chunks: ChatCompletionChunk[] = [];
+  let error: unknown;
+  try {
+    for await (const c of data) chunks.push(c);
+  } catch (err) {
+    error = err;
+  }
+  const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+  return { chunks, error, text, requestId: response.headers.get('x-switchyard-request-id')!, response };
+}
 
 /** The official `@anthropic-ai/sdk` client against a test stack (it adds `/v1` itself). */
 export const anthropicClient = (stack: Pick<TestStack, 'baseURL' | 'apiKey'>) =>

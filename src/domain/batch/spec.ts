@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ChatCompletionRequestSchema, EmbeddingsBodySchema } from '../chat';
 import { BATCHABLE_OPERATIONS } from '../operations';
+import { AUTO_MODELS } from '../policy/types';
 import { SUMMARY_STYLES, type BatchKind, type TextOperationKind } from './job';
 
 export * from './job';
@@ -73,6 +74,8 @@ export type OperationBatchOptions = z.infer<typeof OperationBatchOptionsSchema>;
 
 export const MAX_BATCH_ITEMS = 50_000;
 
+const isAuto = (model: unknown) => typeof model === 'string' && AUTO_MODELS.has(model);
+
 /** One line of an OpenAI batch input file. */
 export const OpenAIBatchLineSchema = z
   .object({
@@ -90,6 +93,13 @@ export const OpenAIBatchLineSchema = z
         ctx.addIssue({ code: 'custom', path: ['body', ...issue.path], message: issue.message });
     } else if (line.url === '/v1/chat/completions' && (line.body as { stream?: unknown }).stream === true) {
       ctx.addIssue({ code: 'custom', path: ['body', 'stream'], message: 'streaming is not available in a batch' });
+    } else if (line.url === '/v1/chat/completions' && line.body.models !== undefined && isAuto(line.body.model)) {
+      // As the API refuses the same body: the chain follows a named model, and `auto` would drop it.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['body', 'models'],
+        message: "'models' is a fallback chain after a named model: name one in 'model', not auto.",
+      });
     }
   });
 export type OpenAIBatchLine = z.infer<typeof OpenAIBatchLineSchema>;

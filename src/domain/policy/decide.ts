@@ -67,8 +67,9 @@ export function decide(
   let auto = AUTO_MODELS.has(input.requestedModel);
   let substitution: RouteDecision['substitution'];
   let explicit: RouteDecision['chain'];
-  // Rules read the named model by its catalog id, however the client spelled it.
-  let ruleInput = input;
+  // Rules read the named model by its catalog id, however the client spelled it, and `auto` as
+  // `auto` (`switchyard/auto` is the same request).
+  let ruleInput = auto ? { ...input, requestedModel: 'auto' } : input;
   // Overrides and rules apply to `auto` requests, and to named ones when they say so (`appliesTo`).
   const head = (named: boolean): boolean => {
     const o = findOverride(input, config, named);
@@ -136,7 +137,7 @@ export function decide(
         substitution,
         estimate(requested),
         health,
-        input.fallbacks !== undefined,
+        chainOf(requested, input, config),
       );
     }
     // A rule or override that applies to named models leads; the named model follows it.
@@ -255,6 +256,13 @@ function chainOf(m: Model, input: PolicyInput, config: SwitchyardConfig): RouteD
   return undefined;
 }
 
+/** A named model's fallback chain, by where it comes from, as the strict-mode note names it. */
+const UNUSED_CHAIN: Record<NonNullable<RouteDecision['chain']>['source'], string> = {
+  request: "the request's fallback chain (models)",
+  config: 'the configured fallback chain (fallback.chains)',
+  catalog: "the catalog model's fallback chain (fallbacks)",
+};
+
 /**
  * A named model with no substitution (`X-Switchyard-Substitution: none`, or the tenant's default):
  * the chain is that model alone, or empty when a filter removed it (the workflow then ends the
@@ -267,12 +275,13 @@ function strictDecision(
   substitution: NonNullable<RouteDecision['substitution']>,
   estimatedCostUsd: number,
   health: HealthView,
-  requestChain = false,
+  chain?: RouteDecision['chain'],
 ): RouteDecision {
   const why = rejected.find((r) => r.modelId === m.id);
   const by = substitution.source === 'request' ? 'the request' : "the tenant's default";
   const notes = [`substitution none (${by}): only ${m.id} may answer`];
-  if (requestChain) notes.push("the request's fallback chain (models) is not used: substitution none");
+  // Whichever chain the model would have had (the request's, the configuration's, the catalog's).
+  if (chain) notes.push(`${UNUSED_CHAIN[chain.source]} is not used: substitution none`);
   if (why) notes.push(`requested ${m.id} removed by ${why.filter} (${why.reason}); not substituted`);
   const cooling = why?.filter === 'breaker-open' ? health.blocked?.[m.id]?.until : undefined;
   return {
