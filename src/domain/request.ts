@@ -2,6 +2,7 @@
  * The contract between the API, the `routeRequest` workflow and its activities. Everything here is
  * small on purpose: the prompt and the completion live in Postgres, keyed by `requestId`.
  */
+import { AUTO_MODELS } from './autoModels';
 import type { Classification } from './classify';
 import { DEFAULT_OUTPUT_TOKENS } from './limits';
 import type { CallPolicy } from './settings';
@@ -218,7 +219,7 @@ export function substitutionOf(
   served: string,
   result?: Pick<RouteResult, 'candidates' | 'notes'>,
 ): { requested: string; served: string; reason: string } | undefined {
-  if (requested === served || requested === 'auto' || !requested.includes('/')) return undefined;
+  if (requested === served || AUTO_MODELS.has(requested) || !requested.includes('/')) return undefined;
   const note = result?.notes?.find((n) => n.startsWith(`requested ${requested} `));
   const failed = result?.candidates.find((c) => c.modelId === requested && c.outcome !== 'success');
   const reason =

@@ -11,6 +11,7 @@ import { validateConfig } from '../../src/services/configStore';
 import { classify } from '../../src/domain/classify';
 import type { SwitchyardConfigInput } from '../../src/domain/config';
 import { decide, type PolicyInput, type RouteContext } from '../../src/domain/policy';
+import { substitutionOf } from '../../src/domain/request';
 
 const seedInput = YAML.parse(
   fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'seed-policy.yaml'), 'utf8'),
@@ -101,5 +102,17 @@ describe('strict mode names the fallback chain it does not use, wherever it came
   it('no chain at all: no such note', () => {
     const d = strict(seedInput);
     expect(d.notes.filter((n) => n.includes('fallback chain'))).toEqual([]);
+  });
+});
+
+describe('substitution is never reported for a router-chosen model', () => {
+  it.each(['auto', 'switchyard/auto'])('%s answered by any model is not a substitution', (requested) => {
+    expect(substitutionOf(requested, 'openai/gpt-4o-mini')).toBeUndefined();
+  });
+  it('a named model answered by another is', () => {
+    expect(substitutionOf('openai/gpt-4o', 'anthropic/claude-3-5-haiku')).toMatchObject({
+      requested: 'openai/gpt-4o',
+      served: 'anthropic/claude-3-5-haiku',
+    });
   });
 });

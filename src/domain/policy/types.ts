@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ComplianceSchema } from '../catalog';
 import { RegionSchema, StrategySchema, type Override, type Strategy } from '../config';
 
-export const AUTO_MODELS = new Set(['auto', 'switchyard/auto']);
+export { AUTO_MODELS } from '../autoModels';
 
 /**
  * Whether a request that names a model may be answered by another one when that model fails or is
