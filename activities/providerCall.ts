@@ -13,6 +13,7 @@ import type { MalformedEvent } from '../src/providers/sse';
 import { chatCallInput, type CallOptions, type ChatCallInput, type ProviderAdapter } from '../src/providers/types';
 import type { StreamAnswer, StreamDelta } from '../src/domain/stream';
 import { prefillMessages } from '../src/domain/continuation';
+import { countTokens } from '../src/domain/tokens';
 import { checkSchema } from '../src/services/jsonSchema';
 import { messagesOf, type StoredRequest } from './storedRequest';
 
@@ -21,6 +22,11 @@ export interface CallUsage {
   outputTokens: number;
   finishReason: string;
   providerModel: string;
+  /**
+   * The provider was not called: a continuation whose client already holds its whole output cap
+   * (`max_tokens`) ends at once as a `length` finish (issue 29). Nothing to tell the breaker.
+   */
+  notCalled?: true;
 }
 
 export type CallOutput =
@@ -54,6 +60,15 @@ function continuing(prefill: StreamAnswer, onDelta: (d: StreamDelta) => void): (
     }
     onDelta(d);
   };
+}
+
+/**
+ * A continuation's output cap: the client's (`max_tokens` / `max_completion_tokens`, or the cap a
+ * budget applies) less the tokens the client already holds, so that the pieces of all the calls
+ * together stay within it. Undefined: no cap to reduce (the adapter's own default applies).
+ */
+export function continuationCap(cap: number | undefined, carried: string): number | undefined {
+  return cap === undefined ? undefined : cap - countTokens(carried);
 }
 
 /**
@@ -95,11 +110,25 @@ export async function callProvider(
           ...(model.capabilities.includes('json') && { responseFormat: { type: 'json_object' as const } }),
         };
   const prefill = stream?.prefill;
+  const cap = prefill && continuationCap(callInput.maxOutputTokens, prefill.content);
+  // The client holds its whole cap already: a `length` finish, without a call.
+  if (prefill && cap !== undefined && cap <= 0) {
+    const providerModel = model.model;
+    return {
+      usage: { inputTokens: 0, outputTokens: 0, finishReason: 'length', providerModel, notCalled: true },
+      stored: { content: prefill.content, finishReason: 'length', providerModel },
+    };
+  }
   const out =
     stream && r.operation === 'chat'
       ? await adapter.chatStream(
           prefill
-            ? { ...callInput, messages: prefillMessages(callInput.messages, prefill), continueFinal: true }
+            ? {
+                ...callInput,
+                messages: prefillMessages(callInput.messages, prefill),
+                continueFinal: true,
+                ...(cap !== undefined && { maxOutputTokens: cap }),
+              }
             : callInput,
           { ...options, limits: stream.limits, ...(stream.onMalformed && { onMalformed: stream.onMalformed }) },
           prefill ? continuing(prefill, stream.onDelta) : stream.onDelta,

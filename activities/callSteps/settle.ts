@@ -5,7 +5,9 @@
  * after the client got part of it (interrupted: no fallback can mend that).
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { Db } from '../../src/db';
+import type { Db, Queryable } from '../../src/db';
+import { listAttempts } from '../../src/db/requests';
+import { continuedLine } from '../../src/domain/continuation';
 import { healthFailureType } from '../../src/domain/breaker';
 import { costUsd } from '../../src/domain/catalog';
 import type { CallModelResult } from '../../src/domain/request';
@@ -58,11 +60,14 @@ export async function settleAnswer(deps: SettleDeps, call: Call, out: CallOutput
   call.tokens?.settle(out.usage.inputTokens + out.usage.outputTokens);
   await call.stream?.flush();
   const latencyMs = sinceStart(call);
-  deps.health?.report(input.modelId, { ok: true, latencyMs, probe: call.probe });
-  deps.metrics?.providerSeconds.observe(
-    { provider: input.provider, model: input.modelId, outcome: 'success' },
-    latencyMs / 1000,
-  );
+  // A continuation ended without a call (its client held the whole cap) says nothing of the provider.
+  if (!out.usage.notCalled) {
+    deps.health?.report(input.modelId, { ok: true, latencyMs, probe: call.probe });
+    deps.metrics?.providerSeconds.observe(
+      { provider: input.provider, model: input.modelId, outcome: 'success' },
+      latencyMs / 1000,
+    );
+  }
   const spent: Spent = {
     inputTokens: out.usage.inputTokens,
     outputTokens: out.usage.outputTokens,
@@ -73,8 +78,25 @@ export async function settleAnswer(deps: SettleDeps, call: Call, out: CallOutput
 }
 
 /**
+ * A continued answer's usage (issue 29): every attempt's recorded tokens, the broken streams'
+ * and the continuation's (this attempt is on record already), as its cost is every attempt's.
+ */
+async function continuedUsage(
+  tx: Queryable,
+  requestId: string,
+): Promise<{ inputTokens: number; outputTokens: number }> {
+  const attempts = await listAttempts(tx, requestId);
+  return {
+    inputTokens: attempts.reduce((n, a) => n + (a.inputTokens ?? 0), 0),
+    outputTokens: attempts.reduce((n, a) => n + (a.outputTokens ?? 0), 0),
+  };
+}
+
+/**
  * The answer is the request's: stored, and the request completed in the attempt's own
  * transaction, so the workflow needs no further activity (and a retried task finds it done).
+ * A continuation's totals (the request's row, the stream's usage, the result) cover every
+ * attempt, and its row notes "continued after N pieces on X", as the workflow's result does.
  */
 export async function settleSuccess(
   deps: Pick<SettleDeps, 'db' | 'health'>,
@@ -84,32 +106,31 @@ export async function settleSuccess(
   latencyMs: number,
 ): Promise<CallModelResult> {
   const { input } = call;
+  const continued = call.stream !== undefined && call.stream.carried > 0;
+  let usage = { inputTokens: out.usage.inputTokens, outputTokens: out.usage.outputTokens };
   const { attempts, abandoned } = (await finishAttempt(
     deps.db,
     call.ref,
     { ...recordOf(call), ...spent, outcome: 'success', latencyMs },
-    (tx) =>
-      finishRequest(tx, input.requestId, {
+    async (tx) => {
+      if (continued) usage = await continuedUsage(tx, input.requestId);
+      return finishRequest(tx, input.requestId, {
         status: 'succeeded',
         response: out.stored,
         provider: input.provider,
         model: input.modelId,
-        inputTokens: out.usage.inputTokens,
-        outputTokens: out.usage.outputTokens,
+        ...usage,
         latencyMs: Date.now() - call.request.createdAt,
-      }),
+        ...(continued && input.continueFrom && { notes: [continuedLine(input.continueFrom.chunks, input.modelId)] }),
+      });
+    },
   ))!;
   reportAbandoned(deps.health, abandoned);
-  await call.stream?.end({
-    finishReason: out.usage.finishReason,
-    inputTokens: out.usage.inputTokens,
-    outputTokens: out.usage.outputTokens,
-  });
+  await call.stream?.end({ finishReason: out.usage.finishReason, ...usage });
   return {
     providerModel: out.usage.providerModel,
     finishReason: out.usage.finishReason,
-    inputTokens: out.usage.inputTokens,
-    outputTokens: out.usage.outputTokens,
+    ...usage,
     costUsd: spent.costUsd,
     latencyMs,
     attempts,

@@ -45,6 +45,8 @@ export interface RequestRow {
   completed_at: Date | null;
   cache_hit: boolean;
   cached_from: string | null;
+  /** What the outcome added to the decision's notes (a continued stream's line), or null. */
+  notes: string[] | null;
 }
 
 /** Inserts the request unless it exists; returns the stored row either way (idempotent retries). */
@@ -133,6 +135,8 @@ export interface RequestOutcome {
   outputTokens?: number;
   error?: unknown;
   latencyMs: number;
+  /** What the outcome adds to the decision's notes ("continued after N pieces on X"). */
+  notes?: string[];
 }
 
 const ABANDONED_MESSAGE =
@@ -161,7 +165,7 @@ export async function completeRequest(
        update request_attempts set outcome = 'abandoned', error_type = 'Abandoned', error_message = $10
        where request_id = $1 and outcome = 'started' returning candidate_index, attempt, provider, model)
      update requests set status = $2, provider = $3, model = $4, response = coalesce($5, response), input_tokens = $6,
-       output_tokens = $7, error = $8, latency_ms = $9, completed_at = now(),
+       output_tokens = $7, error = $8, latency_ms = $9, completed_at = now(), notes = coalesce($11, notes),
        cost_usd = (select coalesce(sum(cost_usd), 0) from request_attempts where request_id = $1)
      where request_id = $1
      returning
@@ -178,6 +182,7 @@ export async function completeRequest(
       o.error === undefined ? null : JSON.stringify(o.error),
       o.latencyMs,
       ABANDONED_MESSAGE,
+      o.notes === undefined ? null : JSON.stringify(o.notes),
     ],
   );
   const row = res.rows[0];

@@ -32,6 +32,8 @@ export const requestRoutes = routeSpecs<{ db: Db }>([
         classification: row.classification,
         decision: row.decision,
         decision_input: row.decision_input,
+        // The decision's notes, then the outcome's ("continued after N pieces on X"): the workflow result's `notes`.
+        notes: notesOf(row.decision, row.notes),
         config_version: row.config_version,
         attempts,
         // Where the time went, from the record itself (finished requests).
@@ -57,3 +59,10 @@ export const requestRoutes = routeSpecs<{ db: Db }>([
     },
   },
 ]);
+
+/** The decision's notes (as `decideRoute` saved them) and the outcome's, in that order. */
+function notesOf(decision: unknown, outcome: string[] | null): string[] {
+  const planned = (decision as { notes?: unknown } | null)?.notes;
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((n) => typeof n === 'string') : []);
+  return [...strings(planned), ...strings(outcome)];
+}
