@@ -133,8 +133,17 @@ export async function relayStream(
   const stop = new AbortController();
   res.on('close', () => stop.abort());
   const events = relay?.subscribe(sub.requestId, stop.signal);
-  // Stop waiting on the workflow once the stream has ended (the relay may end it first).
-  const outcome: Promise<Settled> = awaitResult(deps, sub, stop.signal).then(
+  // Stop waiting on the workflow once the stream has ended (the relay may end it first), or once
+  // a continued stream is counted (`countContinued`).
+  const waiting = new AbortController();
+  stop.signal.addEventListener(
+    'abort',
+    () => {
+      if (!countLater) waiting.abort();
+    },
+    { once: true },
+  );
+  const outcome: Promise<Settled> = awaitResult(deps, sub, waiting.signal).then(
     (result) => ({ ok: true, result }),
     (error: unknown) => ({ ok: false, error }),
   );
@@ -145,6 +154,10 @@ export async function relayStream(
   let received = 0;
   let from: string | undefined;
   let ending: Ending | undefined;
+  /** The stream was continued by another candidate after a break (issue 29). */
+  let continued = false;
+  /** A continued stream that completed before its workflow's outcome: counted once that comes. */
+  let countLater: { modelId: string } | undefined;
   const stored = `the whole answer, if the request completed, is stored: GET /v1/requests/${sub.requestId}`;
 
   try {
@@ -175,6 +188,23 @@ export async function relayStream(
     stop.abort();
     pending?.catch(() => undefined); // a read left behind (aborted by stop): nobody waits on it
     out.close();
+    if (countLater) await countContinued(countLater);
+    waiting.abort();
+  }
+
+  /**
+   * A continued stream's end came before its workflow's outcome: counted with the outcome (the
+   * candidates it fell back from), once it comes; the client's stream is already closed.
+   */
+  async function countContinued(served: { modelId: string }): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), DRAIN_MS)));
+    const s = settled ?? (await Promise.race([outcome, late]));
+    clearTimeout(timer);
+    const provider = findModel(deps.configStore.current().config.catalog, served.modelId)?.provider ?? '';
+    countRoute(deps, counted!, {
+      result: s?.ok ? s.result : { provider, modelId: served.modelId, candidates: [] },
+    });
   }
 
   /** The next arrival: a relay read or the outcome; once the outcome is known, a read or the drain's end. */
@@ -219,6 +249,7 @@ export async function relayStream(
       // A fallback continues the answer: its pieces follow under the same numbering.
       if (ev.chunks !== received) return broken(`the stream relay lost pieces after ${received} chunks; ${stored}`);
       from = ev.to;
+      continued = true;
       return false;
     }
     if (ev.type === 'delta') {
@@ -242,7 +273,8 @@ export async function relayStream(
       // failure, as recorded (the broken stream's error, never a fallback's refusal of it).
       if (!settled.ok) {
         const failure = await failureOf(settled.error);
-        end('interrupted');
+        // Counted as the request ended: its recorded failure, and the candidates it fell back from.
+        end('interrupted', undefined, settled.error);
         out.write(writer.error({ type: 'error', ...failure, chunks: received }));
         return;
       }
@@ -299,16 +331,24 @@ export async function relayStream(
     if (substitutionOf(sub.requestedModel, model)) out.header('x-switchyard-model-substituted', sub.requestedModel);
   }
 
-  /** Counts how the stream ended (once), and the request with it (a failure is counted where it is thrown). */
-  function end(how: Ending, served?: { modelId: string; result?: RouteResult }) {
+  /**
+   * Counts how the stream ended (once), and the request with it (a failure is counted where it is
+   * thrown). `error`: the route's own failure, when the stream ends on it (else a broken stream).
+   */
+  function end(how: Ending, served?: { modelId: string; result?: RouteResult }, error?: unknown) {
     if (ending) return;
     ending = how;
     metrics?.streams.inc({ outcome: how });
     if (!counted) return;
     if (how === 'completed' && served) {
+      // A continued stream's outcome names the candidate that broke: worth the wait (`countContinued`).
+      if (!served.result && continued) {
+        countLater = served;
+        return;
+      }
       const provider = findModel(deps.configStore.current().config.catalog, served.modelId)?.provider ?? '';
       countRoute(deps, counted, { result: served.result ?? { provider, modelId: served.modelId, candidates: [] } });
-    } else if (how !== 'failed') countRoute(deps, counted, { error: 'StreamInterrupted' });
+    } else if (how !== 'failed') countRoute(deps, counted, { error: error ?? 'StreamInterrupted' });
   }
 }
 
