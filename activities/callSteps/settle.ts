@@ -92,6 +92,14 @@ async function continuedUsage(
   };
 }
 
+/** A continued answer's notes on its row: the workflow's line, and why nothing was called if so. */
+function continuedNotes(input: Call['input'], chunks: number, notCalled?: true): string[] {
+  return [
+    continuedLine(chunks, input.modelId),
+    ...(notCalled ? [`the client already held its max_tokens: ended as length without calling ${input.modelId}`] : []),
+  ];
+}
+
 /**
  * The answer is the request's: stored, and the request completed in the attempt's own
  * transaction, so the workflow needs no further activity (and a retried task finds it done).
@@ -121,7 +129,8 @@ export async function settleSuccess(
         model: input.modelId,
         ...usage,
         latencyMs: Date.now() - call.request.createdAt,
-        ...(continued && input.continueFrom && { notes: [continuedLine(input.continueFrom.chunks, input.modelId)] }),
+        ...(continued &&
+          input.continueFrom && { notes: continuedNotes(input, input.continueFrom.chunks, out.usage.notCalled) }),
       });
     },
   ))!;

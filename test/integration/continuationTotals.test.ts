@@ -186,6 +186,10 @@ describe('a continued answer: its output cap and its totals', () => {
     const r = await record(s.requestId);
     expect(r.status).toBe('succeeded');
     expect(r.response).toMatchObject({ finishReason: 'length', content: 'one two three four' });
+    expect(r.notes).toEqual([
+      'continued after 4 pieces on an/backup',
+      'the client already held its max_tokens: ended as length without calling an/backup',
+    ]);
     expect(r.attempts.map((a) => [`${a.provider}/${a.model}`, a.outcome, a.outputTokens ?? 0])).toEqual([
       ['oa/primary', 'error', expect.any(Number)],
       ['an/backup', 'success', 0],
