@@ -6,12 +6,15 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../../src/db';
+import { writePin } from '../../src/db/sessionPins';
 import { healthFailureType } from '../../src/domain/breaker';
 import { costUsd } from '../../src/domain/catalog';
+import { DEFAULT_SESSION_TTL_SECONDS, sessionsOf } from '../../src/domain/config';
 import type { CallModelResult } from '../../src/domain/request';
 import { countMessageTokens, countTokens } from '../../src/domain/tokens';
 import { failure, toProviderFailure, type ProviderFailureDetails } from '../../src/providers/errors';
 import { finishRequest, reportAbandoned } from '../../src/services/attempts';
+import type { VersionedConfig } from '../../src/services/configStore';
 import type { HealthPort } from '../../src/services/healthPort';
 import type { Metrics } from '../../src/services/metrics';
 import type { CallOutput } from '../providerCall';
@@ -24,6 +27,8 @@ export interface SettleDeps {
   db: Db;
   health?: HealthPort;
   metrics?: Metrics;
+  /** The configuration now: a session's pin lifetime (absent: sessions' defaults). */
+  config?: () => VersionedConfig;
 }
 
 /** What an answered or broken call used: its tokens and their cost. */
@@ -77,7 +82,7 @@ export async function settleAnswer(deps: SettleDeps, call: Call, out: CallOutput
  * transaction, so the workflow needs no further activity (and a retried task finds it done).
  */
 export async function settleSuccess(
-  deps: Pick<SettleDeps, 'db' | 'health'>,
+  deps: Pick<SettleDeps, 'db' | 'health' | 'config'>,
   call: Call,
   out: Answer,
   spent: Spent,
@@ -100,6 +105,7 @@ export async function settleSuccess(
       }),
   ))!;
   reportAbandoned(deps.health, abandoned);
+  await pinSession(deps, call);
   await call.stream?.end({
     finishReason: out.usage.finishReason,
     inputTokens: out.usage.inputTokens,
@@ -114,6 +120,28 @@ export async function settleSuccess(
     latencyMs,
     attempts,
   };
+}
+
+/**
+ * A request of a session: the model that answered becomes the session's pin (one upsert, after the
+ * answer is committed), for its provider's prompt-cache lifetime. Best effort: a pin not written
+ * costs the next request of the session its cache, not this one its answer.
+ */
+async function pinSession(deps: Pick<SettleDeps, 'db' | 'config'>, call: Call): Promise<void> {
+  const session = call.request.session;
+  if (!session || !call.request.tenantId) return;
+  const config = deps.config?.().config;
+  const sessions = config ? sessionsOf(config) : undefined;
+  if (sessions && !sessions.enabled) return;
+  const provider = config?.catalog.providers.find((p) => p.id === call.input.provider);
+  const ttlSeconds = provider?.promptCacheTtlSeconds ?? sessions?.ttlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
+  await writePin(deps.db, {
+    tenantId: call.request.tenantId,
+    sessionKey: session,
+    provider: call.input.provider,
+    modelId: call.input.modelId,
+    ttlSeconds,
+  }).catch(() => undefined);
 }
 
 /** An answer that fails its checks: paid for, recorded as `InvalidOutput`; returns the failure to throw. */

@@ -80,12 +80,16 @@ export interface StoredBody {
   operation: string;
   body: unknown;
   created_at: Date;
+  /** The session its decision read a pin for (sessions on, the request has one): its answer moves the pin. */
+  session_key?: string | null;
+  tenant_id?: string;
 }
 
+/** The columns a call reads of its request (the session's key from the recorded decision input). */
+const BODY_COLUMNS = `operation, body, created_at, tenant_id, decision_input->'session'->>'key' as session_key`;
+
 export async function getRequestBody(db: Queryable, requestId: string): Promise<StoredBody | undefined> {
-  const res = await db.query<StoredBody>('select operation, body, created_at from requests where request_id = $1', [
-    requestId,
-  ]);
+  const res = await db.query<StoredBody>(`select ${BODY_COLUMNS} from requests where request_id = $1`, [requestId]);
   return res.rows[0];
 }
 
@@ -263,7 +267,7 @@ export async function startAttempt(
   a: Omit<AttemptRecord, 'outcome' | 'latencyMs'>,
 ): Promise<StoredBody | undefined> {
   const res = await db.query<StoredBody>(
-    `with started as (${UPSERT_ATTEMPT}) select operation, body, created_at from requests where request_id = $1`,
+    `with started as (${UPSERT_ATTEMPT}) select ${BODY_COLUMNS} from requests where request_id = $1`,
     startedParams(requestId, a),
   );
   return res.rows[0];
