@@ -16,7 +16,7 @@ import { failure, toProviderFailure, type ProviderFailureDetails } from '../../s
 import { finishRequest, reportAbandoned } from '../../src/services/attempts';
 import type { VersionedConfig } from '../../src/services/configStore';
 import type { HealthPort } from '../../src/services/healthPort';
-import type { Metrics } from '../../src/services/metrics';
+import { noteSwallowed, type Metrics } from '../../src/services/metrics';
 import type { CallOutput } from '../providerCall';
 import { messagesOf } from '../storedRequest';
 import type { StreamOut } from '../streamOut';
@@ -141,7 +141,14 @@ async function pinSession(deps: Pick<SettleDeps, 'db' | 'config'>, call: Call): 
     provider: call.input.provider,
     modelId: call.input.modelId,
     ttlSeconds,
-  }).catch(() => undefined);
+  }).catch((err: unknown) =>
+    noteSwallowed(
+      'session_pin_write',
+      err,
+      { requestId: call.input.requestId, provider: call.input.provider, model: call.input.modelId },
+      "a session's pin was not written (its next request may lose the provider's prompt cache)",
+    ),
+  );
 }
 
 /** An answer that fails its checks: paid for, recorded as `InvalidOutput`; returns the failure to throw. */
