@@ -8,7 +8,14 @@ import { findModel, type Catalog } from './catalog';
 import { roundUsd } from './usd';
 import type { Classification } from './classify';
 import type { SwitchyardConfig } from './config';
-import { decide, type BudgetView, type HealthView, type PolicyInput, type RouteDecision, type SessionView } from './policy';
+import {
+  decide,
+  type BudgetView,
+  type HealthView,
+  type PolicyInput,
+  type RouteDecision,
+  type SessionView,
+} from './policy';
 
 export interface RecordedDecision {
   requestId: string;
@@ -66,7 +73,8 @@ export class Replayer {
     const before = r.decision.candidates[0];
     let after: RouteDecision['candidates'][number] | undefined;
     try {
-      after = decide(r.input, r.classification, proposed, r.input.health, r.input.budget, r.input.session).candidates[0];
+      after = decide(r.input, r.classification, proposed, r.input.health, r.input.budget, r.input.session)
+        .candidates[0];
     } catch {
       after = undefined; // the requested model left the catalog
     }

@@ -130,7 +130,7 @@ describe('a session pin in the decision', () => {
     expect(moved.session?.outcome).toBe('kept');
   });
 
-  it("an explicit chain is reordered, never extended; substitution none is never displaced", () => {
+  it('an explicit chain is reordered, never extended; substitution none is never displaced', () => {
     const health = { blocked: { 'oa/cheap': { until: LATER, why: 'forced open' } } };
     const chained = decide(
       input({}, { requestedModel: 'oa/cheap', fallbacks: ['eu/mid'] }),
