@@ -85,11 +85,17 @@ export interface StoredBody {
   tenant_id?: string;
 }
 
-/** The columns a call reads of its request (the session's key from the recorded decision input). */
-const BODY_COLUMNS = `operation, body, created_at, tenant_id, decision_input->'session'->>'key' as session_key`;
+/**
+ * What a call reads of its request besides the body: its tenant and its session's key (from the
+ * recorded decision input: present only when the decision read a pin), for the pin its answer writes.
+ */
+export const sessionColumns = (table = 'requests') =>
+  `${table}.tenant_id, ${table}.decision_input->'session'->>'key' as session_key`;
 
 export async function getRequestBody(db: Queryable, requestId: string): Promise<StoredBody | undefined> {
-  const res = await db.query<StoredBody>(`select ${BODY_COLUMNS} from requests where request_id = $1`, [requestId]);
+  const res = await db.query<StoredBody>('select operation, body, created_at from requests where request_id = $1', [
+    requestId,
+  ]);
   return res.rows[0];
 }
 
@@ -267,7 +273,7 @@ export async function startAttempt(
   a: Omit<AttemptRecord, 'outcome' | 'latencyMs'>,
 ): Promise<StoredBody | undefined> {
   const res = await db.query<StoredBody>(
-    `with started as (${UPSERT_ATTEMPT}) select ${BODY_COLUMNS} from requests where request_id = $1`,
+    `with started as (${UPSERT_ATTEMPT}) select operation, body, created_at, ${sessionColumns()} from requests where request_id = $1`,
     startedParams(requestId, a),
   );
   return res.rows[0];

@@ -7,7 +7,7 @@
  * "kept for session".
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, openaiClient, useTestStack } from '../support/stack';
+import { fakeCatalogProviders, fakeModel, openaiClient, setDailyBudget, useTestStack } from '../support/stack';
 
 const stack = useTestStack({
   breakers: true,
@@ -227,4 +227,13 @@ it('the dry run shows "kept for session"', async () => {
   expect(res.body.decision.summary).toMatch(new RegExp(`^${pinned} \\(kept for session`));
   expect(res.body.decision.session).toEqual({ outcome: 'kept', modelId: pinned });
   expect(res.body.decision.candidates[0].modelId).toBe(pinned);
+});
+
+it('under a budget (the call reserves and starts in one statement) the answer still moves the pin', async () => {
+  await setDailyBudget(stack, 100);
+  const first = await ask({ session: 'budgeted' });
+  expect((await pins()).find((p) => p.session_key === 'budgeted')?.model_id).toBe(first.model);
+  const next = await ask({ session: 'budgeted', text: 'again' });
+  expect(next.model).toBe(first.model);
+  expect(next.decision).toMatch(/kept for session/);
 });
