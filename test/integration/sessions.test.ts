@@ -13,7 +13,8 @@ const stack = useTestStack({
   breakers: true,
   catalog: (f) =>
     CatalogSchema.parse({
-      providers: fakeCatalogProviders(f),
+      // The Anthropic-format instance keeps its prompt cache longer (its own lifetime, not the default).
+      providers: fakeCatalogProviders(f).map((p) => (p.id === 'an' ? { ...p, promptCacheTtlSeconds: 900 } : p)),
       models: [fakeModel('oa', 'primary'), fakeModel('an', 'backup')],
     }),
   // Round-robin: without a session, consecutive requests go to either model.
@@ -100,12 +101,14 @@ it('20 requests of one session stay on the model that answered the first, though
   const pinnedFake = pinned.startsWith('oa/') ? stack.fakes.openai : stack.fakes.anthropic;
   expect(otherFake.calls.length).toBe(pinned.startsWith('oa/') ? before.an : before.oa);
   expect(pinnedFake.calls.length - (pinned.startsWith('oa/') ? before.oa : before.an)).toBe(19);
-  // The pin is the tenant's row, with the provider instance and the model, for the default 300 s.
+  // The pin is the tenant's row, with the provider instance and the model, for the provider's
+  // prompt-cache lifetime (an: 900 s, its own) or the default (300 s).
   const row = (await pins()).find((p) => p.session_key === 'conv-1')!;
   expect(row).toMatchObject({ provider: pinned.split('/')[0], model_id: pinned });
+  const lifetime = pinned.startsWith('an/') ? 900_000 : 300_000;
   const left = new Date(row.expires_at).getTime() - Date.now();
-  expect(left).toBeGreaterThan(250_000);
-  expect(left).toBeLessThanOrEqual(301_000);
+  expect(left).toBeGreaterThan(lifetime - 50_000);
+  expect(left).toBeLessThanOrEqual(lifetime + 1_000);
 });
 
 it("when the pinned model's breaker opens, the next request moves, the record says why, and the new model is kept", async () => {
@@ -125,8 +128,11 @@ it("when the pinned model's breaker opens, the next request moves, the record sa
       reason: `breaker open on ${pinned} (breaker forced open: vendor incident)`,
     });
     expect(rec.decision.notes.some((n) => n.startsWith('session moved: breaker open on'))).toBe(true);
-    // The answer moved the pin: the session stays on its new model.
-    expect((await pins()).find((p) => p.session_key === 'conv-1')!.model_id).toBe(other(pinned));
+    // The answer moved the pin, with the new provider's lifetime: the session stays on its new model.
+    const row = (await pins()).find((p) => p.session_key === 'conv-1')!;
+    expect(row.model_id).toBe(other(pinned));
+    const left = new Date(row.expires_at).getTime() - Date.now();
+    expect(left > 600_000).toBe(other(pinned).startsWith('an/'));
   } finally {
     expect((await breaker(pinned, 'close')).status).toBe(200);
   }
