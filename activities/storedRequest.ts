@@ -11,6 +11,9 @@ export interface StoredRequest {
   body: Record<string, unknown>;
   /** When the API accepted it: the request's end-to-end latency runs from here. */
   createdAt: number;
+  /** Its session, when its decision read the session's pin: the answer becomes the pin. */
+  session?: string;
+  tenantId?: string;
 }
 
 export async function loadRequest(db: Db, requestId: string): Promise<StoredRequest> {
@@ -23,6 +26,8 @@ export function storedRequestOf(requestId: string, row: requests.StoredBody | un
     operation: row.operation as Operation,
     body: row.body as Record<string, unknown>,
     createdAt: new Date(row.created_at).getTime(),
+    ...(row.tenant_id && { tenantId: row.tenant_id }),
+    ...(row.session_key && { session: row.session_key }),
   };
 }
 

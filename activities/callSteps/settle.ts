@@ -7,15 +7,18 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db, Queryable } from '../../src/db';
 import { listAttempts } from '../../src/db/requests';
+import { writePin } from '../../src/db/sessionPins';
 import { continuedLine } from '../../src/domain/continuation';
 import { healthFailureType } from '../../src/domain/breaker';
 import { costUsd } from '../../src/domain/catalog';
+import { DEFAULT_SESSION_TTL_SECONDS, sessionsOf } from '../../src/domain/config';
 import type { CallModelResult } from '../../src/domain/request';
 import { countMessageTokens, countTokens } from '../../src/domain/tokens';
 import { failure, toProviderFailure, type ProviderFailureDetails } from '../../src/providers/errors';
 import { finishRequest, reportAbandoned } from '../../src/services/attempts';
+import type { VersionedConfig } from '../../src/services/configStore';
 import type { HealthPort } from '../../src/services/healthPort';
-import type { Metrics } from '../../src/services/metrics';
+import { noteSwallowed, type Metrics } from '../../src/services/metrics';
 import type { CallOutput } from '../providerCall';
 import { messagesOf } from '../storedRequest';
 import type { StreamOut } from '../streamOut';
@@ -26,6 +29,8 @@ export interface SettleDeps {
   db: Db;
   health?: HealthPort;
   metrics?: Metrics;
+  /** The configuration now: a session's pin lifetime (absent: sessions' defaults). */
+  config?: () => VersionedConfig;
 }
 
 /** What an answered or broken call used: its tokens and their cost. */
@@ -107,7 +112,7 @@ function continuedNotes(input: Call['input'], chunks: number, notCalled?: true):
  * attempt, and its row notes "continued after N pieces on X", as the workflow's result does.
  */
 export async function settleSuccess(
-  deps: Pick<SettleDeps, 'db' | 'health'>,
+  deps: Pick<SettleDeps, 'db' | 'health' | 'config'>,
   call: Call,
   out: Answer,
   spent: Spent,
@@ -135,6 +140,7 @@ export async function settleSuccess(
     },
   ))!;
   reportAbandoned(deps.health, abandoned);
+  await pinSession(deps, call);
   await call.stream?.end({ finishReason: out.usage.finishReason, ...usage });
   return {
     providerModel: out.usage.providerModel,
@@ -144,6 +150,35 @@ export async function settleSuccess(
     latencyMs,
     attempts,
   };
+}
+
+/**
+ * A request of a session: the model that answered becomes the session's pin (one upsert, after the
+ * answer is committed), for its provider's prompt-cache lifetime. Best effort: a pin not written
+ * costs the next request of the session its cache, not this one its answer.
+ */
+async function pinSession(deps: Pick<SettleDeps, 'db' | 'config'>, call: Call): Promise<void> {
+  const session = call.request.session;
+  if (!session || !call.request.tenantId) return;
+  const config = deps.config?.().config;
+  const sessions = config ? sessionsOf(config) : undefined;
+  if (sessions && !sessions.enabled) return;
+  const provider = config?.catalog.providers.find((p) => p.id === call.input.provider);
+  const ttlSeconds = provider?.promptCacheTtlSeconds ?? sessions?.ttlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
+  await writePin(deps.db, {
+    tenantId: call.request.tenantId,
+    sessionKey: session,
+    provider: call.input.provider,
+    modelId: call.input.modelId,
+    ttlSeconds,
+  }).catch((err: unknown) =>
+    noteSwallowed(
+      'session_pin_write',
+      err,
+      { requestId: call.input.requestId, provider: call.input.provider, model: call.input.modelId },
+      "a session's pin was not written (its next request may lose the provider's prompt cache)",
+    ),
+  );
 }
 
 /** An answer that fails its checks: paid for, recorded as `InvalidOutput`; returns the failure to throw. */

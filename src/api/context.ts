@@ -2,6 +2,7 @@
  * The routing context of a request, from `X-Switchyard-*` headers and the body's `user` and
  * `metadata` (so OpenAI clients can pass attributes without custom headers). Headers win.
  */
+import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import { RouteContextSchema, SubstitutionSchema, type RouteContext, type Substitution } from '../domain/policy';
 import { HttpError } from './errors';
@@ -39,7 +40,12 @@ const list = (v: string | undefined) =>
 export function routeContext(
   req: Request,
   tenantId: string,
-  body: { user?: string; metadata?: Record<string, string> | null },
+  /** `messages`: the conversation, for a session named by `user` (see `sessionOf`). */
+  body: {
+    user?: string;
+    metadata?: Record<string, string> | null;
+    messages?: ReadonlyArray<{ role: string; content?: unknown }>;
+  },
 ): RouteContext {
   const metadata = body.metadata ?? {};
   const fromMetadata = Object.fromEntries(
@@ -65,6 +71,8 @@ export function routeContext(
   };
   const substitution = substitutionOf(req, metadata);
   if (substitution) Object.assign(raw, { substitution });
+  const session = sessionOf(req, body);
+  if (session) Object.assign(raw, { session });
   const parsed = RouteContextSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -94,6 +102,40 @@ function substitutionOf(req: Request, metadata: Record<string, string>): Substit
       code: 'invalid_value',
     });
   return parsed.data;
+}
+
+export const SESSION_HEADER = 'X-Switchyard-Session';
+
+/**
+ * The request's session: `X-Switchyard-Session` (1 to 128 printable characters), or else, when the
+ * body names its `user`, that user with a hash of the conversation's first messages (its first
+ * system or developer message and its first user message: the prefix a provider caches, the same
+ * on every turn). Only the key goes on to the workflow and the record, never the text. Sessions
+ * are the tenant's own: the key is stored with the tenant.
+ */
+export function sessionOf(
+  req: Request,
+  body: { user?: string; messages?: ReadonlyArray<{ role: string; content?: unknown }> },
+): string | undefined {
+  const header = req.header(SESSION_HEADER);
+  if (header !== undefined) {
+    const key = header.trim();
+    if (!/^[\x20-\x7e]{1,128}$/.test(key))
+      throw HttpError.invalid(`Invalid value for '${SESSION_HEADER}': 1 to 128 printable characters expected.`, {
+        param: SESSION_HEADER,
+        code: 'invalid_value',
+      });
+    return key;
+  }
+  if (!body.user || !body.messages) return undefined;
+  const system = body.messages.find((m) => m.role === 'system' || m.role === 'developer');
+  const user = body.messages.find((m) => m.role === 'user');
+  if (!user) return undefined;
+  const hash = createHash('sha256')
+    .update(JSON.stringify([system?.content ?? null, user.content ?? null]))
+    .digest('hex')
+    .slice(0, 32);
+  return `user:${body.user}:${hash}`;
 }
 
 /** `X-Switchyard-Wait-For-Recovery: true`: when every candidate's breaker is open, wait for one to reopen (batch callers). */

@@ -21,7 +21,8 @@ export function chatRouteInput(req: Request, tenantId: string, body: ChatComplet
     needsJson: body.response_format !== undefined && body.response_format.type !== 'text',
     ...(hasImages(body.messages) && { needsVision: true }),
     ...(offersTools(body) && { needsTools: true }),
-    context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
+    // The messages only for the session key's hash: the text itself goes no further.
+    context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata, messages: body.messages }),
     waitForRecovery: waitForRecovery(req),
     ...(body.stream && { stream: true }),
     ...(body.models && { fallbacks: body.models }),

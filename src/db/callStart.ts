@@ -12,7 +12,7 @@ import {
   type ReserveResult,
   type ReserveRow,
 } from './budgetLedger';
-import { startAttemptWhen, startedParams, type StoredBody } from './requests';
+import { sessionColumns, startAttemptWhen, startedParams, type StoredBody } from './requests';
 import type { Queryable } from './index';
 
 export async function reserveAndStart(
@@ -23,15 +23,26 @@ export async function reserveAndStart(
 ): Promise<{ reserved: ReserveResult; request?: StoredBody }> {
   const params = startedParams(requestId, attempt);
   const call = reserveCallSql(reservation, params.length + 1);
+  type Row = ReserveRow & { operation: string | null; body: unknown; created_at: Date | null };
   // A CTE calling a volatile function is never inlined: computed once, one reservation.
-  const res = await db.query<ReserveRow & { operation: string | null; body: unknown; created_at: Date | null }>(
+  const res = await db.query<Row & { tenant_id: string | null; session_key: string | null }>(
     `with res as (select * from ${call.sql}),
        started as (${startAttemptWhen("from res where res.status <> 'refused'")})
-     select res.*, r.operation, r.body, r.created_at from res left join requests r on r.request_id = $1`,
+     select res.*, r.operation, r.body, r.created_at, ${sessionColumns('r')}
+     from res left join requests r on r.request_id = $1`,
     [...params, ...call.params],
   );
   const row = res.rows[0]!;
   const reserved = reserveResultOf(row, reservation.id);
   if (!reserved.ok || row.operation === null) return { reserved };
-  return { reserved, request: { operation: row.operation, body: row.body, created_at: row.created_at! } };
+  return {
+    reserved,
+    request: {
+      operation: row.operation,
+      body: row.body,
+      created_at: row.created_at!,
+      ...(row.tenant_id && { tenant_id: row.tenant_id }),
+      session_key: row.session_key,
+    },
+  };
 }

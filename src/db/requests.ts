@@ -82,7 +82,17 @@ export interface StoredBody {
   operation: string;
   body: unknown;
   created_at: Date;
+  /** The session its decision read a pin for (sessions on, the request has one): its answer moves the pin. */
+  session_key?: string | null;
+  tenant_id?: string;
 }
+
+/**
+ * What a call reads of its request besides the body: its tenant and its session's key (from the
+ * recorded decision input: present only when the decision read a pin), for the pin its answer writes.
+ */
+export const sessionColumns = (table = 'requests') =>
+  `${table}.tenant_id, ${table}.decision_input->'session'->>'key' as session_key`;
 
 export async function getRequestBody(db: Queryable, requestId: string): Promise<StoredBody | undefined> {
   const res = await db.query<StoredBody>('select operation, body, created_at from requests where request_id = $1', [
@@ -268,7 +278,7 @@ export async function startAttempt(
   a: Omit<AttemptRecord, 'outcome' | 'latencyMs'>,
 ): Promise<StoredBody | undefined> {
   const res = await db.query<StoredBody>(
-    `with started as (${UPSERT_ATTEMPT}) select operation, body, created_at from requests where request_id = $1`,
+    `with started as (${UPSERT_ATTEMPT}) select operation, body, created_at, ${sessionColumns()} from requests where request_id = $1`,
     startedParams(requestId, a),
   );
   return res.rows[0];

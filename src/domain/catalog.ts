@@ -150,6 +150,11 @@ export const ProviderSchema = z.object({
   tpm: z.number().int().positive().optional(),
   /** The longest a call waits for its turn under `rpm` or `tpm` before it falls back (default 30 s). */
   rateLimitWaitMs: z.number().int().min(100).max(300_000).optional(),
+  /**
+   * How long the provider keeps a prompt's cached prefix (seconds): a session pinned to one of its
+   * models stays pinned this long after each answer, instead of `routing.sessions.ttlSeconds`.
+   */
+  promptCacheTtlSeconds: z.number().int().min(1).max(86_400).optional(),
 });
 export type Provider = z.infer<typeof ProviderSchema>;
 

@@ -134,6 +134,12 @@ export const TenantPolicySchema = z
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicySchema>;
 
+/**
+ * A session's pin lives this long by default: the lifetime of Anthropic's default (ephemeral)
+ * prompt cache, and the low end of OpenAI's automatic cache (5–10 minutes of inactivity).
+ */
+export const DEFAULT_SESSION_TTL_SECONDS = 300;
+
 export const RoutingSchema = z
   .object({
     defaultStrategy: StrategySchema.default('auto'),
@@ -142,8 +148,28 @@ export const RoutingSchema = z
       .object({ quality: z.number().min(0), cost: z.number().min(0), latency: z.number().min(0) })
       .strict()
       .default({ quality: 0.5, cost: 0.3, latency: 0.2 }),
+    /**
+     * Sessions that keep their provider's prompt cache: requests with the same session go to the
+     * model that answered the last one while its pin lives (`ttlSeconds`, refreshed by each answer;
+     * a provider's `promptCacheTtlSeconds` overrides it). Absent: on, 300 s.
+     */
+    sessions: z
+      .object({
+        enabled: z.boolean().default(true),
+        ttlSeconds: z.number().int().min(1).max(86_400).default(DEFAULT_SESSION_TTL_SECONDS),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
+
+/** Whether sessions are on, and how long a pin lives unless its provider says otherwise. */
+export function sessionsOf(config: Pick<SwitchyardConfig, 'routing'>): { enabled: boolean; ttlSeconds: number } {
+  return {
+    enabled: config.routing.sessions?.enabled ?? true,
+    ttlSeconds: config.routing.sessions?.ttlSeconds ?? DEFAULT_SESSION_TTL_SECONDS,
+  };
+}
 
 export const SwitchyardConfigSchema = SettingsSchema.extend({
   catalog: CatalogSchema,

@@ -8,12 +8,19 @@ import { findModel, type Catalog } from './catalog';
 import { roundUsd } from './usd';
 import type { Classification } from './classify';
 import type { SwitchyardConfig } from './config';
-import { decide, type BudgetView, type HealthView, type PolicyInput, type RouteDecision } from './policy';
+import {
+  decide,
+  type BudgetView,
+  type HealthView,
+  type PolicyInput,
+  type RouteDecision,
+  type SessionView,
+} from './policy';
 
 export interface RecordedDecision {
   requestId: string;
   /** The decision's input as recorded, with the breaker view it saw. */
-  input: PolicyInput & { health?: HealthView; budget?: BudgetView };
+  input: PolicyInput & { health?: HealthView; budget?: BudgetView; session?: SessionView };
   classification: Classification;
   /** The decision as recorded (its first candidate is where the request was sent first). */
   decision: Pick<RouteDecision, 'candidates'>;
@@ -66,7 +73,8 @@ export class Replayer {
     const before = r.decision.candidates[0];
     let after: RouteDecision['candidates'][number] | undefined;
     try {
-      after = decide(r.input, r.classification, proposed, r.input.health, r.input.budget).candidates[0];
+      after = decide(r.input, r.classification, proposed, r.input.health, r.input.budget, r.input.session)
+        .candidates[0];
     } catch {
       after = undefined; // the requested model left the catalog
     }

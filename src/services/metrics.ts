@@ -23,7 +23,8 @@ export type SwallowedSite =
   | 'cache_entry_unreadable'
   | 'cache_write'
   | 'api_key_touch'
-  | 'pg_idle_client';
+  | 'pg_idle_client'
+  | 'session_pin_write';
 
 /**
  * Module-level (one per process, like the code that counts it: stores, clients, activities that

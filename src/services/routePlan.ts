@@ -4,10 +4,12 @@
  * the workflow's `decideRoute` step and the `POST /v1/route` dry run, so the two cannot disagree.
  */
 import type { Db, Queryable } from '../db';
+import { readPin } from '../db/sessionPins';
 import { CONTINUATION_KINDS, findModel, kindOf, type Catalog, type Model } from '../domain/catalog';
 import { reservationUsd } from '../domain/budget';
 import type { Classification } from '../domain/classify';
-import { decide, type BudgetView, type HealthView, type PolicyInput } from '../domain/policy';
+import { sessionsOf } from '../domain/config';
+import { decide, type BudgetView, type HealthView, type PolicyInput, type SessionView } from '../domain/policy';
 import { policyInputOf, type PlannedRoute, type PolicyFields, type RouteRequestInput } from '../domain/request';
 import { callPolicyFor } from '../domain/settings';
 import { budgetStateFor, type UsageReader } from './budgetOperations';
@@ -19,7 +21,7 @@ export type PlanRequest = Pick<RouteRequestInput, 'tenantId' | PolicyFields>;
 export interface RoutePlan {
   planned: PlannedRoute;
   /** Everything the decision read, breaker and budget views included: replay re-runs exactly this. */
-  decisionInput: PolicyInput & { health: HealthView; budget?: BudgetView };
+  decisionInput: PolicyInput & { health: HealthView; budget?: BudgetView; session?: SessionView };
 }
 
 /**
@@ -69,7 +71,14 @@ export async function planRoute(
     now.getTime(),
     version,
   );
-  const decision = decide(policyInput, classification, config, health, budget?.view);
+  // A request of a session: its pin, read from the table every process shares (one statement,
+  // for these requests only; sessions off: none is read, and none is written).
+  const key = route.context.session;
+  const session: SessionView | undefined =
+    key !== undefined && sessionsOf(config).enabled
+      ? { key, ...(await readPin(deps.db, route.tenantId, key).then((pin) => pin && { pin })) }
+      : undefined;
+  const decision = decide(policyInput, classification, config, health, budget?.view, session);
   const planned: PlannedRoute = {
     ...decision,
     candidates: decision.candidates.map((c) => {
@@ -95,5 +104,8 @@ export async function planRoute(
     fallbackOnContentFilter: config.fallback.onContentFilter,
     maxEscalations: config.fallback.maxEscalations,
   };
-  return { planned, decisionInput: { ...policyInput, health, ...(budget && { budget: budget.view }) } };
+  return {
+    planned,
+    decisionInput: { ...policyInput, health, ...(budget && { budget: budget.view }), ...(session && { session }) },
+  };
 }

@@ -21,6 +21,7 @@ import { effective, estimateCost, hardFilter, summarizeRejections } from './filt
 import { findOverride } from './overrides';
 import { rank, resolveStrategy } from './ranking';
 import { conditionHolds, ruleOrder } from './rules';
+import { applySession, summaryOf, type SessionView } from './session';
 import {
   AUTO_MODELS,
   UnknownModelError,
@@ -38,10 +39,20 @@ export function decide(
   config: SwitchyardConfig,
   health: HealthView = {},
   budget: BudgetView = {},
+  /** The request's session and its live pin, if it has one (./session.ts). */
+  session?: SessionView,
 ): RouteDecision {
   const catalog = config.catalog;
   const e = effective(input, config);
   const estimate = (m: Model) => estimateCost(m, c.inputTokens, input.maxOutputTokens, input.capability);
+  const candidateOf = (m: Model, step: CandidateStep = 'session', reason = 'kept for session'): Candidate => ({
+    modelId: m.id,
+    provider: m.provider,
+    model: m.model,
+    step,
+    reason,
+    estimatedCostUsd: estimate(m),
+  });
   const rejected: RouteDecision['rejected'] = [];
   const eligible: Model[] = [];
   for (const m of catalog.models) {
@@ -130,7 +141,7 @@ export function decide(
     if (mode === 'none') {
       const source = input.context.substitution ? 'request' : 'tenant';
       substitution = { mode, source, modelId: requested.id };
-      return strictDecision(
+      const strict = strictDecision(
         requested,
         rejected,
         strategy,
@@ -139,6 +150,7 @@ export function decide(
         health,
         chainOf(requested, input, config),
       );
+      return applySession(strict, session, { now: input.now, eligible, fixed: true, max: 1, candidateOf });
     }
     // A rule or override that applies to named models leads; the named model follows it.
     // Worded `requested <id> …`: the answer's `model_substituted.reason` reads it.
@@ -185,8 +197,7 @@ export function decide(
   const max = explicit ? preferred.length : config.fallback.maxCandidates;
   const chain: Candidate[] = [];
   const add = (m: Model, step: CandidateStep, reason: string) => {
-    if (chain.length < max && !chain.some((x) => x.modelId === m.id))
-      chain.push({ modelId: m.id, provider: m.provider, model: m.model, step, reason, estimatedCostUsd: estimate(m) });
+    if (chain.length < max && !chain.some((x) => x.modelId === m.id)) chain.push(candidateOf(m, step, reason));
   };
   for (const p of preferred) add(p.m, p.step, p.reason);
   // An explicit chain replaces the strategy's fallbacks (even when a filter left it empty).
@@ -202,16 +213,7 @@ export function decide(
     if (!used().has(m.provider)) add(m, 'fallback', `fallback: other provider, next by ${strategy}`);
   for (const m of ranked) add(m, 'fallback', `fallback: next by ${strategy}`);
 
-  const summary = chain.length
-    ? `${chain[0]!.modelId} (${chain[0]!.reason})${
-        chain.length > 1
-          ? `; fallbacks ${chain
-              .slice(1)
-              .map((x) => x.modelId)
-              .join(', ')}`
-          : ''
-      }`
-    : `no candidate left: ${summarizeRejections(rejected)}`;
+  const summary = chain.length ? summaryOf(chain) : `no candidate left: ${summarizeRejections(rejected)}`;
   const cooling =
     chain.length === 0
       ? rejected
@@ -219,7 +221,7 @@ export function decide(
           .map((r) => health.blocked![r.modelId]!.until)
           .sort()
       : [];
-  return {
+  const decision: RouteDecision = {
     candidates: chain,
     rejected,
     strategy,
@@ -230,6 +232,8 @@ export function decide(
     ...(cooling[0] && { retryAt: cooling[0] }),
     ...(explicit && { chain: explicit }),
   };
+  // A session's pinned model leads if the filters left it (an explicit chain is only reordered).
+  return applySession(decision, session, { now: input.now, eligible, fixed: explicit !== undefined, max, candidateOf });
 }
 
 /** Whether a rule or override (by its `appliesTo`, absent: `auto`) applies to this request. */

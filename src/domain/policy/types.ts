@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ComplianceSchema } from '../catalog';
 import { RegionSchema, StrategySchema, type Override, type Strategy } from '../config';
+import type { SessionRecord } from './session';
 
 export { AUTO_MODELS } from '../autoModels';
 
@@ -32,6 +33,11 @@ export const RouteContextSchema = z.object({
   /** The request's own choice (header or metadata); absent: the tenant's default, else `allowed`. */
   substitution: SubstitutionSchema.optional(),
   metadata: z.record(z.string(), z.string()).default({}),
+  /**
+   * The session the request belongs to (`X-Switchyard-Session`, or the body's `user` with a hash
+   * of the conversation's first messages): its requests stay on one model while its pin lives.
+   */
+  session: z.string().min(1).max(512).optional(),
 });
 export type RouteContext = z.infer<typeof RouteContextSchema>;
 
@@ -83,7 +89,8 @@ export const FILTERS = [
 ] as const;
 export type FilterName = (typeof FILTERS)[number];
 
-export type CandidateStep = 'requested' | 'override' | 'rule' | 'strategy' | 'fallback' | 'chain';
+/** `session`: the model a session's last answer came from, kept first for its prompt cache (./session.ts). */
+export type CandidateStep = 'requested' | 'override' | 'rule' | 'strategy' | 'fallback' | 'chain' | 'session';
 
 /** Where an explicit fallback chain came from: the request's `models`, the configuration, the catalog's model. */
 export type ChainSource = 'request' | 'config' | 'catalog';
@@ -119,6 +126,8 @@ export interface RouteDecision {
   substitution?: { mode: 'none'; source: 'request' | 'tenant'; modelId: string };
   /** With no candidate left but models only cooling down: when the first of them reopens for probes. */
   retryAt?: string;
+  /** A request of a session: whether its pinned model was kept first, or why it moved. */
+  session?: SessionRecord;
   /**
    * An explicit fallback chain for the named model: where it came from, the models it lists in
    * order, and those a filter skipped (with the filter and its reason). It replaces the strategy's
