@@ -21,7 +21,7 @@ export function chatRouteInput(req: Request, tenantId: string, body: ChatComplet
     needsJson: body.response_format !== undefined && body.response_format.type !== 'text',
     ...(hasImages(body.messages) && { needsVision: true }),
     ...(offersTools(body) && { needsTools: true }),
-    context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata }),
+    context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata, switchyard: body.switchyard }),
     waitForRecovery: waitForRecovery(req),
     ...(body.stream && { stream: true }),
     ...(body.models && { fallbacks: body.models }),
