@@ -21,6 +21,7 @@ import {
 import type { SwitchyardConfigInput } from '../../src/domain/config';
 import { decide, type PolicyInput, type RouteContext } from '../../src/domain/policy';
 import { DEFAULT_QUALITY, dialFor, thresholdsAt, tierAt } from '../../src/domain/policy/dial';
+import { replay, type RecordedDecision } from '../../src/domain/replay';
 
 const seed = validateConfig(
   YAML.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'seed-policy.yaml'), 'utf8')),
@@ -206,5 +207,58 @@ describe('classify() with a trained classifier', () => {
     expect(c.classifier?.version).toBe('rules-1');
     const { classifier: _, ...old } = c;
     expect(ClassificationSchema.parse(old).classifier).toBeUndefined();
+  });
+});
+
+describe('policy replay with classifier versions and dial settings', () => {
+  const recorded = (classification: Classification, requestId: string): RecordedDecision => {
+    const d = decide({ ...input(), requestId }, classification, seed);
+    return {
+      requestId,
+      input: { ...input(), requestId, health: {} },
+      classification,
+      decision: d,
+      configVersion: 1,
+    };
+  };
+
+  it('a record decided with version X replays with X, unless asked to classify again', () => {
+    const x = recorded(borderline, 'r-x');
+    const report = replay([x], seed, () => seed.catalog);
+    expect(report.classifierVersions).toEqual({ 'clf-test-borderline': 1 });
+    expect(report.changed).toBe(0);
+
+    // Asked for another version: the replay takes that classification instead.
+    const other = classify(
+      { operation: 'chat', messages: ask('Prove the bound on this integral') },
+      stubClassifier('clf-test-other', { simple: 0.05, medium: 0.05, complex: 0.9 }),
+    );
+    const again = replay([x], seed, () => seed.catalog, { reclassify: () => other });
+    expect(again.classifierVersions).toEqual({ 'clf-test-other': 1 });
+    expect(again.changed).toBe(1);
+  });
+
+  it('an old record without a version replays as rules-1', () => {
+    const { classifier: _, ...old } = classify({ operation: 'chat', messages: ask('Hello there') });
+    expect(replay([recorded(old, 'r-old')], seed, () => seed.catalog).classifierVersions).toEqual({ 'rules-1': 1 });
+  });
+
+  it('reports the cost of the recorded traffic at each dial setting: more quality, more cost', () => {
+    const report = replay([recorded(borderline, 'r-1'), recorded(borderline, 'r-2')], seed, () => seed.catalog);
+    expect(report.dial.map((s) => s.quality)).toEqual([0, 0.25, 0.5, 0.75, 1]);
+    expect(report.dial.map((s) => s.tiers)).toEqual([
+      { simple: 0, medium: 2, complex: 0, fixed: 0 },
+      { simple: 0, medium: 2, complex: 0, fixed: 0 },
+      { simple: 0, medium: 2, complex: 0, fixed: 0 },
+      { simple: 0, medium: 0, complex: 2, fixed: 0 },
+      { simple: 0, medium: 0, complex: 2, fixed: 0 },
+    ]);
+    const costs = report.dial.map((s) => s.costUsd);
+    expect(costs[4]).toBeGreaterThan(costs[0]!);
+    for (let i = 1; i < costs.length; i++) expect(costs[i]).toBeGreaterThanOrEqual(costs[i - 1]!);
+    // With the keyword rules the dial moves nothing: the same cost at every setting.
+    const rules = classify({ operation: 'chat', messages: ask('Prove the bound on this integral') });
+    const flat = replay([recorded(rules, 'r-3')], seed, () => seed.catalog).dial.map((s) => s.costUsd);
+    expect(new Set(flat).size).toBe(1);
   });
 });
