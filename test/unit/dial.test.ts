@@ -145,6 +145,9 @@ describe('the cost–quality dial', () => {
     expect(rules.classifier?.complexityProbs).toEqual({ simple: 0, medium: 0, complex: 0, [rules.complexity]: 1 });
     const tiers = [0, 0.5, 1].map((q) => decide(input({ quality: q }), rules, seed).dial!.tier);
     expect(new Set(tiers)).toEqual(new Set([rules.complexity]));
+    expect(decide(input({ quality: 0.9 }), rules, seed).dial!.explanation).toMatch(
+      /rules-1 is one-hot, the dial does not move it$/,
+    );
   });
 
   it("without a request value: the tenant's default, then routing.defaultQuality, then 0.5", () => {

@@ -97,7 +97,8 @@ export function dialFor(c: Classification, quality: number, source: QualitySourc
   const probs = complexityProbsOf(c);
   const version = c.classifier?.version ?? 'rules-1';
   const { tier, thresholds, explanation } = tierAt(probs, quality);
-  const oneHot = !c.classifier?.complexityProbs;
+  // All the probability on one label (the keyword rules): every threshold is inside (0, 1).
+  const oneHot = Object.values(probs).some((p) => p >= 1);
   return {
     quality,
     source,
