@@ -44,6 +44,10 @@ it('the OpenAI SDK sends the dial in the body (extra body `switchyard`); the hea
   const viaBody = await client().chat.completions.create(body).withResponse();
   const fromBody = await recordedDecision(viaBody.response.headers.get('x-switchyard-request-id')!);
   expect(fromBody.decision.dial).toMatchObject({ quality: 0.9, source: 'request' });
+  // The answer's own `switchyard.decision` says why, in the dial's words.
+  const extension = (viaBody.data as unknown as { switchyard: { decision: string } }).switchyard;
+  expect(extension.decision).toContain(fromBody.decision.dial!.explanation);
+  expect(extension.decision).toContain('at quality 0.9 →');
   // The classification names the classifier that made it: the current one.
   expect(fromBody.classification.classifier?.version).toBe(currentVersion());
 
