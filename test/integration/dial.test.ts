@@ -235,4 +235,6 @@ it('policy replay uses each record’s classifier version unless asked otherwise
 
   const unknown = await replayAs({ classifierVersion: 'clf-2000-01-01-deadbeef' });
   expect([unknown.status, unknown.body.error.param]).toEqual([400, 'classifierVersion']);
+  expect(unknown.body.error.message).toMatch(/unknown classifier version 'clf-2000-01-01-deadbeef'/);
+  expect(unknown.body.error.message).not.toContain('/'); // no server path
 });

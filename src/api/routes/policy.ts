@@ -16,6 +16,7 @@ import type { Db } from '../../db';
 import type { HealthPort } from '../../services/healthPort';
 import { planRoute } from '../../services/routePlan';
 import { classifierFor, classifyStored, UnknownClassifierVersionError } from '../../services/classifiers';
+import { classifierVersions } from '../../services/classifierModels';
 import type { Catalog } from '../../domain/catalog';
 import { boundIssues } from '../../domain/configBounds';
 import { ChatCompletionRequestSchema } from '../../domain/chat';
@@ -50,11 +51,12 @@ function classifierNamed(version: string, param: string): Classifier | undefined
   try {
     return classifierFor(version);
   } catch (err) {
+    // Named without the loader's message: it holds a path on the server.
     if (err instanceof UnknownClassifierVersionError)
-      throw HttpError.invalid(`Invalid value for '${param}': ${err.message} (or 'current', '${RULES_VERSION}').`, {
-        param,
-        code: 'invalid_value',
-      });
+      throw HttpError.invalid(
+        `Invalid value for '${param}': unknown classifier version '${version}'. Use 'current', '${RULES_VERSION}' or one of: ${classifierVersions().join(', ') || '(no trained model installed)'}.`,
+        { param, code: 'invalid_value' },
+      );
     throw err;
   }
 }
