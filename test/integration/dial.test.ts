@@ -118,6 +118,17 @@ it('responses and messages carry the dial to the decision too', async () => {
   }
 });
 
+it('an operation carries the dial in its body too', async () => {
+  const sentiment = '{"label": "positive", "scores": {"positive": 0.9, "negative": 0.05, "neutral": 0.05}}';
+  for (const m of ['premium', 'cheap']) stack.fakes.openai.setDefault(m, { kind: 'ok', content: sentiment });
+  stack.fakes.anthropic.setDefault('middle', { kind: 'ok', content: sentiment });
+  const res = await stack.post('/operations/sentiment', { text: 'I loved it', switchyard: { quality: 0.15 } });
+  expect(res.status).toBe(200);
+  const { decision, classification } = await recordedDecision(res.body.id);
+  expect(decision.dial).toMatchObject({ quality: 0.15, source: 'request' });
+  expect(classification.taskType).toBe('analysis'); // declared by the operation, whatever classifies it
+});
+
 it('the dry run explains the tier the dial chose, and can classify with another version', async () => {
   const res = await stack.post(
     '/route',
