@@ -38,6 +38,7 @@ export const HYPER_GRID: Array<Partial<HeadHyper>> = [
   { minSources: 1 },
   { minSources: 3 },
   { l2: 1e-4 },
+  { l2: 3e-4 },
   { classPower: 1 },
 ];
 
