@@ -1,10 +1,12 @@
 /**
- * The routing context of a request, from `X-Switchyard-*` headers and the body's `user` and
- * `metadata` (so OpenAI clients can pass attributes without custom headers). Headers win.
+ * The routing context of a request, from `X-Switchyard-*` headers and the body's `user`,
+ * `metadata` and `switchyard` extension (so OpenAI clients can pass attributes without custom
+ * headers). Headers win.
  */
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import { RouteContextSchema, SubstitutionSchema, type RouteContext, type Substitution } from '../domain/policy';
+import { QualitySchema, type SwitchyardRequestExtension } from '../domain/requestExtension';
 import { HttpError } from './errors';
 
 const HEADERS: Record<string, string> = {
@@ -45,6 +47,7 @@ export function routeContext(
     user?: string;
     metadata?: Record<string, string> | null;
     messages?: ReadonlyArray<{ role: string; content?: unknown }>;
+    switchyard?: SwitchyardRequestExtension;
   },
 ): RouteContext {
   const metadata = body.metadata ?? {};
@@ -73,6 +76,8 @@ export function routeContext(
   if (substitution) Object.assign(raw, { substitution });
   const session = sessionOf(req, body);
   if (session) Object.assign(raw, { session });
+  const quality = qualityOf(req, body.switchyard);
+  if (quality !== undefined) Object.assign(raw, { quality });
   const parsed = RouteContextSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -136,6 +141,23 @@ export function sessionOf(
     .digest('hex')
     .slice(0, 32);
   return `user:${body.user}:${hash}`;
+}
+
+/**
+ * The cost–quality dial: `X-Switchyard-Quality`, or the body's `switchyard.quality` (the header
+ * wins), a number from 0 (the cheapest acceptable tier) to 1 (the best available). Absent: the
+ * tenant's default (`quality` in its policy), else `routing.defaultQuality`, else 0.5.
+ */
+export function qualityOf(req: Request, extension: SwitchyardRequestExtension | undefined): number | undefined {
+  const header = req.header('x-switchyard-quality');
+  if (header === undefined) return extension?.quality;
+  const value = header.trim() === '' ? NaN : Number(header.trim());
+  if (!QualitySchema.safeParse(value).success)
+    throw HttpError.invalid(
+      `Invalid value for 'X-Switchyard-Quality': expected a number from 0 (cheapest) to 1 (best), got '${header}'.`,
+      { param: 'X-Switchyard-Quality', code: 'invalid_value' },
+    );
+  return value;
 }
 
 /** `X-Switchyard-Wait-For-Recovery: true`: when every candidate's breaker is open, wait for one to reopen (batch callers). */

@@ -22,7 +22,12 @@ export function chatRouteInput(req: Request, tenantId: string, body: ChatComplet
     ...(hasImages(body.messages) && { needsVision: true }),
     ...(offersTools(body) && { needsTools: true }),
     // The messages only for the session key's hash: the text itself goes no further.
-    context: routeContext(req, tenantId, { user: body.user, metadata: body.metadata, messages: body.messages }),
+    context: routeContext(req, tenantId, {
+      user: body.user,
+      metadata: body.metadata,
+      messages: body.messages,
+      switchyard: body.switchyard,
+    }),
     waitForRecovery: waitForRecovery(req),
     ...(body.stream && { stream: true }),
     ...(body.models && { fallbacks: body.models }),

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { ChatCompletionRequest, ChatMessage, ToolCall, ToolChoice } from './chat';
 import { anthropicStopReason } from './stream';
+import { SwitchyardRequestExtensionSchema } from './requestExtension';
 
 const TextBlock = z.object({ type: z.literal('text'), text: z.string() }).passthrough();
 const ImageBlock = z.object({
@@ -77,6 +78,8 @@ export const AnthropicMessagesRequestSchema = z
     tools: z.array(AnthropicTool).max(128).optional(),
     tool_choice: AnthropicToolChoice.optional(),
     stream: z.boolean().optional(),
+    /** Switchyard's own settings for this request (e.g. `{ "quality": 0.8 }`, the cost–quality dial). */
+    switchyard: SwitchyardRequestExtensionSchema.optional(),
   })
   .strict();
 export type AnthropicMessagesRequest = z.infer<typeof AnthropicMessagesRequestSchema>;
@@ -167,6 +170,7 @@ export function toChatRequest(
       'disable_parallel_tool_use' in choice &&
       choice.disable_parallel_tool_use && { parallel_tool_calls: false }),
     ...(m.stream && { stream: true }),
+    ...(m.switchyard && { switchyard: m.switchyard }),
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { ChatAnswer, EmbeddingsAnswer } from './storedAnswer';
+import { SwitchyardRequestExtensionSchema } from './requestExtension';
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 /**
@@ -124,6 +125,8 @@ export const ChatCompletionRequestSchema = z
     tools: z.array(ToolSchema).min(1).max(128).optional(),
     tool_choice: ToolChoiceSchema.optional(),
     parallel_tool_calls: z.boolean().optional(),
+    /** Switchyard's own settings for this request (e.g. `{ "quality": 0.8 }`, the cost–quality dial). */
+    switchyard: SwitchyardRequestExtensionSchema.optional(),
   })
   .strict()
   .superRefine((r, ctx) => {

@@ -1,7 +1,11 @@
 /**
  * Classifies a request before routing: what kind of task it is, how hard, how large.
- * Pure and deterministic (same messages → same classification), so a decision can be replayed.
- * Keyword rules are a transparent first cut; every rule that fired is listed in `signals`.
+ * Pure and deterministic (same messages and classifier version → same classification), so a
+ * decision can be replayed. With a trained classifier (`src/domain/classifier`), the task type
+ * (for chat; an operation declares its own) and the complexity come from its prediction, and the
+ * classification records its version, confidences, complexity probabilities and the features that
+ * decided. Without one, keyword rules decide (version `rules-1`); every rule that fired is listed
+ * in `signals`. The size signals (input tokens, the context a model needs) are counted either way.
  */
 import { z } from 'zod';
 import { contentText, type ChatMessage } from './chat';
@@ -12,6 +16,22 @@ import { countMessageTokens } from './tokens';
 export const TASK_TYPES = ['code', 'math', 'summarization', 'extraction', 'analysis', 'writing', 'chat'] as const;
 export const COMPLEXITIES = ['simple', 'medium', 'complex'] as const;
 
+/** The keyword rules below, as a classifier version (records from before versions were kept are this). */
+export const RULES_VERSION = 'rules-1';
+
+/** What decided the task type and complexity: the classifier's version and its evidence. */
+export const ClassifierRecordSchema = z.object({
+  version: z.string(),
+  /** Calibrated probability of the task type (1 for an operation's declared type, and for the rules). */
+  taskConfidence: z.number().min(0).max(1),
+  complexityConfidence: z.number().min(0).max(1),
+  /** Calibrated, summing to 1; one-hot for the rules. The dial reads these. */
+  complexityProbs: z.record(z.enum(COMPLEXITIES), z.number().min(0).max(1)),
+  /** The top features behind each label, e.g. `task:w:prove`, `complexity:c:tegr`. */
+  features: z.array(z.string()),
+});
+export type ClassifierRecord = z.infer<typeof ClassifierRecordSchema>;
+
 export const ClassificationSchema = z.object({
   operation: z.string(),
   taskType: z.enum(TASK_TYPES),
@@ -20,9 +40,33 @@ export const ClassificationSchema = z.object({
   /** Input tokens plus the output cap: the context window a model needs. */
   requiredContext: z.number().int().nonnegative(),
   signals: z.array(z.string()),
+  /** Absent in records from before classifier versions were kept: those are `rules-1`. */
+  classifier: ClassifierRecordSchema.optional(),
 });
 export type Classification = z.infer<typeof ClassificationSchema>;
 export type TaskType = (typeof TASK_TYPES)[number];
+export type Complexity = (typeof COMPLEXITIES)[number];
+
+/** One head's prediction (the shape of `src/domain/classifier/model.ts`'s `HeadPrediction`). */
+export interface HeadPredictionOf<L extends string> {
+  label: L;
+  confidence: number;
+  probs: Record<L, number>;
+  features: string[];
+}
+
+/**
+ * A trained classifier, ready to predict: a loaded model and its `predict`, bound together (the
+ * worker builds it from `src/services/classifierModels.ts`; this file stays free of model files).
+ */
+export interface Classifier {
+  version: string;
+  predict(text: string): {
+    version: string;
+    taskType: HeadPredictionOf<TaskType>;
+    complexity: HeadPredictionOf<Complexity>;
+  };
+}
 
 // Checked in order; the first task type with a match wins.
 const TASK_RULES: Array<[TaskType, RegExp]> = [
@@ -49,12 +93,53 @@ export interface ClassifyInput {
   maxOutputTokens?: number;
 }
 
+export function classify(input: ClassifyInput, classifier?: Classifier): Classification {
+  if (!classifier) return classifyByRules(input);
+  const text = lastUserText(input.messages);
+  const p = classifier.predict(text);
+  const declared = taskTypeOf(input.operation);
+  const taskType: TaskType = declared ?? p.taskType.label;
+  const inputTokens = countMessageTokens(input.messages);
+  const complexityProbs = Object.fromEntries(COMPLEXITIES.map((k) => [k, round4(p.complexity.probs[k] ?? 0)]));
+  return {
+    operation: input.operation,
+    taskType,
+    complexity: p.complexity.label,
+    inputTokens,
+    requiredContext: inputTokens + (input.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS),
+    signals: [
+      declared
+        ? `task:${taskType} (operation ${input.operation})`
+        : `task:${taskType} (${p.version}, confidence ${p.taskType.confidence.toFixed(2)})`,
+      `complexity:${p.complexity.label} (${p.version}, confidence ${p.complexity.confidence.toFixed(2)})`,
+      `size:${inputTokens} tokens`,
+    ],
+    classifier: {
+      version: p.version,
+      taskConfidence: declared ? 1 : round4(p.taskType.confidence),
+      complexityConfidence: round4(p.complexity.confidence),
+      complexityProbs: complexityProbs as Record<Complexity, number>,
+      features: [
+        ...(declared ? [] : p.taskType.features.slice(0, 5).map((f) => `task:${f}`)),
+        ...p.complexity.features.slice(0, 5).map((f) => `complexity:${f}`),
+      ],
+    },
+  };
+}
+
+const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+
+function lastUserText(messages: ChatMessage[]): string {
+  const lastUser = [...messages].reverse().find((m) => m.role === 'user');
+  return lastUser ? contentText(lastUser.content) : '';
+}
+
 export { DEFAULT_OUTPUT_TOKENS } from './limits';
 
-export function classify(input: ClassifyInput): Classification {
+/** The keyword rules (`rules-1`): the transparent first cut, and the fallback with no trained model. */
+function classifyByRules(input: ClassifyInput): Classification {
   const signals: string[] = [];
-  const lastUser = [...input.messages].reverse().find((m) => m.role === 'user');
-  const text = lastUser ? contentText(lastUser.content) : '';
+  const text = lastUserText(input.messages);
 
   // Operations declare their task type (the registry); only chat is inferred from the text.
   const declared = taskTypeOf(input.operation);
@@ -85,7 +170,7 @@ export function classify(input: ClassifyInput): Classification {
     signals.push(`hint:complex wording (${hints.join(', ')})`);
   }
   if (input.operation === 'chat' && (taskType === 'code' || taskType === 'math' || taskType === 'analysis')) score += 1;
-  const complexity = score >= 2 ? 'complex' : score === 1 ? 'medium' : 'simple';
+  const complexity: Complexity = score >= 2 ? 'complex' : score === 1 ? 'medium' : 'simple';
 
   return {
     operation: input.operation,
@@ -94,5 +179,13 @@ export function classify(input: ClassifyInput): Classification {
     inputTokens,
     requiredContext: inputTokens + (input.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS),
     signals,
+    classifier: {
+      version: RULES_VERSION,
+      taskConfidence: 1,
+      complexityConfidence: 1,
+      complexityProbs: { simple: 0, medium: 0, complex: 0, [complexity]: 1 },
+      // The rules' evidence is `signals`.
+      features: [],
+    },
   };
 }

@@ -116,6 +116,11 @@ export const TenantPolicySchema = z
     region: RegionSchema.optional(),
     compliance: z.array(ComplianceSchema).default([]),
     strategy: StrategySchema.optional(),
+    /**
+     * The cost–quality dial for the tenant's requests that do not set one (0 = the cheapest
+     * acceptable tier, 1 = the best available); absent: `routing.defaultQuality`, else 0.5.
+     */
+    quality: z.number().min(0).max(1).optional(),
     /** The default for requests naming a model: `none` never answers them with another model. */
     substitution: z.enum(['none', 'allowed']).optional(),
     ...Restrictions,
@@ -143,6 +148,8 @@ export const DEFAULT_SESSION_TTL_SECONDS = 300;
 export const RoutingSchema = z
   .object({
     defaultStrategy: StrategySchema.default('auto'),
+    /** The cost–quality dial for requests and tenants that set none (absent: 0.5). */
+    defaultQuality: z.number().min(0).max(1).optional(),
     /** Weights of the balanced score: quality up, cost and latency down. */
     balancedWeights: z
       .object({ quality: z.number().min(0), cost: z.number().min(0), latency: z.number().min(0) })

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { BatchOptions } from './batch/job';
 import type { ChatMessage } from './chat';
 import type { TaskType } from './classify';
+import { SwitchyardRequestExtensionSchema } from './requestExtension';
 
 type Body = Record<string, unknown>;
 
@@ -57,6 +58,8 @@ const model = z.string().min(1).default('auto');
 const attribution = {
   user: z.string().max(256).optional(),
   metadata: z.record(z.string().max(64), z.string().max(512)).optional(),
+  /** Switchyard's own settings for this request (e.g. `{ "quality": 0.8 }`, the cost–quality dial). */
+  switchyard: SwitchyardRequestExtensionSchema.optional(),
 };
 
 const score = z.number().min(0).max(1);

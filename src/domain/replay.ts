@@ -1,12 +1,17 @@
 /**
  * Policy replay: re-runs recorded decisions against a proposed configuration, without calling any
  * model, and reports what would change — how many requests route differently, the estimated cost
- * delta, and residency changes (the chosen model processes data in different regions).
+ * delta, and residency changes (the chosen model processes data in different regions) — and what
+ * the recorded traffic would cost at each setting of the cost–quality dial.
+ *
+ * A record is replayed with the classification it was decided with, so with the classifier
+ * version that made it (`rules-1` for records from before versions were kept), unless the caller
+ * re-classifies it (`reclassify`: another version, or the current one).
  * Pure: the caller loads the recorded inputs and the catalogs they were decided with.
  */
 import { findModel, type Catalog } from './catalog';
 import { roundUsd } from './usd';
-import type { Classification } from './classify';
+import { RULES_VERSION, type Classification, type Complexity } from './classify';
 import type { SwitchyardConfig } from './config';
 import {
   decide,
@@ -16,6 +21,7 @@ import {
   type RouteDecision,
   type SessionView,
 } from './policy';
+import { DIAL_SETTINGS } from './policy/dial';
 
 export interface RecordedDecision {
   requestId: string;
@@ -37,6 +43,19 @@ export interface ReplayChange {
   regionsAfter: string[];
 }
 
+/** The recorded traffic at one dial setting (every request's own setting replaced by it). */
+export interface DialSettingReport {
+  quality: number;
+  /** The first candidates' estimated cost, summed (worst case: input plus the output cap). */
+  costUsd: number;
+  /**
+   * Requests whose first model the tier chose, by tier; `fixed`: the others (a named model, a rule,
+   * an override, or a strategy the request or tenant set decided, whatever the dial says).
+   */
+  tiers: Record<Complexity | 'fixed', number>;
+  unroutable: number;
+}
+
 export interface ReplayReport {
   evaluated: number;
   changed: number;
@@ -45,7 +64,21 @@ export interface ReplayReport {
   unroutable: number;
   costDeltaUsd: number;
   residencyChanges: number;
+  /** The classifier versions the replayed classifications came from, with their counts. */
+  classifierVersions: Record<string, number>;
+  /** The proposed configuration's cost of the same traffic at each dial setting. */
+  dial: DialSettingReport[];
   examples: ReplayChange[];
+}
+
+export interface ReplayOptions {
+  /**
+   * Another classification for a record (another classifier version, or the current one);
+   * `undefined`: the recorded one.
+   */
+  reclassify?: (r: RecordedDecision) => Classification | undefined;
+  /** The dial settings to report the cost at (default 0, 0.25, 0.5, 0.75, 1). */
+  dialSettings?: readonly number[];
 }
 
 const MAX_EXAMPLES = 20;
@@ -61,23 +94,44 @@ export class Replayer {
   private residencyChanges = 0;
   private costDelta = 0;
   private readonly examples: ReplayChange[] = [];
+  private readonly versions: Record<string, number> = {};
+  private readonly dial: DialSettingReport[];
 
   constructor(
     private readonly proposed: SwitchyardConfig,
     private readonly catalogOf: (version: number) => Catalog | undefined,
-  ) {}
+    private readonly options: ReplayOptions = {},
+  ) {
+    this.dial = (options.dialSettings ?? DIAL_SETTINGS).map((quality) => ({
+      quality,
+      costUsd: 0,
+      tiers: { simple: 0, medium: 0, complex: 0, fixed: 0 },
+      unroutable: 0,
+    }));
+  }
 
   add(r: RecordedDecision): void {
     const proposed = this.proposed;
     this.evaluated++;
-    const before = r.decision.candidates[0];
-    let after: RouteDecision['candidates'][number] | undefined;
-    try {
-      after = decide(r.input, r.classification, proposed, r.input.health, r.input.budget, r.input.session)
-        .candidates[0];
-    } catch {
-      after = undefined; // the requested model left the catalog
+    const classification = this.options.reclassify?.(r) ?? r.classification;
+    const version = classification.classifier?.version ?? RULES_VERSION;
+    this.versions[version] = (this.versions[version] ?? 0) + 1;
+    const decideWith = (input: PolicyInput): RouteDecision | undefined => {
+      try {
+        return decide(input, classification, proposed, r.input.health, r.input.budget, r.input.session);
+      } catch {
+        return undefined; // the requested model left the catalog
+      }
+    };
+    for (const setting of this.dial) {
+      const d = decideWith({ ...r.input, context: { ...r.input.context, quality: setting.quality } });
+      const first = d?.candidates[0];
+      if (!first) setting.unroutable++;
+      setting.costUsd += first?.estimatedCostUsd ?? 0;
+      setting.tiers[first?.step === 'strategy' && d?.dial ? d.dial.tier : 'fixed']++;
     }
+    const before = r.decision.candidates[0];
+    const after = decideWith(r.input)?.candidates[0];
     if (!after) this.unroutable++;
     const costBefore = before?.estimatedCostUsd ?? 0;
     const costAfter = after?.estimatedCostUsd ?? 0;
@@ -110,6 +164,8 @@ export class Replayer {
       unroutable: this.unroutable,
       costDeltaUsd: roundUsd(this.costDelta),
       residencyChanges: this.residencyChanges,
+      classifierVersions: { ...this.versions },
+      dial: this.dial.map((s) => ({ ...s, tiers: { ...s.tiers }, costUsd: roundUsd(s.costUsd) })),
       examples: [...this.examples],
     };
   }
@@ -119,8 +175,9 @@ export function replay(
   records: RecordedDecision[],
   proposed: SwitchyardConfig,
   catalogOf: (version: number) => Catalog | undefined,
+  options: ReplayOptions = {},
 ): ReplayReport {
-  const replayer = new Replayer(proposed, catalogOf);
+  const replayer = new Replayer(proposed, catalogOf, options);
   for (const r of records) replayer.add(r);
   return replayer.report();
 }

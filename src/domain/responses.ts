@@ -14,6 +14,7 @@ import type { ChatCompletionRequest, ChatMessage, Tool, ToolCall, ToolChoice } f
 // As chat's: image URLs (the provider fetches them: only https:, http: and data:), function names, schema size.
 import { ChatMessageSchema, ImageUrl, MAX_SCHEMA_CHARS, ToolName } from './chat';
 import { readAnswer, type ChatAnswer } from './storedAnswer';
+import { SwitchyardRequestExtensionSchema } from './requestExtension';
 
 // ---------------------------------------------------------------------------------------------
 // The create body
@@ -213,6 +214,8 @@ export const ResponsesCreateSchema = z
     top_logprobs: z.unknown().optional(),
     conversation: z.unknown().optional(),
     prompt: z.unknown().optional(),
+    /** Switchyard's own settings for this request (e.g. `{ "quality": 0.8 }`, the cost–quality dial). */
+    switchyard: SwitchyardRequestExtensionSchema.optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -527,6 +530,7 @@ export function toChatRequest(
           : { type: format.type },
     }),
     ...(params.stream && { stream: true }),
+    ...(params.switchyard && { switchyard: params.switchyard }),
   };
 }
 

@@ -16,7 +16,8 @@
  */
 import { findModel, type Model } from '../catalog';
 import type { Classification } from '../classify';
-import type { SwitchyardConfig } from '../config';
+import type { SwitchyardConfig, TenantPolicy } from '../config';
+import { DEFAULT_QUALITY, dialFor, type DialDecision } from './dial';
 import { effective, estimateCost, hardFilter, summarizeRejections } from './filters';
 import { findOverride } from './overrides';
 import { rank, resolveStrategy } from './ranking';
@@ -62,7 +63,11 @@ export function decide(
   }
 
   const notes: string[] = [];
-  let strategy = resolveStrategy(input.context.strategy ?? e.tenant?.strategy ?? config.routing.defaultStrategy, c);
+  const chosen = input.context.strategy ?? e.tenant?.strategy ?? config.routing.defaultStrategy;
+  // Under `auto`, the complexity probabilities and the cost–quality dial choose the tier.
+  const dial = chosen === 'auto' ? dialOf(input, c, config, e.tenant) : undefined;
+  if (dial) notes.push(`tier: ${dial.explanation}`);
+  let strategy = resolveStrategy(chosen, dial?.tier ?? c.complexity);
   // Near the limit, spend what is left on cheaper models before refusing outright.
   if (budget.nearLimit && strategy !== 'cost') {
     notes.push(
@@ -206,7 +211,13 @@ export function decide(
     add(
       ranked[0],
       'strategy',
-      `strategy ${strategy}${input.context.strategy || e.tenant?.strategy ? '' : ` (${c.complexity} task)`}`,
+      `strategy ${strategy}${
+        dial && strategy === resolveStrategy('auto', dial.tier)
+          ? `: ${dial.explanation}`
+          : budget.nearLimit && dial
+            ? ' (budget near its limit)'
+            : ''
+      }`,
     );
   const used = () => new Set(chain.map((x) => x.provider));
   for (const m of ranked)
@@ -229,11 +240,25 @@ export function decide(
     ...(ruleInfo && { rule: ruleInfo }),
     notes,
     summary,
+    ...(dial && { dial }),
     ...(cooling[0] && { retryAt: cooling[0] }),
     ...(explicit && { chain: explicit }),
   };
   // A session's pinned model leads if the filters left it (an explicit chain is only reordered).
   return applySession(decision, session, { now: input.now, eligible, fixed: explicit !== undefined, max, candidateOf });
+}
+
+/** The dial's setting for this request (its own, its tenant's, the configuration's, 0.5) applied to `c`. */
+function dialOf(
+  input: PolicyInput,
+  c: Classification,
+  config: SwitchyardConfig,
+  tenant: TenantPolicy | undefined,
+): DialDecision {
+  if (input.context.quality !== undefined) return dialFor(c, input.context.quality, 'request');
+  if (tenant?.quality !== undefined) return dialFor(c, tenant.quality, 'tenant');
+  if (config.routing.defaultQuality !== undefined) return dialFor(c, config.routing.defaultQuality, 'config');
+  return dialFor(c, DEFAULT_QUALITY, 'default');
 }
 
 /** Whether a rule or override (by its `appliesTo`, absent: `auto`) applies to this request. */

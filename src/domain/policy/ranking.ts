@@ -1,12 +1,13 @@
 /** Strategies: how the eligible models are ranked when no override or rule decides. */
 import type { Model } from '../catalog';
-import type { Classification } from '../classify';
+import type { Complexity } from '../classify';
 import type { Strategy, SwitchyardConfig } from '../config';
 import { stableFraction } from './hash';
 
-export function resolveStrategy(s: Strategy, c: Classification): Exclude<Strategy, 'auto'> {
+/** `auto` ranks by the tier the request needs (the dial's, `./dial.ts`): cheapest, balanced or premium first. */
+export function resolveStrategy(s: Strategy, tier: Complexity): Exclude<Strategy, 'auto'> {
   if (s !== 'auto') return s;
-  return c.complexity === 'simple' ? 'cost' : c.complexity === 'complex' ? 'quality' : 'balanced';
+  return tier === 'simple' ? 'cost' : tier === 'complex' ? 'quality' : 'balanced';
 }
 
 /** Ranks eligible models by the strategy, best first. */

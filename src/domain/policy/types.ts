@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ComplianceSchema } from '../catalog';
 import { RegionSchema, StrategySchema, type Override, type Strategy } from '../config';
+import type { DialDecision } from './dial';
 import type { SessionRecord } from './session';
 
 export { AUTO_MODELS } from '../autoModels';
@@ -32,6 +33,11 @@ export const RouteContextSchema = z.object({
   excludeProviders: z.array(z.string()).default([]),
   /** The request's own choice (header or metadata); absent: the tenant's default, else `allowed`. */
   substitution: SubstitutionSchema.optional(),
+  /**
+   * The cost–quality dial (`X-Switchyard-Quality`, or the body's `switchyard.quality`): 0 = the
+   * cheapest acceptable tier, 1 = the best available. Absent: the tenant's default, else 0.5.
+   */
+  quality: z.number().min(0).max(1).optional(),
   metadata: z.record(z.string(), z.string()).default({}),
   /**
    * The session the request belongs to (`X-Switchyard-Session`, or the body's `user` with a hash
@@ -119,6 +125,11 @@ export interface RouteDecision {
   rule?: { id: string; name?: string; picked?: string };
   notes: string[];
   summary: string;
+  /**
+   * Under the `auto` strategy: the tier the complexity probabilities and the cost–quality dial
+   * chose, with the thresholds and the sentence that explains it. Absent when a strategy was set.
+   */
+  dial?: DialDecision;
   /**
    * A named model with no substitution: the chain is that model alone, and a failure ends the
    * request naming it. `source`: the request asked (header or metadata), or its tenant's default.

@@ -1,0 +1,153 @@
+/**
+ * The trained prompt classifier (issue 23): two multinomial logistic-regression heads (task type,
+ * complexity) over the hashed features of ./features, with temperature-calibrated probabilities.
+ *
+ * The weights file (models/classifier/<version>.json, parsed with ClassifierModelSchema) is produced by
+ * `npm run train:classifier`; this module only reads it. `predict` is pure and deterministic: the same
+ * model and text give the same prediction, so a decision can be replayed with the version it was made
+ * with. Decoded weights are memoised per model object (a cache, not state that changes answers).
+ */
+import { z } from 'zod';
+import { COMPLEXITIES, TASK_TYPES, type TaskType } from '../classify';
+import { decodeAscending, decodeInt16, fromBase64 } from './codec';
+import { featurize, type FeatureVector } from './features';
+
+export { COMPLEXITIES, TASK_TYPES };
+export type { TaskType };
+export type Complexity = (typeof COMPLEXITIES)[number];
+
+const HeadSchema = z.object({
+  labels: z.array(z.string()).min(2),
+  /** Logits are divided by this before the softmax (fitted on the tune split). */
+  temperature: z.number().positive(),
+  bias: z.array(z.number()),
+  /** A weight is its int16 value × scale. */
+  scale: z.number().positive(),
+  /** Base64 of the varint-encoded deltas of the buckets that have any non-zero weight, ascending. */
+  buckets: z.string(),
+  /** Base64 of little-endian int16 weights, bucket-major: labels.length values per bucket. */
+  weights: z.string(),
+});
+export type HeadWeights = z.infer<typeof HeadSchema>;
+
+export const ClassifierModelSchema = z.object({
+  /** clf-<date>-<first 8 hex of the sha256 of this file's JSON without the version field>. */
+  version: z.string().regex(/^clf-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}$/),
+  featurizer: z.object({
+    bucketBits: z.number().int().min(10).max(24),
+    charMin: z.number().int().min(1),
+    charMax: z.number().int().min(1),
+    maxChars: z.number().int().positive(),
+    charWeight: z.number().positive(),
+  }),
+  heads: z.object({ taskType: HeadSchema, complexity: HeadSchema }),
+  /** How the weights were made (corpus hash, split, hyper-parameters, held-out figures): for people. */
+  training: z.record(z.string(), z.unknown()),
+});
+export type ClassifierModel = z.infer<typeof ClassifierModelSchema>;
+
+export interface HeadPrediction<L extends string> {
+  label: L;
+  /** Calibrated probability of `label`. */
+  confidence: number;
+  /** Calibrated, sums to 1. */
+  probs: Record<L, number>;
+  /** Top contributing features for `label` (at most 5), e.g. ['w:prove', 'c:tegr']. */
+  features: string[];
+}
+
+export interface Prediction {
+  version: string;
+  taskType: HeadPrediction<TaskType>;
+  complexity: HeadPrediction<Complexity>;
+}
+
+/** A head's weights decoded into a dense bucket-major table. */
+interface DecodedHead {
+  labels: string[];
+  bias: number[];
+  temperature: number;
+  weights: Float32Array;
+  /** Per bucket, the mean of its weights over the labels (for explanations). */
+  means: Float32Array;
+}
+
+const decoded = new WeakMap<ClassifierModel, { taskType: DecodedHead; complexity: DecodedHead }>();
+
+function decodeHead(head: HeadWeights, bucketBits: number): DecodedHead {
+  const k = head.labels.length;
+  const buckets = decodeAscending(fromBase64(head.buckets));
+  const q = decodeInt16(fromBase64(head.weights));
+  if (q.length !== buckets.length * k) throw new Error('classifier model: weights and buckets disagree');
+  const weights = new Float32Array((1 << bucketBits) * k);
+  const means = new Float32Array(1 << bucketBits);
+  buckets.forEach((b, i) => {
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += weights[b * k + c] = q[i * k + c]! * head.scale;
+    means[b] = sum / k;
+  });
+  return { labels: head.labels, bias: head.bias, temperature: head.temperature, weights, means };
+}
+
+function heads(model: ClassifierModel) {
+  let d = decoded.get(model);
+  if (!d) {
+    const bits = model.featurizer.bucketBits;
+    d = { taskType: decodeHead(model.heads.taskType, bits), complexity: decodeHead(model.heads.complexity, bits) };
+    decoded.set(model, d);
+  }
+  return d;
+}
+
+/** Softmax of logits / temperature (stable). */
+export function softmax(logits: ArrayLike<number>, temperature = 1): number[] {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]! / temperature);
+  const e = Array.from({ length: logits.length }, (_, i) => Math.exp(logits[i]! / temperature - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}
+
+function predictHead<L extends string>(head: DecodedHead, x: FeatureVector): HeadPrediction<L> {
+  const k = head.labels.length;
+  const logits = head.bias.slice();
+  for (let j = 0; j < x.buckets.length; j++) {
+    const base = x.buckets[j]! * k;
+    const v = x.values[j]!;
+    for (let c = 0; c < k; c++) logits[c]! += v * head.weights[base + c]!;
+  }
+  const p = softmax(logits, head.temperature);
+  let best = 0;
+  for (let c = 1; c < k; c++) if (p[c]! > p[best]!) best = c;
+
+  // What decided: each feature's push towards `label` against the average label; the 5 largest.
+  const top: Array<[number, number]> = [];
+  for (let j = 0; j < x.buckets.length; j++) {
+    const b = x.buckets[j]!;
+    const push = x.values[j]! * (head.weights[b * k + best]! - head.means[b]!);
+    if (push <= 0 || (top.length === 5 && push <= top[4]![1])) continue;
+    top.push([j, push]);
+    top.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+    if (top.length > 5) top.pop();
+  }
+
+  const probs = {} as Record<L, number>;
+  head.labels.forEach((l, c) => (probs[l as L] = p[c]!));
+  return {
+    label: head.labels[best] as L,
+    confidence: p[best]!,
+    probs,
+    features: top.map(([j]) => x.nameOf(j)),
+  };
+}
+
+/** Classifies one prompt (the text of the last user message). Pure, deterministic, no I/O. */
+export function predict(model: ClassifierModel, text: string): Prediction {
+  const h = heads(model);
+  const x = featurize(text, model.featurizer);
+  return {
+    version: model.version,
+    taskType: predictHead<TaskType>(h.taskType, x),
+    complexity: predictHead<Complexity>(h.complexity, x),
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * The request body's `switchyard` extension object: Switchyard's own settings for one request, in
+ * the body for clients that cannot set headers (the OpenAI SDKs pass it with `extra_body`). Accepted
+ * on chat completions, responses, messages and operations; the matching `X-Switchyard-*` header wins.
+ */
+import { z } from 'zod';
+
+/** The cost–quality dial: 0 = the cheapest acceptable tier, 1 = the best available. */
+export const QualitySchema = z.number().min(0).max(1);
+
+export const SwitchyardRequestExtensionSchema = z
+  .object({
+    /** The cost–quality dial (`X-Switchyard-Quality` wins). */
+    quality: QualitySchema.optional(),
+  })
+  .strict();
+export type SwitchyardRequestExtension = z.infer<typeof SwitchyardRequestExtensionSchema>;
