@@ -11,6 +11,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
+COPY models ./models
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # Run stage: JavaScript only, as the unprivileged `node` user.
@@ -20,6 +21,8 @@ ENV NODE_ENV=production HOST=0.0.0.0 SWITCHYARD_DATA_DIR=/data SWITCHYARD_WORKFL
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The trained prompt classifier's weights, read by the worker (src/services/classifierModels.ts).
+COPY --from=build /app/models ./models
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 8080 8081

@@ -166,7 +166,15 @@ describe('Dockerfile', () => {
     }
     // What the run stage copies from the build stage comes out of `npm run build` (checked below).
     const fromBuild = run!.filter((x) => x.op === 'COPY').map((x) => x.args.split(/\s+/)[1]!);
-    expect(fromBuild).toEqual(['/app/package.json', '/app/node_modules', '/app/dist']);
+    expect(fromBuild).toEqual(['/app/package.json', '/app/node_modules', '/app/dist', '/app/models']);
+  });
+
+  it("ships the classifier weights the worker loads (models/classifier beside the image's package.json)", () => {
+    const copied = (stage: typeof build) => stage!.filter((x) => x.op === 'COPY').map((x) => x.args);
+    expect(copied(build)).toContain('models ./models');
+    expect(copied(run)).toContain('--from=build /app/models ./models');
+    const current = fs.readFileSync(path.join(ROOT, 'models', 'classifier', 'CURRENT'), 'utf8').trim();
+    expect(fs.existsSync(path.join(ROOT, 'models', 'classifier', `${current}.json`))).toBe(true);
   });
 
   it('is on Node 22 (LTS) in every stage', () => {
