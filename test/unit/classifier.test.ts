@@ -153,7 +153,7 @@ describe('training', () => {
   const options = {
     featurizers: [{ ...DEFAULT_FEATURIZER, bucketBits: 14 }],
     grid: [{}, { l2: 1e-4 }],
-    policy: { testSources: [], tuneSources: ['fx2'], testPercent: 0, tunePercent: 0 },
+    policy: { testSources: [], tuneSources: ['fx2'], trainSources: [], testPercent: 0, tunePercent: 0 },
   };
 
   it('gives byte-identical weights from the same data', () => {
