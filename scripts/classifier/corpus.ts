@@ -1,27 +1,29 @@
 /**
- * The labelled corpus (data/classifier/corpus*.jsonl) and its fixed split into train, tune and test.
+ * The labelled corpus and its fixed split into train, tune and test.
+ *
+ * The corpus comes from `loadCorpus()` of scripts/classifier/buildCorpus.ts (the committed house prompts,
+ * data/classifier/house-*.jsonl, one source per file, plus public sets fetched from pinned registry
+ * packages into .tools/classifier-sources/), or from JSONL files given with --corpus.
  *
  * The split is by source, so one collection's style cannot be learned on one side and scored on the
  * other:
- *  - TEST_SOURCES are held out whole: no prompt of theirs is ever trained or tuned on. Each has a
- *    sibling collection in training whose labels mean the same (hh-rlhf ↔ nq-open: simple chat;
- *    olympiadbench ↔ math500: complex maths; aqua ↔ gsm8k: medium word problems; vicuna-bench ↔
- *    mtbench and the instruction sets: mixed questions), so they measure whether the model learned
- *    the language of a class rather than one collection's wording.
- *    Collections whose only sibling carries a different label (mbpp simple vs humaneval medium code,
- *    svamp simple vs gsm8k medium word problems) are not held out whole: there the label is a property
- *    of the collection, no text model can recover it from a sibling, and holding them out would also
- *    take the only simple code and simple word problems out of training.
+ *  - TEST sources are held out whole: no prompt of theirs is ever trained or tuned on. They are house
+ *    files written in styles of their own (mixed everyday requests, the international task set in ten
+ *    languages, sloppy typing, customer-support tickets, long-winded prose), together covering every
+ *    task type and complexity, so the figure says whether the model learned the language of a class
+ *    rather than one writer's wording.
+ *  - TUNE sources (three English house files and the international chat set in 13 languages) are held
+ *    out whole while the featurizer, hyper-parameters and temperature are chosen (then folded into the
+ *    final training run, see scripts/classifier/fit.ts), so the choice favours settings that carry over
+ *    to an unseen style and language.
  *  - Every other source is split by a hash of the prompt's group (its id without the language part, so
- *    the translations of one question land on the same side): 15 % test, 10 % tune, 75 % train. This
- *    puts prompts of the large multi-category collections (arena-hard, belle-eval, mtbench, the
- *    instruction sets, the house prompts) on the test side too.
- *  - The tune split (hyper-parameters, temperature) is that hash part; it is folded into the final
- *    training run (scripts/classifier/fit.ts).
+ *    translations of one item land on the same side): 15 % test, 10 % tune, 75 % train. This covers the
+ *    public single-category sets (each the only one of its kind, so holding one out whole would leave
+ *    its class unlearned) and any house file added later.
  * The split depends only on ids and sources, never on labels, order or a random seed.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { COMPLEXITIES, TASK_TYPES } from '../../src/domain/classify';
@@ -40,15 +42,14 @@ export type CorpusRow = z.infer<typeof CorpusRowSchema>;
 export type Split = 'train' | 'tune' | 'test';
 
 export const SPLIT_POLICY = {
-  testSources: ['vicuna-bench', 'hh-rlhf', 'olympiadbench', 'aqua'] as string[],
-  tuneSources: [] as string[],
+  testSources: ['house-mixed', 'house-intl-tasks', 'house-sloppy', 'house-support', 'house-verbose'] as string[],
+  tuneSources: ['house-pro', 'house-research', 'house-snippets', 'house-intl'] as string[],
   /** Of the other sources, by hash of the group: [0, testPercent) test, then tunePercent tune. */
   testPercent: 15,
   tunePercent: 10,
 };
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
-export const CORPUS_DIR = path.join(REPO_ROOT, 'data', 'classifier');
 
 /** The id without a language segment (mtbench-ja-81 → mtbench-81), so translations share a side. */
 export function groupOf(row: Pick<CorpusRow, 'id' | 'lang'>): string {
@@ -67,34 +68,43 @@ export function splitOf(row: Pick<CorpusRow, 'id' | 'lang' | 'source'>, policy =
   return 'train';
 }
 
-export function corpusFiles(dir = CORPUS_DIR): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => /^corpus.*\.jsonl$/.test(f))
-    .sort()
-    .map((f) => path.join(dir, f));
-}
-
 export function parseCorpus(text: string, where: string): CorpusRow[] {
   return text
     .split('\n')
     .map((line, i) => [line, i] as const)
     .filter(([line]) => line.trim() !== '')
-    .map(([line, i]) => {
-      const parsed = CorpusRowSchema.safeParse(JSON.parse(line));
-      if (!parsed.success) throw new Error(`${where}:${i + 1}: ${parsed.error.message}`);
-      return parsed.data;
-    });
+    .map(([line, i]) => parseRow(JSON.parse(line), `${where}:${i + 1}`));
 }
 
-export function readCorpus(files = corpusFiles()): { rows: CorpusRow[]; sha256: string; files: string[] } {
-  if (!files.length) throw new Error(`no corpus: expected data/classifier/corpus*.jsonl under ${CORPUS_DIR}`);
-  const hash = createHash('sha256');
-  const rows: CorpusRow[] = [];
-  for (const f of files) {
-    const text = readFileSync(f, 'utf8');
-    hash.update(text);
-    rows.push(...parseCorpus(text, path.relative(REPO_ROOT, f)));
+function parseRow(value: unknown, where: string): CorpusRow {
+  const parsed = CorpusRowSchema.safeParse(value);
+  if (!parsed.success) throw new Error(`${where}: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+export interface Corpus {
+  rows: CorpusRow[];
+  /** sha256 of the rows as JSON lines: names the exact data a model was trained on. */
+  sha256: string;
+  from: string;
+}
+
+/** The corpus: the given JSONL files, else loadCorpus() of scripts/classifier/buildCorpus.ts. */
+export async function readCorpus(files: string[] = []): Promise<Corpus> {
+  let rows: CorpusRow[];
+  let from: string;
+  if (files.length) {
+    rows = files.flatMap((f) => parseCorpus(readFileSync(f, 'utf8'), path.relative(REPO_ROOT, f)));
+    from = files.map((f) => path.relative(REPO_ROOT, f)).join(', ');
+  } else {
+    const builder = path.join(__dirname, 'buildCorpus');
+    if (!existsSync(`${builder}.ts`) && !existsSync(`${builder}.js`))
+      throw new Error('no corpus: scripts/classifier/buildCorpus.ts is missing and no --corpus file was given');
+    const { loadCorpus } = (await import(builder)) as { loadCorpus: () => Promise<unknown[]> };
+    rows = (await loadCorpus()).map((item, i) => parseRow(item, `loadCorpus() item ${i}`));
+    from = 'loadCorpus() (scripts/classifier/buildCorpus.ts)';
   }
-  return { rows, sha256: hash.digest('hex'), files: files.map((f) => path.relative(REPO_ROOT, f)) };
+  const hash = createHash('sha256');
+  for (const r of rows) hash.update(`${JSON.stringify(r)}\n`);
+  return { rows, sha256: hash.digest('hex'), from };
 }

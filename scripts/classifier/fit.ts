@@ -41,8 +41,19 @@ export const HYPER_GRID: Array<Partial<HeadHyper>> = [
   { classPower: 1 },
 ];
 
+/**
+ * The featurizer variants tried on the tune split: character n-grams from 2 or from 3 characters, at
+ * half or full weight against words. (Unigrams, charMin 1, and 16 epochs lost on tune in development
+ * and were dropped to keep training to a minute or two.)
+ */
+export const FEATURIZER_GRID: FeaturizerSettings[] = [
+  DEFAULT_FEATURIZER,
+  { ...DEFAULT_FEATURIZER, charMin: 3 },
+  { ...DEFAULT_FEATURIZER, charWeight: 1 },
+];
+
 export interface FitOptions {
-  featurizer?: FeaturizerSettings;
+  featurizers?: FeaturizerSettings[];
   grid?: Array<Partial<HeadHyper>>;
   base?: HeadHyper;
   policy?: typeof SPLIT_POLICY;
@@ -57,7 +68,7 @@ export function fitClassifier(
   corpusSha256: string,
   options: FitOptions = {},
 ): Omit<ClassifierModel, 'version'> {
-  const settings = options.featurizer ?? DEFAULT_FEATURIZER;
+  const featurizers = options.featurizers ?? FEATURIZER_GRID;
   const grid = options.grid ?? HYPER_GRID;
   const base = options.base ?? BASE_HYPER;
   const policy = options.policy ?? SPLIT_POLICY;
@@ -67,55 +78,71 @@ export function fitClassifier(
   const train = rows.filter((_, i) => split[i] === 'train');
   const tune = rows.filter((_, i) => split[i] === 'tune');
   log(`split: train ${train.length}, tune ${tune.length}, test ${split.filter((s) => s === 'test').length}`);
-  const xTrain = train.map((r) => featurize(r.text, settings));
-  const xTune = tune.map((r) => featurize(r.text, settings));
 
+  // Per featurizer, each head's best hyper-parameters on tune; the featurizer whose two heads score best wins.
+  type Choice = { hyper: HeadHyper; head: TrainedHead; score: number; acc: number; f1: number };
+  let winner: { settings: FeaturizerSettings; score: number; heads: Record<HeadName, Choice> } | undefined;
+  for (const settings of featurizers) {
+    const xTrain = train.map((r) => featurize(r.text, settings));
+    const xTune = tune.map((r) => featurize(r.text, settings));
+    const chosen = {} as Record<HeadName, Choice>;
+    for (const name of ['taskType', 'complexity'] as const) {
+      const labels = LABELS[name];
+      const yTrain = train.map((r) => labels.indexOf(r[name]));
+      const yTune = tune.map((r) => labels.indexOf(r[name]));
+      for (const change of grid) {
+        const hyper = { ...base, ...change };
+        const sources = train.map((r) => r.source);
+        const head = trainHead(xTrain, yTrain, sources, labels.length, settings.bucketBits, hyper);
+        const predicted = xTune.map((x) => labels[argmax(headLogits(head, x))]!);
+        const r = headReport(
+          labels,
+          yTune.map((c) => labels[c]!),
+          predicted,
+        );
+        const score = (r.accuracy + r.macroF1) / 2;
+        log(
+          `  ${JSON.stringify(settings)} ${name} ${JSON.stringify(change)}: tune accuracy ${pct(r.accuracy)}, macro-F1 ${pct(r.macroF1)}`,
+        );
+        if (!chosen[name] || score > chosen[name].score)
+          chosen[name] = { hyper, head, score, acc: r.accuracy, f1: r.macroF1 };
+      }
+    }
+    const score = chosen.taskType.score + chosen.complexity.score;
+    if (!winner || score > winner.score) winner = { settings, score, heads: chosen };
+  }
+  const { settings } = winner!;
+
+  // Temperatures from the chosen train-only heads on tune; final weights from train + tune.
+  const all = [...train, ...tune];
+  const xAll = all.map((r) => featurize(r.text, settings));
+  const xTune = xAll.slice(train.length);
   const heads = {} as Record<HeadName, ClassifierModel['heads']['taskType']>;
-  const chosen = {} as Record<HeadName, { hyper: HeadHyper; tuneAccuracy: number; tuneMacroF1: number }>;
+  const report = {} as Record<
+    HeadName,
+    { hyper: HeadHyper; tuneAccuracy: number; tuneMacroF1: number; temperature: number }
+  >;
   for (const name of ['taskType', 'complexity'] as const) {
     const labels = LABELS[name];
-    const y = (rs: CorpusRow[]) => rs.map((r) => labels.indexOf(r[name]));
-    const yTrain = y(train);
-    const yTune = y(tune);
-    let best: { hyper: HeadHyper; head: TrainedHead; score: number; acc: number; f1: number } | undefined;
-    for (const change of grid) {
-      const hyper = { ...base, ...change };
-      const head = trainHead(
-        xTrain,
-        yTrain,
-        train.map((r) => r.source),
-        labels.length,
-        settings.bucketBits,
-        hyper,
-      );
-      const predicted = xTune.map((x) => argmax(headLogits(head, x)));
-      const r = headReport(
-        labels,
-        yTune.map((c) => labels[c]!),
-        predicted.map((c) => labels[c]!),
-      );
-      const score = (r.accuracy + r.macroF1) / 2;
-      log(`  ${name} ${JSON.stringify(change)}: tune accuracy ${pct(r.accuracy)}, macro-F1 ${pct(r.macroF1)}`);
-      if (!best || score > best.score) best = { hyper, head, score, acc: r.accuracy, f1: r.macroF1 };
-    }
+    const choice = winner!.heads[name];
+    const yTune = tune.map((r) => labels.indexOf(r[name]));
     const temperature = tune.length
       ? fitTemperature(
-          xTune.map((x) => headLogits(best!.head, x)),
+          xTune.map((x) => headLogits(choice.head, x)),
           yTune,
         )
       : 1;
-    log(`  ${name}: chose ${JSON.stringify(best!.hyper)}, temperature ${temperature}`);
-    const all = [...train, ...tune];
+    log(`  ${name}: chose ${JSON.stringify(settings)} ${JSON.stringify(choice.hyper)}, temperature ${temperature}`);
     const final = trainHead(
-      [...xTrain, ...xTune],
-      y(all),
+      xAll,
+      all.map((r) => labels.indexOf(r[name])),
       all.map((r) => r.source),
       labels.length,
       settings.bucketBits,
-      best!.hyper,
+      choice.hyper,
     );
     heads[name] = encodeHead(final, labels, temperature);
-    chosen[name] = { hyper: best!.hyper, tuneAccuracy: round(best!.acc), tuneMacroF1: round(best!.f1) };
+    report[name] = { hyper: choice.hyper, tuneAccuracy: round(choice.acc), tuneMacroF1: round(choice.f1), temperature };
   }
 
   return {
@@ -126,7 +153,7 @@ export function fitClassifier(
       splitPolicy: policy,
       splitHash: createHash('sha256').update(split.join(',')).digest('hex').slice(0, 16),
       counts: { train: train.length, tune: tune.length, test: split.filter((s) => s === 'test').length },
-      chosen,
+      chosen: report,
     },
   };
 }

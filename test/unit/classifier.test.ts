@@ -151,7 +151,7 @@ describe('training', () => {
     }),
   );
   const options = {
-    featurizer: { ...DEFAULT_FEATURIZER, bucketBits: 14 },
+    featurizers: [{ ...DEFAULT_FEATURIZER, bucketBits: 14 }],
     grid: [{}, { l2: 1e-4 }],
     policy: { testSources: [], tuneSources: ['fx2'], testPercent: 0, tunePercent: 0 },
   };

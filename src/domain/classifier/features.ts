@@ -27,7 +27,7 @@ export interface FeaturizerSettings {
 
 export const DEFAULT_FEATURIZER: FeaturizerSettings = {
   bucketBits: 18,
-  charMin: 3,
+  charMin: 2,
   charMax: 4,
   maxChars: 2000,
   charWeight: 0.5,
