@@ -6,13 +6,19 @@ import { classify, type Classification } from '../src/domain/classify';
 import { BLOCKED_FOREVER, UnknownModelError, type HealthView } from '../src/domain/policy';
 import type { PlannedRoute, RouteRequestInput, RoutedCandidate } from '../src/domain/request';
 import { cachedUsage } from '../src/services/budgetOperations';
+import { classifierFor } from '../src/services/classifiers';
 import type { VersionedConfig } from '../src/services/configStore';
 import { planRoute } from '../src/services/routePlan';
 import type { ActivityDeps } from './deps';
 import { classifyInputOf, loadRequest, type StoredRequest } from './storedRequest';
 
+/**
+ * The request classified by the current classifier (the trained model models/classifier/CURRENT
+ * names, loaded once per process; the keyword rules `rules-1` when none is installed). The
+ * classification records the version, so the decision can be replayed with it.
+ */
 const classifyStored = (operation: string, r: StoredRequest): Classification =>
-  classify({ operation, ...classifyInputOf(r) });
+  classify({ operation, ...classifyInputOf(r) }, classifierFor('current'));
 
 /**
  * The models this worker cannot call (no key for their provider, no simulator here), for the
@@ -30,6 +36,9 @@ function unreachableOf(config: VersionedConfig, canReach: NonNullable<ActivityDe
 }
 
 export function createRoutingActivities(deps: ActivityDeps) {
+  // The classifier loaded and its weights decoded when the worker starts, not on its first request
+  // (a model file that does not parse stops the worker here, not every request later).
+  classifierFor('current')?.predict('');
   // Budget usage for routing: one ledger read per tenant (and user) per second, not one per request.
   const usage = cachedUsage(deps.db);
   return {

@@ -5,6 +5,7 @@ import * as requests from '../src/db/requests';
 import { ChatCompletionRequestSchema, type ChatMessage } from '../src/domain/chat';
 import { OperationBodySchemas, operationMessages } from '../src/domain/operations';
 import type { Operation } from '../src/domain/request';
+import { classifyInputOf as classifyInputOfBody } from '../src/services/classifiers';
 
 export interface StoredRequest {
   operation: Operation;
@@ -28,11 +29,7 @@ export function storedRequestOf(requestId: string, row: requests.StoredBody | un
 
 /** What classification reads of a request: its messages and output cap (the body parsed once). */
 export function classifyInputOf(r: StoredRequest): { messages: ChatMessage[]; maxOutputTokens?: number } {
-  if (r.operation === 'chat') {
-    const b = ChatCompletionRequestSchema.parse(r.body);
-    return { messages: b.messages, maxOutputTokens: b.max_completion_tokens ?? b.max_tokens ?? undefined };
-  }
-  return { messages: messagesOf(r), maxOutputTokens: r.operation === 'embed' ? 0 : undefined };
+  return classifyInputOfBody(r.operation, r.body);
 }
 
 /** The chat messages a request sends (for chat, the client's; for operations, their prompt). */

@@ -23,11 +23,12 @@
  * The split depends only on ids and sources, never on labels, order or a random seed.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { COMPLEXITIES, TASK_TYPES } from '../../src/domain/classify';
 import { fnv1a } from '../../src/domain/classifier/features';
+import { loadCorpus } from './buildCorpus';
 
 export const CorpusRowSchema = z.object({
   id: z.string(),
@@ -97,10 +98,6 @@ export async function readCorpus(files: string[] = []): Promise<Corpus> {
     rows = files.flatMap((f) => parseCorpus(readFileSync(f, 'utf8'), path.relative(REPO_ROOT, f)));
     from = files.map((f) => path.relative(REPO_ROOT, f)).join(', ');
   } else {
-    const builder = path.join(__dirname, 'buildCorpus');
-    if (!existsSync(`${builder}.ts`) && !existsSync(`${builder}.js`))
-      throw new Error('no corpus: scripts/classifier/buildCorpus.ts is missing and no --corpus file was given');
-    const { loadCorpus } = (await import(builder)) as { loadCorpus: () => Promise<unknown[]> };
     rows = (await loadCorpus()).map((item, i) => parseRow(item, `loadCorpus() item ${i}`));
     from = 'loadCorpus() (scripts/classifier/buildCorpus.ts)';
   }

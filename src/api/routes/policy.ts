@@ -1,7 +1,13 @@
 /**
  * `POST /v1/route`: the routing decision for a chat request, without calling any model.
  * `POST /v1/policy/replay` (admin): a proposed configuration evaluated against the last N recorded
- * requests — what would route differently, the cost delta, residency changes.
+ * requests — what would route differently, the cost delta, residency changes, and the cost of the
+ * same traffic at each setting of the cost–quality dial.
+ *
+ * Classifier versions: the dry run classifies with the current classifier (or the version
+ * `X-Switchyard-Classifier-Version` names); a replay uses each record's classification, made by
+ * the version it was decided with (`rules-1` for records from before versions were kept), unless
+ * `classifierVersion` asks for another (`current`, `rules-1`, or a model's version).
  */
 import { z } from 'zod';
 import type { ConfigStore } from '../../services/configStore';
@@ -9,10 +15,12 @@ import { ConfigValidationError, validateConfig } from '../../services/configStor
 import type { Db } from '../../db';
 import type { HealthPort } from '../../services/healthPort';
 import { planRoute } from '../../services/routePlan';
+import { classifierFor, classifyStored, UnknownClassifierVersionError } from '../../services/classifiers';
+import { classifierVersions } from '../../services/classifierModels';
 import type { Catalog } from '../../domain/catalog';
 import { boundIssues } from '../../domain/configBounds';
 import { ChatCompletionRequestSchema } from '../../domain/chat';
-import { classify, type Classification } from '../../domain/classify';
+import { classify, RULES_VERSION, type Classification, type Classifier } from '../../domain/classify';
 import { operatorOnlyRules, UnknownModelError, type PolicyInput } from '../../domain/policy';
 import { Replayer, type RecordedDecision } from '../../domain/replay';
 import { authOf, tenantFilterOf, tenantInScope } from '../auth';
@@ -30,8 +38,28 @@ export const ReplayRequest = z
     changes: z.record(z.string(), z.unknown()).optional(),
     limit: z.number().int().min(1).max(10_000).default(1_000),
     tenantId: z.string().optional(),
+    /**
+     * The classifier the records are replayed with: `recorded` (the default: the version each was
+     * decided with), `current`, `rules-1` (the keyword rules), or a trained model's version.
+     */
+    classifierVersion: z.string().min(1).max(64).default('recorded'),
   })
   .strict();
+
+/** The classifier a version names, or a 400 naming the field it came from. */
+function classifierNamed(version: string, param: string): Classifier | undefined {
+  try {
+    return classifierFor(version);
+  } catch (err) {
+    // Named without the loader's message: it holds a path on the server.
+    if (err instanceof UnknownClassifierVersionError)
+      throw HttpError.invalid(
+        `Invalid value for '${param}': unknown classifier version '${version}'. Use 'current', '${RULES_VERSION}' or one of: ${classifierVersions().join(', ') || '(no trained model installed)'}.`,
+        { param, code: 'invalid_value' },
+      );
+    throw err;
+  }
+}
 
 /** The longest a replay holds the event loop before it lets other work run. */
 const REPLAY_SLICE_MS = 20;
@@ -53,11 +81,10 @@ export const policyRoutes = routeSpecs<{ db: Db; configStore: ConfigStore; healt
       const route = chatRouteInput(req, tenantId, body);
       // The same checks of `model` and `models` as a routed request's.
       checkModel({ configStore: deps.configStore }, route);
-      const classification = classify({
-        operation: 'chat',
-        messages: body.messages,
-        maxOutputTokens: route.maxOutputTokens,
-      });
+      const classification = classify(
+        { operation: 'chat', messages: body.messages, maxOutputTokens: route.maxOutputTokens },
+        classifierNamed(req.header('x-switchyard-classifier-version') ?? 'current', 'X-Switchyard-Classifier-Version'),
+      );
       const requestId = req.header('idempotency-key') ?? 'dry-run';
       try {
         const { planned } = await planRoute(
@@ -86,6 +113,9 @@ export const policyRoutes = routeSpecs<{ db: Db; configStore: ConfigStore; healt
     errors: [...ADMIN_ERRORS, 413],
     handle: async (deps, req, res) => {
       const r = validate(ReplayRequest, req.body ?? {});
+      const reclassifying = r.classifierVersion !== 'recorded';
+      // Checked before any work: an unknown version is the request's error.
+      const classifier = reclassifying ? classifierNamed(r.classifierVersion, 'classifierVersion') : undefined;
       // An admin replays its own tenant's requests; an operator any tenant's, or all.
       const tenantId = r.tenantId ? tenantInScope(req, r.tenantId) : tenantFilterOf(req);
       const current = await deps.configStore.refresh();
@@ -108,9 +138,12 @@ export const policyRoutes = routeSpecs<{ db: Db; configStore: ConfigStore; healt
         classification: Classification;
         decision: RecordedDecision['decision'];
         config_version: number;
+        operation: string;
+        body?: unknown;
       }>(
-        `select request_id, decision_input, classification, decision, config_version from requests
-       where decision_input is not null ${tenantId ? 'and tenant_id = $2' : ''}
+        // The bodies only when they are classified again.
+        `select request_id, decision_input, classification, decision, config_version, operation${reclassifying ? ', body' : ''}
+       from requests where decision_input is not null ${tenantId ? 'and tenant_id = $2' : ''}
        order by created_at desc limit $1`,
         tenantId ? [r.limit, tenantId] : [r.limit],
       );
@@ -131,8 +164,21 @@ export const policyRoutes = routeSpecs<{ db: Db; configStore: ConfigStore; healt
         decision: x.decision,
         configVersion: x.config_version,
       }));
+      const bodies = new Map(rows.rows.map((x) => [x.request_id, x]));
+      // Another version: the stored request classified again (one whose body no longer parses
+      // keeps its recorded classification, and its version is counted as such).
+      const reclassify = reclassifying
+        ? (rec: RecordedDecision): Classification | undefined => {
+            const row = bodies.get(rec.requestId)!;
+            try {
+              return classifyStored(row.operation, row.body, classifier);
+            } catch {
+              return undefined;
+            }
+          }
+        : undefined;
       // In slices, so the process keeps answering (/health, other tenants) through a long replay.
-      const replayer = new Replayer(proposed, (v) => catalogs.get(v));
+      const replayer = new Replayer(proposed, (v) => catalogs.get(v), { ...(reclassify && { reclassify }) });
       let slice = performance.now();
       for (const record of records) {
         replayer.add(record);
@@ -146,6 +192,7 @@ export const policyRoutes = routeSpecs<{ db: Db; configStore: ConfigStore; healt
         object: 'policy.replay',
         current_config_version: current.version,
         elapsed_ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
+        classifier_version: r.classifierVersion,
         ...report,
       });
     },

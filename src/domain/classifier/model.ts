@@ -67,9 +67,9 @@ interface DecodedHead {
   labels: string[];
   bias: number[];
   temperature: number;
-  weights: Float32Array;
-  /** Per bucket, the mean of its weights over the labels (for explanations). */
-  means: Float32Array;
+  /** The quantized weights (× scale), bucket-major: int16 keeps the table small enough to stay in cache. */
+  weights: Int16Array;
+  scale: number;
 }
 
 const decoded = new WeakMap<ClassifierModel, { taskType: DecodedHead; complexity: DecodedHead }>();
@@ -79,14 +79,9 @@ function decodeHead(head: HeadWeights, bucketBits: number): DecodedHead {
   const buckets = decodeAscending(fromBase64(head.buckets));
   const q = decodeInt16(fromBase64(head.weights));
   if (q.length !== buckets.length * k) throw new Error('classifier model: weights and buckets disagree');
-  const weights = new Float32Array((1 << bucketBits) * k);
-  const means = new Float32Array(1 << bucketBits);
-  buckets.forEach((b, i) => {
-    let sum = 0;
-    for (let c = 0; c < k; c++) sum += weights[b * k + c] = q[i * k + c]! * head.scale;
-    means[b] = sum / k;
-  });
-  return { labels: head.labels, bias: head.bias, temperature: head.temperature, weights, means };
+  const weights = new Int16Array((1 << bucketBits) * k);
+  buckets.forEach((b, i) => weights.set(q.subarray(i * k, i * k + k), b * k));
+  return { labels: head.labels, bias: head.bias, temperature: head.temperature, weights, scale: head.scale };
 }
 
 function heads(model: ClassifierModel) {
@@ -110,21 +105,26 @@ export function softmax(logits: ArrayLike<number>, temperature = 1): number[] {
 
 function predictHead<L extends string>(head: DecodedHead, x: FeatureVector): HeadPrediction<L> {
   const k = head.labels.length;
-  const logits = head.bias.slice();
-  for (let j = 0; j < x.buckets.length; j++) {
+  const n = x.buckets.length;
+  const { weights, scale } = head;
+  const sums = new Float64Array(k);
+  for (let j = 0; j < n; j++) {
     const base = x.buckets[j]! * k;
     const v = x.values[j]!;
-    for (let c = 0; c < k; c++) logits[c]! += v * head.weights[base + c]!;
+    for (let c = 0; c < k; c++) sums[c]! += v * weights[base + c]!;
   }
+  const logits = head.bias.map((b, c) => b + scale * sums[c]!);
   const p = softmax(logits, head.temperature);
   let best = 0;
   for (let c = 1; c < k; c++) if (p[c]! > p[best]!) best = c;
 
   // What decided: each feature's push towards `label` against the average label; the 5 largest.
   const top: Array<[number, number]> = [];
-  for (let j = 0; j < x.buckets.length; j++) {
-    const b = x.buckets[j]!;
-    const push = x.values[j]! * (head.weights[b * k + best]! - head.means[b]!);
+  for (let j = 0; j < n; j++) {
+    const base = x.buckets[j]! * k;
+    let mean = 0;
+    for (let c = 0; c < k; c++) mean += weights[base + c]!;
+    const push = x.values[j]! * scale * (weights[base + best]! - mean / k);
     if (push <= 0 || (top.length === 5 && push <= top[4]![1])) continue;
     top.push([j, push]);
     top.sort((a, b) => b[1] - a[1] || a[0] - b[0]);

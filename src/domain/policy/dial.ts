@@ -17,7 +17,6 @@ export type ComplexityProbs = Record<Complexity, number>;
 /** Without a request value or a tenant default (`tenants.<id>.quality`, `routing.defaultQuality`). */
 export const DEFAULT_QUALITY = 0.5;
 
-
 /** The settings `POST /v1/policy/replay` reports the cost at. */
 export const DIAL_SETTINGS = [0, 0.25, 0.5, 0.75, 1] as const;
 
