@@ -29,7 +29,7 @@ export const DEFAULT_FEATURIZER: FeaturizerSettings = {
   bucketBits: 18,
   charMin: 2,
   charMax: 4,
-  maxChars: 2000,
+  maxChars: 1500,
   charWeight: 0.5,
 };
 
