@@ -25,8 +25,8 @@
  * workload routed on the labels themselves (`labels`) and on each tier alone.
  *
  * Also: latency of `classify()` with the trained classifier over the workload (one call at a time,
- * after a warm-up, PASSES rounds, default 3; acceptance: p99 < 2 ms; beside it predict() alone and
- * classify() with the rules, which count the same tokens), and the size of the workflow bundle built as
+ * after a warm-up, PASSES rounds, default 3; acceptance: p99 < 2 ms; beside it predict() alone,
+ * classify() with the rules and the token count both classify()s make), and the size of the workflow bundle built as
  * test/workflow/bundle.test.ts builds it (acceptance: < 4 MB). `BUNDLE=0` skips the bundle.
  *
  *   npm run bench:routing
@@ -45,6 +45,7 @@ import { classify, RULES_VERSION, type Classification, type Classifier } from '.
 import { predict } from '../src/domain/classifier/model';
 import { fnv1a } from '../src/domain/classifier/features';
 import { SwitchyardConfigSchema } from '../src/domain/config';
+import { countMessageTokens } from '../src/domain/tokens';
 import { RouteContextSchema } from '../src/domain/policy/types';
 import type { Queryable } from '../src/db';
 import { loadClassifierModel } from '../src/services/classifierModels';
@@ -238,10 +239,10 @@ async function main(): Promise<void> {
   }
 
   // classify() one prompt at a time, as the routing activity calls it: with the trained classifier,
-  // the model's predict() alone, and classify() with the keyword rules (both classify()s count the
-  // prompt's tokens, which the classifier does not need). Each call its own PASSES rounds over the
-  // workload after a warm-up, not interleaved: the token counter keeps recent pieces, so a call right
-  // after another on the same text would find them counted.
+  // the model's predict() alone, classify() with the keyword rules, and the token count both
+  // classify()s make for the size signals (the trained model does not read it). Each call its own
+  // PASSES rounds over the workload after a warm-up, not interleaved: the token counter keeps recent
+  // pieces, so a call right after another on the same text would find them counted.
   const calls: Array<[string, (r: CorpusRow) => unknown]> = [
     [
       `classify() with ${model.version}`,
@@ -252,6 +253,7 @@ async function main(): Promise<void> {
       `classify() with ${RULES_VERSION}`,
       (r) => classify({ operation: 'chat', messages: messagesOf(r), maxOutputTokens: OUT }),
     ],
+    ['countMessageTokens() alone (the size signal both classify()s compute)', (r) => countMessageTokens(messagesOf(r))],
   ];
   const load0 = os.loadavg()[0]!;
   // Wall-clock time, and this process's CPU time (user + system): on a busy shared machine the
