@@ -26,8 +26,8 @@
  *
  * Also: latency of `classify()` with the trained classifier over the workload (one call at a time,
  * after a warm-up, PASSES rounds, default 3; acceptance: p99 < 2 ms; beside it predict() alone,
- * classify() with the rules and the token count both classify()s make), and the size of the workflow bundle built as
- * test/workflow/bundle.test.ts builds it (acceptance: < 4 MB). `BUNDLE=0` skips the bundle.
+ * classify() with the rules and the token count both classify()s make), and the size of the workflow
+ * bundle built as test/workflow/bundle.test.ts builds it (acceptance: < 4 MB). `BUNDLE=0` skips the bundle.
  *
  *   npm run bench:routing
  *   N=300 OUT=1000 npm run bench:routing
