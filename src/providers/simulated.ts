@@ -19,6 +19,7 @@ import {
   type Tool,
   type ToolChoice,
 } from '../domain/chat';
+import { seededRandom } from '../domain/seededRandom';
 import { countMessageTokens, countTokens } from '../domain/tokens';
 import { simulatedOperationReply } from './simulatedOperations';
 
@@ -124,18 +125,6 @@ export function simulatedEmbedding(text: string, dims = SIMULATED_EMBEDDING_DIME
   }
   const norm = Math.hypot(...v) || 1;
   return v.map((x) => x / norm);
-}
-
-/** mulberry32: a tiny seeded PRNG, so a failure sequence is reproducible from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -14,6 +14,7 @@
 import { encodeAscending, encodeInt16, toBase64 } from './codec';
 import { softmax, type HeadWeights } from './model';
 import type { FeatureVector } from './features';
+import { seededRandom } from '../seededRandom';
 
 export interface HeadHyper {
   l2: number;
@@ -29,18 +30,6 @@ export interface TrainedHead {
   k: number;
   weights: Float64Array;
   bias: Float64Array;
-}
-
-/** mulberry32: a small seeded PRNG, for the shuffle. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Buckets whose features occur in at least `minSources` distinct sources of the examples. */
@@ -110,7 +99,7 @@ export function trainHead(
   const grad = new Float64Array(k);
   const eps = 1e-6;
   for (let epoch = 0; epoch < hp.epochs; epoch++) {
-    const rand = mulberry32(hp.seed * 1000 + epoch);
+    const rand = seededRandom(hp.seed * 1000 + epoch);
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
       [order[i], order[j]] = [order[j]!, order[i]!];
