@@ -4,31 +4,17 @@
  * (`fallbacks`), each member still passing the filters; rules and overrides that apply to named
  * models; strict mode unchanged; unknown ids refused with the field or path that named them.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import YAML from 'yaml';
 import { ConfigValidationError, validateConfig } from '../../src/services/configStore';
 import { classify } from '../../src/domain/classify';
 import type { SwitchyardConfig, SwitchyardConfigInput } from '../../src/domain/config';
-import { decide, UnknownModelError, type PolicyInput, type RouteContext } from '../../src/domain/policy';
+import { decide, UnknownModelError } from '../../src/domain/policy';
+import { candidateIds, loadSeedPolicy, policyInput } from '../support/policy';
 
-const seedInput = YAML.parse(
-  fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'seed-policy.yaml'), 'utf8'),
-) as SwitchyardConfigInput & { catalog: { models: Array<Record<string, unknown>> } };
+const seedInput = loadSeedPolicy();
 const seed = validateConfig(seedInput);
 const hello = classify({ operation: 'chat', messages: [{ role: 'user', content: 'Hello, can you help me?' }] });
-const input = (c: Partial<RouteContext> = {}, extra: Partial<PolicyInput> = {}): PolicyInput => ({
-  requestId: 'req-1',
-  requestedModel: 'auto',
-  operation: 'chat',
-  capability: 'chat',
-  maxOutputTokens: 512,
-  needsJson: false,
-  context: { tenantId: 'district-7', compliance: [], excludeProviders: [], metadata: {}, ...c },
-  now: '2026-11-22T00:00:00Z',
-  ...extra,
-});
-const ids = (d: { candidates: Array<{ modelId: string }> }) => d.candidates.map((c) => c.modelId);
+const input = policyInput;
+const ids = candidateIds;
 const withConfig = (changes: Partial<SwitchyardConfigInput>): SwitchyardConfig =>
   validateConfig({ ...seedInput, ...changes });
 /** The seed with `fallbacks` on one catalog model. */

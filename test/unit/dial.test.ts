@@ -3,10 +3,7 @@
  * here is a stub with fixed probabilities, written for these tests only: what is under test is how
  * the router reads probabilities, not how a model produces them.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
-import YAML from 'yaml';
 import { validateConfig } from '../../src/services/configStore';
 import { findModel } from '../../src/domain/catalog';
 import {
@@ -22,21 +19,12 @@ import type { SwitchyardConfigInput } from '../../src/domain/config';
 import { decide, type PolicyInput, type RouteContext } from '../../src/domain/policy';
 import { DEFAULT_QUALITY, dialFor, thresholdsAt, tierAt } from '../../src/domain/policy/dial';
 import { replay, type RecordedDecision } from '../../src/domain/replay';
+import { loadSeedPolicy, policyInput } from '../support/policy';
 
-const seed = validateConfig(
-  YAML.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'seed-policy.yaml'), 'utf8')),
-);
+const seed = validateConfig(loadSeedPolicy());
 const withConfig = (changes: Partial<SwitchyardConfigInput>) => validateConfig({ ...seed, ...changes });
-const input = (c: Partial<RouteContext> = {}): PolicyInput => ({
-  requestId: 'req-dial',
-  requestedModel: 'auto',
-  operation: 'chat',
-  capability: 'chat',
-  maxOutputTokens: 512,
-  needsJson: false,
-  context: { tenantId: 'district-7', compliance: [], excludeProviders: [], metadata: {}, ...c },
-  now: '2026-12-07T00:00:00Z',
-});
+const input = (c: Partial<RouteContext> = {}): PolicyInput =>
+  policyInput(c, { requestId: 'req-dial', now: '2026-12-07T00:00:00Z' });
 
 /** A test-only classifier: the same prediction for every text. */
 function stubClassifier(version: string, complexity: Record<Complexity, number>): Classifier {

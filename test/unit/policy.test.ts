@@ -1,7 +1,4 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
-import YAML from 'yaml';
 import { validateConfig } from '../../src/services/configStore';
 import { CatalogSchema, findModel, type Model } from '../../src/domain/catalog';
 import { classify, type Classification } from '../../src/domain/classify';
@@ -15,33 +12,15 @@ import {
   type PolicyInput,
   type RouteContext,
 } from '../../src/domain/policy';
+import { candidateIds, loadSeedPolicy, policyInput } from '../support/policy';
 
-const seed = validateConfig(
-  YAML.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'seed-policy.yaml'), 'utf8')),
-);
+const seed = validateConfig(loadSeedPolicy());
 const hello = classify({
   operation: 'chat',
   messages: [{ role: 'user', content: 'Hello, can you help me with my homework?' }],
 });
-const ctx = (c: Partial<RouteContext> = {}): RouteContext => ({
-  tenantId: 'district-7',
-  compliance: [],
-  excludeProviders: [],
-  metadata: {},
-  ...c,
-});
-const input = (c: Partial<RouteContext> = {}, extra: Partial<PolicyInput> = {}): PolicyInput => ({
-  requestId: 'req-1',
-  requestedModel: 'auto',
-  operation: 'chat',
-  capability: 'chat',
-  maxOutputTokens: 512,
-  needsJson: false,
-  context: ctx(c),
-  now: '2026-11-22T00:00:00Z',
-  ...extra,
-});
-const chain = (d: { candidates: Array<{ modelId: string }> }) => d.candidates.map((c) => c.modelId);
+const input = policyInput;
+const chain = candidateIds;
 const withConfig = (changes: Partial<SwitchyardConfigInput>): SwitchyardConfig =>
   validateConfig({ ...seed, ...changes });
 

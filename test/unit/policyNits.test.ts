@@ -4,31 +4,17 @@
  * note says which fallback chain is not used, wherever it came from (the request, the
  * configuration, the catalog model).
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import YAML from 'yaml';
 import { validateConfig } from '../../src/services/configStore';
 import { classify } from '../../src/domain/classify';
 import type { SwitchyardConfigInput } from '../../src/domain/config';
-import { decide, type PolicyInput, type RouteContext } from '../../src/domain/policy';
+import { decide, type PolicyInput } from '../../src/domain/policy';
+import { candidateIds, loadSeedPolicy, policyInput } from '../support/policy';
 import { substitutionOf } from '../../src/domain/request';
 
-const seedInput = YAML.parse(
-  fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'seed-policy.yaml'), 'utf8'),
-) as SwitchyardConfigInput & { catalog: { models: Array<Record<string, unknown>> } };
+const seedInput = loadSeedPolicy();
 const hello = classify({ operation: 'chat', messages: [{ role: 'user', content: 'Hello, can you help me?' }] });
-const input = (c: Partial<RouteContext> = {}, extra: Partial<PolicyInput> = {}): PolicyInput => ({
-  requestId: 'req-1',
-  requestedModel: 'auto',
-  operation: 'chat',
-  capability: 'chat',
-  maxOutputTokens: 512,
-  needsJson: false,
-  context: { tenantId: 'district-7', compliance: [], excludeProviders: [], metadata: {}, ...c },
-  now: '2026-11-22T00:00:00Z',
-  ...extra,
-});
-const ids = (d: { candidates: Array<{ modelId: string }> }) => d.candidates.map((c) => c.modelId);
+const input = policyInput;
+const ids = candidateIds;
 
 const GPT4O = 'openai/gpt-4o';
 const HAIKU = 'anthropic/claude-3-5-haiku-latest';
