@@ -14,9 +14,17 @@
 import { temporal } from '@temporalio/proto';
 import type OpenAI from 'openai';
 import { APIError } from 'openai';
-import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
-import { anthropicClient, fakeCatalog, fakeModel, openaiClient, streamChat, useTestStack } from '../support/stack';
+import { continuationStack } from '../support/continuation';
+import {
+  anthropicClient,
+  fakeCatalog,
+  fakeModel,
+  finishedRecord,
+  openaiClient,
+  streamChat,
+  useTestStack,
+} from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 
@@ -24,9 +32,8 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
   let client: OpenAI;
 
   const stack = useTestStack(
-    {
-      relay,
-      catalog: (f) =>
+    continuationStack(
+      (f) =>
         fakeCatalog(f, [
           fakeModel('oa', 'primary', { capabilities: ['chat', 'tools', 'json'], qualityTier: 3 }),
           // It cannot continue: never called for a continuation.
@@ -37,40 +44,21 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
           // Last by quality, so only a request without the `an` models reaches it.
           fakeModel('oa', 'claims', { capabilities: ['chat', 'tools', 'continuation'], qualityTier: 1 }),
         ]),
-      config: {
-        routing: { defaultStrategy: 'quality' },
-        retry: {
-          default: {
-            maximumAttempts: 1,
-            initialIntervalMs: 20,
-            backoffCoefficient: 1,
-            maximumIntervalMs: 20,
-            timeoutMs: 20_000,
-          },
-        },
-      },
-      streamLimits: { firstTokenMs: 5_000, idleMs: 1_500 },
-    },
+      { relay },
+    ),
     { timeout: 120_000, resetFakes: true },
   );
   beforeAll(() => {
     client = openaiClient(stack);
   });
 
-  const recordNow = async (id: string) =>
-    (await (
-      await fetch(`${stack.baseURL}/requests/${id}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
-    ).json()) as {
+  /** The request's record once its workflow has finished. */
+  const record = (id: string) =>
+    finishedRecord<{
       status: string;
       error?: { type: string; message: string };
       attempts: Array<{ provider: string; model: string; outcome: string; errorType?: string; costUsd?: number }>;
-    };
-  /** The request's record once its workflow has finished. */
-  const record = async (id: string) => {
-    let r = await recordNow(id);
-    await until(async () => (r = await recordNow(id)).status !== 'running' && r.status !== 'received');
-    return r;
-  };
+    }>(stack, id);
 
   it('cut after 4 pieces: the Anthropic fallback continues from the prefill, one whole answer, one finish', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 4 });

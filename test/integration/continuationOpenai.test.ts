@@ -14,64 +14,42 @@
  *    and `continue_final_message` with the generation prompt left on is vLLM's 400.
  */
 import OpenAI from 'openai';
-import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { CatalogSchema } from '../../src/domain/catalog';
-import { until } from '../support/chaos';
 import { CONTINUE_WITH_GENERATION_PROMPT } from '../support/fakeProvider';
-import { fakeCatalogProviders, fakeModel, useTestStack } from '../support/stack';
+import { continuationStack } from '../support/continuation';
+import { fakeCatalogProviders, fakeModel, finishedRecord, streamChat, useTestStack } from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 
 describe('an OpenAI-format fallback that says how continues a cut stream', () => {
   const stack = useTestStack(
-    {
-      catalog: (f) =>
-        CatalogSchema.parse({
-          providers: [
-            ...fakeCatalogProviders(f),
-            // Two instances of the same fake server, one per style (the fake tells them apart by model).
-            { id: 'vl', kind: 'openai-compatible', baseUrl: f.openai.url, continuation: 'continue_final_message' },
-            { id: 'ds', kind: 'openai-compatible', baseUrl: f.openai.url, continuation: 'prefix' },
-          ],
-          models: [
-            fakeModel('oa', 'primary', { capabilities: ['chat', 'tools', 'json'], qualityTier: 3 }),
-            fakeModel('vl', 'vllm-backup', { capabilities: ['chat', 'continuation'], qualityTier: 4 }),
-            fakeModel('ds', 'prefix-backup', { capabilities: ['chat', 'continuation'], qualityTier: 2 }),
-            // Declares it on an instance that says no style: its server would answer the prefill as
-            // a new turn, so it is never asked.
-            fakeModel('oa', 'claims', { capabilities: ['chat', 'continuation'], qualityTier: 1 }),
-          ],
-        }),
-      config: {
-        routing: { defaultStrategy: 'quality' },
-        retry: {
-          default: {
-            maximumAttempts: 1,
-            initialIntervalMs: 20,
-            backoffCoefficient: 1,
-            maximumIntervalMs: 20,
-            timeoutMs: 20_000,
-          },
-        },
-      },
-      streamLimits: { firstTokenMs: 5_000, idleMs: 1_500 },
-    },
+    continuationStack((f) =>
+      CatalogSchema.parse({
+        providers: [
+          ...fakeCatalogProviders(f),
+          // Two instances of the same fake server, one per style (the fake tells them apart by model).
+          { id: 'vl', kind: 'openai-compatible', baseUrl: f.openai.url, continuation: 'continue_final_message' },
+          { id: 'ds', kind: 'openai-compatible', baseUrl: f.openai.url, continuation: 'prefix' },
+        ],
+        models: [
+          fakeModel('oa', 'primary', { capabilities: ['chat', 'tools', 'json'], qualityTier: 3 }),
+          fakeModel('vl', 'vllm-backup', { capabilities: ['chat', 'continuation'], qualityTier: 4 }),
+          fakeModel('ds', 'prefix-backup', { capabilities: ['chat', 'continuation'], qualityTier: 2 }),
+          // Declares it on an instance that says no style: its server would answer the prefill as
+          // a new turn, so it is never asked.
+          fakeModel('oa', 'claims', { capabilities: ['chat', 'continuation'], qualityTier: 1 }),
+        ],
+      }),
+    ),
     { timeout: 120_000, resetFakes: true },
   );
 
-  const recordNow = async (id: string) =>
-    (await (
-      await fetch(`${stack.baseURL}/requests/${id}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
-    ).json()) as {
+  const record = (id: string) =>
+    finishedRecord<{
       status: string;
       error?: { type: string; message: string };
       attempts: Array<{ provider: string; model: string; outcome: string; errorType?: string }>;
-    };
-  const record = async (id: string) => {
-    let r = await recordNow(id);
-    await until(async () => (r = await recordNow(id)).status !== 'running' && r.status !== 'received');
-    return r;
-  };
+    }>(stack, id);
 
   /** Streams through the openai SDK; `raw` is the SSE body exactly as the client received it. */
   async function stream(headers: Record<string, string> = {}) {
@@ -88,21 +66,8 @@ describe('an OpenAI-format fallback that says how continues a cut stream', () =>
         return new Response(theirs, { status: res.status, statusText: res.statusText, headers: res.headers });
       },
     });
-    const { data, response } = await client.chat.completions
-      .create(
-        { model: 'oa/primary', messages: [{ role: 'user', content: 'Count to ten.' }], stream: true },
-        { headers },
-      )
-      .withResponse();
-    const chunks: ChatCompletionChunk[] = [];
-    let error: unknown;
-    try {
-      for await (const c of data) chunks.push(c);
-    } catch (err) {
-      error = err;
-    }
-    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
-    return { chunks, error, text, raw: await raw, requestId: response.headers.get('x-switchyard-request-id')! };
+    const s = await streamChat(client, {}, headers);
+    return { ...s, raw: await raw };
   }
 
   const lastMessage = (model: string) =>

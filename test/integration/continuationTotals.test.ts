@@ -11,10 +11,18 @@
  */
 import type OpenAI from 'openai';
 import { APIError } from 'openai';
-import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { countTokens } from '../../src/domain/tokens';
 import { until } from '../support/chaos';
-import { fakeCatalog, fakeModel, openaiClient, setDailyBudget, useTestStack } from '../support/stack';
+import { continuationStack } from '../support/continuation';
+import {
+  fakeCatalog,
+  fakeModel,
+  finishedRecord,
+  openaiClient,
+  setDailyBudget,
+  streamChat,
+  useTestStack,
+} from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 
@@ -43,62 +51,25 @@ describe('a continued answer: its output cap and its totals', () => {
   let client: OpenAI;
 
   const stack = useTestStack(
-    {
-      catalog: (f) =>
-        fakeCatalog(f, [
-          fakeModel('oa', 'primary', { capabilities: ['chat', 'tools', 'json'], qualityTier: 5 }),
-          fakeModel('an', 'backup', { capabilities: ['chat', 'tools', 'json', 'continuation'], qualityTier: 4 }),
-        ]),
-      config: {
-        routing: { defaultStrategy: 'quality' },
-        retry: {
-          default: {
-            maximumAttempts: 1,
-            initialIntervalMs: 20,
-            backoffCoefficient: 1,
-            maximumIntervalMs: 20,
-            timeoutMs: 20_000,
-          },
-        },
-      },
-      streamLimits: { firstTokenMs: 5_000, idleMs: 1_500 },
-    },
+    continuationStack((f) =>
+      fakeCatalog(f, [
+        fakeModel('oa', 'primary', { capabilities: ['chat', 'tools', 'json'], qualityTier: 5 }),
+        fakeModel('an', 'backup', { capabilities: ['chat', 'tools', 'json', 'continuation'], qualityTier: 4 }),
+      ]),
+    ),
     { timeout: 120_000, resetFakes: true },
   );
   beforeAll(() => {
     client = openaiClient(stack);
   });
 
-  const recordNow = async (id: string) =>
-    (await (
-      await fetch(`${stack.baseURL}/requests/${id}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
-    ).json()) as Record;
   /** The request's record once its workflow has finished. */
-  const record = async (id: string) => {
-    let r = await recordNow(id);
-    await until(async () => (r = await recordNow(id)).status !== 'running' && r.status !== 'received');
-    return r;
-  };
+  const record = (id: string) => finishedRecord<Record>(stack, id);
 
+  /** `streamChat`, with the content pieces the client received. */
   async function stream(body: Partial<OpenAI.ChatCompletionCreateParamsStreaming> = {}) {
-    const { data, response } = await client.chat.completions
-      .create({ model: 'oa/primary', messages: [{ role: 'user', content: 'Count to ten.' }], ...body, stream: true })
-      .withResponse();
-    const chunks: ChatCompletionChunk[] = [];
-    let error: unknown;
-    try {
-      for await (const c of data) chunks.push(c);
-    } catch (err) {
-      error = err;
-    }
-    const pieces = chunks.map((c) => c.choices[0]?.delta.content ?? '').filter(Boolean);
-    return {
-      chunks,
-      error,
-      pieces,
-      text: pieces.join(''),
-      requestId: response.headers.get('x-switchyard-request-id')!,
-    };
+    const s = await streamChat(client, body);
+    return { ...s, pieces: s.chunks.map((c) => c.choices[0]?.delta.content ?? '').filter(Boolean) };
   }
 
   const sum = (attempts: Attempt[], key: 'inputTokens' | 'outputTokens' | 'costUsd') =>

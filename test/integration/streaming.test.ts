@@ -26,6 +26,7 @@ import {
   setDailyBudget,
   anthropicClient,
   streamChat,
+  finishedRecord,
 } from '../support/stack';
 
 const CONTENT = 'one two three four five six seven eight nine ten';
@@ -72,19 +73,12 @@ describe.each(['memory', 'redis'] as const)('streaming, relay in %s', (relay) =>
   });
 
   /** The request's record once its workflow has finished (a stream's client may learn first). */
-  const record = async (id: string) => {
-    let r = await recordNow(id);
-    await until(async () => (r = await recordNow(id)).status !== 'running' && r.status !== 'received');
-    return r;
-  };
-  const recordNow = async (id: string) =>
-    (await (
-      await fetch(`${stack.baseURL}/requests/${id}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
-    ).json()) as {
+  const record = (id: string) =>
+    finishedRecord<{
       status: string;
       error?: { type: string; message: string };
       attempts: Array<{ provider: string; model: string; outcome: string; errorType?: string; errorMessage?: string }>;
-    };
+    }>(stack, id);
 
   it('streams in OpenAI chunk format with usage in the last chunk', async () => {
     stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT });

@@ -28,6 +28,7 @@ import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { NativeConnection } from '@temporalio/worker';
 import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
+import { until } from './chaos';
 import { countingDb, type CountingDb } from './countingDb';
 import { openTestDb, uniqueId, type DbKind } from './db';
 import { startFakeProvider, type FakeProvider } from './fakeProvider';
@@ -108,6 +109,23 @@ export async function streamChat(
   }
   const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
   return { chunks, error, text, requestId: response.headers.get('x-switchyard-request-id')!, response };
+}
+
+/**
+ * A request's record (`GET /requests/:id`) once its workflow has finished: a stream's client may
+ * learn the answer before the record is written. `T` is the shape the test reads.
+ */
+export async function finishedRecord<T extends { status: string }>(
+  stack: Pick<TestStack, 'baseURL' | 'apiKey'>,
+  id: string,
+): Promise<T> {
+  const now = async () =>
+    (await (
+      await fetch(`${stack.baseURL}/requests/${id}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
+    ).json()) as T;
+  let r = await now();
+  await until(async () => (r = await now()).status !== 'running' && r.status !== 'received');
+  return r;
 }
 
 /** The official `@anthropic-ai/sdk` client against a test stack (it adds `/v1` itself). */

@@ -27,6 +27,7 @@ import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
 import { SA_TENANT, SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
 import { routeRequest } from '../../workflows';
 import { fixedConfig } from '../support/config';
+import { ONE_ATTEMPT_RETRIES } from '../support/continuation';
 import { openTestDb, uniqueId } from '../support/db';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
 import { recordHistory } from '../support/histories';
@@ -86,15 +87,7 @@ beforeAll(async () => {
       catalog,
       routing: { defaultStrategy: 'quality' },
       // One attempt each: the dead worker's call was its candidate's last.
-      retry: {
-        default: {
-          maximumAttempts: 1,
-          initialIntervalMs: 20,
-          backoffCoefficient: 1,
-          maximumIntervalMs: 20,
-          timeoutMs: 20_000,
-        },
-      },
+      retry: ONE_ATTEMPT_RETRIES,
     }),
     adapters: new AdapterRegistry({ oa: 'k-oa-0123456789', an: 'k-an-0123456789' }, 20_000),
     relay,
