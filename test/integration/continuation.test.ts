@@ -15,7 +15,7 @@ import { temporal } from '@temporalio/proto';
 import type OpenAI from 'openai';
 import { APIError } from 'openai';
 import { recordHistory } from '../support/histories';
-import { continuationStack } from '../support/continuation';
+import { continuationStack, scriptRefusedPrefill } from '../support/continuation';
 import {
   anthropicClient,
   fakeCatalog,
@@ -141,13 +141,7 @@ describe.each(['memory', 'redis'] as const)('continuing a cut stream on a fallba
   });
 
   it('the fallback refuses the prefill: the client gets the cut stream error, never the 400', async () => {
-    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 3 });
-    stack.fakes.anthropic.script('backup', {
-      kind: 'error',
-      status: 400,
-      errorType: 'invalid_request_error',
-      message: 'This model does not support assistant message prefill.',
-    });
+    scriptRefusedPrefill(stack.fakes, CONTENT);
     const s = await streamChat(client);
     expect(s.text).toBe('one two three');
     expect(s.error).toBeInstanceOf(APIError);

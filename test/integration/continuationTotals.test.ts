@@ -13,7 +13,7 @@ import type OpenAI from 'openai';
 import { APIError } from 'openai';
 import { countTokens } from '../../src/domain/tokens';
 import { until } from '../support/chaos';
-import { continuationStack } from '../support/continuation';
+import { continuationStack, scriptRefusedPrefill } from '../support/continuation';
 import {
   fakeCatalog,
   fakeModel,
@@ -179,13 +179,7 @@ describe('a continued answer: its output cap and its totals', () => {
   });
 
   it('a continuation that fails: counted once, as the request ended (its recorded failure)', async () => {
-    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 3 });
-    stack.fakes.anthropic.script('backup', {
-      kind: 'error',
-      status: 400,
-      errorType: 'invalid_request_error',
-      message: 'This model does not support assistant message prefill.',
-    });
+    scriptRefusedPrefill(stack.fakes, CONTENT);
     const interrupted = { status: 'StreamInterrupted' };
     const before = {
       requests: await metric('switchyard_requests_total', interrupted),

@@ -3,7 +3,7 @@
  * goes straight to the next candidate, which continues it), and stream limits short enough that a
  * stall is seen quickly.
  */
-import type { StackOptions } from './stack';
+import type { StackOptions, TestStack } from './stack';
 
 /** One attempt per model, 20 s each: a failed call is its candidate's last. */
 export const ONE_ATTEMPT_RETRIES = {
@@ -26,3 +26,17 @@ export const continuationStack = (
   config: { routing: { defaultStrategy: 'quality' }, retry: ONE_ATTEMPT_RETRIES },
   streamLimits: { firstTokenMs: 5_000, idleMs: 1_500 },
 });
+
+/**
+ * Scripts a continuation that fails: `oa/primary` is cut after 3 pieces of `content`, and the
+ * Anthropic backup refuses the prefill (a 400, as a model without prefill answers).
+ */
+export function scriptRefusedPrefill(fakes: TestStack['fakes'], content: string): void {
+  fakes.openai.script('primary', { kind: 'ok', content, cutAfter: 3 });
+  fakes.anthropic.script('backup', {
+    kind: 'error',
+    status: 400,
+    errorType: 'invalid_request_error',
+    message: 'This model does not support assistant message prefill.',
+  });
+}
