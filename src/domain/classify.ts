@@ -94,11 +94,14 @@ export interface ClassifyInput {
 }
 
 export function classify(input: ClassifyInput, classifier?: Classifier): Classification {
-  if (!classifier) return classifyByRules(input);
+  // An operation (sentiment, summarize…) declares its task, and its text is the data to process,
+  // not a request written to a model: the trained model, learned from such requests, would read
+  // the data's wording as the ask (a short review came out "medium"). Its size decides, as before.
+  const declared = taskTypeOf(input.operation);
+  if (!classifier || declared) return classifyByRules(input);
   const text = lastUserText(input.messages);
   const p = classifier.predict(text);
-  const declared = taskTypeOf(input.operation);
-  const taskType: TaskType = declared ?? p.taskType.label;
+  const taskType: TaskType = p.taskType.label;
   const inputTokens = countMessageTokens(input.messages);
   const complexityProbs = Object.fromEntries(COMPLEXITIES.map((k) => [k, round4(p.complexity.probs[k] ?? 0)]));
   return {
@@ -108,19 +111,17 @@ export function classify(input: ClassifyInput, classifier?: Classifier): Classif
     inputTokens,
     requiredContext: inputTokens + (input.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS),
     signals: [
-      declared
-        ? `task:${taskType} (operation ${input.operation})`
-        : `task:${taskType} (${p.version}, confidence ${p.taskType.confidence.toFixed(2)})`,
+      `task:${taskType} (${p.version}, confidence ${p.taskType.confidence.toFixed(2)})`,
       `complexity:${p.complexity.label} (${p.version}, confidence ${p.complexity.confidence.toFixed(2)})`,
       `size:${inputTokens} tokens`,
     ],
     classifier: {
       version: p.version,
-      taskConfidence: declared ? 1 : round4(p.taskType.confidence),
+      taskConfidence: round4(p.taskType.confidence),
       complexityConfidence: round4(p.complexity.confidence),
       complexityProbs: complexityProbs as Record<Complexity, number>,
       features: [
-        ...(declared ? [] : p.taskType.features.slice(0, 5).map((f) => `task:${f}`)),
+        ...p.taskType.features.slice(0, 5).map((f) => `task:${f}`),
         ...p.complexity.features.slice(0, 5).map((f) => `complexity:${f}`),
       ],
     },

@@ -181,15 +181,15 @@ describe('classify() with a trained classifier', () => {
     expect(ClassificationSchema.parse(borderline)).toEqual(borderline);
   });
 
-  it('an operation keeps its declared task type; the complexity is predicted', () => {
+  it('an operation keeps its declared task type and is sized by the rules (its text is data, not an ask)', () => {
     const c = classify(
       { operation: 'sentiment', messages: ask('I loved it') },
-      stubClassifier('clf-x', { simple: 0.7, medium: 0.2, complex: 0.1 }),
+      stubClassifier('clf-x', { simple: 0.1, medium: 0.2, complex: 0.7 }),
     );
     expect(c.taskType).toBe('analysis');
     expect(c.complexity).toBe('simple');
-    expect(c.classifier).toMatchObject({ version: 'clf-x', taskConfidence: 1 });
-    expect(c.classifier!.features.every((f) => f.startsWith('complexity:'))).toBe(true);
+    expect(c.classifier).toMatchObject({ version: 'rules-1', complexityProbs: { simple: 1, medium: 0, complex: 0 } });
+    expect(c.signals[0]).toBe('task:analysis (operation sentiment)');
   });
 
   it('without a model: the keyword rules, version rules-1; records from before versions still parse', () => {
