@@ -3,9 +3,14 @@
  * `metadata` and `switchyard` extension (so OpenAI clients can pass attributes without custom
  * headers). Headers win.
  */
-import { createHash } from 'node:crypto';
 import type { Request } from 'express';
-import { RouteContextSchema, SubstitutionSchema, type RouteContext, type Substitution } from '../domain/policy';
+import {
+  RouteContextSchema,
+  sessionKeyOf,
+  SubstitutionSchema,
+  type RouteContext,
+  type Substitution,
+} from '../domain/policy';
 import { QualitySchema, type SwitchyardRequestExtension } from '../domain/requestExtension';
 import { HttpError } from './errors';
 
@@ -113,10 +118,10 @@ export const SESSION_HEADER = 'X-Switchyard-Session';
 
 /**
  * The request's session: `X-Switchyard-Session` (1 to 128 printable characters), or else, when the
- * body names its `user`, that user with a hash of the conversation's first messages (its first
- * system or developer message and its first user message: the prefix a provider caches, the same
- * on every turn). Only the key goes on to the workflow and the record, never the text. Sessions
- * are the tenant's own: the key is stored with the tenant.
+ * body names its `user` (`metadata.user_id` on `/v1/messages`), that user with a hash of the
+ * conversation's first messages (`sessionKeyOf` in src/domain/policy/session.ts). Only the key goes
+ * on to the workflow and the record, never the text. Sessions are the tenant's own: the key is
+ * stored with the tenant.
  */
 export function sessionOf(
   req: Request,
@@ -132,15 +137,7 @@ export function sessionOf(
       });
     return key;
   }
-  if (!body.user || !body.messages) return undefined;
-  const system = body.messages.find((m) => m.role === 'system' || m.role === 'developer');
-  const user = body.messages.find((m) => m.role === 'user');
-  if (!user) return undefined;
-  const hash = createHash('sha256')
-    .update(JSON.stringify([system?.content ?? null, user.content ?? null]))
-    .digest('hex')
-    .slice(0, 32);
-  return `user:${body.user}:${hash}`;
+  return sessionKeyOf(body.user, body.messages);
 }
 
 /**

@@ -7,7 +7,14 @@
  * "kept for session".
  */
 import { CatalogSchema } from '../../src/domain/catalog';
-import { fakeCatalogProviders, fakeModel, openaiClient, setDailyBudget, useTestStack } from '../support/stack';
+import {
+  anthropicClient,
+  fakeCatalogProviders,
+  fakeModel,
+  openaiClient,
+  setDailyBudget,
+  useTestStack,
+} from '../support/stack';
 
 const stack = useTestStack({
   breakers: true,
@@ -242,4 +249,44 @@ it('under a budget (the call reserves and starts in one statement) the answer st
   const next = await ask({ session: 'budgeted', text: 'again' });
   expect(next.model).toBe(first.model);
   expect(next.decision).toMatch(/kept for session/);
+});
+
+it("/v1/messages: metadata.user_id and the conversation's first messages name a session, as `user` does for chat", async () => {
+  const client = anthropicClient(stack);
+  type Turn = {
+    role: 'user' | 'assistant';
+    content: string | Array<{ type: 'text'; text: string; cache_control?: { type: 'ephemeral' } }>;
+  };
+  // Anthropic's incremental caching: the newest user turn is sent as a text block marked
+  // `cache_control`, earlier turns as they were (here: strings).
+  const cached = (text: string) => [{ type: 'text' as const, text, cache_control: { type: 'ephemeral' as const } }];
+  const turn = async (messages: Turn[]) => {
+    const res = await client.messages.create({
+      model: 'auto',
+      max_tokens: 64,
+      system: 'You are a patient tutor.',
+      metadata: { user_id: 'student-77' },
+      messages,
+    });
+    return (res as unknown as { switchyard: Extension }).switchyard;
+  };
+  const a = await turn([{ role: 'user', content: cached('Explain photosynthesis.') }]);
+  const rec = await record(a.request_id);
+  const key = rec.decision_input.session?.key;
+  expect(key).toMatch(/^user:student-77:[0-9a-f]{32}$/);
+  expect(rec.decision_input.context.userId).toBe('student-77');
+  expect(JSON.stringify(rec.decision_input)).not.toContain('photosynthesis');
+  const history: Turn[] = [
+    { role: 'user', content: 'Explain photosynthesis.' },
+    { role: 'assistant', content: 'Light, water and carbon dioxide become sugar.' },
+  ];
+  for (let i = 0; i < 4; i++) {
+    const b = await turn([...history, { role: 'user', content: cached(`Follow-up ${i}?`) }]);
+    expect(b.model).toBe(a.model);
+    expect(b.decision).toMatch(/kept for session/);
+    expect((await record(b.request_id)).decision_input.session?.key).toBe(key);
+  }
+  // The same conversation through chat completions is the same session.
+  const viaChat = await ask({ user: 'student-77' });
+  expect((await record(viaChat.request_id)).decision_input.session?.key).toBe(key);
 });

@@ -7,6 +7,7 @@
  * explicit fallback chain is only reordered, never extended. Pure: the pin comes in the input.
  */
 import type { Model } from '../catalog';
+import { sha256Hex } from '../sha256';
 import type { Candidate, RouteDecision } from './types';
 
 /** A session's pin as stored: the provider instance and catalog model its last answer came from. */
@@ -45,6 +46,37 @@ export interface SessionContext {
   max: number;
   /** A candidate for a model the chain did not list yet. */
   candidateOf: (m: Model) => Candidate;
+}
+
+/**
+ * The session a request's `user` names (chat's `user`, Anthropic's `metadata.user_id`): that user
+ * with a hash of the conversation's first system (or developer) message and first user message,
+ * the prefix a provider caches, the same on every turn. The key carries no text. Content is hashed
+ * as its text however it was sent, so a message sent as a string on one turn and as text blocks on
+ * the next (Anthropic clients move `cache_control` to the newest turn) stays one session.
+ */
+export function sessionKeyOf(
+  user: string | undefined,
+  messages: ReadonlyArray<{ role: string; content?: unknown }> | undefined,
+): string | undefined {
+  if (!user || !messages) return undefined;
+  const system = messages.find((m) => m.role === 'system' || m.role === 'developer');
+  const first = messages.find((m) => m.role === 'user');
+  if (!first) return undefined;
+  const hash = sha256Hex(JSON.stringify([hashedContent(system?.content), hashedContent(first.content)]));
+  return `user:${user}:${hash.slice(0, 32)}`;
+}
+
+/** A message's content as the session key hashes it: a string, text parts as their text, other parts by source. */
+function hashedContent(content: unknown): unknown {
+  if (content === undefined || content === null || !Array.isArray(content)) return content ?? null;
+  const parts = content.map((p: unknown) => {
+    const part = (p ?? {}) as { type?: unknown; text?: unknown; image_url?: { url?: unknown } };
+    if (part.type === 'text') return String(part.text ?? '');
+    if (part.type === 'image_url') return { image: part.image_url?.url ?? null };
+    return p;
+  });
+  return parts.every((p) => typeof p === 'string') ? parts.join('\n') : parts;
 }
 
 /** Why a filter moved the session, in words: "breaker open on oa/primary (…)". */
