@@ -30,7 +30,10 @@ export const RULE_FIELDS = [
   /** The model the request names (its catalog id), or `auto`: for rules that apply to named models. */
   'requestedModel',
   'taskType',
+  /** Under `auto`, the tier the cost–quality dial chose; otherwise the classifier's label. */
   'complexity',
+  /** The classifier's label (its most likely class), whatever the dial chose. */
+  'classifiedComplexity',
   'inputTokens',
 ] as const;
 

@@ -21,7 +21,20 @@ const stack = useTestStack({
       fakeModel('oa', 'cheap', { qualityTier: 2, inputPricePerMTok: 0.1, outputPricePerMTok: 0.4 }),
       fakeModel('an', 'middle', { qualityTier: 4, inputPricePerMTok: 1, outputPricePerMTok: 4 }),
     ]),
-  config: { retry: { default: { maximumAttempts: 1, timeoutMs: 5_000 } } },
+  config: {
+    retry: { default: { maximumAttempts: 1, timeoutMs: 5_000 } },
+    // Applies only to requests whose metadata asks for it (the other tests rank by the dial alone).
+    rules: [
+      {
+        id: 'complex-to-middle',
+        when: [
+          { field: 'metadata.rule_probe', op: 'eq', value: 'yes' },
+          { field: 'complexity', op: 'eq', value: 'complex' },
+        ],
+        targets: [{ model: 'an/middle' }],
+      },
+    ],
+  },
 });
 
 const client = () => new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0 });
@@ -63,6 +76,29 @@ it('the OpenAI SDK sends the dial in the body (extra body `switchyard`); the hea
     .withResponse();
   const fromDefault = await recordedDecision(plain.response.headers.get('x-switchyard-request-id')!);
   expect(fromDefault.decision.dial).toMatchObject({ quality: 0.5, source: 'default' });
+});
+
+it('a rule on `complexity` sees the tier the dial chose, not the classifier label (the OpenAI SDK, answered requests)', async () => {
+  const asked = (quality: string) =>
+    client()
+      .chat.completions.create(
+        { model: 'auto', messages: [{ role: 'user', content: ask }], metadata: { rule_probe: 'yes' } },
+        { headers: { 'X-Switchyard-Quality': quality } },
+      )
+      .withResponse();
+  // The classifier's label for the prompt is complex; the dial at 1 agrees, at 0 it asks for less.
+  const best = await asked('1');
+  const atBest = await recordedDecision(best.response.headers.get('x-switchyard-request-id')!);
+  expect(atBest.classification.complexity).toBe('complex');
+  expect(atBest.decision.dial).toMatchObject({ quality: 1, tier: 'complex' });
+  expect(best.data.model).toBe('an/middle');
+  expect((atBest.decision as { rule?: { id: string } }).rule?.id).toBe('complex-to-middle');
+
+  const cheapest = await asked('0');
+  const atCheapest = await recordedDecision(cheapest.response.headers.get('x-switchyard-request-id')!);
+  expect(atCheapest.classification.complexity).toBe('complex');
+  expect(atCheapest.decision.dial!.tier).not.toBe('complex');
+  expect((atCheapest.decision as { rule?: { id: string } }).rule).toBeUndefined();
 });
 
 it('quality outside [0, 1] is a 400 naming the field, on every routed endpoint', async () => {

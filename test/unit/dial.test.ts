@@ -162,6 +162,53 @@ describe('the cost–quality dial', () => {
   });
 });
 
+describe('rules on complexity', () => {
+  // A rule a user writes expecting the premium tier's requests: it names one premium model.
+  const rules = [
+    ...seed.rules,
+    {
+      id: 'complex-premium',
+      when: [{ field: 'complexity', op: 'eq', value: 'complex' }],
+      targets: [{ model: 'anthropic/claude-sonnet-4-5' }],
+    },
+  ];
+  const labelRules = [
+    ...seed.rules,
+    {
+      id: 'labelled-complex',
+      when: [{ field: 'classifiedComplexity', op: 'eq', value: 'complex' }],
+      targets: [{ model: 'anthropic/claude-sonnet-4-5' }],
+    },
+  ];
+
+  it('`complexity` is the tier the dial chose: a borderline prompt matches at q=0.9 (complex), not at q=0.2 (medium)', () => {
+    const config = withConfig({ rules } as Partial<SwitchyardConfigInput>);
+    const high = decide(input({ quality: 0.9 }), borderline, config);
+    expect(high.rule?.id).toBe('complex-premium');
+    expect(high.candidates[0]).toMatchObject({ modelId: 'anthropic/claude-sonnet-4-5', step: 'rule' });
+    // The classifier's label is complex either way; the dial said medium, so the rule does not apply.
+    expect(borderline.complexity).toBe('complex');
+    const low = decide(input({ quality: 0.2 }), borderline, config);
+    expect(low.dial?.tier).toBe('medium');
+    expect(low.rule).toBeUndefined();
+    expect(low.candidates[0]!.step).not.toBe('rule');
+  });
+
+  it('`classifiedComplexity` is the label whatever the dial says; without the dial `complexity` is the label too', () => {
+    const config = withConfig({ rules: labelRules } as Partial<SwitchyardConfigInput>);
+    expect(decide(input({ quality: 0.2 }), borderline, config).rule?.id).toBe('labelled-complex');
+    expect(decide(input({ quality: 0.9 }), borderline, config).rule?.id).toBe('labelled-complex');
+    // A strategy of the request's own: no dial, so `complexity` reads the label (complex) and the rule applies.
+    const fixed = decide(
+      input({ quality: 0.2, strategy: 'cost' }),
+      borderline,
+      withConfig({ rules } as Partial<SwitchyardConfigInput>),
+    );
+    expect(fixed.dial).toBeUndefined();
+    expect(fixed.rule?.id).toBe('complex-premium');
+  });
+});
+
 describe('classify() with a trained classifier', () => {
   it('takes task type and complexity from the prediction and records the version and evidence', () => {
     expect(borderline).toMatchObject({

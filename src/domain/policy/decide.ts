@@ -113,7 +113,8 @@ export function decide(
       )
       .sort((a, b) => a.priority - b.priority || a.id.localeCompare(b.id));
     for (const rule of rules) {
-      if (!rule.when.every((cond) => conditionHolds(cond, ruleInput, c))) continue;
+      // `complexity` reads the dial's tier under `auto` (the tier the request is ranked at).
+      if (!rule.when.every((cond) => conditionHolds(cond, ruleInput, c, dial?.tier))) continue;
       const { models, picked } = ruleOrder(rule, eligible, input);
       if (models.length === 0) {
         notes.push(`rule ${rule.id} matched but none of its targets passed the filters`);

@@ -6,8 +6,21 @@ import { compilePattern, RULE_PATTERN } from '../pattern';
 import { stableFraction } from './hash';
 import type { PolicyInput } from './types';
 
-/** The value a rule condition reads from the request. */
-function attribute(field: string, input: PolicyInput, c: Classification): string | number | undefined {
+type Complexity = Classification['complexity'];
+
+/**
+ * The value a rule condition reads from the request. `complexity` is the tier the request is routed
+ * at: under `auto`, the one the cost–quality dial chose from the classifier's probabilities (so a
+ * rule "complexity eq complex → a premium model" follows the dial, as the ranking does); otherwise
+ * the classifier's label. `classifiedComplexity` is always the classifier's label (its most likely
+ * class), whatever the dial says.
+ */
+function attribute(
+  field: string,
+  input: PolicyInput,
+  c: Classification,
+  tier: Complexity | undefined,
+): string | number | undefined {
   if (field.startsWith('metadata.')) return input.context.metadata[field.slice('metadata.'.length)];
   switch (field) {
     case 'operation':
@@ -17,6 +30,8 @@ function attribute(field: string, input: PolicyInput, c: Classification): string
     case 'taskType':
       return c.taskType;
     case 'complexity':
+      return tier ?? c.complexity;
+    case 'classifiedComplexity':
       return c.complexity;
     case 'inputTokens':
       return c.inputTokens;
@@ -27,8 +42,9 @@ function attribute(field: string, input: PolicyInput, c: Classification): string
 
 const norm = (v: string | number) => (typeof v === 'string' ? v.toLowerCase() : v);
 
-export function conditionHolds(cond: Condition, input: PolicyInput, c: Classification): boolean {
-  const actual = attribute(cond.field, input, c);
+/** Whether a condition holds; `tier`: the dial's tier under `auto` (see `attribute`). */
+export function conditionHolds(cond: Condition, input: PolicyInput, c: Classification, tier?: Complexity): boolean {
+  const actual = attribute(cond.field, input, c, tier);
   if (actual === undefined) return cond.op === 'ne' || cond.op === 'nin';
   const list = Array.isArray(cond.value) ? cond.value.map(norm) : [];
   switch (cond.op) {
