@@ -207,7 +207,13 @@ export function createBatchActivities(deps: ActivityDeps) {
               ...(chat && offersTools(req) && { needsTools: true }),
               // A line's own fallback chain (`models`), as a request's.
               ...(chat && req.models && { fallbacks: req.models }),
-              context: { ...o.context, ...(typeof req.user === 'string' && { userId: req.user }) },
+              // A line's own attributes over the batch's, as a request's body: its user and its dial
+              // (`switchyard.quality`; absent, the batch's header, then the tenant's default).
+              context: {
+                ...o.context,
+                ...(typeof req.user === 'string' && { userId: req.user }),
+                ...(chat && req.switchyard?.quality !== undefined && { quality: req.switchyard.quality }),
+              },
             },
           };
         }

@@ -170,6 +170,54 @@ it('runs embeddings lines and returns OpenAI embedding lists', async () => {
   });
 }, 120_000);
 
+it("a line's switchyard.quality drives its tier as a request's does; a line without one takes the tenant's default", async () => {
+  // The prompt the trained classifier is unsure of (complex ≈ 0.6): the dial decides its tier.
+  const prompt = 'Prove that the sum of two even integers is even, step by step.';
+  const line = (customId: string, quality?: number) => ({
+    custom_id: customId,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: {
+      model: 'auto',
+      messages: [{ role: 'user', content: prompt }],
+      max_tokens: 50,
+      ...(quality !== undefined && { switchyard: { quality } }),
+    },
+  });
+  const before = stack.configStore.current().config;
+  // The tenant asks for the cheapest acceptable tier, and only the working chat model.
+  await stack.configStore.update((c) => ({
+    ...c,
+    tenants: {
+      ...c.tenants,
+      [stack.tenantId]: { ...c.tenants[stack.tenantId]!, quality: 0, allowedModels: ['oa/chat'] },
+    },
+  }));
+  try {
+    const file = await upload([line('best', 1), line('tenant-default'), line('low', 0.2)]);
+    const created = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const done = await settled(created.id);
+    expect(done.request_counts).toEqual({ total: 3, completed: 3, failed: 0 });
+    const rows = (
+      await stack.db.query<{ body: { switchyard?: { quality: number } }; decision: { dial?: any } }>(
+        'select body, decision from requests where batch_id = $1',
+        [created.id],
+      )
+    ).rows;
+    const dialOf = (q: number | undefined) => rows.find((r) => r.body.switchyard?.quality === q)!.decision.dial;
+    expect(dialOf(1)).toMatchObject({ quality: 1, source: 'request', tier: 'complex' });
+    expect(dialOf(0.2)).toMatchObject({ quality: 0.2, source: 'request' });
+    expect(dialOf(undefined)).toMatchObject({ quality: 0, source: 'tenant' });
+    expect(dialOf(undefined).tier).not.toBe('complex');
+  } finally {
+    await stack.configStore.update((c) => ({ ...c, tenants: before.tenants }));
+  }
+}, 120_000);
+
 it('rejects a bad line with its number, a mismatched endpoint, and other tenants', async () => {
   const lines: unknown[] = Array.from({ length: 5 }, (_, i) => chatLine(`b${i}`));
   lines[2] = { custom_id: 'b2', method: 'POST', url: '/v1/chat/completions', body: { model: 'oa/chat' } };
