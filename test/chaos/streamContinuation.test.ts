@@ -12,23 +12,18 @@
  *  - none can (the capable one excluded): the client gets the clear `stream_interrupted` error
  *    event, no finish, no [DONE], and nothing else is called.
  *
- * Two processes need one database server: PGlite serves one process. Without DATABASE_URL this is
- * reported as not run (as test/chaos/streamSplit.test.ts).
+ * The layout (one PostgreSQL database for both processes: DATABASE_URL, else reported as not run)
+ * is test/support/splitLayout.ts's.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import OpenAI, { APIError } from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
-import { CHAOS_KEY, until } from '../support/chaos';
-import { dbKinds, isolatedDatabaseUrl } from '../support/db';
+import { CHAOS_KEY } from '../support/chaos';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
 import { startOutside, type Outside } from '../support/outside';
-import { freePort, killStack, useProcesses, type Stack } from '../support/process';
-import { testRedisUrl } from '../support/stack';
+import { killStack, useProcesses, type Stack } from '../support/process';
+import { splitApi, splitLayoutRuns, startSplitLayout } from '../support/splitLayout';
 
-const shared = dbKinds().includes('postgres');
-if (!shared)
-  console.warn('streamContinuation.test.ts not run: the split layout needs DATABASE_URL (PGlite serves one process).');
+const shared = splitLayoutRuns('streamContinuation.test.ts');
 
 const CONTENT = 'one two three four five six seven eight nine ten eleven twelve';
 
@@ -59,10 +54,8 @@ function tappedClient() {
   beforeAll(async () => {
     outside = await startOutside('sy-stream-continuation-');
     anthropic = await startFakeProvider('anthropic');
-    const config = path.join(outside.dataDir, 'switchyard.yaml');
-    fs.writeFileSync(
-      config,
-      [
+    ({ base, procEnv, worker } = await startSplitLayout(procs, outside, {
+      config: [
         'catalog:',
         '  providers:',
         `    - { id: oa, kind: openai, baseUrl: "${outside.fake.url}", apiKey: { env: OA_FAKE_API_KEY } }`,
@@ -80,44 +73,20 @@ function tappedClient() {
         '        contextWindow: 16000, maxOutputTokens: 2000, capabilities: [chat, continuation], qualityTier: 4 }',
         'routing:',
         '  defaultStrategy: quality',
-        'tenants:',
-        '  default:',
-        '    budget:',
-        '      dailyUsd: 100',
-        // The killed call is retried once: on the new worker, where it finds the stream begun.
-        'retry:',
-        '  default:',
-        '    maximumAttempts: 2',
-        '    initialIntervalMs: 50',
-        '    backoffCoefficient: 1',
-        '  models:',
-        "    'oa/solo': { maximumAttempts: 1 }",
         'fallback:',
         '  chains:',
         "    'oa/solo': [an/backup]",
-        'breakers:',
-        '  failureThreshold: 1000',
-        '  minCalls: 1000',
-        '',
-      ].join('\n'),
-    );
-    const apiPort = await freePort();
-    procEnv = {
-      ...outside.processEnv(),
-      OPENAI_API_KEY: '',
-      OA_FAKE_API_KEY: 'sk-fake-openai-0123456789',
-      AN_FAKE_API_KEY: 'sk-fake-anthropic-0123456789',
-      SWITCHYARD_CONFIG: config,
-      PORT: String(apiPort),
-      SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
-      DATABASE_URL: await isolatedDatabaseUrl(),
-      REDIS_URL: testRedisUrl(),
-      SWITCHYARD_STREAM_FIRST_TOKEN_MS: '5000',
-      SWITCHYARD_STREAM_IDLE_MS: '5000',
-    };
-    worker = await procs.start(procEnv, 'worker');
-    await procs.start(procEnv, 'api');
-    base = `http://127.0.0.1:${apiPort}/v1`;
+      ],
+      // The killed call is retried once (the default's two attempts): on the new worker, where it
+      // finds the stream begun.
+      retry: ['  models:', "    'oa/solo': { maximumAttempts: 1 }"],
+      streamLimitMs: 5000,
+      env: {
+        OPENAI_API_KEY: '',
+        OA_FAKE_API_KEY: 'sk-fake-openai-0123456789',
+        AN_FAKE_API_KEY: 'sk-fake-anthropic-0123456789',
+      },
+    }));
   });
 
   afterAll(async () => {
@@ -130,17 +99,7 @@ function tappedClient() {
     anthropic.reset();
   });
 
-  const get = async (p: string) =>
-    (await (await fetch(`${base}${p}`, { headers: { authorization: `Bearer ${CHAOS_KEY}` } })).json()) as any;
-  const record = async (id: string) => {
-    let r = await get(`/requests/${id}`);
-    await until(async () => !['running', 'received'].includes((r = await get(`/requests/${id}`)).status));
-    return r as {
-      status: string;
-      error?: { type: string; message: string };
-      attempts: Array<{ provider: string; model: string; outcome: string; errorType?: string; costUsd?: number }>;
-    };
-  };
+  const { get, record } = splitApi(() => base);
 
   /**
    * A stream of `oa/primary`, the worker killed (SIGKILL to its process group) once the client has

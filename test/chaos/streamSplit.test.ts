@@ -10,23 +10,17 @@
  *    error (never a second answer spliced onto the first);
  *  - the budget: nothing left reserved after them all.
  *
- * Two processes need one database server: PGlite serves one process. CI sets DATABASE_URL, and
- * there this always runs (a CI run without it fails in dbKinds); elsewhere without DATABASE_URL it
- * is reported as not run.
+ * The layout (one PostgreSQL database for both processes: DATABASE_URL, else reported as not run)
+ * is test/support/splitLayout.ts's.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import OpenAI, { APIError } from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
-import { CHAOS_KEY, until } from '../support/chaos';
-import { dbKinds, isolatedDatabaseUrl } from '../support/db';
+import { CHAOS_KEY } from '../support/chaos';
 import { startOutside, type Outside } from '../support/outside';
 import { freePort, killStack, useProcesses, type Stack } from '../support/process';
-import { testRedisUrl } from '../support/stack';
+import { splitApi, splitLayoutRuns, startSplitLayout } from '../support/splitLayout';
 
-const shared = dbKinds().includes('postgres');
-if (!shared)
-  console.warn('streamSplit.test.ts not run: the split layout needs DATABASE_URL (PGlite serves one process).');
+const shared = splitLayoutRuns('streamSplit.test.ts');
 
 const CONTENT = 'one two three four five six seven eight nine ten';
 const PRIMARY = 'gpt-4o-mini';
@@ -42,42 +36,11 @@ let workerHealth: string;
   const procs = useProcesses();
   beforeAll(async () => {
     outside = await startOutside('sy-stream-split-');
-    const config = path.join(outside.dataDir, 'switchyard.yaml');
-    fs.writeFileSync(
-      config,
-      [
-        'tenants:',
-        '  default:',
-        '    budget:',
-        '      dailyUsd: 100',
-        'retry:',
-        '  default:',
-        '    maximumAttempts: 2',
-        '    initialIntervalMs: 50',
-        '    backoffCoefficient: 1',
-        // One model's faults in one test must not open its breaker for the next.
-        'breakers:',
-        '  failureThreshold: 1000',
-        '  minCalls: 1000',
-        '',
-      ].join('\n'),
-    );
-    const apiPort = await freePort();
     workerHealth = `http://127.0.0.1:${await freePort()}`;
-    procEnv = {
-      ...outside.processEnv(),
-      SWITCHYARD_CONFIG: config,
-      PORT: String(apiPort),
-      SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
-      DATABASE_URL: await isolatedDatabaseUrl(),
-      REDIS_URL: testRedisUrl(),
-      SWITCHYARD_STREAM_FIRST_TOKEN_MS: '1500',
-      SWITCHYARD_STREAM_IDLE_MS: '1500',
-      SWITCHYARD_WORKER_HEALTH_PORT: new URL(workerHealth).port,
-    };
-    worker = await procs.start(procEnv, 'worker');
-    await procs.start(procEnv, 'api');
-    base = `http://127.0.0.1:${apiPort}/v1`;
+    ({ base, procEnv, worker } = await startSplitLayout(procs, outside, {
+      streamLimitMs: 1500,
+      env: { SWITCHYARD_WORKER_HEALTH_PORT: new URL(workerHealth).port },
+    }));
     client = new OpenAI({ apiKey: CHAOS_KEY, baseURL: base, maxRetries: 0 });
   });
 
@@ -87,18 +50,7 @@ let workerHealth: string;
 
   beforeEach(() => outside.fake.reset());
 
-  const get = async (p: string) =>
-    (await (await fetch(`${base}${p}`, { headers: { authorization: `Bearer ${CHAOS_KEY}` } })).json()) as any;
-  const record = async (id: string) => {
-    let r = await get(`/requests/${id}`);
-    await until(async () => !['running', 'received'].includes((r = await get(`/requests/${id}`)).status));
-    return r as {
-      status: string;
-      cost_usd: number;
-      error?: { type: string; message: string };
-      attempts: Array<{ model: string; outcome: string; errorType?: string; errorMessage?: string }>;
-    };
-  };
+  const { get, record } = splitApi(() => base);
 
   async function stream(body: Partial<OpenAI.ChatCompletionCreateParamsStreaming> = {}, onChunk?: (n: number) => void) {
     const { data, response } = await client.chat.completions

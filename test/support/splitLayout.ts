@@ -1,0 +1,113 @@
+/**
+ * The split layout of the chaos streaming tests (test/chaos/streamSplit.test.ts and
+ * streamContinuation.test.ts): the worker and the API as separate processes (`npm run worker`,
+ * `npm run api`) against one PostgreSQL database, the pieces relayed through Redis, a tenant budget
+ * of $100 a day, two attempts 50 ms apart, and breakers that never open (one test's faults must not
+ * open a breaker for the next).
+ *
+ * Two processes need one database server: PGlite serves one process. CI sets DATABASE_URL, and
+ * there these always run (a CI run without it fails in dbKinds); elsewhere they are reported as
+ * not run.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { CHAOS_KEY, until } from './chaos';
+import { dbKinds, isolatedDatabaseUrl } from './db';
+import type { Outside } from './outside';
+import { freePort, type ProcessFixture, type Stack } from './process';
+import { testRedisUrl } from './stack';
+
+/** Whether the split layout can run here (a PostgreSQL server); if not, says so for `file`. */
+export function splitLayoutRuns(file: string): boolean {
+  const shared = dbKinds().includes('postgres');
+  if (!shared) console.warn(`${file} not run: the split layout needs DATABASE_URL (PGlite serves one process).`);
+  return shared;
+}
+
+export interface SplitLayout {
+  /** The API's `/v1` URL. */
+  base: string;
+  /** The processes' environment (to start another worker with). */
+  procEnv: NodeJS.ProcessEnv;
+  worker: Stack;
+}
+
+/** Writes the configuration, starts the worker, then the API. */
+export async function startSplitLayout(
+  procs: ProcessFixture,
+  outside: Outside,
+  opts: {
+    /** Top-level sections besides tenants, retry and breakers (catalog, routing, fallback…), as YAML lines. */
+    config?: string[];
+    /** Lines under `retry:` after its default (`  models:` …). */
+    retry?: string[];
+    /** A stream's first-token and idle limits. */
+    streamLimitMs: number;
+    /** More of the processes' environment. */
+    env?: NodeJS.ProcessEnv;
+  },
+): Promise<SplitLayout> {
+  const config = path.join(outside.dataDir, 'switchyard.yaml');
+  fs.writeFileSync(
+    config,
+    [
+      ...(opts.config ?? []),
+      'tenants:',
+      '  default:',
+      '    budget:',
+      '      dailyUsd: 100',
+      'retry:',
+      '  default:',
+      '    maximumAttempts: 2',
+      '    initialIntervalMs: 50',
+      '    backoffCoefficient: 1',
+      ...(opts.retry ?? []),
+      'breakers:',
+      '  failureThreshold: 1000',
+      '  minCalls: 1000',
+      '',
+    ].join('\n'),
+  );
+  const apiPort = await freePort();
+  const procEnv = {
+    ...outside.processEnv(),
+    ...opts.env,
+    SWITCHYARD_CONFIG: config,
+    PORT: String(apiPort),
+    SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
+    DATABASE_URL: await isolatedDatabaseUrl(),
+    REDIS_URL: testRedisUrl(),
+    SWITCHYARD_STREAM_FIRST_TOKEN_MS: String(opts.streamLimitMs),
+    SWITCHYARD_STREAM_IDLE_MS: String(opts.streamLimitMs),
+  };
+  const worker = await procs.start(procEnv, 'worker');
+  await procs.start(procEnv, 'api');
+  return { base: `http://127.0.0.1:${apiPort}/v1`, procEnv, worker };
+}
+
+/** A request's record as these tests read it. */
+export interface SplitRecord {
+  status: string;
+  cost_usd: number;
+  error?: { type: string; message: string };
+  attempts: Array<{
+    provider: string;
+    model: string;
+    outcome: string;
+    errorType?: string;
+    errorMessage?: string;
+    costUsd?: number;
+  }>;
+}
+
+/** GET of the API (`base()`: its `/v1` URL once started) with the chaos key, and a request's finished record. */
+export function splitApi(base: () => string) {
+  const get = async (p: string) =>
+    (await (await fetch(`${base()}${p}`, { headers: { authorization: `Bearer ${CHAOS_KEY}` } })).json()) as any;
+  const record = async (id: string): Promise<SplitRecord> => {
+    let r = await get(`/requests/${id}`);
+    await until(async () => !['running', 'received'].includes((r = await get(`/requests/${id}`)).status));
+    return r as SplitRecord;
+  };
+  return { get, record };
+}
