@@ -4,7 +4,7 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure, type ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Db } from '../../src/db';
 import { ensureTenant, generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
@@ -14,21 +14,13 @@ import { CatalogSchema, type Catalog } from '../../src/domain/catalog';
 import type { RouteFailureDetails, RouteRequestInput } from '../../src/domain/request';
 import { AdapterRegistry } from '../../src/providers/registry';
 import { fixedConfig } from '../support/config';
-import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
-import {
-  SA_FALLBACKS,
-  SA_MODEL,
-  SA_PROVIDER,
-  SA_STATUS,
-  SA_TENANT,
-  SEARCH_ATTRIBUTES,
-} from '../../src/temporal/searchAttributes';
+import { SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_STATUS, SA_TENANT } from '../../src/temporal/searchAttributes';
 import { recordHistory } from '../support/histories';
-import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
+import { startWorkers, type RunningWorkers } from '../../src/start/worker';
 import { routeRequest } from '../../workflows';
-import { openTestDb, uniqueId } from '../support/db';
-import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
-import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
+import { uniqueId } from '../support/db';
+import type { FakeProvider } from '../support/fakeProvider';
+import { startWorkflowTestEnv, type WorkflowTestEnv } from '../support/workflowEnv';
 import { until } from '../support/rawUpload';
 
 const TASK_QUEUE = 'route-test';
@@ -76,21 +68,11 @@ function catalog(): Catalog {
   });
 }
 
+let setup: WorkflowTestEnv;
+
 beforeAll(async () => {
-  installRuntime('ERROR');
-  [alpha, beta, db, bundle] = await Promise.all([
-    startFakeProvider('openai'),
-    startFakeProvider('anthropic'),
-    openTestDb(),
-    buildWorkflowBundle(),
-  ]);
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      extraArgs: NO_VERSION_CHECK,
-      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
-      searchAttributes: SEARCH_ATTRIBUTES,
-    },
-  });
+  setup = await startWorkflowTestEnv();
+  ({ env, bundle, db, openai: alpha, anthropic: beta } = setup);
   const cat = catalog();
   workers = await startWorkers({
     connection: env.nativeConnection,
@@ -122,8 +104,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await workers?.shutdown();
-  await env?.teardown();
-  await Promise.all([alpha?.close(), beta?.close(), db?.close()]);
+  await setup?.close();
 });
 
 beforeEach(() => {

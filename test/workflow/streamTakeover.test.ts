@@ -9,7 +9,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { temporal } from '@temporalio/proto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { StreamOut } from '../../activities/streamOut';
@@ -21,16 +21,14 @@ import type { CallModelInput, RouteRequestInput } from '../../src/domain/request
 import { senderOf } from '../../src/domain/stream';
 import { AdapterRegistry } from '../../src/providers/registry';
 import { MemoryRelay } from '../../src/services/streamRelay';
-import { buildWorkflowBundle, installRuntime } from '../../src/start/worker';
-import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
-import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
-import { SA_TENANT, SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
+import { SA_TENANT } from '../../src/temporal/searchAttributes';
 import { routeRequest } from '../../workflows';
 import { fixedConfig } from '../support/config';
 import { ONE_ATTEMPT_RETRIES } from '../support/continuation';
-import { openTestDb, uniqueId } from '../support/db';
-import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { uniqueId } from '../support/db';
+import type { FakeProvider } from '../support/fakeProvider';
 import { recordHistory } from '../support/histories';
+import { startWorkflowTestEnv, type WorkflowTestEnv } from '../support/workflowEnv';
 
 const TASK_QUEUE = 'route-takeover-test';
 const PROMPT = 'Count to ten.';
@@ -48,21 +46,11 @@ let relay: MemoryRelay;
 const dead = new AbortController();
 const firstCalls: CallModelInput[] = [];
 
+let setup: WorkflowTestEnv;
+
 beforeAll(async () => {
-  installRuntime('ERROR');
-  [oa, an, db, bundle] = await Promise.all([
-    startFakeProvider('openai'),
-    startFakeProvider('anthropic'),
-    openTestDb(),
-    buildWorkflowBundle(),
-  ]);
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      extraArgs: NO_VERSION_CHECK,
-      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
-      searchAttributes: SEARCH_ATTRIBUTES,
-    },
-  });
+  setup = await startWorkflowTestEnv();
+  ({ env, bundle, db, openai: oa, anthropic: an } = setup);
   const catalog = CatalogSchema.parse({
     providers: [
       { id: 'oa', wireFormat: 'openai', baseUrl: oa.url },
@@ -123,8 +111,8 @@ afterAll(async () => {
   dead.abort();
   worker?.shutdown();
   await running;
-  await env?.teardown();
-  await Promise.all([oa?.close(), an?.close(), db?.close(), relay?.close()]);
+  await setup?.close();
+  await relay?.close();
 });
 
 it('a worker dies on the last attempt mid-stream: the next capable candidate finds the stream and continues it', async () => {
