@@ -8,10 +8,11 @@
 import OpenAI from 'openai';
 import { getRequest } from '../../src/db/requests';
 import { classify, RULES_VERSION, type Classification } from '../../src/domain/classify';
-import { decide, type PolicyInput } from '../../src/domain/policy';
+import { decide } from '../../src/domain/policy';
 import { tierAt } from '../../src/domain/policy/dial';
 import { classifierFor, currentVersion } from '../../src/services/classifiers';
 import { uniqueId } from '../support/db';
+import { insertRecordedRequest, policyInput } from '../support/policy';
 import { fakeCatalog, fakeModel, useTestStack } from '../support/stack';
 
 const stack = useTestStack({
@@ -204,57 +205,20 @@ it('policy replay uses each record’s classifier version unless asked otherwise
   for (const [i, text] of prompts.entries()) {
     const body = { model: 'auto', messages: [{ role: 'user', content: text }] };
     const classification = classify({ operation: 'chat', messages: body.messages as never }, classifierFor());
-    const input: PolicyInput = {
-      requestId: `${tenant}-${i}`,
-      requestedModel: 'auto',
-      operation: 'chat',
-      capability: 'chat',
-      maxOutputTokens: 512,
-      needsJson: false,
-      now: '2026-12-07T00:00:00Z',
-      context: { tenantId: tenant, compliance: [], excludeProviders: [], metadata: {} },
-    };
+    const input = policyInput({ tenantId: tenant }, { requestId: `${tenant}-${i}`, now: '2026-12-07T00:00:00Z' });
     const decision = decide(input, classification, config);
-    await stack.db.query(
-      `insert into requests (request_id, workflow_id, tenant_id, operation, requested_model, body, body_hash, status, classification, decision, decision_input, config_version)
-       values ($1, $2, $3, 'chat', 'auto', $4, 'h', 'succeeded', $5, $6, $7, $8)`,
-      [
-        input.requestId,
-        `req-${input.requestId}`,
-        tenant,
-        JSON.stringify(body),
-        JSON.stringify(classification),
-        JSON.stringify(decision),
-        JSON.stringify(input),
-        version,
-      ],
-    );
+    await insertRecordedRequest(stack.db, { input, classification, decision, configVersion: version, body });
   }
   // A record from before versions were kept: no `classifier` in its classification.
   const { classifier: _, ...old } = classify({ operation: 'chat', messages: [{ role: 'user', content: 'hello' }] });
-  const oldInput = {
-    ...(
-      await stack.db.query<{ decision_input: PolicyInput }>(
-        'select decision_input from requests where request_id = $1',
-        [`${tenant}-0`],
-      )
-    ).rows[0]!.decision_input,
-    requestId: `${tenant}-old`,
-  };
-  await stack.db.query(
-    `insert into requests (request_id, workflow_id, tenant_id, operation, requested_model, body, body_hash, status, classification, decision, decision_input, config_version)
-     values ($1, $2, $3, 'chat', 'auto', $4, 'h', 'succeeded', $5, $6, $7, $8)`,
-    [
-      oldInput.requestId,
-      `req-${oldInput.requestId}`,
-      tenant,
-      JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hello' }] }),
-      JSON.stringify(old),
-      JSON.stringify(decide(oldInput, old, config)),
-      JSON.stringify(oldInput),
-      version,
-    ],
-  );
+  const oldInput = policyInput({ tenantId: tenant }, { requestId: `${tenant}-old`, now: '2026-12-07T00:00:00Z' });
+  await insertRecordedRequest(stack.db, {
+    input: oldInput,
+    classification: old,
+    decision: decide(oldInput, old, config),
+    configVersion: version,
+    body: { model: 'auto', messages: [{ role: 'user', content: 'hello' }] },
+  });
 
   const replayAs = (extra: Record<string, unknown>) =>
     fetch(`${stack.baseURL}/policy/replay`, {

@@ -7,10 +7,11 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { getRequest } from '../../src/db/requests';
 import { CatalogSchema } from '../../src/domain/catalog';
 import { classify } from '../../src/domain/classify';
-import { decide, type PolicyInput } from '../../src/domain/policy';
+import { decide } from '../../src/domain/policy';
 import { replay } from '../../src/domain/replay';
 import { SA_ROUTE } from '../../src/temporal/searchAttributes';
 import { uniqueId } from '../support/db';
+import { insertRecordedRequest, policyInput } from '../support/policy';
 import { fakeCatalogProviders, useTestStack } from '../support/stack';
 
 const stack = useTestStack({
@@ -251,38 +252,17 @@ it('replays a proposed configuration over recorded requests, and its counts matc
   for (let i = 0; i < 1000; i++) {
     const text = `Question ${i}: ${i % 3 ? 'explain photosynthesis' : 'solve 3x + 4 = 19'}`;
     const classification = classify({ operation: 'chat', messages: [{ role: 'user', content: text }] });
-    const input: PolicyInput = {
-      requestId: `${tenant}-${i}`,
-      requestedModel: 'auto',
-      operation: 'chat',
-      capability: 'chat',
-      maxOutputTokens: 512,
-      needsJson: false,
-      now: '2026-11-22T00:00:00Z',
-      context: {
+    const input = policyInput(
+      {
         tenantId: tenant,
-        compliance: [],
-        excludeProviders: [],
-        metadata: {},
         ...(subjects[i % 4] && { subject: subjects[i % 4] }),
         ...(i % 10 === 0 && { region: 'EU' as const }),
       },
-    };
+      { requestId: `${tenant}-${i}` },
+    );
     const decision = decide(input, classification, config);
     records.push({ requestId: input.requestId, input, classification, decision, configVersion: version });
-    await stack.db.query(
-      `insert into requests (request_id, workflow_id, tenant_id, operation, requested_model, body, body_hash, status, classification, decision, decision_input, config_version)
-       values ($1, $2, $3, 'chat', 'auto', '{}', 'h', 'succeeded', $4, $5, $6, $7)`,
-      [
-        input.requestId,
-        `req-${input.requestId}`,
-        tenant,
-        JSON.stringify(classification),
-        JSON.stringify(decision),
-        JSON.stringify(input),
-        version,
-      ],
-    );
+    await insertRecordedRequest(stack.db, { input, classification, decision, configVersion: version });
   }
   // Proposal: mathematics goes to oa/gpt first, and oa/gpt leaves the EU.
   const proposedChanges = {
