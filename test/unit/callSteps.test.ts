@@ -28,13 +28,13 @@ import type { BreakerSnapshot } from '../../src/domain/breaker';
 import { TenantBudgetSchema } from '../../src/domain/budget';
 import { CatalogSchema, costUsd, type Catalog, type Provider } from '../../src/domain/catalog';
 import type { SwitchyardConfig } from '../../src/domain/config';
-import type { CallModelInput } from '../../src/domain/request';
 import type { StreamEvent } from '../../src/domain/stream';
 import { failure } from '../../src/providers/errors';
 import type { ChatCallOutput, ProviderAdapter } from '../../src/providers/types';
 import type { HealthPort, Outcome } from '../../src/services/healthPort';
 import { logSwallowedTo, type Metrics } from '../../src/services/metrics';
 import { MemoryRelay, type StreamRelay } from '../../src/services/streamRelay';
+import { callInput } from '../support/callInput';
 import { unitModel } from '../support/catalog';
 
 // ---- fakes ----
@@ -146,16 +146,7 @@ const catalog: Catalog = CatalogSchema.parse({
 const model = catalog.models[0]!;
 const provider = catalog.providers[0]!;
 
-const input = (over: Partial<CallModelInput> = {}): CallModelInput => ({
-  requestId: 'r1',
-  operation: 'chat',
-  candidateIndex: 0,
-  provider: 'oa',
-  model: 'm',
-  modelId: 'oa/m',
-  timeoutMs: 5_000,
-  ...over,
-});
+const input = callInput;
 const body = { model: 'auto', messages: [{ role: 'user', content: 'hello there' }] };
 const request: StoredRequest = { operation: 'chat', body, createdAt: Date.now() - 100 };
 const storedRow = { operation: 'chat', body, created_at: new Date(request.createdAt) };

@@ -6,6 +6,7 @@ import type { Queryable } from '../../src/db';
 import type { CallModelInput } from '../../src/domain/request';
 import type { StreamEvent } from '../../src/domain/stream';
 import { MemoryRelay } from '../../src/services/streamRelay';
+import { callInput } from '../support/callInput';
 
 const delta = (from: string, seq: number, content: string): StreamEvent => ({
   type: 'delta',
@@ -124,17 +125,7 @@ describe('a continuing StreamOut', () => {
 describe('a worker that died mid-stream, and reading the answer back', () => {
   // No answer stored, no attempts: the database of a stream cut by a dead worker.
   const noRows: Queryable = { query: async () => ({ rows: [], rowCount: 0 }), exec: async () => undefined } as never;
-  const input = (over: Partial<CallModelInput> = {}): CallModelInput => ({
-    requestId: 'r',
-    operation: 'chat',
-    candidateIndex: 0,
-    provider: 'oa',
-    model: 'm',
-    modelId: 'oa/m',
-    timeoutMs: 5_000,
-    stream: true,
-    ...over,
-  });
+  const input = (over: Partial<CallModelInput> = {}) => callInput({ requestId: 'r', stream: true, ...over });
   const failureOf = (p: Promise<unknown>) =>
     p.then(
       () => undefined,

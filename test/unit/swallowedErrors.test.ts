@@ -13,6 +13,7 @@ import { configSource } from '../../src/services/configFile';
 import { ConfigStore } from '../../src/services/configStore';
 import { logSwallowedTo, Metrics, swallowedErrors, type SwallowedSite } from '../../src/services/metrics';
 import type { ResponseCache } from '../../src/services/responseCache';
+import { callInput } from '../support/callInput';
 import { openTestDb } from '../support/db';
 import { unitModel } from '../support/catalog';
 
@@ -96,15 +97,7 @@ describe('swallowed errors are logged and counted', () => {
       heartbeat: () => undefined,
       sleep: async () => undefined,
     };
-    const input = {
-      requestId: 'r1',
-      operation: 'chat',
-      candidateIndex: 0,
-      provider: 'oa',
-      model: 'm',
-      modelId: 'oa/m',
-      timeoutMs: 5_000,
-    } as const;
+    const input = callInput();
     const body = { model: 'auto', messages: [{ role: 'user', content: 'hello there' }] };
     const turn = await takeTurn(
       { db },
