@@ -50,6 +50,10 @@ async function settled(id: string) {
   return b;
 }
 
+/** A batch of the uploaded file's lines, completed within 24 h (OpenAI's one window). */
+const createBatch = (fileId: string, endpoint: '/v1/chat/completions' | '/v1/embeddings') =>
+  client.batches.create({ input_file_id: fileId, endpoint, completion_window: '24h' });
+
 const contentLines = async (fileId: string) =>
   (await (await client.files.content(fileId)).text())
     .split('\n')
@@ -103,11 +107,7 @@ it('runs a 20-line batch file to completion; the output file holds one answer pe
 
 it('puts a line that fails after its fallbacks in the error file, with its status and error', async () => {
   const file = await upload([chatLine('fine'), chatLine('req-broken', 'oa/broken')]);
-  const created = await client.batches.create({
-    input_file_id: file.id,
-    endpoint: '/v1/chat/completions',
-    completion_window: '24h',
-  });
+  const created = await createBatch(file.id, '/v1/chat/completions');
   const done = await settled(created.id);
   expect(done).toMatchObject({ status: 'completed', request_counts: { total: 2, completed: 1, failed: 1 } });
   expect((await contentLines(done.output_file_id!)).map((l) => l.custom_id)).toEqual(['fine']);
@@ -126,11 +126,7 @@ it('a batch cancelled mid-way ends cancelled and keeps the lines that finished',
   stack.fakes.openai.setDefault('chat', { kind: 'ok', delayMs: 300 });
   try {
     const file = await upload(Array.from({ length: 150 }, (_, i) => chatLine(`slow-${i}`)));
-    const created = await client.batches.create({
-      input_file_id: file.id,
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
+    const created = await createBatch(file.id, '/v1/chat/completions');
     await until(async () => (await client.batches.retrieve(created.id)).request_counts!.completed >= 5);
     const cancelling = await client.batches.cancel(created.id);
     expect(['cancelling', 'cancelled']).toContain(cancelling.status);
@@ -156,11 +152,7 @@ it('runs embeddings lines and returns OpenAI embedding lists', async () => {
       body: { model: 'oa/text-embedding-3-small', input },
     })),
   );
-  const created = await client.batches.create({
-    input_file_id: file.id,
-    endpoint: '/v1/embeddings',
-    completion_window: '24h',
-  });
+  const created = await createBatch(file.id, '/v1/embeddings');
   const done = await settled(created.id);
   expect(done.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
   const out = await contentLines(done.output_file_id!);
@@ -195,11 +187,7 @@ it("a line's switchyard.quality drives its tier as a request's does; a line with
   }));
   try {
     const file = await upload([line('best', 1), line('tenant-default'), line('low', 0.2)]);
-    const created = await client.batches.create({
-      input_file_id: file.id,
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
+    const created = await createBatch(file.id, '/v1/chat/completions');
     const done = await settled(created.id);
     expect(done.request_counts).toEqual({ total: 3, completed: 3, failed: 0 });
     const rows = (
@@ -243,11 +231,7 @@ it('rejects a bad line with its number, a mismatched endpoint, and other tenants
   await expect(
     other.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
   ).rejects.toMatchObject({ status: 404 });
-  const mine = await client.batches.create({
-    input_file_id: file.id,
-    endpoint: '/v1/chat/completions',
-    completion_window: '24h',
-  });
+  const mine = await createBatch(file.id, '/v1/chat/completions');
   await expect(other.batches.retrieve(mine.id)).rejects.toMatchObject({ status: 404 });
   await expect(other.batches.cancel(mine.id)).rejects.toMatchObject({ status: 404 });
   await settled(mine.id);

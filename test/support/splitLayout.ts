@@ -11,11 +11,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CHAOS_KEY, until } from './chaos';
+import { CHAOS_KEY } from './chaos';
 import { dbKinds, isolatedDatabaseUrl } from './db';
 import type { Outside } from './outside';
 import { freePort, type ProcessFixture, type Stack } from './process';
-import { testRedisUrl } from './stack';
+import { finishedRecord, testRedisUrl } from './stack';
 
 /** Whether the split layout can run here (a PostgreSQL server); if not, says so for `file`. */
 export function splitLayoutRuns(file: string): boolean {
@@ -104,10 +104,6 @@ export interface SplitRecord {
 export function splitApi(base: () => string) {
   const get = async (p: string) =>
     (await (await fetch(`${base()}${p}`, { headers: { authorization: `Bearer ${CHAOS_KEY}` } })).json()) as any;
-  const record = async (id: string): Promise<SplitRecord> => {
-    let r = await get(`/requests/${id}`);
-    await until(async () => !['running', 'received'].includes((r = await get(`/requests/${id}`)).status));
-    return r as SplitRecord;
-  };
+  const record = (id: string) => finishedRecord<SplitRecord>({ baseURL: base(), apiKey: CHAOS_KEY }, id);
   return { get, record };
 }
