@@ -201,6 +201,23 @@ it("a line's switchyard.quality drives its tier as a request's does; a line with
     expect(dialOf(0.2)).toMatchObject({ quality: 0.2, source: 'request' });
     expect(dialOf(undefined)).toMatchObject({ quality: 0, source: 'tenant' });
     expect(dialOf(undefined).tier).not.toBe('complex');
+
+    // A batch created with X-Switchyard-Quality: its lines without their own take it, before the tenant's.
+    const second = await client.batches.create(
+      {
+        input_file_id: (await upload([line('from-header')])).id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      },
+      { headers: { 'X-Switchyard-Quality': '0.9' } },
+    );
+    expect((await settled(second.id)).request_counts).toEqual({ total: 1, completed: 1, failed: 0 });
+    const [fromHeader] = (
+      await stack.db.query<{ decision: { dial?: any } }>('select decision from requests where batch_id = $1', [
+        second.id,
+      ])
+    ).rows;
+    expect(fromHeader!.decision.dial).toMatchObject({ quality: 0.9, source: 'request', tier: 'complex' });
   } finally {
     await stack.configStore.update((c) => ({ ...c, tenants: before.tenants }));
   }
