@@ -6,4 +6,11 @@ export { conditionHolds, operatorOnlyRules } from './rules';
 export { rank } from './ranking';
 export { stableFraction } from './hash';
 export { decide } from './decide';
-export { applySession, movedBecause, sessionKeyOf, type SessionPin, type SessionRecord, type SessionView } from './session';
+export {
+  applySession,
+  movedBecause,
+  sessionKeyOf,
+  type SessionPin,
+  type SessionRecord,
+  type SessionView,
+} from './session';
