@@ -3,6 +3,7 @@
  * `metadata` and `switchyard` extension (so OpenAI clients can pass attributes without custom
  * headers). Headers win.
  */
+import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import {
   RouteContextSchema,
@@ -137,8 +138,10 @@ export function sessionOf(
       });
     return key;
   }
-  return sessionKeyOf(body.user, body.messages);
+  return sessionKeyOf(body.user, body.messages, sha256Hex);
 }
+
+const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /**
  * The cost–quality dial: `X-Switchyard-Quality`, or the body's `switchyard.quality` (the header

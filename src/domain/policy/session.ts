@@ -7,7 +7,6 @@
  * explicit fallback chain is only reordered, never extended. Pure: the pin comes in the input.
  */
 import type { Model } from '../catalog';
-import { sha256Hex } from '../sha256';
 import type { Candidate, RouteDecision } from './types';
 
 /** A session's pin as stored: the provider instance and catalog model its last answer came from. */
@@ -53,11 +52,13 @@ export interface SessionContext {
  * with a hash of the conversation's first system (or developer) message and first user message,
  * the prefix a provider caches, the same on every turn. The key carries no text. Content is hashed
  * as its text however it was sent, so a message sent as a string on one turn and as text blocks on
- * the next (Anthropic clients move `cache_control` to the newest turn) stays one session.
+ * the next (Anthropic clients move `cache_control` to the newest turn) stays one session. The hash
+ * (SHA-256, hex) is the caller's: the domain imports no Node module.
  */
 export function sessionKeyOf(
   user: string | undefined,
   messages: ReadonlyArray<{ role: string; content?: unknown }> | undefined,
+  sha256Hex: (text: string) => string,
 ): string | undefined {
   if (!user || !messages) return undefined;
   const system = messages.find((m) => m.role === 'system' || m.role === 'developer');
