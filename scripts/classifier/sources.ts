@@ -310,13 +310,14 @@ export const PACKAGE_SOURCES: readonly PackageSource[] = [
 ];
 
 /**
- * Which package sources to use: `CLASSIFIER_SOURCES` (comma-separated names, or `confirmed` for only those whose
- * licence is confirmed, or `none`), default all.
+ * Which package sources to use: `CLASSIFIER_SOURCES` = `confirmed` (the default: only those whose licence is
+ * confirmed, so the shipped weights are trained on licence-confirmed data only), `all` (opt-in, for local
+ * experiments: also the sources whose licence could not be confirmed), `none`, or comma-separated names.
  */
 export function selectedSources(spec = process.env.CLASSIFIER_SOURCES): PackageSource[] {
-  if (!spec || spec === 'all') return [...PACKAGE_SOURCES];
+  if (!spec || spec === 'confirmed') return PACKAGE_SOURCES.filter((s) => s.licenceConfirmed);
+  if (spec === 'all') return [...PACKAGE_SOURCES];
   if (spec === 'none') return [];
-  if (spec === 'confirmed') return PACKAGE_SOURCES.filter((s) => s.licenceConfirmed);
   const names = spec.split(',').map((n) => n.trim());
   const unknown = names.filter((n) => !PACKAGE_SOURCES.some((s) => s.name === n));
   if (unknown.length > 0) throw new Error(`CLASSIFIER_SOURCES: unknown source(s) ${unknown.join(', ')}`);

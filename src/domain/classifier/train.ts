@@ -24,6 +24,12 @@ export interface HeadHyper {
   sourceCap: number;
   minSources: number;
   seed: number;
+  /**
+   * Average the weights of this many runs, each with its own shuffle (seeds seed, seed + 1, …); absent
+   * or 1 = one run. The average of linear models is one linear model of the same size, so prediction
+   * costs the same; it removes most of the run-to-run noise a single shuffle order brings.
+   */
+  average?: number;
 }
 
 export interface TrainedHead {
@@ -82,6 +88,30 @@ export function headLogits(head: TrainedHead, x: FeatureVector, allowed?: Uint8A
 }
 
 export function trainHead(
+  xs: FeatureVector[],
+  ys: number[],
+  sources: string[],
+  k: number,
+  bucketBits: number,
+  hp: HeadHyper,
+): TrainedHead {
+  const runs = Math.max(1, hp.average ?? 1);
+  if (runs === 1) return trainOnce(xs, ys, sources, k, bucketBits, hp);
+  let sum: TrainedHead | undefined;
+  for (let r = 0; r < runs; r++) {
+    const head = trainOnce(xs, ys, sources, k, bucketBits, { ...hp, seed: hp.seed + r });
+    if (!sum) sum = head;
+    else {
+      for (let i = 0; i < head.weights.length; i++) sum.weights[i]! += head.weights[i]!;
+      for (let c = 0; c < k; c++) sum.bias[c]! += head.bias[c]!;
+    }
+  }
+  for (let i = 0; i < sum!.weights.length; i++) sum!.weights[i]! /= runs;
+  for (let c = 0; c < k; c++) sum!.bias[c]! /= runs;
+  return sum!;
+}
+
+function trainOnce(
   xs: FeatureVector[],
   ys: number[],
   sources: string[],
