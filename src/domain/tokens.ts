@@ -7,7 +7,7 @@
  * split with the encoding's own pattern, every piece longer than `RUN` characters (a run of
  * spaces, of U+3000, of random letters, a URL…) is counted in parts of `RUN`, and each part is
  * merged with a pair-rank merge that looks up O(part) pairs (js-tiktoken's looks up O(part²),
- * each key built by joining the bytes). The counts equal js-tiktoken's `encode(text).length`
+ * each key built by joining the bytes), in flat arrays of the vocabulary. The counts equal js-tiktoken's `encode(text).length`
  * wherever no piece is longer than `RUN` (prose, code; the unit tests compare them); a longer run
  * is overcounted by about a token per part.
  */
@@ -28,75 +28,156 @@ export const EXACT_TOKEN_CHARS = 100_000;
 export const RUN = 32;
 
 /**
- * Token ranks keyed by the token's bytes as a byte string (one char per byte, as `atob` gives):
- * a pair's key is then a substring, not an array joined with commas. Two-byte tokens, the pairs
- * every merge starts from, are also in a flat table indexed by the two bytes (-1: not a token).
+ * The vocabulary as flat arrays, so a merge never builds a string (a key string per pair lookup
+ * was most of the time on a long Chinese prompt): token `r`'s bytes are `bytes[start[r],
+ * start[r + 1])`, and an open-addressing table maps the FNV-1a hash of a token's bytes to its
+ * rank (a hit is confirmed byte by byte, so a collision costs a probe, never a wrong count). Two-
+ * byte tokens, the pairs every merge starts from, are also in a flat table indexed by the two
+ * bytes (-1: not a token). o200k's ranks are 0…N−1, so a rank is also the token's index.
  */
-let ranks: Map<string, number> | undefined;
+interface Vocab {
+  bytes: Uint8Array;
+  start: Int32Array;
+  hash: Int32Array;
+  /** rank + 1 of the token in each slot; 0: empty. */
+  slots: Int32Array;
+  mask: number;
+  /** 32 − log2(slots.length): a hash's first slot is its Fibonacci-scrambled top bits. */
+  shift: number;
+}
+let vocab: Vocab | undefined;
 const twoByteRanks = new Int32Array(65_536).fill(-1);
 let pattern: RegExp | undefined;
 
-function rankTable(): Map<string, number> {
-  if (ranks) return ranks;
-  const table = new Map<string, number>();
+/** The longest piece in bytes: `RUN` UTF-16 units, at most 3 bytes each (a surrogate pair: 4 for 2). */
+const MAX_PIECE_BYTES = 3 * RUN;
+
+function vocabulary(): Vocab {
+  if (vocab) return vocab;
   // js-tiktoken's compressed format: per line, a label, the first rank, then base64 tokens.
+  const decoded: string[] = [];
+  let total = 0;
   for (const line of o200k.bpe_ranks.split('\n')) {
     const [, first, ...tokens] = line.split(' ');
     if (first === undefined) continue;
     const offset = Number.parseInt(first, 10);
     tokens.forEach((t, i) => {
-      const bytes = atob(t);
-      table.set(bytes, offset + i);
-      if (bytes.length === 2) twoByteRanks[bytes.charCodeAt(0) * 256 + bytes.charCodeAt(1)] = offset + i;
+      const b = atob(t);
+      decoded[offset + i] = b;
+      total += b.length;
     });
   }
-  ranks = table;
-  return table;
-}
-
-const utf8 = new TextEncoder();
-
-/** The piece's UTF-8 bytes as a byte string (a lone surrogate becomes U+FFFD, as js-tiktoken does). */
-function byteString(piece: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\x00-\x7f]*$/.test(piece)) return piece;
-  let out = '';
-  for (const b of utf8.encode(piece)) out += String.fromCharCode(b);
-  return out;
-}
-
-/** The rank of the token that parts `i` and `i + 1` would merge into (Infinity: none). */
-function pairRank(bytes: string, starts: number[], i: number, table: Map<string, number>): number {
-  if (i + 2 >= starts.length) return Infinity;
-  return table.get(bytes.slice(starts[i], starts[i + 2])) ?? Infinity;
+  const bytes = new Uint8Array(total);
+  const start = new Int32Array(decoded.length + 1);
+  const hash = new Int32Array(decoded.length);
+  let size = 1;
+  let shift = 32;
+  while (size < decoded.length * 2.5) {
+    size *= 2;
+    shift--;
+  }
+  const slots = new Int32Array(size);
+  const mask = size - 1;
+  let at = 0;
+  for (let r = 0; r < decoded.length; r++) {
+    const b = decoded[r] ?? ''; // the ranks are 0…N-1; a gap would be an empty, unmatchable token
+    start[r] = at;
+    let h = FNV_BASIS;
+    for (let k = 0; k < b.length; k++) {
+      const c = b.charCodeAt(k);
+      bytes[at++] = c;
+      h = Math.imul(h ^ c, FNV_PRIME);
+    }
+    hash[r] = h;
+    if (b.length === 2) twoByteRanks[b.charCodeAt(0) * 256 + b.charCodeAt(1)] = r;
+    if (b.length === 0) continue;
+    let slot = Math.imul(h, 0x9e3779b1) >>> shift;
+    while (slots[slot] !== 0) slot = (slot + 1) & mask;
+    slots[slot] = r + 1;
+  }
+  start[decoded.length] = at;
+  vocab = { bytes, start, hash, slots, mask, shift };
+  return vocab;
 }
 
 /**
- * How many tokens BPE merges these bytes into, with js-tiktoken's rule (merge the lowest-ranked
+ * Builds the vocabulary now (about 0.1 s), so the first request a process classifies does not
+ * pay for it. The worker calls it at start.
+ */
+export function warmTokenizer(): void {
+  vocabulary();
+}
+
+// FNV-1a, 32 bits: a byte string's hash in integer arithmetic.
+const FNV_BASIS = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+const utf8 = new TextEncoder();
+// The piece being merged (one piece at a time, reused).
+const buf = new Uint8Array(MAX_PIECE_BYTES);
+const starts = new Int32Array(MAX_PIECE_BYTES + 1);
+const NONE = 0x7fffffff;
+const pairs = new Int32Array(MAX_PIECE_BYTES);
+
+/** The piece's UTF-8 bytes into `buf` (a lone surrogate becomes U+FFFD, as js-tiktoken does); their count. */
+function loadBytes(piece: string): number {
+  let n = 0;
+  for (; n < piece.length; n++) {
+    const c = piece.charCodeAt(n);
+    if (c > 0x7f) return utf8.encodeInto(piece, buf).written;
+    buf[n] = c;
+  }
+  return n;
+}
+
+/** The rank of the token spelled by `buf[i, j)`, or NONE. */
+function rankOf(v: Vocab, i: number, j: number): number {
+  const len = j - i;
+  let h = FNV_BASIS;
+  for (let k = i; k < j; k++) h = Math.imul(h ^ buf[k]!, FNV_PRIME);
+  for (let slot = Math.imul(h, 0x9e3779b1) >>> v.shift; ; slot = (slot + 1) & v.mask) {
+    const r = v.slots[slot]! - 1;
+    if (r < 0) return NONE;
+    if (v.hash[r] !== h) continue;
+    const s = v.start[r]!;
+    if (v.start[r + 1]! - s !== len) continue;
+    let k = 0;
+    while (k < len && v.bytes[s + k] === buf[i + k]) k++;
+    if (k === len) return r;
+  }
+}
+
+/**
+ * How many tokens BPE merges `buf[0, n)` into, with js-tiktoken's rule (merge the lowest-ranked
  * adjacent pair, the leftmost on a tie, until no adjacent pair is a token). Each merge looks up
  * only the two pairs next to it.
  */
-function mergedLength(bytes: string, table: Map<string, number>): number {
-  const starts: number[] = []; // part i is bytes[starts[i], starts[i + 1])
-  const pairs: number[] = [];
-  for (let i = 0; i < bytes.length; i++) {
-    starts.push(i);
-    if (i + 1 < bytes.length) {
-      const r = twoByteRanks[bytes.charCodeAt(i) * 256 + bytes.charCodeAt(i + 1)]!;
-      pairs.push(r < 0 ? Infinity : r);
-    }
+function mergedLength(v: Vocab, n: number): number {
+  if (rankOf(v, 0, n) !== NONE) return 1;
+  // part i is buf[starts[i], starts[i + 1]); pairs[i] is the rank parts i and i + 1 merge into
+  let parts = n;
+  for (let k = 0; k <= n; k++) starts[k] = k;
+  for (let k = 0; k + 1 < n; k++) {
+    const r = twoByteRanks[buf[k]! * 256 + buf[k + 1]!]!;
+    pairs[k] = r < 0 ? NONE : r;
   }
-  starts.push(bytes.length);
-  for (;;) {
+  while (parts > 1) {
     let best = 0;
-    for (let i = 1; i < pairs.length; i++) if (pairs[i]! < pairs[best]!) best = i;
-    if (!(pairs[best]! < Infinity)) break;
-    starts.splice(best + 1, 1);
-    pairs.splice(best, 1);
-    if (best < pairs.length) pairs[best] = pairRank(bytes, starts, best, table);
-    if (best > 0) pairs[best - 1] = pairRank(bytes, starts, best - 1, table);
+    let min = pairs[0]!;
+    for (let k = 1; k < parts - 1; k++)
+      if (pairs[k]! < min) {
+        min = pairs[k]!;
+        best = k;
+      }
+    if (min === NONE) break;
+    // Parts best and best + 1 become one (copyWithin's call costs more than these short moves).
+    for (let k = best + 1; k < parts; k++) starts[k] = starts[k + 1]!;
+    for (let k = best; k < parts - 2; k++) pairs[k] = pairs[k + 1]!;
+    parts--;
+    if (best < parts - 1) pairs[best] = rankOf(v, starts[best]!, starts[best + 2]!);
+    if (best > 0) pairs[best - 1] = rankOf(v, starts[best - 1]!, starts[best + 1]!);
   }
-  return starts.length - 1;
+  return parts;
 }
 
 // Pieces seen recently (a run of one character, the commonest words) are counted once.
@@ -106,9 +187,7 @@ const pieceCounts = new Map<string, number>();
 function shortPieceLength(piece: string): number {
   let n = pieceCounts.get(piece);
   if (n !== undefined) return n;
-  const table = rankTable();
-  const bytes = byteString(piece);
-  n = table.has(bytes) ? 1 : mergedLength(bytes, table);
+  n = mergedLength(vocabulary(), loadBytes(piece));
   if (pieceCounts.size >= 4_096) pieceCounts.clear();
   pieceCounts.set(piece, n);
   return n;
