@@ -38,8 +38,7 @@ export const RUN = 32;
 interface Vocab {
   bytes: Uint8Array;
   start: Int32Array;
-  hash: Int32Array;
-  /** rank + 1 of the token in each slot; 0: empty. */
+  /** Per slot, two numbers side by side (one cache line per probe): a hash, and rank + 1 (0: empty). */
   slots: Int32Array;
   mask: number;
   /** 32 − log2(slots.length): a hash's first slot is its Fibonacci-scrambled top bits. */
@@ -69,14 +68,13 @@ function vocabulary(): Vocab {
   }
   const bytes = new Uint8Array(total);
   const start = new Int32Array(decoded.length + 1);
-  const hash = new Int32Array(decoded.length);
   let size = 1;
   let shift = 32;
   while (size < decoded.length * 2.5) {
     size *= 2;
     shift--;
   }
-  const slots = new Int32Array(size);
+  const slots = new Int32Array(2 * size);
   const mask = size - 1;
   let at = 0;
   for (let r = 0; r < decoded.length; r++) {
@@ -88,15 +86,15 @@ function vocabulary(): Vocab {
       bytes[at++] = c;
       h = Math.imul(h ^ c, FNV_PRIME);
     }
-    hash[r] = h;
     if (b.length === 2) twoByteRanks[b.charCodeAt(0) * 256 + b.charCodeAt(1)] = r;
     if (b.length === 0) continue;
     let slot = Math.imul(h, 0x9e3779b1) >>> shift;
-    while (slots[slot] !== 0) slot = (slot + 1) & mask;
-    slots[slot] = r + 1;
+    while (slots[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+    slots[2 * slot] = h;
+    slots[2 * slot + 1] = r + 1;
   }
   start[decoded.length] = at;
-  vocab = { bytes, start, hash, slots, mask, shift };
+  vocab = { bytes, start, slots, mask, shift };
   return vocab;
 }
 
@@ -115,7 +113,9 @@ const FNV_PRIME = 0x01000193;
 const utf8 = new TextEncoder();
 // The piece being merged (one piece at a time, reused).
 const buf = new Uint8Array(MAX_PIECE_BYTES);
-const starts = new Int32Array(MAX_PIECE_BYTES + 1);
+// A piece's parts as a linked list over their first bytes (a merge unlinks one, no array shifts).
+const next = new Int32Array(MAX_PIECE_BYTES);
+const prev = new Int32Array(MAX_PIECE_BYTES);
 const NONE = 0x7fffffff;
 const pairs = new Int32Array(MAX_PIECE_BYTES);
 
@@ -136,9 +136,9 @@ function rankOf(v: Vocab, i: number, j: number): number {
   let h = FNV_BASIS;
   for (let k = i; k < j; k++) h = Math.imul(h ^ buf[k]!, FNV_PRIME);
   for (let slot = Math.imul(h, 0x9e3779b1) >>> v.shift; ; slot = (slot + 1) & v.mask) {
-    const r = v.slots[slot]! - 1;
+    const r = v.slots[2 * slot + 1]! - 1;
     if (r < 0) return NONE;
-    if (v.hash[r] !== h) continue;
+    if (v.slots[2 * slot] !== h) continue;
     const s = v.start[r]!;
     if (v.start[r + 1]! - s !== len) continue;
     let k = 0;
@@ -154,28 +154,32 @@ function rankOf(v: Vocab, i: number, j: number): number {
  */
 function mergedLength(v: Vocab, n: number): number {
   if (rankOf(v, 0, n) !== NONE) return 1;
-  // part i is buf[starts[i], starts[i + 1]); pairs[i] is the rank parts i and i + 1 merge into
-  let parts = n;
-  for (let k = 0; k <= n; k++) starts[k] = k;
-  for (let k = 0; k + 1 < n; k++) {
-    const r = twoByteRanks[buf[k]! * 256 + buf[k + 1]!]!;
+  // The part starting at byte k is buf[k, next[k]); pairs[k] is the rank it and the next part
+  // merge into (NONE: they do not, or it is the last part).
+  for (let k = 0; k < n; k++) {
+    next[k] = k + 1;
+    prev[k] = k - 1;
+    const r = k + 1 < n ? twoByteRanks[buf[k]! * 256 + buf[k + 1]!]! : -1;
     pairs[k] = r < 0 ? NONE : r;
   }
-  while (parts > 1) {
-    let best = 0;
-    let min = pairs[0]!;
-    for (let k = 1; k < parts - 1; k++)
+  let parts = n;
+  for (;;) {
+    let best = -1;
+    let min = NONE;
+    for (let k = 0; k < n; k = next[k]!)
       if (pairs[k]! < min) {
         min = pairs[k]!;
         best = k;
       }
-    if (min === NONE) break;
-    // Parts best and best + 1 become one (copyWithin's call costs more than these short moves).
-    for (let k = best + 1; k < parts; k++) starts[k] = starts[k + 1]!;
-    for (let k = best; k < parts - 2; k++) pairs[k] = pairs[k + 1]!;
+    if (best < 0) break;
+    // The part at `best` takes in the next one.
+    const after = next[next[best]!]!;
+    next[best] = after;
+    if (after < n) prev[after] = best;
     parts--;
-    if (best < parts - 1) pairs[best] = rankOf(v, starts[best]!, starts[best + 2]!);
-    if (best > 0) pairs[best - 1] = rankOf(v, starts[best - 1]!, starts[best + 1]!);
+    pairs[best] = after < n ? rankOf(v, best, next[after]!) : NONE;
+    const before = prev[best]!;
+    if (before >= 0) pairs[before] = rankOf(v, before, after);
   }
   return parts;
 }
