@@ -15,9 +15,13 @@ import o200k from 'js-tiktoken/ranks/o200k_base';
 import { contentText, type ChatMessage } from './chat';
 
 /**
- * Beyond this many characters a text is counted on its first part and scaled: a 4 MB prompt
- * would otherwise hold the event loop for a second or more. Routing needs the size, not the last
- * token. A request's messages share one such allowance (`countMessageTokens`).
+ * Beyond this many characters a text is not merged: a 4 MB prompt would otherwise hold the event
+ * loop for a second or more. What lies beyond is counted as its UTF-8 bytes, an upper bound (a
+ * token is at least one byte), never a rate scaled from the head: the count feeds the context-
+ * window check and the budget reservation, and a cheap head (100,000 spaces) followed by dense
+ * text (a million digits, three to a token) was estimated at a tenth of its tokens, so a
+ * reservation could be far below the call's cost. A request's messages share one such allowance
+ * (`countMessageTokens`).
  */
 export const EXACT_TOKEN_CHARS = 100_000;
 
@@ -220,11 +224,29 @@ function encodedLength(text: string): number {
   return n;
 }
 
+/**
+ * The UTF-8 length of `text[from…]`, more tokens than o200k can make of it (a lone surrogate
+ * counts as U+FFFD, three bytes, as the encoder writes it).
+ */
+export function utf8Bytes(text: string, from = 0): number {
+  let n = 0;
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** A text's tokens: exact up to `EXACT_TOKEN_CHARS` characters, an upper bound beyond. */
 export function countTokens(text: string): number {
   if (text.length === 0) return 0;
   if (text.length <= EXACT_TOKEN_CHARS) return encodedLength(text);
-  const head = encodedLength(text.slice(0, EXACT_TOKEN_CHARS));
-  return Math.ceil((head * text.length) / EXACT_TOKEN_CHARS);
+  return encodedLength(text.slice(0, EXACT_TOKEN_CHARS)) + utf8Bytes(text, EXACT_TOKEN_CHARS);
 }
 
 // OpenAI's documented per-message framing overhead for chat models.
@@ -234,25 +256,24 @@ const TOKENS_PER_REPLY_PRIMER = 3;
 /**
  * A request's tokens. Its texts share one allowance of `EXACT_TOKEN_CHARS` exactly counted
  * characters (forty 100 KB messages, or 20,000 short ones, cost what one 100 KB text does); what
- * lies beyond it is estimated at the rate counted so far.
+ * lies beyond it counts as its UTF-8 bytes, so the total is never below what o200k would count.
  */
 export function countMessageTokens(messages: ChatMessage[]): number {
   let total = TOKENS_PER_REPLY_PRIMER;
-  let exactChars = 0;
-  let exactTokens = 0;
-  let uncounted = 0;
+  let room = EXACT_TOKEN_CHARS;
   const count = (text: string) => {
-    const room = EXACT_TOKEN_CHARS - exactChars;
-    const head = text.length <= room ? text : text.slice(0, room);
-    const n = head ? encodedLength(head) : 0;
-    exactChars += head.length;
-    exactTokens += n;
-    uncounted += text.length - head.length;
-    return n;
+    if (text.length <= room) {
+      room -= text.length;
+      return encodedLength(text);
+    }
+    const head = room ? encodedLength(text.slice(0, room)) : 0;
+    const rest = utf8Bytes(text, room);
+    room = 0;
+    return head + rest;
   };
   for (const m of messages) {
     total += TOKENS_PER_MESSAGE + count(contentText(m.content));
     if ('name' in m && m.name) total += count(m.name);
   }
-  return total + (uncounted && Math.ceil((uncounted * exactTokens) / exactChars));
+  return total;
 }
