@@ -40,7 +40,7 @@ export function createRoutingActivities(deps: ActivityDeps) {
   // The classifier loaded and its weights decoded when the worker starts, not on its first request
   // (a model file that does not parse stops the worker here, not every request later).
   classifierFor('current')?.predict('');
-  // The tokenizer's vocabulary too (about 0.1 s), which classify() counts the prompt with.
+  // The tokenizer's vocabulary too (a fraction of a second), which classify() counts the prompt with.
   warmTokenizer();
   // Budget usage for routing: one ledger read per tenant (and user) per second, not one per request.
   const usage = cachedUsage(deps.db);

@@ -103,7 +103,7 @@ function vocabulary(): Vocab {
 }
 
 /**
- * Builds the vocabulary now (about 0.1 s), so the first request a process classifies does not
+ * Builds the vocabulary now (a fraction of a second), so the first request a process classifies does not
  * pay for it. The worker calls it at start.
  */
 export function warmTokenizer(): void {
