@@ -6,6 +6,7 @@ import { classify, type Classification } from '../src/domain/classify';
 import { BLOCKED_FOREVER, UnknownModelError, type HealthView } from '../src/domain/policy';
 import type { PlannedRoute, RouteRequestInput, RoutedCandidate } from '../src/domain/request';
 import { cachedUsage } from '../src/services/budgetOperations';
+import { warmTokenizer } from '../src/domain/tokens';
 import { classifierFor } from '../src/services/classifiers';
 import type { VersionedConfig } from '../src/services/configStore';
 import { planRoute } from '../src/services/routePlan';
@@ -39,6 +40,8 @@ export function createRoutingActivities(deps: ActivityDeps) {
   // The classifier loaded and its weights decoded when the worker starts, not on its first request
   // (a model file that does not parse stops the worker here, not every request later).
   classifierFor('current')?.predict('');
+  // The tokenizer's vocabulary too (a fraction of a second), which classify() counts the prompt with.
+  warmTokenizer();
   // Budget usage for routing: one ledger read per tenant (and user) per second, not one per request.
   const usage = cachedUsage(deps.db);
   return {

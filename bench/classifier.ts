@@ -1,16 +1,24 @@
 /**
- * Latency of the trained prompt classifier (issue 23): predict() on every corpus prompt (or, without a
- * corpus, on generated prompts of 10 to 4,000 characters), after a warm-up, one call at a time.
+ * Latency of classifying one prompt (issue 23), on every corpus prompt (or, without a corpus, on
+ * generated prompts of 10 to 4,000 characters), after a warm-up, one call at a time:
+ *  - classify() as the routing activity calls it (one user message, the trained classifier): the
+ *    acceptance figure, since it is what a request waits for;
+ *  - its parts: the model's predict() alone, and countMessageTokens() alone (the size signals);
+ *  - classify() with the keyword rules (no trained model installed).
  *
  *   npm run bench:classifier
  *
- * Target: p99 under 2 ms on the project's machine. Prints wall-clock and CPU-time percentiles and the
- * load average (on a busy shared machine the wall-clock tail is mostly other processes' time slices). Loading and decoding the weights happens once per
- * process and per version (reported separately).
+ * Target: classify() p99 under 2 ms on the project's machine. Prints wall-clock and CPU-time
+ * percentiles and the load average (on a busy shared machine the wall-clock tail is mostly other
+ * processes' time slices). Loading and decoding the weights, and building the tokenizer's
+ * vocabulary, happen once per process, when the worker starts (reported separately).
  */
 import os from 'node:os';
+import { classify } from '../src/domain/classify';
 import { predict } from '../src/domain/classifier/model';
+import { countMessageTokens, warmTokenizer } from '../src/domain/tokens';
 import { loadClassifierModel } from '../src/services/classifierModels';
+import { classifierOf } from '../src/services/classifiers';
 import { readCorpus } from '../scripts/classifier/corpus';
 
 async function main(): Promise<void> {
@@ -31,35 +39,51 @@ async function main(): Promise<void> {
     );
   }
 
-  for (const t of texts.slice(0, 200)) predict(model, t);
-  // Wall-clock time, and this process's CPU time (user + system, microseconds): on a shared machine the
-  // wall-clock tail includes time the scheduler gave to other processes mid-call; CPU time does not.
-  const times: number[] = [];
-  const cpu: number[] = [];
-  for (const t of texts) {
-    const c = process.cpuUsage();
-    const s = process.hrtime.bigint();
-    predict(model, t);
-    times.push(Number(process.hrtime.bigint() - s) / 1e6);
-    const d = process.cpuUsage(c);
-    cpu.push((d.user + d.system) / 1e3);
-  }
-  times.sort((a, b) => a - b);
-  cpu.sort((a, b) => a - b);
+  const t1 = process.hrtime.bigint();
+  warmTokenizer();
+  const vocabMs = Number(process.hrtime.bigint() - t1) / 1e6;
+  const trained = classifierOf(model);
+  const messagesOf = (t: string) => [{ role: 'user' as const, content: t }];
+  const calls: Array<[string, (t: string) => unknown]> = [
+    [`classify() with ${model.version}`, (t) => classify({ operation: 'chat', messages: messagesOf(t) }, trained)],
+    [`predict() of ${model.version} alone`, (t) => predict(model, t)],
+    ['countMessageTokens() alone', (t) => countMessageTokens(messagesOf(t))],
+    ['classify() with the keyword rules', (t) => classify({ operation: 'chat', messages: messagesOf(t) })],
+  ];
   const q = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!.toFixed(3);
   const chars = texts.map((t) => t.length).sort((a, b) => a - b);
-  console.log(`classifier ${model.version}: load + decode ${loadMs.toFixed(0)} ms`);
+  const load0 = os.loadavg()[0]!;
   console.log(
-    `predict() on ${times.length} prompts (median ${chars[chars.length >> 1]} chars, max ${chars[chars.length - 1]}): ` +
-      `wall p50 ${q(times, 0.5)} ms, p90 ${q(times, 0.9)} ms, p99 ${q(times, 0.99)} ms, max ${q(times, 1)} ms; ` +
-      `CPU p50 ${q(cpu, 0.5)} ms, p90 ${q(cpu, 0.9)} ms, p99 ${q(cpu, 0.99)} ms, max ${q(cpu, 1)} ms`,
+    `classifier ${model.version}: load + decode ${loadMs.toFixed(0)} ms; tokenizer vocabulary ${vocabMs.toFixed(0)} ms`,
   );
   console.log(
-    `load average while measuring: ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(', ')} on ${os.cpus().length} CPUs`,
+    `${texts.length} prompts (median ${chars[chars.length >> 1]} chars, ` +
+      `${texts.filter((t) => t.length >= 2000).length} ≥ 2,000, max ${chars[chars.length - 1]}), one call at a time:\n`,
   );
+  console.log('| call | wall p50 | wall p90 | wall p99 | wall max | CPU p50 | CPU p90 | CPU p99 | CPU max |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const [name, f] of calls) {
+    for (const t of texts.slice(0, 200)) f(t);
+    // Wall-clock time, and this process's CPU time (user + system): on a shared machine the
+    // wall-clock tail includes time the scheduler gave to other processes mid-call; CPU time does not.
+    const times: number[] = [];
+    const cpu: number[] = [];
+    for (const t of texts) {
+      const c = process.cpuUsage();
+      const s = process.hrtime.bigint();
+      f(t);
+      times.push(Number(process.hrtime.bigint() - s) / 1e6);
+      const d = process.cpuUsage(c);
+      cpu.push((d.user + d.system) / 1e3);
+    }
+    times.sort((a, b) => a - b);
+    cpu.sort((a, b) => a - b);
+    console.log(
+      `| ${name} | ${q(times, 0.5)} | ${q(times, 0.9)} | ${q(times, 0.99)} | ${q(times, 1)} | ` +
+        `${q(cpu, 0.5)} | ${q(cpu, 0.9)} | ${q(cpu, 0.99)} | ${q(cpu, 1)} |`,
+    );
+  }
+  console.log(`\nload average ${load0.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs`);
 }
 
 main().catch((err: unknown) => {
