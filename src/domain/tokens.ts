@@ -21,9 +21,11 @@ import { contentText, type ChatMessage } from './chat';
  * window check and the budget reservation, and a cheap head (100,000 spaces) followed by dense
  * text (a million digits, three to a token) was estimated at a tenth of its tokens, so a
  * reservation could be far below the call's cost. A request's messages share one such allowance
- * (`countMessageTokens`).
+ * (`countMessageTokens`). 400,000 characters is about 100,000 tokens of English, past most
+ * context windows, so the bound's overcount (about 4x for English) only reaches prompts that fit
+ * few models anyway; counting them takes ~25 ms here (the merges are cheap since issue 23).
  */
-export const EXACT_TOKEN_CHARS = 100_000;
+export const EXACT_TOKEN_CHARS = 400_000;
 
 /**
  * BPE merges a piece in time quadratic in its length (js-tiktoken took 2.9 s on 5,000 × "x" and
