@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import * as requests from '../src/db/requests';
 import { classify, type Classification } from '../src/domain/classify';
 import { BLOCKED_FOREVER, UnknownModelError, type HealthView } from '../src/domain/policy';
-import type { PlannedRoute, RouteRequestInput, RoutedCandidate } from '../src/domain/request';
+import { policyInputOf, type PlannedRoute, type RouteRequestInput, type RoutedCandidate } from '../src/domain/request';
 import { cachedUsage } from '../src/services/budgetOperations';
 import { classifierFor } from '../src/services/classifiers';
 import { classifyWithLlm } from '../src/services/llmClassifier';
@@ -34,6 +34,7 @@ async function classifyRequest(deps: ActivityDeps, config: VersionedConfig, rout
       tenantId: route.tenantId,
       ...(route.context.userId !== undefined && { userId: route.context.userId }),
       messages: input.messages,
+      policy: policyInputOf(route, new Date().toISOString()),
       attempt: activityAttempt(),
     },
     trained,

@@ -7,7 +7,11 @@
  * record and the cache are `src/services/llmClassifier.ts`.
  */
 import { z } from 'zod';
+import type { Model } from './catalog';
 import type { ChatMessage } from './chat';
+import type { SwitchyardConfig } from './config';
+import { effective, hardFilter } from './policy/filters';
+import type { PolicyInput } from './policy/types';
 import {
   COMPLEXITIES,
   TASK_TYPES,
@@ -169,3 +173,37 @@ export function keptTrained(
 /** A recorded classification a configured model decided (its version says so). */
 export const isLlmDecided = (c: Pick<Classification, 'classifier'>) =>
   c.classifier?.version.startsWith(LLM_VERSION_PREFIX) === true;
+
+/**
+ * Why the classifying model may not see this request's prompt, or undefined: the filters a routed
+ * call to it would face (status, context window, residency, compliance, the tenant's and
+ * workspace's allowed models and providers, excluded providers, the request's cost cap), for the
+ * classification call's own size. Breakers and budgets are checked at the call.
+ */
+export function classifierRefusal(
+  m: Model,
+  request: PolicyInput,
+  config: SwitchyardConfig,
+  inputTokens: number,
+): string | undefined {
+  const probe: PolicyInput = {
+    requestId: request.requestId,
+    requestedModel: m.id,
+    operation: 'classify',
+    capability: 'chat',
+    maxOutputTokens: LLM_MAX_ANSWER_TOKENS,
+    needsJson: false,
+    context: request.context,
+    now: request.now,
+  };
+  const sized: Classification = {
+    operation: 'classify',
+    taskType: 'chat',
+    complexity: 'simple',
+    inputTokens,
+    requiredContext: inputTokens + LLM_MAX_ANSWER_TOKENS,
+    signals: [],
+  };
+  const why = hardFilter(m, probe, sized, effective(probe, config), {}, {});
+  return why && `${why.filter}: ${why.reason}`;
+}

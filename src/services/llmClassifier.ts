@@ -18,7 +18,9 @@ import { costUsd, findModel, type Model, type Provider } from '../domain/catalog
 import type { ChatMessage } from '../domain/chat';
 import { lastUserText, type Classification } from '../domain/classify';
 import type { SwitchyardConfig } from '../domain/config';
+import type { PolicyInput } from '../domain/policy';
 import {
+  classifierRefusal,
   decidedByLlm,
   keptTrained,
   LLM_ANSWER_JSON_SCHEMA,
@@ -60,6 +62,8 @@ export interface ClassifyAsk {
   tenantId: string;
   userId?: string;
   messages: ChatMessage[];
+  /** The routed request as the policy reads it: its tenant's and its own restrictions apply to the call. */
+  policy: PolicyInput;
   /** The decision's attempt number (the routing activity's): its call's attempt. */
   attempt: number;
 }
@@ -113,6 +117,9 @@ export async function classifyWithLlm(
         outcome: 'unavailable',
         note: `this worker has no credentials for provider '${provider.id}'`,
       });
+    const refused = classifierRefusal(model, ask.policy, config, countMessageTokens(llmMessages(text)));
+    if (refused)
+      return keptTrained(trained, { ...base, outcome: 'unavailable', note: `the prompt may not go there (${refused})` });
     const breaker = deps.health ? await deps.health.snapshot(model.id) : undefined;
     // A half-open breaker's probe is left to routed traffic.
     if (breaker && breaker.status !== 'closed')
