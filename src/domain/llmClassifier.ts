@@ -26,7 +26,11 @@ import {
 export const LLM_VERSION_PREFIX = 'llm:';
 export const llmVersionOf = (modelId: string) => `${LLM_VERSION_PREFIX}${modelId}`;
 
-export { ClassifierSettingsSchema, LlmClassifierSettingsSchema, type LlmClassifierSettings } from './llmClassifierSettings';
+export {
+  ClassifierSettingsSchema,
+  LlmClassifierSettingsSchema,
+  type LlmClassifierSettings,
+} from './llmClassifierSettings';
 
 /** The answer asked for, validated. Labels are read case-insensitively; other fields are ignored. */
 export const LlmAnswerSchema = z.object({

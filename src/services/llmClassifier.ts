@@ -119,7 +119,11 @@ export async function classifyWithLlm(
       });
     const refused = classifierRefusal(model, ask.policy, config, countMessageTokens(llmMessages(text)));
     if (refused)
-      return keptTrained(trained, { ...base, outcome: 'unavailable', note: `the prompt may not go there (${refused})` });
+      return keptTrained(trained, {
+        ...base,
+        outcome: 'unavailable',
+        note: `the prompt may not go there (${refused})`,
+      });
     const breaker = deps.health ? await deps.health.snapshot(model.id) : undefined;
     // A half-open breaker's probe is left to routed traffic.
     if (breaker && breaker.status !== 'closed')
@@ -257,7 +261,12 @@ async function askModel(
         latencyMs,
       });
     await finish(
-      { outcome: 'error', errorType: type, errorMessage: f.message, ...(details?.status && { status: details.status }) },
+      {
+        outcome: 'error',
+        errorType: type,
+        errorMessage: f.message,
+        ...(details?.status && { status: details.status }),
+      },
       undefined,
       {
         status: 'failed',

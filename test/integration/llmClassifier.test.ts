@@ -7,8 +7,10 @@
  * noted; a prompt the trained classifier is sure of asks nothing; the dry run and policy replay
  * never call the model; an unknown model is a configuration error naming its field.
  */
+import type { z } from 'zod';
 import { getRequest } from '../../src/db/requests';
 import { classify, type Classification } from '../../src/domain/classify';
+import type { LlmClassifierSettingsSchema } from '../../src/domain/llmClassifierSettings';
 import { complexityProbsOf, DEFAULT_QUALITY, tierAt } from '../../src/domain/policy/dial';
 import { classifierFor, currentVersion } from '../../src/services/classifiers';
 import { uniqueId } from '../support/db';
@@ -53,7 +55,7 @@ function unsurePrompt(): { prompt: string; confidence: number; trained: Classifi
   return { prompt, confidence, trained };
 }
 
-async function setLlm(llm: Record<string, unknown> | undefined): Promise<void> {
+async function setLlm(llm: z.input<typeof LlmClassifierSettingsSchema> | undefined): Promise<void> {
   await stack.configStore.update((c) => {
     const { classifier: _, ...routing } = c.routing;
     return { ...c, routing: llm ? { ...routing, classifier: { llm } } : routing };
@@ -174,30 +176,33 @@ it.each([
   ],
   ['a timeout', { kind: 'hang' as const }, 'timeout', 'Timeout'],
   ['a provider error', { kind: 'error' as const, status: 500 }, 'failed', 'Overloaded'],
-])('%s: the trained result stands, noted, and the failed classification is on record', async (_, behaviour, outcome, errorType) => {
-  const { prompt, confidence } = unsurePrompt();
-  await setLlm({ model: 'oa/labeller', belowConfidence: Math.min(1, confidence + 0.05), timeoutMs: 300 });
-  stack.fakes.openai.script(LABELLER, behaviour);
-  const { classification: c, requestId, data } = await chat(prompt);
-  expect(data.choices[0]!.message.content).toBeTruthy();
-  expect(labellerCalls()).toHaveLength(1);
-  expect(c.classifier?.version).toBe(currentVersion());
-  expect(c.classifier?.trained).toBeUndefined();
-  expect(c.classifier?.llm).toMatchObject({ model: 'oa/labeller', outcome, requestId: `${requestId}.classify` });
-  expect(c.classifier?.llm?.note).toMatch(/trained .* result stands/);
-  expect(c.signals.some((s) => s.includes('llm:oa/labeller not used'))).toBe(true);
-  const own = await record(`${requestId}.classify`);
-  expect(own.body).toMatchObject({ status: 'failed', operation: 'classify' });
-  expect(own.body.attempts[0]).toMatchObject({ outcome: 'error', errorType });
-  // An answer is paid for even when it is not valid; a call that never answered costs nothing.
-  if (errorType === 'InvalidOutput') expect(Number(own.body.cost_usd)).toBeGreaterThan(0);
-  else expect(Number(own.body.cost_usd)).toBe(0);
-  // Nothing cached: the same prompt asks again.
-  stack.fakes.openai.script(LABELLER, { kind: 'ok', content: '{"taskType": "chat", "complexity": "medium"}' });
-  const again = await chat(prompt);
-  expect(labellerCalls()).toHaveLength(2);
-  expect(again.classification.classifier).toMatchObject({ version: 'llm:oa/labeller', llm: { outcome: 'answered' } });
-});
+])(
+  '%s: the trained result stands, noted, and the failed classification is on record',
+  async (_, behaviour, outcome, errorType) => {
+    const { prompt, confidence } = unsurePrompt();
+    await setLlm({ model: 'oa/labeller', belowConfidence: Math.min(1, confidence + 0.05), timeoutMs: 300 });
+    stack.fakes.openai.script(LABELLER, behaviour);
+    const { classification: c, requestId, data } = await chat(prompt);
+    expect(data.choices[0]!.message.content).toBeTruthy();
+    expect(labellerCalls()).toHaveLength(1);
+    expect(c.classifier?.version).toBe(currentVersion());
+    expect(c.classifier?.trained).toBeUndefined();
+    expect(c.classifier?.llm).toMatchObject({ model: 'oa/labeller', outcome, requestId: `${requestId}.classify` });
+    expect(c.classifier?.llm?.note).toMatch(/trained .* result stands/);
+    expect(c.signals.some((s) => s.includes('llm:oa/labeller not used'))).toBe(true);
+    const own = await record(`${requestId}.classify`);
+    expect(own.body).toMatchObject({ status: 'failed', operation: 'classify' });
+    expect(own.body.attempts[0]).toMatchObject({ outcome: 'error', errorType });
+    // An answer is paid for even when it is not valid; a call that never answered costs nothing.
+    if (errorType === 'InvalidOutput') expect(Number(own.body.cost_usd)).toBeGreaterThan(0);
+    else expect(Number(own.body.cost_usd)).toBe(0);
+    // Nothing cached: the same prompt asks again.
+    stack.fakes.openai.script(LABELLER, { kind: 'ok', content: '{"taskType": "chat", "complexity": "medium"}' });
+    const again = await chat(prompt);
+    expect(labellerCalls()).toHaveLength(2);
+    expect(again.classification.classifier).toMatchObject({ version: 'llm:oa/labeller', llm: { outcome: 'answered' } });
+  },
+);
 
 it('a prompt the trained classifier is sure enough of asks nothing', async () => {
   const { prompt, confidence } = unsurePrompt();
