@@ -17,6 +17,7 @@ import {
 } from '../../src/domain/llmClassifier';
 import { dialFor } from '../../src/domain/policy/dial';
 import { ConfigValidationError, validateConfig } from '../../src/services/configStore';
+import { llmEvalOptions } from '../../scripts/classifier/evalLlm';
 import { loadSeedPolicy, policyInput } from '../support/policy';
 
 const seed = loadSeedPolicy();
@@ -220,5 +221,28 @@ describe('whose prompts it may see', () => {
     });
     expect(classifierRefusal(mini, policyInput(), allow, 200)).toMatch(/^tenant-allowlist/);
     expect(classifierRefusal(mini, policyInput(), config, 200_000)).toMatch(/^context-window/);
+  });
+});
+
+describe('npm run eval:classifier -- --llm <baseURL> <model>', () => {
+  it('reads its options, with defaults; without --llm it is the ordinary evaluation', () => {
+    expect(llmEvalOptions(['--split', 'tune'])).toBeUndefined();
+    expect(
+      llmEvalOptions(['--llm', 'http://127.0.0.1:9/v1', 'small-model', '--below', '0.7', '--input-price', '0.15'], {
+        OPENAI_API_KEY: 'sk-x',
+      }),
+    ).toMatchObject({
+      baseURL: 'http://127.0.0.1:9/v1',
+      model: 'small-model',
+      kind: 'openai',
+      apiKey: 'sk-x',
+      below: 0.7,
+      all: false,
+      json: true,
+      inputPricePerMTok: 0.15,
+      split: 'test',
+    });
+    expect(() => llmEvalOptions(['--llm', 'http://127.0.0.1:9/v1'])).toThrow(/usage/);
+    expect(() => llmEvalOptions(['--llm', 'http://x/v1', 'm', '--kind', 'nope'])).toThrow(/no provider kind 'nope'/);
   });
 });
