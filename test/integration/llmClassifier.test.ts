@@ -31,6 +31,7 @@ const stack = useTestStack(
         }),
       ]),
     config: { retry: { default: { maximumAttempts: 1, timeoutMs: 5_000 } } },
+    breakers: true,
   },
   { resetFakes: true },
 );
@@ -242,6 +243,29 @@ it("the tenant's restrictions apply: a model it may not use is not sent the prom
       const { [stack.tenantId]: _, ...tenants } = c.tenants;
       return { ...c, tenants };
     });
+  }
+});
+
+it('a model whose breaker is open is not asked; the trained result stands, noted', async () => {
+  const breaker = (action: 'open' | 'close') =>
+    fetch(`${stack.baseURL}/providers/oa/labeller/breaker`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.operatorKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action, reason: 'llm classifier test' }),
+    });
+  const { prompt, confidence } = unsurePrompt();
+  await setLlm({ model: 'oa/labeller', belowConfidence: Math.min(1, confidence + 0.05), timeoutMs: 5_000 });
+  expect((await breaker('open')).status).toBe(200);
+  try {
+    const { classification, requestId } = await chat(prompt);
+    expect(labellerCalls()).toHaveLength(0);
+    expect(classification.classifier).toMatchObject({
+      version: currentVersion(),
+      llm: { outcome: 'unavailable', note: expect.stringContaining('its breaker is open') },
+    });
+    expect((await record(`${requestId}.classify`)).status).toBe(404);
+  } finally {
+    expect((await breaker('close')).status).toBe(200);
   }
 });
 
