@@ -1,25 +1,55 @@
 /** The request's first workflow task, as one local activity: classify it and decide its route. */
 import { rateLimitWaitOf } from '../src/domain/catalog';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import * as requests from '../src/db/requests';
 import { classify, type Classification } from '../src/domain/classify';
 import { BLOCKED_FOREVER, UnknownModelError, type HealthView } from '../src/domain/policy';
-import type { PlannedRoute, RouteRequestInput, RoutedCandidate } from '../src/domain/request';
+import { policyInputOf, type PlannedRoute, type RouteRequestInput, type RoutedCandidate } from '../src/domain/request';
 import { cachedUsage } from '../src/services/budgetOperations';
 import { warmTokenizer } from '../src/domain/tokens';
 import { classifierFor } from '../src/services/classifiers';
+import { classifyWithLlm } from '../src/services/llmClassifier';
 import type { VersionedConfig } from '../src/services/configStore';
 import { planRoute } from '../src/services/routePlan';
 import type { ActivityDeps } from './deps';
-import { classifyInputOf, loadRequest, type StoredRequest } from './storedRequest';
+import { classifyInputOf, loadRequest } from './storedRequest';
 
 /**
  * The request classified by the current classifier (the trained model models/classifier/CURRENT
  * names, loaded once per process; the keyword rules `rules-1` when none is installed). The
- * classification records the version, so the decision can be replayed with it.
+ * classification records the version, so the decision can be replayed with it. With
+ * `routing.classifier.llm` configured, a prompt the trained model is unsure of is classified by
+ * that model instead (`src/services/llmClassifier.ts`; its version `llm:<model>`, the trained
+ * reading kept beside it), or the trained result stands, noted.
  */
-const classifyStored = (operation: string, r: StoredRequest): Classification =>
-  classify({ operation, ...classifyInputOf(r) }, classifierFor('current'));
+async function classifyRequest(deps: ActivityDeps, config: VersionedConfig, route: RouteRequestInput) {
+  const input = { operation: route.operation, ...classifyInputOf(await loadRequest(deps.db, route.requestId)) };
+  const trained = classify(input, classifierFor('current'));
+  if (!config.config.routing.classifier?.llm) return trained;
+  return classifyWithLlm(
+    deps,
+    config.config,
+    {
+      requestId: route.requestId,
+      tenantId: route.tenantId,
+      ...(route.context.userId !== undefined && { userId: route.context.userId }),
+      messages: input.messages,
+      policy: policyInputOf(route, new Date().toISOString()),
+      attempt: activityAttempt(),
+    },
+    trained,
+  );
+}
+
+/** This activity's attempt number (1 outside an activity, as in a unit test). */
+function activityAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
+}
 
 /**
  * The models this worker cannot call (no key for their provider, no simulator here), for the
@@ -53,9 +83,7 @@ export function createRoutingActivities(deps: ActivityDeps) {
     async decideRoute(input: { route: RouteRequestInput; classification?: Classification }): Promise<PlannedRoute> {
       const config = deps.config();
       // The first decision classifies the request; a re-decision (waiting out open breakers) is given it.
-      const classification =
-        input.classification ??
-        classifyStored(input.route.operation, await loadRequest(deps.db, input.route.requestId));
+      const classification = input.classification ?? (await classifyRequest(deps, config, input.route));
       let plan;
       try {
         plan = await planRoute(

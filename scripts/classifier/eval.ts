@@ -4,6 +4,7 @@
  * src/domain/classify.ts ("rules-1") on the same prompts.
  *
  *   npm run eval:classifier [-- --version clf-… --corpus file.jsonl --split tune]
+ *   npm run eval:classifier -- --llm <baseURL> <model> [options]   (the configured classifying model: ./evalLlm.ts)
  *
  * Prints, per head: accuracy, macro-F1, per-class precision and recall, the confusion matrix, expected
  * calibration error (10 bins), and accuracy per source and per language.
@@ -13,6 +14,7 @@ import { predict, TASK_TYPES, COMPLEXITIES } from '../../src/domain/classifier/m
 import { expectedCalibrationError, formatReport, headReport } from '../../src/domain/classifier/metrics';
 import { loadClassifierModel } from '../../src/services/classifierModels';
 import { readCorpus, splitOf, type CorpusRow, type Split } from './corpus';
+import { evaluateLlm, llmEvalOptions } from './evalLlm';
 
 function arg(name: string): string[] {
   const argv = process.argv.slice(2);
@@ -20,6 +22,8 @@ function arg(name: string): string[] {
 }
 
 async function main(): Promise<void> {
+  const llm = llmEvalOptions(process.argv.slice(2));
+  if (llm) return evaluateLlm(llm);
   const model = loadClassifierModel(arg('version')[0]);
   const which = (arg('split')[0] ?? 'test') as Split;
   const corpus = await readCorpus(arg('corpus'));

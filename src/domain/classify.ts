@@ -19,6 +19,31 @@ export const COMPLEXITIES = ['simple', 'medium', 'complex'] as const;
 /** The keyword rules below, as a classifier version (records from before versions were kept are this). */
 export const RULES_VERSION = 'rules-1';
 
+/** The trained classifier's own reading, kept when a configured model (`llm:<model>`) decided instead. */
+export const TrainedReadingSchema = z.object({
+  version: z.string(),
+  taskType: z.enum(TASK_TYPES),
+  complexity: z.enum(COMPLEXITIES),
+  taskConfidence: z.number().min(0).max(1),
+  complexityConfidence: z.number().min(0).max(1),
+  complexityProbs: z.record(z.enum(COMPLEXITIES), z.number().min(0).max(1)),
+  features: z.array(z.string()),
+});
+
+/**
+ * A configured model asked to classify a low-confidence prompt (`routing.classifier.llm`): which
+ * model, the threshold, what came of it (`answered` or `cached`: its label decided; otherwise why
+ * the trained result stands), and the classification request of its own, with its cost.
+ */
+export const LlmClassifierRecordSchema = z.object({
+  model: z.string(),
+  belowConfidence: z.number().min(0).max(1),
+  outcome: z.enum(['answered', 'cached', 'timeout', 'failed', 'invalid', 'unavailable', 'not-asked']),
+  requestId: z.string().optional(),
+  note: z.string().optional(),
+});
+export type LlmClassifierRecord = z.infer<typeof LlmClassifierRecordSchema>;
+
 /** What decided the task type and complexity: the classifier's version and its evidence. */
 export const ClassifierRecordSchema = z.object({
   version: z.string(),
@@ -29,6 +54,10 @@ export const ClassifierRecordSchema = z.object({
   complexityProbs: z.record(z.enum(COMPLEXITIES), z.number().min(0).max(1)),
   /** The top features behind each label, e.g. `task:w:prove`, `complexity:c:tegr`. */
   features: z.array(z.string()),
+  /** `llm:<model>` decided: the trained classifier's reading it replaced. */
+  trained: TrainedReadingSchema.optional(),
+  /** A configured model was asked (or would have been): see `LlmClassifierRecordSchema`. */
+  llm: LlmClassifierRecordSchema.optional(),
 });
 export type ClassifierRecord = z.infer<typeof ClassifierRecordSchema>;
 
@@ -131,7 +160,8 @@ export function classify(input: ClassifyInput, classifier?: Classifier): Classif
 
 const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
 
-function lastUserText(messages: ChatMessage[]): string {
+/** The text a classifier reads: the last user message's. */
+export function lastUserText(messages: ChatMessage[]): string {
   const lastUser = [...messages].reverse().find((m) => m.role === 'user');
   return lastUser ? contentText(lastUser.content) : '';
 }

@@ -4,7 +4,8 @@
  * recorded decision names the version it was made with) and exported/imported whole.
  */
 import { z } from 'zod';
-import { CatalogSchema, ComplianceSchema, RegionSchema } from './catalog';
+import { CatalogSchema, ComplianceSchema, findModel, RegionSchema } from './catalog';
+import { ClassifierSettingsSchema } from './llmClassifierSettings';
 import { BreakerSettingsSchema } from './breakerSettings';
 import { TenantBudgetSchema } from './budget';
 import { SettingsSchema } from './settings';
@@ -170,6 +171,11 @@ export const RoutingSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * The classifier's optional second opinion: `llm` names a cheap catalog model that classifies
+     * the prompts the trained classifier is unsure of. Absent: off.
+     */
+    classifier: ClassifierSettingsSchema.optional(),
   })
   .strict();
 
@@ -230,6 +236,19 @@ export const SwitchyardConfigSchema = SettingsSchema.extend({
           });
       });
     });
+    // The classifying model: in the catalog, active, and a chat model.
+    const llm = c.routing.classifier?.llm;
+    if (llm) {
+      const m = findModel(c.catalog, llm.model);
+      const problem = !m
+        ? `unknown model '${llm.model}' (a catalog id, provider/model, or a name the catalog has once)`
+        : m.status === 'inactive'
+          ? `model '${m.id}' is inactive`
+          : !m.capabilities.includes('chat')
+            ? `model '${m.id}' is not a chat model`
+            : undefined;
+      if (problem) ctx.addIssue({ code: 'custom', path: ['routing', 'classifier', 'llm', 'model'], message: problem });
+    }
     c.overrides.forEach((o, i) => {
       if (!models.has(o.model))
         ctx.addIssue({ code: 'custom', path: ['overrides', i, 'model'], message: `unknown model '${o.model}'` });

@@ -24,7 +24,8 @@ export type SwallowedSite =
   | 'cache_write'
   | 'api_key_touch'
   | 'pg_idle_client'
-  | 'session_pin_write';
+  | 'session_pin_write'
+  | 'llm_classifier';
 
 /**
  * Module-level (one per process, like the code that counts it: stores, clients, activities that

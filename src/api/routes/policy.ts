@@ -17,6 +17,7 @@ import type { HealthPort } from '../../services/healthPort';
 import { planRoute } from '../../services/routePlan';
 import { classifierFor, classifyStored, UnknownClassifierVersionError } from '../../services/classifiers';
 import { classifierVersions } from '../../services/classifierModels';
+import { classifyFromCache } from '../../services/llmClassifier';
 import type { Catalog } from '../../domain/catalog';
 import { boundIssues } from '../../domain/configBounds';
 import { ChatCompletionRequestSchema } from '../../domain/chat';
@@ -81,10 +82,15 @@ export const policyRoutes = routeSpecs<{ db: Db; configStore: ConfigStore; healt
       const route = chatRouteInput(req, tenantId, body);
       // The same checks of `model` and `models` as a routed request's.
       checkModel({ configStore: deps.configStore }, route);
-      const classification = classify(
+      const version = req.header('x-switchyard-classifier-version');
+      const trained = classify(
         { operation: 'chat', messages: body.messages, maxOutputTokens: route.maxOutputTokens },
-        classifierNamed(req.header('x-switchyard-classifier-version') ?? 'current', 'X-Switchyard-Classifier-Version'),
+        classifierNamed(version ?? 'current', 'X-Switchyard-Classifier-Version'),
       );
+      // The configured classifying model's cached answer, if any: the dry run calls no model.
+      const classification = version
+        ? trained
+        : await classifyFromCache(deps.db, config.config, { tenantId, messages: body.messages }, trained);
       const requestId = req.header('idempotency-key') ?? 'dry-run';
       try {
         const { planned } = await planRoute(
