@@ -8,8 +8,11 @@
  * with breakers on and a tenant budget, the setting of test/integration/roundTrips.test.ts.
  *
  *   npm run bench:actions                  (the path the configuration's defaults choose)
- *   FAST_PATH=on npm run bench:actions     (routing.fastPath.enabled: true, for a build that has it)
+ *   FAST_PATH=on npm run bench:actions     (routing.fastPath.enabled: true, for a build that has it,
+ *                                           and X-Switchyard-Timeout-Ms: 20000: only a call whose
+ *                                           deadline is short takes the fast path)
  *   FAST_PATH=off npm run bench:actions    (the regular path: the call as an activity)
+ *   TIMEOUT_MS=… npm run bench:actions     (X-Switchyard-Timeout-Ms of the requests)
  *   REQUESTS=5 npm run bench:actions       (counts the last of five; the first warms up)
  */
 import OpenAI from 'openai';
@@ -27,6 +30,9 @@ const REQUESTS = Math.max(2, Number(process.env.REQUESTS ?? 2));
 const FAST_PATH = process.env.FAST_PATH;
 if (FAST_PATH !== undefined && FAST_PATH !== 'on' && FAST_PATH !== 'off')
   throw new Error(`FAST_PATH: on or off, not ${FAST_PATH}`);
+// The default per-attempt timeout (60 s) is longer than a fast-path call may be (30 s by default):
+// a request asks for a short deadline to take it.
+const TIMEOUT_MS = process.env.TIMEOUT_MS ?? (FAST_PATH === 'on' ? '20000' : undefined);
 
 // Read through per-process caches (at most once a second), not once per request, and a key's last
 // use (at most once a minute): as test/integration/roundTrips.test.ts sorts them.
@@ -116,7 +122,10 @@ async function main(): Promise<void> {
     const openai = new OpenAI({ apiKey: stack.apiKey, baseURL: stack.baseURL, maxRetries: 0 });
     const ask = async (i: number) => {
       const { data, response } = await openai.chat.completions
-        .create({ model: 'auto', messages: [{ role: 'user', content: `hello ${i}` }] })
+        .create(
+          { model: 'auto', messages: [{ role: 'user', content: `hello ${i}` }] },
+          { headers: TIMEOUT_MS ? { 'x-switchyard-timeout-ms': TIMEOUT_MS } : {} },
+        )
         .withResponse();
       if (!data.choices[0]?.message.content) throw new Error('no answer');
       return response.headers.get('x-switchyard-workflow-id')!;
@@ -166,7 +175,7 @@ async function main(): Promise<void> {
     const counted = statements.filter((s) => !isCached(s));
 
     const lines = [
-      `bench:actions, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, FAST_PATH=${FAST_PATH ?? '(default)'}, request ${REQUESTS} of ${REQUESTS}, ${new Date().toISOString()}`,
+      `bench:actions, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, FAST_PATH=${FAST_PATH ?? '(default)'}, X-Switchyard-Timeout-Ms: ${TIMEOUT_MS ?? '(none)'}, request ${REQUESTS} of ${REQUESTS}, ${new Date().toISOString()}`,
       '',
       `routeRequest ${workflowId}: the call ran as ${callAs}`,
       ...describe(c),
