@@ -4,13 +4,21 @@
  *   direct  the official `openai` client straight to the fake provider
  *   bare    a workflow whose only step is one activity making that call (Temporal's floor)
  *   bare-eager       the same, started eagerly (client on the worker's connection, as `npm start` does)
- *   bare-local       the same with the call as a local activity (what making callModel local would give)
+ *   bare-local       the same with a plain start and the call as a local activity
+ *   bare-local-eager eager start and the call as a local activity: the floor of a fast path
+ *                    (BENCHMARKS.md's step 4 "bare-local" row was this one: it was started eagerly)
  *   bare-other-queue the activity on another task queue (as Switchyard's per-provider queues put it)
  *   full    Switchyard as `npm start` assembles it: HTTP → API → routeRequest → callModel → provider
- * Reports p50/p95/p99 at concurrency 1 and 32, throughput at 32, and history events per request.
+ *   full-short       the same with `X-Switchyard-Timeout-Ms: 20000`: a short call, which a build with
+ *                    issue 24's fast path (routing.fastPath) makes as a local activity
+ * Reports p50/p95/p99 at concurrency 1 and 32, throughput at 32, history events per request, and
+ * the full path against each floor measured: its c=1 p50 overhead ratio, (full − direct) ÷
+ * (floor − direct), and its c=32 throughput ratio, full ÷ floor (issue 24's targets: ≤ 1.5× and
+ * ≥ 0.8 against the eager floors).
  *
  *   npm run bench:overhead                      (PGlite; DATABASE_URL=… for PostgreSQL)
  *   N1=100 N32=640 npm run bench:overhead       (requests per measurement)
+ *   PATHS=direct,bare-eager,bare-local-eager,full npm run bench:overhead   (only these)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -134,38 +142,89 @@ async function main(): Promise<void> {
     { role: 'all', logger },
   );
   const viaSwitchyard = new OpenAI({ apiKey: key, baseURL: `${app.apiUrl}/v1`, maxRetries: 0, timeout: 120_000 });
-  const full = async () => {
-    const { response } = await viaSwitchyard.chat.completions.create({ ...ask('Hello'), model: 'auto' }).withResponse();
+  const fullWith = (headers: Record<string, string>) => async () => {
+    const { response } = await viaSwitchyard.chat.completions
+      .create({ ...ask('Hello'), model: 'auto' }, { headers })
+      .withResponse();
     return response.headers.get('x-switchyard-workflow-id')!;
   };
   const paths: Array<[string, () => Promise<unknown>]> = [
     ['direct', () => direct.chat.completions.create(ask('Hello'))],
     ['bare', bare],
     ['bare-eager', bareWith(eagerClient, true)],
-    ['bare-local', bareWith(eagerClient, true, 'bareLocalWorkflow')],
+    ['bare-local', bareWith(client, false, 'bareLocalWorkflow')],
+    ['bare-local-eager', bareWith(eagerClient, true, 'bareLocalWorkflow')],
     ['bare-other-queue', bareWith(eagerClient, true, 'bareOtherQueueWorkflow')],
-    ['full', full],
+    ['full', fullWith({})],
+    // A short call (its deadline under routing.fastPath.maxCallMs, 30 s by default, where the
+    // default per-attempt timeout is 60 s): the fast path, in a build that has one.
+    ['full-short', fullWith({ 'x-switchyard-timeout-ms': '20000' })],
   ];
 
-  // PATHS=full,bare measures only those (e.g. under a profiler); the events count needs all three.
+  // PATHS=full,bare measures only those (e.g. under a profiler); the ratios need the paths they compare.
   const only = process.env.PATHS?.split(',');
-  if (only) paths.splice(0, paths.length, ...paths.filter(([name]) => only.includes(name)));
+  if (only) {
+    const unknown = only.filter((n) => !paths.some(([name]) => name === n));
+    if (unknown.length)
+      throw new Error(`PATHS: unknown ${unknown.join(', ')} (known: ${paths.map(([n]) => n).join(', ')})`);
+    paths.splice(0, paths.length, ...paths.filter(([name]) => only.includes(name)));
+  }
   for (const [, fn] of paths) await measure(fn, WARMUP, 4);
   const results: Record<string, { c1: Measured; c32: Measured; events?: number }> = {};
   for (const [name, fn] of paths) results[name] = { c1: await measure(fn, N1, 1) } as (typeof results)[string];
   for (const [name, fn] of paths) results[name]!.c32 = await measure(fn, N32, 32);
-  const eventsOf = async (id: string) => (await client.workflow.getHandle(id).fetchHistory()).events?.length ?? 0;
-  if (!only) {
-    results.bare!.events = await eventsOf(await bare());
-    results['bare-eager']!.events = await eventsOf(await bareWith(eagerClient, true)());
-    results['bare-local']!.events = await eventsOf(await bareWith(eagerClient, true, 'bareLocalWorkflow')());
-    results['bare-other-queue']!.events = await eventsOf(await bareWith(eagerClient, true, 'bareOtherQueueWorkflow')());
-    results.full!.events = await eventsOf(await full());
+  // History events of one more request of each workflow path (each returns its workflow id).
+  for (const [name, fn] of paths) {
+    if (name === 'direct') continue;
+    const id = (await fn()) as string;
+    results[name]!.events = (await client.workflow.getHandle(id).fetchHistory()).events?.length ?? 0;
   }
 
   const ms = (x: number) => x.toFixed(1);
+  const directR = results.direct;
+  const FLOORS = ['bare', 'bare-eager', 'bare-local', 'bare-local-eager', 'bare-other-queue'] as const;
+  const ratios = (['full', 'full-short'] as const).flatMap((name) => {
+    const fullR = results[name];
+    if (!fullR) return [];
+    return FLOORS.filter((f) => results[f]).map((f) => {
+      const floor = results[f]!;
+      // (full − direct) ÷ (floor − direct) at c=1 p50: how many floors' worth of overhead the full path adds.
+      const over = directR ? (fullR.c1.p50 - directR.c1.p50) / (floor.c1.p50 - directR.c1.p50) : undefined;
+      const tput = fullR.c32.rps / floor.c32.rps;
+      return {
+        name,
+        f,
+        over,
+        tput,
+        line:
+          `${name}/${f}: c=1 p50 ${(fullR.c1.p50 / floor.c1.p50).toFixed(2)}×` +
+          (over === undefined
+            ? ''
+            : `, c=1 p50 overhead ${over.toFixed(2)}× (${ms(fullR.c1.p50 - directR!.c1.p50)} ÷ ${ms(floor.c1.p50 - directR!.c1.p50)} ms)`) +
+          `, c=32 throughput ${tput.toFixed(2)}× (${(100 * tput).toFixed(0)} %)` +
+          (fullR.events !== undefined && floor.events !== undefined
+            ? `, history events ${fullR.events - floor.events >= 0 ? '+' : ''}${fullR.events - floor.events}`
+            : ''),
+      };
+    });
+  });
+  // Issue 24's targets against the eager floors (benchmarks, not tests: one run says little on this machine).
+  const targets = ratios
+    .filter((r) => r.f === 'bare-eager' || r.f === 'bare-local-eager')
+    .flatMap((r) => [
+      ...(r.over === undefined
+        ? []
+        : [
+            `target: ${r.name} c=1 p50 overhead ≤ 1.5× ${r.f}'s: ${r.over.toFixed(2)}× ${r.over <= 1.5 ? 'met' : 'not met'}`,
+          ]),
+      ...(r.f === 'bare-eager'
+        ? [
+            `target: ${r.name} c=32 throughput ≥ 0.8× ${r.f}'s: ${r.tput.toFixed(2)}× ${r.tput >= 0.8 ? 'met' : 'not met'}`,
+          ]
+        : []),
+    ]);
   const lines = [
-    `node ${process.version}, ${os.cpus().length} cores, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, ${new Date().toISOString()}`,
+    `node ${process.version}, ${os.cpus().length} cores, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, N1=${N1} N32=${N32}, ${new Date().toISOString()}`,
     '',
     '| path | c=1 p50 | c=1 p95 | c=1 p99 | c=32 p50 | c=32 p95 | c=32 p99 | c=32 req/s | errors | history events | CPU ms/req: node, server |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -174,10 +233,8 @@ async function main(): Promise<void> {
         `| ${name} | ${ms(r.c1.p50)} | ${ms(r.c1.p95)} | ${ms(r.c1.p99)} | ${ms(r.c32.p50)} | ${ms(r.c32.p95)} | ${ms(r.c32.p99)} | ${r.c32.rps.toFixed(1)} | ${r.c1.errors + r.c32.errors} | ${r.events ?? '—'} | ${r.c32.cpuMs.toFixed(1)}, ${r.c32.serverCpuMs.toFixed(1)} |`,
     ),
     '',
-    ...(only ? [] : (['bare', 'bare-eager', 'bare-other-queue'] as const)).map(
-      (b) =>
-        `full/${b}: c=1 p50 ${(results.full!.c1.p50 / results[b]!.c1.p50).toFixed(2)}×, c=32 throughput ${((100 * results.full!.c32.rps) / results[b]!.c32.rps).toFixed(0)} %, history events +${results.full!.events! - results[b]!.events!}`,
-    ),
+    ...ratios.map((r) => r.line),
+    ...(targets.length ? ['', ...targets] : []),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 
