@@ -13,7 +13,14 @@ import {
   fromBase64,
   toBase64,
 } from '../../src/domain/classifier/codec';
-import { DEFAULT_FEATURIZER, featurize, fnv1a, namedFeatures } from '../../src/domain/classifier/features';
+import {
+  DEFAULT_FEATURIZER,
+  featurize,
+  fnv1a,
+  namedFeatures,
+  normalizeText,
+} from '../../src/domain/classifier/features';
+import oldVersions from '../fixtures/classifier-old-versions.json';
 import { COMPLEXITIES, predict, TASK_TYPES } from '../../src/domain/classifier/model';
 import {
   classifierVersions,
@@ -72,6 +79,27 @@ describe('featurizer', () => {
     const n = namedFeatures(long, S);
     expect(n.has('w:summarize')).toBe(true);
     expect(n.has('w:end')).toBe(true);
+  });
+
+  it('featurizes only headChars + tailChars of a long text, cut before normalising, never inside a surrogate pair', () => {
+    const cut = { ...S, headChars: 20, tailChars: 10 };
+    const head = 'Summarize THIS memo'; // 19 characters, then the 20th is the first half of 𠀀
+    const text = `${head}𠀀 ${'middle words '.repeat(50)}zz FINAL ask`;
+    expect(normalizeText(text, cut)).toBe('summarize this memo\n final ask');
+    const names = [...namedFeatures(text, cut).keys()];
+    expect(names).toContain('w:summarize');
+    expect(names).toContain('w:ask');
+    expect(names.some((n) => n.includes('middle'))).toBe(false);
+    expect(names.some((n) => /[\ud800-\udfff]/.test(n))).toBe(false); // no lone surrogate from the cut
+    // The same vector as featurizing the cut text itself: the cut is all that changes.
+    const a = featurize(text, cut);
+    const b = featurize(`${head}\n${text.slice(text.length - 10)}`, { ...cut, headChars: 1000 });
+    expect(Array.from(a.buckets)).toEqual(Array.from(b.buckets));
+    expect(Array.from(a.values)).toEqual(Array.from(b.values));
+    // Short texts are not cut; without headChars/tailChars the old maxChars cut (of the normalised text) applies.
+    expect(normalizeText('Ｓｈｏｒｔ', cut)).toBe('short');
+    const old = { ...S, headChars: undefined, tailChars: undefined, maxChars: 8 };
+    expect(normalizeText('ＡＢＣＤefghIJKL', old)).toBe('abcd\nijkl');
   });
 });
 
@@ -135,6 +163,17 @@ describe('the shipped model', () => {
     expect(p.taskType.label).toBe(taskType);
     if (complexity) expect(p.complexity.label).toBe(complexity);
     expect(p.taskType.features.length).toBeGreaterThan(0);
+  });
+});
+
+describe('older weights files', () => {
+  // Recorded with the featurizer before headChars/tailChars existed (it cut the normalised text to halves
+  // of maxChars): files without those fields must load and predict exactly as they did, long texts included.
+  it.each(oldVersions.map((v) => [v.version, v.cases] as const))('%s predicts as it did', (version, cases) => {
+    const model = loadClassifierModel(version);
+    expect(model.featurizer.headChars).toBeUndefined();
+    expect(cases.some((c) => c.text.length > model.featurizer.maxChars)).toBe(true);
+    for (const c of cases) expect(predict(model, c.text)).toEqual(c.prediction);
   });
 });
 

@@ -38,6 +38,9 @@ export const ClassifierModelSchema = z.object({
     charMin: z.number().int().min(1),
     charMax: z.number().int().min(1),
     maxChars: z.number().int().positive(),
+    /** Absent in files made before them (those keep the maxChars cut): see FeaturizerSettings. */
+    headChars: z.number().int().nonnegative().optional(),
+    tailChars: z.number().int().nonnegative().optional(),
     charWeight: z.number().positive(),
   }),
   heads: z.object({ taskType: HeadSchema, complexity: HeadSchema }),
