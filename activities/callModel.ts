@@ -18,7 +18,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { CallModelInput, CallModelResult } from '../src/domain/request';
 import type { ActivityDeps } from './deps';
 import { Bulkhead, carriedAnswer, checkBreaker, resolveTarget, resumeIfStarted } from './callSteps/admit';
-import type { Call } from './callSteps/call';
+import { callContextOf, type Call } from './callSteps/call';
+import * as requests from '../src/db/requests';
 import { checkBatch, takeProbe } from './callSteps/confirm';
 import { DEFAULT_STREAM_LIMITS, heartbeating, invoke, malformedSkipped, openStream } from './callSteps/invoke';
 import { takeTurn } from './callSteps/rateGate';
@@ -32,7 +33,8 @@ export function createCallModelActivity(deps: ActivityDeps) {
   const bulkhead = new Bulkhead(deps.maxConcurrentCalls ?? 100);
 
   async function attemptCall(input: CallModelInput): Promise<CallModelResult> {
-    const ctx = Context.current();
+    const context = Context.current();
+    const ctx = callContextOf(context);
     const target = resolveTarget(deps.config().config.catalog, input);
     const adapter = await deps.adapters.get(target.provider);
     const relay = input.stream ? deps.relay : undefined;
@@ -44,7 +46,11 @@ export function createCallModelActivity(deps: ActivityDeps) {
     const breaker = await checkBreaker(deps.health, input);
 
     const startedAt = new Date();
-    const started = startedAttempt(input, ctx.info.attempt, startedAt);
+    // A local activity rerun after its worker died starts again at attempt 1: a number of its own.
+    const attempt = context.info.isLocal
+      ? await requests.nextLocalAttempt(deps.db, input.requestId, input.candidateIndex, ctx.info.attempt)
+      : ctx.info.attempt;
+    const started = startedAttempt(input, attempt, startedAt);
     const { ref, request } = await reserveAndRecord(deps.db, deps.config().config, input, started, startedAt);
 
     await checkBatch(deps.db, input, ref);

@@ -352,6 +352,26 @@ export async function adjustTokens(db: Queryable, provider: string, minute: Date
   );
 }
 
+/**
+ * The number a local activity's call attempt goes on record with: Temporal's own, unless an earlier
+ * run of the call already used it. A local activity that a dead worker left is run again from
+ * attempt 1 by the worker that replays its workflow; that call is another provider call, so it
+ * gets the next number, and the one left `started` becomes `abandoned` as the request completes.
+ */
+export async function nextLocalAttempt(
+  db: Queryable,
+  requestId: string,
+  candidateIndex: number,
+  attempt: number,
+): Promise<number> {
+  const res = await db.query<{ attempt: number }>(
+    `select greatest($3::int, coalesce(max(attempt), 0) + 1) as attempt from request_attempts
+      where request_id = $1 and candidate_index = $2`,
+    [requestId, candidateIndex, attempt],
+  );
+  return Number(res.rows[0]?.attempt ?? attempt);
+}
+
 export async function listAttempts(db: Queryable, requestId: string): Promise<AttemptRecord[]> {
   const res = await db.query<AttemptRow>(
     'select * from request_attempts where request_id = $1 order by candidate_index, attempt',

@@ -145,6 +145,12 @@ export type TenantPolicy = z.infer<typeof TenantPolicySchema>;
  */
 export const DEFAULT_SESSION_TTL_SECONDS = 300;
 
+/**
+ * The longest call the fast path takes by default: a local activity holds its workflow task, which
+ * the SDK keeps alive past its timeout (10 s) by heartbeating it, three history events each time.
+ */
+export const DEFAULT_FAST_PATH_MAX_CALL_MS = 30_000;
+
 export const RoutingSchema = z
   .object({
     defaultStrategy: StrategySchema.default('auto'),
@@ -167,8 +173,28 @@ export const RoutingSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * The fast path (issue 24): a short, non-streamed call runs as a local activity in the
+     * workflow's own task, not as a scheduled activity. "Short": its per-attempt timeout, or the
+     * time left to the request's deadline, is at most `maxCallMs`. Absent: on, 30 s.
+     */
+    fastPath: z
+      .object({
+        enabled: z.boolean().default(true),
+        maxCallMs: z.number().int().min(100).max(600_000).default(DEFAULT_FAST_PATH_MAX_CALL_MS),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
+
+/** Whether the fast path is on, and the longest call it takes. */
+export function fastPathOf(config: Pick<SwitchyardConfig, 'routing'>): { enabled: boolean; maxCallMs: number } {
+  return {
+    enabled: config.routing.fastPath?.enabled ?? true,
+    maxCallMs: config.routing.fastPath?.maxCallMs ?? DEFAULT_FAST_PATH_MAX_CALL_MS,
+  };
+}
 
 /** Whether sessions are on, and how long a pin lives unless its provider says otherwise. */
 export function sessionsOf(config: Pick<SwitchyardConfig, 'routing'>): { enabled: boolean; ttlSeconds: number } {

@@ -112,6 +112,8 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     // Provider calls on the shared queue run here too: room for every provider's limit and the
     // bookkeeping activities (each provider's own limit is enforced by callModel).
     maxConcurrentActivityTaskExecutions: 2 * (opts.maxConcurrentCalls ?? 100),
+    // Fast-path calls (local activities) run here as well, under the same limits.
+    maxConcurrentLocalActivityExecutions: 2 * (opts.maxConcurrentCalls ?? 100),
     ...(t.workflowTaskSlots !== undefined && { maxConcurrentWorkflowTaskExecutions: t.workflowTaskSlots }),
     ...(t.workflowPollers !== undefined && { maxConcurrentWorkflowTaskPolls: t.workflowPollers }),
     ...(t.activityPollers !== undefined && { maxConcurrentActivityTaskPolls: t.activityPollers }),
