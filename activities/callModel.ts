@@ -44,6 +44,14 @@ export function createCallModelActivity(deps: ActivityDeps) {
     const continuing =
       relay && input.continueFrom && (await carriedAnswer(relay, { ...input, continueFrom: input.continueFrom }));
     const breaker = await checkBreaker(deps.health, input);
+    // A local attempt (the fast path) retried as the deadline passes: the deadline's timer could not
+    // stop it (its workflow task is still open), so it stops here, before anything is on record.
+    if (input.deadlineAt !== undefined && Date.now() >= input.deadlineAt)
+      throw ApplicationFailure.create({
+        type: 'DeadlineExceeded',
+        message: `${input.modelId}: the request deadline passed before this attempt`,
+        nonRetryable: true,
+      });
 
     const startedAt = new Date();
     // A local activity rerun after its worker died starts again at attempt 1: a number of its own.

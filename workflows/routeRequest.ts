@@ -122,6 +122,9 @@ const FAST_PATH_PATCH = 'fast-path-local-call';
  */
 const LOCAL_RETRY_THRESHOLD_MS = 10_000;
 
+/** The time left until the deadline, for a local call's schedule-to-close timeout (at least 1 ms). */
+const leftUntil = (deadlineAt: number): number => Math.max(1, deadlineAt - Date.now());
+
 /**
  * The same call on the fast path: a local activity with the candidate's retry policy and timeout.
  * It cannot heartbeat (nor needs to): a dead worker is seen by the workflow task's timeout (set at
@@ -133,7 +136,7 @@ function localCallOptions(c: RoutedCandidate, summary: string, deadlineAt: numbe
     startToCloseTimeout: c.call.timeoutMs + 5_000,
     // The request's deadline, enforced by the worker itself: the deadline's timer cannot fire while
     // the workflow task that runs the call is still open (its command is sent when the task ends).
-    scheduleToCloseTimeout: Math.max(1, deadlineAt - Date.now()),
+    scheduleToCloseTimeout: leftUntil(deadlineAt),
     cancellationType: ActivityCancellationType.TRY_CANCEL,
     localRetryThreshold: LOCAL_RETRY_THRESHOLD_MS,
     retry: {
@@ -148,17 +151,22 @@ function localCallOptions(c: RoutedCandidate, summary: string, deadlineAt: numbe
 }
 
 /**
- * A call's failure as an `ActivityFailure`: a local activity's reaches the workflow as its cause
- * alone (the `ApplicationFailure` the call threw, or a `TimeoutFailure`), so it is wrapped the way
- * a regular activity's arrives; anything else (a cancellation, a bug) is passed on as it is.
+ * A local call's failure, seen as a regular call's. One that came of the request's deadline is a
+ * cancellation (as the deadline's timer gives a regular call: the request ends with a 504, no
+ * fallback): its schedule-to-close timeout (the deadline), its start-to-close timeout when that was
+ * cut to the deadline (`cut`: the worker reports it so), an attempt that found the deadline passed
+ * (`DeadlineExceeded`, thrown before anything is on record), or any failure once workflow time is
+ * past it. Any other reaches the workflow as its cause alone (the `ApplicationFailure` the call
+ * threw, or a `TimeoutFailure`), so it is wrapped in an `ActivityFailure` as a regular call's arrives.
  */
-function callFailureOf(err: unknown, local: boolean): unknown {
+function callFailureOf(err: unknown, local: { cut: boolean } | undefined, deadlineAt: number): unknown {
   if (!local || isCancellation(err)) return err;
-  // Its schedule-to-close timeout is the request's deadline: that ends the request as the
-  // deadline's cancel does (a 504), not a provider failure to fall back from.
-  const timeout = err instanceof ActivityFailure ? err.cause : err;
-  if (timeout instanceof TimeoutFailure && timeout.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE)
-    return new CancelledFailure('the request deadline passed during its call');
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const deadline =
+    (cause instanceof TimeoutFailure && (local.cut || cause.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE)) ||
+    (cause instanceof ApplicationFailure && cause.type === 'DeadlineExceeded') ||
+    Date.now() >= deadlineAt;
+  if (deadline) return new CancelledFailure('the request deadline passed during its call');
   if (err instanceof ActivityFailure) return err;
   if (!(err instanceof ApplicationFailure || err instanceof TimeoutFailure)) return err;
   return new ActivityFailure(err.message, 'callModel', undefined, RetryState.RETRY_STATE_UNSPECIFIED, undefined, err);
@@ -315,7 +323,10 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
     const continuable = canBeContinued(r, index) && patched(CONTINUATION_PATCH);
     const takeOver = mayTakeOver(r, index) && patched(TAKEOVER_PATCH);
     // The decision's path (never `local` for a stream, so never with the two above).
-    const local = c.path === 'local' && patched(FAST_PATH_PATCH);
+    const local =
+      c.path === 'local' && patched(FAST_PATH_PATCH)
+        ? { cut: leftUntil(input.deadlineAt) < c.call.timeoutMs + 5_000 }
+        : undefined;
     const path = c.path && { path: local ? ('local' as const) : ('activity' as const) };
     const summary = `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`;
     const args: [CallModelInput] = [
@@ -323,6 +334,7 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
         ...callInputOf(input, c, index),
         ...(continuable && { continuable: true }),
         ...(takeOver && { takeOver: true }),
+        ...(local && { deadlineAt: input.deadlineAt }),
       },
     ];
     try {
@@ -332,7 +344,7 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
       outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success', ...path });
       return { answer: { candidate: c, result }, state };
     } catch (thrown) {
-      const err = callFailureOf(thrown, local);
+      const err = callFailureOf(thrown, local, input.deadlineAt);
       // The request's deadline cancelled the call: that ends the request (504), it is not a
       // provider failure to fall back from.
       if (isCancellation(err)) throw err;

@@ -120,6 +120,11 @@ export interface CallModelInput {
   budget?: { tenantId: string; userId?: string; reserveUsd: number };
   /** A batch's request: no call starts once the batch is cancelled. */
   batchId?: string;
+  /**
+   * On the fast path (a local activity), the request's deadline (epoch ms): no attempt starts after
+   * it. A regular activity needs none: the deadline's timer cancels it.
+   */
+  deadlineAt?: number;
   /** Stream the answer through the relay as it comes (the client asked for `stream: true`). */
   stream?: boolean;
   /**
