@@ -289,3 +289,16 @@ it('a budgeted request on the fast path reserves before the call and settles aft
   expect(after.reduce((s, w) => s + w.reservedUsd, 0)).toBe(0);
   expect(after.reduce((s, w) => s + w.spentUsd, 0)).toBeGreaterThan(spentBefore);
 });
+
+it('a deadline shorter than a slow call ends the request with a 504, not a provider failure', async () => {
+  alpha.setDefault('a-small', { kind: 'ok', delayMs: 5_000 });
+  const { requestId, handle } = await run('alpha/a-small', { deadlineMs: 300 });
+  const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const details = (err.cause as ApplicationFailure).details![0] as RouteFailureDetails;
+  expect([details.errorType, details.httpStatus, details.candidates]).toEqual(['DeadlineExceeded', 504, []]);
+  expect(beta.calls).toHaveLength(0);
+  await until(10_000, 'the cancelled attempt is recorded', async () =>
+    (await listAttempts(db, requestId)).every((a) => a.outcome !== 'started'),
+  );
+});
