@@ -112,9 +112,11 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     // Provider calls on the shared queue run here too: room for every provider's limit and the
     // bookkeeping activities (each provider's own limit is enforced by callModel).
     maxConcurrentActivityTaskExecutions: 2 * (opts.maxConcurrentCalls ?? 100),
-    // Fast-path calls (local activities) run here as well, under the same limits.
+    // Fast-path calls (local activities) run here as well, under the same limits. Each holds its
+    // workflow task (and that task's slot) open until it ends: as many slots as calls, not the
+    // SDK's 40, or the 41st concurrent fast-path request would wait for a slot.
     maxConcurrentLocalActivityExecutions: 2 * (opts.maxConcurrentCalls ?? 100),
-    ...(t.workflowTaskSlots !== undefined && { maxConcurrentWorkflowTaskExecutions: t.workflowTaskSlots }),
+    maxConcurrentWorkflowTaskExecutions: t.workflowTaskSlots ?? 2 * (opts.maxConcurrentCalls ?? 100),
     ...(t.workflowPollers !== undefined && { maxConcurrentWorkflowTaskPolls: t.workflowPollers }),
     ...(t.activityPollers !== undefined && { maxConcurrentActivityTaskPolls: t.activityPollers }),
     ...(t.maxCachedWorkflows !== undefined && { maxCachedWorkflows: t.maxCachedWorkflows }),
