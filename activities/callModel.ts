@@ -32,6 +32,22 @@ export { DEFAULT_STREAM_LIMITS };
 export function createCallModelActivity(deps: ActivityDeps) {
   const bulkhead = new Bulkhead(deps.maxConcurrentCalls ?? 100);
 
+  /**
+   * The attempt reserved and on record, under Temporal's attempt number. A local activity rerun
+   * after its worker died starts again at attempt 1, a number that run already used: then it takes
+   * the next free one (one more statement, only then).
+   */
+  async function putOnRecord(input: CallModelInput, attempt: number, local: boolean, startedAt: Date) {
+    let started = startedAttempt(input, attempt, startedAt);
+    for (let tries = 0; ; tries++) {
+      const out = await reserveAndRecord(deps.db, deps.config().config, input, started, startedAt, local);
+      if (!('taken' in out)) return { started, ...out };
+      if (tries >= 3) throw new Error(`attempt ${started.attempt} of ${input.requestId} is already on record`);
+      const next = await requests.nextLocalAttempt(deps.db, input.requestId, input.candidateIndex, attempt);
+      started = startedAttempt(input, next, startedAt);
+    }
+  }
+
   async function attemptCall(input: CallModelInput): Promise<CallModelResult> {
     const context = Context.current();
     const ctx = callContextOf(context);
@@ -54,12 +70,7 @@ export function createCallModelActivity(deps: ActivityDeps) {
       });
 
     const startedAt = new Date();
-    // A local activity rerun after its worker died starts again at attempt 1: a number of its own.
-    const attempt = context.info.isLocal
-      ? await requests.nextLocalAttempt(deps.db, input.requestId, input.candidateIndex, ctx.info.attempt)
-      : ctx.info.attempt;
-    const started = startedAttempt(input, attempt, startedAt);
-    const { ref, request } = await reserveAndRecord(deps.db, deps.config().config, input, started, startedAt);
+    const { started, ref, request } = await putOnRecord(input, ctx.info.attempt, context.info.isLocal, startedAt);
 
     await checkBatch(deps.db, input, ref);
     const probe = await takeProbe(deps.db, deps.health, breaker, input, ref);
