@@ -302,3 +302,26 @@ it('a deadline shorter than a slow call ends the request with a 504, not a provi
     (await listAttempts(db, requestId)).every((a) => a.outcome !== 'started'),
   );
 });
+
+it('a cancel reaches a running fast-path call: the request recorded as Cancelled, its reservation settled', async () => {
+  alpha.script('a-small', { kind: 'hang' });
+  const { requestId, handle } = await run('alpha/a-small', { tenantId: budgeted });
+  const reserved = async () =>
+    (await tenantWindows(db, budgeted, Date.now())).reduce((sum, w) => sum + w.reservedUsd, 0);
+  await until(30_000, 'the call reaches the provider', () => alpha.callsFor('a-small').length === 1);
+  expect(await reserved()).toBeGreaterThan(0);
+
+  const cancelledAt = Date.now();
+  await handle.cancel();
+  const err = await handle.result().catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  expect((await handle.describe()).status.name).toBe('CANCELLED');
+  // The cancel waits for the workflow task the call holds open: at most its heartbeat (8 s of 10).
+  expect(Date.now() - cancelledAt).toBeLessThan(10_000);
+  expect(await getRequest(db, requestId)).toMatchObject({ status: 'failed', error: { type: 'Cancelled' } });
+  await until(10_000, 'the attempt is no longer started', async () =>
+    (await listAttempts(db, requestId)).every((a) => a.outcome !== 'started'),
+  );
+  await until(10_000, 'nothing is reserved', async () => (await reserved()) === 0);
+  expect(beta.calls).toHaveLength(0);
+});
