@@ -18,7 +18,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { CallModelInput, CallModelResult } from '../src/domain/request';
 import type { ActivityDeps } from './deps';
 import { Bulkhead, carriedAnswer, checkBreaker, resolveTarget, resumeIfStarted } from './callSteps/admit';
-import type { Call } from './callSteps/call';
+import { callContextOf, type Call } from './callSteps/call';
+import * as requests from '../src/db/requests';
 import { checkBatch, takeProbe } from './callSteps/confirm';
 import { DEFAULT_STREAM_LIMITS, heartbeating, invoke, malformedSkipped, openStream } from './callSteps/invoke';
 import { takeTurn } from './callSteps/rateGate';
@@ -31,8 +32,25 @@ export { DEFAULT_STREAM_LIMITS };
 export function createCallModelActivity(deps: ActivityDeps) {
   const bulkhead = new Bulkhead(deps.maxConcurrentCalls ?? 100);
 
+  /**
+   * The attempt reserved and on record, under Temporal's attempt number. A local activity rerun
+   * after its worker died starts again at attempt 1, a number that run already used: then it takes
+   * the next free one (one more statement, only then).
+   */
+  async function putOnRecord(input: CallModelInput, attempt: number, local: boolean, startedAt: Date) {
+    let started = startedAttempt(input, attempt, startedAt);
+    for (let tries = 0; ; tries++) {
+      const out = await reserveAndRecord(deps.db, deps.config().config, input, started, startedAt, local);
+      if (!('taken' in out)) return { started, ...out };
+      if (tries >= 3) throw new Error(`attempt ${started.attempt} of ${input.requestId} is already on record`);
+      const next = await requests.nextLocalAttempt(deps.db, input.requestId, input.candidateIndex, attempt);
+      started = startedAttempt(input, next, startedAt);
+    }
+  }
+
   async function attemptCall(input: CallModelInput): Promise<CallModelResult> {
-    const ctx = Context.current();
+    const context = Context.current();
+    const ctx = callContextOf(context);
     const target = resolveTarget(deps.config().config.catalog, input);
     const adapter = await deps.adapters.get(target.provider);
     const relay = input.stream ? deps.relay : undefined;
@@ -42,10 +60,17 @@ export function createCallModelActivity(deps: ActivityDeps) {
     const continuing =
       relay && input.continueFrom && (await carriedAnswer(relay, { ...input, continueFrom: input.continueFrom }));
     const breaker = await checkBreaker(deps.health, input);
+    // A local attempt (the fast path) retried as the deadline passes: the deadline's timer could not
+    // stop it (its workflow task is still open), so it stops here, before anything is on record.
+    if (input.deadlineAt !== undefined && Date.now() >= input.deadlineAt)
+      throw ApplicationFailure.create({
+        type: 'DeadlineExceeded',
+        message: `${input.modelId}: the request deadline passed before this attempt`,
+        nonRetryable: true,
+      });
 
     const startedAt = new Date();
-    const started = startedAttempt(input, ctx.info.attempt, startedAt);
-    const { ref, request } = await reserveAndRecord(deps.db, deps.config().config, input, started, startedAt);
+    const { started, ref, request } = await putOnRecord(input, ctx.info.attempt, context.info.isLocal, startedAt);
 
     await checkBatch(deps.db, input, ref);
     const probe = await takeProbe(deps.db, deps.health, breaker, input, ref);

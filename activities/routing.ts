@@ -1,6 +1,8 @@
 /** The request's first workflow task, as one local activity: classify it and decide its route. */
 import { rateLimitWaitOf } from '../src/domain/catalog';
 import { Context } from '@temporalio/activity';
+import { fastPathOf } from '../src/domain/config';
+import { callPathOf } from '../src/domain/fastPath';
 import { ApplicationFailure } from '@temporalio/common';
 import * as requests from '../src/db/requests';
 import { classify, type Classification } from '../src/domain/classify';
@@ -109,15 +111,20 @@ export function createRoutingActivities(deps: ActivityDeps) {
       const shared = (deps.callQueues ?? 'shared') === 'shared';
       const local = new Set(config.localProviders ?? []);
       const providers = new Map(config.config.catalog.providers.map((p) => [p.id, p]));
+      // Then the call's path: a short, non-streamed call on the shared queue runs as a local
+      // activity (the fast path); the decision, and so history, says which.
+      const fast = fastPathOf(config.config);
+      const now = Date.now();
       const placed = (c: RoutedCandidate): RoutedCandidate => {
         const p = providers.get(c.provider);
         const wait = p && rateLimitWaitOf(p);
         const own = local.has(c.provider) || p?.rpm !== undefined;
-        return {
+        const queued: RoutedCandidate = {
           ...c,
           ...(shared && !own && { callQueue: 'shared' }),
           ...(wait !== undefined && { rateLimitWaitMs: wait }),
         };
+        return { ...queued, path: callPathOf(queued, input.route, fast, now) };
       };
       plan = { ...plan, planned: { ...plan.planned, candidates: plan.planned.candidates.map(placed) } };
       await requests.saveDecision(deps.db, input.route.requestId, {

@@ -13,8 +13,10 @@ import {
   ActivityCancellationType,
   ActivityFailure,
   type ActivityOptions,
+  type LocalActivityOptions,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   isCancellation,
   patched,
   proxyActivities,
@@ -24,7 +26,7 @@ import {
   TimeoutFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import { RetryState, TimeoutType, type SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
   afterFailure,
@@ -77,6 +79,8 @@ const { recordOutcome } = proxyActivities<Activities>({
 });
 
 const { callModel } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute' });
+// The fast path (issue 24): the same activity, run as a local activity in this workflow's task.
+const { callModel: callModelHere } = proxyLocalActivities<Activities>({ startToCloseTimeout: '1 minute' });
 
 // The call heartbeats while it waits on the provider: a dead worker is noticed in this long.
 const CALL_HEARTBEAT_TIMEOUT_MS = 10_000;
@@ -105,6 +109,67 @@ function callOptions(c: RoutedCandidate, summary: string, stream: boolean): Acti
     },
     summary,
   };
+}
+
+/**
+ * The fast path's patch: histories before it have no `path` on their candidates and never reach it;
+ * it is checked only for a candidate whose decision says `local`, so other histories carry no marker.
+ */
+const FAST_PATH_PATCH = 'fast-path-local-call';
+/**
+ * Backoffs between local retries up to this long are slept in the worker (the workflow task is kept
+ * alive meanwhile); a longer one is a durable timer, then the next attempt runs as a local activity again.
+ */
+const LOCAL_RETRY_THRESHOLD_MS = 10_000;
+
+/** The time left until the deadline, for a local call's schedule-to-close timeout (at least 1 ms). */
+const leftUntil = (deadlineAt: number): number => Math.max(1, deadlineAt - Date.now());
+
+/**
+ * The same call on the fast path: a local activity with the candidate's retry policy and timeout.
+ * It cannot heartbeat (nor needs to): a dead worker is seen by the workflow task's timeout (set at
+ * start, 10 s), and another worker replays the workflow and runs the call again. A call on its
+ * provider's own queue never comes here (`callPathOf`).
+ */
+function localCallOptions(c: RoutedCandidate, summary: string, deadlineAt: number): LocalActivityOptions {
+  return {
+    startToCloseTimeout: c.call.timeoutMs + 5_000,
+    // The request's deadline, enforced by the worker itself: the deadline's timer cannot fire while
+    // the workflow task that runs the call is still open (its command is sent when the task ends).
+    scheduleToCloseTimeout: leftUntil(deadlineAt),
+    cancellationType: ActivityCancellationType.TRY_CANCEL,
+    localRetryThreshold: LOCAL_RETRY_THRESHOLD_MS,
+    retry: {
+      maximumAttempts: c.call.maximumAttempts,
+      initialInterval: c.call.initialIntervalMs,
+      backoffCoefficient: c.call.backoffCoefficient,
+      maximumInterval: c.call.maximumIntervalMs,
+      nonRetryableErrorTypes: c.call.nonRetryableTypes,
+    },
+    summary,
+  };
+}
+
+/**
+ * A local call's failure, seen as a regular call's. One that came of the request's deadline is a
+ * cancellation (as the deadline's timer gives a regular call: the request ends with a 504, no
+ * fallback): its schedule-to-close timeout (the deadline), its start-to-close timeout when that was
+ * cut to the deadline (`cut`: the worker reports it so), an attempt that found the deadline passed
+ * (`DeadlineExceeded`, thrown before anything is on record), or any failure once workflow time is
+ * past it. Any other reaches the workflow as its cause alone (the `ApplicationFailure` the call
+ * threw, or a `TimeoutFailure`), so it is wrapped in an `ActivityFailure` as a regular call's arrives.
+ */
+function callFailureOf(err: unknown, local: { cut: boolean } | undefined, deadlineAt: number): unknown {
+  if (!local || isCancellation(err)) return err;
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const deadline =
+    (cause instanceof TimeoutFailure && (local.cut || cause.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE)) ||
+    (cause instanceof ApplicationFailure && cause.type === 'DeadlineExceeded') ||
+    Date.now() >= deadlineAt;
+  if (deadline) return new CancelledFailure('the request deadline passed during its call');
+  if (err instanceof ActivityFailure) return err;
+  if (!(err instanceof ApplicationFailure || err instanceof TimeoutFailure)) return err;
+  return new ActivityFailure(err.message, 'callModel', undefined, RetryState.RETRY_STATE_UNSPECIFIED, undefined, err);
 }
 
 /** What decided the route, for the SwitchyardRoute search attribute. */
@@ -226,6 +291,14 @@ function headerOf(input: RouteRequestInput, plan: PlannedRoute, classification: 
       ? [`**Filtered out:** ${plan.rejected.map((r) => `${r.modelId} (${r.filter})`).join(', ')}`]
       : []),
     ...(plan.notes.length ? [`**Notes:** ${plan.notes.join('; ')}`] : []),
+    ...(plan.candidates.some((c) => c.path === 'local')
+      ? [
+          `**Fast path:** ${plan.candidates
+            .filter((c) => c.path === 'local')
+            .map((c) => c.modelId)
+            .join(', ')} (local activity)`,
+        ]
+      : []),
   ].join('\n\n');
 }
 
@@ -249,20 +322,29 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
     // Checked only where a continuation is possible, so other histories carry no marker.
     const continuable = canBeContinued(r, index) && patched(CONTINUATION_PATCH);
     const takeOver = mayTakeOver(r, index) && patched(TAKEOVER_PATCH);
+    // The decision's path (never `local` for a stream, so never with the two above).
+    const local =
+      c.path === 'local' && patched(FAST_PATH_PATCH)
+        ? { cut: leftUntil(input.deadlineAt) < c.call.timeoutMs + 5_000 }
+        : undefined;
+    const path = c.path && { path: local ? ('local' as const) : ('activity' as const) };
+    const summary = `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`;
+    const args: [CallModelInput] = [
+      {
+        ...callInputOf(input, c, index),
+        ...(continuable && { continuable: true }),
+        ...(takeOver && { takeOver: true }),
+        ...(local && { deadlineAt: input.deadlineAt }),
+      },
+    ];
     try {
-      const result = await callModel.executeWithOptions(
-        callOptions(c, `${c.modelId} (candidate ${index + 1}/${plan.candidates.length}: ${c.reason})`, !!input.stream),
-        [
-          {
-            ...callInputOf(input, c, index),
-            ...(continuable && { continuable: true }),
-            ...(takeOver && { takeOver: true }),
-          },
-        ],
-      );
-      outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success' });
+      const result = local
+        ? await callModelHere.executeWithOptions(localCallOptions(c, summary, input.deadlineAt), args)
+        : await callModel.executeWithOptions(callOptions(c, summary, !!input.stream), args);
+      outcomes.push({ modelId: c.modelId, provider: c.provider, outcome: 'success', ...path });
       return { answer: { candidate: c, result }, state };
-    } catch (err) {
+    } catch (thrown) {
+      const err = callFailureOf(thrown, local, input.deadlineAt);
       // The request's deadline cancelled the call: that ends the request (504), it is not a
       // provider failure to fall back from.
       if (isCancellation(err)) throw err;
@@ -289,6 +371,7 @@ async function tryCandidates(r: Routed): Promise<{ answer?: Answer; state: Fallb
         message: err.cause?.message ?? err.message,
         ...(typeof providerCode === 'string' && { providerCode }),
         action: self ? 'found the stream an earlier call began: continue it here' : decision.action,
+        ...path,
       });
       const chunks = (continuable || self) && type === 'StreamInterrupted' ? chunksOf(err) : undefined;
       if (chunks !== undefined) {

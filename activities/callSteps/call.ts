@@ -16,6 +16,20 @@ export interface CallContext {
   sleep(ms: number): Promise<void>;
 }
 
+/**
+ * The context the steps are given. A local activity (the fast path) cannot heartbeat: its
+ * heartbeats are dropped here (a dead worker is seen by its workflow task's timeout instead).
+ */
+export function callContextOf(ctx: CallContext & { readonly info: { readonly isLocal: boolean } }): CallContext {
+  if (!ctx.info.isLocal) return ctx;
+  return {
+    info: ctx.info,
+    cancellationSignal: ctx.cancellationSignal,
+    heartbeat: () => undefined,
+    sleep: (ms) => ctx.sleep(ms),
+  };
+}
+
 /** Where the call goes: its provider and model, as the catalog has them now. */
 export interface Target {
   provider: Provider;

@@ -32,14 +32,40 @@ export function startedAttempt(input: CallModelInput, attempt: number, startedAt
   };
 }
 
-/** Reserves (under a budget) and records the attempt; returns it with the request it calls for. */
+/** An attempt on record (its reservation in `ref`) and the request it calls for. */
+export interface Recorded {
+  ref: AttemptRef;
+  request: StoredRequest;
+}
+
+/**
+ * Reserves (under a budget) and records the attempt; returns it with the request it calls for.
+ * `fresh` (a local activity's attempt): its number may already be on record from an earlier run of
+ * the call (a dead worker's), which is then left as it is: `taken`, nothing reserved or recorded here.
+ */
 export async function reserveAndRecord(
   db: Db,
   config: SwitchyardConfig,
   input: CallModelInput,
   started: StartedAttempt,
   startedAt: Date,
-): Promise<{ ref: AttemptRef; request: StoredRequest }> {
+): Promise<Recorded>;
+export async function reserveAndRecord(
+  db: Db,
+  config: SwitchyardConfig,
+  input: CallModelInput,
+  started: StartedAttempt,
+  startedAt: Date,
+  fresh: boolean,
+): Promise<Recorded | { taken: true }>;
+export async function reserveAndRecord(
+  db: Db,
+  config: SwitchyardConfig,
+  input: CallModelInput,
+  started: StartedAttempt,
+  startedAt: Date,
+  fresh = false,
+): Promise<Recorded | { taken: true }> {
   const ref: AttemptRef = {
     requestId: input.requestId,
     candidateIndex: input.candidateIndex,
@@ -59,7 +85,7 @@ export async function reserveAndRecord(
           ttlMs: (input.stream ? STREAM_CALL_MAX_MS : input.timeoutMs) + RESERVATION_MARGIN_MS,
           now: startedAt.getTime(),
         },
-        { requestId: input.requestId, attempt: started },
+        { requestId: input.requestId, attempt: started, fresh },
       );
       if (!held.ok) {
         throw ApplicationFailure.create({
@@ -69,11 +95,16 @@ export async function reserveAndRecord(
           details: [{ provider: input.provider, model: input.model, budget: held.window }],
         });
       }
+      if (held.taken) return { taken: true };
       ref.reservation = held.id;
       stored = held.request;
     }
     // No budget applies (or no row came back with the reservation): start it on its own.
-    stored ??= await requests.startAttempt(db, input.requestId, started);
+    if (!stored) {
+      const row = await requests.startAttempt(db, input.requestId, started, fresh);
+      if (row?.taken) return { taken: true };
+      stored = row;
+    }
   } catch (err) {
     // No request row for the attempt to reference: the request is not in the database.
     if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) storedRequestOf(input.requestId, undefined);

@@ -50,7 +50,13 @@ export const SPLIT_POLICY = {
    * Sources that only ever train (added after the split was fixed, written for the weak cells of the
    * tune figures): whole files on the train side, so the test and tune sets stay exactly as they were.
    */
-  trainSources: ['house-tune-cjk', 'house-tune-euro', 'house-tune-en', 'house-train-mid', 'house-train-edge'] as string[],
+  trainSources: [
+    'house-tune-cjk',
+    'house-tune-euro',
+    'house-tune-en',
+    'house-train-mid',
+    'house-train-edge',
+  ] as string[],
   /** Of the other sources, by hash of the group: [0, testPercent) test, then tunePercent tune. */
   testPercent: 15,
   tunePercent: 10,

@@ -69,6 +69,8 @@ export interface Submission {
 // The workflow ends a request at its deadline with a 504 of its own; the API waits a little longer
 // so that answer (with the attempt list) reaches the client, rather than a bare timeout.
 const DEADLINE_GRACE_MS = 10_000;
+/** A workflow task's timeout: how soon a dead worker's fast-path call is run again by another. */
+export const WORKFLOW_TASK_TIMEOUT_MS = 10_000;
 
 /** The request's time budget: `X-Switchyard-Timeout-Ms` when given, never above the server's maximum. */
 export function requestTimeoutMs(header: string | undefined, maxMs: number): number {
@@ -134,6 +136,9 @@ export async function submitRequest(
         // Running: attach to it. Finished: refuse a second run and read the first one's result.
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        // A fast-path call runs inside a workflow task (a local activity): if its worker dies, the
+        // task times out in this long and another worker replays the workflow and calls again.
+        workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT_MS,
         // The first workflow task runs on this process's worker at once, skipping the server's dispatch.
         requestEagerStart: deps.eagerStart,
         typedSearchAttributes: [

@@ -20,21 +20,25 @@ export async function reserveAndStart(
   reservation: ReserveInput,
   requestId: string,
   attempt: Omit<AttemptRecord, 'outcome' | 'latencyMs'>,
-): Promise<{ reserved: ReserveResult; request?: StoredBody }> {
+  fresh = false,
+): Promise<{ reserved: ReserveResult; request?: StoredBody; taken?: boolean }> {
   const params = startedParams(requestId, attempt);
   const call = reserveCallSql(reservation, params.length + 1);
-  type Row = ReserveRow & { operation: string | null; body: unknown; created_at: Date | null };
+  type Row = ReserveRow & { operation: string | null; body: unknown; created_at: Date | null; written: number };
   // A CTE calling a volatile function is never inlined: computed once, one reservation.
   const res = await db.query<Row & { tenant_id: string | null; session_key: string | null }>(
     `with res as (select * from ${call.sql}),
-       started as (${startAttemptWhen("from res where res.status <> 'refused'")})
-     select res.*, r.operation, r.body, r.created_at, ${sessionColumns('r')}
+       started as (${startAttemptWhen("from res where res.status <> 'refused'", fresh)})
+     select res.*, r.operation, r.body, r.created_at, ${sessionColumns('r')},
+       (select count(*) from started)::int as written
      from res left join requests r on r.request_id = $1`,
     [...params, ...call.params],
   );
   const row = res.rows[0]!;
   const reserved = reserveResultOf(row, reservation.id);
   if (!reserved.ok || row.operation === null) return { reserved };
+  // A fresh attempt whose number an earlier run took: its reservation (the same id) is that run's.
+  if (fresh && Number(row.written) === 0) return { reserved, taken: true };
   return {
     reserved,
     request: {

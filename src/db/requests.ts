@@ -227,12 +227,20 @@ const ON_ATTEMPT_CONFLICT = `on conflict (request_id, candidate_index, attempt) 
 const UPSERT_ATTEMPT = `insert into request_attempts (${ATTEMPT_COLUMNS}) values (${ATTEMPT_VALUES}) ${ON_ATTEMPT_CONFLICT}`;
 
 /**
+ * A local activity's attempt (the fast path) is new or nothing: its number already on record is an
+ * earlier run's (a dead worker's), another provider call, never this one's to overwrite.
+ */
+const ON_FRESH_ATTEMPT_CONFLICT = 'on conflict (request_id, candidate_index, attempt) do nothing';
+const conflictClause = (fresh: boolean) => (fresh ? ON_FRESH_ATTEMPT_CONFLICT : ON_ATTEMPT_CONFLICT);
+
+/**
  * An attempt recorded as `started` when `from` (a FROM and WHERE clause) yields a row: for
  * statements that start an attempt only if something else succeeded in the same statement.
- * Its parameters are `startedParams`, $1 to $15.
+ * Its parameters are `startedParams`, $1 to $15. It returns the attempt it wrote (none when a
+ * `fresh` attempt's number was taken).
  */
-export const startAttemptWhen = (from: string) =>
-  `insert into request_attempts (${ATTEMPT_COLUMNS}) select ${ATTEMPT_VALUES} ${from} ${ON_ATTEMPT_CONFLICT}`;
+export const startAttemptWhen = (from: string, fresh = false) =>
+  `insert into request_attempts (${ATTEMPT_COLUMNS}) select ${ATTEMPT_VALUES} ${from} ${conflictClause(fresh)} returning attempt`;
 
 export const startedParams = (requestId: string, a: Omit<AttemptRecord, 'outcome' | 'latencyMs'>) =>
   attemptParams(requestId, { ...a, outcome: 'started', latencyMs: 0 });
@@ -276,12 +284,18 @@ export async function startAttempt(
   db: Queryable,
   requestId: string,
   a: Omit<AttemptRecord, 'outcome' | 'latencyMs'>,
-): Promise<StoredBody | undefined> {
-  const res = await db.query<StoredBody>(
-    `with started as (${UPSERT_ATTEMPT}) select operation, body, created_at, ${sessionColumns()} from requests where request_id = $1`,
+  fresh = false,
+): Promise<(StoredBody & { taken?: boolean }) | undefined> {
+  const res = await db.query<StoredBody & { written: number }>(
+    `with started as (insert into request_attempts (${ATTEMPT_COLUMNS}) values (${ATTEMPT_VALUES}) ${conflictClause(fresh)} returning attempt)
+     select operation, body, created_at, ${sessionColumns()}, (select count(*) from started)::int as written
+     from requests where request_id = $1`,
     startedParams(requestId, a),
   );
-  return res.rows[0];
+  const row = res.rows[0];
+  if (!row) return undefined;
+  const { written, ...stored } = row;
+  return { ...stored, ...(fresh && Number(written) === 0 && { taken: true }) };
 }
 
 interface AttemptRow {
@@ -350,6 +364,26 @@ export async function adjustTokens(db: Queryable, provider: string, minute: Date
     'update provider_tokens set tokens = greatest(0, tokens + $3::bigint) where provider = $1 and minute = $2',
     [provider, minute, delta],
   );
+}
+
+/**
+ * The number a local activity's call attempt goes on record with: Temporal's own, unless an earlier
+ * run of the call already used it. A local activity that a dead worker left is run again from
+ * attempt 1 by the worker that replays its workflow; that call is another provider call, so it
+ * gets the next number, and the one left `started` becomes `abandoned` as the request completes.
+ */
+export async function nextLocalAttempt(
+  db: Queryable,
+  requestId: string,
+  candidateIndex: number,
+  attempt: number,
+): Promise<number> {
+  const res = await db.query<{ attempt: number }>(
+    `select greatest($3::int, coalesce(max(attempt), 0) + 1) as attempt from request_attempts
+      where request_id = $1 and candidate_index = $2`,
+    [requestId, candidateIndex, attempt],
+  );
+  return Number(res.rows[0]?.attempt ?? attempt);
 }
 
 export async function listAttempts(db: Queryable, requestId: string): Promise<AttemptRecord[]> {

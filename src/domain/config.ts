@@ -149,6 +149,14 @@ export type TenantPolicy = z.infer<typeof TenantPolicySchema>;
  */
 export const DEFAULT_SESSION_TTL_SECONDS = 300;
 
+/**
+ * The longest call the fast path takes by default: the default per-attempt timeout (60 s,
+ * src/domain/settings.ts), so a plain request takes it. A local activity holds its workflow task,
+ * which the SDK keeps alive past its timeout (10 s) by heartbeating it, three history events each
+ * time; a deployment whose calls run longer keeps them regular activities.
+ */
+export const DEFAULT_FAST_PATH_MAX_CALL_MS = 60_000;
+
 export const RoutingSchema = z
   .object({
     defaultStrategy: StrategySchema.default('auto'),
@@ -176,8 +184,29 @@ export const RoutingSchema = z
      * the prompts the trained classifier is unsure of. Absent: off.
      */
     classifier: ClassifierSettingsSchema.optional(),
+    /**
+     * The fast path (issue 24): a short, non-streamed call runs as a local activity in the
+     * workflow's own task, not as a scheduled activity. "Short": its per-attempt timeout, or the
+     * time left to the request's deadline, is at most `maxCallMs`. Absent: on, 60 s (the default
+     * per-attempt timeout, so a plain request takes it; a deployment with longer timeouts does not).
+     */
+    fastPath: z
+      .object({
+        enabled: z.boolean().default(true),
+        maxCallMs: z.number().int().min(100).max(600_000).default(DEFAULT_FAST_PATH_MAX_CALL_MS),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
+
+/** Whether the fast path is on, and the longest call it takes. */
+export function fastPathOf(config: Pick<SwitchyardConfig, 'routing'>): { enabled: boolean; maxCallMs: number } {
+  return {
+    enabled: config.routing.fastPath?.enabled ?? true,
+    maxCallMs: config.routing.fastPath?.maxCallMs ?? DEFAULT_FAST_PATH_MAX_CALL_MS,
+  };
+}
 
 /** Whether sessions are on, and how long a pin lives unless its provider says otherwise. */
 export function sessionsOf(config: Pick<SwitchyardConfig, 'routing'>): { enabled: boolean; ttlSeconds: number } {

@@ -11,6 +11,7 @@ import type { Candidate, PolicyInput, RouteContext, RouteDecision } from './poli
 import type { OperationName } from './operations';
 import type { WindowState } from './budget';
 import type { ContinueFrom } from './continuation';
+import type { CallPath } from './fastPath';
 
 /**
  * Chat, or an operation of the registry (`./operations`). Its names as a type only: the workflows
@@ -89,6 +90,11 @@ export interface RoutedCandidate extends Candidate {
   rateLimitWaitMs?: number;
   /** The model can continue another's broken stream (the catalog's `continuation` capability). */
   continues?: boolean;
+  /**
+   * Where its call runs (`callPathOf` in `./fastPath`): `local`, the fast path (a local activity);
+   * `activity`, a regular one. Absent (decisions made before the fast path): a regular activity.
+   */
+  path?: CallPath;
 }
 
 export interface PlannedRoute extends Omit<RouteDecision, 'candidates'> {
@@ -114,6 +120,11 @@ export interface CallModelInput {
   budget?: { tenantId: string; userId?: string; reserveUsd: number };
   /** A batch's request: no call starts once the batch is cancelled. */
   batchId?: string;
+  /**
+   * On the fast path (a local activity), the request's deadline (epoch ms): no attempt starts after
+   * it. A regular activity needs none: the deadline's timer cancels it.
+   */
+  deadlineAt?: number;
   /** Stream the answer through the relay as it comes (the client asked for `stream: true`). */
   stream?: boolean;
   /**
@@ -187,6 +198,8 @@ export interface CandidateOutcome {
    */
   providerCode?: string;
   action?: string;
+  /** How its call ran: `local` (the fast path, a local activity) or `activity`; absent when skipped. */
+  path?: CallPath;
 }
 
 export interface RouteResult {

@@ -66,7 +66,8 @@ export async function budgetStateFor(
 }
 
 export type CallReservation =
-  { ok: true; id?: string; request?: StoredBody } | { ok: false; message: string; window?: WindowState };
+  | { ok: true; id?: string; request?: StoredBody; taken?: boolean }
+  | { ok: false; message: string; window?: WindowState };
 
 /**
  * Reserves a call's worst case in every window of the request's scopes, with the limits in force
@@ -78,7 +79,7 @@ export async function reserveCall(
   db: Db,
   config: SwitchyardConfig,
   r: { id: string; tenantId: string; userId?: string; amountUsd: number; ttlMs: number; now: number },
-  start?: { requestId: string; attempt: Omit<AttemptRecord, 'outcome' | 'latencyMs'> },
+  start?: { requestId: string; attempt: Omit<AttemptRecord, 'outcome' | 'latencyMs'>; fresh?: boolean },
 ): Promise<CallReservation> {
   const budget = config.tenants[r.tenantId]?.budget;
   const scopes = budgetScopes(budget, r.tenantId, r.userId);
@@ -97,10 +98,14 @@ export async function reserveCall(
     ttlMs: r.ttlMs,
     now: r.now,
   };
-  const { reserved: res, request } = start
-    ? await reserveAndStart(db, input, start.requestId, start.attempt)
-    : { reserved: await reserve(db, input), request: undefined };
-  if (res.ok) return { ok: true, id: r.id, ...(request && { request }) };
+  const {
+    reserved: res,
+    request,
+    taken,
+  } = start
+    ? await reserveAndStart(db, input, start.requestId, start.attempt, start.fresh)
+    : { reserved: await reserve(db, input), request: undefined, taken: undefined };
+  if (res.ok) return { ok: true, id: r.id, ...(request && { request }), ...(taken && { taken }) };
   const w = res.refused;
   return {
     ok: false,

@@ -98,6 +98,9 @@ function builtBundle(): string | undefined {
   return fs.existsSync(file) ? file : undefined;
 }
 
+/** The SDK's default of concurrent workflow tasks per worker. */
+const SDK_WORKFLOW_TASK_SLOTS = 40;
+
 export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers> {
   const activities = createActivities(opts.deps);
   const bundlePath = opts.workflowBundlePath ?? builtBundle();
@@ -112,7 +115,12 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     // Provider calls on the shared queue run here too: room for every provider's limit and the
     // bookkeeping activities (each provider's own limit is enforced by callModel).
     maxConcurrentActivityTaskExecutions: 2 * (opts.maxConcurrentCalls ?? 100),
-    ...(t.workflowTaskSlots !== undefined && { maxConcurrentWorkflowTaskExecutions: t.workflowTaskSlots }),
+    // Fast-path calls (local activities) run here as well, under the same limits. Each holds its
+    // workflow task (and that task's slot) open until it ends: room for as many as calls, never
+    // fewer than the SDK's 40, or the 41st concurrent fast-path request would wait for a slot.
+    maxConcurrentLocalActivityExecutions: 2 * (opts.maxConcurrentCalls ?? 100),
+    maxConcurrentWorkflowTaskExecutions:
+      t.workflowTaskSlots ?? Math.max(SDK_WORKFLOW_TASK_SLOTS, 2 * (opts.maxConcurrentCalls ?? 100)),
     ...(t.workflowPollers !== undefined && { maxConcurrentWorkflowTaskPolls: t.workflowPollers }),
     ...(t.activityPollers !== undefined && { maxConcurrentActivityTaskPolls: t.activityPollers }),
     ...(t.maxCachedWorkflows !== undefined && { maxCachedWorkflows: t.maxCachedWorkflows }),

@@ -28,7 +28,12 @@ async function callQueueOf(stack: TestStack, workflowId: string): Promise<string
 }
 
 describe('shared (default)', () => {
-  const stack = useTestStack({ catalog, config, maxConcurrentCalls: 2 });
+  // The regular path's placement (the fast path has no activity task to place): its own describe below.
+  const stack = useTestStack({
+    catalog,
+    config: { ...config, routing: { ...config.routing, fastPath: { enabled: false } } },
+    maxConcurrentCalls: 2,
+  });
 
   it("runs the call on the workflow's own task queue", async () => {
     const res = await ask(stack, 0);
@@ -51,6 +56,48 @@ describe('shared (default)', () => {
     expect(third.headers.get('x-switchyard-model')).toBe('an/backup');
     expect(third.body.switchyard.candidates[0]).toMatchObject({ modelId: 'oa/primary', errorType: 'ProviderBusy' });
     // The refused calls never reached the provider, and left no attempt.
+    expect(stack.fakes.openai.callsFor('primary')).toHaveLength(2);
+    expect(third.body.switchyard.attempts.map((a: { model: string }) => a.model)).toEqual(['backup']);
+    release();
+    expect((await Promise.all(first)).map((r) => r.headers.get('x-switchyard-model'))).toEqual([
+      'oa/primary',
+      'oa/primary',
+    ]);
+  });
+});
+
+describe('shared, on the fast path (issue 24)', () => {
+  const stack = useTestStack({
+    catalog,
+    config: { ...config, retry: { default: { ...config.retry.default, timeoutMs: 20_000 } } },
+    maxConcurrentCalls: 2,
+  });
+
+  it('runs the call as a local activity in its workflow task: no activity task scheduled', async () => {
+    const res = await ask(stack, 0);
+    expect(res.status).toBe(200);
+    expect(res.body.switchyard.candidates[0]).toMatchObject({ outcome: 'success', path: 'local' });
+    expect(await callQueueOf(stack, res.headers.get('x-switchyard-workflow-id')!)).toBeUndefined();
+  });
+
+  it('caps one provider at its limit per worker: a call over it falls back at once', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    stack.fakes.openai.reset();
+    stack.fakes.openai.setDefault('primary', { kind: 'ok', content: 'held', waitFor: held });
+    const first = [ask(stack, 1), ask(stack, 2)];
+    for (const end = Date.now() + 30_000; stack.fakes.openai.callsFor('primary').length < 2;) {
+      if (Date.now() > end) throw new Error('the two calls never reached the provider');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const third = await ask(stack, 3);
+    expect(third.status).toBe(200);
+    expect(third.headers.get('x-switchyard-model')).toBe('an/backup');
+    expect(third.body.switchyard.candidates[0]).toMatchObject({
+      modelId: 'oa/primary',
+      errorType: 'ProviderBusy',
+      path: 'local',
+    });
     expect(stack.fakes.openai.callsFor('primary')).toHaveLength(2);
     expect(third.body.switchyard.attempts.map((a: { model: string }) => a.model)).toEqual(['backup']);
     release();

@@ -393,6 +393,29 @@ describe('reserveAndRecord', () => {
     expect(got.request).toEqual({ operation: 'chat', body, createdAt: request.createdAt });
   });
 
+  it("a local activity's attempt (fresh): recorded only if its number is free, else taken and nothing overwritten", async () => {
+    const startedAt = new Date();
+    const free = fakeDb((sql) => (sql.startsWith('with started as') ? [{ ...storedRow, written: 1 }] : undefined));
+    const got = await reserveAndRecord(
+      free,
+      noBudgets,
+      input(),
+      startedAttempt(input(), 1, startedAt),
+      startedAt,
+      true,
+    );
+    expect(got).toMatchObject({ ref: { requestId: 'r1', candidateIndex: 0, attempt: 1 } });
+    expect(free.sent[0]!.sql).toContain('do nothing');
+    const used = fakeDb((sql) => (sql.startsWith('with started as') ? [{ ...storedRow, written: 0 }] : undefined));
+    expect(
+      await reserveAndRecord(used, noBudgets, input(), startedAttempt(input(), 1, startedAt), startedAt, true),
+    ).toEqual({ taken: true });
+    // A regular activity's retried task of the same attempt overwrites its own row.
+    const regular = fakeDb((sql) => (sql.startsWith('with started as') ? [{ ...storedRow, written: 1 }] : undefined));
+    await reserveAndRecord(regular, noBudgets, input(), startedAttempt(input(), 1, startedAt), startedAt);
+    expect(regular.sent[0]!.sql).toContain('do update');
+  });
+
   it('a tenant with no budget configured: no reservation, the attempt started on its own', async () => {
     const db = fakeDb((sql) => (sql.startsWith('with started as') ? [storedRow] : undefined));
     const got = await reserveAndRecord(

@@ -83,6 +83,8 @@ beforeAll(async () => {
       db,
       config: fixedConfig({
         catalog: cat,
+        // These histories are the regular path's (calls as activities): the fast path's are fastPath.test.ts's.
+        routing: { fastPath: { enabled: false } },
         tenants: { [budgeted]: { budget: { dailyUsd: 10 } } },
         retry: {
           default: {
