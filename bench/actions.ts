@@ -8,9 +8,8 @@
  * with breakers on and a tenant budget, the setting of test/integration/roundTrips.test.ts.
  *
  *   npm run bench:actions                  (the path the configuration's defaults choose)
- *   FAST_PATH=on npm run bench:actions     (routing.fastPath.enabled: true, for a build that has it,
- *                                           and X-Switchyard-Timeout-Ms: 20000: only a call whose
- *                                           deadline is short takes the fast path)
+ *   FAST_PATH=on npm run bench:actions     (routing.fastPath.enabled: true, the default: a call
+ *                                           bounded by maxCallMs, 60 s, runs as a local activity)
  *   FAST_PATH=off npm run bench:actions    (the regular path: the call as an activity)
  *   TIMEOUT_MS=… npm run bench:actions     (X-Switchyard-Timeout-Ms of the requests)
  *   REQUESTS=5 npm run bench:actions       (counts the last of five; the first warms up)
@@ -32,7 +31,7 @@ if (FAST_PATH !== undefined && FAST_PATH !== 'on' && FAST_PATH !== 'off')
   throw new Error(`FAST_PATH: on or off, not ${FAST_PATH}`);
 // The default per-attempt timeout (60 s) is longer than a fast-path call may be (30 s by default):
 // a request asks for a short deadline to take it.
-const TIMEOUT_MS = process.env.TIMEOUT_MS ?? (FAST_PATH === 'on' ? '20000' : undefined);
+const TIMEOUT_MS = process.env.TIMEOUT_MS;
 
 // Read through per-process caches (at most once a second), not once per request, and a key's last
 // use (at most once a minute): as test/integration/roundTrips.test.ts sorts them.

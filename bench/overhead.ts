@@ -9,8 +9,6 @@
  *                    (BENCHMARKS.md's step 4 "bare-local" row was this one: it was started eagerly)
  *   bare-other-queue the activity on another task queue (as Switchyard's per-provider queues put it)
  *   full    Switchyard as `npm start` assembles it: HTTP → API → routeRequest → callModel → provider
- *   full-short       the same with `X-Switchyard-Timeout-Ms: 20000`: a short call, which a build with
- *                    issue 24's fast path (routing.fastPath) makes as a local activity
  * Reports p50/p95/p99 at concurrency 1 and 32, throughput at 32, history events per request, and
  * the full path against each floor measured: its c=1 p50 overhead ratio, (full − direct) ÷
  * (floor − direct), and its c=32 throughput ratio, full ÷ floor (issue 24's targets: ≤ 1.5× and
@@ -156,9 +154,6 @@ async function main(): Promise<void> {
     ['bare-local-eager', bareWith(eagerClient, true, 'bareLocalWorkflow')],
     ['bare-other-queue', bareWith(eagerClient, true, 'bareOtherQueueWorkflow')],
     ['full', fullWith({})],
-    // A short call (its deadline under routing.fastPath.maxCallMs, 30 s by default, where the
-    // default per-attempt timeout is 60 s): the fast path, in a build that has one.
-    ['full-short', fullWith({ 'x-switchyard-timeout-ms': '20000' })],
   ];
 
   // PATHS=full,bare measures only those (e.g. under a profiler); the ratios need the paths they compare.
@@ -183,7 +178,7 @@ async function main(): Promise<void> {
   const ms = (x: number) => x.toFixed(1);
   const directR = results.direct;
   const FLOORS = ['bare', 'bare-eager', 'bare-local', 'bare-local-eager', 'bare-other-queue'] as const;
-  const ratios = (['full', 'full-short'] as const).flatMap((name) => {
+  const ratios = (['full'] as const).flatMap((name) => {
     const fullR = results[name];
     if (!fullR) return [];
     return FLOORS.filter((f) => results[f]).map((f) => {
