@@ -1,8 +1,9 @@
 /**
  * Where a streamed request's time to first token goes, one request at a time: each request's
  * stages from the client's send to its first token, read from the database statements the stack
- * sends (timed by wrapping its database, no change to the request path), the workflow's history
- * (event times) and the fake provider's record of the call; beside the same call made directly.
+ * sends (timed by wrapping its database, no change to the request path), `callModel`'s adapter
+ * lookup (its first step: when the activity runs on its worker), the workflow's history (event
+ * times) and the fake provider's record of the call; beside the same call made directly.
  * Switchyard as `npm start` assembles it (eager start, relay in memory), as `npm run bench:ttft`.
  *
  *   npm run bench:ttft:stages               (PGlite; N=30 requests, PIECE_MS=20)
@@ -19,6 +20,7 @@ import pino from 'pino';
 import { benchDevServer } from './floor';
 import { loadConfig } from '../src/config';
 import type { Db } from '../src/db';
+import { AdapterRegistry } from '../src/providers/registry';
 import { startSwitchyard } from '../src/start/switchyard';
 import { installRuntime } from '../src/start/worker';
 import { startFakeProvider } from '../test/support/fakeProvider';
@@ -33,6 +35,21 @@ interface Stmt {
   sql: string;
   start: number;
   end: number;
+}
+
+/**
+ * When each provider adapter is looked up: `callModel`'s first step after reading the catalog
+ * (nothing else on this path resolves an adapter), so it marks the activity running on its worker:
+ * what lies between its scheduling and its first statement is dispatch, not the call's own steps.
+ */
+function timeAdapterLookups(): number[] {
+  const log: number[] = [];
+  const get = AdapterRegistry.prototype.get;
+  AdapterRegistry.prototype.get = function (this: AdapterRegistry, p) {
+    log.push(Date.now());
+    return get.call(this, p);
+  };
+  return log;
 }
 
 /** Times every statement and transaction the stack sends (the same object every part was given). */
@@ -97,6 +114,7 @@ async function main(): Promise<void> {
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   installRuntime('ERROR');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-ttft-stages-'));
+  const lookups = timeAdapterLookups();
   const fake = await startFakeProvider('openai');
   fake.setDefault('*', { kind: 'ok', content: 'one two three four five', pieceDelayMs: PIECE_MS });
   const dev = await benchDevServer(dataDir);
@@ -174,6 +192,8 @@ async function main(): Promise<void> {
     // A plain call reserves and records in one statement; a stream records its attempt first.
     const reserve = find('with res as') ?? find('with started as');
     const arrive = fake.calls[calls]!.at;
+    // callModel's adapter lookup: the last one before its first statement.
+    const running = reserve && lookups.filter((t) => t >= r.t0 && t <= reserve.start).at(-1);
     for (const s of mine)
       if (![insert, body, decision, reserve].includes(s))
         unknownStatements.set(s.sql, (unknownStatements.get(s.sql) ?? 0) + 1);
@@ -188,6 +208,7 @@ async function main(): Promise<void> {
     note('callModel scheduled', rel(at(T.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)));
     // (ActivityTaskStarted's time is left out: an eagerly dispatched activity's started event is
     // written with its completion, and its time did not order with the statements.)
+    note('callModel running on its worker: resolves its adapter', rel(running));
     note('callModel reserves, records the attempt: starts', rel(reserve?.start));
     note('… ends', rel(reserve?.end));
     note('provider receives the call', rel(arrive));
