@@ -49,12 +49,13 @@ it('a negative deadline is the client’s mistake: 400 naming the header', async
 });
 
 it('calls cancelled by the request deadline do not count against the breaker', async () => {
-  // The provider answers after 5 s; each request allows 300 ms. The call notices the cancellation
-  // at its next heartbeat and aborts.
+  // The provider answers after 5 s; each request allows 1.5 s, so its call has begun (on a loaded
+  // machine a shorter deadline could pass before the call starts, and then nothing is cancelled).
+  // The call notices the cancellation (at its next heartbeat, or the local activity's timeout) and aborts.
   stack.fakes.openai.setDefault('slow', { kind: 'ok', delayMs: 5_000 });
   const ids: string[] = [];
   for (let i = 0; i < THRESHOLD + 1; i++) {
-    const res = await chat({ 'X-Switchyard-Timeout-Ms': '300' });
+    const res = await chat({ 'X-Switchyard-Timeout-Ms': '1500' });
     expect([res.status, res.body.error.code]).toEqual([504, 'DeadlineExceeded']);
     ids.push(res.body.error.request_id as string);
   }
