@@ -13,15 +13,13 @@
  * there this always runs (a CI run without it fails in dbKinds); elsewhere without DATABASE_URL it
  * is reported as not run.
  */
-import { budgetConfig, CHAOS_KEY, chaosClient, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
-import { dbKinds, isolatedDatabaseUrl } from '../support/db';
+import { accountedFor, budgetConfig, holdCalls, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
 import { startOutside, type Outside } from '../support/outside';
-import { freePort, useProcesses } from '../support/process';
+import { useProcesses } from '../support/process';
+import { deploySplit, splitLayoutRuns } from '../support/splitLayout';
 
 const N = 50;
-const shared = dbKinds().includes('postgres');
-if (!shared)
-  console.warn('splitProcesses.test.ts not run: the split layout needs DATABASE_URL (PGlite serves one process).');
+const shared = splitLayoutRuns('splitProcesses.test.ts');
 
 let outside: Outside;
 
@@ -37,43 +35,14 @@ let outside: Outside;
     await outside?.close();
   });
 
-  /** One worker and one API process with the same environment (as a deployment gives them). */
-  async function deploy(model: string) {
-    const apiPort = await freePort();
-    const procEnv = {
-      SWITCHYARD_CONFIG: budgetConfig(outside.dataDir),
-      PORT: String(apiPort),
-      ...outside.processEnv(),
-      SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
-      DATABASE_URL: await isolatedDatabaseUrl(),
-    };
-    const start = (role: 'worker' | 'api') => procs.start(procEnv, role);
-    return { start, client: chaosClient(apiPort, model) };
-  }
-
-  /** Holds the model's calls at the provider until `release`, counting from now. */
-  function hold(model: string) {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    outside.fake.setDefault(model, { kind: 'ok', content: 'held', waitFor: held });
-    return release;
-  }
-
-  async function accountedFor(client: ReturnType<typeof chaosClient>, bodies: ChatBody[], model: string) {
-    const records = await client.records(bodies);
-    expect(new Set(records.map((r) => r.status))).toEqual(new Set(['succeeded']));
-    expect(totalAttempts(records)).toBe(outside.fake.callsFor(model).length);
-    const daily = await client.dailyBudget();
-    expect(daily.reserved_usd).toBe(0);
-    return { records, daily };
-  }
+  const deploy = (model: string) => deploySplit(procs, outside, budgetConfig(outside.dataDir), model);
 
   it('kill -9 the worker with 50 calls in flight: clients get their answers, every call accounted for', async () => {
     const model = 'gpt-4o-mini';
     const { start, client } = await deploy(model);
     const worker = await start('worker');
     await start('api');
-    const release = hold(model);
+    const release = holdCalls(outside.fake, model);
 
     const responses = Array.from({ length: N }, (_, i) => client.send(i, model));
     await until(() => outside.fake.callsFor(model).length === N);
@@ -88,7 +57,7 @@ let outside: Outside;
     const bodies = (await Promise.all(answered.map((r) => r.json()))) as ChatBody[];
     expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set(['after the crash']));
 
-    const { records, daily } = await accountedFor(client, bodies, model);
+    const { records, daily } = await accountedFor(client, bodies, outside.fake, model);
     for (const r of records)
       expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
         [1, 'abandoned'],
@@ -103,7 +72,7 @@ let outside: Outside;
     const { start, client } = await deploy(model);
     await start('worker');
     const api = await start('api');
-    const release = hold(model);
+    const release = holdCalls(outside.fake, model);
 
     const first = Array.from({ length: N }, (_, i) =>
       client.send(i, model).then(
@@ -123,7 +92,7 @@ let outside: Outside;
     expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set(['held']));
     expect(new Set(bodies.map((b) => b.switchyard.request_id)).size).toBe(N);
 
-    const { records, daily } = await accountedFor(client, bodies, model);
+    const { records, daily } = await accountedFor(client, bodies, outside.fake, model);
     for (const r of records) expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'success']]);
     expect(totalAttempts(records)).toBe(N);
     expect(daily.spent_usd).toBeCloseTo(totalCost(records), 8);

@@ -1,9 +1,10 @@
 /**
- * The split layout of the chaos streaming tests (test/chaos/streamSplit.test.ts and
- * streamContinuation.test.ts): the worker and the API as separate processes (`npm run worker`,
- * `npm run api`) against one PostgreSQL database, the pieces relayed through Redis, a tenant budget
- * of $100 a day, two attempts 50 ms apart, and breakers that never open (one test's faults must not
- * open a breaker for the next).
+ * The split layout of the chaos tests: the worker and the API as separate processes (`npm run
+ * worker`, `npm run api`) against one PostgreSQL database. `startSplitLayout` is the streaming
+ * tests' (test/chaos/streamSplit.test.ts and streamContinuation.test.ts): the pieces relayed through
+ * Redis, a tenant budget of $100 a day, two attempts 50 ms apart, and breakers that never open (one
+ * test's faults must not open a breaker for the next). `deploySplit` is the kill tests'
+ * (splitProcesses.test.ts, fastPath.test.ts): processes started and killed one by one.
  *
  * Two processes need one database server: PGlite serves one process. CI sets DATABASE_URL, and
  * there these always run (a CI run without it fails in dbKinds); elsewhere they are reported as
@@ -11,7 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CHAOS_KEY } from './chaos';
+import { CHAOS_KEY, chaosClient } from './chaos';
 import { dbKinds, isolatedDatabaseUrl } from './db';
 import type { Outside } from './outside';
 import { freePort, type ProcessFixture, type Stack } from './process';
@@ -22,6 +23,34 @@ export function splitLayoutRuns(file: string): boolean {
   const shared = dbKinds().includes('postgres');
   if (!shared) console.warn(`${file} not run: the split layout needs DATABASE_URL (PGlite serves one process).`);
   return shared;
+}
+
+/** The default tenant's daily budget of $100 (reservations are made and checked), as YAML lines. */
+export const DAILY_BUDGET_YAML = ['tenants:', '  default:', '    budget:', '      dailyUsd: 100'];
+
+/** Writes these YAML lines as the processes' configuration file in `dir`; returns its path. */
+export function writeSplitConfig(dir: string, lines: string[]): string {
+  const file = path.join(dir, 'switchyard.yaml');
+  fs.writeFileSync(file, [...lines, ''].join('\n'));
+  return file;
+}
+
+/**
+ * One worker and one API process with the same environment (as a deployment gives them), the
+ * configuration file given, and their own database; `start` starts one of them (again after a
+ * kill), `client` sends chat requests for `model` to the API.
+ */
+export async function deploySplit(procs: ProcessFixture, outside: Outside, configFile: string, model: string) {
+  const apiPort = await freePort();
+  const procEnv = {
+    SWITCHYARD_CONFIG: configFile,
+    PORT: String(apiPort),
+    ...outside.processEnv(),
+    SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
+    DATABASE_URL: await isolatedDatabaseUrl(),
+  };
+  const start = (role: 'worker' | 'api') => procs.start(procEnv, role);
+  return { start, client: chaosClient(apiPort, model), apiPort };
 }
 
 export interface SplitLayout {
@@ -47,27 +76,19 @@ export async function startSplitLayout(
     env?: NodeJS.ProcessEnv;
   },
 ): Promise<SplitLayout> {
-  const config = path.join(outside.dataDir, 'switchyard.yaml');
-  fs.writeFileSync(
-    config,
-    [
-      ...(opts.config ?? []),
-      'tenants:',
-      '  default:',
-      '    budget:',
-      '      dailyUsd: 100',
-      'retry:',
-      '  default:',
-      '    maximumAttempts: 2',
-      '    initialIntervalMs: 50',
-      '    backoffCoefficient: 1',
-      ...(opts.retry ?? []),
-      'breakers:',
-      '  failureThreshold: 1000',
-      '  minCalls: 1000',
-      '',
-    ].join('\n'),
-  );
+  const config = writeSplitConfig(outside.dataDir, [
+    ...(opts.config ?? []),
+    ...DAILY_BUDGET_YAML,
+    'retry:',
+    '  default:',
+    '    maximumAttempts: 2',
+    '    initialIntervalMs: 50',
+    '    backoffCoefficient: 1',
+    ...(opts.retry ?? []),
+    'breakers:',
+    '  failureThreshold: 1000',
+    '  minCalls: 1000',
+  ]);
   const apiPort = await freePort();
   const procEnv = {
     ...outside.processEnv(),
