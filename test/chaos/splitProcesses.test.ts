@@ -13,7 +13,15 @@
  * there this always runs (a CI run without it fails in dbKinds); elsewhere without DATABASE_URL it
  * is reported as not run.
  */
-import { accountedFor, budgetConfig, holdCalls, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
+import {
+  accountedFor,
+  budgetConfig,
+  holdCalls,
+  totalAttempts,
+  totalCost,
+  until,
+  type ChatBody,
+} from '../support/chaos';
 import { startOutside, type Outside } from '../support/outside';
 import { useProcesses } from '../support/process';
 import { deploySplit, splitLayoutRuns } from '../support/splitLayout';
