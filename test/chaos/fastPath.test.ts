@@ -14,14 +14,10 @@
  * there this always runs; elsewhere without DATABASE_URL it is reported as not run.
  */
 import { accountedFor, CHAOS_KEY, holdCalls, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
-import { startOutside, type Outside } from '../support/outside';
-import { useProcesses } from '../support/process';
-import { DAILY_BUDGET_YAML, deploySplit, splitLayoutRuns, writeSplitConfig } from '../support/splitLayout';
+import { DAILY_BUDGET_YAML, splitLayoutRuns, useSplitDeploys, writeSplitConfig } from '../support/splitLayout';
 
 const N = 50;
 const shared = splitLayoutRuns('chaos/fastPath.test.ts');
-
-let outside: Outside;
 
 /**
  * A daily budget (reservations are made and checked), and a per-attempt call timeout of 25 s: under
@@ -41,17 +37,7 @@ function fastPathConfig(dir: string): string {
 }
 
 (shared ? describe : describe.skip)('the fast path under a killed worker (split processes on PostgreSQL)', () => {
-  const procs = useProcesses({ scope: 'test' });
-
-  beforeAll(async () => {
-    outside = await startOutside('sy-chaos-fast-');
-  });
-
-  afterAll(async () => {
-    await outside?.close();
-  });
-
-  const deploy = (model: string) => deploySplit(procs, outside, fastPathConfig(outside.dataDir), model);
+  const { procs, deploy } = useSplitDeploys('sy-chaos-fast-', fastPathConfig);
 
   /** The paths the request's decision gave its candidates, as GET /v1/requests/{id} shows it. */
   async function decisionPaths(apiPort: number, requestId: string): Promise<unknown[]> {
@@ -63,15 +49,15 @@ function fastPathConfig(dir: string): string {
   }
 
   async function killWithCallsInFlight(model: string, after: { delayMs: number; content: string }) {
-    const { start, client, apiPort } = await deploy(model);
+    const { start, client, apiPort, fake } = await deploy(model);
     const worker = await start('worker');
     await start('api');
     // First calls are held at the provider until after the kill.
-    const release = holdCalls(outside.fake, model);
+    const release = holdCalls(fake, model);
 
     const responses = Array.from({ length: N }, (_, i) => client.send(i, model));
-    await until(() => outside.fake.callsFor(model).length === N);
-    outside.fake.setDefault(model, { kind: 'ok', content: after.content, delayMs: after.delayMs });
+    await until(() => fake.callsFor(model).length === N);
+    fake.setDefault(model, { kind: 'ok', content: after.content, delayMs: after.delayMs });
     await procs.kill(worker);
     release();
     await start('worker');
@@ -84,7 +70,7 @@ function fastPathConfig(dir: string): string {
     expect(new Set(bodies.map((b) => b.switchyard.request_id)).size).toBe(N);
 
     // Every call the provider saw is an attempt on record, and nothing more; nothing left reserved.
-    const { records, daily } = await accountedFor(client, bodies, outside.fake, model);
+    const { records, daily } = await accountedFor(client, bodies, fake, model);
     for (const r of records)
       expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
         [1, 'abandoned'],

@@ -22,39 +22,24 @@ import {
   until,
   type ChatBody,
 } from '../support/chaos';
-import { startOutside, type Outside } from '../support/outside';
-import { useProcesses } from '../support/process';
-import { deploySplit, splitLayoutRuns } from '../support/splitLayout';
+import { splitLayoutRuns, useSplitDeploys } from '../support/splitLayout';
 
 const N = 50;
 const shared = splitLayoutRuns('splitProcesses.test.ts');
 
-let outside: Outside;
-
 (shared ? describe : describe.skip)('split processes on PostgreSQL', () => {
-  // Each scenario's processes stop with it: the next one's must not poll the same task queues.
-  const procs = useProcesses({ scope: 'test' });
-
-  beforeAll(async () => {
-    outside = await startOutside('sy-chaos-split-');
-  });
-
-  afterAll(async () => {
-    await outside?.close();
-  });
-
-  const deploy = (model: string) => deploySplit(procs, outside, budgetConfig(outside.dataDir), model);
+  const { procs, deploy } = useSplitDeploys('sy-chaos-split-', budgetConfig);
 
   it('kill -9 the worker with 50 calls in flight: clients get their answers, every call accounted for', async () => {
     const model = 'gpt-4o-mini';
-    const { start, client } = await deploy(model);
+    const { start, client, fake } = await deploy(model);
     const worker = await start('worker');
     await start('api');
-    const release = holdCalls(outside.fake, model);
+    const release = holdCalls(fake, model);
 
     const responses = Array.from({ length: N }, (_, i) => client.send(i, model));
-    await until(() => outside.fake.callsFor(model).length === N);
-    outside.fake.setDefault(model, { kind: 'ok', content: 'after the crash', delayMs: 500 });
+    await until(() => fake.callsFor(model).length === N);
+    fake.setDefault(model, { kind: 'ok', content: 'after the crash', delayMs: 500 });
     await procs.kill(worker);
     release();
     await start('worker');
@@ -65,7 +50,7 @@ let outside: Outside;
     const bodies = (await Promise.all(answered.map((r) => r.json()))) as ChatBody[];
     expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set(['after the crash']));
 
-    const { records, daily } = await accountedFor(client, bodies, outside.fake, model);
+    const { records, daily } = await accountedFor(client, bodies, fake, model);
     for (const r of records)
       expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
         [1, 'abandoned'],
@@ -77,10 +62,10 @@ let outside: Outside;
 
   it('kill -9 the API while 50 clients wait: their retries get the answers, no call is made twice', async () => {
     const model = 'gpt-4o';
-    const { start, client } = await deploy(model);
+    const { start, client, fake } = await deploy(model);
     await start('worker');
     const api = await start('api');
-    const release = holdCalls(outside.fake, model);
+    const release = holdCalls(fake, model);
 
     const first = Array.from({ length: N }, (_, i) =>
       client.send(i, model).then(
@@ -88,7 +73,7 @@ let outside: Outside;
         () => 'connection lost',
       ),
     );
-    await until(() => outside.fake.callsFor(model).length === N);
+    await until(() => fake.callsFor(model).length === N);
     await procs.kill(api);
     expect(await Promise.all(first)).toEqual(Array(N).fill('connection lost'));
     release(); // the worker's calls finish while no API runs
@@ -100,7 +85,7 @@ let outside: Outside;
     expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set(['held']));
     expect(new Set(bodies.map((b) => b.switchyard.request_id)).size).toBe(N);
 
-    const { records, daily } = await accountedFor(client, bodies, outside.fake, model);
+    const { records, daily } = await accountedFor(client, bodies, fake, model);
     for (const r of records) expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'success']]);
     expect(totalAttempts(records)).toBe(N);
     expect(daily.spent_usd).toBeCloseTo(totalCost(records), 8);

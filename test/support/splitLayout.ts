@@ -3,8 +3,8 @@
  * worker`, `npm run api`) against one PostgreSQL database. `startSplitLayout` is the streaming
  * tests' (test/chaos/streamSplit.test.ts and streamContinuation.test.ts): the pieces relayed through
  * Redis, a tenant budget of $100 a day, two attempts 50 ms apart, and breakers that never open (one
- * test's faults must not open a breaker for the next). `deploySplit` is the kill tests'
- * (splitProcesses.test.ts, fastPath.test.ts): processes started and killed one by one.
+ * test's faults must not open a breaker for the next). `deploySplit` (`useSplitDeploys`) is the
+ * kill tests' (splitProcesses.test.ts, fastPath.test.ts): processes started and killed one by one.
  *
  * Two processes need one database server: PGlite serves one process. CI sets DATABASE_URL, and
  * there these always run (a CI run without it fails in dbKinds); elsewhere they are reported as
@@ -14,8 +14,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CHAOS_KEY, chaosClient } from './chaos';
 import { dbKinds, isolatedDatabaseUrl } from './db';
-import type { Outside } from './outside';
-import { freePort, type ProcessFixture, type Stack } from './process';
+import { startOutside, type Outside } from './outside';
+import { freePort, useProcesses, type ProcessFixture, type Stack } from './process';
 import { finishedRecord, testRedisUrl } from './stack';
 
 /** Whether the split layout can run here (a PostgreSQL server); if not, says so for `file`. */
@@ -50,7 +50,28 @@ export async function deploySplit(procs: ProcessFixture, outside: Outside, confi
     DATABASE_URL: await isolatedDatabaseUrl(),
   };
   const start = (role: 'worker' | 'api') => procs.start(procEnv, role);
-  return { start, client: chaosClient(apiPort, model), apiPort };
+  return { start, client: chaosClient(apiPort, model), apiPort, fake: outside.fake };
+}
+
+/**
+ * The kill tests' fixture, called in their describe: one `Outside` for the file (its data folder
+ * named with `dirPrefix`), and processes that stop with each test (the next one's must not poll the
+ * same task queues). `deploy` is `deploySplit` with the configuration file `config` writes there.
+ */
+export function useSplitDeploys(dirPrefix: string, config: (dataDir: string) => string) {
+  const procs = useProcesses({ scope: 'test' });
+  let outside: Outside | undefined;
+  beforeAll(async () => {
+    outside = await startOutside(dirPrefix);
+  });
+  afterAll(async () => {
+    await outside?.close();
+  });
+  const deploy = (model: string) => {
+    if (!outside) throw new Error('useSplitDeploys: deploy before its beforeAll ran');
+    return deploySplit(procs, outside, config(outside.dataDir), model);
+  };
+  return { procs, deploy };
 }
 
 export interface SplitLayout {
