@@ -13,8 +13,14 @@
  * Two processes need one database server: PGlite serves one process. CI sets DATABASE_URL, and
  * there this always runs; elsewhere without DATABASE_URL it is reported as not run.
  */
-import { accountedFor, CHAOS_KEY, holdCalls, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
-import { DAILY_BUDGET_YAML, splitLayoutRuns, useSplitDeploys, writeSplitConfig } from '../support/splitLayout';
+import { CHAOS_KEY } from '../support/chaos';
+import {
+  DAILY_BUDGET_YAML,
+  killWorkerMidCalls,
+  splitLayoutRuns,
+  useSplitDeploys,
+  writeSplitConfig,
+} from '../support/splitLayout';
 
 const N = 50;
 const shared = splitLayoutRuns('chaos/fastPath.test.ts');
@@ -49,35 +55,7 @@ function fastPathConfig(dir: string): string {
   }
 
   async function killWithCallsInFlight(model: string, after: { delayMs: number; content: string }) {
-    const { start, client, apiPort, fake } = await deploy(model);
-    const worker = await start('worker');
-    await start('api');
-    // First calls are held at the provider until after the kill.
-    const release = holdCalls(fake, model);
-
-    const responses = Array.from({ length: N }, (_, i) => client.send(i, model));
-    await until(() => fake.callsFor(model).length === N);
-    fake.setDefault(model, { kind: 'ok', content: after.content, delayMs: after.delayMs });
-    await procs.kill(worker);
-    release();
-    await start('worker');
-
-    // The API process lived: each client's one request is answered, once, by the second call.
-    const answered = await Promise.all(responses);
-    expect(answered.map((r) => r.status)).toEqual(Array(N).fill(200));
-    const bodies = (await Promise.all(answered.map((r) => r.json()))) as ChatBody[];
-    expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set([after.content]));
-    expect(new Set(bodies.map((b) => b.switchyard.request_id)).size).toBe(N);
-
-    // Every call the provider saw is an attempt on record, and nothing more; nothing left reserved.
-    const { records, daily } = await accountedFor(client, bodies, fake, model);
-    for (const r of records)
-      expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
-        [1, 'abandoned'],
-        [2, 'success'],
-      ]);
-    expect(totalAttempts(records)).toBe(2 * N);
-    expect(daily.spent_usd).toBeGreaterThan(totalCost(records)); // the killed calls at their worst case
+    const { apiPort, bodies } = await killWorkerMidCalls(deploy, procs, N, model, after);
     const paths = await decisionPaths(apiPort, bodies[0]!.switchyard.request_id);
     expect(paths.length).toBeGreaterThan(0);
     expect(new Set(paths)).toEqual(new Set(['local']));

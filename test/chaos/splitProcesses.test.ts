@@ -22,7 +22,7 @@ import {
   until,
   type ChatBody,
 } from '../support/chaos';
-import { splitLayoutRuns, useSplitDeploys } from '../support/splitLayout';
+import { killWorkerMidCalls, splitLayoutRuns, useSplitDeploys } from '../support/splitLayout';
 
 const N = 50;
 const shared = splitLayoutRuns('splitProcesses.test.ts');
@@ -31,33 +31,8 @@ const shared = splitLayoutRuns('splitProcesses.test.ts');
   const { procs, deploy } = useSplitDeploys('sy-chaos-split-', budgetConfig);
 
   it('kill -9 the worker with 50 calls in flight: clients get their answers, every call accounted for', async () => {
-    const model = 'gpt-4o-mini';
-    const { start, client, fake } = await deploy(model);
-    const worker = await start('worker');
-    await start('api');
-    const release = holdCalls(fake, model);
-
-    const responses = Array.from({ length: N }, (_, i) => client.send(i, model));
-    await until(() => fake.callsFor(model).length === N);
-    fake.setDefault(model, { kind: 'ok', content: 'after the crash', delayMs: 500 });
-    await procs.kill(worker);
-    release();
-    await start('worker');
-
-    // The API process lived: the clients' first requests are answered (after the heartbeat timeout).
-    const answered = await Promise.all(responses);
-    expect(answered.map((r) => r.status)).toEqual(Array(N).fill(200));
-    const bodies = (await Promise.all(answered.map((r) => r.json()))) as ChatBody[];
-    expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set(['after the crash']));
-
-    const { records, daily } = await accountedFor(client, bodies, fake, model);
-    for (const r of records)
-      expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
-        [1, 'abandoned'],
-        [2, 'success'],
-      ]);
-    expect(totalAttempts(records)).toBe(2 * N);
-    expect(daily.spent_usd).toBeGreaterThan(totalCost(records)); // the killed calls at their worst case
+    // The API's clients keep waiting: their first requests are answered (after the heartbeat timeout).
+    await killWorkerMidCalls(deploy, procs, N, 'gpt-4o-mini', { delayMs: 500, content: 'after the crash' });
   });
 
   it('kill -9 the API while 50 clients wait: their retries get the answers, no call is made twice', async () => {

@@ -12,7 +12,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CHAOS_KEY, chaosClient } from './chaos';
+import {
+  accountedFor,
+  CHAOS_KEY,
+  chaosClient,
+  holdCalls,
+  totalAttempts,
+  totalCost,
+  until,
+  type ChatBody,
+} from './chaos';
 import { dbKinds, isolatedDatabaseUrl } from './db';
 import { startOutside, type Outside } from './outside';
 import { freePort, useProcesses, type ProcessFixture, type Stack } from './process';
@@ -72,6 +81,51 @@ export function useSplitDeploys(dirPrefix: string, config: (dataDir: string) => 
     return deploySplit(procs, outside, config(outside.dataDir), model);
   };
   return { procs, deploy };
+}
+
+/**
+ * Kill -9 the worker with `n` calls of `model` in flight: deployed, the calls held at the provider
+ * until the worker is killed, then released and a worker started again, whose calls answer as `after`
+ * says. The API process lived: each client's one request is answered, once, by the second call; each
+ * request's attempts are `abandoned` then `success`, every call the provider saw is an attempt on
+ * record and nothing more, nothing is left reserved, and the killed calls are spent at their worst
+ * case. Returns the API's port and the answers' bodies for more checks.
+ */
+export async function killWorkerMidCalls(
+  deploy: ReturnType<typeof useSplitDeploys>['deploy'],
+  procs: ProcessFixture,
+  n: number,
+  model: string,
+  after: { delayMs: number; content: string },
+): Promise<{ apiPort: number; bodies: ChatBody[] }> {
+  const { start, client, apiPort, fake } = await deploy(model);
+  const worker = await start('worker');
+  await start('api');
+  // First calls are held at the provider until after the kill.
+  const release = holdCalls(fake, model);
+
+  const responses = Array.from({ length: n }, (_, i) => client.send(i, model));
+  await until(() => fake.callsFor(model).length === n);
+  fake.setDefault(model, { kind: 'ok', content: after.content, delayMs: after.delayMs });
+  await procs.kill(worker);
+  release();
+  await start('worker');
+
+  const answered = await Promise.all(responses);
+  expect(answered.map((r) => r.status)).toEqual(Array(n).fill(200));
+  const bodies = (await Promise.all(answered.map((r) => r.json()))) as ChatBody[];
+  expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set([after.content]));
+  expect(new Set(bodies.map((b) => b.switchyard.request_id)).size).toBe(n);
+
+  const { records, daily } = await accountedFor(client, bodies, fake, model);
+  for (const r of records)
+    expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
+      [1, 'abandoned'],
+      [2, 'success'],
+    ]);
+  expect(totalAttempts(records)).toBe(2 * n);
+  expect(daily.spent_usd).toBeGreaterThan(totalCost(records));
+  return { apiPort, bodies };
 }
 
 export interface SplitLayout {
