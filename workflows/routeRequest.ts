@@ -26,7 +26,7 @@ import {
   TimeoutFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { RetryState, TimeoutType, type SearchAttributeUpdatePair } from '@temporalio/common';
+import { RetryState, TimeoutType, type RetryPolicy, type SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
   afterFailure,
@@ -85,6 +85,17 @@ const { callModel: callModelHere } = proxyLocalActivities<Activities>({ startToC
 // The call heartbeats while it waits on the provider: a dead worker is noticed in this long.
 const CALL_HEARTBEAT_TIMEOUT_MS = 10_000;
 
+/** The candidate's retry policy, on either path. */
+function callRetry(c: RoutedCandidate): RetryPolicy {
+  return {
+    maximumAttempts: c.call.maximumAttempts,
+    initialInterval: c.call.initialIntervalMs,
+    backoffCoefficient: c.call.backoffCoefficient,
+    maximumInterval: c.call.maximumIntervalMs,
+    nonRetryableErrorTypes: c.call.nonRetryableTypes,
+  };
+}
+
 /**
  * Per-candidate call options: its task queue (the workflow's own, or its provider's as a bulkhead;
  * decided by `decideRoute`, so history says which) and its own retry policy.
@@ -100,13 +111,7 @@ function callOptions(c: RoutedCandidate, summary: string, stream: boolean): Acti
     ...(c.rateLimitWaitMs !== undefined && { scheduleToStartTimeout: c.rateLimitWaitMs }),
     // At the request deadline, stop waiting at once; a late answer is simply not used.
     cancellationType: ActivityCancellationType.TRY_CANCEL,
-    retry: {
-      maximumAttempts: c.call.maximumAttempts,
-      initialInterval: c.call.initialIntervalMs,
-      backoffCoefficient: c.call.backoffCoefficient,
-      maximumInterval: c.call.maximumIntervalMs,
-      nonRetryableErrorTypes: c.call.nonRetryableTypes,
-    },
+    retry: callRetry(c),
     summary,
   };
 }
@@ -139,13 +144,7 @@ function localCallOptions(c: RoutedCandidate, summary: string, deadlineAt: numbe
     scheduleToCloseTimeout: leftUntil(deadlineAt),
     cancellationType: ActivityCancellationType.TRY_CANCEL,
     localRetryThreshold: LOCAL_RETRY_THRESHOLD_MS,
-    retry: {
-      maximumAttempts: c.call.maximumAttempts,
-      initialInterval: c.call.initialIntervalMs,
-      backoffCoefficient: c.call.backoffCoefficient,
-      maximumInterval: c.call.maximumIntervalMs,
-      nonRetryableErrorTypes: c.call.nonRetryableTypes,
-    },
+    retry: callRetry(c),
     summary,
   };
 }

@@ -38,33 +38,18 @@ export interface Recorded {
   request: StoredRequest;
 }
 
+/** `reserveAndRecord`'s arguments but `fresh`. */
+type ReserveArgs = [db: Db, config: SwitchyardConfig, input: CallModelInput, started: StartedAttempt, startedAt: Date];
+
 /**
  * Reserves (under a budget) and records the attempt; returns it with the request it calls for.
  * `fresh` (a local activity's attempt): its number may already be on record from an earlier run of
  * the call (a dead worker's), which is then left as it is: `taken`, nothing reserved or recorded here.
  */
+export async function reserveAndRecord(...args: ReserveArgs): Promise<Recorded>;
+export async function reserveAndRecord(...args: [...ReserveArgs, fresh: boolean]): Promise<Recorded | { taken: true }>;
 export async function reserveAndRecord(
-  db: Db,
-  config: SwitchyardConfig,
-  input: CallModelInput,
-  started: StartedAttempt,
-  startedAt: Date,
-): Promise<Recorded>;
-export async function reserveAndRecord(
-  db: Db,
-  config: SwitchyardConfig,
-  input: CallModelInput,
-  started: StartedAttempt,
-  startedAt: Date,
-  fresh: boolean,
-): Promise<Recorded | { taken: true }>;
-export async function reserveAndRecord(
-  db: Db,
-  config: SwitchyardConfig,
-  input: CallModelInput,
-  started: StartedAttempt,
-  startedAt: Date,
-  fresh = false,
+  ...[db, config, input, started, startedAt, fresh = false]: [...ReserveArgs, fresh?: boolean]
 ): Promise<Recorded | { taken: true }> {
   const ref: AttemptRef = {
     requestId: input.requestId,

@@ -13,69 +13,37 @@
  * Two processes need one database server: PGlite serves one process. CI sets DATABASE_URL, and
  * there this always runs; elsewhere without DATABASE_URL it is reported as not run.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { CHAOS_KEY, chaosClient, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
-import { dbKinds, isolatedDatabaseUrl } from '../support/db';
-import { startOutside, type Outside } from '../support/outside';
-import { freePort, useProcesses } from '../support/process';
+import { CHAOS_KEY } from '../support/chaos';
+import {
+  DAILY_BUDGET_YAML,
+  killWorkerMidCalls,
+  splitLayoutRuns,
+  useSplitDeploys,
+  writeSplitConfig,
+} from '../support/splitLayout';
 
 const N = 50;
-const shared = dbKinds().includes('postgres');
-if (!shared)
-  console.warn('chaos/fastPath.test.ts not run: the split layout needs DATABASE_URL (PGlite serves one process).');
-
-let outside: Outside;
+const shared = splitLayoutRuns('chaos/fastPath.test.ts');
 
 /**
  * A daily budget (reservations are made and checked), and a per-attempt call timeout of 25 s: under
  * the fast path's 30 s, so plain calls take it, and above the slow provider's 15 s.
  */
 function fastPathConfig(dir: string): string {
-  const file = path.join(dir, 'switchyard.yaml');
-  fs.writeFileSync(
-    file,
-    [
-      'tenants:',
-      '  default:',
-      '    budget:',
-      '      dailyUsd: 100',
-      'retry:',
-      '  default:',
-      '    timeoutMs: 25000',
-      'routing:',
-      '  fastPath:',
-      '    enabled: true',
-      '    maxCallMs: 30000',
-      '',
-    ].join('\n'),
-  );
-  return file;
+  return writeSplitConfig(dir, [
+    ...DAILY_BUDGET_YAML,
+    'retry:',
+    '  default:',
+    '    timeoutMs: 25000',
+    'routing:',
+    '  fastPath:',
+    '    enabled: true',
+    '    maxCallMs: 30000',
+  ]);
 }
 
 (shared ? describe : describe.skip)('the fast path under a killed worker (split processes on PostgreSQL)', () => {
-  const procs = useProcesses({ scope: 'test' });
-
-  beforeAll(async () => {
-    outside = await startOutside('sy-chaos-fast-');
-  });
-
-  afterAll(async () => {
-    await outside?.close();
-  });
-
-  async function deploy(model: string) {
-    const apiPort = await freePort();
-    const procEnv = {
-      SWITCHYARD_CONFIG: fastPathConfig(outside.dataDir),
-      PORT: String(apiPort),
-      ...outside.processEnv(),
-      SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
-      DATABASE_URL: await isolatedDatabaseUrl(),
-    };
-    const start = (role: 'worker' | 'api') => procs.start(procEnv, role);
-    return { start, client: chaosClient(apiPort, model), apiPort };
-  }
+  const { procs, deploy } = useSplitDeploys('sy-chaos-fast-', fastPathConfig);
 
   /** The paths the request's decision gave its candidates, as GET /v1/requests/{id} shows it. */
   async function decisionPaths(apiPort: number, requestId: string): Promise<unknown[]> {
@@ -87,41 +55,7 @@ function fastPathConfig(dir: string): string {
   }
 
   async function killWithCallsInFlight(model: string, after: { delayMs: number; content: string }) {
-    const { start, client, apiPort } = await deploy(model);
-    const worker = await start('worker');
-    await start('api');
-    // First calls are held at the provider until after the kill.
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    outside.fake.setDefault(model, { kind: 'ok', content: 'held', waitFor: held });
-
-    const responses = Array.from({ length: N }, (_, i) => client.send(i, model));
-    await until(() => outside.fake.callsFor(model).length === N);
-    outside.fake.setDefault(model, { kind: 'ok', content: after.content, delayMs: after.delayMs });
-    await procs.kill(worker);
-    release();
-    await start('worker');
-
-    // The API process lived: each client's one request is answered, once, by the second call.
-    const answered = await Promise.all(responses);
-    expect(answered.map((r) => r.status)).toEqual(Array(N).fill(200));
-    const bodies = (await Promise.all(answered.map((r) => r.json()))) as ChatBody[];
-    expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set([after.content]));
-    expect(new Set(bodies.map((b) => b.switchyard.request_id)).size).toBe(N);
-
-    const records = await client.records(bodies);
-    expect(new Set(records.map((r) => r.status))).toEqual(new Set(['succeeded']));
-    for (const r of records)
-      expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
-        [1, 'abandoned'],
-        [2, 'success'],
-      ]);
-    // Every call the provider saw is an attempt on record, and nothing more.
-    expect(totalAttempts(records)).toBe(outside.fake.callsFor(model).length);
-    expect(totalAttempts(records)).toBe(2 * N);
-    const daily = await client.dailyBudget();
-    expect(daily.reserved_usd).toBe(0);
-    expect(daily.spent_usd).toBeGreaterThan(totalCost(records)); // the killed calls at their worst case
+    const { apiPort, bodies } = await killWorkerMidCalls(deploy, procs, N, model, after);
     const paths = await decisionPaths(apiPort, bodies[0]!.switchyard.request_id);
     expect(paths.length).toBeGreaterThan(0);
     expect(new Set(paths)).toEqual(new Set(['local']));

@@ -13,97 +13,34 @@
  * there this always runs (a CI run without it fails in dbKinds); elsewhere without DATABASE_URL it
  * is reported as not run.
  */
-import { budgetConfig, CHAOS_KEY, chaosClient, totalAttempts, totalCost, until, type ChatBody } from '../support/chaos';
-import { dbKinds, isolatedDatabaseUrl } from '../support/db';
-import { startOutside, type Outside } from '../support/outside';
-import { freePort, useProcesses } from '../support/process';
+import {
+  accountedFor,
+  budgetConfig,
+  holdCalls,
+  totalAttempts,
+  totalCost,
+  until,
+  type ChatBody,
+} from '../support/chaos';
+import { killWorkerMidCalls, splitLayoutRuns, useSplitDeploys } from '../support/splitLayout';
 
 const N = 50;
-const shared = dbKinds().includes('postgres');
-if (!shared)
-  console.warn('splitProcesses.test.ts not run: the split layout needs DATABASE_URL (PGlite serves one process).');
-
-let outside: Outside;
+const shared = splitLayoutRuns('splitProcesses.test.ts');
 
 (shared ? describe : describe.skip)('split processes on PostgreSQL', () => {
-  // Each scenario's processes stop with it: the next one's must not poll the same task queues.
-  const procs = useProcesses({ scope: 'test' });
-
-  beforeAll(async () => {
-    outside = await startOutside('sy-chaos-split-');
-  });
-
-  afterAll(async () => {
-    await outside?.close();
-  });
-
-  /** One worker and one API process with the same environment (as a deployment gives them). */
-  async function deploy(model: string) {
-    const apiPort = await freePort();
-    const procEnv = {
-      SWITCHYARD_CONFIG: budgetConfig(outside.dataDir),
-      PORT: String(apiPort),
-      ...outside.processEnv(),
-      SWITCHYARD_BOOTSTRAP_KEY: CHAOS_KEY,
-      DATABASE_URL: await isolatedDatabaseUrl(),
-    };
-    const start = (role: 'worker' | 'api') => procs.start(procEnv, role);
-    return { start, client: chaosClient(apiPort, model) };
-  }
-
-  /** Holds the model's calls at the provider until `release`, counting from now. */
-  function hold(model: string) {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    outside.fake.setDefault(model, { kind: 'ok', content: 'held', waitFor: held });
-    return release;
-  }
-
-  async function accountedFor(client: ReturnType<typeof chaosClient>, bodies: ChatBody[], model: string) {
-    const records = await client.records(bodies);
-    expect(new Set(records.map((r) => r.status))).toEqual(new Set(['succeeded']));
-    expect(totalAttempts(records)).toBe(outside.fake.callsFor(model).length);
-    const daily = await client.dailyBudget();
-    expect(daily.reserved_usd).toBe(0);
-    return { records, daily };
-  }
+  const { procs, deploy } = useSplitDeploys('sy-chaos-split-', budgetConfig);
 
   it('kill -9 the worker with 50 calls in flight: clients get their answers, every call accounted for', async () => {
-    const model = 'gpt-4o-mini';
-    const { start, client } = await deploy(model);
-    const worker = await start('worker');
-    await start('api');
-    const release = hold(model);
-
-    const responses = Array.from({ length: N }, (_, i) => client.send(i, model));
-    await until(() => outside.fake.callsFor(model).length === N);
-    outside.fake.setDefault(model, { kind: 'ok', content: 'after the crash', delayMs: 500 });
-    await procs.kill(worker);
-    release();
-    await start('worker');
-
-    // The API process lived: the clients' first requests are answered (after the heartbeat timeout).
-    const answered = await Promise.all(responses);
-    expect(answered.map((r) => r.status)).toEqual(Array(N).fill(200));
-    const bodies = (await Promise.all(answered.map((r) => r.json()))) as ChatBody[];
-    expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set(['after the crash']));
-
-    const { records, daily } = await accountedFor(client, bodies, model);
-    for (const r of records)
-      expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
-        [1, 'abandoned'],
-        [2, 'success'],
-      ]);
-    expect(totalAttempts(records)).toBe(2 * N);
-    expect(daily.spent_usd).toBeGreaterThan(totalCost(records)); // the killed calls at their worst case
+    // The API's clients keep waiting: their first requests are answered (after the heartbeat timeout).
+    await killWorkerMidCalls(deploy, procs, N, 'gpt-4o-mini', { delayMs: 500, content: 'after the crash' });
   });
 
   it('kill -9 the API while 50 clients wait: their retries get the answers, no call is made twice', async () => {
     const model = 'gpt-4o';
-    const { start, client } = await deploy(model);
+    const { start, client, fake } = await deploy(model);
     await start('worker');
     const api = await start('api');
-    const release = hold(model);
+    const release = holdCalls(fake, model);
 
     const first = Array.from({ length: N }, (_, i) =>
       client.send(i, model).then(
@@ -111,7 +48,7 @@ let outside: Outside;
         () => 'connection lost',
       ),
     );
-    await until(() => outside.fake.callsFor(model).length === N);
+    await until(() => fake.callsFor(model).length === N);
     await procs.kill(api);
     expect(await Promise.all(first)).toEqual(Array(N).fill('connection lost'));
     release(); // the worker's calls finish while no API runs
@@ -123,7 +60,7 @@ let outside: Outside;
     expect(new Set(bodies.map((b) => b.choices[0]!.message.content))).toEqual(new Set(['held']));
     expect(new Set(bodies.map((b) => b.switchyard.request_id)).size).toBe(N);
 
-    const { records, daily } = await accountedFor(client, bodies, model);
+    const { records, daily } = await accountedFor(client, bodies, fake, model);
     for (const r of records) expect(r.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'success']]);
     expect(totalAttempts(records)).toBe(N);
     expect(daily.spent_usd).toBeCloseTo(totalCost(records), 8);

@@ -27,6 +27,39 @@ async function callQueueOf(stack: TestStack, workflowId: string): Promise<string
   return scheduled?.activityTaskScheduledEventAttributes?.taskQueue?.name;
 }
 
+/**
+ * With a cap of two calls per provider: two calls of `oa/primary` held at the provider, a third
+ * falls back to `an/backup` at once (its first candidate `ProviderBusy`, and `also` of it), never
+ * reaching the provider nor leaving an attempt; the held two then finish on `oa/primary`.
+ */
+async function capsOneProvider(stack: TestStack, also: Record<string, unknown>): Promise<void> {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  stack.fakes.openai.reset();
+  stack.fakes.openai.setDefault('primary', { kind: 'ok', content: 'held', waitFor: held });
+  const first = [ask(stack, 1), ask(stack, 2)];
+  for (const end = Date.now() + 30_000; stack.fakes.openai.callsFor('primary').length < 2;) {
+    if (Date.now() > end) throw new Error('the two calls never reached the provider');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const third = await ask(stack, 3);
+  expect(third.status).toBe(200);
+  expect(third.headers.get('x-switchyard-model')).toBe('an/backup');
+  expect(third.body.switchyard.candidates[0]).toMatchObject({
+    modelId: 'oa/primary',
+    errorType: 'ProviderBusy',
+    ...also,
+  });
+  // The refused calls never reached the provider, and left no attempt.
+  expect(stack.fakes.openai.callsFor('primary')).toHaveLength(2);
+  expect(third.body.switchyard.attempts.map((a: { model: string }) => a.model)).toEqual(['backup']);
+  release();
+  expect((await Promise.all(first)).map((r) => r.headers.get('x-switchyard-model'))).toEqual([
+    'oa/primary',
+    'oa/primary',
+  ]);
+}
+
 describe('shared (default)', () => {
   // The regular path's placement (the fast path has no activity task to place): its own describe below.
   const stack = useTestStack({
@@ -42,27 +75,7 @@ describe('shared (default)', () => {
   });
 
   it('caps one provider at its limit per worker: a call over it falls back at once', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    stack.fakes.openai.reset();
-    stack.fakes.openai.setDefault('primary', { kind: 'ok', content: 'held', waitFor: held });
-    const first = [ask(stack, 1), ask(stack, 2)];
-    for (const end = Date.now() + 30_000; stack.fakes.openai.callsFor('primary').length < 2;) {
-      if (Date.now() > end) throw new Error('the two calls never reached the provider');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const third = await ask(stack, 3);
-    expect(third.status).toBe(200);
-    expect(third.headers.get('x-switchyard-model')).toBe('an/backup');
-    expect(third.body.switchyard.candidates[0]).toMatchObject({ modelId: 'oa/primary', errorType: 'ProviderBusy' });
-    // The refused calls never reached the provider, and left no attempt.
-    expect(stack.fakes.openai.callsFor('primary')).toHaveLength(2);
-    expect(third.body.switchyard.attempts.map((a: { model: string }) => a.model)).toEqual(['backup']);
-    release();
-    expect((await Promise.all(first)).map((r) => r.headers.get('x-switchyard-model'))).toEqual([
-      'oa/primary',
-      'oa/primary',
-    ]);
+    await capsOneProvider(stack, {});
   });
 });
 
@@ -81,30 +94,7 @@ describe('shared, on the fast path (issue 24)', () => {
   });
 
   it('caps one provider at its limit per worker: a call over it falls back at once', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    stack.fakes.openai.reset();
-    stack.fakes.openai.setDefault('primary', { kind: 'ok', content: 'held', waitFor: held });
-    const first = [ask(stack, 1), ask(stack, 2)];
-    for (const end = Date.now() + 30_000; stack.fakes.openai.callsFor('primary').length < 2;) {
-      if (Date.now() > end) throw new Error('the two calls never reached the provider');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const third = await ask(stack, 3);
-    expect(third.status).toBe(200);
-    expect(third.headers.get('x-switchyard-model')).toBe('an/backup');
-    expect(third.body.switchyard.candidates[0]).toMatchObject({
-      modelId: 'oa/primary',
-      errorType: 'ProviderBusy',
-      path: 'local',
-    });
-    expect(stack.fakes.openai.callsFor('primary')).toHaveLength(2);
-    expect(third.body.switchyard.attempts.map((a: { model: string }) => a.model)).toEqual(['backup']);
-    release();
-    expect((await Promise.all(first)).map((r) => r.headers.get('x-switchyard-model'))).toEqual([
-      'oa/primary',
-      'oa/primary',
-    ]);
+    await capsOneProvider(stack, { path: 'local' });
   });
 });
 

@@ -1,6 +1,7 @@
 /** What the chaos tests do to a running stack and check afterwards, over its HTTP API. */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { FakeProvider } from './fakeProvider';
 
 export const CHAOS_KEY = 'sk-sy-chaos-test-key-0123456789';
 
@@ -20,6 +21,32 @@ export function budgetConfig(dir: string): string {
   const file = path.join(dir, 'switchyard.yaml');
   fs.writeFileSync(file, 'tenants:\n  default:\n    budget:\n      dailyUsd: 100\n');
   return file;
+}
+
+/** Holds the fake's calls of `model` at the provider until the returned `release`, counting from now. */
+export function holdCalls(fake: FakeProvider, model: string): () => void {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  fake.setDefault(model, { kind: 'ok', content: 'held', waitFor: held });
+  return release;
+}
+
+/**
+ * Every request `succeeded`, every call the fake saw of `model` is an attempt on record (and nothing
+ * more), and nothing is left reserved; returns the records and the daily budget.
+ */
+export async function accountedFor(
+  client: ReturnType<typeof chaosClient>,
+  bodies: ChatBody[],
+  fake: FakeProvider,
+  model: string,
+) {
+  const records = await client.records(bodies);
+  expect(new Set(records.map((r) => r.status))).toEqual(new Set(['succeeded']));
+  expect(totalAttempts(records)).toBe(fake.callsFor(model).length);
+  const daily = await client.dailyBudget();
+  expect(daily.reserved_usd).toBe(0);
+  return { records, daily };
 }
 
 export function chaosClient(apiPort: number, keyPrefix: string) {

@@ -9,31 +9,30 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Db } from '../../src/db';
 import { ensureTenant } from '../../src/db/apiKeys';
 import { tenantWindows } from '../../src/db/budgetLedger';
-import { getRequest, insertRequest, listAttempts } from '../../src/db/requests';
-import { CatalogSchema } from '../../src/domain/catalog';
-import type { RouteFailureDetails, RouteRequestInput, RoutedCandidate } from '../../src/domain/request';
-import { AdapterRegistry } from '../../src/providers/registry';
+import { getRequest, listAttempts } from '../../src/db/requests';
+import type { RouteFailureDetails, RoutedCandidate } from '../../src/domain/request';
 import { validateConfig, type VersionedConfig } from '../../src/services/configStore';
-import { ensureBinary, TEMPORAL_CLI } from '../../src/temporal/binaries';
-import { SA_TENANT, SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
-import { NO_VERSION_CHECK } from '../../src/temporal/devServer';
-import { buildWorkflowBundle, installRuntime, startWorkers, type RunningWorkers } from '../../src/start/worker';
-import { routeRequest } from '../../workflows';
+import type { RunningWorkers } from '../../src/start/worker';
+import type { routeRequest } from '../../workflows';
 import { recordHistory } from '../support/histories';
-import { openTestDb, uniqueId } from '../support/db';
-import { startFakeProvider, type FakeProvider } from '../support/fakeProvider';
+import { uniqueId } from '../support/db';
+import type { FakeProvider } from '../support/fakeProvider';
 import { until } from '../support/rawUpload';
+import {
+  alphaBetaCatalog,
+  startAlphaBetaWorkers,
+  QUICK_RETRIES,
+  startChatRoute,
+  startWorkflowTestEnv,
+  type WorkflowTestEnv,
+} from '../support/workflowEnv';
 
 const TASK_QUEUE = 'fast-path-test';
 const EventType = temporal.api.enums.v1.EventType;
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
 let db: Db;
 let alpha: FakeProvider; // OpenAI wire format
 let beta: FakeProvider; // Anthropic wire format
@@ -45,88 +44,29 @@ let fastPath = true;
 let configs: { on: VersionedConfig; off: VersionedConfig };
 
 function configWith(fast: boolean): VersionedConfig {
-  const catalog = CatalogSchema.parse({
-    providers: [
-      { id: 'alpha', wireFormat: 'openai', baseUrl: alpha.url },
-      { id: 'beta', wireFormat: 'anthropic', baseUrl: beta.url },
-    ],
-    models: [
-      {
-        id: 'alpha/a-small',
-        provider: 'alpha',
-        model: 'a-small',
-        inputPricePerMTok: 1,
-        outputPricePerMTok: 2,
-        contextWindow: 8_000,
-        maxOutputTokens: 1_000,
-        capabilities: ['chat', 'json'],
-        qualityTier: 2,
-      },
-      {
-        id: 'beta/b-large',
-        provider: 'beta',
-        model: 'b-large',
-        inputPricePerMTok: 3,
-        outputPricePerMTok: 15,
-        contextWindow: 200_000,
-        maxOutputTokens: 4_000,
-        capabilities: ['chat'],
-        qualityTier: 4,
-      },
-    ],
-  });
   const config = validateConfig({
-    catalog,
+    catalog: alphaBetaCatalog(alpha, beta),
     ...(!fast && { routing: { fastPath: { enabled: false } } }),
     tenants: { [budgeted]: { budget: { dailyUsd: 10 } } },
-    retry: {
-      default: {
-        maximumAttempts: 3,
-        initialIntervalMs: 50,
-        backoffCoefficient: 1,
-        maximumIntervalMs: 50,
-        timeoutMs: 5_000,
-      },
-    },
+    retry: QUICK_RETRIES,
   });
   return { version: fast ? 1 : 2, config, source: 'test' };
 }
 
+let setup: WorkflowTestEnv;
+
 beforeAll(async () => {
-  installRuntime('ERROR');
-  [alpha, beta, db, bundle] = await Promise.all([
-    startFakeProvider('openai'),
-    startFakeProvider('anthropic'),
-    openTestDb(),
-    buildWorkflowBundle(),
-  ]);
+  setup = await startWorkflowTestEnv();
+  ({ db, openai: alpha, anthropic: beta } = setup);
   configs = { on: configWith(true), off: configWith(false) };
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      extraArgs: NO_VERSION_CHECK,
-      executable: { type: 'existing-path', path: ensureBinary(TEMPORAL_CLI) },
-      searchAttributes: SEARCH_ATTRIBUTES,
-    },
-  });
-  workers = await startWorkers({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue: TASK_QUEUE,
-    workflowBundle: bundle,
-    deps: {
-      db,
-      config: () => (fastPath ? configs.on : configs.off),
-      adapters: new AdapterRegistry({ alpha: 'k-alpha', beta: 'k-beta' }, 5_000),
-    },
-  });
+  workers = await startAlphaBetaWorkers(setup, TASK_QUEUE, () => (fastPath ? configs.on : configs.off));
   await ensureTenant(db, tenant);
   await ensureTenant(db, budgeted);
 });
 
 afterAll(async () => {
   await workers?.shutdown();
-  await env?.teardown();
-  await Promise.all([alpha?.close(), beta?.close(), db?.close()]);
+  await setup?.close();
 });
 
 beforeEach(() => {
@@ -135,36 +75,14 @@ beforeEach(() => {
   fastPath = true;
 });
 
-async function run(requestedModel: string, opts: { tenantId?: string; deadlineMs?: number } = {}) {
-  const tenantId = opts.tenantId ?? tenant;
-  const requestId = uniqueId('r');
-  const body = { model: requestedModel, messages: [{ role: 'user', content: 'a secret prompt' }] };
-  await insertRequest(db, {
-    requestId,
-    workflowId: `req-${requestId}`,
-    tenantId,
-    operation: 'chat',
+function run(requestedModel: string, opts: { tenantId?: string; deadlineMs?: number } = {}) {
+  return startChatRoute(setup, TASK_QUEUE, {
     requestedModel,
-    body,
-    bodyHash: 'h',
-  });
-  const input: RouteRequestInput = {
-    requestId,
-    tenantId,
-    operation: 'chat',
-    requestedModel,
-    needsJson: false,
-    deadlineAt: Date.now() + (opts.deadlineMs ?? 60_000),
-    context: { tenantId, compliance: [], excludeProviders: [], metadata: {} },
-  };
-  const handle = await env.client.workflow.start(routeRequest, {
-    taskQueue: TASK_QUEUE,
-    workflowId: `req-${requestId}`,
-    args: [input],
+    tenantId: opts.tenantId ?? tenant,
+    content: 'a secret prompt',
+    deadlineMs: opts.deadlineMs,
     workflowTaskTimeout: '10 seconds',
-    typedSearchAttributes: [{ key: SA_TENANT, value: tenantId }],
   });
-  return { requestId, handle };
 }
 
 type Handle = WorkflowHandle<typeof routeRequest>;

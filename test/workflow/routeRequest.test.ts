@@ -4,29 +4,29 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure, type ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Db } from '../../src/db';
 import { ensureTenant, generateApiKey, upsertApiKey } from '../../src/db/apiKeys';
 import { tenantWindows } from '../../src/db/budgetLedger';
-import { getRequest, insertRequest, listAttempts } from '../../src/db/requests';
-import { CatalogSchema, type Catalog } from '../../src/domain/catalog';
+import { getRequest, listAttempts } from '../../src/db/requests';
 import type { RouteFailureDetails, RouteRequestInput } from '../../src/domain/request';
-import { AdapterRegistry } from '../../src/providers/registry';
 import { fixedConfig } from '../support/config';
 import { SA_FALLBACKS, SA_MODEL, SA_PROVIDER, SA_STATUS, SA_TENANT } from '../../src/temporal/searchAttributes';
 import { recordHistory } from '../support/histories';
-import { startWorkers, type RunningWorkers } from '../../src/start/worker';
-import { routeRequest } from '../../workflows';
+import type { RunningWorkers } from '../../src/start/worker';
 import { uniqueId } from '../support/db';
 import type { FakeProvider } from '../support/fakeProvider';
-import { startWorkflowTestEnv, type WorkflowTestEnv } from '../support/workflowEnv';
+import {
+  alphaBetaCatalog,
+  startAlphaBetaWorkers,
+  QUICK_RETRIES,
+  startChatRoute,
+  startWorkflowTestEnv,
+  type WorkflowTestEnv,
+} from '../support/workflowEnv';
 import { until } from '../support/rawUpload';
 
 const TASK_QUEUE = 'route-test';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
 let db: Db;
 let alpha: FakeProvider; // OpenAI wire format
 let beta: FakeProvider; // Anthropic wire format
@@ -35,70 +35,22 @@ let tenant: string;
 // A tenant with a daily budget: its calls hold reservations.
 const budgeted = uniqueId('budgeted');
 
-function catalog(): Catalog {
-  return CatalogSchema.parse({
-    providers: [
-      { id: 'alpha', wireFormat: 'openai', baseUrl: alpha.url },
-      { id: 'beta', wireFormat: 'anthropic', baseUrl: beta.url },
-    ],
-    models: [
-      {
-        id: 'alpha/a-small',
-        provider: 'alpha',
-        model: 'a-small',
-        inputPricePerMTok: 1,
-        outputPricePerMTok: 2,
-        contextWindow: 8_000,
-        maxOutputTokens: 1_000,
-        capabilities: ['chat', 'json'],
-        qualityTier: 2,
-      },
-      {
-        id: 'beta/b-large',
-        provider: 'beta',
-        model: 'b-large',
-        inputPricePerMTok: 3,
-        outputPricePerMTok: 15,
-        contextWindow: 200_000,
-        maxOutputTokens: 4_000,
-        capabilities: ['chat'],
-        qualityTier: 4,
-      },
-    ],
-  });
-}
-
 let setup: WorkflowTestEnv;
 
 beforeAll(async () => {
   setup = await startWorkflowTestEnv();
-  ({ env, bundle, db, openai: alpha, anthropic: beta } = setup);
-  const cat = catalog();
-  workers = await startWorkers({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue: TASK_QUEUE,
-    workflowBundle: bundle,
-    deps: {
-      db,
-      config: fixedConfig({
-        catalog: cat,
-        // These histories are the regular path's (calls as activities): the fast path's are fastPath.test.ts's.
-        routing: { fastPath: { enabled: false } },
-        tenants: { [budgeted]: { budget: { dailyUsd: 10 } } },
-        retry: {
-          default: {
-            maximumAttempts: 3,
-            initialIntervalMs: 50,
-            backoffCoefficient: 1,
-            maximumIntervalMs: 50,
-            timeoutMs: 5_000,
-          },
-        },
-      }),
-      adapters: new AdapterRegistry({ alpha: 'k-alpha', beta: 'k-beta' }, 5_000),
-    },
-  });
+  ({ db, openai: alpha, anthropic: beta } = setup);
+  workers = await startAlphaBetaWorkers(
+    setup,
+    TASK_QUEUE,
+    fixedConfig({
+      catalog: alphaBetaCatalog(alpha, beta),
+      // These histories are the regular path's (calls as activities): the fast path's are fastPath.test.ts's.
+      routing: { fastPath: { enabled: false } },
+      tenants: { [budgeted]: { budget: { dailyUsd: 10 } } },
+      retry: QUICK_RETRIES,
+    }),
+  );
   tenant = uniqueId('tenant');
   await upsertApiKey(db, tenant, generateApiKey(), 'test');
   await ensureTenant(db, budgeted);
@@ -114,39 +66,13 @@ beforeEach(() => {
   beta.reset();
 });
 
-async function run(
+function run(
   requestedModel: string,
   content = 'Hello',
   tenantId = tenant,
   extra: Partial<RouteRequestInput['context']> = {},
 ) {
-  const requestId = uniqueId('r');
-  const body = { model: requestedModel, messages: [{ role: 'user', content }] };
-  await insertRequest(db, {
-    requestId,
-    workflowId: `req-${requestId}`,
-    tenantId,
-    operation: 'chat',
-    requestedModel,
-    body,
-    bodyHash: 'h',
-  });
-  const input: RouteRequestInput = {
-    requestId,
-    tenantId,
-    operation: 'chat',
-    requestedModel,
-    needsJson: false,
-    deadlineAt: Date.now() + 60_000,
-    context: { tenantId, compliance: [], excludeProviders: [], metadata: {}, ...extra },
-  };
-  const handle = await env.client.workflow.start(routeRequest, {
-    taskQueue: TASK_QUEUE,
-    workflowId: `req-${requestId}`,
-    args: [input],
-    typedSearchAttributes: [{ key: SA_TENANT, value: tenantId }],
-  });
-  return { requestId, handle };
+  return startChatRoute(setup, TASK_QUEUE, { requestedModel, content, tenantId, context: extra });
 }
 
 it('routes to the requested model and records the request, attempts and search attributes', async () => {
