@@ -141,11 +141,7 @@ export async function series(
   },
 ): Promise<SeriesRow[]> {
   const p = new Params();
-  const where = [
-    `created_at >= ${p.add(q.from)}`,
-    `created_at < ${p.add(q.to)}`,
-    `status in ('succeeded', 'failed')`,
-  ];
+  const where = [`created_at >= ${p.add(q.from)}`, `created_at < ${p.add(q.to)}`, `status in ('succeeded', 'failed')`];
   const eq = (col: string, v: string | undefined) => v !== undefined && where.push(`${col} = ${p.add(v)}`);
   eq('tenant_id', q.tenant);
   eq('provider', q.provider);

@@ -195,7 +195,7 @@ export const consoleRoutes = routeSpecs<{ db: Db }>([
   {
     method: 'get',
     path: '/v1/providers/errors',
-    summary: "The last failed provider calls, newest first (messages redacted of anything key-like)",
+    summary: 'The last failed provider calls, newest first (messages redacted of anything key-like)',
     tag: 'providers',
     role: 'operator',
     query: ProviderErrorsQuery,
