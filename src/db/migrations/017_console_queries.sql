@@ -21,3 +21,6 @@ create index requests_workflow_id_pattern_idx on requests (workflow_id text_patt
 -- The last provider errors: attempts that failed, newest first.
 create index request_attempts_errors_idx on request_attempts (started_at desc)
   where error_type is not null;
+
+-- Every tenant's batches (an operator's list), keyset-paged as the request list is.
+create index batches_created_id_idx on batches (created_at desc, id desc);
