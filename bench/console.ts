@@ -102,6 +102,11 @@ async function seed(db: Db): Promise<void> {
             a.provider, a.model, 'success', a.started_at + interval '200 ms', 100
        from (select *, row_number() over () as n from request_attempts where error_type is not null) a`,
   );
+  // As completeRequest records it: attempts of more than one candidate.
+  await db.query(
+    `update requests r set fell_back = true
+      where exists (select 1 from request_attempts a where a.request_id = r.request_id and a.candidate_index = 1)`,
+  );
   await db.query(
     `insert into batches (id, tenant_id, kind, status, options, total, workflow_id, input_file_id, created_at, started_at)
      select 'batch_' || i, 't' || (1 + i % 5), case when i % 2 = 0 then 'openai' else 'summarize' end,
