@@ -48,7 +48,7 @@ async function freshDb(): Promise<{ db: Db; label: string; drop: () => Promise<v
   const url = new URL(base);
   url.pathname = `/${name}`;
   const db = await openDb({ databaseUrl: url.toString() });
-  const version = (await db.query<{ v: string }>('show server_version')).rows[0]!.v;
+  const version = (await db.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v;
   return {
     db,
     label: `PostgreSQL ${version}`,
