@@ -337,7 +337,7 @@ describe('configuration versions', () => {
 
   it('answers 404 for an unknown version, 400 for a malformed one, 403 to a non-operator', async () => {
     const missing = await get('/admin/config/versions/9999', keys.operator);
-    expect([missing.status, missing.body.error.param]).toEqual([404, 'version']);
+    expect([missing.status, missing.body.error.param]).toEqual([404, 'id']);
     const diff = await get('/admin/config/diff?from=1&to=9999', keys.operator);
     expect([diff.status, diff.body.error.param]).toEqual([404, 'to']);
     const bad = await get('/admin/config/diff?from=x&to=1', keys.operator);

@@ -227,14 +227,15 @@ export const consoleRoutes = routeSpecs<{ db: Db }>([
   },
   {
     method: 'get',
-    path: '/v1/admin/config/versions/:version',
+    // `:id` (the version number): the route matrix (test/security/roles.test.ts) fills ids.
+    path: '/v1/admin/config/versions/:id',
     summary: 'One configuration version, whole',
     tag: 'policy',
     role: 'operator',
     errors: ADMIN_ERRORS,
     handle: async (deps, req, res) => {
-      const v = validate(z.object({ version }), req.params).version;
-      const row = await storedVersion(deps.db, v, 'version');
+      const v = validate(z.object({ id: version }), req.params).id;
+      const row = await storedVersion(deps.db, v, 'id');
       res.json({ version: row.version, source: row.source, created_at: row.created_at, config: row.config });
     },
   },
