@@ -43,6 +43,7 @@ import { analyticsRoutes } from './routes/analytics';
 import { scrubBody, secretRoutes } from './routes/secrets';
 import { docsRoutes } from './routes/docs';
 import { metricsRoutes } from './routes/metrics';
+import { consoleRouter } from './console';
 
 export interface ApiDeps {
   db: Db;
@@ -135,6 +136,7 @@ export function createApp(deps: ApiDeps): express.Express {
   // The API's description (generated from the routes mounted here, once all are) and its docs page.
   mount(docsRoutes, { openApi: () => (document ??= openApiDocument(mounted)) });
   app.use('/docs/assets', express.static(swaggerUiAssets()));
+  app.use('/console', consoleRouter(deps.db));
   app.use(guardPath);
   if (deps.metrics) mount(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   // Authentication first: an anonymous caller's body is never parsed.
