@@ -41,6 +41,8 @@ function leave() {
 
 async function render() {
   leave();
+  // Set once the page's first data is shown: what browser tests and the page-load benchmark wait for.
+  delete main.dataset.ready;
   if (!session.current) return showSignIn();
   const { name, params, query } = parseHash();
   for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.page === name);
@@ -77,6 +79,7 @@ async function render() {
   } catch (err) {
     replace(root, pageRoot(page.name, page.title, notice(errorText(err), 'error')));
   }
+  main.dataset.ready = page.name;
 }
 
 function showShell() {
