@@ -7,6 +7,7 @@
 import { createApiKey, ensureTenant, revokeApiKey } from '../../src/db/apiKeys';
 import type { Db } from '../../src/db';
 import { openTestDb, uniqueId } from '../support/db';
+import pino from 'pino';
 import { startOfflineApp, type OfflineApp } from '../support/offlineApp';
 
 let db: Db;
@@ -115,6 +116,44 @@ describe('console sessions', () => {
     expect(out.status).toBe(204);
     expect(out.headers.get('set-cookie')).toMatch(/sy_console=;/);
     expect((await fetch(`${app.base}/console/session`, { headers: withSession(cookie!) })).status).toBe(401);
+  });
+
+  it('keeps the key and the session id out of the logs, even at debug level', async () => {
+    const lines: string[] = [];
+    const logged = await startOfflineApp(
+      db,
+      db,
+      pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) }),
+    );
+    try {
+      const res = await fetch(`${logged.base}/console/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ key: adminKey }),
+      });
+      expect(res.status).toBe(201);
+      const { csrf_token } = (await res.json()) as any;
+      const cookie = res.headers.get('set-cookie')!;
+      const id = cookie.split(';')[0]!.split('=')[1]!;
+      const keys = await fetch(`${logged.base}/v1/keys`, { headers: withSession(cookie, csrf_token) });
+      expect(keys.status).toBe(200);
+      // A refused sign-in with a near-miss key is not logged either.
+      await fetch(`${logged.base}/console/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ key: `${adminKey}x` }),
+      });
+      // The request line is written when the response finishes: wait for it.
+      for (const end = Date.now() + 5_000; !lines.some((l) => l.includes('"path":"/v1/keys"')) && Date.now() < end;)
+        await new Promise((r) => setTimeout(r, 20));
+      const all = lines.join('');
+      expect(all).toContain('"path":"/console/session"');
+      expect(all).not.toContain(adminKey);
+      expect(all).not.toContain(id);
+      expect(all).not.toContain(csrf_token);
+    } finally {
+      await logged.stop();
+    }
   });
 
   it('serves the pages and Chart.js itself, under a policy that loads nothing from elsewhere', async () => {

@@ -19,7 +19,11 @@ export interface OfflineApp {
   stop(): Promise<void>;
 }
 
-export async function startOfflineApp(db: Db, configDb: Db = db): Promise<OfflineApp> {
+export async function startOfflineApp(
+  db: Db,
+  configDb: Db = db,
+  logger: pino.Logger = pino({ level: 'silent' }),
+): Promise<OfflineApp> {
   const closable = await connectClosable({ address: '127.0.0.1:1', connectTimeout: 200 }, { lazy: true });
   const app = createApp({
     db,
@@ -27,7 +31,7 @@ export async function startOfflineApp(db: Db, configDb: Db = db): Promise<Offlin
     taskQueue: 'none',
     requestTimeoutMs: 5_000,
     configStore: await testConfigStore(configDb, { catalog: defaultCatalog({ simulated: true }) }),
-    logger: pino({ level: 'silent' }),
+    logger,
   });
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
