@@ -84,7 +84,11 @@ it('ships well-formed rules and a dashboard', () => {
       expect(r.alert).toMatch(/^Switchyard[A-Za-z]+$/);
       expect(typeof r.expr).toBe('string');
       // Balanced brackets: the commonest typo promtool would catch.
-      for (const [open, close] of ['()', '{}', '[]'])
+      for (const [open, close] of [
+        ['(', ')'],
+        ['{', '}'],
+        ['[', ']'],
+      ] as const)
         expect(r.expr.split(open).length).toBe(r.expr.split(close).length);
     }
   expect(panelExprs.length).toBeGreaterThanOrEqual(15);

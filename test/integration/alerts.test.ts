@@ -168,8 +168,11 @@ it('latency above the objective of a provider/model with enough requests: latenc
     expect(res.status).toBe(200);
   }
   const slo = await until('latency_slo', async () =>
-    (await alerts('&kind=latency_slo')).find((a) => a.subject.endsWith('backup')),
-  );
+    (await alerts('&kind=latency_slo')).find((a) => a.subject === 'an/backup'),
+  ).catch(async (err: Error) => {
+    const rows = await stack.db.query('select provider, model, latency_ms, completed_at from requests');
+    throw new Error(`${err.message}; requests: ${JSON.stringify(rows.rows)}`);
+  });
   expect(slo).toMatchObject({ severity: 'warning', tenant_id: null });
   expect(slo.details).toMatchObject({ objectiveMs: 1, windowMinutes: 5 });
   expect(slo.details.requests as number).toBeGreaterThanOrEqual(3);

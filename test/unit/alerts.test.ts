@@ -95,6 +95,8 @@ it('latency: above the objective with enough requests; overrides by provider, th
   expect(objectiveFor(s, 'oa', 'fast')).toEqual({ p95Ms: 100, minRequests: 10 });
   expect(objectiveFor(s, 'oa', 'slow')).toEqual({ p95Ms: 500, minRequests: 10 });
   expect(objectiveFor(s, 'an', 'x')).toEqual({ p95Ms: 1000, minRequests: 10 });
+  // A model recorded by its catalog id (provider/model) is the same endpoint.
+  expect(objectiveFor(s, 'oa', 'oa/fast')).toEqual({ p95Ms: 100, minRequests: 10 });
   const c = latencyConditions(
     [
       { provider: 'oa', model: 'fast', count: 10, p95Ms: 150 },
