@@ -213,6 +213,12 @@ it('a budget window past its threshold, then exhausted: two alerts, each once', 
   expect(postsFor(threshold.id)).toHaveLength(1);
   expect(postsFor(exhausted.id)).toHaveLength(1);
   expect((await alerts('&kind=budget_threshold')).filter((a) => a.subject === threshold.subject)).toHaveLength(1);
+  // The budgets page lists each window's alerts.
+  const budgets = (await fetch(`${stack.baseURL}/budgets`, {
+    headers: { authorization: `Bearer ${stack.apiKey}` },
+  }).then((r) => r.json())) as { windows: Array<{ window: string; alerts: Array<{ id: string; kind: string }> }> };
+  const daily = budgets.windows.find((w) => w.window === 'daily')!;
+  expect(daily.alerts.map((a) => a.id).sort()).toEqual([threshold.id, exhausted.id].sort());
 });
 
 it("a key near its rate limit: rate_limit_near, for its tenant's members to see; operators' alerts stay hidden", async () => {
