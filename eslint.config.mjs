@@ -171,4 +171,11 @@ export default tseslint.config(
     },
   },
   prettier,
+  // The console's pages: plain ES modules run by the browser, outside the TypeScript project.
+  {
+    files: ['src/console/web/**/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { sourceType: 'module', parserOptions: { projectService: false } },
+    rules: { 'no-undef': 'off', 'import-x/no-unresolved': 'off' },
+  },
 );

@@ -31,6 +31,9 @@ import { catalogPriceRoutes } from './routes/catalogPrices';
 import { modelRoutes } from './routes/models';
 import { policyRoutes } from './routes/policy';
 import { budgetRoutes } from './routes/budgets';
+import { alertRoutes } from './routes/alerts';
+import { alertsOf } from '../domain/alerts';
+import { RateLimitAlerts } from '../services/rateLimitAlerts';
 import { providerRoutes } from './routes/providers';
 import { anthropicMessageRoutes } from './routes/anthropicMessages';
 import { embeddingRoutes } from './routes/embeddings';
@@ -44,6 +47,7 @@ import { analyticsRoutes } from './routes/analytics';
 import { scrubBody, secretRoutes } from './routes/secrets';
 import { docsRoutes } from './routes/docs';
 import { metricsRoutes } from './routes/metrics';
+import { consoleRouter } from './console';
 
 export interface ApiDeps {
   db: Db;
@@ -138,16 +142,22 @@ export function createApp(deps: ApiDeps): express.Express {
   // The API's description (generated from the routes mounted here, once all are) and its docs page.
   mount(docsRoutes, { openApi: () => (document ??= openApiDocument(mounted)) });
   app.use('/docs/assets', express.static(swaggerUiAssets()));
+  app.use('/console', consoleRouter(deps.db));
   app.use(guardPath);
   if (deps.metrics) mount(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   // Authentication first: an anonymous caller's body is never parsed.
   app.use('/v1', requireApiKey(deps.db));
+  const rateAlerts = new RateLimitAlerts(
+    deps.db,
+    () => alertsOf(deps.configStore.current().config).rateLimitNearFraction,
+  );
   const limits = new Limits(
     (tenantId) => ({
       ...deps.defaultLimits,
       ...deps.configStore.current().config.tenants[tenantId]?.limits,
     }),
     deps.limitStore,
+    (use) => rateAlerts.note(use),
   );
   app.use('/v1', limits.rate);
   app.use(['/v1/admin/rules', '/v1/admin/overrides'], itemBodyGate);
@@ -185,6 +195,7 @@ export function createApp(deps: ApiDeps): express.Express {
   mount(catalogPriceRoutes, deps);
   mount(providerRoutes, deps);
   mount(budgetRoutes, deps);
+  mount(alertRoutes, deps);
   mount(modelRoutes, deps);
   mount(consoleRoutes, deps);
   mount(requestRoutes, deps);

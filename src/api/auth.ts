@@ -5,9 +5,11 @@
  * providers, breakers, the configuration) and every tenant. Another tenant's object is reported
  * as missing (404), never as forbidden: ids must not leak.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { Db } from '../db';
 import { findApiKey, touchApiKey, type KeyRole } from '../db/apiKeys';
+import { findConsoleSession, type ConsoleSession } from '../db/consoleSessions';
 import type { Actor } from '../db/audit';
 import { FreshCache } from '../services/freshCache';
 import { noteSwallowed } from '../services/metrics';
@@ -40,9 +42,39 @@ export function requireApiKey(db: Db): RequestHandler {
   // Only valid keys are cached (a refusal throws, and FreshCache keeps nothing of a failed load),
   // so a revoked or expired key stops working within KEY_CACHE_MS.
   const keys = new FreshCache<AuthContext>(KEY_CACHE_MS);
+  const sessions = new FreshCache<ConsoleSession>(KEY_CACHE_MS);
   return (req, _res, next) => {
     const header = req.header('authorization');
     const key = header?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? req.header('x-api-key');
+    const session = key ? undefined : consoleSessionId(req);
+    if (session) {
+      // The console's cookie stands for its key. Every call it authenticates must also carry the
+      // session's CSRF token in a header: a page on another site can make the browser send the
+      // cookie (were SameSite ever bypassed) but can neither read the token nor set the header.
+      sessions
+        .get(session, async () => {
+          const found = await findConsoleSession(db, session);
+          if (!found)
+            throw HttpError.unauthenticated('The console session has ended or its key is no longer valid.', {
+              code: 'session_expired',
+            });
+          return found;
+        })
+        .then((s) => {
+          if (!sameToken(req.header(CSRF_HEADER), s.csrfToken)) {
+            next(
+              HttpError.forbidden(`A console request needs its session's ${CSRF_HEADER} header.`, {
+                code: 'csrf_token_mismatch',
+              }),
+            );
+            return;
+          }
+          req.auth = s.owner;
+          next();
+        })
+        .catch(next);
+      return;
+    }
     if (!key) {
       next(
         HttpError.unauthenticated('Missing API key: send "Authorization: Bearer <key>".', { code: 'missing_api_key' }),
@@ -72,6 +104,24 @@ export function requireApiKey(db: Db): RequestHandler {
       .catch(next);
   };
 }
+
+/** The cookie holding a console session's id, and the header its CSRF token travels in. */
+export const SESSION_COOKIE = 'sy_console';
+export const CSRF_HEADER = 'x-switchyard-csrf';
+
+/** The console session id of a request's cookie, if any. */
+export function consoleSessionId(req: Request): string | undefined {
+  const cookies = req.header('cookie');
+  if (!cookies) return undefined;
+  for (const part of cookies.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim() || undefined;
+  }
+  return undefined;
+}
+
+const sameToken = (given: string | undefined, expected: string) =>
+  given !== undefined && given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected));
 
 export function authOf(req: { auth?: AuthContext }): AuthContext {
   if (!req.auth) throw HttpError.unauthenticated('Not authenticated.', { code: 'missing_api_key' });

@@ -317,8 +317,14 @@ describe('the image commands, run here', () => {
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  it('`npm run build` leaves what the image copies: compiled code, migrations, the workflow bundle', () => {
-    for (const f of ['dist/src/main.js', 'dist/workflow-bundle.js', 'dist/src/db/migrations/001_init.sql'])
+  it('`npm run build` leaves what the image copies: compiled code, migrations, the workflow bundle, the console', () => {
+    for (const f of [
+      'dist/src/main.js',
+      'dist/workflow-bundle.js',
+      'dist/src/db/migrations/001_init.sql',
+      'dist/src/console/web/index.html',
+      'dist/src/console/web/app.js',
+    ])
       expect(fs.existsSync(path.join(ROOT, f))).toBe(true);
   });
 
@@ -395,6 +401,11 @@ describe('the image commands, run here', () => {
     expect(printed).not.toBeNull();
     expect(fs.readFileSync(keyFile, 'utf8').trim()).toBe(printed![1]);
     await answers(port, printed![1]);
+    // The console, from the compiled code: its page and Chart.js, from the image's own files.
+    const page = await fetch(`http://127.0.0.1:${port}/console`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('/console/assets/app.js');
+    expect((await fetch(`http://127.0.0.1:${port}/console/assets/vendor/chart.umd.js`)).status).toBe(200);
     // The Temporal SDK's own worker metrics, from its runtime's Prometheus exporter.
     const sdk = await (await fetch(`http://127.0.0.1:${sdkMetrics}/metrics`)).text();
     expect(sdk).toMatch(/^temporal_\w+/m);

@@ -51,7 +51,9 @@ beforeAll(async () => {
             ('req-acme-0001', 0, 1, 'an', 'an/b', 'success', null, null, 200, $2::timestamptz, 50)`,
     [`Incorrect API key provided: ${KEY_LIKE}. You can find your key at https://platform.example`, BASE],
   );
-  app = await startOfflineApp(db, db, { temporalUi: { url: 'http://127.0.0.1:8233/', namespace: 'default' } });
+  app = await startOfflineApp(db, db, undefined, {
+    temporalUi: { url: 'http://127.0.0.1:8233/', namespace: 'default' },
+  });
 }, 60_000);
 
 afterAll(async () => {

@@ -19,8 +19,13 @@ export interface OfflineApp {
   stop(): Promise<void>;
 }
 
-/** `extra`: more of the app's dependencies (the Temporal UI it links to, say). */
-export async function startOfflineApp(db: Db, configDb: Db = db, extra: Partial<ApiDeps> = {}): Promise<OfflineApp> {
+export async function startOfflineApp(
+  db: Db,
+  configDb: Db = db,
+  logger: pino.Logger = pino({ level: 'silent' }),
+  /** More of the app's dependencies (the Temporal UI it links to, say). */
+  extra: Partial<ApiDeps> = {},
+): Promise<OfflineApp> {
   const closable = await connectClosable({ address: '127.0.0.1:1', connectTimeout: 200 }, { lazy: true });
   const app = createApp({
     db,
@@ -28,7 +33,7 @@ export async function startOfflineApp(db: Db, configDb: Db = db, extra: Partial<
     taskQueue: 'none',
     requestTimeoutMs: 5_000,
     configStore: await testConfigStore(configDb, { catalog: defaultCatalog({ simulated: true }) }),
-    logger: pino({ level: 'silent' }),
+    logger,
     ...extra,
   });
   const server = await new Promise<http.Server>((resolve) => {

@@ -1,0 +1,230 @@
+// Shared helpers of the console's pages: the API client (cookie session + CSRF header), a DOM
+// builder that never parses HTML (text from the API is data, never markup), tables, forms,
+// formatting and charts.
+
+/** The signed-in session: { tenant_id, role, key_id, csrf_token, expires_at }, set by app.js. */
+export const session = { current: null };
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const e = body && body.error ? body.error : {};
+    super(e.message || `HTTP ${status}`);
+    this.status = status;
+    this.type = e.type || null;
+    this.param = e.param || null;
+    this.code = e.code || null;
+  }
+}
+
+/**
+ * Calls the API as the signed-in key. `query` values that are empty are left out; `body` is sent
+ * as JSON. Returns the parsed JSON (or text for non-JSON answers, null for 204).
+ */
+export async function api(path, { method = 'GET', query, body, headers = {} } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {}))
+    if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
+  const h = { ...headers };
+  if (session.current) h['x-switchyard-csrf'] = session.current.csrf_token;
+  if (body !== undefined) h['content-type'] = 'application/json';
+  const res = await fetch(url, {
+    method,
+    headers: h,
+    credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 204) return null;
+  const type = res.headers.get('content-type') || '';
+  const data = type.includes('json') ? await res.json() : await res.text();
+  if (!res.ok) {
+    if (res.status === 401 && session.current) window.dispatchEvent(new CustomEvent('console:signed-out'));
+    throw new ApiError(res.status, data);
+  }
+  return data;
+}
+
+/** `h('div', {class: 'x', onclick: fn, dataset: {testid: 'y'}}, 'text', child, [more])`. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'value' && 'value' in el) el.value = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === undefined || c === null || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+/** Replaces an element's content. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/**
+ * A table: `columns` = [{ label, value: row => text|Node, class? }], `rows` any objects.
+ * `opts.testid` names it for tests; `opts.rowTestid(row)` names each row; `opts.empty` when none.
+ */
+export function table(columns, rows, opts = {}) {
+  return h(
+    'table',
+    { class: 'grid', dataset: opts.testid ? { testid: opts.testid } : undefined },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        columns.map((c) => h('th', { class: c.class }, c.label)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      rows.length === 0
+        ? h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, opts.empty || 'Nothing yet.'))
+        : rows.map((r) =>
+            h(
+              'tr',
+              { dataset: opts.rowTestid ? { testid: opts.rowTestid(r) } : undefined },
+              columns.map((c) => h('td', { class: c.class }, c.value(r))),
+            ),
+          ),
+    ),
+  );
+}
+
+/** A titled section. */
+export const section = (title, ...children) => h('section', { class: 'card' }, h('h2', {}, title), ...children);
+
+/** A page's root element: `data-page` lets tests know which page is shown. */
+export const pageRoot = (name, title, ...children) =>
+  h('div', { class: 'page', dataset: { page: name } }, h('h1', {}, title), ...children);
+
+/** A message line: kind is 'error' | 'ok' | 'info'. */
+export const notice = (text, kind = 'info') =>
+  h('p', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+
+/** An error from `api()` as a readable line (status, type, field). */
+export function errorText(err) {
+  if (err instanceof ApiError)
+    return `${err.status} ${err.type || ''}${err.param ? ` (${err.param})` : ''}: ${err.message}`;
+  return String(err && err.message ? err.message : err);
+}
+
+/** A form: fields = [{ name, label, type?: 'text'|'number'|'select'|'textarea'|'checkbox'|'datetime-local', options?, value?, required?, placeholder? }]. */
+export function form(fields, { submit = 'Save', onSubmit, testid } = {}) {
+  const out = h('div', { class: 'form-out' });
+  const inputs = {};
+  const rows = fields.map((f) => {
+    let input;
+    if (f.type === 'select')
+      input = h(
+        'select',
+        { name: f.name },
+        (f.options || []).map((o) =>
+          h('option', { value: o.value ?? o, selected: (o.value ?? o) === f.value }, o.label ?? o),
+        ),
+      );
+    else if (f.type === 'textarea')
+      input = h('textarea', { name: f.name, rows: f.rows || 6, placeholder: f.placeholder }, f.value ?? '');
+    else
+      input = h('input', {
+        name: f.name,
+        type: f.type || 'text',
+        value: f.value ?? '',
+        placeholder: f.placeholder,
+        required: f.required,
+        checked: f.type === 'checkbox' && f.value,
+      });
+    inputs[f.name] = input;
+    return h('label', {}, h('span', {}, f.label), input);
+  });
+  const el = h(
+    'form',
+    {
+      class: 'form',
+      dataset: testid ? { testid } : undefined,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const values = {};
+        for (const [k, i] of Object.entries(inputs)) values[k] = i.type === 'checkbox' ? i.checked : i.value;
+        replace(out);
+        try {
+          const r = await onSubmit(values, out);
+          if (typeof r === 'string') replace(out, notice(r, 'ok'));
+        } catch (err) {
+          replace(out, notice(errorText(err), 'error'));
+        }
+      },
+    },
+    rows,
+    h('button', { type: 'submit' }, submit),
+    out,
+  );
+  return el;
+}
+
+export const fmt = {
+  num: (n) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US')),
+  usd: (n) =>
+    n === null || n === undefined
+      ? '–'
+      : `$${Number(n).toFixed(Number(n) !== 0 && Math.abs(Number(n)) < 0.01 ? 6 : 2)}`,
+  ms: (n) => (n === null || n === undefined ? '–' : `${Math.round(Number(n)).toLocaleString('en-US')} ms`),
+  pct: (n) => (n === null || n === undefined ? '–' : `${(Number(n) * 100).toFixed(1)} %`),
+  time: (t) =>
+    t
+      ? new Date(t)
+          .toISOString()
+          .replace('T', ' ')
+          .replace(/\.\d+Z$/, 'Z')
+      : '–',
+  ago: (t) => {
+    if (!t) return '–';
+    const s = Math.round((Date.now() - new Date(t).getTime()) / 1000);
+    return s < 90
+      ? `${s} s ago`
+      : s < 5400
+        ? `${Math.round(s / 60)} min ago`
+        : s < 129600
+          ? `${Math.round(s / 3600)} h ago`
+          : `${Math.round(s / 86400)} d ago`;
+  },
+};
+
+/** A link inside the console: `href('requests', id)` → `#/requests/<id>`. */
+export const href = (...parts) => `#/${parts.map(encodeURIComponent).join('/')}`;
+export const link = (text, ...parts) => h('a', { href: href(...parts) }, text);
+
+const charts = new WeakMap();
+/** A Chart.js chart in a fresh canvas (the global `Chart` comes from the npm package's UMD build). */
+export function chart(config, { testid, height = 220 } = {}) {
+  const canvas = h('canvas', { dataset: testid ? { testid } : undefined });
+  const box = h('div', { class: 'chart', style: `height:${height}px` }, canvas);
+  const c = new window.Chart(canvas, {
+    ...config,
+    options: { responsive: true, maintainAspectRatio: false, animation: false, ...(config.options || {}) },
+  });
+  charts.set(box, c);
+  canvas.dataset.points = String(config.data.datasets.reduce((n, d) => n + d.data.length, 0));
+  return box;
+}
+
+/** The current role is at least `role`. */
+export function atLeast(role) {
+  const rank = { member: 0, admin: 1, operator: 2 };
+  return session.current ? rank[session.current.role] >= rank[role] : false;
+}
