@@ -25,8 +25,13 @@ import { bucketStarts } from './overview.js';
 const LIVE_MS = 10_000;
 const HOUR = 3_600_000;
 
-function breakerRow(b, act) {
-  const reason = h('input', { name: 'reason', placeholder: 'reason', dataset: { testid: 'breaker-reason' } });
+function breakerRow(b, act, kept = '') {
+  const reason = h('input', {
+    name: 'reason',
+    placeholder: 'reason',
+    value: kept,
+    dataset: { testid: 'breaker-reason', breaker: b.id },
+  });
   return {
     ...b,
     actions: h(
@@ -122,8 +127,11 @@ export default {
     );
 
     let seq = 0;
+    /** The reasons typed so far, by breaker: a refresh renders the rows again and must keep them. */
+    const typed = new Map();
     const act = async (id, action, reason) => {
       replace(out);
+      let result;
       try {
         const [provider, ...model] = id.split('/');
         const r = await api(
@@ -133,23 +141,24 @@ export default {
             body: { action, ...(reason.trim() && { reason: reason.trim() }) },
           },
         );
-        replace(
-          out,
-          notice(
-            `${r.id}: breaker ${r.breaker.status} (${action === 'open' ? 'forced open' : 'forced closed'}).`,
-            'ok',
-          ),
+        const input = breakers.querySelector(`input[data-breaker="${CSS.escape(id)}"]`);
+        if (input) input.value = '';
+        result = notice(
+          `${r.id}: breaker ${r.breaker.status} (${action === 'open' ? 'forced open' : 'forced closed'}).`,
+          'ok',
         );
       } catch (err) {
-        replace(out, notice(errorText(err), 'error'));
+        result = notice(errorText(err), 'error');
       }
+      // The new state first, then the message: once it shows, the table shows the action's effect.
       await load(true);
+      replace(out, result);
     };
 
     const loadBreakers = async (force) => {
-      // A refresh must not wipe a reason being typed: it waits until the field is left empty.
-      const typing = [...breakers.querySelectorAll('input')].some((i) => i.value || i === document.activeElement);
-      if (typing && !force) return;
+      for (const i of breakers.querySelectorAll('input[data-breaker]')) typed.set(i.dataset.breaker, i.value);
+      // A refresh does not take the focus from a reason being typed (an action's refresh does).
+      if (!force && breakers.contains(document.activeElement)) return;
       const mine = ++seq;
       const p = await api('/v1/providers');
       if (mine !== seq) return;
@@ -181,7 +190,7 @@ export default {
             { label: 'Status', value: (b) => b.status },
             { label: 'Force', value: (b) => b.actions },
           ],
-          p.data.map((b) => breakerRow(b, act)),
+          p.data.map((b) => breakerRow(b, act, typed.get(b.id))),
           { testid: 'breakers', rowTestid: (b) => `breaker-${b.id}` },
         ),
       );
