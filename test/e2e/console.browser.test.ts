@@ -52,6 +52,8 @@ async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_00
   let memberKey: string;
   /** Every URL a page navigated to or requested: no key may be in any. */
   const visited: string[] = [];
+  /** What the browser refused or threw: a CSP violation (an inline style or script) would land here. */
+  const problems: string[] = [];
 
   const v1 = async (p: string, init: { method?: string; body?: unknown; key?: string } = {}) => {
     const res = await fetch(`${base}/v1${p}`, {
@@ -68,6 +70,10 @@ async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_00
     const page = await ctx.newPage();
     page.on('framenavigated', (f) => visited.push(f.url()));
     page.on('request', (r) => visited.push(r.url()));
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) problems.push(m.text());
+    });
     return page;
   };
   const signIn = async (page: Page, key: string) => {
@@ -77,7 +83,10 @@ async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_00
     await page.click('form[data-testid=sign-in] button[type=submit]');
     await page.waitForSelector('[data-testid=who]');
   };
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const shot = async (page: Page, name: string) => {
+    await page.evaluate(() => window.scrollTo(0, 0)); // the sticky header at the top, not mid-page
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  };
 
   let operator: Page;
   let failedRequestId: string;
@@ -267,7 +276,8 @@ async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_00
     expect(await member.locator('[data-testid=request-row]').count()).toBe(1);
   });
 
-  it('never put a key in a URL the browser visited', async () => {
+  it('never put a key in a URL the browser visited, nor broke the CSP', async () => {
+    expect(problems).toEqual([]);
     expect(visited.length).toBeGreaterThan(20);
     for (const url of visited) {
       expect(url).not.toContain(KEY);

@@ -231,7 +231,7 @@ export default {
       replace(
         charts,
         section(
-          `Error rate by ${by} (last hour)`,
+          `Failed requests by ${by}, % (last hour)`,
           seriesChart(
             s,
             starts,
