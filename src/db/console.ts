@@ -151,10 +151,7 @@ export async function series(
   const res = await db.query<SeriesRow>(
     `with r as (
        select date_trunc(${p.add(q.bucket)}, created_at, 'UTC') as t, ${keyCol} as k, status, input_tokens,
-              output_tokens, cost_usd, latency_ms, cache_hit,
-              -- Fell back as /v1/analytics counts it: attempts of more than one candidate.
-              (select count(distinct a.candidate_index) from request_attempts a
-                where a.request_id = requests.request_id) > 1 as fell_back
+              output_tokens, cost_usd, latency_ms, cache_hit, fell_back
          from requests
         where ${where.join(' and ')}),
      top as (select k from r group by k order by count(*) desc, k limit ${TOP_KEYS}),

@@ -156,7 +156,7 @@ describe('GET /v1/requests', () => {
       ['cursor=!!', 'cursor'],
       [`cursor=${Buffer.from('nonsense').toString('base64url')}`, 'cursor'],
       ['colour=red', 'colour'],
-    ]) {
+    ] as Array<[string, string]>) {
       const { status, body } = await get(`/requests?${qs}`);
       expect([qs, status, body.error.param]).toEqual([qs, 400, param]);
     }
@@ -226,11 +226,8 @@ describe('GET /v1/analytics/series', () => {
          from jsonb_to_recordset($1::jsonb) as x(n int, at timestamptz, latency int, model text, status text)`,
       [JSON.stringify(rows.map(([s, latency, model, status], n) => ({ n, at: at(s), latency, model, status })))],
     );
-    // Fell back: two candidates tried for s-0.
-    await db.query(
-      `insert into request_attempts (request_id, candidate_index, attempt, provider, model, outcome, started_at, latency_ms)
-       values ('s-0', 0, 1, 'p', 'm0', 'error', now(), 1), ('s-0', 1, 1, 'p', 'm1', 'success', now(), 1)`,
-    );
+    // s-0 fell back (as completeRequest records it when two candidates were tried).
+    await db.query(`update requests set fell_back = true where request_id = 's-0'`);
   });
 
   const series = (qs: string, key = keys.operator) => get(`/analytics/series?tenant=series&${qs}`, key);
@@ -291,7 +288,7 @@ describe('GET /v1/analytics/series', () => {
       ['from=2026-13-01', 'from'],
       [`from=${at(10)}&to=${at(0)}`, 'from'],
       [`from=${at(0)}&to=${at(30 * 86400)}&bucket=minute`, 'bucket'],
-    ]) {
+    ] as Array<[string, string]>) {
       const { status, body } = await series(qs);
       expect([qs, status, body.error?.param]).toEqual([qs, 400, param]);
     }
@@ -347,5 +344,101 @@ describe('configuration versions', () => {
     expect([bad.status, bad.body.error.param]).toEqual([400, 'from']);
     expect((await get('/admin/config/versions/abc', keys.operator)).status).toBe(400);
     expect((await get('/admin/config/versions', keys.acmeAdmin)).status).toBe(403);
+  });
+});
+
+describe('batches', () => {
+  beforeAll(async () => {
+    // 7 summarize and 5 OpenAI batches of acme, 3 of globex, created in pairs at the same instant.
+    await db.query(
+      `insert into batches (id, tenant_id, kind, status, status_reason, options, total, workflow_id, input_file_id,
+                            created_at, started_at)
+       select 'b_' || t || '_' || lpad(i::text, 2, '0'), t, k, 'completed', null, '{"model":"auto","concurrency":1}', 1,
+              'batch-' || i, case when k = 'openai' then 'file_x' end, $1::timestamptz - (i / 2) * interval '1 minute', null
+         from (select 'acme' as t, 'summarize' as k, generate_series(1, 7) as i
+               union all select 'acme', 'openai', generate_series(8, 12)
+               union all select 'globex', 'openai', generate_series(13, 15)) s`,
+      [BASE],
+    );
+    // One waiting for its budget: started two minutes ago, 4 done and 1 failed of 10, 0.003 USD spent.
+    await db.query(
+      `update batches set status = 'waiting', status_reason = 'budget exhausted (tenant day)', total = 10,
+              started_at = now() - interval '2 minutes' where id = 'b_acme_09'`,
+    );
+    await db.query(
+      `insert into batch_items (batch_id, seq, item_id, input)
+       select 'b_acme_09', i, 'item' || i, '{}' from generate_series(1, 10) i`,
+    );
+    await db.query(
+      `insert into batch_results (batch_id, item_id, ok) select 'b_acme_09', 'item' || i, i <= 4 from generate_series(1, 5) i`,
+    );
+    await db.query(
+      `update requests set batch_id = 'b_acme_09' where request_id in ('req-acme-0021', 'req-acme-0022', 'req-acme-0023')`,
+    );
+  });
+
+  const pagesOf = async (path: string, key: string) => {
+    const ids: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const { status, body } = await get(
+        `${path}${path.includes('?') ? '&' : '?'}limit=2${after ? `&after=${after}` : ''}`,
+        key,
+      );
+      expect(status).toBe(200);
+      ids.push(...body.data.map((b: any) => b.id));
+      if (!body.has_more) return { ids, body };
+      after = body.data.at(-1).id;
+    }
+  };
+
+  it("lists a tenant's batches of a kind, every one once across pages; an operator every tenant's", async () => {
+    const own = await pagesOf('/operations/summarize/batches', keys.acme);
+    expect(own.ids).toEqual([
+      'b_acme_01',
+      'b_acme_03',
+      'b_acme_02',
+      'b_acme_05',
+      'b_acme_04',
+      'b_acme_07',
+      'b_acme_06',
+    ]);
+    const openai = await pagesOf('/batches', keys.acme);
+    expect(openai.ids).toEqual(['b_acme_09', 'b_acme_08', 'b_acme_11', 'b_acme_10', 'b_acme_12']);
+    const all = await pagesOf('/batches?kind=all', keys.operator);
+    expect(all.ids).toHaveLength(15);
+    expect(new Set(all.ids).size).toBe(15);
+    const globex = await pagesOf('/batches?kind=all&tenant=globex', keys.operator);
+    expect(globex.ids).toEqual(['b_globex_13', 'b_globex_15', 'b_globex_14']);
+    expect((await get('/batches?tenant=acme', keys.globex)).status).toBe(404);
+    expect((await get('/batches?kind=some', keys.globex)).body.error.param).toBe('kind');
+    // A page after another tenant's batch reads as after an unknown one: empty.
+    expect((await get('/batches?after=b_globex_13', keys.acme)).body.data).toEqual([]);
+  });
+
+  it('shows progress, rate, time left, cost so far and why it waits, in both shapes', async () => {
+    const { body } = await get('/batches/b_acme_09');
+    expect(body).toMatchObject({
+      object: 'batch',
+      status: 'in_progress',
+      progress: { total: 10, completed: 4, failed: 1 },
+      waiting_reason: 'budget exhausted (tenant day)',
+      tenant_id: 'acme',
+      cost_usd: 0.003,
+    });
+    expect(body.rate_per_minute).toBeGreaterThan(2.4);
+    expect(body.rate_per_minute).toBeLessThanOrEqual(2.5);
+    expect(body.eta_seconds).toBeGreaterThanOrEqual(120);
+    expect(body.eta_seconds).toBeLessThan(130);
+    const done = (await get('/operations/summarize/batches/b_acme_01')).body;
+    expect(done).toMatchObject({ progress: { total: 1, completed: 0, failed: 0 }, rate_per_minute: null });
+    expect(done.eta_seconds).toBeNull();
+    expect(done.waiting_reason).toBeNull();
+  });
+
+  it("lets an operator read any tenant's batch; a member not another's", async () => {
+    expect((await get('/batches/b_globex_13', keys.operator)).status).toBe(200);
+    expect((await get('/batches/b_globex_13', keys.acme)).status).toBe(404);
+    expect((await get('/batches/b_globex_13', keys.globex)).status).toBe(200);
   });
 });

@@ -1,3 +1,4 @@
+import { batchProgress } from '../../src/domain/batch/job';
 import {
   AUTO_MAX_BUCKETS,
   bucketCount,
@@ -54,5 +55,36 @@ describe('series buckets', () => {
     expect(bucketStart(t('2026-01-01T10:59:59.999Z'), 'minute').toISOString()).toBe('2026-01-01T10:59:00.000Z');
     expect(bucketStart(t('2026-01-01T10:59:59.999Z'), 'hour').toISOString()).toBe('2026-01-01T10:00:00.000Z');
     expect(bucketStart(t('2026-01-01T23:59:59.999Z'), 'day').toISOString()).toBe('2026-01-01T00:00:00.000Z');
+  });
+});
+
+describe('batch progress', () => {
+  const base = { total: 10, startedAt: '2026-01-01T10:00:00.000Z', statusReason: null };
+  const now = Date.parse('2026-01-01T10:02:00.000Z');
+
+  it('rates finished items per minute since the start, and the time left at that rate', () => {
+    const p = batchProgress({ ...base, done: 4, failed: 1, now, status: 'running' });
+    expect(p).toEqual({
+      progress: { total: 10, completed: 4, failed: 1 },
+      rate_per_minute: 2.5,
+      eta_seconds: 120,
+      waiting_reason: null,
+    });
+  });
+
+  it('has no rate before the first item ends, no time left once finished, a reason only while waiting', () => {
+    expect(batchProgress({ ...base, done: 0, failed: 0, now, status: 'running' }).rate_per_minute).toBeNull();
+    const finished = batchProgress({
+      ...base,
+      done: 10,
+      failed: 0,
+      now: now + 3_600_000,
+      finishedAt: '2026-01-01T10:05:00.000Z',
+      status: 'completed',
+      statusReason: 'x',
+    });
+    expect(finished).toMatchObject({ rate_per_minute: 2, eta_seconds: null, waiting_reason: null });
+    const waiting = batchProgress({ ...base, done: 1, failed: 0, now, status: 'waiting', statusReason: 'budget' });
+    expect(waiting.waiting_reason).toBe('budget');
   });
 });
