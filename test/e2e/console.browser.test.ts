@@ -84,7 +84,7 @@ async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_00
     await page.waitForSelector('[data-testid=who]');
   };
   const shot = async (page: Page, name: string) => {
-    await page.evaluate(() => window.scrollTo(0, 0)); // the sticky header at the top, not mid-page
+    await page.evaluate('window.scrollTo(0, 0)'); // the sticky header at the top, not mid-page
     await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
   };
 
@@ -158,7 +158,7 @@ async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_00
 
     // By model: the selector re-renders with the model names as the series.
     await operator.selectOption('[data-testid=overview-filters] select[name=by]', 'model');
-    await operator.waitForFunction(() => location.hash.includes('by=model'));
+    await operator.waitForFunction('location.hash.includes("by=model")');
     await operator.waitForSelector('[data-testid=chart-requests]');
     expect(await poll(requestsSum, (n) => n >= REQUESTS)).toBeGreaterThanOrEqual(REQUESTS);
     await shot(operator, 'overview');
@@ -179,7 +179,7 @@ async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_00
     // The id search is kept in the hash, so the list can be shared.
     await operator.fill('[data-testid=request-filters] input[name=q]', failedRequestId.slice(0, 18));
     await operator.click('[data-testid=request-filters] button[type=submit]');
-    await operator.waitForFunction(() => location.hash.startsWith('#/requests?q='));
+    await operator.waitForFunction('location.hash.startsWith("#/requests?q=")');
     expect(await poll(rows, (n) => n === 1)).toBe(1);
     await shot(operator, 'requests');
 
@@ -251,7 +251,7 @@ async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_00
     const member = await newPage(await browser!.newContext({ viewport: { width: 1400, height: 900 } }));
     await signIn(member, memberKey);
     expect(await member.locator('[data-testid=who]').innerText()).toContain('console-member-co · member');
-    const nav = await member.locator('#nav a').evaluateAll((as) => as.map((a) => (a as HTMLElement).dataset.page));
+    const nav = await member.locator('#nav a').evaluateAll((as) => as.map((a) => a.getAttribute('data-page')));
     expect(nav).toEqual(expect.arrayContaining(['overview', 'requests']));
     for (const hidden of ['providers', 'config', 'keys']) expect(nav).not.toContain(hidden);
 
