@@ -234,6 +234,12 @@ async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_00
     expect(await row.innerText()).toContain('console test: maintenance window');
     const api = await v1('/providers');
     expect(api.json.data.find((b: { id: string }) => b.id === 'simulated/sim-large').breaker.status).toBe('open');
+    // And it is an open provider_down alert (shown by the Alerts page and strip of branch i25-pagesB).
+    const downAlerts = async () =>
+      ((await v1('/alerts?kind=provider_down&status=open')).json.data as Array<{ subject: string }>).map(
+        (a) => a.subject,
+      );
+    expect(await poll(downAlerts, (s) => s.includes('simulated/sim-large'), 45_000)).toContain('simulated/sim-large');
     await shot(operator, 'providers');
   });
 
