@@ -86,6 +86,18 @@ it('reports usage by model and day from the records, tenant-scoped, with fallbac
   expect(byDay.body.data[0].day).toBe(new Date().toISOString().slice(0, 10));
   expect(byDay.body.data[0].requests).toBe(records.rows.reduce((n, r) => n + r.n, 0));
 
+  // `none`: the window's totals in one row (percentiles of every request, not of groups).
+  const totals = await get('/analytics?group_by=none');
+  expect(totals.body.group_by).toEqual([]);
+  expect(totals.body.data).toHaveLength(1);
+  expect(totals.body.data[0]).toMatchObject({
+    requests: byDay.body.data[0].requests,
+    cost_usd: byDay.body.data[0].cost_usd,
+  });
+  expect(totals.body.data[0].latency_ms.p95).toBeGreaterThanOrEqual(totals.body.data[0].latency_ms.p50);
+  expect(totals.body.data[0].model).toBeUndefined();
+  expect((await get('/analytics?group_by=none,model')).status).toBe(400);
+
   const stats = await get('/stats');
   expect(stats.body).toMatchObject({ object: 'stats', window: 'last_24h', requests: byDay.body.data[0].requests });
   expect(stats.body.top_models.map((m: any) => m.model).sort()).toEqual(['an/b', 'oa/a']);

@@ -297,4 +297,14 @@ it('replays a proposed configuration over recorded requests, and its counts matc
   expect(res.body.changed).toBeGreaterThanOrEqual(250);
   expect(res.body.examples[0]).toMatchObject({ before: 'an/claude', after: 'oa/gpt' });
   expect((await admin('POST', '/policy/replay', { limit: 5 }, stack.apiKey)).status).toBe(403);
+
+  // One request (the console's replay button): a mathematics one moves, a history one does not.
+  const one = (i: number) =>
+    admin('POST', '/policy/replay', { changes: proposedChanges, requestId: `${tenant}-${i}`, tenantId: tenant });
+  const moved = await one(4);
+  expect(moved.body).toMatchObject({ evaluated: 1, changed: 1 });
+  expect(moved.body.examples).toEqual([expect.objectContaining({ requestId: `${tenant}-4`, after: 'oa/gpt' })]);
+  expect((await one(1)).body).toMatchObject({ evaluated: 1, changed: 0, examples: [] });
+  const missing = await admin('POST', '/policy/replay', { requestId: `${tenant}-none` });
+  expect(missing.body).toMatchObject({ evaluated: 0 });
 });

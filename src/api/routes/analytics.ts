@@ -24,8 +24,8 @@ export const AnalyticsQuery = z
     group_by: z
       .string()
       .regex(
-        /^(day|provider|model|tenant|operation)(,(day|provider|model|tenant|operation))*$/,
-        `a comma-separated list of ${Object.keys(GROUPS).join(', ')}`,
+        /^none$|^(day|provider|model|tenant|operation)(,(day|provider|model|tenant|operation))*$/,
+        `a comma-separated list of ${Object.keys(GROUPS).join(', ')}, or none (the window's totals)`,
       )
       .optional(),
     tenant: z.string().min(1).optional(),
@@ -59,7 +59,8 @@ export const analyticsRoutes = routeSpecs<{ db: Db }>([
     handle: async (deps, req, res) => {
       const q = validate(AnalyticsQuery, req.query);
       const scope = scopeOf(req, q);
-      const groupBy = (q.group_by ?? 'day,provider,model').split(',') as Group[];
+      // `none`: one row of the window's totals (the console's tiles: percentiles of the whole window).
+      const groupBy = (q.group_by === 'none' ? [] : (q.group_by ?? 'day,provider,model').split(',')) as Group[];
       const rows = await usage(deps.db, { ...scope, groupBy: [...new Set(groupBy)] });
       res.json({
         object: 'analytics',

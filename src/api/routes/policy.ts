@@ -39,6 +39,8 @@ export const ReplayRequest = z
     changes: z.record(z.string(), z.unknown()).optional(),
     limit: z.number().int().min(1).max(10_000).default(1_000),
     tenantId: z.string().optional(),
+    /** One recorded request only (the console's "replay under the current configuration"). */
+    requestId: z.string().min(1).max(256).optional(),
     /**
      * The classifier the records are replayed with: `recorded` (the default: the version each was
      * decided with), `current`, `rules-1` (the keyword rules), or a trained model's version.
@@ -150,8 +152,9 @@ export const policyRoutes = routeSpecs<{ db: Db; configStore: ConfigStore; healt
         // The bodies only when they are classified again.
         `select request_id, decision_input, classification, decision, config_version, operation${reclassifying ? ', body' : ''}
        from requests where decision_input is not null ${tenantId ? 'and tenant_id = $2' : ''}
+       ${r.requestId ? `and request_id = $${tenantId ? 3 : 2}` : ''}
        order by created_at desc limit $1`,
-        tenantId ? [r.limit, tenantId] : [r.limit],
+        [r.limit, ...(tenantId ? [tenantId] : []), ...(r.requestId ? [r.requestId] : [])],
       );
       const versions = [...new Set(rows.rows.map((x) => x.config_version))];
       const catalogs = new Map<number, Catalog>();

@@ -228,3 +228,89 @@ export function atLeast(role) {
   const rank = { member: 0, admin: 1, operator: 2 };
   return session.current ? rank[session.current.role] >= rank[role] : false;
 }
+
+// ---- Added for the Overview, Requests and Providers pages ----
+
+/**
+ * Sets inline styles through the CSSOM (`el.style.x = …`), which the console's CSP allows; a
+ * `style="…"` attribute is refused by `style-src 'self'`.
+ */
+export function styled(el, props) {
+  for (const [k, v] of Object.entries(props)) el.style[k] = v;
+  return el;
+}
+
+/**
+ * A Chart.js chart whose box gets its height through the CSSOM (see `styled`). `data-points` is
+ * the number of data points, `data-sum` their sum (what the browser tests read).
+ */
+export function sizedChart(config, { testid, height = 220 } = {}) {
+  const canvas = h('canvas', { dataset: testid ? { testid } : undefined });
+  const box = styled(h('div', { class: 'chart' }, canvas), { height: `${height}px` });
+  const datasets = config.data.datasets;
+  canvas.dataset.points = String(datasets.reduce((n, d) => n + d.data.length, 0));
+  canvas.dataset.sum = String(datasets.reduce((n, d) => n + d.data.reduce((a, v) => a + (Number(v) || 0), 0), 0));
+  // Chart.js measures its parent: build it once the box is in the document.
+  queueMicrotask(() => {
+    if (!window.Chart) return;
+    new window.Chart(canvas, {
+      ...config,
+      options: { responsive: true, maintainAspectRatio: false, animation: false, ...(config.options || {}) },
+    });
+  });
+  return box;
+}
+
+/** Destroys the Chart.js charts inside `el` (before its content is replaced). */
+export function destroyCharts(el) {
+  if (!window.Chart) return;
+  for (const c of el.querySelectorAll('canvas')) window.Chart.getChart(c)?.destroy();
+}
+
+/** A select for filters: options = [{value, label}] or strings; `value` selected. */
+export function select(name, options, value, attrs = {}) {
+  return h(
+    'select',
+    { name, ...attrs },
+    options.map((o) => {
+      const v = typeof o === 'string' ? o : o.value;
+      return h('option', { value: v, selected: v === value }, typeof o === 'string' ? o || 'any' : o.label);
+    }),
+  );
+}
+
+/** A hash with a query: `hashWith('requests', {model: 'x', cursor: ''})` → `#/requests?model=x` (empties left out). */
+export function hashWith(path, query) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return `#/${path}${s ? `?${s}` : ''}`;
+}
+
+/** A `datetime-local` value (the browser's time zone) as ISO 8601, or '' when empty. */
+export const isoOfLocal = (v) => (v ? new Date(v).toISOString() : '');
+/** An ISO time as a `datetime-local` value (the browser's time zone). */
+export function localOfIso(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** A badge whose class is the state (`half-open` → `half_open`), for the state colours in style.css. */
+export const badge = (state, attrs = {}) =>
+  h('span', { class: `badge ${String(state).replace(/-/g, '_')}`, ...attrs }, state);
+
+/** Distinct colours for a chart's series (Chart.js's defaults repeat after a few). */
+export const PALETTE = [
+  '#2f5bd3',
+  '#1f7a4d',
+  '#b42318',
+  '#a86200',
+  '#7a3fb5',
+  '#0f7d8c',
+  '#c0468a',
+  '#5b6b7f',
+  '#8a6d1f',
+];
