@@ -228,3 +228,151 @@ export function atLeast(role) {
   const rank = { member: 0, admin: 1, operator: 2 };
   return session.current ? rank[session.current.role] >= rank[role] : false;
 }
+
+/** Seconds until `t` as "in 3 h" / "in 12 min" ("now" when past). */
+export function until(t) {
+  if (!t) return '–';
+  const s = Math.round((new Date(t).getTime() - Date.now()) / 1000);
+  if (s <= 0) return 'now';
+  return s < 90
+    ? `in ${s} s`
+    : s < 5400
+      ? `in ${Math.round(s / 60)} min`
+      : s < 129600
+        ? `in ${Math.round(s / 3600)} h`
+        : `in ${Math.round(s / 86400)} d`;
+}
+
+/** A duration in seconds as "42 s" / "3 min" / "2 h". */
+export const duration = (s) =>
+  s === null || s === undefined
+    ? '–'
+    : s < 90
+      ? `${Math.round(s)} s`
+      : s < 5400
+        ? `${Math.round(s / 60)} min`
+        : `${(s / 3600).toFixed(1)} h`;
+
+/** A status badge: the CSS class is the status itself (see style.css). */
+export const badge = (text, kind = text) =>
+  h('span', { class: `badge ${String(kind || '').replace(/[^a-z_]/gi, '')}` }, text ?? '–');
+
+/**
+ * A stacked bar: `parts` = [{ value, class }] out of `max` (widths are set from JS, which the CSP
+ * allows: `style-src` governs style attributes in markup, not CSSOM writes).
+ */
+export function stackedBar(parts, max, { testid, title } = {}) {
+  const bar = h('div', { class: 'bar', title, dataset: testid ? { testid } : undefined });
+  for (const p of parts) {
+    const seg = h('div', { class: p.class });
+    const pct = max > 0 ? Math.max(0, Math.min(100, (Number(p.value) / max) * 100)) : 0;
+    seg.style.width = `${pct}%`;
+    bar.append(seg);
+  }
+  return bar;
+}
+
+/**
+ * Downloads an API answer as a file: fetched with the CSRF header (a plain link would be refused),
+ * turned into a Blob and saved under `filename`. Throws ApiError on a non-2xx answer.
+ */
+export async function download(path, filename, { query } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null) url.searchParams.set(k, v);
+  const headers = session.current ? { 'x-switchyard-csrf': session.current.csrf_token } : {};
+  const res = await fetch(url, { headers, credentials: 'same-origin' });
+  if (!res.ok || res.status === 202) {
+    const type = res.headers.get('content-type') || '';
+    throw new ApiError(res.status, type.includes('json') ? await res.json() : null);
+  }
+  const blob = await res.blob();
+  const a = h('a', { href: URL.createObjectURL(blob), download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  return blob.size;
+}
+
+/**
+ * A secret shown once: in a read-only box with a copy button. Nothing keeps it: it lives in this
+ * element only, so leaving or reloading the page loses it for good.
+ */
+export function secretBox(secret, label = 'Copy this key now: it is not shown again.') {
+  const input = h('input', { type: 'text', readonly: true, value: secret, dataset: { testid: 'secret' } });
+  const status = h('span', { class: 'muted' });
+  return h(
+    'div',
+    { class: 'secret-box', dataset: { testid: 'secret-box' } },
+    h('p', {}, label),
+    h(
+      'div',
+      { class: 'row' },
+      input,
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'secondary',
+          dataset: { testid: 'copy-secret' },
+          onclick: async () => {
+            input.select();
+            try {
+              await navigator.clipboard.writeText(secret);
+              replace(status, 'Copied.');
+            } catch {
+              replace(status, 'Select the text and copy it (the clipboard is not available here).');
+            }
+          },
+        },
+        'Copy',
+      ),
+      status,
+    ),
+  );
+}
+
+/** A button that asks first (`confirm`), then runs `fn`; errors land in `out` when given. */
+export function confirmButton(text, question, fn, { testid, danger = true, out } = {}) {
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: danger ? 'danger' : 'secondary',
+      dataset: testid ? { testid } : undefined,
+      onclick: async (e) => {
+        if (!window.confirm(question)) return;
+        e.target.disabled = true;
+        try {
+          await fn();
+        } catch (err) {
+          if (out) replace(out, notice(errorText(err), 'error'));
+          else window.alert(errorText(err));
+        } finally {
+          e.target.disabled = false;
+        }
+      },
+    },
+    text,
+  );
+}
+
+/** A unified diff as lines coloured by class (add / del / hunk), as text nodes only. */
+export function diffView(diff, { testid } = {}) {
+  const lines = String(diff || '').split('\n');
+  return h(
+    'pre',
+    { class: 'diff', dataset: testid ? { testid } : undefined },
+    lines.map((l) => {
+      const cls =
+        l.startsWith('+') && !l.startsWith('+++')
+          ? 'add'
+          : l.startsWith('-') && !l.startsWith('---')
+            ? 'del'
+            : l.startsWith('@@')
+              ? 'hunk'
+              : undefined;
+      return h('div', { class: cls }, l || ' ');
+    }),
+  );
+}
