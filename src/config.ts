@@ -163,6 +163,8 @@ export const EnvSchema = z.object({
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_UI: bool.default(true),
+  /** A separately run Temporal's UI (`http://temporal-ui:8080`): the console links requests' workflows there. */
+  TEMPORAL_UI_URL: optionalString.pipe(z.url().optional()),
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
   ANTHROPIC_API_KEY: optionalString,

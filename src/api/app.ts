@@ -35,7 +35,8 @@ import { providerRoutes } from './routes/providers';
 import { anthropicMessageRoutes } from './routes/anthropicMessages';
 import { embeddingRoutes } from './routes/embeddings';
 import { operationRoutes } from './routes/operations';
-import { requestRoutes } from './routes/requests';
+import { requestRoutes, type TemporalUi } from './routes/requests';
+import { consoleRoutes } from './routes/console';
 import { responseRoutes } from './routes/responses';
 import { tenancyRoutes } from './routes/tenancy';
 import { cacheRoutes } from './routes/cache';
@@ -86,6 +87,8 @@ export interface ApiDeps {
   uploads?: { maxPerTenant?: number; spoolMemoryBytes?: number; spoolDir?: string };
   /** Provider keys stored through the operator API (absent: none can be stored). */
   secrets?: SecretStore;
+  /** The Temporal UI the console links a request's workflow to (absent: no link). */
+  temporalUi?: TemporalUi;
 }
 
 /** The routes each app mounted, in order: what its /openapi.json documents. */
@@ -185,6 +188,7 @@ export function createApp(deps: ApiDeps): express.Express {
   mount(providerRoutes, deps);
   mount(budgetRoutes, deps);
   mount(modelRoutes, deps);
+  mount(consoleRoutes, deps);
   mount(requestRoutes, deps);
   mount(tenancyRoutes, deps);
   mount(cacheRoutes, deps);

@@ -94,6 +94,7 @@ export async function answerFromCache(
     outputTokens: entry.outputTokens,
     cachedFrom: entry.requestId,
     latencyMs: Date.now() - hit.startedAt,
+    endUser: r.route.context.userId,
   });
   return {
     source: 'cache',

@@ -111,6 +111,8 @@ export async function submitRequest(
       requestedModel: req.route.requestedModel,
       body: req.body,
       bodyHash,
+      // Whom it was for (the body's `user`, Anthropic's metadata.user_id, X-Switchyard-User): the console filters by it.
+      endUser: req.route.context.userId,
     }),
   );
   if (row.body_hash !== bodyHash || row.tenant_id !== req.tenantId) {

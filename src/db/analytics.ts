@@ -11,6 +11,7 @@ export const GROUPS = {
   provider: 'provider',
   model: 'model',
   tenant: 'tenant_id',
+  operation: 'operation',
 } as const;
 export type Group = keyof typeof GROUPS;
 
@@ -19,6 +20,7 @@ export interface AnalyticsRow {
   provider?: string | null;
   model?: string | null;
   tenant?: string;
+  operation?: string;
   requests: number;
   succeeded: number;
   failed: number;

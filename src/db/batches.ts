@@ -83,19 +83,24 @@ export async function getBatch(db: Queryable, batchId: string): Promise<BatchRow
   return res.rows[0];
 }
 
+/**
+ * Batches newest first (created_at desc, id desc), of one tenant or all (undefined) and of one kind
+ * or all; `after`: the last id of the previous page (keyset, never OFFSET).
+ */
 export async function listBatches(
   db: Queryable,
-  tenantId: string,
-  kind: BatchKind,
+  tenantId: string | undefined,
+  kind: BatchKind | undefined,
   opts: { limit: number; after?: string },
 ): Promise<BatchRow[]> {
   const res = await db.query<BatchRow>(
-    `select ${BATCH_COLUMNS} from batches where tenant_id = $1 and kind = $2
-       -- The cursor counts only as one of the caller's own batches of this kind: another
-       -- tenant's id must read exactly as an unknown one (an empty page), or it tells it exists.
-       and ($3::text is null or created_at < (select created_at from batches where id = $3 and tenant_id = $1 and kind = $2))
+    `select ${BATCH_COLUMNS} from batches b where ($1::text is null or tenant_id = $1) and ($2::text is null or kind = $2)
+       -- The cursor counts only as one of the batches this caller may list: another tenant's id
+       -- must read exactly as an unknown one (an empty page), or it tells it exists.
+       and ($3::text is null or (created_at, id) < (select c.created_at, c.id from batches c
+             where c.id = $3 and ($1::text is null or c.tenant_id = $1) and ($2::text is null or c.kind = $2)))
      order by created_at desc, id desc limit $4`,
-    [tenantId, kind, opts.after ?? null, opts.limit],
+    [tenantId ?? null, kind ?? null, opts.after ?? null, opts.limit],
   );
   return res.rows;
 }

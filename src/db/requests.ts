@@ -16,6 +16,8 @@ export interface NewRequest {
   requestedModel: string;
   body: unknown;
   bodyHash: string;
+  /** The end user it was made for (OpenAI's `user`, Anthropic's `metadata.user_id`, X-Switchyard-User). */
+  endUser?: string;
 }
 
 export interface RequestRow {
@@ -47,13 +49,16 @@ export interface RequestRow {
   cached_from: string | null;
   /** What the outcome added to the decision's notes (a continued stream's line), or null. */
   notes: string[] | null;
+  /** The end user it was made for, when the client named one. */
+  end_user: string | null;
+  batch_id: string | null;
 }
 
 /** Inserts the request unless it exists; returns the stored row either way (idempotent retries). */
 export async function insertRequest(db: Queryable, r: NewRequest): Promise<{ row: RequestRow; created: boolean }> {
   const ins = await db.query<RequestRow>(
-    `insert into requests (request_id, workflow_id, tenant_id, idempotency_key, operation, requested_model, body, body_hash)
-     values ($1, $2, $3, $4, $5, $6, $7, $8)
+    `insert into requests (request_id, workflow_id, tenant_id, idempotency_key, operation, requested_model, body, body_hash, end_user)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
      on conflict (request_id) do nothing returning *`,
     [
       r.requestId,
@@ -64,6 +69,7 @@ export async function insertRequest(db: Queryable, r: NewRequest): Promise<{ row
       r.requestedModel,
       JSON.stringify(r.body),
       r.bodyHash,
+      r.endUser ?? null,
     ],
   );
   if (ins.rows[0]) return { row: ins.rows[0], created: true };
@@ -405,13 +411,14 @@ export async function recordCacheHit(
     outputTokens: number;
     cachedFrom: string;
     latencyMs: number;
+    endUser?: string;
   },
 ): Promise<Date> {
   const res = await db.query<{ created_at: Date }>(
     `insert into requests (request_id, workflow_id, tenant_id, operation, requested_model, body, body_hash, status,
                            provider, model, response, input_tokens, output_tokens, cost_usd, latency_ms,
-                           completed_at, cache_hit, cached_from)
-     values ($1, '', $2, $3, $4, $5, $6, 'succeeded', $7, $8, $9, $10, $11, 0, $12, now(), true, $13)
+                           completed_at, cache_hit, cached_from, end_user)
+     values ($1, '', $2, $3, $4, $5, $6, 'succeeded', $7, $8, $9, $10, $11, 0, $12, now(), true, $13, $14)
      returning created_at`,
     [
       r.requestId,
@@ -427,6 +434,7 @@ export async function recordCacheHit(
       r.outputTokens,
       r.latencyMs,
       r.cachedFrom,
+      r.endUser ?? null,
     ],
   );
   return res.rows[0]!.created_at;

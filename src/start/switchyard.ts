@@ -343,6 +343,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         secrets: secretStore,
         health,
         logger,
+        // The dev server's UI when it runs here, else the one configured (none: no links).
+        ...((devServer?.uiUrl ?? config.TEMPORAL_UI_URL) && {
+          temporalUi: { url: (devServer?.uiUrl ?? config.TEMPORAL_UI_URL)!, namespace: config.TEMPORAL_NAMESPACE },
+        }),
         batches: {
           maxConcurrency: config.SWITCHYARD_BATCH_MAX_CONCURRENCY,
           recheckMs: config.SWITCHYARD_BATCH_RECHECK_MS,

@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
 import pino from 'pino';
-import { createApp } from '../../src/api/app';
+import { createApp, type ApiDeps } from '../../src/api/app';
 import type { Db } from '../../src/db';
 import { defaultCatalog } from '../../src/domain/catalog';
 import { connectClosable } from '../../src/temporal/closableConnection';
@@ -19,7 +19,8 @@ export interface OfflineApp {
   stop(): Promise<void>;
 }
 
-export async function startOfflineApp(db: Db, configDb: Db = db): Promise<OfflineApp> {
+/** `extra`: more of the app's dependencies (the Temporal UI it links to, say). */
+export async function startOfflineApp(db: Db, configDb: Db = db, extra: Partial<ApiDeps> = {}): Promise<OfflineApp> {
   const closable = await connectClosable({ address: '127.0.0.1:1', connectTimeout: 200 }, { lazy: true });
   const app = createApp({
     db,
@@ -28,6 +29,7 @@ export async function startOfflineApp(db: Db, configDb: Db = db): Promise<Offlin
     requestTimeoutMs: 5_000,
     configStore: await testConfigStore(configDb, { catalog: defaultCatalog({ simulated: true }) }),
     logger: pino({ level: 'silent' }),
+    ...extra,
   });
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

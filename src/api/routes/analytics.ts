@@ -1,6 +1,6 @@
 /**
  * Analytics (seeds 000, 001, 002): `GET /v1/analytics` (usage, cost, latency percentiles,
- * fallback and cache-hit rates by day, provider, model and tenant), `GET /v1/stats` (the last 24
+ * fallback and cache-hit rates by day, provider, model, tenant and operation), `GET /v1/stats` (the last 24
  * hours in short) and `GET /v1/analytics/variants` (a weighted rule's targets compared, with
  * significance tests). Computed in SQL from the request records; a tenant sees its own, an
  * operator every tenant's (or one, with `tenant`).
@@ -24,7 +24,7 @@ export const AnalyticsQuery = z
     group_by: z
       .string()
       .regex(
-        /^(day|provider|model|tenant)(,(day|provider|model|tenant))*$/,
+        /^(day|provider|model|tenant|operation)(,(day|provider|model|tenant|operation))*$/,
         `a comma-separated list of ${Object.keys(GROUPS).join(', ')}`,
       )
       .optional(),

@@ -10,7 +10,7 @@ import type { Db } from '../../db';
 import * as batches from '../../db/batches';
 import {
   DocumentSchema,
-  etaSeconds,
+  batchProgress,
   isFinished,
   OperationBatchOptionsSchema,
   SummarizeOptionsSchema,
@@ -24,7 +24,7 @@ import { findModel } from '../../domain/catalog';
 import { AUTO_MODELS, RouteContextSchema, type RouteContext } from '../../domain/policy';
 import type { ConfigStore } from '../../services/configStore';
 import type { UrlPolicy } from '../../services/urlPolicy';
-import { actorOf, authOf } from '../auth';
+import { actorOf, authOf, hasRole, tenantFilterOf, tenantInScope } from '../auth';
 import {
   cancelBatchJob,
   issueOf,
@@ -130,30 +130,36 @@ export async function batchOptionsOf(
   };
 }
 
+/** A batch's progress, rate, time left and why it waits (both batch shapes show them). */
+export const progressOf = (row: batches.BatchRow, totals: batches.BatchTotals) =>
+  batchProgress({
+    done: totals.done,
+    failed: totals.failed,
+    total: row.total,
+    startedAt: row.started_at ? new Date(row.started_at).toISOString() : null,
+    finishedAt: row.finished_at ? new Date(row.finished_at).toISOString() : null,
+    now: Date.now(),
+    status: row.status,
+    statusReason: row.status_reason,
+  });
+
 /** The batch as the API shows it: status, counts, usage so far, and an ETA from the observed rate. */
 export async function batchView(db: Db, row: batches.BatchRow) {
   const totals = await batches.batchTotals(db, row.id);
   const pending = Math.max(0, row.total - totals.done - totals.failed);
-  const eta =
-    row.status === 'running' || row.status === 'waiting'
-      ? etaSeconds({
-          done: totals.done,
-          failed: totals.failed,
-          total: row.total,
-          startedAt: row.started_at?.toISOString(),
-          now: Date.now(),
-        })
-      : undefined;
+  const { eta_seconds, ...progress } = progressOf(row, totals);
   return {
     id: row.id,
     object: `${row.kind}.batch`,
+    tenant_id: row.tenant_id,
     status: row.status,
     status_reason: row.status_reason,
     cancel_requested: row.cancelled_at !== null,
     counts: { total: row.total, done: totals.done, failed: totals.failed, pending },
     usage: { input_tokens: totals.input_tokens, output_tokens: totals.output_tokens, requests: totals.requests },
     cost_usd: totals.cost_usd,
-    eta_seconds: eta ?? null,
+    eta_seconds,
+    ...progress,
     options: {
       model: row.options.model,
       ...(row.kind === 'summarize' && { maxWords: row.options.maxWords, style: row.options.style }),
@@ -169,10 +175,20 @@ export async function batchView(db: Db, row: batches.BatchRow) {
   };
 }
 
-/** The caller's tenant's batch of this kind, or 404 (another tenant's batch is not found either). */
-export async function ownBatch(db: Db, req: Request, kind: batches.BatchRow['kind']): Promise<batches.BatchRow> {
+/**
+ * The caller's tenant's batch of this kind, or 404 (another tenant's batch is not found either).
+ * `read`: only to show it, which an operator may do for any tenant's (the console lists them all).
+ */
+export async function ownBatch(
+  db: Db,
+  req: Request,
+  kind: batches.BatchRow['kind'],
+  use: 'read' | 'change' = 'change',
+): Promise<batches.BatchRow> {
   const row = await batches.getBatch(db, String(req.params.id));
-  if (!row || row.tenant_id !== authOf(req).tenantId || row.kind !== kind)
+  const auth = authOf(req);
+  const mayRead = row && (row.tenant_id === auth.tenantId || (use === 'read' && hasRole(auth, 'operator')));
+  if (!row || !mayRead || row.kind !== kind)
     throw HttpError.notFound(`No batch with id '${req.params.id}'.`, { param: 'id', code: 'batch_not_found' });
   return row;
 }
@@ -200,6 +216,13 @@ const ResultsPending = z.object({
   counts: z.object({ total: z.number(), done: z.number(), failed: z.number(), pending: z.number() }),
   eta_seconds: z.number().nullable(),
   batch_url: z.string(),
+});
+
+/** A page of batches: `after` is the last id of the previous page. */
+export const BatchListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  after: z.string().max(64).optional(),
+  tenant: z.string().min(1).max(256).optional(),
 });
 
 /** A page of batches, as the docs show it. */
@@ -288,18 +311,17 @@ export const batchRoutes = routeSpecs<BatchDeps>([
   {
     method: 'get',
     path: BASE,
-    summary: "Your tenant's batches",
+    summary: "Your tenant's batches (an operator: every tenant's, or `tenant`'s), newest first",
     tag: 'batches',
     role: 'member',
+    query: BatchListQuery,
     response: batchList,
-    errors: [401],
+    errors: [400, 401, 404],
     handle: async (deps, req, res) => {
-      const { tenantId } = authOf(req);
-      const q = validate(
-        z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().max(64).optional() }),
-        req.query,
-      );
-      const rows = await batches.listBatches(deps.db, tenantId, kindOf(req), { limit: q.limit + 1, after: q.after });
+      const q = validate(BatchListQuery, req.query);
+      // A tenant's own batches; an operator's: every tenant's, or the one it names.
+      const tenant = q.tenant !== undefined ? tenantInScope(req, q.tenant) : tenantFilterOf(req);
+      const rows = await batches.listBatches(deps.db, tenant, kindOf(req), { limit: q.limit + 1, after: q.after });
       const data = await Promise.all(rows.slice(0, q.limit).map((r) => batchView(deps.db, r)));
       res.json({ object: 'list', data, has_more: rows.length > q.limit });
     },
@@ -313,7 +335,7 @@ export const batchRoutes = routeSpecs<BatchDeps>([
     role: 'member',
     errors: [401, 404],
     handle: async (deps, req, res) => {
-      res.json(await batchView(deps.db, await ownBatch(deps.db, req, kindOf(req))));
+      res.json(await batchView(deps.db, await ownBatch(deps.db, req, kindOf(req), 'read')));
     },
   },
 

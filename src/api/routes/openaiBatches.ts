@@ -12,7 +12,7 @@ import { z } from 'zod';
 import * as batches from '../../db/batches';
 import { batchObject, fileObject } from '../../domain/batch/openai';
 import { OpenAIBatchLineSchema, type BatchOptions } from '../../domain/batch/spec';
-import { actorOf, authOf } from '../auth';
+import { actorOf, authOf, tenantFilterOf, tenantInScope } from '../auth';
 import {
   cancelBatchJob,
   MAX_LINE_BYTES,
@@ -27,7 +27,10 @@ import { routeContext } from '../context';
 import { HttpError } from '../errors';
 import { RecordSpool } from '../uploadSpool';
 import { validate } from '../validate';
-import { batchList, ownBatch, streamPages, type BatchDeps } from './batches';
+import { BatchListQuery, batchList, batchView, ownBatch, progressOf, streamPages, type BatchDeps } from './batches';
+
+/** `kind`: OpenAI's batches (the default: what an OpenAI client lists), or every kind (the console). */
+const OpenAIBatchListQuery = BatchListQuery.extend({ kind: z.enum(['openai', 'all']).default('openai') });
 import { routeSpecs } from '../routeSpec';
 
 const outputFileId = (batchId: string) => `file-${batchId}-output`;
@@ -136,7 +139,7 @@ const ownFile = async (deps: BatchDeps, req: Request) => {
 const openaiView = async (deps: BatchDeps, row: batches.BatchRow) => {
   const totals = await batches.batchTotals(deps.db, row.id);
   const finished = row.status === 'completed' || row.status === 'cancelled' || row.status === 'failed';
-  return batchObject({
+  const object = batchObject({
     id: row.id,
     status: row.status,
     endpoint: row.options.endpoint ?? '/v1/chat/completions',
@@ -153,6 +156,8 @@ const openaiView = async (deps: BatchDeps, row: batches.BatchRow) => {
     outputFileId: finished && totals.done > 0 ? outputFileId(row.id) : null,
     errorFileId: finished && totals.failed > 0 ? errorFileId(row.id) : null,
   });
+  // OpenAI's object, then what a progress view needs besides (clients ignore fields they do not know).
+  return { ...object, tenant_id: row.tenant_id, cost_usd: totals.cost_usd, ...progressOf(row, totals) };
 };
 
 export const openaiBatchRoutes = routeSpecs<BatchDeps>([
@@ -327,19 +332,21 @@ export const openaiBatchRoutes = routeSpecs<BatchDeps>([
   {
     method: 'get',
     path: '/v1/batches',
-    summary: 'OpenAI batches',
+    summary: 'OpenAI batches (`kind=all`: every kind of batch, each in its own shape), newest first',
     tag: 'batches',
     role: 'member',
+    query: OpenAIBatchListQuery,
     response: batchList,
-    errors: [401],
+    errors: [400, 401, 404],
     handle: async (deps, req, res) => {
-      const { tenantId } = authOf(req);
-      const q = validate(
-        z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), after: z.string().max(64).optional() }),
-        req.query,
+      const q = validate(OpenAIBatchListQuery, req.query);
+      // A tenant's own batches; an operator's: every tenant's, or the one it names.
+      const tenant = q.tenant !== undefined ? tenantInScope(req, q.tenant) : tenantFilterOf(req);
+      const kind = q.kind === 'all' ? undefined : 'openai';
+      const rows = await batches.listBatches(deps.db, tenant, kind, { limit: q.limit + 1, after: q.after });
+      const data = await Promise.all(
+        rows.slice(0, q.limit).map((r) => (r.kind === 'openai' ? openaiView(deps, r) : batchView(deps.db, r))),
       );
-      const rows = await batches.listBatches(deps.db, tenantId, 'openai', { limit: q.limit + 1, after: q.after });
-      const data = await Promise.all(rows.slice(0, q.limit).map((r) => openaiView(deps, r)));
       res.json({
         object: 'list',
         data,
@@ -358,7 +365,7 @@ export const openaiBatchRoutes = routeSpecs<BatchDeps>([
     role: 'member',
     errors: [401, 404],
     handle: async (deps, req, res) => {
-      res.json(await openaiView(deps, await ownBatch(deps.db, req, 'openai')));
+      res.json(await openaiView(deps, await ownBatch(deps.db, req, 'openai', 'read')));
     },
   },
 

@@ -1,12 +1,28 @@
-/** `GET /v1/requests/:id`: a request's record (status, decision, attempts, usage and answer), for the caller's tenant. */
+/**
+ * `GET /v1/requests/:id`: a request's record (status, decision, attempts, usage and answer), for
+ * the caller's tenant (an operator: any tenant's), with a link to its workflow in the Temporal UI.
+ */
 import { getRequest, listAttempts } from '../../db/requests';
 import type { Db } from '../../db';
-import { authOf } from '../auth';
+import { authOf, hasRole } from '../auth';
 import { HttpError } from '../errors';
 import { routeSpecs } from '../routeSpec';
 import { timingJson, timingOf } from '../../domain/timing';
 
-export const requestRoutes = routeSpecs<{ db: Db }>([
+/** Where the Temporal UI is, and the namespace the workflows run in. */
+export interface TemporalUi {
+  url: string;
+  namespace: string;
+}
+
+/** The Temporal UI's page of a workflow (`<ui>/namespaces/<ns>/workflows/<id>`), or null (no UI known, or a cache hit: no workflow). */
+export function temporalUiLink(ui: TemporalUi | undefined, workflowId: string): string | null {
+  if (!ui || !workflowId) return null;
+  const base = ui.url.replace(/\/+$/, '');
+  return `${base}/namespaces/${encodeURIComponent(ui.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+export const requestRoutes = routeSpecs<{ db: Db; temporalUi?: TemporalUi }>([
   {
     method: 'get',
     path: '/v1/requests/:id',
@@ -15,15 +31,18 @@ export const requestRoutes = routeSpecs<{ db: Db }>([
     role: 'member',
     errors: [401, 404],
     handle: async (deps, req, res) => {
-      const { tenantId } = authOf(req);
+      const auth = authOf(req);
       const row = await getRequest(deps.db, String(req.params.id));
       // Another tenant's request is reported as missing, not forbidden: ids must not leak.
-      if (!row || row.tenant_id !== tenantId)
+      if (!row || (row.tenant_id !== auth.tenantId && !hasRole(auth, 'operator')))
         throw HttpError.notFound(`No request with id '${req.params.id}'.`, { param: 'id', code: 'request_not_found' });
       const attempts = await listAttempts(deps.db, row.request_id);
       res.json({
         request_id: row.request_id,
         workflow_id: row.workflow_id,
+        tenant_id: row.tenant_id,
+        user: row.end_user,
+        batch_id: row.batch_id,
         status: row.status,
         operation: row.operation,
         requested_model: row.requested_model,
@@ -55,6 +74,7 @@ export const requestRoutes = routeSpecs<{ db: Db }>([
         cached_from: row.cached_from,
         created_at: row.created_at,
         completed_at: row.completed_at,
+        links: { temporal_ui: temporalUiLink(deps.temporalUi, row.workflow_id) },
       });
     },
   },

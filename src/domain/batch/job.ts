@@ -165,3 +165,23 @@ export function etaSeconds(p: Progress): number | undefined {
   if (elapsed <= 0) return undefined;
   return Math.max(0, Math.round(((p.total - finished) * elapsed) / finished));
 }
+
+/**
+ * What a progress view shows of a batch: counts, the rate since it started (finished items per
+ * minute, until it finished; null before the first item ends), the time left while it runs, and
+ * why it waits (the reason the workflow recorded: a budget, a breaker, a rate limit), else null.
+ */
+export function batchProgress(
+  p: Progress & { finishedAt?: string | null; status: BatchStatus; statusReason: string | null },
+) {
+  const finished = p.done + p.failed;
+  const end = p.finishedAt ? Date.parse(p.finishedAt) : p.now;
+  const minutes = p.startedAt ? (end - Date.parse(p.startedAt)) / 60_000 : 0;
+  const open = p.status === 'running' || p.status === 'waiting';
+  return {
+    progress: { total: p.total, completed: p.done, failed: p.failed },
+    rate_per_minute: finished > 0 && minutes > 0 ? finished / minutes : null,
+    eta_seconds: open ? (etaSeconds(p) ?? null) : null,
+    waiting_reason: p.status === 'waiting' ? p.statusReason : null,
+  };
+}

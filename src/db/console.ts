@@ -1,0 +1,235 @@
+/**
+ * The operator console's reads (issue 25): the request list (keyset-paged, filtered), an analytics
+ * series in time buckets, the last provider errors and the configuration's versions. Everything is
+ * filtered, ordered, limited and aggregated in SQL, on the indexes of migration 017.
+ */
+import type { Bucket, RequestCursor } from '../domain/consoleData';
+import { OTHER_KEY, TOP_KEYS } from '../domain/consoleData';
+import type { Queryable, SqlParam } from './index';
+
+/** Placeholders numbered in the order their values are pushed. */
+class Params {
+  readonly values: SqlParam[] = [];
+  add(v: SqlParam): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+}
+
+export interface RequestListFilter {
+  tenant?: string;
+  model?: string;
+  provider?: string;
+  status?: string;
+  operation?: string;
+  user?: string;
+  batch?: string;
+  from?: Date;
+  to?: Date;
+  /** A request id or workflow id prefix. */
+  q?: string;
+}
+
+export interface RequestListRow {
+  request_id: string;
+  workflow_id: string;
+  tenant_id: string;
+  status: string;
+  operation: string;
+  requested_model: string;
+  provider: string | null;
+  model: string | null;
+  user: string | null;
+  batch_id: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: number | null;
+  latency_ms: number | null;
+  cache_hit: boolean;
+  created_at: Date;
+  completed_at: Date | null;
+}
+
+/** LIKE's own characters in a prefix, escaped: `q=a_b` finds ids starting `a_b`, not `aXb`. */
+const likePrefix = (s: string) => `${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/**
+ * One page of requests, newest first: `limit` rows after `cursor` (keyset on created_at desc,
+ * request_id desc, never OFFSET), and the cursor of the last one when there are more.
+ */
+export async function listRequests(
+  db: Queryable,
+  f: RequestListFilter,
+  page: { limit: number; cursor?: RequestCursor },
+): Promise<{ rows: RequestListRow[]; next?: RequestCursor }> {
+  const p = new Params();
+  const where: string[] = [];
+  const eq = (col: string, v: string | undefined) => v !== undefined && where.push(`${col} = ${p.add(v)}`);
+  eq('tenant_id', f.tenant);
+  eq('model', f.model);
+  eq('provider', f.provider);
+  eq('status', f.status);
+  eq('operation', f.operation);
+  eq('end_user', f.user);
+  eq('batch_id', f.batch);
+  if (f.from) where.push(`created_at >= ${p.add(f.from)}`);
+  if (f.to) where.push(`created_at < ${p.add(f.to)}`);
+  if (f.q !== undefined) {
+    const prefix = p.add(likePrefix(f.q));
+    where.push(`(request_id like ${prefix} or workflow_id like ${prefix})`);
+  }
+  if (page.cursor) {
+    // The microseconds are exact in an interval (a float's epoch seconds would round them).
+    const at = `(timestamptz 'epoch' + ${p.add(page.cursor.createdMicros)}::bigint * interval '1 microsecond')`;
+    where.push(`(created_at, request_id) < (${at}, ${p.add(page.cursor.requestId)})`);
+  }
+  const res = await db.query<RequestListRow & { created_micros: string }>(
+    `select request_id, workflow_id, tenant_id, status, operation, requested_model, provider, model,
+            end_user as "user", batch_id, input_tokens, output_tokens, cost_usd::float8 as cost_usd, latency_ms,
+            cache_hit, created_at, completed_at,
+            ((extract(epoch from created_at) * 1000000)::bigint)::text as created_micros
+       from requests
+      ${where.length ? `where ${where.join(' and ')}` : ''}
+      order by created_at desc, request_id desc
+      limit ${p.add(page.limit + 1)}`,
+    p.values,
+  );
+  const more = res.rows.length > page.limit;
+  const rows = res.rows.slice(0, page.limit);
+  const last = rows.at(-1);
+  return {
+    rows: rows.map(({ created_micros: _, ...r }) => r),
+    ...(more && last && { next: { createdMicros: last.created_micros, requestId: last.request_id } }),
+  };
+}
+
+export const SERIES_BY = { provider: 'provider', model: 'model', operation: 'operation', tenant: 'tenant_id' } as const;
+export type SeriesBy = keyof typeof SERIES_BY;
+
+export interface SeriesRow {
+  t: Date;
+  key: string | null;
+  requests: number;
+  succeeded: number;
+  failed: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+  fallback_rate: number;
+  cache_hit_rate: number;
+}
+
+/**
+ * Finished requests in [from, to) per UTC bucket and (with `by`) per key: the TOP_KEYS keys with
+ * the most requests in the whole window keep their name, the rest are one row `other` per bucket
+ * (summed in SQL, so its percentiles are those of its requests, not an average of averages).
+ */
+export async function series(
+  db: Queryable,
+  q: {
+    from: Date;
+    to: Date;
+    bucket: Bucket;
+    by?: SeriesBy;
+    tenant?: string;
+    provider?: string;
+    model?: string;
+    operation?: string;
+  },
+): Promise<SeriesRow[]> {
+  const p = new Params();
+  const where = [`created_at >= ${p.add(q.from)}`, `created_at < ${p.add(q.to)}`, `status in ('succeeded', 'failed')`];
+  const eq = (col: string, v: string | undefined) => v !== undefined && where.push(`${col} = ${p.add(v)}`);
+  eq('tenant_id', q.tenant);
+  eq('provider', q.provider);
+  eq('model', q.model);
+  eq('operation', q.operation);
+  const keyCol = q.by ? SERIES_BY[q.by] : 'null::text';
+  const res = await db.query<SeriesRow>(
+    `with r as (
+       select date_trunc(${p.add(q.bucket)}, created_at, 'UTC') as t, ${keyCol} as k, status, input_tokens,
+              output_tokens, cost_usd, latency_ms, cache_hit,
+              -- Fell back as /v1/analytics counts it: attempts of more than one candidate.
+              (select count(distinct a.candidate_index) from request_attempts a
+                where a.request_id = requests.request_id) > 1 as fell_back
+         from requests
+        where ${where.join(' and ')}),
+     top as (select k from r group by k order by count(*) desc, k limit ${TOP_KEYS}),
+     keyed as (
+       select r.*, case when ${q.by ? 'exists (select 1 from top where top.k is not distinct from r.k)' : 'true'}
+                        then r.k else '${OTHER_KEY}' end as key
+         from r)
+     select t, key,
+            count(*)::int as requests,
+            (count(*) filter (where status = 'succeeded'))::int as succeeded,
+            (count(*) filter (where status = 'failed'))::int as failed,
+            coalesce(sum(input_tokens), 0)::int as input_tokens,
+            coalesce(sum(output_tokens), 0)::int as output_tokens,
+            coalesce(sum(cost_usd), 0)::float8 as cost_usd,
+            percentile_cont(0.5) within group (order by latency_ms)::float8 as p50_ms,
+            percentile_cont(0.95) within group (order by latency_ms)::float8 as p95_ms,
+            percentile_cont(0.99) within group (order by latency_ms)::float8 as p99_ms,
+            avg(fell_back::int)::float8 as fallback_rate,
+            avg(cache_hit::int)::float8 as cache_hit_rate
+       from keyed
+      group by t, key
+      order by t, key nulls first`,
+    p.values,
+  );
+  return res.rows;
+}
+
+export interface ProviderErrorRow {
+  at: Date;
+  provider: string;
+  model: string;
+  request_id: string;
+  tenant_id: string;
+  error_type: string;
+  status: number | null;
+  message: string | null;
+}
+
+/** The last failed provider calls, newest first (every tenant's: an operator's view). */
+export async function providerErrors(
+  db: Queryable,
+  q: { provider?: string; model?: string; limit: number },
+): Promise<ProviderErrorRow[]> {
+  const p = new Params();
+  const where = ['a.error_type is not null'];
+  if (q.provider !== undefined) where.push(`a.provider = ${p.add(q.provider)}`);
+  if (q.model !== undefined) where.push(`a.model = ${p.add(q.model)}`);
+  const res = await db.query<ProviderErrorRow>(
+    `select a.started_at as at, a.provider, a.model, a.request_id, r.tenant_id, a.error_type, a.status,
+            a.error_message as message
+       from request_attempts a join requests r on r.request_id = a.request_id
+      where ${where.join(' and ')}
+      order by a.started_at desc, a.request_id desc
+      limit ${p.add(q.limit)}`,
+    p.values,
+  );
+  return res.rows;
+}
+
+export interface ConfigVersionSummary {
+  version: number;
+  source: string;
+  created_at: Date;
+}
+
+/** Configuration versions, newest first, those below `before` when given; one more than `limit` tells of more. */
+export async function listConfigVersions(
+  db: Queryable,
+  q: { before?: number; limit: number },
+): Promise<{ rows: ConfigVersionSummary[]; more: boolean }> {
+  const res = await db.query<ConfigVersionSummary>(
+    `select version, source, created_at from config_versions
+      where ($1::int is null or version < $1::int)
+      order by version desc limit $2`,
+    [q.before ?? null, q.limit + 1],
+  );
+  return { rows: res.rows.slice(0, q.limit), more: res.rows.length > q.limit };
+}

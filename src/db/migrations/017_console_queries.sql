@@ -1,0 +1,26 @@
+-- The operator console's queries (issue 25), kept fast at 100,000 requests and more.
+--
+-- The end user a request was made for (OpenAI's `user`, Anthropic's `metadata.user_id`, the
+-- X-Switchyard-User header): the console filters by it. Set once, by the API, as the row is written.
+alter table requests add column end_user text;
+
+-- The request list pages by keyset on (created_at desc, request_id desc), for one tenant or all:
+-- each page is an index range scan however deep it is. The tenant index replaces 001's, which it covers.
+create index requests_created_id_idx on requests (created_at desc, request_id desc);
+create index requests_tenant_created_id_idx on requests (tenant_id, created_at desc, request_id desc);
+drop index requests_tenant_created_idx;
+-- The list's filters a page is often opened with, each in the list's order.
+create index requests_end_user_created_idx on requests (end_user, created_at desc, request_id desc)
+  where end_user is not null;
+create index requests_model_created_idx on requests (model, created_at desc, request_id desc);
+create index requests_status_created_idx on requests (status, created_at desc, request_id desc);
+-- `q`: a request id or workflow id prefix (text_pattern_ops: LIKE 'prefix%' uses it under any collation).
+create index requests_request_id_pattern_idx on requests (request_id text_pattern_ops);
+create index requests_workflow_id_pattern_idx on requests (workflow_id text_pattern_ops);
+
+-- The last provider errors: attempts that failed, newest first.
+create index request_attempts_errors_idx on request_attempts (started_at desc)
+  where error_type is not null;
+
+-- Every tenant's batches (an operator's list), keyset-paged as the request list is.
+create index batches_created_id_idx on batches (created_at desc, id desc);
