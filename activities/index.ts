@@ -4,6 +4,7 @@
  * and fake provider servers while the worker passes the real pool, SDK clients and breaker port.
  * Workflows import only the type `Activities`.
  */
+import { createAlertActivities } from './alerts';
 import { createBatchActivities } from './batch';
 import { createBreakerProjectionActivities } from './breakerProjection';
 import { createBudgetWindowActivities } from './budgetWindow';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createOutcomeActivities(deps),
     ...createBreakerProjectionActivities(deps),
     ...createBatchActivities(deps),
+    ...createAlertActivities(deps),
   };
 }
 

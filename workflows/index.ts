@@ -3,3 +3,4 @@ export { routeRequest } from './routeRequest';
 export { providerHealth } from './providerHealth';
 export { budgetWindow } from './budgetWindow';
 export { batchSummarize, openaiBatch, operationBatch, batchItem } from './batch';
+export { alertMonitor } from './alertMonitor';

@@ -31,6 +31,9 @@ import { catalogPriceRoutes } from './routes/catalogPrices';
 import { modelRoutes } from './routes/models';
 import { policyRoutes } from './routes/policy';
 import { budgetRoutes } from './routes/budgets';
+import { alertRoutes } from './routes/alerts';
+import { alertsOf } from '../domain/alerts';
+import { RateLimitAlerts } from '../services/rateLimitAlerts';
 import { providerRoutes } from './routes/providers';
 import { anthropicMessageRoutes } from './routes/anthropicMessages';
 import { embeddingRoutes } from './routes/embeddings';
@@ -144,12 +147,17 @@ export function createApp(deps: ApiDeps): express.Express {
   if (deps.metrics) mount(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   // Authentication first: an anonymous caller's body is never parsed.
   app.use('/v1', requireApiKey(deps.db));
+  const rateAlerts = new RateLimitAlerts(
+    deps.db,
+    () => alertsOf(deps.configStore.current().config).rateLimitNearFraction,
+  );
   const limits = new Limits(
     (tenantId) => ({
       ...deps.defaultLimits,
       ...deps.configStore.current().config.tenants[tenantId]?.limits,
     }),
     deps.limitStore,
+    (use) => rateAlerts.note(use),
   );
   app.use('/v1', limits.rate);
   app.use(['/v1/admin/rules', '/v1/admin/overrides'], itemBodyGate);
@@ -187,6 +195,7 @@ export function createApp(deps: ApiDeps): express.Express {
   mount(catalogPriceRoutes, deps);
   mount(providerRoutes, deps);
   mount(budgetRoutes, deps);
+  mount(alertRoutes, deps);
   mount(modelRoutes, deps);
   mount(consoleRoutes, deps);
   mount(requestRoutes, deps);

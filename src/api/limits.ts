@@ -18,6 +18,8 @@ export class Limits {
   constructor(
     private readonly settingsFor: (tenantId: string) => LimitSettings,
     private readonly store: LimitStore = new MemoryLimitStore(),
+    /** Told of each counted request's use of its key's limit (rate-limit alerts). */
+    private readonly onUse?: (use: { tenantId: string; keyId: string; used: number; limit: number }) => void,
   ) {}
 
   /** Per key: requests per minute. */
@@ -26,6 +28,7 @@ export class Limits {
     const limit = this.settingsFor(tenantId).requestsPerMinute;
     if (limit === undefined) return next();
     const decision = await this.store.hit(`key:${keyId}`, limit);
+    if (decision.used !== undefined) this.onUse?.({ tenantId, keyId, used: decision.used, limit });
     if (decision.allowed) return next();
     next(
       new HttpError(429, 'rate_limit_error', `This API key is limited to ${limit} requests per minute.`, {

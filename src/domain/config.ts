@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { CatalogSchema, ComplianceSchema, findModel, RegionSchema } from './catalog';
 import { ClassifierSettingsSchema } from './llmClassifierSettings';
 import { BreakerSettingsSchema } from './breakerSettings';
+import { AlertSettingsSchema } from './alerts';
 import { TenantBudgetSchema } from './budget';
 import { SettingsSchema } from './settings';
 import { patternProblem, RULE_PATTERN } from './pattern';
@@ -227,6 +228,12 @@ export const SwitchyardConfigSchema = SettingsSchema.extend({
   tenants: z.record(z.string(), TenantPolicySchema).default({}),
   /** Circuit breakers, one per model endpoint (providerHealth workflows). */
   breakers: BreakerSettingsSchema.default(BreakerSettingsSchema.parse({})),
+  /**
+   * Operator alerts (src/domain/alerts.ts): webhooks, how often conditions are evaluated, the
+   * latency objective and the rate-limit fraction. Absent: defaults, no webhooks (the console
+   * still shows every alert).
+   */
+  alerts: AlertSettingsSchema.optional(),
 })
   .strict()
   .superRefine((c, ctx) => {

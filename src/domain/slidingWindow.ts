@@ -17,6 +17,10 @@ export type WindowDecision = { allowed: true } | { allowed: false; retryAfterMs:
 
 export const MINUTE_MS = 60_000;
 
+/** Requests in the sliding window ending now: the previous window's overlapping share plus the current's. */
+export const windowEstimate = (c: WindowCounts, windowMs = MINUTE_MS) =>
+  c.previous * (1 - c.elapsedMs / windowMs) + c.current;
+
 /** Whether one more request fits under `limit` per window; if not, when one will. */
 export function slidingWindow(c: WindowCounts, limit: number, windowMs = MINUTE_MS): WindowDecision {
   const estimate = c.previous * (1 - c.elapsedMs / windowMs) + c.current;

@@ -16,7 +16,10 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { MINUTE_MS, slidingWindow, type WindowDecision } from '../domain/slidingWindow';
+import { MINUTE_MS, slidingWindow, windowEstimate, type WindowDecision } from '../domain/slidingWindow';
+
+/** A decision, and the key's use of the sliding minute with this request counted (for alerts). */
+export type RateDecision = WindowDecision & { used?: number };
 
 export interface Lease {
   release(): void;
@@ -25,7 +28,7 @@ export interface Lease {
 export interface LimitStore {
   readonly kind: 'redis' | 'memory';
   /** Counts one request of `key` if it stays within `limit` per minute; else when to retry. */
-  hit(key: string, limit: number): Promise<WindowDecision>;
+  hit(key: string, limit: number): Promise<RateDecision>;
   /** One of `limit` slots of `key` until released, or undefined when all are taken. */
   acquire(key: string, limit: number): Promise<Lease | undefined>;
   close(): Promise<void>;
@@ -44,7 +47,7 @@ export class MemoryLimitStore implements LimitStore {
   private readonly inFlight = new Map<string, number>();
   private lastSweep = Date.now();
 
-  async hit(key: string, limit: number): Promise<WindowDecision> {
+  async hit(key: string, limit: number): Promise<RateDecision> {
     const now = Date.now();
     this.sweep(now);
     const start = now - (now % MINUTE_MS);
@@ -53,9 +56,10 @@ export class MemoryLimitStore implements LimitStore {
       w = { start, previous: w && w.start === start - MINUTE_MS ? w.current : 0, current: 0 };
       this.windows.set(key, w);
     }
-    const decision = slidingWindow({ previous: w.previous, current: w.current, elapsedMs: now - start }, limit);
+    const counts = { previous: w.previous, current: w.current, elapsedMs: now - start };
+    const decision = slidingWindow(counts, limit);
     if (decision.allowed) w.current++;
-    return decision;
+    return { ...decision, used: windowEstimate(counts) + (decision.allowed ? 1 : 0) };
   }
 
   async acquire(key: string, limit: number): Promise<Lease | undefined> {
@@ -182,7 +186,7 @@ export class RedisLimitStore implements LimitStore {
     }
   }
 
-  async hit(key: string, limit: number): Promise<WindowDecision> {
+  async hit(key: string, limit: number): Promise<RateDecision> {
     try {
       // The hash tag keeps a key's two windows in one slot of a Redis Cluster.
       const [allowed, previous, current, elapsedMs] = await this.redis.syRate(
@@ -191,9 +195,11 @@ export class RedisLimitStore implements LimitStore {
         MINUTE_MS,
       );
       this.available();
-      if (allowed === 1) return { allowed: true };
+      const used = windowEstimate({ previous, current, elapsedMs }) + (allowed === 1 ? 1 : 0);
+      if (allowed === 1) return { allowed: true, used };
       const decision = slidingWindow({ previous, current, elapsedMs }, limit);
-      return decision.allowed ? { allowed: false, retryAfterMs: 1_000 } : decision; // same formula: never differs
+      // same formula: never differs
+      return decision.allowed ? { allowed: false, retryAfterMs: 1_000, used } : { ...decision, used };
     } catch (err) {
       this.unavailable(err);
       return this.local.hit(key, limit);

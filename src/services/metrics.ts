@@ -5,6 +5,7 @@
  * windows and batch progress (shared state, so every process reports the same values).
  * The Temporal SDK's own worker metrics come from its runtime (SWITCHYARD_TEMPORAL_METRICS_PORT).
  */
+import { ALERT_KINDS } from '../domain/alerts';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db';
@@ -25,7 +26,9 @@ export type SwallowedSite =
   | 'api_key_touch'
   | 'pg_idle_client'
   | 'session_pin_write'
-  | 'llm_classifier';
+  | 'llm_classifier'
+  | 'alert_evaluation'
+  | 'alert_open';
 
 /**
  * Module-level (one per process, like the code that counts it: stores, clients, activities that
@@ -206,6 +209,20 @@ export class Metrics {
             { scope: r.scope, window: r.period },
             Number(r.limit_usd) - Number(r.spent_usd) - Number(r.reserved_usd),
           );
+      },
+    });
+    new Gauge({
+      name: 'switchyard_alerts_open',
+      help: 'Open alert episodes by kind (provider_down, budget_threshold, budget_exhausted, latency_slo, rate_limit_near)',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const res = await db.query<{ kind: string; n: string }>(
+          'select kind, count(*)::text as n from alerts where resolved_at is null group by kind',
+        );
+        for (const k of ALERT_KINDS) this.set({ kind: k }, 0);
+        for (const r of res.rows) this.set({ kind: r.kind }, Number(r.n));
       },
     });
     new Gauge({

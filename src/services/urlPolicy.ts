@@ -255,6 +255,7 @@ const literal = (host: string): ResolvedAddress => ({ address: host, family: hos
 export function urlsOf(config: {
   catalog: { providers: Array<{ baseUrl?: string }> };
   tenants: Record<string, { budget?: { webhookUrl?: string } }>;
+  alerts?: { webhooks: Array<{ url: string }> };
 }): Array<{ path: string; url: string }> {
   return [
     ...config.catalog.providers.flatMap((p, i) =>
@@ -263,6 +264,7 @@ export function urlsOf(config: {
     ...Object.entries(config.tenants).flatMap(([id, t]) =>
       t.budget?.webhookUrl ? [{ path: `tenants.${id}.budget.webhookUrl`, url: t.budget.webhookUrl }] : [],
     ),
+    ...(config.alerts?.webhooks ?? []).map((w, i) => ({ path: `alerts.webhooks.${i}.url`, url: w.url })),
   ];
 }
 

@@ -34,6 +34,7 @@ import { mountRoutes } from '../api/routeSpec';
 import { UrlPolicy } from '../services/urlPolicy';
 import { HealthClient } from '../clients/providerHealth';
 import { BudgetSupervisor } from '../clients/budgetWindow';
+import { ensureAlertMonitor } from '../clients/alertMonitor';
 import { AdapterRegistry } from '../providers/registry';
 import { SecretStore } from '../services/secretStore';
 import { startSimulatedProvider, type SimulatedProvider } from '../providers/simulated';
@@ -302,6 +303,9 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       );
       await budgetSupervisor.sync(configStore.current().config);
       configStore.onChange((v) => void budgetSupervisor.sync(v.config));
+      // The cluster's one alert monitor (alerts: breakers, budgets, latency, rate limits).
+      await ensureAlertMonitor(client, config.SWITCHYARD_TASK_QUEUE, logger);
+      configStore.onChange(() => void ensureAlertMonitor(client, config.SWITCHYARD_TASK_QUEUE, logger));
       cleanups.push(['stopping the workers', () => running.shutdown()]);
     }
 
