@@ -31,6 +31,9 @@ export async function api(path, { method = 'GET', query, body, headers = {} } = 
     method,
     headers: h,
     credentials: 'same-origin',
+    // Live data: some answers carry an ETag of the configuration version (admin endpoints), which
+    // would let the browser revalidate to a 304 and show usage that has since changed.
+    cache: 'no-store',
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (res.status === 204) return null;
@@ -280,7 +283,7 @@ export async function download(path, filename, { query } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null) url.searchParams.set(k, v);
   const headers = session.current ? { 'x-switchyard-csrf': session.current.csrf_token } : {};
-  const res = await fetch(url, { headers, credentials: 'same-origin' });
+  const res = await fetch(url, { headers, credentials: 'same-origin', cache: 'no-store' });
   if (!res.ok || res.status === 202) {
     const type = res.headers.get('content-type') || '';
     throw new ApiError(res.status, type.includes('json') ? await res.json() : null);

@@ -113,8 +113,9 @@ function budgetForm(tenantId, current, onSaved) {
           if (num(v[k]) !== undefined) body[k] = num(v[k]);
         if (v.webhookUrl) body.webhookUrl = v.webhookUrl;
         const r = await api(`/v1/admin/tenants/${encodeURIComponent(tenantId)}/budget`, { method: 'PUT', body });
-        await onSaved();
-        return `Saved (configuration version ${r.config_version}).`;
+        // The page redraws (this form with it): the confirmation goes above it.
+        await onSaved(`Budget of ${tenantId} saved (configuration version ${r.config_version}).`);
+        return undefined;
       },
     },
   );
@@ -129,10 +130,11 @@ export default {
     const admin = atLeast('admin');
     const chosen = ctx.query.get('tenant') || (operator ? 'all' : ctx.session.tenant_id);
     const body = h('div');
+    const saved = h('div', { dataset: { testid: 'budget-saved' } });
     const chooser = operator
       ? h('form', { class: 'filters' }, h('label', {}, 'Tenant', h('select', { dataset: { testid: 'budget-tenant' } })))
       : null;
-    replace(root, pageRoot('budgets', 'Budgets', chooser, body));
+    replace(root, pageRoot('budgets', 'Budgets', chooser, saved, body));
 
     let tenants = [ctx.session.tenant_id];
     if (operator) {
@@ -147,7 +149,7 @@ export default {
     }
     const shown = chosen === 'all' ? tenants : [chosen];
 
-    const load = async () => {
+    const load = async (message) => {
       // Budget alerts, when this server records alerts (else the windows' own "alerted" flag).
       let alerts = [];
       try {
@@ -187,6 +189,7 @@ export default {
       }
       if (cards.length === 0) cards.push(notice('No tenant has a budget. Choose a tenant to set one.'));
       replace(body, cards);
+      replace(saved, typeof message === 'string' ? notice(message, 'ok') : null);
     };
     await load();
     // Spent and reserved move with traffic; the form keeps what is typed (only the tables redraw
