@@ -74,7 +74,11 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
       [selector, re.source],
       { timeout },
     );
-  const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const shot = async (name: string) => {
+    // At the top, so the sticky header is where it belongs in the full-page picture.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  };
   const go = async (hash: string, name: string) => {
     await page.evaluate((h) => (location.hash = h), hash);
     await page.waitForSelector(`[data-page="${name}"]`);
@@ -318,7 +322,6 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
     const windowRow = await page.textContent('[data-testid="window-tenant:default-daily"]');
     expect(windowRow).toContain('$0.01 limit');
     expect(windowRow).toMatch(/in \d+ (h|min)/);
-    await shot('budgets');
   }, 90_000);
 
   it('shows the budget alert on the Alerts page and in the strip', async () => {
@@ -340,6 +343,11 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
     await page.waitForSelector('#alert-strip:not([hidden]) [data-testid="alert-strip-link"]', { timeout: 15_000 });
     expect(await page.textContent('[data-testid="alert-strip-link"]')).toMatch(/\d+\+? open alerts?/);
     await shot('alerts');
+
+    // The Budgets page lists it as sent for its window.
+    await go('#/budgets?tenant=default', 'budgets');
+    await textIs('[data-testid="window-tenant:default-daily"]', /budget_threshold/, 15_000);
+    await shot('budgets');
     expect(errors).toEqual([]);
     expect(await stopStack(stack!)).toBe(0);
   }, 90_000);

@@ -28,7 +28,8 @@ export function alertsOfWindow(alerts, tenantId, w) {
     if (d.scope && d.scope !== w.scope) return false;
     const period = d.window ?? d.period;
     if (period && period !== w.window) return false;
-    if (d.window_start && w.window_start && d.window_start !== w.window_start) return false;
+    const start = d.window_start ?? d.windowStart;
+    if (start && w.window_start && Date.parse(start) !== Date.parse(w.window_start)) return false;
     return true;
   });
 }

@@ -1,7 +1,6 @@
-// The Configuration page: configuration versions with a diff between any two (operator), the
-// routing dry run as a form (any key: POST /v1/route), rules and overrides with validation before
-// saving (admin: its tenant's; operator: all), and the audit log, paged (admin+). Sections a key
-// cannot use are not shown.
+// The Configuration page (admin+): configuration versions with a diff between any two (operator
+// only, hidden for admins), the routing dry run as a form (POST /v1/route), rules and overrides
+// with validation before saving (admin: its tenant's; operator: all), and the audit log, paged.
 import {
   api,
   atLeast,
@@ -111,7 +110,7 @@ function decisionView(r) {
     { dataset: { testid: 'decision' } },
     h(
       'div',
-      { class: 'tiles' },
+      { class: 'tiles compact' },
       [
         ['Chosen model', h('span', { dataset: { testid: 'chosen-model' } }, first ? first.modelId : 'none')],
         ['Strategy', d.strategy],
@@ -156,6 +155,8 @@ function decisionView(r) {
 }
 
 function dryRunSection() {
+  // The decision goes below the form (which is narrow), not inside it.
+  const result = h('div', { class: 'decision-out' });
   return section(
     'Routing dry run',
     h('p', { class: 'muted' }, 'The decision Switchyard would make for this request now, without calling any model.'),
@@ -177,7 +178,8 @@ function dryRunSection() {
       {
         submit: 'Decide',
         testid: 'dry-run',
-        onSubmit: async (v, out) => {
+        onSubmit: async (v) => {
+          replace(result);
           const headers = headerLines(v.headers);
           if (v.quality) headers['X-Switchyard-Quality'] = v.quality;
           if (v.subject) headers['X-Switchyard-Subject'] = v.subject;
@@ -187,11 +189,12 @@ function dryRunSection() {
             headers,
             body: { model: v.model || 'auto', messages: [{ role: 'user', content: v.prompt }] },
           });
-          replace(out, decisionView(r));
+          replace(result, decisionView(r));
           return undefined;
         },
       },
     ),
+    result,
   );
 }
 
@@ -231,6 +234,7 @@ function itemsSection(key, title) {
   const out = h('div', { dataset: { testid: `${key}-out` } });
   const editor = h('textarea', {
     rows: 10,
+    class: 'editor',
     dataset: { testid: `${key}-editor` },
     spellcheck: 'false',
   });
@@ -389,8 +393,10 @@ function auditSection() {
 export default {
   name: 'config',
   title: 'Configuration',
-  // The dry run is any key's; the other sections appear by role.
-  minRole: 'member',
+  // Admins manage their tenant's rules and overrides and read its audit log; versions are the
+  // operator's. (A member may call POST /v1/route itself, but the console shows members no
+  // configuration page.)
+  minRole: 'admin',
   async render(root) {
     const parts = [];
     const loads = [];

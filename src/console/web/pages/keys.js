@@ -166,6 +166,7 @@ export default {
           if (operator) body.tenant_id = v.tenant_id;
           const k = await api('/v1/keys', { method: 'POST', body });
           showSecret(k, 'Created: the');
+          createKey.reset();
           await loadKeys();
           return undefined;
         },
