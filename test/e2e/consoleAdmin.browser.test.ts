@@ -81,7 +81,7 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
   };
   const go = async (hash: string, name: string) => {
     await page.evaluate((h) => (location.hash = h), hash);
-    await page.waitForSelector(`[data-page="${name}"]`);
+    await page.waitForSelector(`#main [data-page="${name}"]`);
   };
   const startBatch = async (docs: number, concurrency: number) => {
     const documents = Array.from({ length: docs }, (_, i) => ({
@@ -314,7 +314,7 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
     }
     // The same address: a reload draws the page anew.
     await page.reload();
-    await page.waitForSelector('[data-page="budgets"]');
+    await page.waitForSelector('#main [data-page="budgets"]');
     const bar = '[data-testid="budget-bar-daily"]';
     await page.waitForSelector(bar);
     const width = await page.$eval(`${bar} .spent, ${bar} .over`, (el) => (el as HTMLElement).style.width);
@@ -323,6 +323,55 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
     expect(windowRow).toContain('$0.01 limit');
     expect(windowRow).toMatch(/in \d+ (h|min)/);
   }, 90_000);
+
+  it("an admin sees and manages only its own tenant's keys, budget and configuration", async () => {
+    // The operator creates the tenant on the page; its admin key through the API.
+    await go('#/keys', 'keys');
+    await page.fill('[data-testid="create-tenant"] input[name="id"]', 'acme');
+    await page.click('[data-testid="create-tenant"] button[type="submit"]');
+    await page.waitForSelector('[data-testid="tenant-acme"]');
+    const admin = await call('/v1/keys', { body: { name: 'acme-admin', role: 'admin', tenant_id: 'acme' } });
+    expect(admin.status).toBe(201);
+
+    const other = await browser!.newContext({ viewport: { width: 1400, height: 1000 } });
+    try {
+      const p = await other.newPage();
+      p.on('dialog', (d) => void d.accept());
+      await p.goto(`${base}/console`);
+      await p.fill('[data-testid="sign-in"] input[name="key"]', admin.json.key);
+      await p.click('[data-testid="sign-in"] button[type="submit"]');
+      await p.waitForSelector('[data-testid="who"]');
+      expect(await p.textContent('[data-testid="who"]')).toContain('acme · admin');
+
+      // Keys: no tenants section, only acme's keys, and no operator role to give.
+      await p.evaluate(() => (location.hash = '#/keys'));
+      await p.waitForSelector('[data-testid="keys"]');
+      expect(await p.$('[data-testid="tenants"]')).toBeNull();
+      const tenantsShown = await p.$$eval('[data-testid="keys"] tbody tr td:nth-child(4)', (tds) =>
+        tds.map((td) => td.textContent),
+      );
+      expect(new Set(tenantsShown)).toEqual(new Set(['acme']));
+      const roles = await p.$$eval('[data-testid="create-key"] select[name="role"] option', (os) =>
+        os.map((o) => (o as HTMLOptionElement).value),
+      );
+      expect(roles).toEqual(['member', 'admin']);
+
+      // Configuration: rules, overrides, audit and the dry run; no versions (the operator's).
+      await p.evaluate(() => (location.hash = '#/config'));
+      await p.waitForSelector('[data-testid="dry-run"]');
+      await p.waitForSelector('[data-testid="audit"]');
+      expect(await p.$('[data-testid="diff-form"]')).toBeNull();
+      expect(await p.textContent('[data-testid="rules"]')).not.toContain('mathematics');
+
+      // Budgets: its own tenant, no chooser, and the form to set it.
+      await p.evaluate(() => (location.hash = '#/budgets'));
+      await p.waitForSelector('[data-testid="budget-form"]');
+      expect(await p.$('[data-testid="budget-tenant"]')).toBeNull();
+      expect(await p.textContent('#main [data-page="budgets"]')).toContain('Tenant acme');
+    } finally {
+      await other.close();
+    }
+  }, 60_000);
 
   it('shows the budget alert on the Alerts page and in the strip', async () => {
     await go('#/alerts', 'alerts');
