@@ -102,6 +102,33 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
     return r.json.id as string;
   };
 
+  /** An OpenAI-format batch: the input file uploaded as the SDKs do (multipart), then the batch. */
+  const startOpenAIBatch = async (lines: number) => {
+    const jsonl = Array.from({ length: lines }, (_, i) =>
+      JSON.stringify({
+        custom_id: `line-${i + 1}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model: 'simulated/sim-mini', max_tokens: 30, messages: [{ role: 'user', content: `Line ${i + 1}` }] },
+      }),
+    ).join('\n');
+    const form = new FormData();
+    form.append('purpose', 'batch');
+    form.append('file', new Blob([jsonl], { type: 'application/jsonl' }), 'input.jsonl');
+    const up = await fetch(`${base}/v1/files`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}` },
+      body: form,
+    });
+    expect(up.status).toBe(200);
+    const file = (await up.json()) as { id: string };
+    const r = await call('/v1/batches', {
+      body: { input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' },
+    });
+    expect(r.status).toBe(200);
+    return r.json.id as string;
+  };
+
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-console-admin-'));
     fs.mkdirSync(SHOTS, { recursive: true });
@@ -158,6 +185,7 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
   it('follows a running batch to completion, downloads its results, and cancels another', async () => {
     const followed = await startBatch(8, 1);
     const cancelled = await startBatch(400, 1);
+    const openai = await startOpenAIBatch(3);
     await go('#/batches', 'batches');
     await page.waitForSelector(`[data-testid="batch-${followed}"]`);
     await page.waitForSelector(`[data-testid="batch-${cancelled}"]`);
@@ -168,6 +196,9 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
     const row = await page.textContent(`[data-testid="batch-${followed}"]`);
     expect(row).toContain('8 / 8 (100 %)');
     expect(row).toMatch(/\$\d/); // cost so far
+    // The OpenAI-format batch is in the same list, and finishes too.
+    await page.waitForSelector(`[data-testid="progress-${openai}"][data-fraction="1.000"]`, { timeout: 60_000 });
+    expect(await page.textContent(`[data-testid="batch-${openai}"]`)).toContain('OpenAI format');
     // The other is still at work, with its progress below 100 %.
     expect(Number(await page.getAttribute(`[data-testid="progress-${cancelled}"]`, 'data-fraction'))).toBeLessThan(1);
     await shot('batches');

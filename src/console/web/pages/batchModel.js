@@ -35,6 +35,7 @@ export function fromOperationBatch(j) {
   return {
     kind,
     id: j.id,
+    tenantId: j.tenant_id ?? null,
     status: j.cancel_requested && !FINISHED.has(j.status) ? 'cancelling' : j.status,
     finished: FINISHED.has(j.status),
     total,
@@ -62,6 +63,7 @@ export function fromOpenAIBatch(j) {
   return {
     kind: 'openai',
     id: j.id,
+    tenantId: j.tenant_id ?? null,
     status: j.status,
     finished,
     total: c.total ?? 0,

@@ -4,6 +4,7 @@
 // view, Cancel (after a confirm) and Download results (fetched with the CSRF header, saved as a Blob).
 import {
   api,
+  atLeast,
   badge,
   confirmButton,
   download,
@@ -77,6 +78,8 @@ const rateText = (b) => {
 export const batchColumns = [
   { label: 'Batch', value: (b) => h('a', { href: href('batches', b.kind, b.id) }, b.id) },
   { label: 'Kind', value: (b) => (b.kind === 'openai' ? 'OpenAI format' : b.kind) },
+  // An operator's list holds every tenant's batches (when the server lists them so).
+  { label: 'Tenant', value: (b) => b.tenantId ?? '–', operatorOnly: true },
   { label: 'Status', value: (b) => h('span', { dataset: { testid: `status-${b.id}` } }, badge(b.status)) },
   { label: 'Progress', value: progressCell },
   { label: 'Rate', value: rateText, class: 'num' },
@@ -210,7 +213,11 @@ export default {
         running = all.some((b) => !b.finished);
         replace(
           list,
-          table(batchColumns, all, { testid: 'batches', rowTestid: (b) => `batch-${b.id}`, empty: 'No batches yet.' }),
+          table(
+            batchColumns.filter((c) => !c.operatorOnly || atLeast('operator')),
+            all,
+            { testid: 'batches', rowTestid: (b) => `batch-${b.id}`, empty: 'No batches yet.' },
+          ),
         );
         replace(stamp, `Updated ${fmt.time(Date.now())}${running ? ' · refreshing every 2 s while a batch runs' : ''}`);
       } catch (err) {
