@@ -128,7 +128,7 @@ export default {
             },
           ],
           keys,
-          { testid: 'keys', rowTestid: (k) => `key-${k.name}` },
+          { testid: 'keys', rowTestid: (k) => `key-${k.name}${k.revoked_at ? '-revoked' : ''}` },
         ),
       );
     };
