@@ -48,7 +48,7 @@ async function freshDb(): Promise<{ db: Db; label: string; drop: () => Promise<v
   const url = new URL(base);
   url.pathname = `/${name}`;
   const db = await openDb({ databaseUrl: url.toString() });
-  const version = (await db.query<{ v: string }>('show server_version')).rows[0]!.v;
+  const version = (await db.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v;
   return {
     db,
     label: `PostgreSQL ${version}`,
@@ -101,6 +101,11 @@ async function seed(db: Db): Promise<void> {
      select a.request_id, case when n % 2 = 0 then 1 else 0 end, case when n % 2 = 0 then 1 else 2 end,
             a.provider, a.model, 'success', a.started_at + interval '200 ms', 100
        from (select *, row_number() over () as n from request_attempts where error_type is not null) a`,
+  );
+  // As completeRequest records it: attempts of more than one candidate.
+  await db.query(
+    `update requests r set fell_back = true
+      where exists (select 1 from request_attempts a where a.request_id = r.request_id and a.candidate_index = 1)`,
   );
   await db.query(
     `insert into batches (id, tenant_id, kind, status, options, total, workflow_id, input_file_id, created_at, started_at)

@@ -43,9 +43,7 @@ export async function usage(
   const keys = q.groupBy.map((g) => g);
   const res = await db.query<AnalyticsRow>(
     `with r as (
-       select r.*,
-              (select count(distinct a.candidate_index) from request_attempts a where a.request_id = r.request_id) > 1
-                as fell_back
+       select r.*
          from requests r
         where r.created_at >= $1 and r.created_at < $2 and ($3::text is null or r.tenant_id = $3)
           and r.status in ('succeeded', 'failed'))

@@ -148,20 +148,26 @@ export async function series(
   eq('model', q.model);
   eq('operation', q.operation);
   const keyCol = q.by ? SERIES_BY[q.by] : 'null::text';
+  const filter = where.join(' and ');
+  // The top keys are found first (one small aggregate), then each row's key is looked up in them
+  // once per row against a constant array: no join and no subquery per row.
+  const keyOf = q.by
+    ? `case when ${keyCol} = any (array(select k from top where k is not null)) then ${keyCol}
+            when ${keyCol} is null and exists (select 1 from top where k is null) then null
+            else '${OTHER_KEY}' end`
+    : 'null::text';
   const res = await db.query<SeriesRow>(
-    `with r as (
-       select date_trunc(${p.add(q.bucket)}, created_at, 'UTC') as t, ${keyCol} as k, status, input_tokens,
-              output_tokens, cost_usd, latency_ms, cache_hit,
-              -- Fell back as /v1/analytics counts it: attempts of more than one candidate.
-              (select count(distinct a.candidate_index) from request_attempts a
-                where a.request_id = requests.request_id) > 1 as fell_back
-         from requests
-        where ${where.join(' and ')}),
-     top as (select k from r group by k order by count(*) desc, k limit ${TOP_KEYS}),
+    `with ${
+      q.by
+        ? `top as (select ${keyCol} as k from requests where ${filter}
+                    group by 1 order by count(*) desc, 1 limit ${TOP_KEYS}),`
+        : ''
+    }
      keyed as (
-       select r.*, case when ${q.by ? 'exists (select 1 from top where top.k is not distinct from r.k)' : 'true'}
-                        then r.k else '${OTHER_KEY}' end as key
-         from r)
+       select date_trunc(${p.add(q.bucket)}, created_at, 'UTC') as t, ${keyOf} as key, status, input_tokens,
+              output_tokens, cost_usd, latency_ms, cache_hit, fell_back
+         from requests
+        where ${filter})
      select t, key,
             count(*)::int as requests,
             (count(*) filter (where status = 'succeeded'))::int as succeeded,

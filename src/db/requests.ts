@@ -182,7 +182,9 @@ export async function completeRequest(
        where request_id = $1 and outcome = 'started' returning candidate_index, attempt, provider, model)
      update requests set status = $2, provider = $3, model = $4, response = coalesce($5, response), input_tokens = $6,
        output_tokens = $7, error = $8, latency_ms = $9, completed_at = now(), notes = coalesce($11, notes),
-       cost_usd = (select coalesce(sum(cost_usd), 0) from request_attempts where request_id = $1)
+       cost_usd = (select coalesce(sum(cost_usd), 0) from request_attempts where request_id = $1),
+       -- Kept on the row so analytics read a column, not the attempts of every request in a window.
+       fell_back = (select count(distinct candidate_index) from request_attempts where request_id = $1) > 1
      where request_id = $1
      returning
        (select coalesce(json_agg(a order by a.candidate_index, a.attempt), '[]') from request_attempts a where a.request_id = $1) as attempts,

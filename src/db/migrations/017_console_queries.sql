@@ -4,6 +4,14 @@
 -- X-Switchyard-User header): the console filters by it. Set once, by the API, as the row is written.
 alter table requests add column end_user text;
 
+-- Whether the request fell back (attempts of more than one candidate), set as it completes: the
+-- analytics read it per row, where a subquery over its attempts cost ~100,000 index probes a week.
+-- Requests finished before this migration are filled in once here.
+alter table requests add column fell_back boolean not null default false;
+update requests r set fell_back = true
+ where exists (select 1 from request_attempts a where a.request_id = r.request_id
+                 group by a.request_id having count(distinct a.candidate_index) > 1);
+
 -- The request list pages by keyset on (created_at desc, request_id desc), for one tenant or all:
 -- each page is an index range scan however deep it is. The tenant index replaces 001's, which it covers.
 create index requests_created_id_idx on requests (created_at desc, request_id desc);
