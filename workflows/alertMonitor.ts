@@ -54,7 +54,11 @@ export async function alertMonitor(input: AlertMonitorInput = {}): Promise<void>
         await deliverAlert(event);
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
-        log.warn('alert event not delivered', { alertId: event.alertId, event: event.event, error: err.cause?.message });
+        log.warn('alert event not delivered', {
+          alertId: event.alertId,
+          event: event.event,
+          error: err.cause?.message,
+        });
         await giveUpAlertEvent(event);
       }
     }

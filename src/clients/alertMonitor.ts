@@ -24,3 +24,14 @@ export async function ensureAlertMonitor(
     logger?.warn({ err }, 'could not start the alert monitor');
   }
 }
+
+/**
+ * Asks the running monitor to evaluate now (a breaker was forced: its webhooks need not wait for
+ * the next interval). Best effort: a monitor not running yet evaluates when it starts.
+ */
+export async function nudgeAlertMonitor(client: Client, workflowId = ALERT_MONITOR_ID): Promise<void> {
+  await client.workflow
+    .getHandle(workflowId)
+    .signal(evaluateNowSignal)
+    .catch(() => undefined);
+}

@@ -152,7 +152,6 @@ export async function listAlertRows(db: Queryable, f: AlertFilter): Promise<Aler
   return res.rows.map((r) => ({ ...r, details: json(r.details) }));
 }
 
-
 /** Current budget windows with their tenant (for budget alerts). */
 export async function currentBudgetWindows(db: Queryable, at: number) {
   const res = await db.query<{

@@ -200,9 +200,13 @@ export interface LatencyStat {
   p95Ms: number;
 }
 
+/** A provider/model's endpoint id (`provider/model`), whether the model is named with its provider or not. */
+export const endpointOf = (provider: string, model: string) =>
+  model.startsWith(`${provider}/`) ? model : `${provider}/${model}`;
+
 /** The objective of a provider/model: its own override, else its provider's, else the default. */
 export function objectiveFor(settings: AlertSettings['latencyObjective'], provider: string, model: string) {
-  const o = { ...settings.overrides[provider], ...settings.overrides[`${provider}/${model}`] };
+  const o = { ...settings.overrides[provider], ...settings.overrides[endpointOf(provider, model)] };
   return { p95Ms: o.p95Ms ?? settings.p95Ms, minRequests: o.minRequests ?? settings.minRequests };
 }
 
@@ -211,7 +215,7 @@ export function latencyConditions(stats: LatencyStat[], settings: AlertSettings[
   return stats.flatMap((s): AlertCondition[] => {
     const objective = objectiveFor(settings, s.provider, s.model);
     if (s.count < objective.minRequests || s.p95Ms <= objective.p95Ms) return [];
-    const subject = `${s.provider}/${s.model}`;
+    const subject = endpointOf(s.provider, s.model);
     return [
       {
         kind: 'latency_slo',

@@ -37,6 +37,7 @@ it('has recorded histories of every workflow type', () => {
     }),
   );
   expect([...types].sort()).toEqual([
+    'alertMonitor',
     'batchItem',
     'batchSummarize',
     'budgetWindow',

@@ -9,6 +9,8 @@ import { budgetStateFor } from '../../services/budgetOperations';
 import type { ConfigStore } from '../../services/configStore';
 import type { Db } from '../../db';
 import { listAlerts } from '../../db/budgetLedger';
+import { listAlertRows } from '../../db/alerts';
+import { budgetSubject } from '../../domain/alerts';
 import { TenantBudgetSchema, type TenantBudget } from '../../domain/budget';
 import { TenantPolicySchema } from '../../domain/config';
 import { recordAudit } from '../../db/audit';
@@ -26,6 +28,15 @@ async function budgetReport(deps: { db: Db; configStore: ConfigStore }, tenantId
   const budget = config.tenants[tenantId]?.budget;
   const state = await budgetStateFor(deps.db, config, { tenantId, userId }, Date.now());
   const alerts = state ? await listAlerts(deps.db, tenantId) : [];
+  // The windows' alert episodes (threshold, exhausted), for the console's "alerts sent".
+  const episodes = state
+    ? await listAlertRows(deps.db, {
+        status: 'all',
+        kinds: ['budget_threshold', 'budget_exhausted'],
+        tenantId,
+        limit: 200,
+      })
+    : [];
   const limitsOf = (scope: string) => state?.scopes.find((s) => s.scope === scope)?.limits;
   return {
     object: 'budget',
@@ -37,6 +48,14 @@ async function budgetReport(deps: { db: Db; configStore: ConfigStore }, tenantId
     windows: (state?.windows ?? []).map((w) => ({
       ...windowJson(w),
       alerted: alerts.some((a) => a.scope === w.scope && a.period === w.period && a.windowStart === w.windowStart),
+      alerts: episodes
+        .filter((e) => e.subject === budgetSubject({ ...w, windowStart: new Date(w.windowStart).toISOString() }))
+        .map((e) => ({
+          id: e.id,
+          kind: e.kind,
+          status: e.resolved_at ? 'resolved' : 'open',
+          opened_at: new Date(e.opened_at).toISOString(),
+        })),
     })),
     // Per scope, only the limits themselves (the tenant's entry also holds its per-user settings).
     limits: state

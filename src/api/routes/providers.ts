@@ -6,7 +6,9 @@
  * from (the reference, never a value); other roles do not see how the deployment is wired.
  * `POST /v1/providers/{provider}/{model}/breaker` (operator): force it open or closed.
  */
+import type { Client } from '@temporalio/client';
 import { z } from 'zod';
+import { nudgeAlertMonitor } from '../../clients/alertMonitor';
 import type { ConfigStore } from '../../services/configStore';
 import type { HealthClient } from '../../clients/providerHealth';
 import type { Db } from '../../db';
@@ -118,7 +120,7 @@ function instanceView(p: Provider, catalog: Catalog, breakers: Map<string, Publi
   };
 }
 
-type ProviderDeps = { configStore: ConfigStore; health?: HealthClient; db: Db };
+type ProviderDeps = { configStore: ConfigStore; health?: HealthClient; db: Db; client?: Client };
 
 const healthOf = (deps: ProviderDeps) => {
   if (!deps.health)
@@ -184,6 +186,8 @@ export const providerRoutes = routeSpecs<ProviderDeps>([
         before: before && publicBreaker(before),
         after: publicBreaker(snap),
       });
+      // Its alert's webhooks go out now rather than at the monitor's next look.
+      if (deps.client) void nudgeAlertMonitor(deps.client);
       res.json({ id, breaker: publicBreaker(snap) });
     },
   },
