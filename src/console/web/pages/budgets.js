@@ -68,8 +68,17 @@ function windowsTable(report, alerts) {
       {
         label: 'Alerts sent',
         value: (w) => {
-          const sent = alertsOfWindow(alerts, report.tenant_id, w);
-          if (sent.length) return sent.map((a) => h('div', {}, badge(a.kind, a.severity), ` ${fmt.time(a.opened_at)}`));
+          // The window's own episodes when the server lists them, else matched from /v1/alerts.
+          const sent = Array.isArray(w.alerts) ? w.alerts : alertsOfWindow(alerts, report.tenant_id, w);
+          if (sent.length)
+            return sent.map((a) =>
+              h(
+                'div',
+                {},
+                badge(a.kind, a.severity ?? (a.kind === 'budget_exhausted' ? 'critical' : 'warning')),
+                ` ${fmt.time(a.opened_at)}${a.status === 'resolved' ? ' (resolved)' : ''}`,
+              ),
+            );
           return w.alerted ? badge(`threshold ${fmt.pct(report.alert_threshold)} crossed`, 'warning') : '–';
         },
       },
@@ -151,42 +160,52 @@ export default {
     const shown = chosen === 'all' ? tenants : [chosen];
 
     const load = async (message) => {
-      // Budget alerts, when this server records alerts (else the windows' own "alerted" flag).
+      // An admin's own tenant and an operator's pick: the admin view has the budget as set, too.
+      const reports = await Promise.all(
+        shown.map((tenantId) =>
+          (admin
+            ? api(`/v1/admin/tenants/${encodeURIComponent(tenantId)}/budget`)
+            : api('/v1/budgets').then((usage) => ({ budget: null, usage }))
+          ).then(
+            (r) => ({ tenantId, r }),
+            (err) => ({ tenantId, err }),
+          ),
+        ),
+      );
+      // Budget alerts from /v1/alerts, only for a server whose windows do not list their own (and
+      // that records alerts at all; else the windows' "alerted" flag).
       let alerts = [];
-      try {
-        for (const kind of BUDGET_ALERT_KINDS)
-          alerts = alerts.concat((await api('/v1/alerts', { query: { kind, status: 'all', limit: 200 } })).data);
-      } catch {
-        alerts = [];
-      }
-      const cards = [];
-      for (const tenantId of shown) {
+      if (reports.some(({ r }) => r && r.usage.windows.some((w) => !Array.isArray(w.alerts))))
         try {
-          // An admin's own tenant and an operator's pick: the admin view has the budget as set, too.
-          const r = admin
-            ? await api(`/v1/admin/tenants/${encodeURIComponent(tenantId)}/budget`)
-            : { budget: null, usage: await api('/v1/budgets') };
-          if (chosen === 'all' && !r.budget && r.usage.windows.length === 0) continue;
-          cards.push(
-            section(
-              `Tenant ${tenantId}`,
-              windowsTable(r.usage, alerts),
-              r.usage.per_request_limit_usd !== null
-                ? h('p', { class: 'muted' }, `Per-request limit: ${fmt.usd(r.usage.per_request_limit_usd)}`)
-                : null,
-              admin && shown.length === 1
-                ? h(
-                    'details',
-                    { open: !r.budget },
-                    h('summary', {}, 'Set the budget'),
-                    budgetForm(tenantId, r.budget, load),
-                  )
-                : null,
-            ),
-          );
-        } catch (err) {
-          cards.push(section(`Tenant ${tenantId}`, notice(errorText(err), 'error')));
+          for (const kind of BUDGET_ALERT_KINDS)
+            alerts = alerts.concat((await api('/v1/alerts', { query: { kind, status: 'all', limit: 200 } })).data);
+        } catch {
+          alerts = [];
         }
+      const cards = [];
+      for (const { tenantId, r, err } of reports) {
+        if (err) {
+          cards.push(section(`Tenant ${tenantId}`, notice(errorText(err), 'error')));
+          continue;
+        }
+        if (chosen === 'all' && !r.budget && r.usage.windows.length === 0) continue;
+        cards.push(
+          section(
+            `Tenant ${tenantId}`,
+            windowsTable(r.usage, alerts),
+            r.usage.per_request_limit_usd !== null
+              ? h('p', { class: 'muted' }, `Per-request limit: ${fmt.usd(r.usage.per_request_limit_usd)}`)
+              : null,
+            admin && shown.length === 1
+              ? h(
+                  'details',
+                  { open: !r.budget },
+                  h('summary', {}, 'Set the budget'),
+                  budgetForm(tenantId, r.budget, load),
+                )
+              : null,
+          ),
+        );
       }
       if (cards.length === 0) cards.push(notice('No tenant has a budget. Choose a tenant to set one.'));
       replace(body, cards);
