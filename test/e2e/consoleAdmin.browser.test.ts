@@ -376,7 +376,7 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
     expect(windowRow).toMatch(/in \d+ (h|min)/);
   }, 90_000);
 
-  it("an admin sees and manages only its own tenant's keys, budget and configuration", async () => {
+  it("an admin sees and manages only its own tenant's keys, budget and configuration; a member reads", async () => {
     // The operator creates the tenant on the page; its admin key through the API.
     await go('#/keys', 'keys');
     await page.fill('[data-testid="create-tenant"] input[name="id"]', 'acme');
@@ -422,6 +422,33 @@ const SHOTS = path.resolve(__dirname, '../../test-artifacts/console');
       expect(await p.textContent('#main [data-page="budgets"]')).toContain('Tenant acme');
     } finally {
       await other.close();
+    }
+
+    // A member of acme: budgets and batches to read, no form, no keys or configuration.
+    const member = await call('/v1/keys', { body: { name: 'acme-member', role: 'member', tenant_id: 'acme' } });
+    expect(member.status).toBe(201);
+    const third = await browser!.newContext({ viewport: { width: 1400, height: 1000 } });
+    try {
+      const p = await third.newPage();
+      await p.goto(`${base}/console`);
+      await p.fill('[data-testid="sign-in"] input[name="key"]', member.json.key);
+      await p.click('[data-testid="sign-in"] button[type="submit"]');
+      await p.waitForSelector('[data-testid="who"]');
+      const nav = await p.$$eval('#nav a', (as) => as.map((a) => a.getAttribute('data-page')));
+      expect(nav).toEqual(expect.arrayContaining(['budgets', 'batches', 'alerts']));
+      expect(nav).not.toContain('keys');
+      expect(nav).not.toContain('config');
+      await setHash(p, '#/budgets');
+      await p.waitForSelector('[data-testid="budget-windows-acme"]');
+      expect(await p.$('[data-testid="budget-form"]')).toBeNull();
+      await setHash(p, '#/batches');
+      await p.waitForSelector('[data-testid="batches"]');
+      // The default tenant's batches are not acme's.
+      expect(await p.textContent('[data-testid="batches"]')).toContain('No batches yet.');
+      await setHash(p, '#/keys');
+      await p.waitForSelector('#main [data-page="forbidden"]');
+    } finally {
+      await third.close();
     }
   }, 60_000);
 
