@@ -83,6 +83,7 @@ async function render() {
 }
 
 function showShell() {
+  window.dispatchEvent(new CustomEvent('console:signed-in'));
   replace(
     nav,
     PAGES.filter(allowed).map((p) => h('a', { href: `#/${p.name}`, dataset: { page: p.name } }, p.title)),
@@ -130,14 +131,42 @@ async function signOut() {
   session.current = null;
   leave();
   showSignIn();
+  void refreshAlertStrip();
 }
 
 window.addEventListener('console:signed-out', () => {
   session.current = null;
   leave();
   showSignIn();
+  void refreshAlertStrip();
 });
 window.addEventListener('hashchange', () => void render());
+
+// The open-alerts strip under the header: "N open alerts" linking to the Alerts page, refreshed
+// every 10 s; hidden when there is none, when signed out, or when the server has no /v1/alerts.
+const strip = document.getElementById('alert-strip');
+async function refreshAlertStrip() {
+  if (!strip) return;
+  let text = '';
+  if (session.current) {
+    try {
+      const page = await api('/v1/alerts', { query: { status: 'open', limit: 100 } });
+      const n = page.data.length;
+      if (n > 0) text = `${page.next_cursor ? `${n}+` : n} open alert${n === 1 ? '' : 's'}`;
+    } catch {
+      // no alerts endpoint (or a passing error): no strip
+    }
+  }
+  if (!text) {
+    strip.hidden = true;
+    replace(strip);
+    return;
+  }
+  replace(strip, h('a', { href: '#/alerts?status=open', dataset: { testid: 'alert-strip-link' } }, text));
+  strip.hidden = false;
+}
+setInterval(() => void refreshAlertStrip(), 10_000);
+window.addEventListener('console:signed-in', () => void refreshAlertStrip());
 
 (async () => {
   try {

@@ -31,6 +31,9 @@ export async function api(path, { method = 'GET', query, body, headers = {} } = 
     method,
     headers: h,
     credentials: 'same-origin',
+    // Live data: some answers carry an ETag of the configuration version (admin endpoints), which
+    // would let the browser revalidate to a 304 and show usage that has since changed.
+    cache: 'no-store',
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (res.status === 204) return null;
@@ -213,7 +216,9 @@ const charts = new WeakMap();
 /** A Chart.js chart in a fresh canvas (the global `Chart` comes from the npm package's UMD build). */
 export function chart(config, { testid, height = 220 } = {}) {
   const canvas = h('canvas', { dataset: testid ? { testid } : undefined });
-  const box = h('div', { class: 'chart', style: `height:${height}px` }, canvas);
+  // Sized through the CSSOM: the CSP refuses `style="…"` attributes.
+  const box = h('div', { class: 'chart' }, canvas);
+  box.style.height = `${height}px`;
   const c = new window.Chart(canvas, {
     ...config,
     options: { responsive: true, maintainAspectRatio: false, animation: false, ...(config.options || {}) },
@@ -298,10 +303,6 @@ export function localOfIso(iso) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
-/** A badge whose class is the state (`half-open` → `half_open`), for the state colours in style.css. */
-export const badge = (state, attrs = {}) =>
-  h('span', { class: `badge ${String(state).replace(/-/g, '_')}`, ...attrs }, state);
-
 /** Distinct colours for a chart's series (Chart.js's defaults repeat after a few). */
 export const PALETTE = [
   '#2f5bd3',
@@ -314,3 +315,159 @@ export const PALETTE = [
   '#5b6b7f',
   '#8a6d1f',
 ];
+/** Seconds until `t` as "in 3 h" / "in 12 min" ("now" when past). */
+export function until(t) {
+  if (!t) return '–';
+  const s = Math.round((new Date(t).getTime() - Date.now()) / 1000);
+  if (s <= 0) return 'now';
+  return s < 90
+    ? `in ${s} s`
+    : s < 5400
+      ? `in ${Math.round(s / 60)} min`
+      : s < 129600
+        ? `in ${Math.round(s / 3600)} h`
+        : `in ${Math.round(s / 86400)} d`;
+}
+
+/** A duration in seconds as "42 s" / "3 min" / "2 h". */
+export const duration = (s) =>
+  s === null || s === undefined
+    ? '–'
+    : s < 90
+      ? `${Math.round(s)} s`
+      : s < 5400
+        ? `${Math.round(s / 60)} min`
+        : `${(s / 3600).toFixed(1)} h`;
+
+/**
+ * A status badge coloured by its class (see style.css): `badge(state)` takes the class from the
+ * text (`half-open` → `half_open`), `badge(text, kind)` names it, `badge(text, attrs)` adds attributes.
+ */
+export function badge(text, kindOrAttrs) {
+  const attrs = kindOrAttrs && typeof kindOrAttrs === 'object' ? kindOrAttrs : {};
+  const kind = typeof kindOrAttrs === 'string' ? kindOrAttrs : text;
+  const cls = String(kind || '')
+    .replace(/-/g, '_')
+    .replace(/[^a-z_]/gi, '');
+  return h('span', { ...attrs, class: `badge ${cls}` }, text ?? '–');
+}
+
+/**
+ * A stacked bar: `parts` = [{ value, class }] out of `max` (widths are set from JS, which the CSP
+ * allows: `style-src` governs style attributes in markup, not CSSOM writes).
+ */
+export function stackedBar(parts, max, { testid, title } = {}) {
+  const bar = h('div', { class: 'bar', title, dataset: testid ? { testid } : undefined });
+  for (const p of parts) {
+    const seg = h('div', { class: p.class });
+    const pct = max > 0 ? Math.max(0, Math.min(100, (Number(p.value) / max) * 100)) : 0;
+    seg.style.width = `${pct}%`;
+    bar.append(seg);
+  }
+  return bar;
+}
+
+/**
+ * Downloads an API answer as a file: fetched with the CSRF header (a plain link would be refused),
+ * turned into a Blob and saved under `filename`. Throws ApiError on a non-2xx answer.
+ */
+export async function download(path, filename, { query } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null) url.searchParams.set(k, v);
+  const headers = session.current ? { 'x-switchyard-csrf': session.current.csrf_token } : {};
+  const res = await fetch(url, { headers, credentials: 'same-origin', cache: 'no-store' });
+  if (!res.ok || res.status === 202) {
+    const type = res.headers.get('content-type') || '';
+    throw new ApiError(res.status, type.includes('json') ? await res.json() : null);
+  }
+  const blob = await res.blob();
+  const a = h('a', { href: URL.createObjectURL(blob), download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  return blob.size;
+}
+
+/**
+ * A secret shown once: in a read-only box with a copy button. Nothing keeps it: it lives in this
+ * element only, so leaving or reloading the page loses it for good.
+ */
+export function secretBox(secret, label = 'Copy this key now: it is not shown again.') {
+  const input = h('input', { type: 'text', readonly: true, value: secret, dataset: { testid: 'secret' } });
+  const status = h('span', { class: 'muted' });
+  return h(
+    'div',
+    { class: 'secret-box', dataset: { testid: 'secret-box' } },
+    h('p', {}, label),
+    h(
+      'div',
+      { class: 'row' },
+      input,
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'secondary',
+          dataset: { testid: 'copy-secret' },
+          onclick: async () => {
+            input.select();
+            try {
+              await navigator.clipboard.writeText(secret);
+              replace(status, 'Copied.');
+            } catch {
+              replace(status, 'Select the text and copy it (the clipboard is not available here).');
+            }
+          },
+        },
+        'Copy',
+      ),
+      status,
+    ),
+  );
+}
+
+/** A button that asks first (`confirm`), then runs `fn`; errors land in `out` when given. */
+export function confirmButton(text, question, fn, { testid, danger = true, out } = {}) {
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: danger ? 'danger' : 'secondary',
+      dataset: testid ? { testid } : undefined,
+      onclick: async (e) => {
+        if (!window.confirm(question)) return;
+        e.target.disabled = true;
+        try {
+          await fn();
+        } catch (err) {
+          if (out) replace(out, notice(errorText(err), 'error'));
+          else window.alert(errorText(err));
+        } finally {
+          e.target.disabled = false;
+        }
+      },
+    },
+    text,
+  );
+}
+
+/** A unified diff as lines coloured by class (add / del / hunk), as text nodes only. */
+export function diffView(diff, { testid } = {}) {
+  const lines = String(diff || '').split('\n');
+  return h(
+    'pre',
+    { class: 'diff', dataset: testid ? { testid } : undefined },
+    lines.map((l) => {
+      const cls =
+        l.startsWith('+') && !l.startsWith('+++')
+          ? 'add'
+          : l.startsWith('-') && !l.startsWith('---')
+            ? 'del'
+            : l.startsWith('@@')
+              ? 'hunk'
+              : undefined;
+      return h('div', { class: cls }, l || ' ');
+    }),
+  );
+}
