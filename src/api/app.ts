@@ -47,7 +47,7 @@ import { analyticsRoutes } from './routes/analytics';
 import { scrubBody, secretRoutes } from './routes/secrets';
 import { docsRoutes } from './routes/docs';
 import { metricsRoutes } from './routes/metrics';
-import { consoleRouter } from './console';
+import { consoleAssets, consoleHeaders, consoleRoutes as consolePages } from './console';
 
 export interface ApiDeps {
   db: Db;
@@ -142,7 +142,10 @@ export function createApp(deps: ApiDeps): express.Express {
   // The API's description (generated from the routes mounted here, once all are) and its docs page.
   mount(docsRoutes, { openApi: () => (document ??= openApiDocument(mounted)) });
   app.use('/docs/assets', express.static(swaggerUiAssets()));
-  app.use('/console', consoleRouter(deps.db));
+  // The console: its pages, Chart.js and sign-in (no key needed; its own headers), then its assets.
+  app.use('/console', consoleHeaders);
+  mount(consolePages, deps);
+  app.use('/console/assets', consoleAssets);
   app.use(guardPath);
   if (deps.metrics) mount(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   // Authentication first: an anonymous caller's body is never parsed.

@@ -8,14 +8,15 @@
  * header with every call (checked in `requireApiKey`).
  */
 import path from 'node:path';
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { Db } from '../db';
-import { findApiKey } from '../db/apiKeys';
+import { findApiKey, type ApiKeyOwner } from '../db/apiKeys';
 import { endConsoleSession, findConsoleSession, startConsoleSession } from '../db/consoleSessions';
 import { consoleSessionId, CSRF_HEADER, SESSION_COOKIE } from './auth';
 import { jsonBody } from './bodyStream';
 import { HttpError } from './errors';
+import { routeSpecs } from './routeSpec';
 import { validate } from './validate';
 
 /** A session lasts a working day; signing in again starts a new one. */
@@ -53,87 +54,108 @@ const cookieOptions = (req: Request, maxAgeMs: number) => ({
   maxAge: maxAgeMs,
 });
 
-export function consoleRouter(db: Db): Router {
-  const router = express.Router();
-  router.use((_req, res, next) => {
-    secureHeaders(res);
-    res.setHeader('cache-control', 'no-store');
-    next();
-  });
+/** The console's headers on everything under /console (its API routes and assets alike). */
+export const consoleHeaders: RequestHandler = (_req, res, next) => {
+  secureHeaders(res);
+  res.setHeader('cache-control', 'no-store');
+  next();
+};
 
-  // Mounted at /console: `/console` and `/console/` are the page; its links are absolute.
-  router.get('/', (_req, res) => res.sendFile(path.join(CONSOLE_DIR, 'index.html')));
-  // The package exports only its module entry; its browser build sits next to it.
-  const chartJs = path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js');
-  router.get('/assets/vendor/chart.umd.js', (_req, res) => res.sendFile(chartJs));
-  router.use('/assets', express.static(CONSOLE_DIR, { index: false }));
+/** The assets (ES modules, CSS) by file; anything else under /console is the API's JSON 404. */
+export const consoleAssets = express.static(CONSOLE_DIR, { index: false });
 
-  router.post('/session', jsonBody(4096), async (req, res, next) => {
-    try {
+// The package exports only its module entry; its browser build sits next to it.
+const CHART_JS = path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js');
+
+const sessionJson = (s: { owner: ApiKeyOwner; csrfToken: string; expiresAt: Date }, keyPrefix?: string) => ({
+  object: 'console.session',
+  tenant_id: s.owner.tenantId,
+  role: s.owner.role,
+  key_id: s.owner.keyId,
+  ...(keyPrefix !== undefined && { key_prefix: keyPrefix }),
+  csrf_token: s.csrfToken,
+  expires_at: s.expiresAt.toISOString(),
+});
+
+export const consoleRoutes = routeSpecs<{ db: Db }>([
+  {
+    method: 'get',
+    path: '/console',
+    summary: 'The operator console (sign in with an API key)',
+    tag: 'console',
+    role: 'none',
+    responseType: 'text/html',
+    errors: [],
+    handle: (_deps, _req, res) => res.sendFile(path.join(CONSOLE_DIR, 'index.html')),
+  },
+  {
+    method: 'get',
+    path: '/console/assets/vendor/chart.umd.js',
+    summary: "The console's charting library (Chart.js, from its npm package)",
+    tag: 'console',
+    role: 'none',
+    responseType: 'text/javascript',
+    errors: [],
+    handle: (_deps, _req, res) => res.sendFile(CHART_JS),
+  },
+  {
+    method: 'post',
+    path: '/console/session',
+    summary: 'Sign in: an API key for a session cookie (HttpOnly, SameSite=Strict) and its CSRF token',
+    tag: 'console',
+    role: 'none',
+    body: SignIn,
+    before: () => [jsonBody(4096)],
+    errors: [400, 401],
+    handle: async (deps, req, res) => {
       // The key leaves the request before anything can log it (the request log's body, at debug).
       const sent: unknown = req.body;
       req.body = undefined;
       const { key } = validate(SignIn, sent ?? {});
-      const found = await findApiKey(db, key);
+      const found = await findApiKey(deps.db, key);
       if (!found.ok)
         throw HttpError.unauthenticated(
           found.why === 'unknown' ? 'Incorrect API key provided.' : `This API key is ${found.why}.`,
           { code: `${found.why}_api_key` },
         );
-      const s = await startConsoleSession(db, found.owner.keyId, SESSION_TTL_MS);
+      const s = await startConsoleSession(deps.db, found.owner.keyId, SESSION_TTL_MS);
       res.cookie(SESSION_COOKIE, s.id, cookieOptions(req, SESSION_TTL_MS));
-      res.status(201).json({
-        object: 'console.session',
-        tenant_id: found.owner.tenantId,
-        role: found.owner.role,
-        key_id: found.owner.keyId,
-        csrf_token: s.csrfToken,
-        expires_at: s.expiresAt.toISOString(),
-      });
-    } catch (err) {
-      next(err);
-    }
-  });
-
-  router.get('/session', async (req, res, next) => {
-    try {
+      res.status(201).json(sessionJson({ owner: found.owner, ...s }));
+    },
+  },
+  {
+    method: 'get',
+    path: '/console/session',
+    summary: 'The signed-in session (from its cookie)',
+    tag: 'console',
+    role: 'none',
+    errors: [401],
+    handle: async (deps, req, res) => {
       const id = consoleSessionId(req);
-      const s = id ? await findConsoleSession(db, id) : undefined;
+      const s = id ? await findConsoleSession(deps.db, id) : undefined;
       if (!s) throw HttpError.unauthenticated('Not signed in.', { code: 'no_session' });
-      res.json({
-        object: 'console.session',
-        tenant_id: s.owner.tenantId,
-        role: s.owner.role,
-        key_id: s.owner.keyId,
-        key_prefix: s.keyPrefix,
-        csrf_token: s.csrfToken,
-        expires_at: s.expiresAt.toISOString(),
-      });
-    } catch (err) {
-      next(err);
-    }
-  });
-
-  router.delete('/session', async (req, res, next) => {
-    try {
+      res.json(sessionJson(s, s.keyPrefix));
+    },
+  },
+  {
+    method: 'delete',
+    path: '/console/session',
+    summary: "Sign out (needs the session's CSRF header)",
+    tag: 'console',
+    role: 'none',
+    errors: [403],
+    handle: async (deps, req, res) => {
       const id = consoleSessionId(req);
-      const s = id ? await findConsoleSession(db, id) : undefined;
+      const s = id ? await findConsoleSession(deps.db, id) : undefined;
       if (id && s) {
         if (req.header(CSRF_HEADER) !== s.csrfToken)
           throw HttpError.forbidden(`Signing out needs the session's ${CSRF_HEADER} header.`, {
             code: 'csrf_token_mismatch',
           });
-        await endConsoleSession(db, id);
+        await endConsoleSession(deps.db, id);
       }
       res.clearCookie(SESSION_COOKIE, { path: '/' });
       res.status(204).end();
-    } catch (err) {
-      next(err);
-    }
-  });
-  // Anything else under /console: the API's JSON 404, with the console's headers.
-  router.use((req, _res, next) =>
-    next(HttpError.notFound(`No console page at ${req.originalUrl.split('?')[0]}.`, { code: 'not_found' })),
-  );
-  return router;
-}
+    },
+  },
+]);
