@@ -241,6 +241,13 @@ async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_00
       );
     expect(await poll(downAlerts, (s) => s.includes('simulated/sim-large'), 45_000)).toContain('simulated/sim-large');
     await shot(operator, 'providers');
+    // The console shows it as an alert: the strip on every page, and the Alerts page's open list.
+    await operator.reload();
+    await operator.locator('#alert-strip:not([hidden])').waitFor();
+    await operator.goto(`${base}/console#/alerts?status=open`);
+    const downRow = operator.locator('[data-testid=alert-provider_down]', { hasText: 'simulated/sim-large' });
+    await downRow.first().waitFor();
+    expect(await downRow.first().innerText()).toMatch(/critical|warning/);
   });
 
   it("lets a member of another tenant see only member pages, and not the operator's requests", async () => {
