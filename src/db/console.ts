@@ -6,6 +6,7 @@
 import type { Bucket, RequestCursor } from '../domain/consoleData';
 import { OTHER_KEY, TOP_KEYS } from '../domain/consoleData';
 import type { Queryable, SqlParam } from './index';
+import { withPercentiles, type WithPercentiles } from './analytics';
 
 /** Placeholders numbered in the order their values are pushed. */
 class Params {
@@ -107,8 +108,11 @@ export const SERIES_BY = { provider: 'provider', model: 'model', operation: 'ope
 export type SeriesBy = keyof typeof SERIES_BY;
 
 export interface SeriesRow {
-  t: Date;
+  /** Null on the window's total row. */
+  t: Date | null;
   key: string | null;
+  /** `key`: one key's bucket; `bucket`: every key's bucket (totals); `window`: the whole window. */
+  level: 'key' | 'bucket' | 'window';
   requests: number;
   succeeded: number;
   failed: number;
@@ -138,6 +142,8 @@ export async function series(
     provider?: string;
     model?: string;
     operation?: string;
+    /** Also each bucket's total over every key, and the window's total: from the same scan. */
+    totals?: boolean;
   },
 ): Promise<SeriesRow[]> {
   const p = new Params();
@@ -156,7 +162,7 @@ export async function series(
             when ${keyCol} is null and exists (select 1 from top where k is null) then null
             else '${OTHER_KEY}' end`
     : 'null::text';
-  const res = await db.query<SeriesRow>(
+  const res = await db.query<WithPercentiles<SeriesRow>>(
     `with ${
       q.by
         ? `top as (select ${keyCol} as k from requests where ${filter}
@@ -169,23 +175,26 @@ export async function series(
          from requests
         where ${filter})
      select t, key,
+            case when grouping(t) = 1 then 'window' when grouping(key) = 1 then 'bucket' else 'key' end as level,
             count(*)::int as requests,
             (count(*) filter (where status = 'succeeded'))::int as succeeded,
             (count(*) filter (where status = 'failed'))::int as failed,
             coalesce(sum(input_tokens), 0)::int as input_tokens,
             coalesce(sum(output_tokens), 0)::int as output_tokens,
             coalesce(sum(cost_usd), 0)::float8 as cost_usd,
-            percentile_cont(0.5) within group (order by latency_ms)::float8 as p50_ms,
-            percentile_cont(0.95) within group (order by latency_ms)::float8 as p95_ms,
-            percentile_cont(0.99) within group (order by latency_ms)::float8 as p99_ms,
+            -- One sort for the three percentiles (three separate aggregates sort three times).
+            percentile_cont(array[0.5, 0.95, 0.99]::float8[]) within group (order by latency_ms) as latency_pcts,
             avg(fell_back::int)::float8 as fallback_rate,
             avg(cache_hit::int)::float8 as cache_hit_rate
        from keyed
-      group by t, key
-      order by t, key nulls first`,
+      group by ${
+        // Grouping sets: the totals come from the one scan (three queries would read the window three times).
+        q.totals ? (q.by ? 'grouping sets ((t, key), (t), ())' : 'grouping sets ((t, key), ())') : 't, key'
+      }
+      order by t nulls last, key nulls first`,
     p.values,
   );
-  return res.rows;
+  return res.rows.map(withPercentiles);
 }
 
 export interface ProviderErrorRow {

@@ -276,6 +276,40 @@ describe('GET /v1/analytics/series', () => {
     expect(byKey).toEqual({ k01: 10, k02: 9, k03: 8, k04: 7, k05: 6, k06: 5, k07: 4, k08: 3, other: 3 });
   });
 
+  it('with totals, adds each bucket over every key and the whole window, as /v1/analytics counts them', async () => {
+    const span = `from=${at(0)}&to=${at(3630)}`;
+    const { body } = await series(`${span}&bucket=minute&by=model&totals=true`);
+    // Each bucket's total is its keys' sum; its percentiles are over its requests (not an average).
+    expect(body.totals.series.map((r: any) => [r.t, r.requests])).toEqual([
+      [at(0), 2],
+      [at(60), 1],
+      [at(3540), 1],
+      [at(3600), 1],
+    ]);
+    expect(body.totals.series[0]).toMatchObject({ failed: 1, latency_ms: { p50: 200, p95: 290, p99: 298 } });
+    expect(body.totals.series[0].key).toBeUndefined();
+    expect(body.data.map((r: any) => [r.t, r.key, r.requests])).toEqual([
+      [at(0), 'm1', 2],
+      [at(60), 'm2', 1],
+      [at(3540), 'm2', 1],
+      [at(3600), 'm3', 1],
+    ]);
+    const whole = (await get(`/analytics?tenant=series&${span}&group_by=none`, keys.operator)).body.data[0];
+    expect(body.totals.window).toMatchObject({
+      requests: 5,
+      failed: 1,
+      cost_usd: whole.cost_usd,
+      latency_ms: whole.latency_ms,
+      fallback_rate: whole.fallback_rate,
+    });
+    expect(body.totals.window.latency_ms.p50).toBe(500);
+    // A window with no request still has its (empty) total; without totals there is none.
+    const empty = await series(`from=${at(-7200)}&to=${at(-3600)}&by=model&totals=true`);
+    expect(empty.body.data).toEqual([]);
+    expect(empty.body.totals.window).toMatchObject({ requests: 0, latency_ms: { p50: null } });
+    expect((await series(`${span}&by=model`)).body.totals).toBeUndefined();
+  });
+
   it('scopes to the tenant: a member sees its own only, another tenant is 404', async () => {
     expect((await series('', keys.acme)).status).toBe(404);
     const own = await get(`/analytics/series?from=${at(0)}&to=${at(3630)}`, keys.acme);

@@ -10,7 +10,33 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import type { Db } from '../../db';
 import { configAt } from '../../db/configVersions';
-import { listConfigVersions, listRequests, providerErrors, series, SERIES_BY, type SeriesBy } from '../../db/console';
+import {
+  listConfigVersions,
+  listRequests,
+  providerErrors,
+  series,
+  SERIES_BY,
+  type SeriesBy,
+  type SeriesRow,
+} from '../../db/console';
+
+/** The window's total when it holds no request (SQL's empty grouping set answers no row then). */
+const EMPTY_WINDOW: SeriesRow = {
+  t: null,
+  key: null,
+  level: 'window',
+  requests: 0,
+  succeeded: 0,
+  failed: 0,
+  input_tokens: 0,
+  output_tokens: 0,
+  cost_usd: 0,
+  p50_ms: null,
+  p95_ms: null,
+  p99_ms: null,
+  fallback_rate: 0,
+  cache_hit_rate: 0,
+};
 import {
   BUCKETS,
   bucketCount,
@@ -57,6 +83,8 @@ export const SeriesQuery = z
     provider: name.optional(),
     model: name.optional(),
     operation: name.optional(),
+    /** `true`: also `totals` — each bucket over every key, and the whole window (one scan for a dashboard). */
+    totals: z.enum(['true', 'false']).optional(),
   })
   .strict();
 
@@ -166,7 +194,23 @@ export const consoleRoutes = routeSpecs<{ db: Db }>([
         provider: q.provider,
         model: q.model,
         operation: q.operation,
+        totals: q.totals === 'true',
       });
+      const shape = (r: SeriesRow) => ({
+        ...(r.t !== null && { t: new Date(r.t).toISOString() }),
+        ...(r.level === 'key' && { key: r.key }),
+        requests: r.requests,
+        succeeded: r.succeeded,
+        failed: r.failed,
+        error_rate: r.requests ? r.failed / r.requests : 0,
+        input_tokens: r.input_tokens,
+        output_tokens: r.output_tokens,
+        cost_usd: r.cost_usd,
+        latency_ms: { p50: r.p50_ms, p95: r.p95_ms, p99: r.p99_ms },
+        fallback_rate: r.fallback_rate,
+        cache_hit_rate: r.cache_hit_rate,
+      });
+      const window = rows.find((r) => r.level === 'window');
       res.json({
         object: 'analytics.series',
         from: from.toISOString(),
@@ -174,20 +218,14 @@ export const consoleRoutes = routeSpecs<{ db: Db }>([
         bucket,
         bucket_ms: BUCKETS[bucket],
         by: q.by ?? null,
-        data: rows.map((r) => ({
-          t: new Date(r.t).toISOString(),
-          key: r.key,
-          requests: r.requests,
-          succeeded: r.succeeded,
-          failed: r.failed,
-          error_rate: r.requests ? r.failed / r.requests : 0,
-          input_tokens: r.input_tokens,
-          output_tokens: r.output_tokens,
-          cost_usd: r.cost_usd,
-          latency_ms: { p50: r.p50_ms, p95: r.p95_ms, p99: r.p99_ms },
-          fallback_rate: r.fallback_rate,
-          cache_hit_rate: r.cache_hit_rate,
-        })),
+        data: rows.filter((r) => r.level === 'key').map(shape),
+        ...(q.totals === 'true' && {
+          totals: {
+            // Without `by`, `data` is already one row per bucket.
+            series: q.by ? rows.filter((r) => r.level === 'bucket').map(shape) : undefined,
+            window: window ? shape(window) : shape(EMPTY_WINDOW),
+          },
+        }),
       });
     },
   },

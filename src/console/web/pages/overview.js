@@ -165,13 +165,11 @@ export default {
       const { from, to } = windowOf(range, q.get('from'), q.get('to'));
       if (!(from < to)) return replace(body, notice('Choose a "from" before the "to".', 'error'));
       const span = { from: from.toISOString(), to: to.toISOString(), tenant };
-      const [totals, all, split] = await Promise.all([
-        api('/v1/analytics', { query: { ...span, group_by: 'none' } }),
-        api('/v1/analytics/series', { query: span }),
-        api('/v1/analytics/series', { query: { ...span, by } }),
-      ]);
+      // One call: the split by key, each bucket's total and the window's, from one scan of the window.
+      const split = await api('/v1/analytics/series', { query: { ...span, by, totals: 'true' } });
       if (mine !== seq) return; // a newer load has started
-      const t = totals.data[0] || {};
+      const all = { ...split, data: split.totals.series };
+      const t = split.totals.window;
       const starts = bucketStarts(from, to, all.bucket_ms);
       const labels = starts.map((s) => label(s, all.bucket));
       const pct = (v) => (v === null || v === undefined ? null : Math.round(v * 1000) / 10);
