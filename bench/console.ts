@@ -174,6 +174,13 @@ async function pageLoads(base: string, operatorKey: string, requestId: string): 
         if (i > 0) ms.push(performance.now() - t); // the first load warms the server's plans
       }
       out.push({ name, sorted: ms.sort((a, b) => a - b) });
+      if (process.env.VERBOSE)
+        process.stdout.write(
+          `${name}: ${out
+            .at(-1)!
+            .sorted.map((x) => x.toFixed(0))
+            .join(' ')}\n`,
+        );
     }
     return out;
   } finally {

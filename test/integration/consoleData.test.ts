@@ -7,6 +7,7 @@
  */
 import type { Db } from '../../src/db';
 import { createApiKey, ensureTenant } from '../../src/db/apiKeys';
+import { insertFile } from '../../src/db/batches';
 import { configAt, insertConfigIfLatest, latestConfigVersion } from '../../src/db/configVersions';
 import { openTestDb } from '../support/db';
 import { startOfflineApp, type OfflineApp } from '../support/offlineApp';
@@ -472,9 +473,28 @@ describe('batches', () => {
     expect(done.waiting_reason).toBeNull();
   });
 
-  it("lets an operator read any tenant's batch; a member not another's", async () => {
+  it("lets an operator read any tenant's batch, its results and its files; a member not another's", async () => {
     expect((await get('/batches/b_globex_13', keys.operator)).status).toBe(200);
     expect((await get('/batches/b_globex_13', keys.acme)).status).toBe(404);
     expect((await get('/batches/b_globex_13', keys.globex)).status).toBe(200);
+    // The console downloads results from any tenant's batch for an operator, from its own for others.
+    const results = (key: string) =>
+      fetch(`${app.base}/v1/operations/summarize/batches/b_acme_01/results`, {
+        headers: { authorization: `Bearer ${key}` },
+      }).then((r) => r.status);
+    expect(await results(keys.operator)).toBe(200);
+    expect(await results(keys.acme)).toBe(200);
+    expect(await results(keys.globex)).toBe(404);
+    await insertFile(db, {
+      id: 'file_globex_out',
+      tenant_id: 'globex',
+      purpose: 'batch_output',
+      filename: 'out.jsonl',
+      bytes: 0,
+      source: 'batch_output',
+    });
+    expect((await get('/files/file_globex_out', keys.operator)).status).toBe(200);
+    expect((await get('/files/file_globex_out', keys.globex)).status).toBe(200);
+    expect((await get('/files/file_globex_out', keys.acme)).status).toBe(404);
   });
 });

@@ -176,19 +176,13 @@ export async function batchView(db: Db, row: batches.BatchRow) {
 }
 
 /**
- * The caller's tenant's batch of this kind, or 404 (another tenant's batch is not found either).
- * `read`: only to show it, which an operator may do for any tenant's (the console lists them all).
+ * The caller's tenant's batch of this kind, or 404 (another tenant's batch is not found either);
+ * an operator's, any tenant's (the console lists, follows, downloads and cancels them all).
  */
-export async function ownBatch(
-  db: Db,
-  req: Request,
-  kind: batches.BatchRow['kind'],
-  use: 'read' | 'change' = 'change',
-): Promise<batches.BatchRow> {
+export async function ownBatch(db: Db, req: Request, kind: batches.BatchRow['kind']): Promise<batches.BatchRow> {
   const row = await batches.getBatch(db, String(req.params.id));
   const auth = authOf(req);
-  const mayRead = row && (row.tenant_id === auth.tenantId || (use === 'read' && hasRole(auth, 'operator')));
-  if (!row || !mayRead || row.kind !== kind)
+  if (!row || !(row.tenant_id === auth.tenantId || hasRole(auth, 'operator')) || row.kind !== kind)
     throw HttpError.notFound(`No batch with id '${req.params.id}'.`, { param: 'id', code: 'batch_not_found' });
   return row;
 }
@@ -335,7 +329,7 @@ export const batchRoutes = routeSpecs<BatchDeps>([
     role: 'member',
     errors: [401, 404],
     handle: async (deps, req, res) => {
-      res.json(await batchView(deps.db, await ownBatch(deps.db, req, kindOf(req), 'read')));
+      res.json(await batchView(deps.db, await ownBatch(deps.db, req, kindOf(req))));
     },
   },
 

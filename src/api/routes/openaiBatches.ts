@@ -12,7 +12,7 @@ import { z } from 'zod';
 import * as batches from '../../db/batches';
 import { batchObject, fileObject } from '../../domain/batch/openai';
 import { OpenAIBatchLineSchema, type BatchOptions } from '../../domain/batch/spec';
-import { actorOf, authOf, tenantFilterOf, tenantInScope } from '../auth';
+import { actorOf, authOf, hasRole, tenantFilterOf, tenantInScope } from '../auth';
 import {
   cancelBatchJob,
   MAX_LINE_BYTES,
@@ -129,9 +129,11 @@ async function multipartFile(
   }
 }
 
+/** The caller's tenant's file, or (an operator) any tenant's: batch outputs are downloaded from the console. */
 const ownFile = async (deps: BatchDeps, req: Request) => {
   const f = await batches.getFile(deps.db, String(req.params.id));
-  if (!f || f.tenant_id !== authOf(req).tenantId)
+  const auth = authOf(req);
+  if (!f || !(f.tenant_id === auth.tenantId || hasRole(auth, 'operator')))
     throw HttpError.notFound(`No such File object: ${req.params.id}`, { param: 'id', code: 'file_not_found' });
   return f;
 };
@@ -365,7 +367,7 @@ export const openaiBatchRoutes = routeSpecs<BatchDeps>([
     role: 'member',
     errors: [401, 404],
     handle: async (deps, req, res) => {
-      res.json(await openaiView(deps, await ownBatch(deps.db, req, 'openai', 'read')));
+      res.json(await openaiView(deps, await ownBatch(deps.db, req, 'openai')));
     },
   },
 
