@@ -69,6 +69,7 @@ const CHART_JS = path.join(path.dirname(require.resolve('chart.js')), 'chart.umd
 
 const sessionJson = (s: { owner: ApiKeyOwner; csrfToken: string; expiresAt: Date }, keyPrefix?: string) => ({
   object: 'console.session',
+  signed_in: true,
   tenant_id: s.owner.tenantId,
   role: s.owner.role,
   key_id: s.owner.keyId,
@@ -126,14 +127,15 @@ export const consoleRoutes = routeSpecs<{ db: Db }>([
   {
     method: 'get',
     path: '/console/session',
-    summary: 'The signed-in session (from its cookie)',
+    summary: 'The signed-in session (from its cookie), or `signed_in: false`',
     tag: 'console',
     role: 'none',
-    errors: [401],
+    errors: [],
     handle: async (deps, req, res) => {
       const id = consoleSessionId(req);
       const s = id ? await findConsoleSession(deps.db, id) : undefined;
-      if (!s) throw HttpError.unauthenticated('Not signed in.', { code: 'no_session' });
+      // Not signed in is an answer, not an error: the page asks before it knows.
+      if (!s) return void res.json({ object: 'console.session', signed_in: false });
       res.json(sessionJson(s, s.keyPrefix));
     },
   },

@@ -48,7 +48,7 @@ describe('console sessions', () => {
   it('trades a key for an HttpOnly SameSite=Strict cookie that acts as the key with its CSRF header', async () => {
     const { res, body, cookie } = await signIn(adminKey);
     expect(res.status).toBe(201);
-    expect(body).toMatchObject({ tenant_id: tenant, role: 'admin', key_id: adminKeyId });
+    expect(body).toMatchObject({ signed_in: true, tenant_id: tenant, role: 'admin', key_id: adminKeyId });
     expect(typeof body.csrf_token).toBe('string');
     expect(cookie).toMatch(/^sy_console=[A-Za-z0-9_-]{40,};/);
     expect(cookie).toMatch(/HttpOnly/i);
@@ -73,7 +73,7 @@ describe('console sessions', () => {
 
     const who = await fetch(`${app.base}/console/session`, { headers: withSession(cookie!) });
     expect(who.status).toBe(200);
-    expect(((await who.json()) as any).csrf_token).toBe(body.csrf_token);
+    expect(await who.json()).toMatchObject({ signed_in: true, csrf_token: body.csrf_token, role: 'admin' });
   });
 
   it('refuses a wrong key with 401 and a malformed sign-in with 400', async () => {
@@ -102,7 +102,10 @@ describe('console sessions', () => {
       if (status === 401) break;
     }
     expect(status).toBe(401);
-    expect((await fetch(`${app.base}/console/session`, { headers })).status).toBe(401);
+    expect(await (await fetch(`${app.base}/console/session`, { headers })).json()).toEqual({
+      object: 'console.session',
+      signed_in: false,
+    });
   });
 
   it('signs out (with the CSRF header only) and the cookie stops working', async () => {
@@ -115,7 +118,8 @@ describe('console sessions', () => {
     });
     expect(out.status).toBe(204);
     expect(out.headers.get('set-cookie')).toMatch(/sy_console=;/);
-    expect((await fetch(`${app.base}/console/session`, { headers: withSession(cookie!) })).status).toBe(401);
+    const after = await fetch(`${app.base}/console/session`, { headers: withSession(cookie!) });
+    expect([after.status, ((await after.json()) as any).signed_in]).toEqual([200, false]);
   });
 
   it('keeps the key and the session id out of the logs, even at debug level', async () => {

@@ -170,7 +170,8 @@ window.addEventListener('console:signed-in', () => void refreshAlertStrip());
 
 (async () => {
   try {
-    session.current = await api('/console/session');
+    const s = await api('/console/session');
+    session.current = s.signed_in ? s : null;
     showShell();
   } catch {
     session.current = null;
