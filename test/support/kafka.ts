@@ -57,6 +57,7 @@ export async function ensureKafkaLibs(env: NodeJS.ProcessEnv = process.env, tool
       [
         '-B',
         '-q',
+        '-Dstyle.color=never',
         '-f',
         POM,
         `-Dkafka.version=${KAFKA_VERSION}`,
@@ -75,13 +76,9 @@ export async function ensureKafkaLibs(env: NodeJS.ProcessEnv = process.env, tool
     return libs;
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
-    const detail = [e.stdout, e.stderr, e.message]
-      .filter(Boolean)
-      .join('\n')
-      .split('\n')
-      .filter((l) => l.includes('ERROR') || !/^\s*$/.test(l))
-      .slice(0, 6)
-      .join('\n');
+    // Maven's first error line says why (e.g. an unknown host); the rest is its advice on flags.
+    const lines = [e.stdout, e.stderr, e.message].join('\n').split('\n');
+    const detail = lines.find((l) => /\[ERROR\] \S/.test(l)) ?? lines.find((l) => l.trim()) ?? String(err);
     throw new KafkaProvisionError(
       `Could not provide Apache Kafka ${KAFKA_VERSION}'s broker jars. Tried KAFKA_HOME, ${libs}, and ` +
         `'mvn dependency:copy-dependencies' of ${POM} (needs Maven and Maven Central). Alternatively unpack ` +
