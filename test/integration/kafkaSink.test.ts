@@ -5,7 +5,7 @@
  * broker is back, the same sink delivers again.
  */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { createKafkaSink } from '../../src/services/eventSinks/kafka';
 import type { EventSink, UsageEvent } from '../../src/services/eventSinks/types';
 import { startKafka, type KafkaBroker } from '../support/kafka';
@@ -13,22 +13,39 @@ import { startKafka, type KafkaBroker } from '../support/kafka';
 const TOPIC = 'switchyard.usage';
 
 let broker: KafkaBroker;
-let consumer: Consumer | undefined;
+let kafka: Kafka;
 const sinks: EventSink[] = [];
-/** Everything the consumer has read, in the order read. */
-const received: { partition: number; message: KafkaMessage }[] = [];
-const waiters: (() => void)[] = [];
 
-/** Resolves once the consumer has read a record for each of the ids. */
-function receivedAll(ids: string[]): Promise<void> {
-  const have = () => {
-    const seen = new Set(received.map((r) => r.message.headers?.['event-id']?.toString()));
-    return ids.every((id) => seen.has(id));
-  };
-  return new Promise((resolve) => {
-    const check = () => (have() ? resolve() : waiters.push(check));
-    check();
-  });
+type Received = { partition: number; message: KafkaMessage };
+const eventId = (r: Received) => r.message.headers?.['event-id']?.toString();
+
+/**
+ * Reads the topic from the beginning with a consumer group of its own until a record has come for
+ * each of the ids; returns everything read, in the order read (per partition: the log's order).
+ */
+async function readUntil(ids: string[]): Promise<Received[]> {
+  const received: Received[] = [];
+  // Short fetch waits: disconnecting waits for the fetch in flight.
+  const consumer = kafka.consumer({ groupId: `sink-test-${randomUUID()}`, maxWaitTimeInMs: 200 });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const missing = new Set(ids);
+      consumer
+        .run({
+          eachMessage: async (r) => {
+            received.push(r);
+            missing.delete(eventId(r) ?? '');
+            if (missing.size === 0) resolve();
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return received;
 }
 
 let seq = 0;
@@ -50,25 +67,15 @@ const sink = (settings: Partial<Parameters<typeof createKafkaSink>[0]> = {}) => 
 beforeAll(async () => {
   broker = await startKafka();
   console.log(`Kafka broker ready on ${broker.brokers.join(',')} in ${broker.startMs} ms`);
-  const kafka = new Kafka({ clientId: 'kafka-sink-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+  kafka = new Kafka({ clientId: 'kafka-sink-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }], waitForLeaders: true });
   await admin.disconnect();
-  consumer = kafka.consumer({ groupId: `sink-test-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ partition, message }) => {
-      received.push({ partition, message });
-      for (const w of waiters.splice(0)) w();
-    },
-  });
 }, 600_000);
 
 afterAll(async () => {
   for (const s of sinks) await s.close().catch(() => undefined);
-  await consumer?.disconnect().catch(() => undefined);
   await broker?.stop();
 }, 60_000);
 
@@ -79,9 +86,9 @@ it('delivers two tenants’ events: key = tenant, event-id header, the event as 
   await s.send(batch1);
   await s.send(batch2);
   const sent = [...batch1, ...batch2];
-  await receivedAll(sent.map((e) => e.id));
+  const received = await readUntil(sent.map((e) => e.id));
 
-  const ours = received.filter((r) => sent.some((e) => e.id === r.message.headers?.['event-id']?.toString()));
+  const ours = received.filter((r) => sent.some((e) => e.id === eventId(r)));
   expect(ours).toHaveLength(sent.length);
   for (const { message } of ours) {
     const body = JSON.parse(message.value!.toString()) as UsageEvent;
@@ -94,9 +101,7 @@ it('delivers two tenants’ events: key = tenant, event-id header, the event as 
     const mine = ours.filter((r) => r.message.key?.toString() === tenant);
     // One partition per tenant, and the records in it in the order they were sent.
     expect(new Set(mine.map((r) => r.partition)).size).toBe(1);
-    expect(mine.map((r) => r.message.headers?.['event-id']?.toString())).toEqual(
-      sent.filter((e) => e.tenantId === tenant).map((e) => e.id),
-    );
+    expect(mine.map(eventId)).toEqual(sent.filter((e) => e.tenantId === tenant).map((e) => e.id));
   }
 });
 
@@ -104,7 +109,7 @@ it('a send while the broker is down does not resolve as delivered; once it is ba
   const s = sink({ retries: 2, connectionTimeoutMs: 1000, requestTimeoutMs: 5000 });
   const before = event('tenant-a');
   await s.send([before]);
-  await receivedAll([before.id]);
+  await readUntil([before.id]);
 
   await broker.halt();
   const during = [event('tenant-a'), event('tenant-b')];
@@ -119,9 +124,7 @@ it('a send while the broker is down does not resolve as delivered; once it is ba
   // The delivery workflow redelivers what failed; the sink takes it on a fresh producer.
   const after = event('tenant-a');
   await s.send([...during, after]);
-  await receivedAll([...during, after].map((e) => e.id));
-  const order = received
-    .filter((r) => r.message.key?.toString() === 'tenant-a')
-    .map((r) => r.message.headers?.['event-id']?.toString());
+  const received = await readUntil([...during, after].map((e) => e.id));
+  const order = received.filter((r) => r.message.key?.toString() === 'tenant-a').map(eventId);
   expect(order.indexOf(during[0]!.id)).toBeLessThan(order.indexOf(after.id));
 });

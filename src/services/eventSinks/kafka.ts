@@ -75,6 +75,9 @@ function pinoLogCreator(logger: Logger | undefined) {
 
 export function createKafkaSink(settings: KafkaSinkSettings, options: KafkaSinkOptions = {}): EventSink {
   const s = KafkaSinkSettingsSchema.parse(settings);
+  // Bounded, unlike kafkajs' idempotent default (retry forever): a dead broker must make `send`
+  // fail within seconds so the delivery workflow backs off, rather than hang its activity.
+  const retry = { retries: s.retries, initialRetryTime: 200, maxRetryTime: 2000 };
   const kafka =
     options.kafka ??
     new Kafka({
@@ -84,6 +87,8 @@ export function createKafkaSink(settings: KafkaSinkSettings, options: KafkaSinkO
       sasl: s.sasl as SASLOptions | undefined,
       connectionTimeout: s.connectionTimeoutMs,
       requestTimeout: s.requestTimeoutMs,
+      // The client's own retries (connecting, metadata) too, or they multiply the producer's.
+      retry,
       logLevel: logLevel.WARN,
       logCreator: pinoLogCreator(options.logger),
     });
@@ -99,9 +104,7 @@ export function createKafkaSink(settings: KafkaSinkSettings, options: KafkaSinkO
         maxInFlightRequests: 1,
         // The Java client's partitioner: a tenant's key lands where a Java producer would put it.
         createPartitioner: Partitioners.DefaultPartitioner,
-        // Bounded, unlike kafkajs' idempotent default (retry forever): a dead broker must make
-        // `send` fail so the delivery workflow backs off, rather than hang its activity.
-        retry: { retries: s.retries, initialRetryTime: 200, maxRetryTime: 5000 },
+        retry,
       });
       producer = p.connect().then(
         () => p,
