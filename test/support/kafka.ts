@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { promisify, stripVTControlCharacters } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { TOOLS_DIR } from '../../src/temporal/binaries';
 import { WATCHDOG } from '../../src/temporal/devServer';
@@ -77,7 +77,7 @@ export async function ensureKafkaLibs(env: NodeJS.ProcessEnv = process.env, tool
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
     // Maven's first error line says why (e.g. an unknown host); the rest is its advice on flags.
-    const lines = [e.stdout, e.stderr, e.message].join('\n').split('\n');
+    const lines = stripVTControlCharacters([e.stdout, e.stderr, e.message].join('\n')).split('\n');
     const detail = lines.find((l) => /\[ERROR\] \S/.test(l)) ?? lines.find((l) => l.trim()) ?? String(err);
     throw new KafkaProvisionError(
       `Could not provide Apache Kafka ${KAFKA_VERSION}'s broker jars. Tried KAFKA_HOME, ${libs}, and ` +
