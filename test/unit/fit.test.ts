@@ -110,7 +110,7 @@ describe('truncate', () => {
     );
   });
 
-  it("leaves room for a summary when asked (`reserve`), and says so when there is none", () => {
+  it('leaves room for a summary when asked (`reserve`), and says so when there is none', () => {
     const t = ok(truncate(conversation, tenEach, 50, 10));
     expect(texts(t.messages)).toEqual(['system:You are terse.', 'user:u2', 'assistant:a2', 'user:u3']);
     const r = truncate(conversation, tenEach, 25, 10);
