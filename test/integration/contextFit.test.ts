@@ -7,6 +7,7 @@
  */
 import OpenAI from 'openai';
 import type { FitRecord } from '../../src/domain/fit';
+import { recordHistory } from '../support/histories';
 import { fakeCatalog, fakeModel, finishedRecord, openaiClient, useTestStack } from '../support/stack';
 
 const stack = useTestStack(
@@ -175,6 +176,8 @@ it('summarize: a child request summarizes the dropped turns, the call gets the s
   // The summarizing request is on record as its own request.
   const child = await finishedRecord<{ status: string; operation: string }>(stack, `${first.requestId}-fit`);
   expect(child).toMatchObject({ status: 'succeeded', operation: 'summarize' });
+  // The parent's history (its child and the patch marker) for the replay test.
+  await recordHistory('route-context-fit', stack.env.client.workflow.getHandle(`req-${first.requestId}`));
 
   // The same conversation again: the summary comes from the cache, no second summarizing call.
   const second = await chat(sent, { switchyard: { fit: 'summarize' } });
