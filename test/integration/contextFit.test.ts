@@ -8,7 +8,7 @@
 import OpenAI from 'openai';
 import type { FitRecord } from '../../src/domain/fit';
 import { recordHistory } from '../support/histories';
-import { fakeCatalog, fakeModel, finishedRecord, openaiClient, useTestStack } from '../support/stack';
+import { fakeCatalog, fakeModel, finishedRecord, openaiClient, streamChat, useTestStack } from '../support/stack';
 
 const stack = useTestStack(
   {
@@ -111,6 +111,27 @@ it('truncate: drops the oldest turns, keeps the system message and the latest tu
     [requestId],
   );
   expect(row.rows[0]!.body.messages).toHaveLength(sent.length);
+});
+
+it('a streamed answer is fitted the same way', async () => {
+  stack.fakes.openai.setDefault('small', { kind: 'ok', content: 'Streamed fitted answer.' });
+  const sent = conversation(' (streamed)');
+  const { text, error, requestId } = await streamChat(openaiClient(stack), {
+    model: 'auto',
+    max_tokens: 100,
+    messages: sent,
+    // @ts-expect-error Switchyard's extension of the body (the SDK passes unknown fields on)
+    switchyard: { fit: 'truncate' },
+  });
+  expect(error).toBeUndefined();
+  expect(text).toBe('Streamed fitted answer.');
+  const got = sentMessages(0);
+  expect(got.length).toBeLessThan(sent.length);
+  expect(got.at(-1)).toEqual(sent.at(-1));
+  expect((await decisionOf(requestId)).fit).toMatchObject({
+    mode: 'truncate',
+    dropped_messages: sent.length - got.length,
+  });
 });
 
 it('X-Switchyard-Fit sets it too, and a bad value is a 400 naming the header', async () => {
