@@ -18,16 +18,17 @@ export const fitModeOf = (request: FitMode | undefined, tenant: FitMode | undefi
 const isInstruction = (m: ChatMessage): boolean => m.role === 'system' || m.role === 'developer';
 
 /**
- * The conversation's turns, as indexes into `messages`: each non-system message starts one, and
- * the tool results after an assistant's tool calls belong to its turn (dropped or kept together,
- * as a provider refuses a tool result without its call). System messages are in none.
+ * The conversation's turns, as indexes into `messages`: each user message starts one, and the
+ * assistant's answers, tool calls and tool results after it belong to it. Dropped or kept whole: a
+ * tool result never loses its call (providers refuse that), and the kept conversation starts with
+ * a user message (Anthropic's Messages API requires it). System messages are in none.
  */
 export function turnsOf(messages: readonly ChatMessage[]): number[][] {
   const turns: number[][] = [];
   messages.forEach((m, i) => {
     if (isInstruction(m)) return;
     const last = turns[turns.length - 1];
-    if (m.role === 'tool' && last) last.push(i);
+    if (m.role !== 'user' && last) last.push(i);
     else turns.push([i]);
   });
   return turns;
@@ -96,12 +97,8 @@ export function truncate(
 ): Truncation | Unfit {
   const turns = turnsOf(messages);
   const tokensBefore = count([...messages]);
-  // The turns that may go: those before the last user message's turn (or before the last turn).
-  let lastUser = -1;
-  turns.forEach((t, k) => {
-    if (t.some((i) => messages[i]!.role === 'user')) lastUser = k;
-  });
-  const droppable = lastUser >= 0 ? lastUser : Math.max(0, turns.length - 1);
+  // The turns that may go: all but the last (the last user message's, with what follows it).
+  const droppable = Math.max(0, turns.length - 1);
   const without = (k: number): { kept: ChatMessage[]; dropped: ChatMessage[]; firstKept: number } => {
     const gone = new Set(turns.slice(0, k).flat());
     const kept: ChatMessage[] = [];

@@ -64,25 +64,29 @@ describe('truncate', () => {
     expect(texts(t.messages)).toEqual(['developer:rules', 'user:u2']);
   });
 
-  it('keeps an assistant tool call and its results together', () => {
+  it('keeps an assistant tool call and its results together, and the kept turns start with a user message', () => {
+    const call = (id: string) => ({
+      role: 'assistant' as const,
+      content: null,
+      tool_calls: [{ id, type: 'function' as const, function: { name: 'look', arguments: '{}' } }],
+    });
     const ms: ChatMessage[] = [
       { role: 'system', content: 's' },
       { role: 'user', content: 'u1' },
-      {
-        role: 'assistant',
-        content: null,
-        tool_calls: [{ id: 'c1', type: 'function', function: { name: 'look', arguments: '{}' } }],
-      },
+      call('c1'),
       { role: 'tool', tool_call_id: 'c1', content: 'r1' },
       { role: 'tool', tool_call_id: 'c1', content: 'r1b' },
       { role: 'assistant', content: 'a1' },
       { role: 'user', content: 'u2' },
+      call('c2'),
+      { role: 'tool', tool_call_id: 'c2', content: 'r2' },
+      { role: 'user', content: 'u3' },
     ];
-    expect(turnsOf(ms)).toEqual([[1], [2, 3, 4], [5], [6]]);
-    // Room for 4 messages: the call and its two results cannot be split, so they go as one.
-    const t = ok(truncate(ms, tenEach, 40));
-    expect(texts(t.messages)).toEqual(['system:s', 'assistant:a1', 'user:u2']);
-    expect(t.dropped.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'tool']);
+    expect(turnsOf(ms)).toEqual([[1, 2, 3, 4, 5], [6, 7, 8], [9]]);
+    // Room for 7 messages: the first turn (5) cannot be split, so it goes whole.
+    const t = ok(truncate(ms, tenEach, 70));
+    expect(texts(t.messages)).toEqual(['system:s', 'user:u2', 'assistant:', 'tool:r2', 'user:u3']);
+    expect(t.dropped.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'tool', 'assistant']);
   });
 
   it('keeps everything from the last user message on (a tool loop in progress)', () => {
@@ -136,7 +140,8 @@ describe('truncate', () => {
     expect(t.messages.at(-1)).toEqual({ role: 'user', content: 'And finally?' });
     // The fewest dropped: one more turn back would not fit.
     expect(t.dropped.length + t.messages.length).toBe(long.length);
-    const oneMore = [t.messages[0]!, t.dropped.at(-1)!, ...t.messages.slice(1)];
+    expect(t.messages[1]!.role).toBe('user');
+    const oneMore = [t.messages[0]!, ...t.dropped.slice(-2), ...t.messages.slice(1)];
     expect(countMessageTokens(oneMore)).toBeGreaterThan(500);
   });
 });
