@@ -7,6 +7,8 @@
  */
 import OpenAI from 'openai';
 import type { FitRecord } from '../../src/domain/fit';
+import { requestIdFor } from '../../src/api/submit';
+import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
 import { fakeCatalog, fakeModel, finishedRecord, openaiClient, streamChat, useTestStack } from '../support/stack';
 
@@ -228,6 +230,40 @@ it('summarize falls back to truncation when the summary fails, and records why',
   expect(fit).toMatchObject({ mode: 'summarize', summarized_messages: 0 });
   expect(fit!.fallback).toMatch(/^summarizing failed/);
   expect(fit!.dropped_messages).toBe(sent.length - got.length);
+});
+
+it('a request cancelled while its summary is made ends cancelled, its summarizing child with it', async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  stack.fakes.openai.script('small', { kind: 'ok', content: SUMMARY_JSON, waitFor: held });
+  const key = `fit-cancel-${Date.now()}`;
+  const requestId = requestIdFor(stack.tenantId, key);
+  const pending = chat(
+    conversation(' (cancelled)'),
+    { switchyard: { fit: 'summarize' } },
+    { 'Idempotency-Key': key },
+  ).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  // The summarizing call is in flight: the parent waits on its child.
+  await until(() => stack.fakes.openai.calls.length === 1);
+  await stack.env.client.workflow.getHandle(`req-${requestId}`).cancel();
+  const err = await pending;
+  expect(err).toBeInstanceOf(OpenAI.APIError);
+  expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(409);
+  expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('Cancelled');
+  release();
+  expect(await finishedRecord<{ status: string; error: { type: string } }>(stack, requestId)).toMatchObject({
+    status: 'failed',
+    error: { type: 'Cancelled' },
+  });
+  expect(await finishedRecord<{ status: string; error: { type: string } }>(stack, `${requestId}-fit`)).toMatchObject({
+    status: 'failed',
+    error: { type: 'Cancelled' },
+  });
+  // Nothing was sent for the main call.
+  expect(stack.fakes.openai.calls).toHaveLength(1);
 });
 
 describe("the tenant's default", () => {
