@@ -10,7 +10,15 @@ import type { FitRecord } from '../../src/domain/fit';
 import { requestIdFor } from '../../src/api/submit';
 import { until } from '../support/chaos';
 import { recordHistory } from '../support/histories';
-import { fakeCatalog, fakeModel, finishedRecord, openaiClient, streamChat, useTestStack } from '../support/stack';
+import {
+  anthropicClient,
+  fakeCatalog,
+  fakeModel,
+  finishedRecord,
+  openaiClient,
+  streamChat,
+  useTestStack,
+} from '../support/stack';
 
 const stack = useTestStack(
   {
@@ -134,6 +142,22 @@ it('a streamed answer is fitted the same way', async () => {
     mode: 'truncate',
     dropped_messages: sent.length - got.length,
   });
+});
+
+it("the Anthropic SDK's /v1/messages is fitted too (X-Switchyard-Fit), its system prompt kept", async () => {
+  stack.fakes.openai.setDefault('small', { kind: 'ok', content: 'Fitted for Anthropic.' });
+  const sent = conversation(' (anthropic)').slice(1) as Array<{ role: 'user' | 'assistant'; content: string }>;
+  const message = await anthropicClient(stack).messages.create(
+    { model: 'auto', max_tokens: 100, system: SYSTEM, messages: sent },
+    { headers: { 'X-Switchyard-Fit': 'truncate' } },
+  );
+  expect(message.content[0]).toMatchObject({ type: 'text', text: 'Fitted for Anthropic.' });
+  const got = sentMessages(0);
+  expect(got[0]).toEqual({ role: 'system', content: SYSTEM });
+  // The kept turns start with a user message, and end with the last one.
+  expect(got[1]!.role).toBe('user');
+  expect(got.at(-1)).toEqual(sent.at(-1));
+  expect(got.length - 1).toBeLessThan(sent.length);
 });
 
 it('X-Switchyard-Fit sets it too, and a bad value is a 400 naming the header', async () => {
