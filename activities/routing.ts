@@ -14,6 +14,8 @@ import { classifierFor } from '../src/services/classifiers';
 import { classifyWithLlm } from '../src/services/llmClassifier';
 import type { VersionedConfig } from '../src/services/configStore';
 import { planRoute } from '../src/services/routePlan';
+import { fitConversation, type FitSummaryOutcome } from '../src/services/contextFit';
+import { fitNote } from '../src/domain/fit';
 import type { ActivityDeps } from './deps';
 import { classifyInputOf, loadRequest } from './storedRequest';
 
@@ -26,7 +28,9 @@ import { classifyInputOf, loadRequest } from './storedRequest';
  * reading kept beside it), or the trained result stands, noted.
  */
 async function classifyRequest(deps: ActivityDeps, config: VersionedConfig, route: RouteRequestInput) {
-  const input = { operation: route.operation, ...classifyInputOf(await loadRequest(deps.db, route.requestId)) };
+  // The client's conversation, even when an earlier attempt of this decision stored a fitted one.
+  const stored = await loadRequest(deps.db, route.requestId, { original: true });
+  const input = { operation: route.operation, ...classifyInputOf(stored) };
   const trained = classify(input, classifierFor('current'));
   if (!config.config.routing.classifier?.llm) return trained;
   return classifyWithLlm(
@@ -82,28 +86,57 @@ export function createRoutingActivities(deps: ActivityDeps) {
      * a pure function of its input, the configuration version, breaker and budget views — stored
      * with that input so it can be read back and replayed.
      */
-    async decideRoute(input: { route: RouteRequestInput; classification?: Classification }): Promise<PlannedRoute> {
+    async decideRoute(input: {
+      route: RouteRequestInput;
+      classification?: Classification;
+      /** Context fitting's summarizing child ran (issue 26): decide again with its outcome. */
+      fitSummary?: FitSummaryOutcome;
+    }): Promise<PlannedRoute> {
       const config = deps.config();
       // The first decision classifies the request; a re-decision (waiting out open breakers) is given it.
-      const classification = input.classification ?? (await classifyRequest(deps, config, input.route));
-      let plan;
-      try {
-        plan = await planRoute(
-          {
-            db: deps.db,
-            config,
-            health: deps.health,
-            usage,
-            ...(deps.canReach && { unreachable: unreachableOf(config, deps.canReach) }),
-          },
-          input.route,
-          classification,
-          new Date(),
-        );
-      } catch (err) {
-        if (err instanceof UnknownModelError) throw ApplicationFailure.nonRetryable(err.message, 'NotFound');
-        throw err;
+      let classification = input.classification ?? (await classifyRequest(deps, config, input.route));
+      const plan0 = async (c: Classification) => {
+        try {
+          return await planRoute(
+            {
+              db: deps.db,
+              config,
+              health: deps.health,
+              usage,
+              ...(deps.canReach && { unreachable: unreachableOf(config, deps.canReach) }),
+            },
+            input.route,
+            c,
+            new Date(),
+          );
+        } catch (err) {
+          if (err instanceof UnknownModelError) throw ApplicationFailure.nonRetryable(err.message, 'NotFound');
+          throw err;
+        }
+      };
+      let plan = await plan0(classification);
+      // No candidate's window takes the conversation: fit it when the request (or its tenant) says how.
+      const fit = await fitConversation(
+        deps.db,
+        config.config,
+        input.route,
+        plan.planned,
+        classification,
+        input.fitSummary,
+      );
+      if (fit.kind === 'summarize') {
+        // No decision yet: the workflow runs the summarizing child, then asks again.
+        return { ...plan.planned, candidates: [], fitSummary: fit.step, classification };
       }
+      if (fit.kind === 'fitted') {
+        classification = fit.classification;
+        plan = await plan0(classification);
+      }
+      if (fit.kind !== 'none')
+        plan = {
+          ...plan,
+          planned: { ...plan.planned, fit: fit.fit, notes: [...plan.planned.notes, fitNote(fit.fit)] },
+        };
       // On the workflow's own queue when queues are shared, unless the provider is one only this
       // process's environment adds: its own queue is served by the workers that have its key.
       // A provider with an `rpm` limit keeps its own queue whatever the mode: the limit is that
@@ -133,7 +166,8 @@ export function createRoutingActivities(deps: ActivityDeps) {
         decisionInput: plan.decisionInput,
         configVersion: config.version,
       });
-      return input.classification ? plan.planned : { ...plan.planned, classification };
+      // A fitted conversation's classification (its size) is the one the workflow goes on with.
+      return input.classification && fit.kind !== 'fitted' ? plan.planned : { ...plan.planned, classification };
     },
   };
 }

@@ -17,8 +17,13 @@ export interface StoredRequest {
   tenantId?: string;
 }
 
-export async function loadRequest(db: Db, requestId: string): Promise<StoredRequest> {
-  return storedRequestOf(requestId, await requests.getRequestBody(db, requestId));
+/** `original`: the client's body even when the decision fitted the conversation (issue 26). */
+export async function loadRequest(
+  db: Db,
+  requestId: string,
+  opts: { original?: boolean } = {},
+): Promise<StoredRequest> {
+  return storedRequestOf(requestId, await requests.getRequestBody(db, requestId, opts));
 }
 
 export function storedRequestOf(requestId: string, row: requests.StoredBody | undefined): StoredRequest {

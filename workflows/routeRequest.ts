@@ -17,6 +17,8 @@ import {
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
+  ChildWorkflowFailure,
+  executeChild,
   isCancellation,
   patched,
   proxyActivities,
@@ -50,6 +52,7 @@ import {
   type CallModelInput,
   type CallModelResult,
   type CandidateOutcome,
+  type FitSummaryStep,
   type PlannedRoute,
   type RouteFailureDetails,
   type RouteRequestInput,
@@ -60,9 +63,11 @@ import {
   SA_COST_USD,
   SA_FALLBACKS,
   SA_MODEL,
+  SA_OPERATION,
   SA_PROVIDER,
   SA_ROUTE,
   SA_STATUS,
+  SA_TENANT,
 } from '../src/temporal/searchAttributes';
 import { providerTaskQueue } from '../src/temporal/taskQueues';
 import { STREAM_CALL_MAX_MS } from '../src/domain/stream';
@@ -266,7 +271,12 @@ interface Routed {
  */
 async function decide(input: RouteRequestInput): Promise<{ plan: PlannedRoute; classification: Classification }> {
   let plan = await decideRoute({ route: input });
-  const classification = plan.classification!;
+  let classification = plan.classification!;
+  // Only a decision that asks for a summary reaches the patch: other histories carry no marker.
+  if (plan.fitSummary && patched(CONTEXT_FIT_PATCH)) {
+    plan = await summarizeThenDecide(input, plan.fitSummary, classification);
+    classification = plan.classification ?? classification;
+  }
   while (
     input.waitForRecovery &&
     plan.candidates.length === 0 &&
@@ -278,6 +288,58 @@ async function decide(input: RouteRequestInput): Promise<{ plan: PlannedRoute; c
     plan = await decideRoute({ route: input, classification });
   }
   return { plan, classification };
+}
+
+/**
+ * Context fitting by summary (issue 26): the decision found the conversation too long for every
+ * window, and no cached summary of the turns it drops. Histories before it never ask for one.
+ */
+const CONTEXT_FIT_PATCH = 'context-fit';
+
+/** The summarizing request's input: the parent's routing context, without fitting of its own or a session. */
+function summaryInputOf(input: RouteRequestInput, step: FitSummaryStep): RouteRequestInput {
+  const { session: _session, ...context } = input.context;
+  return {
+    requestId: step.requestId,
+    tenantId: input.tenantId,
+    operation: 'summarize',
+    requestedModel: 'auto',
+    needsJson: false,
+    context: { ...context, fit: 'off' },
+    deadlineAt: input.deadlineAt,
+  };
+}
+
+/**
+ * Runs the summarizing request (its row inserted by the decision, the dropped turns its body) as a
+ * child `routeRequest`, with its own decision, fallbacks and record; then decides again with its
+ * outcome: the summary before the kept turns, or (it failed) truncation, the decision says why.
+ */
+async function summarizeThenDecide(
+  input: RouteRequestInput,
+  step: FitSummaryStep,
+  classification: Classification,
+): Promise<PlannedRoute> {
+  setCurrentDetails(`**Fitting:** summarizing the earlier conversation (${step.workflowId})`);
+  let failed: string | undefined;
+  try {
+    await executeChild(routeRequest, {
+      workflowId: step.workflowId,
+      args: [summaryInputOf(input, step)],
+      workflowTaskTimeout: '10 seconds',
+      typedSearchAttributes: [
+        { key: SA_TENANT, value: input.tenantId },
+        { key: SA_OPERATION, value: 'summarize' },
+        { key: SA_STATUS, value: 'running' },
+      ],
+      staticSummary: `summarize · context fitting of ${input.requestId} · tenant ${input.tenantId}`,
+    });
+  } catch (err) {
+    // The request itself was cancelled (its child with it); a child cancelled alone is a failed summary.
+    if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
+    failed = err instanceof ChildWorkflowFailure ? (err.cause?.message ?? err.message) : String(err);
+  }
+  return decideRoute({ route: input, classification, fitSummary: { step, ...(failed !== undefined && { failed }) } });
 }
 
 /** The workflow's details once routed: the route, what decided it, the task, what was left out. */

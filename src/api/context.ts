@@ -12,6 +12,7 @@ import {
   type RouteContext,
   type Substitution,
 } from '../domain/policy';
+import { FitModeSchema, FIT_MODES, type FitMode } from '../domain/fitMode';
 import { QualitySchema, type SwitchyardRequestExtension } from '../domain/requestExtension';
 import { HttpError } from './errors';
 
@@ -84,6 +85,8 @@ export function routeContext(
   if (session) Object.assign(raw, { session });
   const quality = qualityOf(req, body.switchyard);
   if (quality !== undefined) Object.assign(raw, { quality });
+  const fit = fitOf(req, body.switchyard);
+  if (fit !== undefined) Object.assign(raw, { fit });
   const parsed = RouteContextSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -158,6 +161,22 @@ export function qualityOf(req: Request, extension: SwitchyardRequestExtension | 
       { param: 'X-Switchyard-Quality', code: 'invalid_value' },
     );
   return value;
+}
+
+/**
+ * Context fitting (issue 26): `X-Switchyard-Fit`, or the body's `switchyard.fit` (the header wins):
+ * `truncate`, `summarize` or `off`. Absent: the tenant's default (`fit` in its policy), else off.
+ */
+export function fitOf(req: Request, extension: SwitchyardRequestExtension | undefined): FitMode | undefined {
+  const header = req.header('x-switchyard-fit');
+  if (header === undefined) return extension?.fit;
+  const parsed = FitModeSchema.safeParse(header.trim().toLowerCase());
+  if (!parsed.success)
+    throw HttpError.invalid(
+      `Invalid value for 'X-Switchyard-Fit': expected one of ${FIT_MODES.join(', ')}, got '${header}'.`,
+      { param: 'X-Switchyard-Fit', code: 'invalid_value' },
+    );
+  return parsed.data;
 }
 
 /** `X-Switchyard-Wait-For-Recovery: true`: when every candidate's breaker is open, wait for one to reopen (batch callers). */

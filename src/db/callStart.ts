@@ -12,7 +12,7 @@ import {
   type ReserveResult,
   type ReserveRow,
 } from './budgetLedger';
-import { sessionColumns, startAttemptWhen, startedParams, type StoredBody } from './requests';
+import { sentBody, sessionColumns, startAttemptWhen, startedParams, type StoredBody } from './requests';
 import type { Queryable } from './index';
 
 export async function reserveAndStart(
@@ -29,7 +29,7 @@ export async function reserveAndStart(
   const res = await db.query<Row & { tenant_id: string | null; session_key: string | null }>(
     `with res as (select * from ${call.sql}),
        started as (${startAttemptWhen("from res where res.status <> 'refused'", fresh)})
-     select res.*, r.operation, r.body, r.created_at, ${sessionColumns('r')},
+     select res.*, r.operation, ${sentBody('r')}, r.created_at, ${sessionColumns('r')},
        (select count(*) from started)::int as written
      from res left join requests r on r.request_id = $1`,
     [...params, ...call.params],

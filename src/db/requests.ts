@@ -100,10 +100,21 @@ export interface StoredBody {
 export const sessionColumns = (table = 'requests') =>
   `${table}.tenant_id, ${table}.decision_input->'session'->>'key' as session_key`;
 
-export async function getRequestBody(db: Queryable, requestId: string): Promise<StoredBody | undefined> {
-  const res = await db.query<StoredBody>('select operation, body, created_at from requests where request_id = $1', [
-    requestId,
-  ]);
+/**
+ * The body its calls send: the fitted conversation when the decision fitted one (issue 26),
+ * else the client's. `original`: the client's, always (what fitting starts from).
+ */
+export const sentBody = (table = 'requests') => `coalesce(${table}.fitted_body, ${table}.body) as body`;
+
+export async function getRequestBody(
+  db: Queryable,
+  requestId: string,
+  opts: { original?: boolean } = {},
+): Promise<StoredBody | undefined> {
+  const res = await db.query<StoredBody>(
+    `select operation, ${opts.original ? 'body' : sentBody()}, created_at from requests where request_id = $1`,
+    [requestId],
+  );
   return res.rows[0];
 }
 
@@ -296,7 +307,7 @@ export async function startAttempt(
 ): Promise<(StoredBody & { taken?: boolean }) | undefined> {
   const res = await db.query<StoredBody & { written: number }>(
     `with started as (insert into request_attempts (${ATTEMPT_COLUMNS}) values (${ATTEMPT_VALUES}) ${conflictClause(fresh)} returning attempt)
-     select operation, body, created_at, ${sessionColumns()}, (select count(*) from started)::int as written
+     select operation, ${sentBody()}, created_at, ${sessionColumns()}, (select count(*) from started)::int as written
      from requests where request_id = $1`,
     startedParams(requestId, a),
   );

@@ -11,6 +11,7 @@ import { AlertSettingsSchema } from './alerts';
 import { TenantBudgetSchema } from './budget';
 import { SettingsSchema } from './settings';
 import { patternProblem, RULE_PATTERN } from './pattern';
+import { FitModeSchema } from './fitMode';
 
 export { COMPLIANCE_TAGS, REGIONS, RegionSchema, type Region } from './catalog';
 export const STRATEGIES = ['auto', 'cost', 'quality', 'balanced', 'latency', 'round-robin'] as const;
@@ -128,6 +129,11 @@ export const TenantPolicySchema = z
     quality: z.number().min(0).max(1).optional(),
     /** The default for requests naming a model: `none` never answers them with another model. */
     substitution: z.enum(['none', 'allowed']).optional(),
+    /**
+     * Context fitting for the tenant's requests that do not set it (`X-Switchyard-Fit`,
+     * `switchyard.fit`): `truncate`, `summarize` or `off` (absent: off, a 400 as before).
+     */
+    fit: FitModeSchema.optional(),
     ...Restrictions,
     workspaces: z.record(z.string(), z.object(Restrictions).strict()).default({}),
     /** Spend limits (per request, daily, weekly, monthly), for the tenant and its users. */

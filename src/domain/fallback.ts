@@ -266,7 +266,7 @@ export function budgetMessage(
 export interface RouteFailureFacts {
   /** The ending `routeEnding` chose. */
   errorType: string;
-  plan: Pick<PlannedRoute, 'candidates' | 'rejected' | 'budget'> & Partial<Pick<PlannedRoute, 'substitution'>>;
+  plan: Pick<PlannedRoute, 'candidates' | 'rejected' | 'budget'> & Partial<Pick<PlannedRoute, 'substitution' | 'fit'>>;
   outcomes: CandidateOutcome[];
   state: FallbackState;
   /** The prompt's tokens, as classified. */
@@ -289,7 +289,9 @@ export function routeFailureMessage(f: RouteFailureFacts): string {
       // No window was known too small: the providers themselves refused the prompt as too long.
       if (tooSmall.length === 0 && refused.length > 0)
         return `Every model tried refused the prompt as too long: ${refused.map((o) => `${o.modelId}: ${o.message ?? 'context length exceeded'}`).join('; ')}. Shorten the prompt or lower max_tokens.`;
-      return contextLengthMessage(tooSmall, f.inputTokens);
+      // Fitting was on and could not help (issue 26): say why, so the client knows what to shorten.
+      const unfit = plan.fit?.unfit ? ` Context fitting (${plan.fit.mode}) could not help: ${plan.fit.unfit}.` : '';
+      return contextLengthMessage(tooSmall, f.inputTokens) + unfit;
     }
     case 'BudgetExceeded':
       return budgetMessage(state.refusedWindow ?? plan.budget, plan, outcomes);

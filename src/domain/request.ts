@@ -12,6 +12,7 @@ import type { OperationName } from './operations';
 import type { WindowState } from './budget';
 import type { ContinueFrom } from './continuation';
 import type { CallPath } from './fastPath';
+import type { FitRecord } from './fit';
 
 /**
  * Chat, or an operation of the registry (`./operations`). Its names as a type only: the workflows
@@ -106,6 +107,19 @@ export interface PlannedRoute extends Omit<RouteDecision, 'candidates'> {
   budget?: WindowState;
   fallbackOnContentFilter: boolean;
   maxEscalations: number;
+  /** The conversation was fitted to a window (issue 26): what was dropped or summarized (or why it could not be). */
+  fit?: FitRecord;
+  /**
+   * Fitting by summary, the summary not yet made: the workflow runs this request (its row already
+   * inserted, the dropped turns its body) as a child `routeRequest`, then decides again.
+   */
+  fitSummary?: FitSummaryStep;
+}
+
+/** A summarizing child request: its ids only (its body, the dropped turns, is in its row). */
+export interface FitSummaryStep {
+  requestId: string;
+  workflowId: string;
 }
 
 export interface CallModelInput {

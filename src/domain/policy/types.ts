@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ComplianceSchema } from '../catalog';
+import { FitModeSchema } from '../fitMode';
 import { RegionSchema, StrategySchema, type Override, type Strategy } from '../config';
 import type { DialDecision } from './dial';
 import type { SessionRecord } from './session';
@@ -38,6 +39,11 @@ export const RouteContextSchema = z.object({
    * cheapest acceptable tier, 1 = the best available. Absent: the tenant's default, else 0.5.
    */
   quality: z.number().min(0).max(1).optional(),
+  /**
+   * Context fitting (`X-Switchyard-Fit`, or the body's `switchyard.fit`): what to do with a
+   * conversation longer than every candidate's window. Absent: the tenant's default, else off.
+   */
+  fit: FitModeSchema.optional(),
   metadata: z.record(z.string(), z.string()).default({}),
   /**
    * The session the request belongs to (`X-Switchyard-Session`, or the body's `user` with a hash

@@ -19,7 +19,18 @@ import {
 } from '../lib.js';
 
 /** The decision fields this page renders itself; any other is shown as JSON. */
-const SHOWN = new Set(['candidates', 'rejected', 'notes', 'summary', 'strategy', 'rule', 'override', 'dial', 'chain']);
+const SHOWN = new Set([
+  'candidates',
+  'rejected',
+  'notes',
+  'summary',
+  'strategy',
+  'rule',
+  'override',
+  'dial',
+  'chain',
+  'fit',
+]);
 
 const kv = (pairs) =>
   h(
@@ -71,6 +82,21 @@ function classificationView(c) {
   ];
 }
 
+/** Context fitting (issue 26): what was dropped or summarized, to which window, the tokens before and after. */
+function fitLine(f) {
+  if (f.unfit) return `${f.mode}: not possible: ${f.unfit}`;
+  const what =
+    f.summarized_messages > 0
+      ? `summarized ${f.summarized_messages} earlier messages${f.cached ? ' (cached summary)' : ''}` +
+        (f.summary_request_id ? ` by request ${f.summary_request_id}` : '')
+      : `dropped ${f.dropped_messages} earlier messages`;
+  return (
+    `${f.mode}: ${what} to fit ${f.target_model}'s ${fmt.num(f.window)}-token window: ` +
+    `${fmt.num(f.tokens_before)} → ${fmt.num(f.tokens_after)} prompt tokens (${fmt.num(f.tokens_saved)} saved)` +
+    (f.fallback ? `; summary not used: ${f.fallback}` : '')
+  );
+}
+
 function decisionView(d) {
   if (!d) return notice('No decision recorded.');
   const extra = Object.fromEntries(Object.entries(d).filter(([k]) => !SHOWN.has(k)));
@@ -82,6 +108,7 @@ function decisionView(d) {
       ['Override', d.override ? `${d.override.id} (${d.override.scope} ${d.override.subject})` : undefined],
       ['Dial', d.dial ? `${d.dial.tier} tier at quality ${d.dial.quality}: ${d.dial.explanation}` : undefined],
       ['Chain', d.chain ? `${d.chain.source}: ${d.chain.models.join(' → ')}` : undefined],
+      ['Context fit', d.fit ? fitLine(d.fit) : undefined],
     ]),
     h('h3', {}, 'Candidates'),
     table(
