@@ -3,9 +3,10 @@
  * `switchyard.template` and the gRPC server call it): find the template the tenant sees by that
  * name (its own first, else the operator-wide one), pick the version (given, else the label's,
  * else `production`'s, else the latest), check the variables against its JSON Schema (defaults
- * filled in), and fill its messages. Problems are `HttpError`s: 400 with the parameter's path, 404.
+ * filled in), and fill its messages. Problems are `TemplateError`s, a status (400, 404) with the
+ * parameter's path and a code: the API answers them as `HttpError`s, the gRPC server maps them to
+ * its statuses (services may not import the API's errors).
  */
-import { HttpError } from '../api/errors';
 import type { Queryable } from '../db';
 import { getLabel, getVersion, listVersions, templateExists, type TemplateScope } from '../db/templates';
 import {
@@ -17,6 +18,22 @@ import {
   type TemplateMessage,
 } from '../domain/templates';
 import { checkSchema } from './jsonSchema';
+
+/** What is wrong with a render: 400 (the variables, the reference) or 404 (no such template, version, label). */
+export class TemplateError extends Error {
+  constructor(
+    readonly status: 400 | 404,
+    message: string,
+    readonly param: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+const notFound = (message: string, param: string, code: string) => new TemplateError(404, message, param, code);
+const invalid = (message: string, param: string) =>
+  new TemplateError(400, message, param, 'invalid_template_variables');
 
 export interface RenderedTemplate {
   messages: TemplateMessage[];
@@ -54,20 +71,13 @@ export async function renderTemplate(
 ): Promise<RenderedTemplate> {
   const p = (field: string) => `${param.prefix}${field}`;
   const found = await resolveScope(db, tenantId, ref.name);
-  if (!found)
-    throw HttpError.notFound(`No template named '${ref.name}'.`, {
-      param: p(param.nameField),
-      code: 'template_not_found',
-    });
+  if (!found) throw notFound(`No template named '${ref.name}'.`, p(param.nameField), 'template_not_found');
   const { scope } = found;
   let version = ref.version;
   if (version === undefined && ref.label !== undefined) {
     version = await getLabel(db, scope, ref.name, ref.label);
     if (version === undefined)
-      throw HttpError.notFound(`Template '${ref.name}' has no label '${ref.label}'.`, {
-        param: p('label'),
-        code: 'template_label_not_found',
-      });
+      throw notFound(`Template '${ref.name}' has no label '${ref.label}'.`, p('label'), 'template_label_not_found');
   }
   version ??= await getLabel(db, scope, ref.name, DEFAULT_LABEL);
   const row =
@@ -75,23 +85,20 @@ export async function renderTemplate(
       ? (await listVersions(db, scope, ref.name)).at(-1)
       : await getVersion(db, scope, ref.name, version);
   if (!row || row.deleted_at !== null)
-    throw HttpError.notFound(`Template '${ref.name}' has no version ${version}.`, {
-      param: p('version'),
-      code: 'template_version_not_found',
-    });
+    throw notFound(`Template '${ref.name}' has no version ${version}.`, p('version'), 'template_version_not_found');
   const variables = withDefaults(row.variables_schema, ref.variables ?? {}) as Record<string, unknown>;
   const checked = checkSchema(row.variables_schema, variables);
   if (!checked.ok)
-    throw HttpError.invalid(`The variables do not fit template '${ref.name}' v${row.version}: ${checked.reason}`, {
-      param: p(variablesParam(checked.path)),
-      code: 'invalid_template_variables',
-    });
+    throw invalid(
+      `The variables do not fit template '${ref.name}' v${row.version}: ${checked.reason}`,
+      p(variablesParam(checked.path)),
+    );
   const rendered = renderMessages(row.messages, variables);
   if ('missing' in rendered) {
     const [first] = rendered.missing;
-    throw HttpError.invalid(
+    throw invalid(
       `Template '${ref.name}' v${row.version} uses ${rendered.missing.map((m) => `'${m}'`).join(', ')}, not given in variables (and with no default in its schema).`,
-      { param: p(variablesParam(first!.split('.'))), code: 'invalid_template_variables' },
+      p(variablesParam(first!.split('.'))),
     );
   }
   return {
