@@ -147,22 +147,55 @@ function text(value: Json): string {
 const falsy = (v: Json) => !v || (Array.isArray(v) && v.length === 0);
 
 /**
+ * What one render may do: sections nest over arrays, so a small template and small variables
+ * (`{{#a}}{{#a}}{{#a}}…` over 100 items) could otherwise multiply into billions of steps.
+ */
+export const RENDER_LIMITS = { maxChars: 1_000_000, maxSteps: 200_000 };
+
+/** A render past `RENDER_LIMITS`. */
+export class RenderTooLarge extends Error {}
+
+interface Budget {
+  chars: number;
+  steps: number;
+}
+
+/**
  * Renders one text. A `{{name}}` that resolves to nothing (absent, not null) is collected in
  * `missing`; a section over an absent name is simply false, as mustache has it (`{{#x}}` shows
  * nothing, `{{^x}}` shows its text).
  */
-export function renderText(tokens: Token[], variables: Record<string, Json>, missing: string[] = []): string {
+export function renderText(
+  tokens: Token[],
+  variables: Record<string, Json>,
+  missing: string[] = [],
+  budget: Budget = { chars: RENDER_LIMITS.maxChars, steps: RENDER_LIMITS.maxSteps },
+): string {
   const out: string[] = [];
+  const emit = (s: string) => {
+    if ((budget.chars -= s.length) < 0)
+      throw new RenderTooLarge(`renders to more than ${RENDER_LIMITS.maxChars} characters`);
+    out.push(s);
+  };
+  // A step per token visited and per section item (an empty section over an array still loops).
+  const step = () => {
+    if (--budget.steps < 0) throw new RenderTooLarge(`takes more than ${RENDER_LIMITS.maxSteps} steps to render`);
+  };
   const walk = (ts: Token[], stack: Json[]) => {
     for (const [type, value, , , children] of ts) {
-      if (type === 'text') out.push(value);
+      step();
+      if (type === 'text') emit(value);
       else if (type === 'name' || type === '&') {
         const v = lookup(value, stack);
         if (v === undefined) missing.push(value);
-        else out.push(text(v));
+        else emit(text(v));
       } else if (type === '#') {
         const v = lookup(value, stack);
-        if (Array.isArray(v)) for (const item of v) walk(children ?? [], [...stack, item]);
+        if (Array.isArray(v))
+          for (const item of v) {
+            step();
+            walk(children ?? [], [...stack, item]);
+          }
         else if (!falsy(v)) walk(children ?? [], [...stack, v]);
       } else if (type === '^') {
         if (falsy(lookup(value, stack))) walk(children ?? [], stack);
@@ -176,18 +209,26 @@ export function renderText(tokens: Token[], variables: Record<string, Json>, mis
 
 /**
  * The template's messages with the variables filled in, or the variables it needs that were not
- * given (each once, in order). The texts were checked when the template was created.
+ * given (each once, in order), or why it would be too large (`RENDER_LIMITS`, over all messages).
+ * The texts were checked when the template was created.
  */
 export function renderMessages(
   messages: TemplateMessage[],
   variables: Record<string, Json>,
-): { messages: TemplateMessage[] } | { missing: string[] } {
+): { messages: TemplateMessage[] } | { missing: string[] } | { tooLarge: string } {
   const missing: string[] = [];
-  const rendered = messages.map((m) => {
-    const parsed = parseTemplateText(m.content);
-    if ('error' in parsed) throw new Error(`a stored template does not parse: ${parsed.error}`);
-    return { role: m.role, content: renderText(parsed.tokens, variables, missing) };
-  });
+  const budget = { chars: RENDER_LIMITS.maxChars, steps: RENDER_LIMITS.maxSteps };
+  let rendered: TemplateMessage[];
+  try {
+    rendered = messages.map((m) => {
+      const parsed = parseTemplateText(m.content);
+      if ('error' in parsed) throw new Error(`a stored template does not parse: ${parsed.error}`);
+      return { role: m.role, content: renderText(parsed.tokens, variables, missing, budget) };
+    });
+  } catch (err) {
+    if (err instanceof RenderTooLarge) return { tooLarge: err.message };
+    throw err;
+  }
   if (missing.length > 0) return { missing: [...new Set(missing)] };
   return { messages: rendered };
 }

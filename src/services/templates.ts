@@ -94,6 +94,13 @@ export async function renderTemplate(
       p(variablesParam(checked.path)),
     );
   const rendered = renderMessages(row.messages, variables);
+  if ('tooLarge' in rendered)
+    throw new TemplateError(
+      400,
+      `Template '${ref.name}' v${row.version} with these variables ${rendered.tooLarge}.`,
+      p('variables'),
+      'template_render_too_large',
+    );
   if ('missing' in rendered) {
     const [first] = rendered.missing;
     throw invalid(

@@ -14,6 +14,7 @@ import {
 
 const render = (content: string, variables: Record<string, unknown>) => {
   const r = renderMessages([{ role: 'user', content }], variables);
+  if ('tooLarge' in r) return { tooLarge: r.tooLarge };
   return 'missing' in r ? { missing: r.missing } : r.messages[0]!.content;
 };
 
@@ -62,6 +63,19 @@ describe('renderMessages', () => {
     expect(render('{{#lambda}}<{{.}}>{{/lambda}}', { lambda: 'function () { return 1 }' })).toBe(
       '<function () { return 1 }>',
     );
+  });
+
+  it('stops a render that would multiply past its limits (nested sections over arrays)', () => {
+    const a = Array.from({ length: 100 }, (_, i) => i);
+    // 100^4 steps with no output at all, and 100^2 × 200 characters: both bounded, both refused.
+    expect(render('{{#a}}{{#a}}{{#a}}{{#a}}{{/a}}{{/a}}{{/a}}{{/a}}', { a })).toEqual({
+      tooLarge: expect.stringContaining('steps'),
+    });
+    expect(render('{{#a}}{{#a}}{{s}}{{/a}}{{/a}}', { a, s: 'x'.repeat(200) })).toEqual({
+      tooLarge: expect.stringContaining('characters'),
+    });
+    expect(render('{{big}}', { big: 'x'.repeat(1_000_001) })).toEqual({ tooLarge: expect.any(String) });
+    expect(render('{{#a}}{{#a}}x{{/a}}{{/a}}', { a })).toBe('x'.repeat(10_000));
   });
 
   it('keeps roles and renders each message', () => {
