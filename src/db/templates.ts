@@ -32,6 +32,8 @@ export interface LabelRow {
 
 // `coalesce(tenant_id, '')` is the unique indexes' scope: null (global) compares equal to itself.
 const IN_SCOPE = `coalesce(tenant_id, '') = coalesce($1::text, '') and name = $2`;
+/** The advisory lock class of template creates (with the scope and name's hash as the second key). */
+const TEMPLATE_LOCK = 727_026;
 
 export interface NewTemplateVersion {
   scope: TemplateScope;
@@ -44,31 +46,32 @@ export interface NewTemplateVersion {
 }
 
 /** Stores the next version of a template (1 for a new name; after a delete, numbering goes on). */
-export async function insertTemplateVersion(db: Queryable, t: NewTemplateVersion): Promise<TemplateRow> {
-  // Two creates of one name at once may pick the same number: the unique index refuses the second, which retries.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const res = await db.query<TemplateRow>(
-        `insert into templates (id, tenant_id, name, version, description, messages, variables_schema, defaults, created_by)
-         select $3::text, $1::text, $2::text, coalesce(max(version), 0) + 1, $4::text, $5::jsonb, $6::jsonb, $7::jsonb, $8::text
-         from templates where ${IN_SCOPE}
-         returning *`,
-        [
-          t.scope,
-          t.name,
-          `tpl_${randomUUID().replace(/-/g, '')}`,
-          t.description ?? null,
-          JSON.stringify(t.messages),
-          JSON.stringify(t.variablesSchema),
-          JSON.stringify(t.defaults),
-          t.createdBy ?? null,
-        ],
-      );
-      return res.rows[0]!;
-    } catch (err) {
-      if ((err as { code?: string }).code !== '23505' || attempt >= 4) throw err;
-    }
-  }
+export async function insertTemplateVersion(db: Db, t: NewTemplateVersion): Promise<TemplateRow> {
+  return db.transaction(async (tx) => {
+    // Creates of one name wait for each other (the lock is the transaction's), so each takes the next number;
+    // the unique index would refuse a duplicate anyway.
+    await tx.query(`select pg_advisory_xact_lock(${TEMPLATE_LOCK}, hashtext(coalesce($1::text, '') || ' ' || $2))`, [
+      t.scope,
+      t.name,
+    ]);
+    const res = await tx.query<TemplateRow>(
+      `insert into templates (id, tenant_id, name, version, description, messages, variables_schema, defaults, created_by)
+       select $3::text, $1::text, $2::text, coalesce(max(version), 0) + 1, $4::text, $5::jsonb, $6::jsonb, $7::jsonb, $8::text
+       from templates where ${IN_SCOPE}
+       returning *`,
+      [
+        t.scope,
+        t.name,
+        `tpl_${randomUUID().replace(/-/g, '')}`,
+        t.description ?? null,
+        JSON.stringify(t.messages),
+        JSON.stringify(t.variablesSchema),
+        JSON.stringify(t.defaults),
+        t.createdBy ?? null,
+      ],
+    );
+    return res.rows[0]!;
+  });
 }
 
 /** Whether a scope has a template of this name (one not deleted). */
@@ -110,6 +113,24 @@ export async function listLatest(db: Queryable, tenantId: string): Promise<Templ
     [tenantId],
   );
   return res.rows.sort((a, b) => a.name.localeCompare(b.name) || (a.tenant_id === null ? 1 : -1));
+}
+
+/** The labels of several templates of one tenant's view, in one query: `scope\u0000name` → labels. */
+export async function labelsOfMany(db: Queryable, tenantId: string, names: string[]): Promise<Map<string, LabelRow[]>> {
+  const res = await db.query<LabelRow & { tenant_id: string | null; name: string }>(
+    `select tenant_id, name, label, version, updated_at, updated_by from template_labels
+     where (tenant_id = $1 or tenant_id is null) and name = any($2::text[]) order by label`,
+    [tenantId, names],
+  );
+  const out = new Map<string, LabelRow[]>();
+  for (const r of res.rows) {
+    const key = `${r.tenant_id ?? ''}\u0000${r.name}`;
+    out.set(key, [
+      ...(out.get(key) ?? []),
+      { label: r.label, version: r.version, updated_at: r.updated_at, updated_by: r.updated_by },
+    ]);
+  }
+  return out;
 }
 
 export async function listLabels(db: Queryable, scope: TemplateScope, name: string): Promise<LabelRow[]> {

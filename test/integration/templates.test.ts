@@ -11,7 +11,8 @@ import { upsertApiKey } from '../../src/db/apiKeys';
 import { uniqueId } from '../support/db';
 import { fakeCatalog, fakeModel, finishedRecord, useTestStack } from '../support/stack';
 
-const stack = useTestStack({ catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'primary')]) });
+// The chat cache on: a hit's record names the template too.
+const stack = useTestStack({ catalog: (f) => fakeCatalog(f, [fakeModel('oa', 'primary')]), cache: { chat: 300 } });
 
 type Res = { status: number; body: any };
 const adminB = `sk-sy-${uniqueId('tpl-b-admin')}`;
@@ -263,6 +264,58 @@ describe('templates', () => {
     }>;
     expect(listA.filter((t) => t.name === 'shared-hello').map((t) => t.scope)).toEqual(['tenant', 'global']);
     expect(listA.filter((t) => t.name === 'only-a')).toHaveLength(1);
+  });
+
+  it('concurrent creates get distinct versions; a cache hit is recorded with its template', async () => {
+    const created = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => call(stack.adminKey, 'POST', '/v1/templates', greet('racy', `Hi #${i}`))),
+    );
+    expect(created.map((c) => c.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(created.map((c) => c.body.version as number).sort()).toEqual([1, 2, 3, 4, 5]);
+
+    const ask = () =>
+      call(stack.apiKey, 'POST', '/v1/operations/respond', {
+        template: 'racy',
+        version: 3,
+        variables: { name: 'Hal' },
+      });
+    const first = await ask();
+    const calls = stack.fakes.openai.calls.length;
+    const second = await ask();
+    expect(second.body.switchyard.cache).toMatchObject({ status: 'hit', cached_from: first.body.id });
+    expect(stack.fakes.openai.calls.length).toBe(calls);
+    const record = await call(stack.apiKey, 'GET', `/v1/requests/${second.body.id}`);
+    expect(record.body).toMatchObject({ cache_hit: true, template: { name: 'racy', version: 3 } });
+  });
+
+  it('operators label and delete global templates with ?scope=global; admins cannot', async () => {
+    await call(stack.operatorKey, 'POST', '/v1/templates', { ...greet('g-only'), scope: 'global' });
+    await call(stack.operatorKey, 'POST', '/v1/templates', { ...greet('g-only', 'Hey'), scope: 'global' });
+    // Without ?scope=global a write aims at the caller's tenant, which has no such template.
+    expect((await call(stack.adminKey, 'PUT', '/v1/templates/g-only/labels/production', { version: 1 })).status).toBe(
+      404,
+    );
+    const refused = await call(stack.adminKey, 'PUT', '/v1/templates/g-only/labels/production?scope=global', {
+      version: 1,
+    });
+    expect(refused.status).toBe(403);
+    expect((await call(stack.adminKey, 'DELETE', '/v1/templates/g-only?scope=global')).status).toBe(403);
+    const labelled = await call(stack.operatorKey, 'PUT', '/v1/templates/g-only/labels/production?scope=global', {
+      version: 1,
+    });
+    expect(labelled.body).toMatchObject({ scope: 'global', version: 1 });
+    const used = await call(adminB, 'POST', '/v1/operations/respond', {
+      template: 'g-only',
+      variables: { name: 'Ivy' },
+    });
+    expect(used.body.template).toMatchObject({ scope: 'global', version: 1 });
+    expect((await call(adminB, 'GET', '/v1/templates?')).body.data).toContainEqual(
+      expect.objectContaining({ name: 'g-only', scope: 'global', latest_version: 2, labels: { production: 1 } }),
+    );
+    expect((await call(stack.operatorKey, 'DELETE', '/v1/templates/g-only?scope=global')).body).toMatchObject({
+      versions_hidden: 2,
+    });
+    expect((await call(adminB, 'GET', '/v1/templates/g-only')).status).toBe(404);
   });
 
   it('bad templates and bad variables are 400s naming the field', async () => {

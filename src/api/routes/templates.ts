@@ -13,6 +13,7 @@ import {
   deleteTemplate,
   getVersion,
   insertTemplateVersion,
+  labelsOfMany,
   listLabels,
   listLatest,
   listVersions,
@@ -192,17 +193,20 @@ export const templateRoutes = routeSpecs<{ db: Db }>([
     handle: async (deps, req, res) => {
       const { tenantId } = authOf(req);
       const rows = await listLatest(deps.db, tenantId);
-      const data = await Promise.all(
-        rows.map(async (r) => ({
-          object: 'template',
-          name: r.name,
-          scope: scopeName(r.tenant_id),
-          latest_version: r.version,
-          description: r.description,
-          labels: labelsJson(await listLabels(deps.db, r.tenant_id, r.name)),
-          updated_at: r.created_at,
-        })),
+      const labels = await labelsOfMany(
+        deps.db,
+        tenantId,
+        rows.map((r) => r.name),
       );
+      const data = rows.map((r) => ({
+        object: 'template',
+        name: r.name,
+        scope: scopeName(r.tenant_id),
+        latest_version: r.version,
+        description: r.description,
+        labels: labelsJson(labels.get(`${r.tenant_id ?? ''}\u0000${r.name}`) ?? []),
+        updated_at: r.created_at,
+      }));
       res.json({ object: 'list', data });
     },
   },
