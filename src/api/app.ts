@@ -38,6 +38,7 @@ import { providerRoutes } from './routes/providers';
 import { anthropicMessageRoutes } from './routes/anthropicMessages';
 import { embeddingRoutes } from './routes/embeddings';
 import { operationRoutes } from './routes/operations';
+import { respondRoutes, templateRoutes } from './routes/templates';
 import { requestRoutes, type TemporalUi } from './routes/requests';
 import { consoleRoutes } from './routes/console';
 import { responseRoutes } from './routes/responses';
@@ -185,6 +186,8 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   if (deps.admission) app.post('/v1/responses', admit(deps.admission, deps.metrics));
   mount(chatRoutes, deps);
+  // Ahead of `/v1/operations/:operation`, which would take `respond` for an unknown operation.
+  mount(respondRoutes, deps);
   mount(operationRoutes, deps);
   mount(embeddingRoutes, deps);
   mount(anthropicMessageRoutes, deps);
@@ -205,6 +208,7 @@ export function createApp(deps: ApiDeps): express.Express {
   mount(tenancyRoutes, deps);
   mount(cacheRoutes, deps);
   mount(analyticsRoutes, deps);
+  mount(templateRoutes, deps);
   app.use(notFound);
   app.use(errorHandler((err) => deps.logger.error({ err }, 'unhandled error')));
   return app;

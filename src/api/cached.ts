@@ -75,7 +75,7 @@ function readCached(entry: CachedAnswer, ids: { tenant: string; operation: strin
 /** A hit, answered: recorded as a request of its own (no workflow), which names the request it came from. */
 export async function answerFromCache(
   deps: Pick<RunnerDeps, 'db'>,
-  r: Pick<PathRequest, 'tenantId' | 'body' | 'route'>,
+  r: Pick<PathRequest, 'tenantId' | 'body' | 'route' | 'template'>,
   hit: Extract<Lookup, { status: 'hit' }>,
 ): Promise<Extract<Outcome, { source: 'cache' }>> {
   const { entry } = hit;
@@ -95,6 +95,7 @@ export async function answerFromCache(
     cachedFrom: entry.requestId,
     latencyMs: Date.now() - hit.startedAt,
     endUser: r.route.context.userId,
+    ...(r.template && { template: r.template }),
   });
   return {
     source: 'cache',

@@ -9,6 +9,7 @@ import { hasImages, maxOutputTokens, offersTools, type ChatCompletionRequest } f
 import { routeContext, waitForRecovery } from './context';
 import type { CacheDirective, Headers, Outcome, PathRequest, RouteInput } from './requestPath/outcome';
 import { runRequest, type PathDeps } from './requestPath/run';
+import type { RequestTemplate } from '../db/requests';
 
 export { switchyardExtension } from './requestPath/outcome';
 
@@ -45,7 +46,7 @@ export function cacheDirective(header: (name: string) => string | undefined): Ca
 export function pathRequestOf(
   req: Request,
   res: Response,
-  r: { tenantId: string; body: unknown; route: RouteInput },
+  r: { tenantId: string; body: unknown; route: RouteInput; template?: RequestTemplate },
 ): PathRequest {
   return {
     ...r,
@@ -65,7 +66,7 @@ export async function runRoute(
   deps: PathDeps,
   req: Request,
   res: Response,
-  r: { tenantId: string; body: unknown; route: RouteInput },
+  r: { tenantId: string; body: unknown; route: RouteInput; template?: RequestTemplate },
 ): Promise<Outcome> {
   const ran = await runRequest(deps, pathRequestOf(req, res, r));
   setHeaders(res, ran.headers);

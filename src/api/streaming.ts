@@ -25,7 +25,7 @@ import { substitutionOf, type RouteResult } from '../domain/request';
 import { readAnswer, type ChatAnswer } from '../domain/storedAnswer';
 import { deltasOf, type StreamEvent, type StreamWriter } from '../domain/stream';
 import { HttpError } from './errors';
-import { headersOf, type RouteInput } from './requestPath/outcome';
+import { headersOf } from './requestPath/outcome';
 import { checkModel, type PathDeps } from './requestPath/run';
 import { pathRequestOf, setHeaders } from './runRoute';
 import { awaitResult, countRoute, submitRequest, type Submission } from './submit';
@@ -98,7 +98,7 @@ export async function streamRoute(
   deps: PathDeps,
   req: Request,
   res: Response,
-  r: { tenantId: string; body: unknown; route: RouteInput },
+  r: Parameters<typeof pathRequestOf>[2],
   writerFor: (sub: Submission) => StreamWriter,
 ): Promise<void> {
   const startedAt = Date.now();

@@ -92,7 +92,7 @@ export function requestTimeoutMs(header: string | undefined, maxMs: number): num
  */
 export async function submitRequest(
   deps: RunnerDeps,
-  req: Pick<PathRequest, 'tenantId' | 'idempotencyKey' | 'timeout' | 'body' | 'route'>,
+  req: Pick<PathRequest, 'tenantId' | 'idempotencyKey' | 'timeout' | 'body' | 'route' | 'template'>,
 ): Promise<Submission> {
   const deadlineAt = Date.now() + requestTimeoutMs(req.timeout, deps.requestTimeoutMs);
   const requestId = requestIdFor(req.tenantId, req.idempotencyKey);
@@ -113,6 +113,7 @@ export async function submitRequest(
       bodyHash,
       // Whom it was for (the body's `user`, Anthropic's metadata.user_id, X-Switchyard-User): the console filters by it.
       endUser: req.route.context.userId,
+      ...(req.template && { template: req.template }),
     }),
   );
   if (row.body_hash !== bodyHash || row.tenant_id !== req.tenantId) {

@@ -18,6 +18,15 @@ export interface NewRequest {
   bodyHash: string;
   /** The end user it was made for (OpenAI's `user`, Anthropic's `metadata.user_id`, X-Switchyard-User). */
   endUser?: string;
+  /** The template version its body was rendered from (the body is the rendered request). */
+  template?: RequestTemplate;
+}
+
+/** A template version as a request record names it. */
+export interface RequestTemplate {
+  id: string;
+  name: string;
+  version: number;
 }
 
 export interface RequestRow {
@@ -52,13 +61,18 @@ export interface RequestRow {
   /** The end user it was made for, when the client named one. */
   end_user: string | null;
   batch_id: string | null;
+  /** The template version the body was rendered from (migration 020), or null. */
+  template_id?: string | null;
+  template_name?: string | null;
+  template_version?: number | null;
 }
 
 /** Inserts the request unless it exists; returns the stored row either way (idempotent retries). */
 export async function insertRequest(db: Queryable, r: NewRequest): Promise<{ row: RequestRow; created: boolean }> {
   const ins = await db.query<RequestRow>(
-    `insert into requests (request_id, workflow_id, tenant_id, idempotency_key, operation, requested_model, body, body_hash, end_user)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    `insert into requests (request_id, workflow_id, tenant_id, idempotency_key, operation, requested_model, body, body_hash, end_user,
+                           template_id, template_name, template_version)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
      on conflict (request_id) do nothing returning *`,
     [
       r.requestId,
@@ -70,6 +84,9 @@ export async function insertRequest(db: Queryable, r: NewRequest): Promise<{ row
       JSON.stringify(r.body),
       r.bodyHash,
       r.endUser ?? null,
+      r.template?.id ?? null,
+      r.template?.name ?? null,
+      r.template?.version ?? null,
     ],
   );
   if (ins.rows[0]) return { row: ins.rows[0], created: true };
@@ -430,8 +447,8 @@ export async function recordCacheHit(
   const res = await db.query<{ created_at: Date }>(
     `insert into requests (request_id, workflow_id, tenant_id, operation, requested_model, body, body_hash, status,
                            provider, model, response, input_tokens, output_tokens, cost_usd, latency_ms,
-                           completed_at, cache_hit, cached_from, end_user)
-     values ($1, '', $2, $3, $4, $5, $6, 'succeeded', $7, $8, $9, $10, $11, 0, $12, now(), true, $13, $14)
+                           completed_at, cache_hit, cached_from, end_user, template_id, template_name, template_version)
+     values ($1, '', $2, $3, $4, $5, $6, 'succeeded', $7, $8, $9, $10, $11, 0, $12, now(), true, $13, $14, $15, $16, $17)
      returning created_at`,
     [
       r.requestId,
@@ -448,6 +465,9 @@ export async function recordCacheHit(
       r.latencyMs,
       r.cachedFrom,
       r.endUser ?? null,
+      r.template?.id ?? null,
+      r.template?.name ?? null,
+      r.template?.version ?? null,
     ],
   );
   return res.rows[0]!.created_at;

@@ -109,23 +109,40 @@ export function compileSchema(schema: Record<string, unknown>): ValidateFunction
   return validators.get(schema);
 }
 
-/** Whether `value` fits the schema; otherwise where it fails (the value's path and the schema's rule). */
+/**
+ * Whether `value` fits the schema; otherwise where it fails (the value's path and the schema's rule),
+ * and the path of the value at fault as segments (a missing or extra property's name included).
+ */
 export function checkSchema(
   schema: Record<string, unknown>,
   value: unknown,
-): { ok: true } | { ok: false; reason: string } {
+): { ok: true } | { ok: false; reason: string; path: string[] } {
   const fn = compileSchema(schema);
-  if (typeof fn === 'string') return { ok: false, reason: `the schema does not compile: ${fn}` };
+  if (typeof fn === 'string') return { ok: false, reason: `the schema does not compile: ${fn}`, path: [] };
   meter = { left: PATTERN_STEPS_PER_CHECK };
   try {
     if (fn(value)) return { ok: true };
   } catch (err) {
     if (err instanceof PatternWorkExceeded)
-      return { ok: false, reason: `its patterns would need more than ${PATTERN_STEPS_PER_CHECK} steps to check` };
+      return {
+        ok: false,
+        reason: `its patterns would need more than ${PATTERN_STEPS_PER_CHECK} steps to check`,
+        path: [],
+      };
     throw err;
   } finally {
     meter = undefined;
   }
   const e = fn.errors![0]!;
-  return { ok: false, reason: `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'} (schema ${e.schemaPath})` };
+  const path = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const named = (e.params as { missingProperty?: string; additionalProperty?: string }) ?? {};
+  const extra = named.missingProperty ?? named.additionalProperty;
+  return {
+    ok: false,
+    reason: `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'} (schema ${e.schemaPath})`,
+    path: extra === undefined ? path : [...path, extra],
+  };
 }

@@ -195,7 +195,9 @@ describe.each(dbKinds())('roles on %s', (db) => {
       .replace('{provider}', 'oa')
       .replace('{model}', 'primary')
       .replace('{id}', id ?? 'unfilled')
-      .replace('{name}', 'matrix-secret'); // a stored secret's (an empty PUT body is invalid, past the role check)
+      .replace('{name}', 'matrix-secret') // a stored secret's (an empty PUT body is invalid, past the role check)
+      .replace('{version}', '1') // a template's (none of that name: 404, past the role check)
+      .replace('{label}', 'production');
   }
 
   it('every route in /openapi.json enforces exactly its documented role', async () => {
@@ -219,7 +221,7 @@ describe.each(dbKinds())('roles on %s', (db) => {
         mismatches.push(`${r.method} ${r.path}: no documented role`);
         continue;
       }
-      expect(r.path).not.toMatch(/\{(?!operation|provider|model|id|name)\w+\}/); // every parameter is filled
+      expect(r.path).not.toMatch(/\{(?!operation|provider|model|id|name|version|label)\w+\}/); // every parameter is filled
       for (const caller of CALLERS) {
         const path = await fill(r.method, r.path, caller);
         const res = await call(keys[caller], r.method, path, r.method === 'GET' ? undefined : {});

@@ -8,6 +8,7 @@ import { substitutionOf } from '../../domain/request';
 import type { StoredAnswer } from '../../domain/storedAnswer';
 import { serverTiming, timingJson, type Timing } from '../../domain/timing';
 import type { Submission } from '../submit';
+import type { RequestTemplate } from '../../db/requests';
 
 export type RouteInput = Omit<RouteRequestInput, 'requestId' | 'tenantId' | 'deadlineAt'>;
 
@@ -26,6 +27,8 @@ export interface PathRequest {
   cache: CacheDirective;
   /** Time the request waited for an admission slot before its handler ran (in `Server-Timing`). */
   admissionMs?: number;
+  /** The template version `body` was rendered from: on the request's record. */
+  template?: RequestTemplate;
 }
 
 /** What a client is answered with, whichever source answered. */

@@ -13,6 +13,7 @@ import type { PathDeps } from '../requestPath/run';
 import { readBody } from '../validate';
 import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
 import { streamRoute } from '../streaming';
+import { ChatCompletionWireSchema, namesTemplate, templateChatBody } from './templates';
 import { openaiStreamWriter } from '../../domain/stream';
 
 const chatCompletions: RouteSpec<PathDeps> = {
@@ -21,11 +22,14 @@ const chatCompletions: RouteSpec<PathDeps> = {
   summary: 'OpenAI chat completion (`stream: true`: server-sent chunks)',
   tag: 'routing',
   role: 'member',
-  body: ChatCompletionRequestSchema,
+  body: ChatCompletionWireSchema,
   errors: ROUTED_ERRORS,
   handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
-    const body = readBody(req, ChatCompletionRequestSchema);
+    // `switchyard.template`: the body is rendered from the template first, and the record names it.
+    const templated = namesTemplate(req.body) ? await templateChatBody(deps.db, tenantId, req.body) : undefined;
+    const body = templated?.body ?? readBody(req, ChatCompletionRequestSchema);
+    const template = templated?.template;
     // A schema that does not compile is the client's mistake: say so before any provider is paid.
     const format = body.response_format;
     if (format?.type === 'json_schema' && format.json_schema.schema) {
@@ -38,7 +42,7 @@ const chatCompletions: RouteSpec<PathDeps> = {
     }
     const route = chatRouteInput(req, tenantId, body);
     if (body.stream) {
-      await streamRoute(deps, req, res, { tenantId, body, route }, (sub) =>
+      await streamRoute(deps, req, res, { tenantId, body, route, template }, (sub) =>
         openaiStreamWriter({
           id: `chatcmpl-${sub.requestId}`,
           created: Math.floor(Date.now() / 1000),
@@ -47,7 +51,7 @@ const chatCompletions: RouteSpec<PathDeps> = {
       );
       return;
     }
-    const outcome = await runRoute(deps, req, res, { tenantId, body, route });
+    const outcome = await runRoute(deps, req, res, { tenantId, body, route, template });
     res.json({
       ...chatCompletionObject({
         request_id: outcome.requestId,

@@ -46,6 +46,10 @@ export const requestRoutes = routeSpecs<{ db: Db; temporalUi?: TemporalUi }>([
         status: row.status,
         operation: row.operation,
         requested_model: row.requested_model,
+        // The template version its body was rendered from (the body stored is the rendered request).
+        template: row.template_name
+          ? { id: row.template_id, name: row.template_name, version: row.template_version }
+          : null,
         provider: row.provider,
         model: row.model,
         classification: row.classification,
