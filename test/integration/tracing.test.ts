@@ -54,13 +54,19 @@ const attributesOf = (list: Array<{ key: string; value: Value }> = []) =>
 async function startReceiver() {
   const spans: ReceivedSpan[] = [];
   const bodies: string[] = [];
+  const types: string[] = [];
   const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
       if (req.method !== 'POST' || req.url !== '/v1/traces') {
         res.writeHead(404).end();
+        return;
+      }
+      types.push(String(req.headers['content-type']));
+      if (req.headers['content-type'] !== 'application/json') {
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
         return;
       }
       bodies.push(body);
@@ -83,6 +89,7 @@ async function startReceiver() {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     spans,
     bodies,
+    types,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
@@ -281,6 +288,7 @@ it('a stream is traced on the regular activity path', async () => {
 
 it('no prompt and no answer in any span sent', () => {
   expect(receiver.bodies.length).toBeGreaterThan(0);
+  // Everything sent so far: a chat, a fallback and a stream, each with the prompt and the answer.
   const all = receiver.bodies.join('\n');
   expect(all).not.toContain('purple-elephant-7Q4');
   expect(all).not.toContain('zebra-umbrella-9K2');
@@ -295,6 +303,23 @@ it("the traced workflow's history replays with the tracing interceptors and with
     const workflowBundle = await buildWorkflowBundle({ tracing });
     await Worker.runReplayHistory({ workflowBundle, replayName: `traced-${tracing}` }, history, traced.workflowId);
   }
+});
+
+it('prompts and answers are in the call\'s span only when asked for (OTEL_SWITCHYARD_CAPTURE_CONTENT)', async () => {
+  await app!.stop();
+  app = await startApp({
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_SWITCHYARD_CAPTURE_CONTENT: 'true',
+  });
+  outside.fake.script('primary', { kind: 'ok', content: ANSWER });
+  const { response } = await client.chat.completions
+    .create({ model: 'oa/primary', messages: [{ role: 'user', content: PROMPT }] })
+    .withResponse();
+  const spans = await traceOf(response.headers.get('x-switchyard-request-id')!, ['chat primary']);
+  const call = spans.find((s) => s.name === 'chat primary')!;
+  expect(JSON.parse(String(call.attributes['gen_ai.input.messages']))).toEqual([{ role: 'user', content: PROMPT }]);
+  expect(String(call.attributes['gen_ai.output.messages'])).toContain(ANSWER);
 });
 
 it('with no endpoint, nothing of tracing is installed and nothing is sent', async () => {
@@ -317,4 +342,17 @@ it('with no endpoint, nothing of tracing is installed and nothing is sent', asyn
     '_tracer-data',
   );
   expect(receiver.bodies.length).toBe(before);
+});
+
+it('OTLP over HTTP as protobuf by default (OTLP\'s own default protocol)', async () => {
+  const tracing = (await startTracing(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces` })))!;
+  try {
+    const seen = receiver.types.length;
+    tracing.tracer.startSpan('probe').end();
+    await tracing.flush();
+    expect(receiver.types.slice(seen)).toEqual(['application/x-protobuf']);
+  } finally {
+    await tracing.shutdown();
+  }
+  expect(activeTracing()).toBeUndefined();
 });
