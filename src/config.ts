@@ -24,7 +24,9 @@ const optionalString = z
   .transform((v) => (v && v.trim() !== '' ? v.trim() : undefined));
 
 const otlpProtocol = z
-  .enum(['http/protobuf', 'http/json'], { message: "OTLP is sent over HTTP: 'http/protobuf' or 'http/json' (gRPC is not offered)" })
+  .enum(['http/protobuf', 'http/json'], {
+    message: "OTLP is sent over HTTP: 'http/protobuf' or 'http/json' (gRPC is not offered)",
+  })
   .optional();
 
 export const EnvSchema = z.object({

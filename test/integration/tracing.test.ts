@@ -29,7 +29,12 @@ const ANSWER = 'The zebra-umbrella-9K2 answer';
 const SERVER = 2;
 const CLIENT = 3;
 
-type Value = { stringValue?: string; intValue?: number | string; boolValue?: boolean; arrayValue?: { values?: Value[] } };
+type Value = {
+  stringValue?: string;
+  intValue?: number | string;
+  boolValue?: boolean;
+  arrayValue?: { values?: Value[] };
+};
 interface ReceivedSpan {
   traceId: string;
   spanId: string;
@@ -151,7 +156,7 @@ async function traceOf(requestId: string, names: string[]): Promise<ReceivedSpan
 /** The names from a span up to its trace's root, following parents. */
 function ancestry(spans: ReceivedSpan[], from: ReceivedSpan): string[] {
   const names = [from.name];
-  for (let s = from; s.parentSpanId; ) {
+  for (let s = from; s.parentSpanId;) {
     const parent = spans.find((p) => p.spanId === s.parentSpanId);
     if (!parent) throw new Error(`the parent of ${s.name} is not in the trace`);
     names.push(parent.name);
@@ -206,7 +211,12 @@ it('one chat is one trace: API → workflow → activities → the provider call
     'route chat',
     'POST /v1/chat/completions',
   ]);
-  expect(ancestry(spans, spans.find((s) => s.name === 'RunActivity:decideRoute')!)).toContain('RunWorkflow:routeRequest');
+  expect(
+    ancestry(
+      spans,
+      spans.find((s) => s.name === 'RunActivity:decideRoute')!,
+    ),
+  ).toContain('RunWorkflow:routeRequest');
   expect(call.kind).toBe(CLIENT);
   expect(call.attributes).toMatchObject({
     'gen_ai.operation.name': 'chat',
@@ -298,14 +308,16 @@ it('no prompt and no answer in any span sent', () => {
 it("the traced workflow's history replays with the tracing interceptors and without them", async () => {
   const history = await outside.env.client.workflow.getHandle(traced.workflowId).fetchHistory();
   // It carries the trace context in its headers: what the interceptors read back on replay.
-  expect(JSON.stringify(history.events?.[0]?.workflowExecutionStartedEventAttributes?.header)).toContain('_tracer-data');
+  expect(JSON.stringify(history.events?.[0]?.workflowExecutionStartedEventAttributes?.header)).toContain(
+    '_tracer-data',
+  );
   for (const tracing of [true, false]) {
     const workflowBundle = await buildWorkflowBundle({ tracing });
     await Worker.runReplayHistory({ workflowBundle, replayName: `traced-${tracing}` }, history, traced.workflowId);
   }
 });
 
-it('prompts and answers are in the call\'s span only when asked for (OTEL_SWITCHYARD_CAPTURE_CONTENT)', async () => {
+it("prompts and answers are in the call's span only when asked for (OTEL_SWITCHYARD_CAPTURE_CONTENT)", async () => {
   await app!.stop();
   app = await startApp({
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
@@ -344,8 +356,10 @@ it('with no endpoint, nothing of tracing is installed and nothing is sent', asyn
   expect(receiver.bodies.length).toBe(before);
 });
 
-it('OTLP over HTTP as protobuf by default (OTLP\'s own default protocol)', async () => {
-  const tracing = (await startTracing(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces` })))!;
+it("OTLP over HTTP as protobuf by default (OTLP's own default protocol)", async () => {
+  const tracing = (await startTracing(
+    loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces` }),
+  ))!;
   try {
     const seen = receiver.types.length;
     tracing.tracer.startSpan('probe').end();
