@@ -12,6 +12,7 @@ import { Resource } from '@opentelemetry/resources';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { WorkflowClientInterceptor } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import {
   makeWorkflowExporter,
@@ -42,13 +43,19 @@ export function createTracing(env: TracingEnv, url: string, onShutdown: () => vo
     tracer,
     url,
     captureContent: env.OTEL_SWITCHYARD_CAPTURE_CONTENT || env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
-    clientInterceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor(options)] },
+    clientInterceptors: { workflow: [tracedClient(new OpenTelemetryWorkflowClientInterceptor(options))] },
     workerInterceptors: {
       activity: [
-        (ctx) => ({
-          inbound: new OpenTelemetryActivityInboundInterceptor(ctx, options),
-          outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
-        }),
+        (ctx) => {
+          const otel = new OpenTelemetryActivityInboundInterceptor(ctx, options);
+          return {
+            // An activity of a traced workflow only: the entities' (alerts, budgets, breakers) make no root spans.
+            inbound: {
+              execute: (input, next) => (TRACE_HEADER in input.headers ? otel.execute(input, next) : next(input)),
+            },
+            outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+          };
+        },
       ],
     },
     // Workflow spans are made in the sandbox and handed over here; the same processor exports them.
@@ -65,5 +72,27 @@ export function createTracing(env: TracingEnv, url: string, onShutdown: () => vo
           onShutdown();
         }
       })()),
+  };
+}
+
+/** The header Temporal's OpenTelemetry interceptors carry the trace context in. */
+const TRACE_HEADER = '_tracer-data';
+
+/**
+ * The client's interceptor, only within a span (a request's): a call made outside one (the
+ * entities started at start-up, a timer's sweep) starts no root trace and carries no context. A
+ * signal-with-start is never traced: it starts (or reaches) a long-running entity, whose whole life
+ * would otherwise hang under the one request that happened to start it.
+ */
+function tracedClient(otel: OpenTelemetryWorkflowClientInterceptor): WorkflowClientInterceptor {
+  const inSpan = () => trace.getSpan(context.active()) !== undefined;
+  return {
+    start: (input, next) => (inSpan() ? otel.start(input, next) : next(input)),
+    startWithDetails: (input, next) => (inSpan() ? otel.startWithDetails(input, next) : next(input)),
+    signal: (input, next) => (inSpan() ? otel.signal(input, next) : next(input)),
+    startUpdate: (input, next) => (inSpan() ? otel.startUpdate(input, next) : next(input)),
+    query: (input, next) => (inSpan() ? otel.query(input, next) : next(input)),
+    cancel: (input, next) => (inSpan() ? otel.cancel(input, next) : next(input)),
+    terminate: (input, next) => (inSpan() ? otel.terminate(input, next) : next(input)),
   };
 }

@@ -305,6 +305,12 @@ it('no prompt and no answer in any span sent', () => {
   expect(all).not.toContain('gen_ai.input.messages');
 });
 
+it('only requests are traced: the entities started at start-up and their activities make no spans', () => {
+  const requests = new Set(receiver.spans.filter((s) => s.kind === SERVER).map((s) => s.traceId));
+  expect(requests.size).toBe(3);
+  expect(receiver.spans.filter((s) => !requests.has(s.traceId)).map((s) => s.name)).toEqual([]);
+});
+
 it("the traced workflow's history replays with the tracing interceptors and without them", async () => {
   const history = await outside.env.client.workflow.getHandle(traced.workflowId).fetchHistory();
   // It carries the trace context in its headers: what the interceptors read back on replay.
