@@ -25,6 +25,7 @@ import { DEFAULT_STREAM_LIMITS, heartbeating, invoke, malformedSkipped, openStre
 import { takeTurn } from './callSteps/rateGate';
 import { reserveAndRecord, startedAttempt } from './callSteps/reserve';
 import { settleAnswer, settleFailure } from './callSteps/settle';
+import { inProviderSpan, noteAnswer } from './callSteps/span';
 import type { CallOutput } from './providerCall';
 
 export { DEFAULT_STREAM_LIMITS };
@@ -80,20 +81,24 @@ export function createCallModelActivity(deps: ActivityDeps) {
     return heartbeating(ctx, async () => {
       const stream = relay && openStream(relay, input, started.attempt, continuing || undefined);
       const call: Call = { input, model: target.model, request, ref, started, startedAt, probe, stream, tokens };
-      let out: CallOutput;
-      try {
-        out = await invoke(adapter, call, ctx.cancellationSignal, deps.streamLimits ?? DEFAULT_STREAM_LIMITS, (e) =>
-          malformedSkipped(deps.metrics, call, e),
-        );
-      } catch (err) {
-        // These two end an attempt that is already settled: passed on as they are (no adapter throws them today).
-        if (err instanceof ApplicationFailure && (err.type === 'InvalidOutput' || err.type === 'StreamInterrupted'))
-          throw err;
-        throw await settleFailure(deps, call, err, ctx.cancellationSignal.aborted);
-      }
-      // The provider answered: a failure from here on is ours (the database), not the provider's;
-      // Temporal retries the call, and the breaker hears nothing more.
-      return settleAnswer(deps, call, out);
+      // Traced: the provider's part in a span of its own (GenAI conventions), with its failure's type.
+      return inProviderSpan(target, call, context.info.isLocal, async (span) => {
+        let out: CallOutput;
+        try {
+          out = await invoke(adapter, call, ctx.cancellationSignal, deps.streamLimits ?? DEFAULT_STREAM_LIMITS, (e) =>
+            malformedSkipped(deps.metrics, call, e),
+          );
+        } catch (err) {
+          // These two end an attempt that is already settled: passed on as they are (no adapter throws them today).
+          if (err instanceof ApplicationFailure && (err.type === 'InvalidOutput' || err.type === 'StreamInterrupted'))
+            throw err;
+          throw await settleFailure(deps, call, err, ctx.cancellationSignal.aborted);
+        }
+        noteAnswer(span, out);
+        // The provider answered: a failure from here on is ours (the database), not the provider's;
+        // Temporal retries the call, and the breaker hears nothing more.
+        return settleAnswer(deps, call, out);
+      });
     });
   }
 

@@ -16,6 +16,7 @@ import type { VersionedConfig } from '../src/services/configStore';
 import { planRoute } from '../src/services/routePlan';
 import { fitConversation, type FitSummaryOutcome } from '../src/services/contextFit';
 import { fitNote } from '../src/domain/fit';
+import { annotate } from '../src/services/tracing';
 import type { ActivityDeps } from './deps';
 import { classifyInputOf, loadRequest } from './storedRequest';
 
@@ -160,6 +161,15 @@ export function createRoutingActivities(deps: ActivityDeps) {
         return { ...queued, path: callPathOf(queued, input.route, fast, now) };
       };
       plan = { ...plan, planned: { ...plan.planned, candidates: plan.planned.candidates.map(placed) } };
+      // Traced: the decision on this activity's span (ids and model names only).
+      annotate({
+        'switchyard.request_id': input.route.requestId,
+        'switchyard.candidates': plan.planned.candidates.map((c) => c.modelId),
+        'switchyard.strategy': plan.planned.strategy,
+        'switchyard.decision': plan.planned.summary,
+        'switchyard.task_type': classification.taskType,
+        'switchyard.rejected': plan.planned.rejected.map((r) => `${r.modelId} (${r.filter})`),
+      });
       await requests.saveDecision(deps.db, input.route.requestId, {
         classification,
         decision: plan.planned,

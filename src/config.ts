@@ -23,6 +23,12 @@ const optionalString = z
   .optional()
   .transform((v) => (v && v.trim() !== '' ? v.trim() : undefined));
 
+const otlpProtocol = z
+  .enum(['http/protobuf', 'http/json'], {
+    message: "OTLP is sent over HTTP: 'http/protobuf' or 'http/json' (gRPC is not offered)",
+  })
+  .optional();
+
 export const EnvSchema = z.object({
   PORT: port.default(8080),
   /** The Temporal SDK's worker metrics in Prometheus format on this port (`/metrics`); unset: off. */
@@ -191,6 +197,25 @@ export const EnvSchema = z.object({
   AWS_BEARER_TOKEN_BEDROCK: optionalString,
   /** Hugging Face Inference Providers. */
   HF_TOKEN: optionalString,
+  /**
+   * OpenTelemetry traces (src/services/tracing.ts), exported over OTLP/HTTP when an endpoint is set
+   * (`http://collector:4318`: spans go to its `/v1/traces`; the TRACES one is used as it is). Unset:
+   * off, and nothing of it is installed.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(z.url().optional()),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalString.pipe(z.url().optional()),
+  /** OTLP over HTTP as protobuf (OTLP's default) or JSON; gRPC is not offered. */
+  OTEL_EXPORTER_OTLP_PROTOCOL: optionalString.pipe(otlpProtocol),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: optionalString.pipe(otlpProtocol),
+  OTEL_SERVICE_NAME: optionalString.pipe(z.string().default('switchyard')),
+  /** OpenTelemetry's own switch: `true` turns tracing off whatever the endpoint. */
+  OTEL_SDK_DISABLED: bool.default(false),
+  /**
+   * Prompts and answers in the provider call's span (`gen_ai.input.messages`, `gen_ai.output.messages`):
+   * off unless asked for, by either name (ours, or the GenAI conventions'). They are tenants' data.
+   */
+  OTEL_SWITCHYARD_CAPTURE_CONTENT: bool.default(false),
+  OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

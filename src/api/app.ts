@@ -11,7 +11,9 @@ import type { HealthClient } from '../clients/providerHealth';
 import type { UrlPolicy } from '../services/urlPolicy';
 import type { LimitStore } from '../services/limitStore';
 import type { SecretStore } from '../services/secretStore';
+import type { Tracing } from '../services/tracing';
 import { admit, type Admission } from './admission';
+import { serverSpans } from './serverSpan';
 import type { BatchSettings } from './batchIntake';
 import { bodyIdleTimeout, DEFAULT_BODY_IDLE_MS, jsonBody } from './bodyStream';
 import { batchRoutes } from './routes/batches';
@@ -93,7 +95,12 @@ export interface ApiDeps {
   secrets?: SecretStore;
   /** The Temporal UI the console links a request's workflow to (absent: no link). */
   temporalUi?: TemporalUi;
+  /** OpenTelemetry (absent: off): routed requests get server spans. */
+  tracing?: Tracing;
 }
+
+/** The routed endpoints (a response's create too, mounted beside them): each request a workflow. */
+const ROUTED = ['/v1/chat/completions', '/v1/operations', '/v1/embeddings', '/v1/messages'];
 
 /** The routes each app mounted, in order: what its /openapi.json documents. */
 const MOUNTED = new WeakMap<express.Express, RouteDoc[]>();
@@ -148,6 +155,12 @@ export function createApp(deps: ApiDeps): express.Express {
   mount(consolePages, deps);
   app.use('/console/assets', consoleAssets);
   app.use(guardPath);
+  // Tracing: each routed request in a server span, from before its key is checked to its last byte.
+  if (deps.tracing) {
+    const spans = serverSpans(deps.tracing);
+    app.use(ROUTED, spans);
+    app.post('/v1/responses', spans);
+  }
   if (deps.metrics) mount(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   // Authentication first: an anonymous caller's body is never parsed.
   app.use('/v1', requireApiKey(deps.db));
@@ -174,9 +187,8 @@ export function createApp(deps: ApiDeps): express.Express {
   const batchDeps = { ...deps, batches: deps.batches ?? { maxConcurrency: 32, recheckMs: 30_000 } };
   mount(batchRoutes, batchDeps);
   mount(openaiBatchRoutes, batchDeps);
-  const routed = ['/v1/chat/completions', '/v1/operations', '/v1/embeddings', '/v1/messages'];
-  app.use(routed, limits.concurrency);
-  if (deps.admission) app.use(routed, admit(deps.admission, deps.metrics));
+  app.use(ROUTED, limits.concurrency);
+  if (deps.admission) app.use(ROUTED, admit(deps.admission, deps.metrics));
   // Responses: a create is routed work, and a GET stream holds a slot as a streamed create does
   // (it keeps a Temporal long poll open). Plain polls, cancels and deletes hold none (a client
   // polling a background response would otherwise hold one for as long as it runs).

@@ -27,6 +27,8 @@ import { deltasOf, type StreamEvent, type StreamWriter } from '../domain/stream'
 import { HttpError } from './errors';
 import { headersOf } from './requestPath/outcome';
 import { checkModel, type PathDeps } from './requestPath/run';
+import { inRouteSpan } from './requestPath/spans';
+import { annotate } from '../services/tracing';
 import { pathRequestOf, setHeaders } from './runRoute';
 import { awaitResult, countRoute, submitRequest, type Submission } from './submit';
 
@@ -101,12 +103,15 @@ export async function streamRoute(
   r: Parameters<typeof pathRequestOf>[2],
   writerFor: (sub: Submission) => StreamWriter,
 ): Promise<void> {
-  const startedAt = Date.now();
-  checkModel(deps, r.route);
-  const sub = await submitRequest(deps, pathRequestOf(req, res, r));
-  setHeaders(res, headersOf({ sub }));
-  await relayStream(deps, res, sub, writerFor(sub), {
-    counted: { tenantId: r.tenantId, operation: r.route.operation, startedAt },
+  await inRouteSpan(r, async () => {
+    const startedAt = Date.now();
+    checkModel(deps, r.route);
+    const sub = await submitRequest(deps, pathRequestOf(req, res, r));
+    setHeaders(res, headersOf({ sub }));
+    annotate({ 'switchyard.request_id': sub.requestId });
+    await relayStream(deps, res, sub, writerFor(sub), {
+      counted: { tenantId: r.tenantId, operation: r.route.operation, startedAt },
+    });
   });
 }
 

@@ -17,6 +17,7 @@ import type { PathRequest } from './requestPath/outcome';
 import { SA_OPERATION, SA_STATUS, SA_TENANT } from '../temporal/searchAttributes';
 import { routeRequest } from '../../workflows';
 import { HttpError } from './errors';
+import { noteRoute, type RoutedAs } from './requestPath/spans';
 import { routeFailureToHttp, unavailable, unavailableOnError } from './routeFailure';
 
 export interface RunnerDeps {
@@ -259,12 +260,16 @@ export async function awaitResult(deps: RunnerDeps, sub: Submission, cancel?: Ab
   }
 }
 
-/** Counts a routed request's outcome: its status, latency, and the candidates it fell back from. */
+/**
+ * Counts a routed request's outcome: its status, latency, and the candidates it fell back from;
+ * traced, the decision goes on the request's span.
+ */
 export function countRoute(
   deps: Pick<RunnerDeps, 'metrics'>,
   r: { tenantId: string; operation: string; startedAt: number },
-  outcome: { result: Pick<RouteResult, 'provider' | 'modelId' | 'candidates'> } | { error: unknown },
+  outcome: { result: RoutedAs } | { error: unknown },
 ): void {
+  noteRoute(outcome);
   const m = deps.metrics;
   if (!m) return;
   const seconds = (Date.now() - r.startedAt) / 1000;

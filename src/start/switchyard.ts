@@ -25,6 +25,7 @@ import { configSource, fileNamesProviders } from '../services/configFile';
 import { ConfigStore } from '../services/configStore';
 import { localProviders } from '../services/localProviders';
 import { createRelay } from '../services/streamRelay';
+import { startTracing } from '../services/tracing';
 import { logSwallowedTo, Metrics, noteSwallowed } from '../services/metrics';
 import { createCache } from '../services/responseCache';
 import { createLimitStore } from '../services/limitStore';
@@ -210,11 +211,20 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     if (cache) cleanups.push(['closing the response cache', () => cache.store.close()]);
     cleanups.push(['closing the stream relay', () => relay.close()]);
 
+    // Traces over OTLP when an endpoint is set (none: nothing of it installed). Stopped after the
+    // workers and the API (cleanups run in reverse), so their last spans are flushed.
+    const tracing = await startTracing(config);
+    if (tracing) {
+      cleanups.push(['flushing traces', () => tracing.shutdown()]);
+      logger.info({ url: tracing.url, captureContent: tracing.captureContent }, 'traces are exported over OTLP');
+    }
+    const interceptors = tracing?.clientInterceptors;
+
     // Closes after the retries it has scheduled begin (a retry after close would throw from its timer).
     const { connection, close: closeConnection } = await connectClosable({ address });
     cleanups.push(['closing the Temporal client connection', closeConnection]);
     await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
-    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors });
     const health = new HealthClient(
       client,
       db,
@@ -234,7 +244,8 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       installRuntime('WARN', config.SWITCHYARD_TEMPORAL_METRICS_PORT);
       const native = await NativeConnection.connect({ address });
       cleanups.push(['closing the workers’ Temporal connection', () => native.close()]);
-      if (role === 'all') apiClient = new Client({ connection: native, namespace: config.TEMPORAL_NAMESPACE });
+      if (role === 'all')
+        apiClient = new Client({ connection: native, namespace: config.TEMPORAL_NAMESPACE, interceptors });
       const adapters = new AdapterRegistry(
         keyed,
         config.SWITCHYARD_PROVIDER_TIMEOUT_MS,
@@ -250,6 +261,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         workflowBundlePath: config.SWITCHYARD_WORKFLOW_BUNDLE,
         maxConcurrentCalls: config.SWITCHYARD_MAX_CONCURRENT_CALLS,
         batchSlots: config.SWITCHYARD_BATCH_SLOTS,
+        tracing,
         tuning: {
           workflowTaskSlots: config.SWITCHYARD_WORKFLOW_TASK_SLOTS,
           workflowPollers: config.SWITCHYARD_WORKFLOW_POLLERS,
@@ -347,6 +359,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         secrets: secretStore,
         health,
         logger,
+        tracing,
         // The dev server's UI when it runs here, else the one configured (none: no links).
         ...((devServer?.uiUrl ?? config.TEMPORAL_UI_URL) && {
           temporalUi: { url: (devServer?.uiUrl ?? config.TEMPORAL_UI_URL)!, namespace: config.TEMPORAL_NAMESPACE },

@@ -14,6 +14,7 @@ import {
 import fs from 'node:fs';
 import path from 'node:path';
 import { createActivities, type ActivityDeps } from '../../activities';
+import type { Tracing } from '../services/tracing';
 import { batchTaskQueue, providerTaskQueue } from '../temporal/taskQueues';
 
 export const DEFAULT_BATCH_SLOTS = 32;
@@ -33,6 +34,8 @@ export interface WorkerOptions {
   workflowBundlePath?: string;
   /** Batch requests' activity slots on this worker (their own queue: interactive slots stay free). */
   batchSlots?: number;
+  /** OpenTelemetry (absent: off): its interceptors and the sink workflow spans leave the sandbox by. */
+  tracing?: Tracing;
 }
 
 export interface WorkerTuning {
@@ -84,9 +87,25 @@ export function workflowsPath(): string {
   return require.resolve('../../workflows');
 }
 
-export async function buildWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietBundlerLogger });
+/** The workflow interceptors' module of tracing (in a tracing bundle only). */
+export function tracingInterceptorsPath(): string {
+  return require.resolve('../../workflows/tracing');
 }
+
+/**
+ * The workflow code, bundled. `tracing`: with the OpenTelemetry workflow interceptors in it (a
+ * worker that traces needs them in its bundle; one that does not, none of their code).
+ */
+export async function buildWorkflowBundle(opts: { tracing?: boolean } = {}): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({
+    workflowsPath: workflowsPath(),
+    logger: quietBundlerLogger,
+    ...(opts.tracing && { workflowInterceptorModules: [tracingInterceptorsPath()] }),
+  });
+}
+
+/** A prebuilt bundle's twin with the tracing interceptors (`npm run build:workflows` writes both). */
+export const tracingBundlePath = (bundlePath: string): string => bundlePath.replace(/\.js$/, '') + '.tracing.js';
 
 const noop = () => undefined;
 const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
@@ -98,15 +117,31 @@ function builtBundle(): string | undefined {
   return fs.existsSync(file) ? file : undefined;
 }
 
+/**
+ * The bundle to run: one built ahead (SWITCHYARD_WORKFLOW_BUNDLE, or the one `npm run build` wrote),
+ * the one given (tests), or bundled now. Tracing needs the bundle with its interceptors: the built
+ * one's `.tracing.js` twin, else bundled now (a given one has none).
+ */
+async function bundleFor(opts: WorkerOptions): Promise<{ codePath: string } | WorkflowBundleWithSourceMap> {
+  const bundlePath = opts.workflowBundlePath ?? builtBundle();
+  if (opts.tracing) {
+    const twin = bundlePath && tracingBundlePath(bundlePath);
+    return twin && fs.existsSync(twin) ? { codePath: twin } : buildWorkflowBundle({ tracing: true });
+  }
+  return bundlePath ? { codePath: bundlePath } : (opts.workflowBundle ?? (await buildWorkflowBundle()));
+}
+
 /** The SDK's default of concurrent workflow tasks per worker. */
 const SDK_WORKFLOW_TASK_SLOTS = 40;
 
 export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers> {
   const activities = createActivities(opts.deps);
-  const bundlePath = opts.workflowBundlePath ?? builtBundle();
-  const workflowBundle = bundlePath ? { codePath: bundlePath } : (opts.workflowBundle ?? (await buildWorkflowBundle()));
+  const workflowBundle = await bundleFor(opts);
   const t = opts.tuning ?? {};
+  // Tracing: every worker's activities in spans, and the sink for the workflows' spans.
+  const traced = opts.tracing && { interceptors: opts.tracing.workerInterceptors, sinks: opts.tracing.sinks };
   const main = await Worker.create({
+    ...traced,
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
@@ -127,6 +162,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
   });
   // Batch items' requests: the same workflows and activities on their own queue, with fewer slots.
   const batch = await Worker.create({
+    ...traced,
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: batchTaskQueue(opts.taskQueue),
@@ -143,6 +179,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     if (stopping || providerQueues.has(providerId) || !reachable(providerId)) return;
     providerQueues.add(providerId);
     const w = await Worker.create({
+      ...(opts.tracing && { interceptors: opts.tracing.workerInterceptors }),
       connection: opts.connection,
       namespace: opts.namespace,
       taskQueue: providerTaskQueue(providerId),

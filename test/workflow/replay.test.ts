@@ -18,6 +18,8 @@ const files = fs.existsSync(REPLAY_DIR)
       .sort()
   : [];
 let bundle: WorkflowBundleWithSourceMap;
+// With tracing on, the worker's bundle has the OpenTelemetry workflow interceptors (workflows/tracing.ts).
+let traced: WorkflowBundleWithSourceMap;
 // protobufjs's JSON form, as `recordHistory` writes it.
 const load = (file: string) =>
   temporal.api.history.v1.History.fromObject(
@@ -27,6 +29,7 @@ const load = (file: string) =>
 beforeAll(async () => {
   installRuntime('ERROR');
   bundle = await buildWorkflowBundle();
+  traced = await buildWorkflowBundle({ tracing: true });
 });
 
 it('has recorded histories of every workflow type', () => {
@@ -51,4 +54,15 @@ it('has recorded histories of every workflow type', () => {
 it.each(files)('replays %s against the current workflow code', async (file) => {
   const history = load(file);
   await Worker.runReplayHistory({ workflowBundle: bundle, replayName: file }, history, path.basename(file, '.json'));
+});
+
+// A worker that traces replays them too (Temporal's interceptors as they are do not: the breaker's
+// updates, wrapped in their awaits, fail health-trip-recover; workflows/tracing.ts leaves handlers be).
+it.each(files)('replays %s with the tracing interceptors in the bundle', async (file) => {
+  const history = load(file);
+  await Worker.runReplayHistory(
+    { workflowBundle: traced, replayName: `${file} (traced)` },
+    history,
+    path.basename(file, '.json'),
+  );
 });

@@ -3,7 +3,7 @@
  * check the model → look the answer up in the cache (a hit ends here) → submit the `routeRequest`
  * workflow → await it (counted) → load the stored answer → remember it in the cache. The outcome
  * is the workflow's or the cache's; the headers follow from how far the request got, so a failure
- * carries them too (its request id, for one).
+ * carries them too (its request id, for one). Traced, it runs in a span of its own (`./spans`).
  */
 import { getAnswer } from '../../db/requests';
 import { findModel } from '../../domain/catalog';
@@ -15,6 +15,7 @@ import type { ConfigStore } from '../../services/configStore';
 import { answerFromCache, lookUp, remember } from '../cached';
 import { HttpError } from '../errors';
 import { awaitResult, countRoute, submitRequest, type RunnerDeps, type Submission } from '../submit';
+import { errorTypeOf, failSpan, inRouteSpan } from './spans';
 import { headersOf, type Headers, type Outcome, type PathRequest, type Progress, type RouteInput } from './outcome';
 
 export type PathDeps = RunnerDeps & { configStore: Pick<ConfigStore, 'current'> };
@@ -23,6 +24,21 @@ export type PathDeps = RunnerDeps & { configStore: Pick<ConfigStore, 'current'> 
 export type Ran = { outcome: Outcome; headers: Headers } | { error: unknown; headers: Headers };
 
 export async function runRequest(deps: PathDeps, r: PathRequest): Promise<Ran> {
+  return inRouteSpan(r, async (span) => {
+    const ran = await runPath(deps, r);
+    if (!span) return ran;
+    const h = ran.headers;
+    span.setAttributes({
+      ...(h['x-switchyard-cache'] !== undefined && { 'switchyard.cache': h['x-switchyard-cache'] }),
+      ...(h['x-switchyard-request-id'] !== undefined && { 'switchyard.request_id': h['x-switchyard-request-id'] }),
+      ...('outcome' in ran && { 'switchyard.chosen_model': ran.outcome.modelId }),
+    });
+    if ('error' in ran) failSpan(span, errorTypeOf(ran.error), ran.error);
+    return ran;
+  });
+}
+
+async function runPath(deps: PathDeps, r: PathRequest): Promise<Ran> {
   const startedAt = Date.now();
   const progress: Progress = {};
   try {
