@@ -3,7 +3,7 @@
  * The handler parses, validates and delegates; routing happens in the workflow. `stream: true`
  * gets server-sent `chat.completion.chunk`s from the same workflow (see `../streaming`).
  */
-import { chatCompletionObject, ChatCompletionRequestSchema } from '../../domain/chat';
+import { chatCompletionObject, ChatCompletionRequestSchema, type ChatCompletionRequest } from '../../domain/chat';
 import { answerAs } from '../../domain/storedAnswer';
 import { compileSchema } from '../../services/jsonSchema';
 import { authOf } from '../auth';
@@ -14,6 +14,19 @@ import { readBody } from '../validate';
 import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
 import { streamRoute } from '../streaming';
 import { openaiStreamWriter } from '../../domain/stream';
+
+/** A schema that does not compile is the client's mistake: say so before any provider is paid. */
+export function checkResponseFormat(body: ChatCompletionRequest): void {
+  const format = body.response_format;
+  if (format?.type === 'json_schema' && format.json_schema.schema) {
+    const compiled = compileSchema(format.json_schema.schema);
+    if (typeof compiled === 'string')
+      throw HttpError.invalid(`Invalid JSON Schema: ${compiled}`, {
+        param: 'response_format.json_schema.schema',
+        code: 'invalid_json_schema',
+      });
+  }
+}
 
 const chatCompletions: RouteSpec<PathDeps> = {
   method: 'post',
@@ -26,16 +39,7 @@ const chatCompletions: RouteSpec<PathDeps> = {
   handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
     const body = readBody(req, ChatCompletionRequestSchema);
-    // A schema that does not compile is the client's mistake: say so before any provider is paid.
-    const format = body.response_format;
-    if (format?.type === 'json_schema' && format.json_schema.schema) {
-      const compiled = compileSchema(format.json_schema.schema);
-      if (typeof compiled === 'string')
-        throw HttpError.invalid(`Invalid JSON Schema: ${compiled}`, {
-          param: 'response_format.json_schema.schema',
-          code: 'invalid_json_schema',
-        });
-    }
+    checkResponseFormat(body);
     const route = chatRouteInput(req, tenantId, body);
     if (body.stream) {
       await streamRoute(deps, req, res, { tenantId, body, route }, (sub) =>
