@@ -343,7 +343,7 @@ export async function startGrpcServer(deps: ApiDeps, opts: GrpcOptions): Promise
       const md = headersOf(call.metadata);
       let auth: AuthContext | undefined;
       let release: (() => void) | undefined;
-      let sink: GrpcStreamSink | undefined;
+      const sink = new GrpcStreamSink(call);
       let requestId: string | undefined;
       void (async () => {
         auth = await authorize(md);
@@ -364,15 +364,15 @@ export async function startGrpcServer(deps: ApiDeps, opts: GrpcOptions): Promise
         await streamRequest(
           deps,
           r,
-          (onOpen) => (sink = new GrpcStreamSink(call, onOpen)),
+          (onOpen) => sink.opening(onOpen),
           (sub) => grpcStreamWriter(sub.requestId),
           (sub) => {
             requestId = sub.requestId;
-            sink?.header('x-switchyard-request-id', sub.requestId);
-            sink?.header('x-switchyard-workflow-id', sub.workflowId);
+            sink.header('x-switchyard-request-id', sub.requestId);
+            sink.header('x-switchyard-workflow-id', sub.workflowId);
           },
         );
-        logCall('StreamChat', auth, sink?.failure?.code ?? grpc.status.OK, started, {
+        logCall('StreamChat', auth, sink.failure?.code ?? grpc.status.OK, started, {
           ...(requestId && { 'x-switchyard-request-id': requestId }),
         });
       })()

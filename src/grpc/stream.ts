@@ -43,10 +43,15 @@ export class GrpcStreamSink implements StreamSink {
   failure: GrpcError | undefined;
   private readonly metadata = new Metadata();
 
-  constructor(
-    private readonly call: ServerWritableStream<unknown, unknown>,
-    private readonly onOpen: () => void,
-  ) {}
+  private onOpen: () => void = () => undefined;
+
+  constructor(private readonly call: ServerWritableStream<unknown, unknown>) {}
+
+  /** This sink, told what to do as it opens (the relay loop counts the first token's time). */
+  opening(onOpen: () => void): this {
+    this.onOpen = onOpen;
+    return this;
+  }
 
   header(name: string, value: string): void {
     if (!this.opened) this.metadata.set(name, value);
