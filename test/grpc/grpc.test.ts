@@ -5,14 +5,22 @@
  * HTTP's stream ends with an error event), GetRequest and its tenancy, the statuses of the errors
  * (UNAUTHENTICATED, INVALID_ARGUMENT with the field, NOT_FOUND, DEADLINE_EXCEEDED,
  * RESOURCE_EXHAUSTED with retry information, counted with HTTP's requests), idempotency keys,
- * health (NOT_SERVING when the database fails) and reflection.
+ * health (NOT_SERVING when the database fails) and reflection. Then a Python client, its stubs
+ * generated from the proto with grpcio-tools at test time: chat, a stream, a cut stream, errors.
  */
 import { status } from '@grpc/grpc-js';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import type { Db } from '../../src/db';
 import { retryDelayOf } from '../../src/grpc/status';
 import { startGrpcServer, SERVICE_NAME, type GrpcServer } from '../../src/grpc/server';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PROTO_DIR, PROTO_FILE } from '../../src/grpc/server';
 import { uniqueId } from '../support/db';
+import { ensurePythonPackages, type PythonClient } from '../support/pythonClient';
 import { grpcClients, keyMetadata, mdValue, readStream, unary, type GrpcClients } from '../support/grpcClient';
 import { fakeCatalog, fakeModel, finishedRecord, useTestStack } from '../support/stack';
 
@@ -235,4 +243,68 @@ it('reflection lists the service', async () => {
   call.end();
   const names = r.list_services_response.service.map((s: { name: string }) => s.name);
   expect(names).toContain(SERVICE_NAME);
+});
+
+describe('a Python client generated from the proto with grpcio-tools', () => {
+  const GRPC_PY = '1.85.4';
+  let py: PythonClient;
+  let stubs: string;
+  const run = promisify(execFile);
+
+  beforeAll(async () => {
+    py = await ensurePythonPackages({
+      name: `py-grpcio-${GRPC_PY}`,
+      requirements: [`grpcio==${GRPC_PY}`, `grpcio-tools==${GRPC_PY}`],
+      marker: 'grpc_tools/__init__.py',
+    });
+    stubs = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-grpc-py-'));
+    await run(
+      py.python,
+      ['-m', 'grpc_tools.protoc', `-I${PROTO_DIR}`, `--python_out=${stubs}`, `--grpc_python_out=${stubs}`, PROTO_FILE],
+      { env: { ...process.env, ...py.env } },
+    );
+  }, 300_000);
+  afterAll(() => stubs && fs.rmSync(stubs, { recursive: true, force: true }));
+
+  const driver = async (scenario: string): Promise<Record<string, any>> => {
+    const { stdout } = await run(
+      py.python,
+      [
+        path.join(__dirname, '../support/py/grpc_client.py'),
+        scenario,
+        `127.0.0.1:${server.port}`,
+        stack.apiKey,
+        'oa/primary',
+        stubs,
+      ],
+      // grpcio honours proxy variables: none applies to 127.0.0.1.
+      { env: { ...process.env, ...py.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' } },
+    );
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, any>;
+  };
+
+  it('chats', async () => {
+    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT });
+    const r = await driver('chat');
+    expect(r).toMatchObject({ content: CONTENT, model: 'oa/primary', finish_reason: 'stop' });
+    expect(r.header_request_id).toBe(r.request_id);
+    expect(r.usage.output_tokens).toBeGreaterThan(0);
+  });
+
+  it('streams, and sees a cut stream end with UNAVAILABLE after its pieces', async () => {
+    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT });
+    expect(await driver('stream')).toMatchObject({ text: CONTENT, chunks: 10, finish_reason: 'stop' });
+    stack.fakes.openai.script('primary', { kind: 'ok', content: CONTENT, cutAfter: 3 });
+    const cut = await driver('stream');
+    expect(cut).toMatchObject({ text: 'one two three', chunks: 3, code: 'UNAVAILABLE' });
+    expect(cut.trailers['switchyard-error-code']).toBe('StreamInterrupted');
+  });
+
+  it('gets error statuses with the field at fault', async () => {
+    expect(await driver('error')).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      param: 'chat.messages[0].role',
+      unauthenticated: 'UNAUTHENTICATED',
+    });
+  });
 });
