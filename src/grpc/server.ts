@@ -291,7 +291,7 @@ export async function startGrpcServer(deps: ApiDeps, opts: GrpcOptions): Promise
           admissionMs: slot.admissionMs,
         };
         const ran = await runRequest(deps, r);
-        if ('error' in ran) throw Object.assign(toGrpcError(ran.error), { path: ran });
+        if ('error' in ran) throw new PathFailure(ran.error, ran.headers);
         const o = ran.outcome;
         call.sendMetadata(metadataOf(ran.headers));
         const answer = o.answer;
@@ -325,14 +325,11 @@ export async function startGrpcServer(deps: ApiDeps, opts: GrpcOptions): Promise
       })()
         .catch((err: unknown) => {
           // A failure of the path keeps its headers (the request id, when it was stored).
-          const ranHeaders = (err as { path?: { headers: Headers; error: unknown } }).path;
-          const e = ranHeaders ? toGrpcError(ranHeaders.error) : failed('ProcessRequest', err);
-          if (ranHeaders) {
-            if (isInternal(ranHeaders.error)) log(ranHeaders.error, 'ProcessRequest');
-            for (const [k, v] of Object.entries(ranHeaders.headers))
-              if (!e.metadata.get(k).length) e.metadata.set(k, v);
-          }
-          logCall('ProcessRequest', auth, e.code, started, ranHeaders?.headers);
+          const failure = err instanceof PathFailure ? err : undefined;
+          const e = failed('ProcessRequest', failure ? failure.error : err);
+          for (const [k, v] of Object.entries(failure?.headers ?? {}))
+            if (!e.metadata.get(k).length) e.metadata.set(k, v);
+          logCall('ProcessRequest', auth, e.code, started, failure?.headers);
           callback(e);
         })
         .finally(() => release?.());
@@ -471,6 +468,14 @@ export async function startGrpcServer(deps: ApiDeps, opts: GrpcOptions): Promise
       });
     },
   };
+}
+
+/** The request path's failure, with the headers it had earned (its request id, once stored). */
+class PathFailure {
+  constructor(
+    readonly error: unknown,
+    readonly headers: Headers,
+  ) {}
 }
 
 /** A body's field path as the request's (`text` → `sentiment.text`). */
