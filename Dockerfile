@@ -12,6 +12,7 @@ COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
 COPY models ./models
+COPY proto ./proto
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # Run stage: JavaScript only, as the unprivileged `node` user.

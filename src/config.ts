@@ -35,6 +35,8 @@ export const EnvSchema = z.object({
   SWITCHYARD_TEMPORAL_METRICS_PORT: port.optional(),
   /** The worker process's own health endpoints (`/health`, `/health/ready`, `/health/detailed`); unset: none. */
   SWITCHYARD_WORKER_HEALTH_PORT: port.optional(),
+  /** The API process's gRPC API (proto/switchyard/v1) on this port, next to HTTP on PORT (0: any free port); unset: no gRPC server. */
+  SWITCHYARD_GRPC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   HOST: z.string().default('127.0.0.1'),
   SWITCHYARD_DATA_DIR: z.string().default(path.join(PROJECT_ROOT, '.data')),
   SWITCHYARD_BOOTSTRAP_KEY: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),

@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     `Switchyard is running (${role === 'all' ? 'all in one' : role}).`,
     app.apiUrl && `  API:          ${app.apiUrl}/v1   (OpenAI-compatible)`,
     app.apiUrl && `  Console:      ${app.apiUrl}/console   (sign in with an API key)`,
+    app.grpcAddress && `  gRPC:         ${app.grpcAddress}   (switchyard.v1.Switchyard, proto/switchyard/v1)`,
     `  Temporal:     ${app.temporalAddress}${app.temporalUiUrl ? '   (dev server started by Switchyard)' : ''}`,
     app.temporalUiUrl && `  Temporal UI:  ${app.temporalUiUrl}`,
     // The exact command for this server (ports and namespace may not be the defaults).

@@ -106,6 +106,25 @@ const ROUTED = ['/v1/chat/completions', '/v1/operations', '/v1/embeddings', '/v1
 const MOUNTED = new WeakMap<express.Express, RouteDoc[]>();
 export const mountedRoutes = (app: express.Express): readonly RouteDoc[] => MOUNTED.get(app) ?? [];
 
+/**
+ * The request limits of a tenant's keys (its policy's, else the defaults), counted in
+ * `deps.limitStore`: HTTP and gRPC given the same store count against the same limits.
+ */
+export function limitsOf(deps: Pick<ApiDeps, 'db' | 'configStore' | 'defaultLimits' | 'limitStore'>): Limits {
+  const rateAlerts = new RateLimitAlerts(
+    deps.db,
+    () => alertsOf(deps.configStore.current().config).rateLimitNearFraction,
+  );
+  return new Limits(
+    (tenantId) => ({
+      ...deps.defaultLimits,
+      ...deps.configStore.current().config.tenants[tenantId]?.limits,
+    }),
+    deps.limitStore,
+    (use) => rateAlerts.note(use),
+  );
+}
+
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   const mounted: RouteDoc[] = [];
@@ -164,18 +183,7 @@ export function createApp(deps: ApiDeps): express.Express {
   if (deps.metrics) mount(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   // Authentication first: an anonymous caller's body is never parsed.
   app.use('/v1', requireApiKey(deps.db));
-  const rateAlerts = new RateLimitAlerts(
-    deps.db,
-    () => alertsOf(deps.configStore.current().config).rateLimitNearFraction,
-  );
-  const limits = new Limits(
-    (tenantId) => ({
-      ...deps.defaultLimits,
-      ...deps.configStore.current().config.tenants[tenantId]?.limits,
-    }),
-    deps.limitStore,
-    (use) => rateAlerts.note(use),
-  );
+  const limits = limitsOf(deps);
   app.use('/v1', limits.rate);
   app.use(['/v1/admin/rules', '/v1/admin/overrides'], itemBodyGate);
   // A tenant's uploads in progress are capped before their bodies are read (inline JSON batches too).

@@ -38,14 +38,37 @@ const REFUSED = {
   expired: 'This API key has expired.',
 } as const;
 
-export function requireApiKey(db: Db): RequestHandler {
-  // Only valid keys are cached (a refusal throws, and FreshCache keeps nothing of a failed load),
-  // so a revoked or expired key stops working within KEY_CACHE_MS.
+/**
+ * Authenticates an API key (HTTP's bearer token, gRPC's `authorization` metadata): its owner, or
+ * a 401 saying why not. Only valid keys are cached (a refusal throws, and FreshCache keeps nothing
+ * of a failed load), so a revoked or expired key stops working within KEY_CACHE_MS.
+ */
+export function keyAuthenticator(db: Db): (key: string) => Promise<AuthContext> {
   const keys = new FreshCache<AuthContext>(KEY_CACHE_MS);
+  return (key) =>
+    keys.get(key, async () => {
+      const found = await findApiKey(db, key);
+      if (!found.ok) throw HttpError.unauthenticated(REFUSED[found.why], { code: `${found.why}_api_key` });
+      // Last use is kept to the minute: written only when the stored one is older than that.
+      if (!found.lastUsedAt || Date.now() - found.lastUsedAt.getTime() > 60_000)
+        void touchApiKey(db, found.owner.keyId).catch((err: unknown) =>
+          noteSwallowed('api_key_touch', err, { keyId: found.owner.keyId }, "the API key's last use was not recorded"),
+        );
+      return found.owner;
+    });
+}
+
+/** The key of `Authorization: Bearer <key>`, else of `x-api-key`. */
+export const apiKeyOf = (header: (name: string) => string | undefined): string | undefined =>
+  header('authorization')?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? header('x-api-key');
+
+export const MISSING_KEY = 'Missing API key: send "Authorization: Bearer <key>".';
+
+export function requireApiKey(db: Db): RequestHandler {
+  const authenticate = keyAuthenticator(db);
   const sessions = new FreshCache<ConsoleSession>(KEY_CACHE_MS);
   return (req, _res, next) => {
-    const header = req.header('authorization');
-    const key = header?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? req.header('x-api-key');
+    const key = apiKeyOf((name) => req.header(name));
     const session = key ? undefined : consoleSessionId(req);
     if (session) {
       // The console's cookie stands for its key. Every call it authenticates must also carry the
@@ -76,27 +99,10 @@ export function requireApiKey(db: Db): RequestHandler {
       return;
     }
     if (!key) {
-      next(
-        HttpError.unauthenticated('Missing API key: send "Authorization: Bearer <key>".', { code: 'missing_api_key' }),
-      );
+      next(HttpError.unauthenticated(MISSING_KEY, { code: 'missing_api_key' }));
       return;
     }
-    keys
-      .get(key, async () => {
-        const found = await findApiKey(db, key);
-        if (!found.ok) throw HttpError.unauthenticated(REFUSED[found.why], { code: `${found.why}_api_key` });
-        // Last use is kept to the minute: written only when the stored one is older than that.
-        if (!found.lastUsedAt || Date.now() - found.lastUsedAt.getTime() > 60_000)
-          void touchApiKey(db, found.owner.keyId).catch((err: unknown) =>
-            noteSwallowed(
-              'api_key_touch',
-              err,
-              { keyId: found.owner.keyId },
-              "the API key's last use was not recorded",
-            ),
-          );
-        return found.owner;
-      })
+    authenticate(key)
       .then((owner) => {
         req.auth = owner;
         next();

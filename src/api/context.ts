@@ -4,7 +4,6 @@
  * headers). Headers win.
  */
 import { createHash } from 'node:crypto';
-import type { Request } from 'express';
 import {
   RouteContextSchema,
   sessionKeyOf,
@@ -15,6 +14,11 @@ import {
 import { FitModeSchema, FIT_MODES, type FitMode } from '../domain/fitMode';
 import { QualitySchema, type SwitchyardRequestExtension } from '../domain/requestExtension';
 import { HttpError } from './errors';
+
+/** What the context is read from: an HTTP request's headers, or a gRPC call's metadata. */
+export interface HeaderSource {
+  header(name: string): string | undefined;
+}
 
 const HEADERS: Record<string, string> = {
   userId: 'X-Switchyard-User',
@@ -47,7 +51,7 @@ const list = (v: string | undefined) =>
         .filter(Boolean);
 
 export function routeContext(
-  req: Request,
+  req: HeaderSource,
   tenantId: string,
   /** `messages`: the conversation, for a session named by `user` (see `sessionOf`). */
   body: {
@@ -102,7 +106,7 @@ export function routeContext(
  * that cannot set headers; the header wins): whether a named model may be answered by another.
  * Absent: the tenant's default (`substitution` in its policy), else `allowed`.
  */
-function substitutionOf(req: Request, metadata: Record<string, string>): Substitution | undefined {
+function substitutionOf(req: HeaderSource, metadata: Record<string, string>): Substitution | undefined {
   const fromHeader = req.header('x-switchyard-substitution');
   const [value, param] =
     fromHeader !== undefined
@@ -128,7 +132,7 @@ export const SESSION_HEADER = 'X-Switchyard-Session';
  * stored with the tenant.
  */
 export function sessionOf(
-  req: Request,
+  req: HeaderSource,
   body: { user?: string; messages?: ReadonlyArray<{ role: string; content?: unknown }> },
 ): string | undefined {
   const header = req.header(SESSION_HEADER);
@@ -151,7 +155,7 @@ const sha256Hex = (text: string) => createHash('sha256').update(text).digest('he
  * wins), a number from 0 (the cheapest acceptable tier) to 1 (the best available). Absent: the
  * tenant's default (`quality` in its policy), else `routing.defaultQuality`, else 0.5.
  */
-export function qualityOf(req: Request, extension: SwitchyardRequestExtension | undefined): number | undefined {
+export function qualityOf(req: HeaderSource, extension: SwitchyardRequestExtension | undefined): number | undefined {
   const header = req.header('x-switchyard-quality');
   if (header === undefined) return extension?.quality;
   const value = header.trim() === '' ? NaN : Number(header.trim());
@@ -167,7 +171,7 @@ export function qualityOf(req: Request, extension: SwitchyardRequestExtension | 
  * Context fitting (issue 26): `X-Switchyard-Fit`, or the body's `switchyard.fit` (the header wins):
  * `truncate`, `summarize` or `off`. Absent: the tenant's default (`fit` in its policy), else off.
  */
-export function fitOf(req: Request, extension: SwitchyardRequestExtension | undefined): FitMode | undefined {
+export function fitOf(req: HeaderSource, extension: SwitchyardRequestExtension | undefined): FitMode | undefined {
   const header = req.header('x-switchyard-fit');
   if (header === undefined) return extension?.fit;
   const parsed = FitModeSchema.safeParse(header.trim().toLowerCase());
@@ -180,7 +184,7 @@ export function fitOf(req: Request, extension: SwitchyardRequestExtension | unde
 }
 
 /** `X-Switchyard-Wait-For-Recovery: true`: when every candidate's breaker is open, wait for one to reopen (batch callers). */
-export function waitForRecovery(req: Request): boolean {
+export function waitForRecovery(req: HeaderSource): boolean {
   const v = req.header('x-switchyard-wait-for-recovery');
   if (v === undefined) return false;
   if (!/^(true|false)$/i.test(v))

@@ -6,7 +6,7 @@
  */
 import type { RequestHandler } from 'express';
 import { MemoryLimitStore, type LimitStore } from '../services/limitStore';
-import { authOf } from './auth';
+import { authOf, type AuthContext } from './auth';
 import { HttpError } from './errors';
 
 export interface LimitSettings {
@@ -22,40 +22,45 @@ export class Limits {
     private readonly onUse?: (use: { tenantId: string; keyId: string; used: number; limit: number }) => void,
   ) {}
 
-  /** Per key: requests per minute. */
-  readonly rate: RequestHandler = async (req, _res, next) => {
-    const { keyId, tenantId } = authOf(req);
+  /** Per key: requests per minute (a 429 with `retry-after` when over). */
+  async checkRate({ keyId, tenantId }: Pick<AuthContext, 'keyId' | 'tenantId'>): Promise<void> {
     const limit = this.settingsFor(tenantId).requestsPerMinute;
-    if (limit === undefined) return next();
+    if (limit === undefined) return;
     const decision = await this.store.hit(`key:${keyId}`, limit);
     if (decision.used !== undefined) this.onUse?.({ tenantId, keyId, used: decision.used, limit });
-    if (decision.allowed) return next();
-    next(
-      new HttpError(429, 'rate_limit_error', `This API key is limited to ${limit} requests per minute.`, {
-        code: 'key_rate_limited',
-        headers: { 'retry-after': String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) },
-      }),
-    );
-  };
+    if (decision.allowed) return;
+    throw new HttpError(429, 'rate_limit_error', `This API key is limited to ${limit} requests per minute.`, {
+      code: 'key_rate_limited',
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) },
+    });
+  }
 
-  /** Per tenant: routed requests in flight at once. */
-  readonly concurrency: RequestHandler = async (req, res, next) => {
-    const { tenantId } = authOf(req);
+  /** Per tenant: a slot among its routed requests in flight (a 429 when none is free); undefined: no limit. */
+  async acquireSlot(tenantId: string): Promise<(() => void) | undefined> {
     const limit = this.settingsFor(tenantId).maxConcurrent;
-    if (limit === undefined) return next();
+    if (limit === undefined) return undefined;
     const lease = await this.store.acquire(`tenant:${tenantId}`, limit);
     if (!lease)
-      return next(
-        new HttpError(429, 'rate_limit_error', `This tenant is limited to ${limit} requests in flight at once.`, {
-          code: 'tenant_concurrency',
-          headers: { 'retry-after': '1' },
-        }),
-      );
-    res.once('finish', lease.release);
-    res.once('close', lease.release);
-    // The client may have gone while the slot was being taken (not req.destroyed: a request whose
-    // body has been read is destroyed already).
-    if (res.closed || !res.socket || res.socket.destroyed) lease.release();
-    next();
+      throw new HttpError(429, 'rate_limit_error', `This tenant is limited to ${limit} requests in flight at once.`, {
+        code: 'tenant_concurrency',
+        headers: { 'retry-after': '1' },
+      });
+    return lease.release;
+  }
+
+  readonly rate: RequestHandler = (req, _res, next) => {
+    this.checkRate(authOf(req)).then(() => next(), next);
+  };
+
+  readonly concurrency: RequestHandler = (req, res, next) => {
+    this.acquireSlot(authOf(req).tenantId).then((release) => {
+      if (!release) return next();
+      res.once('finish', release);
+      res.once('close', release);
+      // The client may have gone while the slot was being taken (not req.destroyed: a request whose
+      // body has been read is destroyed already).
+      if (res.closed || !res.socket || res.socket.destroyed) release();
+      next();
+    }, next);
   };
 }

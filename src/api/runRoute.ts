@@ -6,7 +6,7 @@
  */
 import type { Request, Response } from 'express';
 import { hasImages, maxOutputTokens, offersTools, type ChatCompletionRequest } from '../domain/chat';
-import { routeContext, waitForRecovery } from './context';
+import { routeContext, waitForRecovery, type HeaderSource } from './context';
 import type { CacheDirective, Headers, Outcome, PathRequest, RouteInput } from './requestPath/outcome';
 import { runRequest, type PathDeps } from './requestPath/run';
 import type { RequestTemplate } from '../db/requests';
@@ -14,7 +14,7 @@ import type { RequestTemplate } from '../db/requests';
 export { switchyardExtension } from './requestPath/outcome';
 
 /** The route of a chat completion: what the workflow and the dry run both decide on. */
-export function chatRouteInput(req: Request, tenantId: string, body: ChatCompletionRequest): RouteInput {
+export function chatRouteInput(req: HeaderSource, tenantId: string, body: ChatCompletionRequest): RouteInput {
   return {
     operation: 'chat',
     requestedModel: body.model,

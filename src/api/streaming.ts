@@ -25,7 +25,7 @@ import { substitutionOf, type RouteResult } from '../domain/request';
 import { readAnswer, type ChatAnswer } from '../domain/storedAnswer';
 import { deltasOf, type StreamEvent, type StreamWriter } from '../domain/stream';
 import { HttpError } from './errors';
-import { headersOf } from './requestPath/outcome';
+import { headersOf, type PathRequest, type RouteInput } from './requestPath/outcome';
 import { checkModel, type PathDeps } from './requestPath/run';
 import { inRouteSpan } from './requestPath/spans';
 import { annotate } from '../services/tracing';
@@ -41,10 +41,27 @@ type Arrival = { event: IteratorResult<StreamEvent> } | { settled: Settled } | {
 type Ending = 'completed' | 'interrupted' | 'failed';
 
 /**
+ * Where a relayed stream's text goes: an HTTP response (server-sent events, below) or a gRPC call
+ * (`../grpc/stream`). Opened by the first write; until then a failure can still be an ordinary
+ * error of the call.
+ */
+export interface StreamSink {
+  readonly opened: boolean;
+  /** A header (HTTP) or metadata (gRPC), while they can still be sent. */
+  header(name: string, value: string): void;
+  write(text: string): void;
+  /** The client hung up. */
+  readonly gone: boolean;
+  /** Called once when the client hangs up or the call ends. */
+  onGone(listener: () => void): void;
+  close(): void;
+}
+
+/**
  * The response as a server-sent event stream: opened (200 and its headers) by the first write,
  * so until then a failure can still be an ordinary HTTP error.
  */
-class EventStreamResponse {
+class EventStreamResponse implements StreamSink {
   opened = false;
   constructor(
     private readonly res: Response,
@@ -72,6 +89,10 @@ class EventStreamResponse {
   /** The client hung up (or the socket is gone). */
   get gone(): boolean {
     return this.res.destroyed;
+  }
+
+  onGone(listener: () => void): void {
+    this.res.on('close', listener);
   }
 
   close(): void {
@@ -103,13 +124,30 @@ export async function streamRoute(
   r: Parameters<typeof pathRequestOf>[2],
   writerFor: (sub: Submission) => StreamWriter,
 ): Promise<void> {
+  await streamRequest(
+    deps,
+    pathRequestOf(req, res, r),
+    (onOpen) => new EventStreamResponse(res, onOpen),
+    writerFor,
+    (sub) => setHeaders(res, headersOf({ sub })),
+  );
+}
+
+/** `streamRoute` free of HTTP (gRPC's too): submits the request and relays its answer to `sinkFor`'s sink. */
+export async function streamRequest(
+  deps: PathDeps,
+  r: PathRequest,
+  sinkFor: (onOpen: () => void) => StreamSink,
+  writerFor: (sub: Submission) => RelayWriter,
+  onSubmitted?: (sub: Submission) => void,
+): Promise<void> {
   await inRouteSpan(r, async () => {
     const startedAt = Date.now();
     checkModel(deps, r.route);
-    const sub = await submitRequest(deps, pathRequestOf(req, res, r));
-    setHeaders(res, headersOf({ sub }));
+    const sub = await submitRequest(deps, r);
+    onSubmitted?.(sub);
     annotate({ 'switchyard.request_id': sub.requestId });
-    await relayStream(deps, res, sub, writerFor(sub), {
+    await relayTo(deps, sinkFor, sub, writerFor(sub), {
       counted: { tenantId: r.tenantId, operation: r.route.operation, startedAt },
     });
   });
@@ -126,9 +164,20 @@ export async function relayStream(
   writer: RelayWriter,
   opts: RelayOptions = {},
 ): Promise<void> {
+  await relayTo(deps, (onOpen) => new EventStreamResponse(res, onOpen), sub, writer, opts);
+}
+
+/** `relayStream` to any sink. */
+async function relayTo(
+  deps: PathDeps,
+  sinkFor: (onOpen: () => void) => StreamSink,
+  sub: Submission,
+  writer: RelayWriter,
+  opts: RelayOptions = {},
+): Promise<void> {
   const { counted } = opts;
   const { metrics, relay } = deps;
-  const out = new EventStreamResponse(res, () => {
+  const out = sinkFor(() => {
     // The first token's time: an eager stream opens before it, so it is not one.
     if (counted && !opts.eager) metrics?.firstTokenSeconds.observe((Date.now() - counted.startedAt) / 1000);
   });
@@ -136,7 +185,7 @@ export async function relayStream(
 
   // A client that hangs up stops the reading; the workflow finishes and stores the answer anyway.
   const stop = new AbortController();
-  res.on('close', () => stop.abort());
+  out.onGone(() => stop.abort());
   const events = relay?.subscribe(sub.requestId, stop.signal);
   // Stop waiting on the workflow once the stream has ended (the relay may end it first), or once
   // a continued stream is counted (`countContinued`).

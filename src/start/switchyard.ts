@@ -15,7 +15,8 @@ import { connectClosable } from '../temporal/closableConnection';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { Admission } from '../api/admission';
-import { createApp } from '../api/app';
+import { createApp, type ApiDeps } from '../api/app';
+import { startGrpcServer } from '../grpc/server';
 import { environmentProviders, simulatedProviderEnabled, type Config } from '../config';
 import { openDb, type Db } from '../db';
 import { generateApiKey, upsertApiKey } from '../db/apiKeys';
@@ -57,6 +58,8 @@ export interface StartOptions {
 
 export interface Switchyard {
   apiUrl?: string;
+  /** `host:port` of the gRPC API, when SWITCHYARD_GRPC_PORT is set. */
+  grpcAddress?: string;
   temporalAddress: string;
   temporalUiUrl?: string;
   /** The `temporal` CLI to use against this server (the provisioned one with a dev server). */
@@ -322,6 +325,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
     }
 
     let apiUrl: string | undefined;
+    let grpcAddress: string | undefined;
     let key: ReturnType<typeof bootstrapKey> | undefined;
     if (role !== 'worker') {
       key = bootstrapKey(config);
@@ -340,7 +344,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
         logger[role === 'api' ? 'warn' : 'info'](
           'REDIS_URL is not set: request limits are counted per API process (N API processes allow N times a limit)',
         );
-      const app = createApp({
+      const apiDeps: ApiDeps = {
         db,
         client: apiClient,
         eagerStart: apiClient !== client,
@@ -379,15 +383,24 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
           maxQueued: config.SWITCHYARD_MAX_QUEUED,
           maxWaitMs: config.SWITCHYARD_MAX_QUEUE_WAIT_MS,
         }),
-      });
+      };
+      const app = createApp(apiDeps);
       const server = await listen(app, config.PORT, config.HOST, 'PORT');
       cleanups.push(['closing the API’s connections', () => closeServer(server)]);
       const { port } = server.address() as AddressInfo;
-      apiUrl = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
+      const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
+      apiUrl = `http://${host}:${port}`;
+      // gRPC shares HTTP's dependencies: the same limit store and admission count both.
+      if (config.SWITCHYARD_GRPC_PORT !== undefined) {
+        const grpcServer = await startGrpcServer(apiDeps, { port: config.SWITCHYARD_GRPC_PORT, host: config.HOST });
+        cleanups.push(['closing the gRPC server', () => grpcServer.stop()]);
+        grpcAddress = `${host}:${grpcServer.port}`;
+      }
     }
 
     return {
       apiUrl,
+      grpcAddress,
       temporalAddress: address,
       temporalUiUrl: devServer?.uiUrl,
       temporalCli: path.relative(process.cwd(), temporalCli) || temporalCli,

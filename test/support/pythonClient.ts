@@ -39,9 +39,22 @@ async function findPython(): Promise<{ python: string; tag: string }> {
   return { python, tag };
 }
 
-const installed = (dir: string) => fs.existsSync(path.join(dir, 'openai', '__init__.py'));
+/** A set of pinned packages installed together into `.tools/<name>-cp<tag>` (binary wheels only). */
+export interface PythonPackages {
+  /** The folder's name (with the versions, so a new pin installs anew). */
+  name: string;
+  requirements: string[];
+  /** A file the installed folder must hold (relative to it): the install is complete. */
+  marker: string;
+}
 
-let ensured: Promise<PythonClient> | undefined;
+export const OPENAI_PACKAGES: PythonPackages = {
+  name: `py-openai-${PY_OPENAI_VERSION}`,
+  requirements: [`openai==${PY_OPENAI_VERSION}`],
+  marker: 'openai/__init__.py',
+};
+
+const ensured = new Map<string, Promise<PythonClient>>();
 
 /**
  * The installed client, installing it first when `.tools/` has none for this interpreter. Safe to
@@ -50,15 +63,27 @@ let ensured: Promise<PythonClient> | undefined;
  * a generous timeout.
  */
 export function ensurePythonClient(toolsDir = TOOLS_DIR): Promise<PythonClient> {
-  return (ensured ??= install(toolsDir).catch((err: unknown) => {
-    ensured = undefined; // a later call tries again
-    throw err;
-  }));
+  return ensurePythonPackages(OPENAI_PACKAGES, toolsDir);
 }
 
-async function install(toolsDir: string): Promise<PythonClient> {
+/** Any pinned set of packages, as `ensurePythonClient` installs the openai client. */
+export function ensurePythonPackages(pkgs: PythonPackages, toolsDir = TOOLS_DIR): Promise<PythonClient> {
+  const key = `${toolsDir}|${pkgs.name}`;
+  let p = ensured.get(key);
+  if (!p) {
+    p = install(pkgs, toolsDir).catch((err: unknown) => {
+      ensured.delete(key); // a later call tries again
+      throw err;
+    });
+    ensured.set(key, p);
+  }
+  return p;
+}
+
+async function install(pkgs: PythonPackages, toolsDir: string): Promise<PythonClient> {
+  const installed = (dir: string) => fs.existsSync(path.join(dir, pkgs.marker));
   const { python, tag } = await findPython();
-  const dir = path.join(toolsDir, `py-openai-${PY_OPENAI_VERSION}-cp${tag}`);
+  const dir = path.join(toolsDir, `${pkgs.name}-cp${tag}`);
   const client = { python, dir, env: { PYTHONPATH: dir, PYTHONNOUSERSITE: '1', PYTHONUNBUFFERED: '1' } };
   if (installed(dir)) return client;
   fs.mkdirSync(toolsDir, { recursive: true });
@@ -76,11 +101,11 @@ async function install(toolsDir: string): Promise<PythonClient> {
         '--only-binary=:all:',
         '--target',
         tmp,
-        `openai==${PY_OPENAI_VERSION}`,
+        ...pkgs.requirements,
       ],
       { maxBuffer: 16 * 1024 * 1024, timeout: 280_000 },
     );
-    if (!installed(tmp)) throw new Error(`pip finished but ${tmp} holds no openai package`);
+    if (!installed(tmp)) throw new Error(`pip finished but ${tmp} holds no ${pkgs.marker}`);
     try {
       fs.renameSync(tmp, dir);
     } catch (err) {
@@ -90,7 +115,7 @@ async function install(toolsDir: string): Promise<PythonClient> {
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr?.trim();
     throw new Error(
-      `Could not install openai==${PY_OPENAI_VERSION} for ${python} into ${dir} ` +
+      `Could not install ${pkgs.requirements.join(' ')} for ${python} into ${dir} ` +
         `(pip install --only-binary=:all: --target …): ${stderr || (err instanceof Error ? err.message : String(err))}`,
       { cause: err },
     );

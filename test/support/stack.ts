@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import pino from 'pino';
-import { createApp } from '../../src/api/app';
+import { createApp, type ApiDeps } from '../../src/api/app';
+import { MemoryLimitStore } from '../../src/services/limitStore';
 import { upsertApiKey } from '../../src/db/apiKeys';
 import OpenAI from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
@@ -41,6 +42,8 @@ import { connectClosable } from '../../src/temporal/closableConnection';
 
 export interface TestStack {
   baseURL: string;
+  /** What the HTTP API was built with: another front end (gRPC) over the same stack. */
+  apiDeps: ApiDeps;
   apiKey: string;
   /** The route workflows' task queue. */
   taskQueue: string;
@@ -316,7 +319,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
   const stopping = new AbortController();
   // One listener per request in flight (each removed when it ends): many at once is normal.
   setMaxListeners(0, stopping.signal);
-  const app = createApp({
+  const apiDeps: ApiDeps = {
     db,
     client: appClient,
     taskQueue,
@@ -338,7 +341,10 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
     ...(opts.bodyIdleMs !== undefined && { bodyIdleMs: opts.bodyIdleMs }),
     ...(opts.uploads && { uploads: opts.uploads }),
     ...(opts.maxBackgroundPerTenant !== undefined && { maxBackgroundPerTenant: opts.maxBackgroundPerTenant }),
-  });
+    // One store, so another server given these dependencies (gRPC) counts against the same limits.
+    limitStore: new MemoryLimitStore(),
+  };
+  const app = createApp(apiDeps);
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -346,6 +352,7 @@ export async function startTestStack(opts: StackOptions): Promise<TestStack> {
 
   return {
     baseURL,
+    apiDeps,
     apiKey,
     taskQueue,
     tenantId,

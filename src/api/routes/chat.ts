@@ -3,7 +3,7 @@
  * The handler parses, validates and delegates; routing happens in the workflow. `stream: true`
  * gets server-sent `chat.completion.chunk`s from the same workflow (see `../streaming`).
  */
-import { chatCompletionObject, ChatCompletionRequestSchema } from '../../domain/chat';
+import { chatCompletionObject, ChatCompletionRequestSchema, type ChatCompletionRequest } from '../../domain/chat';
 import { answerAs } from '../../domain/storedAnswer';
 import { compileSchema } from '../../services/jsonSchema';
 import { authOf } from '../auth';
@@ -15,6 +15,19 @@ import { ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
 import { streamRoute } from '../streaming';
 import { ChatCompletionWireSchema, namesTemplate, templateChatBody } from './templates';
 import { openaiStreamWriter } from '../../domain/stream';
+
+/** A schema that does not compile is the client's mistake: say so before any provider is paid. */
+export function checkResponseFormat(body: ChatCompletionRequest): void {
+  const format = body.response_format;
+  if (format?.type === 'json_schema' && format.json_schema.schema) {
+    const compiled = compileSchema(format.json_schema.schema);
+    if (typeof compiled === 'string')
+      throw HttpError.invalid(`Invalid JSON Schema: ${compiled}`, {
+        param: 'response_format.json_schema.schema',
+        code: 'invalid_json_schema',
+      });
+  }
+}
 
 const chatCompletions: RouteSpec<PathDeps> = {
   method: 'post',
@@ -30,16 +43,7 @@ const chatCompletions: RouteSpec<PathDeps> = {
     const templated = namesTemplate(req.body) ? await templateChatBody(deps.db, tenantId, req.body) : undefined;
     const body = templated?.body ?? readBody(req, ChatCompletionRequestSchema);
     const template = templated?.template;
-    // A schema that does not compile is the client's mistake: say so before any provider is paid.
-    const format = body.response_format;
-    if (format?.type === 'json_schema' && format.json_schema.schema) {
-      const compiled = compileSchema(format.json_schema.schema);
-      if (typeof compiled === 'string')
-        throw HttpError.invalid(`Invalid JSON Schema: ${compiled}`, {
-          param: 'response_format.json_schema.schema',
-          code: 'invalid_json_schema',
-        });
-    }
+    checkResponseFormat(body);
     const route = chatRouteInput(req, tenantId, body);
     if (body.stream) {
       await streamRoute(deps, req, res, { tenantId, body, route, template }, (sub) =>

@@ -43,6 +43,7 @@ import { actorOf, authOf, hasRole } from '../auth';
 import { fromZodError, HttpError } from '../errors';
 import type { PathDeps } from '../requestPath/run';
 import { ADMIN_ERRORS, ROUTED_ERRORS, routeSpecs, type RouteSpec } from '../routeSpec';
+import type { HeaderSource } from '../context';
 import { chatRouteInput, runRoute, switchyardExtension } from '../runRoute';
 import { streamRoute } from '../streaming';
 import { readBody, validate } from '../validate';
@@ -379,6 +380,45 @@ function renderedChat(body: Record<string, unknown>): ChatCompletionRequest {
   return parsed.data;
 }
 
+export type RespondBody = z.output<typeof RespondBodySchema>;
+export { RespondBodySchema };
+
+/**
+ * A respond request as the chat request it routes: the template rendered, its defaults applied, and
+ * the route (HTTP's `POST /v1/operations/respond` and gRPC's `respond` alike).
+ */
+export async function respondChat(
+  deps: { db: Db },
+  headers: HeaderSource,
+  tenantId: string,
+  body: RespondBody,
+  paramPrefix = '',
+) {
+  const rendered = await renderTemplate(
+    deps.db,
+    tenantId,
+    { name: body.template, version: body.version, label: body.label, variables: body.variables },
+    { prefix: paramPrefix, nameField: 'template' },
+  );
+  const chat = renderedChat(
+    withTemplateDefaults(
+      {
+        model: body.model ?? rendered.defaults.model ?? 'auto',
+        messages: rendered.messages,
+        ...(body.temperature !== undefined && { temperature: body.temperature }),
+        ...(body.max_tokens !== undefined && { max_tokens: body.max_tokens }),
+        ...(body.top_p !== undefined && { top_p: body.top_p }),
+        ...(body.user !== undefined && { user: body.user }),
+        ...(body.metadata !== undefined && { metadata: body.metadata }),
+        ...(body.switchyard !== undefined && { switchyard: body.switchyard }),
+        ...(body.stream && { stream: true }),
+      },
+      rendered.defaults,
+    ),
+  );
+  return { chat, route: chatRouteInput(headers, tenantId, chat), template: requestTemplate(rendered), rendered };
+}
+
 const respondRoute: RouteSpec<PathDeps> = {
   method: 'post',
   path: '/v1/operations/respond',
@@ -389,31 +429,12 @@ const respondRoute: RouteSpec<PathDeps> = {
   errors: ROUTED_ERRORS,
   handle: async (deps, req, res) => {
     const { tenantId } = authOf(req);
-    const body = readBody(req, RespondBodySchema);
-    const rendered = await renderTemplate(
-      deps.db,
+    const { chat, route, template, rendered } = await respondChat(
+      deps,
+      req,
       tenantId,
-      { name: body.template, version: body.version, label: body.label, variables: body.variables },
-      { prefix: '', nameField: 'template' },
+      readBody(req, RespondBodySchema),
     );
-    const chat = renderedChat(
-      withTemplateDefaults(
-        {
-          model: body.model ?? rendered.defaults.model ?? 'auto',
-          messages: rendered.messages,
-          ...(body.temperature !== undefined && { temperature: body.temperature }),
-          ...(body.max_tokens !== undefined && { max_tokens: body.max_tokens }),
-          ...(body.top_p !== undefined && { top_p: body.top_p }),
-          ...(body.user !== undefined && { user: body.user }),
-          ...(body.metadata !== undefined && { metadata: body.metadata }),
-          ...(body.switchyard !== undefined && { switchyard: body.switchyard }),
-          ...(body.stream && { stream: true }),
-        },
-        rendered.defaults,
-      ),
-    );
-    const route = chatRouteInput(req, tenantId, chat);
-    const template = requestTemplate(rendered);
     if (chat.stream) {
       await streamRoute(deps, req, res, { tenantId, body: chat, route, template }, (sub) =>
         openaiStreamWriter({
