@@ -25,7 +25,7 @@ import { substitutionOf, type RouteResult } from '../domain/request';
 import { readAnswer, type ChatAnswer } from '../domain/storedAnswer';
 import { deltasOf, type StreamEvent, type StreamWriter } from '../domain/stream';
 import { HttpError } from './errors';
-import { headersOf, type PathRequest, type RouteInput } from './requestPath/outcome';
+import { headersOf, type PathRequest } from './requestPath/outcome';
 import { checkModel, type PathDeps } from './requestPath/run';
 import { inRouteSpan } from './requestPath/spans';
 import { annotate } from '../services/tracing';
