@@ -87,7 +87,8 @@ describe('README and docs/', () => {
       expect(DOC_FILES).toContain(`docs/${page}.md`);
     }
     const lines = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').split('\n').length;
-    expect(lines).toBeLessThanOrEqual(260);
+    // About a page, plus one short section for the five doors of issue 26 (gRPC, templates, fitting, events, traces).
+    expect(lines).toBeLessThanOrEqual(320);
   });
 
   it.each(DOC_FILES)('%s: every relative link names a file that exists, and an anchor it has', (file) => {
