@@ -122,7 +122,7 @@ describe.each(dbKinds())('event outbox (%s)', (kind) => {
     await batches.insertBatch(db, {
       id: batchId,
       tenantId: 'beta',
-      kind: 'map',
+      kind: 'openai',
       options: {} as never,
       workflowId: `wf-${batchId}`,
     });
