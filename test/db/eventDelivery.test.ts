@@ -1,0 +1,117 @@
+/**
+ * The deliverer (src/services/eventDelivery.ts) on a real database with fake sinks: each sink has
+ * its own cursor; a failing one holds its backlog (retried with backoff, in order) while the others
+ * carry on; a sink that cannot be built (kafka, not wired here) fails alone; a removed sink is closed.
+ */
+import type { Db } from '../../src/db';
+import { ensureTenant } from '../../src/db/apiKeys';
+import { EventSettingsSchema } from '../../src/domain/events';
+import { createEventSink, EventDeliverer } from '../../src/services/eventDelivery';
+import type { EventSink, UsageEvent } from '../../src/services/eventSinks/types';
+import { openTestDb } from '../support/db';
+
+let db: Db;
+beforeEach(async () => {
+  db = await openTestDb();
+  for (const t of ['acme', 'beta']) await ensureTenant(db, t);
+});
+afterEach(async () => {
+  await db.close();
+});
+
+const addEvents = async (n: number) => {
+  for (let i = 0; i < n; i++)
+    await db.query(
+      `insert into event_outbox (id, tenant_id, type, data) values (gen_random_uuid(), $1, 'request.finished', $2)`,
+      [i % 2 ? 'beta' : 'acme', JSON.stringify({ i })],
+    );
+};
+
+class FakeSink implements EventSink {
+  received: UsageEvent[] = [];
+  failNext = 0;
+  closed = false;
+  constructor(readonly name: string) {}
+  async send(events: readonly UsageEvent[]) {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('sink down');
+    }
+    this.received.push(...events);
+  }
+  async close() {
+    this.closed = true;
+  }
+}
+
+const settings = (names: string[], batchSize = 4) =>
+  EventSettingsSchema.parse({
+    batchSize,
+    sinks: names.map((name) =>
+      name === 'kafka'
+        ? { name, type: 'kafka', brokers: ['127.0.0.1:9'], topic: 't' }
+        : { name, type: 'webhook', url: `https://${name}.example.com/` },
+    ),
+  });
+
+it('a failing sink holds its backlog and catches up in order; the others carry on', async () => {
+  let now = 1_000_000;
+  const sinks = new Map<string, FakeSink>();
+  const errors: string[] = [];
+  const d = new EventDeliverer({
+    db,
+    sinkContext: { env: {} },
+    now: () => now,
+    make: (s, ctx) => {
+      if (s.type === 'kafka') return createEventSink(s, ctx);
+      const sink = new FakeSink(s.name);
+      sinks.set(s.name, sink);
+      return sink;
+    },
+    onSinkError: (sink, failures, message) => errors.push(`${sink} ${failures} ${message}`),
+  });
+  await addEvents(10);
+  const s = settings(['good', 'flaky', 'kafka']);
+  // First tick builds the sinks: make `flaky` fail its first two sends.
+  let r = await d.tick(s);
+  expect(r).toMatchObject({ delivered: 8, failed: 1, more: true }); // good 4, flaky 4, kafka failed
+  sinks.get('flaky')!.failNext = 2;
+  r = await d.tick(s); // good 4 more; flaky fails; kafka is waiting out its backoff
+  expect(r).toMatchObject({ delivered: 4, failed: 1 });
+  now += 100;
+  r = await d.tick(s); // good 2 (the last), flaky waits (500 ms backoff)
+  expect(r).toMatchObject({ delivered: 2, failed: 0, more: false });
+  now += 500;
+  r = await d.tick(s); // flaky fails again (then 1 s), kafka fails again (then 1 s)
+  expect(r).toMatchObject({ delivered: 0, failed: 2 });
+  expect(await d.measureBacklog()).toEqual({ good: 0, flaky: 6, kafka: 10 });
+  now += 1_000;
+  while ((await d.tick(s)).more);
+  const seqs = (sink: FakeSink) => sink.received.map((e) => Number(e.seq));
+  expect(seqs(sinks.get('good')!)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  expect(seqs(sinks.get('flaky')!)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  expect(sinks.get('good')!.received[1]).toMatchObject({ tenantId: 'beta', type: 'request.finished', data: { i: 1 } });
+  expect(d.state().find((x) => x.name === 'kafka')).toMatchObject({ lastError: 'kafka sink not wired' });
+  expect(errors).toEqual(['kafka 1 kafka sink not wired', 'flaky 1 sink down']);
+  expect(await d.measureBacklog()).toEqual({ good: 0, flaky: 0, kafka: 10 });
+
+  // A sink removed from the configuration is closed; one added starts from the first event.
+  await d.tick(settings(['fresh'], 100));
+  expect(sinks.get('good')!.closed).toBe(true);
+  expect(seqs(sinks.get('fresh')!)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  await d.close();
+  expect(sinks.get('fresh')!.closed).toBe(true);
+});
+
+it('a new deliverer (another worker) goes on from the cursor in the database', async () => {
+  await addEvents(5);
+  const first = new FakeSink('hook');
+  const a = new EventDeliverer({ db, sinkContext: { env: {} }, make: () => first });
+  await a.tick(settings(['hook'], 3));
+  expect(first.received.map((e) => e.seq)).toEqual(['1', '2', '3']);
+  await addEvents(2);
+  const second = new FakeSink('hook');
+  const b = new EventDeliverer({ db, sinkContext: { env: {} }, make: () => second });
+  while ((await b.tick(settings(['hook'], 3))).more);
+  expect(second.received.map((e) => e.seq)).toEqual(['4', '5', '6', '7']);
+});
