@@ -307,7 +307,7 @@ const attemptParams = (requestId: string, a: AttemptRecord): SqlParam[] => [
 /** Records the attempt; a finished one (not `started`) writes its `attempt.finished` event with it. */
 export async function recordAttempt(db: Queryable, requestId: string, a: AttemptRecord): Promise<void> {
   await db.query(
-    `with up as (${UPSERT_ATTEMPT} returning *), events as (${attemptEventsCte('up')}) select 1`,
+    `with recorded as (${UPSERT_ATTEMPT} returning *), events as (${attemptEventsCte('recorded')}) select 1`,
     attemptParams(requestId, a),
   );
 }
