@@ -7,6 +7,7 @@ import type { Db } from '../../src/db';
 import { ensureTenant } from '../../src/db/apiKeys';
 import { EventSettingsSchema } from '../../src/domain/events';
 import { createEventSink, EventDeliverer } from '../../src/services/eventDelivery';
+import { Metrics } from '../../src/services/metrics';
 import type { EventSink, UsageEvent } from '../../src/services/eventSinks/types';
 import { openTestDb } from '../support/db';
 
@@ -58,8 +59,10 @@ it('a failing sink holds its backlog and catches up in order; the others carry o
   let now = 1_000_000;
   const sinks = new Map<string, FakeSink>();
   const errors: string[] = [];
+  const metrics = new Metrics();
   const d = new EventDeliverer({
     db,
+    metrics,
     sinkContext: { env: {} },
     now: () => now,
     make: (s, ctx) => {
@@ -94,6 +97,13 @@ it('a failing sink holds its backlog and catches up in order; the others carry o
   expect(d.state().find((x) => x.name === 'kafka')).toMatchObject({ lastError: 'kafka sink not wired' });
   expect(errors).toEqual(['kafka 1 kafka sink not wired', 'flaky 1 sink down']);
   expect(await d.measureBacklog()).toEqual({ good: 0, flaky: 0, kafka: 10 });
+  const metric = async (name: string) =>
+    Object.fromEntries(
+      (await metrics.registry.getSingleMetric(name)!.get()).values.map((v) => [String(v.labels.sink), v.value]),
+    );
+  expect(await metric('switchyard_events_delivered_total')).toEqual({ good: 10, flaky: 10 });
+  expect(await metric('switchyard_events_failed_sends_total')).toEqual({ flaky: 2, kafka: 3 });
+  expect(await metric('switchyard_events_backlog')).toEqual({ good: 0, flaky: 0, kafka: 10 });
 
   // A sink removed from the configuration is closed; one added starts from the first event.
   await d.tick(settings(['fresh'], 100));
@@ -114,4 +124,21 @@ it('a new deliverer (another worker) goes on from the cursor in the database', a
   const b = new EventDeliverer({ db, sinkContext: { env: {} }, make: () => second });
   while ((await b.tick(settings(['hook'], 3))).more);
   expect(second.received.map((e) => e.seq)).toEqual(['4', '5', '6', '7']);
+});
+
+it('a webhook the URL policy forbids is never called: its backlog is held', async () => {
+  await addEvents(2);
+  const d = new EventDeliverer({ db, sinkContext: { env: {} } }); // no policy: public addresses only
+  const s = EventSettingsSchema.parse({ sinks: [{ name: 'private', type: 'webhook', url: 'http://10.255.255.1/e' }] });
+  expect(await d.tick(s)).toMatchObject({ delivered: 0, failed: 1 });
+  expect(d.state()[0]!.lastError).toMatch(/10\.255\.255\.1/);
+  expect(await d.measureBacklog()).toEqual({ private: 2 });
+  // A secret named but not set: the sink fails alone, with what is missing.
+  const unset = new EventDeliverer({ db, sinkContext: { env: {} } });
+  await unset.tick(
+    EventSettingsSchema.parse({
+      sinks: [{ name: 'signed', type: 'webhook', url: 'https://x.example/', secretName: 'NOT_SET_ANYWHERE' }],
+    }),
+  );
+  expect(unset.state()[0]!.lastError).toBe('environment variable NOT_SET_ANYWHERE (the HMAC key) is not set');
 });
