@@ -38,6 +38,9 @@ export function createUsageEventActivities(deps: ActivityDeps) {
       let delivered = 0;
       let failedSends = 0;
       let measuredAt = 0;
+      // Heartbeats say the worker lives, not that a send is quick: one every few seconds, also
+      // while a slow sink's send is in flight (the heartbeat timeout is 15 s).
+      const beat = setInterval(() => ctx.heartbeat({ delivered }), 3_000);
       try {
         while (Date.now() < until) {
           ctx.heartbeat({ delivered });
@@ -53,6 +56,7 @@ export function createUsageEventActivities(deps: ActivityDeps) {
           if (!r.more) await ctx.sleep(settings.pollMs);
         }
       } finally {
+        clearInterval(beat);
         await deliverer.close();
       }
       return { delivered, failedSends };

@@ -37,11 +37,22 @@ export const KafkaSinkSchema = z
     name: SinkName,
     type: z.literal('kafka'),
     brokers: z
-      .array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'host:port'))
+      .array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port'))
       .min(1)
       .max(20),
     topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'),
     clientId: z.string().min(1).max(100).optional(),
+    /** TLS to the brokers with the system's CAs. */
+    ssl: z.boolean().optional(),
+    sasl: z
+      .object({
+        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+        username: z.string().min(1).max(256),
+        /** The worker's environment variable holding the password. */
+        passwordName: EnvName,
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -9,6 +9,7 @@
 import type { Db } from '../db';
 import * as outbox from '../db/eventOutbox';
 import { sinkRetryDelayMs, type EventSettings, type EventSinkSettings } from '../domain/events';
+import { createKafkaSink } from './eventSinks/kafka';
 import { createRedisSink } from './eventSinks/redis';
 import type { EventSink } from './eventSinks/types';
 import { createWebhookSink } from './eventSinks/webhook';
@@ -40,10 +41,21 @@ export function createEventSink(s: EventSinkSettings, ctx: SinkContext): EventSi
       if (!url) throw new Error(`environment variable ${s.urlName} (the Redis URL) is not set`);
       return createRedisSink({ name: s.name, url, stream: s.stream, ...(s.maxLen && { maxLen: s.maxLen }) });
     }
-    case 'kafka':
-      // The kafkajs sink (src/services/eventSinks/kafka.ts, `createKafkaSink({ brokers, topic,
-      // clientId })`) is written on its own branch; the lead connects it here when both land.
-      throw new Error('kafka sink not wired');
+    case 'kafka': {
+      const password = s.sasl ? ctx.env[s.sasl.passwordName] : undefined;
+      if (s.sasl && !password)
+        throw new Error(`environment variable ${s.sasl.passwordName} (the Kafka password) is not set`);
+      return createKafkaSink({
+        name: s.name,
+        brokers: s.brokers,
+        topic: s.topic,
+        ...(s.clientId && { clientId: s.clientId }),
+        ...(s.ssl !== undefined && { ssl: s.ssl }),
+        ...(s.sasl && password && { sasl: { mechanism: s.sasl.mechanism, username: s.sasl.username, password } }),
+        // Well inside the activity's heartbeat timeout: a broker that is down fails the send soon.
+        requestTimeoutMs: 10_000,
+      });
+    }
   }
 }
 

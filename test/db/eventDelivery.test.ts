@@ -1,7 +1,8 @@
 /**
  * The deliverer (src/services/eventDelivery.ts) on a real database with fake sinks: each sink has
  * its own cursor; a failing one holds its backlog (retried with backoff, in order) while the others
- * carry on; a sink that cannot be built (kafka, not wired here) fails alone; a removed sink is closed.
+ * carry on; a sink that cannot be built (its secret not set) fails alone; a removed sink is closed;
+ * a Kafka sink is built from the configuration with its password from the environment.
  */
 import type { Db } from '../../src/db';
 import { ensureTenant } from '../../src/db/apiKeys';
@@ -49,8 +50,8 @@ const settings = (names: string[], batchSize = 4) =>
   EventSettingsSchema.parse({
     batchSize,
     sinks: names.map((name) =>
-      name === 'kafka'
-        ? { name, type: 'kafka', brokers: ['127.0.0.1:9'], topic: 't' }
+      name === 'broken'
+        ? { name, type: 'webhook', url: 'https://broken.example.com/', secretName: 'SY_TEST_NOT_SET' }
         : { name, type: 'webhook', url: `https://${name}.example.com/` },
     ),
   });
@@ -66,7 +67,7 @@ it('a failing sink holds its backlog and catches up in order; the others carry o
     sinkContext: { env: {} },
     now: () => now,
     make: (s, ctx) => {
-      if (s.type === 'kafka') return createEventSink(s, ctx);
+      if (s.name === 'broken') return createEventSink(s, ctx);
       const sink = new FakeSink(s.name);
       sinks.set(s.name, sink);
       return sink;
@@ -74,36 +75,37 @@ it('a failing sink holds its backlog and catches up in order; the others carry o
     onSinkError: (sink, failures, message) => errors.push(`${sink} ${failures} ${message}`),
   });
   await addEvents(10);
-  const s = settings(['good', 'flaky', 'kafka']);
+  const s = settings(['good', 'flaky', 'broken']);
   // First tick builds the sinks: make `flaky` fail its first two sends.
   let r = await d.tick(s);
-  expect(r).toMatchObject({ delivered: 8, failed: 1, more: true }); // good 4, flaky 4, kafka failed
+  expect(r).toMatchObject({ delivered: 8, failed: 1, more: true }); // good 4, flaky 4, broken failed
   sinks.get('flaky')!.failNext = 2;
-  r = await d.tick(s); // good 4 more; flaky fails; kafka is waiting out its backoff
+  r = await d.tick(s); // good 4 more; flaky fails; broken is waiting out its backoff
   expect(r).toMatchObject({ delivered: 4, failed: 1 });
   now += 100;
   r = await d.tick(s); // good 2 (the last), flaky waits (500 ms backoff)
   expect(r).toMatchObject({ delivered: 2, failed: 0, more: false });
   now += 500;
-  r = await d.tick(s); // flaky fails again (then 1 s), kafka fails again (then 1 s)
+  r = await d.tick(s); // flaky fails again (then 1 s), broken fails again (then 1 s)
   expect(r).toMatchObject({ delivered: 0, failed: 2 });
-  expect(await d.measureBacklog()).toEqual({ good: 0, flaky: 6, kafka: 10 });
+  expect(await d.measureBacklog()).toEqual({ good: 0, flaky: 6, broken: 10 });
   now += 1_000;
   while ((await d.tick(s)).more);
   const seqs = (sink: FakeSink) => sink.received.map((e) => Number(e.seq));
   expect(seqs(sinks.get('good')!)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   expect(seqs(sinks.get('flaky')!)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   expect(sinks.get('good')!.received[1]).toMatchObject({ tenantId: 'beta', type: 'request.finished', data: { i: 1 } });
-  expect(d.state().find((x) => x.name === 'kafka')).toMatchObject({ lastError: 'kafka sink not wired' });
-  expect(errors).toEqual(['kafka 1 kafka sink not wired', 'flaky 1 sink down']);
-  expect(await d.measureBacklog()).toEqual({ good: 0, flaky: 0, kafka: 10 });
+  const unset = 'environment variable SY_TEST_NOT_SET (the HMAC key) is not set';
+  expect(d.state().find((x) => x.name === 'broken')).toMatchObject({ lastError: unset });
+  expect(errors).toEqual([`broken 1 ${unset}`, 'flaky 1 sink down']);
+  expect(await d.measureBacklog()).toEqual({ good: 0, flaky: 0, broken: 10 });
   const metric = async (name: string) =>
     Object.fromEntries(
       (await metrics.registry.getSingleMetric(name)!.get()).values.map((v) => [String(v.labels.sink), v.value]),
     );
   expect(await metric('switchyard_events_delivered_total')).toEqual({ good: 10, flaky: 10 });
-  expect(await metric('switchyard_events_failed_sends_total')).toEqual({ flaky: 2, kafka: 3 });
-  expect(await metric('switchyard_events_backlog')).toEqual({ good: 0, flaky: 0, kafka: 10 });
+  expect(await metric('switchyard_events_failed_sends_total')).toEqual({ flaky: 2, broken: 3 });
+  expect(await metric('switchyard_events_backlog')).toEqual({ good: 0, flaky: 0, broken: 10 });
 
   // A sink removed from the configuration is closed; one added starts from the first event.
   await d.tick(settings(['fresh'], 100));
@@ -141,4 +143,24 @@ it('a webhook the URL policy forbids is never called: its backlog is held', asyn
     }),
   );
   expect(unset.state()[0]!.lastError).toBe('environment variable NOT_SET_ANYWHERE (the HMAC key) is not set');
+});
+
+it('builds a Kafka sink from the configuration, its SASL password from the environment', async () => {
+  const kafka = EventSettingsSchema.parse({
+    sinks: [
+      {
+        name: 'kafka',
+        type: 'kafka',
+        brokers: ['127.0.0.1:9092'],
+        topic: 'usage',
+        sasl: { mechanism: 'plain', username: 'sy', passwordName: 'SY_TEST_KAFKA_PASSWORD' },
+      },
+    ],
+  }).sinks[0]!;
+  expect(() => createEventSink(kafka, { env: {} })).toThrow(
+    'environment variable SY_TEST_KAFKA_PASSWORD (the Kafka password) is not set',
+  );
+  const sink = createEventSink(kafka, { env: { SY_TEST_KAFKA_PASSWORD: 'pw' } });
+  expect(sink.name).toBe('kafka');
+  await sink.close(); // never connected: nothing to close
 });

@@ -34,6 +34,22 @@ it('refuses a bad sink with the path of the problem', () => {
     expect.stringMatching(/^sinks\.0: Unrecognized key/),
   ]);
   expect(issues({ sinks: [{ name: 'a', type: 'smtp' }] })).toEqual([expect.stringMatching(/^sinks\.0\.type: /)]);
+  expect(
+    issues({
+      sinks: [
+        {
+          name: 'k',
+          type: 'kafka',
+          brokers: ['k:9092'],
+          topic: 't',
+          sasl: { mechanism: 'plain', username: 'u', password: 'inline' },
+        },
+      ],
+    }),
+  ).toEqual([
+    'sinks.0.sasl.passwordName: Invalid input: expected string, received undefined',
+    'sinks.0.sasl: Unrecognized key: "password"',
+  ]);
   expect(issues({ sinks: [{ name: 'k', type: 'kafka', brokers: [], topic: 't' }] })).toEqual([
     expect.stringMatching(/^sinks\.0\.brokers: /),
   ]);
