@@ -9,8 +9,21 @@
  * retried activity task) inserts one event (`on conflict (id) do nothing`: the first record wins).
  * Event data carries ids, figures and names only: never a prompt, an answer or an error message.
  */
-import type { UsageEvent } from '../services/eventSinks/types';
 import type { Queryable } from './index';
+
+/**
+ * An event as read for delivery: the shape of `UsageEvent` (src/services/eventSinks/types.ts),
+ * spelled out here because src/db does not import the layers above it.
+ */
+export interface OutboxEvent {
+  id: string;
+  /** The delivery position, as a decimal string. */
+  seq: string;
+  tenantId: string;
+  type: 'request.finished' | 'attempt.finished' | 'batch_item.finished' | 'budget.alert';
+  occurredAt: string;
+  data: Record<string, unknown>;
+}
 
 const INSERT = 'insert into event_outbox (id, tenant_id, type, occurred_at, data)';
 const ON_CONFLICT = 'on conflict (id) do nothing';
@@ -99,7 +112,7 @@ interface EventRow {
   id: string;
   pos: string | number;
   tenant_id: string;
-  type: UsageEvent['type'];
+  type: OutboxEvent['type'];
   occurred_at: Date | string;
   data: Record<string, unknown> | string;
 }
@@ -115,7 +128,7 @@ export async function sinkCursor(db: Queryable, sink: string): Promise<number> {
 }
 
 /** The next events after `afterPos`, in delivery order. */
-export async function eventsAfter(db: Queryable, afterPos: number, limit: number): Promise<UsageEvent[]> {
+export async function eventsAfter(db: Queryable, afterPos: number, limit: number): Promise<OutboxEvent[]> {
   const res = await db.query<EventRow>(
     `select id, pos, tenant_id, type, occurred_at, data from event_outbox
       where pos > $1 order by pos limit $2`,
