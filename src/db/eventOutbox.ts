@@ -35,7 +35,8 @@ const requestEventSelect = (from: string) =>
        'requestedModel', r.requested_model, 'provider', r.provider, 'model', r.model,
        'inputTokens', r.input_tokens, 'outputTokens', r.output_tokens, 'costUsd', r.cost_usd,
        'latencyMs', r.latency_ms, 'cacheHit', r.cache_hit, 'fellBack', r.fell_back, 'batchId', r.batch_id,
-       'endUser', r.end_user, 'errorType', r.error->>'type', 'createdAt', r.created_at) as data
+       'endUser', r.end_user, 'errorType', r.error->>'type', 'createdAt', r.created_at,
+       'templateName', r.template_name, 'templateVersion', r.template_version) as data
    from ${from}`;
 
 /** `attempt.finished` of each row `a` of `from` (request_attempts columns), with its tenant `t`. */
