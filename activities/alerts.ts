@@ -4,7 +4,7 @@
  * episodes, and says which events the webhooks have not heard yet; `deliverAlert` sends one event
  * to its webhooks through the SSRF-checked path, signed when the webhook has a secret.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import * as store from '../src/db/alerts';
 import { listBreakerStates } from '../src/db/breakerStates';
@@ -21,14 +21,9 @@ import {
   type AlertKind,
 } from '../src/domain/alerts';
 import { noteSwallowed } from '../src/services/metrics';
+import { SIGNATURE_HEADER, signBody } from '../src/services/webhookSignature';
 import type { ActivityDeps } from './deps';
 import { postWebhook } from './webhook';
-
-export const SIGNATURE_HEADER = 'x-switchyard-signature';
-
-/** `sha256=<hex>`: HMAC-SHA256 of the exact body sent, keyed by the webhook's secret. */
-export const signBody = (secret: string, body: string) =>
-  `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
 const hashUrl = (url: string) => createHash('sha256').update(url).digest('hex');
 

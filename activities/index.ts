@@ -12,6 +12,7 @@ import { createCallModelActivity } from './callModel';
 import type { ActivityDeps } from './deps';
 import { createOutcomeActivities } from './outcome';
 import { createRoutingActivities } from './routing';
+import { createUsageEventActivities } from './usageEvents';
 
 export type { ActivityDeps } from './deps';
 
@@ -24,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBreakerProjectionActivities(deps),
     ...createBatchActivities(deps),
     ...createAlertActivities(deps),
+    ...createUsageEventActivities(deps),
   };
 }
 

@@ -4,3 +4,4 @@ export { providerHealth } from './providerHealth';
 export { budgetWindow } from './budgetWindow';
 export { batchSummarize, openaiBatch, operationBatch, batchItem } from './batch';
 export { alertMonitor } from './alertMonitor';
+export { usageEvents } from './usageEvents';

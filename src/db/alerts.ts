@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SEVERITY, type AlertCondition, type AlertKind, type OpenAlert } from '../domain/alerts';
+import { budgetAlertEventsCte } from './eventOutbox';
 import type { Queryable, SqlParam } from './index';
 
 export interface AlertRow {
@@ -37,10 +38,14 @@ const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as
 /** Opens an episode unless one of its kind and subject is open; the new row, or undefined. */
 export async function openAlert(db: Queryable, c: AlertCondition, at: number): Promise<AlertRow | undefined> {
   const res = await db.query<AlertRow>(
-    `insert into alerts (id, kind, subject, tenant_id, severity, summary, details, opened_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8)
-     on conflict (kind, subject) where resolved_at is null do nothing
-     returning *`,
+    `with ins as (
+       insert into alerts (id, kind, subject, tenant_id, severity, summary, details, opened_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8)
+       on conflict (kind, subject) where resolved_at is null do nothing
+       returning *),
+     -- A tenant's budget alert is a budget.alert usage event, in the same commit (src/db/eventOutbox.ts).
+     events as (${budgetAlertEventsCte('ins')})
+     select * from ins`,
     [newId(), c.kind, c.subject, c.tenantId, SEVERITY[c.kind], c.summary, JSON.stringify(c.details), new Date(at)],
   );
   return res.rows[0];

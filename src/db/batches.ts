@@ -3,6 +3,7 @@
  * item, and OpenAI files. Writes that a retried activity may repeat are idempotent.
  */
 import type { BatchKind, BatchOptions, BatchStatus } from '../domain/batch/spec';
+import { batchItemEventsCte } from './eventOutbox';
 import type { Queryable } from './index';
 
 export interface NewBatch {
@@ -215,12 +216,17 @@ export interface ItemResult {
  */
 export async function writeResult(db: Queryable, batchId: string, itemId: string, r: ItemResult): Promise<boolean> {
   const res = await db.query(
-    `insert into batch_results (batch_id, item_id, ok, result, error, models, request_ids, input_tokens, output_tokens, cost_usd)
-     select $1, $2, $3, $4, $5,
-       coalesce(array_agg(distinct q.model) filter (where q.model is not null), '{}'), $6::text[],
-       coalesce(sum(q.input_tokens), 0), coalesce(sum(q.output_tokens), 0), coalesce(sum(q.cost_usd), 0)
-     from requests q where q.request_id = any($6::text[])
-     on conflict (batch_id, item_id) do nothing`,
+    `with ins as (
+       insert into batch_results (batch_id, item_id, ok, result, error, models, request_ids, input_tokens, output_tokens, cost_usd)
+       select $1, $2, $3, $4, $5,
+         coalesce(array_agg(distinct q.model) filter (where q.model is not null), '{}'), $6::text[],
+         coalesce(sum(q.input_tokens), 0), coalesce(sum(q.output_tokens), 0), coalesce(sum(q.cost_usd), 0)
+       from requests q where q.request_id = any($6::text[])
+       on conflict (batch_id, item_id) do nothing
+       returning *),
+     -- Its batch_item.finished usage event, in the same commit (src/db/eventOutbox.ts).
+     events as (${batchItemEventsCte('ins')})
+     select 1 from ins`,
     [
       batchId,
       itemId,

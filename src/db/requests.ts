@@ -3,6 +3,7 @@
  * activities (classification, decision, attempts, response, usage, final status).
  */
 import type { AttemptRecord } from '../domain/request';
+import { attemptEventsCte, requestEventsCte } from './eventOutbox';
 import type { Queryable, SqlParam } from './index';
 
 export type RequestStatus = 'received' | 'running' | 'succeeded' | 'failed';
@@ -207,16 +208,20 @@ export async function completeRequest(
   const res = await db.query<{ attempts: AttemptRow[]; abandoned: AttemptRow[] }>(
     `with abandoned as (
        update request_attempts set outcome = 'abandoned', error_type = 'Abandoned', error_message = $10
-       where request_id = $1 and outcome = 'started' returning candidate_index, attempt, provider, model)
-     update requests set status = $2, provider = $3, model = $4, response = coalesce($5, response), input_tokens = $6,
-       output_tokens = $7, error = $8, latency_ms = $9, completed_at = now(), notes = coalesce($11, notes),
-       cost_usd = (select coalesce(sum(cost_usd), 0) from request_attempts where request_id = $1),
-       -- Kept on the row so analytics read a column, not the attempts of every request in a window.
-       fell_back = (select count(distinct candidate_index) from request_attempts where request_id = $1) > 1
-     where request_id = $1
-     returning
-       (select coalesce(json_agg(a order by a.candidate_index, a.attempt), '[]') from request_attempts a where a.request_id = $1) as attempts,
-       (select coalesce(json_agg(b), '[]') from abandoned b) as abandoned`,
+       where request_id = $1 and outcome = 'started' returning *),
+     done as (
+       update requests set status = $2, provider = $3, model = $4, response = coalesce($5, response), input_tokens = $6,
+         output_tokens = $7, error = $8, latency_ms = $9, completed_at = now(), notes = coalesce($11, notes),
+         cost_usd = (select coalesce(sum(cost_usd), 0) from request_attempts where request_id = $1),
+         -- Kept on the row so analytics read a column, not the attempts of every request in a window.
+         fell_back = (select count(distinct candidate_index) from request_attempts where request_id = $1) > 1
+       where request_id = $1
+       returning *,
+         (select coalesce(json_agg(a order by a.candidate_index, a.attempt), '[]') from request_attempts a where a.request_id = $1) as attempts_json,
+         (select coalesce(json_agg(b), '[]') from abandoned b) as abandoned_json),
+     -- The usage events (src/db/eventOutbox.ts): the abandoned attempts', then the request's, in this commit.
+     events as (${requestEventsCte('done', 'abandoned')})
+     select attempts_json as attempts, abandoned_json as abandoned from done`,
     [
       requestId,
       o.status,
@@ -299,8 +304,12 @@ const attemptParams = (requestId: string, a: AttemptRecord): SqlParam[] => [
   a.malformedEvents ?? null,
 ];
 
+/** Records the attempt; a finished one (not `started`) writes its `attempt.finished` event with it. */
 export async function recordAttempt(db: Queryable, requestId: string, a: AttemptRecord): Promise<void> {
-  await db.query(UPSERT_ATTEMPT, attemptParams(requestId, a));
+  await db.query(
+    `with recorded as (${UPSERT_ATTEMPT} returning *), events as (${attemptEventsCte('recorded')}) select 1`,
+    attemptParams(requestId, a),
+  );
 }
 
 /** Forgets an attempt that never called (its call was refused after it was put on record). */
@@ -445,11 +454,14 @@ export async function recordCacheHit(
   },
 ): Promise<Date> {
   const res = await db.query<{ created_at: Date }>(
-    `insert into requests (request_id, workflow_id, tenant_id, operation, requested_model, body, body_hash, status,
-                           provider, model, response, input_tokens, output_tokens, cost_usd, latency_ms,
-                           completed_at, cache_hit, cached_from, end_user, template_id, template_name, template_version)
-     values ($1, '', $2, $3, $4, $5, $6, 'succeeded', $7, $8, $9, $10, $11, 0, $12, now(), true, $13, $14, $15, $16, $17)
-     returning created_at`,
+    `with ins as (
+       insert into requests (request_id, workflow_id, tenant_id, operation, requested_model, body, body_hash, status,
+                             provider, model, response, input_tokens, output_tokens, cost_usd, latency_ms,
+                             completed_at, cache_hit, cached_from, end_user, template_id, template_name, template_version)
+       values ($1, '', $2, $3, $4, $5, $6, 'succeeded', $7, $8, $9, $10, $11, 0, $12, now(), true, $13, $14, $15, $16, $17)
+       returning *),
+     events as (${requestEventsCte('ins')})
+     select created_at from ins`,
     [
       r.requestId,
       r.tenantId,

@@ -8,6 +8,7 @@ import { CatalogSchema, ComplianceSchema, findModel, RegionSchema } from './cata
 import { ClassifierSettingsSchema } from './llmClassifierSettings';
 import { BreakerSettingsSchema } from './breakerSettings';
 import { AlertSettingsSchema } from './alerts';
+import { EventSettingsSchema } from './events';
 import { TenantBudgetSchema } from './budget';
 import { SettingsSchema } from './settings';
 import { patternProblem, RULE_PATTERN } from './pattern';
@@ -240,6 +241,8 @@ export const SwitchyardConfigSchema = SettingsSchema.extend({
    * still shows every alert).
    */
   alerts: AlertSettingsSchema.optional(),
+  /** Usage events out (src/domain/events.ts): the sinks the outbox is delivered to. Absent: none. */
+  events: EventSettingsSchema.optional(),
 })
   .strict()
   .superRefine((c, ctx) => {

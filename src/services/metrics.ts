@@ -163,6 +163,28 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Usage events out (src/services/eventDelivery.ts), per configured sink. */
+  readonly eventsDelivered = new Counter({
+    name: 'switchyard_events_delivered_total',
+    help: 'Usage events a sink accepted (a redelivered batch counts again)',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
+  readonly eventsFailed = new Counter({
+    name: 'switchyard_events_failed_sends_total',
+    help: 'Failed sends of usage events to a sink (the batch is held and sent again with backoff)',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
+  readonly eventsBacklog = new Gauge({
+    name: 'switchyard_events_backlog',
+    help: 'Usage events on record that a sink has not accepted yet',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
   readonly swallowedErrors = swallowedErrors;
 
   constructor(db?: Db) {

@@ -37,6 +37,7 @@ import { UrlPolicy } from '../services/urlPolicy';
 import { HealthClient } from '../clients/providerHealth';
 import { BudgetSupervisor } from '../clients/budgetWindow';
 import { ensureAlertMonitor } from '../clients/alertMonitor';
+import { ensureUsageEvents } from '../clients/usageEvents';
 import { AdapterRegistry } from '../providers/registry';
 import { SecretStore } from '../services/secretStore';
 import { startSimulatedProvider, type SimulatedProvider } from '../providers/simulated';
@@ -321,6 +322,8 @@ export async function startSwitchyard(config: Config, opts: StartOptions): Promi
       // The cluster's one alert monitor (alerts: breakers, budgets, latency, rate limits).
       await ensureAlertMonitor(client, config.SWITCHYARD_TASK_QUEUE, logger);
       configStore.onChange(() => void ensureAlertMonitor(client, config.SWITCHYARD_TASK_QUEUE, logger));
+      // The cluster's one usage-event deliverer (the outbox to the configured sinks).
+      await ensureUsageEvents(client, config.SWITCHYARD_TASK_QUEUE, logger);
       cleanups.push(['stopping the workers', () => running.shutdown()]);
     }
 

@@ -58,7 +58,7 @@ it('a one-attempt success costs ten database round trips besides the cached read
     'update requests set classification', // the decision, with its input
     'with res as (select', // the call reserves its worst case, puts the attempt on record as started, reads the body
     'BEGIN',
-    'insert into request_attempts (request_id,', // the attempt's outcome
+    'with recorded as (insert', // the attempt's outcome (and its usage event)
     'select budget_close($1, $2, $3::numeric)', // its reservation settled at the real cost
     'with abandoned as (', // the request completed with its answer; attempts returned
     'COMMIT',

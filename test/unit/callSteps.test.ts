@@ -85,10 +85,10 @@ function fakeDb(answer: Answer = () => undefined): FakeDb {
   };
 }
 
-/** The attempt rows the database was sent (`insert into request_attempts`), as records. */
+/** The attempt rows the database was sent (recordAttempt's `insert into request_attempts`), as records. */
 const attemptRows = (db: FakeDb) =>
   db.sent
-    .filter((s) => s.sql.startsWith('insert into request_attempts'))
+    .filter((s) => s.sql.startsWith('with recorded as (insert into request_attempts'))
     .map(({ params: p }) => ({
       outcome: p[5],
       errorType: p[6],
@@ -234,7 +234,7 @@ describe('withdrawAttempt and finishAttempt', () => {
     expect(got).toBe(41);
     expect(db.log).toEqual([
       'BEGIN',
-      'insert into request_attempts (request_id,',
+      'with recorded as (insert',
       'select budget_close($1, $2, $3::numeric)',
       'select 1 as then',
       'COMMIT',
@@ -251,7 +251,7 @@ describe('withdrawAttempt and finishAttempt', () => {
     expect((err as Error).message).toBe('ledger down');
     expect(db.log).toEqual([
       'BEGIN',
-      'insert into request_attempts (request_id,',
+      'with recorded as (insert',
       'select budget_close($1, $2, $3::numeric)',
       'ROLLBACK',
     ]);
@@ -733,7 +733,7 @@ describe('settle', () => {
     );
     expect(db.log).toEqual([
       'BEGIN',
-      'insert into request_attempts (request_id,',
+      'with recorded as (insert',
       'select budget_close($1, $2, $3::numeric)',
       'with abandoned as (',
       "select budget_close(id, 'settled', amount_usd)", // the abandoned attempt's reservation spent
@@ -784,11 +784,13 @@ describe('settle', () => {
     ]);
     const db = fakeDb(completed);
     await settleAnswer({ db }, c, output());
-    const row = db.sent.find((x) => x.sql.startsWith('insert into request_attempts'))!;
+    const row = db.sent.find((x) => x.sql.startsWith('with recorded as (insert into request_attempts'))!;
     expect(row.params[14]).toBe(2); // malformed_events
     const clean = fakeDb(completed);
     await settleAnswer({ db: clean }, call(), output());
-    expect(clean.sent.find((x) => x.sql.startsWith('insert into request_attempts'))!.params[14]).toBeNull();
+    expect(
+      clean.sent.find((x) => x.sql.startsWith('with recorded as (insert into request_attempts'))!.params[14],
+    ).toBeNull();
   });
 
   it('a success streamed: the end event after the commit', async () => {
@@ -823,7 +825,7 @@ describe('settle', () => {
         costUsd: costUsd(model, 10, 4),
       },
     ]);
-    expect(db.log).toEqual(['BEGIN', 'insert into request_attempts (request_id,', 'COMMIT']);
+    expect(db.log).toEqual(['BEGIN', 'with recorded as (insert', 'COMMIT']);
     expect(reports.map((r) => r.outcome.ok)).toEqual([true]);
   });
 
@@ -876,12 +878,7 @@ describe('settle', () => {
         costUsd: null,
       },
     ]);
-    expect(db.log).toEqual([
-      'BEGIN',
-      'insert into request_attempts (request_id,',
-      'select budget_close($1, $2, $3::numeric)',
-      'COMMIT',
-    ]);
+    expect(db.log).toEqual(['BEGIN', 'with recorded as (insert', 'select budget_close($1, $2, $3::numeric)', 'COMMIT']);
     expect(reports).toEqual([
       {
         endpoint: 'oa/m',
@@ -976,7 +973,7 @@ describe('callModel', () => {
     expect(db.log).toEqual([
       'with started as (insert',
       'BEGIN',
-      'insert into request_attempts (request_id,',
+      'with recorded as (insert',
       'with abandoned as (',
       'COMMIT',
     ]);

@@ -48,6 +48,7 @@ it('has recorded histories of every workflow type', () => {
     'operationBatch',
     'providerHealth',
     'routeRequest',
+    'usageEvents',
   ]);
 });
 
