@@ -24,6 +24,10 @@ let client: OpenAI;
 const stack = useTestStack(
   {
     catalog: (f) => fakeCatalog(f, [...responsesModels(), fakeModel('oa', 'slow', { inputPricePerMTok: 1 })]),
+    // The hanging call runs as a regular activity (its timeout is over the fast path's 60 s): a
+    // local activity held that long can run twice when its workflow task times out on a loaded
+    // machine (a CI run recorded this cancelled request as succeeded).
+    config: { retry: { models: { 'oa/slow': { timeoutMs: 120_000 } } } },
   },
   { timeout: 120_000, resetFakes: true },
 );
