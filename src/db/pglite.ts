@@ -20,6 +20,16 @@ export class PgliteDb implements Db {
     return new PgliteDb(pg);
   }
 
+  /** In memory, from a dumped data directory (`dump`): a migrated copy opens without running migrations. */
+  static async load(dump: Blob): Promise<PgliteDb> {
+    return new PgliteDb(await PGlite.create({ loadDataDir: dump, parsers }));
+  }
+
+  /** The data directory as a tarball, for `load`. */
+  async dump(): Promise<Blob> {
+    return (await this.pg.dumpDataDir('none')) as Blob;
+  }
+
   async query<T>(sql: string, params: SqlParam[] = []): Promise<QueryResult<T>> {
     const res = await this.pg.query<T>(sql, params);
     return { rows: res.rows, rowCount: res.rows.length || (res.affectedRows ?? 0) };
