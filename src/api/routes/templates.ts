@@ -34,6 +34,7 @@ import {
   TemplateLabelSchema,
   TemplateMessageSchema,
   TemplateNameSchema,
+  TemplateRefSchema,
   TemplateVersionSchema,
   type TemplateDefaults,
 } from '../../domain/templates';
@@ -468,19 +469,8 @@ export function namesTemplate(raw: unknown): boolean {
   return ext !== null && typeof ext === 'object' && 'template' in ext;
 }
 
-/** Chat's `switchyard` extension with a template named. */
-const ChatTemplateRefSchema = z
-  .object({
-    name: TemplateNameSchema,
-    version: TemplateVersionSchema.optional(),
-    label: TemplateLabelSchema.optional(),
-    variables: z.record(z.string(), z.unknown()).default({}),
-  })
-  .strict()
-  .refine((r) => r.version === undefined || r.label === undefined, {
-    message: 'name a version or a label, not both',
-    path: ['label'],
-  });
+/** Chat's `switchyard` extension with a template named: a template reference, as respond's. */
+const ChatTemplateRefSchema = TemplateRefSchema;
 
 /**
  * Chat completions as documented: `messages` may be empty when `switchyard.template` names a
